@@ -1,0 +1,1 @@
+"""dropout layers (declared in this module)."""

@@ -1,0 +1,32 @@
+"""Graph endpoints: ``Input`` (the per-sample shape fed to the network) and ``Output``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.layers.registry import register
+from core.layers.spec import Category, Inferred, Kind, LayerSpec, Params, ParamSpec, Shape, fmt_shape
+
+
+def _input_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    return Inferred(out_shapes=(tuple(p["shape"]),))
+
+
+def _output_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    return Inferred(out_shapes=(tuple(shapes[0]),))
+
+
+Input = register(LayerSpec(
+    type="Input", category=Category.IO,
+    doc="The network's input: one sample's shape, channels first, without the batch axis.",
+    params=(ParamSpec("shape", Kind.SHAPE, [3, 32, 32],
+                      "Per-sample shape, e.g. 3×224×224 for RGB images or 784 for flat vectors."),),
+    infer=_input_infer, min_inputs=0, max_inputs=0,
+    short=lambda p: fmt_shape(p["shape"]),
+))
+
+Output = register(LayerSpec(
+    type="Output", category=Category.IO,
+    doc="A network output. Several Outputs (auxiliary heads) make the model return a tuple.",
+    params=(), infer=_output_infer,
+))

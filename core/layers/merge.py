@@ -1,0 +1,96 @@
+"""Merges of several inputs: Add (residual), Concat (Inception, DenseNet), Multiply (SE gates).
+
+These are stateless ``call_function`` nodes in the compiled model. Inputs are ordered by the
+edge ``port``.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+
+from core.layers.registry import register
+from core.layers.spec import Category, Inferred, Kind, LayerError, LayerSpec, Params, ParamSpec, Shape, fmt_shape
+
+
+def _add_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    first = shapes[0]
+    for i, s in enumerate(shapes[1:], start=1):
+        if tuple(s) != tuple(first):
+            raise LayerError(f"Add needs inputs of identical shape, but input {i} is {fmt_shape(s)} "
+                             f"and input 0 is {fmt_shape(first)}")
+    return Inferred(out_shapes=(tuple(first),))
+
+
+def broadcast(shapes: Sequence[Shape]) -> Shape:
+    """torch's broadcasting over per-sample shapes (the batch axis broadcasts trivially)."""
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for axis in range(-ndim, 0):
+        sizes = {s[axis] for s in shapes if len(s) >= -axis} - {1}
+        if len(sizes) > 1:
+            raise LayerError("Multiply needs shapes that broadcast, but gets "
+                             + " and ".join(fmt_shape(s) for s in shapes)
+                             + f" (sizes {sorted(sizes)} along axis {axis})")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def _mul_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    return Inferred(out_shapes=(broadcast(shapes),))
+
+
+def concat_axis(dim: int, ndim: int) -> int:
+    """Per-sample axis for torch's ``dim`` counted with the batch axis (negative from the end)."""
+    axis = dim - 1 if dim > 0 else ndim + dim
+    if dim == 0 or not 0 <= axis < ndim:
+        raise LayerError(f"Concat dim={dim} is out of range for {ndim}-D samples "
+                         f"(dim counts the batch axis: 1 is channels)")
+    return axis
+
+
+def _cat_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    first = shapes[0]
+    if any(len(s) != len(first) for s in shapes):
+        raise LayerError("Concat needs inputs with the same number of axes, but gets "
+                         + ", ".join(fmt_shape(s) for s in shapes))
+    axis = concat_axis(p["dim"], len(first))
+    for i, s in enumerate(shapes[1:], start=1):
+        others = [d for j, d in enumerate(s) if j != axis]
+        if others != [d for j, d in enumerate(first) if j != axis]:
+            raise LayerError(f"Concat along dim {p['dim']} needs all other axes equal, but input {i} is "
+                             f"{fmt_shape(s)} and input 0 is {fmt_shape(first)}")
+    out = list(first)
+    out[axis] = sum(s[axis] for s in shapes)
+    return Inferred(out_shapes=(tuple(out),))
+
+
+def _cat(*xs: object, dim: int = 1) -> object:
+    import torch
+
+    return torch.cat(xs, dim=dim)  # type: ignore[arg-type]
+
+
+Add = register(LayerSpec(
+    type="Add", category=Category.MERGE,
+    doc="Element-wise sum of inputs of identical shape: the residual (skip) connection of ResNet.",
+    params=(), infer=_add_infer, function=operator.add,
+    code=lambda xs, p: " + ".join(xs), min_inputs=2, max_inputs=None,
+))
+
+Multiply = register(LayerSpec(
+    type="Multiply", category=Category.MERGE,
+    doc="Element-wise product with broadcasting: the squeeze-and-excitation channel gate.",
+    params=(), infer=_mul_infer, function=operator.mul,
+    code=lambda xs, p: " * ".join(xs), min_inputs=2, max_inputs=None,
+))
+
+Concat = register(LayerSpec(
+    type="Concat", category=Category.MERGE,
+    doc="Concatenates inputs along an axis (channels by default): Inception branches, DenseNet.",
+    params=(ParamSpec("dim", Kind.INT, 1, "Axis counted with the batch axis: 1 = channels, -1 = last.",
+                      min=-8, max=8),),
+    infer=_cat_infer, function=_cat,
+    code=lambda xs, p: f"torch.cat([{', '.join(xs)}], dim={int(p['dim'])})",
+    min_inputs=2, max_inputs=None, short=lambda p: f"dim {p['dim']}",
+))

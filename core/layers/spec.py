@@ -1,0 +1,383 @@
+"""The frozen declaration of a layer type, and of its parameters.
+
+A :class:`LayerSpec` is the single source of truth about a layer type: the palette reads its
+category and doc, the inspector its :class:`ParamSpec` list (by *meaning*, never by widget),
+analysis calls :attr:`LayerSpec.infer` and :attr:`LayerSpec.window`, the compiler calls
+:attr:`LayerSpec.build` (or :attr:`LayerSpec.function`), the exporter writes the constructor from
+the same parameters, and the importer reads a module's attributes back through
+:attr:`LayerSpec.from_module`. Adding a layer type means adding one declaration.
+
+Shapes here are per sample, channels first, without the batch axis (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # torch is only needed when a module is actually built
+    import torch.nn
+
+Shape = tuple[int, ...]
+Params = Mapping[str, Any]
+
+
+class Category(StrEnum):
+    """Palette categories, in the order the palette lists them."""
+
+    IO = "Input / Output"
+    CONV = "Convolution"
+    POOL = "Pooling"
+    NORM = "Normalization"
+    ACTIVATION = "Activation"
+    LINEAR = "Linear"
+    DROPOUT = "Dropout"
+    SHAPE = "Shape"
+    MERGE = "Merge"
+
+
+class Kind(StrEnum):
+    """What a parameter value means. The inspector maps each kind to one widget."""
+
+    INT = "int"  # a whole number within [min, max]
+    FLOAT = "float"  # a real number within [min, max]
+    BOOL = "bool"
+    CHOICE = "choice"  # one of ``choices`` (strings)
+    INTS = "ints"  # an int, or a list of ``arity`` ints (kernel_size=3 or [3, 5])
+    FLOATS = "floats"  # a float, or a list of ``arity`` floats (Upsample scale_factor)
+    SHAPE = "shape"  # a list of positive ints of any length >= 1 (Input shape, LayerNorm)
+
+
+class ParamError(ValueError):
+    """A parameter value that its declaration refuses; ``str()`` is a full sentence."""
+
+
+class LayerError(Exception):
+    """Raised by a shape rule: the node cannot accept its inputs.
+
+    ``fix`` is an optional :class:`core.analysis.Fix`-like object (kept untyped here so the
+    registry does not depend on analysis); ``param`` names the parameter at fault, if any.
+    """
+
+    def __init__(self, message: str, fix: Any = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.param = param
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One constructor argument of a layer, with the torch name, default and valid range."""
+
+    name: str
+    kind: Kind
+    default: Any
+    doc: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    arity: int = 1  # for INTS / FLOATS: how many axes a list must give
+    optional: bool = False  # ``None`` is a legal value (torch's ``stride=None`` → kernel_size)
+    inferred: bool = False  # derived from the input shape (in_channels …); never required
+    min_inclusive: bool = True  # False for e.g. LeakyReLU slope bounds that exclude the end
+
+    # -- validation ------------------------------------------------------------------------
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` normalized (lists for tuples, int for integral floats) or raise.
+
+        Accepts exactly the JSON forms of the project file: numbers, booleans, strings,
+        lists. Raises :class:`ParamError` with a message such as
+        ``must be a positive integer, got -1``.
+        """
+        if value is None:
+            if self.optional or self.inferred:
+                return None
+            raise ParamError(f"is required ({self._expect()}), got null")
+        kind = self.kind
+        if kind is Kind.BOOL:
+            if isinstance(value, bool):
+                return value
+            raise ParamError(f"must be true or false, got {_show(value)}")
+        if kind is Kind.CHOICE:
+            if isinstance(value, str) and value in self.choices:
+                return value
+            raise ParamError(f"must be one of {', '.join(map(repr, self.choices))}, got {_show(value)}")
+        if kind is Kind.INT:
+            return self._number(value, integer=True)
+        if kind is Kind.FLOAT:
+            return self._number(value, integer=False)
+        if kind in (Kind.INTS, Kind.FLOATS):
+            integer = kind is Kind.INTS
+            if isinstance(value, (list, tuple)):
+                if len(value) != self.arity:
+                    raise ParamError(
+                        f"must be one number or a list of {self.arity}, got a list of {len(value)}"
+                    )
+                items = [self._number(v, integer=integer) for v in value]
+                # A list of identical values is still kept as the user wrote it.
+                return items
+            return self._number(value, integer=integer)
+        if kind is Kind.SHAPE:
+            if not isinstance(value, (list, tuple)) or not value:
+                raise ParamError(f"must be a non-empty list of positive integers, got {_show(value)}")
+            return [self._number(v, integer=True, floor=1) for v in value]
+        raise ParamError(f"has an unknown kind {kind!r}")  # pragma: no cover - closed enum
+
+    def _number(self, value: Any, *, integer: bool, floor: float | None = None) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamError(f"must be {self._expect()}, got {_show(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParamError(f"must be a finite number, got {value}")
+        if integer:
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ParamError(f"must be {self._expect()}, got {value}")
+                value = int(value)
+        else:
+            value = float(value)
+        lo = self.min if floor is None else floor
+        if lo is not None and (value < lo or (value == lo and not self.min_inclusive)):
+            raise ParamError(f"must be {self._expect(lo)}, got {_show(value)}")
+        if self.max is not None and value > self.max:
+            raise ParamError(f"must be {self._expect(lo)}, got {_show(value)}")
+        return value
+
+    def _expect(self, lo: float | None = None) -> str:
+        lo = self.min if lo is None else lo
+        hi = self.max
+        integer = self.kind in (Kind.INT, Kind.INTS, Kind.SHAPE)
+        noun = "an integer" if integer else "a number"
+        if integer and lo == 1 and hi is None:
+            return "a positive integer"
+        if integer and lo == 0 and hi is None:
+            return "a non-negative integer"
+        if lo is not None and hi is not None:
+            return f"{noun} from {_num(lo)} to {_num(hi)}"
+        if lo is not None:
+            rel = ">=" if self.min_inclusive else ">"
+            return f"{noun} {rel} {_num(lo)}"
+        if hi is not None:
+            return f"{noun} <= {_num(hi)}"
+        return noun
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A sliding window along each spatial axis, for receptive-field propagation.
+
+    ``transposed`` marks a transposed convolution (it divides the jump by the stride).
+    """
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    transposed: bool = False
+
+
+class _Global:
+    """Sentinel: the layer sees the whole input (Linear, Flatten, global pooling)."""
+
+    _instance: _Global | None = None
+
+    def __new__(cls) -> _Global:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "GLOBAL"
+
+
+GLOBAL: Any = _Global()
+
+
+class Scale:
+    """Receptive-field rule for resampling by ``factor`` per axis (Upsample): jump /= factor."""
+
+    __slots__ = ("factor",)
+
+    def __init__(self, factor: tuple[float, ...]) -> None:
+        self.factor = factor
+
+
+@dataclass(frozen=True, slots=True)
+class Inferred:
+    """What a shape rule derives for one node from its parameters and input shapes.
+
+    ``args`` holds the input-dependent constructor arguments (``in_channels`` …) that the
+    compiler passes and the inspector shows read-only. ``params`` counts what torch's
+    ``parameters()`` yields, ``buffers`` what ``buffers()`` yields (running stats).
+    ``warnings`` are ``(message, fix)`` pairs for valid-but-suspicious settings.
+    """
+
+    out_shapes: tuple[Shape, ...]
+    args: Mapping[str, Any] = field(default_factory=dict)
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    warnings: tuple[tuple[str, Any], ...] = ()
+
+
+InferFn = Callable[[Params, Sequence[Shape]], Inferred]
+WindowFn = Callable[[Params, Sequence[Shape]], "Window | _Global | Scale | None"]
+BuildFn = Callable[[Params], "torch.nn.Module"]
+ShortFn = Callable[[Params], str]
+FromModuleFn = Callable[["torch.nn.Module"], dict[str, Any]]
+CodeFn = Callable[[Sequence[str], Params], str]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerSpec:
+    """One layer type. ``type`` is the torch.nn class name or a graph type (Input, Add …).
+
+    Exactly one of ``build`` (a module layer: ``call_module``) or ``function`` (a merge or
+    other stateless op: ``call_function``) is set, except for Input/Output.
+    ``code`` is how the exporter writes a ``function`` call: given the input variable names
+    and the validated params, it returns a Python expression (``x1 + x2``).
+    """
+
+    type: str
+    category: Category
+    doc: str
+    params: tuple[ParamSpec, ...]
+    infer: InferFn
+    window: WindowFn | None = None  # None: the receptive field passes through unchanged
+    build: BuildFn | None = None
+    function: Callable[..., Any] | None = None
+    code: CodeFn | None = None
+    min_inputs: int = 1
+    max_inputs: int | None = 1  # None: any number (Add, Concat)
+    num_outputs: Callable[[Params], int] | None = None  # None: one output
+    short: ShortFn | None = None
+    module_class: str | None = None  # dotted class the importer matches; default torch.nn.<type>
+    from_module: FromModuleFn | None = None  # importer: module -> params; default reads attributes
+    legacy_names: tuple[str, ...] = ()  # earlier type names that still load
+    trainable_note: str = ""  # extra doc for the inspector (e.g. "BN: 2C learnable + 2C buffers")
+
+    # -- parameters ---------------------------------------------------------------------------
+    def param(self, name: str) -> ParamSpec:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"{self.type} has no parameter {name!r}")
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def resolve(self, given: Params) -> dict[str, Any]:
+        """Validate ``given`` and fill in defaults; raise :class:`ParamError` naming the param.
+
+        Unknown parameter names are refused with the list of known ones.
+        """
+        out: dict[str, Any] = {}
+        for key in given:
+            if not any(p.name == key for p in self.params):
+                known = ", ".join(self.param_names) or "none"
+                raise ParamError(f"{key}: {self.type} has no parameter {key!r} (known: {known})")
+        for p in self.params:
+            if p.name in given:
+                try:
+                    out[p.name] = p.validate(given[p.name])
+                except ParamError as exc:
+                    raise ParamError(f"{p.name}: {exc}") from None
+            else:
+                out[p.name] = p.default
+        return out
+
+    def outputs(self, params: Params) -> int:
+        return 1 if self.num_outputs is None else self.num_outputs(params)
+
+    @property
+    def is_module(self) -> bool:
+        return self.build is not None
+
+    @property
+    def torch_class(self) -> str:
+        return self.module_class or f"torch.nn.{self.type}"
+
+
+# -- helpers shared by declarations ------------------------------------------------------------
+
+def tup(value: Any, n: int) -> tuple[Any, ...]:
+    """``3`` → ``(3, 3)``; ``[3, 5]`` → ``(3, 5)`` (torch's ``_pair``/``_ntuple``)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return (value,) * n
+
+
+def numel(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def fmt_shape(shape: Sequence[int] | None) -> str:
+    """``(16, 5, 5)`` → ``16×5×5``; ``None`` → ``?``."""
+    if shape is None:
+        return "?"
+    return "×".join(str(d) for d in shape) if len(shape) else "scalar"
+
+
+def is_identifier_segment(seg: str) -> bool:
+    return seg.isidentifier() and seg.isascii() and not keyword.iskeyword(seg)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    if value is None:
+        text = "null"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """A concrete, applicable repair proposed with a diagnostic.
+
+    ``action`` is one of:
+
+    - ``"set_param"``: set ``param`` of ``node`` to ``value`` (``None`` removes it, so it is
+      inferred or takes torch's default);
+    - ``"insert_before"``: insert a new ``layer_type`` node with ``layer_params`` between
+      ``node`` and the input at ``port``;
+    - ``"remove_edge"``: disconnect the input of ``node`` at ``port``.
+
+    Shape rules don't know the node id; analysis fills ``node`` in with :meth:`at`.
+    """
+
+    label: str
+    action: str
+    node: str | None = None
+    param: str | None = None
+    value: Any = None
+    layer_type: str | None = None
+    layer_params: Mapping[str, Any] = field(default_factory=dict)
+    port: int = 0
+
+    def at(self, node: str) -> Fix:
+        if self.node is not None:
+            return self
+        return Fix(self.label, self.action, node, self.param, self.value, self.layer_type,
+                   self.layer_params, self.port)
+
+
+def set_param_fix(param: str, value: Any, label: str | None = None) -> Fix:
+    shown = "its default" if value is None else _show(value)
+    return Fix(label or f"set {param} to {shown}", "set_param", param=param, value=value)
+
+
+def insert_fix(layer_type: str, params: Mapping[str, Any] | None = None, label: str | None = None,
+               port: int = 0) -> Fix:
+    return Fix(label or f"insert {layer_type}", "insert_before", layer_type=layer_type,
+               layer_params=dict(params or {}), port=port)

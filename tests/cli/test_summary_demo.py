@@ -1,0 +1,37 @@
+"""The demo project summarises cleanly through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_demo_summary_json() -> None:
+    out = _run("summary", "resources/demo_lenet.json", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["ok"] is True
+    assert data["input_shape"] == [3, 32, 32]
+    assert data["output_shapes"] == [[10]]
+    # LeNet-5 on 3×32×32: conv 456 + conv 2416 + fc 48120 + 10164 + 850
+    assert data["total_params"] == 62006
+    assert data["trainable_params"] == 62006
+    conv1 = next(n for n in data["nodes"] if n["id"] == "conv1")
+    assert conv1["output_shape"] == [6, 28, 28]
+    assert conv1["macs"] == 6 * 3 * 25 * 28 * 28
+    assert conv1["receptive_field"] == {"size": [5, 5], "stride": [1, 1], "padding": [0, 0]}
+
+
+def test_missing_file_exit_2_one_line() -> None:
+    out = _run("summary", "no/such/file.json")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "no such file" in out.stderr
