@@ -1,0 +1,1 @@
+"""Layer types added for imported models (Permute, StochasticDepth, LayerScale, Chunk …)."""
