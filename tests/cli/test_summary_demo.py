@@ -35,3 +35,40 @@ def test_missing_file_exit_2_one_line() -> None:
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert "no such file" in out.stderr
+
+
+def test_summary_table_golden() -> None:
+    """The human table is compared with a golden file; refresh on purpose with NETCANVAS_UPDATE_GOLDEN=1."""
+    import os
+
+    out = _run("summary", "resources/demo_lenet.json")
+    assert out.returncode == 0, out.stderr
+    golden = ROOT / "tests" / "cli" / "golden" / "summary_demo.txt"
+    if os.environ.get("NETCANVAS_UPDATE_GOLDEN"):
+        golden.write_text(out.stdout)
+    assert out.stdout == golden.read_text()
+
+
+def test_error_source_exit_1_and_several_sources(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    doc = json.loads((ROOT / "resources" / "demo_lenet.json").read_text())
+    for node in doc["graph"]["nodes"]:
+        if node["id"] == "fc1":
+            node["params"]["in_features"] = 256  # wrong: the flattened input has 400
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    out = _run("summary", "resources/demo_lenet.json", str(bad), "--json")
+    assert out.returncode == 1
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [d["ok"] for d in lines] == [True, False]
+    err = next(d for d in lines[1]["diagnostics"] if d["severity"] == "error")
+    assert err["node"] == "fc1"
+    assert "400" in err["message"]
+    assert err["fix"] == "set in_features to 400"
+
+
+def test_usage_error_exit_2() -> None:
+    out = _run("summary")
+    assert out.returncode == 2
+    out = _run("summary", "template:no_such_template")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
