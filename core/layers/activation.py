@@ -1,4 +1,7 @@
-"""Element-wise activations: shape in = shape out, no MACs (DESIGN.md §5)."""
+"""Element-wise activations (and Softmax/LogSoftmax): shape in = shape out, no MACs (DESIGN.md §5).
+
+Only PReLU has parameters: one learned slope, or one per channel.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +9,111 @@ from collections.abc import Sequence
 
 from core.layers.registry import register
 from core.layers.shape import _nn
-from core.layers.spec import Category, Inferred, LayerSpec, Params, ParamSpec, Shape
+from core.layers.spec import (
+    Category,
+    Inferred,
+    Kind,
+    LayerError,
+    LayerSpec,
+    Params,
+    ParamSpec,
+    Shape,
+    ShortFn,
+    fmt_shape,
+    set_param_fix,
+)
 
 
 def same_shape(p: Params, shapes: Sequence[Shape]) -> Inferred:
     return Inferred(out_shapes=(tuple(shapes[0]),))
 
 
-def activation(type_name: str, doc: str, *params: ParamSpec) -> LayerSpec:
+def activation(type_name: str, doc: str, *params: ParamSpec, short: ShortFn | None = None) -> LayerSpec:
     """Declare a parameter-free-shape activation backed by ``torch.nn.<type_name>``."""
     return register(LayerSpec(type=type_name, category=Category.ACTIVATION, doc=doc, params=params,
-                              infer=same_shape, build=_nn(type_name)))
+                              infer=same_shape, build=_nn(type_name), short=short))
 
 
-ReLU = activation("ReLU", "max(0, x): the default activation; avoids vanishing gradients of sigmoid.")
+_INPLACE = ParamSpec("inplace", Kind.BOOL, False, "Overwrite the input tensor to save memory.")
+
+ReLU = activation("ReLU", "max(0, x): the default activation; avoids vanishing gradients of sigmoid.", _INPLACE)
+ReLU6 = activation("ReLU6", "min(max(0, x), 6): ReLU capped at 6, robust in low precision (MobileNet).",
+                   _INPLACE)
+LeakyReLU = activation(
+    "LeakyReLU", "x for x > 0, slope·x otherwise: keeps a small gradient for negative inputs.",
+    ParamSpec("negative_slope", Kind.FLOAT, 0.01, "Slope for negative inputs (0.01 by default; 0.2 in GANs)."),
+    _INPLACE,
+    short=lambda p: f"slope {p['negative_slope']:g}",
+)
+ELU = activation(
+    "ELU", "x for x > 0, α·(eˣ − 1) otherwise: smooth, with negative outputs that centre activations.",
+    ParamSpec("alpha", Kind.FLOAT, 1.0, "α: the value ELU approaches for very negative inputs (−α)."),
+    _INPLACE,
+    short=lambda p: f"α {p['alpha']:g}" if p["alpha"] != 1.0 else "",
+)
+GELU = activation(
+    "GELU", "x·Φ(x), a smooth ReLU weighted by the Gaussian CDF (BERT, ViT, ConvNeXt).",
+    ParamSpec("approximate", Kind.CHOICE, "none", "'tanh' uses the faster tanh approximation of Φ.",
+              choices=("none", "tanh")),
+    short=lambda p: "tanh" if p["approximate"] == "tanh" else "",
+)
+SiLU = activation("SiLU", "x·sigmoid(x), also called Swish (EfficientNet).", _INPLACE)
+Hardswish = activation("Hardswish", "x·ReLU6(x + 3)/6: a cheap piecewise Swish (MobileNetV3).", _INPLACE)
+Hardsigmoid = activation("Hardsigmoid", "ReLU6(x + 3)/6: a cheap piecewise sigmoid (MobileNetV3's SE gates).",
+                         _INPLACE)
+Sigmoid = activation("Sigmoid", "1/(1 + e⁻ˣ): squashes to (0, 1); LeNet's activation, saturates in deep nets.")
+Tanh = activation("Tanh", "tanh(x): squashes to (−1, 1), zero-centred; saturates in deep nets.")
+
+
+# -- PReLU ----------------------------------------------------------------------------------------
+
+def _prelu_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    n, c = p["num_parameters"], shape[0]
+    if n not in (1, c):
+        raise LayerError(f"PReLU num_parameters={n} must be 1 (one shared slope) or the {c} input channels",
+                         set_param_fix("num_parameters", c), param="num_parameters")
+    return Inferred(out_shapes=(tuple(shape),), params=n)
+
+
+PReLU = register(LayerSpec(
+    type="PReLU", category=Category.ACTIVATION,
+    doc="Leaky ReLU whose negative slope is learned (He et al.): one slope, or one per channel.",
+    params=(
+        ParamSpec("num_parameters", Kind.INT, 1, "Learned slopes: 1 shared, or one per input channel.", min=1),
+        ParamSpec("init", Kind.FLOAT, 0.25, "Starting value of the learned slope."),
+    ),
+    infer=_prelu_infer, build=_nn("PReLU"),
+    short=lambda p: f"{p['num_parameters']} slopes" if p["num_parameters"] != 1 else "",
+))
+
+
+# -- Softmax / LogSoftmax -------------------------------------------------------------------------
+
+def _softmax(type_name: str, doc: str) -> LayerSpec:
+    def infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+        (shape,) = shapes
+        dim, nd = p["dim"], len(shape) + 1  # torch's dim counts the batch axis
+        if not -nd <= dim < nd:
+            raise LayerError(f"{type_name} dim={dim} is out of range for a {fmt_shape(shape)} input "
+                             f"(dim counts the batch axis: 1 is the first axis of a sample)",
+                             set_param_fix("dim", 1), param="dim")
+        if dim in (0, -nd):
+            raise LayerError(f"{type_name} dim={dim} would normalize across the batch, mixing samples "
+                             f"— use dim=1 (classes)", set_param_fix("dim", 1), param="dim")
+        return Inferred(out_shapes=(tuple(shape),))
+
+    return register(LayerSpec(
+        type=type_name, category=Category.ACTIVATION, doc=doc,
+        params=(ParamSpec("dim", Kind.INT, 1,
+                          "Axis that sums to one, counted with the batch axis: 1 = classes/channels, -1 = last.",
+                          min=-8, max=8),),
+        infer=infer, build=_nn(type_name), short=lambda p: f"dim {p['dim']}",
+    ))
+
+
+Softmax = _softmax("Softmax", "exp(x_i)/Σ exp(x_j): turns class scores into probabilities that sum to 1.")
+LogSoftmax = _softmax("LogSoftmax", "log(softmax(x)): numerically stable log-probabilities, for NLLLoss.")
+
+__all__ = ["ELU", "GELU", "Hardsigmoid", "Hardswish", "LeakyReLU", "LogSoftmax", "PReLU", "ReLU", "ReLU6",
+           "SiLU", "Sigmoid", "Softmax", "Tanh", "same_shape"]

@@ -76,7 +76,10 @@ def window_sizes(type_name: str, spatial: Sequence[int], k: Sequence[int], s: Se
     out = []
     for n, ki, si, pi, di in zip(spatial, k, s, p, d, strict=True):
         span = di * (ki - 1) + 1
-        if n + 2 * pi < span:
+        o = conv_out_size(n, ki, si, pi, di, ceil_mode)
+        # Convolutions refuse a kernel larger than the padded input; pooling with ceil_mode keeps
+        # one partial window instead (torch only requires an output size >= 1 there).
+        if n + 2 * pi < span and not (ceil_mode and o >= 1):
             need = -(-(span - n) // 2)
             kdesc = "×".join(str(x) for x in k)
             pdesc = "×".join(str(x + 2 * y) for x, y in zip(spatial, p, strict=True))
@@ -88,7 +91,6 @@ def window_sizes(type_name: str, spatial: Sequence[int], k: Sequence[int], s: Se
                 set_param_fix("padding", need, f"set padding to {need}"),
                 param="kernel_size",
             )
-        o = conv_out_size(n, ki, si, pi, di, ceil_mode)
         if o <= 0:
             raise LayerError(f"{type_name}: output size collapses to {o} along an axis of size {n}",
                              param="stride")
@@ -146,6 +148,27 @@ def _check_groups(type_name: str, c_in: int, c_out: int, g: int) -> None:
             set_param_fix("out_channels", fixed), param="out_channels")
 
 
+def without_padding_fix(exc: LayerError) -> LayerError:
+    """The same kernel-too-large error, minus its padding fix (for when more padding is not allowed)."""
+    value = exc.fix.value if exc.fix is not None else None
+    return LayerError(exc.message.replace(f"use padding {value} or ", "use "), None, exc.param)
+
+
+def _check_padding_mode(type_name: str, mode: str, spatial: Sequence[int], pad: Sequence[int]) -> None:
+    """torch's limits: reflect mirrors at most n−1 rows, circular wraps around at most once."""
+    if mode not in ("reflect", "circular"):
+        return
+    for n, pi in zip(spatial, pad, strict=True):
+        limit = n - 1 if mode == "reflect" else n
+        if pi > limit:
+            raise LayerError(
+                f"{type_name}: padding {pi} with padding_mode '{mode}' needs an input of at least "
+                f"{pi + 1 if mode == 'reflect' else pi} along each axis, but one has {n} "
+                f"— use padding_mode 'replicate' or 'zeros'",
+                set_param_fix("padding_mode", "replicate"), param="padding")
+    return
+
+
 def _make_conv(nd: int, transposed: bool) -> LayerSpec:
     type_name = f"ConvTranspose{nd}d" if transposed else f"Conv{nd}d"
 
@@ -159,11 +182,14 @@ def _make_conv(nd: int, transposed: bool) -> LayerSpec:
         _check_groups(type_name, c_in, c_out, g)
         if transposed:
             op = tup(p["output_padding"], nd)
-            for opi, si, di in zip(op, s, d, strict=True):
-                if opi >= si and opi >= di:
+            allowed = [min(opi, max(si, di) - 1) for opi, si, di in zip(op, s, d, strict=True)]
+            for opi, si, di, ok in zip(op, s, d, allowed, strict=True):
+                if opi > ok:
+                    value: Any = allowed[0] if len(set(allowed)) == 1 else allowed
                     raise LayerError(
                         f"{type_name}: output_padding {opi} must be smaller than stride ({si}) "
-                        f"or dilation ({di})", set_param_fix("output_padding", 0), param="output_padding")
+                        f"or dilation ({di}) — use output_padding {value}",
+                        set_param_fix("output_padding", value), param="output_padding")
             out_sp = tuple(transposed_out_size(n, *a) for n, a in zip(spatial, zip(k, s, pad, d, op, strict=True),
                                                                        strict=True))
             if any(o <= 0 for o in out_sp):
@@ -172,7 +198,18 @@ def _make_conv(nd: int, transposed: bool) -> LayerSpec:
             weight = c_in * (c_out // g) * numel(k)
             macs = weight * numel(spatial)
         else:
-            out_sp = window_sizes(type_name, spatial, k, s, pad, d)
+            mode = p["padding_mode"]
+            _check_padding_mode(type_name, mode, spatial, pad)
+            try:
+                out_sp = window_sizes(type_name, spatial, k, s, pad, d)
+            except LayerError as exc:
+                fix = exc.fix
+                if fix is not None and fix.param == "padding" and mode in ("reflect", "circular"):
+                    try:  # would the proposed padding itself break the padding mode's limit?
+                        _check_padding_mode(type_name, mode, spatial, tup(fix.value, nd))
+                    except LayerError:
+                        raise without_padding_fix(exc) from None
+                raise
             weight = c_out * (c_in // g) * numel(k)
             macs = weight * numel(out_sp)
         params = weight + (c_out if p["bias"] else 0)
@@ -218,4 +255,4 @@ Conv2d = register(_make_conv(2, False))
 ConvTranspose2d = register(_make_conv(2, True))
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "conv_out_size", "expect_spatial", "insert_fix",
-           "keeping_padding", "transposed_out_size", "window_sizes"]
+           "keeping_padding", "transposed_out_size", "window_sizes", "without_padding_fix"]

@@ -1,13 +1,15 @@
 """Merges of several inputs: Add (residual), Concat (Inception, DenseNet), Multiply (SE gates).
 
-These are stateless ``call_function`` nodes in the compiled model. Inputs are ordered by the
-edge ``port``.
+These are stateless ``call_function`` nodes in the compiled model: ``function(*inputs, **params)``
+computes the node's output for any number of inputs, ordered by the edge ``port``.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Sequence
+from typing import Any
 
 from core.layers.registry import register
 from core.layers.spec import Category, Inferred, Kind, LayerError, LayerSpec, Params, ParamSpec, Shape, fmt_shape
@@ -23,8 +25,17 @@ def _add_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
 
 
 def broadcast(shapes: Sequence[Shape]) -> Shape:
-    """torch's broadcasting over per-sample shapes (the batch axis broadcasts trivially)."""
+    """torch's broadcasting over per-sample shapes.
+
+    The batch axis comes first in every input, so torch's right-aligned broadcasting only lines
+    the batch axes up when all samples have the same number of axes: ``N×C×H×W * N×C`` fails
+    for ``N > 1``. We require equal ranks, then broadcast axis by axis.
+    """
     ndim = max(len(s) for s in shapes)
+    if any(len(s) != ndim for s in shapes):
+        raise LayerError("Multiply needs inputs with the same number of axes (the batch axes must line up), "
+                         "but gets " + " and ".join(fmt_shape(s) for s in shapes)
+                         + " — reshape the smaller one, e.g. a C gate to C×1×1")
     out = []
     for axis in range(-ndim, 0):
         sizes = {s[axis] for s in shapes if len(s) >= -axis} - {1}
@@ -65,6 +76,16 @@ def _cat_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
     return Inferred(out_shapes=(tuple(out),))
 
 
+def _add(*xs: Any) -> Any:
+    """Sum of all inputs (operator.add only takes two; Add accepts any number)."""
+    return functools.reduce(operator.add, xs)
+
+
+def _mul(*xs: Any) -> Any:
+    """Product of all inputs, broadcasting like torch."""
+    return functools.reduce(operator.mul, xs)
+
+
 def _cat(*xs: object, dim: int = 1) -> object:
     import torch
 
@@ -74,14 +95,14 @@ def _cat(*xs: object, dim: int = 1) -> object:
 Add = register(LayerSpec(
     type="Add", category=Category.MERGE,
     doc="Element-wise sum of inputs of identical shape: the residual (skip) connection of ResNet.",
-    params=(), infer=_add_infer, function=operator.add,
+    params=(), infer=_add_infer, function=_add,
     code=lambda xs, p: " + ".join(xs), min_inputs=2, max_inputs=None,
 ))
 
 Multiply = register(LayerSpec(
     type="Multiply", category=Category.MERGE,
     doc="Element-wise product with broadcasting: the squeeze-and-excitation channel gate.",
-    params=(), infer=_mul_infer, function=operator.mul,
+    params=(), infer=_mul_infer, function=_mul,
     code=lambda xs, p: " * ".join(xs), min_inputs=2, max_inputs=None,
 ))
 

@@ -1,1 +1,189 @@
-"""norm layers (declared in this module)."""
+"""Normalization: BatchNorm1d/2d, LayerNorm, GroupNorm, LocalResponseNorm.
+
+Shape in = shape out. Learnable parameters are the affine scale γ and shift β (``2C`` for
+BatchNorm, as in the d2l notes); BatchNorm also keeps running statistics as *buffers*
+(``running_mean``, ``running_var``: ``2C`` values, plus the one-element ``num_batches_tracked``
+counter), which torch's ``buffers()`` yields and analysis reports apart (DESIGN.md §5).
+Normalization counts 0 MACs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from core.layers.registry import register
+from core.layers.shape import _nn
+from core.layers.spec import (
+    Category,
+    Inferred,
+    Kind,
+    LayerError,
+    LayerSpec,
+    Params,
+    ParamSpec,
+    Shape,
+    fmt_shape,
+    numel,
+    set_param_fix,
+)
+
+_EPS = ParamSpec("eps", Kind.FLOAT, 1e-5, "ε added to the variance so the division never blows up.",
+                 min=0.0, min_inclusive=False)
+_BIAS = ParamSpec("bias", Kind.BOOL, True, "Learn the shift β too (only with the affine scale on).")
+
+
+def _affine_count(p: Params, n: int, flag: str) -> int:
+    """γ (and β when ``bias``) of ``n`` elements each, when the affine transform is learned."""
+    if not p[flag]:
+        return 0
+    return n * (2 if p["bias"] else 1)
+
+
+# -- BatchNorm ------------------------------------------------------------------------------------
+
+def _batchnorm(nd: int) -> LayerSpec:
+    type_name = f"BatchNorm{nd}d"
+
+    def infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+        (shape,) = shapes
+        if nd == 1:
+            if len(shape) not in (1, 2):
+                hint = " — use BatchNorm2d for C×H×W feature maps" if len(shape) == 3 else ""
+                raise LayerError(f"{type_name} needs a C (features) or C×L (sequence) input, but gets "
+                                 f"{fmt_shape(shape)}{hint}")
+        elif len(shape) != 3:
+            hint = " — use BatchNorm1d after Flatten or Linear" if len(shape) in (1, 2) else ""
+            raise LayerError(f"{type_name} needs a C×H×W input, but gets {fmt_shape(shape)}{hint}")
+        c = shape[0]
+        buffers = 2 * c + 1 if p["track_running_stats"] else 0
+        return Inferred(out_shapes=(tuple(shape),), args={"num_features": c},
+                        params=_affine_count(p, c, "affine"), buffers=buffers)
+
+    docs = {
+        1: "Batch normalization over features (C or C×L): standardizes each feature over the batch.",
+        2: "Batch normalization per channel of C×H×W maps: steadies training; put it between conv and ReLU.",
+    }
+    return register(LayerSpec(
+        type=type_name, category=Category.NORM, doc=docs[nd],
+        params=(
+            ParamSpec("num_features", Kind.INT, None, "Channels/features C; inferred from the input.",
+                      min=1, inferred=True),
+            _EPS,
+            ParamSpec("momentum", Kind.FLOAT, 0.1,
+                      "Weight of the newest batch in the running mean/variance; empty = plain average.",
+                      min=0.0, max=1.0, optional=True),
+            ParamSpec("affine", Kind.BOOL, True, "Learn a scale γ and shift β per channel (2C parameters)."),
+            ParamSpec("track_running_stats", Kind.BOOL, True,
+                      "Keep running mean/variance (2C buffers) for eval(); off = always use batch statistics."),
+            _BIAS,
+        ),
+        infer=infer, build=_nn(type_name),
+        trainable_note="2C learnable (γ, β) + 2C running statistics as buffers",
+    ))
+
+
+BatchNorm1d = _batchnorm(1)
+BatchNorm2d = _batchnorm(2)
+
+
+# -- LayerNorm ------------------------------------------------------------------------------------
+
+def _layernorm_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    given = p["normalized_shape"]
+    norm = list(given) if given is not None else [shape[-1]]
+    tail = list(shape[len(shape) - len(norm):]) if len(norm) <= len(shape) else None
+    if tail != norm:
+        want = list(shape[-len(norm):]) if len(norm) <= len(shape) else [shape[-1]]
+        raise LayerError(
+            f"LayerNorm normalized_shape={fmt_shape(norm)} must match the last axes of the input "
+            f"{fmt_shape(shape)} — use {fmt_shape(want)}",
+            set_param_fix("normalized_shape", want, f"set normalized_shape to {fmt_shape(want)}"),
+            param="normalized_shape")
+    return Inferred(out_shapes=(tuple(shape),), args={"normalized_shape": norm},
+                    params=_affine_count(p, numel(norm), "elementwise_affine"))
+
+
+LayerNorm = register(LayerSpec(
+    type="LayerNorm", category=Category.NORM,
+    doc="Layer normalization: standardizes each sample over its last axes (transformers, ConvNeXt).",
+    params=(
+        ParamSpec("normalized_shape", Kind.SHAPE, None,
+                  "Trailing axes to normalize over; empty = the last axis (features); C×H×W = the whole sample.",
+                  optional=True),
+        _EPS,
+        ParamSpec("elementwise_affine", Kind.BOOL, True,
+                  "Learn a scale γ and shift β per normalized element."),
+        _BIAS,
+    ),
+    infer=_layernorm_infer, build=_nn("LayerNorm"),
+    short=lambda p: fmt_shape(p["normalized_shape"]) if p["normalized_shape"] is not None else "",
+))
+
+
+# -- GroupNorm ------------------------------------------------------------------------------------
+
+def _divisor_at_most(n: int, g: int) -> int:
+    """The largest divisor of ``n`` that is ≤ ``g`` (1 at worst)."""
+    return max(x for x in range(1, min(n, g) + 1) if n % x == 0)
+
+
+def _groupnorm_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    c, g = shape[0], p["num_groups"]
+    if c % g:
+        best = _divisor_at_most(c, g)
+        raise LayerError(f"GroupNorm: num_groups={g} must divide the {c} input channels — use num_groups={best}",
+                         set_param_fix("num_groups", best), param="num_groups")
+    return Inferred(out_shapes=(tuple(shape),), args={"num_channels": c},
+                    params=_affine_count(p, c, "affine"))
+
+
+GroupNorm = register(LayerSpec(
+    type="GroupNorm", category=Category.NORM,
+    doc="Group normalization: standardizes groups of channels per sample; works with tiny batches.",
+    params=(
+        ParamSpec("num_groups", Kind.INT, 32, "Number of channel groups G; must divide the channels "
+                  "(1 = LayerNorm over C×H×W, C = InstanceNorm).", min=1),
+        ParamSpec("num_channels", Kind.INT, None, "Channels C; inferred from the input.", min=1, inferred=True),
+        _EPS,
+        ParamSpec("affine", Kind.BOOL, True, "Learn a scale γ and shift β per channel (2C parameters)."),
+        _BIAS,
+    ),
+    infer=_groupnorm_infer, build=_nn("GroupNorm"),
+    short=lambda p: f"{p['num_groups']} groups",
+))
+
+
+# -- LocalResponseNorm ----------------------------------------------------------------------------
+
+def _lrn_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    if len(shape) < 2:  # torch needs a channel axis and at least one spatial axis
+        raise LayerError(f"LocalResponseNorm needs a C×L or C×H×W input, but gets a flat vector of {shape[0]} "
+                         f"— it must come before Flatten")
+    return Inferred(out_shapes=(tuple(shape),))
+
+
+def _lrn_build(p: Params) -> Any:
+    import torch.nn as nn
+
+    return nn.LocalResponseNorm(p["size"], alpha=p["alpha"], beta=p["beta"], k=p["k"])
+
+
+LocalResponseNorm = register(LayerSpec(
+    type="LocalResponseNorm", category=Category.NORM,
+    doc="Local response normalization across neighbouring channels (AlexNet); no parameters.",
+    params=(
+        ParamSpec("size", Kind.INT, 5, "Number of neighbouring channels n to normalize over (AlexNet: 5).",
+                  min=1),
+        ParamSpec("alpha", Kind.FLOAT, 1e-4, "Scale α of the sum of squares (AlexNet: 1e-4).", min=0.0),
+        ParamSpec("beta", Kind.FLOAT, 0.75, "Exponent β (AlexNet: 0.75).", min=0.0),
+        ParamSpec("k", Kind.FLOAT, 1.0, "Additive constant k (AlexNet used 2).", min=0.0),
+    ),
+    infer=_lrn_infer, build=_lrn_build,
+    short=lambda p: f"size {p['size']}",
+))
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "LocalResponseNorm"]

@@ -1,7 +1,8 @@
 """Pooling: MaxPool2d, AvgPool2d (windows) and AdaptiveAvg/MaxPool2d (fixed output size).
 
-Same output-size rule as convolutions (ceil_mode included); torch also refuses a padding larger
-than half the kernel (``pad ≤ ⌊k/2⌋``). Pooling has no parameters and counts 0 MACs
+Same output-size rule as convolutions (ceil_mode included, where a window larger than the padded
+input still gives one output); torch also refuses a padding larger than half the kernel
+(``pad ≤ ⌊k/2⌋``, the undilated kernel even for MaxPool2d with dilation). Pooling has no parameters and counts 0 MACs
 (DESIGN.md §5).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.layers.conv import expect_spatial, window_sizes
+from core.layers.conv import expect_spatial, window_sizes, without_padding_fix
 from core.layers.registry import register
 from core.layers.shape import _nn
 from core.layers.spec import (
@@ -42,12 +43,21 @@ def _pool_infer(type_name: str, nd: int) -> Any:
         (shape,) = shapes
         expect_spatial(type_name, shape, nd)
         k, s, pad, d = _window_params(p, nd)
-        for ki, pi in zip(k, pad, strict=True):
-            if pi > ki // 2:
+        allowed = [min(pi, ki // 2) for ki, pi in zip(k, pad, strict=True)]
+        for ki, pi, ok in zip(k, pad, allowed, strict=True):
+            if pi > ok:
+                value: Any = allowed[0] if len(set(allowed)) == 1 else allowed
                 raise LayerError(f"{type_name}: padding {pi} is more than half the kernel size {ki} "
-                                 f"(torch allows at most {ki // 2})", set_param_fix("padding", ki // 2),
-                                 param="padding")
-        out = window_sizes(type_name, shape[1:], k, s, pad, d, p["ceil_mode"])
+                                 f"(torch allows at most {ki // 2}) — use padding {value}",
+                                 set_param_fix("padding", value), param="padding")
+        try:
+            out = window_sizes(type_name, shape[1:], k, s, pad, d, p["ceil_mode"])
+        except LayerError as exc:
+            fix = exc.fix
+            if fix is not None and fix.param == "padding" and fix.value > min(k) // 2:
+                # More padding would break the half-kernel rule above; only a smaller window helps.
+                raise without_padding_fix(exc) from None
+            raise
         return Inferred(out_shapes=((shape[0], *out),))
 
     return infer

@@ -1,12 +1,33 @@
-"""Layers that reshape or pass through: Flatten, Identity (and padding/resampling types)."""
+"""Layers that reshape, pad, resample or reorder: Flatten, Identity, ZeroPad2d, Upsample, ChannelShuffle.
+
+None of them has parameters or counts MACs. ZeroPad2d adds to the receptive field's padding like a
+1×1 window with padding; Upsample divides the effective stride by its factor (DESIGN.md §5).
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from core.layers.registry import register
-from core.layers.spec import GLOBAL, Category, Inferred, Kind, LayerError, LayerSpec, Params, ParamSpec, Shape, numel
+from core.layers.spec import (
+    GLOBAL,
+    Category,
+    Inferred,
+    Kind,
+    LayerError,
+    LayerSpec,
+    Params,
+    ParamSpec,
+    Scale,
+    Shape,
+    Window,
+    fmt_shape,
+    numel,
+    set_param_fix,
+    tup,
+)
 
 
 def _nn(type_name: str) -> Any:
@@ -54,4 +75,151 @@ Identity = register(LayerSpec(
     params=(), infer=lambda p, s: Inferred(out_shapes=(tuple(s[0]),)), build=_nn("Identity"),
 ))
 
-__all__ = ["Flatten", "Identity", "_nn"]
+
+
+# -- ZeroPad2d ------------------------------------------------------------------------------------
+
+def _pads(p: Params) -> tuple[int, int, int, int]:
+    """torch's order: (left, right, top, bottom)."""
+    left, right, top, bottom = tup(p["padding"], 4)
+    return left, right, top, bottom
+
+
+def _zeropad_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    if len(shape) < 2:
+        raise LayerError(f"ZeroPad2d pads the last two axes (H×W), but gets a flat vector of {shape[0]} "
+                         f"— it must come before Flatten")
+    left, right, top, bottom = _pads(p)
+    h, w = shape[-2] + top + bottom, shape[-1] + left + right
+    if h <= 0 or w <= 0:
+        raise LayerError(f"ZeroPad2d: negative padding {fmt_shape(_pads(p))} crops {fmt_shape(shape[-2:])} "
+                         f"down to {h}×{w}", set_param_fix("padding", 0), param="padding")
+    return Inferred(out_shapes=((*shape[:-2], h, w),))
+
+
+def _zeropad_window(p: Params, shapes: Sequence[Shape]) -> Window:
+    left, _, top, _ = _pads(p)
+    # A 1×1 window with padding: only the leading (top, left) pad shifts the field's offset.
+    return Window((1, 1), (1, 1), (top, left), (1, 1))
+
+
+def _zeropad_short(p: Params) -> str:
+    pads = _pads(p)
+    return f"pad {pads[0]}" if len(set(pads)) == 1 else "pad " + ",".join(map(str, pads))
+
+
+ZeroPad2d = register(LayerSpec(
+    type="ZeroPad2d", category=Category.SHAPE,
+    doc="Adds rows and columns of zeros around each H×W map (negative values crop).",
+    params=(ParamSpec("padding", Kind.INTS, 1,
+                      "Zeros to add: one value for every side, or (left, right, top, bottom).", arity=4),),
+    infer=_zeropad_infer, window=_zeropad_window, build=_nn("ZeroPad2d"), short=_zeropad_short,
+))
+
+
+# -- Upsample -------------------------------------------------------------------------------------
+
+_MODE_AXES = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}  # the rest work for 1–3 axes
+_BY_AXES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def _upsample_sizes(p: Params, shape: Shape) -> tuple[int, ...]:
+    """Output spatial sizes: ``size``, or ``floor(n · scale_factor)`` as torch computes them."""
+    spatial = shape[1:]
+    nsp = len(spatial)
+    which = "size" if p["size"] is not None else "scale_factor"
+    value = p[which]
+    if isinstance(value, list) and len(value) != nsp:
+        raise LayerError(f"Upsample {which}={value} gives {len(value)} axes, but the input "
+                         f"{fmt_shape(shape)} has {nsp} — give one number", param=which)
+    if which == "size":
+        return tuple(int(x) for x in tup(value, nsp))
+    return tuple(math.floor(float(n) * float(f)) for n, f in zip(spatial, tup(value, nsp), strict=True))
+
+
+def _upsample_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    if p["size"] is not None and p["scale_factor"] is not None:
+        raise LayerError("Upsample takes either size or scale_factor, not both — clear size",
+                         set_param_fix("size", None, "clear size"), param="size")
+    if p["size"] is None and p["scale_factor"] is None:
+        raise LayerError("Upsample needs a size or a scale_factor — set scale_factor to 2",
+                         set_param_fix("scale_factor", 2.0), param="scale_factor")
+    if not 2 <= len(shape) <= 4:
+        raise LayerError(f"Upsample needs a C×L, C×H×W or C×D×H×W input, but gets {fmt_shape(shape)}")
+    nsp, mode = len(shape) - 1, p["mode"]
+    want = _MODE_AXES.get(mode)
+    if want is not None and want != nsp:
+        fix_mode = _BY_AXES[nsp]
+        raise LayerError(f"Upsample mode '{mode}' needs {want} spatial axes, but the input {fmt_shape(shape)} has "
+                         f"{nsp} — use mode '{fix_mode}'", set_param_fix("mode", fix_mode), param="mode")
+    if p["align_corners"] is not None and mode not in _MODE_AXES:
+        raise LayerError(f"Upsample align_corners applies only to the interpolating modes "
+                         f"(linear, bilinear, bicubic, trilinear), not '{mode}' — clear it",
+                         set_param_fix("align_corners", None, "clear align_corners"), param="align_corners")
+    out = _upsample_sizes(p, shape)
+    if any(o <= 0 for o in out):
+        raise LayerError(f"Upsample: output size {fmt_shape(out)} from {fmt_shape(shape[1:])} is empty "
+                         f"— use a larger scale_factor", param="scale_factor")
+    return Inferred(out_shapes=((shape[0], *out),))
+
+
+def _upsample_window(p: Params, shapes: Sequence[Shape]) -> Scale:
+    shape = shapes[0]
+    out = _upsample_sizes(p, shape)
+    return Scale(tuple(o / n for o, n in zip(out, shape[1:], strict=True)))
+
+
+def _upsample_short(p: Params) -> str:
+    if p["size"] is not None:
+        text = "→ " + "×".join(map(str, tup(p["size"], 1)))
+    else:
+        f = tup(p["scale_factor"], 1)
+        text = "×" + "×".join(f"{x:g}" for x in f) if len(set(f)) == 1 else "×(" + ", ".join(f"{x:g}" for x in f) + ")"
+    return text if p["mode"] == "nearest" else f"{text} · {p['mode']}"
+
+
+Upsample = register(LayerSpec(
+    type="Upsample", category=Category.SHAPE,
+    doc="Enlarges feature maps by a factor (or to a size) by interpolation; no parameters (U-Net, FPN).",
+    params=(
+        ParamSpec("size", Kind.INTS, None, "Output size (H×W); leave empty to use scale_factor.",
+                  min=1, arity=2, optional=True),
+        ParamSpec("scale_factor", Kind.FLOATS, 2.0, "Multiplier for each spatial size (2 doubles H and W).",
+                  min=0.0, min_inclusive=False, arity=2, optional=True),
+        ParamSpec("mode", Kind.CHOICE, "nearest", "Interpolation: copy the nearest pixel, or (bi/tri)linear "
+                  "or bicubic blending.",
+                  choices=("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")),
+        ParamSpec("align_corners", Kind.BOOL, None, "Linear modes only: align the corner pixels of input "
+                  "and output; empty = false.", optional=True),
+        ParamSpec("recompute_scale_factor", Kind.BOOL, None, "Recompute the factor from the rounded output "
+                  "size for the interpolation itself.", optional=True),
+    ),
+    infer=_upsample_infer, window=_upsample_window, build=_nn("Upsample"), short=_upsample_short,
+))
+
+
+# -- ChannelShuffle -------------------------------------------------------------------------------
+
+def _shuffle_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    if len(shape) < 2:
+        raise LayerError(f"ChannelShuffle needs a C×H×W (or C×L) input, but gets a flat vector of {shape[0]} "
+                         f"— it must come before Flatten")
+    c, g = shape[0], p["groups"]
+    if c % g:
+        best = max(x for x in range(1, min(c, g) + 1) if c % x == 0)
+        raise LayerError(f"ChannelShuffle: groups={g} must divide the {c} input channels — use groups={best}",
+                         set_param_fix("groups", best), param="groups")
+    return Inferred(out_shapes=(tuple(shape),))
+
+
+ChannelShuffle = register(LayerSpec(
+    type="ChannelShuffle", category=Category.SHAPE,
+    doc="Interleaves the channels of g groups so grouped convs exchange information (ShuffleNet).",
+    params=(ParamSpec("groups", Kind.INT, 2, "Number of channel groups g; must divide the channels.", min=1),),
+    infer=_shuffle_infer, build=_nn("ChannelShuffle"), short=lambda p: f"{p['groups']} groups",
+))
+
+__all__ = ["ChannelShuffle", "Flatten", "Identity", "Upsample", "ZeroPad2d", "_nn"]
