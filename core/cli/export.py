@@ -1,0 +1,49 @@
+"""``main.py export SOURCE -o FILE``: ``.py`` (standalone Python), ``.onnx`` or ``.json`` (the project).
+
+Exit status (DESIGN.md §7): 0 written, 1 when the network has error diagnostics (nothing is
+written for ``.py``/``.onnx``; a ``.json`` project file is written anyway, errors and all, since
+saving a half-built network is legitimate), 2 for usage errors, unreadable sources, an unknown
+extension or missing ONNX packages, with a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.cli import UsageError
+from core.cli.common import load_or_fail
+from core.compiler import CompileError
+from core.export import EXTENSIONS, ExportError, export_project
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("export", help="write a network as Python source, ONNX or a project file",
+                       description="Export SOURCE (a project file, template:NAME or torchvision:NAME). "
+                                   "The format follows FILE's extension: .py = one standalone Python file "
+                                   "that needs only torch; .onnx = an ONNX model with a dynamic batch axis; "
+                                   ".json = a NetCanvas project file.")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="ends in " + ", ".join(EXTENSIONS))
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    target = Path(args.output)
+    if target.suffix.lower() not in EXTENSIONS:
+        raise UsageError(f"{args.output}: unknown export format — the file name must end in "
+                         f"{', '.join(EXTENSIONS)}")
+    project = load_or_fail(args.source)
+    try:
+        written = export_project(project, target)
+    except CompileError as exc:
+        print(f"error: {args.source}: {exc}", file=sys.stderr)
+        return 1
+    except ExportError as exc:
+        raise UsageError(f"{args.output}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    print(f"wrote {written}")
+    return 0

@@ -1,0 +1,455 @@
+"""Exporters (DESIGN.md §6–7): standalone Python source, ONNX, and the project file.
+
+:func:`python_source` writes one readable file that imports only torch: an ``nn.Module``
+subclass constructible with no arguments, whose ``__init__`` names each layer at its module path
+(``self.conv1 = nn.Conv2d(3, 64, kernel_size=3, padding=1, bias=False)``, written from the
+declaration's parameters and torch's constructor signature, never from ``repr``), and whose
+``forward`` calls them in topological order. Nested ids (``layer1.0.conv1``) become nested
+containers, so the file loads the compiled model's ``state_dict`` with ``strict=True``.
+
+Nothing from a project file reaches the code unchecked: identifiers go through
+:func:`safe_name` (ASCII identifiers, no keywords, ids re-validated by
+:func:`core.graph.id_problem`), the class name and docstring text are sanitised from the project
+name, numbers are rendered from validated numbers, and strings only from a declaration's closed
+choices.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import keyword
+import math
+import os
+import re
+import tempfile
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.compiler import Plan, PlannedNode, compile_plan, plan_graph, var_name
+from core.graph import Graph, id_problem
+from core.layers.spec import Kind, fmt_shape
+from core.project import Project, atomic_write_text, save_project
+
+EXTENSIONS = (".py", ".onnx", ".json")
+_CHOICE_RE = re.compile(r"[A-Za-z0-9_]+", re.ASCII)
+# Names the generated module itself uses; variables and classes must not shadow them.
+_RESERVED = frozenset({"self", "torch", "nn", "F", "x"})
+# Globals a layer class defined in core/ may use and still be copied into a torch-only file.
+_ALLOWED_GLOBALS = frozenset({"torch", "nn", "F"}) | frozenset(dir(builtins))
+
+
+class ExportError(ValueError):
+    """The network cannot be exported as asked; ``str()`` is one readable sentence."""
+
+
+# -- names and text ------------------------------------------------------------------------------
+
+def safe_name(text: str) -> str:
+    """``text`` if it is a plain ASCII Python identifier (not a keyword), else :class:`ExportError`.
+
+    Every identifier in generated code passes through here: the last line of defence between a
+    project file and the code we write.
+    """
+    if not (isinstance(text, str) and text.isascii() and text.isidentifier() and not keyword.iskeyword(text)):
+        raise ExportError(f"{text!r} cannot be used as a Python name in exported code")
+    return text
+
+
+def class_name(project_name: str) -> str:
+    """A CamelCase class name from a free-text project name (``LeNet-5 on Shapes`` → ``LeNet5OnShapes``)."""
+    words = re.findall(r"[A-Za-z0-9]+", project_name, re.ASCII)
+    name = "".join(w[0].upper() + w[1:] for w in words)[:60]
+    if not name or name[0].isdigit():
+        name = "Net" + name
+    if name in _RESERVED or keyword.iskeyword(name) or hasattr(builtins, name):
+        name += "Model"
+    return safe_name(name)
+
+
+def doc_text(text: str, limit: int = 100) -> str:
+    """Free text made safe inside a ``\"\"\"`` docstring: one line, no quotes or backslashes."""
+    cleaned = "".join(ch if ch.isprintable() and ch not in "\"'\\" else " " for ch in text)
+    cleaned = " ".join(cleaned.split())
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 3].rstrip() + "..."
+    return cleaned
+
+
+def _literal(value: Any, choices: Sequence[str] = ()) -> str:
+    """Python source for a validated parameter value (lists become tuples, as torch stores them)."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ExportError(f"cannot write the non-finite number {value}")
+        return repr(float(value))
+    if isinstance(value, (list, tuple)):
+        items = [_literal(v) for v in value]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if isinstance(value, str) and value in choices and _CHOICE_RE.fullmatch(value):
+        return repr(value)
+    raise ExportError(f"cannot write the value {str(value)[:40]!r} into code")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether a parameter value equals torch's default (``[1, 1]`` and ``(1, 1)`` are equal)."""
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return tuple(a) == tuple(b)
+    if isinstance(a, (list, tuple)) != isinstance(b, (list, tuple)):
+        return False
+    try:
+        return bool(a == b)
+    except (TypeError, RuntimeError):  # pragma: no cover - defaults that don't compare (tensors)
+        return False
+
+
+# -- constructors --------------------------------------------------------------------------------
+
+@dataclass
+class _Classes:
+    """Layer classes the file needs that torch.nn lacks (copied from core's declarations)."""
+
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def _class_ref(cls: type, node: PlannedNode, classes: _Classes) -> str:
+    if getattr(nn, cls.__name__, None) is cls:
+        return f"nn.{safe_name(cls.__name__)}"
+    if cls.__module__.split(".")[0] == "core":
+        name = safe_name(cls.__name__)
+        if name not in classes.sources:
+            classes.sources[name] = _class_source(cls, node)
+        return name
+    raise ExportError(f"{node.id}: {node.type} builds {cls.__module__}.{cls.__qualname__}, which a file that "
+                      f"imports only torch cannot construct")
+
+
+def _class_source(cls: type, node: PlannedNode) -> str:
+    """The source of a layer class defined in core/, if it only uses torch and builtins."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError) as exc:
+        raise ExportError(f"{node.id}: cannot read the source of {cls.__qualname__}: {exc}") from None
+    tree = ast.parse(source)
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments)
+              for a in (*n.posonlyargs, *n.args, *n.kwonlyargs, n.vararg, n.kwarg) if a is not None}
+    bound |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    foreign = sorted(loaded - bound - _ALLOWED_GLOBALS)
+    if foreign:
+        raise ExportError(f"{node.id}: {cls.__qualname__} uses {', '.join(foreign)}, which a file that imports "
+                          f"only torch does not have")
+    return source
+
+
+def constructor(node: PlannedNode, classes: _Classes | None = None) -> str:
+    """``nn.Conv2d(3, 64, kernel_size=3, padding=1, bias=False)`` for a module node.
+
+    The inferred arguments (``in_channels`` …) and the required argument right after them are
+    positional, everything else is a keyword; values equal to torch's defaults are left out.
+    The result is checked: the class built from exactly these arguments must describe the same
+    module as the declaration's ``build``.
+    """
+    classes = classes if classes is not None else _Classes()
+    assert node.spec.build is not None
+    with torch.device("meta"):
+        built = node.spec.build(node.build_params)
+    cls = type(built)
+    ref = _class_ref(cls, node, classes)
+    sig = inspect.signature(cls)
+    given = node.build_params
+    unknown = [k for k in given if k not in sig.parameters]
+    if unknown:
+        raise ExportError(f"{node.id}: {node.type}'s parameter(s) {', '.join(unknown)} are not arguments of "
+                          f"{cls.__name__}; the exporter writes constructors from the declared parameters")
+    positional: list[tuple[str, Any]] = []
+    keywords: list[tuple[str, Any]] = []
+    previous_inferred = False
+    for index, (name, p) in enumerate(sig.parameters.items()):
+        if name not in given:
+            continue
+        value = given[name]
+        required = p.default is inspect.Parameter.empty
+        inferred = name in node.args
+        if (index == len(positional) and required and (inferred or previous_inferred)
+                and p.kind is p.POSITIONAL_OR_KEYWORD):
+            positional.append((name, value))
+            previous_inferred = inferred
+            continue
+        previous_inferred = False
+        if not required and _same(value, p.default):
+            continue
+        keywords.append((name, value))
+
+    def choices(name: str) -> tuple[str, ...]:
+        try:
+            pspec = node.spec.param(name)
+        except KeyError:
+            return ()
+        return pspec.choices if pspec.kind is Kind.CHOICE else ()
+
+    parts = [_literal(v, choices(k)) for k, v in positional]
+    parts += [f"{safe_name(k)}={_literal(v, choices(k))}" for k, v in keywords]
+    _check_constructor(node, built, cls, positional, keywords)
+    return f"{ref}({', '.join(parts)})"
+
+
+def _check_constructor(node: PlannedNode, built: nn.Module, cls: type, positional: list[tuple[str, Any]],
+                       keywords: list[tuple[str, Any]]) -> None:
+    def py(v: Any) -> Any:
+        return tuple(v) if isinstance(v, list) else v
+
+    with torch.device("meta"):
+        rebuilt = cls(*[py(v) for _, v in positional], **{k: py(v) for k, v in keywords})
+    shapes = [{k: tuple(t.shape) for k, t in m.state_dict().items()} for m in (built, rebuilt)]
+    if built.extra_repr() != rebuilt.extra_repr() or shapes[0] != shapes[1]:
+        raise ExportError(f"{node.id}: the constructor written from {node.type}'s parameters builds "
+                          f"{rebuilt.extra_repr()!r}, not {built.extra_repr()!r} — the layer declaration and "
+                          f"torch disagree")
+
+
+# -- module tree ---------------------------------------------------------------------------------
+
+@dataclass
+class _Tree:
+    """A module path prefix: a layer (``node``) or a plain container, with its children."""
+
+    node: PlannedNode | None = None
+    children: dict[str, _Tree] = field(default_factory=dict)
+
+    @property
+    def is_list(self) -> bool:
+        """A container whose children are exactly 0…n-1: written as an ``nn.ModuleList``."""
+        return self.node is None and bool(self.children) and set(self.children) == {
+            str(i) for i in range(len(self.children))}
+
+
+def _tree(nodes: Sequence[PlannedNode]) -> _Tree:
+    root = _Tree()
+    for n in nodes:
+        t = root
+        for seg in n.id.split("."):
+            t = t.children.setdefault(seg, _Tree())
+        t.node = n
+    return root
+
+
+class _InitWriter:
+    """Writes ``__init__`` statements and remembers the access expression of every layer."""
+
+    def __init__(self, classes: _Classes) -> None:
+        self.classes = classes
+        self.lines: list[str] = []
+        self.access: dict[str, str] = {}
+        self.containers = False
+
+    def literal(self, t: _Tree, indent: int) -> str:
+        if t.node is not None:
+            return constructor(t.node, self.classes)
+        self.containers = True
+        if t.is_list:
+            pad = " " * (indent + 4)
+            items = "".join(f"{pad}{self.literal(t.children[str(i)], indent + 4)},\n"
+                            for i in range(len(t.children)))
+            return "nn.ModuleList([\n" + items + " " * indent + "])"
+        return "nn.Module()"
+
+    def fill(self, t: _Tree, expr: str) -> None:
+        """Statements creating ``t``'s children (those its literal did not create already)."""
+        if t.node is not None:
+            self.access[t.node.id] = expr
+        if t.is_list:
+            for i in range(len(t.children)):
+                self.fill(t.children[str(i)], f"{expr}[{i}]")
+            return
+        for seg, child in t.children.items():
+            if seg.isdigit():
+                self.lines.append(f'{expr}.add_module("{int(seg)}", {self.literal(child, 8)})')
+                sub = f'{expr}.get_submodule("{int(seg)}")'
+            else:
+                sub = f"{expr}.{safe_name(seg)}"
+                self.lines.append(f"{sub} = {self.literal(child, 8)}")
+            self.fill(child, sub)
+
+
+# -- Python source -------------------------------------------------------------------------------
+
+def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = None) -> str:
+    """One standalone, readable Python file defining the network as an ``nn.Module`` subclass."""
+    plan = plan if plan is not None else plan_graph(graph)
+    for nid in plan.nodes:  # ids were validated at load; check again before they become code
+        problem = id_problem(nid)
+        if problem:
+            raise ExportError(f"invalid node id: {problem}")
+    cls = class_name(name)
+    classes = _Classes()
+    writer = _InitWriter(classes)
+    writer.fill(_tree(plan.module_nodes), "self")
+    if cls in classes.sources:
+        cls += "Model"
+    frozen = [n for n in plan.module_nodes if n.frozen]
+    init = list(writer.lines)
+    if writer.containers:
+        init.insert(0, "# Containers (nn.ModuleList, nn.Module) only give layers their module paths, "
+                       "so state_dict keys match; forward calls the layers.")
+    if frozen:
+        init.append("# Frozen in NetCanvas: no gradient updates.")
+        init += [f"{writer.access[n.id]}.requires_grad_(False)" for n in frozen]
+    forward = _forward_lines(plan, writer.access, reserved=_RESERVED | {cls, *classes.sources})
+    a = plan.analysis
+    outs = ", ".join(f"N×{fmt_shape(s)}" for s in a.output_shapes if s is not None)
+    title = doc_text(name) or "Network"
+    frozen_params = a.total_params - a.trainable_params
+    header = [
+        '"""' + f"{title}: a network exported by NetCanvas.",
+        "",
+        f"Input: N×{fmt_shape(a.input_shape)} (a batch of {fmt_shape(a.input_shape)} samples).",
+        f"Output{'s' if len(plan.outputs) > 1 else ''}: {outs}.",
+        f"Parameters: {a.total_params:,} ({a.trainable_params:,} trainable"
+        + (f", {frozen_params:,} frozen" if frozen_params else "") + ").",
+        f"MACs per sample: {a.macs:,} ({2 * a.macs:,} FLOPs).",
+        "",
+        "Load trained weights with ``model.load_state_dict(torch.load(path))``; this file needs only torch.",
+        '"""',
+        "",
+        "import torch",
+    ]
+    if classes.sources:
+        header.append("import torch.nn.functional as F")
+    header += ["from torch import nn", ""]
+    body = []
+    for src in classes.sources.values():
+        body += ["", src.rstrip(), ""]
+    returns = "torch.Tensor" if len(plan.outputs) == 1 else "tuple[torch.Tensor, ...]"
+    body += [
+        "",
+        f"class {cls}(nn.Module):",
+        f'    """{title} ({len(plan.module_nodes)} layers; input N×{fmt_shape(a.input_shape)})."""',
+        "",
+        "    def __init__(self) -> None:",
+        "        super().__init__()",
+        *(f"        {line}" for line in init),
+        "",
+        f"    def forward(self, x: torch.Tensor) -> {returns}:",
+        *(f"        {line}" for line in forward),
+        "",
+        "",
+        'if __name__ == "__main__":',
+        f"    model = {cls}()",
+        f"    print(model(torch.zeros(2, {', '.join(str(d) for d in a.input_shape or ())})))",
+        "",
+    ]
+    source = "\n".join(header + body)
+    ast.parse(source)  # a syntax error here is our bug, not the user's: fail before writing
+    return source
+
+
+def _forward_lines(plan: Plan, access: Mapping[str, str], reserved: frozenset[str]) -> list[str]:
+    names: dict[str, str] = {}
+    used = set(reserved)
+    for nid in plan.nodes:
+        if nid == plan.inputs[0]:
+            names[nid] = "x"
+            continue
+        base = safe_name(var_name(nid))
+        cand, i = base, 2
+        while cand in used:
+            cand = f"{base}_{i}"
+            i += 1
+        used.add(cand)
+        names[nid] = cand
+
+    def ref(src: str, port: int) -> str:
+        node = plan.nodes[src]
+        if node.spec.outputs(node.params) > 1:
+            return f"{names[src]}[{int(port)}]"
+        return names[src]
+
+    lines: list[str] = []
+    results: dict[str, str] = {}
+    for nid, node in plan.nodes.items():
+        ins = [ref(src, port) for src, port in node.inputs]
+        spec = node.spec
+        if spec.type == "Input":
+            continue
+        if spec.type == "Output":
+            results[nid] = ins[0]
+            continue
+        if spec.is_module:
+            expr = f"{access[nid]}({', '.join(ins)})"
+        elif spec.code is not None:
+            expr = spec.code(ins, node.params)
+        else:
+            raise ExportError(f"{nid}: layer type {spec.type} declares no code for export")
+        lines.append(f"{names[nid]} = {expr}")
+    lines.append("return " + ", ".join(results[o] for o in plan.outputs))  # file order
+    return lines
+
+
+# -- ONNX ----------------------------------------------------------------------------------------
+
+def export_onnx(graph: Graph, path: str | os.PathLike[str], *, plan: Plan | None = None) -> Path:
+    """Write an ONNX model (eval mode, batch axis dynamic) for the graph's Input shape."""
+    try:
+        import onnx  # noqa: F401  (torch's exporter needs both)
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or "onnx"
+        raise ExportError(f"ONNX export needs the onnx and onnxscript packages ({missing} is not installed) "
+                          f"— install them with: pip install 'netcanvas[onnx]'") from None
+    plan = plan if plan is not None else plan_graph(graph)
+    model = compile_plan(plan, seed=0).eval()
+    shape = plan.analysis.input_shape
+    assert shape is not None
+    target = Path(path)
+    outputs = [safe_name(var_name(o)) for o in plan.outputs]
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".onnx", dir=target.parent)
+    os.close(fd)
+    try:
+        torch.onnx.export(model, (torch.zeros(1, *shape),), tmp, input_names=["x"], output_names=outputs,
+                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=False,
+                          verbose=False)
+        os.replace(tmp, target)
+    except Exception as exc:
+        raise ExportError(f"torch could not export the network to ONNX: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+# -- dispatch ------------------------------------------------------------------------------------
+
+def export_project(project: Project, path: str | os.PathLike[str]) -> Path:
+    """Write ``project`` to ``path`` in the format its extension names (``.py``, ``.onnx``, ``.json``)."""
+    target = Path(path)
+    ext = target.suffix.lower()
+    if ext not in EXTENSIONS:
+        raise ExportError(f"{target.name}: unknown export format {ext or '(no extension)'!r} "
+                          f"— use one of {', '.join(EXTENSIONS)}")
+    if not target.parent.is_dir():
+        raise ExportError(f"the folder {target.parent} does not exist")
+    if ext == ".json":
+        return save_project(project, target)
+    if ext == ".onnx":
+        return export_onnx(project.graph, target)
+    atomic_write_text(target, python_source(project.graph, project.name))
+    return target
+
+
+__all__ = ["EXTENSIONS", "ExportError", "class_name", "constructor", "doc_text", "export_onnx", "export_project",
+           "python_source", "safe_name"]
