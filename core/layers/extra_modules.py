@@ -1,0 +1,70 @@
+"""torch modules behind the importer-only layer types of :mod:`core.layers.extra`.
+
+They live apart from the declarations so that importing :mod:`core.layers` never imports torch
+(only building a module does). Each class is self-contained and uses only ``torch``, so the
+code exporter can copy its source into a generated file that needs nothing but torch.
+State-dict names follow torchvision's (``layer_scale``, ``weight``/``bias``), so torchvision's
+weights load into imported ConvNeXt and EfficientNet models unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class StochasticDepth(nn.Module):
+    """Drops a whole residual branch with probability ``p`` while training (Huang et al., 2016).
+
+    ``mode="row"`` draws one keep/drop decision per sample, ``"batch"`` one for the whole batch;
+    kept branches are scaled by ``1/(1-p)`` so the expected value is unchanged. Identity in eval().
+    """
+
+    def __init__(self, p: float = 0.0, mode: str = "row") -> None:
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        shape = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
+        if keep > 0.0:
+            noise.div_(keep)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
+
+
+class LayerScale(nn.Module):
+    """Multiplies each channel by a learned factor γ that starts small (ConvNeXt, CaiT).
+
+    The parameter is named ``layer_scale`` and shaped ``C×1×…×1`` so it broadcasts over a
+    channels-first sample of ``rank`` axes, exactly like torchvision's ConvNeXt block.
+    """
+
+    def __init__(self, channels: int, init_value: float = 1e-6, rank: int = 3) -> None:
+        super().__init__()
+        self.channels = channels
+        self.init_value = init_value
+        self.rank = rank
+        self.layer_scale = nn.Parameter(torch.full((channels,) + (1,) * (rank - 1), float(init_value)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer_scale * x
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, init_value={self.init_value}, rank={self.rank}"
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of each pixel of a C×H×W map (ConvNeXt's channels-first LayerNorm)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
