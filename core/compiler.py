@@ -36,8 +36,9 @@ from core.graph import Graph, id_problem
 from core.layers.registry import get_spec
 from core.layers.spec import LayerSpec, Shape
 
-# Binary operators a merge with several inputs applies as a chain: a + b + c.
-_CHAINED: frozenset[Callable[..., Any]] = frozenset({operator.add, operator.mul})
+# The merge graph types of DESIGN.md §4 compile to plain operators so ``gm.code`` reads like
+# hand-written torch: several inputs chain (a + b + c), Concat is torch.cat with its dim.
+_CHAINED: dict[str, Callable[..., Any]] = {"Add": operator.add, "Multiply": operator.mul}
 META_KEY = "netcanvas"  # GraphModule.meta[META_KEY]: per-node signatures for carry_weights
 
 
@@ -313,11 +314,12 @@ def _fx_graph(plan: Plan) -> fx.Graph:
         elif spec.type == "Concat":
             results[nid] = g.create_node("call_function", torch.cat, (ins,), {"dim": node.params["dim"]},
                                          name=var_name(nid))
-        elif spec.function in _CHAINED:
+        elif spec.type in _CHAINED:
+            op = _CHAINED[spec.type]
             acc = ins[0]
             for i, other in enumerate(ins[1:], start=2):
                 name = var_name(nid) if i == len(ins) else f"{var_name(nid)}_{i}"
-                acc = g.create_node("call_function", spec.function, (acc, other), {}, name=name)
+                acc = g.create_node("call_function", op, (acc, other), {}, name=name)
             results[nid] = acc
         else:
             # Other stateless ops follow the convention function(*inputs, **params).
