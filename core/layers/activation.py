@@ -71,7 +71,8 @@ def _prelu_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
     (shape,) = shapes
     n, c = p["num_parameters"], shape[0]
     if n not in (1, c):
-        raise LayerError(f"PReLU num_parameters={n} must be 1 (one shared slope) or the {c} input channels",
+        raise LayerError(f"PReLU num_parameters={n} must be 1 (one shared slope) or the {c} input channels "
+                         f"— use num_parameters={c}",
                          set_param_fix("num_parameters", c), param="num_parameters")
     return Inferred(out_shapes=(tuple(shape),), params=n)
 
@@ -96,7 +97,7 @@ def _softmax(type_name: str, doc: str) -> LayerSpec:
         dim, nd = p["dim"], len(shape) + 1  # torch's dim counts the batch axis
         if not -nd <= dim < nd:
             raise LayerError(f"{type_name} dim={dim} is out of range for a {fmt_shape(shape)} input "
-                             f"(dim counts the batch axis: 1 is the first axis of a sample)",
+                             f"(dim counts the batch axis) — use dim=1 for the first axis of a sample",
                              set_param_fix("dim", 1), param="dim")
         if dim in (0, -nd):
             raise LayerError(f"{type_name} dim={dim} would normalize across the batch, mixing samples "

@@ -87,21 +87,26 @@ def _pads(p: Params) -> tuple[int, int, int, int]:
 
 def _zeropad_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
     (shape,) = shapes
-    if len(shape) < 2:
-        raise LayerError(f"ZeroPad2d pads the last two axes (H×W), but gets a flat vector of {shape[0]} "
-                         f"— it must come before Flatten")
+    if len(shape) < 3:
+        # torch would pad any two last axes, C of a C×L input included; we keep it to images.
+        raise LayerError(f"ZeroPad2d pads the H×W axes of a C×H×W input, but gets {fmt_shape(shape)} "
+                         f"— it must come before Flatten" if len(shape) == 1 else
+                         f"ZeroPad2d pads the H×W axes of a C×H×W input, but gets {fmt_shape(shape)}")
     left, right, top, bottom = _pads(p)
     h, w = shape[-2] + top + bottom, shape[-1] + left + right
     if h <= 0 or w <= 0:
-        raise LayerError(f"ZeroPad2d: negative padding {fmt_shape(_pads(p))} crops {fmt_shape(shape[-2:])} "
-                         f"down to {h}×{w}", set_param_fix("padding", 0), param="padding")
+        raise LayerError(f"ZeroPad2d: padding {', '.join(map(str, _pads(p)))} crops {fmt_shape(shape[-2:])} "
+                         f"down to {h}×{w} — use padding 0", set_param_fix("padding", 0), param="padding")
     return Inferred(out_shapes=((*shape[:-2], h, w),))
 
 
 def _zeropad_window(p: Params, shapes: Sequence[Shape]) -> Window:
     left, _, top, _ = _pads(p)
-    # A 1×1 window with padding: only the leading (top, left) pad shifts the field's offset.
-    return Window((1, 1), (1, 1), (top, left), (1, 1))
+    # A 1×1 window with padding: only the leading (top, left) pad shifts the field's offset;
+    # leading spatial axes of a C×D×H×W input are not padded.
+    lead = (0,) * (len(shapes[0]) - 3)
+    ones = (1,) * (len(shapes[0]) - 1)
+    return Window(ones, ones, (*lead, top, left), ones)
 
 
 def _zeropad_short(p: Params) -> str:
@@ -141,8 +146,8 @@ def _upsample_sizes(p: Params, shape: Shape) -> tuple[int, ...]:
 def _upsample_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
     (shape,) = shapes
     if p["size"] is not None and p["scale_factor"] is not None:
-        raise LayerError("Upsample takes either size or scale_factor, not both — clear size",
-                         set_param_fix("size", None, "clear size"), param="size")
+        raise LayerError("Upsample takes either size or scale_factor, not both — clear one of them",
+                         set_param_fix("scale_factor", None, "clear scale_factor"), param="scale_factor")
     if p["size"] is None and p["scale_factor"] is None:
         raise LayerError("Upsample needs a size or a scale_factor — set scale_factor to 2",
                          set_param_fix("scale_factor", 2.0), param="scale_factor")
@@ -172,6 +177,8 @@ def _upsample_window(p: Params, shapes: Sequence[Shape]) -> Scale:
 
 
 def _upsample_short(p: Params) -> str:
+    if p["size"] is None and p["scale_factor"] is None:
+        return ""
     if p["size"] is not None:
         text = "→ " + "×".join(map(str, tup(p["size"], 1)))
     else:
@@ -184,10 +191,12 @@ Upsample = register(LayerSpec(
     type="Upsample", category=Category.SHAPE,
     doc="Enlarges feature maps by a factor (or to a size) by interpolation; no parameters (U-Net, FPN).",
     params=(
-        ParamSpec("size", Kind.INTS, None, "Output size (H×W); leave empty to use scale_factor.",
+        # torch's defaults (both None) on purpose: a default factor could never be cleared once a
+        # size is set, and torch refuses both at once. The palette may add Upsample with scale_factor 2.
+        ParamSpec("size", Kind.INTS, None, "Output size (H×W); set this or scale_factor, not both.",
                   min=1, arity=2, optional=True),
-        ParamSpec("scale_factor", Kind.FLOATS, 2.0, "Multiplier for each spatial size (2 doubles H and W).",
-                  min=0.0, min_inclusive=False, arity=2, optional=True),
+        ParamSpec("scale_factor", Kind.FLOATS, None, "Multiplier for each spatial size (2 doubles H and W); "
+                  "set this or size.", min=0.0, min_inclusive=False, arity=2, optional=True),
         ParamSpec("mode", Kind.CHOICE, "nearest", "Interpolation: copy the nearest pixel, or (bi/tri)linear "
                   "or bicubic blending.",
                   choices=("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")),
