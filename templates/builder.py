@@ -19,10 +19,11 @@ from typing import Any
 from core.graph import Graph
 from core.project import Project
 
-# Grid pitch in scene units: wide enough for a node box with a module-path label beside the
-# next lane, tall enough for an edge arrow between two rows.
+# Grid pitch in scene units, matching the editor's node cards (196×70, top-left positions) with
+# the canvas's gaps between columns (44) and layers (64, where edge labels and group frames go).
+# templates/ may not import gui/, so the numbers are repeated here.
 COLUMN_WIDTH = 240.0
-ROW_HEIGHT = 80.0
+ROW_HEIGHT = 134.0
 
 
 @dataclass
