@@ -257,11 +257,19 @@ class Graph:
                     frozen, init, dict(extra or {}))
         return self.insert_node(node)
 
-    def insert_node(self, node: Node) -> Node:
-        """Add an existing :class:`Node` object (undo of a removal re-inserts the same node)."""
+    def insert_node(self, node: Node, index: int | None = None) -> Node:
+        """Add an existing :class:`Node` object (undo of a removal re-inserts the same node).
+
+        ``index`` puts it at that place in the file order (undo restores the exact file).
+        """
         if node.id in self.nodes:
             raise DuplicateIdError(f"a node with id {node.id!r} already exists")
         self.nodes[node.id] = node
+        if index is not None and index < len(self.nodes) - 1:
+            items = list(self.nodes.items())
+            items.insert(max(index, 0), items.pop())
+            self.nodes.clear()
+            self.nodes.update(items)
         self._g.add_node(node.id)
         self._in[node.id] = {}
         self._out[node.id] = []
@@ -345,13 +353,12 @@ class Graph:
         for e in edges:
             self._remove_edge_quiet(e)
         self._g.remove_node(old)
-        del self.nodes[old], self._in[old], self._out[old]
+        del self._in[old], self._out[old]
         # keep the file order: rebuild the dict with the new key in the old place
         node.id = new
-        items = list(self.nodes.items())
+        items = [(new if k == old else k, v) for k, v in self.nodes.items()]
         self.nodes.clear()
         self.nodes.update(items)
-        self.nodes[new] = node
         self._g.add_node(new)
         self._in[new] = {}
         self._out[new] = []

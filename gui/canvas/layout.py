@@ -1,0 +1,361 @@
+"""Layered DAG layout and the geometry of folded (collapsed) blocks. Pure Python, no Qt.
+
+:func:`arrange` is a small Sugiyama pipeline: layers by longest path, dummy nodes on edges that
+span several layers (so long skip connections reserve a lane), a few barycenter sweeps that keep
+the ordering with the fewest crossings, then x positions by weighted isotonic regression (each
+node as close as possible to the mean of its neighbours while keeping order and spacing), run
+down and up a few times. Flow is top to bottom.
+
+Collapsed groups are laid out as one card in their parent, and their members are laid out
+inside the card's footprint, so expanding a block grows it in place (see :func:`expand_shift`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from itertools import pairwise
+
+from core.graph import Graph, GraphError
+from gui.canvas.metrics import CARD_H, CARD_W, COLUMN_GAP, DUMMY_W, LAYER_GAP, NODE_H, NODE_W
+
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1
+_SWEEPS = 4
+_X_PASSES = 3
+# Edge weights for x placement: long-edge lanes stay straight, the main chain stays straight,
+# a skip connection barely pulls on the nodes it joins.
+_W_REAL, _W_MIXED, _W_DUMMY = 1.0, 0.25, 4.0
+
+
+# -- folding: which item shows a node ---------------------------------------------------------
+
+def parent_map(graph: Graph) -> dict[str, str]:
+    """Member id (node or group) -> the id of the group that lists it."""
+    return {m: gid for gid, g in graph.groups.items() for m in g.members}
+
+
+def visible_unit(graph: Graph, parent: Mapping[str, str], node_id: str, container: str | None = None) -> str:
+    """The id of what shows ``node_id`` inside ``container``: itself, or its outermost collapsed group."""
+    unit = node_id
+    gid = parent.get(node_id)
+    seen = 0
+    while gid is not None and gid != container and seen < 64:
+        if graph.groups[gid].collapsed:
+            unit = gid
+        gid = parent.get(gid)
+        seen += 1
+    return unit
+
+
+def is_hidden_group(graph: Graph, parent: Mapping[str, str], gid: str) -> bool:
+    """True when a collapsed ancestor hides group ``gid`` entirely."""
+    up = parent.get(gid)
+    seen = 0
+    while up is not None and seen < 64:
+        if graph.groups[up].collapsed:
+            return True
+        up = parent.get(up)
+        seen += 1
+    return False
+
+
+def node_rect(pos: tuple[float, float] | None) -> Rect:
+    x, y = pos if pos is not None else (0.0, 0.0)
+    return (x, y, x + NODE_W, y + NODE_H)
+
+
+def group_extent(graph: Graph, gid: str, _depth: int = 0) -> Rect | None:
+    """The area the group's contents take when it is expanded (nested collapsed groups as cards)."""
+    rects: list[Rect] = []
+    for m in graph.groups[gid].members:
+        if m in graph.nodes:
+            rects.append(node_rect(graph.nodes[m].pos))
+        elif m in graph.groups and _depth < 64:
+            sub = card_rect(graph, m, _depth + 1) if graph.groups[m].collapsed else group_extent(graph, m, _depth + 1)
+            if sub is not None:
+                rects.append(sub)
+    return union(rects)
+
+
+def card_rect(graph: Graph, gid: str, _depth: int = 0) -> Rect | None:
+    """Where a collapsed group's card sits: centred over its contents, at their top."""
+    ext = group_extent(graph, gid, _depth)
+    if ext is None:
+        return None
+    cx = (ext[0] + ext[2]) / 2
+    return (cx - CARD_W / 2, ext[1], cx + CARD_W / 2, ext[1] + CARD_H)
+
+
+def union(rects: Iterable[Rect]) -> Rect | None:
+    rects = list(rects)
+    if not rects:
+        return None
+    return (min(r[0] for r in rects), min(r[1] for r in rects), max(r[2] for r in rects), max(r[3] for r in rects))
+
+
+def expand_shift(graph: Graph, gid: str, collapsing: bool) -> dict[str, tuple[float, float]]:
+    """New positions for the nodes below a block that collapses (move up) or expands (move down).
+
+    Only whole visible items move (a collapsed block below moves with all its members), so the
+    inside of other blocks is never distorted. Returns ``{node_id: new_pos}`` for nodes that move.
+    """
+    ext = group_extent(graph, gid)
+    if ext is None:
+        return {}
+    dh = (ext[3] - ext[1]) - CARD_H
+    if abs(dh) < 1e-6:
+        return {}
+    threshold = ext[3] if collapsing else ext[1] + CARD_H
+    delta = -dh if collapsing else dh
+    parent = parent_map(graph)
+    inside = set(graph.group_nodes(gid))
+    units: dict[str, list[str]] = defaultdict(list)
+    for nid in graph.nodes:
+        if nid not in inside:
+            units[visible_unit(graph, parent, nid)].append(nid)
+    moves: dict[str, tuple[float, float]] = {}
+    for unit, members in units.items():
+        if unit in graph.groups:
+            r = card_rect(graph, unit)
+            top = r[1] if r is not None else 0.0
+        else:
+            top = node_rect(graph.nodes[unit].pos)[1]
+        if top >= threshold - 1.0:
+            for nid in members:
+                x, y = graph.nodes[nid].pos or (0.0, 0.0)
+                moves[nid] = (x, y + delta)
+    return moves
+
+
+# -- the layered layout -------------------------------------------------------------------------
+
+def arrange(graph: Graph) -> dict[str, tuple[float, float]]:
+    """Top-left positions for every node: a layered layout with no overlaps, starting at (0, 0)."""
+    if not graph.nodes:
+        return {}
+    try:
+        ranked = list(graph.topo_order())
+    except GraphError:  # a cycle: analysis reports it; file order still gives a readable picture
+        ranked = list(graph.nodes)
+    parent = parent_map(graph)
+    positions = _arrange_container(graph, parent, None, ranked)
+    return {n: (round(x, 1), round(y, 1)) for n, (x, y) in positions.items()}
+
+
+def _arrange_container(graph: Graph, parent: Mapping[str, str], container: str | None,
+                       ranked: list[str]) -> dict[str, tuple[float, float]]:
+    """Lay out ``ranked`` (node ids in topological order) inside ``container``; bbox at (0, 0)."""
+    units: list[str] = []
+    members: dict[str, list[str]] = defaultdict(list)
+    unit_of: dict[str, str] = {}
+    for nid in ranked:
+        u = visible_unit(graph, parent, nid, container)
+        unit_of[nid] = u
+        if u not in members:
+            units.append(u)
+        members[u].append(nid)
+    edges: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for nid in ranked:
+        for e in graph.out_edges(nid):
+            v = unit_of.get(e.dst)
+            u = unit_of[nid]
+            if v is not None and u != v and (u, v) not in seen:
+                seen.add((u, v))
+                edges.append((u, v))
+    # Contents of collapsed blocks first: the card's footprint must fit them.
+    inner: dict[str, dict[str, tuple[float, float]]] = {}
+    for u in units:
+        if u in graph.groups:
+            inner[u] = _arrange_container(graph, parent, u, members[u])
+    sizes = {u: ((CARD_W, CARD_H) if u in graph.groups else (NODE_W, NODE_H)) for u in units}
+    placed = layered(units, edges, sizes)
+    out: dict[str, tuple[float, float]] = {}
+    for u in units:
+        x, y = placed[u]
+        if u in inner:
+            sub = inner[u]
+            width = max(px for px, _ in sub.values()) + NODE_W
+            # contents centred under the card's centre, starting at its top (see card_rect)
+            dx = x + CARD_W / 2 - width / 2
+            for nid, (px, py) in sub.items():
+                out[nid] = (px + dx, py + y)
+        else:
+            out[u] = (x, y)
+    minx = min(x for x, _ in out.values())
+    miny = min(y for _, y in out.values())
+    return {n: (x - minx, y - miny) for n, (x, y) in out.items()}
+
+
+def layered(units: list[str], edges: list[tuple[str, str]],
+            sizes: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Top-left positions of ``units`` (given in a preferred order) for a top-to-bottom layout."""
+    n_real = len(units)
+    index = {u: i for i, u in enumerate(units)}
+    topo = _unit_topo(n_real, [(index[a], index[b]) for a, b in edges])
+    rank = {v: i for i, v in enumerate(topo)}
+    fwd = [(index[a], index[b]) if rank[index[a]] < rank[index[b]] else (index[b], index[a]) for a, b in edges]
+    layer = [0] * n_real
+    preds: list[list[int]] = [[] for _ in range(n_real)]
+    for a, b in fwd:
+        preds[b].append(a)
+    for v in topo:
+        if preds[v]:
+            layer[v] = max(layer[p] for p in preds[v]) + 1
+    # Dummy nodes split long edges into one-layer steps.
+    width = [sizes[u][0] for u in units]
+    height = [sizes[u][1] for u in units]
+    up: list[list[int]] = [[] for _ in range(n_real)]
+    down: list[list[int]] = [[] for _ in range(n_real)]
+
+    def link(a: int, b: int) -> None:
+        down[a].append(b)
+        up[b].append(a)
+
+    for a, b in fwd:
+        prev = a
+        for lay in range(layer[a] + 1, layer[b]):
+            d = len(layer)
+            layer.append(lay)
+            width.append(DUMMY_W)
+            height.append(0.0)
+            up.append([])
+            down.append([])
+            link(prev, d)
+            prev = d
+        link(prev, b)
+    n = len(layer)
+    n_layers = max(layer) + 1
+    layers: list[list[int]] = [[] for _ in range(n_layers)]
+    for v in sorted(range(n), key=lambda v: (rank.get(v, n_real + v))):
+        layers[layer[v]].append(v)
+    layers = _order(layers, up, down)
+    xs = _place_x(layers, up, down, width, n_real)
+    tops, y = [], 0.0
+    for lay in layers:
+        tops.append(y)
+        y += max((height[v] for v in lay), default=NODE_H) + LAYER_GAP
+    out: dict[str, tuple[float, float]] = {}
+    for li, lay in enumerate(layers):
+        lh = max(height[v] for v in lay)
+        for v in lay:
+            if v < n_real:
+                out[units[v]] = (xs[v] - width[v] / 2, tops[li] + (lh - height[v]) / 2)
+    return out
+
+
+def _unit_topo(n: int, edges: list[tuple[int, int]]) -> list[int]:
+    """Kahn's order, ties by the given order; units on cycles (folding can make them) go last."""
+    import heapq
+
+    indeg = [0] * n
+    outs: list[list[int]] = [[] for _ in range(n)]
+    for a, b in edges:
+        if a != b:
+            outs[a].append(b)
+            indeg[b] += 1
+    heap = [v for v in range(n) if not indeg[v]]
+    heapq.heapify(heap)
+    order: list[int] = []
+    while heap:
+        v = heapq.heappop(heap)
+        order.append(v)
+        for w in outs[v]:
+            indeg[w] -= 1
+            if not indeg[w]:
+                heapq.heappush(heap, w)
+    done = set(order)
+    return order + [v for v in range(n) if v not in done]
+
+
+def _crossings(upper: list[int], lower: list[int], down: list[list[int]]) -> int:
+    pos = {v: i for i, v in enumerate(lower)}
+    pairs = [(i, pos[w]) for i, v in enumerate(upper) for w in down[v] if w in pos]
+    count = 0
+    for k, (a1, b1) in enumerate(pairs):
+        for a2, b2 in pairs[k + 1:]:
+            if (a1 - a2) * (b1 - b2) < 0:
+                count += 1
+    return count
+
+
+def _total_crossings(layers: list[list[int]], down: list[list[int]]) -> int:
+    return sum(_crossings(layers[i], layers[i + 1], down) for i in range(len(layers) - 1))
+
+
+def _order(layers: list[list[int]], up: list[list[int]], down: list[list[int]]) -> list[list[int]]:
+    """Barycenter sweeps down and up; keep the ordering with the fewest crossings."""
+    best = [list(lay) for lay in layers]
+    best_c = _total_crossings(best, down)
+    cur = [list(lay) for lay in layers]
+    for sweep in range(_SWEEPS):
+        if best_c == 0:
+            break
+        rng = range(1, len(cur)) if sweep % 2 == 0 else range(len(cur) - 2, -1, -1)
+        for li in rng:
+            ref = cur[li - 1] if sweep % 2 == 0 else cur[li + 1]
+            nbrs = up if sweep % 2 == 0 else down
+            pos = {v: i for i, v in enumerate(ref)}
+            keyed = []
+            for i, v in enumerate(cur[li]):
+                ps = [pos[w] for w in nbrs[v] if w in pos]
+                keyed.append((sum(ps) / len(ps) if ps else float(i), i, v))
+            keyed.sort()
+            cur[li] = [v for _, _, v in keyed]
+        c = _total_crossings(cur, down)
+        if c < best_c:
+            best, best_c = [list(lay) for lay in cur], c
+    return best
+
+
+def _weight(a: int, b: int, n_real: int) -> float:
+    real_a, real_b = a < n_real, b < n_real
+    if real_a and real_b:
+        return _W_REAL
+    return _W_MIXED if real_a or real_b else _W_DUMMY
+
+
+def _place_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]],
+             width: list[float], n_real: int) -> list[float]:
+    xs = [0.0] * len(width)
+    seps: list[list[float]] = []
+    for lay in layers:
+        s = [0.0]
+        for a, b in pairwise(lay):
+            gap = COLUMN_GAP if a < n_real and b < n_real else COLUMN_GAP / 2
+            s.append(s[-1] + (width[a] + width[b]) / 2 + gap)
+        seps.append(s)
+        for v, o in zip(lay, s, strict=True):
+            xs[v] = o - s[-1] / 2
+    for p in range(_X_PASSES * 2 + 1):
+        downward = p % 2 == 0
+        rng = range(1, len(layers)) if downward else range(len(layers) - 2, -1, -1)
+        nbrs = up if downward else down
+        for li in rng:
+            lay = layers[li]
+            want, wts = [], []
+            for v in lay:
+                ws = [(_weight(v, w, n_real), xs[w]) for w in nbrs[v]]
+                tot = sum(w for w, _ in ws)
+                want.append(sum(w * x for w, x in ws) / tot if tot else xs[v])
+                wts.append(tot if tot else 0.05)
+            placed = _isotonic([w - o for w, o in zip(want, seps[li], strict=True)], wts)
+            for v, y, o in zip(lay, placed, seps[li], strict=True):
+                xs[v] = y + o
+    return xs
+
+
+def _isotonic(values: list[float], weights: list[float]) -> list[float]:
+    """Weighted least-squares non-decreasing fit (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [mean, weight, count]
+    for v, w in zip(values, weights, strict=True):
+        blocks.append([v, w, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m2, w2, c2 = blocks.pop()
+            m1, w1, c1 = blocks[-1]
+            tw = w1 + w2
+            blocks[-1] = [(m1 * w1 + m2 * w2) / tw, tw, c1 + c2]
+    out: list[float] = []
+    for m, _w, c in blocks:
+        out.extend([m] * int(c))
+    return out

@@ -1,0 +1,644 @@
+"""Every user edit as one undo command (STYLE.md; Orange ``document/commands.py``).
+
+Each command checks its edit in the constructor and raises the core error (a
+:class:`core.graph.GraphError`, :class:`core.layers.spec.ParamError` or
+:class:`core.project.ProjectError`, all ``ValueError``\\ s with a readable message) *before* anything
+changes; :func:`try_push` turns that into the message the window shows. ``redo``/``undo`` then
+call the graph's own methods inside :meth:`gui.document.Document.batch`, so observers see one
+analysis per edit. A command whose edit changes nothing sets ``noop`` and is never pushed.
+Commands never push commands.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from PySide6.QtGui import QUndoCommand
+
+from core.graph import DuplicateIdError, Edge, Graph, GraphError, Group, PortError, UnknownNodeError, check_id
+from core.layers.registry import get_spec, suggest
+from core.layers.spec import Fix, ParamError
+from core.project import ProjectError, init_problem
+from gui.canvas.layout import arrange, expand_shift, parent_map
+from gui.canvas.metrics import LAYER_GAP, NODE_H
+from gui.clipboard import plan_paste
+from gui.document import Document
+
+Pos = tuple[float, float]
+_MOVE_MERGE_ID = 0x4E43  # QUndoCommand.id() of mergeable moves
+# Short, familiar id stems for new nodes (ids become attribute names in the exported model).
+_ID_STEMS = {"batchnorm": "bn", "linear": "fc", "adaptiveavgpool": "avgpool", "adaptivemaxpool": "maxpool",
+             "dropout": "drop", "concat": "cat", "convtranspose": "deconv", "multiply": "mul",
+             "layernorm": "ln", "groupnorm": "gn", "instancenorm": "inorm"}
+
+
+def new_node_id(graph: Graph, layer_type: str) -> str:
+    """A free, readable id for a new node: ``Conv2d`` → ``conv1``, ``BatchNorm2d`` → ``bn1``."""
+    stem = re.sub(r"\dd$", "", layer_type).lower()
+    stem = _ID_STEMS.get(stem, stem)
+    stem = re.sub(r"[^a-z0-9_]", "", stem) or "node"
+    return graph.fresh_id(stem)
+
+
+def try_push(doc: Document, factory: QUndoCommand | Callable[[], QUndoCommand]) -> str | None:
+    """Build (if a factory) and push a command; return the refusal message, or ``None`` when pushed."""
+    try:
+        command = factory if isinstance(factory, QUndoCommand) else factory()
+    except UnknownNodeError as exc:
+        return str(exc)
+    except (GraphError, ParamError, ProjectError, ValueError) as exc:
+        return str(exc)
+    except KeyError as exc:
+        return str(exc.args[0]) if exc.args else "unknown item"
+    doc.push(command)
+    return None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "×".join(_fmt(v) for v in value) if all(isinstance(v, int) for v in value) else str(list(value))
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 32 else text[:29] + "..."
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+class _Command(QUndoCommand):
+    """Base: remembers the document and wraps redo/undo in one analysis batch."""
+
+    noop = False
+
+    def __init__(self, doc: Document, text: str) -> None:
+        super().__init__(text)
+        self.doc = doc
+        self.graph = doc.graph
+
+    def redo(self) -> None:
+        with self.doc.batch():
+            self._redo()
+
+    def undo(self) -> None:
+        with self.doc.batch():
+            self._undo()
+
+    def _redo(self) -> None:
+        raise NotImplementedError
+
+    def _undo(self) -> None:
+        raise NotImplementedError
+
+
+# -- groups snapshot (the exact group state, order included, for commands that reshape blocks) --
+
+def _snapshot_groups(graph: Graph) -> list[Group]:
+    return [Group(g.id, g.label, list(g.members), g.collapsed, copy.deepcopy(g.extra)) for g in graph.groups.values()]
+
+
+def _restore_groups(graph: Graph, snap: list[Group]) -> None:
+    if list(graph.groups) == [g.id for g in snap]:
+        for s in snap:
+            cur = graph.groups[s.id]
+            if (cur.label, cur.members, cur.collapsed) != (s.label, s.members, s.collapsed):
+                graph.set_group(s.id, label=s.label, collapsed=s.collapsed, members=list(s.members))
+        return
+    for gid in list(graph.groups):
+        graph.remove_group(gid)
+    for s in snap:
+        graph.insert_group(Group(s.id, s.label, list(s.members), s.collapsed, copy.deepcopy(s.extra)))
+
+
+# -- nodes ------------------------------------------------------------------------------------
+
+class AddNodeCommand(_Command):
+    """Add a node of ``type``; with ``connect_from``, also connect that node's output to it."""
+
+    def __init__(self, doc: Document, type: str, node_id: str | None = None, params: Mapping[str, Any] | None = None,
+                 pos: Pos | None = None, connect_from: str | None = None) -> None:
+        spec = get_spec(type)
+        if spec is None:
+            hint = suggest(type)
+            raise GraphError(f"unknown layer type {type!r}" + (f" — did you mean {hint}?" if hint else ""))
+        g = doc.graph
+        node_id = node_id if node_id is not None else new_node_id(g, spec.type)
+        check_id(node_id)
+        if node_id in g.nodes or node_id in g.groups:
+            raise DuplicateIdError(f"the id {node_id!r} is already taken — choose another")
+        self.params = dict(params or {})
+        spec.resolve(self.params)  # refuses bad values now, not as a diagnostic later
+        if connect_from is not None:
+            src = g.node(connect_from)
+            src_spec = get_spec(src.type)
+            if src_spec is not None and src_spec.type == "Output":
+                raise PortError(f"{connect_from} is an Output node and has no outputs to connect")
+            if spec.max_inputs == 0:
+                raise PortError(f"a new {spec.type} node takes no inputs; it cannot follow {connect_from}")
+            if pos is None and src.pos is not None:
+                pos = (src.pos[0], src.pos[1] + NODE_H + LAYER_GAP)
+        super().__init__(doc, f"Add {spec.type}")
+        self.type, self.node_id, self.pos, self.connect_from = spec.type, node_id, pos, connect_from
+
+    def _redo(self) -> None:
+        self.graph.add_node(self.type, self.node_id, self.params, self.pos)
+        if self.connect_from is not None:
+            self.graph.insert_edge(Edge(self.connect_from, self.node_id, 0, 0))
+
+    def _undo(self) -> None:
+        self.graph.remove_node(self.node_id)
+
+
+class RemoveItemsCommand(_Command):
+    """Delete nodes (with their edges) and edges; blocks left empty go too."""
+
+    def __init__(self, doc: Document, node_ids: Iterable[str], edges: Iterable[Edge] = ()) -> None:
+        g = doc.graph
+        self.node_ids = [n for n in dict.fromkeys(node_ids) if n in g.nodes]
+        gone = set(self.node_ids)
+        self.edges = [e for e in dict.fromkeys(edges)
+                      if e.src not in gone and e.dst not in gone and e in g.in_edges(e.dst)]
+        nn, ne = len(self.node_ids), len(self.edges)
+        if nn and ne:
+            text = f"Delete {_plural(nn, 'node')} and {_plural(ne, 'connection')}"
+        elif nn:
+            text = f"Delete {self.node_ids[0]}" if nn == 1 else f"Delete {_plural(nn, 'node')}"
+        elif ne == 1:
+            text = f"Delete connection {self.edges[0].src} → {self.edges[0].dst}"
+        else:
+            text = f"Delete {_plural(ne, 'connection')}"
+        super().__init__(doc, text)
+        self.noop = not self.node_ids and not self.edges
+        self._removed: list[tuple[int, Any, list[Edge]]] = []
+        self._groups: list[Group] = []
+
+    def _redo(self) -> None:
+        g = self.graph
+        self._groups = _snapshot_groups(g)
+        had_nodes = {gid for gid in g.groups if g.group_nodes(gid)}
+        for e in self.edges:
+            g.remove_edge(e)
+        index = {n: i for i, n in enumerate(g.nodes)}
+        self._removed = []
+        for nid in sorted(self.node_ids, key=index.__getitem__):
+            i = index[nid]
+            node, edges, _ = g.remove_node(nid)
+            self._removed.append((i, node, edges))
+        for gid in list(g.groups):
+            if gid in g.groups and gid in had_nodes and not g.group_nodes(gid):
+                g.remove_group(gid)
+
+    def _undo(self) -> None:
+        g = self.graph
+        for i, node, _ in self._removed:
+            g.insert_node(node, index=i)
+        restored: set[Edge] = set()
+        for _, _, edges in self._removed:
+            for e in edges:
+                if e not in restored:
+                    restored.add(e)
+                    g.insert_edge(e)
+        for e in self.edges:
+            g.insert_edge(e)
+        _restore_groups(g, self._groups)
+
+
+class SetParamCommand(_Command):
+    """Set one parameter of a node; ``None`` removes it (inferred, or torch's default)."""
+
+    def __init__(self, doc: Document, node_id: str, name: str, value: Any) -> None:
+        node = doc.graph.node(node_id)
+        spec = get_spec(node.type)
+        if spec is not None:
+            try:
+                pspec = spec.param(name)
+            except KeyError:
+                known = ", ".join(spec.param_names) or "none"
+                raise GraphError(f"{node_id}: {spec.type} has no parameter {name!r} (known: {known})") from None
+            if value is not None:
+                try:
+                    pspec.validate(value)
+                except ParamError as exc:
+                    raise ParamError(f"{node_id}.{name}: {exc}") from None
+        self.node_id, self.name = node_id, name
+        self.value = copy.deepcopy(value)
+        self.old = copy.deepcopy(node.params.get(name))
+        text = f"Reset {node_id}.{name}" if value is None else f"Set {node_id}.{name} = {_fmt(value)}"
+        super().__init__(doc, text)
+        self.noop = self.old == self.value and (name in node.params) == (value is not None)
+
+    def _redo(self) -> None:
+        self.graph.set_param(self.node_id, self.name, self.value)
+
+    def _undo(self) -> None:
+        self.graph.set_param(self.node_id, self.name, self.old)
+
+
+class SetFrozenCommand(_Command):
+    """Freeze (no gradient) or unfreeze a node's parameters."""
+
+    def __init__(self, doc: Document, node_id: str, frozen: bool) -> None:
+        node = doc.graph.node(node_id)
+        super().__init__(doc, f"{'Freeze' if frozen else 'Unfreeze'} {node_id}")
+        self.node_id, self.frozen, self.old = node_id, bool(frozen), node.frozen
+        self.noop = self.old == self.frozen
+
+    def _redo(self) -> None:
+        self.graph.set_frozen(self.node_id, self.frozen)
+
+    def _undo(self) -> None:
+        self.graph.set_frozen(self.node_id, self.old)
+
+
+class SetInitCommand(_Command):
+    """Choose a node's weight initialisation (``default``, ``kaiming_normal``, ``normal(0.01)`` …)."""
+
+    def __init__(self, doc: Document, node_id: str, init: str) -> None:
+        node = doc.graph.node(node_id)
+        problem = init_problem(init)
+        if problem:
+            raise GraphError(f"{node_id}: weight init {problem}")
+        super().__init__(doc, f"Set {node_id} init = {init}")
+        self.node_id, self.init, self.old = node_id, init, node.init
+        self.noop = self.old == init
+
+    def _redo(self) -> None:
+        self.graph.set_init(self.node_id, self.init)
+
+    def _undo(self) -> None:
+        self.graph.set_init(self.node_id, self.old)
+
+
+class RenameNodeCommand(_Command):
+    """Give a node a new id (its module path in the compiled model)."""
+
+    def __init__(self, doc: Document, old: str, new: str) -> None:
+        g = doc.graph
+        g.node(old)
+        new = new.strip() if isinstance(new, str) else new
+        if new != old:
+            check_id(new)
+            if new in g.nodes or new in g.groups:
+                raise DuplicateIdError(f"the id {new!r} is already taken — choose another")
+        super().__init__(doc, f"Rename {old} → {new}")
+        self.old, self.new = old, new
+        self.noop = new == old
+
+    def _redo(self) -> None:
+        self.graph.rename_node(self.old, self.new)
+
+    def _undo(self) -> None:
+        self.graph.rename_node(self.new, self.old)
+
+
+# -- edges ------------------------------------------------------------------------------------
+
+class ConnectCommand(_Command):
+    """Connect ``src`` output ``from_port`` to ``dst`` input ``port`` (the next free one when None)."""
+
+    def __init__(self, doc: Document, src: str, dst: str, port: int | None = None, from_port: int = 0) -> None:
+        g = doc.graph
+        spec = get_spec(g.node(dst).type)
+        if port is None and spec is not None and spec.max_inputs == 1:
+            port = 0  # a single-input node: say who holds its input rather than "port 1 does not exist"
+        port = g.check_edge(src, dst, port, from_port)
+        super().__init__(doc, f"Connect {src} → {dst}")
+        self.edge = Edge(src, dst, port, from_port)
+
+    def _redo(self) -> None:
+        self.graph.insert_edge(self.edge)
+
+    def _undo(self) -> None:
+        self.graph.remove_edge(self.edge)
+
+
+class DisconnectCommand(_Command):
+    """Remove one edge."""
+
+    def __init__(self, doc: Document, edge: Edge) -> None:
+        g = doc.graph
+        if edge.dst not in g.nodes or edge not in g.in_edges(edge.dst):
+            raise GraphError(f"there is no connection {edge.src} → {edge.dst} to remove")
+        super().__init__(doc, f"Disconnect {edge.src} → {edge.dst}")
+        self.edge = edge
+
+    def _redo(self) -> None:
+        self.graph.remove_edge(self.edge)
+
+    def _undo(self) -> None:
+        self.graph.insert_edge(self.edge)
+
+
+class ReconnectCommand(_Command):
+    """Move the input end of an edge to another node (or another input port)."""
+
+    def __init__(self, doc: Document, edge: Edge, dst: str, port: int | None = None) -> None:
+        g = doc.graph
+        if edge.dst not in g.nodes or edge not in g.in_edges(edge.dst):
+            raise GraphError(f"there is no connection {edge.src} → {edge.dst} to move")
+        same = dst == edge.dst and (port is None or port == edge.port)
+        new_port = edge.port if same else g.check_edge(edge.src, dst, port, edge.from_port)
+        super().__init__(doc, f"Reconnect {edge.src} → {dst}")
+        self.old = edge
+        self.new = Edge(edge.src, dst, new_port, edge.from_port)
+        self.noop = same
+
+    def _redo(self) -> None:
+        self.graph.remove_edge(self.old)
+        self.graph.insert_edge(self.new)
+
+    def _undo(self) -> None:
+        self.graph.remove_edge(self.new)
+        self.graph.insert_edge(self.old)
+
+
+# -- positions --------------------------------------------------------------------------------
+
+class MoveNodesCommand(_Command):
+    """Move nodes: ``{id: (old_pos, new_pos)}``. Pushes with the same ``merge_key`` merge (one drag)."""
+
+    def __init__(self, doc: Document, moves: Mapping[str, tuple[Pos | None, Pos | None]],
+                 merge_key: object | None = None, text: str | None = None) -> None:
+        self.moves = {n: (o, nw) for n, (o, nw) in moves.items() if o != nw and n in doc.graph.nodes}
+        only = next(iter(self.moves), "")
+        super().__init__(doc, text or (f"Move {only}" if len(self.moves) == 1
+                                       else f"Move {_plural(len(self.moves), 'node')}"))
+        self.merge_key = merge_key
+        self.noop = not self.moves
+
+    def id(self) -> int:
+        return _MOVE_MERGE_ID if self.merge_key is not None else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # Qt override
+        if not isinstance(other, MoveNodesCommand) or other.merge_key != self.merge_key or self.merge_key is None:
+            return False
+        for nid, (old, new) in other.moves.items():
+            self.moves[nid] = (self.moves[nid][0] if nid in self.moves else old, new)
+        return True
+
+    def _redo(self) -> None:
+        for nid, (_old, new) in self.moves.items():
+            self.graph.set_position(nid, new)
+
+    def _undo(self) -> None:
+        for nid, (old, _new) in self.moves.items():
+            self.graph.set_position(nid, old)
+
+
+class AutoArrangeCommand(MoveNodesCommand):
+    """Lay the whole graph out in layers (top to bottom) with no overlaps."""
+
+    def __init__(self, doc: Document) -> None:
+        g = doc.graph
+        new = arrange(g)
+        super().__init__(doc, {n: (g.nodes[n].pos, p) for n, p in new.items()}, text="Auto-arrange")
+
+
+# -- blocks -----------------------------------------------------------------------------------
+
+class GroupCommand(_Command):
+    """Put the given nodes/blocks into a new block (inside their innermost common block)."""
+
+    def __init__(self, doc: Document, ids: Iterable[str], label: str | None = None) -> None:
+        g = doc.graph
+        items = [i for i in dict.fromkeys(ids) if i in g.nodes or i in g.groups]
+        if not items:
+            raise GraphError("select the nodes to group first")
+        parent = parent_map(g)
+
+        def chain(item: str) -> list[str]:
+            out, cur = [], parent.get(item)
+            while cur is not None and len(out) < 64:
+                out.append(cur)
+                cur = parent.get(cur)
+            return out
+
+        chains = [chain(i) for i in items]
+        common = set(chains[0])
+        for c in chains[1:]:
+            common &= set(c)
+        lca = next((gid for gid in chains[0] if gid in common), None)
+        lifted: list[str] = []
+        for item, c in zip(items, chains, strict=True):
+            top = item
+            for gid in c:
+                if gid == lca:
+                    break
+                top = gid
+            if top not in lifted:
+                lifted.append(top)
+        order = {n: i for i, n in enumerate(g.nodes)}
+
+        def first(item: str) -> int:
+            nodes = g.group_nodes(item) if item in g.groups else [item]
+            return min((order[n] for n in nodes), default=len(order))
+
+        self.members = sorted(lifted, key=first)
+        self.parent = lca
+        self.label = (label or "").strip() or "Block"
+        stem = re.sub(r"[^A-Za-z0-9_]", "_", self.label).strip("_").lower() or "block"
+        self.group_id = g.fresh_id(stem if stem[0].isalpha() else "block")
+        super().__init__(doc, f"Group {_plural(len(self.members), 'item')} as {self.label}")
+        self._before: list[Group] = []
+
+    def _redo(self) -> None:
+        g = self.graph
+        self._before = _snapshot_groups(g)
+        g.add_group(self.group_id, self.label, self.members)
+        if self.parent is not None:
+            old = g.groups[self.parent].members
+            at = min(old.index(m) for m in self.members)
+            rest = [m for m in old if m not in self.members]
+            rest.insert(min(at, len(rest)), self.group_id)
+            g.set_group(self.parent, members=rest)
+
+    def _undo(self) -> None:
+        _restore_groups(self.graph, self._before)
+
+
+class UngroupCommand(_Command):
+    """Dissolve a block; its members move up into the enclosing block."""
+
+    def __init__(self, doc: Document, group_id: str) -> None:
+        grp = doc.graph.groups.get(group_id)
+        if grp is None:
+            raise GraphError(f"there is no block {group_id!r}")
+        super().__init__(doc, f"Ungroup {grp.label}")
+        self.group_id = group_id
+        self._before: list[Group] = []
+
+    def _redo(self) -> None:
+        self._before = _snapshot_groups(self.graph)
+        self.graph.remove_group(self.group_id)
+
+    def _undo(self) -> None:
+        _restore_groups(self.graph, self._before)
+
+
+class SetGroupCollapsedCommand(_Command):
+    """Collapse a block into one card (the layout below closes up) or expand it (and make room)."""
+
+    def __init__(self, doc: Document, group_id: str, collapsed: bool) -> None:
+        g = doc.graph
+        grp = g.groups.get(group_id)
+        if grp is None:
+            raise GraphError(f"there is no block {group_id!r}")
+        super().__init__(doc, f"{'Collapse' if collapsed else 'Expand'} {grp.label}")
+        self.group_id, self.collapsed = group_id, bool(collapsed)
+        self.noop = grp.collapsed == self.collapsed
+        shift = {} if self.noop else expand_shift(g, group_id, collapsing=self.collapsed)
+        self.moves = {n: (g.nodes[n].pos, p) for n, p in shift.items()}
+
+    def _redo(self) -> None:
+        self.graph.set_group(self.group_id, collapsed=self.collapsed)
+        for nid, (_old, new) in self.moves.items():
+            self.graph.set_position(nid, new)
+
+    def _undo(self) -> None:
+        for nid, (old, _new) in self.moves.items():
+            self.graph.set_position(nid, old)
+        self.graph.set_group(self.group_id, collapsed=not self.collapsed)
+
+
+class RenameGroupCommand(_Command):
+    """Change a block's label."""
+
+    def __init__(self, doc: Document, group_id: str, label: str) -> None:
+        grp = doc.graph.groups.get(group_id)
+        if grp is None:
+            raise GraphError(f"there is no block {group_id!r}")
+        label = label.strip()
+        if not label:
+            raise GraphError("a block needs a name — type one")
+        super().__init__(doc, f"Rename block {grp.label} → {label}")
+        self.group_id, self.label, self.old = group_id, label, grp.label
+        self.noop = label == grp.label
+
+    def _redo(self) -> None:
+        self.graph.set_group(self.group_id, label=self.label)
+
+    def _undo(self) -> None:
+        self.graph.set_group(self.group_id, label=self.old)
+
+
+# -- paste and fixes --------------------------------------------------------------------------
+
+class PasteCommand(_Command):
+    """Add the nodes, edges and blocks of copied project JSON, with fresh ids where taken."""
+
+    def __init__(self, doc: Document, project_json_text: str, offset: Pos | None = None,
+                 at: Pos | None = None) -> None:
+        self.plan = plan_paste(doc.graph, project_json_text, offset, at)
+        n = len(self.plan.nodes)
+        super().__init__(doc, f"Paste {self.plan.nodes[0]['id']}" if n == 1 else f"Paste {_plural(n, 'node')}")
+        # blocks listing other pasted blocks are added after them
+        pending = list(self.plan.groups)
+        ordered: list[tuple[str, str, list[str], bool]] = []
+        names = {gid for gid, *_ in pending}
+        while pending:
+            done = {gid for gid, *_ in ordered}
+            ready = [p for p in pending if all(m not in names or m in done for m in p[2])]
+            if not ready:
+                raise ProjectError("the copied blocks contain each other in a loop")
+            ordered += ready
+            pending = [p for p in pending if p not in ready]
+        self.groups = ordered
+
+    @property
+    def new_ids(self) -> list[str]:
+        return self.plan.node_ids
+
+    def _redo(self) -> None:
+        g = self.graph
+        for n in self.plan.nodes:
+            g.add_node(n["type"], n["id"], n["params"], n["pos"], frozen=n["frozen"], init=n["init"], extra=n["extra"])
+        for e in self.plan.edges:
+            g.insert_edge(e)
+        for gid, label, members, collapsed in self.groups:
+            g.add_group(gid, label, members, collapsed)
+
+    def _undo(self) -> None:
+        g = self.graph
+        for gid, *_ in reversed(self.groups):
+            g.remove_group(gid)
+        for n in reversed(self.plan.nodes):
+            g.remove_node(n["id"])
+
+
+class ApplyFixCommand(_Command):
+    """Apply a diagnostic's :class:`core.layers.spec.Fix` as one undoable edit."""
+
+    def __init__(self, doc: Document, fix: Fix) -> None:
+        g = doc.graph
+        self.fix = fix
+        self.moves: dict[str, tuple[Pos | None, Pos | None]] = {}
+        if fix.action == "set_param":
+            node = g.node(fix.node or "")
+            self.old = copy.deepcopy(node.params.get(fix.param or ""))
+        elif fix.action == "insert_before":
+            node = g.node(fix.node or "")
+            spec = get_spec(fix.layer_type or "")
+            if spec is None:
+                raise GraphError(f"cannot apply “{fix.label}”: unknown layer type {fix.layer_type!r}")
+            self.new_id = new_node_id(g, spec.type)
+            self.type = spec.type
+            self.edge = next((e for e in g.in_edges(node.id) if e.port == fix.port), None)
+            self.pos = node.pos
+            if node.pos is not None:  # make room: the node and everything below it move down one row
+                step = NODE_H + LAYER_GAP
+                self.moves = {n.id: (n.pos, (n.pos[0], n.pos[1] + step)) for n in g.nodes.values()
+                              if n.pos is not None and n.pos[1] >= node.pos[1] - 1.0}
+        elif fix.action == "remove_edge":
+            g.node(fix.node or "")
+            self.edge = next((e for e in g.in_edges(fix.node or "") if e.port == fix.port), None)
+            if self.edge is None:
+                raise GraphError(f"cannot apply “{fix.label}”: {fix.node} has no input on port {fix.port}")
+        elif fix.action == "add_input":
+            self.new_id = "input" if "input" not in g.nodes and "input" not in g.groups else new_node_id(g, "Input")
+            ys = [n.pos for n in g.nodes.values() if n.pos is not None]
+            self.pos = (min(p[0] for p in ys), min(p[1] for p in ys) - NODE_H - LAYER_GAP) if ys else (0.0, 0.0)
+        else:
+            raise GraphError(f"cannot apply “{fix.label}”: unknown kind of fix {fix.action!r}")
+        super().__init__(doc, f"Fix: {fix.label}")
+
+    def _redo(self) -> None:
+        g, f = self.graph, self.fix
+        if f.action == "set_param":
+            g.set_param(f.node or "", f.param or "", f.value)
+        elif f.action == "insert_before":
+            for nid, (_old, new) in self.moves.items():
+                g.set_position(nid, new)
+            g.add_node(self.type, self.new_id, f.layer_params, self.pos)
+            if self.edge is not None:
+                g.remove_edge(self.edge)
+                g.insert_edge(Edge(self.edge.src, self.new_id, 0, self.edge.from_port))
+            g.insert_edge(Edge(self.new_id, f.node or "", f.port, 0))
+        elif f.action == "remove_edge":
+            g.remove_edge(self.edge)
+        elif f.action == "add_input":
+            g.add_node("Input", self.new_id, None, self.pos)
+
+    def _undo(self) -> None:
+        g, f = self.graph, self.fix
+        if f.action == "set_param":
+            g.set_param(f.node or "", f.param or "", self.old)
+        elif f.action == "insert_before":
+            g.remove_node(self.new_id)
+            if self.edge is not None:
+                g.insert_edge(self.edge)
+            for nid, (old, _new) in self.moves.items():
+                g.set_position(nid, old)
+        elif f.action == "remove_edge":
+            g.insert_edge(self.edge)
+        elif f.action == "add_input":
+            g.remove_node(self.new_id)
+
+
+__all__ = ["AddNodeCommand", "ApplyFixCommand", "AutoArrangeCommand", "ConnectCommand", "DisconnectCommand",
+           "GroupCommand", "MoveNodesCommand", "PasteCommand", "ReconnectCommand", "RemoveItemsCommand",
+           "RenameGroupCommand", "RenameNodeCommand", "SetFrozenCommand", "SetGroupCollapsedCommand",
+           "SetInitCommand", "SetParamCommand", "UngroupCommand", "new_node_id", "try_push"]
