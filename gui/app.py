@@ -1,0 +1,181 @@
+"""Start the editor: ``python main.py [PROJECT] [--screenshot OUT.png] [--size 1600x1000]``.
+
+Without PROJECT the default demo (``resources/demo_lenet.json``) opens, never an empty window.
+PROJECT is anything ``core.sources.load_source`` accepts: a project file, ``template:resnet50``
+or ``torchvision:resnet18`` (templates and imports open with their blocks collapsed).
+
+``--screenshot`` opens the window, lets it lay out and paint, saves a PNG of the whole window
+and exits 0 (or prints the problem on stderr and exits 2). It needs no display: without
+``QT_QPA_PLATFORM`` it renders offscreen. ``--theme``, ``--select``, ``--expand`` and ``--panel``
+set up the picture (the README's screenshots are made this way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+    from gui.document import Document
+    from gui.main_window import MainWindow
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "resources" / "demo_lenet.json"
+PANELS = ("problems", "summary", "code")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1600x1000, got {text!r}") from None
+    if not (320 <= w <= 8000 and 240 <= h <= 8000):
+        raise argparse.ArgumentTypeError(f"size {w}x{h} is out of range (320x240 to 8000x8000)")
+    return w, h
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main.py", description="NetCanvas: draw neural networks, see every shape.")
+    p.add_argument("project", nargs="?", help="project file, template:NAME or torchvision:NAME (default: the demo)")
+    p.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
+    p.add_argument("--size", type=_size, default=(1600, 1000), metavar="WxH", help="window size (default 1600x1000)")
+    p.add_argument("--theme", choices=("light", "dark"), help="theme for this run (not saved)")
+    p.add_argument("--select", metavar="NODE", help="select NODE (the inspector shows it)")
+    p.add_argument("--expand", action="store_true", help="expand every block")
+    p.add_argument("--panel", choices=PANELS, help="bottom panel to show")
+    return p
+
+
+def _load(source: str) -> Any:
+    """The project for ``source``; raises ProjectError/SourceError with a readable message."""
+    from core.sources import load_source
+
+    return load_source(source)
+
+
+def run_gui(argv: list[str]) -> int:
+    """Open the editor (or take a screenshot); returns the process exit status."""
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage line
+        return int(exc.code or 0)
+    if args.screenshot and not os.environ.get("QT_QPA_PLATFORM") and not os.environ.get("DISPLAY") \
+            and sys.platform.startswith("linux"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QApplication
+
+    from gui.files import APP_NAME, settings_org
+    from gui.panels.icons import app_icon
+
+    QCoreApplication.setOrganizationName(settings_org())
+    QCoreApplication.setApplicationName(APP_NAME)
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
+    assert isinstance(app, QApplication)
+    app.setWindowIcon(app_icon())
+    app.setApplicationDisplayName(APP_NAME)
+
+    source = args.project or str(DEMO)
+    error = None
+    try:
+        project = _load(source)
+    except Exception as exc:  # ProjectError / SourceError / an importer failure: one line, no traceback
+        project, error = None, f"{source}: {exc}"
+    if args.screenshot:
+        if error:
+            print(f"netcanvas: {error}", file=sys.stderr)
+            return 2
+        return _screenshot(app, project, source, args)
+    return _interactive(app, project, source, args, error)
+
+
+def _document(project: Any, source: str, args: argparse.Namespace) -> Document:
+    from gui.document import Document
+
+    collapse = source.startswith(("template:", "torchvision:")) and not args.expand
+    doc = Document.from_project(project, collapse_blocks=collapse)
+    if args.expand:
+        for gid, group in list(doc.graph.groups.items()):
+            if group.collapsed:
+                doc.graph.set_group(gid, collapsed=False)
+    return doc
+
+
+def _window(project: Any, source: str, args: argparse.Namespace, *, persist: bool) -> MainWindow:
+    from gui.main_window import MainWindow
+
+    window = MainWindow(_document(project, source, args), restore_layout=persist, theme=args.theme)
+    if not persist or args.size != (1600, 1000):
+        window.resize(*args.size)
+    if args.panel:
+        dock = {"problems": window.problems_dock, "summary": window.summary_dock, "code": window.code_dock}
+        dock[args.panel].raise_()
+    return window
+
+
+def _settle(app: QApplication, rounds: int = 6) -> None:
+    for _ in range(rounds):
+        app.processEvents()
+
+
+def _screenshot(app: QApplication, project: Any, source: str, args: argparse.Namespace) -> int:
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    out = Path(args.screenshot)
+    window = _window(project, source, args, persist=False)
+    window.show()
+    _settle(app)
+    if args.select and args.select in window.doc.graph.nodes:
+        window.focus_node(args.select)
+    else:
+        window.view.fit_all()
+    if args.panel == "code":  # let the generated code arrive (it is built in a worker thread)
+        loop = QEventLoop()
+        window.code.code_ready.connect(loop.quit)
+        QTimer.singleShot(15_000, loop.quit)
+        if window.code.thread is not None or window.code.stale:
+            loop.exec()
+    _settle(app)
+    image = window.grab()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        saved = image.save(str(out), "PNG")
+    except OSError as exc:
+        saved, reason = False, str(exc)
+    else:
+        reason = "the image could not be written (is the folder writable?)"
+    window.code.shutdown()
+    window.summary.shutdown()
+    if not saved:
+        print(f"netcanvas: cannot save {out}: {reason}", file=sys.stderr)
+        return 2
+    print(f"saved {out} ({image.width()}×{image.height()})")
+    return 0
+
+
+def _interactive(app: QApplication, project: Any, source: str, args: argparse.Namespace, error: str | None) -> int:
+    from PySide6.QtCore import QTimer
+
+    from gui.document import Document
+    from gui.main_window import MainWindow
+
+    if project is None:  # the file could not be read: open the demo and say why
+        window = MainWindow(Document.new(), theme=args.theme)
+    else:
+        window = _window(project, source, args, persist=True)
+    window.show()
+    if error:
+        QTimer.singleShot(0, lambda: window.show_error("Cannot open the project", error))
+    elif not args.project:
+        QTimer.singleShot(0, window.files.offer_recovery)
+    if args.select and project is not None:
+        QTimer.singleShot(0, lambda: window.focus_node(args.select))
+    return int(app.exec())
+
+
+__all__ = ["DEMO", "parser", "run_gui"]

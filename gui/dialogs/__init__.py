@@ -1,0 +1,1 @@
+"""Dialogs of the editor window: template gallery, torchvision import, keyboard shortcuts."""

@@ -1,0 +1,72 @@
+"""Help ▸ Keyboard shortcuts: a table built from the window's own actions, so it never drifts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+# Gestures on the canvas that have no menu action (they live in the view's gesture objects).
+CANVAS_GESTURES = (
+    ("Canvas", "Connect", "Drag from an output port to an input port"),
+    ("Canvas", "Disconnect / reconnect", "Drag an edge's end away from its port"),
+    ("Canvas", "Pan", "Middle drag, or Space + drag"),
+    ("Canvas", "Zoom", "Mouse wheel"),
+    ("Canvas", "Select several", "Rubber band, or Ctrl + click"),
+    ("Canvas", "Expand / collapse a block", "Double-click the block"),
+)
+
+
+def _label(action: QAction) -> str:
+    return action.text().replace("&", "").rstrip(".…")
+
+
+def shortcut_rows(menus: Iterable[tuple[str, Iterable[QAction]]]) -> list[tuple[str, str, str]]:
+    """``(menu, command, keys)`` for every action that has a shortcut, in menu order."""
+    rows = []
+    for menu, actions in menus:
+        for action in actions:
+            keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
+            if keys and action.text():
+                rows.append((menu, _label(action), ", ".join(keys)))
+    return rows
+
+
+class ShortcutsDialog(QDialog):
+    def __init__(self, rows: list[tuple[str, str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        self.resize(520, 560)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Command", "Keys"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        last = None
+        for menu, command, keys in [*rows, *CANVAS_GESTURES]:
+            if menu != last:
+                head = QTreeWidgetItem([menu, ""])
+                font = head.font(0)
+                font.setBold(True)
+                head.setFont(0, font)
+                self.tree.addTopLevelItem(head)
+                last = menu
+            self.tree.addTopLevelItem(QTreeWidgetItem([f"    {command}", keys]))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.tree)
+        lay.addWidget(buttons)
+
+
+__all__ = ["CANVAS_GESTURES", "ShortcutsDialog", "shortcut_rows"]

@@ -1,0 +1,174 @@
+"""File ▸ Import torchvision model…: pick a classification model, import it as an editable graph.
+
+Importing torch/torchvision and tracing a model take seconds, so both the model list and the
+import run in :class:`_Worker` threads; the dialog stays responsive and shows progress. The
+import itself is the importer engineer's ``core.importer.import_torchvision(name)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.cli.common import human
+
+
+class _Worker(QThread):
+    """Runs ``job()`` off the GUI thread; emits ``succeeded(result)`` or ``failed(message)``."""
+
+    succeeded = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, job: Callable[[], Any], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.job = job
+
+    def run(self) -> None:
+        try:
+            result = self.job()
+        except Exception as exc:  # shown to the user as one line, never a traceback
+            self.failed.emit(f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__)
+                             else str(exc))
+            return
+        self.succeeded.emit(result)
+
+
+def list_classification_models() -> list[tuple[str, int | None, float | None]]:
+    """``(name, parameters, GFLOPs)`` for torchvision's classification models (figures from the
+    weights' metadata: no download)."""
+    from torchvision import models
+
+    out = []
+    for name in models.list_models(module=models):
+        params = gflops = None
+        try:
+            meta = models.get_model_weights(name).DEFAULT.meta
+            params, gflops = meta.get("num_params"), meta.get("_ops")
+        except (ValueError, AttributeError):
+            pass
+        out.append((name, params, gflops))
+    return out
+
+
+def import_model(name: str) -> Any:
+    """The importer's project for torchvision model ``name``."""
+    from core.importer import import_torchvision
+
+    return import_torchvision(name)
+
+
+class TorchvisionImportDialog(QDialog):
+    """Lists the models, imports the chosen one; :attr:`project` holds the result when accepted."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import torchvision model")
+        self.resize(560, 560)
+        self.project: Any = None
+        self.worker: _Worker | None = None
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter models (e.g. resnet, efficientnet)")
+        self.filter.setClearButtonEnabled(True)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Model", "Parameters", "GFLOPs"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.status = QLabel("Loading torchvision's model list…")
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # busy: torch gives no progress for import or tracing
+        self.progress.setTextVisible(False)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.import_button = self.buttons.addButton("Import", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.import_button.setEnabled(False)
+        self.buttons.accepted.connect(self.start_import)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.filter)
+        lay.addWidget(self.tree, 1)
+        lay.addWidget(self.status)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.buttons)
+        self.filter.textChanged.connect(self._filter)
+        self.tree.currentItemChanged.connect(lambda cur, _prev: self.import_button.setEnabled(
+            cur is not None and not self._busy()))
+        self.tree.itemDoubleClicked.connect(lambda *_: self.start_import())
+        self._run(list_classification_models, self._listed, "Loading torchvision's model list…")
+
+    def _busy(self) -> bool:
+        return self.worker is not None and self.worker.isRunning()
+
+    def _run(self, job: Callable[[], Any], done: Callable[[Any], None], message: str) -> None:
+        self.status.setText(message)
+        self.progress.show()
+        self.worker = _Worker(job, self)
+        self.worker.succeeded.connect(done)
+        self.worker.failed.connect(self._failed)
+        self.worker.start()
+
+    def _listed(self, rows: list[tuple[str, int | None, float | None]]) -> None:
+        self.progress.hide()
+        self.status.setText(f"{len(rows)} classification models. Importing traces the model with torch.fx; "
+                            "no weights are downloaded.")
+        for name, params, gflops in rows:
+            item = QTreeWidgetItem([name, human(params), f"{gflops:.2f}" if gflops is not None else "?"])
+            for col in (1, 2):
+                item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.tree.addTopLevelItem(item)
+        self._filter(self.filter.text())
+
+    def _filter(self, text: str) -> None:
+        words = text.lower().split()
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            item.setHidden(not all(w in item.text(0) for w in words))
+
+    def selected_name(self) -> str | None:
+        item = self.tree.currentItem()
+        return item.text(0) if item is not None and not item.isHidden() else None
+
+    def start_import(self) -> None:
+        name = self.selected_name()
+        if name is None or self._busy():
+            return
+        self.import_button.setEnabled(False)
+        self.tree.setEnabled(False)
+        self._run(lambda: import_model(name), self._imported, f"Importing {name}… (tracing the model)")
+
+    def _imported(self, project: Any) -> None:
+        self.progress.hide()
+        self.project = project
+        self.accept()
+
+    def _failed(self, message: str) -> None:
+        self.progress.hide()
+        self.tree.setEnabled(True)
+        self.import_button.setEnabled(self.tree.currentItem() is not None)
+        self.status.setText(f"<span style='color:#d92d20'>{message}</span>")
+        self.status.setProperty("role", "error")
+
+    def done(self, result: int) -> None:
+        # Closing while a worker runs: wait for it so no thread outlives its dialog.
+        if self.worker is not None:
+            self.worker.wait()
+        super().done(result)
+
+
+__all__ = ["TorchvisionImportDialog", "import_model", "list_classification_models"]

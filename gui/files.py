@@ -1,0 +1,445 @@
+"""Where the editor keeps things between runs: settings, recent files, crash-recovery autosaves.
+
+- :func:`settings` is the one ``QSettings`` (organisation from ``NETCANVAS_SETTINGS_ORG`` when set,
+  so tests never touch the user's settings).
+- :class:`RecentFiles` is the File ▸ Recent list.
+- :class:`Recovery` writes the open project to a recovery file (``recovery-<pid>.json`` in the
+  application data folder) while it has unsaved changes, removes it whenever the document is
+  clean again, and at the next start finds the files a crashed session left behind. A
+  ``QLockFile`` per session tells a crashed session (stale lock) from a running one.
+- :class:`FileActions` is the window's File menu: open (with the unsaved-changes prompt), save,
+  export, templates, torchvision import, recent files, autosave and the restore offer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QLockFile, QSettings, QStandardPaths
+
+from core.project import Project, ProjectError, atomic_write_text, project_from_dict, project_to_dict
+
+APP_NAME = "NetCanvas"
+RECENT_MAX = 10
+RECOVERY_FORMAT = "netcanvas-recovery"
+_RECOVERY_RE = re.compile(r"recovery-(\d+)\.json")
+
+
+def settings_org() -> str:
+    return os.environ.get("NETCANVAS_SETTINGS_ORG") or APP_NAME
+
+
+def settings() -> QSettings:
+    """The editor's settings store (window layout, theme, recent files)."""
+    return QSettings(settings_org(), APP_NAME)
+
+
+def data_dir() -> Path:
+    """The application data folder: ``NETCANVAS_DATA_DIR`` if set, else the platform's
+    AppDataLocation for our organisation/application names (independent of how the
+    QApplication happens to be named, so tests and the app agree)."""
+    override = os.environ.get("NETCANVAS_DATA_DIR")
+    if override:
+        return Path(override)
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return Path(base) / settings_org() / APP_NAME
+
+
+def _as_list(value: Any) -> list[str]:
+    # QSettings returns a lone string for a one-item list in some backends, None for none.
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value]
+
+
+class RecentFiles:
+    """The most recently opened or saved project paths, newest first."""
+
+    KEY = "recent_files"
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store or settings()
+
+    def paths(self) -> list[Path]:
+        return [Path(p) for p in _as_list(self.store.value(self.KEY))]
+
+    def add(self, path: Path) -> None:
+        p = str(Path(path).resolve())
+        items = [p] + [q for q in _as_list(self.store.value(self.KEY)) if q != p]
+        self.store.setValue(self.KEY, items[:RECENT_MAX])
+
+    def remove(self, path: Path) -> None:
+        p = str(Path(path).resolve())
+        self.store.setValue(self.KEY, [q for q in _as_list(self.store.value(self.KEY)) if q != p])
+
+    def clear(self) -> None:
+        self.store.setValue(self.KEY, [])
+
+
+class Recovery:
+    """This session's autosave file, and the ones crashed sessions left behind."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.dir = Path(directory) if directory is not None else data_dir() / "recovery"
+        self.pid = os.getpid()
+        self._lock: QLockFile | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.dir / f"recovery-{self.pid}.json"
+
+    def _lock_path(self, pid: int) -> Path:
+        return self.dir / f"session-{pid}.lock"
+
+    def start(self) -> None:
+        """Hold this session's lock so other instances don't take our file for a crash's."""
+        if self._lock is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._lock = QLockFile(str(self._lock_path(self.pid)))
+            self._lock.setStaleLockTime(0)  # a lock is stale only when its process is gone
+            self._lock.tryLock(0)
+
+    def write(self, project: Project) -> Path:
+        """Autosave ``project`` (atomically) with the path it belongs to."""
+        self.start()
+        data = {
+            "format": RECOVERY_FORMAT,
+            "original_path": str(project.path) if project.path is not None else None,
+            "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "project": project_to_dict(project),
+        }
+        atomic_write_text(self.path, json.dumps(data, ensure_ascii=False))
+        return self.path
+
+    def clear(self) -> None:
+        """Remove this session's recovery file (the document is saved or clean)."""
+        self.path.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        """A clean exit: no recovery file, no lock."""
+        self.clear()
+        if self._lock is not None:
+            self._lock.unlock()
+            self._lock = None
+
+    def orphans(self) -> list[Path]:
+        """Recovery files whose session is gone (crashed), newest first."""
+        if not self.dir.is_dir():
+            return []
+        found: list[Path] = []
+        for f in self.dir.iterdir():
+            m = _RECOVERY_RE.fullmatch(f.name)
+            if not m or int(m.group(1)) == self.pid:
+                continue
+            lock = QLockFile(str(self._lock_path(int(m.group(1)))))
+            lock.setStaleLockTime(0)
+            if lock.tryLock(0):  # nobody holds it: that session is over
+                lock.unlock()
+                found.append(f)
+        return sorted(found, key=lambda f: f.stat().st_mtime, reverse=True)
+
+    @staticmethod
+    def load(path: Path) -> tuple[Project, Path | None, str]:
+        """``(project, original path or None, saved_at)`` from a recovery file; ProjectError if unreadable."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ProjectError(f"cannot read the recovery file: {exc}", str(path)) from None
+        if not isinstance(data, dict) or data.get("format") != RECOVERY_FORMAT:
+            raise ProjectError("not a NetCanvas recovery file", str(path))
+        project = project_from_dict(data.get("project"))
+        original = data.get("original_path")
+        return project, Path(original) if isinstance(original, str) else None, str(data.get("saved_at", ""))
+
+    @staticmethod
+    def discard(path: Path) -> None:
+        Path(path).unlink(missing_ok=True)
+
+
+# -- the window's File menu ------------------------------------------------------------------------
+
+class FileActions:
+    """New / Open / Save / Export / Import / Recent / autosave for one :class:`MainWindow`.
+
+    The window provides ``doc``, ``set_document(doc)``, ``show_error(title, text)``,
+    ``show_status(text)`` and ``ask_unsaved() -> QMessageBox.StandardButton``.
+    """
+
+    PROJECT_FILTER = "NetCanvas projects (*.json);;All files (*)"
+
+    def __init__(self, window: Any, recovery: Recovery | None = None) -> None:
+        self.w = window
+        self.recent = RecentFiles(window.settings)
+        self.recovery = recovery or Recovery()
+        self._autosaved_index: int | None = None
+
+    # -- opening ------------------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the current document (saved, discarded, or unmodified)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        doc = self.w.doc
+        if doc is None or not doc.is_modified():
+            return True
+        answer = self.w.ask_unsaved()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new(self) -> None:
+        from gui.document import Document
+
+        if self.maybe_save():
+            self.w.set_document(Document.new())
+
+    def _start_dir(self) -> str:
+        doc = self.w.doc
+        if doc is not None and doc.path is not None:
+            return str(doc.path.parent)
+        recent = self.recent.paths()
+        return str(recent[0].parent) if recent else str(Path.home())
+
+    def open_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        if not self.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(self.w, "Open project", self._start_dir(), self.PROJECT_FILTER)
+        if path:
+            self.open_path(Path(path), ask=False)
+
+    def open_path(self, path: Path, *, ask: bool = True) -> bool:
+        """Open a project file; a bad file shows the loader's message and changes nothing."""
+        from core.project import load_project
+        from gui.document import Document
+
+        if ask and not self.maybe_save():
+            return False
+        try:
+            project = load_project(path)
+        except ProjectError as exc:
+            self.w.show_error("Cannot open the project", str(exc))
+            return False
+        self.w.set_document(Document.from_project(project))
+        self.recent.add(Path(path))
+        self.w.show_status(f"Opened {Path(path).name}")
+        return True
+
+    def open_project(self, project: Project, *, collapse_blocks: bool = True, status: str = "") -> None:
+        """Show an unsaved project made here (a template, an import)."""
+        from gui.document import Document
+
+        self.w.set_document(Document.from_project(project, collapse_blocks=collapse_blocks))
+        if status:
+            self.w.show_status(status)
+
+    def open_template(self) -> None:
+        from gui.dialogs.templates import TemplateGallery
+
+        if not self.maybe_save():
+            return
+        dialog = TemplateGallery(self.w)
+        if dialog.exec() and dialog.selected:
+            self.open_template_named(dialog.selected)
+
+    def open_template_named(self, name: str) -> bool:
+        import templates
+        from core.sources import SourceError
+
+        try:
+            project = templates.build_template(name)
+        except SourceError as exc:
+            self.w.show_error("Cannot open the template", str(exc))
+            return False
+        self.open_project(project, status=f"Opened the {project.name} template (blocks collapsed: "
+                                          f"double-click one to expand it)")
+        return True
+
+    def import_torchvision(self) -> None:
+        from gui.dialogs.torchvision_import import TorchvisionImportDialog
+
+        if not self.maybe_save():
+            return
+        dialog = TorchvisionImportDialog(self.w)
+        if dialog.exec() and dialog.project is not None:
+            self.open_project(dialog.project, status=f"Imported {dialog.project.name} from torchvision")
+
+    def populate_recent(self, menu: Any) -> None:
+        """Fill File ▸ Recent (called each time the menu is about to show)."""
+        menu.clear()
+        paths = self.recent.paths()
+        for i, p in enumerate(paths):
+            action = menu.addAction(f"&{i + 1}  {p.name}" if i < 9 else p.name)
+            action.setToolTip(str(p))
+            action.setStatusTip(str(p))
+            action.triggered.connect(lambda _=False, p=p: self._open_recent(p))
+        if not paths:
+            menu.addAction("No recent projects").setEnabled(False)
+        else:
+            menu.addSeparator()
+            menu.addAction("Clear list").triggered.connect(self.recent.clear)
+
+    def _open_recent(self, path: Path) -> None:
+        if not path.exists():
+            self.recent.remove(path)
+            self.w.show_error("Cannot open the project", f"{path}: the file no longer exists")
+            return
+        self.open_path(path)
+
+    # -- saving -------------------------------------------------------------------------------
+    def save(self) -> bool:
+        doc = self.w.doc
+        if doc.path is None:
+            return self.save_as()
+        return self._save_to(doc.path)
+
+    def save_as(self) -> bool:
+        from PySide6.QtWidgets import QFileDialog
+
+        doc = self.w.doc
+        suggested = str(doc.path) if doc.path else str(Path(self._start_dir()) / f"{_file_stem(doc.project.name)}.json")
+        path, _ = QFileDialog.getSaveFileName(self.w, "Save project as", suggested, self.PROJECT_FILTER)
+        if not path:
+            return False
+        target = Path(path)
+        if not target.suffix:
+            target = target.with_suffix(".json")
+        return self._save_to(target)
+
+    def _save_to(self, target: Path) -> bool:
+        from core.project import save_project
+
+        doc = self.w.doc
+        old = doc.path
+        try:
+            save_project(doc.project, target)
+        except OSError as exc:
+            doc.project.path = old
+            self.w.show_error("Cannot save the project", f"{target}: {exc.strerror or exc}")
+            return False
+        doc.project.path = old
+        doc.set_path(target)  # emits path_changed (save_project set the attribute silently)
+        doc.set_clean()
+        self.recent.add(target)
+        self.recovery.clear()
+        self.w.show_status(f"Saved {target.name}")
+        return True
+
+    # -- exporting ----------------------------------------------------------------------------
+    def _export_target(self, title: str, suffix: str, filter_: str) -> Path | None:
+        from PySide6.QtWidgets import QFileDialog
+
+        doc = self.w.doc
+        if not doc.analysis.ok:
+            errors = "\n".join(f"• {d.message}" for d in doc.analysis.errors[:8])
+            self.w.show_error("Cannot export", f"The graph has errors; fix them first:\n{errors}")
+            return None
+        base = doc.path.with_suffix(suffix) if doc.path else Path(self._start_dir()) / (
+            _file_stem(doc.project.name) + suffix)
+        path, _ = QFileDialog.getSaveFileName(self.w, title, str(base), filter_)
+        if not path:
+            return None
+        target = Path(path)
+        return target if target.suffix else target.with_suffix(suffix)
+
+    def export_python(self, target: Path | None = None) -> bool:
+        """Write the standalone PyTorch module (``core.export.python_source``)."""
+        target = target or self._export_target("Export to Python", ".py", "Python files (*.py)")
+        if target is None:
+            return False
+        try:
+            from core import export
+
+            source = export.python_source(self.w.doc.graph, self.w.doc.project.name or "Network")
+            atomic_write_text(target, source)
+        except (OSError, ValueError, ImportError) as exc:
+            self.w.show_error("Export failed", f"{target}: {exc}")
+            return False
+        self.w.show_status(f"Exported {target.name}")
+        return True
+
+    def export_onnx(self, target: Path | None = None) -> bool:
+        """Write ONNX (``core.export.export_onnx``) in a worker thread behind a busy dialog."""
+        target = target or self._export_target("Export to ONNX", ".onnx", "ONNX models (*.onnx)")
+        if target is None:
+            return False
+        graph = self.w.doc.graph.copy()
+
+        def job() -> Path:
+            from core import export
+
+            return export.export_onnx(graph, target)
+
+        ok = self.w.run_busy(f"Exporting {target.name}…", job)
+        if ok:
+            self.w.show_status(f"Exported {target.name}")
+        return ok
+
+    # -- autosave and recovery ---------------------------------------------------------------
+    def autosave(self) -> bool:
+        """Write the recovery file if the document changed since the last autosave."""
+        doc = self.w.doc
+        if doc is None or not doc.is_modified():
+            return False
+        index = doc.undo_stack.index()
+        if index == self._autosaved_index and self.recovery.path.exists():
+            return False
+        try:
+            self.recovery.write(doc.project)
+        except OSError as exc:
+            self.w.show_status(f"Autosave failed: {exc.strerror or exc}")
+            return False
+        self._autosaved_index = index
+        return True
+
+    def modified_changed(self, modified: bool) -> None:
+        if not modified:
+            self.recovery.clear()
+            self._autosaved_index = None
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the newest recovery file; True when it was restored."""
+        from PySide6.QtWidgets import QMessageBox
+
+        from gui.document import Document
+
+        orphans = self.recovery.orphans()
+        if not orphans:
+            return False
+        newest = orphans[0]
+        try:
+            project, original, saved_at = Recovery.load(newest)
+        except ProjectError:
+            for f in orphans:
+                Recovery.discard(f)
+            return False
+        where = f"“{original.name}”" if original else f"the unsaved project “{project.name}”"
+        when = f" (autosaved {saved_at.replace('T', ' ')})" if saved_at else ""
+        answer = self.w.ask_restore(
+            f"NetCanvas did not close properly last time.\n\nRestore the unsaved changes to {where}{when}?")
+        for f in orphans:
+            Recovery.discard(f)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        project.path = original
+        doc = Document.from_project(project)
+        self.w.set_document(doc)
+        doc.undo_stack.resetClean()  # differs from the file on disk: a save is still due
+        self.autosave()
+        self.w.show_status("Restored the autosaved changes — save to keep them")
+        return True
+
+
+def _file_stem(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name or "").strip("._")
+    return stem or "untitled"
+
+
+__all__ = ["APP_NAME", "FileActions", "RecentFiles", "Recovery", "data_dir", "settings", "settings_org"]

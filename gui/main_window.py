@@ -1,0 +1,538 @@
+"""The editor window: the canvas in the centre, palette / inspector / problems / summary / code docks.
+
+The window owns one :class:`gui.document.Document` at a time (New/Open replace it), builds a
+fresh canvas scene and view for each, and hands the document to every panel. It holds no graph
+data itself: panels and canvas observe the document's signals. File operations live in
+:class:`gui.files.FileActions`; this module is the layout, the menus and the wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QUndoGroup
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QSizePolicy,
+    QToolBar,
+    QWidget,
+)
+
+from core.analysis import Analysis, Severity
+from core.cli.common import human
+from gui import commands
+from gui.document import Document
+from gui.files import APP_NAME, FileActions, Recovery, settings
+from gui.panels import CodePanel, InspectorPanel, PalettePanel, ProblemsPanel, SummaryPanel
+from gui.panels.icons import app_icon, severity_icon
+from gui.theme import THEMES, Theme, apply_theme, theme_named
+
+AUTOSAVE_MS = 30_000
+PROJECT_SUFFIXES = (".json",)
+
+
+class _BusyThread(QThread):
+    finished_with = Signal(bool, str)
+
+    def __init__(self, job: Callable[[], Any], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.job = job
+
+    def run(self) -> None:
+        try:
+            self.job()
+        except Exception as exc:  # reported in a message box as one line
+            self.finished_with.emit(False, f"{type(exc).__name__}: {exc}")
+            return
+        self.finished_with.emit(True, "")
+
+
+class MainWindow(QMainWindow):
+    """One editor window. ``doc`` defaults to a new project (Input → Output)."""
+
+    def __init__(self, doc: Document | None = None, *, recovery: Recovery | None = None,
+                 restore_layout: bool = True, theme: str | None = None) -> None:
+        super().__init__()
+        self.setWindowIcon(app_icon())
+        self.setObjectName("NetCanvasMainWindow")
+        self.setAcceptDrops(True)
+        self.setDockNestingEnabled(True)
+        self.settings = settings()
+        self.doc: Document | None = None
+        self.scene: Any = None
+        self.view: Any = None
+        self.undo_group = QUndoGroup(self)
+        self.files = FileActions(self, recovery)
+        # ``theme`` (main.py --theme) applies to this run only; View ▸ theme choices are remembered.
+        self.theme: Theme = theme_named(theme or str(self.settings.value("theme", "light")))
+
+        self.palette = PalettePanel()
+        self.inspector = InspectorPanel()
+        self.problems = ProblemsPanel(self.focus_node)
+        self.summary = SummaryPanel()
+        self.code = CodePanel()
+        self.palette_dock = self._dock("Palette", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.inspector_dock = self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.problems_dock = self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.summary_dock = self._dock("Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.code_dock = self._dock("Code", self.code, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.problems_dock, self.summary_dock)
+        self.tabifyDockWidget(self.summary_dock, self.code_dock)
+        self.problems_dock.raise_()
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [230, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.problems_dock], [230], Qt.Orientation.Vertical)
+        self.palette.layer_activated.connect(self.add_layer)
+
+        self._build_status_bar()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self.files.autosave)
+        self.autosave_timer.start()
+
+        apply_theme(self.theme)
+        self._sync_theme_actions()
+        self.set_document(doc if doc is not None else Document.new())
+        if restore_layout:
+            self.restore_layout()
+        else:
+            self.resize(1600, 1000)
+
+    # -- construction -------------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{title.lower()}_dock")  # saveState() needs stable names
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text: str, slot: Callable[..., Any], shortcut: QKeySequence | str | None = None,
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(lambda _=False: slot())
+        self.addAction(action)  # shortcuts work even with the menu bar hidden
+        return action
+
+    def _build_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        f = self.files
+        self.act_new = self._action("&New", f.new, K.New, "Start a new project")
+        self.act_open = self._action("&Open…", f.open_dialog, K.Open, "Open a project file")
+        self.act_open_template = self._action("Open &Template…", f.open_template, "Ctrl+Shift+T",
+                                              "Start from a built-in network (LeNet, VGG, ResNet …)")
+        self.act_import = self._action("&Import torchvision model…", f.import_torchvision, "Ctrl+Shift+I",
+                                       "Turn a torchvision classification model into an editable graph")
+        self.act_save = self._action("&Save", f.save, K.Save, "Save the project")
+        self.act_save_as = self._action("Save &As…", f.save_as, K.SaveAs, "Save the project under a new name")
+        self.act_export_py = self._action("Export to &Python…", f.export_python, "Ctrl+E",
+                                          "Write a standalone PyTorch module")
+        self.act_export_onnx = self._action("Export to &ONNX…", f.export_onnx, None, "Write an ONNX model")
+        self.act_quit = self._action("&Quit", self.close, K.Quit)
+
+        self.act_undo = self.undo_group.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcut(QKeySequence(K.Undo))
+        self.act_redo = self.undo_group.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcuts([QKeySequence(K.Redo), QKeySequence("Ctrl+Y")])
+        self.act_cut = self._action("Cu&t", lambda: self._canvas("cut"), K.Cut)
+        self.act_copy = self._action("&Copy", lambda: self._canvas("copy"), K.Copy)
+        self.act_paste = self._action("&Paste", lambda: self._canvas("paste"), K.Paste)
+        self.act_duplicate = self._action("&Duplicate", lambda: self._canvas("duplicate"), "Ctrl+D")
+        self.act_delete = self._action("&Delete", lambda: self._canvas("delete_selection"),
+                                       QKeySequence(Qt.Key.Key_Delete))
+        self.act_select_all = self._action("Select &All", self.select_all, K.SelectAll)
+        self.act_find = self._action("&Find Node…", self.focus_find, K.Find, "Find a node by id or type")
+        self.act_group = self._action("&Group into Block", lambda: self._canvas("group_selection"), "Ctrl+G")
+        self.act_palette = self._action("Search &Layers", self.palette_search, "Ctrl+K",
+                                        "Jump to the palette's search field")
+
+        self.act_fit = self._action("&Fit to Window", lambda: self._canvas("fit_all"), "Ctrl+0")
+        self.act_zoom_in = self._action("Zoom &In", lambda: self._canvas("zoom_by", 1.25), K.ZoomIn)
+        self.act_zoom_out = self._action("Zoom &Out", lambda: self._canvas("zoom_by", 0.8), K.ZoomOut)
+        self.act_arrange = self._action("&Auto-arrange", lambda: self._canvas("auto_arrange"), "Ctrl+L",
+                                        "Lay the graph out in layers (undoable)")
+        self.theme_group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name in THEMES:
+            action = QAction(f"{name.capitalize()} theme", self, checkable=True)
+            action.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            self.theme_group.addAction(action)
+            self.theme_actions[name] = action
+        self.act_shortcuts = self._action("&Keyboard Shortcuts", self.show_shortcuts, "F1")
+        self.act_about = self._action("&About NetCanvas", self.show_about)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        m = bar.addMenu("&File")
+        m.addActions([self.act_new, self.act_open, self.act_open_template, self.act_import])
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(lambda: self.files.populate_recent(self.recent_menu))
+        m.addSeparator()
+        m.addActions([self.act_save, self.act_save_as])
+        m.addSeparator()
+        m.addActions([self.act_export_py, self.act_export_onnx])
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        self.file_menu = m
+
+        m = bar.addMenu("&Edit")
+        m.addActions([self.act_undo, self.act_redo])
+        m.addSeparator()
+        m.addActions([self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete])
+        m.addSeparator()
+        m.addActions([self.act_select_all, self.act_find, self.act_palette, self.act_group])
+        self.edit_menu = m
+
+        m = bar.addMenu("&View")
+        m.addActions([self.act_fit, self.act_zoom_in, self.act_zoom_out])
+        m.addSeparator()
+        m.addAction(self.act_arrange)
+        m.addSeparator()
+        m.addActions(list(self.theme_actions.values()))
+        m.addSeparator()
+        for dock in (self.palette_dock, self.inspector_dock, self.problems_dock, self.summary_dock, self.code_dock):
+            m.addAction(dock.toggleViewAction())
+        self.view_menu = m
+
+        m = bar.addMenu("&Help")
+        m.addActions([self.act_shortcuts, self.act_about])
+        self.help_menu = m
+
+    def _build_toolbar(self) -> None:
+        tb = QToolBar("Main toolbar", self)
+        tb.setObjectName("main_toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.act_new.setIconText("New")
+        self.act_open.setIconText("Open")
+        self.act_open_template.setIconText("Templates")
+        self.act_save.setIconText("Save")
+        self.act_undo.setIconText("Undo")
+        self.act_redo.setIconText("Redo")
+        self.act_fit.setIconText("Fit")
+        self.act_arrange.setIconText("Arrange")
+        tb.addActions([self.act_new, self.act_open, self.act_open_template, self.act_save])
+        tb.addSeparator()
+        tb.addActions([self.act_undo, self.act_redo])
+        tb.addSeparator()
+        tb.addActions([self.act_fit, self.act_arrange])
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        tb.addWidget(spacer)
+        self.find_field = QLineEdit()
+        self.find_field.setPlaceholderText("Find node  (Ctrl+F)")
+        self.find_field.setClearButtonEnabled(True)
+        self.find_field.setFixedWidth(240)
+        self.find_field.returnPressed.connect(self.find_next)
+        tb.addWidget(self.find_field)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        self.toolbar = tb
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        sb.setSizeGripEnabled(False)
+        self.totals_label = QLabel()
+        self.problems_icon = QLabel()
+        self.problems_label = QLabel()
+        self.problems_label.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.problems_label.installEventFilter(self)
+        sb.addPermanentWidget(self.totals_label)
+        sb.addPermanentWidget(self.problems_icon)
+        sb.addPermanentWidget(self.problems_label)
+
+    # -- the document -------------------------------------------------------------------------
+    def set_document(self, doc: Document) -> None:
+        """Show ``doc``: a new scene and view, every panel re-bound, the old document released."""
+        from gui.canvas import CanvasScene, CanvasView
+
+        old = self.doc
+        if old is not None:
+            self.undo_group.removeStack(old.undo_stack)
+            old.dispose()
+        self.doc = doc
+        self.undo_group.addStack(doc.undo_stack)
+        self.undo_group.setActiveStack(doc.undo_stack)
+        self.scene = CanvasScene(doc)
+        self.view = CanvasView(self.scene)
+        self.view.set_theme(self.theme)
+        message = getattr(self.view, "message", None) or getattr(self.scene, "message", None)
+        if message is not None:
+            message.connect(self.show_status)
+        self.view.viewport().installEventFilter(self)  # project files dropped on the canvas
+        self.setCentralWidget(self.view)
+        for panel in (self.inspector, self.problems, self.summary, self.code):
+            panel.set_document(doc)
+        doc.analysis_updated.connect(self._show_totals)
+        doc.modified_changed.connect(self._modified_changed)
+        doc.path_changed.connect(self._update_title)
+        self._show_totals(doc.analysis)
+        self._update_title()
+        if old is not None:
+            old.deleteLater()
+        QTimer.singleShot(0, self._fit_when_shown)
+
+    def _fit_when_shown(self) -> None:
+        if self.view is not None:
+            self.view.fit_all()
+
+    def _modified_changed(self, modified: bool) -> None:
+        self.files.modified_changed(modified)
+        self._update_title()
+
+    def _update_title(self) -> None:
+        doc = self.doc
+        if doc is None:
+            return
+        where = f" — {doc.path.name}" if doc.path is not None else ""
+        self.setWindowTitle(f"{doc.project.name or 'Untitled'}{where}[*] — {APP_NAME}")
+        self.setWindowModified(doc.is_modified())
+
+    def _show_totals(self, a: Analysis) -> None:
+        self.totals_label.setText(f"{human(a.total_params)} params  ·  {human(a.macs)} MACs  ·  "
+                                  f"{len(self.doc.graph.nodes) if self.doc else 0} nodes")
+        errors = sum(1 for d in a.diagnostics if d.severity is Severity.ERROR)
+        warnings = sum(1 for d in a.diagnostics if d.severity is Severity.WARNING)
+        if errors or warnings:
+            icon = severity_icon("error" if errors else "warning", self.theme)
+            self.problems_icon.setPixmap(icon.pixmap(14, 14))
+            self.problems_icon.show()
+            self.problems_label.setText(
+                f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
+        else:
+            self.problems_icon.hide()
+            self.problems_label.setText("No problems")
+        self.problems_label.setToolTip("Show the problems panel")
+
+    # -- actions ------------------------------------------------------------------------------
+    def _canvas(self, method: str, *args: Any) -> Any:
+        fn = getattr(self.view, method, None)
+        if fn is None:
+            if method == "cut":  # a cut is a copy then a delete
+                self._canvas("copy")
+                return self._canvas("delete_selection")
+            return None
+        return fn(*args)
+
+    def select_all(self) -> None:
+        if self.doc is not None and self.view is not None:
+            self.view.select_nodes(list(self.doc.graph.nodes))
+
+    def focus_node(self, node_id: str) -> None:
+        """Select ``node_id`` on the canvas and centre the view on it (problems panel, find)."""
+        if self.view is not None and self.doc is not None and node_id in self.doc.graph.nodes:
+            self.view.select_nodes([node_id])
+            self.view.center_on_node(node_id)
+
+    def focus_find(self) -> None:
+        self.find_field.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.find_field.selectAll()
+
+    def find_next(self) -> bool:
+        text = self.find_field.text().strip()
+        if not text or self.view is None:
+            return False
+        found = bool(self.view.find_and_focus(text))
+        if not found:
+            self.show_status(f"No node matches “{text}” (ids and types are searched)")
+        return found
+
+    def palette_search(self) -> None:
+        if not self.palette_dock.isVisible():
+            self.palette_dock.show()
+        self.palette.focus_search()
+
+    def add_layer(self, type_name: str) -> str | None:
+        """Add ``type_name`` connected after the single selected node, or at the view centre.
+
+        Returns the refusal message (shown in the status bar), or ``None`` when added; the new
+        node becomes the selection, so repeated double-clicks build a chain.
+        """
+        doc, view = self.doc, self.view
+        if doc is None or view is None:
+            return "no document"
+        sel = [i for i in doc.selection if i in doc.graph.nodes]
+        after = sel[0] if len(sel) == 1 else None
+        pos = None
+        if after is None:
+            from gui.canvas.metrics import NODE_H, NODE_W
+
+            c = view.mapToScene(view.viewport().rect().center())
+            pos = (round(c.x() - NODE_W / 2), round(c.y() - NODE_H / 2))
+        holder: list[Any] = []
+
+        def make() -> Any:
+            cmd = commands.AddNodeCommand(doc, type_name, pos=pos, connect_from=after)
+            holder.append(cmd)
+            return cmd
+
+        problem = commands.try_push(doc, make)
+        if problem:
+            self.show_status(f"Cannot add {type_name}: {problem}")
+            return problem
+        new_id = holder[0].node_id
+        view.select_nodes([new_id])
+        view.center_on_node(new_id)
+        self.show_status(f"Added {new_id}" + (f" after {after}" if after else ""))
+        return None
+
+    # -- theme --------------------------------------------------------------------------------
+    def set_theme(self, name: str) -> None:
+        """Switch to the light or dark theme everywhere, and remember it."""
+        self.theme = theme_named(name)
+        apply_theme(self.theme)
+        if self.view is not None:
+            self.view.set_theme(self.theme)
+        self.palette.set_theme(self.theme)
+        self.code.set_theme(self.theme)
+        if self.doc is not None:
+            self.inspector.set_document(self.doc)
+            self.problems.diagnostics = []  # force the rows (and their icons) to be rebuilt
+            self.problems.show_analysis(self.doc.analysis)
+            self.summary.show_analysis(self.doc.analysis)
+            self._show_totals(self.doc.analysis)
+        self.settings.setValue("theme", self.theme.name)
+        self._sync_theme_actions()
+
+    def _sync_theme_actions(self) -> None:
+        for name, action in self.theme_actions.items():
+            action.setChecked(name == self.theme.name)
+
+    # -- messages and questions (tests replace these) ----------------------------------------
+    def show_status(self, text: str, ms: int = 6000) -> None:
+        self.statusBar().showMessage(text, ms)
+
+    def show_error(self, title: str, text: str) -> None:
+        QMessageBox.warning(self, title, text)
+
+    def ask_unsaved(self) -> QMessageBox.StandardButton:
+        name = self.doc.project.name if self.doc is not None else "the project"
+        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                   | QMessageBox.StandardButton.Cancel)
+        return QMessageBox.question(self, "Unsaved changes", f"Save the changes to “{name}” first?", buttons,
+                                    QMessageBox.StandardButton.Save)
+
+    def ask_restore(self, text: str) -> QMessageBox.StandardButton:
+        return QMessageBox.question(self, "Restore unsaved work", text,
+                                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                    QMessageBox.StandardButton.Yes)
+
+    def run_busy(self, label: str, job: Callable[[], Any]) -> bool:
+        """Run ``job`` in a thread behind a modal busy dialog; errors become a message box."""
+        dialog = QProgressDialog(label, "", 0, 0, self)
+        dialog.setCancelButton(None)
+        dialog.setWindowTitle(APP_NAME)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+        thread = _BusyThread(job, self)
+        result: list[tuple[bool, str]] = []
+        thread.finished_with.connect(lambda ok, msg: result.append((ok, msg)))
+        thread.finished.connect(dialog.reset)
+        thread.start()
+        dialog.exec()
+        thread.wait()
+        ok, message = result[0] if result else (False, "the task stopped without a result")
+        if not ok:
+            self.show_error("Export failed", message)
+        return ok
+
+    def show_shortcuts(self) -> None:
+        from gui.dialogs.shortcuts import ShortcutsDialog, shortcut_rows
+
+        menus = [(m.title().replace("&", ""), m.actions()) for m in (self.file_menu, self.edit_menu, self.view_menu,
+                                                                      self.help_menu)]
+        ShortcutsDialog(shortcut_rows(menus), self).exec()
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, f"About {APP_NAME}",
+                          f"<h3>{APP_NAME}</h3><p>Draw neural networks and see every shape, receptive field, "
+                          "parameter and MAC as you build; compile them to PyTorch and train them.</p>")
+
+    # -- drag a project file onto the window -------------------------------------------------
+    @staticmethod
+    def _project_url(event: QDragEnterEvent | QDropEvent) -> Path | None:
+        md = event.mimeData()
+        if not md.hasUrls():
+            return None
+        for url in md.urls():
+            if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in PROJECT_SUFFIXES:
+                return Path(url.toLocalFile())
+        return None
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._project_url(event) is not None:
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = self._project_url(event)
+        if path is None:
+            super().dropEvent(event)
+            return
+        event.acceptProposedAction()
+        QTimer.singleShot(0, lambda: self.files.open_path(path))  # not inside the drag's event loop
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if watched is self.problems_label and kind == QEvent.Type.MouseButtonRelease:
+            self.problems_dock.show()
+            self.problems_dock.raise_()
+            return True
+        if self.view is not None and watched is self.view.viewport() and kind in (
+                QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
+            if self._project_url(event) is not None:  # type: ignore[arg-type]
+                if kind == QEvent.Type.Drop:
+                    self.dropEvent(event)  # type: ignore[arg-type]
+                else:
+                    event.acceptProposedAction()  # type: ignore[attr-defined]
+                return True
+        return super().eventFilter(watched, event)
+
+    # -- persistence --------------------------------------------------------------------------
+    def restore_layout(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1600, 1000)
+        state = self.settings.value("window_state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.files.maybe_save():
+            event.ignore()
+            return
+        self.save_layout()
+        self.autosave_timer.stop()
+        self.summary.shutdown()
+        self.code.shutdown()
+        self.files.recovery.stop()
+        if self.doc is not None:
+            self.doc.dispose()
+        event.accept()
+
+
+__all__ = ["MainWindow"]

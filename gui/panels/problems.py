@@ -1,0 +1,118 @@
+"""The problems panel: every diagnostic of the latest analysis, with one-click fixes.
+
+Clicking a row selects and centres its node on the canvas (through the ``focus_node``
+callback the window passes in, which calls ``view.select_nodes`` and ``view.center_on_node``);
+a row whose diagnostic carries a fix has a button that pushes ``ApplyFixCommand`` (undoable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.analysis import Analysis, Diagnostic, Severity
+from gui import commands
+from gui.panels.icons import severity_icon
+
+_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+NODE_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class ProblemsPanel(QWidget):
+    """A list of diagnostics: severity icon, node, message, and a Fix button where one exists."""
+
+    def __init__(self, focus_node: Callable[[str], None] | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc: Any = None
+        self.focus_node = focus_node
+        self.diagnostics: list[Diagnostic] = []
+        self.fix_buttons: list[QPushButton] = []
+        self.summary = QLabel()
+        self.summary.setProperty("role", "dim")
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Node", "Problem", ""])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setWordWrap(True)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.resizeSection(0, 170)
+        self.tree.itemClicked.connect(self._clicked)
+        self.tree.itemActivated.connect(self._clicked)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 6, 8, 6)
+        lay.setSpacing(4)
+        top = QHBoxLayout()
+        top.addWidget(self.summary)
+        top.addStretch(1)
+        lay.addLayout(top)
+        lay.addWidget(self.tree, 1)
+
+    def set_document(self, doc: Any) -> None:
+        if self.doc is not None:
+            self.doc.analysis_updated.disconnect(self.show_analysis)
+        self.doc = doc
+        doc.analysis_updated.connect(self.show_analysis)
+        self.show_analysis(doc.analysis)
+
+    def show_analysis(self, analysis: Analysis) -> None:
+        diags = sorted(analysis.diagnostics, key=lambda d: _ORDER.get(d.severity, 3))
+        if diags == self.diagnostics and self.tree.topLevelItemCount() == len(diags):
+            return  # most edits leave the diagnostics alone: keep the rows (and the user's scroll)
+        self.diagnostics = diags
+        self.tree.clear()
+        self.fix_buttons = []
+        for d in diags:
+            item = QTreeWidgetItem(["" if d.node is None else d.node, d.message, ""])
+            item.setIcon(0, severity_icon(d.severity.value))
+            item.setToolTip(1, d.message)
+            item.setData(0, NODE_ROLE, d.node)
+            self.tree.addTopLevelItem(item)
+            if d.fix is not None:
+                button = QPushButton(f"Fix: {d.fix.label}")
+                button.setToolTip(f"Apply this repair as one undoable edit: {d.fix.label}")
+                button.clicked.connect(lambda _=False, fix=d.fix: self.apply_fix(fix))
+                self.tree.setItemWidget(item, 2, button)
+                self.fix_buttons.append(button)
+        errors = sum(1 for d in diags if d.severity is Severity.ERROR)
+        warnings = sum(1 for d in diags if d.severity is Severity.WARNING)
+        if not diags:
+            self.summary.setText("No problems: every shape checks out.")
+        else:
+            self.summary.setText(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
+
+    def _clicked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        node = item.data(0, NODE_ROLE)
+        if node and self.focus_node is not None and node in self.doc.graph.nodes:
+            self.focus_node(node)
+
+    def apply_fix(self, fix: Any) -> str | None:
+        """Push ``ApplyFixCommand``; a fix that no longer applies reports why and changes nothing."""
+        try:
+            problem = commands.try_push(self.doc, lambda: commands.ApplyFixCommand(self.doc, fix))
+        except Exception as exc:  # a stale fix must never take the editor down
+            problem = str(exc)
+        if problem:
+            self.summary.setText(f"Could not apply the fix: {problem}")
+        return problem
+
+
+__all__ = ["ProblemsPanel"]
