@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.layers import LayerError, get_spec
 from core.layers.spec import Shape
 
 TORCH_ERRORS = (RuntimeError, ValueError, IndexError, NotImplementedError)
+EXAMPLES = 200  # ≈ 1–2 s per property on one core; the sizes are small so torch runs in microseconds
 
 
 def ints(lo: int, hi: int, arity: int) -> st.SearchStrategy[Any]:
@@ -85,6 +86,7 @@ CH = st.sampled_from([1, 2, 4])
 PAD_MODES = st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"])
 
 
+@settings(max_examples=EXAMPLES)
 @given(n=st.integers(1, 16), c=CH, c_out=CH, k=st.integers(1, 6), s=st.integers(1, 4), p=st.integers(0, 4),
        d=st.integers(1, 3), g=st.sampled_from([1, 2]), mode=PAD_MODES)
 def test_conv1d_sizes(n: int, c: int, c_out: int, k: int, s: int, p: int, d: int, g: int, mode: str) -> None:
@@ -92,6 +94,7 @@ def test_conv1d_sizes(n: int, c: int, c_out: int, k: int, s: int, p: int, d: int
                            "groups": g, "padding_mode": mode}, (c, n))
 
 
+@settings(max_examples=EXAMPLES)
 @given(h=st.integers(1, 12), w=st.integers(1, 12), c=CH, c_out=CH, k=ints(1, 5, 2), s=ints(1, 3, 2),
        p=ints(0, 3, 2), d=ints(1, 3, 2), g=st.sampled_from([1, 2, 4]), mode=PAD_MODES, bias=st.booleans())
 def test_conv2d_sizes(h: int, w: int, c: int, c_out: int, k: Any, s: Any, p: Any, d: Any, g: int, mode: str,
@@ -100,6 +103,7 @@ def test_conv2d_sizes(h: int, w: int, c: int, c_out: int, k: Any, s: Any, p: Any
                            "groups": g, "padding_mode": mode, "bias": bias}, (c, h, w))
 
 
+@settings(max_examples=EXAMPLES)
 @given(h=st.integers(1, 8), w=st.integers(1, 8), c=CH, c_out=CH, k=ints(1, 4, 2), s=ints(1, 3, 2),
        p=ints(0, 3, 2), op=ints(0, 2, 2), d=ints(1, 2, 2), g=st.sampled_from([1, 2]))
 def test_conv_transpose2d_sizes(h: int, w: int, c: int, c_out: int, k: Any, s: Any, p: Any, op: Any, d: Any,
@@ -111,6 +115,7 @@ def test_conv_transpose2d_sizes(h: int, w: int, c: int, c_out: int, k: Any, s: A
 STRIDE = st.one_of(st.none(), ints(1, 3, 2))
 
 
+@settings(max_examples=EXAMPLES)
 @given(h=st.integers(1, 10), w=st.integers(1, 10), k=ints(1, 4, 2), s=STRIDE, p=ints(0, 2, 2), d=ints(1, 3, 2),
        ceil=st.booleans())
 def test_maxpool2d_sizes(h: int, w: int, k: Any, s: Any, p: Any, d: Any, ceil: bool) -> None:
@@ -118,6 +123,7 @@ def test_maxpool2d_sizes(h: int, w: int, k: Any, s: Any, p: Any, d: Any, ceil: b
                 (2, h, w))
 
 
+@settings(max_examples=EXAMPLES)
 @given(h=st.integers(1, 10), w=st.integers(1, 10), k=ints(1, 4, 2), s=STRIDE, p=ints(0, 2, 2), ceil=st.booleans(),
        cip=st.booleans())
 def test_avgpool2d_sizes(h: int, w: int, k: Any, s: Any, p: Any, ceil: bool, cip: bool) -> None:
