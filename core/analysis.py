@@ -14,16 +14,19 @@ actually changed (the GUI's live checking relies on that to stay well under a fr
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
-from core.graph import Graph, Node
+from core.graph import Edge, Graph, Node
 from core.layers.registry import get_spec, suggest
 from core.layers.spec import (
     GLOBAL,
     Fix,
+    Inferred,
     LayerError,
     LayerSpec,
     ParamError,
@@ -34,6 +37,7 @@ from core.layers.spec import (
     insert_fix,
     numel,
     set_param_fix,
+    tup,
 )
 
 DTYPE_BYTES = 4  # float32 activations and parameters
@@ -62,9 +66,13 @@ class Diagnostic:
         return d
 
 
-@dataclass(frozen=True, slots=True)
-class ReceptiveField:
-    """Per spatial axis: ``size`` (``None`` = the whole input), effective ``stride`` and ``padding``."""
+class ReceptiveField(NamedTuple):
+    """Per spatial axis: ``size`` (``None`` = the whole input), effective ``stride`` and ``padding``.
+
+    An immutable record. It and :class:`NodeResult` are named tuples rather than frozen dataclasses
+    because analysis creates one per node on every pass, and a frozen dataclass's ``__init__``
+    costs seven times as much (it sets each field through ``object.__setattr__``).
+    """
 
     size: tuple[float, ...] | None
     stride: tuple[float, ...]
@@ -87,14 +95,16 @@ class ReceptiveField:
 GLOBAL_RF = ReceptiveField(None, (), ())
 
 
-@dataclass(frozen=True, slots=True)
-class NodeResult:
-    """Everything analysis knows about one node. ``out_shapes`` is ``None`` when unknown."""
+_NO_ARGS: Mapping[str, Any] = MappingProxyType({})
+
+
+class NodeResult(NamedTuple):
+    """Everything analysis knows about one node (immutable). ``out_shapes`` is ``None`` when unknown."""
 
     id: str
     type: str
     out_shapes: tuple[Shape, ...] | None
-    args: Mapping[str, Any] = field(default_factory=dict)
+    args: Mapping[str, Any] = _NO_ARGS
     params: int | None = None
     trainable: int | None = None
     buffers: int | None = None
@@ -199,117 +209,199 @@ class Analysis:
         }
 
 
+_MEMO_LIMIT = 50_000
+# Shape rules, receptive-field rules and parameter validation are pure functions of (type, params,
+# input shapes): real networks repeat the same block many times, so one evaluation serves them all.
+# Keys: (type, frozen params) for validation, ((type, frozen params), input shapes) for inference.
+# The frozen (type, params) key is interned to a small int once per edit: hashing the nested key on
+# every inference would cost more than the inference it saves.
+_resolve_memo: dict[tuple[Any, ...], tuple[int, dict[str, Any] | ParamError]] = {}
+_infer_memo: dict[int, dict[Any, tuple[Inferred, Any, int, Any] | LayerError]] = {}
+_key_ids = itertools.count()
+_CACHE_KEY = "analysis"  # Node.cache entry: (rev, interned key, resolved params or ParamError, spec)
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable stand-in for a JSON-like value that keeps ``True``, ``1`` and ``1.0`` apart."""
+    cls = value.__class__
+    if cls is list or cls is tuple:
+        return (list, *(_freeze(v) for v in value))
+    if cls is dict:
+        return (dict, *((str(k), _freeze(v)) for k, v in value.items()))
+    try:
+        hash(value)
+    except TypeError:
+        return (object, repr(value))
+    return (cls, value)
+
+
+_SCALARS = frozenset((int, float, bool, str, type(None)))
+
+
+def _params_key(params: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The memo key of a node's user params: scalars and flat lists take a fast path (they are
+    all a layer declaration accepts); anything else goes through :func:`_freeze`. Key order follows
+    the dict, so the same params in another order only miss the memo."""
+    out: list[Any] = []
+    for k, v in params.items():
+        cls = v.__class__
+        if cls in _SCALARS:
+            out.append((k, cls, v))
+        elif cls is list and all(x.__class__ is int for x in v):
+            out.append((k, list, tuple(v)))
+        else:
+            out.append((k, _freeze(v)))
+    return tuple(out)
+
+
+def _infer(spec: LayerSpec, params: Mapping[str, Any],
+           shapes: tuple[Shape, ...]) -> tuple[Inferred, Any, int, tuple[str, Any, Any] | None] | LayerError:
+    """Run a declaration's shape and window rules; any failure becomes a :class:`LayerError`.
+
+    Also returns the activation bytes and the first argument the user gave that disagrees with the
+    inferred one (``in_channels=64`` on a 128-channel input) as ``(name, given, inferred)``.
+    """
+    try:
+        inf = spec.infer(params, shapes)
+        rule = _compile_rule(spec.window(params, shapes)) if spec.window is not None else None
+    except LayerError as exc:
+        return exc
+    except Exception as exc:  # a declaration's bug must not break analysis of the whole graph
+        return LayerError(f"{spec.type} cannot take input{'s' if len(shapes) != 1 else ''} "
+                          f"{', '.join(fmt_shape(s) for s in shapes)} ({type(exc).__name__}: {exc})")
+    act = 0
+    for s in inf.out_shapes:
+        act += numel(s)
+    mismatch = next(((name, params[name], value) for name, value in inf.args.items()
+                     if params.get(name) is not None and params[name] != value), None)
+    return inf, rule, act * DTYPE_BYTES, mismatch
+
+
+_ARG_WORDS = {"in_channels": "input channels", "in_features": "input features", "num_features": "features",
+              "num_channels": "channels"}
+
+
 class Analyzer:
     """Incremental analysis bound to one graph; :meth:`run` returns a fresh :class:`Analysis`.
 
     Structural edits (nodes, edges, renames) trigger a full pass; parameter edits recompute the
     edited nodes and propagate only while a node's output shapes or receptive field change.
+    Several analyzers may watch the same graph: each keeps its own place in the graph's edit log.
     """
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self._structure_version = -1
+        self._param_version = -1
         self._results: dict[str, NodeResult] = {}
         self._diags: dict[str, list[Diagnostic]] = {}  # per node
         self._global: list[Diagnostic] = []
         self._order: list[str] = []
         self._index: dict[str, int] = {}
-        self._resolved: dict[str, tuple[Node, int, dict[str, Any] | ParamError]] = {}
+        self._blocked: set[str] = set()
+        # node -> nodes whose result reads more than its inputs' shapes from it (a fix that looks
+        # at an upstream conv's params, the head's RF note that reads the Input's size)
+        self._deps: dict[str, set[str]] = {}
+        self._first_input: str | None = None
         self._totals = [0, 0, 0, 0, 0]  # params, trainable, buffers, macs, activation bytes
+        self._snap: Analysis | None = None
         self.recomputed = 0  # nodes recomputed by the last run (tests and benchmarks read it)
 
     # -- public -------------------------------------------------------------------------------
     def run(self) -> Analysis:
         g = self.graph
-        if g.structure_version != self._structure_version:
-            g.take_dirty()
+        dirty = None
+        if g.structure_version == self._structure_version:
+            dirty = g.params_changed_since(self._param_version)
+        self._param_version = g.param_version
+        if dirty is None:
             self._full()
+            self._snap = None
         else:
-            dirty = g.take_dirty()
             self.recomputed = 0
             if dirty:
                 self._incremental(dirty)
-        return self._snapshot()
+                self._snap = None
+        if self._snap is None:
+            self._snap = self._snapshot()
+        return self._snap
 
     # -- passes -------------------------------------------------------------------------------
     def _full(self) -> None:
         g = self.graph
         self._structure_version = g.structure_version
+        order, blocked = g.kahn()
+        self._order = order + blocked
+        self._index = {n: i for i, n in enumerate(self._order)}
+        self._blocked = set(blocked)
         self._results = {}
         self._diags = {}
-        self._totals = [0, 0, 0, 0, 0]
+        self._deps = {}
         self._global = []
-        self._resolved = {k: v for k, v in self._resolved.items() if k in g.nodes}
-        blocked: set[str] = set()
-        if g.has_cycle():
-            cyc = g.find_cycle()
-            self._global.append(Diagnostic(
-                Severity.ERROR, cyc[0] if cyc else None,
-                "the graph has a cycle: " + " → ".join([*cyc, cyc[0]] if cyc else [])
-                + " — remove one of these connections"))
-            import networkx as nx
-
-            nxg = g.nx_graph()
-            for comp in nx.strongly_connected_components(nxg):
-                if len(comp) > 1 or any(nxg.has_edge(n, n) for n in comp):
-                    blocked |= comp
-            for n in list(blocked):
-                blocked |= nx.descendants(nxg, n)
-            sub = nxg.subgraph([n for n in g.nodes if n not in blocked])
-            index = {n: i for i, n in enumerate(g.nodes)}
-            order = list(nx.lexicographical_topological_sort(sub, key=index.__getitem__))
-            order += [n for n in g.nodes if n in blocked]
-        else:
-            order = g.topo_order()
-        self._order = list(order)
-        self._index = {n: i for i, n in enumerate(self._order)}
-        for nid in self._order:
-            if nid in blocked:
-                node = g.nodes[nid]
-                self._results[nid] = NodeResult(nid, node.type, None)
-            else:
-                self._compute(nid)
+        self._totals = [0, 0, 0, 0, 0]
+        self._first_input = next((n.id for n in g.nodes.values() if n.type == "Input"), None)
+        compute = self._compute
+        for nid in order:
+            compute(nid)
+        for nid in blocked:
+            self._results[nid] = NodeResult(nid, g.nodes[nid].type, None)
+        if blocked:
+            self._global.append(self._cycle_diagnostic())
         self._structural_checks()
-        self.recomputed = len(self._order)
+        self.recomputed = len(order)
 
     def _incremental(self, dirty: set[str]) -> None:
-        heap = [(self._index[n], n) for n in dirty if n in self._index]
+        index, blocked = self._index, self._blocked
+        heap = [(index[n], n) for n in dirty if n in index and n not in blocked]
         heapq.heapify(heap)
         queued = {n for _, n in heap}
+        outs = self.graph._out
         while heap:
             _, nid = heapq.heappop(heap)
             old = self._results.get(nid)
             self._compute(nid)
             self.recomputed += 1
             new = self._results[nid]
+            nxt: list[str] = list(self._deps.get(nid, ()))
             if old is None or old.out_shapes != new.out_shapes or old.rf != new.rf:
-                for succ in self.graph.successors(nid):
-                    if succ not in queued and succ in self._index:
-                        queued.add(succ)
-                        heapq.heappush(heap, (self._index[succ], succ))
+                nxt += [e.dst for e in outs[nid]]
+            for succ in nxt:
+                if succ not in queued and succ in index and succ not in blocked:
+                    queued.add(succ)
+                    heapq.heappush(heap, (index[succ], succ))
 
     # -- one node -----------------------------------------------------------------------------
-    def _params_of(self, node: Node, spec: LayerSpec) -> dict[str, Any] | ParamError:
-        cached = self._resolved.get(node.id)
-        if cached is not None and cached[0] is node and cached[1] == node.rev:
-            return cached[2]
-        try:
-            resolved: dict[str, Any] | ParamError = spec.resolve(node.params)
-        except ParamError as exc:
-            resolved = exc
-        self._resolved[node.id] = (node, node.rev, resolved)
-        return resolved
+    @staticmethod
+    def _resolve(node: Node, spec: LayerSpec) -> tuple[int, int, dict[str, Any] | ParamError, LayerSpec]:
+        key = (spec.type, _params_key(node.params))
+        hit = _resolve_memo.get(key)
+        if hit is None:
+            resolved: dict[str, Any] | ParamError
+            try:
+                resolved = spec.resolve(node.params)
+            except ParamError as exc:
+                resolved = exc
+            except Exception as exc:  # a declaration's bug: report it on the node, don't raise
+                resolved = ParamError(f"params: could not be checked ({type(exc).__name__}: {exc})")
+            if len(_resolve_memo) >= _MEMO_LIMIT:
+                _resolve_memo.clear()
+                _infer_memo.clear()  # its keys are interned ids handed out by _resolve_memo
+            hit = (next(_key_ids), resolved)
+            _resolve_memo[key] = hit
+        entry = (node.rev, hit[0], hit[1], spec)
+        node.cache[_CACHE_KEY] = entry
+        return entry
 
-    def _set(self, result: NodeResult, diags: list[Diagnostic]) -> None:
+    def _set(self, result: NodeResult, diags: list[Diagnostic] | None) -> None:
         old = self._results.get(result.id)
         t = self._totals
-        if old is not None and old.known:
+        if old is not None and old.out_shapes is not None:
             t[0] -= old.params or 0
             t[1] -= old.trainable or 0
             t[2] -= old.buffers or 0
             t[3] -= old.macs or 0
             t[4] -= old.activation_bytes or 0
-        if result.known:
+        if result.out_shapes is not None:
             t[0] += result.params or 0
             t[1] += result.trainable or 0
             t[2] += result.buffers or 0
@@ -318,218 +410,327 @@ class Analyzer:
         self._results[result.id] = result
         if diags:
             self._diags[result.id] = diags
-        else:
-            self._diags.pop(result.id, None)
+        elif result.id in self._diags:
+            del self._diags[result.id]
+
+    def _fail(self, node: Node, diag: Diagnostic | None) -> None:
+        self._set(NodeResult(node.id, node.type, None), [diag] if diag is not None else None)
 
     def _compute(self, nid: str) -> None:
         g = self.graph
         node = g.nodes[nid]
-        diags: list[Diagnostic] = []
-        unknown = NodeResult(nid, node.type, None)
-        spec = get_spec(node.type)
-        if spec is None:
-            hint = suggest(node.type)
-            diags.append(Diagnostic(Severity.ERROR, nid, f"{nid}: unknown layer type {node.type!r}"
-                                    + (f" — did you mean {hint}?" if hint else "")))
-            self._set(unknown, diags)
-            return
-        params = self._params_of(node, spec)
+        entry = node.cache.get(_CACHE_KEY)
+        if entry is None or entry[0] != node.rev:
+            found = get_spec(node.type)
+            if found is None:
+                self._fail(node, self._unknown_type(node))
+                return
+            entry = self._resolve(node, found)
+        key, params, spec = entry[1], entry[2], entry[3]
         if isinstance(params, ParamError):
-            diags.append(Diagnostic(Severity.ERROR, nid, f"{nid}: {params}", param=str(params).split(":")[0]))
-            self._set(unknown, diags)
+            self._fail(node, self._param_problem(node, spec, params))
             return
-        in_edges = g.in_edges(nid)
-        n_in = len(in_edges)
-        if n_in < spec.min_inputs:
-            if spec.min_inputs == 1:
-                msg = f"{nid} has no input — connect a layer's output to it"
-            else:
-                msg = f"{nid} ({spec.type}) needs at least {spec.min_inputs} inputs, has {n_in}"
-            diags.append(Diagnostic(Severity.ERROR, nid, msg))
-            self._set(unknown, diags)
+        ins = g._in[nid]
+        n_in = len(ins)
+        if n_in < spec.min_inputs or (spec.max_inputs is not None and n_in > spec.max_inputs):
+            self._fail(node, self._input_count_problem(node, spec))
             return
-        if spec.max_inputs is not None and n_in > spec.max_inputs:
-            srcs = ", ".join(e.src for e in in_edges)
-            msg = (f"{nid} ({spec.type}) takes no inputs, but has {n_in} ({srcs})" if spec.max_inputs == 0
-                   else f"{nid} ({spec.type}) takes {spec.max_inputs} input, but has {n_in} ({srcs})"
-                   f" — merge them with Add or Concat first")
-            diags.append(Diagnostic(Severity.ERROR, nid, msg))
-            self._set(unknown, diags)
-            return
-        shapes: list[Shape] = []
-        rfs: list[ReceptiveField | None] = []
         results = self._results
-        for e in in_edges:
-            src = results.get(e.src)
-            if src is None or src.out_shapes is None:
-                self._set(unknown, diags)  # downstream of an error: unknown, silently
-                return
-            if e.from_port >= len(src.out_shapes):
-                diags.append(Diagnostic(Severity.ERROR, nid,
-                                        f"{nid}: input from {e.src} uses output {e.from_port}, but "
-                                        f"{e.src} has {len(src.out_shapes)} output(s)"))
-                self._set(unknown, diags)
-                return
-            shapes.append(src.out_shapes[e.from_port])
-            rfs.append(src.rf)
-        try:
-            inf = spec.infer(params, shapes)
-        except LayerError as exc:
-            msg = exc.message
-            if n_in > 1:
-                msg += " — inputs: " + ", ".join(f"{fmt_shape(s)} from {e.src}"
-                                                 for s, e in zip(shapes, in_edges, strict=True))
-            fix = exc.fix.at(nid) if exc.fix is not None else self._merge_fix(nid, spec, shapes, in_edges)
-            diags.append(Diagnostic(Severity.ERROR, nid, f"{nid}: {msg}", fix, exc.param))
-            self._set(unknown, diags)
+        rfs: list[ReceptiveField | None] | None = None
+        if n_in == 1:  # the common case, without temporary lists (fewer allocations, fewer GC passes)
+            for e in ins.values():
+                src = results.get(e.src)
+                if src is None or src.out_shapes is None:
+                    self._fail(node, None)  # downstream of an error: unknown, silently
+                    return
+                if e.from_port >= len(src.out_shapes):
+                    self._fail(node, self._port_problem(nid, e, src))
+                    return
+                shape_key: Any = src.out_shapes[e.from_port]
+                base_rf = src.rf
+                edges: tuple[Edge, ...] = (e,)
+        else:
+            edges = tuple(ins[p] for p in sorted(ins))
+            shapes: list[Shape] = []
+            rfs = []
+            for e in edges:
+                src = results.get(e.src)
+                if src is None or src.out_shapes is None:
+                    self._fail(node, None)
+                    return
+                if e.from_port >= len(src.out_shapes):
+                    self._fail(node, self._port_problem(nid, e, src))
+                    return
+                shapes.append(src.out_shapes[e.from_port])
+                rfs.append(src.rf)
+            shape_key = tuple(shapes) if n_in else None  # None: no inputs (a () shape is a real one)
+            base_rf = None
+        # memo: interned (type, params) -> {input shape (one input) or tuple of shapes: result}
+        by_shape = _infer_memo.get(key)
+        if by_shape is None:
+            if len(_infer_memo) >= _MEMO_LIMIT:
+                _infer_memo.clear()
+            by_shape = _infer_memo[key] = {}
+        hit = by_shape.get(shape_key)
+        if hit is None:
+            if len(by_shape) >= 4096:
+                by_shape.clear()
+            hit = by_shape[shape_key] = _infer(spec, params, (shape_key,) if n_in == 1 else shape_key or ())
+        if hit.__class__ is not tuple:
+            assert isinstance(hit, LayerError)
+            in_shapes = (shape_key,) if n_in == 1 else shape_key or ()
+            self._fail(node, self._layer_problem(node, spec, hit, in_shapes, edges))
             return
-        # Arguments given by the user that disagree with what the input implies.
-        for name, value in inf.args.items():
-            given = params.get(name)
-            if given is not None and given != value:
-                src = in_edges[0].src if in_edges else "its input"
-                what = {"in_channels": "input channels", "in_features": "input features",
-                        "num_features": "features"}.get(name, name)
-                extra = " or insert a 1×1 Conv2d" if name == "in_channels" else ""
-                diags.append(Diagnostic(
-                    Severity.ERROR, nid,
-                    f"{nid}: expects {given} {what} ({name}={given}), gets {value} from {src} "
-                    f"— set {name} to {value}{extra}",
-                    set_param_fix(name, value, f"set {name} to {value}").at(nid), name))
-                self._set(unknown, diags)
-                return
-        for msg, fix in inf.warnings:
-            diags.append(Diagnostic(Severity.WARNING, nid, f"{nid}: {msg}", fix.at(nid) if fix else None))
-        rf = self._receptive_field(nid, spec, params, shapes, rfs, inf.out_shapes, diags)
-        act = sum(numel(s) for s in inf.out_shapes) * DTYPE_BYTES
+        inf, rule, act, mismatch = hit  # type: ignore[misc]
+        if mismatch is not None:  # an argument the user gave that disagrees with the input
+            in_shapes = (shape_key,) if n_in == 1 else shape_key or ()
+            self._fail(node, self._arg_mismatch(node, *mismatch, in_shapes, edges))
+            return
+        diags: list[Diagnostic] | None = None
+        if inf.warnings:
+            diags = [Diagnostic(Severity.WARNING, nid, f"{nid}: {msg}", fix.at(nid) if fix else None)
+                     for msg, fix in inf.warnings]
+        # -- receptive field (Araujo et al.; DESIGN.md §5)
+        if n_in == 0:  # Input: a spatial sample starts with a 1-pixel field per axis
+            nsp = len(inf.out_shapes[0]) - 1
+            rf: ReceptiveField | None = ReceptiveField((1,) * nsp, (1,) * nsp, (0,) * nsp) if nsp > 0 else GLOBAL_RF
+        else:
+            if rfs is None:
+                rf = base_rf
+            else:
+                if diags is None:
+                    diags = []
+                rf = self._merge_rf(nid, spec, rfs, diags)
+            if rule is not None and rf is not None:
+                if rule is GLOBAL:
+                    if rf.size is not None:
+                        if diags is None:
+                            diags = []
+                        self._head_note(nid, rf, shape_key if n_in == 1 else shape_key[0], diags)
+                    rf = GLOBAL_RF
+                elif rf.size is not None:
+                    rf = _apply_rule(rf, rule)
         trainable = 0 if node.frozen else inf.params
         self._set(NodeResult(nid, spec.type, inf.out_shapes, inf.args, inf.params, trainable, inf.buffers,
                              inf.macs, rf, act), diags)
 
-    # -- receptive field ----------------------------------------------------------------------
-    def _receptive_field(self, nid: str, spec: LayerSpec, params: Mapping[str, Any], shapes: Sequence[Shape],
-                         rfs: Sequence[ReceptiveField | None], out_shapes: Sequence[Shape],
-                         diags: list[Diagnostic]) -> ReceptiveField | None:
-        if not shapes:  # Input: a spatial sample starts with a 1-pixel field per axis
-            nsp = len(out_shapes[0]) - 1
-            return ReceptiveField((1,) * nsp, (1,) * nsp, (0,) * nsp) if nsp > 0 else GLOBAL_RF
-        if len(rfs) > 1:
-            base = self._merge_rf(nid, spec, rfs, shapes, diags)
-        else:
-            base = rfs[0]
-        if base is None:
-            return None
-        rule = spec.window(params, shapes) if spec.window is not None else None
-        if rule is None:
-            return base
-        if rule is GLOBAL:
-            if base.size is not None and len(shapes[0]) >= 2:
-                spatial = shapes[0][1:]
-                inp = self._input_spatial()
-                if inp is not None and len(inp) == len(base.size) and any(
-                        s < i for s, i in zip(base.size, inp, strict=True)):
-                    diags.append(Diagnostic(
-                        Severity.INFO, nid,
-                        f"{nid}: the receptive field before this layer is {base.short()}, smaller than the "
-                        f"{fmt_shape(inp)} input — each of the {fmt_shape(spatial)} positions sees only part "
-                        f"of the image; more layers or strides would let the head see all of it"))
-            return GLOBAL_RF
-        if base.size is None:
-            return base
-        if isinstance(rule, Scale):
-            return ReceptiveField(base.size, tuple(j / f for j, f in zip(base.stride, rule.factor, strict=True)),
-                                  base.padding)
-        assert isinstance(rule, Window)
-        size, jump, pad = list(base.size), list(base.stride), list(base.padding)
-        if len(size) != len(rule.kernel):
-            return base
-        for i, (k, s, p, d) in enumerate(zip(rule.kernel, rule.stride, rule.padding, rule.dilation, strict=True)):
-            k_eff = d * (k - 1) + 1
-            if rule.transposed:
-                # each output position draws on ceil(k_eff / s) input positions
-                size[i] += (-(-k_eff // s) - 1) * jump[i]
-                pad[i] += (k_eff - 1 - p) * jump[i] / s  # approximate: see Distill §upsampling
-                jump[i] /= s
-            else:
-                size[i] += (k_eff - 1) * jump[i]
-                pad[i] += p * jump[i]
-                jump[i] *= s
-        return ReceptiveField(tuple(size), tuple(jump), tuple(pad))
+    # -- diagnostics for one node ---------------------------------------------------------------
+    @staticmethod
+    def _port_problem(nid: str, e: Edge, src: NodeResult) -> Diagnostic:
+        n = len(src.out_shapes or ())
+        return Diagnostic(
+            Severity.ERROR, nid, f"{nid}: its input from {e.src} uses output {e.from_port}, but {e.src} has {n} "
+            f"output{'s' if n != 1 else ''} — connect one of outputs 0 to {n - 1} instead",
+            Fix(f"disconnect {e.src} → {nid}", "remove_edge", nid, port=e.port))
 
+    @staticmethod
+    def _unknown_type(node: Node) -> Diagnostic:
+        hint = suggest(node.type)
+        if hint:
+            return Diagnostic(Severity.ERROR, node.id, f"{node.id}: unknown layer type {node.type!r} — did you "
+                              f"mean {hint}?", Fix(f"change the type to {hint}", "replace_type", node.id,
+                                                   layer_type=hint))
+        return Diagnostic(Severity.ERROR, node.id, f"{node.id}: unknown layer type {node.type!r} — pick a type "
+                          f"from the palette (or update NetCanvas if the file comes from a newer version)")
+
+    @staticmethod
+    def _param_problem(node: Node, spec: LayerSpec, exc: ParamError) -> Diagnostic:
+        text = str(exc)
+        name, _, rest = text.partition(": ")
+        if name not in spec.param_names and name not in node.params:
+            return Diagnostic(Severity.ERROR, node.id, f"{node.id}: {text}")
+        if name not in spec.param_names:  # a parameter this type does not have
+            return Diagnostic(Severity.ERROR, node.id, f"{node.id}: {rest} — remove it",
+                              set_param_fix(name, None, f"remove {name}").at(node.id), name)
+        ps = spec.param(name)
+        if ps.inferred:
+            label, hint = f"let {name} be inferred", f"remove it and {name} is inferred from the input"
+        else:
+            shown = _show_default(ps.default)
+            label, hint = f"set {name} to its default ({shown})", f"e.g. {name}={shown}, the default"
+        return Diagnostic(Severity.ERROR, node.id, f"{node.id}: {name} {rest} — {hint}",
+                          set_param_fix(name, None, label).at(node.id), name)
+
+    def _input_count_problem(self, node: Node, spec: LayerSpec) -> Diagnostic:
+        nid = node.id
+        edges = self.graph.in_edges(nid)
+        n_in = len(edges)
+        srcs = ", ".join(e.src for e in edges)
+        if n_in < spec.min_inputs:
+            if spec.min_inputs == 1:
+                msg = f"{nid} has no input — connect a layer's output to it"
+            else:
+                msg = (f"{nid} ({spec.type}) needs at least {spec.min_inputs} inputs, has {n_in}"
+                       + (f" ({srcs})" if srcs else "") + " — connect another branch to it")
+            return Diagnostic(Severity.ERROR, nid, msg)
+        extra = edges[-1]
+        fix = Fix(f"disconnect {extra.src} → {nid}", "remove_edge", nid, port=extra.port)
+        if spec.max_inputs == 0:
+            msg = (f"{nid} ({spec.type}) takes no inputs, but has {n_in} ({srcs}) — disconnect "
+                   f"{'it' if n_in == 1 else 'them'}")
+        else:
+            many = "input" if spec.max_inputs == 1 else "inputs"
+            msg = (f"{nid} ({spec.type}) takes {spec.max_inputs} {many}, but has {n_in} ({srcs}) — merge them "
+                   f"with Add or Concat first, or disconnect {extra.src}")
+        return Diagnostic(Severity.ERROR, nid, msg, fix)
+
+    def _layer_problem(self, node: Node, spec: LayerSpec, exc: LayerError, shapes: Sequence[Shape],
+                       edges: Sequence[Edge]) -> Diagnostic:
+        nid = node.id
+        msg = exc.message
+        fix = exc.fix.at(nid) if exc.fix is not None else None
+        if len(edges) > 1:
+            msg += " (" + ", ".join(f"{fmt_shape(s)} from {e.src}" for s, e in zip(shapes, edges, strict=True)) + ")"
+            if fix is None:
+                fix = self._merge_fix(nid, spec, shapes, edges)
+                if fix is not None:
+                    msg += f" — {fix.label}" + (f" on {fix.node}" if fix.node != nid else "")
+        elif edges:
+            src = edges[0].src
+            if f" from {src}" not in msg:
+                msg += f" (input {fmt_shape(shapes[0])} from {src})"
+        return Diagnostic(Severity.ERROR, nid, f"{nid}: {msg}", fix, exc.param)
+
+    @staticmethod
+    def _arg_mismatch(node: Node, name: str, given: Any, value: Any, shapes: Sequence[Shape],
+                      edges: Sequence[Edge]) -> Diagnostic:
+        nid = node.id
+        src = edges[0].src if edges else "its input"
+        shape = shapes[0] if shapes else ()
+        if name == "in_features" and len(shape) > 1:
+            flat = numel(shape)
+            return Diagnostic(
+                Severity.ERROR, nid,
+                f"{nid}: expects {given} input features (in_features={given}), gets a {fmt_shape(shape)} input "
+                f"from {src} — insert Flatten ({flat} features) and set in_features to {flat}",
+                insert_fix("Flatten", label=f"insert Flatten ({fmt_shape(shape)} → {flat})").at(nid), name)
+        what = _ARG_WORDS.get(name, name)
+        extra = " or insert a 1×1 Conv2d" if name == "in_channels" else ""
+        return Diagnostic(
+            Severity.ERROR, nid,
+            f"{nid}: expects {given} {what} ({name}={given}), gets {value} from {src} — set {name} to {value}{extra}",
+            set_param_fix(name, value, f"set {name} to {value}").at(nid), name)
+
+    def _cycle_diagnostic(self) -> Diagnostic:
+        cyc = self.graph.find_cycle()
+        if not cyc:  # pragma: no cover - kahn() found blocked nodes, so there is a cycle
+            return Diagnostic(Severity.ERROR, None, "the graph has a cycle — remove one of its connections")
+        last, first = cyc[-1], cyc[0]
+        port = next((e.port for e in self.graph.in_edges(first) if e.src == last), 0)
+        return Diagnostic(
+            Severity.ERROR, first,
+            "the graph has a cycle: " + " → ".join([*cyc, first]) + f" — remove one of these connections "
+            f"(e.g. {last} → {first}); the layers on and after it have unknown shapes",
+            Fix(f"disconnect {last} → {first}", "remove_edge", first, port=port))
+
+    def _head_note(self, nid: str, rf: ReceptiveField, shape: Shape, diags: list[Diagnostic]) -> None:
+        """Info when a global layer (Flatten, Linear, global pooling) sees less than the whole input."""
+        first = self._first_input
+        if first is None or len(shape) < 2 or rf.size is None:
+            return
+        self._deps.setdefault(first, set()).add(nid)  # the note reads the Input's size
+        r = self._results.get(first)
+        inp = r.output_shape[1:] if r is not None and r.output_shape is not None else None
+        if inp is None or len(inp) != len(rf.size) or not any(s < i for s, i in zip(rf.size, inp, strict=True)):
+            return
+        diags.append(Diagnostic(
+            Severity.INFO, nid,
+            f"{nid}: the receptive field before this layer is {rf.short()}, smaller than the "
+            f"{fmt_shape(inp)} input — each of the {fmt_shape(shape[1:])} positions sees only part "
+            f"of the image; more layers or strides would let the head see all of it"))
+
+    # -- receptive field ----------------------------------------------------------------------
     def _merge_rf(self, nid: str, spec: LayerSpec, rfs: Sequence[ReceptiveField | None],
-                  shapes: Sequence[Shape], diags: list[Diagnostic]) -> ReceptiveField | None:
+                  diags: list[Diagnostic]) -> ReceptiveField | None:
+        """Largest size and padding over the inputs (DESIGN.md §5); a warning on different jumps."""
+        first = rfs[0]
+        if all(r == first for r in rfs):
+            return first
         known = [r for r in rfs if r is not None]
         if not known:
             return None
         local = [r for r in known if r.size is not None]
         if not local:
             return GLOBAL_RF
+        # Multiply with a global gate (squeeze-excitation) keeps its spatial input's field.
         if spec.type != "Multiply" and len(local) < len(known):
             return GLOBAL_RF
-        # Multiply with a global gate (squeeze-excitation) keeps its spatial input's field.
-        jumps = {r.stride for r in local}
+        best = local[0]
+        n = len(best.stride)
+        size, pad = list(best.size), list(best.padding)  # type: ignore[arg-type]
+        jumps = {best.stride}
+        for r in local[1:]:
+            if len(r.stride) != n:
+                return best  # inputs of different dimensionality: infer reports the mismatch
+            jumps.add(r.stride)
+            rs, rp = r.size, r.padding
+            for i in range(n):
+                if rs[i] > size[i]:  # type: ignore[index]
+                    size[i] = rs[i]  # type: ignore[index]
+                if rp[i] > pad[i]:
+                    pad[i] = rp[i]
         if len(jumps) > 1:
-            diags.append(Diagnostic(Severity.WARNING, nid,
-                                    f"{nid}: inputs have different effective strides "
-                                    f"({', '.join('×'.join(_fmt_num(x) for x in j) for j in sorted(jumps))}); "
-                                    f"the receptive field is not well defined here"))
-        n = len(local[0].size or ())
-        if any(len(r.size or ()) != n for r in local):
-            return local[0]
-        size = tuple(max((r.size or ())[i] for r in local) for i in range(n))
-        pad = tuple(max(r.padding[i] for r in local) for i in range(n))
-        return ReceptiveField(size, local[0].stride, pad)
-
-    def _input_spatial(self) -> Shape | None:
-        for nid in self._order:
-            r = self._results.get(nid)
-            if r is not None and r.type == "Input" and r.output_shape is not None:
-                return r.output_shape[1:] if len(r.output_shape) > 1 else None
-        return None
+            diags.append(Diagnostic(
+                Severity.WARNING, nid,
+                f"{nid}: its inputs have different effective strides "
+                f"({' and '.join('×'.join(_fmt_num(x) for x in j) for j in sorted(jumps))}), so its receptive "
+                f"field is not well defined; shown: the largest size and padding with the first input's stride"))
+        for r in local:  # reuse an input's field when it is the largest on every axis (the usual case)
+            if list(r.size) == size and list(r.padding) == pad and r.stride == best.stride:  # type: ignore[arg-type]
+                return r
+        return ReceptiveField(tuple(size), best.stride, tuple(pad))
 
     # -- fixes --------------------------------------------------------------------------------
-    def _merge_fix(self, nid: str, spec: LayerSpec, shapes: Sequence[Shape], in_edges: Sequence[Any]) -> Fix | None:
-        """For Add/Concat mismatches: a padding on the odd branch's conv that keeps the size."""
-        if spec.type not in ("Add", "Concat") or len(shapes) < 2:
+    def _merge_fix(self, nid: str, spec: LayerSpec, shapes: Sequence[Shape], edges: Sequence[Edge]) -> Fix | None:
+        """For an Add/Concat mismatch: a padding on the odd branch's own conv that restores the size,
+        or, for an Add whose branches differ only in channels, a 1×1 Conv2d on the odd branch."""
+        if spec.type not in ("Add", "Concat"):
             return None
-        target = shapes[0]
-        for s, e in zip(shapes[1:], in_edges[1:], strict=True):
-            if len(s) == len(target) and len(s) >= 2 and s[1:] != target[1:]:
-                fix = self._padding_fix(e.src, target[1:])
-                if fix is not None:
-                    return fix
-        for s, e in zip(shapes[:1], in_edges[:1], strict=True):
-            other = shapes[1]
-            if len(s) == len(other) and len(s) >= 2 and s[1:] != other[1:]:
-                return self._padding_fix(e.src, other[1:])
+        for t in range(len(shapes)):  # try making every input match input t (input 0 first)
+            target = shapes[t]
+            for s, e in zip(shapes, edges, strict=True):
+                if s == target or len(s) != len(target) or len(s) < 2:
+                    continue
+                if s[1:] != target[1:] and (spec.type == "Concat" or s[0] == target[0]):
+                    fix = self._padding_fix(nid, e.src, target[1:])
+                    if fix is not None:
+                        return fix
+                elif s[1:] == target[1:] and spec.type == "Add" and len(s) == 3:
+                    return insert_fix("Conv2d", {"out_channels": target[0], "kernel_size": 1},
+                                      f"insert a 1×1 Conv2d to {target[0]} channels after {e.src}",
+                                      port=e.port).at(nid)
         return None
 
-    def _padding_fix(self, src: str, target: Shape) -> Fix | None:
-        """Walk up through shape-preserving layers to a conv whose padding would give ``target``."""
+    def _padding_fix(self, nid: str, src: str, target: Shape) -> Fix | None:
+        """Walk up the odd branch through shape-preserving layers that feed only it, to a conv whose
+        padding would give ``target``; changing a layer shared with another branch would not help."""
+        from core.layers.conv import conv_out_size  # local: conv imports the registry, not analysis
+
         g = self.graph
-        seen = 0
-        while seen < 8:
-            seen += 1
+        for _ in range(8):
+            self._deps.setdefault(src, set()).add(nid)
+            if len(g._out[src]) != 1:
+                return None
             node = g.nodes[src]
             spec = get_spec(node.type)
             if spec is None:
                 return None
-            if spec.type in ("Conv2d", "Conv1d"):
-                from core.layers.conv import conv_out_size  # local: avoid import cycle at load
-                from core.layers.spec import tup
-
-                params = self._params_of(node, spec)
+            if spec.type in ("Conv1d", "Conv2d"):
+                entry = node.cache.get(_CACHE_KEY)
+                if entry is None or entry[0] != node.rev:
+                    entry = self._resolve(node, spec)
+                params = entry[2]
                 preds = g.in_edges(src)
-                if isinstance(params, ParamError) or not preds:
+                if isinstance(params, ParamError) or len(preds) != 1:
                     return None
+                self._deps.setdefault(preds[0].src, set()).add(nid)
                 up = self._results.get(preds[0].src)
-                if up is None or up.output_shape is None:
+                if up is None or up.output_shape is None or len(up.output_shape) != len(target) + 1:
                     return None
                 nd = len(target)
-                n_in = up.output_shape[1:]
                 k, s, d = tup(params["kernel_size"], nd), tup(params["stride"], nd), tup(params["dilation"], nd)
                 pads = []
-                for n, ki, si, di, t in zip(n_in, k, s, d, target, strict=True):
+                for n, ki, si, di, t in zip(up.output_shape[1:], k, s, d, target, strict=True):
                     found = next((p for p in range(0, di * (ki - 1) + 1)
                                   if conv_out_size(n, ki, si, p, di) == t), None)
                     if found is None:
@@ -537,40 +738,39 @@ class Analyzer:
                     pads.append(found)
                 value: Any = pads[0] if len(set(pads)) == 1 else pads
                 return set_param_fix("padding", value, f"padding={value} keeps {fmt_shape(target)}").at(src)
-            if spec.window is not None or len(g.in_edges(src)) != 1:
+            preds = g.in_edges(src)
+            if spec.window is not None or len(preds) != 1:
                 return None
-            src = g.in_edges(src)[0].src
+            src = preds[0].src
         return None
 
     # -- whole-graph checks -------------------------------------------------------------------
     def _structural_checks(self) -> None:
         g = self.graph
-        inputs = [n for n in g.nodes.values() if n.type == "Input"]
-        outputs = [n for n in g.nodes.values() if n.type == "Output"]
         if not g.nodes:
             return
+        inputs = [n.id for n in g.nodes.values() if n.type == "Input"]
+        outputs = [n.id for n in g.nodes.values() if n.type == "Output"]
         if not inputs:
             self._global.append(Diagnostic(Severity.ERROR, None,
                                            "the network has no Input node — add one and set its shape",
                                            Fix("add an Input node", "add_input")))
-        elif len(inputs) > 1:
-            for extra in inputs[1:]:
-                self._global.append(Diagnostic(
-                    Severity.ERROR, extra.id,
-                    f"{extra.id}: a network takes one Input, and {inputs[0].id} is already one — remove {extra.id}"))
+        for extra in inputs[1:]:
+            self._global.append(Diagnostic(
+                Severity.ERROR, extra,
+                f"{extra}: a network takes one Input, and {inputs[0]} is already one — remove {extra} "
+                f"or connect its layers to {inputs[0]}"))
         if not outputs:
             self._global.append(Diagnostic(
-                Severity.ERROR, None, "the network has no Output node — connect the last layer to an Output"))
+                Severity.ERROR, None, "the network has no Output node — connect the last layer to an Output",
+                Fix("add an Output after the last layer", "add_output")))
             return
-        nxg = g.nx_graph()
-        reach: set[str] = set()
-        for o in outputs:
-            reach.add(o.id)
-            reach |= g.ancestors(o.id) if o.id in nxg else set()
+        reach = g.upstream(outputs)
         for nid in g.nodes:
             if nid not in reach:
-                self._global.append(Diagnostic(Severity.WARNING, nid,
-                                               f"{nid} does not reach an Output — its result is unused"))
+                self._global.append(Diagnostic(
+                    Severity.WARNING, nid,
+                    f"{nid} does not reach an Output — its result is unused; connect it onward or delete it"))
 
     # -- snapshot -----------------------------------------------------------------------------
     def _snapshot(self) -> Analysis:
@@ -578,8 +778,7 @@ class Analyzer:
         per_node = sorted(self._diags.items(), key=lambda kv: index.get(kv[0], 0))
         diags: list[Diagnostic] = [d for _, ds in per_node for d in ds]
         diags += self._global
-        order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-        diags.sort(key=lambda d: order[d.severity])
+        diags.sort(key=lambda d: _SEVERITY_ORDER[d.severity])
         results = self._results
         input_shape = None
         outputs: list[Shape | None] = []
@@ -595,6 +794,55 @@ class Analyzer:
                         input_shape, tuple(outputs))
 
 
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def _compile_rule(rule: Any) -> Any:
+    """A window rule as per-axis ``(k_eff − 1, stride, padding)`` tuples, computed once per memo entry;
+    ``GLOBAL``, ``None`` and ``Scale`` stay as they are."""
+    if not isinstance(rule, Window):
+        return rule
+    span = tuple(d * (k - 1) for k, d in zip(rule.kernel, rule.dilation, strict=True))
+    return _Step(span, rule.stride, rule.padding, rule.transposed)
+
+
+class _Step:
+    """A compiled sliding window (see :func:`_compile_rule`)."""
+
+    __slots__ = ("padding", "span", "stride", "transposed")
+
+    def __init__(self, span: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
+                 transposed: bool) -> None:
+        self.span, self.stride, self.padding, self.transposed = span, stride, padding, transposed
+
+
+def _apply_rule(base: ReceptiveField, rule: Any) -> ReceptiveField:
+    """One layer's effect on a local field: ``size += (k_eff−1)·jump``, ``padding += p·jump``,
+    ``jump *= s`` per axis (Araujo et al., eqs. 2 and 3); a transposed conv divides the jump."""
+    size, jump, pad = base.size, base.stride, base.padding
+    assert size is not None
+    if isinstance(rule, Scale):
+        return ReceptiveField(size, tuple(j / f for j, f in zip(jump, rule.factor, strict=True)), pad)
+    if not isinstance(rule, _Step) or len(size) != len(rule.span):
+        return base
+    span, stride, padding = rule.span, rule.stride, rule.padding
+    if rule.transposed:
+        # each output position draws on ceil((k_eff) / s) input positions; padding is approximate
+        # (Distill §upsampling): the field of a transposed conv is not a plain window
+        return ReceptiveField(
+            tuple(a + (-(-(k + 1) // s) - 1) * j for a, k, s, j in zip(size, span, stride, jump, strict=True)),
+            tuple(j / s for j, s in zip(jump, stride, strict=True)),
+            tuple(q + (k - p) * j / s for q, k, p, s, j in zip(pad, span, padding, stride, jump, strict=True)))
+    if len(size) == 2:  # the common case, unrolled: this runs for every conv and pool of the graph
+        j0, j1 = jump
+        return ReceptiveField((size[0] + span[0] * j0, size[1] + span[1] * j1),
+                              (j0 * stride[0], j1 * stride[1]),
+                              (pad[0] + padding[0] * j0, pad[1] + padding[1] * j1))
+    return ReceptiveField(tuple(a + k * j for a, k, j in zip(size, span, jump, strict=True)),
+                          tuple(j * s for j, s in zip(jump, stride, strict=True)),
+                          tuple(q + p * j for q, p, j in zip(pad, padding, jump, strict=True)))
+
+
 def analyze(graph: Graph) -> Analysis:
     """One full, stateless analysis of ``graph``."""
     return Analyzer(graph).run()
@@ -604,6 +852,16 @@ def _ints(values: Sequence[float] | None) -> list[float] | None:
     if values is None:
         return None
     return [int(v) if float(v).is_integer() else v for v in values]
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "×".join(str(v) for v in value)
+    return str(value)
 
 
 def _fmt_num(x: float) -> str:

@@ -14,6 +14,7 @@ diagnostics so a half-drawn network can still be edited.
 from __future__ import annotations
 
 import copy
+import heapq
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -106,6 +107,9 @@ class Node:
     extra: dict[str, Any] = field(default_factory=dict)
     # Bumped on every params/frozen/init edit; analysis caches validated params by it.
     rev: int = field(default=0, compare=False, repr=False)
+    # Derived data keyed by ``rev`` (analysis keeps the validated params here, so a full pass
+    # after a structural edit does not validate unchanged nodes again). Never saved or copied.
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -139,11 +143,15 @@ class Graph:
         # structure_version changes on node/edge add/remove/rename; param_version on any param edit.
         self.structure_version = 0
         self.param_version = 0
-        self._topo: list[str] | None = None
+        # Kahn's order of the acyclic part and the nodes on/after a cycle; None until asked for.
+        self._kahn: tuple[list[str], list[str]] | None = None
         # Our own adjacency for the hot paths (analysis, scene): networkx views are slow per call.
         self._in: dict[str, dict[int, Edge]] = {}
         self._out: dict[str, list[Edge]] = {}
-        self._dirty: set[str] = set()  # nodes whose params changed since last take_dirty()
+        # Log of param edits: _edits[i] is the node edited at param_version _edits_base + i + 1.
+        # Each Analyzer remembers the version it saw, so several analyzers can share a graph.
+        self._edits: list[str] = []
+        self._edits_base = 0
         self.node_added = Event("node_added")  # (node)
         self.node_removed = Event("node_removed")  # (node)
         self.node_changed = Event("node_changed")  # (node_id) params / frozen / init
@@ -190,33 +198,92 @@ class Graph:
         return list(dict.fromkeys(e.dst for e in self._out.get(node_id, ())))
 
     def has_cycle(self) -> bool:
-        return not nx.is_directed_acyclic_graph(self._g)
+        return bool(self.kahn()[1])
 
     def find_cycle(self) -> list[str]:
-        """Node ids on one cycle, or ``[]``."""
+        """Node ids on one cycle, in edge order, or ``[]`` (rare path: networkx)."""
+        if not self.has_cycle():
+            return []
         try:
             return [u for u, _v, *_ in nx.find_cycle(self._g)]
-        except nx.NetworkXNoCycle:
+        except nx.NetworkXNoCycle:  # pragma: no cover - kahn() said there is one
             return []
+
+    def kahn(self) -> tuple[list[str], list[str]]:
+        """``(order, blocked)``: Kahn's topological order of every node not on or downstream of a
+        cycle (ties broken by file order, so the order is stable and reads like the file), and the
+        remaining nodes in file order. ``blocked`` is empty for a DAG. Cached until the structure
+        changes; O((V + E) log V) for the heap that implements the file-order tie-break.
+        """
+        if self._kahn is None:
+            ins, outs = self._in, self._out
+            index = {n: i for i, n in enumerate(self.nodes)}
+            names = list(self.nodes)
+            # Files and templates usually list nodes in an order that is already topological; then
+            # file order *is* the file-order-first topological order, and one pass over the edges
+            # proves it.
+            if all(index[e.src] < i for i, n in enumerate(names) for e in ins[n].values()):
+                self._kahn = (names, [])
+                return self._kahn
+            indeg = {n: len(ins[n]) for n in names}
+            heap = [index[n] for n in names if not indeg[n]]  # already sorted: a valid heap
+            order: list[str] = []
+            pop, push = heapq.heappop, heapq.heappush
+            while heap:
+                nid = names[pop(heap)]
+                order.append(nid)
+                for e in outs[nid]:
+                    d = indeg[e.dst] - 1
+                    indeg[e.dst] = d
+                    if not d:
+                        push(heap, index[e.dst])
+            blocked = [n for n in names if indeg[n]] if len(order) < len(names) else []
+            self._kahn = (order, blocked)
+        return self._kahn
 
     def topo_order(self) -> list[str]:
         """Nodes in topological order (cached until the structure changes); file order breaks ties.
 
         Raises :class:`CycleError` on a cyclic graph.
         """
-        if self._topo is None:
-            try:
-                index = {n: i for i, n in enumerate(self.nodes)}
-                self._topo = list(nx.lexicographical_topological_sort(self._g, key=index.__getitem__))
-            except nx.NetworkXUnfeasible:
-                raise CycleError("the graph has a cycle: " + " → ".join(self.find_cycle())) from None
-        return self._topo
+        order, blocked = self.kahn()
+        if blocked:
+            raise CycleError("the graph has a cycle: " + " → ".join(self.find_cycle()))
+        return order
 
     def descendants(self, node_id: str) -> set[str]:
-        return nx.descendants(self._g, node_id)
+        """Every node reachable from ``node_id`` (not itself unless on a cycle)."""
+        self.node(node_id)
+        return self._reach([node_id], forward=True, include_start=False)
 
     def ancestors(self, node_id: str) -> set[str]:
-        return nx.ancestors(self._g, node_id)
+        """Every node from which ``node_id`` is reachable (not itself unless on a cycle)."""
+        self.node(node_id)
+        return self._reach([node_id], forward=False, include_start=False)
+
+    def upstream(self, node_ids: Iterable[str]) -> set[str]:
+        """``node_ids`` and all their ancestors: one O(V + E) walk over the inputs."""
+        return self._reach([n for n in node_ids if n in self.nodes], forward=False, include_start=True)
+
+    def _reach(self, start: list[str], *, forward: bool, include_start: bool) -> set[str]:
+        seen: set[str] = set(start) if include_start else set()
+        stack = list(start)
+        push = stack.append
+        if forward:
+            outs = self._out
+            while stack:
+                for e in outs[stack.pop()]:
+                    if e.dst not in seen:
+                        seen.add(e.dst)
+                        push(e.dst)
+        else:
+            ins = self._in
+            while stack:
+                for e in ins[stack.pop()].values():
+                    if e.src not in seen:
+                        seen.add(e.src)
+                        push(e.src)
+        return seen
 
     def nx_graph(self) -> nx.MultiDiGraph:
         """The underlying networkx graph (read-only by convention)."""
@@ -236,10 +303,14 @@ class Graph:
             i += 1
         return f"{stem}{i}"
 
-    def take_dirty(self) -> set[str]:
-        """Node ids whose params changed since the last call (for incremental analysis)."""
-        dirty, self._dirty = self._dirty, set()
-        return dirty
+    def params_changed_since(self, version: int) -> set[str] | None:
+        """Ids of nodes whose params/frozen/init changed after ``param_version`` was ``version``.
+
+        ``None`` when the log no longer reaches back that far (the caller then does a full pass).
+        """
+        if version < self._edits_base:
+            return None
+        return set(self._edits[version - self._edits_base:])
 
     # -- nodes --------------------------------------------------------------------------------
     def add_node(self, type: str, id: str | None = None, params: Mapping[str, Any] | None = None,
@@ -293,7 +364,6 @@ class Graph:
         del self.nodes[node_id]
         self._g.remove_node(node_id)
         del self._in[node_id], self._out[node_id]
-        self._dirty.discard(node_id)
         self._structure_changed()
         self.node_removed.emit(node)
         if memberships:
@@ -367,9 +437,6 @@ class Graph:
             self._link(ne)
         for g in self.groups.values():
             g.members = [new if m == old else m for m in g.members]
-        if old in self._dirty:
-            self._dirty.discard(old)
-            self._dirty.add(new)
         self._structure_changed()
         self.node_renamed.emit(old, new)
         self.changed.emit()
@@ -411,7 +478,7 @@ class Graph:
             raise PortError(f"{src} is an Output node and has no outputs to connect")
         if from_port < 0:
             raise PortError(f"from_port must be >= 0, got {from_port}")
-        if dst in self._g and src in self._g and nx.has_path(self._g, dst, src):
+        if src in self._reach([dst], forward=True, include_start=False):
             raise CycleError(f"connecting {src} → {dst} would make a cycle "
                              f"({dst} already feeds {src})")
         return port
@@ -524,7 +591,8 @@ class Graph:
         """A deep, independent copy without subscribers (the training thread compiles one)."""
         g = Graph()
         for n in self.nodes.values():
-            g.nodes[n.id] = copy.deepcopy(n)
+            g.nodes[n.id] = Node(n.id, n.type, copy.deepcopy(n.params), n.pos, n.frozen, n.init,
+                                 copy.deepcopy(n.extra))
             g._g.add_node(n.id)
             g._in[n.id] = {}
             g._out[n.id] = []
@@ -540,12 +608,16 @@ class Graph:
     # -- internals ----------------------------------------------------------------------------
     def _structure_changed(self) -> None:
         self.structure_version += 1
-        self._topo = None
+        self._kahn = None
 
     def _param_changed(self, node_id: str) -> None:
         self.param_version += 1
         self.nodes[node_id].rev += 1
-        self._dirty.add(node_id)
+        self._edits.append(node_id)
+        if len(self._edits) > 4096:  # analyzers further behind than this do a full pass
+            drop = len(self._edits) - 1024
+            del self._edits[:drop]
+            self._edits_base += drop
         self.node_changed.emit(node_id)
         self.changed.emit()
 
