@@ -5,6 +5,11 @@ BatchNorm, as in the d2l notes); BatchNorm also keeps running statistics as *buf
 (``running_mean``, ``running_var``: ``2C`` values, plus the one-element ``num_batches_tracked``
 counter), which torch's ``buffers()`` yields and analysis reports apart (DESIGN.md §5).
 Normalization counts 0 MACs.
+
+Input-dependent arguments are inferred like ``in_channels``: BatchNorm's ``num_features`` and
+GroupNorm's ``num_channels`` are the input's C. LayerNorm's ``normalized_shape`` is a real choice
+(the last axis for transformer features, C×H×W for a whole image), so it is an optional
+parameter: empty means the last axis, and a given shape must match the input's trailing axes.
 """
 
 from __future__ import annotations
