@@ -290,10 +290,11 @@ class _InitWriter:
 def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = None) -> str:
     """One standalone, readable Python file defining the network as an ``nn.Module`` subclass."""
     plan = plan if plan is not None else plan_graph(graph)
-    for nid in plan.nodes:  # ids were validated at load; check again before they become code
-        problem = id_problem(nid)
-        if problem:
-            raise ExportError(f"invalid node id: {problem}")
+    for key, node in plan.nodes.items():  # ids were validated at load; check again before they become code
+        for nid in {key, node.id}:
+            problem = id_problem(nid)
+            if problem:
+                raise ExportError(f"invalid node id: {problem}")
     cls = class_name(name)
     classes = _Classes()
     writer = _InitWriter(classes)
@@ -303,8 +304,8 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
     frozen = [n for n in plan.module_nodes if n.frozen]
     init = list(writer.lines)
     if writer.containers:
-        init.insert(0, "# Containers (nn.ModuleList, nn.Module) only give layers their module paths, "
-                       "so state_dict keys match; forward calls the layers.")
+        init[:0] = ["# Containers (nn.ModuleList, nn.Module) only give the layers their module paths,",
+                    "# so the state_dict keys match NetCanvas's; forward calls the layers themselves."]
     if frozen:
         init.append("# Frozen in NetCanvas: no gradient updates.")
         init += [f"{writer.access[n.id]}.requires_grad_(False)" for n in frozen]
