@@ -85,6 +85,13 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
         ({}, [(4, 5, 5)]),
         ({"p": 0.2}, [(4, 6)]),  # C×L: torch warns and drops channels like Dropout1d
     ],
+    "ReLU": [({}, [(3, 4, 4)]), ({"inplace": True}, [(10,)])],
+    "ReLU6": [({}, [(3, 4, 4)]), ({"inplace": True}, [(5, 7)])],
+    "SiLU": [({}, [(3, 4, 4)]), ({"inplace": True}, [(10,)])],
+    "Hardswish": [({}, [(3, 4, 4)]), ({"inplace": True}, [(10,)])],
+    "Hardsigmoid": [({}, [(3, 4, 4)]), ({"inplace": True}, [(2, 2, 3, 3)])],
+    "Sigmoid": [({}, [(6, 28, 28)]), ({}, [(84,)])],
+    "Tanh": [({}, [(3, 4, 4)]), ({}, [(7, 9)])],
     "LeakyReLU": [({}, [(3, 4, 4)]), ({"negative_slope": 0.2, "inplace": True}, [(10,)])],
     "PReLU": [({}, [(4, 5, 5)]), ({"num_parameters": 4}, [(4, 5, 5)]), ({"num_parameters": 6, "init": 0.1}, [(6,)])],
     "ELU": [({}, [(3, 4)]), ({"alpha": 0.5}, [(5,)])],
