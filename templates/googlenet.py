@@ -94,8 +94,9 @@ def googlenet(*, num_classes: int = 1000, aux_logits: bool = True) -> Project:
                         ("Dropout", "dropout", {"p": 0.2}), ("Linear", "fc", {"out_features": num_classes})])
     b.output(x)
     if aux:  # torchvision's GoogLeNetOutputs order: logits, aux_logits2, aux_logits1
-        b.output(aux["aux2"], "output_aux2")
-        b.output(aux["aux1"], "output_aux1")
+        with b.lane(3):  # under their heads, beside the main path
+            b.output(aux["aux2"], "output_aux2")
+            b.output(aux["aux1"], "output_aux1")
     return b.project("GoogLeNet (Inception v1)", IMAGENET_TRAINING)
 
 

@@ -8,6 +8,8 @@ weight loading are in ``test_templates_torchvision.py``.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 import torchvision
@@ -70,6 +72,12 @@ def test_template_is_consistent(name: str) -> None:
         assert node.pos is not None, node.id
     for e in graph.edges:
         assert graph.nodes[e.src].pos[1] + ROW_HEIGHT <= graph.nodes[e.dst].pos[1], e
+    rows: dict[float, list[float]] = {}
+    for node in graph.nodes.values():
+        rows.setdefault(node.pos[1], []).append(node.pos[0])
+    for y, xs in rows.items():  # cards in one row never overlap (the editor's cards are 196 wide)
+        xs.sort()
+        assert all(b - a >= 200 for a, b in itertools.pairwise(xs)), (y, xs)
     # Groups: members exist, nothing belongs to two groups, every layer node is inside some block.
     owners: dict[str, str] = {}
     for g in graph.groups.values():
