@@ -402,8 +402,13 @@ def _forward_lines(plan: Plan, access: Mapping[str, str], reserved: frozenset[st
 
 # -- ONNX ----------------------------------------------------------------------------------------
 
-def export_onnx(graph: Graph, path: str | os.PathLike[str], *, plan: Plan | None = None) -> Path:
-    """Write an ONNX model (eval mode, batch axis dynamic) for the graph's Input shape."""
+def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module | None = None,
+                plan: Plan | None = None) -> Path:
+    """Write an ONNX model (eval mode, batch axis dynamic) for the graph's Input shape.
+
+    ``model`` is a compiled model of ``graph`` whose weights to write (e.g. after training);
+    without it the graph is compiled with seed 0. The traced example is one sample (batch 1).
+    """
     try:
         import onnx  # noqa: F401  (torch's exporter needs both)
         import onnxscript  # noqa: F401
@@ -412,7 +417,10 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, plan: Plan | None
         raise ExportError(f"ONNX export needs the onnx and onnxscript packages ({missing} is not installed) "
                           f"— install them with: pip install 'netcanvas[onnx]'") from None
     plan = plan if plan is not None else plan_graph(graph)
-    model = compile_plan(plan, seed=0).eval()
+    if model is None:
+        model = compile_plan(plan, seed=0)
+    was_training = model.training
+    model.eval()
     shape = plan.analysis.input_shape
     assert shape is not None
     target = Path(path)
@@ -428,6 +436,7 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, plan: Plan | None
         raise ExportError(f"torch could not export the network to ONNX: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     finally:
+        model.train(was_training)
         if os.path.exists(tmp):
             os.unlink(tmp)
     return target
