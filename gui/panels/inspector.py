@@ -34,6 +34,7 @@ from core.project import INIT_CHOICES
 from gui import commands
 from gui.panels.icons import category_icon, severity_icon
 from gui.panels.param_editors import OptionalEditor, ParamEditor, make_editor
+from gui.panels.problems import without_node
 
 
 def _label(text: str = "", role: str | None = None, wrap: bool = False) -> QLabel:
@@ -391,7 +392,7 @@ class InspectorPanel(QScrollArea):
             icon.setPixmap(severity_icon(d.severity.value).pixmap(16, 16))
             icon.setAlignment(Qt.AlignmentFlag.AlignTop)
             h.addWidget(icon)
-            h.addWidget(_label(d.message, wrap=True), 1)
+            h.addWidget(_label(without_node(d), wrap=True), 1)
             box.addWidget(row)
 
     # -- edits (each one command) -------------------------------------------------------------

@@ -55,8 +55,9 @@ class _Filter(QSortFilterProxyModel):
         self.setRecursiveFilteringEnabled(True)
 
     def set_query(self, text: str) -> None:
+        self.beginFilterChange()  # Qt ≥ 6.9: replaces the deprecated invalidateFilter()
         self.words = text.lower().split()
-        self.invalidateFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
         index = self.sourceModel().index(row, 0, parent)
@@ -143,9 +144,9 @@ class PalettePanel(QWidget):
     def _filter(self, text: str) -> None:
         self.proxy.set_query(text)
         self.tree.expandAll()
-        first = self._first_layer()
-        if first is not None and text:
-            self.tree.setCurrentIndex(first)
+        best = self._best_match(text)
+        if best is not None and text:
+            self.tree.setCurrentIndex(best)
 
     def visible_types(self) -> list[str]:
         """Layer types the filter shows now, in display order (tests and Enter use it)."""
@@ -155,6 +156,20 @@ class PalettePanel(QWidget):
             for c in range(self.proxy.rowCount(head)):
                 out.append(str(self.proxy.index(c, 0, head).data(TYPE_ROLE)))
         return out
+
+    def _best_match(self, text: str) -> QModelIndex | None:
+        """The shown layer whose *name* fits the query best (exact, prefix, substring), else the first."""
+        query = text.strip().lower().replace(" ", "")
+        best, best_rank = None, 4
+        for r in range(self.proxy.rowCount()):
+            head = self.proxy.index(r, 0)
+            for c in range(self.proxy.rowCount(head)):
+                index = self.proxy.index(c, 0, head)
+                name = str(index.data(TYPE_ROLE)).lower()
+                rank = 0 if name == query else 1 if name.startswith(query) else 2 if query in name else 3
+                if rank < best_rank:
+                    best, best_rank = index, rank
+        return best
 
     def _first_layer(self) -> QModelIndex | None:
         for r in range(self.proxy.rowCount()):
@@ -166,7 +181,7 @@ class PalettePanel(QWidget):
     def _activate_first(self) -> None:
         index = self.tree.currentIndex()
         if not index.isValid() or index.data(TYPE_ROLE) is None:
-            index = self._first_layer() or QModelIndex()
+            index = self._best_match(self.search.text()) or QModelIndex()
         self._activated(index)
 
     def _activated(self, index: QModelIndex) -> None:

@@ -24,11 +24,18 @@ from PySide6.QtWidgets import (
 )
 
 from core.analysis import Analysis, Diagnostic, Severity
+from core.graph import GraphError
 from gui import commands
 from gui.panels.icons import severity_icon
 
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def without_node(d: Diagnostic) -> str:
+    """The message without its leading ``node: `` (the panel shows the node in its own column)."""
+    prefix = f"{d.node}: " if d.node else ""
+    return d.message[len(prefix):] if prefix and d.message.startswith(prefix) else d.message
 
 
 class ProblemsPanel(QWidget):
@@ -81,7 +88,7 @@ class ProblemsPanel(QWidget):
         self.tree.clear()
         self.fix_buttons = []
         for d in diags:
-            item = QTreeWidgetItem(["" if d.node is None else d.node, d.message, ""])
+            item = QTreeWidgetItem(["" if d.node is None else d.node, without_node(d), ""])
             item.setIcon(0, severity_icon(d.severity.value))
             item.setToolTip(1, d.message)
             item.setData(0, NODE_ROLE, d.node)
@@ -108,11 +115,11 @@ class ProblemsPanel(QWidget):
         """Push ``ApplyFixCommand``; a fix that no longer applies reports why and changes nothing."""
         try:
             problem = commands.try_push(self.doc, lambda: commands.ApplyFixCommand(self.doc, fix))
-        except Exception as exc:  # a stale fix must never take the editor down
+        except (GraphError, KeyError, ValueError) as exc:  # a stale fix must never take the editor down
             problem = str(exc)
         if problem:
             self.summary.setText(f"Could not apply the fix: {problem}")
         return problem
 
 
-__all__ = ["ProblemsPanel"]
+__all__ = ["ProblemsPanel", "without_node"]

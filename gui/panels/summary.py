@@ -253,6 +253,8 @@ class SummaryPanel(QWidget):
         self.thread.start()
 
     def _verified(self, report: VerifyReport) -> None:
+        if self.thread is not None:
+            self.thread.wait()  # it is returning from run(): immediate; never destroy a running QThread
         self.last_report = report
         self.verify_button.setEnabled(True)
         self.verify_button.setText("Verify with torchinfo")
