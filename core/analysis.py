@@ -686,7 +686,9 @@ class Analyzer:
         or, for an Add whose branches differ only in channels, a 1×1 Conv2d on the odd branch."""
         if spec.type not in ("Add", "Concat"):
             return None
-        for t in range(len(shapes)):  # try making every input match input t (input 0 first)
+        # Targets: the largest spatial size first, so a fix keeps the resolution rather than lose it.
+        order = sorted(range(len(shapes)), key=lambda i: (-numel(shapes[i][1:]), i))
+        for t in order:
             target = shapes[t]
             for s, e in zip(shapes, edges, strict=True):
                 if s == target or len(s) != len(target) or len(s) < 2:
