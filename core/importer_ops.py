@@ -1,0 +1,402 @@
+"""How the importer turns functional calls into layer nodes (used by :mod:`core.importer`).
+
+Each handler takes the converter, the fx node and its arguments (tensors already replaced by
+references to graph nodes, shape arithmetic by its value) and returns the value the call
+produces: a reference to a new node, an existing reference (``x.contiguous()`` adds nothing),
+or the outputs of a multi-output node. A call no handler knows is refused by the caller.
+
+The tables map torch's functional spellings to the registry's layer types; the layer types
+themselves (shape rules, parameters) are only ever declared in :mod:`core.layers`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx
+
+if TYPE_CHECKING:
+    from core.importer import _Converter
+
+Handler = Callable[["_Converter", fx.Node, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def _bind(conv: _Converter, n: fx.Node, args: Sequence[Any], kwargs: Mapping[str, Any],
+          names: Sequence[str], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Positional and keyword arguments by name (``names[0]`` is the tensor input)."""
+    if len(args) > len(names):
+        raise conv.fail(n, f"{_what(n)} with {len(args)} positional arguments")
+    bound = dict(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if key not in names:
+            raise conv.fail(n, f"{_what(n)} with argument {key}=")
+        bound[key] = value
+    for key, value in defaults.items():
+        bound.setdefault(key, value)
+    missing = [k for k in names if k not in bound]
+    if missing:
+        raise conv.fail(n, f"{_what(n)} without {missing[0]}")
+    return bound
+
+
+def _what(n: fx.Node) -> str:
+    from core.importer import _describe
+
+    return _describe(n)
+
+
+def _input(conv: _Converter, n: fx.Node, value: Any) -> Any:
+    from core.importer import _Ref
+
+    if not isinstance(value, _Ref):
+        raise conv.fail(n, f"{_what(n)} on a {type(value).__name__}")
+    return value
+
+
+def _rank(n: fx.Node, arg: int = 0) -> int:
+    """Number of axes of the argument's value, the batch axis included."""
+    src = n.args[arg]
+    assert isinstance(src, fx.Node)
+    return int(src.meta["val"].dim())
+
+
+# -- element-wise merges -------------------------------------------------------------------------
+
+def _operands(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    rest = dict(kwargs)
+    if "other" in rest:
+        args = (*args, rest.pop("other"))
+    alpha = rest.pop("alpha", 1)
+    if len(args) != 2 or rest or alpha != 1:
+        raise conv.fail(n, f"{_what(n)} with arguments {sorted(kwargs) if kwargs else len(args)}")
+    return args[0], args[1]
+
+
+def _add(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    from core.importer import _Ref
+
+    a, b = _operands(conv, n, args, kwargs)
+    if not isinstance(a, _Ref) or not isinstance(b, _Ref):
+        raise conv.fail(n, f"{_what(n)} of a tensor and a constant")
+    return conv.functional(n, "Add", {}, [a, b], "add")
+
+
+def _mul(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    from core.importer import _Param, _Ref
+
+    a, b = _operands(conv, n, args, kwargs)
+    if isinstance(a, _Param) and isinstance(b, _Ref):
+        return _layer_scale(conv, n, a, b)
+    if isinstance(b, _Param) and isinstance(a, _Ref):
+        return _layer_scale(conv, n, b, a)
+    if not isinstance(a, _Ref) or not isinstance(b, _Ref):
+        raise conv.fail(n, f"{_what(n)} of a tensor and a constant")
+    return conv.functional(n, "Multiply", {}, [a, b], "mul")
+
+
+def _layer_scale(conv: _Converter, n: fx.Node, param: Any, x: Any) -> Any:
+    """``self.layer_scale * x`` (ConvNeXt): a LayerScale node at the owner's path, keeping the key."""
+    owner, _, attr = param.path.rpartition(".")
+    (shape,) = conv.shapes(n)  # a per-channel scale broadcasts to exactly x's shape
+    want = (shape[0],) + (1,) * (len(shape) - 1)
+    if (attr != "layer_scale" or not owner or tuple(param.value.shape) != want
+            or conv.ids[owner] in conv.graph.nodes):
+        raise conv.fail(n, f"the parameter {param.path!r} {fmt(param.value.shape)} used directly in forward "
+                           f"(only a per-channel `layer_scale` of shape {fmt(want)} maps to LayerScale)")
+    params: dict[str, Any] = {}
+    flat = param.value.detach().flatten()
+    if flat.numel() and bool((flat == flat[0]).all()):
+        params["init_value"] = float(flat[0])
+    from core.importer import user_params
+    from core.layers import get_spec
+
+    spec = get_spec("LayerScale")
+    assert spec is not None
+    node_id = conv.ids[owner]
+    return conv.add("LayerScale", node_id, user_params(spec, params, node_id), [x], owner, n)
+
+
+def fmt(shape: Any) -> str:
+    return "×".join(str(int(d)) for d in shape) or "scalar"
+
+
+def _cat(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("tensors", "dim"), {"dim": 0})
+    tensors = conv.refs(n, b["tensors"], _what(n))
+    if len(tensors) == 1:  # DenseNet concatenates a one-element list: the tensor itself
+        return tensors[0]
+    return conv.functional(n, "Concat", {"dim": b["dim"]}, tensors, "cat")
+
+
+# -- layers written as functions ------------------------------------------------------------------
+
+# function → (layer type, argument names after the input, values the extra names must have)
+_AS_LAYER: dict[Any, tuple[str, tuple[str, ...], dict[str, Any]]] = {
+    F.relu: ("ReLU", ("inplace",), {}),
+    torch.relu: ("ReLU", (), {}),
+    torch.relu_: ("ReLU", (), {"inplace": True}),
+    F.relu_: ("ReLU", (), {"inplace": True}),
+    F.relu6: ("ReLU6", ("inplace",), {}),
+    F.hardsigmoid: ("Hardsigmoid", ("inplace",), {}),
+    F.hardswish: ("Hardswish", ("inplace",), {}),
+    F.silu: ("SiLU", ("inplace",), {}),
+    F.gelu: ("GELU", ("approximate",), {}),
+    F.elu: ("ELU", ("alpha", "inplace"), {}),
+    F.leaky_relu: ("LeakyReLU", ("negative_slope", "inplace"), {}),
+    torch.sigmoid: ("Sigmoid", (), {}),
+    F.sigmoid: ("Sigmoid", (), {}),
+    torch.tanh: ("Tanh", (), {}),
+    F.tanh: ("Tanh", (), {}),
+    F.softmax: ("Softmax", ("dim", "_stacklevel", "dtype"), {"dtype": None}),
+    F.log_softmax: ("LogSoftmax", ("dim", "_stacklevel", "dtype"), {"dtype": None}),
+    F.dropout: ("Dropout", ("p", "training", "inplace"), {}),
+    F.dropout2d: ("Dropout2d", ("p", "training", "inplace"), {}),
+    F.adaptive_avg_pool2d: ("AdaptiveAvgPool2d", ("output_size",), {}),
+    F.adaptive_max_pool2d: ("AdaptiveMaxPool2d", ("output_size", "return_indices"), {"return_indices": False}),
+    F.avg_pool2d: ("AvgPool2d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                                 "divisor_override"), {}),
+    F.max_pool2d: ("MaxPool2d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+                   {"return_indices": False}),
+}
+
+_AS_LAYER_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    "relu": ("ReLU", {}), "relu_": ("ReLU", {"inplace": True}),
+    "sigmoid": ("Sigmoid", {}), "sigmoid_": ("Sigmoid", {}),  # no inplace flag: same values
+    "tanh": ("Tanh", {}), "tanh_": ("Tanh", {}),
+    "softmax": ("Softmax", {}), "log_softmax": ("LogSoftmax", {}),
+}
+
+
+def _as_layer(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    from core.layers import get_spec
+
+    type_name, names, required = _AS_LAYER[n.target]
+    spec = get_spec(type_name)
+    if spec is None:
+        raise conv.fail(n, _what(n))
+    x = _input(conv, n, args[0])
+    defaults = _defaults(n.target, names)
+    b = _bind(conv, n, args[1:], kwargs, names, defaults)
+    params: dict[str, Any] = {}
+    for key, value in b.items():
+        if key == "training":
+            if value is False:
+                return x  # dropout that never drops
+        elif key == "_stacklevel":
+            continue
+        elif key in required and value != required[key]:
+            raise conv.fail(n, f"{_what(n)} with {key}={value!r}")
+        elif key in spec.param_names:
+            params[key] = list(value) if isinstance(value, tuple) else value
+    for key, value in required.items():
+        if key in spec.param_names:
+            params[key] = value
+    if type_name in ("Softmax", "LogSoftmax") and params.get("dim") is None:
+        raise conv.fail(n, f"{_what(n)} without dim")
+    return conv.functional(n, type_name, params, [x])
+
+
+def _defaults(fn: Any, names: Sequence[str]) -> dict[str, Any]:
+    """Default values of ``fn``'s arguments; builtins without a signature give theirs by hand."""
+    try:
+        sig = inspect.signature(fn)
+        found = {k: p.default for k, p in sig.parameters.items()
+                 if k in names and p.default is not inspect.Parameter.empty}
+        if found or not names:
+            return found
+    except (TypeError, ValueError):
+        pass
+    known = {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "count_include_pad": True,
+             "divisor_override": None, "return_indices": False}
+    return {k: v for k, v in known.items() if k in names}
+
+
+def _as_layer_method(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    type_name, fixed = _AS_LAYER_METHODS[str(n.target)]
+    x = _input(conv, n, args[0])
+    params = dict(fixed)
+    if type_name in ("Softmax", "LogSoftmax"):
+        b = _bind(conv, n, args, kwargs, ("self", "dim", "dtype"), {"dtype": None})
+        if b["dtype"] is not None or b["dim"] is None:
+            raise conv.fail(n, f"{_what(n)} without dim or with a dtype")
+        params["dim"] = b["dim"]
+    elif len(args) > 1 or kwargs:
+        raise conv.fail(n, f"{_what(n)} with arguments")
+    return conv.functional(n, type_name, params, [x], str(n.target))
+
+
+# -- shape operations -----------------------------------------------------------------------------
+
+def _flatten(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("input", "start_dim", "end_dim"), {"start_dim": 0, "end_dim": -1})
+    x = _input(conv, n, b["input"])
+    return conv.functional(n, "Flatten", {"start_dim": b["start_dim"], "end_dim": b["end_dim"]}, [x], "flatten")
+
+
+def _positive_dims(dims: Any, rank: int) -> list[int]:
+    seq = list(dims) if isinstance(dims, (list, tuple)) else [dims]
+    return [int(d) % rank for d in seq]
+
+
+def _mean(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("input", "dim", "keepdim", "dtype"), {"dim": None, "keepdim": False,
+                                                                            "dtype": None})
+    x = _input(conv, n, b["input"])
+    if b["dim"] is None or b["dtype"] is not None:
+        raise conv.fail(n, f"{_what(n)} over every axis (batch included)" if b["dim"] is None
+                        else f"{_what(n)} with a dtype")
+    dims = _positive_dims(b["dim"], _rank(n))
+    return conv.functional(n, "Mean", {"dim": dims, "keepdim": bool(b["keepdim"])}, [x], "mean")
+
+
+def _view(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    x = _input(conv, n, args[0])
+    src = n.args[0]
+    assert isinstance(src, fx.Node)
+    (in_shape,) = conv.shapes(src)
+    (out_shape,) = conv.shapes(n)
+    if out_shape == in_shape:
+        return x
+    if len(out_shape) == 1:  # x.view(x.size(0), -1): a flatten
+        return conv.functional(n, "Flatten", {}, [x], "flatten")
+    shuffled = _channel_shuffle_chain(conv, n, in_shape, out_shape)
+    if shuffled is not None:
+        groups, last, skipped = shuffled
+        conv.skip.update(skipped)
+        ref = conv.functional(last, "ChannelShuffle", {"groups": groups}, [x], "channel_shuffle")
+        conv.values[last] = ref
+        return ref
+    return conv.functional(n, "Reshape", {"shape": list(out_shape)}, [x], "reshape")
+
+
+def _is_transpose(n: fx.Node, a: int, b: int) -> bool:
+    if not ((n.op == "call_function" and n.target in (torch.transpose, torch.swapaxes))
+            or (n.op == "call_method" and n.target in ("transpose", "swapaxes"))):
+        return False
+    if len(n.args) != 3 or n.kwargs:
+        return False
+    rank = _rank(n)
+    return {int(n.args[1]) % rank, int(n.args[2]) % rank} == {a, b}  # type: ignore[call-overload]
+
+
+def _single_user(n: fx.Node) -> fx.Node | None:
+    users = list(n.users)
+    return users[0] if len(users) == 1 else None
+
+
+def _channel_shuffle_chain(conv: _Converter, n: fx.Node, in_shape: tuple[int, ...],
+                           out_shape: tuple[int, ...]) -> tuple[int, fx.Node, list[fx.Node]] | None:
+    """``view(n, g, c/g, …) → transpose(1, 2) → [contiguous] → view(n, c, …)``: ShuffleNet's channel shuffle."""
+    if (len(out_shape) != len(in_shape) + 1 or out_shape[2:] != in_shape[1:]
+            or out_shape[0] * out_shape[1] != in_shape[0]):
+        return None
+    t = _single_user(n)
+    if t is None or not _is_transpose(t, 1, 2):
+        return None
+    skipped = [t]
+    last = _single_user(t)
+    if last is not None and last.op == "call_method" and last.target == "contiguous":
+        skipped.append(last)
+        last = _single_user(last)
+    if last is None or not _is_reshape(last) or conv.shapes(last)[0] != in_shape:
+        return None
+    return out_shape[0], last, [*skipped, last]
+
+
+def _is_reshape(n: fx.Node) -> bool:
+    return ((n.op == "call_method" and n.target in ("view", "reshape", "flatten"))
+            or (n.op == "call_function" and n.target in (torch.reshape, torch.flatten)))
+
+
+def _transpose(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("input", "dim0", "dim1"), {})
+    x = _input(conv, n, b["input"])
+    return conv.functional(n, "Transpose", {"dim0": b["dim0"], "dim1": b["dim1"]}, [x], "transpose")
+
+
+def _permute(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    x = _input(conv, n, args[0])
+    rest = args[1:] or tuple(kwargs.values())
+    dims = list(rest[0]) if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else list(rest)
+    dims = _positive_dims(dims, _rank(n))
+    if not dims or dims[0] != 0:
+        raise conv.fail(n, f"{_what(n)} {dims} that moves the batch axis")
+    return conv.functional(n, "Permute", {"dims": dims[1:]}, [x], "permute")
+
+
+def _chunk(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("input", "chunks", "dim"), {"dim": 0})
+    x = _input(conv, n, b["input"])
+    count = len(conv.shapes(n))  # torch may return fewer pieces than asked for
+    return conv.functional(n, "Chunk", {"chunks": count, "dim": b["dim"]}, [x], "chunk")
+
+
+def _split(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("input", "split_size_or_sections", "dim"), {"dim": 0})
+    if "split_size" in kwargs:
+        b["split_size_or_sections"] = kwargs["split_size"]
+    x = _input(conv, n, b["input"])
+    axis = int(b["dim"]) % _rank(n)
+    sections = [s[axis - 1] for s in conv.shapes(n)]
+    return conv.functional(n, "Split", {"sections": sections, "dim": b["dim"]}, [x], "split")
+
+
+def _channel_shuffle(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("input", "groups"), {})
+    x = _input(conv, n, b["input"])
+    return conv.functional(n, "ChannelShuffle", {"groups": b["groups"]}, [x], "channel_shuffle")
+
+
+def _alias(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if len(args) > 1 or any(k != "memory_format" for k in kwargs):
+        raise conv.fail(n, f"{_what(n)} with arguments")
+    return _input(conv, n, args[0])
+
+
+def _getitem(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    from core.importer import _Multi, _Ref
+
+    base, index = args
+    if isinstance(base, _Multi) and isinstance(index, int):
+        return _Ref(base.node, index % base.count)
+    if isinstance(base, (list, tuple)):
+        return base[index]
+    raise conv.fail(n, "indexing a tensor (x[...])")
+
+
+_FUNCTIONS: dict[Any, Handler] = {
+    operator.add: _add, operator.iadd: _add, torch.add: _add,
+    operator.mul: _mul, operator.imul: _mul, torch.mul: _mul,
+    torch.cat: _cat, torch.concat: _cat, torch.concatenate: _cat,
+    torch.flatten: _flatten, torch.mean: _mean, torch.reshape: _view,
+    torch.transpose: _transpose, torch.swapaxes: _transpose, torch.permute: _permute,
+    torch.chunk: _chunk, torch.split: _split, operator.getitem: _getitem,
+    torch.channel_shuffle: _channel_shuffle, F.channel_shuffle: _channel_shuffle,
+    **{fn: _as_layer for fn in _AS_LAYER},
+}
+
+_METHODS: dict[str, Handler] = {
+    "add": _add, "add_": _add, "mul": _mul, "mul_": _mul,
+    "flatten": _flatten, "mean": _mean, "view": _view, "reshape": _view,
+    "transpose": _transpose, "swapaxes": _transpose, "permute": _permute,
+    "chunk": _chunk, "split": _split, "contiguous": _alias, "clone": _alias,
+    **{name: _as_layer_method for name in _AS_LAYER_METHODS},
+}
+
+
+def handler_for(n: fx.Node) -> Handler | None:
+    """The handler for a ``call_function`` or ``call_method`` node, or None if unsupported."""
+    if n.op == "call_method":
+        return _METHODS.get(str(n.target))
+    try:
+        return _FUNCTIONS.get(n.target)
+    except TypeError:  # an unhashable callable
+        return None
+
+
+__all__ = ["handler_for"]
