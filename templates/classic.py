@@ -11,9 +11,7 @@ from collections.abc import Sequence
 
 from core.project import Project
 from templates.builder import Builder, conv_params
-from templates.registry import IMAGENET_TRAINING, add_template
-
-FASHION_MNIST_TRAINING = {"dataset": "fashion-mnist", "epochs": 10, "batch_size": 256, "optimizer": "sgd"}
+from templates.registry import FASHION_MNIST_TRAINING, IMAGENET_SHAPE, add_template, generated_training
 
 
 def lenet5(*, num_classes: int = 10) -> Project:
@@ -72,7 +70,7 @@ def alexnet(*, num_classes: int = 1000) -> Project:
                             ("Linear", "classifier.4", {"out_features": 4096}), ("ReLU", "classifier.5", None),
                             ("Linear", "classifier.6", {"out_features": num_classes})])
     b.output(x)
-    return b.project("AlexNet", IMAGENET_TRAINING)
+    return b.project("AlexNet", generated_training(IMAGENET_SHAPE, num_classes))
 
 
 def nin(*, num_classes: int = 10) -> Project:
@@ -97,7 +95,9 @@ def nin(*, num_classes: int = 10) -> Project:
     with b.group("head", "Global average pooling (replaces the dense layers)"):
         x = b.chain(x, [("AdaptiveAvgPool2d", "gap", {"output_size": 1}), ("Flatten", "flatten", None)])
     b.output(x)
-    return b.project("Network in Network (NiN)", {**FASHION_MNIST_TRAINING, "batch_size": 128, "lr": 0.1})
+    # d2l trains NiN on Fashion-MNIST resized to 224×224; the engine doesn't resize those files, so
+    # the default is generated data of the same shape.
+    return b.project("Network in Network (NiN)", {**generated_training((1, 224, 224), num_classes), "lr": 0.1})
 
 
 add_template("lenet5", "LeNet-5",

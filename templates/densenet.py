@@ -14,7 +14,7 @@ from functools import partial
 
 from core.project import Project
 from templates.builder import Builder, conv_params
-from templates.registry import IMAGENET_TRAINING, add_template
+from templates.registry import IMAGENET_SHAPE, add_template, generated_training
 
 
 def dense_block(b: Builder, x: str, name: str, num_layers: int, channels: int, growth: int, bn_size: int) -> str:
@@ -58,7 +58,7 @@ def densenet(title: str, block_config: tuple[int, ...], growth: int = 32, num_in
                         ("AdaptiveAvgPool2d", "avgpool", {"output_size": [1, 1]}), ("Flatten", "flatten", None),
                         ("Linear", "classifier", {"out_features": num_classes})])
     b.output(x)
-    return b.project(title, IMAGENET_TRAINING)
+    return b.project(title, generated_training(IMAGENET_SHAPE, num_classes))
 
 
 add_template("densenet121", "DenseNet-121",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from core.project import Project
 from templates.builder import Builder, conv_params
-from templates.registry import IMAGENET_TRAINING, add_template
+from templates.registry import IMAGENET_SHAPE, add_template, generated_training
 
 # (name, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj) per Inception block, grouped in stages;
 # a string is a max-pool (3×3/s2, 2×2/s2 before stage 5), all with ceil_mode as torchvision.
@@ -97,7 +97,7 @@ def googlenet(*, num_classes: int = 1000, aux_logits: bool = True) -> Project:
         with b.lane(3):  # under their heads, beside the main path
             b.output(aux["aux2"], "output_aux2")
             b.output(aux["aux1"], "output_aux1")
-    return b.project("GoogLeNet (Inception v1)", IMAGENET_TRAINING)
+    return b.project("GoogLeNet (Inception v1)", generated_training(IMAGENET_SHAPE, num_classes))
 
 
 add_template("googlenet", "GoogLeNet (Inception v1)",

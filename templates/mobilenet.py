@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from core.project import Project
 from templates.builder import Builder, conv_params
-from templates.registry import IMAGENET_TRAINING, add_template
+from templates.registry import IMAGENET_SHAPE, add_template, generated_training
 
 # t (expansion), c (output channels), n (blocks), s (stride of the first block): torchvision's table
 SETTINGS: list[tuple[int, int, int, int]] = [
@@ -64,7 +64,7 @@ def mobilenet_v2(*, num_classes: int = 1000) -> Project:
             x = b.chain(x, [("Dropout", "classifier.0", {"p": 0.2}),
                             ("Linear", "classifier.1", {"out_features": num_classes})])
     b.output(x)
-    return b.project("MobileNet V2", IMAGENET_TRAINING)
+    return b.project("MobileNet V2", generated_training(IMAGENET_SHAPE, num_classes))
 
 
 add_template("mobilenet_v2", "MobileNet V2",

@@ -17,15 +17,27 @@ from core.project import Project
 Build = Callable[..., Project]
 
 # Training defaults (the project's ``training`` section, DESIGN.md §4/§9), by the data a
-# template is sized for. The built-in generated ``shapes`` dataset needs no download.
-IMAGENET_TRAINING: dict[str, Any] = {
-    "dataset": "shapes", "epochs": 5, "batch_size": 32, "optimizer": "sgd", "lr": 0.01,
-    "momentum": 0.9, "weight_decay": 1e-4,
-}
+# template is sized for. The engine feeds images at the graph's Input shape and does not resize
+# MNIST-style or CIFAR files, so a 224-px template defaults to generated data of exactly its
+# shape and class count: Train works at once, with no download; a user points it at an image
+# folder (resized to the Input) for real work.
 CIFAR_TRAINING: dict[str, Any] = {
     "dataset": "cifar10", "epochs": 30, "batch_size": 128, "optimizer": "sgd", "lr": 0.1,
-    "momentum": 0.9, "weight_decay": 5e-4,
+    "momentum": 0.9, "weight_decay": 5e-4, "schedule": "cosine",
 }
+FASHION_MNIST_TRAINING: dict[str, Any] = {
+    "dataset": "fashion-mnist", "epochs": 10, "batch_size": 256, "optimizer": "sgd", "momentum": 0.0,
+}
+
+
+def generated_training(input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
+    """Generated images fitting ``input_shape`` and ``num_classes`` (small: ~190 MB at 3×224×224)."""
+    dims = ",".join(str(v) for v in (*input_shape, num_classes))
+    return {"dataset": f"synthetic:{dims}", "train_size": 1000, "val_size": 250, "epochs": 3, "batch_size": 32,
+            "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4}
+
+
+IMAGENET_SHAPE = (3, 224, 224)
 
 
 @dataclass(frozen=True)
@@ -60,4 +72,5 @@ def registered() -> dict[str, tuple[TemplateInfo, Build]]:
     return _TEMPLATES
 
 
-__all__ = ["CIFAR_TRAINING", "IMAGENET_TRAINING", "TemplateInfo", "add_template", "registered"]
+__all__ = ["CIFAR_TRAINING", "FASHION_MNIST_TRAINING", "IMAGENET_SHAPE", "TemplateInfo", "add_template",
+           "generated_training", "registered"]

@@ -16,7 +16,7 @@ from functools import partial
 
 from core.project import Project
 from templates.builder import Builder, conv_params
-from templates.registry import CIFAR_TRAINING, IMAGENET_TRAINING, add_template
+from templates.registry import CIFAR_TRAINING, IMAGENET_SHAPE, add_template, generated_training
 
 
 class _ResNetBuilder:
@@ -99,7 +99,7 @@ def resnet(title: str, layers: Sequence[int], bottleneck: bool, groups: int = 1,
         x = b.chain(x, [("AdaptiveAvgPool2d", "avgpool", {"output_size": [1, 1]}), ("Flatten", "flatten", None),
                         ("Linear", "fc", {"out_features": num_classes})])
     b.output(x)
-    return b.project(title, CIFAR_TRAINING if cifar_stem else IMAGENET_TRAINING)
+    return b.project(title, CIFAR_TRAINING if cifar_stem else generated_training(IMAGENET_SHAPE, num_classes))
 
 
 _BASIC = "two 3×3 convs per residual block"

@@ -14,7 +14,7 @@ from functools import partial
 
 from core.project import Project
 from templates.builder import Builder, conv_params
-from templates.registry import CIFAR_TRAINING, IMAGENET_TRAINING, add_template
+from templates.registry import CIFAR_TRAINING, IMAGENET_SHAPE, add_template, generated_training
 
 CFGS: dict[str, list[int | str]] = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -65,7 +65,7 @@ def vgg(cfg_name: str, batch_norm: bool, *, num_classes: int = 1000) -> Project:
                             ("Linear", "classifier.6", {"out_features": num_classes})])
     b.output(x)
     title = f"VGG-{cfg_name[3:]}" + (" with batch norm" if batch_norm else "")
-    return b.project(title, IMAGENET_TRAINING)
+    return b.project(title, generated_training(IMAGENET_SHAPE, num_classes))
 
 
 def vgg11_cifar(*, num_classes: int = 10) -> Project:

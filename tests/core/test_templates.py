@@ -241,3 +241,25 @@ def test_cli_lists_every_template(capsys: pytest.CaptureFixture[str]) -> None:
     assert by_name["vgg16"]["total_params"] == 138_357_544 and by_name["vgg16"]["torchvision"] == "vgg16"
     assert by_name["googlenet"]["options"] == ["num_classes", "aux_logits"]
     assert all(o["ok"] for o in objs)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_NAMES))
+def test_training_section_is_valid_and_generated_data_fits(name: str) -> None:
+    """The ``training`` defaults load as a TrainConfig; generated datasets fit the graph exactly."""
+    from core.training import TrainConfig, check_fit, open_dataset
+    from core.training.data import parse_spec
+
+    for options in ({}, {"num_classes": 7}):
+        project = build_template(name, **options)
+        config = TrainConfig.from_dict(project.training)
+        assert config.extra == {}  # no key the engine would ignore
+        spec = parse_spec(config.dataset)
+        if spec.kind == "synthetic":
+            info = INFOS[name]
+            classes = options.get("num_classes", info.num_classes)
+            assert spec.arg == ",".join(str(v) for v in (*info.input_shape, classes))
+            if classes < 100:  # generating 1000 class templates of 3×224×224 takes seconds: check_fit on 7
+                data = open_dataset(spec, train_size=2, val_size=2)
+                assert check_fit(data, analyze(project.graph), project.graph) is None
+        else:
+            assert spec.kind == ("cifar10" if name.endswith("_cifar") else "fashion-mnist")
