@@ -36,6 +36,7 @@ from gui.panels.icons import app_icon, severity_icon
 from gui.theme import THEMES, Theme, apply_theme, theme_named
 
 AUTOSAVE_MS = 30_000
+READABLE_ZOOM = 0.7  # opening never zooms out so far that the cards' text disappears
 PROJECT_SUFFIXES = (".json",)
 
 
@@ -88,7 +89,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.summary_dock, self.code_dock)
         self.problems_dock.raise_()
         self.resizeDocks([self.palette_dock, self.inspector_dock], [230, 330], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.problems_dock], [230], Qt.Orientation.Vertical)
+        self.resizeDocks([self.problems_dock], [200], Qt.Orientation.Vertical)
         self.palette.layer_activated.connect(self.add_layer)
 
         self._build_status_bar()
@@ -272,9 +273,8 @@ class MainWindow(QMainWindow):
         self.scene = CanvasScene(doc)
         self.view = CanvasView(self.scene)
         self.view.set_theme(self.theme)
-        message = getattr(self.view, "message", None) or getattr(self.scene, "message", None)
-        if message is not None:
-            message.connect(self.show_status)
+        self.view.message.connect(self.show_status)  # refusals and hints from the canvas
+        self.view.find_requested.connect(self.focus_find)
         self.view.viewport().installEventFilter(self)  # project files dropped on the canvas
         self.setCentralWidget(self.view)
         for panel in (self.inspector, self.problems, self.summary, self.code):
@@ -289,8 +289,18 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self._fit_when_shown)
 
     def _fit_when_shown(self) -> None:
-        if self.view is not None:
-            self.view.fit_all()
+        """Fit the graph; if that would make the cards unreadable, show its top at a readable zoom."""
+        view = self.view
+        if view is None:
+            return
+        view.fit_all()
+        if view.zoom() < READABLE_ZOOM:
+            r = self.scene.content_rect()
+            view.resetTransform()
+            view.scale(READABLE_ZOOM, READABLE_ZOOM)
+            visible_h = view.viewport().height() / READABLE_ZOOM
+            view.centerOn(r.center().x(), r.top() - 24 + visible_h / 2)
+            view.zoom_changed.emit(view.zoom())
 
     def _modified_changed(self, modified: bool) -> None:
         self.files.modified_changed(modified)
@@ -403,7 +413,7 @@ class MainWindow(QMainWindow):
         self.code.set_theme(self.theme)
         if self.doc is not None:
             self.inspector.set_document(self.doc)
-            self.problems.diagnostics = []  # force the rows (and their icons) to be rebuilt
+            self.problems.diagnostics = None  # force the rows (and their icons) to be rebuilt
             self.problems.show_analysis(self.doc.analysis)
             self.summary.show_analysis(self.doc.analysis)
             self._show_totals(self.doc.analysis)

@@ -9,6 +9,7 @@ surface agrees. :func:`current_theme` is what a widget asks when it paints.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core.layers.spec import Category
 
@@ -121,6 +122,7 @@ DARK = Theme(
 THEMES: dict[str, Theme] = {LIGHT.name: LIGHT, DARK.name: DARK}
 
 _current: Theme = LIGHT
+ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
 
 
 def current_theme() -> Theme:
@@ -176,8 +178,13 @@ def make_palette(theme: Theme) -> object:
     return p
 
 
+def _icon_url(name: str, t: Theme) -> str:
+    return (ICONS / f"{name}-{'dark' if t.dark else 'light'}.svg").as_posix()
+
+
 def stylesheet(t: Theme) -> str:
     """The application stylesheet: flat panels, quiet borders, one accent colour."""
+    up, down = _icon_url("chevron-up", t), _icon_url("chevron-down", t)
     return f"""
 QMainWindow, QDialog {{ background: {t.window}; }}
 QMainWindow::separator {{ background: {t.border}; width: 1px; height: 1px; }}
@@ -199,6 +206,19 @@ QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox, QPlainTextEdit, QTextEdit {{
 }}
 QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus, QComboBox:focus {{ border: 1px solid {t.accent}; }}
 QLineEdit[invalid="true"] {{ border: 1px solid {t.error}; }}
+QAbstractSpinBox {{ padding-right: 18px; }}
+QAbstractSpinBox::up-button, QAbstractSpinBox::down-button {{
+    subcontrol-origin: border; width: 16px; border-left: 1px solid {t.border}; background: {t.panel_alt};
+}}
+QAbstractSpinBox::up-button {{ subcontrol-position: top right; border-top-right-radius: 4px; }}
+QAbstractSpinBox::down-button {{ subcontrol-position: bottom right; border-bottom-right-radius: 4px; }}
+QAbstractSpinBox::up-button:hover, QAbstractSpinBox::down-button:hover {{ background: {t.border}; }}
+QAbstractSpinBox::up-arrow {{ image: url({up}); width: 8px; height: 8px; }}
+QAbstractSpinBox::down-arrow {{ image: url({down}); width: 8px; height: 8px; }}
+QAbstractSpinBox::up-arrow:disabled, QAbstractSpinBox::down-arrow:disabled {{ image: none; }}
+QComboBox {{ padding-right: 20px; }}
+QComboBox::drop-down {{ subcontrol-origin: padding; subcontrol-position: center right; width: 20px; border: none; }}
+QComboBox::down-arrow {{ image: url({down}); width: 10px; height: 10px; }}
 QComboBox QAbstractItemView {{ background: {t.panel}; color: {t.text}; border: 1px solid {t.border}; }}
 QPushButton, QToolButton {{
     background: {t.panel_alt}; color: {t.text}; border: 1px solid {t.border}; border-radius: 4px;
@@ -232,7 +252,13 @@ QMenu::item {{ padding: 5px 24px 5px 24px; }}
 QMenu::item:selected {{ background: {t.accent}; color: {t.accent_text}; }}
 QMenu::item:disabled {{ color: {t.text_dim}; }}
 QMenu::separator {{ height: 1px; background: {t.border}; margin: 4px 8px; }}
-QToolBar {{ background: {t.window}; border: none; border-bottom: 1px solid {t.border}; spacing: 2px; padding: 2px; }}
+QToolBar {{
+    background: {t.window}; border: none; border-bottom: 1px solid {t.border}; spacing: 2px; padding: 3px 6px;
+}}
+QToolBar QToolButton {{ background: transparent; border: 1px solid transparent; padding: 4px 10px; }}
+QToolBar QToolButton:hover {{ background: {t.panel_alt}; border: 1px solid {t.border}; }}
+QToolBar QToolButton:disabled {{ color: {t.text_dim}; }}
+QToolBar::separator {{ background: {t.border}; width: 1px; margin: 4px 6px; }}
 QLabel[role="heading"] {{ color: {t.text}; font-weight: 700; font-size: 13px; }}
 QLabel[role="dim"] {{ color: {t.text_dim}; }}
 QLabel[role="error"] {{ color: {t.error}; }}

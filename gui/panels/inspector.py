@@ -51,12 +51,30 @@ def _section(title: str) -> QLabel:
 
 
 def _form() -> QFormLayout:
-    form = QFormLayout()
+    form = _AlignedForm()
     form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
     form.setHorizontalSpacing(12)
     form.setVerticalSpacing(6)
     return form
+
+
+class _AlignedForm(QFormLayout):
+    """A form whose label column can be widened to match the inspector's other forms."""
+
+
+def _align_forms(root: QWidget) -> None:
+    """Give every form's labels the widest label's width, so all fields start in one column."""
+    forms = [lay for lay in root.findChildren(QFormLayout) if isinstance(lay, _AlignedForm)]
+    labels = []
+    for form in forms:
+        for row in range(form.rowCount()):
+            item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            if item is not None and item.widget() is not None:
+                labels.append(item.widget())
+    width = max((w.sizeHint().width() for w in labels), default=0)
+    for w in labels:
+        w.setMinimumWidth(width)
 
 
 def _fmt_value(value: Any) -> str:
@@ -172,6 +190,7 @@ class InspectorPanel(QScrollArea):
             self._built_for = None
             self._build_overview(lay)
         lay.addStretch(1)
+        _align_forms(self._body)
 
     def _build_header(self, lay: QVBoxLayout, spec: LayerSpec | None, type_name: str) -> None:
         row = QHBoxLayout()

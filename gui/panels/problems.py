@@ -38,6 +38,16 @@ def without_node(d: Diagnostic) -> str:
     return d.message[len(prefix):] if prefix and d.message.startswith(prefix) else d.message
 
 
+def count_text(diags: list[Diagnostic] | tuple[Diagnostic, ...]) -> str:
+    """``2 errors, 1 warning · 1 note`` or ``No errors or warnings``."""
+    errors = sum(1 for d in diags if d.severity is Severity.ERROR)
+    warnings = sum(1 for d in diags if d.severity is Severity.WARNING)
+    notes = len(diags) - errors - warnings
+    text = (f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+            if errors or warnings else "No errors or warnings")
+    return text + (f"  ·  {notes} note{'s' * (notes != 1)}" if notes else "")
+
+
 class ProblemsPanel(QWidget):
     """A list of diagnostics: severity icon, node, message, and a Fix button where one exists."""
 
@@ -45,7 +55,7 @@ class ProblemsPanel(QWidget):
         super().__init__(parent)
         self.doc: Any = None
         self.focus_node = focus_node
-        self.diagnostics: list[Diagnostic] = []
+        self.diagnostics: list[Diagnostic] | None = None  # None: nothing shown yet
         self.fix_buttons: list[QPushButton] = []
         self.summary = QLabel()
         self.summary.setProperty("role", "dim")
@@ -99,12 +109,7 @@ class ProblemsPanel(QWidget):
                 button.clicked.connect(lambda _=False, fix=d.fix: self.apply_fix(fix))
                 self.tree.setItemWidget(item, 2, button)
                 self.fix_buttons.append(button)
-        errors = sum(1 for d in diags if d.severity is Severity.ERROR)
-        warnings = sum(1 for d in diags if d.severity is Severity.WARNING)
-        if not diags:
-            self.summary.setText("No problems: every shape checks out.")
-        else:
-            self.summary.setText(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
+        self.summary.setText(count_text(diags))
 
     def _clicked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         node = item.data(0, NODE_ROLE)
@@ -122,4 +127,4 @@ class ProblemsPanel(QWidget):
         return problem
 
 
-__all__ = ["ProblemsPanel", "without_node"]
+__all__ = ["ProblemsPanel", "count_text", "without_node"]

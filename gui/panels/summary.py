@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -140,6 +140,7 @@ class SummaryPanel(QWidget):
         self.doc: Any = None
         self.thread: VerifyThread | None = None
         self.last_report: VerifyReport | None = None
+        self._stale = True
         self.model = SummaryModel()
         self.proxy = _Proxy()
         self.proxy.setSourceModel(self.model)
@@ -204,6 +205,11 @@ class SummaryPanel(QWidget):
         self.optimizer.currentIndexChanged.connect(self._show_memory)
         self.verify_button.clicked.connect(self.verify)
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale and self.doc is not None:
+            self.show_analysis(self.doc.analysis)
+
     def set_document(self, doc: Any) -> None:
         if self.doc is not None:
             self.doc.analysis_updated.disconnect(self.show_analysis)
@@ -221,6 +227,10 @@ class SummaryPanel(QWidget):
         self.show_analysis(doc.analysis)
 
     def show_analysis(self, a: Analysis) -> None:
+        if not self.isVisible():
+            self._stale = True  # a hidden tab does no work; showEvent catches up
+            return
+        self._stale = False
         self.model.set_analysis(a)
         errors = len(a.errors)
         status = "" if a.ok else f"  ·  <span style='color:{current_theme().error}'>{errors} error" \
