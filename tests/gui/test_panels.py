@@ -207,6 +207,7 @@ def test_problems_update_and_fix_button_fixes(qtbot, doc):
 def test_summary_table_sorts_numbers_and_estimates_memory(qtbot, doc):
     panel = SummaryPanel()
     qtbot.addWidget(panel)
+    panel.show()
     panel.set_document(doc)
     assert panel.proxy.rowCount() == len(doc.graph.nodes)
     assert panel.model.headerData(0, Qt.Orientation.Horizontal) == COLUMNS[0]
@@ -227,6 +228,7 @@ def test_summary_table_sorts_numbers_and_estimates_memory(qtbot, doc):
 def test_verify_with_torchinfo_agrees(qtbot, doc):
     panel = SummaryPanel()
     qtbot.addWidget(panel)
+    panel.show()
     panel.set_document(doc)
     panel.verify()
     assert not panel.verify_button.isEnabled()  # one verification at a time
