@@ -4,9 +4,10 @@ A :class:`Builder` wraps a :class:`core.graph.Graph` and emits nodes, edges and 
 through the graph's public API (``add_node``, ``add_edge``, ``add_group``), so a template is
 exactly what a user could have drawn. It also lays the nodes out as it goes: a node's row is
 its longest-path depth from the input (so every edge points down and parallel branches end
-level), its column is the current *lane* (0 = the main path; Inception branches, shortcuts and
-auxiliary heads sit in lanes beside it). Because rows only grow, the top-level groups read
-top to bottom as stem → stages → head when the editor collapses them.
+level), and never above the last row of a top-level block already closed; its column is the
+current *lane* (0 = the main path; Inception branches, shortcuts and auxiliary heads sit in
+lanes beside it). So the top-level groups read top to bottom, without sharing rows, as
+stem → stages → head when the editor collapses them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class Builder:
         self._rank: dict[str, int] = {}
         self._lane = 0.0
         self._open: list[_OpenGroup] = []
+        # First row free below every closed top-level block: a side branch that runs longer than
+        # its block (GoogLeNet's auxiliary head) must not share rows with the next block, or the
+        # blocks would overlap when the editor collapses them.
+        self._floor = 0
 
     # -- nodes --------------------------------------------------------------------------------
     def input(self, shape: Sequence[int], node_id: str = "input") -> str:
@@ -51,7 +56,7 @@ class Builder:
             inputs: str | Sequence[str]) -> str:
         """Add one node fed by ``inputs`` (in port order) and return its id."""
         srcs = [inputs] if isinstance(inputs, str) else list(inputs)
-        rank = 1 + max((self._rank[s] for s in srcs), default=-1)
+        rank = max(1 + max((self._rank[s] for s in srcs), default=-1), self._floor)
         self.graph.add_node(type, node_id, dict(params or {}), pos=(self._lane * COLUMN_WIDTH, rank * ROW_HEIGHT))
         for port, src in enumerate(srcs):
             self.graph.add_edge(src, node_id, port)
@@ -68,6 +73,21 @@ class Builder:
 
     def output(self, x: str, node_id: str = "output") -> str:
         return self.add("Output", node_id, inputs=x)
+
+    def move_to_end(self, node_id: str) -> None:
+        """Put ``node_id`` last in the file order, keeping its place, edges and group.
+
+        Outputs are returned in file order, so a side head's Output that belongs inside its
+        block (GoogLeNet's auxiliary classifiers) is built there and moved after the main one.
+        """
+        node, edges, memberships = self.graph.remove_node(node_id)
+        self.graph.insert_node(node)
+        for edge in edges:
+            self.graph.insert_edge(edge)
+        for group_id, index in memberships:
+            members = list(self.graph.groups[group_id].members)
+            members.insert(index, node_id)
+            self.graph.set_group(group_id, members=members)
 
     # -- layout and groups --------------------------------------------------------------------
     @contextmanager
@@ -95,6 +115,8 @@ class Builder:
             self.graph.add_group(done.id, done.label, done.members)
             if self._open:
                 self._open[-1].members.append(done.id)
+        if not self._open:
+            self._floor = 1 + max(self._rank.values(), default=-1)
 
     # -- result -------------------------------------------------------------------------------
     def project(self, name: str, training: Mapping[str, Any]) -> Project:

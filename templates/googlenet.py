@@ -54,13 +54,15 @@ def inception(b: Builder, x: str, name: str, c1: int, c3r: int, c3: int, c5r: in
 
 
 def inception_aux(b: Builder, x: str, name: str, num_classes: int) -> str:
+    """torchvision's InceptionAux, ending in its own Output ``output_<name>`` inside the block."""
     with b.lane(3), b.group(name, "Auxiliary classifier (weighted 0.3 in the loss while training)"):
         x = b.add("AdaptiveAvgPool2d", f"{name}.avgpool", {"output_size": [4, 4]}, inputs=x)
         with b.group(f"{name}.conv", "1×1 conv · 128"):
             x = basic_conv(b, x, f"{name}.conv", 128, 1)
-        return b.chain(x, [("Flatten", f"{name}.flatten", None), ("Linear", f"{name}.fc1", {"out_features": 1024}),
-                           ("ReLU", f"{name}.relu", None), ("Dropout", f"{name}.dropout", {"p": 0.7}),
-                           ("Linear", f"{name}.fc2", {"out_features": num_classes})])
+        x = b.chain(x, [("Flatten", f"{name}.flatten", None), ("Linear", f"{name}.fc1", {"out_features": 1024}),
+                        ("ReLU", f"{name}.relu", None), ("Dropout", f"{name}.dropout", {"p": 0.7}),
+                        ("Linear", f"{name}.fc2", {"out_features": num_classes})])
+        return b.output(x, f"output_{name}")
 
 
 def googlenet(*, num_classes: int = 1000, aux_logits: bool = True) -> Project:
@@ -76,7 +78,6 @@ def googlenet(*, num_classes: int = 1000, aux_logits: bool = True) -> Project:
         with b.group("conv3", "conv 3×3 · 192"):
             x = basic_conv(b, x, "conv3", 192, 3, padding=1)
         x = b.add("MaxPool2d", "maxpool2", pool, inputs=x)
-    aux: dict[str, str] = {}
     for stage, entries in STAGES.items():
         blocks = [e[0] for e in entries if not isinstance(e, str)]
         with b.group(stage, f"Stage {stage[-1]}: " + ", ".join(blocks)
@@ -88,15 +89,14 @@ def googlenet(*, num_classes: int = 1000, aux_logits: bool = True) -> Project:
                     continue
                 x = inception(b, x, *entry)
                 if aux_logits and entry[0] in AUX_AFTER:
-                    aux[AUX_AFTER[entry[0]]] = inception_aux(b, x, AUX_AFTER[entry[0]], num_classes)
+                    inception_aux(b, x, AUX_AFTER[entry[0]], num_classes)
     with b.group("head", "Head: global average pooling → dropout → dense"):
         x = b.chain(x, [("AdaptiveAvgPool2d", "avgpool", {"output_size": [1, 1]}), ("Flatten", "flatten", None),
                         ("Dropout", "dropout", {"p": 0.2}), ("Linear", "fc", {"out_features": num_classes})])
     b.output(x)
-    if aux:  # torchvision's GoogLeNetOutputs order: logits, aux_logits2, aux_logits1
-        with b.lane(3):  # under their heads, beside the main path
-            b.output(aux["aux2"], "output_aux2")
-            b.output(aux["aux1"], "output_aux1")
+    if aux_logits:  # the model returns Outputs in file order: torchvision's logits, aux_logits2, aux_logits1
+        b.move_to_end("output_aux2")
+        b.move_to_end("output_aux1")
     return b.project("GoogLeNet (Inception v1)", generated_training(IMAGENET_SHAPE, num_classes))
 
 

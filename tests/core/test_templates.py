@@ -88,6 +88,12 @@ def test_template_is_consistent(name: str) -> None:
             owners[m] = g.id
     ungrouped = [n.id for n in graph.nodes.values() if n.id not in owners and n.type not in ("Input", "Output")]
     assert len(ungrouped) <= 6, ungrouped  # at most a few pooling/flatten/dropout glue nodes between stages
+    # Collapsed one level, the top-level blocks (and loose nodes) follow each other without sharing a row.
+    spans = sorted((min(ys), max(ys)) for ys in (
+        [graph.nodes[n].pos[1] for n in (graph.group_nodes(item) if item in graph.groups else [item])]
+        for item in [*(gid for gid in graph.groups if gid not in owners),
+                     *(nid for nid in graph.nodes if nid not in owners)]))
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans)), spans
     # The project file round-trips (ids, groups and params are valid file content).
     again = loads_project(dumps_project(project))
     assert [(n.id, n.type, n.params) for n in again.graph.nodes.values()] == \
@@ -129,6 +135,8 @@ def test_googlenet_default_mirrors_torchvision_constructor() -> None:
     outputs = [n.id for n in with_aux.graph.nodes.values() if n.type == "Output"]
     assert outputs == ["output", "output_aux2", "output_aux1"]  # GoogLeNetOutputs order
     assert "aux1.fc2" in with_aux.graph.nodes and "aux2.conv.conv" in with_aux.graph.nodes
+    assert with_aux.graph.parent_group("output_aux1") == "aux1"  # a collapsed stage holds its head whole
+    assert with_aux.graph.parent_group("aux1") == "stage4"
     without = build_template("googlenet", aux_logits=False)
     assert [n.id for n in without.graph.nodes.values() if n.type == "Output"] == ["output"]
     assert not any(n.startswith("aux") for n in without.graph.nodes)
