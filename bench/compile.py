@@ -36,7 +36,8 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=128, help="input height and width")
     parser.add_argument("--rounds", type=int, default=12, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")),
+                        help="torch threads (1 by default: steadier on a shared machine)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 

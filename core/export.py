@@ -359,19 +359,36 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
 
 
 def _forward_lines(plan: Plan, access: Mapping[str, str], reserved: frozenset[str]) -> list[str]:
+    """The body of ``forward``, one statement per node in topological order.
+
+    Variables follow torchvision's style: a node whose input nothing else reads reuses that
+    input's variable when the name still fits (``x = self.conv1(x)`` on the trunk,
+    ``layer1_0 = self.layer1[0].bn1(layer1_0)`` within a block), so a chain holds one tensor at
+    a time; otherwise a new variable is named after the block the node sits in (``layer1_0``
+    for ``layer1.0.conv1``), or after the node itself at the top level.
+    """
+    consumers: dict[str, int] = {}
+    for node in plan.nodes.values():
+        for src, _port in node.inputs:
+            consumers[src] = consumers.get(src, 0) + 1
     names: dict[str, str] = {}
     used = set(reserved)
-    for nid in plan.nodes:
-        if nid == plan.inputs[0]:
-            names[nid] = "x"
-            continue
-        base = safe_name(var_name(nid))
-        cand, i = base, 2
+
+    def base(nid: str) -> str:
+        """``layer1.0.conv1`` → ``layer1_0``; ``inception3a.branch2.1.conv`` → ``inception3a_branch2``."""
+        segments = nid.split(".")[:-1] or [nid]
+        while len(segments) > 2 and segments[-1].isdigit():
+            segments.pop()  # a chain runs on through numbered siblings: name it after their list
+        return safe_name(var_name(".".join(segments)))
+
+    def fresh(nid: str) -> str:
+        stem = base(nid)
+        cand, i = stem, 2
         while cand in used:
-            cand = f"{base}_{i}"
+            cand = f"{stem}_{i}"
             i += 1
         used.add(cand)
-        names[nid] = cand
+        return cand
 
     def ref(src: str, port: int) -> str:
         node = plan.nodes[src]
@@ -382,10 +399,11 @@ def _forward_lines(plan: Plan, access: Mapping[str, str], reserved: frozenset[st
     lines: list[str] = []
     results: dict[str, str] = {}
     for nid, node in plan.nodes.items():
-        ins = [ref(src, port) for src, port in node.inputs]
         spec = node.spec
         if spec.type == "Input":
+            names[nid] = "x" if nid == plan.inputs[0] else fresh(nid)
             continue
+        ins = [ref(src, port) for src, port in node.inputs]
         if spec.type == "Output":
             results[nid] = ins[0]
             continue
@@ -395,6 +413,12 @@ def _forward_lines(plan: Plan, access: Mapping[str, str], reserved: frozenset[st
             expr = spec.code(ins, node.params)
         else:
             raise ExportError(f"{nid}: layer type {spec.type} declares no code for export")
+        # Overwrite an input's variable only when this node is its only reader and the name
+        # still fits: the trunk ``x``, or the block the node is in (layer1_0 = layer1_0 + x).
+        reusable = [names[src] for src, _port in node.inputs
+                    if consumers[src] == 1 and plan.nodes[src].spec.outputs(plan.nodes[src].params) == 1
+                    and names[src] in ("x", base(nid))]
+        names[nid] = reusable[0] if reusable and spec.outputs(node.params) == 1 else fresh(nid)
         lines.append(f"{names[nid]} = {expr}")
     lines.append("return " + ", ".join(results[o] for o in plan.outputs))  # file order
     return lines

@@ -229,13 +229,15 @@ def test_readable_constructors_and_forward(exported: dict[str, Any]) -> None:
     assert 'self.features.get_submodule("0").bn = nn.BatchNorm2d(4)' in source
     assert "self.layer1 = nn.ModuleList([" in source
     assert "self.head.fc = nn.Linear(4, 3)" in source
-    assert "return layer1_0_add, head_fc" in source  # outputs in file order: aux first
+    assert "layer1_0 = layer1_0 + x" in source  # a merge within its block keeps the block's name
+    assert "return layer1_0, head" in source  # outputs in file order: aux first
     lenet = exported["lenet"][3]
     assert "class TestLenet(nn.Module):" in lenet
     assert "Parameters: 62,006 (62,006 trainable)." in lenet
     assert "Input: N×3×32×32" in lenet
     assert "self.pool1 = nn.MaxPool2d(kernel_size=2, stride=2)" in lenet
-    assert "fc1 = self.fc1(flatten)" in lenet
+    assert "    x = self.conv1(x)\n        x = self.relu1(x)\n" in lenet  # a chain reuses its variable
+    assert "x = self.fc1(x)" in lenet
 
 
 @pytest.mark.parametrize(("name", "make"), [("lenet", CASES["lenet"]), ("nested", nested_graph),
@@ -315,3 +317,25 @@ def test_injection_ids_are_rejected_at_load(bad_id: str, where: str) -> None:
     with pytest.raises(ProjectError) as info:
         project_from_dict(doc)
     assert info.value.where.endswith(".id")
+
+
+def template_names() -> list[str]:
+    from templates import template_names as names
+
+    return names()
+
+
+@pytest.mark.parametrize("name", template_names())
+def test_every_template_exports_the_compiled_structure(name: str) -> None:
+    """The exported class, built on the meta device, has the compiled model's state_dict keys and shapes."""
+    from templates import build_template
+
+    project = build_template(name)
+    source = python_source(project.graph, project.name)
+    namespace: dict[str, Any] = {}
+    with torch.device("meta"):
+        exec(compile(source, f"<{name}>", "exec"), namespace)  # our own generated code
+        exported_model = namespace[class_name(project.name)]()
+        compiled = compile_graph(project.graph, device="meta")
+    shapes = [{k: tuple(v.shape) for k, v in m.state_dict().items()} for m in (exported_model, compiled)]
+    assert shapes[0] == shapes[1]

@@ -25,8 +25,8 @@ class GoldenChunk(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         split = x.chunk(2, 1)
-        branch_conv = self.branch.conv(split[1])
-        cat = torch.cat([split[0], branch_conv], dim=1)
+        branch = self.branch.conv(split[1])
+        cat = torch.cat([split[0], branch], dim=1)
         to_last = cat.permute(0, 2, 3, 1)
         norm = self.norm(to_last)
         return norm

@@ -31,19 +31,19 @@ class LeNet5OnShapes(nn.Module):
         self.fc3 = nn.Linear(84, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv1 = self.conv1(x)
-        relu1 = self.relu1(conv1)
-        pool1 = self.pool1(relu1)
-        conv2 = self.conv2(pool1)
-        relu2 = self.relu2(conv2)
-        pool2 = self.pool2(relu2)
-        flatten = self.flatten(pool2)
-        fc1 = self.fc1(flatten)
-        relu3 = self.relu3(fc1)
-        fc2 = self.fc2(relu3)
-        relu4 = self.relu4(fc2)
-        fc3 = self.fc3(relu4)
-        return fc3
+        x = self.conv1(x)
+        x = self.relu1(x)
+        x = self.pool1(x)
+        x = self.conv2(x)
+        x = self.relu2(x)
+        x = self.pool2(x)
+        x = self.flatten(x)
+        x = self.fc1(x)
+        x = self.relu3(x)
+        x = self.fc2(x)
+        x = self.relu4(x)
+        x = self.fc3(x)
+        return x
 
 
 if __name__ == "__main__":

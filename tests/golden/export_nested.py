@@ -35,15 +35,15 @@ class GoldenNested(nn.Module):
         self.layer1[0].conv1.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        features_0 = self.features.get_submodule("0")(x)
-        features_0_bn = self.features.get_submodule("0").bn(features_0)
-        features_2 = self.features.get_submodule("2")(features_0_bn)
-        layer1_0_conv1 = self.layer1[0].conv1(features_2)
-        layer1_0_add = layer1_0_conv1 + features_2
-        pool = self.pool(layer1_0_add)
+        x = self.features.get_submodule("0")(x)
+        x = self.features.get_submodule("0").bn(x)
+        x = self.features.get_submodule("2")(x)
+        layer1_0 = self.layer1[0].conv1(x)
+        layer1_0 = layer1_0 + x
+        pool = self.pool(layer1_0)
         flat = self.flat(pool)
-        head_fc = self.head.fc(flat)
-        return layer1_0_add, head_fc
+        head = self.head.fc(flat)
+        return layer1_0, head
 
 
 if __name__ == "__main__":
