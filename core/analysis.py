@@ -141,7 +141,13 @@ _OPTIMIZER_STATES = {"sgd": 1, "sgd_nomomentum": 0, "adam": 2, "adamw": 2, "rmsp
 
 @dataclass(frozen=True, slots=True)
 class MemoryEstimate:
-    """Training memory for one step, in bytes. ``activations`` are those saved for backward."""
+    """Training memory for one step, in bytes. ``activations`` are those saved for backward.
+
+    ``params``, ``grads`` and ``optimizer_state`` are exact for float32 training (what torch
+    allocates for ``parameters()``, their ``.grad`` and the optimizer's per-element state);
+    Adam's per-tensor ``step`` counters (a few bytes each) are left out. ``buffers`` counts the
+    running statistics as float32. ``activations`` is an estimate: every node's output, saved once.
+    """
 
     batch_size: int
     optimizer: str
@@ -149,10 +155,11 @@ class MemoryEstimate:
     grads: int
     optimizer_state: int
     activations: int
+    buffers: int = 0
 
     @property
     def total(self) -> int:
-        return self.params + self.grads + self.optimizer_state + self.activations
+        return self.params + self.grads + self.optimizer_state + self.activations + self.buffers
 
 
 @dataclass(frozen=True)
@@ -191,11 +198,13 @@ class Analysis:
         ``optimizer`` is ``sgd`` (with momentum), ``sgd_nomomentum``, ``adam``, ``adamw``,
         ``rmsprop`` or ``adagrad``: the number of state tensors per parameter follows torch.
         """
+        # state tensors per trainable parameter, as torch allocates them: SGD with momentum keeps
+        # momentum_buffer, Adam/AdamW exp_avg and exp_avg_sq, RMSprop square_avg, Adagrad sum
         states = _OPTIMIZER_STATES.get(optimizer.lower(), 2)
         p = self.total_params * DTYPE_BYTES
         grads = self.trainable_params * DTYPE_BYTES
         return MemoryEstimate(batch_size, optimizer, p, grads, states * grads,
-                              self.activation_bytes * batch_size)
+                              self.activation_bytes * batch_size, self.buffers * DTYPE_BYTES)
 
     def to_dict(self, source: str | None = None) -> dict[str, Any]:
         return {
