@@ -170,18 +170,51 @@ def _trace(module: nn.Module) -> fx.GraphModule:
     return fx.GraphModule(module, graph, class_name=type(module).__name__)
 
 
-def _propagate(gm: fx.GraphModule, module: nn.Module, input_shape: Sequence[int]) -> None:
-    """Fill ``node.meta['val']`` with fake tensors / Python values: shapes without computing."""
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+class _Recorder(fx.Interpreter):
+    """Runs the traced graph and keeps each node's result in ``node.meta['val']``."""
 
-    mode = FakeTensorMode(allow_non_fake_inputs=True)
-    x = mode.from_tensor(torch.empty(BATCH, *input_shape))
+    def run_node(self, n: fx.Node) -> Any:
+        value = super().run_node(n)
+        n.meta["val"] = value
+        return value
+
+
+class _Holder(nn.Module):
+    """Lets ``functional_call`` swap the traced module's weights while :class:`_Recorder` runs it."""
+
+    def __init__(self, gm: fx.GraphModule) -> None:
+        super().__init__()
+        self.gm = gm
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return _Recorder(self.gm).run(x)
+
+
+def _propagate(gm: fx.GraphModule, module: nn.Module, input_shape: Sequence[int]) -> None:
+    """Fill ``node.meta['val']`` with every value's shape (ints for shape arithmetic), computing nothing.
+
+    Runs on meta tensors standing in for the weights; a forward that needs real values (a tensor
+    constant that is not a buffer) runs on fake tensors instead, which is slower but general.
+    """
     try:
         # eval(): nothing in the source (BatchNorm running statistics) may change while we look.
         with _mode(module, False), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # shape propagation only; the user sees no torch chatter
-            FakeTensorProp(gm, mode).propagate_dont_convert_inputs(x)
+            holder = _Holder(gm)
+            try:
+                state = {k: torch.empty_like(v, device="meta")
+                         for k, v in [*holder.named_parameters(), *holder.named_buffers()]}
+                x = torch.empty(BATCH, *input_shape, device="meta")
+                torch.func.functional_call(holder, state, (x,))
+            except Exception:
+                from torch._subclasses.fake_tensor import FakeTensorMode
+                from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+                mode = FakeTensorMode(allow_non_fake_inputs=True)
+                first = next(iter([*module.parameters(), *module.buffers()]), None)
+                device = first.device if first is not None else torch.device("cpu")
+                fake = mode.from_tensor(torch.empty(BATCH, *input_shape, device=device))
+                FakeTensorProp(gm, mode).propagate_dont_convert_inputs(fake)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelImportError(f"{type(module).__name__} does not run on a {fmt_shape(input_shape)} input: "
@@ -344,10 +377,12 @@ class _Converter:
         path = list(stack.values())[-1][0]
         return str(path)
 
-    def fail(self, n: fx.Node, what: str) -> ModelImportError:
+    def fail(self, n: fx.Node, what: str, why: str = "NetCanvas has no layer type for it") -> ModelImportError:
+        """The refusal for ``what`` at fx node ``n``, naming the module whose forward does it."""
         path = self.where(n)
-        at = f"in module {path!r} ({type(self.module.get_submodule(path)).__name__})" if path else "in forward"
-        return ModelImportError(f"cannot import {what} {at}: NetCanvas has no layer type for it", path)
+        at = (f"in module {path!r} ({type(self.module.get_submodule(path)).__name__})" if path
+              else f"in {type(self.module).__name__}.forward")
+        return ModelImportError(f"cannot import {what} {at}: {why}", path)
 
     def shapes(self, n: fx.Node) -> tuple[tuple[int, ...], ...]:
         val = n.meta.get("val")
@@ -398,7 +433,8 @@ class _Converter:
         out = []
         for v in _tensors(value):
             if not isinstance(v, _Ref):
-                raise self.fail(n, f"{what} on " + ("a parameter" if isinstance(v, _Param) else "a tuple"))
+                raise self.fail(n, f"{what} on " + ("a parameter" if isinstance(v, _Param) else "a tuple"),
+                                "its input must be the output of a layer")
             out.append(v)
         return out
 
@@ -441,7 +477,7 @@ class _Converter:
         if n.kwargs or any(not isinstance(a, fx.Node) for a in n.args):
             raise ModelImportError(f"cannot import module {path!r} ({spec.type}): it is called with extra "
                                    f"arguments, which a layer node cannot take", path)
-        inputs = self.refs(n, [self.values[a] for a in n.args], f"{spec.type} {path!r}")
+        inputs = self.refs(n, [self.values[a] for a in n.args], spec.type)
         params = module_params(spec, m, path)
         self.calls[path] = self.calls.get(path, 0) + 1
         node_id = self.ids[path]
@@ -467,7 +503,8 @@ class _Converter:
 
         if n.op == "call_method" and str(n.target).endswith("_") and len(n.args[0].users) > 1:  # type: ignore[union-attr]
             # x.sigmoid_() changes x for its other users too; a layer node cannot do that.
-            raise self.fail(n, f"the in-place {_describe(n)} on a tensor that is used again")
+            raise self.fail(n, f"the in-place {_describe(n)}", "it changes a tensor that is used again, "
+                            "which a layer node cannot do")
         handler = handler_for(n)
         if handler is None:
             kind = "method" if n.op == "call_method" else "function"
@@ -635,10 +672,16 @@ def torchvision_names() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def torchvision_input_shape(name: str) -> tuple[int, int, int]:
-    """The input a torchvision model expects: its weights' crop size (3×299×299 for Inception v3)."""
+def torchvision_input_shape(name: str, model: nn.Module | None = None) -> tuple[int, int, int]:
+    """The input a torchvision model expects: its weights' crop size (3×299×299 for Inception v3).
+
+    A model that fixes its size (``image_size`` of the vision transformers) has the last word.
+    """
     import torchvision
 
+    fixed = getattr(model, "image_size", None)
+    if isinstance(fixed, int):
+        return (3, fixed, fixed)
     size = 224
     try:
         weights = torchvision.models.get_model_weights(name)
@@ -649,26 +692,49 @@ def torchvision_input_shape(name: str) -> tuple[int, int, int]:
     return (3, size, size)
 
 
-def import_torchvision(name: str, input_shape: Sequence[int] | None = None) -> Project:
-    """``torchvision:NAME`` as a project: the model built without weights, imported, laid out."""
+def _check_name(name: str) -> None:
     import difflib
-
-    import torchvision
 
     names = torchvision_names()
     if name not in names:
         close = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.6)
         hint = f" — did you mean {' or '.join(close)}?" if close else " (see torchvision.models.list_models())"
         raise SourceError(f"torchvision has no classification model {name!r}{hint}")
+
+
+def torchvision_model(name: str, *, meta: bool = False, **kwargs: Any) -> nn.Module:
+    """``torchvision.models.get_model(name, **kwargs)`` without weights; ``meta`` skips allocating them.
+
+    Unknown names raise :class:`SourceError` with the closest names.
+    """
+    import torchvision
+
+    _check_name(name)
     with warnings.catch_warnings():
-        # GoogLeNet and Inception v3 warn that their default init will change; we only need the structure.
+        # GoogLeNet and Inception v3 warn that their default init will change; it does not matter here.
         warnings.filterwarnings("ignore", message="The default weight initialization", category=FutureWarning)
         warnings.filterwarnings("ignore", message="The default weight initialization", category=UserWarning)
-        model = torchvision.models.get_model(name)
-    graph = import_module(model, input_shape or torchvision_input_shape(name))
+        if meta:
+            try:
+                with torch.device("meta"):
+                    return torchvision.models.get_model(name, **kwargs)
+            except (NotImplementedError, RuntimeError):
+                pass  # an init that reads its own values (RegNet): build it for real
+        return torchvision.models.get_model(name, **kwargs)
+
+
+def import_torchvision(name: str, input_shape: Sequence[int] | None = None) -> Project:
+    """``torchvision:NAME`` as a project: the model's structure imported and laid out top to bottom.
+
+    The project holds no weights (it never does); the model is built on the meta device where
+    torchvision allows, so even the largest import in a second or two.
+    """
+    model = torchvision_model(name, meta=True)
+    graph = import_module(model, input_shape or torchvision_input_shape(name, model))
     return Project(graph=graph, name=name, extra={"imported_from": f"torchvision:{name}"})
 
 
 __all__ = ["ModelImportError", "import_module", "import_torchvision", "import_with_weights", "layer_classes",
-           "layout_top_down", "module_params", "torchvision_input_shape", "torchvision_names", "user_params"]
+           "layout_top_down", "module_params", "torchvision_input_shape", "torchvision_model", "torchvision_names",
+           "user_params"]
 

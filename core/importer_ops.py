@@ -110,7 +110,7 @@ def _layer_scale(conv: _Converter, n: fx.Node, param: Any, x: Any) -> Any:
                            f"(only a per-channel `layer_scale` of shape {fmt(want)} maps to LayerScale)")
     params: dict[str, Any] = {}
     flat = param.value.detach().flatten()
-    if flat.numel() and bool((flat == flat[0]).all()):
+    if flat.numel() and not flat.is_meta and bool((flat == flat[0]).all()):
         params["init_value"] = float(flat[0])
     from core.importer import user_params
     from core.layers import get_spec
