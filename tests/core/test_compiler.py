@@ -274,3 +274,46 @@ def test_demo_lenet_compiles_with_analysis_totals() -> None:
 def test_meta_device_builds_shapes_only() -> None:
     gm = compile_graph(chain_graph(), device="meta")
     assert gm.conv.weight.is_meta
+
+
+class _Halves(nn.Module):
+    """A module returning a tuple: the two channel halves, the second one scaled."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.full((channels // 2, 1, 1), 2.0))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = x.chunk(2, 1)
+        return a, b * self.scale
+
+
+def test_module_returning_a_tuple(monkeypatch: pytest.MonkeyPatch) -> None:
+    """from_port picks one output of a multi-output *module* through operator.getitem."""
+    from core.export import ExportError, python_source
+    from core.layers import registry
+    from core.layers.spec import Category, Inferred, LayerSpec
+
+    def infer(p: object, shapes: list[tuple[int, ...]]) -> Inferred:
+        c, *rest = shapes[0]
+        return Inferred(out_shapes=((c // 2, *rest), (c // 2, *rest)), args={"channels": c}, params=c // 2)
+
+    spec = LayerSpec(type="TestHalves", category=Category.SHAPE, doc="test only", params=(), infer=infer,
+                     build=lambda p: _Halves(p["channels"]), num_outputs=lambda p: 2)
+    monkeypatch.setitem(registry._SPECS, spec.type, spec)  # registered for this test only
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [4, 2, 2]})
+    g.add_node("TestHalves", "halves")
+    g.add_node("Add", "add")
+    g.add_node("Output", "output")
+    g.add_edge("input", "halves")
+    g.add_edge("halves", "add", port=0, from_port=1)
+    g.add_edge("halves", "add", port=1, from_port=0)
+    g.add_edge("add", "output")
+    gm = compile_graph(g)
+    assert sum(1 for n in gm.graph.nodes if n.target is operator.getitem) == 2
+    x = torch.randn(3, 4, 2, 2)
+    assert_same(gm(x), x[:, 2:] * 2.0 + x[:, :2])
+    assert list(gm.state_dict()) == ["halves.scale"]
+    with pytest.raises(ExportError, match=r"halves: TestHalves builds tests\.core\.test_compiler\._Halves"):
+        python_source(g)
