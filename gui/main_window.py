@@ -88,6 +88,9 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.problems_dock, self.summary_dock)
         self.tabifyDockWidget(self.summary_dock, self.code_dock)
         self.problems_dock.raise_()
+        # Background tabs skip work (see gui.panels.code.shown); catch up when a tab comes forward.
+        self.summary_dock.visibilityChanged.connect(lambda on: on and self.summary.catch_up())
+        self.code_dock.visibilityChanged.connect(lambda on: on and self.code.catch_up())
         self.resizeDocks([self.palette_dock, self.inspector_dock], [230, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.problems_dock], [200], Qt.Orientation.Vertical)
         self.palette.layer_activated.connect(self.add_layer)

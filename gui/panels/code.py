@@ -29,6 +29,12 @@ def python_source(graph: Any, name: str = "Network") -> str:
     return export.python_source(graph, name)
 
 
+def shown(widget: QWidget) -> bool:
+    """Visible *and* on screen: a dock in a background tab stays "visible" but is moved off the
+    window, so panels test their visible region before doing work nobody would see."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
+
+
 class _CodeThread(QThread):
     """Generates the source of a graph *copy* off the GUI thread (the exporter imports torch,
     ~1.5 s the first time, and takes ~0.2 s on ResNet-152: neither may freeze the editor)."""
@@ -142,6 +148,10 @@ class CodePanel(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        self.catch_up()
+
+    def catch_up(self) -> None:
+        """Regenerate if edits happened while the panel was hidden (its dock tab became current)."""
         if self.stale:
             QTimer.singleShot(0, self.regenerate)
 
@@ -168,7 +178,7 @@ class CodePanel(QWidget):
         """Show the exported source, or the errors that prevent exporting."""
         if self.doc is None:
             return
-        if not self.isVisible():
+        if not shown(self):
             self.stale = True  # a hidden tab does no work; showEvent catches up
             return
         self.stale = False
@@ -229,4 +239,4 @@ class CodePanel(QWidget):
         return self.editor.toPlainText()
 
 
-__all__ = ["DEBOUNCE_MS", "CodePanel", "python_source"]
+__all__ = ["DEBOUNCE_MS", "CodePanel", "python_source", "shown"]

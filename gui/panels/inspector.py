@@ -119,6 +119,7 @@ class InspectorPanel(QScrollArea):
         self.problems_box: QVBoxLayout | None = None
         self._body = QWidget()
         self.setWidget(self._body)
+        self._selected: list[str] = []
 
     # -- wiring -------------------------------------------------------------------------------
     def set_document(self, doc: Any) -> None:
@@ -153,11 +154,16 @@ class InspectorPanel(QScrollArea):
         if ids != getattr(self, "_selected", []):
             self._selected = ids
             self.node_id = ids[0] if len(ids) == 1 else None
-        key = (self.node_id, self.doc.graph.nodes[self.node_id].type) if self.node_id else None
-        if key != self._built_for or len(ids) > 1 or not ids:
-            self._rebuild()
+        if self.node_id:
+            key = (self.node_id, self.doc.graph.nodes[self.node_id].type)
         else:
+            key = ("", "totals:" + ",".join(ids)) if len(ids) > 1 else ("", "overview")
+        if key != self._built_for:
+            self._rebuild()
+        elif self.node_id:
             self.refresh()
+        else:
+            self._refresh_rows()
 
     # -- building -----------------------------------------------------------------------------
     def _new_body(self) -> QVBoxLayout:
@@ -184,11 +190,12 @@ class InspectorPanel(QScrollArea):
             self._build_node(lay, node.type)
             self.refresh()
         elif len(ids) > 1:
-            self._built_for = None
-            self._build_totals(lay, ids)
+            self._built_for = ("", "totals:" + ",".join(ids))
+            self._build_rows(lay, f"{len(ids)} nodes selected", "", "Totals", self._totals_rows(ids))
         else:
-            self._built_for = None
-            self._build_overview(lay)
+            self._built_for = ("", "overview")
+            self._build_rows(lay, self.doc.project.name or "Untitled",
+                             "Select a node on the canvas to inspect and edit it.", "Model", self._overview_rows())
         lay.addStretch(1)
         _align_forms(self._body)
 
@@ -271,55 +278,62 @@ class InspectorPanel(QScrollArea):
         self.problems_box.setSpacing(4)
         lay.addLayout(self.problems_box)
 
-    def _build_totals(self, lay: QVBoxLayout, ids: list[str]) -> None:
+    def _totals_rows(self, ids: list[str]) -> list[tuple[str, str]]:
+        """``(title, value)`` rows for several selected nodes."""
         a = self.doc.analysis
-        title = _label(f"{len(ids)} nodes selected", "heading")
-        title.setStyleSheet("font-size: 15px;")
-        lay.addWidget(title)
         results = [a.nodes[i] for i in ids if i in a.nodes]
         params = sum(r.params or 0 for r in results)
         trainable = sum(r.trainable or 0 for r in results)
         macs = sum(r.macs or 0 for r in results)
         act = sum(r.activation_bytes or 0 for r in results)
-        lay.addWidget(_section("Totals"))
-        form = _form()
-        form.addRow("parameters", _label(f"{params:,}  ({human(params)})"))
-        form.addRow("trainable", _label(f"{trainable:,}"))
-        form.addRow("MACs", _label(f"{macs:,}  ({human(macs)})"))
-        form.addRow("activations", _label(human_bytes(act) + " per sample"))
         share = 100.0 * params / a.total_params if a.total_params else 0.0
-        form.addRow("share of model", _label(f"{share:.1f} % of parameters"))
-        lay.addLayout(form)
         types: dict[str, int] = {}
         for i in ids:
             t = self.doc.graph.nodes[i].type
             types[t] = types.get(t, 0) + 1
-        lay.addWidget(_section("Types"))
-        lay.addWidget(_label(", ".join(f"{n} × {t}" for t, n in sorted(types.items())), wrap=True))
+        return [("parameters", f"{params:,}  ({human(params)})"), ("trainable", f"{trainable:,}"),
+                ("MACs", f"{macs:,}  ({human(macs)})"), ("activations", human_bytes(act) + " per sample"),
+                ("share of model", f"{share:.1f} % of parameters"),
+                ("types", ", ".join(f"{n} × {t}" for t, n in sorted(types.items())))]
 
-    def _build_overview(self, lay: QVBoxLayout) -> None:
+    def _overview_rows(self) -> list[tuple[str, str]]:
+        """``(title, value)`` rows describing the whole model (nothing selected)."""
         a = self.doc.analysis
-        title = _label(self.doc.project.name or "Untitled", "heading")
-        title.setStyleSheet("font-size: 15px;")
-        lay.addWidget(title)
-        lay.addWidget(_label("Select a node on the canvas to inspect and edit it.", "dim", wrap=True))
-        lay.addWidget(_section("Model"))
-        form = _form()
-        form.addRow("nodes", _label(str(len(self.doc.graph.nodes))))
-        form.addRow("input", _label(fmt_shape(a.input_shape) if a.input_shape else "—"))
-        outs = ", ".join(fmt_shape(s) for s in a.output_shapes) or "—"
-        form.addRow("output", _label(outs))
-        form.addRow("parameters", _label(f"{a.total_params:,}  ({human(a.total_params)})"))
-        form.addRow("trainable", _label(f"{a.trainable_params:,}"))
-        form.addRow("MACs", _label(f"{a.macs:,}  ({human(a.macs)})"))
-        form.addRow("activations", _label(human_bytes(a.activation_bytes) + " per sample"))
         errors = sum(1 for d in a.diagnostics if d.severity.value == "error")
         warnings = sum(1 for d in a.diagnostics if d.severity.value == "warning")
         status = "ready to train" if a.ok else f"{errors} error{'s' * (errors != 1)}"
         if warnings:
             status += f", {warnings} warning{'s' * (warnings != 1)}"
-        form.addRow("status", _label(status))
+        return [("nodes", str(len(self.doc.graph.nodes))),
+                ("input", fmt_shape(a.input_shape) if a.input_shape else "—"),
+                ("output", ", ".join(fmt_shape(x) for x in a.output_shapes) or "—"),
+                ("parameters", f"{a.total_params:,}  ({human(a.total_params)})"),
+                ("trainable", f"{a.trainable_params:,}"), ("MACs", f"{a.macs:,}  ({human(a.macs)})"),
+                ("activations", human_bytes(a.activation_bytes) + " per sample"), ("status", status)]
+
+    def _build_rows(self, lay: QVBoxLayout, title: str, hint: str, section: str,
+                    rows: list[tuple[str, str]]) -> None:
+        head = _label(title, "heading")
+        head.setStyleSheet("font-size: 15px;")
+        lay.addWidget(head)
+        if hint:
+            lay.addWidget(_label(hint, "dim", wrap=True))
+        lay.addWidget(_section(section))
+        form = _form()
+        for key, value in rows:
+            lab = _label(value, wrap=key == "types")
+            self.stats[key] = lab
+            form.addRow(key, lab)
         lay.addLayout(form)
+
+    def _refresh_rows(self) -> None:
+        """Update the overview / totals values in place (no rebuild: this runs after every edit)."""
+        ids = getattr(self, "_selected", [])
+        rows = self._totals_rows(ids) if len(ids) > 1 else self._overview_rows()
+        for key, value in rows:
+            lab = self.stats.get(key)
+            if lab is not None and lab.text() != value:
+                lab.setText(value)
 
     # -- refreshing from the model -----------------------------------------------------------
     def refresh(self) -> None:

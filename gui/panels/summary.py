@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from core.analysis import Analysis, NodeResult
 from core.cli.common import human, human_bytes
 from core.layers.spec import fmt_shape
+from gui.panels.code import shown
 from gui.panels.verify import VerifyReport, VerifyThread
 from gui.theme import current_theme
 
@@ -207,8 +208,12 @@ class SummaryPanel(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        self.catch_up()
+
+    def catch_up(self) -> None:
+        """Refresh if edits happened while the panel was hidden (its dock tab became current)."""
         if self._stale and self.doc is not None:
-            self.show_analysis(self.doc.analysis)
+            QTimer.singleShot(0, lambda: self.show_analysis(self.doc.analysis))
 
     def set_document(self, doc: Any) -> None:
         if self.doc is not None:
@@ -227,7 +232,7 @@ class SummaryPanel(QWidget):
         self.show_analysis(doc.analysis)
 
     def show_analysis(self, a: Analysis) -> None:
-        if not self.isVisible():
+        if not shown(self):
             self._stale = True  # a hidden tab does no work; showEvent catches up
             return
         self._stale = False
