@@ -74,18 +74,21 @@ class Document(QObject):
         so the document opens unmodified). ``collapse_blocks`` collapses the top-level groups
         first: templates open reading as stem → stages → head.
         """
-        from gui.canvas.layout import arrange  # the layout needs no Qt; imported late to keep startup lean
+        from gui.canvas.layout import arrange, expand_shift  # pure Python; imported late for a lean startup
 
         g = project.graph
-        if collapse_blocks:
-            nested = {m for grp in g.groups.values() for m in grp.members}
-            for gid, grp in g.groups.items():
-                if gid not in nested and not grp.collapsed:
-                    g.set_group(gid, collapsed=True)
         if any(n.pos is None for n in g.nodes.values()):
             for nid, pos in arrange(g).items():
                 if g.nodes[nid].pos is None:
                     g.set_position(nid, pos)
+        if collapse_blocks:
+            nested = {m for grp in g.groups.values() for m in grp.members}
+            for gid, grp in list(g.groups.items()):
+                if gid not in nested and not grp.collapsed:
+                    # close up the room the block took, as collapsing it by hand would
+                    for nid, pos in expand_shift(g, gid, collapsing=True).items():
+                        g.set_position(nid, pos)
+                    g.set_group(gid, collapsed=True)
         return cls(project, parent)
 
     @classmethod

@@ -78,12 +78,20 @@ def group_extent(graph: Graph, gid: str, _depth: int = 0) -> Rect | None:
 
 
 def card_rect(graph: Graph, gid: str, _depth: int = 0) -> Rect | None:
-    """Where a collapsed group's card sits: centred over its contents, at their top."""
+    """Where a collapsed group's card sits: at the top of its contents, centred on its first node
+    (the block's entry, on the main path), so stacked blocks line up in one column."""
     ext = group_extent(graph, gid, _depth)
     if ext is None:
         return None
-    cx = (ext[0] + ext[2]) / 2
+    first = _first_node(graph, gid)
+    pos = graph.nodes[first].pos if first is not None else None
+    cx = pos[0] + NODE_W / 2 if pos is not None else (ext[0] + ext[2]) / 2
     return (cx - CARD_W / 2, ext[1], cx + CARD_W / 2, ext[1] + CARD_H)
+
+
+def _first_node(graph: Graph, gid: str) -> str | None:
+    nodes = graph.group_nodes(gid)
+    return nodes[0] if nodes else None
 
 
 def union(rects: Iterable[Rect]) -> Rect | None:
@@ -175,9 +183,10 @@ def _arrange_container(graph: Graph, parent: Mapping[str, str], container: str |
         x, y = placed[u]
         if u in inner:
             sub = inner[u]
-            width = max(px for px, _ in sub.values()) + NODE_W
-            # contents centred under the card's centre, starting at its top (see card_rect)
-            dx = x + CARD_W / 2 - width / 2
+            first = _first_node(graph, u)
+            fx = sub[first][0] if first in sub else (max(px for px, _ in sub.values()) + NODE_W) / 2 - NODE_W / 2
+            # the first node sits under the card's centre, the contents start at its top (card_rect)
+            dx = x + CARD_W / 2 - (fx + NODE_W / 2)
             for nid, (px, py) in sub.items():
                 out[nid] = (px + dx, py + y)
         else:

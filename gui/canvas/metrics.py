@@ -7,10 +7,10 @@ Positions stored in the model are the top-left corners of node cards.
 from __future__ import annotations
 
 NODE_W = 196.0
-NODE_H = 70.0
-CARD_W = 224.0  # a collapsed block
-CARD_H = 88.0
-LAYER_GAP = 64.0  # vertical room between layers: edge labels and group frames live there
+NODE_H = 52.0
+CARD_W = 256.0  # a collapsed block
+CARD_H = 80.0
+LAYER_GAP = 48.0  # vertical room between layers: edge labels and group frames live there
 COLUMN_GAP = 44.0
 DUMMY_W = 24.0  # the lane a long edge reserves while passing a layer
 FRAME_PAD = 12.0  # group frame around its members

@@ -1,0 +1,423 @@
+"""Node cards and edges: cheap to paint, text laid out once, updated only when their data changes.
+
+Items hold no model data of their own beyond what they display: the scene hands them the
+node's type/params and its :class:`core.analysis.NodeResult`, and they cache the strings,
+elisions and paths derived from those. Painting draws cached things only, and at low zoom
+(level of detail) skips text entirely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QPainter, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from core.analysis import NodeResult, Severity
+from core.layers.registry import get_spec
+from core.layers.spec import ParamError, fmt_shape
+from gui.canvas.metrics import NODE_H, NODE_W, PORT_HIT, PORT_R, RADIUS
+
+if TYPE_CHECKING:
+    from core.graph import Edge, Node
+    from gui.canvas.style import CanvasStyle
+
+LOD_TEXT = 0.42  # below this zoom, cards are plain tiles
+LOD_FAR = 0.14  # below this, not even the big type name
+LOD_LABEL = 0.45  # below this zoom, edge labels hide
+_PAD = 12.0
+
+
+def lod_of(painter: QPainter) -> float:
+    return QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
+
+
+def short_params(node: Node) -> str:
+    """``3×3 · 64 · s2``: the declaration's short form of the node's resolved parameters."""
+    spec = get_spec(node.type)
+    if spec is None:
+        return "unknown type"
+    if spec.short is None:
+        return ""
+    try:
+        return spec.short(spec.resolve(node.params))
+    except ParamError:
+        return "invalid parameters"
+    except (KeyError, TypeError, ValueError, IndexError):
+        return ""
+
+
+def severity_of(diags: Sequence[tuple[Severity, str]]) -> Severity | None:
+    sevs = {s for s, _ in diags}
+    for s in (Severity.ERROR, Severity.WARNING):
+        if s in sevs:
+            return s
+    return None
+
+
+class NodeItem(QGraphicsItem):
+    """A layer card: category icon and type, id, short parameters, output shape, ports."""
+
+    def __init__(self, node: Node, style: CanvasStyle) -> None:
+        super().__init__()
+        self.node_id = node.id
+        self.style = style
+        self.result: NodeResult | None = None
+        self.diags: tuple[tuple[Severity, str], ...] = ()
+        self.in_slots: list[int] = []  # port numbers shown on the top edge, in order
+        self.new_slot = False  # a "+" slot that takes a further input (Add, Concat …)
+        self.n_out = 1
+        self.takes_input = True
+        self.hover_port: tuple[str, int] | None = None
+        self.highlight = False  # a connection being dragged would land here
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(1)
+        self.set_node(node)
+
+    # -- data -----------------------------------------------------------------------------------
+    def set_node(self, node: Node) -> None:
+        """Type, id and params changed: recompute texts."""
+        self.node_id = node.id
+        self.layer_type = node.type
+        spec = get_spec(node.type)
+        self.spec = spec
+        self.is_output = spec is not None and spec.type == "Output"
+        self.takes_input = spec is None or spec.max_inputs != 0
+        self.multi = spec is not None and spec.max_inputs is None
+        self.params_text = short_params(node)
+        self.frozen = node.frozen
+        self.colour = self.style.category_color(node.type)
+        self.icon = self.style.icon(node.type)
+        self._layout_text()
+        self.update()
+
+    def set_result(self, result: NodeResult | None) -> None:
+        self.result = result
+        self.n_out = len(result.out_shapes) if result is not None and result.out_shapes else 1
+        self._layout_text()
+        self.update()
+
+    def set_diags(self, diags: tuple[tuple[Severity, str], ...]) -> None:
+        if diags == self.diags:
+            return
+        self.diags = diags
+        self.setToolTip("\n".join(m for _, m in diags))
+        self.update()
+
+    def set_slots(self, used_ports: Sequence[int]) -> None:
+        if not self.takes_input:
+            slots, new = [], False
+        elif self.multi:
+            slots, new = sorted(used_ports), True
+        else:
+            slots, new = sorted(set(used_ports) | {0}), False
+        if slots != self.in_slots or new != self.new_slot:
+            self.prepareGeometryChange()
+            self.in_slots, self.new_slot = slots, new
+            self.update()
+
+    def _layout_text(self) -> None:
+        st = self.style
+        title_w = st.m_title.horizontalAdvance(self.layer_type)
+        self.title = self.layer_type
+        self.far_text = st.m_far.elidedText(self.layer_type, Qt.TextElideMode.ElideRight, NODE_W - 20)
+        room = NODE_W - 2 * _PAD - 25 - title_w - 8
+        # The id goes right of the type when it fits whole; else on the second row if that is free.
+        self.id_below = st.m_id.horizontalAdvance(self.node_id) > room and not self.params_text
+        if self.id_below:
+            self.id_text = ""
+        else:
+            self.id_text = st.m_id.elidedText(self.node_id, Qt.TextElideMode.ElideMiddle, max(room, 24))
+        if room < 24:
+            self.title = st.m_title.elidedText(self.layer_type, Qt.TextElideMode.ElideRight, NODE_W - 2 * _PAD - 60)
+        r = self.result
+        if r is None or r.out_shapes is None:
+            shape = "?"
+        else:
+            shape = "  ".join(fmt_shape(s) for s in r.out_shapes)
+        self.shape_text = st.m_shape.elidedText(shape, Qt.TextElideMode.ElideLeft, NODE_W * 0.62)
+        shape_w = st.m_shape.horizontalAdvance(self.shape_text)
+        self.params_line = st.m_params.elidedText(self.params_text, Qt.TextElideMode.ElideRight,
+                                                  NODE_W - 2 * _PAD - shape_w - 10)
+        self.id_line = st.m_id.elidedText(self.node_id, Qt.TextElideMode.ElideMiddle,
+                                          NODE_W - 2 * _PAD - shape_w - 10) if self.id_below else ""
+
+    # -- geometry -------------------------------------------------------------------------------
+    def boundingRect(self) -> QRectF:  # Qt override
+        return QRectF(-4, -10, NODE_W + 14, NODE_H + 20)
+
+    def shape(self) -> QPainterPath:  # Qt override
+        p = QPainterPath()
+        p.setFillRule(Qt.FillRule.WindingFill)  # the port discs overlap the card: union, not XOR
+        p.addRoundedRect(QRectF(0, 0, NODE_W, NODE_H), RADIUS, RADIUS)
+        for x in self._in_xs():
+            p.addEllipse(QPointF(x, 0), PORT_HIT, PORT_HIT)
+        for x in self._out_xs():
+            p.addEllipse(QPointF(x, NODE_H), PORT_HIT, PORT_HIT)
+        return p
+
+    def _in_xs(self) -> list[float]:
+        k = len(self.in_slots) + (1 if self.new_slot else 0)
+        return [NODE_W * (i + 1) / (k + 1) for i in range(k)]
+
+    def _out_xs(self) -> list[float]:
+        if self.is_output:
+            return []
+        return [NODE_W * (i + 1) / (self.n_out + 1) for i in range(self.n_out)]
+
+    def in_port_pos(self, port: int) -> QPointF:
+        xs = self._in_xs()
+        if port in self.in_slots:
+            x = xs[self.in_slots.index(port)]
+        else:
+            x = xs[-1] if xs else NODE_W / 2
+        return self.mapToScene(QPointF(x, 0))
+
+    def out_port_pos(self, from_port: int = 0) -> QPointF:
+        xs = self._out_xs() or [NODE_W / 2]
+        return self.mapToScene(QPointF(xs[min(from_port, len(xs) - 1)], NODE_H))
+
+    def port_at(self, scene_pos: QPointF) -> tuple[str, int | None] | None:
+        """``("out", from_port)``, ``("in", port)`` (``None`` port: the "+" slot), or ``None``."""
+        p = self.mapFromScene(scene_pos)
+        for i, x in enumerate(self._out_xs()):
+            if (p - QPointF(x, NODE_H)).manhattanLength() <= PORT_HIT * 1.4:
+                return ("out", i)
+        xs = self._in_xs()
+        for i, x in enumerate(xs):
+            if (p - QPointF(x, 0)).manhattanLength() <= PORT_HIT * 1.4:
+                return ("in", self.in_slots[i] if i < len(self.in_slots) else None)
+        return None
+
+    # -- hover ----------------------------------------------------------------------------------
+    def hoverMoveEvent(self, event: Any) -> None:  # Qt override
+        hit = self.port_at(event.scenePos())
+        port = (hit[0], -1 if hit[1] is None else hit[1]) if hit else None
+        if port != self.hover_port:
+            self.hover_port = port
+            self.setCursor(Qt.CursorShape.CrossCursor if port else Qt.CursorShape.ArrowCursor)
+            self.update()
+
+    def hoverLeaveEvent(self, event: Any) -> None:  # Qt override
+        if self.hover_port is not None:
+            self.hover_port = None
+            self.unsetCursor()
+            self.update()
+
+    # -- painting -------------------------------------------------------------------------------
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        st = self.style
+        lod = lod_of(painter)
+        rect = QRectF(0, 0, NODE_W, NODE_H)
+        sev = severity_of(self.diags)
+        if lod < LOD_TEXT:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(st.node_fill)
+            painter.drawRect(rect)
+            painter.fillRect(QRectF(0, 0, 8, NODE_H), self.colour)
+            if lod > LOD_FAR:
+                painter.setFont(st.f_far)
+                painter.setPen(st.text)
+                painter.drawText(rect.adjusted(14, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter, self.far_text)
+            if sev is not None or self.isSelected():
+                pen = QPen(st.error_pen if sev is Severity.ERROR else st.warning_pen if sev else st.node_selected)
+                pen.setWidthF(4.0)
+                painter.setPen(pen)
+                painter.setBrush(st.no_brush)
+                painter.drawRect(rect)
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        # soft shadow, then the card
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(st.shadow)
+        painter.drawRoundedRect(rect.translated(0, 1.5), RADIUS, RADIUS)
+        painter.setBrush(st.node_fill)
+        if sev is Severity.ERROR:
+            painter.setPen(st.error_pen)
+        elif sev is Severity.WARNING:
+            painter.setPen(st.warning_pen)
+        elif self.isSelected() or self.highlight:
+            painter.setPen(st.node_selected)
+        else:
+            painter.setPen(st.node_border)
+        painter.drawRoundedRect(rect, RADIUS, RADIUS)
+        if self.isSelected() and sev is not None:  # keep the severity border, add a selection halo
+            halo = QPen(st.node_selected)
+            halo.setWidthF(1.5)
+            painter.setPen(halo)
+            painter.setBrush(st.no_brush)
+            painter.drawRoundedRect(rect.adjusted(-4, -4, 4, 4), RADIUS + 3, RADIUS + 3)
+        # category stripe on the left edge
+        stripe = QPainterPath()
+        stripe.addRoundedRect(QRectF(0.5, 0.5, 10, NODE_H - 1), RADIUS, RADIUS)
+        clip = QPainterPath()
+        clip.addRect(QRectF(0.5, 0.5, 4, NODE_H - 1))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self.colour)
+        painter.drawPath(stripe.intersected(clip))
+        # row 1: icon, type, id
+        x0 = _PAD + 2
+        if self.icon is not None:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawPixmap(QRectF(x0, 8, 18, 18), self.icon, QRectF(self.icon.rect()))
+        painter.setFont(st.f_title)
+        painter.setPen(st.text)
+        painter.drawText(QPointF(x0 + 25, 21.5), self.title)
+        painter.setFont(st.f_id)
+        painter.setPen(st.text_dim)
+        painter.drawText(QRectF(0, 8, NODE_W - _PAD, 18),
+                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self.id_text)
+        # row 2: key parameters on the left, output shape on the right
+        if self.params_line:
+            painter.setFont(st.f_params)
+            painter.setPen(st.text)
+            painter.drawText(QPointF(x0, 42), self.params_line)
+        elif self.id_line:
+            painter.setFont(st.f_id)
+            painter.setPen(st.text_dim)
+            painter.drawText(QPointF(x0, 42), self.id_line)
+        painter.setFont(st.f_shape)
+        painter.setPen(st.text_dim if self.result is None or self.result.out_shapes is None else st.accent)
+        painter.drawText(QRectF(0, 31, NODE_W - _PAD, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                         self.shape_text)
+        if self.frozen:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(st.text_dim)
+            painter.drawEllipse(QPointF(NODE_W - 8, NODE_H - 8), 2.5, 2.5)
+        self._paint_ports(painter)
+        if sev is not None:
+            self._paint_badge(painter, sev)
+
+    def _paint_ports(self, painter: QPainter) -> None:
+        st = self.style
+        painter.setPen(st.port_pen)
+        xs = self._in_xs()
+        for i, x in enumerate(xs):
+            is_new = self.new_slot and i == len(xs) - 1
+            port = -1 if is_new else self.in_slots[i]
+            hovered = self.hover_port == ("in", port)
+            painter.setBrush(st.port_hover if hovered else st.port_fill)
+            if is_new:
+                pen = QPen(st.port_pen)
+                pen.setStyle(Qt.PenStyle.DotLine)
+                painter.setPen(pen)
+                painter.drawEllipse(QPointF(x, 0), PORT_R, PORT_R)
+                painter.drawLine(QPointF(x - 2.2, 0), QPointF(x + 2.2, 0))
+                painter.drawLine(QPointF(x, -2.2), QPointF(x, 2.2))
+                painter.setPen(st.port_pen)
+            else:
+                painter.drawEllipse(QPointF(x, 0), PORT_R, PORT_R)
+        for i, x in enumerate(self._out_xs()):
+            hovered = self.hover_port == ("out", i)
+            painter.setBrush(st.port_hover if hovered else st.port_fill)
+            painter.drawEllipse(QPointF(x, NODE_H), PORT_R, PORT_R)
+
+    def _paint_badge(self, painter: QPainter, sev: Severity) -> None:
+        st = self.style
+        colour = st.error if sev is Severity.ERROR else st.warning
+        c = QPointF(NODE_W - 2, 2)
+        painter.setPen(QPen(st.node_fill.color(), 2))
+        painter.setBrush(colour)
+        painter.drawEllipse(c, 8.5, 8.5)
+        pen = QPen(st.node_fill.color(), 2.2)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(pen)
+        painter.drawLine(QPointF(c.x(), c.y() - 4), QPointF(c.x(), c.y() + 1))
+        painter.drawPoint(QPointF(c.x(), c.y() + 4.2))
+
+
+class EdgeItem(QGraphicsItem):
+    """A connection: a smooth curve from an output port to an input port, labelled with its shape.
+
+    Long edges whose straight course would cross other cards take a lane beside them.
+    """
+
+    def __init__(self, edge: Edge, style: CanvasStyle) -> None:
+        super().__init__()
+        self.edge = edge
+        self.style = style
+        self.label = ""
+        self.known = True
+        self.show_label = True  # one label per output: fanned-out edges share it
+        self.path = QPainterPath()
+        self._shape: QPainterPath | None = None
+        self.label_pos = QPointF()
+        self.label_rect = QRectF()
+        self._bounds = QRectF()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setZValue(0)
+
+    def set_label(self, shape: Sequence[int] | None) -> None:
+        text = fmt_shape(shape) if shape is not None else "?"
+        known = shape is not None
+        if text != self.label or known != self.known:
+            self.label, self.known = text, known
+            self._place_label()
+            self.update()
+
+    def set_path(self, path: QPainterPath, label_at: QPointF) -> None:
+        self.prepareGeometryChange()
+        self.path = path
+        self._shape = None
+        self.label_pos = label_at
+        self._place_label()
+
+    def _place_label(self) -> None:
+        m = self.style.m_edge
+        w = m.horizontalAdvance(self.label) + 10
+        h = m.height() + 3
+        # just below the source port, right of the wire: block titles sit near the other end
+        self.label_rect = QRectF(self.label_pos.x() + 7, self.label_pos.y() + 3, w, h)
+        self.prepareGeometryChange()
+        self._bounds = self.path.controlPointRect().adjusted(-4, -4, 4, 4).united(self.label_rect)
+
+    def boundingRect(self) -> QRectF:  # Qt override
+        return self._bounds
+
+    def shape(self) -> QPainterPath:  # Qt override
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(10)
+            self._shape = stroker.createStroke(self.path)
+        return self._shape
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        st = self.style
+        lod = lod_of(painter)
+        if lod >= LOD_TEXT:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = st.edge_selected if self.isSelected() else st.edge if self.known else st.edge_unknown
+        painter.setPen(pen)
+        painter.setBrush(st.no_brush)
+        painter.drawPath(self.path)
+        if lod >= LOD_LABEL and self.label and self.show_label:
+            painter.setPen(st.edge_label_border)
+            painter.setBrush(st.edge_label_bg)
+            painter.drawRoundedRect(self.label_rect, 4, 4)
+            painter.setFont(st.f_edge)
+            painter.setPen(st.edge_label if self.known else st.text_dim)
+            painter.drawText(self.label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
+
+
+def curve(p0: QPointF, p1: QPointF, lane: float | None = None) -> tuple[QPainterPath, QPointF]:
+    """A top-to-bottom bezier from ``p0`` to ``p1`` (through a vertical ``lane`` if given) and
+    the point its label hangs from (the source port)."""
+    path = QPainterPath(p0)
+    dy = p1.y() - p0.y()
+    if lane is None:
+        if dy > 0:
+            t = max(28.0, dy * 0.5)
+        else:  # going up: loop out below the source and come in above the target
+            t = max(60.0, -dy * 0.5 + 40)
+        path.cubicTo(QPointF(p0.x(), p0.y() + t), QPointF(p1.x(), p1.y() - t), p1)
+        return path, p0
+    k = min(56.0, max(dy / 3, 20.0))
+    a = QPointF(lane, p0.y() + k)
+    b = QPointF(lane, p1.y() - k)
+    path.cubicTo(QPointF(p0.x(), p0.y() + k * 0.75), QPointF(lane, p0.y() + k * 0.25), a)
+    path.lineTo(b)
+    path.cubicTo(QPointF(lane, p1.y() - k * 0.25), QPointF(p1.x(), p1.y() - k * 0.75), p1)
+    return path, p0

@@ -1,0 +1,513 @@
+"""The canvas scene: mirrors a :class:`gui.document.Document`, never writes the model itself.
+
+It listens to the document's signals (Orange ``canvas/scene.py``: ``node_added → add_node``)
+and keeps one :class:`~gui.canvas.items.NodeItem` per node, one
+:class:`~gui.canvas.items.EdgeItem` per edge, a :class:`~gui.canvas.blocks.FrameItem` per
+expanded block and a :class:`~gui.canvas.blocks.BlockItem` per collapsed one. Edits happen in
+the view's gestures, which push undo commands; the model then tells the scene what changed.
+
+Analysis updates touch only the items whose :class:`core.analysis.NodeResult` or diagnostics
+changed (results are compared by identity first, then by value), so a one-parameter edit in a
+500-node graph repaints a handful of items.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+
+from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, QTimer, Signal
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
+
+from core.analysis import Analysis, Severity
+from core.graph import Edge
+from core.layers.spec import fmt_shape
+from gui.canvas.blocks import BlockItem, FrameItem
+from gui.canvas.items import EdgeItem, NodeItem, curve, severity_of
+from gui.canvas.layout import card_rect, is_hidden_group, parent_map, visible_unit
+from gui.canvas.metrics import CARD_H, CARD_W, LAYER_GAP, NODE_H, NODE_W
+from gui.canvas.style import style_for
+from gui.document import Document
+from gui.theme import Theme
+
+_LANE_GAP = 40.0
+
+
+class CanvasScene(QGraphicsScene):
+    """Items for every node, edge and block of ``doc``; follows the document's signals."""
+
+    message = Signal(str)
+
+    def __init__(self, doc: Document, theme: Theme | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.style = style_for(theme)
+        self.nodes: dict[str, NodeItem] = {}
+        self.edges: dict[Edge, EdgeItem] = {}
+        self.frames: dict[str, FrameItem] = {}
+        self.cards: dict[str, BlockItem] = {}
+        self._parent: dict[str, str] = {}
+        self._unit: dict[str, str] = {}
+        self._diag_nodes: set[str] = set()
+        self._syncing = False
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.setBackgroundBrush(self.style.canvas)
+        self._reroute_timer = QTimer(self, singleShot=True, interval=60)
+        self._reroute_timer.timeout.connect(self.reroute_edges)
+        self._rect_timer = QTimer(self, singleShot=True, interval=0)
+        self._rect_timer.timeout.connect(self._update_scene_rect)
+        self._build()
+        doc.node_added.connect(self._on_node_added)
+        doc.node_removed.connect(self._on_node_removed)
+        doc.node_changed.connect(self._on_node_changed)
+        doc.node_renamed.connect(self._on_node_renamed)
+        doc.node_moved.connect(self._on_node_moved)
+        doc.edge_added.connect(self._on_edge_added)
+        doc.edge_removed.connect(self._on_edge_removed)
+        doc.groups_changed.connect(self.refresh_folding)
+        doc.analysis_updated.connect(self.apply_analysis)
+        doc.selection_changed.connect(self._selection_from_doc)
+        self.selectionChanged.connect(self._selection_to_doc)
+
+    # -- building ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        g = self.doc.graph
+        for node in g.nodes.values():
+            self._add_node_item(node.id)
+        for nid in g.nodes:
+            for e in g.in_edges(nid):
+                self._add_edge_item(e)
+        for nid in g.nodes:
+            self._refresh_slots(nid)
+        self.refresh_folding()
+        self.apply_analysis(self.doc.analysis)
+        self._update_scene_rect()
+
+    def _add_node_item(self, node_id: str) -> NodeItem:
+        node = self.doc.graph.nodes[node_id]
+        item = NodeItem(node, self.style)
+        x, y = node.pos if node.pos is not None else (0.0, 0.0)
+        item.setPos(x, y)
+        item.set_result(self.doc.analysis.nodes.get(node_id))
+        self.addItem(item)
+        self.nodes[node_id] = item
+        return item
+
+    def _add_edge_item(self, edge: Edge) -> EdgeItem:
+        item = EdgeItem(edge, self.style)
+        self.addItem(item)
+        self.edges[edge] = item
+        self._label_edge(item)
+        return item
+
+    def _refresh_slots(self, node_id: str) -> None:
+        item = self.nodes.get(node_id)
+        if item is not None:
+            item.set_slots([e.port for e in self.doc.graph.in_edges(node_id)])
+
+    # -- model signals ----------------------------------------------------------------------------
+    def _on_node_added(self, node_id: str) -> None:
+        self._add_node_item(node_id)
+        self._refresh_slots(node_id)
+        self._unit[node_id] = visible_unit(self.doc.graph, self._parent, node_id)
+        self.nodes[node_id].setVisible(self._unit[node_id] == node_id)
+        self._rect_timer.start()
+
+    def _on_node_removed(self, node_id: str) -> None:
+        item = self.nodes.pop(node_id, None)
+        if item is not None:
+            self.removeItem(item)
+        self._unit.pop(node_id, None)
+        self._diag_nodes.discard(node_id)
+
+    def _on_node_changed(self, node_id: str) -> None:
+        item = self.nodes.get(node_id)
+        if item is not None:
+            item.set_node(self.doc.graph.nodes[node_id])
+
+    def _on_node_renamed(self, old: str, new: str) -> None:
+        g = self.doc.graph
+        item = self.nodes.pop(old)
+        self.nodes[new] = item
+        item.set_node(g.nodes[new])
+        for e in [e for e in self.edges if old in (e.src, e.dst)]:
+            eitem = self.edges.pop(e)
+            ne = Edge(new if e.src == old else e.src, new if e.dst == old else e.dst, e.port, e.from_port)
+            eitem.edge = ne
+            self.edges[ne] = eitem
+        if old in self._diag_nodes:
+            self._diag_nodes.discard(old)
+            self._diag_nodes.add(new)
+        self._parent = parent_map(g)
+        self._unit[new] = self._unit.pop(old, new)
+        if self._unit[new] == old:
+            self._unit[new] = new
+
+    def _on_node_moved(self, node_id: str) -> None:
+        item = self.nodes.get(node_id)
+        node = self.doc.graph.nodes.get(node_id)
+        if item is None or node is None:
+            return
+        x, y = node.pos if node.pos is not None else (0.0, 0.0)
+        item.setPos(x, y)
+        unit = self._unit.get(node_id, node_id)
+        if unit == node_id:
+            for e in self.doc.graph.in_edges(node_id) + self.doc.graph.out_edges(node_id):
+                eitem = self.edges.get(e)
+                if eitem is not None and eitem.isVisible():
+                    self._route_edge(eitem, lanes=False)
+            self._refresh_frames_of(node_id)
+        else:
+            self._place_card(unit)
+            self._refresh_frames_of(unit)
+            for eitem in self.edges.values():
+                if eitem.isVisible() and unit in (self._unit.get(eitem.edge.src), self._unit.get(eitem.edge.dst)):
+                    self._route_edge(eitem, lanes=False)
+        self._reroute_timer.start()
+        self._rect_timer.start()
+
+    def _on_edge_added(self, edge: Edge) -> None:
+        item = self._add_edge_item(edge)
+        self._refresh_slots(edge.dst)
+        self._fold_edge(item, set())
+        for e in self.doc.graph.in_edges(edge.dst):
+            if e in self.edges:
+                self._route_edge(self.edges[e])
+
+    def _on_edge_removed(self, edge: Edge) -> None:
+        item = self.edges.pop(edge, None)
+        if item is not None:
+            self.removeItem(item)
+        if edge.dst in self.doc.graph.nodes:
+            self._refresh_slots(edge.dst)
+            for e in self.doc.graph.in_edges(edge.dst):
+                if e in self.edges:
+                    self._route_edge(self.edges[e])
+
+    # -- folding (blocks) -------------------------------------------------------------------------
+    def refresh_folding(self) -> None:
+        """Recompute what is visible: nodes, collapsed cards, frames, edges and their ends."""
+        g = self.doc.graph
+        self._parent = parent = parent_map(g)
+        self._unit = {n: visible_unit(g, parent, n) for n in g.nodes}
+        for nid, item in self.nodes.items():
+            item.setVisible(self._unit.get(nid) == nid)
+        wanted_cards = {u for u in self._unit.values() if u in g.groups}
+        for gid in list(self.cards):
+            if gid not in wanted_cards:
+                self.removeItem(self.cards.pop(gid))
+        for gid in wanted_cards:
+            if gid not in self.cards:
+                card = BlockItem(gid, self.style)
+                self.addItem(card)
+                self.cards[gid] = card
+            self._place_card(gid)
+        wanted_frames = [gid for gid, grp in g.groups.items()
+                         if not grp.collapsed and not is_hidden_group(g, parent, gid) and g.group_nodes(gid)]
+        for gid in list(self.frames):
+            if gid not in wanted_frames:
+                frame = self.frames.pop(gid)
+                self.removeItem(frame.title)
+                self.removeItem(frame)
+        for gid in wanted_frames:
+            if gid not in self.frames:
+                frame = FrameItem(gid, self.style)
+                self.addItem(frame)
+                self.addItem(frame.title)
+                self.frames[gid] = frame
+        for gid in sorted(wanted_frames, key=self._depth, reverse=True):
+            self._place_frame(gid)
+        shown: set[tuple[str, str, str, int]] = set()
+        for item in self.edges.values():
+            self._fold_edge(item, shown)
+        self._refresh_cards()
+        self.reroute_edges()
+        self._rect_timer.start()
+
+    def _depth(self, gid: str) -> int:
+        d, cur = 0, self._parent.get(gid)
+        while cur is not None and d < 64:
+            d += 1
+            cur = self._parent.get(cur)
+        return d
+
+    def _fold_edge(self, item: EdgeItem, shown: set[tuple[str, str, str, int]]) -> None:
+        e = item.edge
+        su, du = self._unit.get(e.src, e.src), self._unit.get(e.dst, e.dst)
+        visible = su != du
+        if visible and (su != e.src or du != e.dst):
+            # several edges may now join the same card pair: draw one
+            key = (su, du, e.src, e.from_port)
+            visible = key not in shown
+            shown.add(key)
+        item.setVisible(visible)
+        if visible:
+            self._route_edge(item, lanes=False)
+
+    def _place_card(self, gid: str) -> None:
+        card = self.cards.get(gid)
+        r = card_rect(self.doc.graph, gid)
+        if card is not None and r is not None:
+            card.setPos(r[0], r[1])
+
+    def _place_frame(self, gid: str) -> None:
+        frame = self.frames.get(gid)
+        grp = self.doc.graph.groups.get(gid)
+        if frame is None or grp is None:
+            return
+        rects: list[QRectF] = []
+        for m in grp.members:
+            if m in self.nodes:
+                p = self.nodes[m].pos()
+                rects.append(QRectF(p.x(), p.y(), NODE_W, NODE_H))
+            elif m in self.cards:
+                p = self.cards[m].pos()
+                rects.append(QRectF(p.x(), p.y(), CARD_W, CARD_H))
+            elif m in self.frames:
+                rects.append(self.frames[m].rect)
+        if not rects:
+            frame.setVisible(False)
+            frame.title.setVisible(False)
+            return
+        content = rects[0]
+        for r in rects[1:]:
+            content = content.united(r)
+        frame.setVisible(True)
+        frame.title.setVisible(True)
+        frame.set_geometry(content, grp.label, self._depth(gid))
+
+    def _refresh_frames_of(self, item_id: str) -> None:
+        gid = self._parent.get(item_id)
+        while gid is not None:
+            if gid in self.frames:
+                self._place_frame(gid)
+            gid = self._parent.get(gid)
+
+    def _refresh_cards(self) -> None:
+        g, a = self.doc.graph, self.doc.analysis
+        diags: dict[str, list[tuple[Severity, str]]] = defaultdict(list)
+        for d in a.diagnostics:
+            if d.node is not None:
+                diags[d.node].append((d.severity, d.message))
+        for gid, card in self.cards.items():
+            members = g.group_nodes(gid)
+            inside = set(members)
+            params = macs = 0
+            shapes: list[str] = []
+            known = True
+            mdiags: list[tuple[Severity, str]] = []
+            for nid in members:
+                r = a.nodes.get(nid)
+                if r is None or r.out_shapes is None:
+                    known = False
+                else:
+                    params += r.params or 0
+                    macs += r.macs or 0
+                mdiags += diags.get(nid, [])
+                for e in g.out_edges(nid):
+                    if e.dst not in inside:
+                        s = r.out_shapes[e.from_port] if r is not None and r.out_shapes and \
+                            e.from_port < len(r.out_shapes) else None
+                        text = fmt_shape(s)
+                        if text not in shapes:
+                            shapes.append(text)
+            label = g.groups[gid].label
+            tip = [f"{label} — {len(members)} layers, double-click to expand"]
+            tip += [m for _, m in mdiags[:6]]
+            card.set_content(label, len(members), params if known else None, macs if known else None,
+                             "  ".join(shapes) or "?", known and bool(shapes), severity_of(mdiags), "\n".join(tip))
+
+    # -- edges ------------------------------------------------------------------------------------
+    def _ends(self, e: Edge) -> tuple[QGraphicsItem, QPointF, QGraphicsItem, QPointF] | None:
+        su, du = self._unit.get(e.src, e.src), self._unit.get(e.dst, e.dst)
+        if su in self.cards:
+            s_item: QGraphicsItem = self.cards[su]
+            p0 = self.cards[su].out_port_pos()
+        elif e.src in self.nodes:
+            s_item = self.nodes[e.src]
+            p0 = self.nodes[e.src].out_port_pos(e.from_port)
+        else:
+            return None
+        if du in self.cards:
+            d_item: QGraphicsItem = self.cards[du]
+            p1 = self.cards[du].in_port_pos()
+        elif e.dst in self.nodes:
+            d_item = self.nodes[e.dst]
+            p1 = self.nodes[e.dst].in_port_pos(e.port)
+        else:
+            return None
+        return s_item, p0, d_item, p1
+
+    def _route_edge(self, item: EdgeItem, lanes: bool = True) -> None:
+        ends = self._ends(item.edge)
+        if ends is None:
+            return
+        s_item, p0, d_item, p1 = ends
+        lane = self._lane(p0, p1, (s_item, d_item)) if lanes else getattr(item, "lane", None)
+        item.lane = lane
+        path, label_at = curve(p0, p1, lane)
+        e = item.edge
+        first = next((o for o in self.doc.graph.out_edges(e.src)
+                      if o.from_port == e.from_port and o in self.edges and self.edges[o].isVisible()), e)
+        item.show_label = first == e
+        item.set_path(path, label_at)
+
+    def _lane(self, p0: QPointF, p1: QPointF, ends: Iterable[QGraphicsItem]) -> float | None:
+        """A vertical lane beside the cards that the straight course from p0 to p1 would cross."""
+        if p1.y() - p0.y() < NODE_H + LAYER_GAP:
+            return None
+        corridor = QRectF(QPointF(min(p0.x(), p1.x()) - 6, p0.y() + 10), QPointF(max(p0.x(), p1.x()) + 6, p1.y() - 10))
+        skip = set(ends)
+        blockers = [it for it in self.items(corridor)
+                    if isinstance(it, (NodeItem, BlockItem)) and it.isVisible() and it not in skip]
+        if not blockers:
+            return None
+        rects = [b.mapRectToScene(QRectF(0, 0, CARD_W if isinstance(b, BlockItem) else NODE_W,
+                                         CARD_H if isinstance(b, BlockItem) else NODE_H)) for b in blockers]
+        if not any(r.intersects(corridor) for r in rects):
+            return None
+        right = max(r.right() for r in rects) + _LANE_GAP
+        left = min(r.left() for r in rects) - _LANE_GAP
+        mid = (p0.x() + p1.x()) / 2
+        return right if abs(right - mid) <= abs(mid - left) else left
+
+    def reroute_edges(self) -> None:
+        """Recompute lanes of long edges (after moves settle, or after a layout)."""
+        for item in self.edges.values():
+            if item.isVisible():
+                self._route_edge(item)
+
+    def _label_edge(self, item: EdgeItem) -> None:
+        r = self.doc.analysis.nodes.get(item.edge.src)
+        shape = None
+        if r is not None and r.out_shapes is not None and item.edge.from_port < len(r.out_shapes):
+            shape = r.out_shapes[item.edge.from_port]
+        item.set_label(shape)
+
+    # -- analysis ---------------------------------------------------------------------------------
+    def apply_analysis(self, analysis: Analysis) -> None:
+        """Update the items whose results or diagnostics changed; leave the rest alone."""
+        changed: list[str] = []
+        results = analysis.nodes
+        for nid, item in self.nodes.items():
+            r = results.get(nid)
+            old = item.result
+            if r is old:
+                continue
+            if r != old:
+                item.set_result(r)
+                changed.append(nid)
+            else:
+                item.result = r
+        diags: dict[str, list[tuple[Severity, str]]] = defaultdict(list)
+        for d in analysis.diagnostics:
+            if d.node is not None and d.severity is not Severity.INFO:
+                diags[d.node].append((d.severity, d.message))
+        for nid in self._diag_nodes | set(diags):
+            item = self.nodes.get(nid)
+            if item is not None:
+                item.set_diags(tuple(diags.get(nid, ())))
+        self._diag_nodes = set(diags)
+        g = self.doc.graph
+        for nid in changed:
+            for e in g.out_edges(nid):
+                eitem = self.edges.get(e)
+                if eitem is not None:
+                    self._label_edge(eitem)
+        if self.cards and (changed or diags):
+            self._refresh_cards()
+
+    # -- selection --------------------------------------------------------------------------------
+    def selected_node_ids(self) -> list[str]:
+        """Selected nodes, and the members of selected collapsed blocks, in file order."""
+        chosen = {nid for nid, it in self.nodes.items() if it.isSelected() and it.isVisible()}
+        for gid, card in self.cards.items():
+            if card.isSelected():
+                chosen.update(self.doc.graph.group_nodes(gid))
+        return [n for n in self.doc.graph.nodes if n in chosen]
+
+    def selected_edges(self) -> list[Edge]:
+        return [e for e, it in self.edges.items() if it.isSelected() and it.isVisible()]
+
+    def select_ids(self, ids: Iterable[str]) -> None:
+        """Select the items showing ``ids`` (a collapsed block is selected when all its members are)."""
+        wanted = set(ids)
+        self._syncing = True
+        try:
+            for nid, item in self.nodes.items():
+                item.setSelected(nid in wanted and item.isVisible())
+            for gid, card in self.cards.items():
+                members = self.doc.graph.group_nodes(gid)
+                card.setSelected(bool(members) and all(m in wanted for m in members))
+            for item in self.edges.values():
+                item.setSelected(False)
+        finally:
+            self._syncing = False
+        self._selection_to_doc()
+
+    def _selection_to_doc(self) -> None:
+        if not self._syncing:
+            self._syncing = True
+            try:
+                self.doc.set_selection(self.selected_node_ids())
+            finally:
+                self._syncing = False
+
+    def _selection_from_doc(self, ids: list[str]) -> None:
+        if not self._syncing and ids != self.selected_node_ids():
+            self.select_ids(ids)
+
+    # -- look -------------------------------------------------------------------------------------
+    def set_theme(self, theme: Theme) -> None:
+        self.style = st = style_for(theme)
+        self.setBackgroundBrush(st.canvas)
+        g = self.doc.graph
+        for nid, item in self.nodes.items():
+            item.style = st
+            item.set_node(g.nodes[nid])
+        for item in self.edges.values():
+            item.style = st
+            item.update()
+        for item in [*self.frames.values(), *self.cards.values()]:
+            item.style = st
+            item.update()
+        for frame in self.frames.values():
+            frame.title.set_geometry()
+        self._refresh_cards()
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # Qt override
+        painter.fillRect(rect, self.style.canvas)
+        zoom = painter.worldTransform().m11()
+        step = 24.0
+        while step * zoom < 14:  # never denser than 14 px on screen
+            step *= 5
+        minor: list[QLineF] = []
+        major: list[QLineF] = []
+        i = math.floor(rect.left() / step)
+        while i * step < rect.right():
+            (major if i % 5 == 0 else minor).append(QLineF(i * step, rect.top(), i * step, rect.bottom()))
+            i += 1
+        i = math.floor(rect.top() / step)
+        while i * step < rect.bottom():
+            (major if i % 5 == 0 else minor).append(QLineF(rect.left(), i * step, rect.right(), i * step))
+            i += 1
+        painter.setPen(self.style.grid_minor)
+        painter.drawLines(minor)
+        painter.setPen(self.style.grid_major)
+        painter.drawLines(major)
+
+    def content_rect(self) -> QRectF:
+        """The bounding box of what is visible (nodes, cards, frames)."""
+        r = QRectF()
+        for item in [*self.nodes.values(), *self.cards.values(), *self.frames.values()]:
+            if item.isVisible():
+                r = r.united(item.sceneBoundingRect())
+        return r
+
+    def _update_scene_rect(self) -> None:
+        r = self.content_rect()
+        if r.isNull():
+            r = QRectF(0, 0, 800, 600)
+        self.setSceneRect(r.adjusted(-3000, -3000, 3000, 3000))

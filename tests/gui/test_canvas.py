@@ -1,0 +1,383 @@
+"""The canvas through real widgets: drops, port drags with held buttons, selection, keys,
+clipboard between two documents, blocks, auto-arrange, live analysis on the items."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QRectF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeyEvent, QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from core.graph import Edge
+from core.project import load_project, project_to_dict
+from gui.canvas import CanvasScene, CanvasView
+from gui.canvas.items import NodeItem
+from gui.canvas.metrics import NODE_H, NODE_W
+from gui.canvas.view import LAYER_MIME
+from gui.commands import AddNodeCommand, ConnectCommand, MoveNodesCommand, SetGroupCollapsedCommand, SetParamCommand
+from gui.document import Document
+from gui.theme import DARK
+
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo_lenet.json"
+
+
+def make_view(qtbot, doc: Document) -> CanvasView:
+    view = CanvasView(CanvasScene(doc))
+    qtbot.addWidget(view)
+    view.resize(1200, 1000)
+    view.show()
+    view.resetTransform()
+    return view
+
+
+@pytest.fixture
+def doc(qapp):
+    d = Document.from_project(load_project(DEMO))
+    yield d
+    d.dispose()
+
+
+@pytest.fixture
+def view(qtbot, doc):
+    return make_view(qtbot, doc)
+
+
+# -- event helpers (move events carry the held buttons, like a real drag) ---------------------------
+
+def send_mouse(view: CanvasView, kind: str, scene_pt: QPointF, buttons=Qt.MouseButton.LeftButton,
+               button=Qt.MouseButton.LeftButton, mods=Qt.KeyboardModifier.NoModifier) -> None:
+    vp = view.viewport()
+    local = QPointF(view.mapFromScene(scene_pt))
+    glob = QPointF(vp.mapToGlobal(local.toPoint()))
+    types = {"press": QEvent.Type.MouseButtonPress, "move": QEvent.Type.MouseMove,
+             "release": QEvent.Type.MouseButtonRelease, "double": QEvent.Type.MouseButtonDblClick}
+    if kind == "move":
+        button = Qt.MouseButton.NoButton
+    QApplication.sendEvent(vp, QMouseEvent(types[kind], local, glob, button, buttons, mods))
+
+
+def drag(view: CanvasView, a: QPointF, b: QPointF, mods=Qt.KeyboardModifier.NoModifier, steps: int = 6) -> None:
+    view.centerOn((a + b) / 2)
+    send_mouse(view, "press", a, mods=mods)
+    for i in range(1, steps + 1):
+        send_mouse(view, "move", a + (b - a) * (i / steps), mods=mods)
+    send_mouse(view, "release", b, buttons=Qt.MouseButton.NoButton, mods=mods)
+
+
+def key(view: CanvasView, k: Qt.Key, mods=Qt.KeyboardModifier.NoModifier) -> None:
+    QApplication.sendEvent(view, QKeyEvent(QEvent.Type.KeyPress, k, mods))
+    QApplication.sendEvent(view, QKeyEvent(QEvent.Type.KeyRelease, k, mods))
+
+
+def body(view: CanvasView, node_id: str) -> QPointF:
+    return view.canvas.nodes[node_id].mapToScene(QPointF(NODE_W * 0.3, NODE_H * 0.5))
+
+
+def card_rect(item: NodeItem) -> QRectF:
+    return item.mapRectToScene(QRectF(0, 0, NODE_W, NODE_H))
+
+
+# -- the scene mirrors the model --------------------------------------------------------------------
+
+def test_scene_shows_every_node_edge_block_and_shape(view, doc):
+    sc = view.canvas
+    assert set(sc.nodes) == set(doc.graph.nodes)
+    assert set(sc.edges) == set(doc.graph.edges)
+    assert set(sc.frames) == {"features", "classifier"}
+    assert sc.edges[Edge("conv1", "relu1")].label == "6×28×28"
+    assert sc.nodes["conv1"].params_text == "5×5 · 6"
+    assert sc.nodes["pool2"].shape_text == "16×5×5"
+    assert all(n.pos is not None for n in doc.graph.nodes.values())
+
+
+def test_parameter_edit_updates_labels_of_changed_items_only(view, doc):
+    sc = view.canvas
+    untouched = sc.nodes["input"].result
+    doc.push(SetParamCommand(doc, "conv1", "out_channels", 8))
+    assert sc.edges[Edge("conv1", "relu1")].label == "8×28×28"
+    assert sc.edges[Edge("pool1", "conv2")].label == "8×14×14"
+    assert sc.nodes["conv1"].shape_text == "8×28×28"
+    assert sc.nodes["conv2"].shape_text == "16×10×10"  # conv2 adapts its in_channels
+    assert sc.nodes["input"].result is untouched
+    doc.undo_stack.undo()
+    assert sc.edges[Edge("conv1", "relu1")].label == "6×28×28"
+
+
+def test_errors_warnings_and_unknown_shapes_downstream(view, doc):
+    sc = view.canvas
+    doc.push(SetParamCommand(doc, "conv2", "in_channels", 3))
+    err = sc.nodes["conv2"]
+    assert err.diags and err.diags[0][0].value == "error"
+    assert "in_channels" in err.toolTip() and "gets 6" in err.toolTip()
+    assert sc.edges[Edge("conv2", "relu2")].label == "?"
+    assert sc.nodes["relu2"].shape_text == "?" and not sc.nodes["relu2"].diags
+    doc.push(AddNodeCommand(doc, "ReLU", "dangling", pos=(900, 0), connect_from="relu4"))
+    assert sc.nodes["dangling"].diags[0][0].value == "warning"  # does not reach an Output
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert not sc.nodes["conv2"].diags and not sc.nodes["conv2"].toolTip()
+
+
+# -- gestures -----------------------------------------------------------------------------------
+
+def test_palette_drop_creates_node_at_drop_point(view, doc):
+    data = QMimeData()
+    data.setData(LAYER_MIME, b"Dropout")
+    target = QPointF(700, 300)
+    view.centerOn(target)
+    local = QPointF(view.mapFromScene(target))
+    vp = view.viewport()
+    enter = QDragEnterEvent(local, Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(vp, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(local, Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(vp, drop)
+    new = [n for n in doc.graph.nodes.values() if n.type == "Dropout"]
+    assert len(new) == 1
+    x, y = new[0].pos
+    assert abs(x + NODE_W / 2 - 700) <= 4 and abs(y + NODE_H / 2 - 300) <= 4
+    assert doc.selection == [new[0].id] and doc.undo_stack.undoText() == "Add Dropout"
+
+
+def test_drop_of_other_data_is_refused(view, doc):
+    data = QMimeData()
+    data.setText("hello")
+    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.viewport(), enter)
+    assert not enter.isAccepted()
+
+
+def test_connect_by_dragging_from_output_to_input_port(view, doc):
+    doc.push(AddNodeCommand(doc, "Dropout", "x", pos=(600, 500)))
+    sc = view.canvas
+    drag(view, sc.nodes["relu4"].out_port_pos(0), sc.nodes["x"].in_port_pos(0))
+    assert doc.graph.predecessors("x") == ["relu4"]
+    assert doc.undo_stack.undoText() == "Connect relu4 → x"
+    assert Edge("relu4", "x") in sc.edges
+    assert not any(isinstance(it, type(sc.edges[Edge("relu4", "x")])) and it.zValue() == 20 for it in sc.items())
+
+
+def test_refused_connections_explain_and_change_nothing(view, doc, qtbot):
+    sc = view.canvas
+    doc.push(AddNodeCommand(doc, "Dropout", "x", pos=(600, 500)))
+    doc.push(AddNodeCommand(doc, "Add", "y", pos=(600, 700), connect_from="x"))
+    before = project_to_dict(doc.project)
+    count = doc.undo_stack.count()
+    with qtbot.waitSignal(view.message) as occupied:
+        drag(view, sc.nodes["relu1"].out_port_pos(0), sc.nodes["conv2"].in_port_pos(0))
+    assert "already has an input from pool1" in occupied.args[0]
+    with qtbot.waitSignal(view.message) as cycle:
+        drag(view, sc.nodes["y"].out_port_pos(0), body(view, "x"))
+    assert "cycle" in cycle.args[0]
+    assert project_to_dict(doc.project) == before and doc.undo_stack.count() == count
+
+
+def test_drag_edge_end_away_disconnects_and_onto_node_reconnects(view, doc):
+    sc = view.canvas
+    doc.push(AddNodeCommand(doc, "Dropout", "x", pos=(600, 500)))
+    end = sc.nodes["fc2"].in_port_pos(0)
+    drag(view, end, sc.nodes["x"].in_port_pos(0))
+    assert doc.graph.predecessors("x") == ["relu3"] and doc.graph.in_edges("fc2") == []
+    assert doc.undo_stack.undoText() == "Reconnect relu3 → x"
+    drag(view, sc.nodes["x"].in_port_pos(0), QPointF(1100, 200))
+    assert doc.graph.in_edges("x") == []
+    assert doc.undo_stack.undoText() == "Disconnect relu3 → x"
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert doc.graph.predecessors("fc2") == ["relu3"]
+
+
+def test_move_nodes_is_one_undo_step(view, doc):
+    start = doc.graph.nodes["conv1"].pos
+    a = body(view, "conv1")
+    drag(view, a, a + QPointF(101, 45), steps=8)
+    x, y = doc.graph.nodes["conv1"].pos
+    assert (x - start[0], y - start[1]) == (100.0, 44.0)  # snapped to the 4-unit grid
+    assert view.canvas.nodes["conv1"].pos() == QPointF(x, y)
+    assert doc.undo_stack.count() == 1 and doc.undo_stack.undoText() == "Move conv1"
+    doc.undo_stack.undo()
+    assert doc.graph.nodes["conv1"].pos == start
+
+
+def test_rubber_band_and_ctrl_click_selection(view, doc):
+    sc = view.canvas
+    r = card_rect(sc.nodes["conv1"]).united(card_rect(sc.nodes["relu1"]))
+    drag(view, r.topLeft() + QPointF(-30, -8), QPointF(r.right() + 60, r.bottom() - 10))
+    assert doc.selection == ["conv1", "relu1"]
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    view.centerOn(body(view, "pool1"))
+    send_mouse(view, "press", body(view, "pool1"), mods=ctrl)
+    send_mouse(view, "release", body(view, "pool1"), buttons=Qt.MouseButton.NoButton, mods=ctrl)
+    assert doc.selection == ["conv1", "relu1", "pool1"]
+    send_mouse(view, "press", body(view, "relu1"), mods=ctrl)
+    send_mouse(view, "release", body(view, "relu1"), buttons=Qt.MouseButton.NoButton, mods=ctrl)
+    assert doc.selection == ["conv1", "pool1"]
+
+
+def test_delete_key_and_undo(view, doc):
+    view.select_nodes(["relu2"])
+    view.setFocus()
+    key(view, Qt.Key.Key_Delete)
+    assert "relu2" not in doc.graph.nodes and "relu2" not in view.canvas.nodes
+    doc.undo_stack.undo()
+    assert doc.graph.predecessors("pool2") == ["relu2"] and "relu2" in view.canvas.nodes
+
+
+def test_pan_and_zoom(view, doc):
+    view.fit_all()
+    z = view.zoom()
+    view.zoom_by(2.0)
+    assert view.zoom() == pytest.approx(2 * z)
+    key(view, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert view.zoom() == pytest.approx(z)
+    h = view.verticalScrollBar().value()
+    p = QPointF(view.mapToScene(QPoint(600, 500)))
+    send_mouse(view, "press", p, buttons=Qt.MouseButton.MiddleButton, button=Qt.MouseButton.MiddleButton)
+    send_mouse(view, "move", p + QPointF(0, 50) / view.zoom(), buttons=Qt.MouseButton.MiddleButton)
+    send_mouse(view, "release", p, buttons=Qt.MouseButton.NoButton, button=Qt.MouseButton.MiddleButton)
+    assert view.verticalScrollBar().value() == h - 50
+    assert doc.undo_stack.count() == 0
+
+
+# -- clipboard ------------------------------------------------------------------------------------
+
+def test_copy_paste_between_two_documents(qtbot, view, doc):
+    other = Document.new()
+    view2 = make_view(qtbot, other)
+    view.select_nodes(["conv1", "relu1", "pool1"])
+    assert view.copy()
+    assert view2.paste()
+    g2 = other.graph
+    assert {"conv1", "relu1", "pool1"} <= set(g2.nodes)  # ids were free there: kept
+    assert g2.predecessors("relu1") == ["conv1"] and other.selection == ["conv1", "relu1", "pool1"]
+    assert view2.paste()  # again: fresh ids now
+    assert {"conv2", "relu2", "pool2"} <= set(g2.nodes) and g2.predecessors("relu2") == ["conv2"]
+    assert set(view2.canvas.nodes) == set(g2.nodes)
+    other.undo_stack.undo()
+    assert "conv2" not in g2.nodes
+    other.dispose()
+
+
+def test_duplicate_and_paste_of_garbage(view, doc, qtbot):
+    view.select_nodes(["conv1", "relu1"])
+    view.setFocus()
+    key(view, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert doc.selection == ["conv3", "relu5"]
+    assert doc.graph.predecessors("relu5") == ["conv3"] and doc.undo_stack.undoText() == "Duplicate 2 nodes"
+    before = project_to_dict(doc.project)
+    QGuiApplication.clipboard().setText("this is not a network")
+    with qtbot.waitSignal(view.message) as blocker:
+        assert not view.paste()
+    assert "Cannot paste" in blocker.args[0] and "NetCanvas" in blocker.args[0]
+    assert project_to_dict(doc.project) == before
+
+
+# -- blocks ---------------------------------------------------------------------------------------
+
+def test_group_collapse_and_expand(view, doc):
+    sc = view.canvas
+    view.select_nodes(["conv2", "relu2"])
+    assert view.group_selection("Second conv")
+    gid = next(g for g, grp in doc.graph.groups.items() if grp.label == "Second conv")
+    assert doc.graph.parent_group(gid) == "features" and gid in sc.frames
+    title = sc.frames[gid].title_rect.center()
+    view.centerOn(title)
+    send_mouse(view, "press", title)
+    send_mouse(view, "release", title, buttons=Qt.MouseButton.NoButton)
+    assert doc.graph.groups[gid].collapsed and gid in sc.cards
+    card = sc.cards[gid]
+    assert not sc.nodes["conv2"].isVisible() and not sc.nodes["relu2"].isVisible()
+    into = sc.edges[Edge("pool1", "conv2")]
+    assert into.isVisible() and into.path.pointAtPercent(1.0) == card.in_port_pos()
+    assert not sc.edges[Edge("conv2", "relu2")].isVisible()
+    assert card.badges[0] == "2 layers" and card.shape_text == "16×10×10"
+    below = doc.graph.nodes["pool2"].pos[1]
+    assert below < card.pos().y() + 200  # the layout closed up under the card
+    centre = card.mapToScene(QPointF(40, 20))
+    view.centerOn(centre)
+    send_mouse(view, "double", centre)
+    assert not doc.graph.groups[gid].collapsed and sc.nodes["conv2"].isVisible() and gid not in sc.cards
+    for _ in range(3):
+        doc.undo_stack.undo()
+    assert gid not in doc.graph.groups and gid not in sc.frames
+
+
+def test_template_opens_with_blocks_collapsed_one_level(qtbot, qapp):
+    templates = pytest.importorskip("templates")
+    doc = Document.from_project(templates.build_template("resnet18"), collapse_blocks=True)
+    view = make_view(qtbot, doc)
+    sc = view.canvas
+    top = [g for g in doc.graph.groups if doc.graph.parent_group(g) is None]
+    assert set(sc.cards) == set(top) and not sc.frames
+    shown = [n for n, it in sc.nodes.items() if it.isVisible()]
+    assert set(shown) == {n for n in doc.graph.nodes if doc.graph.parent_group(n) is None}
+    visible_edges = [it for it in sc.edges.values() if it.isVisible()]
+    assert len(visible_edges) == len(top) + len(shown) - 1  # one wire between consecutive items
+    cards = sorted(sc.cards.values(), key=lambda c: c.pos().y())
+    assert len({round(c.pos().x() + c.boundingRect().width()) for c in cards}) == 1  # one aligned column
+    assert not doc.is_modified()
+    layer2 = next(g for g in top if g == "layer2")
+    doc.push(SetGroupCollapsedCommand(doc, layer2, False))
+    assert layer2 in sc.frames and any(f in sc.frames for f in doc.graph.groups[layer2].members)
+    assert_no_overlaps(sc)
+    doc.dispose()
+
+
+def assert_no_overlaps(sc: CanvasScene) -> None:
+    rects = [card_rect(it) for it in sc.nodes.values() if it.isVisible()]
+    rects += [c.mapRectToScene(c.shape().boundingRect()) for c in sc.cards.values()]
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            assert not a.intersects(b), (a, b)
+
+
+def test_auto_arrange_leaves_no_overlaps_and_undoes(view, doc):
+    g = doc.graph
+    doc.push(MoveNodesCommand(doc, {n: (g.nodes[n].pos, (0.0, 0.0)) for n in g.nodes}))
+    doc.push(AddNodeCommand(doc, "Add", "merge", pos=(0, 0), connect_from="relu3"))
+    doc.push(ConnectCommand(doc, "relu1", "merge"))
+    view.auto_arrange()
+    assert doc.undo_stack.undoText() == "Auto-arrange"
+    assert_no_overlaps(view.canvas)
+    ys = {n: g.nodes[n].pos[1] for n in g.nodes}
+    assert all(ys[e.src] < ys[e.dst] for e in g.edges)  # every edge points down
+    doc.undo_stack.undo()
+    assert all(g.nodes[n].pos == (0.0, 0.0) for n in g.nodes if n != "merge")
+
+
+def test_nodes_without_positions_are_laid_out_on_load(qtbot, qapp):
+    project = load_project(DEMO)
+    for n in project.graph.nodes.values():
+        n.pos = None
+    doc = Document.from_project(project)
+    assert not doc.is_modified()
+    assert_no_overlaps(make_view(qtbot, doc).canvas)
+    doc.dispose()
+
+
+# -- find, theme ------------------------------------------------------------------------------------
+
+def test_find_and_focus_by_id_or_type(view, doc, qtbot):
+    assert view.find_and_focus("conv2") and doc.selection == ["conv2"]
+    assert view.find_and_focus("linear") and doc.selection == ["fc1"]
+    with qtbot.waitSignal(view.message):
+        assert not view.find_and_focus("transformer")
+    assert doc.selection == ["fc1"]
+
+
+def test_find_reveals_a_node_inside_a_collapsed_block(view, doc):
+    doc.push(SetGroupCollapsedCommand(doc, "classifier", True))
+    assert not view.canvas.nodes["fc2"].isVisible()
+    assert view.find_and_focus("fc2")
+    assert not doc.graph.groups["classifier"].collapsed and view.canvas.nodes["fc2"].isSelected()
+
+
+def test_dark_theme_restyles_items(view):
+    view.set_theme(DARK)
+    assert view.canvas.style.theme is DARK
+    assert view.canvas.nodes["conv1"].style is view.canvas.style
+    assert not view.grab().isNull()
