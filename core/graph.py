@@ -460,8 +460,15 @@ class Graph:
         existing = self.in_edges(dst)
         if max_inputs == 0:
             raise PortError(f"{dst} is an {dst_node.type} node and takes no inputs")
+        src_spec = get_spec(self.nodes[src].type)
+        if src_spec is not None and src_spec.type == "Output":
+            raise PortError(f"{src} is an Output node and has no outputs to connect")
+        if src in self._reach([dst], forward=True, include_start=False):
+            raise CycleError(f"connecting {src} → {dst} would make a cycle "
+                             f"({dst} already feeds {src})")
         if port is None:
-            port = self.free_port(dst)
+            # a single-input layer has one port: an occupied one says so, rather than "port 1"
+            port = 0 if max_inputs == 1 else self.free_port(dst)
         if port < 0:
             raise PortError(f"port must be >= 0, got {port}")
         if any(e.port == port for e in existing):
@@ -472,15 +479,8 @@ class Graph:
         if max_inputs is not None and port >= max_inputs:
             raise PortError(f"{dst} ({dst_node.type}) takes {max_inputs} input"
                             f"{'s' if max_inputs != 1 else ''}; port {port} does not exist")
-        src_node = self.nodes[src]
-        src_spec = get_spec(src_node.type)
-        if src_spec is not None and src_spec.type == "Output":
-            raise PortError(f"{src} is an Output node and has no outputs to connect")
         if from_port < 0:
             raise PortError(f"from_port must be >= 0, got {from_port}")
-        if src in self._reach([dst], forward=True, include_start=False):
-            raise CycleError(f"connecting {src} → {dst} would make a cycle "
-                             f"({dst} already feeds {src})")
         return port
 
     def add_edge(self, src: str, dst: str, port: int | None = None, from_port: int = 0) -> Edge:
