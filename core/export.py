@@ -328,7 +328,7 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
         "",
         "import torch",
     ]
-    if classes.sources:
+    if any(re.search(r"\bF\.", src) for src in classes.sources.values()):
         header.append("import torch.nn.functional as F")
     header += ["from torch import nn", ""]
     body = []
