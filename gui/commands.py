@@ -570,72 +570,48 @@ class PasteCommand(_Command):
 
 
 class ApplyFixCommand(_Command):
-    """Apply a diagnostic's :class:`core.layers.spec.Fix` as one undoable edit."""
+    """Apply a diagnostic's :class:`core.layers.spec.Fix` as one undoable edit (through
+    :func:`core.fixes.apply_fix`, whose step record gives the exact undo and redo)."""
 
     def __init__(self, doc: Document, fix: Fix) -> None:
+        from core.fixes import apply_fix
+
         g = doc.graph
         self.fix = fix
         self.moves: dict[str, tuple[Pos | None, Pos | None]] = {}
-        if fix.action == "set_param":
-            node = g.node(fix.node or "")
-            self.old = copy.deepcopy(node.params.get(fix.param or ""))
-        elif fix.action == "insert_before":
-            node = g.node(fix.node or "")
-            spec = get_spec(fix.layer_type or "")
-            if spec is None:
-                raise GraphError(f"cannot apply “{fix.label}”: unknown layer type {fix.layer_type!r}")
-            self.new_id = new_node_id(g, spec.type)
-            self.type = spec.type
-            self.edge = next((e for e in g.in_edges(node.id) if e.port == fix.port), None)
-            self.pos = node.pos
-            if node.pos is not None:  # make room: the node and everything below it move down one row
-                step = NODE_H + LAYER_GAP
-                self.moves = {n.id: (n.pos, (n.pos[0], n.pos[1] + step)) for n in g.nodes.values()
-                              if n.pos is not None and n.pos[1] >= node.pos[1] - 1.0}
-        elif fix.action == "remove_edge":
-            g.node(fix.node or "")
-            self.edge = next((e for e in g.in_edges(fix.node or "") if e.port == fix.port), None)
-            if self.edge is None:
-                raise GraphError(f"cannot apply “{fix.label}”: {fix.node} has no input on port {fix.port}")
-        elif fix.action == "add_input":
-            self.new_id = "input" if "input" not in g.nodes and "input" not in g.groups else new_node_id(g, "Input")
-            ys = [n.pos for n in g.nodes.values() if n.pos is not None]
-            self.pos = (min(p[0] for p in ys), min(p[1] for p in ys) - NODE_H - LAYER_GAP) if ys else (0.0, 0.0)
-        else:
-            raise GraphError(f"cannot apply “{fix.label}”: unknown kind of fix {fix.action!r}")
+        target = g.nodes.get(fix.node or "")
+        if fix.action == "insert_before" and target is not None and target.pos is not None:
+            # make room: the node and everything below it move down one row; the new layer
+            # then lands in the gap (core places it halfway between its neighbours)
+            step = NODE_H + LAYER_GAP
+            y0 = target.pos[1]
+            self.moves = {n.id: (n.pos, (n.pos[0], n.pos[1] + step)) for n in g.nodes.values()
+                          if n.pos is not None and n.pos[1] >= y0 - 1.0}
+        trial = g.copy()  # a stale fix is refused with core's message before anything changes
+        for nid, (_old, new) in self.moves.items():
+            trial.set_position(nid, new)
+        apply_fix(trial, fix)
         super().__init__(doc, f"Fix: {fix.label}")
+        self.applied: Any = None
+
+    @property
+    def new_ids(self) -> list[str]:
+        return list(self.applied.created) if self.applied is not None else []
 
     def _redo(self) -> None:
-        g, f = self.graph, self.fix
-        if f.action == "set_param":
-            g.set_param(f.node or "", f.param or "", f.value)
-        elif f.action == "insert_before":
-            for nid, (_old, new) in self.moves.items():
-                g.set_position(nid, new)
-            g.add_node(self.type, self.new_id, f.layer_params, self.pos)
-            if self.edge is not None:
-                g.remove_edge(self.edge)
-                g.insert_edge(Edge(self.edge.src, self.new_id, 0, self.edge.from_port))
-            g.insert_edge(Edge(self.new_id, f.node or "", f.port, 0))
-        elif f.action == "remove_edge":
-            g.remove_edge(self.edge)
-        elif f.action == "add_input":
-            g.add_node("Input", self.new_id, None, self.pos)
+        from core.fixes import apply_fix
+
+        for nid, (_old, new) in self.moves.items():
+            self.graph.set_position(nid, new)
+        if self.applied is None:
+            self.applied = apply_fix(self.graph, self.fix)
+        else:
+            self.applied.redo(self.graph)
 
     def _undo(self) -> None:
-        g, f = self.graph, self.fix
-        if f.action == "set_param":
-            g.set_param(f.node or "", f.param or "", self.old)
-        elif f.action == "insert_before":
-            g.remove_node(self.new_id)
-            if self.edge is not None:
-                g.insert_edge(self.edge)
-            for nid, (old, _new) in self.moves.items():
-                g.set_position(nid, old)
-        elif f.action == "remove_edge":
-            g.insert_edge(self.edge)
-        elif f.action == "add_input":
-            g.remove_node(self.new_id)
+        self.applied.undo(self.graph)
+        for nid, (old, _new) in self.moves.items():
+            self.graph.set_position(nid, old)
 
 
 __all__ = ["AddNodeCommand", "ApplyFixCommand", "AutoArrangeCommand", "ConnectCommand", "DisconnectCommand",

@@ -252,3 +252,30 @@ def test_new_document_is_a_valid_network(qapp):
     d = Document.new()
     assert d.analysis.ok and d.analysis.output_shapes == ((3, 32, 32),)
     assert not d.is_modified()
+
+
+def test_fixes_from_diagnostics_apply_and_undo(qapp):
+    data = json.loads(DEMO.read_text())
+    data["graph"]["nodes"][4]["type"] = "Conv2x"  # conv2 misspelt
+    data["graph"]["nodes"] = [n for n in data["graph"]["nodes"] if n["id"] != "output"]
+    data["graph"]["edges"] = [e for e in data["graph"]["edges"] if e["to"] != "output"]
+    from core.project import project_from_dict
+
+    d = Document.from_project(project_from_dict(data))
+    fixes = {f.action: f for f in (x.fix for x in d.analysis.diagnostics) if f is not None}
+    assert {"replace_type", "add_output"} <= set(fixes)
+    before = project_to_dict(d.project)
+    d.push(ApplyFixCommand(d, fixes["replace_type"]))
+    assert d.graph.nodes["conv2"].type == "Conv2d" and d.undo_stack.undoText().startswith("Fix: ")
+    d.push(ApplyFixCommand(d, fixes["add_output"]))
+    assert d.analysis.ok
+    d.undo_stack.undo()
+    d.undo_stack.undo()
+    after = project_to_dict(d.project)
+    assert sorted(map(json.dumps, after["graph"]["nodes"])) == sorted(map(json.dumps, before["graph"]["nodes"]))
+    # (core's replace_type re-adds the node at the end of the file order: compare as sets)
+    assert sorted(map(json.dumps, after["graph"]["edges"])) == sorted(map(json.dumps, before["graph"]["edges"]))
+    stale = fixes["replace_type"]
+    d.push(RemoveItemsCommand(d, ["conv2"]))
+    assert "conv2" in (try_push(d, lambda: ApplyFixCommand(d, stale)) or "")
+    d.dispose()
