@@ -140,6 +140,7 @@ def _screenshot(app: QApplication, project: Any, source: str, args: argparse.Nam
         QTimer.singleShot(15_000, loop.quit)
         if window.code.thread is not None or window.code.stale:
             loop.exec()
+        window.code.scroll_to("class ")  # the module docstring is less telling than the class
     _settle(app)
     image = window.grab()
     try:

@@ -184,7 +184,7 @@ def _icon_url(name: str, t: Theme) -> str:
 
 def stylesheet(t: Theme) -> str:
     """The application stylesheet: flat panels, quiet borders, one accent colour."""
-    up, down = _icon_url("chevron-up", t), _icon_url("chevron-down", t)
+    up, down, check = _icon_url("chevron-up", t), _icon_url("chevron-down", t), _icon_url("check", t)
     return f"""
 QMainWindow, QDialog {{ background: {t.window}; }}
 QMainWindow::separator {{ background: {t.border}; width: 1px; height: 1px; }}
@@ -228,6 +228,11 @@ QPushButton:hover, QToolButton:hover {{ border-color: {t.accent}; }}
 QPushButton:pressed, QToolButton:pressed {{ background: {t.border}; }}
 QPushButton:default {{ background: {t.accent}; color: {t.accent_text}; border-color: {t.accent}; }}
 QPushButton:disabled {{ color: {t.text_dim}; }}
+QPushButton[role="fix"] {{
+    background: transparent; color: {t.accent}; border: 1px solid {t.accent}; border-radius: 3px;
+    padding: 1px 8px; margin: 1px 4px;
+}}
+QPushButton[role="fix"]:hover {{ background: {t.accent}; color: {t.accent_text}; }}
 QTreeView, QTableView, QListView, QTreeWidget, QTableWidget, QListWidget {{
     background: {t.panel}; color: {t.text}; border: none; alternate-background-color: {t.panel_alt};
     selection-background-color: {t.accent}; selection-color: {t.accent_text}; outline: 0;
@@ -266,7 +271,13 @@ QLabel[role="section"] {{
     color: {t.text_dim}; font-weight: 700; font-size: 10px; padding-top: 8px;
 }}
 QFrame[role="card"] {{ background: {t.panel}; border: 1px solid {t.border}; border-radius: 6px; }}
-QCheckBox {{ color: {t.text}; }}
+QCheckBox {{ color: {t.text}; spacing: 6px; }}
+QCheckBox::indicator {{
+    width: 14px; height: 14px; border: 1px solid {t.text_dim}; border-radius: 3px; background: {t.panel};
+}}
+QCheckBox::indicator:hover {{ border-color: {t.accent}; }}
+QCheckBox::indicator:checked {{ background: {t.accent}; border-color: {t.accent}; image: url({check}); }}
+QCheckBox::indicator:disabled {{ border-color: {t.border}; background: {t.panel_alt}; }}
 """
 
 

@@ -238,5 +238,13 @@ class CodePanel(QWidget):
     def text(self) -> str:
         return self.editor.toPlainText()
 
+    def scroll_to(self, text: str) -> bool:
+        """Scroll so the first line containing ``text`` is at the top (e.g. ``class ``)."""
+        block = self.editor.document().find(text).block()
+        if not block.isValid():
+            return False
+        self.editor.verticalScrollBar().setValue(block.blockNumber())
+        return True
+
 
 __all__ = ["DEBOUNCE_MS", "CodePanel", "python_source", "shown"]

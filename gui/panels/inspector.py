@@ -105,6 +105,8 @@ class InspectorPanel(QScrollArea):
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        # Long values wrap instead of widening the panel past its dock.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.doc: Any = None
         self.node_id: str | None = None
         self._built_for: tuple[str, str] | None = None  # (id, type) the widgets were built for
@@ -209,7 +211,7 @@ class InspectorPanel(QScrollArea):
         title = _label(type_name, "heading")
         title.setStyleSheet("font-size: 15px;")
         row.addWidget(title)
-        if spec is not None:
+        if spec is not None and spec.category.value != type_name:
             row.addWidget(_label(spec.category.value, "dim"))
         row.addStretch(1)
         lay.addLayout(row)
@@ -269,7 +271,7 @@ class InspectorPanel(QScrollArea):
         for key, title in (("shape", "shape"), ("rf", "receptive field"), ("rf_stride", "  stride (jump)"),
                            ("rf_padding", "  padding"), ("params", "parameters"), ("buffers", "buffers"),
                            ("macs", "MACs"), ("act", "activation")):
-            value = _label()
+            value = _label(wrap=True)
             self.stats[key] = value
             form.addRow(title, value)
         lay.addLayout(form)
@@ -363,7 +365,8 @@ class InspectorPanel(QScrollArea):
                 inferred = result.args.get(name) if result is not None else None
                 text = f"{_fmt_value(inferred)}  (inferred)" if inferred is not None else "? (needs a known input)"
                 if given is not None and given != inferred:
-                    text = f"{_fmt_value(given)}  (set; input gives {_fmt_value(inferred)})"
+                    text = f"{_fmt_value(given)}  " + (f"(set; the input gives {_fmt_value(inferred)})"
+                                                        if inferred is not None else "(set explicitly)")
                 lab.setText(text)
         self._show_stats(result)
         self._show_problems(node.id)
@@ -386,7 +389,7 @@ class InspectorPanel(QScrollArea):
         if r is None or not r.known:
             for lab in s.values():
                 lab.setText("?")
-            s["shape"].setText("? (unknown: fix the problem upstream)")
+            s["shape"].setText("? (unknown until the problem is fixed)")
             return
         shapes = r.out_shapes or ()
         s["shape"].setText(", ".join(fmt_shape(x) for x in shapes) or "—")

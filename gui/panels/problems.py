@@ -106,10 +106,17 @@ class ProblemsPanel(QWidget):
             if d.fix is not None:
                 button = QPushButton(f"Fix: {d.fix.label}")
                 button.setToolTip(f"Apply this repair as one undoable edit: {d.fix.label}")
+                button.setProperty("role", "fix")
+                button.setCursor(Qt.CursorShape.PointingHandCursor)
+                item.setSizeHint(2, button.sizeHint())
                 button.clicked.connect(lambda _=False, fix=d.fix: self.apply_fix(fix))
                 self.tree.setItemWidget(item, 2, button)
                 self.fix_buttons.append(button)
         self.summary.setText(count_text(diags))
+        if self.fix_buttons:  # ResizeToContents ignores item widgets: size the column for the buttons
+            width = max(b.sizeHint().width() for b in self.fix_buttons) + 8
+            self.tree.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
+            self.tree.header().resizeSection(2, width)
 
     def _clicked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         node = item.data(0, NODE_ROLE)
