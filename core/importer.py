@@ -25,7 +25,9 @@ GoogLeNet's and Inception's auxiliary heads become extra Output nodes instead of
 from __future__ import annotations
 
 import importlib
+import inspect
 import keyword
+import operator
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,6 +37,7 @@ from functools import cache
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 
 from core.analysis import analyze
@@ -252,6 +255,25 @@ def _compact(value: Any, p: ParamSpec) -> Any:
     return value
 
 
+def _torch_required(spec: LayerSpec) -> frozenset[str]:
+    """Constructor arguments torch requires (kernel_size …): written out even when they equal our default."""
+    return _required_args(spec.torch_class)
+
+
+@cache
+def _required_args(torch_class: str) -> frozenset[str]:
+    cls = _resolve_class(torch_class)
+    if cls is None:
+        return frozenset()
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(k for k, p in sig.parameters.items()
+                     if p.default is inspect.Parameter.empty and k != "self"
+                     and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+
 def user_params(spec: LayerSpec, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Validate ``raw`` and keep what differs from torch's defaults (inferred arguments dropped)."""
     try:
@@ -259,9 +281,10 @@ def user_params(spec: LayerSpec, raw: Mapping[str, Any], where: str) -> dict[str
     except ParamError as exc:
         raise ModelImportError(f"{where}: {spec.type} {exc}", where) from None
     out = {}
+    required = _torch_required(spec)
     for p in spec.params:
         value = resolved[p.name]
-        if p.inferred or _norm(value, p) == _norm(p.default, p):
+        if p.inferred or (_norm(value, p) == _norm(p.default, p) and p.name not in required):
             continue
         out[p.name] = _compact(value, p)
     return out
@@ -528,15 +551,18 @@ class _Converter:
 
 
 def _describe(n: fx.Node) -> str:
+    """How a reader would write the call: ``F.relu``, ``torch.einsum``, ``Tensor.view``, ``operator.add``."""
     if n.op == "call_method":
         return f"Tensor.{n.target}"
-    mod = getattr(n.target, "__module__", None) or ""
     name = getattr(n.target, "__name__", str(n.target))
-    if mod.startswith("torch.nn.functional"):
+    if getattr(F, name, None) is n.target:
         return f"F.{name}"
-    if mod in ("_operator", "operator"):
+    if getattr(torch, name, None) is n.target:
+        return f"torch.{name}"
+    if getattr(operator, name, None) is n.target:
         return f"operator.{name}"
-    return f"{mod}.{name}" if mod and not mod.startswith("torch._C") else f"torch.{name}"
+    mod = getattr(n.target, "__module__", None) or ""
+    return f"{mod}.{name}" if mod else name
 
 
 # -- groups, checks, layout -----------------------------------------------------------------------
