@@ -39,6 +39,7 @@ class Document(QObject):
     modified_changed = Signal(bool)
     selection_changed = Signal(list)
     path_changed = Signal()
+    batch_finished = Signal()  # an edit (one command's redo/undo) is complete: observers may flush
 
     def __init__(self, project: Project, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -151,7 +152,13 @@ class Document(QObject):
             if self._depth == 0:
                 self._flush()
 
+    @property
+    def in_batch(self) -> bool:
+        """True inside :meth:`batch`: observers may defer per-item work to ``batch_finished``."""
+        return self._depth > 0
+
     def _flush(self) -> None:
+        self.batch_finished.emit()
         if self._groups_dirty:
             self._groups_dirty = False
             self.groups_changed.emit()

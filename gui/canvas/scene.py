@@ -51,6 +51,7 @@ class CanvasScene(QGraphicsScene):
         self._parent: dict[str, str] = {}
         self._unit: dict[str, str] = {}
         self._diag_nodes: set[str] = set()
+        self._moved: set[str] = set()
         self._syncing = False
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.setBackgroundBrush(self.style.canvas)
@@ -67,6 +68,7 @@ class CanvasScene(QGraphicsScene):
         doc.edge_added.connect(self._on_edge_added)
         doc.edge_removed.connect(self._on_edge_removed)
         doc.groups_changed.connect(self.refresh_folding)
+        doc.batch_finished.connect(self._flush_moves)
         doc.analysis_updated.connect(self.apply_analysis)
         doc.selection_changed.connect(self._selection_from_doc)
         self.selectionChanged.connect(self._selection_to_doc)
@@ -152,20 +154,36 @@ class CanvasScene(QGraphicsScene):
             return
         x, y = node.pos if node.pos is not None else (0.0, 0.0)
         item.setPos(x, y)
-        unit = self._unit.get(node_id, node_id)
-        if unit == node_id:
-            for e in self.doc.graph.in_edges(node_id) + self.doc.graph.out_edges(node_id):
-                eitem = self.edges.get(e)
-                if eitem is not None and eitem.isVisible():
-                    self._route_edge(eitem, lanes=False)
-            self._refresh_frames_of(node_id)
-        else:
-            self._place_card(unit)
-            self._refresh_frames_of(unit)
-            for eitem in self.edges.values():
-                if eitem.isVisible() and unit in (self._unit.get(eitem.edge.src), self._unit.get(eitem.edge.dst)):
-                    self._route_edge(eitem, lanes=False)
-        self._reroute_timer.start()
+        self._moved.add(node_id)
+        if not self.doc.in_batch:  # inside a command, the rest waits for batch_finished
+            self._flush_moves()
+
+    def _flush_moves(self) -> None:
+        """After moves: place the cards and frames around moved nodes and re-route their edges, once each."""
+        moved, self._moved = self._moved, set()
+        if not moved:
+            return
+        g = self.doc.graph
+        units = {self._unit.get(n, n) for n in moved if n in g.nodes}
+        groups: set[str] = set()
+        for u in units:
+            if u in self.cards:
+                self._place_card(u)
+            gid = self._parent.get(u)
+            while gid is not None and gid not in groups:
+                groups.add(gid)
+                gid = self._parent.get(gid)
+        for gid in sorted((x for x in groups if x in self.frames), key=self._depth, reverse=True):
+            self._place_frame(gid)
+        seen: set[Edge] = set()
+        for nid in moved:
+            if nid in g.nodes:
+                for e in g.in_edges(nid) + g.out_edges(nid):
+                    eitem = self.edges.get(e)
+                    if e not in seen and eitem is not None and eitem.isVisible():
+                        seen.add(e)
+                        self._route_edge(eitem, lanes=len(moved) < 64)
+        self._reroute_timer.start()  # lanes of other long edges may have changed
         self._rect_timer.start()
 
     def _on_edge_added(self, edge: Edge) -> None:
@@ -277,13 +295,6 @@ class CanvasScene(QGraphicsScene):
         frame.setVisible(True)
         frame.title.setVisible(True)
         frame.set_geometry(content, grp.label, self._depth(gid))
-
-    def _refresh_frames_of(self, item_id: str) -> None:
-        gid = self._parent.get(item_id)
-        while gid is not None:
-            if gid in self.frames:
-                self._place_frame(gid)
-            gid = self._parent.get(gid)
 
     def _refresh_cards(self) -> None:
         g, a = self.doc.graph, self.doc.analysis

@@ -381,3 +381,49 @@ def test_dark_theme_restyles_items(view):
     assert view.canvas.style.theme is DARK
     assert view.canvas.nodes["conv1"].style is view.canvas.style
     assert not view.grab().isNull()
+
+
+def test_dragging_a_collapsed_block_moves_its_members(view, doc):
+    doc.push(SetGroupCollapsedCommand(doc, "features", True))
+    members = doc.graph.group_nodes("features")
+    before = {n: doc.graph.nodes[n].pos for n in members}
+    card = view.canvas.cards["features"]
+    a = card.mapToScene(QPointF(60, 40))
+    drag(view, a, a + QPointF(60, 0))
+    assert all(doc.graph.nodes[n].pos == (before[n][0] + 60, before[n][1]) for n in members)
+    assert doc.undo_stack.undoText() == f"Move {len(members)} nodes"
+    centre = doc.graph.nodes["conv1"].pos[0] + NODE_W / 2
+    assert card.pos().x() + card.shape().boundingRect().width() / 2 == pytest.approx(centre)
+
+
+def test_space_drag_pans_without_editing(view, doc):
+    view.setFocus()
+    QApplication.sendEvent(view, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Space, Qt.KeyboardModifier.NoModifier))
+    a = body(view, "conv1")
+    view.centerOn(a)
+    h = view.horizontalScrollBar().value()
+    send_mouse(view, "press", a)
+    send_mouse(view, "move", a + QPointF(-40, 0) / view.zoom())
+    send_mouse(view, "release", a, buttons=Qt.MouseButton.NoButton)
+    QApplication.sendEvent(view, QKeyEvent(QEvent.Type.KeyRelease, Qt.Key.Key_Space, Qt.KeyboardModifier.NoModifier))
+    assert view.horizontalScrollBar().value() == h + 40
+    assert doc.undo_stack.count() == 0 and not view.space_held
+
+
+def test_one_parameter_edit_in_a_500_node_graph_updates_only_what_changed(qtbot, qapp, monkeypatch):
+    templates = pytest.importorskip("templates")
+    doc = Document.from_project(templates.build_template("resnet152"))
+    view = make_view(qtbot, doc)
+    assert len(doc.graph.nodes) > 500
+    updated: list[str] = []
+    original = NodeItem.set_result
+
+    def counting(self, result):
+        updated.append(self.node_id)
+        original(self, result)
+
+    monkeypatch.setattr(NodeItem, "set_result", counting)
+    doc.push(SetParamCommand(doc, "fc", "out_features", 10))
+    assert sorted(updated) == ["fc", "output"]
+    assert view.canvas.edges[doc.graph.in_edges("output")[0]].label == "10"
+    doc.dispose()
