@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QEventLoop, QObject, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QLabel,
     QLineEdit,
@@ -455,11 +456,20 @@ class MainWindow(QMainWindow):
         dialog.setMinimumDuration(300)
         thread = _BusyThread(job, self)
         result: list[tuple[bool, str]] = []
+        loop = QEventLoop()
+        # Both connections are queued (the thread emits): they are delivered inside loop.exec(),
+        # so a job that finishes at once still ends the loop.
         thread.finished_with.connect(lambda ok, msg: result.append((ok, msg)))
-        thread.finished.connect(dialog.reset)
-        thread.start()
-        dialog.exec()
-        thread.wait()
+        thread.finished.connect(loop.quit)
+        QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        try:
+            thread.start()
+            loop.exec()
+            thread.wait()
+        finally:
+            QApplication.restoreOverrideCursor()
+            dialog.reset()
+            dialog.deleteLater()
         ok, message = result[0] if result else (False, "the task stopped without a result")
         if not ok:
             self.show_error("Export failed", message)

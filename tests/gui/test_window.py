@@ -298,3 +298,31 @@ def test_screenshot_command_writes_a_png(isolated):
     assert not (isolated / "x.png").exists()
 
 
+
+
+@pytest.mark.slow
+def test_export_onnx_runs_in_a_worker(window, isolated):
+    target = isolated / "lenet.onnx"
+    assert window.files.export_onnx(target)
+    assert target.exists() and target.stat().st_size > 1000
+    assert "Exported lenet.onnx" in window.statusBar().currentMessage()
+
+
+@pytest.mark.slow
+def test_import_torchvision_dialog_lists_and_imports(qtbot, isolated):
+    from gui.dialogs.torchvision_import import TorchvisionImportDialog
+
+    dialog = TorchvisionImportDialog()
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() > 20, timeout=60_000)
+    names = [dialog.tree.topLevelItem(i).text(0) for i in range(dialog.tree.topLevelItemCount())]
+    assert "resnet18" in names and "mobilenet_v2" in names
+    dialog.filter.setText("resnet1")
+    shown = [n for i, n in enumerate(names) if not dialog.tree.topLevelItem(i).isHidden()]
+    assert "resnet18" in shown and "mobilenet_v2" not in shown
+    dialog.tree.setCurrentItem(dialog.tree.topLevelItem(names.index("resnet18")))
+    with qtbot.waitSignal(dialog.accepted, timeout=90_000):
+        dialog.start_import()
+        assert not dialog.import_button.isEnabled()  # the window stays responsive, the button waits
+    project = dialog.project
+    assert "layer1.0.conv1" in project.graph.nodes
