@@ -23,7 +23,7 @@ from core.layers.registry import get_spec, suggest
 from core.layers.spec import Fix, ParamError
 from core.project import ProjectError, init_problem
 from gui.canvas.layout import arrange, expand_shift, parent_map
-from gui.canvas.metrics import LAYER_GAP, NODE_H
+from gui.canvas.metrics import COLUMN_GAP, LAYER_GAP, NODE_H, NODE_W
 from gui.clipboard import plan_paste
 from gui.document import Document
 
@@ -41,6 +41,17 @@ def new_node_id(graph: Graph, layer_type: str) -> str:
     stem = _ID_STEMS.get(stem, stem)
     stem = re.sub(r"[^a-z0-9_]", "", stem) or "node"
     return graph.fresh_id(stem)
+
+
+def free_spot(graph: Graph, pos: Pos) -> Pos:
+    """``pos``, or the first place to its right where a new card overlaps no other card."""
+    x, y = pos
+    taken = [n.pos for n in graph.nodes.values() if n.pos is not None]
+    for _ in range(len(taken) + 1):
+        if not any(abs(px - x) < NODE_W + 8 and abs(py - y) < NODE_H + 8 for px, py in taken):
+            break
+        x += NODE_W + COLUMN_GAP
+    return (x, y)
 
 
 def try_push(doc: Document, factory: QUndoCommand | Callable[[], QUndoCommand]) -> str | None:
@@ -140,7 +151,7 @@ class AddNodeCommand(_Command):
             if spec.max_inputs == 0:
                 raise PortError(f"a new {spec.type} node takes no inputs; it cannot follow {connect_from}")
             if pos is None and src.pos is not None:
-                pos = (src.pos[0], src.pos[1] + NODE_H + LAYER_GAP)
+                pos = free_spot(g, (src.pos[0], src.pos[1] + NODE_H + LAYER_GAP))
         super().__init__(doc, f"Add {spec.type}")
         self.type, self.node_id, self.pos, self.connect_from = spec.type, node_id, pos, connect_from
 
@@ -617,4 +628,4 @@ class ApplyFixCommand(_Command):
 __all__ = ["AddNodeCommand", "ApplyFixCommand", "AutoArrangeCommand", "ConnectCommand", "DisconnectCommand",
            "GroupCommand", "MoveNodesCommand", "PasteCommand", "ReconnectCommand", "RemoveItemsCommand",
            "RenameGroupCommand", "RenameNodeCommand", "SetFrozenCommand", "SetGroupCollapsedCommand",
-           "SetInitCommand", "SetParamCommand", "UngroupCommand", "new_node_id", "try_push"]
+           "SetInitCommand", "SetParamCommand", "UngroupCommand", "free_spot", "new_node_id", "try_push"]

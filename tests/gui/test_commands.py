@@ -279,3 +279,13 @@ def test_fixes_from_diagnostics_apply_and_undo(qapp):
     d.push(RemoveItemsCommand(d, ["conv2"]))
     assert "conv2" in (try_push(d, lambda: ApplyFixCommand(d, stale)) or "")
     d.dispose()
+
+
+def test_a_node_added_after_another_lands_in_a_free_spot(doc):
+    g = doc.graph
+    doc.push(AddNodeCommand(doc, "ReLU", "extra", connect_from="conv1"))
+    x, y = g.nodes["extra"].pos
+    from gui.canvas.metrics import LAYER_GAP, NODE_H
+
+    assert y == g.nodes["conv1"].pos[1] + NODE_H + LAYER_GAP and x > g.nodes["relu1"].pos[0]  # relu1 sits right below conv1
+    assert g.predecessors("extra") == ["conv1"]
