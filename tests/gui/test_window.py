@@ -326,3 +326,24 @@ def test_import_torchvision_dialog_lists_and_imports(qtbot, isolated):
         assert not dialog.import_button.isEnabled()  # the window stays responsive, the button waits
     project = dialog.project
     assert "layer1.0.conv1" in project.graph.nodes
+
+
+def test_template_gallery_lists_figures_and_picks(qtbot, isolated):
+    import templates
+    from gui.dialogs.templates import TemplateGallery
+
+    dialog = TemplateGallery()
+    qtbot.addWidget(dialog)
+    assert dialog.tree.topLevelItemCount() == len(templates.list_templates())
+    dialog.select("resnet18")
+    assert dialog.selected == "resnet18"
+    row = dialog.tree.currentItem()
+    assert row.text(1) == "3×224×224" and row.text(2) == "11.69 M" and row.text(3).endswith("G")
+    assert "ResNet-18" in dialog.description.text()
+
+
+def test_command_line_refuses_a_bad_size(capsys):
+    from gui.app import run_gui
+
+    assert run_gui(["--size", "huge", "--screenshot", "x.png"]) == 2
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err
