@@ -1,0 +1,225 @@
+"""Data sources for training: ``open_dataset(spec)`` and the dataset/graph compatibility check.
+
+``spec`` is what ``--dataset`` and the project's ``training.dataset`` hold:
+
+- ``shapes`` — built-in procedural 10-class 3×32×32 shapes (:mod:`.shapes`), no download;
+- ``mnist[:DIR]``, ``fashion-mnist[:DIR]``, ``cifar10[:DIR]`` — torchvision file layouts (:mod:`.files`);
+- ``folder:DIR`` — one subfolder per class, streamed (:mod:`.folder`);
+- ``synthetic:C,H,W,CLASSES`` — random class-coloured noise of any shape, for throughput tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.training.data import shapes as _shapes
+from core.training.data.base import Augment, BatchStream, DatasetError, DataSource, InMemorySource, Split
+from core.training.data.folder import FolderSource
+
+KINDS = ("shapes", "mnist", "fashion-mnist", "cifar10", "folder", "synthetic")
+_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10",
+            "cifar": "cifar10", "imagefolder": "folder"}
+SHAPES_TRAIN, SHAPES_VAL = 20_000, 4_000
+SYNTHETIC_TRAIN, SYNTHETIC_VAL = 2_048, 512
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A parsed ``--dataset`` value: ``kind`` and its argument (a folder, or the synthetic shape)."""
+
+    kind: str
+    arg: str | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.arg is None else f"{self.kind}:{self.arg}"
+
+
+def parse_spec(text: str) -> DatasetSpec:
+    """``"mnist:/data"`` → ``DatasetSpec("mnist", "/data")``; raises :class:`DatasetError` if unknown."""
+    text = str(text).strip()
+    kind, _, arg = text.partition(":")
+    kind = _ALIASES.get(kind.lower(), kind.lower())
+    if kind not in KINDS:
+        raise DatasetError(f"unknown dataset {text!r}; use one of shapes, mnist[:DIR], fashion-mnist[:DIR], "
+                           "cifar10[:DIR], folder:DIR, synthetic:C,H,W,CLASSES")
+    if kind == "folder" and not arg:
+        raise DatasetError("folder needs a path: --dataset folder:DIR (one subfolder per class)")
+    if kind == "synthetic":
+        _synthetic_dims(arg or "")
+    if kind == "shapes" and arg:
+        raise DatasetError(f"shapes takes no argument, got {text!r}")
+    return DatasetSpec(kind, arg or None)
+
+
+def _synthetic_dims(arg: str) -> tuple[int, int, int, int]:
+    try:
+        dims = tuple(int(v) for v in arg.split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 4 or min(dims) < 1 or dims[3] < 2:
+        raise DatasetError(f"synthetic needs four positive integers C,H,W,CLASSES (CLASSES ≥ 2), got {arg!r}; "
+                           "e.g. --dataset synthetic:3,32,32,10")
+    return dims  # type: ignore[return-value]
+
+
+def open_dataset(spec: str | DatasetSpec, *, root: str | Path | None = None, seed: int = 0,
+                 train_size: int | None = None, val_size: int | None = None, val_fraction: float = 0.1,
+                 image_shape: Sequence[int] | None = None, val_folder: str | Path | None = None,
+                 download: bool = True, workers: int | None = None,
+                 log: Callable[[str], None] | None = None) -> DataSource:
+    """Open a data source. ``train_size``/``val_size`` set the generated sizes (shapes, synthetic)
+    or cap the loaded ones (a class-balanced prefix is not attempted: the first N are taken).
+    ``image_shape`` (C, H, W) is the size folder images are decoded to (the graph's Input)."""
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    folder = Path(spec.arg) if spec.arg and spec.kind not in ("synthetic",) else (Path(root) if root else None)
+    source: DataSource
+    if spec.kind == "shapes":
+        source = shapes_source(seed, train_size or SHAPES_TRAIN, val_size if val_size is not None else SHAPES_VAL)
+    elif spec.kind == "synthetic":
+        c, h, w, k = _synthetic_dims(spec.arg or "")
+        source = synthetic_source((c, h, w), k, train_size or SYNTHETIC_TRAIN,
+                                  val_size if val_size is not None else SYNTHETIC_VAL, seed)
+    elif spec.kind in ("mnist", "fashion-mnist"):
+        from core.training.data.files import load_idx_dataset
+
+        source = _capped(load_idx_dataset(spec.kind, folder, download, log), train_size, val_size)
+    elif spec.kind == "cifar10":
+        from core.training.data.files import load_cifar10
+
+        source = _capped(load_cifar10(folder, download, log), train_size, val_size)
+    else:
+        shape = tuple(int(v) for v in image_shape) if image_shape is not None else (3, 224, 224)
+        if len(shape) != 3:
+            raise DatasetError(f"folder datasets hold images: the graph's Input shape must be C,H,W, got {list(shape)}")
+        source = FolderSource(Path(spec.arg or ""), shape, Path(val_folder) if val_folder else None,
+                              val_fraction, seed, workers)  # type: ignore[arg-type]
+    return source
+
+
+def shapes_source(seed: int = 0, train: int = SHAPES_TRAIN, val: int = SHAPES_VAL) -> InMemorySource:
+    """The built-in shapes set; train and val come from different seeds (no shared images)."""
+    tx, ty = _shapes.generate(train, seed * 2 + 1)
+    vx, vy = _shapes.generate(val, seed * 2 + 2)
+    return InMemorySource(name="shapes", classes=_shapes.CLASSES, train=Split(tx, ty), val=Split(vx, vy))
+
+
+def synthetic_source(shape: tuple[int, int, int], classes: int, train: int = SYNTHETIC_TRAIN,
+                     val: int = SYNTHETIC_VAL, seed: int = 0) -> InMemorySource:
+    """Noise around a per-class random mean image: learnable, any shape, instant."""
+    gen = torch.Generator().manual_seed(int(seed) + 7919)
+    templates = torch.rand((classes, *shape), generator=gen) * 160 + 48
+
+    def make(n: int) -> Split:
+        labels = torch.randint(0, classes, (n,), generator=gen)
+        noise = torch.randn((n, *shape), generator=gen) * 40
+        return Split((templates[labels] + noise).clamp_(0, 255).to(torch.uint8), labels)
+
+    names = tuple(f"class {i}" for i in range(classes))
+    return InMemorySource(name=f"synthetic:{','.join(map(str, (*shape, classes)))}", classes=names,
+                          train=make(train), val=make(val))
+
+
+def _capped(source: InMemorySource, train: int | None, val: int | None) -> InMemorySource:
+    if train is None and val is None:
+        return source
+    t = Split(source.train.images[:train], source.train.labels[:train])
+    v = Split(source.val.images[:val], source.val.labels[:val])
+    return InMemorySource(name=source.name, classes=source.classes, train=t, val=v)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """Why the data doesn't fit the graph, and the parameter edits that would fix it."""
+
+    message: str
+    fixes: tuple[Any, ...] = ()  # core.layers.spec.Fix objects (set_param on Input / head)
+
+
+def check_fit(source: DataSource, analysis: Any, graph: Any = None) -> Mismatch | None:
+    """Compare the data (sample shape, class count) with the graph's Input and first output.
+
+    A 1-D Input whose size equals C·H·W is accepted (an MLP on flattened images). Returns ``None``
+    when they fit, or the mismatch with its fixes (``Fix`` from :mod:`core.layers.spec`).
+    """
+    from core.layers.spec import Fix
+
+    problems: list[str] = []
+    fixes: list[Any] = []
+    data_shape = tuple(source.sample_shape)
+    in_shape = tuple(analysis.input_shape) if analysis.input_shape is not None else None
+    input_id = _input_node(graph)
+    if in_shape is not None and in_shape != data_shape:
+        flat_ok = len(in_shape) == 1 and in_shape[0] == _numel(data_shape)
+        if not flat_ok:
+            shown = "×".join(map(str, data_shape))
+            problems.append(f"the dataset {source.name} gives {shown} images but the graph's Input is "
+                            f"{'×'.join(map(str, in_shape))}: set the Input shape to {list(data_shape)}")
+            fixes.append(Fix(f"set Input shape to {list(data_shape)}", "set_param", input_id, "shape",
+                             list(data_shape)))
+    outs = [s for s in analysis.output_shapes if s is not None]
+    if outs:
+        width = _numel(tuple(outs[0]))
+        if width != source.num_classes:
+            head, param = _head_node(graph)
+            where = f"{head}.{param}" if head else "the last layer's output width"
+            problems.append(f"the dataset {source.name} has {source.num_classes} classes but the network's "
+                            f"output has {width} values: set {where} to {source.num_classes}")
+            if head:
+                fixes.append(Fix(f"set {head}.{param} to {source.num_classes}", "set_param", head,
+                                 param, source.num_classes))
+    if not problems:
+        return None
+    return Mismatch("; and ".join(problems), tuple(fixes))
+
+
+def _numel(shape: Sequence[int]) -> int:
+    n = 1
+    for v in shape:
+        n *= int(v)
+    return n
+
+
+def _input_node(graph: Any) -> str | None:
+    if graph is None:
+        return None
+    return next((nid for nid, node in graph.nodes.items() if node.type == "Input"), None)
+
+
+_HEADS = {"Linear": "out_features", "LazyLinear": "out_features", "Conv2d": "out_channels",
+          "Conv1d": "out_channels", "LazyConv2d": "out_channels"}
+_PASS_THROUGH = {"Flatten", "Dropout", "Dropout2d", "Identity", "Softmax", "LogSoftmax", "ReLU", "ReLU6",
+                 "Sigmoid", "Tanh", "GELU", "SiLU", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d",
+                 "MaxPool2d", "BatchNorm1d", "BatchNorm2d"}
+
+
+def _head_node(graph: Any) -> tuple[str | None, str]:
+    """The layer whose width sets the first Output's size (walking back through shape-only layers)."""
+    if graph is None:
+        return None, ""
+    outputs = [nid for nid, node in graph.nodes.items() if node.type == "Output"]
+    if not outputs:
+        return None, ""
+    node = outputs[0]
+    for _ in range(64):
+        preds = graph.predecessors(node)
+        if len(preds) != 1:
+            return None, ""
+        node = preds[0]
+        kind = graph.nodes[node].type
+        if kind in _HEADS:
+            return node, _HEADS[kind]
+        if kind not in _PASS_THROUGH:
+            return None, ""
+    return None, ""
+
+
+__all__ = [
+    "KINDS", "Augment", "BatchStream", "DataSource", "DatasetError", "DatasetSpec", "FolderSource",
+    "InMemorySource", "Mismatch", "Split", "check_fit", "open_dataset", "parse_spec", "shapes_source",
+    "synthetic_source",
+]

@@ -1,0 +1,270 @@
+"""Image folders: one subfolder per class (torchvision's ``ImageFolder`` layout), streamed.
+
+``ROOT/<class>/<image>``; classes are the subfolder names sorted (so ``class_to_idx`` matches
+torchvision). Validation comes from ``ROOT/train`` + ``ROOT/val`` (or ``test``) when both exist,
+from a separate folder when one is given, or from a per-class split of ``val_fraction`` drawn
+with the seed. Images are decoded with Pillow in DataLoader workers, converted to the graph's
+channels (RGB or grey), resized so the shorter side fits and centre-cropped to the graph's
+input size, and sent to the device as uint8 through pinned memory; crop/flip augmentation and
+normalisation then run batched on the device like the in-memory sources.
+
+A file that cannot be decoded is skipped, counted and named in :meth:`FolderSource.report`,
+never fatal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from core.training.data.base import (
+    Augment,
+    BatchPlan,
+    BatchStream,
+    DatasetError,
+    DataSource,
+    Normalizer,
+    apply_augment,
+    draw_augment,
+    shard_plan,
+)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def decode_image(path: str, shape: tuple[int, int, int]) -> np.ndarray:
+    """Decode, convert, resize (shorter side) and centre-crop to ``shape`` = (C, H, W) → uint8 CHW."""
+    from PIL import Image
+
+    c, h, w = shape
+    mode = "L" if c == 1 else "RGB"
+    with Image.open(path) as img:
+        img.draft(mode, (w, h))  # JPEG: decode at a reduced scale when the target is small
+        img = img.convert(mode)
+        scale = max(w / img.width, h / img.height)
+        size = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
+        img = img.resize(size, Image.Resampling.BILINEAR)
+        left, top = (size[0] - w) // 2, (size[1] - h) // 2
+        img = img.crop((left, top, left + w, top + h))
+        arr = np.array(img, dtype=np.uint8)  # a writable copy (torch.from_numpy warns on read-only arrays)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+class _Files(Dataset[tuple[np.ndarray | None, int, str]]):
+    """Decodes one file per item; a failure returns ``None`` instead of raising."""
+
+    def __init__(self, items: Sequence[tuple[str, int]], shape: tuple[int, int, int]) -> None:
+        self.items = list(items)
+        self.shape = shape
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray | None, int, str]:
+        path, label = self.items[index]
+        try:
+            return decode_image(path, self.shape), label, path
+        except Exception:  # any decoder error means "unreadable": skip it, the report names it
+            return None, label, path
+
+
+def _collate(batch: Sequence[tuple[np.ndarray | None, int, str]]) -> tuple[torch.Tensor, torch.Tensor,
+                                                                            torch.Tensor, list[str]]:
+    keep = [i for i, item in enumerate(batch) if item[0] is not None]
+    bad = [item[2] for item in batch if item[0] is None]
+    if keep:
+        x = torch.from_numpy(np.stack([batch[i][0] for i in keep]))  # type: ignore[misc]
+    else:
+        x = torch.zeros((0, 0, 0, 0), dtype=torch.uint8)
+    y = torch.tensor([batch[i][1] for i in keep], dtype=torch.int64)
+    return x, y, torch.tensor(keep, dtype=torch.int64), bad
+
+
+class _PlanSampler:
+    """A batch sampler whose plan changes each epoch (so persistent workers can be reused)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class FolderStream(BatchStream):
+    def __init__(self, source: FolderSource, split: str, plan: BatchPlan, normalize: Normalizer,
+                 augment: Augment, generator: torch.Generator | None, device: torch.device,
+                 rank: int, world: int) -> None:
+        super().__init__(plan, rank, world)
+        self.source, self.split, self.normalize = source, split, normalize
+        self.augment, self.generator, self.device = augment, generator, device
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        globals_ = [self.plan.global_batch(s) for s in range(len(self))]
+        draws = [draw_augment(self.augment, int(g.numel()), self.generator) if self.augment.active else {}
+                 for g in globals_]  # drawn up front, in step order, like the in-memory stream
+        loader, sampler = self.source.loader(self.split, self.device)
+        sampler.batches = [self.local(g).tolist() for g in globals_]
+        for step, (x, y, keep, bad) in enumerate(loader):
+            if bad:
+                self.source.skipped.update(bad)
+            if keep.numel() == 0:
+                continue
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            if draws[step]:
+                x = apply_augment(x, self.augment, {k: self.local(v)[keep] for k, v in draws[step].items()})
+            yield self.normalize(x), y
+
+
+class FolderSource(DataSource):
+    """Images under ``root/<class>/``; see the module docstring for the split rules."""
+
+    def __init__(self, root: Path, shape: tuple[int, int, int] = (3, 224, 224), val_root: Path | None = None,
+                 val_fraction: float = 0.1, seed: int = 0, workers: int | None = None) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetError(f"folder:{root}: no such folder; give a folder with one subfolder per class")
+        if val_root is None:
+            for train_name, val_name in (("train", "val"), ("train", "validation"), ("train", "test")):
+                if _has_classes(root / train_name) and _has_classes(root / val_name):
+                    root, val_root = root / train_name, root / val_name
+                    break
+        self.root, self.val_root = root, val_root
+        self.name = f"folder:{root}"
+        self.sample_shape = (int(shape[0]), int(shape[1]), int(shape[2]))
+        if self.sample_shape[0] not in (1, 3):
+            raise DatasetError(f"folder:{root}: images can be loaded with 1 (grey) or 3 (RGB) channels, but the "
+                               f"graph's Input asks for {self.sample_shape[0]}; set the Input shape's first "
+                               "value to 1 or 3")
+        classes, items = _scan(root)
+        if not classes:
+            raise DatasetError(f"folder:{root}: no class subfolders with images found; put each class's images "
+                               f"in its own subfolder, e.g. {root / 'cats'} and {root / 'dogs'}")
+        self.classes = tuple(classes)
+        if val_root is not None:
+            val_classes, val_items = _scan(Path(val_root))
+            unknown = sorted(set(val_classes) - set(classes))
+            if unknown:
+                raise DatasetError(f"the validation folder {val_root} has classes the training folder lacks: "
+                                   f"{', '.join(unknown)}")
+            remap = {i: classes.index(name) for i, name in enumerate(val_classes)}
+            self._items = {"train": items, "val": [(p, remap[y]) for p, y in val_items]}
+        else:
+            self._items = dict(zip(("train", "val"), _split(items, len(classes), val_fraction, seed), strict=True))
+        self.mean = IMAGENET_MEAN if self.sample_shape[0] == 3 else (0.5,)
+        self.std = IMAGENET_STD if self.sample_shape[0] == 3 else (0.25,)
+        self.in_memory = False
+        cpus = os.cpu_count() or 1
+        self.workers = min(8, max(0, cpus - 1)) if workers is None else max(0, int(workers))
+        self.skipped: set[str] = set()
+        self._loaders: dict[tuple[str, str], tuple[DataLoader[Any], _PlanSampler]] = {}
+        self._normalizers: dict[str, Normalizer] = {}
+
+    def count(self, split: str) -> int:
+        return len(self._items[split])
+
+    def class_counts(self, split: str = "train") -> list[int]:
+        counts = [0] * self.num_classes
+        for _, label in self._items[split]:
+            counts[label] += 1
+        return counts
+
+    def preview(self, n: int = 16, split: str = "train") -> tuple[torch.Tensor, list[int]]:
+        items = self._items[split]
+        picks = np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int) if items else []
+        images, labels = [], []
+        for i in picks:
+            path, label = items[int(i)]
+            try:
+                images.append(torch.from_numpy(decode_image(path, self.sample_shape)))
+                labels.append(label)
+            except Exception:  # unreadable: counted like in training
+                self.skipped.add(path)
+        if not images:
+            return torch.zeros((0, *self.sample_shape), dtype=torch.uint8), []
+        return torch.stack(images), labels
+
+    def report(self) -> str | None:
+        if not self.skipped:
+            return None
+        names = sorted(self.skipped)
+        shown = ", ".join(os.path.relpath(p, self.root.parent) for p in names[:3])
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        return f"skipped {len(names)} unreadable image{'s' * (len(names) != 1)}: {shown}{more}"
+
+    def loader(self, split: str, device: torch.device) -> tuple[DataLoader[Any], _PlanSampler]:
+        key = (split, str(device))
+        if key not in self._loaders:
+            sampler = _PlanSampler()
+            workers = self.workers
+            loader: DataLoader[Any] = DataLoader(
+                _Files(self._items[split], self.sample_shape), batch_sampler=sampler, num_workers=workers,
+                collate_fn=_collate, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                prefetch_factor=4 if workers > 0 else None)
+            self._loaders[key] = (loader, sampler)
+        return self._loaders[key]
+
+    def batches(self, split: str, batch_size: int, device: torch.device, generator: torch.Generator | None,
+                augment: Augment = Augment(), rank: int = 0, world: int = 1,
+                drop_last: bool = False) -> BatchStream:
+        n = self.count(split)
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        if str(device) not in self._normalizers:
+            self._normalizers[str(device)] = Normalizer(self.mean, self.std, device)
+        return FolderStream(self, split, shard_plan(order, batch_size, world, drop_last),
+                            self._normalizers[str(device)], augment, generator, device, rank, world)
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["root"] = str(self.root)
+        d["val_root"] = str(self.val_root) if self.val_root else None
+        d["skipped"] = len(self.skipped)
+        return d
+
+
+def _has_classes(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_dir() for p in folder.iterdir())
+
+
+def _scan(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    items: list[tuple[str, int]] = []
+    kept: list[str] = []
+    for name in classes:
+        files = sorted(str(f) for f in (root / name).rglob("*")
+                       if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+        if files:
+            items.extend((f, len(kept)) for f in files)
+            kept.append(name)
+    return kept, items
+
+
+def _split(items: Sequence[tuple[str, int]], num_classes: int, fraction: float,
+           seed: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Per-class hold-out split: every class keeps some training and (if it can) validation images."""
+    if not 0.0 <= fraction < 1.0:
+        raise DatasetError(f"val_fraction must be in [0, 1), got {fraction}")
+    gen = torch.Generator().manual_seed(int(seed))
+    by_class: list[list[tuple[str, int]]] = [[] for _ in range(num_classes)]
+    for item in items:
+        by_class[item[1]].append(item)
+    train, val = [], []
+    for group in by_class:
+        perm = torch.randperm(len(group), generator=gen).tolist()
+        k = min(len(group) - 1, max(1, round(fraction * len(group)))) if fraction > 0 and len(group) > 1 else 0
+        val.extend(group[i] for i in sorted(perm[:k]))
+        train.extend(group[i] for i in sorted(perm[k:]))
+    return train, val

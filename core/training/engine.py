@@ -1,0 +1,593 @@
+"""The training engine: one class that the CLI runs directly and the GUI runs in a QThread.
+
+``Trainer(model, data, config, callbacks).run()`` trains any ``nn.Module`` on a
+:class:`~core.training.data.DataSource` and returns a :class:`~core.training.events.RunSummary`;
+it never raises for a training problem: failures (NaN loss, out of memory, data that doesn't fit
+the graph, a bad checkpoint…) end the run with a plain-language ``failed`` event and a summary
+whose status is ``failed``, leaving the process usable.
+
+Hot-loop rules: losses and correct counts accumulate on the device; the host reads them only when
+it reports (at most every 50 ms, one transfer for all steps since the last report) and at the end
+of an epoch. ``stop()``, ``pause()`` and ``resume()`` may be called from any thread; the loop checks
+them before every batch, so they act within one batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import random
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.training import distributed as ddp
+from core.training.config import TrainConfig
+from core.training.data import DataSource, check_fit
+from core.training.data.base import Augment, Normalizer
+from core.training.events import BatchProgress, Callbacks, EpochMetrics, RunInfo, RunSummary
+from core.training.health import (
+    TrainingFailure,
+    divergence_warning,
+    nonfinite_message,
+    oom_message,
+    starvation_warning,
+)
+from core.training.optim import LRSchedule, build_loss, build_optimizer, main_output
+from core.training.probes import Prober
+from core.training.runs import CHECKPOINT_FORMAT, RunFolder, RunFolderError, load_checkpoint, rng_state, set_rng_state
+
+REPORT_INTERVAL_S = 0.05  # ≤ 20 batch events per second
+
+
+class _Stopped(Exception):
+    """Raised inside the loop when stop() was requested."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA, then MPS, then CPU; an explicit device must exist."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TrainingFailure(f"Unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps.") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainingFailure(f"The device {name} was requested but no CUDA GPU is available here; "
+                                  "use --device auto (or cpu).")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise TrainingFailure(f"The device {name} does not exist: this machine has {count} GPU(s), "
+                                  f"cuda:0 to cuda:{count - 1}.")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise TrainingFailure("The device mps was requested but Apple's Metal backend is not available here; "
+                              "use --device auto (or cpu).")
+    return device
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return "CPU"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices): call before building the model for repeatable runs."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def default_augment(cfg: TrainConfig, data: DataSource) -> Augment:
+    """Crop/flip settings: explicit ones from the config, else what suits the dataset."""
+    if not cfg.augment:
+        return Augment()
+    kind = data.name.split(":", 1)[0]
+    natural = kind in ("cifar10", "folder")
+    pad = cfg.crop_padding if cfg.crop_padding is not None else (4 if kind == "cifar10" else 0)
+    flip = cfg.hflip if cfg.hflip is not None else natural
+    return Augment(crop_padding=pad, hflip=flip)
+
+
+class Trainer:
+    """Trains ``model`` on ``data`` with ``config``, reporting through ``callbacks``.
+
+    ``run_dir``: where the run folder goes (``None``: no files). ``project``: the project dict
+    saved as ``graph.json``. ``analysis`` (and ``graph``): used to check the data fits the graph and
+    to size out-of-memory advice. ``resume_from``: a run folder or checkpoint to continue.
+    """
+
+    def __init__(self, model: nn.Module, data: DataSource, config: TrainConfig, callbacks: Callbacks | None = None,
+                 *, run_dir: str | Path | None = None, project: dict[str, Any] | None = None,
+                 analysis: Any = None, graph: Any = None, resume_from: str | Path | None = None,
+                 dist: ddp.DistContext | None = None) -> None:
+        self.model = model
+        self.data = data
+        self.cfg = config
+        self.cb = callbacks or Callbacks()
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.project = project
+        self.analysis = analysis
+        self.graph = graph
+        self.resume_from = Path(resume_from) if resume_from is not None else None
+        self.dist = dist
+        self.prober = Prober()
+        self.history: list[EpochMetrics] = []
+        self.mismatch: Any = None  # the data/graph Mismatch (with its fixes) when that is why the run failed
+        self._stop = threading.Event()
+        self._go = threading.Event()
+        self._go.set()
+        self._paused_s = 0.0
+
+    # ------------------------------------------------------------------------------ control (any thread)
+
+    def stop(self) -> None:
+        """End the run before the next batch; the last epoch checkpoint is kept."""
+        self._stop.set()
+        self._go.set()
+
+    def pause(self) -> None:
+        self._go.clear()
+
+    def resume(self) -> None:
+        self._go.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._go.is_set()
+
+    def set_probes(self, node_ids: list[str]) -> None:
+        """Nodes whose feature maps the ``probe`` event carries (empty: probes off)."""
+        self.prober.set_nodes(node_ids)
+
+    # ----------------------------------------------------------------------------------------- run
+
+    def run(self) -> RunSummary:
+        started = time.perf_counter()
+        self._main = self.dist is None or self.dist.main
+        self._folder = RunFolder(self.run_dir) if self.run_dir is not None and self._main else None
+        status, message = "completed", ""
+        oom = False
+        try:
+            self._setup()
+            status = self._loop()
+        except _Stopped:
+            status = "stopped"
+        except TrainingFailure as exc:
+            status, message = "failed", str(exc)
+        except torch.cuda.OutOfMemoryError:
+            status, oom = "failed", True  # handled below, once the traceback's tensors are released
+        except Exception as exc:  # the user sees one plain line; the details go to error.log
+            status = "failed"
+            message = f"Training stopped by an unexpected error: {type(exc).__name__}: {exc}"
+            self._log_error(traceback.format_exc())
+        if oom:
+            self._free_memory()
+            message = oom_message(self.cfg.batch_size, self.device, self._device_name, self._estimate(), self._amp)
+        summary = self._summary(status, message, time.perf_counter() - started)
+        if self._folder is not None and self._folder.path.exists():
+            with contextlib.suppress(OSError):
+                self._folder.write_json("run.json", summary.to_dict())
+        if status == "failed":
+            self._free_memory()
+            self._emit("failed", message)
+        self._emit("finished", summary)
+        return summary
+
+    # --------------------------------------------------------------------------------------- setup
+
+    def _setup(self) -> None:
+        cfg = self.cfg
+        self.device = torch.device("cpu")
+        self._device_name, self._amp = "CPU", "off"
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.device = resolve_device(ddp.device_for(self.dist, cfg.device))
+        self._device_name = device_name(self.device)
+        self.notes: list[str] = []
+        self._amp = self._amp_mode()
+        self.world = self.dist.world if self.dist else 1
+        self.rank = self.dist.rank if self.dist else 0
+        if self.analysis is not None:
+            self.mismatch = check_fit(self.data, self.analysis, self.graph)
+            if self.mismatch is not None:
+                raise TrainingFailure(f"The data doesn't fit the network: {self.mismatch.message}.")
+        self._input_view = self._flat_input()
+        self.data.to(self.device)
+        self.model.to(self.device)
+        if cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self._check_forward()
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.augment = default_augment(cfg, self.data)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed + self.rank)
+        self.steps = len(self.data.batches("train", cfg.batch_size, self.device, None, Augment(), self.rank,
+                                           self.world, drop_last=self.world > 1))
+        self.schedule = LRSchedule(self.optimizer, cfg, self.steps)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self._amp == "fp16")
+        self.loss_fn, self.single_loss = build_loss(cfg, self.data.num_classes)
+        self.start_epoch = 1
+        self.best_epoch: int | None = None
+        self.best_acc: float | None = None
+        self.best_loss: float | None = None
+        if self.resume_from is not None:
+            self._load(self.resume_from)
+        self.train_model: nn.Module = self.model
+        if self.dist is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_model = DistributedDataParallel(self.model, device_ids=ids)
+        if cfg.compile:
+            try:
+                self.train_model = torch.compile(self.train_model)  # type: ignore[assignment]
+            except Exception as exc:  # an unsupported platform: train eagerly
+                self._warn(f"torch.compile is not available here ({exc}); training without it.")
+        self._probe_x, self._probe_images, self._probe_labels = self._probe_sample()
+        if self._folder is not None:
+            self._folder.create()
+            self._folder.write_json("config.json", {"training": cfg.to_dict(), "dataset": self.data.describe(),
+                                                    "device": str(self.device), "world_size": self.world})
+            if self.project is not None:
+                self._folder.write_json("graph.json", self.project)
+            self._folder.write_metrics([m.to_dict() for m in self.history])
+        params = sum(p.numel() for p in self.model.parameters())
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        self._emit("run_started", RunInfo(
+            device=str(self.device), device_name=self._device_name, amp=self._amp, dataset=self.data.describe(),
+            epochs=cfg.epochs, start_epoch=self.start_epoch, steps_per_epoch=self.steps, batch_size=cfg.batch_size,
+            world_size=self.world, params=params, trainable_params=trainable,
+            run_dir=str(self.run_dir) if self.run_dir else None, config=cfg.to_dict(), notes=tuple(self.notes)))
+        for note in self.notes:
+            self._warn(note)
+
+    def _amp_mode(self) -> str:
+        amp = self.cfg.amp
+        if amp == "off":
+            return "off"
+        if self.device.type != "cuda":
+            self.notes.append(f"Mixed precision needs a CUDA GPU; training in float32 on {self._device_name}.")
+            return "off"
+        if amp == "auto":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return amp
+
+    def _autocast(self) -> Any:
+        if self._amp == "off":
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=torch.bfloat16 if self._amp == "bf16" else torch.float16)
+
+    def _flat_input(self) -> tuple[int, ...] | None:
+        """A 1-D graph Input of size C·H·W takes the images flattened (an MLP on pixels)."""
+        shape = getattr(self.analysis, "input_shape", None)
+        if shape is None or tuple(shape) == tuple(self.data.sample_shape):
+            return None
+        return tuple(int(v) for v in shape)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if self._input_view is not None:
+            return x.reshape(x.shape[0], *self._input_view)
+        if self.cfg.channels_last and x.ndim == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _check_forward(self) -> None:
+        """One tiny forward pass so a shape problem is a plain message, not a traceback mid-epoch."""
+        images, _ = self.data.preview(2, "train")
+        if images.shape[0] == 0:
+            raise TrainingFailure(f"The dataset {self.data.name} has no training images.")
+        x = self._prepare(Normalizer(self.data.mean, self.data.std, self.device)(images.to(self.device)))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad(), self._autocast():
+                out = main_output(self.model(x))
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except (RuntimeError, ValueError, TypeError) as exc:
+            shape = "×".join(map(str, self.data.sample_shape))
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TrainingFailure(f"The network cannot take the dataset's {shape} images ({first}). "
+                                  "Set the Input shape to the images' shape and check the layer sizes.") from None
+        finally:
+            self.model.train(was_training)
+        if out.ndim != 2 or out.shape[1] != self.data.num_classes:
+            got = out.shape[1] if out.ndim == 2 else list(out.shape[1:])
+            raise TrainingFailure(f"The network's output has {got} values per image but the dataset "
+                                  f"{self.data.name} has {self.data.num_classes} classes: set the last layer's "
+                                  f"out_features to {self.data.num_classes}.")
+
+    def _probe_sample(self) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+        split = "val" if self.data.val_count else "train"
+        images, labels = self.data.preview(self.cfg.probe_samples, split)
+        x = self._prepare(Normalizer(self.data.mean, self.data.std, self.device)(images.to(self.device)))
+        return x, images, tuple(labels)
+
+    # ---------------------------------------------------------------------------------------- loop
+
+    def _loop(self) -> str:
+        cfg = self.cfg
+        if self.start_epoch > cfg.epochs:
+            self._warn(f"This run already trained {self.start_epoch - 1} epochs; raise epochs to continue it.")
+            return "completed"
+        epoch_times: list[float] = []
+        for epoch in range(self.start_epoch, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            self._paused_s = 0.0
+            train = self._train_epoch(epoch, epoch_times)
+            val = self._evaluate()
+            seconds = time.perf_counter() - t0 - self._paused_s
+            epoch_times.append(seconds)
+            self.schedule.epoch_end(val["loss"])
+            metrics = self._metrics(epoch, train, val, seconds, epoch_times)
+            self.history.append(metrics)
+            self._after_epoch(metrics)
+            if cfg.early_stopping and self.best_epoch is not None and epoch - self.best_epoch >= cfg.early_stopping:
+                self._warn(f"Early stopping: validation accuracy has not improved for {cfg.early_stopping} epochs "
+                           f"(best {self.best_acc:.2%} at epoch {self.best_epoch}).")
+                return "early_stopped"
+        return "completed"
+
+    def _check_control(self) -> None:
+        if self._stop.is_set():
+            raise _Stopped
+        if not self._go.is_set():
+            t = time.perf_counter()
+            self._emit("paused", True)
+            self._go.wait()
+            self._paused_s += time.perf_counter() - t
+            if self._stop.is_set():
+                raise _Stopped
+            self._emit("paused", False)
+
+    def _train_epoch(self, epoch: int, epoch_times: list[float]) -> dict[str, Any]:
+        cfg, dev = self.cfg, self.device
+        self.train_model.train()
+        stream = self.data.batches("train", cfg.batch_size, dev, self.gen, self.augment, self.rank, self.world,
+                                   drop_last=self.world > 1)
+        steps = len(stream)
+        step_losses = torch.zeros(steps, device=dev)
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev, dtype=torch.int64)
+        seen = 0
+        reported, last_report, last_probe = 0, 0.0, 0.0
+        wait = 0.0
+        start = time.perf_counter()
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        it: Iterator[tuple[torch.Tensor, torch.Tensor]] = iter(stream)
+        for step in range(steps):
+            self._check_control()
+            t_wait = time.perf_counter()
+            try:
+                x, y = next(it)
+            except StopIteration:
+                break
+            wait += time.perf_counter() - t_wait
+            x = self._prepare(x)
+            lr = self.schedule.set_step(epoch, step)
+            with self._autocast():
+                outputs = self.train_model(x)
+                loss = self.loss_fn(outputs, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if cfg.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            detached = loss.detach().float()
+            step_losses[step] = detached
+            loss_sum += detached * y.shape[0]
+            correct += (main_output(outputs).argmax(1) == y).sum()
+            seen += int(y.shape[0])
+            now = time.perf_counter()
+            if self._main and (now - last_report >= REPORT_INTERVAL_S or step == steps - 1):
+                losses = step_losses[reported:step + 1].tolist()
+                if self.world == 1:
+                    bad = next((v for v in losses if not math.isfinite(v)), None)
+                    if bad is not None:
+                        raise TrainingFailure(nonfinite_message(bad, epoch, step + 1, lr, self._amp, cfg.grad_clip))
+                elapsed = max(now - start - self._paused_s, 1e-9)
+                rate = seen * self.world / elapsed
+                eta = (steps - step - 1) * elapsed / (step + 1) + self._eta(epoch, epoch_times, elapsed / (step + 1))
+                self._emit("batch", BatchProgress(
+                    epoch=epoch, epochs=cfg.epochs, step=step + 1, steps=steps,
+                    global_step=(epoch - 1) * steps + step + 1, loss=losses[-1], losses=tuple(losses),
+                    first_step=(epoch - 1) * steps + reported + 1, lr=lr, images_per_s=rate, eta_s=eta))
+                reported, last_report = step + 1, now
+                if self.cb.probe is not None and self.prober.nodes and now - last_probe >= cfg.probe_interval:
+                    self._probe(epoch, step + 1, (epoch - 1) * steps + step + 1)
+                    last_probe = time.perf_counter()
+        totals = torch.stack([loss_sum, correct.to(loss_sum.dtype),
+                              torch.tensor(float(seen), device=dev)])
+        totals = ddp.all_reduce_sum(totals) if self.world > 1 else totals
+        loss_total, correct_total, n = totals.tolist()
+        train_s = time.perf_counter() - start - self._paused_s
+        if not math.isfinite(loss_total):
+            raise TrainingFailure(nonfinite_message(loss_total, epoch, steps, self.schedule.lr, self._amp,
+                                                    cfg.grad_clip))
+        return {"loss": loss_total / max(n, 1), "acc": correct_total / max(n, 1), "seconds": train_s,
+                "rate": n / max(train_s, 1e-9), "wait": wait / max(train_s, 1e-9)}
+
+    def _evaluate(self) -> dict[str, Any]:
+        k = self.data.num_classes
+        if self.data.val_count == 0:
+            return {"loss": None, "acc": None, "top5": None, "confusion": ()}
+        dev = self.device
+        self.model.eval()
+        stream = self.data.batches("val", self.cfg.batch_size, dev, None, Augment(), self.rank, self.world)
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev)
+        top5 = torch.zeros((), device=dev)
+        seen = torch.zeros((), device=dev)
+        confusion = torch.zeros(k * k, device=dev, dtype=torch.int64)
+        with torch.no_grad():
+            for x, y in stream:
+                self._check_control()
+                with self._autocast():
+                    outputs = self.model(self._prepare(x))
+                    loss = self.single_loss(main_output(outputs), y)
+                logits = main_output(outputs).float()
+                pred = logits.argmax(1)
+                loss_sum += loss.float() * y.shape[0]
+                correct += (pred == y).sum()
+                if k > 5:
+                    top5 += (logits.topk(5, dim=1).indices == y[:, None]).any(1).sum()
+                seen += y.shape[0]
+                confusion += torch.bincount(y * k + pred, minlength=k * k)
+        self.model.train()
+        totals = torch.stack([loss_sum, correct, top5, seen])
+        if self.world > 1:
+            ddp.all_reduce_sum(totals)
+            ddp.all_reduce_sum(confusion)
+        loss_total, correct_total, top5_total, n = totals.tolist()
+        n = max(n, 1)
+        matrix = confusion.view(k, k).tolist()
+        return {"loss": loss_total / n, "acc": correct_total / n, "top5": top5_total / n if k > 5 else None,
+                "confusion": tuple(tuple(row) for row in matrix)}
+
+    def _eta(self, epoch: int, epoch_times: list[float], step_s: float) -> float:
+        remaining = self.cfg.epochs - epoch
+        per_epoch = sum(epoch_times) / len(epoch_times) if epoch_times else step_s * self.steps * 1.1
+        return remaining * per_epoch
+
+    def _metrics(self, epoch: int, train: dict[str, Any], val: dict[str, Any], seconds: float,
+                 epoch_times: list[float]) -> EpochMetrics:
+        acc = val["acc"] if val["acc"] is not None else train["acc"]
+        loss = val["loss"] if val["loss"] is not None else train["loss"]
+        best = (self.best_acc is None or acc > self.best_acc
+                or (acc == self.best_acc and self.best_loss is not None and loss < self.best_loss))
+        if best:
+            self.best_epoch, self.best_acc, self.best_loss = epoch, acc, loss
+        eta = (self.cfg.epochs - epoch) * sum(epoch_times) / len(epoch_times)
+        return EpochMetrics(epoch=epoch, epochs=self.cfg.epochs, train_loss=train["loss"], train_acc=train["acc"],
+                            val_loss=val["loss"], val_acc=val["acc"], val_top5=val["top5"], lr=self.schedule.lr,
+                            images_per_s=train["rate"], seconds=seconds, eta_s=eta, data_wait=train["wait"],
+                            best=best, confusion=val["confusion"])
+
+    def _after_epoch(self, m: EpochMetrics) -> None:
+        if not self._main:
+            return
+        if self._folder is not None:
+            self._folder.write_metrics([h.to_dict() for h in self.history])
+            if m.epoch % self.cfg.checkpoint_every == 0 or m.epoch == self.cfg.epochs or m.best:
+                payload = self._payload(m.epoch)
+                if m.epoch % self.cfg.checkpoint_every == 0 or m.epoch == self.cfg.epochs:
+                    self._emit("checkpoint_saved", str(self._folder.save_checkpoint("last.pt", payload)))
+                if m.best:
+                    self._emit("checkpoint_saved", str(self._folder.save_checkpoint("best.pt", payload)))
+        self._emit("epoch_end", m)
+        first = self.history[0].train_loss
+        warning = divergence_warning(m.epoch, m.train_loss, first) if len(self.history) > 1 else None
+        if warning:
+            self._warn(warning)
+        starving = starvation_warning(m.epoch, m.data_wait, self.data.in_memory, getattr(self.data, "workers", None))
+        if starving and m.seconds > 1.0:
+            self._warn(starving)
+        report = self.data.report()
+        if report and report != getattr(self, "_last_report", None):
+            self._last_report = report
+            self._warn(f"{self.data.name}: {report}")
+
+    def _probe(self, epoch: int, step: int, global_step: int) -> None:
+        data = self.prober.capture(self.model, self._probe_x, self._probe_images, self._probe_labels,
+                                   epoch, step, global_step)
+        self._emit("probe", data)
+
+    # --------------------------------------------------------------------------------- checkpoints
+
+    def _payload(self, epoch: int) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT, "version": 1, "epoch": epoch,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": rng_state(self.gen), "config": self.cfg.to_dict(),
+            "history": [h.to_dict() for h in self.history],
+            "best": {"epoch": self.best_epoch, "acc": self.best_acc, "loss": self.best_loss},
+        }
+
+    def _load(self, path: Path) -> None:
+        try:
+            ckpt = load_checkpoint(path)
+        except RunFolderError as exc:
+            raise TrainingFailure(f"Cannot resume: {exc}.") from None
+        try:
+            self.model.load_state_dict(ckpt["model"])
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise TrainingFailure(f"Cannot resume: the checkpoint's weights do not fit this network ({first}). "
+                                  "Resume with the graph the run trained (its graph.json).") from None
+        self.model.to(self.device)
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except (ValueError, KeyError) as exc:
+            raise TrainingFailure(f"Cannot resume: the optimizer state doesn't match ({exc}); resume with the "
+                                  f"optimizer the run used ({ckpt['config'].get('optimizer')}).") from None
+        self.schedule.load_state_dict(ckpt["schedule"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"], self.gen)
+        self.history = [_metrics_from_dict(d) for d in ckpt["history"]]
+        best = ckpt["best"]
+        self.best_epoch, self.best_acc, self.best_loss = best["epoch"], best["acc"], best["loss"]
+        self.start_epoch = int(ckpt["epoch"]) + 1
+
+    # ------------------------------------------------------------------------------------- helpers
+
+    def _summary(self, status: str, message: str, seconds: float) -> RunSummary:
+        return RunSummary(status=status, epochs_done=self.history[-1].epoch if self.history else 0,
+                          best_epoch=getattr(self, "best_epoch", None), best_val_acc=getattr(self, "best_acc", None),
+                          last=self.history[-1] if self.history else None,
+                          run_dir=str(self.run_dir) if self.run_dir else None, seconds=seconds, message=message)
+
+    def _estimate(self) -> Any:
+        if self.analysis is None or not hasattr(self.analysis, "memory"):
+            return None
+        opt = self.cfg.optimizer if not (self.cfg.optimizer == "sgd" and self.cfg.momentum == 0) else "sgd_nomomentum"
+        return lambda b: int(self.analysis.memory(b, opt).total)
+
+    def _free_memory(self) -> None:
+        opt = getattr(self, "optimizer", None)
+        if opt is not None:
+            opt.zero_grad(set_to_none=True)
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _warn(self, message: str) -> None:
+        self._emit("warning", message)
+
+    def _emit(self, name: str, *args: Any) -> None:
+        if self._main or name in ("failed", "finished"):
+            self.cb.emit(name, *args)
+
+    def _log_error(self, text: str) -> None:
+        if self._folder is None:
+            return
+        with contextlib.suppress(OSError):
+            self._folder.path.mkdir(parents=True, exist_ok=True)
+            (self._folder.path / "error.log").write_text(text, encoding="utf-8")
+
+
+def _metrics_from_dict(d: dict[str, Any]) -> EpochMetrics:
+    fields = dict(d)
+    fields["confusion"] = tuple(tuple(row) for row in fields.get("confusion", ()))
+    return EpochMetrics(**fields)

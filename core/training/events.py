@@ -1,0 +1,172 @@
+"""What the engine reports, and the :class:`Callbacks` it reports through.
+
+Every event is a frozen dataclass with ``to_dict()`` (plain JSON), so the CLI can print it and
+the GUI adapter can pass it across threads as-is. Callbacks run on the training thread: a GUI
+adapter should only hand the event to a queued Qt signal and return. ``batch`` is throttled by
+the engine to at most 20 calls per second and carries every step's loss since the previous call
+(fetched from the device in one transfer), so a plot gets all the points without a per-step sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Sent once when training starts (after setup, before the first batch)."""
+
+    device: str
+    device_name: str
+    amp: str  # effective mixed precision: off, bf16 or fp16
+    dataset: dict[str, Any]
+    epochs: int
+    start_epoch: int  # 1 for a new run; the next epoch when resuming
+    steps_per_epoch: int
+    batch_size: int
+    world_size: int
+    params: int
+    trainable_params: int
+    run_dir: str | None
+    config: dict[str, Any]
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Training progress inside an epoch. ``losses`` are the per-step losses since the last report."""
+
+    epoch: int
+    epochs: int
+    step: int  # 1-based, the step just finished
+    steps: int
+    global_step: int
+    loss: float  # the latest step's loss
+    losses: tuple[float, ...]
+    first_step: int  # global step of losses[0]
+    lr: float
+    images_per_s: float
+    eta_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One epoch's results. Accuracies are fractions in [0, 1]; ``val_top5`` only above 5 classes."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    val_top5: float | None
+    lr: float
+    images_per_s: float  # of the training pass
+    seconds: float
+    eta_s: float
+    data_wait: float  # fraction of the training pass spent waiting for batches
+    best: bool = False
+    confusion: tuple[tuple[int, ...], ...] = ()  # [true class][predicted class], validation set
+
+    JSON_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s", "seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["confusion"] = [list(row) for row in self.confusion]
+        return d
+
+    def json_line(self) -> dict[str, Any]:
+        """The ``train --json`` object: the documented keys (plus top-5 when there is one)."""
+        d = {k: _round(getattr(self, k)) for k in self.JSON_KEYS}
+        if self.val_top5 is not None:
+            d["val_top5"] = _round(self.val_top5)
+        return d
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    """Statistics of one node's output on the probe sample, and its parameters' gradient norm."""
+
+    mean: float
+    std: float
+    zero_fraction: float  # "dead" share after a ReLU
+    grad_norm: float | None  # None: the node has no trainable parameters (or no gradient yet)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProbeData:
+    """Feature maps of the probed nodes for the fixed probe sample (CPU tensors, downsampled).
+
+    ``activations[node]`` is ``(samples, channels, H, W)`` for maps or ``(samples, features)``;
+    ``channels`` holds the original channel count before the cap.
+    """
+
+    epoch: int
+    step: int
+    global_step: int
+    images: torch.Tensor  # uint8 (samples, C, H, W): the probe sample as the user sees it
+    labels: tuple[int, ...]
+    probabilities: torch.Tensor  # (samples, classes) softmax of the first output
+    activations: dict[str, torch.Tensor] = field(default_factory=dict)
+    channels: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, NodeStats] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """How a run ended. ``status``: completed, early_stopped, stopped or failed."""
+
+    status: str
+    epochs_done: int
+    best_epoch: int | None
+    best_val_acc: float | None
+    last: EpochMetrics | None
+    run_dir: str | None
+    seconds: float
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["last"] = self.last.json_line() if self.last is not None else None
+        return d
+
+
+@dataclass
+class Callbacks:
+    """Optional receivers of the engine's events; leave any of them ``None``."""
+
+    run_started: Callable[[RunInfo], None] | None = None
+    batch: Callable[[BatchProgress], None] | None = None
+    epoch_end: Callable[[EpochMetrics], None] | None = None
+    probe: Callable[[ProbeData], None] | None = None
+    checkpoint_saved: Callable[[str], None] | None = None
+    warning: Callable[[str], None] | None = None
+    paused: Callable[[bool], None] | None = None  # True when the run pauses, False when it goes on
+    finished: Callable[[RunSummary], None] | None = None
+    failed: Callable[[str], None] | None = None
+
+    def emit(self, name: str, *args: Any) -> None:
+        fn = getattr(self, name)
+        if fn is not None:
+            fn(*args)
+
+
+def _round(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) else value

@@ -1,0 +1,164 @@
+"""Run folders and checkpoints.
+
+A run folder holds everything needed to look at, compare and resume a run::
+
+    RUN_DIR/config.json        the training settings and the dataset's description
+    RUN_DIR/graph.json         the project (graph) that was trained, in the project format
+    RUN_DIR/metrics.csv        one row per epoch
+    RUN_DIR/run.json           status, best epoch, timing (rewritten as the run goes)
+    RUN_DIR/checkpoints/last.pt, best.pt
+
+Every file is written atomically (temporary file + rename), so a crash leaves the previous
+version. Checkpoints hold only tensors and plain Python values and load with
+``torch.load(weights_only=True)``: a run folder from elsewhere cannot run code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.project import atomic_write_bytes, atomic_write_text
+
+CHECKPOINT_FORMAT = "netcanvas-checkpoint"
+METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "images_per_s",
+                  "seconds", "data_wait")
+
+
+class RunFolderError(Exception):
+    """A run folder or checkpoint that cannot be used; ``str()`` says which file and why."""
+
+
+def default_run_dir(name: str, base: str | Path = "runs") -> Path:
+    """``runs/<name>-YYYYmmdd-HHMMSS`` (a suffix keeps it unique)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name).strip("-") or "run"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(base) / f"{safe}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(base) / f"{safe}-{stamp}-{n}"
+    return path
+
+
+class RunFolder:
+    """Writes (and reads back) one run folder."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    def create(self) -> None:
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+
+    def write_json(self, name: str, data: Any) -> None:
+        atomic_write_text(self.path / name, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+    def read_json(self, name: str) -> Any:
+        try:
+            return json.loads((self.path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunFolderError(f"cannot read {self.path / name}: {exc}") from None
+
+    def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in METRIC_COLUMNS})
+        atomic_write_text(self.path / "metrics.csv", buf.getvalue())
+
+    def read_metrics(self) -> list[dict[str, float | None]]:
+        """metrics.csv as a list of rows (numbers, ``None`` for empty cells)."""
+        try:
+            text = (self.path / "metrics.csv").read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RunFolderError(f"cannot read {self.path / 'metrics.csv'}: {exc}") from None
+        rows = []
+        for row in csv.DictReader(io.StringIO(text)):
+            rows.append({k: (float(v) if v not in ("", None) else None) for k, v in row.items()})
+        return rows
+
+    def save_checkpoint(self, name: str, payload: Mapping[str, Any]) -> Path:
+        buf = io.BytesIO()
+        torch.save(dict(payload), buf)
+        target = self.checkpoints / name
+        atomic_write_bytes(target, buf.getvalue())
+        return target
+
+    def checkpoint_path(self, name: str = "last.pt") -> Path:
+        return self.checkpoints / name
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint (a file, or a run folder → its ``checkpoints/last.pt``) onto the CPU."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "checkpoints" / "last.pt"
+    if not p.is_file():
+        raise RunFolderError(f"no checkpoint at {p}: the run has not finished an epoch yet, or the folder is "
+                             "not a run folder")
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated or foreign file
+        raise RunFolderError(f"cannot read the checkpoint {p}: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise RunFolderError(f"{p} is not a NetCanvas checkpoint")
+    return data
+
+
+# ------------------------------------------------------------------------------------ RNG states
+
+
+def rng_state(data_generator: torch.Generator) -> dict[str, Any]:
+    """Every random stream a run uses, in a form ``torch.load(weights_only=True)`` accepts."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": _plain(random.getstate()),
+        "numpy": [np_state[0], torch.from_numpy(np.asarray(np_state[1]).astype(np.int64)), *map(_plain,
+                                                                                                  np_state[2:])],
+        "data": data_generator.get_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any], data_generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    npst = state["numpy"]
+    np.random.set_state((npst[0], npst[1].numpy().astype(np.uint32), *npst[2:]))
+    data_generator.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | set):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
