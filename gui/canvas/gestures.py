@@ -178,7 +178,10 @@ class ReconnectGesture(_WireGesture):
         self._finish()
         if self.item is not None and self.edge in self.scene.edges:
             self.item.setVisible(True)
-        if not self.moved:
+        if not self.moved:  # a click on the wire's end: select the connection
+            if self.item is not None and self.item.isVisible():
+                self.scene.clearSelection()
+                self.item.setSelected(True)
             return
         doc = self.scene.doc
         if target is None:

@@ -274,7 +274,7 @@ class CanvasView(QGraphicsView):
             if isinstance(item, EdgeItem):
                 end = self.canvas.nodes.get(item.edge.dst)
                 if end is not None and end.isVisible() and \
-                        (end.in_port_pos(item.edge.port) - p).manhattanLength() < 36:
+                        (end.in_port_pos(item.edge.port) - p).manhattanLength() < 20:
                     self.gesture = ReconnectGesture(self, item.edge)
                     event.accept()
                     return

@@ -427,3 +427,30 @@ def test_one_parameter_edit_in_a_500_node_graph_updates_only_what_changed(qtbot,
     assert sorted(updated) == ["fc", "output"]
     assert view.canvas.edges[doc.graph.in_edges("output")[0]].label == "10"
     doc.dispose()
+
+
+def test_click_a_connection_and_delete_it(view, doc):
+    item = view.canvas.edges[Edge("relu3", "fc2")]
+    mid = item.path.pointAtPercent(0.5)
+    view.centerOn(mid)
+    send_mouse(view, "press", mid)
+    send_mouse(view, "release", mid, buttons=Qt.MouseButton.NoButton)
+    assert item.isSelected() and view.canvas.selected_edges() == [Edge("relu3", "fc2")]
+    view.setFocus()
+    key(view, Qt.Key.Key_Delete)
+    assert doc.graph.in_edges("fc2") == [] and "relu3" in doc.graph.nodes
+    assert doc.undo_stack.undoText() == "Delete connection relu3 → fc2"
+
+
+def test_rename_follows_on_the_canvas(view, doc):
+    from gui.commands import RenameNodeCommand
+
+    doc.push(RenameNodeCommand(doc, "conv1", "stem"))
+    sc = view.canvas
+    assert "stem" in sc.nodes and "conv1" not in sc.nodes and sc.nodes["stem"].id_text == "stem"
+    assert Edge("stem", "relu1") in sc.edges and Edge("input", "stem") in sc.edges
+    doc.push(SetParamCommand(doc, "stem", "out_channels", 4))
+    assert sc.edges[Edge("stem", "relu1")].label == "4×28×28"
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert "conv1" in sc.nodes and Edge("conv1", "relu1") in sc.edges
