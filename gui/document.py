@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from core.analysis import Analysis, Analyzer
-from core.graph import Graph, Node
+from core.graph import Graph, GraphError, Node
 from core.project import Project, new_project
 
 
@@ -76,12 +76,24 @@ class Document(QObject):
         first: templates open reading as stem → stages → head.
         """
         from gui.canvas.layout import arrange, expand_shift  # pure Python; imported late for a lean startup
+        from gui.canvas.metrics import LAYER_GAP, NODE_H
 
         g = project.graph
-        if any(n.pos is None for n in g.nodes.values()):
+        missing = [n.id for n in g.nodes.values() if n.pos is None]
+        if missing and len(missing) == len(g.nodes):
             for nid, pos in arrange(g).items():
-                if g.nodes[nid].pos is None:
-                    g.set_position(nid, pos)
+                g.set_position(nid, pos)
+        elif missing:  # a few nodes without a place: put each under its input, where there is room
+            from gui.commands import free_spot
+
+            try:
+                order = g.topo_order()
+            except GraphError:
+                order = list(g.nodes)
+            for nid in (n for n in order if g.nodes[n].pos is None):
+                above = next((g.nodes[p].pos for p in g.predecessors(nid) if g.nodes[p].pos is not None), None)
+                start = (above[0], above[1] + NODE_H + LAYER_GAP) if above is not None else (0.0, 0.0)
+                g.set_position(nid, free_spot(g, start))
         if collapse_blocks:
             nested = {m for grp in g.groups.values() for m in grp.members}
             for gid, grp in list(g.groups.items()):

@@ -357,6 +357,15 @@ def test_nodes_without_positions_are_laid_out_on_load(qtbot, qapp):
     assert not doc.is_modified()
     assert_no_overlaps(make_view(qtbot, doc).canvas)
     doc.dispose()
+    # only some without a place: the others stay where the file put them
+    project = load_project(DEMO)
+    g = project.graph
+    for i, n in enumerate(g.nodes.values()):
+        n.pos = None if n.id in ("relu2", "fc3") else (0.0, i * 200.0)
+    doc = Document.from_project(project)
+    assert g.nodes["conv2"].pos == (0.0, 800.0) and g.nodes["relu2"].pos is not None
+    assert_no_overlaps(make_view(qtbot, doc).canvas)
+    doc.dispose()
 
 
 # -- find, theme ------------------------------------------------------------------------------------
