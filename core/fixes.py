@@ -19,6 +19,7 @@ Actions (``Fix.action``):
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,8 @@ from core.graph import Edge, Graph, GraphError, Node
 from core.layers.registry import get_spec
 from core.layers.spec import Fix
 
-# One step: ("set_param", node, name, old, new) | ("add_node", Node) | ("remove_node", Node)
+# One step: ("set_param", node, name, old value, new value, all old params) | ("add_node", Node[, file index])
+# | ("remove_node", Node, file index)
 # | ("add_edge", Edge) | ("remove_edge", Edge) | ("join_group" | "leave_group", group_id, index, node_id).
 # A removed node has no edges or groups left by then (earlier steps detach it), so undo is exact.
 Step = tuple[Any, ...]
@@ -69,8 +71,8 @@ def apply_fix(graph: Graph, fix: Fix) -> AppliedFix:
     if action == "set_param":
         if not fix.param:
             raise FixError(f"cannot {fix.label}: the fix names no parameter")
-        _run(graph, applied, ("set_param", fix.node, fix.param, graph.nodes[fix.node].params.get(fix.param),
-                              fix.value))
+        old = graph.nodes[fix.node].params
+        _run(graph, applied, ("set_param", fix.node, fix.param, old.get(fix.param), fix.value, copy.deepcopy(old)))
     elif action == "remove_edge":
         edge = next((e for e in graph.in_edges(fix.node) if e.port == fix.port), None)  # type: ignore[arg-type]
         if edge is None:
@@ -137,8 +139,9 @@ def _replace_type(graph: Graph, applied: AppliedFix, fix: Fix) -> None:
         _run(graph, applied, ("remove_edge", e))
     for gid, index in memberships:
         _run(graph, applied, ("leave_group", gid, index, old.id))
-    _run(graph, applied, ("remove_node", old))
-    _run(graph, applied, ("add_node", new))
+    index = graph.node_index(old.id)
+    _run(graph, applied, ("remove_node", old, index))
+    _run(graph, applied, ("add_node", new, index))
     for e in edges:
         _run(graph, applied, ("add_edge", e))
     for gid, index in memberships:
@@ -194,7 +197,7 @@ def _do_step(graph: Graph, step: Step) -> None:
     if kind == "set_param":
         graph.set_param(step[1], step[2], step[4])
     elif kind == "add_node":
-        graph.insert_node(step[1])
+        graph.insert_node(step[1], step[2] if len(step) > 2 else None)
     elif kind == "remove_node":
         graph.remove_node(step[1].id)
     elif kind == "add_edge":
@@ -212,11 +215,11 @@ def _do_step(graph: Graph, step: Step) -> None:
 def _undo_step(graph: Graph, step: Step) -> None:
     kind = step[0]
     if kind == "set_param":
-        graph.set_param(step[1], step[2], step[3])
+        graph.set_params(step[1], step[5])  # all of them: keeps the parameters' order in the file
     elif kind == "add_node":
         graph.remove_node(step[1].id)
     elif kind == "remove_node":
-        graph.insert_node(step[1])
+        graph.insert_node(step[1], step[2])
     elif kind == "add_edge":
         graph.remove_edge(step[1])
     elif kind == "remove_edge":

@@ -169,6 +169,11 @@ class Graph:
     def __len__(self) -> int:
         return len(self.nodes)
 
+    def node_index(self, node_id: str) -> int:
+        """The node's position in the file order (undo of a removal puts it back there)."""
+        self.node(node_id)
+        return next(i for i, n in enumerate(self.nodes) if n == node_id)
+
     def node(self, node_id: str) -> Node:
         try:
             return self.nodes[node_id]

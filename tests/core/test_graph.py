@@ -280,3 +280,16 @@ def test_order_is_cached_until_the_structure_changes() -> None:
     assert g.kahn() is first
     g.add_node("ReLU", "late")
     assert g.kahn() is not first and g.topo_order()[-1] == "late"
+
+
+def test_insert_node_at_its_old_file_position() -> None:
+    g = small()
+    index = g.node_index("relu")
+    node, edges, _ = g.remove_node("relu")
+    g.insert_node(node, index)
+    for e in edges:
+        g.insert_edge(e)
+    assert list(g.nodes) == ["input", "conv", "relu", "add", "out"] and index == 2
+    assert g.topo_order() == ["input", "conv", "relu", "add", "out"]
+    with pytest.raises(DuplicateIdError):
+        g.insert_node(node, 0)
