@@ -8,7 +8,7 @@ from __future__ import annotations
 
 NODE_W = 196.0
 NODE_H = 52.0
-CARD_W = 256.0  # a collapsed block
+CARD_W = 280.0  # a collapsed block
 CARD_H = 80.0
 LAYER_GAP = 48.0  # vertical room between layers: edge labels and group frames live there
 COLUMN_GAP = 44.0
