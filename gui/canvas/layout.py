@@ -122,16 +122,30 @@ def expand_shift(graph: Graph, gid: str, collapsing: bool) -> dict[str, tuple[fl
         if nid not in inside:
             units[visible_unit(graph, parent, nid)].append(nid)
     moves: dict[str, tuple[float, float]] = {}
+    band: list[tuple[str, Rect]] = []  # items beside the block, in the rows it grows into
     for unit, members in units.items():
-        if unit in graph.groups:
-            r = card_rect(graph, unit)
-            top = r[1] if r is not None else 0.0
-        else:
-            top = node_rect(graph.nodes[unit].pos)[1]
-        if top >= threshold - 1.0:
+        r = card_rect(graph, unit) if unit in graph.groups else node_rect(graph.nodes[unit].pos)
+        if r is None:
+            continue
+        if r[1] >= threshold - 1.0:
             for nid in members:
                 x, y = graph.nodes[nid].pos or (0.0, 0.0)
                 moves[nid] = (x, y + delta)
+        elif r[3] > ext[1] and r[1] < ext[3]:
+            band.append((unit, r))
+    if not collapsing and band:
+        # the expanded block is also wider than its card: move what stands beside it sideways
+        cx = (ext[0] + ext[2]) / 2
+        right = [(u, r) for u, r in band if (r[0] + r[2]) / 2 >= cx]
+        left = [(u, r) for u, r in band if (r[0] + r[2]) / 2 < cx]
+        push_r = ext[2] + COLUMN_GAP - min((r[0] for _, r in right), default=ext[2] + COLUMN_GAP)
+        push_l = max((r[2] for _, r in left), default=ext[0] - COLUMN_GAP) + COLUMN_GAP - ext[0]
+        for side, dx in ((right, push_r), (left, -push_l)):
+            if abs(dx) > 1e-6 and (dx > 0) == (side is right):
+                for u, _ in side:
+                    for nid in units[u]:
+                        x, y = graph.nodes[nid].pos or (0.0, 0.0)
+                        moves[nid] = (x + dx, y)
     return moves
 
 

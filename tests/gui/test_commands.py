@@ -287,5 +287,57 @@ def test_a_node_added_after_another_lands_in_a_free_spot(doc):
     x, y = g.nodes["extra"].pos
     from gui.canvas.metrics import LAYER_GAP, NODE_H
 
-    assert y == g.nodes["conv1"].pos[1] + NODE_H + LAYER_GAP and x > g.nodes["relu1"].pos[0]  # relu1 sits right below conv1
+    # relu1 sits right below conv1: the new node goes beside it
+    assert y == g.nodes["conv1"].pos[1] + NODE_H + LAYER_GAP and x > g.nodes["relu1"].pos[0]
     assert g.predecessors("extra") == ["conv1"]
+
+
+def _visible_rects(g):
+    from gui.canvas.layout import card_rect, node_rect, parent_map, visible_unit
+
+    parent = parent_map(g)
+    units = {visible_unit(g, parent, n) for n in g.nodes}
+    return [card_rect(g, u) if u in g.groups else node_rect(g.nodes[u].pos) for u in units]
+
+
+def _overlaps(rects):
+    return [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:]
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_arrange_then_expand_leaves_no_overlaps(qapp, seed):
+    import random
+
+    from core.graph import Graph
+    from core.project import Project
+
+    rnd = random.Random(seed)
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [3, 8, 8]})
+    ids = ["input"]
+    for i in range(rnd.randint(5, 40)):
+        kind = rnd.choice(["ReLU", "Add", "Conv2d"])
+        g.add_node(kind, f"n{i}")
+        for src in rnd.sample(ids, min(len(ids), 2 if kind == "Add" else 1)):
+            g.add_edge(src, f"n{i}")
+        ids.append(f"n{i}")
+    k = 1
+    while k < len(ids) - 3:
+        if rnd.random() < 0.3:
+            size = rnd.randint(2, 6)
+            g.add_group(f"g{k}", f"Block {k}", ids[k:k + size])
+            k += size
+        else:
+            k += 1
+    d = Document.from_project(Project(g))
+    for gid in list(g.groups):
+        if rnd.random() < 0.5:
+            d.push(SetGroupCollapsedCommand(d, gid, True))
+    d.push(AutoArrangeCommand(d))
+    assert not _overlaps(_visible_rects(g))
+    for gid in list(g.groups):
+        if g.groups[gid].collapsed:
+            d.push(SetGroupCollapsedCommand(d, gid, False))
+    assert not _overlaps(_visible_rects(g))
+    d.dispose()
