@@ -9,7 +9,9 @@ compiled / torchvision as the median of the per-round ratios (the budget's figur
 of a round ran back to back, so load that changes slowly cancels), next to the ratio of medians
 and of the fastest steps (DESIGN.md §10 budget: within 2 %).
 
-Defaults suit a small CPU machine (batch 8 at 3×128×128); on a GPU use ``--device cuda``.
+Defaults suit a small, shared CPU machine: batch 8 at 3×128×128, one thread, and the process's
+CPU time per step (``--clock cpu``), which other processes competing for the cores do not
+inflate the way they inflate elapsed time. On a GPU use ``--device cuda`` (elapsed time).
 
 Run: ``.venv/bin/python bench/compile.py`` (about a minute on 2 cores);
 options: ``--batch 16 --size 224 --rounds 20 --threads 2 --device cuda``.
@@ -34,11 +36,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", type=int, default=128, help="input height and width")
-    parser.add_argument("--rounds", type=int, default=12, help="timed steps per model")
+    parser.add_argument("--rounds", type=int, default=30, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")),
                         help="torch threads (1 by default: steadier on a shared machine)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default=None,
+                        help="cpu: this process's CPU time (default on CPU: a busy shared machine's other "
+                             "processes don't count); wall: elapsed time (default on CUDA)")
+    parser.add_argument("--inplace-relu", action="store_true",
+                        help="set inplace=True on the template's ReLUs, as torchvision's ResNet has them")
     args = parser.parse_args()
 
     import torch
@@ -49,7 +56,13 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    clock_name = args.clock or ("wall" if device.type == "cuda" else "cpu")
+    clock = time.perf_counter if clock_name == "wall" else time.process_time
     project = build_template("resnet18")
+    if args.inplace_relu:
+        for node in list(project.graph.nodes.values()):
+            if node.type == "ReLU":
+                project.graph.set_param(node.id, "inplace", True)
     compiled = compile_graph(project.graph, seed=0)
     reference = torchvision.models.resnet18()
     compiled.load_state_dict(reference.state_dict(), strict=True)
@@ -76,12 +89,12 @@ def main() -> int:
             model.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            t0 = time.perf_counter()
+            t0 = clock()
             loss = loss_fn(model(x), y)
             loss.backward()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            return time.perf_counter() - t0
+            return clock() - t0
 
         return run
 
@@ -99,8 +112,9 @@ def main() -> int:
     # Each round's two steps ran back to back: their ratio cancels slow changes in machine load.
     paired = statistics.median(a / b for a, b in zip(times["compiled"], times["torchvision"], strict=True))
     ratio = med["compiled"] / med["torchvision"]
-    print(f"ResNet-18, forward+backward, batch {args.batch} at 3×{args.size}×{args.size}, "
-          f"{args.threads} thread(s), {args.device}, median of {args.rounds} interleaved rounds:")
+    print(f"ResNet-18{' (in-place ReLUs)' if args.inplace_relu else ''}, forward+backward, "
+          f"batch {args.batch} at 3×{args.size}×{args.size}, "
+          f"{args.threads} thread(s), {args.device}, {clock_name} time, median of {args.rounds} interleaved rounds:")
     for name, t in times.items():
         print(f"  {name:12s} {med[name] * 1e3:9.1f} ms/step   (min {min(t) * 1e3:.1f}, max {max(t) * 1e3:.1f})")
     fastest = min(times["compiled"]) / min(times["torchvision"])
