@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +47,7 @@ def wild_graphs(draw: st.DrawFn) -> Graph:
     return g
 
 
+@pytest.mark.slow  # a few hundred random graphs: ~5 s
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(wild_graphs(), st.data())
 def test_analysis_never_raises_and_fixes_apply(g: Graph, data: st.DataObject) -> None:

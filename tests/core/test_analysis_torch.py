@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -148,6 +149,7 @@ def check_against_torch(g: Graph, a: Analysis) -> int:
     return agreed
 
 
+@pytest.mark.slow  # a few hundred random graphs: ~5 s
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dags())
 @torch.no_grad()
