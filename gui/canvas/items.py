@@ -60,11 +60,11 @@ def severity_of(diags: Sequence[tuple[Severity, str]]) -> Severity | None:
 class NodeItem(QGraphicsItem):
     """A layer card: category icon and type, id, short parameters, output shape, ports."""
 
-    def __init__(self, node: Node, style: CanvasStyle) -> None:
+    def __init__(self, node: Node, style: CanvasStyle, result: NodeResult | None = None) -> None:
         super().__init__()
         self.node_id = node.id
         self.style = style
-        self.result: NodeResult | None = None
+        self.result: NodeResult | None = result
         self.diags: tuple[tuple[Severity, str], ...] = ()
         self.in_slots: list[int] = []  # port numbers shown on the top edge, in order
         self.new_slot = False  # a "+" slot that takes a further input (Add, Concat …)
@@ -75,6 +75,7 @@ class NodeItem(QGraphicsItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
+        self.n_out = len(result.out_shapes) if result is not None and result.out_shapes else 1
         self.set_node(node)
 
     # -- data -----------------------------------------------------------------------------------
@@ -121,29 +122,25 @@ class NodeItem(QGraphicsItem):
 
     def _layout_text(self) -> None:
         st = self.style
-        title_w = st.m_title.horizontalAdvance(self.layer_type)
+        left, mid, right = Qt.TextElideMode.ElideLeft, Qt.TextElideMode.ElideMiddle, Qt.TextElideMode.ElideRight
+        title_w = st.advance(st.m_title, self.layer_type)
         self.title = self.layer_type
-        self.far_text = st.m_far.elidedText(self.layer_type, Qt.TextElideMode.ElideRight, NODE_W - 20)
+        self.far_text = st.elide(st.m_far, self.layer_type, right, NODE_W - 20)
         room = NODE_W - 2 * _PAD - 25 - title_w - 8
         # The id goes right of the type when it fits whole; else on the second row if that is free.
-        self.id_below = st.m_id.horizontalAdvance(self.node_id) > room and not self.params_text
-        if self.id_below:
-            self.id_text = ""
-        else:
-            self.id_text = st.m_id.elidedText(self.node_id, Qt.TextElideMode.ElideMiddle, max(room, 24))
+        self.id_below = st.advance(st.m_id, self.node_id) > room and not self.params_text
+        self.id_text = "" if self.id_below else st.elide(st.m_id, self.node_id, mid, max(room, 24))
         if room < 24:
-            self.title = st.m_title.elidedText(self.layer_type, Qt.TextElideMode.ElideRight, NODE_W - 2 * _PAD - 60)
+            self.title = st.elide(st.m_title, self.layer_type, right, NODE_W - 2 * _PAD - 60)
         r = self.result
         if r is None or r.out_shapes is None:
             shape = "?"
         else:
             shape = "  ".join(fmt_shape(s) for s in r.out_shapes)
-        self.shape_text = st.m_shape.elidedText(shape, Qt.TextElideMode.ElideLeft, NODE_W * 0.62)
-        shape_w = st.m_shape.horizontalAdvance(self.shape_text)
-        self.params_line = st.m_params.elidedText(self.params_text, Qt.TextElideMode.ElideRight,
-                                                  NODE_W - 2 * _PAD - shape_w - 10)
-        self.id_line = st.m_id.elidedText(self.node_id, Qt.TextElideMode.ElideMiddle,
-                                          NODE_W - 2 * _PAD - shape_w - 10) if self.id_below else ""
+        self.shape_text = st.elide(st.m_shape, shape, left, NODE_W * 0.62)
+        rest = NODE_W - 2 * _PAD - st.advance(st.m_shape, self.shape_text) - 10
+        self.params_line = st.elide(st.m_params, self.params_text, right, rest)
+        self.id_line = st.elide(st.m_id, self.node_id, mid, rest) if self.id_below else ""
 
     # -- geometry -------------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:  # Qt override
@@ -367,7 +364,7 @@ class EdgeItem(QGraphicsItem):
 
     def _place_label(self) -> None:
         m = self.style.m_edge
-        w = m.horizontalAdvance(self.label) + 10
+        w = self.style.advance(m, self.label) + 10
         h = m.height() + 3
         # just below the source port, right of the wire: block titles sit near the other end
         self.label_rect = QRectF(self.label_pos.x() + 7, self.label_pos.y() + 3, w, h)

@@ -89,10 +89,9 @@ class CanvasScene(QGraphicsScene):
 
     def _add_node_item(self, node_id: str) -> NodeItem:
         node = self.doc.graph.nodes[node_id]
-        item = NodeItem(node, self.style)
+        item = NodeItem(node, self.style, self.doc.analysis.nodes.get(node_id))
         x, y = node.pos if node.pos is not None else (0.0, 0.0)
         item.setPos(x, y)
-        item.set_result(self.doc.analysis.nodes.get(node_id))
         self.addItem(item)
         self.nodes[node_id] = item
         return item

@@ -29,6 +29,8 @@ class CanvasStyle:
 
     def __init__(self, theme: Theme) -> None:
         self.theme = theme
+        self._elided: dict[tuple[int, str, Qt.TextElideMode, int], str] = {}
+        self._advance: dict[tuple[int, str], float] = {}
         c = QColor
         self.canvas = c(theme.canvas)
         self.grid_minor = QPen(c(theme.grid_minor), 0)
@@ -81,6 +83,25 @@ class CanvasStyle:
         self.m_group = QFontMetricsF(self.f_group)
         self.m_badge = QFontMetricsF(self.f_badge)
         self.m_far = QFontMetricsF(self.f_far)
+
+    def elide(self, metrics: QFontMetricsF, text: str, mode: Qt.TextElideMode, width: float) -> str:
+        """``metrics.elidedText`` memoised: cards repeat the same types and shapes hundreds of times."""
+        key = (id(metrics), text, mode, round(width))
+        out = self._elided.get(key)
+        if out is None:
+            if len(self._elided) > 20000:
+                self._elided.clear()
+            out = self._elided[key] = metrics.elidedText(text, mode, width)
+        return out
+
+    def advance(self, metrics: QFontMetricsF, text: str) -> float:
+        key = (id(metrics), text)
+        out = self._advance.get(key)
+        if out is None:
+            if len(self._advance) > 20000:
+                self._advance.clear()
+            out = self._advance[key] = metrics.horizontalAdvance(text)
+        return out
 
     @staticmethod
     def _alpha(colour: str, alpha: int) -> QColor:
