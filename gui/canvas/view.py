@@ -58,6 +58,8 @@ class CanvasView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
         scene.message.connect(self.message)
+        self._banding = False
+        self.rubberBandChanged.connect(self._on_band)
 
     # -- public API (the window's menus and panels call these) ------------------------------------
     def zoom(self) -> float:
@@ -324,6 +326,15 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().mouseReleaseEvent(event)
+        if self._banding:  # a rubber band selects layers; wires it happens to cross stay unselected
+            self._banding = False
+            for item in self.canvas.edges.values():
+                if item.isSelected():
+                    item.setSelected(False)
+
+    def _on_band(self, rect: object, *_: object) -> None:
+        if not rect.isNull():  # type: ignore[attr-defined]
+            self._banding = True
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # Qt override
         p = self.mapToScene(event.position().toPoint())

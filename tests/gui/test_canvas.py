@@ -208,6 +208,7 @@ def test_rubber_band_and_ctrl_click_selection(view, doc):
     r = card_rect(sc.nodes["conv1"]).united(card_rect(sc.nodes["relu1"]))
     drag(view, r.topLeft() + QPointF(-30, -8), QPointF(r.right() + 60, r.bottom() - 10))
     assert doc.selection == ["conv1", "relu1"]
+    assert view.canvas.selected_edges() == []  # wires under the band are not picked up
     ctrl = Qt.KeyboardModifier.ControlModifier
     view.centerOn(body(view, "pool1"))
     send_mouse(view, "press", body(view, "pool1"), mods=ctrl)
