@@ -30,15 +30,14 @@ from core.layers.spec import (
     LayerError,
     LayerSpec,
     ParamError,
-    Scale,
     Shape,
-    Window,
     fmt_shape,
     insert_fix,
     numel,
     set_param_fix,
     tup,
 )
+from core.receptive_field import GLOBAL_RF, ReceptiveField, apply_rule, compile_rule, merge_fields
 
 DTYPE_BYTES = 4  # float32 activations and parameters
 
@@ -64,35 +63,6 @@ class Diagnostic:
         if self.fix is not None:
             d["fix"] = self.fix.label
         return d
-
-
-class ReceptiveField(NamedTuple):
-    """Per spatial axis: ``size`` (``None`` = the whole input), effective ``stride`` and ``padding``.
-
-    An immutable record. It and :class:`NodeResult` are named tuples rather than frozen dataclasses
-    because analysis creates one per node on every pass, and a frozen dataclass's ``__init__``
-    costs seven times as much (it sets each field through ``object.__setattr__``).
-    """
-
-    size: tuple[float, ...] | None
-    stride: tuple[float, ...]
-    padding: tuple[float, ...]
-
-    @property
-    def is_global(self) -> bool:
-        return self.size is None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"size": _ints(self.size), "stride": _ints(self.stride) if self.size is not None else None,
-                "padding": _ints(self.padding) if self.size is not None else None}
-
-    def short(self) -> str:
-        if self.size is None:
-            return "global"
-        return "×".join(_fmt_num(x) for x in self.size)
-
-
-GLOBAL_RF = ReceptiveField(None, (), ())
 
 
 _NO_ARGS: Mapping[str, Any] = MappingProxyType({})
@@ -272,7 +242,7 @@ def _infer(spec: LayerSpec, params: Mapping[str, Any],
     """
     try:
         inf = spec.infer(params, shapes)
-        rule = _compile_rule(spec.window(params, shapes)) if spec.window is not None else None
+        rule = compile_rule(spec.window(params, shapes)) if spec.window is not None else None
     except LayerError as exc:
         return exc
     except Exception as exc:  # a declaration's bug must not break analysis of the whole graph
@@ -518,7 +488,7 @@ class Analyzer:
                         self._head_note(nid, rf, shape_key if n_in == 1 else shape_key[0], diags)
                     rf = GLOBAL_RF
                 elif rf.size is not None:
-                    rf = _apply_rule(rf, rule)
+                    rf = apply_rule(rf, rule)
         trainable = 0 if node.frozen else inf.params
         self._set(NodeResult(nid, spec.type, inf.out_shapes, inf.args, inf.params, trainable, inf.buffers,
                              inf.macs, rf, act), diags)
@@ -649,45 +619,13 @@ class Analyzer:
             f"of the image; more layers or strides would let the head see all of it"))
 
     # -- receptive field ----------------------------------------------------------------------
+    # -- receptive field ------------------------------------------------------------------------
     def _merge_rf(self, nid: str, spec: LayerSpec, rfs: Sequence[ReceptiveField | None],
                   diags: list[Diagnostic]) -> ReceptiveField | None:
-        """Largest size and padding over the inputs (DESIGN.md §5); a warning on different jumps."""
-        first = rfs[0]
-        if all(r == first for r in rfs):
-            return first
-        known = [r for r in rfs if r is not None]
-        if not known:
-            return None
-        local = [r for r in known if r.size is not None]
-        if not local:
-            return GLOBAL_RF
-        # Multiply with a global gate (squeeze-excitation) keeps its spatial input's field.
-        if spec.type != "Multiply" and len(local) < len(known):
-            return GLOBAL_RF
-        best = local[0]
-        n = len(best.stride)
-        size, pad = list(best.size), list(best.padding)  # type: ignore[arg-type]
-        jumps = {best.stride}
-        for r in local[1:]:
-            if len(r.stride) != n:
-                return best  # inputs of different dimensionality: infer reports the mismatch
-            jumps.add(r.stride)
-            rs, rp = r.size, r.padding
-            for i in range(n):
-                if rs[i] > size[i]:  # type: ignore[index]
-                    size[i] = rs[i]  # type: ignore[index]
-                if rp[i] > pad[i]:
-                    pad[i] = rp[i]
-        if len(jumps) > 1:
-            diags.append(Diagnostic(
-                Severity.WARNING, nid,
-                f"{nid}: its inputs have different effective strides "
-                f"({' and '.join('×'.join(_fmt_num(x) for x in j) for j in sorted(jumps))}), so its receptive "
-                f"field is not well defined; shown: the largest size and padding with the first input's stride"))
-        for r in local:  # reuse an input's field when it is the largest on every axis (the usual case)
-            if list(r.size) == size and list(r.padding) == pad and r.stride == best.stride:  # type: ignore[arg-type]
-                return r
-        return ReceptiveField(tuple(size), best.stride, tuple(pad))
+        rf, note = merge_fields(rfs, keep_local=spec.type == "Multiply")
+        if note:
+            diags.append(Diagnostic(Severity.WARNING, nid, f"{nid}: {note}"))
+        return rf
 
     # -- fixes --------------------------------------------------------------------------------
     def _merge_fix(self, nid: str, spec: LayerSpec, shapes: Sequence[Shape], edges: Sequence[Edge]) -> Fix | None:
@@ -808,61 +746,9 @@ class Analyzer:
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
-def _compile_rule(rule: Any) -> Any:
-    """A window rule as per-axis ``(k_eff − 1, stride, padding)`` tuples, computed once per memo entry;
-    ``GLOBAL``, ``None`` and ``Scale`` stay as they are."""
-    if not isinstance(rule, Window):
-        return rule
-    span = tuple(d * (k - 1) for k, d in zip(rule.kernel, rule.dilation, strict=True))
-    return _Step(span, rule.stride, rule.padding, rule.transposed)
-
-
-class _Step:
-    """A compiled sliding window (see :func:`_compile_rule`)."""
-
-    __slots__ = ("padding", "span", "stride", "transposed")
-
-    def __init__(self, span: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
-                 transposed: bool) -> None:
-        self.span, self.stride, self.padding, self.transposed = span, stride, padding, transposed
-
-
-def _apply_rule(base: ReceptiveField, rule: Any) -> ReceptiveField:
-    """One layer's effect on a local field: ``size += (k_eff−1)·jump``, ``padding += p·jump``,
-    ``jump *= s`` per axis (Araujo et al., eqs. 2 and 3); a transposed conv divides the jump."""
-    size, jump, pad = base.size, base.stride, base.padding
-    assert size is not None
-    if isinstance(rule, Scale):
-        return ReceptiveField(size, tuple(j / f for j, f in zip(jump, rule.factor, strict=True)), pad)
-    if not isinstance(rule, _Step) or len(size) != len(rule.span):
-        return base
-    span, stride, padding = rule.span, rule.stride, rule.padding
-    if rule.transposed:
-        # each output position draws on ceil((k_eff) / s) input positions; padding is approximate
-        # (Distill §upsampling): the field of a transposed conv is not a plain window
-        return ReceptiveField(
-            tuple(a + (-(-(k + 1) // s) - 1) * j for a, k, s, j in zip(size, span, stride, jump, strict=True)),
-            tuple(j / s for j, s in zip(jump, stride, strict=True)),
-            tuple(q + (k - p) * j / s for q, k, p, s, j in zip(pad, span, padding, stride, jump, strict=True)))
-    if len(size) == 2:  # the common case, unrolled: this runs for every conv and pool of the graph
-        j0, j1 = jump
-        return ReceptiveField((size[0] + span[0] * j0, size[1] + span[1] * j1),
-                              (j0 * stride[0], j1 * stride[1]),
-                              (pad[0] + padding[0] * j0, pad[1] + padding[1] * j1))
-    return ReceptiveField(tuple(a + k * j for a, k, j in zip(size, span, jump, strict=True)),
-                          tuple(j * s for j, s in zip(jump, stride, strict=True)),
-                          tuple(q + p * j for q, p, j in zip(pad, padding, jump, strict=True)))
-
-
 def analyze(graph: Graph) -> Analysis:
     """One full, stateless analysis of ``graph``."""
     return Analyzer(graph).run()
-
-
-def _ints(values: Sequence[float] | None) -> list[float] | None:
-    if values is None:
-        return None
-    return [int(v) if float(v).is_integer() else v for v in values]
 
 
 def _show_default(value: Any) -> str:
@@ -875,9 +761,5 @@ def _show_default(value: Any) -> str:
     return str(value)
 
 
-def _fmt_num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.3g}"
-
-
-__all__ = ["Analysis", "Analyzer", "Diagnostic", "MemoryEstimate", "NodeResult", "ReceptiveField", "Severity",
-           "analyze", "insert_fix"]
+__all__ = ["GLOBAL_RF", "Analysis", "Analyzer", "Diagnostic", "MemoryEstimate", "NodeResult", "ReceptiveField",
+           "Severity", "analyze"]
