@@ -186,7 +186,6 @@ class Trainer:
             with contextlib.suppress(OSError):
                 self._folder.write_json("run.json", summary.to_dict())
         if status == "failed":
-            self._free_memory()
             self._emit("failed", message)
         self._emit("finished", summary)
         return summary
@@ -402,9 +401,10 @@ class Trainer:
             if self._main and (now - last_report >= REPORT_INTERVAL_S or step == steps - 1):
                 losses = step_losses[reported:step + 1].tolist()
                 if self.world == 1:
-                    bad = next((v for v in losses if not math.isfinite(v)), None)
+                    bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
                     if bad is not None:
-                        raise TrainingFailure(nonfinite_message(bad, epoch, step + 1, lr, self._amp, cfg.grad_clip))
+                        raise TrainingFailure(nonfinite_message(losses[bad], epoch, reported + bad + 1, lr, self._amp,
+                                                                cfg.grad_clip))
                 elapsed = max(now - start - self._paused_s, 1e-9)
                 rate = seen * self.world / elapsed
                 eta = (steps - step - 1) * elapsed / (step + 1) + self._eta(epoch, epoch_times, elapsed / (step + 1))
