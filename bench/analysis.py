@@ -123,22 +123,25 @@ def build_module(blocks: int, fillers: int, use_bn: bool) -> object:
     return Net()
 
 
-def timings(fn: Callable[[], object], repeat: int, budget_s: float = 2.0) -> list[float]:
-    """Wall times of ``fn`` in ms over up to ``repeat`` runs (stops after ``budget_s``)."""
+def timings(fn: Callable[[], object], repeat: int, budget_s: float = 2.0) -> list[tuple[float, float]]:
+    """(wall, this thread's CPU) times of ``fn`` in ms over up to ``repeat`` runs (stops after
+    ``budget_s``). CPU time shows the cost without the waits a loaded shared machine adds."""
     times = []
     start = time.perf_counter()
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.thread_time(), time.perf_counter()
         fn()
-        times.append((time.perf_counter() - t0) * 1e3)
+        times.append(((time.perf_counter() - t0) * 1e3, (time.thread_time() - c0) * 1e3))
         if time.perf_counter() - start > budget_s and len(times) >= 5:
             break
     return times
 
 
-def report(label: str, times: list[float], budget: float | None = None, note: str = "") -> float:
-    med = statistics.median(times)
-    line = f"{label:<34}{med:9.3f} ms median, {min(times):8.3f} min of {len(times):4d}"
+def report(label: str, times: list[tuple[float, float]], budget: float | None = None, note: str = "") -> float:
+    wall = [w for w, _ in times]
+    med = statistics.median(wall)
+    line = (f"{label:<34}{med:9.3f} ms median, {min(wall):8.3f} min, {statistics.median(c for _, c in times):8.3f} "
+            f"cpu, of {len(times):4d}")
     if budget is not None:
         line += f"   budget {budget:.1f} ms {'OK' if med <= budget else 'OVER'}"
     print(line + (f"   {note}" if note else ""))
@@ -155,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     g, blocks, fillers = build_graph(args.nodes, use_bn)
     first = analyze(g)
     assert first.ok, [d.message for d in first.diagnostics[:3]]
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (wall times suffer when it is high)")
     print(f"graph: {len(g)} nodes, {len(g.edges)} edges: stem, {blocks} residual blocks "
           f"({'conv/bn/relu/conv/bn/add/relu' if use_bn else 'conv/relu/conv/add/relu'}), {fillers} Identity, "
           f"pool/flatten/dropout/fc head; input 3×{SIZE}×{SIZE}; {first.total_params:,} params")
@@ -165,9 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         fresh, _b, _f = build_graph(args.nodes, use_bn)
         analysis_module._resolve_memo.clear()
         analysis_module._infer_memo.clear()
-        t0 = time.perf_counter()
-        analyze(fresh)
-        cold.append((time.perf_counter() - t0) * 1e3)
+        cold += timings(lambda fresh=fresh: analyze(fresh), 1)
     # Full: what a structural edit costs (a fresh Analyzer walks every node of a known graph).
     full_ms = report("analyze, full pass", timings(lambda: analyze(g), 400), BUDGET_FULL_MS)
     report("analyze, first pass of a new graph", cold, BUDGET_FULL_MS)

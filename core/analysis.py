@@ -13,6 +13,7 @@ actually changed (the GUI's live checking relies on that to stay well under a fr
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 from collections.abc import Mapping, Sequence
@@ -253,6 +254,8 @@ def _infer(spec: LayerSpec, params: Mapping[str, Any],
         act += numel(s)
     mismatch = next(((name, params[name], value) for name, value in inf.args.items()
                      if params.get(name) is not None and params[name] != value), None)
+    if inf.args:  # one result serves many nodes (and graphs): hand out a read-only view of its args
+        inf = dataclasses.replace(inf, args=MappingProxyType(dict(inf.args)))
     return inf, rule, act * DTYPE_BYTES, mismatch
 
 
