@@ -9,6 +9,12 @@ no errors of their own.
 :class:`Analyzer` keeps the per-node results between runs: after a parameter edit only the
 edited node is recomputed, and its successors only while its output shape or receptive field
 actually changed (the GUI's live checking relies on that to stay well under a frame).
+
+Speed (DESIGN.md §10: 1,000 nodes in ≤ 5 ms, ≤ 1 ms after an edit; ``bench/analysis.py``): the
+walk uses the graph's own adjacency and its cached Kahn order, never networkx; validated params
+are cached on each node by revision; shape and window rules, pure functions of (type, params,
+input shapes), are memoised, so a stack of identical blocks evaluates each rule once; per-node
+results are named tuples. Fixes are applied by :func:`core.fixes.apply_fix`.
 """
 
 from __future__ import annotations
