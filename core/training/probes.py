@@ -24,6 +24,9 @@ from core.training.events import NodeStats, ProbeData
 from core.training.optim import main_output
 
 
+MAX_FEATURES = 1024  # a vector output (Linear) is shown as a strip; longer ones are cut
+
+
 class Prober:
     """Which nodes to probe (settable from any thread) and the capture itself."""
 
@@ -82,8 +85,10 @@ class Prober:
                          probabilities=probs, activations=activations, channels=channels, stats=stats)
 
     def _downsample(self, t: torch.Tensor) -> torch.Tensor:
-        if t.ndim >= 2:
+        if t.ndim >= 3:
             t = t[:, : self.max_channels]
+        elif t.ndim == 2:
+            t = t[:, :MAX_FEATURES]
         if t.ndim == 4 and (t.shape[2] > self.max_size or t.shape[3] > self.max_size):
             t = F.adaptive_avg_pool2d(t, (min(t.shape[2], self.max_size), min(t.shape[3], self.max_size)))
         return t.contiguous()

@@ -1,0 +1,253 @@
+"""``main.py train SOURCE [options] [--json]``: headless training (DESIGN.md §7, §9).
+
+Options override the project's ``training`` section. Without ``--json`` a progress line runs on
+stderr and one line per epoch goes to stdout; with ``--json`` stdout holds exactly one JSON object
+per epoch (``epoch, train_loss, train_acc, val_loss, val_acc, lr, images_per_s, seconds``; accuracies
+as fractions) and everything else goes to stderr. Each run writes a run folder (``--out``, default
+``runs/<name>-<time>``). ``--resume RUN_DIR`` continues a run from its last checkpoint.
+
+Under ``torchrun --nproc_per_node=N`` the run uses DistributedDataParallel; rank 0 prints and saves.
+Exit status: 0 trained (or stopped early by early stopping), 1 training failed (plain message),
+2 usage or unreadable input, 130 interrupted with Ctrl-C (the last epoch checkpoint is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from core.cli import UsageError
+from core.cli.common import load_or_fail
+
+_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--dataset",), {"help": "shapes (default), mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], folder:DIR, "
+                              "synthetic:C,H,W,CLASSES"}),
+    (("--data-root",), {"dest": "data_root", "metavar": "DIR",
+                        "help": "where mnist/fashion-mnist/cifar10 files are (or are downloaded to)"}),
+    (("--epochs",), {"type": int}),
+    (("--batch-size",), {"type": int, "dest": "batch_size", "help": "global batch size (split over DDP processes)"}),
+    (("--lr",), {"type": float, "help": "learning rate"}),
+    (("--optimizer",), {"choices": ("sgd", "adam", "adamw", "rmsprop", "adagrad")}),
+    (("--momentum",), {"type": float}),
+    (("--weight-decay",), {"type": float, "dest": "weight_decay"}),
+    (("--schedule",), {"choices": ("constant", "step", "cosine", "onecycle", "plateau")}),
+    (("--warmup",), {"type": float, "dest": "warmup_epochs", "metavar": "EPOCHS", "help": "linear warm-up epochs"}),
+    (("--loss",), {"choices": ("cross_entropy", "bce_with_logits", "mse", "l1", "huber")}),
+    (("--label-smoothing",), {"type": float, "dest": "label_smoothing"}),
+    (("--grad-clip",), {"type": float, "dest": "grad_clip", "metavar": "NORM"}),
+    (("--early-stopping",), {"type": int, "dest": "early_stopping", "metavar": "PATIENCE"}),
+    (("--device",), {"help": "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps"}),
+    (("--amp",), {"nargs": "?", "const": "auto", "choices": ("off", "auto", "bf16", "fp16"),
+                  "help": "mixed precision on CUDA (bf16 where supported, else fp16 with a grad scaler)"}),
+    (("--seed",), {"type": int}),
+    (("--crop-padding",), {"type": int, "dest": "crop_padding", "help": "random-crop padding in pixels"}),
+    (("--train-size",), {"type": int, "dest": "train_size", "help": "samples to generate (shapes, synthetic) "
+                                                                     "or to keep (others)"}),
+    (("--val-size",), {"type": int, "dest": "val_size"}),
+    (("--val-fraction",), {"type": float, "dest": "val_fraction", "help": "folder: share held out for validation"}),
+    (("--val-folder",), {"dest": "val_folder", "metavar": "DIR", "help": "folder: a separate validation folder"}),
+    (("--workers",), {"type": int, "help": "DataLoader workers for folder datasets"}),
+]
+_FLAGS = [  # (option, config key, value when given)
+    ("--nesterov", "nesterov", True), ("--channels-last", "channels_last", True), ("--compile", "compile", True),
+    ("--no-augment", "augment", False), ("--hflip", "hflip", True), ("--no-hflip", "hflip", False),
+    ("--no-download", "download", False), ("--deterministic", "deterministic", True),
+]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a network headless (one JSON line per epoch with --json)",
+                       description="Train SOURCE (a project file, template:NAME or torchvision:NAME) on a dataset. "
+                                   "Options override the project's training settings.")
+    p.add_argument("source", nargs="?", metavar="SOURCE", help="what to train (optional with --resume)")
+    for names, kwargs in _OPTIONS:
+        p.add_argument(*names, default=None, **kwargs)
+    for option, key, value in _FLAGS:
+        p.add_argument(option, dest=f"flag_{option[2:].replace('-', '_')}", action="store_const", const=(key, value),
+                       default=None)
+    p.add_argument("--aux-weights", dest="aux_weights", metavar="W,W", help="loss weights of auxiliary outputs")
+    p.add_argument("--json", action="store_true", help="one JSON object per epoch on stdout")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<name>-<time>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=run)
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The training settings given on the command line."""
+    out: dict[str, Any] = {}
+    for names, kwargs in _OPTIONS:
+        key = kwargs.get("dest", names[0][2:].replace("-", "_"))
+        value = getattr(args, key, None)
+        if value is not None:
+            out[key] = value
+    for option, _key, _value in _FLAGS:
+        given = getattr(args, f"flag_{option[2:].replace('-', '_')}", None)
+        if given is not None:
+            out[given[0]] = given[1]
+    if args.aux_weights is not None:
+        try:
+            out["aux_weights"] = [float(v) for v in args.aux_weights.split(",") if v.strip()]
+        except ValueError:
+            raise UsageError(f"--aux-weights: expected numbers separated by commas, got {args.aux_weights!r}") from None
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.training import distributed as ddp
+    from core.training.config import ConfigError, TrainConfig
+    from core.training.data import DatasetError, parse_spec
+    from core.training.health import TrainingFailure
+    from core.training.runs import default_run_dir
+    from core.training.session import build_trainer, resume_settings
+
+    if args.source is None and args.resume is None:
+        raise UsageError("train needs a SOURCE (a project file, template:NAME or torchvision:NAME) or --resume RUN_DIR")
+    try:
+        if args.resume is not None:
+            project, config = resume_settings(args.resume)
+            if args.source is not None:
+                project = load_or_fail(args.source)
+        else:
+            project = load_or_fail(args.source)
+            config = TrainConfig.from_dict(project.training)
+        config = config.updated(**overrides(args))
+        parse_spec(config.dataset)
+    except (ConfigError, DatasetError) as exc:
+        raise UsageError(str(exc)) from None
+    except TrainingFailure as exc:
+        raise UsageError(str(exc)) from None
+
+    try:
+        ctx = ddp.from_env(config.device)
+    except (RuntimeError, ValueError) as exc:
+        print(f"error: cannot join the distributed run: {exc}", file=sys.stderr)
+        return 1
+    main_rank = ctx is None or ctx.main
+    run_dir = args.out or args.resume or str(default_run_dir(project.name or "run"))
+    report = _Reporter(args.json, progress=not args.quiet, main=main_rank)
+    try:
+        trainer = build_trainer(project, config, report.callbacks(), run_dir=run_dir, resume_from=args.resume,
+                                dist=ctx, log=report.note)
+    except DatasetError as exc:
+        ddp.shutdown()
+        raise UsageError(str(exc)) from None
+    except TrainingFailure as exc:
+        ddp.shutdown()
+        if main_rank:
+            print(f"error: {exc}", file=sys.stderr)
+        return 1
+    previous = _install_sigint(trainer.stop)
+    try:
+        summary = trainer.run()
+    finally:
+        _restore_sigint(previous)
+        ddp.shutdown()
+    if summary.status == "failed":
+        return 1
+    if main_rank and not args.json:
+        best = f"{summary.best_val_acc:.2%} at epoch {summary.best_epoch}" if summary.best_val_acc is not None else "—"
+        print(f"{summary.status}: {summary.epochs_done} epoch(s) in {summary.seconds:.1f} s; best validation "
+              f"accuracy {best}; run folder {run_dir}", file=sys.stderr)
+    return 130 if summary.status == "stopped" else 0
+
+
+class _Reporter:
+    """Turns engine events into the CLI's output (JSON lines or a progress line)."""
+
+    def __init__(self, as_json: bool, progress: bool, main: bool) -> None:
+        self.as_json = as_json
+        self.progress = progress and main  # the progress line and the start line
+        self.main = main  # other DDP ranks print nothing
+        self.tty = sys.stderr.isatty()
+        self._line = False
+
+    def callbacks(self) -> Any:
+        from core.training.events import Callbacks
+
+        return Callbacks(run_started=self.started, batch=self.batch, epoch_end=self.epoch, warning=self.warning,
+                         failed=self.failed)
+
+    def _clear(self) -> None:
+        if self._line:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+            self._line = False
+
+    def note(self, message: str) -> None:
+        if self.main:
+            self._clear()
+            print(message, file=sys.stderr, flush=True)
+
+    def started(self, info: Any) -> None:
+        if not self.progress:
+            return
+        ds = info.dataset
+        shape = "×".join(map(str, ds["sample_shape"]))
+        where = f" × {info.world_size} processes" if info.world_size > 1 else ""
+        resumed = f", resuming at epoch {info.start_epoch}" if info.start_epoch > 1 else ""
+        precision = info.amp if info.amp != "off" else "float32"
+        print(f"training on {info.device_name} ({info.device}{where}, {precision}): {ds['name']} {shape}, "
+              f"{len(ds['classes'])} classes, {ds['train_count']:,} train / {ds['val_count']:,} val; "
+              f"{info.trainable_params:,} trainable parameters; run folder {info.run_dir}{resumed}",
+              file=sys.stderr, flush=True)
+
+    def batch(self, p: Any) -> None:
+        if not self.progress or not self.tty:
+            return
+        width = 24
+        done = int(width * p.step / max(p.steps, 1))
+        bar = "█" * done + "·" * (width - done)
+        print(f"\repoch {p.epoch}/{p.epochs} {bar} {p.step}/{p.steps}  loss {p.loss:.4f}  "
+              f"{p.images_per_s:,.0f} img/s  ETA {_clock(p.eta_s)}\033[K", end="", file=sys.stderr, flush=True)
+        self._line = True
+
+    def epoch(self, m: Any) -> None:
+        if not self.main:
+            return
+        self._clear()
+        if self.as_json:
+            print(json.dumps(m.json_line()), flush=True)
+            return
+        val = (f"val loss {m.val_loss:.4f} acc {m.val_acc:6.2%}" if m.val_loss is not None else "no validation set")
+        top5 = f" top-5 {m.val_top5:6.2%}" if m.val_top5 is not None else ""
+        star = " *" if m.best else ""
+        print(f"epoch {m.epoch:>3}/{m.epochs}  train loss {m.train_loss:.4f} acc {m.train_acc:6.2%}  {val}{top5}  "
+              f"lr {m.lr:.3g}  {m.images_per_s:,.0f} img/s  {m.seconds:.1f} s{star}", flush=True)
+
+    def warning(self, message: str) -> None:
+        if self.main:
+            self._clear()
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+
+    def failed(self, message: str) -> None:
+        if self.main:
+            self._clear()
+            print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _install_sigint(stop: Any) -> Any:
+    """First Ctrl-C stops after the current batch; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(_sig: int, _frame: FrameType | None) -> None:
+        print("\nstopping after this batch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    return signal.signal(signal.SIGINT, handler)
+
+
+def _restore_sigint(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)

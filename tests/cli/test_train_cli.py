@@ -1,0 +1,92 @@
+"""``main.py train``: JSON lines, run folder, resume, overrides and exit statuses 0/1/2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from tests.conftest import ROOT
+
+DEMO = str(ROOT / "resources" / "demo_lenet.json")
+SMALL = ["--dataset", "synthetic:3,32,32,10", "--train-size", "64", "--val-size", "32", "--batch-size", "32",
+         "--device", "cpu"]
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_json_lines_and_run_folder_subprocess(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "main.py", "train", DEMO, *SMALL, "--epochs", "2", "--json",
+                          "--out", str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = _json_lines(out.stdout)  # stdout holds nothing but the JSON objects
+    assert [line["epoch"] for line in lines] == [1, 2]
+    for line in lines:
+        assert {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s", "seconds"} <= set(line)
+        assert 0 <= line["train_acc"] <= 1 and 0 <= line["val_acc"] <= 1 and line["lr"] == 0.05
+    run = tmp_path / "run"
+    for name in ("config.json", "graph.json", "metrics.csv", "run.json", "checkpoints/last.pt"):
+        assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())["training"]
+    assert config["dataset"] == "synthetic:3,32,32,10" and config["epochs"] == 2  # options override the project
+    graph = json.loads((run / "graph.json").read_text())
+    assert graph["format"] == "netcanvas-project" and any(n["id"] == "conv1" for n in graph["graph"]["nodes"])
+    assert "Traceback" not in out.stderr
+
+
+def test_resume_continues_from_the_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = str(tmp_path / "run")
+    assert main(["train", DEMO, *SMALL, "--epochs", "1", "--json", "--out", run, "--optimizer", "adam",
+                 "--lr", "0.001"]) == 0
+    first = _json_lines(capsys.readouterr().out)
+    assert [line["epoch"] for line in first] == [1]
+    assert main(["train", "--resume", run, "--epochs", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    second = _json_lines(captured.out)
+    assert [line["epoch"] for line in second] == [2] and second[0]["lr"] == 0.001  # the run's own settings
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3
+
+
+def test_progress_output_without_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", DEMO, *SMALL, "--epochs", "1", "--out", str(tmp_path / "r"), "--amp"]) == 0
+    captured = capsys.readouterr()
+    assert "epoch   1/1  train loss" in captured.out and "top-5" in captured.out
+    assert "training on CPU" in captured.err and "Mixed precision needs a CUDA GPU" in captured.err
+    assert "completed: 1 epoch(s)" in captured.err
+
+
+def test_dataset_that_does_not_fit_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", DEMO, "--dataset", "synthetic:1,28,28,5", "--train-size", "8", "--val-size", "4",
+                 "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "1×28×28" in err and "set the Input shape to [1, 28, 28]" in err and "fc3.out_features to 5" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--dataset", "imagenet"], "unknown dataset"),
+    (["--dataset", "synthetic:3,32"], "four positive integers"),
+    (["--epochs", "0"], "training.epochs"),
+    (["--dataset", "mnist:{tmp}", "--no-download"], "MNIST/raw"),
+])
+def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: str) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(["train", DEMO, *args, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_source_and_resume_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train"]) == 2
+    assert "needs a SOURCE" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "Cannot resume" in capsys.readouterr().err
