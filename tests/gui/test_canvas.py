@@ -129,7 +129,7 @@ def test_palette_drop_creates_node_at_drop_point(view, doc):
     view.centerOn(target)
     local = QPointF(view.mapFromScene(target))
     vp = view.viewport()
-    enter = QDragEnterEvent(local, Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(local.toPoint(), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(vp, enter)
     assert enter.isAccepted()
@@ -145,7 +145,7 @@ def test_palette_drop_creates_node_at_drop_point(view, doc):
 def test_drop_of_other_data_is_refused(view, doc):
     data = QMimeData()
     data.setText("hello")
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(QPointF(10, 10).toPoint(), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(view.viewport(), enter)
     assert not enter.isAccepted()
