@@ -431,7 +431,7 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module 
     """Write an ONNX model (eval mode, batch axis dynamic) for the graph's Input shape.
 
     ``model`` is a compiled model of ``graph`` whose weights to write (e.g. after training);
-    without it the graph is compiled with seed 0. The traced example is one sample (batch 1).
+    without it the graph is compiled with seed 0. The traced example is a batch of two samples.
     """
     try:
         import onnx  # noqa: F401  (torch's exporter needs both)
@@ -452,7 +452,9 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module 
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".onnx", dir=target.parent)
     os.close(fd)
     try:
-        torch.onnx.export(model, (torch.zeros(1, *shape),), tmp, input_names=["x"], output_names=outputs,
+        # A batch of 2: with a batch of 1 torch.export may specialise the batch axis to the
+        # constant 1 (ConvNeXt's LayerNorm2d does), and the dynamic batch would be refused.
+        torch.onnx.export(model, (torch.zeros(2, *shape),), tmp, input_names=["x"], output_names=outputs,
                           dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=False,
                           verbose=False)
         os.replace(tmp, target)

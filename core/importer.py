@@ -671,15 +671,30 @@ def import_with_weights(module: nn.Module, input_shape: Sequence[int]) -> tuple[
 
 
 def _drop_inferred(graph: Graph) -> None:
-    """Drop optional params equal to what analysis infers (LayerNorm's normalized_shape): edits stay free."""
+    """Drop optional params equal to what analysis infers (LayerNorm's normalized_shape): edits stay free.
+
+    The exception is ``in_features`` of a Linear on a multi-axis input, which is kept (see below).
+    """
     result = analyze(graph)
     for nid, node in graph.nodes.items():
         spec, r = get_spec(node.type), result.nodes.get(nid)
         if spec is None or r is None:
             continue
+        if node.type == "Linear" and "in_features" in r.args and _multi_axis_input(result, graph, nid):
+            # A per-position Linear (ConvNeXt's H×W×C MLP) is meant, not a forgotten Flatten: say so
+            # explicitly, which also tells analysis not to suggest one.
+            graph.set_param(nid, "in_features", r.args["in_features"])
+            continue
         for name, value in list(node.params.items()):
             if spec.param(name).default is None and name in r.args and _same(r.args[name], value):
                 graph.set_param(nid, name, None)
+
+
+def _multi_axis_input(result: Any, graph: Graph, nid: str) -> bool:
+    """Whether the node's (first) input has more than one axis per sample."""
+    edges = graph.in_edges(nid)
+    src = result.nodes.get(edges[0].src) if edges else None
+    return bool(src is not None and src.output_shape is not None and len(src.output_shape) > 1)
 
 
 def _same(a: Any, b: Any) -> bool:

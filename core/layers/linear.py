@@ -61,7 +61,9 @@ Linear = register(LayerSpec(
                   min=1),
         ParamSpec("bias", Kind.BOOL, True, "Learn an additive bias per output feature."),
     ),
-    infer=_linear_infer, window=lambda p, s: GLOBAL, build=_build_linear,
+    # On a flat vector the field becomes global (DESIGN §5); on H×W×C (ConvNeXt's per-position MLP)
+    # each position only mixes its own features, so the field passes through.
+    infer=_linear_infer, window=lambda p, s: GLOBAL if len(s[0]) <= 1 else None, build=_build_linear,
     short=lambda p: f"→ {p['out_features']}",
 ))
 
