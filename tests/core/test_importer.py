@@ -407,3 +407,16 @@ def test_split_and_permute() -> None:
     splits = {nid: n.params for nid, n in graph.nodes.items() if n.type == "Split"}
     assert sorted(map(str, splits.values())) == ["{'sections': [1, 2, 3]}", "{'sections': [3, 3]}"]
     assert next(n.params for n in graph.nodes.values() if n.type == "Permute") == {"dims": [2, 1]}
+
+
+def test_convnext_per_position_linear_is_not_flagged() -> None:
+    """ConvNeXt's MLP is a Linear over H×W×C: no "insert Flatten" warning, and a local receptive field."""
+    from core.analysis import analyze
+    from core.importer import import_torchvision
+
+    project = import_torchvision("convnext_tiny")
+    result = analyze(project.graph)
+    assert result.ok
+    assert not [d for d in result.diagnostics if d.severity.value == "warning"]
+    mlp = result.nodes["features.1.0.block.3"]
+    assert mlp.type == "Linear" and mlp.rf is not None and mlp.rf.size is not None
