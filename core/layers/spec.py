@@ -351,7 +351,11 @@ class Fix:
       inferred or takes torch's default);
     - ``"insert_before"``: insert a new ``layer_type`` node with ``layer_params`` between
       ``node`` and the input at ``port``;
-    - ``"remove_edge"``: disconnect the input of ``node`` at ``port``.
+    - ``"remove_edge"``: disconnect the input of ``node`` at ``port``;
+    - ``"replace_type"``: change ``node``'s type to ``layer_type`` (a misspelt type);
+    - ``"add_input"`` / ``"add_output"``: add the missing Input or Output node.
+
+    :func:`core.fixes.apply_fix` applies any of them to a graph, undoably.
 
     Shape rules don't know the node id; analysis fills ``node`` in with :meth:`at`.
     """
