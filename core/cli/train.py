@@ -54,7 +54,8 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--workers",), {"type": int, "help": "DataLoader workers for folder datasets"}),
 ]
 _FLAGS = [  # (option, config key, value when given)
-    ("--nesterov", "nesterov", True), ("--channels-last", "channels_last", True), ("--compile", "compile", True),
+    ("--nesterov", "nesterov", True), ("--channels-last", "channels_last", True),
+    ("--no-channels-last", "channels_last", False), ("--compile", "compile", True),
     ("--no-augment", "augment", False), ("--hflip", "hflip", True), ("--no-hflip", "hflip", False),
     ("--no-download", "download", False), ("--deterministic", "deterministic", True),
 ]

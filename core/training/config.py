@@ -63,7 +63,7 @@ class TrainConfig:
 
     device: str = "auto"
     amp: str = "off"
-    channels_last: bool = False
+    channels_last: bool | None = None  # None: on for image inputs on CPU and CUDA (faster convs there)
     compile: bool = False
     seed: int = 0
     deterministic: bool = False

@@ -209,11 +209,12 @@ class Trainer:
             if self.mismatch is not None:
                 raise TrainingFailure(f"The data doesn't fit the network: {self.mismatch.message}.")
         self._input_view = self._flat_input()
-        self.data.to(self.device)
+        self._channels_last = self._use_channels_last()
+        self.data.to(self.device, channels_last=self._channels_last)
         self.model.to(self.device)
-        if cfg.channels_last:
+        self._check_forward()  # before the layout change: it also initialises lazy modules
+        if self._channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self._check_forward()
         self.optimizer = build_optimizer(self.model, cfg)
         self.augment = default_augment(cfg, self.data)
         self.gen = torch.Generator().manual_seed(cfg.seed)
@@ -274,6 +275,13 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast("cuda", dtype=torch.bfloat16 if self._amp == "bf16" else torch.float16)
 
+    def _use_channels_last(self) -> bool:
+        """channels_last (NHWC) unless the config says otherwise: oneDNN and cuDNN run convolutions
+        and pooling faster in it (LeNet-5 trains ~1.5× faster on a CPU); Apple's MPS gains nothing."""
+        if self.cfg.channels_last is not None:
+            return bool(self.cfg.channels_last)
+        return self.device.type in ("cpu", "cuda") and self._input_view is None and len(self.data.sample_shape) == 3
+
     def _flat_input(self) -> tuple[int, ...] | None:
         """A 1-D graph Input of size C·H·W takes the images flattened (an MLP on pixels)."""
         shape = getattr(self.analysis, "input_shape", None)
@@ -284,7 +292,7 @@ class Trainer:
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         if self._input_view is not None:
             return x.reshape(x.shape[0], *self._input_view)
-        if self.cfg.channels_last and x.ndim == 4:
+        if self._channels_last and x.ndim == 4:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 

@@ -23,7 +23,6 @@ from torch import fx, nn
 from core.training.events import NodeStats, ProbeData
 from core.training.optim import main_output
 
-
 MAX_FEATURES = 1024  # a vector output (Linear) is shown as a strip; longer ones are cut
 
 

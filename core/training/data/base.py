@@ -107,8 +107,9 @@ class DataSource:
         """Anything the user should know about the data (skipped files…), or ``None``."""
         return None
 
-    def to(self, device: torch.device) -> DataSource:
-        """Move in-memory data to ``device`` (no-op for streamed sources)."""
+    def to(self, device: torch.device, channels_last: bool = False) -> DataSource:
+        """Move in-memory data to ``device`` (no-op for streamed sources); ``channels_last`` stores
+        the images NHWC so batches come out in the layout the model runs in, without a copy."""
         return self
 
     def batches(self, split: str, batch_size: int, device: torch.device, generator: torch.Generator | None,
@@ -171,6 +172,14 @@ def _crop(padded: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch
     return by_rows.gather(3, cols)
 
 
+def gather(images: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``images[idx]`` keeping the storage layout: NHWC-stored images give a channels_last batch
+    (``index_select`` alone would return a plain NCHW copy)."""
+    if images.ndim == 4 and images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous():
+        return images.permute(0, 2, 3, 1).index_select(0, idx).permute(0, 3, 1, 2)
+    return images.index_select(0, idx)
+
+
 class BatchStream:
     """One epoch of ``(x, y)`` batches on the device: ``len()`` is the number of steps."""
 
@@ -204,7 +213,7 @@ class InMemoryStream(BatchStream):
             gidx = self.plan.global_batch(step)
             draws = draw_augment(self.augment, int(gidx.numel()), self.generator) if self.augment.active else {}
             idx = self.local(gidx).to(device, non_blocking=True)
-            x = self.split.images.index_select(0, idx)
+            x = gather(self.split.images, idx)
             y = self.split.labels.index_select(0, idx)
             if draws:
                 x = apply_augment(x, self.augment, {k: self.local(v) for k, v in draws.items()})
@@ -251,9 +260,10 @@ class InMemorySource(DataSource):
     def report(self) -> str | None:
         return "; ".join(self.notes) or None
 
-    def to(self, device: torch.device) -> InMemorySource:
-        self.train = Split(self._cpu[0].images.to(device), self._cpu[0].labels.to(device))
-        self.val = Split(self._cpu[1].images.to(device), self._cpu[1].labels.to(device))
+    def to(self, device: torch.device, channels_last: bool = False) -> InMemorySource:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.train = Split(self._cpu[0].images.to(device, memory_format=fmt), self._cpu[0].labels.to(device))
+        self.val = Split(self._cpu[1].images.to(device, memory_format=fmt), self._cpu[1].labels.to(device))
         return self
 
     def batches(self, split: str, batch_size: int, device: torch.device, generator: torch.Generator | None,
