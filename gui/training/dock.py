@@ -1,0 +1,594 @@
+"""The training dock: settings, Start / Pause / Resume / Stop, progress, and the viewers in tabs.
+
+:class:`TrainingPanel` is the widget, :class:`TrainingDock` the ``QDockWidget`` the window adds.
+The panel observes the window's :class:`gui.document.Document` (analysis, selection) and never
+writes to the graph except through undo commands (the data-fit fix). A run trains a copy of the
+graph in a :class:`~gui.training.worker.TrainingWorker`; when the canvas changes during or after a
+run, the panel says so ("graph changed since this run started"). :meth:`TrainingPanel.can_close`
+and :meth:`TrainingPanel.shutdown` let a closing window stop a run cleanly (the last epoch
+checkpoint stays in the run folder).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.explain import conv_weights, diff_graphs
+from core.project import graph_from_dict, graph_to_dict, project_to_dict
+from core.training import BatchProgress, ConfigError, EpochMetrics, RunInfo, RunSummary
+from core.training.runs import RunFolder, RunFolderError, default_run_dir, load_checkpoint
+from gui.theme import current_theme
+from gui.training.maps import FeatureMapView, FiltersView
+from gui.training.plots import MetricsPlots
+from gui.training.predict import PredictionView
+from gui.training.runs import RunsPanel
+from gui.training.settings import TrainingSettings
+from gui.training.worker import RunRequest, TrainingWorker, default_config
+
+PLOT_INTERVAL_MS = 50  # plots repaint at most 20 times a second
+_MAP_TYPES = ("Conv", "ReLU", "Pool", "BatchNorm", "GELU", "SiLU", "Sigmoid", "Tanh", "Add", "Concat", "Hardswish")
+
+
+def fmt_duration(seconds: float) -> str:
+    s = max(0, round(seconds)) if math.isfinite(seconds) else 0
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def default_runs_root(doc: Any) -> Path:
+    """``runs/`` next to the project file, or in the user's data folder for an unsaved project."""
+    if doc is not None and doc.path is not None:
+        return Path(doc.path).resolve().parent / "runs"
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".netcanvas") / "runs"
+
+
+class TrainingPanel(QWidget):
+    """Everything about training one document's graph."""
+
+    run_finished = Signal(object)  # RunSummary
+    message = Signal(str)  # status-bar text for the window
+
+    def __init__(self, doc: Any = None, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        t = current_theme()
+        self.doc: Any = None
+        self.fixed_runs_root = runs_root
+        self.worker: TrainingWorker | None = None
+        self.last_summary: RunSummary | None = None
+        self.run_graph: dict[str, Any] | None = None  # the graph (file form) the current/last run trained
+        self.run_dir: Path | None = None
+        self.run_info: RunInfo | None = None
+        self.loaded_weights: tuple[Any, Any] | None = None  # (module, graph) from "Load weights"
+        self.highlight: Any = None  # callable(list of ids) selecting nodes on the canvas (the window sets it)
+        self._snapshot: dict[str, Any] | None = None
+        self._classes: list[str] = []
+        self._norm: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
+        self._plot_timer = QTimer(self)
+        self._plot_timer.setInterval(PLOT_INTERVAL_MS)
+        self._plot_timer.timeout.connect(self._refresh_plots)
+
+        self.settings = TrainingSettings(self.apply_fixes)
+        self.settings.data_changed.connect(self._data_changed)
+        settings_scroll = QScrollArea()
+        settings_scroll.setWidgetResizable(True)
+        settings_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        settings_scroll.setWidget(self.settings)
+        settings_scroll.setMinimumWidth(250)
+        settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        self.b_start = QPushButton("▶  Start")
+        self.b_start.setDefault(True)
+        self.b_start.setToolTip("Train a copy of the graph with these settings (the canvas stays editable)")
+        self.b_pause = QPushButton("Pause")
+        self.b_stop = QPushButton("■  Stop")
+        self.b_stop.setToolTip("Stop before the next batch; the last epoch checkpoint is kept")
+        self.b_start.clicked.connect(lambda: self.start())
+        self.b_pause.clicked.connect(self.toggle_pause)
+        self.b_stop.clicked.connect(self.stop)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(8)
+        self.progress_text = QLabel("Ready")
+        self.progress_text.setStyleSheet("font-weight: 600;")
+        self.detail = QLabel("")
+        self.detail.setStyleSheet(f"color: {t.text_dim};")
+        self.changed_chip = QLabel("Graph changed since this run started")
+        self.changed_chip.setStyleSheet(f"color: {t.warning}; border: 1px solid {t.warning}; border-radius: 8px; "
+                                        "padding: 1px 8px;")
+        self.changed_chip.hide()
+        self.banner = QFrame()
+        self.banner.setObjectName("failBanner")
+        self.banner.setStyleSheet(f"#failBanner {{ border: 1px solid {t.error}; border-radius: 4px; }}")
+        self.banner_text = QLabel("")
+        self.banner_text.setWordWrap(True)
+        self.banner_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.banner.hide)
+        bl = QHBoxLayout(self.banner)
+        bl.setContentsMargins(8, 4, 4, 4)
+        bl.addWidget(self.banner_text, 1)
+        bl.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.banner.hide()
+
+        controls = QHBoxLayout()
+        controls.setSpacing(6)
+        for b in (self.b_start, self.b_pause, self.b_stop):
+            controls.addWidget(b)
+        controls.addSpacing(10)
+        text_col = QVBoxLayout()
+        text_col.setSpacing(2)
+        row = QHBoxLayout()
+        row.addWidget(self.progress_text)
+        row.addWidget(self.detail, 1)
+        row.addWidget(self.changed_chip)
+        text_col.addLayout(row)
+        text_col.addWidget(self.progress)
+        controls.addLayout(text_col, 1)
+
+        self.plots = MetricsPlots()
+        self.maps = FeatureMapView()
+        self.maps.probes_wanted.connect(self._probes_wanted)
+        self.filters = FiltersView()
+        self.filters.node_wanted.connect(self._filter_wanted)
+        self.predict = PredictionView()
+        self.predict.message.connect(self.show_problem)
+        self.runs = RunsPanel()
+        self.runs.overlays_changed.connect(self.plots.set_overlays)
+        self.runs.resume_requested.connect(lambda p: self.start(resume_from=Path(p)))
+        self.runs.load_weights_requested.connect(lambda p: self.load_weights(Path(p)))
+        self.runs.highlight_requested.connect(self._highlight)
+        self.live = QSplitter()
+        self.live.addWidget(self.plots)
+        self.live.addWidget(self.maps)
+        self.live.setStretchFactor(0, 3)
+        self.live.setStretchFactor(1, 2)
+        self.live.setSizes([640, 460])
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.live, "Curves && feature maps")
+        self.tabs.addTab(self.filters, "Filters")
+        self.tabs.addTab(self.predict, "Predictions")
+        self.tabs.addTab(self.runs, "Runs")
+        self.tabs.currentChanged.connect(self._tab_changed)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(6, 6, 6, 0)
+        rv.setSpacing(6)
+        rv.addLayout(controls)
+        rv.addWidget(self.banner)
+        rv.addWidget(self.tabs, 1)
+        split = QSplitter()
+        split.addWidget(settings_scroll)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([340, 1260])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
+        self._sync_buttons()
+        if doc is not None:
+            self.set_document(doc)
+
+    # ---------------------------------------------------------------------------------- document
+
+    def set_document(self, doc: Any) -> None:
+        """Observe ``doc`` (the window calls this whenever it shows another document)."""
+        if self.doc is not None:
+            for signal, slot in self._doc_connections():
+                try:
+                    signal.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
+        self.doc = doc
+        for signal, slot in self._doc_connections():
+            signal.connect(slot)
+        self.settings.set_config(default_config(doc.project.training))
+        self.runs.set_root(self.runs_root)
+        self._analysis(doc.analysis)
+        self._selection(list(doc.selection))
+
+    def _doc_connections(self) -> list[tuple[Any, Any]]:
+        return [(self.doc.analysis_updated, self._analysis), (self.doc.selection_changed, self._selection),
+                (self.doc.path_changed, self._path_changed)]
+
+    @property
+    def runs_root(self) -> Path:
+        return self.fixed_runs_root or default_runs_root(self.doc)
+
+    def _path_changed(self) -> None:
+        if self.fixed_runs_root is None:
+            self.runs.set_root(self.runs_root)
+
+    def _analysis(self, analysis: Any) -> None:
+        self.settings.set_analysis(analysis, self.doc.graph)
+        self.maps.set_analysis(analysis)
+        if not self.maps.nodes:
+            self._selection(list(self.doc.selection))
+        self._update_changed_chip()
+        self._sync_buttons()
+
+    def _selection(self, ids: list[str]) -> None:
+        analysis = self.doc.analysis
+        picked = [i for i in ids if _mappable(analysis, i)]
+        if picked:
+            self.maps.set_nodes(picked)
+        elif not self.maps.nodes:
+            defaults = [i for i in analysis.order if _mappable(analysis, i)
+                        and any(k in analysis.nodes[i].type for k in _MAP_TYPES)][:2]
+            self.maps.set_nodes(defaults, f"Showing {', '.join(defaults)} — select nodes on the canvas to choose."
+                                if defaults else "")
+        convs = [i for i in analysis.order if "Conv" in analysis.nodes[i].type]
+        self.filters.set_convs(convs)
+        selected_convs = [i for i in ids if i in convs]
+        if selected_convs and self.filters.current != selected_convs[0]:
+            self.filters.combo.setCurrentText(selected_convs[0])
+
+    def _update_changed_chip(self) -> None:
+        if self.run_graph is None or self.doc is None:
+            self.changed_chip.hide()
+            return
+        diff = diff_graphs(self.run_graph, graph_to_dict(self.doc.graph))
+        if diff.empty:
+            self.changed_chip.hide()
+            return
+        n = len(diff.added) + len(diff.removed) + len(diff.changed)
+        self.changed_chip.setText(f"Graph changed since this run started ({n} node{'s' * (n != 1)})")
+        lines = [f"+ {i}" for i in diff.added] + [f"− {i}" for i in diff.removed] + \
+                [f"~ {i}: {'; '.join(notes)}" for i, notes in diff.changed.items()]
+        self.changed_chip.setToolTip("The running model is not affected. Changes:\n" + "\n".join(lines[:20]))
+        self.changed_chip.show()
+
+    # --------------------------------------------------------------------------------- run control
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and self.worker.running
+
+    def start(self, resume_from: Path | None = None, epochs: int | None = None) -> bool:
+        """Start a run (or resume one from its folder); returns False with the reason shown when it can't."""
+        if self.running or self.doc is None:
+            return False
+        self.banner.hide()
+        try:
+            cfg = self.settings.config()
+            if epochs is not None:
+                cfg = cfg.updated(epochs=epochs)
+        except ConfigError as exc:
+            self.show_problem(str(exc))
+            return False
+        graph = self.doc.graph.copy()
+        project = project_to_dict(self.doc.project)
+        if resume_from is not None:
+            try:
+                folder = RunFolder(resume_from)
+                saved = folder.read_json("graph.json")
+                graph = graph_from_dict(saved.get("graph", {}))
+                project = saved
+                run_cfg = default_config(folder.read_json("config.json").get("training", {}))
+                cfg = run_cfg.updated(epochs=max(run_cfg.epochs, cfg.epochs), device=cfg.device)
+            except (RunFolderError, ConfigError, ValueError, AttributeError) as exc:
+                self.show_problem(f"Cannot resume {resume_from.name}: {exc}")
+                return False
+        elif not self.doc.analysis.ok:
+            first = self.doc.analysis.errors[0]
+            self.show_problem(f"The graph has {len(self.doc.analysis.errors)} error(s): fix them first "
+                              f"({(first.node + ': ') if first.node else ''}{first.message}).")
+            return False
+        elif self.settings.mismatch is not None and self.settings.data is not None \
+                and self.settings.cached(cfg, self.doc.analysis.input_shape) is self.settings.data:
+            fix = " — the Fix button in the settings applies it" if self.settings.mismatch.fixes else ""
+            self.show_problem(f"The data doesn't fit the network: {self.settings.mismatch.message}{fix}.")
+            return False
+        else:
+            self.doc.project.training = cfg.to_dict(only_changed=True)  # saved with the project
+        data = self.settings.cached(cfg, self.doc.analysis.input_shape)
+        run_dir = resume_from or default_run_dir(self.doc.project.name or "run", self.runs_root)
+        request = RunRequest(graph=graph, config=cfg, project=project, run_dir=run_dir, resume_from=resume_from,
+                             data=data, weights=self.loaded_weights, probes=self.maps.nodes)
+        self.run_graph = graph_to_dict(graph)
+        self.run_dir = run_dir
+        self.plots.clear()
+        self.maps.clear()
+        if resume_from is not None:
+            try:
+                self.plots.load_history(RunFolder(resume_from).read_metrics())
+            except RunFolderError:
+                pass
+        worker = TrainingWorker(request)
+        worker.run_started.connect(self._started)
+        worker.progress.connect(self._progress)
+        worker.epoch_ended.connect(self._epoch)
+        worker.probed.connect(self.maps.show_probe)
+        worker.warned.connect(self._warned)
+        worker.paused_changed.connect(self._paused)
+        worker.status_changed.connect(self.progress_text.setText)
+        worker.model_ready.connect(self._model_ready)
+        worker.weights_snapshot.connect(self._weights_snapshot)
+        worker.filters_snapshot.connect(self.filters.set_weights)
+        worker.failed.connect(self.show_problem)
+        worker.finished.connect(self._finished)
+        worker.set_filter_nodes([self.filters.current] if self.filters.current else [])
+        self.worker = worker
+        self.progress.setValue(0)
+        self.progress_text.setText("Starting…")
+        self.detail.setText("")
+        worker.start()
+        self._plot_timer.start()
+        self._sync_buttons()
+        self._update_changed_chip()
+        return True
+
+    def toggle_pause(self) -> None:
+        if self.worker is None:
+            return
+        if self.b_pause.text() == "Resume":
+            self.resume()
+        else:
+            self.pause()
+
+    def pause(self) -> None:
+        if self.running and self.worker is not None:
+            self.worker.pause()
+            self.b_pause.setText("Resume")
+            self.progress_text.setText("Pausing…")
+
+    def resume(self) -> None:
+        if self.running and self.worker is not None:
+            self.worker.resume()
+            self.b_pause.setText("Pause")
+
+    def stop(self) -> None:
+        if self.running and self.worker is not None:
+            self.worker.stop()
+            self.progress_text.setText("Stopping…")
+            self.b_stop.setEnabled(False)
+
+    def can_close(self) -> bool:
+        """Ask whether to stop a running training (then stop it); True when the window may close."""
+        if not self.running:
+            return True
+        if not self.ask_stop():
+            return False
+        self.shutdown()
+        return True
+
+    def ask_stop(self) -> bool:
+        """The question a closing window asks while training runs (tests replace it)."""
+        answer = QMessageBox.question(
+            self, "Training is running",
+            "Stop the training and close? The run keeps its last epoch checkpoint and can be resumed later.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def shutdown(self, ms: int = 60_000) -> None:
+        """Stop any run and wait for its thread (the last checkpoint stays on disk)."""
+        self._plot_timer.stop()
+        if self.worker is not None:
+            self.worker.shutdown(ms)
+        self.settings.wait_for_data(ms)
+
+    # ------------------------------------------------------------------------------ worker events
+
+    def _started(self, info: RunInfo) -> None:
+        self.run_info = info
+        amp = f" · {info.amp}" if info.amp != "off" else ""
+        self.detail.setText(f"{info.device_name}{amp} · {info.dataset.get('name')} · {info.params:,} params")
+        self._classes = list(info.dataset.get("classes", []))
+        self._norm = (tuple(info.dataset.get("mean", ())), tuple(info.dataset.get("std", ())))
+        self.maps.set_classes(self._classes)
+        self.runs.refresh()
+
+    def _progress(self, ev: BatchProgress) -> None:
+        self.plots.add_batch(ev)
+        done = ((ev.epoch - 1) * ev.steps + ev.step) / max(ev.epochs * ev.steps, 1)
+        self.progress.setValue(int(done * 1000))
+        if self.b_pause.text() != "Resume":
+            self.progress_text.setText(f"Epoch {ev.epoch}/{ev.epochs} · batch {ev.step}/{ev.steps}")
+        info = self.run_info
+        where = f"{info.device_name} · " if info else ""
+        self.detail.setText(f"{where}loss {ev.loss:.4f} · {ev.images_per_s:,.0f} img/s · ETA "
+                            f"{fmt_duration(ev.eta_s)}")
+
+    def _epoch(self, m: EpochMetrics) -> None:
+        self.plots.add_epoch(m)
+        self.plots.refresh()
+        val = f" · val acc {m.val_acc:.1%}" if m.val_acc is not None else ""
+        self.message.emit(f"Epoch {m.epoch}/{m.epochs}: train loss {m.train_loss:.4f}{val}")
+        self.runs.refresh()
+
+    def _warned(self, text: str) -> None:
+        t = current_theme()
+        self.detail.setText(f"<span style='color:{t.warning}'>{text}</span>")
+        self.detail.setToolTip(text)
+        self.message.emit(text)
+
+    def _paused(self, paused: bool) -> None:
+        self.b_pause.setText("Resume" if paused else "Pause")
+        if paused:
+            self.progress_text.setText("Paused")
+
+    def _model_ready(self, model: Any) -> None:
+        self.predict_model = model
+        self.filters.set_weights({k: v.detach().clone() for k, v in conv_weights(model).items()})
+
+    def _weights_snapshot(self, state: dict[str, Any]) -> None:
+        self._snapshot = state
+        if self.tabs.currentWidget() is self.predict:
+            self._apply_snapshot()
+
+    def _apply_snapshot(self) -> None:
+        model = getattr(self, "predict_model", None)
+        if model is None or self.doc is None:
+            return
+        if self._snapshot is not None:
+            model.load_state_dict(self._snapshot)
+            self._snapshot = None
+        from core.analysis import analyze
+
+        graph = graph_from_dict(self.run_graph) if self.run_graph is not None else self.doc.graph
+        self.predict.set_model(model, analyze(graph), self._classes, *self._norm)
+
+    def _finished(self, summary: RunSummary) -> None:
+        self._plot_timer.stop()
+        self._refresh_plots()
+        self.last_summary = summary
+        t = current_theme()
+        text = {"completed": "Finished", "early_stopped": "Stopped early", "stopped": "Stopped",
+                "failed": "Failed"}.get(summary.status, summary.status)
+        if summary.last is not None:
+            acc = summary.best_val_acc
+            text += f" · {summary.epochs_done} epoch{'s' * (summary.epochs_done != 1)}"
+            if acc is not None:
+                text += f" · best val acc {acc:.1%} (epoch {summary.best_epoch})"
+        self.progress_text.setText(text)
+        self.detail.setText(f"<span style='color:{t.text_dim}'>{fmt_duration(summary.seconds)} · "
+                            f"{summary.run_dir or ''}</span>")
+        if summary.status == "completed":
+            self.progress.setValue(1000)
+        self.b_pause.setText("Pause")
+        self._sync_buttons()
+        self.runs.refresh()
+        if self.tabs.currentWidget() is self.predict:
+            self._apply_snapshot()
+        self.run_finished.emit(summary)
+
+    def _refresh_plots(self) -> None:
+        if self.plots.dirty:
+            self.plots.refresh()
+
+    # ------------------------------------------------------------------------------------ helpers
+
+    def show_problem(self, text: str) -> bool:
+        """Show a plain-language failure in the panel (never a traceback)."""
+        t = current_theme()
+        self.banner_text.setText(f"<span style='color:{t.error}'><b>Training problem</b></span><br>{text}")
+        self.banner.show()
+        self.message.emit(text)
+        return True
+
+    @property
+    def problem_text(self) -> str:
+        """The failure message on show (empty when none)."""
+        return "" if self.banner.isHidden() else self.banner_text.text()
+
+    def apply_fixes(self, fixes: list[Any], label: str) -> None:
+        """Apply data-fit fixes (set_param) as ONE undoable edit on the document."""
+        from gui.commands import SetParamCommand
+
+        stack = self.doc.undo_stack
+        stack.beginMacro(label)
+        try:
+            for fix in fixes:
+                self.doc.push(SetParamCommand(self.doc, fix.node, fix.param, fix.value))
+        finally:
+            stack.endMacro()
+        self.message.emit(f"{label} (Ctrl+Z undoes it)")
+
+    def load_weights(self, run_dir: Path) -> bool:
+        """Keep a run's trained weights for the next start (unchanged layers) and for predictions."""
+        from core.analysis import analyze
+        from core.compiler import CompileError, compile_graph
+
+        try:
+            folder = RunFolder(run_dir)
+            project = folder.read_json("graph.json")
+            graph = graph_from_dict(project.get("graph", {}))
+            ckpt = load_checkpoint(run_dir)
+            model = compile_graph(graph)
+            model.load_state_dict(ckpt["model"])
+            dataset = folder.read_json("config.json").get("dataset", {})
+        except (RunFolderError, CompileError, RuntimeError, ValueError, AttributeError, KeyError) as exc:
+            self.show_problem(f"Cannot load the weights of {run_dir.name}: {exc}")
+            return False
+        model.eval()
+        self.loaded_weights = (model, graph)
+        self.predict_model = model
+        self._classes = list(dataset.get("classes", []))
+        self._norm = (tuple(dataset.get("mean", ())), tuple(dataset.get("std", ())))
+        self.predict.set_model(model, analyze(graph), self._classes, *self._norm)
+        self.filters.set_weights({k: v.detach().clone() for k, v in conv_weights(model).items()})
+        self.message.emit(f"Loaded the weights of {run_dir.name}: predictions use them, and the next run starts "
+                          "from them (layers you changed start fresh).")
+        return True
+
+    def _data_changed(self, data: Any) -> None:
+        if data is None:
+            return
+        images, labels = data.preview(16, "val" if data.val_count else "train")
+        self.predict.set_samples(images, labels)
+        if not self._classes:
+            self._classes = list(data.classes)
+            self._norm = (tuple(data.mean), tuple(data.std))
+
+    def _probes_wanted(self, ids: list[str]) -> None:
+        if self.worker is not None:
+            self.worker.set_probes(ids)
+
+    def _filter_wanted(self, node_id: str) -> None:
+        if self.worker is not None:
+            self.worker.set_filter_nodes([node_id])
+
+    def _highlight(self, ids: list[str]) -> None:
+        present = [i for i in ids if self.doc is not None and i in self.doc.graph.nodes]
+        if self.highlight is not None:
+            self.highlight(present)
+        elif self.doc is not None:
+            self.doc.set_selection(present)
+
+    def _tab_changed(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self.predict:
+            self._apply_snapshot()
+
+    def _sync_buttons(self) -> None:
+        running = self.running
+        self.b_start.setEnabled(not running and self.doc is not None)
+        self.b_pause.setEnabled(running)
+        self.b_stop.setEnabled(running)
+        self.settings.setEnabled(not running)
+
+
+def _mappable(analysis: Any, node_id: str) -> bool:
+    r = analysis.nodes.get(node_id)
+    return r is not None and r.output_shape is not None and r.type not in ("Input", "Output")
+
+
+class TrainingDock(QDockWidget):
+    """The dock the window adds (bottom area); ``panel`` is the :class:`TrainingPanel`."""
+
+    def __init__(self, doc: Any = None, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__("Training", parent)
+        self.setObjectName("training_dock")
+        self.panel = TrainingPanel(doc, runs_root)
+        self.setWidget(self.panel)
+        self.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+
+
+__all__ = ["PLOT_INTERVAL_MS", "TrainingDock", "TrainingPanel", "default_runs_root", "fmt_duration"]

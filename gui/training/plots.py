@@ -1,0 +1,401 @@
+"""Live training curves (pyqtgraph): loss, accuracy and learning rate.
+
+Built to stay smooth at 100,000+ points: each series lives in a preallocated numpy buffer that
+doubles when full (:class:`Series`), each curve is ONE ``PlotDataItem`` whose data is replaced in
+place by views of those buffers, with ``setDownsampling(auto=True, method="peak")`` and
+``setClipToView(True)`` so a repaint touches only what is visible, at screen resolution. The
+smoothed curve is an exponential moving average (TensorBoard's slider) updated incrementally as
+points arrive and recomputed blockwise (a 256×256 matrix product per block) when the slider moves.
+
+The x axis is in epochs for every plot: step ``s`` of an epoch with ``n`` steps sits at
+``epoch − 1 + s/n``, so per-step and per-epoch points (and other runs' curves) share one axis.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.training import BatchProgress, EpochMetrics
+from gui.theme import Theme, current_theme
+
+_BLOCK = 256
+OVERLAY_COLOURS = ("#8a5bd6", "#0f9a8f", "#c8416a", "#7b8a3a", "#e0892b", "#5b6b7f")
+
+
+class Series:
+    """A growable pair of float64 buffers; ``x``/``y`` are views of the filled part."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._x = np.empty(capacity, dtype=np.float64)
+        self._y = np.empty(capacity, dtype=np.float64)
+        self.n = 0
+
+    def extend(self, xs: np.ndarray | Sequence[float], ys: np.ndarray | Sequence[float]) -> None:
+        xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+        need = self.n + len(xs)
+        if need > len(self._x):
+            size = max(need, 2 * len(self._x))
+            self._x = np.resize(self._x, size)
+            self._y = np.resize(self._y, size)
+        self._x[self.n:need] = xs
+        self._y[self.n:need] = ys
+        self.n = need
+
+    def append(self, x: float, y: float) -> None:
+        self.extend((x,), (y,))
+
+    def clear(self) -> None:
+        self.n = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.n]
+
+
+def ema(values: np.ndarray, weight: float, start: float | None = None) -> np.ndarray:
+    """Exponential moving average ``s_t = w·s_{t−1} + (1−w)·x_t`` (``s_{−1}`` = ``start`` or ``x_0``).
+
+    Blockwise: within a block of B values, ``s = M·x + p·s_prev`` with ``M[t, i] = (1−w)·w^(t−i)``
+    (lower triangular) and ``p[t] = w^(t+1)``; every power is ≤ 1, so it is stable for any length.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.empty_like(values)
+    if not len(values):
+        return out
+    if weight <= 0:
+        out[:] = values
+        return out
+    prev = float(values[0]) if start is None else float(start)
+    t = np.arange(_BLOCK)
+    lag = t[:, None] - t[None, :]
+    matrix = np.where(lag >= 0, (1 - weight) * weight ** np.clip(lag, 0, None), 0.0)
+    carry = weight ** (t + 1)
+    for i in range(0, len(values), _BLOCK):
+        block = values[i:i + _BLOCK]
+        b = len(block)
+        out[i:i + b] = matrix[:b, :b] @ block + carry[:b] * prev
+        prev = float(out[i + b - 1])
+    return out
+
+
+def _curve(plot: pg.PlotItem, colour: str | QColor, width: float = 1.6, name: str | None = None,
+           dashed: bool = False, symbol: str | None = None) -> pg.PlotDataItem:
+    qcolour = QColor(colour)  # QColor, not a string: pyqtgraph reads "#aarrggbb" as "#rrggbbaa"
+    pen = pg.mkPen(qcolour, width=width, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
+    item = pg.PlotDataItem(pen=pen, name=name, symbol=symbol, symbolSize=6, symbolBrush=qcolour, symbolPen=None)
+    item.setDownsampling(auto=True, method="peak")
+    item.setClipToView(True)
+    plot.addItem(item)
+    return item
+
+
+class _Plot(pg.PlotWidget):
+    """A themed plot with a hover readout of the nearest point of its curves."""
+
+    def __init__(self, title: str, y_label: str, theme: Theme, legend: bool = True) -> None:
+        super().__init__(background=theme.panel)
+        self.theme = theme
+        item = self.getPlotItem()
+        item.setTitle(f"<span style='color:{theme.text};font-weight:600'>{title}</span>", size="10pt")
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.setLabel("bottom", "epoch", color=theme.text_dim)
+        item.setLabel("left", y_label, color=theme.text_dim)
+        for axis in ("left", "bottom"):
+            ax = item.getAxis(axis)
+            ax.setPen(pg.mkPen(theme.border))
+            ax.setTextPen(pg.mkPen(theme.text_dim))
+        if legend:
+            item.addLegend(offset=(-8, 8), labelTextColor=theme.text_dim, labelTextSize="8pt",
+                           brush=pg.mkBrush(QColor(theme.panel)), pen=pg.mkPen(theme.border))
+        self.readout = pg.TextItem(color=theme.text, anchor=(0, 1), fill=pg.mkBrush(QColor(theme.panel_alt)))
+        self.readout.setZValue(100)
+        self.readout.hide()
+        item.addItem(self.readout, ignoreBounds=True)
+        self.marker = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(theme.accent), pen=None)
+        item.addItem(self.marker, ignoreBounds=True)
+        self.hover_curves: list[tuple[str, pg.PlotDataItem]] = []
+        self.scene().sigMouseMoved.connect(self._hover)
+        self.setMinimumSize(160, 110)
+
+    def leaveEvent(self, event: object) -> None:  # Qt override
+        self.readout.hide()
+        self.marker.setData([], [])
+        super().leaveEvent(event)  # type: ignore[arg-type]
+
+    def readout_at(self, x: float) -> str | None:
+        """The readout text for the points nearest to ``x`` (data coordinates), or ``None``."""
+        lines = []
+        for label, curve in self.hover_curves:
+            xs, ys = curve.getOriginalDataset()
+            if xs is None or not len(xs):
+                continue
+            i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))
+            if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
+                i -= 1
+            lines.append((xs[i], ys[i], f"{label}: {ys[i]:.4g}"))
+        if not lines:
+            return None
+        return f"epoch {lines[0][0]:.2f}\n" + "\n".join(text for *_, text in lines)
+
+    def _hover(self, pos: QPointF) -> None:
+        vb = self.getPlotItem().getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            self.readout.hide()
+            return
+        point = vb.mapSceneToView(pos)
+        text = self.readout_at(point.x())
+        if text is None:
+            self.readout.hide()
+            return
+        self.readout.setText(text)
+        self.readout.setPos(point.x(), point.y())
+        self.readout.show()
+
+
+class MetricsPlots(QWidget):
+    """Loss (per step, smoothed, per epoch, validation), accuracy and learning rate, with tools."""
+
+    smoothing_changed = Signal(float)
+
+    def __init__(self, theme: Theme | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        t = theme or current_theme()
+        self.theme = t
+        pg.setConfigOptions(antialias=True)
+        self.step_loss, self.smooth_loss = Series(), Series()
+        self.epoch_loss, self.val_loss = Series(64), Series(64)
+        self.train_acc, self.val_acc = Series(64), Series(64)
+        self.lr = Series()
+        self.smoothing = 0.9
+        self._smooth_last: float | None = None
+        self._dirty = False
+
+        self.loss_plot = _Plot("Loss", "loss", t)
+        self.acc_plot = _Plot("Accuracy", "%", t)
+        self.lr_plot = _Plot("Learning rate", "lr", t, legend=False)
+        raw = QColor(t.accent)
+        raw.setAlpha(70)
+        lp = self.loss_plot.getPlotItem()
+        self.c_step = _curve(lp, raw, 1.0)
+        self.c_smooth = _curve(lp, t.accent, 2.0, "train (smoothed)")
+        self.c_epoch = _curve(lp, t.text_dim, 1.5, "train / epoch", symbol="o")
+        self.c_val = _curve(lp, t.warning, 2.0, "validation", symbol="o")
+        self.loss_plot.hover_curves = [("train", self.c_step), ("smoothed", self.c_smooth),
+                                       ("val", self.c_val)]
+        ap = self.acc_plot.getPlotItem()
+        self.c_train_acc = _curve(ap, t.accent, 2.0, "train", symbol="o")
+        self.c_val_acc = _curve(ap, t.warning, 2.0, "validation", symbol="o")
+        self.acc_plot.hover_curves = [("train", self.c_train_acc), ("val", self.c_val_acc)]
+        ap.setYRange(0, 100, padding=0.02)
+        self.c_lr = _curve(self.lr_plot.getPlotItem(), t.ok, 2.0)
+        self.lr_plot.hover_curves = [("lr", self.c_lr)]
+        self.overlay_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
+
+        tools = QHBoxLayout()
+        tools.setContentsMargins(6, 2, 6, 0)
+        tools.addWidget(QLabel("Smoothing"))
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 99)
+        self.slider.setValue(round(self.smoothing * 100))
+        self.slider.setFixedWidth(140)
+        self.slider.setToolTip("Exponential moving average of the per-step loss (0 = raw)")
+        self.slider.valueChanged.connect(lambda v: self.set_smoothing(v / 100))
+        self.smooth_label = QLabel(f"{self.smoothing:.2f}")
+        self.smooth_label.setMinimumWidth(32)
+        tools.addWidget(self.slider)
+        tools.addWidget(self.smooth_label)
+        tools.addSpacing(12)
+        self.log_box = QCheckBox("Log scale")
+        self.log_box.setToolTip("Logarithmic loss and learning-rate axes")
+        self.log_box.toggled.connect(self.set_log)
+        tools.addWidget(self.log_box)
+        tools.addStretch(1)
+        self.status = QLabel("")
+        self.status.setStyleSheet(f"color: {t.text_dim};")
+        tools.addWidget(self.status)
+        tools.addSpacing(12)
+        export = QToolButton()
+        export.setText("Export")
+        export.setToolTip("Save the plots as a PNG image or every point as CSV")
+        export.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(export)
+        menu.addAction("Plots as PNG…", self._export_png_dialog)
+        menu.addAction("Points as CSV…", self._export_csv_dialog)
+        export.setMenu(menu)
+        tools.addWidget(export)
+
+        grid = QHBoxLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(4)
+        right = QVBoxLayout()
+        right.setSpacing(4)
+        right.addWidget(self.acc_plot)
+        right.addWidget(self.lr_plot)
+        grid.addWidget(self.loss_plot, 3)
+        grid.addLayout(right, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addLayout(tools)
+        layout.addLayout(grid, 1)
+
+    # ------------------------------------------------------------------------------------ data in
+
+    def clear(self) -> None:
+        for s in (self.step_loss, self.smooth_loss, self.epoch_loss, self.val_loss, self.train_acc, self.val_acc,
+                  self.lr):
+            s.clear()
+        self._smooth_last = None
+        self.refresh()
+
+    def add_batch(self, event: BatchProgress) -> None:
+        """Append every step loss the event carries (x in epochs) and the learning rate."""
+        losses = np.asarray(event.losses, dtype=np.float64)
+        if not len(losses):
+            return
+        steps = max(event.steps, 1)
+        first_in_epoch = event.first_step - (event.epoch - 1) * steps
+        xs = (event.epoch - 1) + (first_in_epoch + np.arange(len(losses))) / steps
+        self.step_loss.extend(xs, losses)
+        smoothed = ema(losses, self.smoothing, self._smooth_last)
+        self.smooth_loss.extend(xs, smoothed)
+        self._smooth_last = float(smoothed[-1])
+        self.lr.append(float(xs[-1]), event.lr)
+        self._dirty = True
+
+    def add_epoch(self, m: EpochMetrics) -> None:
+        self.epoch_loss.append(m.epoch, m.train_loss)
+        self.train_acc.append(m.epoch, 100 * m.train_acc)
+        if m.val_loss is not None:
+            self.val_loss.append(m.epoch, m.val_loss)
+        if m.val_acc is not None:
+            self.val_acc.append(m.epoch, 100 * m.val_acc)
+        self._dirty = True
+
+    def load_history(self, rows: Sequence[Mapping[str, float | None]]) -> None:
+        """Show a finished run from its metrics.csv rows (per epoch only)."""
+        self.clear()
+        for r in rows:
+            e = float(r.get("epoch") or 0)
+            if r.get("train_loss") is not None:
+                self.epoch_loss.append(e, float(r["train_loss"]))  # type: ignore[arg-type]
+            if r.get("train_acc") is not None:
+                self.train_acc.append(e, 100 * float(r["train_acc"]))  # type: ignore[arg-type]
+            if r.get("val_loss") is not None:
+                self.val_loss.append(e, float(r["val_loss"]))  # type: ignore[arg-type]
+            if r.get("val_acc") is not None:
+                self.val_acc.append(e, 100 * float(r["val_acc"]))  # type: ignore[arg-type]
+            if r.get("lr") is not None:
+                self.lr.append(e, float(r["lr"]))  # type: ignore[arg-type]
+        self.refresh()
+
+    def set_overlays(self, runs: Mapping[str, Sequence[Mapping[str, float | None]]]) -> None:
+        """Dashed validation (or train) curves of other runs, one colour per run."""
+        for plot, item in self.overlay_items:
+            plot.removeItem(item)  # also takes it out of the legend
+        self.overlay_items = []
+        for i, (name, rows) in enumerate(runs.items()):
+            colour = OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)]
+            epochs = [float(r["epoch"] or 0) for r in rows]
+            for plot, key, scale in ((self.loss_plot, "val_loss", 1.0), (self.acc_plot, "val_acc", 100.0)):
+                fallback = key.replace("val_", "train_")
+                ys = [r.get(key) if r.get(key) is not None else r.get(fallback) for r in rows]
+                pts = [(x, float(y) * scale) for x, y in zip(epochs, ys, strict=True) if y is not None]
+                if not pts:
+                    continue
+                item = _curve(plot.getPlotItem(), colour, 1.6, name, dashed=True, symbol="t")
+                item.setData(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
+                self.overlay_items.append((plot.getPlotItem(), item))
+
+    # ------------------------------------------------------------------------------------ display
+
+    def refresh(self) -> None:
+        """Push the buffers to the curves (the dock calls this at most 20 times a second)."""
+        self._dirty = False
+        self.c_step.setData(self.step_loss.x, self.step_loss.y)
+        self.c_smooth.setData(self.smooth_loss.x, self.smooth_loss.y)
+        self.c_epoch.setData(self.epoch_loss.x, self.epoch_loss.y)
+        self.c_val.setData(self.val_loss.x, self.val_loss.y)
+        self.c_train_acc.setData(self.train_acc.x, self.train_acc.y)
+        self.c_val_acc.setData(self.val_acc.x, self.val_acc.y)
+        self.c_lr.setData(self.lr.x, self.lr.y)
+        if self.lr.n and not self.log_box.isChecked():
+            lo, hi = float(self.lr.y.min()), float(self.lr.y.max())
+            if hi - lo <= 1e-12 * max(abs(hi), 1e-30):  # a constant rate: show it from 0, not ±∞ around it
+                self.lr_plot.getPlotItem().setYRange(0, hi * 1.25 if hi > 0 else 1, padding=0)
+            else:
+                self.lr_plot.getPlotItem().enableAutoRange(axis="y")
+        n = self.step_loss.n
+        self.status.setText(f"{n:,} steps" if n else "")
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def set_smoothing(self, weight: float) -> None:
+        self.smoothing = float(np.clip(weight, 0.0, 0.99))
+        self.smooth_label.setText(f"{self.smoothing:.2f}")
+        if self.step_loss.n:
+            smoothed = ema(self.step_loss.y, self.smoothing)
+            self.smooth_loss.clear()
+            self.smooth_loss.extend(self.step_loss.x, smoothed)
+            self._smooth_last = float(smoothed[-1])
+            self.c_smooth.setData(self.smooth_loss.x, self.smooth_loss.y)
+        self.smoothing_changed.emit(self.smoothing)
+
+    def set_log(self, on: bool) -> None:
+        self.loss_plot.getPlotItem().setLogMode(y=on)
+        self.lr_plot.getPlotItem().setLogMode(y=on)
+        if self.log_box.isChecked() != on:
+            self.log_box.setChecked(on)
+
+    # ------------------------------------------------------------------------------------- export
+
+    def export_png(self, path: str | Path) -> bool:
+        return bool(self.grab().save(str(path), "PNG"))
+
+    def export_csv(self, path: str | Path) -> None:
+        """Every point: ``series, epoch, value`` rows (per-step loss, lr, per-epoch metrics)."""
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["series", "epoch", "value"])
+            for name, s in (("train_loss_step", self.step_loss), ("train_loss_smoothed", self.smooth_loss),
+                            ("lr", self.lr), ("train_loss", self.epoch_loss), ("val_loss", self.val_loss),
+                            ("train_acc_percent", self.train_acc), ("val_acc_percent", self.val_acc)):
+                for x, y in zip(s.x.tolist(), s.y.tolist(), strict=True):
+                    w.writerow([name, f"{x:.6g}", f"{y:.6g}"])
+
+    def _export_png_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export plots", "training-curves.png", "PNG image (*.png)")
+        if path:
+            self.export_png(path)
+
+    def _export_csv_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export points", "training-curves.csv", "CSV (*.csv)")
+        if path:
+            self.export_csv(path)
+
+
+__all__ = ["MetricsPlots", "Series", "ema"]

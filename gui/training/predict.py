@@ -1,0 +1,336 @@
+"""Predictions: drop an image (or pick a dataset sample) and see what the network makes of it.
+
+Top-5 classes as bars, the feature maps of that image at any node, and a Grad-CAM heat map for a
+chosen class at a chosen convolution, overlaid on the image (hover the heat map to read it).
+Everything is computed by :mod:`core.explain` on the view's own CPU copy of the model (a snapshot
+taken between epochs, after a run, or loaded from a run), never on the model being trained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.explain import ExplainError, Prediction, gradcam, load_image, normalize, overlay, top_k
+from core.training.probes import Prober
+from gui.theme import current_theme
+from gui.training.images import ImageView, MosaicView, chw_to_rgb
+from gui.training.maps import channel_tiles
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+class TopKBars(QWidget):
+    """Horizontal probability bars, best first."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.predictions: list[Prediction] = []
+        self.truth: int | None = None
+        self.setMinimumHeight(5 * 24 + 8)
+
+    def set_predictions(self, predictions: Sequence[Prediction], truth: int | None = None) -> None:
+        self.predictions = list(predictions)
+        self.truth = truth
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        t = current_theme()
+        if not self.predictions:
+            p.setPen(QColor(t.text_dim))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Drop an image here or pick a sample")
+            return
+        name_w, value_w, row_h = 96, 48, 24
+        bar_w = max(self.width() - name_w - value_w - 12, 20)
+        for i, pred in enumerate(self.predictions):
+            y = 4 + i * row_h
+            p.setPen(QColor(t.text))
+            p.drawText(QRectF(0, y, name_w - 6, row_h - 4), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                       pred.name)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(t.panel_alt))
+            p.drawRoundedRect(QRectF(name_w, y + 3, bar_w, row_h - 10), 3, 3)
+            correct = self.truth is not None and pred.index == self.truth
+            colour = t.ok if correct else (t.accent if i == 0 else t.text_dim)
+            p.setBrush(QColor(colour))
+            p.drawRoundedRect(QRectF(name_w, y + 3, max(bar_w * pred.probability, 2), row_h - 10), 3, 3)
+            p.setPen(QColor(t.text))
+            p.drawText(QRectF(name_w + bar_w + 6, y, value_w, row_h - 4),
+                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{pred.probability:.1%}")
+
+
+class PredictionView(QWidget):
+    """Top-5, Grad-CAM overlay and feature maps for one image."""
+
+    message = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        t = current_theme()
+        self.model: Any = None
+        self.analysis: Any = None
+        self.classes: list[str] = []
+        self.mean: Sequence[float] = ()
+        self.std: Sequence[float] = ()
+        self.samples: torch.Tensor | None = None  # uint8 (N, C, H, W) dataset samples to pick from
+        self.sample_labels: list[int] = []
+        self.display: torch.Tensor | None = None  # uint8 (C, H, W) of the current image
+        self.tensor: torch.Tensor | None = None  # normalised (1, C, H, W)
+        self.truth: int | None = None
+        self.cam: Any = None
+        self.predictions: list[Prediction] = []
+
+        self.open_button = QPushButton("Open image…")
+        self.open_button.clicked.connect(self._open_dialog)
+        self.sample_spin = QSpinBox()
+        self.sample_spin.setPrefix("sample ")
+        self.sample_spin.setRange(0, 0)
+        self.sample_spin.valueChanged.connect(self.pick_sample)
+        self.source_label = QLabel("")
+        self.source_label.setStyleSheet(f"color: {t.text_dim};")
+        self.image_view = ImageView(min_size=180)
+        self.cam_view = ImageView(min_size=180)
+        self.cam_view.hovered.connect(self._cam_hover)
+        self.bars = TopKBars()
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("The class whose evidence Grad-CAM shows (default: the predicted one)")
+        self.class_combo.currentIndexChanged.connect(lambda _: self.update_cam())
+        self.cam_node = QComboBox()
+        self.cam_node.setToolTip("The convolution (or any node with C×H×W output) Grad-CAM looks at; "
+                                 "the last one is coarsest and most semantic")
+        self.cam_node.currentIndexChanged.connect(lambda _: self.update_cam())
+        self.alpha = QSlider(Qt.Orientation.Horizontal)
+        self.alpha.setRange(0, 100)
+        self.alpha.setValue(60)
+        self.alpha.setFixedWidth(100)
+        self.alpha.valueChanged.connect(lambda _: self._draw_cam())
+        self.cam_info = QLabel("")
+        self.cam_info.setStyleSheet(f"color: {t.text_dim};")
+        self.map_node = QComboBox()
+        self.map_node.currentIndexChanged.connect(lambda _: self.update_maps())
+        self.maps = MosaicView()
+
+        top = QHBoxLayout()
+        top.addWidget(self.open_button)
+        top.addWidget(self.sample_spin)
+        top.addWidget(self.source_label, 1)
+        cam_tools = QHBoxLayout()
+        cam_tools.addWidget(QLabel("Grad-CAM for"))
+        cam_tools.addWidget(self.class_combo, 1)
+        cam_tools.addWidget(QLabel("at"))
+        cam_tools.addWidget(self.cam_node, 1)
+        cam_tools.addWidget(QLabel("Opacity"))
+        cam_tools.addWidget(self.alpha)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(12)
+        grid.addWidget(_heading("Image"), 0, 0)
+        grid.addWidget(_heading("Top-5"), 0, 1)
+        grid.addWidget(_heading("Grad-CAM"), 0, 2)
+        grid.addWidget(self.image_view, 1, 0)
+        grid.addWidget(self.bars, 1, 1)
+        grid.addWidget(self.cam_view, 1, 2)
+        grid.addLayout(cam_tools, 2, 1, 1, 2)
+        grid.addWidget(self.cam_info, 3, 1, 1, 2)
+        grid.setColumnStretch(0, 2)
+        grid.setColumnStretch(1, 3)
+        grid.setColumnStretch(2, 2)
+        maps_tools = QHBoxLayout()
+        maps_tools.addWidget(_heading("Feature maps of this image at"))
+        maps_tools.addWidget(self.map_node)
+        maps_tools.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addLayout(grid, 3)
+        layout.addLayout(maps_tools)
+        layout.addWidget(self.maps, 2)
+
+    # ------------------------------------------------------------------------------------ setup
+
+    def set_model(self, model: Any, analysis: Any, classes: Sequence[str], mean: Sequence[float] = (),
+                  std: Sequence[float] = ()) -> None:
+        """A CPU model in eval mode (the view never trains it) and what it needs to read images."""
+        self.model = model
+        self.analysis = analysis
+        self.classes = list(classes)
+        self.mean, self.std = tuple(mean), tuple(std)
+        spatial = [nid for nid in analysis.order
+                   if (r := analysis.nodes.get(nid)) is not None and r.output_shape is not None
+                   and len(r.output_shape) == 3 and r.type != "Input"]
+        convs = [nid for nid in spatial if "Conv" in analysis.nodes[nid].type]
+        _refill(self.cam_node, convs or spatial, prefer_last=True)
+        _refill(self.map_node, spatial + [n for n in analysis.order if n not in spatial
+                                          and analysis.nodes[n].type not in ("Input", "Output")])
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItem("predicted class", -1)
+        for i, name in enumerate(self.classes):
+            self.class_combo.addItem(name, i)
+        self.class_combo.blockSignals(False)
+        if self.tensor is not None:
+            self.run()
+
+    def set_samples(self, images: torch.Tensor | None, labels: Sequence[int] = ()) -> None:
+        self.samples = images
+        self.sample_labels = list(labels)
+        n = 0 if images is None else int(images.shape[0])
+        self.sample_spin.setRange(0, max(n - 1, 0))
+        self.sample_spin.setEnabled(n > 0)
+        if n and self.display is None:
+            self.pick_sample(0)
+
+    # ------------------------------------------------------------------------------------ inputs
+
+    def pick_sample(self, index: int) -> None:
+        if self.samples is None or not 0 <= index < len(self.samples):
+            return
+        self.display = self.samples[index]
+        self.tensor = normalize(self.display, self.mean, self.std)
+        self.truth = self.sample_labels[index] if index < len(self.sample_labels) else None
+        label = self.classes[self.truth] if self.truth is not None and self.truth < len(self.classes) else ""
+        self.source_label.setText(f"dataset sample {index}" + (f" · label {label}" if label else ""))
+        self.run()
+
+    def open_image(self, path: str | Path) -> bool:
+        shape = self.analysis.input_shape if self.analysis is not None else None
+        if shape is None:
+            self.message.emit("Train or load a model first: predictions need a network with a known Input shape.")
+            return False
+        try:
+            img = load_image(path, shape, self.mean, self.std)
+        except ExplainError as exc:
+            self.message.emit(str(exc))
+            return False
+        self.display, self.tensor, self.truth = img.display, img.tensor, None
+        self.source_label.setText(f"{Path(path).name} ({img.source_size[0]}×{img.source_size[1]} → "
+                                  f"{shape[2]}×{shape[1]})")
+        self.run()
+        return True
+
+    def _open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image", "",
+                                              "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")")
+        if path:
+            self.open_image(path)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
+        if _image_url(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # Qt override
+        path = _image_url(event)
+        if path is not None:
+            event.acceptProposedAction()
+            self.open_image(path)
+
+    # ---------------------------------------------------------------------------------- compute
+
+    def run(self) -> None:
+        if self.display is not None:
+            self.image_view.set_image(chw_to_rgb(self.display.numpy()))
+        if self.model is None or self.tensor is None:
+            return
+        try:
+            self.predictions = top_k(self.model, self.tensor, 5, self.classes)
+        except (ExplainError, RuntimeError) as exc:
+            self.message.emit(f"Prediction failed: {exc}")
+            return
+        self.bars.set_predictions(self.predictions, self.truth)
+        self.update_cam()
+        self.update_maps()
+
+    def update_cam(self) -> None:
+        node = self.cam_node.currentText()
+        if self.model is None or self.tensor is None or not node:
+            return
+        wanted = self.class_combo.currentData()
+        cls = None if wanted is None or wanted < 0 else int(wanted)
+        try:
+            self.cam = gradcam(self.model, self.tensor, node, cls)
+        except (ExplainError, RuntimeError) as exc:
+            self.cam = None
+            self.cam_info.setText(str(exc))
+            return
+        name = self.classes[self.cam.class_index] if self.cam.class_index < len(self.classes) else \
+            f"class {self.cam.class_index}"
+        h, w = self.cam.map_size
+        self.cam_info.setText(f"evidence for <b>{name}</b> (score {self.cam.score:.2f}) in {node}'s {h}×{w} maps, "
+                              "upsampled to the image")
+        self._draw_cam()
+
+    def _draw_cam(self) -> None:
+        if self.cam is None or self.display is None:
+            return
+        rgb = chw_to_rgb(self.display.numpy())
+        self.cam_view.set_image(overlay(rgb, self.cam.heatmap, self.alpha.value() / 100))
+
+    def _cam_hover(self, row: int, col: int) -> None:
+        if self.cam is None or row < 0:
+            self.cam_view.setToolTip("")
+            return
+        self.cam_view.setToolTip(f"heat {self.cam.heatmap[row, col]:.2f} at ({row}, {col})")
+
+    def update_maps(self) -> None:
+        node = self.map_node.currentText()
+        if self.model is None or self.tensor is None or not node:
+            return
+        prober = Prober(max_channels=64, max_size=64)
+        prober.set_nodes([node])
+        device = next(self.model.parameters(), torch.zeros(0)).device
+        try:
+            data = prober.capture(self.model, self.tensor.to(device), self.display[None], (0,), 0, 0, 0)
+        except RuntimeError as exc:
+            self.message.emit(f"Could not compute {node}'s feature maps: {exc}")
+            return
+        act = data.activations.get(node)
+        self.maps.set_tiles(channel_tiles(act[0]) if act is not None else None)
+
+
+def _heading(text: str) -> QLabel:
+    label = QLabel(f"<b>{text}</b>")
+    return label
+
+
+def _refill(combo: QComboBox, items: Sequence[str], prefer_last: bool = False) -> None:
+    current = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(list(items))
+    if current in items:
+        combo.setCurrentText(current)
+    elif items:
+        combo.setCurrentIndex(len(items) - 1 if prefer_last else 0)
+    combo.blockSignals(False)
+
+
+def _image_url(event: QDragEnterEvent | QDropEvent) -> str | None:
+    md = event.mimeData()
+    if not md.hasUrls():
+        return None
+    for url in md.urls():
+        if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES:
+            return url.toLocalFile()
+    return None
+
+
+__all__ = ["IMAGE_SUFFIXES", "PredictionView", "TopKBars"]

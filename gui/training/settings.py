@@ -1,0 +1,490 @@
+"""The training settings form: dataset (with a preview), hyperparameters, device, memory estimate.
+
+Every value maps to one :class:`core.training.TrainConfig` field; the form starts from the
+project's ``training`` section and :meth:`TrainingSettings.config` gives it back with the edits.
+The dataset opens in a background thread (generating ``shapes`` or reading MNIST takes a moment)
+and is cached, so the preview, the class list and the data/graph check are ready when training
+starts. The training-memory estimate comes from :meth:`core.analysis.Analysis.memory` and follows
+every keystroke. When the data doesn't fit the graph (:func:`core.training.check_fit`), a banner
+says why and offers the fix as one undoable edit on the document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.cli.common import human_bytes
+from core.training import DatasetError, DataSource, TrainConfig, check_fit
+from core.training.config import LOSSES, OPTIMIZERS, SCHEDULES
+from core.training.health import device_memory
+from gui.theme import current_theme
+from gui.training.images import MosaicView, chw_to_rgb
+from gui.training.worker import open_data
+
+DATASETS = (("Shapes (built-in, no download)", "shapes"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"),
+            ("CIFAR-10", "cifar10"), ("Image folder…", "folder"), ("Synthetic tensors", "synthetic"))
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+SCHEDULE_NAMES = {"constant": "Constant", "step": "Step decay", "cosine": "Cosine", "onecycle": "One-cycle",
+                  "plateau": "Reduce on plateau"}
+LOSS_NAMES = {"cross_entropy": "Cross-entropy", "bce_with_logits": "BCE with logits", "mse": "MSE (L2)",
+              "l1": "L1", "huber": "Huber"}
+AMP_NAMES = (("Off (float32)", "off"), ("Auto (bf16 or fp16)", "auto"), ("bfloat16", "bf16"), ("float16", "fp16"))
+PREVIEW = 16
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """(label, device) pairs of what this machine offers: GPUs with name and memory, else the CPU."""
+    out: list[tuple[str, str]] = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            out.append((f"cuda:{i} — {props.name} ({props.total_memory / (1 << 30):.0f} GiB)", f"cuda:{i}"))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append(("Apple GPU (MPS)", "mps"))
+    ram = device_memory(torch.device("cpu"))
+    out.append((f"CPU ({torch.get_num_threads()} threads" + (f", {human_bytes(ram)} RAM)" if ram else ")"), "cpu"))
+    best = out[0][0].split(" (")[0] if out[0][1] != "cpu" else "CPU"
+    return [(f"Auto — {best}", "auto"), *out]
+
+
+def data_key(cfg: TrainConfig, input_shape: Any) -> tuple[Any, ...]:
+    """What identifies an opened data source (a folder decodes to the Input's size)."""
+    shape = tuple(input_shape) if cfg.dataset.startswith("folder") and input_shape is not None else None
+    return (cfg.dataset, cfg.data_root, cfg.seed, cfg.train_size, cfg.val_size, cfg.val_fraction, cfg.val_folder,
+            shape)
+
+
+class _Loader(QObject):
+    """Opens one data source on a worker thread."""
+
+    done = Signal(object, object, str)  # key, DataSource or None, error message
+
+    def __init__(self, key: tuple[Any, ...], cfg: TrainConfig, shape: Any) -> None:
+        super().__init__()
+        self.key, self.cfg, self.shape = key, cfg, shape
+
+    def run(self) -> None:
+        try:
+            data = open_data(self.cfg, self.shape)
+            data.preview(PREVIEW, "train")  # warm (folder sources decode here, not on the GUI thread)
+            self.done.emit(self.key, data, "")
+        except DatasetError as exc:
+            self.done.emit(self.key, None, str(exc))
+        except Exception as exc:  # an unreadable file of any kind: one line for the user
+            self.done.emit(self.key, None, f"{type(exc).__name__}: {exc}")
+        # Quit from here, not through a queued slot: the GUI thread may be blocked in wait_for_data().
+        QThread.currentThread().quit()
+
+
+class TrainingSettings(QWidget):
+    """The form. ``data_changed`` fires when a data source finished opening (or failed)."""
+
+    data_changed = Signal(object)  # DataSource | None
+    changed = Signal()
+
+    def __init__(self, apply_fixes: Callable[[list[Any], str], None] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        t = current_theme()
+        self.apply_fixes = apply_fixes
+        self.base = TrainConfig()
+        self.analysis: Any = None
+        self.graph: Any = None
+        self.data: DataSource | None = None
+        self.data_error = ""
+        self.mismatch: Any = None
+        self._cache: dict[tuple[Any, ...], DataSource] = {}
+        self._loading: tuple[tuple[Any, ...], QThread, _Loader] | None = None
+        self._wanted_key: tuple[Any, ...] | None = None
+        self._filling = False
+        self._reload = QTimer(self)
+        self._reload.setSingleShot(True)
+        self._reload.setInterval(250)
+        self._reload.timeout.connect(self.load_data)
+
+        self.dataset = QComboBox()
+        for label, value in DATASETS:
+            self.dataset.addItem(label, value)
+        self.data_arg = QLineEdit()
+        self.data_arg.setPlaceholderText("folder (optional for MNIST / CIFAR-10)")
+        self.browse = QToolButton()
+        self.browse.setText("…")
+        self.browse.clicked.connect(self._browse)
+        arg_row = QHBoxLayout()
+        arg_row.setSpacing(4)
+        arg_row.addWidget(self.data_arg, 1)
+        arg_row.addWidget(self.browse)
+        self.preview = MosaicView()
+        self.preview.setFixedHeight(96)
+        self.classes = QLabel("")
+        self.classes.setWordWrap(True)
+        self.classes.setStyleSheet(f"color: {t.text_dim};")
+
+        self.batch = _spin(1, 1 << 16)
+        self.epochs = _spin(1, 100_000)
+        self.optimizer = _combo({k: OPTIMIZER_NAMES.get(k, k) for k in OPTIMIZERS})
+        self.lr = _double(1e-7, 10.0, 6)
+        self.momentum = _double(0.0, 0.999, 3)
+        self.weight_decay = _double(0.0, 1.0, 6)
+        self.schedule = _combo({k: SCHEDULE_NAMES.get(k, k) for k in SCHEDULES})
+        self.warmup = _double(0.0, 1000.0, 2)
+        self.loss = _combo({k: LOSS_NAMES.get(k, k) for k in LOSSES})
+        self.smoothing = _double(0.0, 0.99, 2)
+        self.augment = QCheckBox("Random crop + flip")
+        self.augment.setToolTip("Batched on the device: random crop with padding and horizontal flip, "
+                                "as suits the dataset")
+        self.device = QComboBox()
+        for label, value in available_devices():
+            self.device.addItem(label, value)
+        self.amp = QComboBox()
+        for label, value in AMP_NAMES:
+            self.amp.addItem(label, value)
+        self.seed = _spin(0, 2**31 - 1)
+        self.memory = QLabel("")
+        self.memory.setWordWrap(True)
+
+        self.banner = QFrame()
+        self.banner.setObjectName("fitBanner")
+        self.banner.setStyleSheet(f"#fitBanner {{ border: 1px solid {t.warning}; border-radius: 4px; }}")
+        self.banner_text = QLabel("")
+        self.banner_text.setWordWrap(True)
+        self.fix_button = QPushButton("Fix")
+        self.fix_button.setToolTip("Change the graph to fit the data (one undoable edit)")
+        self.fix_button.clicked.connect(self.apply_fit_fix)
+        bl = QVBoxLayout(self.banner)
+        bl.setContentsMargins(8, 6, 8, 6)
+        bl.addWidget(self.banner_text)
+        bl.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignRight)
+        self.banner.hide()
+
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setHorizontalSpacing(8)
+        form.setVerticalSpacing(5)
+        form.addRow("Dataset", self.dataset)
+        form.addRow("", arg_row)
+        form.addRow(self.preview)
+        form.addRow(self.classes)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Optimizer", self.optimizer)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Momentum", self.momentum)
+        form.addRow("Weight decay", self.weight_decay)
+        form.addRow("Schedule", self.schedule)
+        form.addRow("Warm-up epochs", self.warmup)
+        form.addRow("Loss", self.loss)
+        form.addRow("Label smoothing", self.smoothing)
+        form.addRow("Augmentation", self.augment)
+        form.addRow("Device", self.device)
+        form.addRow("Mixed precision", self.amp)
+        form.addRow("Seed", self.seed)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(form)
+        layout.addWidget(self.memory)
+        layout.addWidget(self.banner)
+        layout.addStretch(1)
+        for combo in self.findChildren(QComboBox):  # long labels must not widen the column
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
+        for field in (self.batch, self.epochs, self.lr, self.momentum, self.weight_decay, self.warmup, self.smoothing,
+                      self.seed, self.data_arg):
+            field.setMinimumWidth(60)
+
+        for w in (self.batch, self.epochs, self.seed):
+            w.valueChanged.connect(self._edited)
+        for w in (self.lr, self.momentum, self.weight_decay, self.warmup, self.smoothing):
+            w.valueChanged.connect(self._edited)
+        for w in (self.optimizer, self.schedule, self.loss, self.device, self.amp):
+            w.currentIndexChanged.connect(self._edited)
+        self.augment.toggled.connect(self._edited)
+        self.dataset.currentIndexChanged.connect(self._dataset_edited)
+        self.data_arg.textChanged.connect(self._dataset_edited)
+        self.seed.valueChanged.connect(self._dataset_edited)
+        self.set_config(self.base)
+
+    # ------------------------------------------------------------------------------------ config
+
+    def set_config(self, cfg: TrainConfig) -> None:
+        """Fill the form from ``cfg`` (the project's section); keys without a widget are kept."""
+        self.base = cfg
+        self._filling = True
+        kind, _, arg = cfg.dataset.partition(":")
+        _select(self.dataset, kind)
+        self.data_arg.setText(arg or (cfg.data_root or ""))
+        self.batch.setValue(cfg.batch_size)
+        self.epochs.setValue(cfg.epochs)
+        _select(self.optimizer, cfg.optimizer)
+        self.lr.setValue(cfg.lr)
+        self.momentum.setValue(cfg.momentum)
+        self.weight_decay.setValue(cfg.weight_decay)
+        _select(self.schedule, cfg.schedule)
+        self.warmup.setValue(cfg.warmup_epochs)
+        _select(self.loss, cfg.loss)
+        self.smoothing.setValue(cfg.label_smoothing)
+        self.augment.setChecked(cfg.augment)
+        if not _select(self.device, cfg.device):
+            _select(self.device, "auto")
+        _select(self.amp, cfg.amp)
+        self.seed.setValue(cfg.seed)
+        self._filling = False
+        self._sync_enabled()
+        self.update_memory()
+        self._reload.start()
+
+    def config(self) -> TrainConfig:
+        """The form's settings on top of the project's section (raises ConfigError on a bad value)."""
+        kind = str(self.dataset.currentData())
+        arg = self.data_arg.text().strip()
+        dataset, root = kind, self.base.data_root
+        if kind in ("folder", "synthetic"):
+            dataset = f"{kind}:{arg}" if arg else kind
+        elif kind in ("mnist", "fashion-mnist", "cifar10"):
+            root = arg or None
+        return self.base.updated(
+            dataset=dataset, data_root=root, batch_size=self.batch.value(), epochs=self.epochs.value(),
+            optimizer=self.optimizer.currentData(), lr=self.lr.value(), momentum=self.momentum.value(),
+            weight_decay=self.weight_decay.value(), schedule=self.schedule.currentData(),
+            warmup_epochs=self.warmup.value(), loss=self.loss.currentData(), label_smoothing=self.smoothing.value(),
+            augment=self.augment.isChecked(), device=self.device.currentData(), amp=self.amp.currentData(),
+            seed=self.seed.value())
+
+    def set_analysis(self, analysis: Any, graph: Any) -> None:
+        old_shape = getattr(self.analysis, "input_shape", None)
+        self.analysis, self.graph = analysis, graph
+        self.update_memory()
+        if self.config_or_none() is not None and self.config_or_none().dataset.startswith("folder") \
+                and analysis.input_shape != old_shape:
+            self._reload.start()
+        self.check_fit()
+
+    def config_or_none(self) -> TrainConfig | None:
+        try:
+            return self.config()
+        except Exception:  # a half-typed value: the memory line says so when it matters
+            return None
+
+    def _edited(self) -> None:
+        if self._filling:
+            return
+        self._sync_enabled()
+        self.update_memory()
+        self.changed.emit()
+
+    def _dataset_edited(self) -> None:
+        if self._filling:
+            return
+        self._sync_enabled()
+        self._reload.start()
+        self.changed.emit()
+
+    def _sync_enabled(self) -> None:
+        kind = self.dataset.currentData()
+        self.data_arg.setEnabled(kind != "shapes")
+        self.browse.setEnabled(kind in ("folder", "mnist", "fashion-mnist", "cifar10"))
+        self.data_arg.setPlaceholderText({"folder": "folder with one subfolder per class",
+                                          "synthetic": "C,H,W,CLASSES  e.g. 3,32,32,10",
+                                          "shapes": "generated in memory"}.get(kind, "folder with the files "
+                                                                                     "(downloaded if missing)"))
+        self.momentum.setEnabled(self.optimizer.currentData() in ("sgd", "rmsprop"))
+        self.warmup.setEnabled(True)
+        self.smoothing.setEnabled(self.loss.currentData() == "cross_entropy")
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the dataset folder", self.data_arg.text())
+        if path:
+            self.data_arg.setText(path)
+
+    # ------------------------------------------------------------------------------------ memory
+
+    def update_memory(self) -> None:
+        t = current_theme()
+        if self.analysis is None or not getattr(self.analysis, "ok", False):
+            self.memory.setText(f"<span style='color:{t.text_dim}'>Training memory: fix the graph's errors to "
+                                "see the estimate.</span>")
+            return
+        opt = str(self.optimizer.currentData())
+        if opt == "sgd" and self.momentum.value() == 0:
+            opt = "sgd_nomomentum"
+        est = self.analysis.memory(self.batch.value(), opt)
+        device = str(self.device.currentData())
+        total = _device_total(device)
+        warn = total is not None and est.total > 0.85 * total
+        colour = t.error if warn else t.text
+        extra = (f" — more than this device's {human_bytes(total)}: lower the batch size" if warn else
+                 (f" of {human_bytes(total)}" if total else ""))
+        self.memory.setText(
+            f"<span style='color:{colour}'>Training memory ≈ <b>{human_bytes(est.total)}</b>{extra}</span><br>"
+            f"<span style='color:{t.text_dim}'>weights {human_bytes(est.params)} · grads {human_bytes(est.grads)}"
+            f" · optimizer {human_bytes(est.optimizer_state)} · activations {human_bytes(est.activations)} "
+            f"at batch {est.batch_size}</span>")
+
+    # -------------------------------------------------------------------------------------- data
+
+    def load_data(self) -> None:
+        """Open the configured data source (cached; in a worker thread)."""
+        cfg = self.config_or_none()
+        if cfg is None:
+            return
+        shape = getattr(self.analysis, "input_shape", None)
+        key = data_key(cfg, shape)
+        self._wanted_key = key
+        if key in self._cache:
+            self._set_data(self._cache[key], "")
+            return
+        if self._loading is not None and self._loading[0] == key:
+            return
+        self.classes.setText("Opening the dataset…")
+        loader = _Loader(key, cfg, shape)
+        thread = QThread(self)
+        loader.moveToThread(thread)
+        thread.started.connect(loader.run)
+        loader.done.connect(self._loaded)
+        thread.finished.connect(thread.deleteLater)
+        self._loading = (key, thread, loader)
+        thread.start()
+
+    def _loaded(self, key: tuple[Any, ...], data: DataSource | None, error: str) -> None:
+        if self._loading is not None and self._loading[0] == key:
+            self._loading = None
+        if data is not None:
+            self._cache[key] = data
+        if key != self._wanted_key:
+            self.load_data()  # the user changed the dataset meanwhile
+            return
+        self._set_data(data, error)
+
+    def _set_data(self, data: DataSource | None, error: str) -> None:
+        t = current_theme()
+        self.data, self.data_error = data, error
+        if data is None:
+            self.preview.set_tiles(None)
+            self.classes.setText(f"<span style='color:{t.error}'>{error}</span>")
+        else:
+            images, labels = data.preview(PREVIEW, "train")
+            names = list(data.classes)
+            if len(images):
+                tiles = np.stack([chw_to_rgb(img.numpy()) for img in images])
+                self.preview.set_tiles(tiles, 8)
+                self.preview.setToolTip(", ".join(names[i] if i < len(names) else str(i) for i in labels))
+            counts = data.class_counts("train")
+            shape = "×".join(map(str, data.sample_shape))
+            shown = ", ".join(f"{n} {c:,}" for n, c in zip(names[:12], counts[:12], strict=False))
+            more = f", … ({len(names)} classes)" if len(names) > 12 else ""
+            self.classes.setText(f"<b>{data.train_count:,}</b> train · <b>{data.val_count:,}</b> val · {shape} · "
+                                 f"{len(names)} classes<br><span style='color:{t.text_dim}'>{shown}{more}</span>")
+        self.check_fit()
+        self.data_changed.emit(data)
+
+    def cached(self, cfg: TrainConfig, input_shape: Any) -> DataSource | None:
+        """The already opened source for ``cfg``, if the preview opened it."""
+        return self._cache.get(data_key(cfg, input_shape))
+
+    def wait_for_data(self, ms: int = 60_000) -> DataSource | None:
+        """Block until the pending data source is open (tests and the screenshot path)."""
+        if self._reload.isActive():
+            self._reload.stop()
+            self.load_data()
+        if self._loading is not None:
+            self._loading[1].wait(ms)
+            from PySide6.QtCore import QCoreApplication
+
+            QCoreApplication.processEvents()
+            QCoreApplication.processEvents()
+        return self.data
+
+    # ------------------------------------------------------------------------------------ fitting
+
+    def check_fit(self) -> None:
+        t = current_theme()
+        if self.data is None or self.analysis is None or not getattr(self.analysis, "ok", False):
+            self.mismatch = None
+            self.banner.hide()
+            return
+        self.mismatch = check_fit(self.data, self.analysis, self.graph)
+        if self.mismatch is None:
+            self.banner.hide()
+            return
+        self.banner_text.setText(f"<span style='color:{t.warning}'><b>The data doesn't fit the network.</b></span> "
+                                 f"{self.mismatch.message}.")
+        fixes = [f for f in self.mismatch.fixes if f.node]
+        self.fix_button.setVisible(bool(fixes))
+        self.fix_button.setText("Fix: " + "; ".join(f.label for f in fixes) if fixes else "Fix")
+        self.banner.show()
+
+    def apply_fit_fix(self) -> None:
+        if self.mismatch is None or self.apply_fixes is None or self.data is None:
+            return
+        fixes = [f for f in self.mismatch.fixes if f.node]
+        if fixes:
+            self.apply_fixes(fixes, f"Fit the network to {self.data.name}")
+
+
+def _device_total(device: str) -> int | None:
+    try:
+        if device == "auto":
+            dev = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+        else:
+            dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            return None
+        return device_memory(dev)
+    except (RuntimeError, ValueError, AssertionError):
+        return None
+
+
+def _spin(lo: int, hi: int) -> QSpinBox:
+    s = QSpinBox()
+    s.setRange(lo, hi)
+    s.setGroupSeparatorShown(True)
+    s.setKeyboardTracking(True)
+    return s
+
+
+def _double(lo: float, hi: float, decimals: int) -> QDoubleSpinBox:
+    s = QDoubleSpinBox()
+    s.setDecimals(decimals)
+    s.setRange(lo, hi)
+    s.setSingleStep(10 ** -min(decimals, 3))
+    return s
+
+
+def _combo(items: dict[str, str]) -> QComboBox:
+    c = QComboBox()
+    for value, label in items.items():
+        c.addItem(label, value)
+    return c
+
+
+def _select(combo: QComboBox, value: str) -> bool:
+    i = combo.findData(value)
+    if i >= 0:
+        combo.setCurrentIndex(i)
+        return True
+    return False
+
+
+__all__ = ["DATASETS", "TrainingSettings", "available_devices", "data_key"]

@@ -1,0 +1,380 @@
+"""The QThread adapter around the training engine (DESIGN.md §3).
+
+:class:`TrainingWorker` is a ``QObject`` moved to its own ``QThread``. On that thread it opens the
+data source, compiles a COPY of the graph (taken on the GUI thread when the run is requested, so
+later canvas edits never reach the running model), carries weights the user loaded from an earlier
+run, and runs :class:`core.training.Trainer`. The engine's callbacks become Qt signals; Qt queues
+them to the GUI thread because the receivers live there.
+
+Throttling: the engine already reports batches at most every 50 ms; the adapter coalesces any
+burst on top of that (merging the per-step losses, so no plot point is lost) and flushes what is
+pending before an epoch end, a pause and the end of the run, so the GUI never gets more than
+20 progress updates per second and never misses the last one.
+
+Control (:meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`set_probes`) may be called from the
+GUI thread at any time, also before the engine exists (a stop while the data loads ends the run
+before its first batch).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from core.analysis import analyze
+from core.graph import Graph
+from core.training import (
+    BatchProgress,
+    Callbacks,
+    ConfigError,
+    DatasetError,
+    DataSource,
+    EpochMetrics,
+    RunSummary,
+    TrainConfig,
+    Trainer,
+    TrainingFailure,
+    open_dataset,
+)
+
+MIN_INTERVAL_S = 0.05  # ≤ 20 progress signals per second
+
+
+@dataclass
+class RunRequest:
+    """Everything one run needs, snapshotted on the GUI thread when the user presses Start."""
+
+    graph: Graph  # a private copy (graph.copy()): the canvas keeps its own
+    config: TrainConfig
+    project: dict[str, Any] | None = None  # the project dict written to the run folder as graph.json
+    run_dir: Path | None = None
+    resume_from: Path | None = None
+    data: DataSource | None = None  # an already opened source (the dock's preview); else opened here
+    weights: tuple[Any, Graph] | None = None  # (module, its graph) to carry unchanged nodes' weights from
+    probes: Sequence[str] = ()
+
+
+def open_data(config: TrainConfig, input_shape: Sequence[int] | None) -> DataSource:
+    """The data source a config names (folder images are decoded to the graph's Input size)."""
+    shape = tuple(input_shape) if input_shape is not None and len(input_shape) == 3 else None
+    return open_dataset(config.dataset, root=config.data_root, seed=config.seed, train_size=config.train_size,
+                        val_size=config.val_size, val_fraction=config.val_fraction, image_shape=shape,
+                        val_folder=config.val_folder, download=config.download, workers=config.workers)
+
+
+class _Signals:
+    """The signals both sides declare (the runner emits them on its thread, the worker re-emits)."""
+
+    NAMES = ("run_started", "progress", "epoch_ended", "probed", "checkpoint_saved", "warned", "paused_changed",
+             "status_changed", "model_ready", "weights_snapshot", "filters_snapshot", "failed", "finished")
+
+
+class _Runner(QObject):
+    """The training-thread side: opens the data, compiles, runs the engine, turns callbacks into signals."""
+
+    run_started = Signal(object)  # core.training.RunInfo
+    progress = Signal(object)  # BatchProgress (losses of every step since the previous signal)
+    epoch_ended = Signal(object)  # EpochMetrics
+    probed = Signal(object)  # ProbeData
+    checkpoint_saved = Signal(str)
+    warned = Signal(str)
+    paused_changed = Signal(bool)
+    status_changed = Signal(str)  # setup steps: "Opening shapes…", "Compiling…"
+    model_ready = Signal(object)  # an independent CPU copy of the compiled model (for predictions)
+    weights_snapshot = Signal(object)  # CPU state_dict clone: at every epoch end and when the run ends
+    filters_snapshot = Signal(object)  # {node id: CPU weight clone} of the watched convolutions, per probe
+    failed = Signal(str)
+    finished = Signal(object)  # RunSummary (always the last signal)
+
+    def __init__(self, request: RunRequest, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.request = request
+        self.trainer: Trainer | None = None
+        self.model: Any = None
+        self.data: DataSource | None = request.data
+        self.summary: RunSummary | None = None
+        self._lock = threading.Lock()
+        self._stop_requested = False
+        self._pause_requested = False
+        self._probes: tuple[str, ...] = tuple(request.probes)
+        self._filter_nodes: tuple[str, ...] = ()
+        self._pending: BatchProgress | None = None
+        self._last_emit = 0.0
+        self.progress_signals = 0  # for the throttle's tests and the benchmark
+
+    # ------------------------------------------------------------------- control (any thread)
+
+    def pause(self) -> None:
+        with self._lock:
+            self._pause_requested = True
+            if self.trainer is not None:
+                self.trainer.pause()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._pause_requested = False
+            if self.trainer is not None:
+                self.trainer.resume()
+
+    def stop(self) -> None:
+        """End the run before its next batch (the last epoch checkpoint is kept)."""
+        with self._lock:
+            self._stop_requested = True
+            if self.trainer is not None:
+                self.trainer.stop()
+
+    def set_probes(self, node_ids: Sequence[str]) -> None:
+        with self._lock:
+            self._probes = tuple(node_ids)
+            if self.trainer is not None:
+                self.trainer.set_probes(list(self._probes))
+
+    def set_filter_nodes(self, node_ids: Sequence[str]) -> None:
+        """Convolutions whose kernels are sent (``filters_snapshot``) with every probe and epoch end."""
+        with self._lock:
+            self._filter_nodes = tuple(node_ids)
+
+    # --------------------------------------------------------------------------- training thread
+
+    @Slot()
+    def _run(self) -> None:
+        try:
+            summary = self._train()
+        except Exception as exc:  # a bug below us: one plain line for the user, never a traceback
+            message = f"Training could not run: {type(exc).__name__}: {exc}"
+            summary = self._failed_summary(message)
+            self.failed.emit(message)
+        self.summary = summary
+        self._flush()
+        if self.model is not None:
+            self.weights_snapshot.emit(_cpu_state(self.model))
+        self.finished.emit(summary)
+        thread = self.thread()
+        if thread is not None:
+            thread.quit()
+
+    def _train(self) -> RunSummary:
+        req = self.request
+        started = time.perf_counter()
+        try:
+            cfg = req.config
+            analysis = analyze(req.graph)
+            if not analysis.ok:
+                first = analysis.errors[0]
+                raise TrainingFailure(f"The graph has {len(analysis.errors)} error(s); fix them first "
+                                      f"({first.node + ': ' if first.node else ''}{first.message}).")
+            if self.data is None:
+                self.status_changed.emit(f"Opening the dataset {cfg.dataset}…")
+                self.data = open_data(cfg, analysis.input_shape)
+            if self._stopped():
+                return self._stopped_summary(time.perf_counter() - started)
+            self.status_changed.emit("Compiling the network…")
+            from core.compiler import CompileError, carry_weights, compile_graph
+
+            try:
+                model = compile_graph(req.graph, seed=cfg.seed, analysis=analysis)
+            except CompileError as exc:
+                raise TrainingFailure(f"The network cannot be compiled: {exc}") from None
+            if req.weights is not None and req.resume_from is None:
+                report = carry_weights(req.weights[0], model, req.weights[1], req.graph)
+                self.warned.emit(f"Starting from loaded weights: {len(report.kept)} layer(s) kept their weights, "
+                                 f"{len(report.fresh)} start fresh.")
+        except (TrainingFailure, DatasetError, ConfigError) as exc:
+            message = str(exc)
+            self.failed.emit(message)
+            return self._failed_summary(message, time.perf_counter() - started)
+        self.model = model
+        self.model_ready.emit(copy.deepcopy(model).eval())  # still on the CPU: the trainer moves it later
+        callbacks = Callbacks(
+            run_started=self.run_started.emit, batch=self._on_batch, epoch_end=self._on_epoch,
+            probe=self._on_probe, checkpoint_saved=self.checkpoint_saved.emit, warning=self.warned.emit,
+            paused=self._on_paused, failed=self._on_failed, finished=None)
+        trainer = Trainer(model, self.data, cfg, callbacks, run_dir=req.run_dir, project=req.project,
+                          analysis=analysis, graph=req.graph, resume_from=req.resume_from)
+        with self._lock:
+            self.trainer = trainer
+            trainer.set_probes(list(self._probes))
+            if self._stop_requested:
+                trainer.stop()
+            if self._pause_requested:
+                trainer.pause()
+        self.status_changed.emit("Training…")
+        return trainer.run()
+
+    def _stopped(self) -> bool:
+        with self._lock:
+            return self._stop_requested
+
+    def _on_batch(self, event: BatchProgress) -> None:
+        pending = self._pending
+        if pending is not None:  # merge: keep every step's loss, report the latest state
+            event = dataclasses.replace(event, losses=pending.losses + event.losses, first_step=pending.first_step)
+        now = time.perf_counter()
+        if now - self._last_emit >= MIN_INTERVAL_S or event.step == event.steps:
+            self._pending = None
+            self._last_emit = now
+            self.progress_signals += 1
+            self.progress.emit(event)
+        else:
+            self._pending = event
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            event, self._pending = self._pending, None
+            self._last_emit = time.perf_counter()
+            self.progress_signals += 1
+            self.progress.emit(event)
+
+    def _on_epoch(self, metrics: EpochMetrics) -> None:
+        self._flush()
+        self.epoch_ended.emit(metrics)
+        self.weights_snapshot.emit(_cpu_state(self.model))
+        self._send_filters()
+
+    def _on_probe(self, data: Any) -> None:
+        self.probed.emit(data)
+        self._send_filters()
+
+    def _send_filters(self) -> None:
+        with self._lock:
+            wanted = self._filter_nodes
+        if not wanted or self.model is None:
+            return
+        modules = dict(self.model.named_modules())
+        out = {nid: modules[nid].weight.detach().float().cpu().clone() for nid in wanted
+               if nid in modules and isinstance(getattr(modules[nid], "weight", None), torch.Tensor)}
+        if out:
+            self.filters_snapshot.emit(out)
+
+    def _on_paused(self, paused: bool) -> None:
+        self._flush()
+        self.paused_changed.emit(paused)
+
+    def _on_failed(self, message: str) -> None:
+        self._flush()
+        self.failed.emit(message)
+
+    def _failed_summary(self, message: str, seconds: float = 0.0) -> RunSummary:
+        run_dir = str(self.request.run_dir) if self.request.run_dir else None
+        return RunSummary(status="failed", epochs_done=0, best_epoch=None, best_val_acc=None, last=None,
+                          run_dir=run_dir, seconds=seconds, message=message)
+
+    def _stopped_summary(self, seconds: float) -> RunSummary:
+        run_dir = str(self.request.run_dir) if self.request.run_dir else None
+        return RunSummary(status="stopped", epochs_done=0, best_epoch=None, best_val_acc=None, last=None,
+                          run_dir=run_dir, seconds=seconds)
+
+
+class TrainingWorker(QObject):
+    """One training run on its own ``QThread``; every engine event arrives as a signal on the GUI thread.
+
+    The worker object itself stays on the thread that made it (the GUI thread), so whatever is
+    connected to its signals — widgets, plain functions, pytest-qt's ``waitSignal`` — runs there.
+    The thread side (``runner``) re-emits through queued connections.
+    """
+
+    run_started = Signal(object)
+    progress = Signal(object)
+    epoch_ended = Signal(object)
+    probed = Signal(object)
+    checkpoint_saved = Signal(str)
+    warned = Signal(str)
+    paused_changed = Signal(bool)
+    status_changed = Signal(str)
+    model_ready = Signal(object)
+    weights_snapshot = Signal(object)
+    filters_snapshot = Signal(object)
+    failed = Signal(str)
+    finished = Signal(object)
+
+    def __init__(self, request: RunRequest, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.request = request
+        self.summary: RunSummary | None = None
+        self._started = False
+        self._done = False
+        self.runner = _Runner(request)
+        self._thread = QThread()
+        self._thread.setObjectName("netcanvas-training")
+        self.runner.moveToThread(self._thread)
+        self._thread.started.connect(self.runner._run)
+        for name in _Signals.NAMES:
+            getattr(self.runner, name).connect(getattr(self, name))  # queued: the receiver lives here
+        self.finished.connect(self._on_finished)
+
+    def start(self) -> None:
+        self._started = True
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Started and its ``finished`` not yet delivered here."""
+        return self._started and not self._done
+
+    @property
+    def model(self) -> Any:
+        return self.runner.model
+
+    @property
+    def trainer(self) -> Trainer | None:
+        return self.runner.trainer
+
+    def _on_finished(self, summary: RunSummary) -> None:
+        self.summary = summary
+        self._done = True
+
+    def pause(self) -> None:
+        self.runner.pause()
+
+    def resume(self) -> None:
+        self.runner.resume()
+
+    def stop(self) -> None:
+        """End the run before its next batch (the last epoch checkpoint is kept)."""
+        self.runner.stop()
+
+    def set_probes(self, node_ids: Sequence[str]) -> None:
+        self.runner.set_probes(node_ids)
+
+    def set_filter_nodes(self, node_ids: Sequence[str]) -> None:
+        self.runner.set_filter_nodes(node_ids)
+
+    def wait(self, ms: int = 30_000) -> bool:
+        """Block until the thread has ended (``True``) or ``ms`` passed; queued signals are then delivered."""
+        if self._thread.isRunning() and not self._thread.wait(ms):
+            return False
+        if self._started and not self._done:
+            from PySide6.QtCore import QCoreApplication
+
+            QCoreApplication.sendPostedEvents(self)  # deliver the queued finished (and what came before)
+        return True
+
+    def shutdown(self, ms: int = 30_000) -> bool:
+        """Stop and wait for the thread: what a closing window calls."""
+        self.stop()
+        return self.wait(ms)
+
+
+def _cpu_state(model: Any) -> dict[str, torch.Tensor]:
+    """A CPU copy of the weights, taken on the training thread between steps (never torn)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def default_config(training: dict[str, Any] | None) -> TrainConfig:
+    """The project's training section as a config (falling back to the defaults on a bad value)."""
+    try:
+        return TrainConfig.from_dict(training or {})
+    except ConfigError:
+        return TrainConfig()
+
+
+__all__ = ["MIN_INTERVAL_S", "RunRequest", "TrainingWorker", "default_config", "open_data"]
