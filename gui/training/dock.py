@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.explain import conv_weights, diff_graphs
-from core.project import graph_from_dict, graph_to_dict, project_to_dict
+from core.project import Project, graph_from_dict, graph_to_dict
 from core.training import BatchProgress, ConfigError, EpochMetrics, RunInfo, RunSummary
 from core.training.runs import RunFolder, RunFolderError, default_run_dir, load_checkpoint
 from gui.theme import current_theme
@@ -282,19 +282,16 @@ class TrainingPanel(QWidget):
         except ConfigError as exc:
             self.show_problem(str(exc))
             return False
-        graph = self.doc.graph.copy()
-        project = project_to_dict(self.doc.project)
         if resume_from is not None:
             try:
                 folder = RunFolder(resume_from)
-                saved = folder.read_json("graph.json")
-                graph = graph_from_dict(saved.get("graph", {}))
-                project = saved
-                run_cfg = default_config(folder.read_json("config.json").get("training", {}))
-                cfg = run_cfg.updated(epochs=max(run_cfg.epochs, cfg.epochs), device=cfg.device)
-            except (RunFolderError, ConfigError, ValueError, AttributeError) as exc:
+                graph = graph_from_dict(folder.read_json("graph.json").get("graph", {}))
+                planned = int(folder.read_json("config.json").get("training", {}).get("epochs", 0))
+            except (RunFolderError, ValueError, TypeError, AttributeError) as exc:
                 self.show_problem(f"Cannot resume {resume_from.name}: {exc}")
                 return False
+            request = RunRequest(run_dir=resume_from, resume_from=resume_from, probes=self.maps.nodes,
+                                 overrides={"epochs": max(planned, epochs or 0), "device": cfg.device})
         elif not self.doc.analysis.ok:
             first = self.doc.analysis.errors[0]
             self.show_problem(f"The graph has {len(self.doc.analysis.errors)} error(s): fix them first "
@@ -307,10 +304,13 @@ class TrainingPanel(QWidget):
             return False
         else:
             self.doc.project.training = cfg.to_dict(only_changed=True)  # saved with the project
-        data = self.settings.cached(cfg, self.doc.analysis.input_shape)
-        run_dir = resume_from or default_run_dir(self.doc.project.name or "run", self.runs_root)
-        request = RunRequest(graph=graph, config=cfg, project=project, run_dir=run_dir, resume_from=resume_from,
-                             data=data, weights=self.loaded_weights, probes=self.maps.nodes)
+            name = self.doc.project.name or "run"
+            graph = self.doc.graph.copy()
+            request = RunRequest(project=Project(graph=graph, name=name, training=dict(self.doc.project.training),
+                                                 extra=dict(self.doc.project.extra)),
+                                 config=cfg, run_dir=default_run_dir(name, self.runs_root),
+                                 weights=self.loaded_weights, probes=self.maps.nodes)
+        run_dir = request.run_dir
         self.run_graph = graph_to_dict(graph)
         self.run_dir = run_dir
         self.plots.clear()

@@ -23,15 +23,15 @@ import dataclasses
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from core.analysis import analyze
 from core.graph import Graph
+from core.project import Project
 from core.training import (
     BatchProgress,
     Callbacks,
@@ -45,22 +45,33 @@ from core.training import (
     TrainingFailure,
     open_dataset,
 )
+from core.training.session import build_trainer, resume_settings
 
 MIN_INTERVAL_S = 0.05  # ≤ 20 progress signals per second
 
 
 @dataclass
 class RunRequest:
-    """Everything one run needs, snapshotted on the GUI thread when the user presses Start."""
+    """Everything one run needs, snapshotted on the GUI thread when the user presses Start.
 
-    graph: Graph  # a private copy (graph.copy()): the canvas keeps its own
-    config: TrainConfig
-    project: dict[str, Any] | None = None  # the project dict written to the run folder as graph.json
+    For a new run, ``project`` holds a private copy of the graph (``graph.copy()``) and ``config``
+    the settings. To resume, ``resume_from`` names the run folder: its own graph and settings are
+    used, with ``overrides`` (more epochs, another device) applied.
+    """
+
+    project: Project | None = None
+    config: TrainConfig | None = None
     run_dir: Path | None = None
     resume_from: Path | None = None
-    data: DataSource | None = None  # an already opened source (the dock's preview); else opened here
+    overrides: dict[str, Any] = field(default_factory=dict)
     weights: tuple[Any, Graph] | None = None  # (module, its graph) to carry unchanged nodes' weights from
     probes: Sequence[str] = ()
+
+    @classmethod
+    def for_graph(cls, graph: Graph, config: TrainConfig, name: str = "run", **kw: Any) -> RunRequest:
+        """A request for training ``graph`` (copied) with ``config``."""
+        return cls(project=Project(graph=graph.copy(), name=name, training=config.to_dict(only_changed=True)),
+                   config=config, **kw)
 
 
 def open_data(config: TrainConfig, input_shape: Sequence[int] | None) -> DataSource:
@@ -100,7 +111,7 @@ class _Runner(QObject):
         self.request = request
         self.trainer: Trainer | None = None
         self.model: Any = None
-        self.data: DataSource | None = request.data
+        self.data: DataSource | None = None
         self.summary: RunSummary | None = None
         self._lock = threading.Lock()
         self._stop_requested = False
@@ -165,41 +176,37 @@ class _Runner(QObject):
     def _train(self) -> RunSummary:
         req = self.request
         started = time.perf_counter()
+        callbacks = Callbacks(
+            run_started=self.run_started.emit, batch=self._on_batch, epoch_end=self._on_epoch,
+            probe=self._on_probe, checkpoint_saved=self.checkpoint_saved.emit, warning=self.warned.emit,
+            paused=self._on_paused, failed=self._on_failed, finished=None)
         try:
-            cfg = req.config
-            analysis = analyze(req.graph)
-            if not analysis.ok:
-                first = analysis.errors[0]
-                raise TrainingFailure(f"The graph has {len(analysis.errors)} error(s); fix them first "
-                                      f"({first.node + ': ' if first.node else ''}{first.message}).")
-            if self.data is None:
-                self.status_changed.emit(f"Opening the dataset {cfg.dataset}…")
-                self.data = open_data(cfg, analysis.input_shape)
-            if self._stopped():
-                return self._stopped_summary(time.perf_counter() - started)
-            self.status_changed.emit("Compiling the network…")
-            from core.compiler import CompileError, carry_weights, compile_graph
-
-            try:
-                model = compile_graph(req.graph, seed=cfg.seed, analysis=analysis)
-            except CompileError as exc:
-                raise TrainingFailure(f"The network cannot be compiled: {exc}") from None
+            if req.resume_from is not None:
+                project, cfg = resume_settings(req.resume_from)
+                cfg = cfg.updated(**req.overrides)
+            else:
+                if req.project is None or req.config is None:
+                    raise TrainingFailure("Nothing to train: the request has no project.")
+                project, cfg = req.project, req.config.updated(**req.overrides)
+            self.status_changed.emit(f"Opening {cfg.dataset} and compiling…")
+            # The CLI's path from a project to a Trainer: analysis of the copy, compile, dataset, run folder.
+            trainer = build_trainer(project, cfg, callbacks, run_dir=req.run_dir, resume_from=req.resume_from,
+                                    log=self.status_changed.emit)
             if req.weights is not None and req.resume_from is None:
-                report = carry_weights(req.weights[0], model, req.weights[1], req.graph)
+                from core.compiler import carry_weights
+
+                report = carry_weights(req.weights[0], trainer.model, req.weights[1], trainer.graph)
                 self.warned.emit(f"Starting from loaded weights: {len(report.kept)} layer(s) kept their weights, "
                                  f"{len(report.fresh)} start fresh.")
         except (TrainingFailure, DatasetError, ConfigError) as exc:
             message = str(exc)
             self.failed.emit(message)
             return self._failed_summary(message, time.perf_counter() - started)
-        self.model = model
-        self.model_ready.emit(copy.deepcopy(model).eval())  # still on the CPU: the trainer moves it later
-        callbacks = Callbacks(
-            run_started=self.run_started.emit, batch=self._on_batch, epoch_end=self._on_epoch,
-            probe=self._on_probe, checkpoint_saved=self.checkpoint_saved.emit, warning=self.warned.emit,
-            paused=self._on_paused, failed=self._on_failed, finished=None)
-        trainer = Trainer(model, self.data, cfg, callbacks, run_dir=req.run_dir, project=req.project,
-                          analysis=analysis, graph=req.graph, resume_from=req.resume_from)
+        if self._stopped():
+            return self._stopped_summary(time.perf_counter() - started)
+        self.model = trainer.model
+        self.data = trainer.data
+        self.model_ready.emit(copy.deepcopy(trainer.model).eval())  # still on the CPU: run() moves it later
         with self._lock:
             self.trainer = trainer
             trainer.set_probes(list(self._probes))

@@ -55,7 +55,7 @@ def test_two_batch_run_finishes_with_every_step_reported(qtbot, tmp_path):
     steps: list[int] = []
     epochs = []
     probes = []
-    worker = TrainingWorker(RunRequest(graph=tiny_graph(), config=tiny_config(), run_dir=tmp_path / "run",
+    worker = TrainingWorker(RunRequest.for_graph(tiny_graph(), config=tiny_config(), run_dir=tmp_path / "run",
                                        probes=["conv", "relu"]))
     worker.progress.connect(lambda ev: steps.extend(range(ev.first_step, ev.first_step + len(ev.losses))))
     worker.epoch_ended.connect(epochs.append)
@@ -75,7 +75,7 @@ def test_two_batch_run_finishes_with_every_step_reported(qtbot, tmp_path):
 def test_throttle_merges_bursts_without_losing_steps(qtbot):
     from core.training import BatchProgress
 
-    runner = TrainingWorker(RunRequest(graph=tiny_graph(), config=tiny_config())).runner
+    runner = TrainingWorker(RunRequest.for_graph(tiny_graph(), config=tiny_config())).runner
     got = []
     runner.progress.connect(got.append, Qt.ConnectionType.DirectConnection)
 
@@ -96,7 +96,7 @@ def test_pause_resume_and_stop_act_within_one_batch(qtbot):
     # 32 steps per epoch; the test's handler runs on the training thread inside the engine's batch
     # report (between two batches), like a click that lands right after that batch.
     cfg = tiny_config(train_size=32 * 32, batch_size=32, epochs=2, val_size=32)
-    worker = TrainingWorker(RunRequest(graph=tiny_graph(), config=cfg))
+    worker = TrainingWorker(RunRequest.for_graph(tiny_graph(), config=cfg))
     seen: list[int] = []
     paused_at: list[int] = []
     state = {"paused": False, "stopped_at": None}
@@ -132,7 +132,7 @@ def test_pause_resume_and_stop_act_within_one_batch(qtbot):
 
 
 def test_stop_before_the_first_batch(qtbot):
-    worker = TrainingWorker(RunRequest(graph=tiny_graph(), config=tiny_config()))
+    worker = TrainingWorker(RunRequest.for_graph(tiny_graph(), config=tiny_config()))
     worker.stop()
     with qtbot.waitSignal(worker.finished, timeout=60_000) as blocker:
         worker.start()
@@ -144,7 +144,7 @@ def test_setup_failures_are_plain_messages(qtbot):
     g = tiny_graph()
     g.set_param("fc", "out_features", 7)  # the data has 4 classes
     failures: list[str] = []
-    worker = TrainingWorker(RunRequest(graph=g, config=tiny_config()))
+    worker = TrainingWorker(RunRequest.for_graph(g, config=tiny_config()))
     worker.failed.connect(failures.append)
     with qtbot.waitSignal(worker.finished, timeout=60_000) as blocker:
         worker.start()
@@ -152,5 +152,5 @@ def test_setup_failures_are_plain_messages(qtbot):
     assert blocker.args[0].status == "failed"
     assert failures and "4 classes" in failures[0] and "Traceback" not in failures[0]
     bad = tiny_config(dataset="mnist:/nonexistent/folder", download=False)
-    worker, summary = run_worker(qtbot, RunRequest(graph=tiny_graph(), config=bad))
+    worker, summary = run_worker(qtbot, RunRequest.for_graph(tiny_graph(), config=bad))
     assert summary.status == "failed" and summary.message and "Traceback" not in summary.message
