@@ -276,11 +276,13 @@ class Trainer:
         return torch.autocast("cuda", dtype=torch.bfloat16 if self._amp == "bf16" else torch.float16)
 
     def _use_channels_last(self) -> bool:
-        """channels_last (NHWC) unless the config says otherwise: oneDNN and cuDNN run convolutions
-        and pooling faster in it (LeNet-5 trains ~1.5× faster on a CPU); Apple's MPS gains nothing."""
+        """channels_last (NHWC) for convolutional models unless the config says otherwise: oneDNN and
+        cuDNN run convolutions and pooling faster in it (LeNet-5 trains ~1.5× faster on a CPU); an
+        MLP would only pay a copy at its Flatten, and Apple's MPS gains nothing."""
         if self.cfg.channels_last is not None:
             return bool(self.cfg.channels_last)
-        return self.device.type in ("cpu", "cuda") and self._input_view is None and len(self.data.sample_shape) == 3
+        convs = any(isinstance(m, nn.Conv2d) for m in self.model.modules())
+        return convs and self.device.type in ("cpu", "cuda") and self._input_view is None
 
     def _flat_input(self) -> tuple[int, ...] | None:
         """A 1-D graph Input of size C·H·W takes the images flattened (an MLP on pixels)."""
