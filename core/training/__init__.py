@@ -6,8 +6,8 @@ Typical use::
     data = open_dataset("shapes")
     summary = Trainer(model, data, TrainConfig(epochs=5), Callbacks(epoch_end=print)).run()
 
-:func:`prepare_run` does the same from a project (compile, analysis, data, run folder) for the
-CLI and the GUI.
+:func:`build_trainer` does the same from a project (compile a copy of the graph, open the data,
+run folder) for the CLI; :class:`TrainingSession` wraps it for a worker thread (the GUI).
 """
 
 from core.training.config import ConfigError, TrainConfig
@@ -23,9 +23,10 @@ from core.training.events import (
     RunSummary,
 )
 from core.training.health import TrainingFailure
+from core.training.session import TrainingSession, build_trainer
 
 __all__ = [
     "BatchProgress", "Callbacks", "ConfigError", "DataSource", "DatasetError", "EpochMetrics", "NodeStats",
-    "ProbeData", "RunInfo", "RunSummary", "TrainConfig", "Trainer", "TrainingFailure", "check_fit",
-    "open_dataset", "resolve_device", "seed_everything",
+    "ProbeData", "RunInfo", "RunSummary", "TrainConfig", "Trainer", "TrainingFailure", "TrainingSession",
+    "build_trainer", "check_fit", "open_dataset", "resolve_device", "seed_everything",
 ]

@@ -236,11 +236,14 @@ class Trainer:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_model = DistributedDataParallel(self.model, device_ids=ids)
+        self._eager_model = self.train_model
+        self._compile_pending = False
         if cfg.compile:
             try:
                 self.train_model = torch.compile(self.train_model)  # type: ignore[assignment]
+                self._compile_pending = True
             except Exception as exc:  # an unsupported platform: train eagerly
-                self._warn(f"torch.compile is not available here ({exc}); training without it.")
+                self.notes.append(f"torch.compile is not available here ({exc}); training without it.")
         self._probe_x, self._probe_images, self._probe_labels = self._probe_sample()
         if self._folder is not None:
             self._folder.create()
@@ -355,6 +358,25 @@ class Trainer:
                 return "early_stopped"
         return "completed"
 
+    def _forward(self, x: torch.Tensor) -> Any:
+        if not self._compile_pending:
+            return self.train_model(x)
+        # torch.compile compiles lazily, at the first call: a compiler that fails here (no C++
+        # toolchain, an unsupported op) falls back to eager training instead of ending the run.
+        try:
+            out = self.train_model(x)
+        except Exception as exc:
+            import torch._dynamo
+
+            if not isinstance(exc, torch._dynamo.exc.TorchDynamoException):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self._warn(f"torch.compile failed ({first}); training without it.")
+            self.train_model = self._eager_model
+            out = self.train_model(x)
+        self._compile_pending = False
+        return out
+
     def _check_control(self) -> None:
         if self._stop.is_set():
             raise _Stopped
@@ -393,7 +415,7 @@ class Trainer:
             x = self._prepare(x)
             lr = self.schedule.set_step(epoch, step)
             with self._autocast():
-                outputs = self.train_model(x)
+                outputs = self._forward(x)
                 loss = self.loss_fn(outputs, y)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
