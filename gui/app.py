@@ -123,6 +123,19 @@ def _settle(app: QApplication, rounds: int = 6) -> None:
         app.processEvents()
 
 
+def _show_selected(window: MainWindow, node_id: str) -> None:
+    """Select ``node_id``; keep the whole-graph view when it shows the node readably, else centre on it."""
+    from gui.canvas.items import LOD_TEXT
+
+    view = window.view
+    view.select_nodes([node_id])
+    item = view.canvas.nodes.get(node_id)
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    if item is None or not item.isVisible() or view.zoom() < LOD_TEXT * 1.5 \
+            or not visible.contains(item.sceneBoundingRect()):
+        window.focus_node(node_id)
+
+
 def _screenshot(app: QApplication, project: Any, source: str, args: argparse.Namespace) -> int:
     from PySide6.QtCore import QEventLoop, QTimer
 
@@ -130,10 +143,9 @@ def _screenshot(app: QApplication, project: Any, source: str, args: argparse.Nam
     window = _window(project, source, args, persist=False)
     window.show()
     _settle(app)
+    window.view.fit_all()
     if args.select and args.select in window.doc.graph.nodes:
-        window.focus_node(args.select)
-    else:
-        window.view.fit_all()
+        _show_selected(window, args.select)
     if args.panel == "code":  # let the generated code arrive (it is built in a worker thread)
         loop = QEventLoop()
         window.code.code_ready.connect(loop.quit)

@@ -35,6 +35,34 @@ _ID_STEMS = {"batchnorm": "bn", "linear": "fc", "adaptiveavgpool": "avgpool", "a
              "layernorm": "ln", "groupnorm": "gn", "instancenorm": "inorm"}
 
 
+def drop_defaults(doc: Document, layer_type: str, connect_from: str | None = None) -> dict[str, Any]:
+    """Parameters for a freshly dropped layer whose declared defaults (torch's) would be an error.
+
+    torch leaves Upsample's size and scale_factor unset, and GroupNorm, Split and Reshape depend
+    on the input; a student dropping one should see a working layer, not a red card. Core keeps
+    torch's defaults; this one table is the editor's choice. With ``connect_from`` the layer's
+    input shape is known and the choice fits it.
+    """
+    from math import gcd, prod
+
+    shape: tuple[int, ...] | None = None
+    if connect_from is not None:
+        r = doc.analysis.nodes.get(connect_from)
+        if r is not None and r.out_shapes:
+            shape = tuple(r.out_shapes[0])
+    if layer_type == "Upsample":
+        return {"scale_factor": 2}
+    if shape is None:
+        return {}
+    if layer_type == "GroupNorm" and len(shape) >= 2:
+        return {"num_groups": gcd(32, shape[0])}  # torch's usual 32 groups, or the most that divide C
+    if layer_type == "Split" and len(shape) >= 2 and shape[0] >= 2:
+        return {"sections": [shape[0] // 2, shape[0] - shape[0] // 2]}  # two halves on channels
+    if layer_type == "Reshape" and shape:
+        return {"shape": [prod(shape)]}  # flatten: the target that always fits
+    return {}
+
+
 def new_node_id(graph: Graph, layer_type: str) -> str:
     """A free, readable id for a new node: ``Conv2d`` → ``conv1``, ``BatchNorm2d`` → ``bn1``."""
     stem = re.sub(r"\dd$", "", layer_type).lower()
@@ -141,7 +169,8 @@ class AddNodeCommand(_Command):
         check_id(node_id)
         if node_id in g.nodes or node_id in g.groups:
             raise DuplicateIdError(f"the id {node_id!r} is already taken — choose another")
-        self.params = dict(params or {})
+        # a new layer from the palette (no params given) starts from values that work
+        self.params = dict(params) if params is not None else drop_defaults(doc, spec.type, connect_from)
         spec.resolve(self.params)  # refuses bad values now, not as a diagnostic later
         if connect_from is not None:
             src = g.node(connect_from)

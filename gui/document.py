@@ -75,7 +75,7 @@ class Document(QObject):
         so the document opens unmodified). ``collapse_blocks`` collapses the top-level groups
         first: templates open reading as stem → stages → head.
         """
-        from gui.canvas.layout import arrange, expand_shift  # pure Python; imported late for a lean startup
+        from gui.canvas.layout import arrange  # pure Python; imported late for a lean startup
         from gui.canvas.metrics import LAYER_GAP, NODE_H
 
         g = project.graph
@@ -96,12 +96,13 @@ class Document(QObject):
                 g.set_position(nid, free_spot(g, start))
         if collapse_blocks:
             nested = {m for grp in g.groups.values() for m in grp.members}
-            for gid, grp in list(g.groups.items()):
-                if gid not in nested and not grp.collapsed:
-                    # close up the room the block took, as collapsing it by hand would
-                    for nid, pos in expand_shift(g, gid, collapsing=True).items():
-                        g.set_position(nid, pos)
-                    g.set_group(gid, collapsed=True)
+            folded = [gid for gid, grp in g.groups.items() if gid not in nested and not grp.collapsed]
+            for gid in folded:
+                g.set_group(gid, collapsed=True)
+            if folded:
+                # one column of cards, centred, each block's inside kept as the template drew it
+                for nid, pos in arrange(g, keep_inner=True).items():
+                    g.set_position(nid, pos)
         return cls(project, parent)
 
     @classmethod

@@ -130,6 +130,8 @@ class BlockItem(QGraphicsItem):
         self.group_id = group_id
         self.style = style
         self.label = ""
+        self.detail = ""
+        self.id_text = ""
         self.far_text = ""
         self.badges: list[str] = []
         self.shape_text = "?"
@@ -139,10 +141,30 @@ class BlockItem(QGraphicsItem):
         self.setZValue(1)
 
     def set_content(self, label: str, n_layers: int, params: int | None, macs: int | None,
-                    shape_text: str, known: bool, severity: Severity | None, tooltip: str) -> None:
+                    shape_text: str, known: bool, severity: Severity | None, tooltip: str,
+                    group_id: str = "", composition: str = "") -> None:
+        """``Stage 1: 3 × Bottleneck, 256 channels`` shows as a bold ``Stage 1`` and a detail line
+        ``3 × Bottleneck, 256 channels``; a label without a detail gets the block's make-up there."""
         st = self.style
-        self.label = st.m_title.elidedText(label, Qt.TextElideMode.ElideRight, CARD_W - 42)
-        self.far_text = st.m_far.elidedText(label, Qt.TextElideMode.ElideRight, CARD_W - 20)
+        head, sep, rest = label.partition(": ")
+        if not sep or not head.strip():
+            head, rest = label, ""
+        room = CARD_W - 36
+        self.id_text = ""
+        if group_id and group_id != head:
+            id_w = min(st.m_id.horizontalAdvance(group_id), room * 0.4)
+            if st.m_title.horizontalAdvance(head) + id_w + 12 <= room:
+                self.id_text = st.m_id.elidedText(group_id, Qt.TextElideMode.ElideMiddle, id_w)
+        if st.m_title.horizontalAdvance(head) > room and not rest:
+            # one long name: wrap at a word onto the detail line instead of cutting it
+            words = head.split(" ")
+            cut = max((i for i in range(1, len(words))
+                       if st.m_title.horizontalAdvance(" ".join(words[:i])) <= room), default=0)
+            if cut:
+                head, rest = " ".join(words[:cut]), " ".join(words[cut:])
+        self.label = st.m_title.elidedText(head, Qt.TextElideMode.ElideRight, room)
+        self.detail = st.m_params.elidedText(rest or composition, Qt.TextElideMode.ElideRight, CARD_W - 26)
+        self.far_text = st.m_far.elidedText(head, Qt.TextElideMode.ElideRight, CARD_W - 20)
         self.badges = [f"{n_layers} layer{'s' if n_layers != 1 else ''}", f"{human(params)} params",
                        f"{human(macs)} MACs"]
         self.shape_text = st.m_shape.elidedText(shape_text, Qt.TextElideMode.ElideRight, CARD_W - 40)
@@ -207,12 +229,21 @@ class BlockItem(QGraphicsItem):
         painter.setFont(st.f_title)
         painter.setPen(st.text)
         painter.drawText(QPointF(26, 19.5), self.label)
+        if self.id_text:
+            painter.setFont(st.f_id)
+            painter.setPen(st.text_dim)
+            painter.drawText(QRectF(0, 0, CARD_W - 12, 29), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             self.id_text)
+        if self.detail:
+            painter.setFont(st.f_params)
+            painter.setPen(st.text_dim)
+            painter.drawText(QPointF(14, 46), self.detail)
         # badges
         x = 12.0
         painter.setFont(st.f_badge)
         for text in self.badges:
             w = st.m_badge.horizontalAdvance(text) + 14
-            r = QRectF(x, 35, w, 19)
+            r = QRectF(x, 54, w, 19)
             painter.setPen(st.group_border)
             painter.setBrush(st.badge_fill)
             painter.drawRoundedRect(r, 9.5, 9.5)
@@ -221,7 +252,7 @@ class BlockItem(QGraphicsItem):
             x += w + 6
         painter.setFont(st.f_shape)
         painter.setPen(st.accent if self.known else st.text_dim)
-        painter.drawText(QPointF(14, 70), "→ " + self.shape_text)
+        painter.drawText(QPointF(14, 88), "→ " + self.shape_text)
         # ports
         painter.setPen(st.port_pen)
         painter.setBrush(st.port_fill)

@@ -405,6 +405,24 @@ def curve(p0: QPointF, p1: QPointF, lane: float | None = None) -> tuple[QPainter
     path = QPainterPath(p0)
     dy = p1.y() - p0.y()
     if lane is None:
+        dx = p1.x() - p0.x()
+        if dy < 0 and abs(dx) > 2 * NODE_W / 3:
+            # going up into another column (a chain wrapped into columns): leave below the source,
+            # climb in the gap half-way between the columns, come in from above the target
+            mid = p0.x() + dx / 2
+            low, high = p0.y() + 22, p1.y() - 48  # above the title of a frame around the target
+            r = min(12.0, abs(dx) / 4)
+            sx = 1.0 if dx > 0 else -1.0
+            path.lineTo(p0.x(), low - r)
+            path.quadTo(p0.x(), low, p0.x() + sx * r, low)
+            path.lineTo(mid - sx * r, low)
+            path.quadTo(mid, low, mid, low - r)
+            path.lineTo(mid, high + r)
+            path.quadTo(mid, high, mid + sx * r, high)
+            path.lineTo(p1.x() - sx * r, high)
+            path.quadTo(p1.x(), high, p1.x(), high + r)
+            path.lineTo(p1)
+            return path, p0
         if dy > 0:
             t = max(28.0, dy * 0.5)
         else:  # going up: loop out below the source and come in above the target

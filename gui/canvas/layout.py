@@ -6,6 +6,10 @@ the ordering with the fewest crossings, then x positions by weighted isotonic re
 node as close as possible to the mean of its neighbours while keeping order and spacing), run
 down and up a few times. Flow is top to bottom.
 
+A long chain (LeNet: fifteen layers in a row) would fit a window only far below the zoom where
+labels show, so :func:`snake` wraps it into side-by-side columns, like a newspaper, cutting only
+where a single wire joins two rows and never through a block.
+
 Collapsed groups are laid out as one card in their parent, and their members are laid out
 inside the card's footprint, so expanding a block grows it in place (see :func:`expand_shift`).
 """
@@ -25,6 +29,16 @@ _X_PASSES = 3
 # Edge weights for x placement: long-edge lanes stay straight, the main chain stays straight,
 # a skip connection barely pulls on the nodes it joins.
 _W_REAL, _W_MIXED, _W_DUMMY = 1.0, 0.25, 4.0
+# Wrapping long chains into columns: the canvas area of a 1600×1000 window in scene units at 100 %
+# (with fit_all's margins), the zoom below which one column is too small to read (labels show
+# from LOD_TEXT = 0.42 up; ResNet-50's folded column, at about 0.56, still reads well), the
+# fewest rows a column may hold (a lone card in a column of its own reads as an accident), and
+# the room between columns (wide enough for the wire that climbs to the top of the next one).
+_VIEW_W, _VIEW_H = 960.0, 640.0
+_SNAKE_BELOW = 0.5
+_SNAKE_MIN_ROWS = 3
+_SNAKE_GAP = 120.0
+_SNAKE_MAX_COLUMNS = 6
 
 
 # -- folding: which item shows a node ---------------------------------------------------------
@@ -123,9 +137,22 @@ def expand_shift(graph: Graph, gid: str, collapsing: bool) -> dict[str, tuple[fl
             units[visible_unit(graph, parent, nid)].append(nid)
     moves: dict[str, tuple[float, float]] = {}
     band: list[tuple[str, Rect]] = []  # items beside the block, in the rows it grows into
-    for unit, members in units.items():
+    rects: dict[str, Rect] = {}
+    for unit in units:
         r = card_rect(graph, unit) if unit in graph.groups else node_rect(graph.nodes[unit].pos)
-        if r is None:
+        if r is not None:
+            rects[unit] = r
+    # Only the block's own column moves up or down: in a layout wrapped into columns (snake) the
+    # next column is not "below" it. Columns farther right move aside when the block gets wider.
+    # (columns are found from the nodes' own spans: a card is wider than its members and would
+    # bridge the gap between two columns)
+    spans = {u: (min((graph.nodes[n].pos or (0.0, 0.0))[0] for n in ns),
+                 max((graph.nodes[n].pos or (0.0, 0.0))[0] for n in ns) + NODE_W, u)
+             for u, ns in units.items() if u in rects}
+    col_x0, col_x1, others = _column_of((ext[0], ext[2], ""), list(spans.values()))
+    for unit, r in rects.items():
+        members = units[unit]
+        if unit in others:
             continue
         if r[1] >= threshold - 1.0:
             for nid in members:
@@ -146,13 +173,52 @@ def expand_shift(graph: Graph, gid: str, collapsing: bool) -> dict[str, tuple[fl
                     for nid in units[u]:
                         x, y = graph.nodes[nid].pos or (0.0, 0.0)
                         moves[nid] = (x + dx, y)
+    if not collapsing and others:
+        new_x0 = min([ext[0], col_x0] + [x for n, (x, _) in moves.items()])
+        new_x1 = max([ext[2], col_x1] + [x + NODE_W for n, (x, _) in moves.items()])
+        right_side = {u for u in others if spans[u][0] >= col_x1}
+        push_r = max(0.0, new_x1 + _SNAKE_GAP - min((rects[u][0] for u in right_side), default=float("inf")))
+        push_l = max(0.0, max((rects[u][2] for u in others - right_side), default=-float("inf"))
+                     + _SNAKE_GAP - new_x0)
+        for u in others:
+            dx = push_r if u in right_side else -push_l
+            if dx:
+                for nid in units[u]:
+                    x, y = graph.nodes[nid].pos or (0.0, 0.0)
+                    moves[nid] = (x + dx, y)
     return moves
+
+
+def _column_of(block: tuple[float, float, str],
+               items: list[tuple[float, float, str]]) -> tuple[float, float, set[str]]:
+    """The x-span of the column holding ``block`` and the items (x0, x1, id) outside it.
+
+    Columns are runs of items whose x-spans overlap or nearly touch (a layered layout keeps
+    neighbours COLUMN_GAP apart; wrapped columns stand _SNAKE_GAP apart).
+    """
+    spans = sorted([*items, block])
+    join = (COLUMN_GAP + _SNAKE_GAP) / 2
+    clusters: list[list[tuple[float, float, str]]] = []
+    right = -float("inf")
+    for x0, x1, u in spans:
+        if not clusters or x0 > right + join:
+            clusters.append([])
+        clusters[-1].append((x0, x1, u))
+        right = max(right, x1) if len(clusters[-1]) > 1 else x1
+    mine = next(c for c in clusters if any(u == "" for _, _, u in c))
+    inside = {u for _, _, u in mine}
+    return min(x0 for x0, _, _ in mine), max(x1 for _, x1, _ in mine), {u for _, _, u in items if u not in inside}
 
 
 # -- the layered layout -------------------------------------------------------------------------
 
-def arrange(graph: Graph) -> dict[str, tuple[float, float]]:
-    """Top-left positions for every node: a layered layout with no overlaps, starting at (0, 0)."""
+def arrange(graph: Graph, *, keep_inner: bool = False) -> dict[str, tuple[float, float]]:
+    """Top-left positions for every node: a layered layout with no overlaps, starting at (0, 0).
+
+    ``keep_inner`` lays out only what shows at the top level and keeps the arrangement inside each
+    collapsed block as it is (moved as a whole): a template's hand-made block layouts survive, and
+    its folded cards still line up in one column.
+    """
     if not graph.nodes:
         return {}
     try:
@@ -160,12 +226,12 @@ def arrange(graph: Graph) -> dict[str, tuple[float, float]]:
     except GraphError:  # a cycle: analysis reports it; file order still gives a readable picture
         ranked = list(graph.nodes)
     parent = parent_map(graph)
-    positions = _arrange_container(graph, parent, None, ranked)
+    positions = snake(graph, parent, _arrange_container(graph, parent, None, ranked, keep_inner))
     return {n: (round(x, 1), round(y, 1)) for n, (x, y) in positions.items()}
 
 
 def _arrange_container(graph: Graph, parent: Mapping[str, str], container: str | None,
-                       ranked: list[str]) -> dict[str, tuple[float, float]]:
+                       ranked: list[str], keep_inner: bool = False) -> dict[str, tuple[float, float]]:
     """Lay out ``ranked`` (node ids in topological order) inside ``container``; bbox at (0, 0)."""
     units: list[str] = []
     members: dict[str, list[str]] = defaultdict(list)
@@ -189,7 +255,8 @@ def _arrange_container(graph: Graph, parent: Mapping[str, str], container: str |
     inner: dict[str, dict[str, tuple[float, float]]] = {}
     for u in units:
         if u in graph.groups:
-            inner[u] = _arrange_container(graph, parent, u, members[u])
+            inner[u] = (_kept(graph, members[u]) if keep_inner
+                        else _arrange_container(graph, parent, u, members[u]))
     sizes = {u: ((CARD_W, CARD_H) if u in graph.groups else (NODE_W, NODE_H)) for u in units}
     placed = layered(units, edges, sizes)
     out: dict[str, tuple[float, float]] = {}
@@ -208,6 +275,140 @@ def _arrange_container(graph: Graph, parent: Mapping[str, str], container: str |
     minx = min(x for x, _ in out.values())
     miny = min(y for _, y in out.values())
     return {n: (x - minx, y - miny) for n, (x, y) in out.items()}
+
+
+def _kept(graph: Graph, ids: list[str]) -> dict[str, tuple[float, float]]:
+    """The current positions of ``ids``, moved so their bounding box starts at (0, 0)."""
+    pos = {n: graph.nodes[n].pos or (0.0, 0.0) for n in ids}
+    minx = min(x for x, _ in pos.values())
+    miny = min(y for _, y in pos.values())
+    return {n: (x - minx, y - miny) for n, (x, y) in pos.items()}
+
+
+def _top_group(parent: Mapping[str, str], item: str) -> str | None:
+    """The outermost group holding ``item`` (None for a top-level node)."""
+    top = None
+    gid = parent.get(item)
+    seen = 0
+    while gid is not None and seen < 64:
+        top = gid
+        gid = parent.get(gid)
+        seen += 1
+    return top
+
+
+def snake(graph: Graph, parent: Mapping[str, str],
+          positions: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Wrap a top-to-bottom layout that is too tall to read into columns left to right.
+
+    Rows are the layers of ``positions``; a column may end between two rows only where exactly
+    one wire crosses (and it joins those two rows) and no block is cut in two. The number of
+    columns is the one that lets the whole picture fit a window at the largest zoom (up to 100 %).
+    """
+    if not positions:
+        return positions
+    units: dict[str, list[str]] = defaultdict(list)
+    for nid in positions:
+        units[visible_unit(graph, parent, nid)].append(nid)
+    rect: dict[str, Rect] = {}
+    for u, ns in units.items():
+        if u in graph.groups:  # as card_rect places it, from the new positions
+            first = _first_node(graph, u)
+            cx = positions[first][0] + NODE_W / 2 if first in positions else positions[ns[0]][0] + NODE_W / 2
+            top = min(positions[n][1] for n in ns)
+            rect[u] = (cx - CARD_W / 2, top, cx + CARD_W / 2, top + CARD_H)
+        else:
+            rect[u] = node_rect(positions[u])
+    rows: dict[float, list[str]] = defaultdict(list)  # a layer's units share their centre line
+    for u, r in rect.items():
+        rows[round((r[1] + r[3]) / 2, 1)].append(u)
+    keys = sorted(rows)
+    if len(keys) < 4:
+        return positions
+    row_of = {u: i for i, k in enumerate(keys) for u in rows[k]}
+    unit_of = {nid: u for u, ns in units.items() for nid in ns}
+    tops = [min(rect[u][1] for u in rows[k]) for k in keys]
+    bottoms = [max(rect[u][3] for u in rows[k]) for k in keys]
+    crossing = [0] * len(keys)  # wires crossing the cut below row i
+    bad = [False] * len(keys)
+    for e in graph.edges:
+        a, b = row_of.get(unit_of.get(e.src, "")), row_of.get(unit_of.get(e.dst, ""))
+        if a is None or b is None or a == b:
+            continue
+        lo, hi = min(a, b), max(a, b)
+        for i in range(lo, hi):
+            crossing[i] += 1
+            bad[i] = bad[i] or hi - lo > 1
+    top_of = {u: _top_group(parent, u) for u in units}
+    cuts = []
+    for i in range(len(keys) - 1):
+        above = {top_of[u] for u in rows[keys[i]]} - {None}
+        below = {top_of[u] for u in rows[keys[i + 1]]} - {None}
+        if crossing[i] == 1 and not bad[i] and not (above & below):
+            cuts.append(i)
+    width = max(r[2] for r in rect.values()) - min(r[0] for r in rect.values())
+    height = bottoms[-1] - tops[0]
+
+    def zoom(w: float, h: float) -> float:
+        return min(1.0, _VIEW_W / (w + 80), _VIEW_H / (h + 80))
+
+    best_zoom = zoom(width, height)
+    if best_zoom >= _SNAKE_BELOW or not cuts:
+        return positions
+    best: list[int] = []
+    for k in range(2, _SNAKE_MAX_COLUMNS + 1):
+        chosen = _balanced_cuts(tops, bottoms, cuts, k)
+        if chosen is None:
+            break
+        spans = list(zip([0, *[c + 1 for c in chosen]], [*chosen, len(keys) - 1], strict=True))
+        col_w = [max(rect[u][2] for i in range(a, b + 1) for u in rows[keys[i]])
+                 - min(rect[u][0] for i in range(a, b + 1) for u in rows[keys[i]]) for a, b in spans]
+        z = zoom(sum(col_w) + _SNAKE_GAP * (k - 1), max(bottoms[b] - tops[a] for a, b in spans))
+        if z > best_zoom + 0.02:
+            best_zoom, best = z, chosen
+    if not best:
+        return positions
+    out: dict[str, tuple[float, float]] = {}
+    x = 0.0
+    for a, b in zip([0, *[c + 1 for c in best]], [*best, len(keys) - 1], strict=True):
+        col = [u for i in range(a, b + 1) for u in rows[keys[i]]]
+        left = min(rect[u][0] for u in col)
+        dx, dy = x - left, tops[0] - tops[a]
+        for u in col:
+            for nid in units[u]:
+                px, py = positions[nid]
+                out[nid] = (px + dx, py + dy)
+        x += max(rect[u][2] for u in col) - left + _SNAKE_GAP
+    return out
+
+
+def _balanced_cuts(tops: list[float], bottoms: list[float], cuts: list[int], k: int) -> list[int] | None:
+    """``k - 1`` of the allowed ``cuts`` that make the tallest of ``k`` columns as short as can be
+    (binary search on that height; greedy packing is optimal for a given height)."""
+    if len(cuts) < k - 1:
+        return None
+    last = len(tops) - 1
+
+    def pack(limit: float) -> list[int] | None:
+        chosen: list[int] = []
+        start = 0
+        while bottoms[last] - tops[start] > limit:
+            fits = [c for c in cuts if c - start >= _SNAKE_MIN_ROWS - 1 and last - c >= _SNAKE_MIN_ROWS
+                    and bottoms[c] - tops[start] <= limit]
+            if not fits or len(chosen) == k - 1:
+                return None
+            chosen.append(fits[-1])
+            start = fits[-1] + 1
+        return chosen
+
+    lo, hi = (bottoms[last] - tops[0]) / k, bottoms[last] - tops[0]
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        if pack(mid) is None:
+            lo = mid
+        else:
+            hi = mid
+    return pack(hi)
 
 
 def layered(units: list[str], edges: list[tuple[str, str]],

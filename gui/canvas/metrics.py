@@ -9,7 +9,7 @@ from __future__ import annotations
 NODE_W = 196.0
 NODE_H = 52.0
 CARD_W = 280.0  # a collapsed block
-CARD_H = 80.0
+CARD_H = 96.0  # title band, a line of detail, badges, output shape
 LAYER_GAP = 48.0  # vertical room between layers: edge labels and group frames live there
 COLUMN_GAP = 44.0
 DUMMY_W = 24.0  # the lane a long edge reserves while passing a layer

@@ -14,7 +14,7 @@ changed (results are compared by identity first, then by value), so a one-parame
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, QTimer, Signal
@@ -33,6 +33,12 @@ from gui.document import Document
 from gui.theme import Theme
 
 _LANE_GAP = 40.0
+
+
+def _composition(types: Iterable[str]) -> str:
+    """What a block is made of, most frequent type first: ``3× Conv2d · 3× BatchNorm2d · ReLU``."""
+    counts = Counter(types)
+    return " · ".join(f"{n}× {t}" if n > 1 else t for t, n in counts.most_common())
 
 
 class CanvasScene(QGraphicsScene):
@@ -324,10 +330,11 @@ class CanvasScene(QGraphicsScene):
                         if text not in shapes:
                             shapes.append(text)
             label = g.groups[gid].label
-            tip = [f"{label} — {len(members)} layers, double-click to expand"]
+            tip = [f"{label} ({gid}) — {len(members)} layers, double-click to expand"]
             tip += [m for _, m in mdiags[:6]]
             card.set_content(label, len(members), params if known else None, macs if known else None,
-                             "  ".join(shapes) or "?", known and bool(shapes), severity_of(mdiags), "\n".join(tip))
+                             "  ".join(shapes) or "?", known and bool(shapes), severity_of(mdiags), "\n".join(tip),
+                             group_id=gid, composition=_composition(g.nodes[n].type for n in members))
 
     # -- edges ------------------------------------------------------------------------------------
     def _ends(self, e: Edge) -> tuple[QGraphicsItem, QPointF, QGraphicsItem, QPointF] | None:

@@ -10,11 +10,12 @@ from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
+from core.analysis import Severity
 from core.graph import Edge
 from core.project import load_project, project_to_dict
 from gui.canvas import CanvasScene, CanvasView
 from gui.canvas.items import NodeItem
-from gui.canvas.metrics import NODE_H, NODE_W
+from gui.canvas.metrics import CARD_W, NODE_H, NODE_W
 from gui.canvas.view import LAYER_MIME
 from gui.commands import AddNodeCommand, ConnectCommand, MoveNodesCommand, SetGroupCollapsedCommand, SetParamCommand
 from gui.document import Document
@@ -464,3 +465,63 @@ def test_rename_follows_on_the_canvas(view, doc):
     doc.undo_stack.undo()
     doc.undo_stack.undo()
     assert "conv1" in sc.nodes and Edge("conv1", "relu1") in sc.edges
+
+
+def _drop(view: CanvasView, layer_type: bytes, target: QPointF) -> None:
+    data = QMimeData()
+    data.setData(LAYER_MIME, layer_type)
+    view.centerOn(target)
+    local = QPointF(view.mapFromScene(target))
+    QApplication.sendEvent(view.viewport(), QDragEnterEvent(local.toPoint(), Qt.DropAction.CopyAction, data,
+                                                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(view.viewport(), QDropEvent(local, Qt.DropAction.CopyAction, data,
+                                                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+
+
+def test_dropped_layers_start_from_working_values(view, doc):
+    # torch leaves Upsample's size and scale_factor unset (an error until one is set): a drop gets ×2
+    _drop(view, b"Upsample", QPointF(900, 300))
+    up = next(n for n in doc.graph.nodes.values() if n.type == "Upsample")
+    assert up.params == {"scale_factor": 2}
+    doc.push(ConnectCommand(doc, "pool2", up.id))
+    assert doc.analysis.nodes[up.id].out_shapes == ((16, 10, 10),)
+    assert not [d for d in doc.analysis.diagnostics if d.node == up.id and d.severity is Severity.ERROR]
+    # added after a node, the choice fits its output: GroupNorm over 6 channels gets 2 groups
+    doc.push(AddNodeCommand(doc, "GroupNorm", connect_from="conv1"))
+    gn = next(n.id for n in doc.graph.nodes.values() if n.type == "GroupNorm")
+    assert doc.graph.nodes[gn].params == {"num_groups": 2}
+    assert not [d for d in doc.analysis.diagnostics if d.node == gn and d.severity is Severity.ERROR]
+    # explicit params are taken as given
+    doc.push(AddNodeCommand(doc, "Upsample", node_id="up_size", params={"size": [8, 8]}))
+    assert doc.graph.nodes["up_size"].params == {"size": [8, 8]}
+
+
+def test_demo_opens_in_readable_columns_one_block_each(view, doc):
+    g = doc.graph
+    xs = {nid: n.pos[0] for nid, n in g.nodes.items()}
+    assert len(set(xs.values())) == 2  # a long chain wraps into two columns instead of one tall one
+    for gid in ("features", "classifier"):
+        assert len({xs[m] for m in g.groups[gid].members}) == 1  # a block never straddles two columns
+    assert xs["input"] == xs["conv1"] and xs["output"] == xs["fc3"] and xs["flatten"] > xs["pool2"]
+    assert_no_overlaps(view.canvas)
+    view.resize(1040, 720)  # the canvas area of a 1600×1000 window
+    view.fit_all()
+    assert view.zoom() > 0.6  # every card and edge label readable at once (labels show from 0.45)
+    # the wire from the bottom of one column climbs to the top of the next between them
+    path = view.canvas.edges[Edge("pool2", "flatten")].path
+    mid_x = (g.nodes["pool2"].pos[0] + g.nodes["flatten"].pos[0] + NODE_W) / 2
+    assert path.boundingRect().left() < mid_x < path.boundingRect().right()
+
+
+def test_folded_template_cards_stand_in_one_centred_column(qtbot, qapp):
+    from core.sources import load_source
+
+    d = Document.from_project(load_source("template:resnet50"), collapse_blocks=True)
+    v = make_view(qtbot, d)
+    centres = {round(it.pos().x() + CARD_W / 2) for it in v.canvas.cards.values() if it.isVisible()}
+    centres |= {round(d.graph.nodes[n].pos[0] + NODE_W / 2) for n in ("input", "output")}
+    assert len(centres) == 1, centres  # input, stem, four stages, head and output share one axis
+    stage1 = v.canvas.cards["layer1"]
+    assert stage1.label == "Stage 1" and stage1.detail == "3 × Bottleneck, 256 channels"  # not cut off
+    assert "layer1" in stage1.toolTip()
+    d.dispose()

@@ -214,12 +214,14 @@ def test_paste_gives_fresh_ids_and_keeps_blocks(doc):
 
 
 def test_collapse_moves_what_is_below_and_expand_restores(doc):
+    # the demo opens in two columns (features | classifier → output): only the block's column moves
     g = doc.graph
-    y_fc1 = g.nodes["fc1"].pos[1]
-    doc.push(SetGroupCollapsedCommand(doc, "features", True))
-    assert g.groups["features"].collapsed and g.nodes["fc1"].pos[1] < y_fc1
-    doc.push(SetGroupCollapsedCommand(doc, "features", False))
-    assert g.nodes["fc1"].pos[1] == pytest.approx(y_fc1)
+    y_out, pool2 = g.nodes["output"].pos[1], g.nodes["pool2"].pos
+    doc.push(SetGroupCollapsedCommand(doc, "classifier", True))
+    assert g.groups["classifier"].collapsed and g.nodes["output"].pos[1] < y_out
+    assert g.nodes["pool2"].pos == pool2
+    doc.push(SetGroupCollapsedCommand(doc, "classifier", False))
+    assert g.nodes["output"].pos[1] == pytest.approx(y_out) and g.nodes["pool2"].pos == pool2
 
 
 def test_apply_insert_fix_and_undo(doc):
