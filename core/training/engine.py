@@ -165,6 +165,7 @@ class Trainer:
         self._folder = RunFolder(self.run_dir) if self.run_dir is not None and self._main else None
         status, message = "completed", ""
         oom = False
+        deterministic = torch.are_deterministic_algorithms_enabled()
         try:
             self._setup()
             status = self._loop()
@@ -178,6 +179,8 @@ class Trainer:
             status = "failed"
             message = f"Training stopped by an unexpected error: {type(exc).__name__}: {exc}"
             self._log_error(traceback.format_exc())
+        finally:
+            torch.use_deterministic_algorithms(deterministic)  # a process-wide switch: leave it as found
         if oom:
             self._free_memory()
             message = oom_message(self.cfg.batch_size, self.device, self._device_name, self._estimate(), self._amp)
