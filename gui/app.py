@@ -134,6 +134,12 @@ def _show_selected(window: MainWindow, node_id: str) -> None:
     if item is None or not item.isVisible() or view.zoom() < LOD_TEXT * 1.5 \
             or not visible.contains(item.sceneBoundingRect()):
         window.focus_node(node_id)
+        # show the titles of the blocks around it too, when they are less than half a view above
+        tops = [f.rect.top() - 12 for f in view.canvas.frames.values()
+                if f.isVisible() and f.rect.contains(item.sceneBoundingRect())]
+        visible = view.mapToScene(view.viewport().rect()).boundingRect()
+        if tops and visible.top() > min(tops) > visible.top() - visible.height() / 2:
+            view.centerOn(visible.center().x(), visible.center().y() - (visible.top() - min(tops)))
 
 
 def _screenshot(app: QApplication, project: Any, source: str, args: argparse.Namespace) -> int:
