@@ -12,7 +12,7 @@ run folder) for the CLI; :class:`TrainingSession` wraps it for a worker thread (
 
 from core.training.config import ConfigError, TrainConfig
 from core.training.data import DatasetError, DataSource, check_fit, open_dataset
-from core.training.engine import Trainer, resolve_device, seed_everything
+from core.training.engine import Trainer, available_devices, resolve_device, seed_everything
 from core.training.events import (
     BatchProgress,
     Callbacks,
@@ -28,5 +28,5 @@ from core.training.session import TrainingSession, build_trainer
 __all__ = [
     "BatchProgress", "Callbacks", "ConfigError", "DataSource", "DatasetError", "EpochMetrics", "NodeStats",
     "ProbeData", "RunInfo", "RunSummary", "TrainConfig", "Trainer", "TrainingFailure", "TrainingSession",
-    "build_trainer", "check_fit", "open_dataset", "resolve_device", "seed_everything",
+    "available_devices", "build_trainer", "check_fit", "open_dataset", "resolve_device", "seed_everything",
 ]

@@ -88,6 +88,23 @@ def device_name(device: torch.device) -> str:
     return "CPU"
 
 
+def available_devices() -> list[dict[str, Any]]:
+    """What ``device`` can name here, best first: ``{"device", "name", "memory"}`` (bytes or None)."""
+    from core.training.health import device_memory
+
+    found: list[dict[str, Any]] = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            found.append({"device": f"cuda:{i}", "name": props.name, "memory": int(props.total_memory)})
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append({"device": "mps", "name": "Apple GPU (MPS)", "memory": None})
+    found.append({"device": "cpu", "name": f"CPU ({torch.get_num_threads()} threads)",
+                  "memory": device_memory(torch.device("cpu"))})
+    return found
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices): call before building the model for repeatable runs."""
     random.seed(seed)

@@ -47,11 +47,24 @@ def build_trainer(project: Any, config: TrainConfig, callbacks: Callbacks | None
         raise TrainingFailure(str(exc)) from None
     shape = analysis.input_shape
     if data is None:
-        data = open_dataset(config.dataset, root=config.data_root, seed=config.seed, train_size=config.train_size,
-                            val_size=config.val_size, val_fraction=config.val_fraction,
-                            image_shape=tuple(shape) if shape is not None and len(shape) == 3 else None,
-                            val_folder=config.val_folder, download=config.download, workers=config.workers,
-                            log=log)
+        def open_data() -> DataSource:
+            return open_dataset(config.dataset, root=config.data_root, seed=config.seed,
+                                train_size=config.train_size, val_size=config.val_size,
+                                val_fraction=config.val_fraction,
+                                image_shape=tuple(shape) if shape is not None and len(shape) == 3 else None,
+                                val_folder=config.val_folder, download=config.download, workers=config.workers,
+                                log=log)
+
+        if dist is None:
+            data = open_data()
+        elif dist.local_rank == 0:  # one process per node downloads; the others wait, then read the files
+            try:
+                data = open_data()
+            finally:
+                ddp.barrier()
+        else:
+            ddp.barrier()
+            data = open_data()
     project_dict = project_to_dict(_with_graph(project, graph))  # the copy that trains, not the live graph
     project_dict["training"] = config.to_dict(only_changed=True)
     return Trainer(model, data, config, callbacks, run_dir=run_dir, project=project_dict, analysis=analysis,

@@ -250,3 +250,13 @@ def test_resume_with_other_network_fails_plainly(tmp_path: Path) -> None:
     assert summary.status == "failed" and "do not fit this network" in ev["failed"][0]
     summary, ev, _ = run(cfg(epochs=2), resume_from=tmp_path / "nothing")
     assert summary.status == "failed" and "no checkpoint" in ev["failed"][0]
+
+
+def test_devices_listed_and_bad_device_plain() -> None:
+    from core.training import available_devices
+
+    devices = available_devices()
+    assert devices[-1]["device"] == "cpu" and devices[-1]["memory"] > 0
+    if not torch.cuda.is_available():
+        summary, ev, _ = run(cfg(device="cuda:3"))
+        assert summary.status == "failed" and "no CUDA GPU" in ev["failed"][0]
