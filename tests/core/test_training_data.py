@@ -246,6 +246,7 @@ def test_folder_split_corrupt_image_skipped_and_reported(tmp_path: Path) -> None
     (tmp_path / "dogs" / "notes.txt").write_text("ignored")
     src = open_dataset(f"folder:{tmp_path}", image_shape=(3, 8, 8), val_fraction=0.25, workers=0)
     assert src.classes == ("cats", "dogs") and not src.in_memory
+    assert src.class_to_idx == {"cats": 0, "dogs": 1}
     assert src.train_count + src.val_count == 11
     assert src.val_count >= 2  # every class keeps validation images
     for _ in range(2):  # two epochs: the same bad file is counted once

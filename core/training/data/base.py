@@ -85,6 +85,11 @@ class DataSource:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        """Class name → label, as torchvision's datasets call it (folders: sorted subfolder names)."""
+        return {name: i for i, name in enumerate(self.classes)}
+
     def count(self, split: str) -> int:
         raise NotImplementedError
 
