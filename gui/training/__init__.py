@@ -35,6 +35,7 @@ class _WindowHooks(QObject):
             if not self.dock.panel.can_close():
                 event.ignore()
                 return True
+            self.dock.panel.shutdown()  # no thread of ours may outlive the window
             return False
         if kind == QEvent.Type.ChildAdded and watched is self.window:
             doc = getattr(self.window, "doc", None)

@@ -42,9 +42,9 @@ from gui.training.plots import MetricsPlots
 from gui.training.predict import PredictionView
 from gui.training.runs import RunsPanel
 from gui.training.settings import TrainingSettings
-from gui.training.worker import RunRequest, TrainingWorker, default_config
+from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_config
 
-PLOT_INTERVAL_MS = 50  # plots repaint at most 20 times a second
+PLOT_INTERVAL_MS = 200  # plots repaint at most 5 times a second (progress signals come at most 20 times)
 _MAP_TYPES = ("Conv", "ReLU", "Pool", "BatchNorm", "GELU", "SiLU", "Sigmoid", "Tanh", "Add", "Concat", "Hardswish")
 
 
@@ -82,6 +82,7 @@ class TrainingPanel(QWidget):
         self.loaded_weights: tuple[Any, Any] | None = None  # (module, graph) from "Load weights"
         self.highlight: Any = None  # callable(list of ids) selecting nodes on the canvas (the window sets it)
         self._snapshot: dict[str, Any] | None = None
+        self._latest: BatchProgress | None = None
         self._classes: list[str] = []
         self._norm: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
         self._plot_timer = QTimer(self)
@@ -194,6 +195,10 @@ class TrainingPanel(QWidget):
         self._sync_buttons()
         if doc is not None:
             self.set_document(doc)
+        self._closing = False
+        self._warm = WarmUp(self)
+        if not WarmUp.done:
+            QTimer.singleShot(1500, self._start_warm_up)  # after the window's first paint
 
     # ---------------------------------------------------------------------------------- document
 
@@ -387,16 +392,23 @@ class TrainingPanel(QWidget):
         return answer == QMessageBox.StandardButton.Yes
 
     def shutdown(self, ms: int = 60_000) -> None:
-        """Stop any run and wait for its thread (the last checkpoint stays on disk)."""
+        """Stop any run and wait for its threads (the last checkpoint stays on disk)."""
         self._plot_timer.stop()
         if self.worker is not None:
             self.worker.shutdown(ms)
+        self._closing = True
         self.settings.wait_for_data(ms)
+        self._warm.wait(ms)
+
+    def _start_warm_up(self) -> None:
+        if not self._closing and not WarmUp.done:
+            self._warm.start()
 
     # ------------------------------------------------------------------------------ worker events
 
     def _started(self, info: RunInfo) -> None:
         self.run_info = info
+        self.plots.set_epochs(info.epochs)
         amp = f" · {info.amp}" if info.amp != "off" else ""
         self.detail.setText(f"{info.device_name}{amp} · {info.dataset.get('name')} · {info.params:,} params")
         self._classes = list(info.dataset.get("classes", []))
@@ -406,6 +418,9 @@ class TrainingPanel(QWidget):
 
     def _progress(self, ev: BatchProgress) -> None:
         self.plots.add_batch(ev)
+        self._latest = ev  # the labels follow at the plots' pace (_refresh_plots)
+
+    def _show_progress(self, ev: BatchProgress) -> None:
         done = ((ev.epoch - 1) * ev.steps + ev.step) / max(ev.epochs * ev.steps, 1)
         self.progress.setValue(int(done * 1000))
         if self.b_pause.text() != "Resume":
@@ -420,7 +435,8 @@ class TrainingPanel(QWidget):
         self.plots.refresh()
         val = f" · val acc {m.val_acc:.1%}" if m.val_acc is not None else ""
         self.message.emit(f"Epoch {m.epoch}/{m.epochs}: train loss {m.train_loss:.4f}{val}")
-        self.runs.refresh()
+        if self.run_dir is not None and self.tabs.currentWidget() is self.runs:
+            self.runs.update_run(self.run_dir)
 
     def _warned(self, text: str) -> None:
         t = current_theme()
@@ -481,6 +497,9 @@ class TrainingPanel(QWidget):
     def _refresh_plots(self) -> None:
         if self.plots.dirty:
             self.plots.refresh()
+        if self._latest is not None:
+            self._show_progress(self._latest)
+            self._latest = None
 
     # ------------------------------------------------------------------------------------ helpers
 

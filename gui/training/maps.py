@@ -45,7 +45,7 @@ from core.training import ProbeData
 from gui.theme import current_theme
 from gui.training.images import ImageView, MosaicView, Sparkline, chw_to_rgb
 
-MAX_FPS = 4.0
+MAX_FPS = 2.0
 MAX_TILES = 32
 RF_COLOUR = "#ff3b30"
 

@@ -14,6 +14,7 @@ The x axis is in epochs for every plot: step ``s`` of an epoch with ``n`` steps 
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -88,10 +90,7 @@ def ema(values: np.ndarray, weight: float, start: float | None = None) -> np.nda
         out[:] = values
         return out
     prev = float(values[0]) if start is None else float(start)
-    t = np.arange(_BLOCK)
-    lag = t[:, None] - t[None, :]
-    matrix = np.where(lag >= 0, (1 - weight) * weight ** np.clip(lag, 0, None), 0.0)
-    carry = weight ** (t + 1)
+    matrix, carry = _ema_operator(float(weight))
     for i in range(0, len(values), _BLOCK):
         block = values[i:i + _BLOCK]
         b = len(block)
@@ -100,15 +99,38 @@ def ema(values: np.ndarray, weight: float, start: float | None = None) -> np.nda
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _ema_operator(weight: float) -> tuple[np.ndarray, np.ndarray]:
+    t = np.arange(_BLOCK)
+    lag = t[:, None] - t[None, :]
+    matrix = np.where(lag >= 0, (1 - weight) * weight ** np.clip(lag, 0, None), 0.0)
+    return matrix, weight ** (t + 1)
+
+
 def _curve(plot: pg.PlotItem, colour: str | QColor, width: float = 1.6, name: str | None = None,
            dashed: bool = False, symbol: str | None = None) -> pg.PlotDataItem:
     qcolour = QColor(colour)  # QColor, not a string: pyqtgraph reads "#aarrggbb" as "#rrggbbaa"
     pen = pg.mkPen(qcolour, width=width, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
     item = pg.PlotDataItem(pen=pen, name=name, symbol=symbol, symbolSize=6, symbolBrush=qcolour, symbolPen=None)
+    plot.addItem(item)
+    # After addItem: PlotItem.addItem overwrites an item's downsampling with the plot's own mode.
     item.setDownsampling(auto=True, method="peak")
     item.setClipToView(True)
-    plot.addItem(item)
+    item.setSkipFiniteCheck(True)  # losses are checked by the engine (a NaN ends the run)
+    # ~1.5 samples per pixel column: peak downsampling keeps each column's min and max, which is all a
+    # line can show; pyqtgraph's default (5) draws 3× more segments for the same picture.
+    item.opts["autoDownsampleFactor"] = 1.5
+    # Separate segments (drawLines) instead of one QPainterPath: stroking a long zigzag path costs
+    # seconds in Qt's raster engine; segments cost milliseconds. Opaque pens only (see _blend).
+    item.curve.setSegmentedLineMode("on")
     return item
+
+
+def _blend(colour: str, background: str, alpha: float) -> QColor:
+    """An opaque colour that looks like ``colour`` at ``alpha`` over ``background`` (no per-pixel blending)."""
+    a, b = QColor(colour), QColor(background)
+    return QColor(round(a.red() * alpha + b.red() * (1 - alpha)), round(a.green() * alpha + b.green() * (1 - alpha)),
+                  round(a.blue() * alpha + b.blue() * (1 - alpha)))
 
 
 class _Plot(pg.PlotWidget):
@@ -118,6 +140,8 @@ class _Plot(pg.PlotWidget):
         super().__init__(background=theme.panel)
         self.theme = theme
         item = self.getPlotItem()
+        item.setDownsampling(auto=True, mode="peak")  # the plot's mode, as its context menu shows it
+        item.setClipToView(True)
         item.setTitle(f"<span style='color:{theme.text};font-weight:600'>{title}</span>", size="10pt")
         item.showGrid(x=True, y=True, alpha=0.15)
         item.setLabel("bottom", "epoch", color=theme.text_dim)
@@ -126,6 +150,9 @@ class _Plot(pg.PlotWidget):
             ax = item.getAxis(axis)
             ax.setPen(pg.mkPen(theme.border))
             ax.setTextPen(pg.mkPen(theme.text_dim))
+            # Axes are pictures of text: cached as pixmaps they repaint only when their range changes,
+            # not with every new point (replaying them was most of the GUI's cost while training).
+            ax.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         if legend:
             item.addLegend(offset=(-8, 8), labelTextColor=theme.text_dim, labelTextSize="8pt",
                            brush=pg.mkBrush(QColor(theme.panel)), pen=pg.mkPen(theme.border))
@@ -195,10 +222,9 @@ class MetricsPlots(QWidget):
         self.loss_plot = _Plot("Loss", "loss", t)
         self.acc_plot = _Plot("Accuracy", "%", t)
         self.lr_plot = _Plot("Learning rate", "lr", t, legend=False)
-        raw = QColor(t.accent)
-        raw.setAlpha(70)
         lp = self.loss_plot.getPlotItem()
-        self.c_step = _curve(lp, raw, 1.0)
+        self.c_step = _curve(lp, _blend(t.accent, t.panel, 0.3), 1.0)
+        self.c_step.setData(antialias=False)  # the noisy raw curve: a pixel-exact zigzag draws 2× faster
         self.c_smooth = _curve(lp, t.accent, 2.0, "train (smoothed)")
         self.c_epoch = _curve(lp, t.text_dim, 1.5, "train / epoch", symbol="o")
         self.c_val = _curve(lp, t.warning, 2.0, "validation", symbol="o")
@@ -212,6 +238,12 @@ class MetricsPlots(QWidget):
         self.c_lr = _curve(self.lr_plot.getPlotItem(), t.ok, 2.0)
         self.lr_plot.hover_curves = [("lr", self.c_lr)]
         self.overlay_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
+        self._pairs = [(self.c_step, self.step_loss), (self.c_smooth, self.smooth_loss),
+                       (self.c_epoch, self.epoch_loss), (self.c_val, self.val_loss),
+                       (self.c_train_acc, self.train_acc), (self.c_val_acc, self.val_acc), (self.c_lr, self.lr)]
+        self._shown: dict[int, int] = {}
+        self._lr_range: float | None = None
+        self._loss_fixed = False
 
         tools = QHBoxLayout()
         tools.setContentsMargins(6, 2, 6, 0)
@@ -263,12 +295,26 @@ class MetricsPlots(QWidget):
 
     # ------------------------------------------------------------------------------------ data in
 
+    def set_epochs(self, epochs: float) -> None:
+        """Fix the x axis to the whole run (0..epochs): curves grow into it and the axes stay still."""
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            item = plot.getPlotItem()
+            item.setXRange(0, max(float(epochs), 1.0), padding=0.02)
+            item.enableAutoRange(axis="y")
+        self._loss_fixed = False
+        self.acc_plot.getPlotItem().setYRange(0, 100, padding=0.02)
+        self._lr_range = None
+
     def clear(self) -> None:
         for s in (self.step_loss, self.smooth_loss, self.epoch_loss, self.val_loss, self.train_acc, self.val_acc,
                   self.lr):
             s.clear()
         self._smooth_last = None
-        self.refresh()
+        for plot in (self.loss_plot, self.lr_plot):
+            plot.getPlotItem().enableAutoRange()
+        self.acc_plot.getPlotItem().enableAutoRange(axis="x")
+        self._loss_fixed = False
+        self.refresh(force=True)
 
     def add_batch(self, event: BatchProgress) -> None:
         """Append every step loss the event carries (x in epochs) and the learning rate."""
@@ -309,7 +355,7 @@ class MetricsPlots(QWidget):
                 self.val_acc.append(e, 100 * float(r["val_acc"]))  # type: ignore[arg-type]
             if r.get("lr") is not None:
                 self.lr.append(e, float(r["lr"]))  # type: ignore[arg-type]
-        self.refresh()
+        self.refresh(force=True)
 
     def set_overlays(self, runs: Mapping[str, Sequence[Mapping[str, float | None]]]) -> None:
         """Dashed validation (or train) curves of other runs, one colour per run."""
@@ -328,27 +374,65 @@ class MetricsPlots(QWidget):
                 item = _curve(plot.getPlotItem(), colour, 1.6, name, dashed=True, symbol="t")
                 item.setData(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
                 self.overlay_items.append((plot.getPlotItem(), item))
+        self._loss_fixed = False
+        self._fit_loss_range()
 
     # ------------------------------------------------------------------------------------ display
 
-    def refresh(self) -> None:
-        """Push the buffers to the curves (the dock calls this at most 20 times a second)."""
+    def refresh(self, force: bool = False) -> None:
+        """Push the buffers that grew to their curves (the dock calls this at most 10 times a second).
+
+        A curve whose series did not change is left alone, so it is not repainted: the accuracy
+        plot, for one, only changes once per epoch.
+        """
         self._dirty = False
-        self.c_step.setData(self.step_loss.x, self.step_loss.y)
-        self.c_smooth.setData(self.smooth_loss.x, self.smooth_loss.y)
-        self.c_epoch.setData(self.epoch_loss.x, self.epoch_loss.y)
-        self.c_val.setData(self.val_loss.x, self.val_loss.y)
-        self.c_train_acc.setData(self.train_acc.x, self.train_acc.y)
-        self.c_val_acc.setData(self.val_acc.x, self.val_acc.y)
-        self.c_lr.setData(self.lr.x, self.lr.y)
+        changed = False
+        for curve, series in self._pairs:
+            if force or self._shown.get(id(curve)) != series.n:
+                self._shown[id(curve)] = series.n
+                curve.setData(series.x, series.y)
+                changed = True
+        if changed:
+            self._fit_loss_range()
         if self.lr.n and not self.log_box.isChecked():
             lo, hi = float(self.lr.y.min()), float(self.lr.y.max())
             if hi - lo <= 1e-12 * max(abs(hi), 1e-30):  # a constant rate: show it from 0, not ±∞ around it
-                self.lr_plot.getPlotItem().setYRange(0, hi * 1.25 if hi > 0 else 1, padding=0)
-            else:
+                if self._lr_range != hi:
+                    self._lr_range = hi
+                    self.lr_plot.getPlotItem().setYRange(0, hi * 1.25 if hi > 0 else 1, padding=0)
+            elif self._lr_range is not None:
+                self._lr_range = None
                 self.lr_plot.getPlotItem().enableAutoRange(axis="y")
         n = self.step_loss.n
         self.status.setText(f"{n:,} steps" if n else "")
+
+    def _fit_loss_range(self) -> None:
+        """Keep the loss axis still unless the curves leave it or shrink well inside it.
+
+        pyqtgraph's auto-range refits on every new point, and every refit re-renders the axis; a
+        range with some slack changes a few times per run instead.
+        """
+        item = self.loss_plot.getPlotItem()
+        if self.log_box.isChecked():
+            item.enableAutoRange(axis="y")
+            return
+        parts = [s.y for s in (self.step_loss, self.epoch_loss, self.val_loss) if s.n]
+        parts += [curve.getOriginalDataset()[1] for plot, curve in self.overlay_items
+                  if plot is item and curve.getOriginalDataset()[1] is not None]
+        if not parts:
+            return
+        lo = min(float(np.min(p)) for p in parts)
+        hi = max(float(np.max(p)) for p in parts)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            return
+        (y0, y1) = item.getViewBox().viewRange()[1]
+        span = max(hi - lo, 1e-9)
+        inside = lo >= y0 and hi <= y1
+        snug = (hi - lo) >= 0.6 * (y1 - y0)
+        if self._loss_fixed and inside and snug:
+            return
+        self._loss_fixed = True
+        item.setYRange(lo - 0.05 * span, hi + 0.05 * span, padding=0)
 
     @property
     def dirty(self) -> bool:
@@ -363,11 +447,14 @@ class MetricsPlots(QWidget):
             self.smooth_loss.extend(self.step_loss.x, smoothed)
             self._smooth_last = float(smoothed[-1])
             self.c_smooth.setData(self.smooth_loss.x, self.smooth_loss.y)
+            self._shown[id(self.c_smooth)] = self.smooth_loss.n
         self.smoothing_changed.emit(self.smoothing)
 
     def set_log(self, on: bool) -> None:
         self.loss_plot.getPlotItem().setLogMode(y=on)
         self.lr_plot.getPlotItem().setLogMode(y=on)
+        self._loss_fixed = False
+        self._fit_loss_range()
         if self.log_box.isChecked() != on:
             self.log_box.setChecked(on)
 

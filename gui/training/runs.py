@@ -249,6 +249,26 @@ class RunsPanel(QWidget):
         self._selection_changed()
         self._emit_overlays()
 
+    def update_run(self, path: Path) -> None:
+        """Re-read one run folder (the running one, after an epoch) without rescanning the others."""
+        key = str(path)
+        if key not in self.records:
+            self.refresh()
+            return
+        rec = RunRecord.read(path)
+        self.records[key] = rec
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(0, _PATH_ROLE) == key:
+                best = rec.best_val_acc
+                self.tree.blockSignals(True)
+                item.setText(1, rec.status)
+                item.setText(2, f"{len(rec.metrics)}/{rec.config.get('epochs', '?')}")
+                item.setText(3, "–" if best is None else f"{best:.1%}")
+                self.tree.blockSignals(False)
+        if key in self.ticked():
+            self._emit_overlays()
+
     def ticked(self) -> list[str]:
         out = []
         for i in range(self.tree.topLevelItemCount()):

@@ -371,6 +371,39 @@ class TrainingWorker(QObject):
         return self.wait(ms)
 
 
+def warm_up() -> None:
+    """One tiny optimizer step and checkpoint write, to import what a first run would import.
+
+    torch's optimizers pull in ``torch._dynamo`` (~900 modules) on their first step; imported on the
+    training thread in the middle of a run, that holds the interpreter long enough to stall the GUI.
+    The dock runs this once on a background thread shortly after it opens.
+    """
+    import io
+
+    from torch import nn
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2, 2))
+    x, y = torch.zeros(2, 1, 3, 3), torch.zeros(2, dtype=torch.long)
+    for opt in (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), torch.optim.Adam(model.parameters())):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    torch.save({"model": model.state_dict()}, io.BytesIO())
+    copy.deepcopy(model)
+
+
+class WarmUp(QThread):
+    """Runs :func:`warm_up` once per process on its own thread."""
+
+    done = False
+
+    def run(self) -> None:
+        if not WarmUp.done:
+            warm_up()
+            WarmUp.done = True
+
+
 def _cpu_state(model: Any) -> dict[str, torch.Tensor]:
     """A CPU copy of the weights, taken on the training thread between steps (never torn)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -384,4 +417,4 @@ def default_config(training: dict[str, Any] | None) -> TrainConfig:
         return TrainConfig()
 
 
-__all__ = ["MIN_INTERVAL_S", "RunRequest", "TrainingWorker", "default_config", "open_data"]
+__all__ = ["MIN_INTERVAL_S", "RunRequest", "TrainingWorker", "WarmUp", "default_config", "open_data", "warm_up"]
