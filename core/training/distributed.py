@@ -9,6 +9,7 @@ at the end of each epoch, and lets rank 0 alone report, write the run folder and
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -70,6 +71,14 @@ def barrier() -> None:
         dist.barrier()
 
 
-def shutdown() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(timeout_s: float = 120.0) -> None:
+    """Leave the process group together: a rank that tears Gloo down while another still talks to it
+    can abort the other process ("terminate called without an active exception")."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    with contextlib.suppress(RuntimeError):  # a peer already gone: nothing left to wait for
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=timedelta(seconds=timeout_s))
+        else:
+            dist.barrier()
+    dist.destroy_process_group()
