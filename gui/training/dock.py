@@ -99,7 +99,11 @@ class TrainingPanel(QWidget):
         settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.b_start = QPushButton("▶  Start")
-        self.b_start.setDefault(True)
+        self.b_start.setObjectName("primary")
+        self.b_start.setStyleSheet(
+            f"#primary {{ background: {t.accent}; color: {t.accent_text}; border-color: {t.accent}; "
+            "font-weight: 600; padding: 4px 14px; } "
+            f"#primary:disabled {{ background: {t.panel_alt}; color: {t.text_dim}; border-color: {t.border}; }}")
         self.b_start.setToolTip("Train a copy of the graph with these settings (the canvas stays editable)")
         self.b_pause = QPushButton("Pause")
         self.b_stop = QPushButton("■  Stop")
@@ -246,8 +250,7 @@ class TrainingPanel(QWidget):
         elif not self.maps.nodes:
             defaults = [i for i in analysis.order if _mappable(analysis, i)
                         and any(k in analysis.nodes[i].type for k in _MAP_TYPES)][:2]
-            self.maps.set_nodes(defaults, f"Showing {', '.join(defaults)} — select nodes on the canvas to choose."
-                                if defaults else "")
+            self.maps.set_nodes(defaults, "Select nodes on the canvas to choose." if defaults else "")
         convs = [i for i in analysis.order if "Conv" in analysis.nodes[i].type]
         self.filters.set_convs(convs)
         selected_convs = [i for i in ids if i in convs]

@@ -53,10 +53,16 @@ def mosaic(tiles: np.ndarray, columns: int, gap: int = 1, background: Sequence[i
 
 
 def grid_columns(n: int, tile_aspect: float = 1.0, box_aspect: float = 1.6) -> int:
-    """A column count that makes ``n`` tiles fill a box of the given aspect (width / height)."""
+    """The column count that gives ``n`` tiles (width/height ``tile_aspect``) the largest size in a box
+    of aspect ``box_aspect`` (width / height)."""
     if n <= 0:
         return 1
-    return max(1, min(n, round(math.sqrt(n * box_aspect / max(tile_aspect, 1e-6)))))
+
+    def scale(cols: int) -> float:
+        rows = math.ceil(n / cols)
+        return min(box_aspect / (cols * tile_aspect), 1.0 / rows)
+
+    return max(range(1, n + 1), key=lambda c: (scale(c), -c))
 
 
 class ImageView(QWidget):
@@ -148,6 +154,7 @@ class MosaicView(QWidget):
         super().__init__(parent)
         self.tiles: np.ndarray | None = None  # (N, h, w, 3) uint8
         self.columns = 1
+        self.fixed_columns: int | None = None
         self.labels: list[str] = []
         self.selected = -1
         self.gap = 2
@@ -158,15 +165,21 @@ class MosaicView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_tiles(self, tiles: np.ndarray | None, columns: int | None = None, labels: Sequence[str] = ()) -> None:
+        """Show ``tiles``; ``columns`` fixes the grid, else it is chosen (and re-chosen on resize) to fit."""
         self.tiles = tiles
         self.labels = list(labels)
-        if tiles is None or not len(tiles):
-            self._image = None
-        else:
-            n, h, w = tiles.shape[:3]
-            self.columns = columns or grid_columns(n, w / h, max(self.width(), 1) / max(self.height(), 1))
-            self._image = to_qimage(mosaic(tiles, self.columns, gap=0))
+        self.fixed_columns = columns
+        self._image = None if tiles is None or not len(tiles) else to_qimage(mosaic(tiles, 1, gap=0))
+        self._layout()
         self.update()
+
+    def _layout(self) -> None:
+        if self.tiles is None or not len(self.tiles):
+            return
+        n, h, w = self.tiles.shape[:3]
+        label_h = 13 if self.labels else 0
+        box = max(self.width(), 1) / max(self.height(), 1)
+        self.columns = self.fixed_columns or grid_columns(n, w / (h + label_h * h / 24), box)
 
     @property
     def count(self) -> int:
@@ -223,8 +236,7 @@ class MosaicView(QWidget):
         p.setFont(font)
         for i in range(n):
             r = self.tile_rect(i)
-            row, col = divmod(i, self.columns)
-            p.drawImage(r, self._image, QRectF(col * w, row * h, w, h))
+            p.drawImage(r, self._image, QRectF(0, i * h, w, h))  # the image holds the tiles in one column
             if i == self.selected or i == self._hover:
                 p.setPen(QPen(QColor(theme.accent), 2 if i == self.selected else 1))
                 p.setBrush(Qt.BrushStyle.NoBrush)
@@ -255,8 +267,7 @@ class MosaicView(QWidget):
             self.tile_clicked.emit(hit[0])
 
     def resizeEvent(self, event: object) -> None:  # Qt override: re-flow the columns to the new shape
-        if self.tiles is not None and len(self.tiles):
-            self.set_tiles(self.tiles, None, self.labels)
+        self._layout()
         super().resizeEvent(event)  # type: ignore[arg-type]
 
 

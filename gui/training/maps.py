@@ -205,8 +205,7 @@ class FeatureMapView(QWidget):
                 self.sections[nid] = section
                 self.list_layout.insertWidget(i, section, 1)
             self._update_title(nid)
-        self.hint.setText(reason or ("Select nodes on the canvas to see their feature maps." if not ids
-                                     else f"Probing {', '.join(ids)}"))
+        self.hint.setText(reason or ("Select nodes on the canvas to see their feature maps." if not ids else ""))
         self.hint.setToolTip("Select nodes on the canvas to choose which feature maps are shown")
         self.probes_wanted.emit(ids)
         if self.latest is not None:

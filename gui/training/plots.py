@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -40,6 +41,15 @@ from gui.theme import Theme, current_theme
 
 _BLOCK = 256
 OVERLAY_COLOURS = ("#8a5bd6", "#0f9a8f", "#c8416a", "#7b8a3a", "#e0892b", "#5b6b7f")
+
+
+def short_label(name: str) -> str:
+    """``LeNet-5-20261123-133129`` → ``LeNet-5 · 13:31:29`` (the folder name otherwise)."""
+    m = re.match(r"^(.*?)-?(\d{8})-(\d{2})(\d{2})(\d{2})(?:-(\d+))?$", name)
+    if not m:
+        return name
+    stem, _day, hh, mm, ss, n = m.groups()
+    return f"{stem or 'run'} · {hh}:{mm}:{ss}" + (f" ({n})" if n else "")
 
 
 class Series:
@@ -136,7 +146,7 @@ def _blend(colour: str, background: str, alpha: float) -> QColor:
 class _Plot(pg.PlotWidget):
     """A themed plot with a hover readout of the nearest point of its curves."""
 
-    def __init__(self, title: str, y_label: str, theme: Theme, legend: bool = True) -> None:
+    def __init__(self, title: str, y_label: str, theme: Theme, legend: tuple[int, int] | None = (-8, 8)) -> None:
         super().__init__(background=theme.panel)
         self.theme = theme
         item = self.getPlotItem()
@@ -153,8 +163,8 @@ class _Plot(pg.PlotWidget):
             # Axes are pictures of text: cached as pixmaps they repaint only when their range changes,
             # not with every new point (replaying them was most of the GUI's cost while training).
             ax.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        if legend:
-            item.addLegend(offset=(-8, 8), labelTextColor=theme.text_dim, labelTextSize="8pt",
+        if legend is not None:  # offset: where the curves are not (loss falls, accuracy rises)
+            item.addLegend(offset=legend, labelTextColor=theme.text_dim, labelTextSize="8pt",
                            brush=pg.mkBrush(QColor(theme.panel)), pen=pg.mkPen(theme.border))
         self.readout = pg.TextItem(color=theme.text, anchor=(0, 1), fill=pg.mkBrush(QColor(theme.panel_alt)))
         self.readout.setZValue(100)
@@ -220,8 +230,8 @@ class MetricsPlots(QWidget):
         self._dirty = False
 
         self.loss_plot = _Plot("Loss", "loss", t)
-        self.acc_plot = _Plot("Accuracy", "%", t)
-        self.lr_plot = _Plot("Learning rate", "lr", t, legend=False)
+        self.acc_plot = _Plot("Accuracy", "%", t, legend=(-8, -8))
+        self.lr_plot = _Plot("Learning rate", "lr", t, legend=None)
         lp = self.loss_plot.getPlotItem()
         self.c_step = _curve(lp, _blend(t.accent, t.panel, 0.3), 1.0)
         self.c_step.setData(antialias=False)  # the noisy raw curve: a pixel-exact zigzag draws 2× faster
@@ -371,7 +381,8 @@ class MetricsPlots(QWidget):
                 pts = [(x, float(y) * scale) for x, y in zip(epochs, ys, strict=True) if y is not None]
                 if not pts:
                     continue
-                item = _curve(plot.getPlotItem(), colour, 1.6, name, dashed=True, symbol="t")
+                label = short_label(name)
+                item = _curve(plot.getPlotItem(), colour, 1.6, label, dashed=True, symbol="t")
                 item.setData(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
                 self.overlay_items.append((plot.getPlotItem(), item))
         self._loss_fixed = False

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
 from core.explain import GraphDiff, diff_configs, diff_graphs
 from core.training.runs import RunFolder, RunFolderError
 from gui.theme import current_theme
+from gui.training.plots import OVERLAY_COLOURS, short_label
 
 COLUMNS = ("Run", "Status", "Epochs", "Best val acc", "Dataset", "Started")
 _PATH_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -105,11 +107,11 @@ def compare_html(a: RunRecord, b: RunRecord, diff: GraphDiff) -> str:
     """The comparison of two runs as HTML for the text browser."""
     t = current_theme()
     rows = diff_configs(a.config, b.config)
-    out = [f"<h3 style='margin:2px 0'>{a.name} → {b.name}</h3>"]
-    out.append("<p style='margin:6px 0 2px 0'><b>Training settings</b></p>")
+    out = [f"<p style='margin:2px 0'><b>A</b> {short_label(a.name)} &nbsp;→&nbsp; <b>B</b> {short_label(b.name)}</p>"]
+    out.append("<p style='margin:8px 0 2px 0'><b>Training settings</b></p>")
     if rows:
-        out.append(f"<table cellspacing=0 cellpadding=3 style='border-color:{t.border}'>")
-        out.append(f"<tr style='color:{t.text_dim}'><td>setting</td><td>{a.name}</td><td>{b.name}</td></tr>")
+        out.append("<table cellspacing=0 cellpadding=3>")
+        out.append(f"<tr style='color:{t.text_dim}'><td>setting</td><td>A</td><td>B</td></tr>")
         for key, x, y in rows:
             out.append(f"<tr><td><b>{key}</b></td><td>{_cell(x)}</td><td style='color:{t.accent}'>{_cell(y)}</td></tr>")
         out.append("</table>")
@@ -127,13 +129,16 @@ def compare_html(a: RunRecord, b: RunRecord, diff: GraphDiff) -> str:
     for nid, notes in diff.changed.items():
         out.append(f"<div style='color:{t.warning}'>~ {nid}: <span style='color:{t.text}'>{'; '.join(notes)}"
                    "</span></div>")
-    out.append("<p style='margin:8px 0 2px 0'><b>Results</b></p>")
-    for rec in (a, b):
+    out.append("<p style='margin:8px 0 2px 0'><b>Results</b></p><table cellspacing=0 cellpadding=3>")
+    out.append(f"<tr style='color:{t.text_dim}'><td></td><td>epochs</td><td>best val acc</td>"
+               "<td>last train loss</td><td>status</td></tr>")
+    for tag, rec in (("A", a), ("B", b)):
         last = rec.metrics[-1] if rec.metrics else {}
         best = rec.best_val_acc
-        out.append(f"<div>{rec.name}: {len(rec.metrics)} epochs, best val acc "
-                   f"{'–' if best is None else f'{best:.2%}'}, last train loss "
-                   f"{_cell(last.get('train_loss'))}, {rec.status}</div>")
+        out.append(f"<tr><td><b>{tag}</b></td><td>{len(rec.metrics)}</td>"
+                   f"<td>{'–' if best is None else f'{best:.2%}'}</td><td>{_cell(last.get('train_loss'))}</td>"
+                   f"<td>{rec.status}</td></tr>")
+    out.append("</table>")
     return "".join(out)
 
 
@@ -201,15 +206,33 @@ class RunsPanel(QWidget):
         hl.addStretch(1)
         hl.addWidget(self.b_highlight)
         lv.addLayout(hl)
-        split = QSplitter(Qt.Orientation.Horizontal)
+        self.overlay = pg.PlotWidget(background=t.panel)
+        item = self.overlay.getPlotItem()
+        item.setTitle(f"<span style='color:{t.text};font-weight:600'>Validation accuracy of the ticked runs</span>",
+                      size="9pt")
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.setLabel("bottom", "epoch", color=t.text_dim)
+        item.setLabel("left", "%", color=t.text_dim)
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).setPen(pg.mkPen(t.border))
+            item.getAxis(axis).setTextPen(pg.mkPen(t.text_dim))
+        item.addLegend(offset=(-8, -8), labelTextColor=t.text_dim, labelTextSize="8pt",
+                       brush=pg.mkBrush(QColor(t.panel)), pen=pg.mkPen(t.border))
+        self.overlay.setMinimumHeight(120)
+        self.overlays_changed.connect(self._draw_overlay)
+        left = QSplitter(Qt.Orientation.Vertical)
         upper = QWidget()
         uv = QVBoxLayout(upper)
         uv.setContentsMargins(0, 0, 0, 0)
         uv.addLayout(buttons)
         uv.addWidget(self.tree, 1)
-        split.addWidget(upper)
+        left.addWidget(upper)
+        left.addWidget(self.overlay)
+        left.setSizes([200, 240])
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
         split.addWidget(lower)
-        split.setSizes([620, 420])
+        split.setSizes([640, 420])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(split)
@@ -232,9 +255,10 @@ class RunsPanel(QWidget):
             best = rec.best_val_acc
             started = _dt.datetime.fromtimestamp(rec.started).strftime("%Y-%m-%d %H:%M") if rec.started else ""
             epochs = f"{len(rec.metrics)}/{rec.config.get('epochs', '?')}"
-            item = QTreeWidgetItem([rec.name, rec.status, epochs, "–" if best is None else f"{best:.1%}",
+            item = QTreeWidgetItem([short_label(rec.name), rec.status, epochs, "–" if best is None else f"{best:.1%}",
                                     str(rec.dataset.get("name", rec.config.get("dataset", ""))), started])
             item.setData(0, _PATH_ROLE, str(rec.path))
+            item.setToolTip(0, str(rec.path))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Checked if str(rec.path) in ticked else Qt.CheckState.Unchecked)
             colour = {"failed": t.error, "completed": t.ok, "early_stopped": t.ok, "running": t.accent}.get(rec.status)
@@ -324,6 +348,18 @@ class RunsPanel(QWidget):
     def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
         if column == 0:
             self._emit_overlays()
+
+    def _draw_overlay(self, runs: dict[str, list[dict[str, float | None]]]) -> None:
+        item = self.overlay.getPlotItem()
+        item.clear()
+        for i, (name, rows) in enumerate(runs.items()):
+            pts = [(float(r["epoch"] or 0), 100 * float(r["val_acc"] if r.get("val_acc") is not None
+                                                          else r.get("train_acc") or 0)) for r in rows]
+            if not pts:
+                continue
+            colour = QColor(OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)])
+            item.plot([p[0] for p in pts], [p[1] for p in pts], pen=pg.mkPen(colour, width=2), symbol="o",
+                      symbolSize=6, symbolBrush=colour, symbolPen=None, name=short_label(name))
 
     def _emit_overlays(self) -> None:
         self.overlays_changed.emit({self.records[p].name: self.records[p].metrics for p in self.ticked()

@@ -42,7 +42,7 @@ from gui.theme import current_theme
 from gui.training.images import MosaicView, chw_to_rgb
 from gui.training.worker import open_data
 
-DATASETS = (("Shapes (built-in, no download)", "shapes"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"),
+DATASETS = (("Shapes (built-in)", "shapes"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"),
             ("CIFAR-10", "cifar10"), ("Image folder…", "folder"), ("Synthetic tensors", "synthetic"))
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 SCHEDULE_NAMES = {"constant": "Constant", "step": "Step decay", "cosine": "Cosine", "onecycle": "One-cycle",
