@@ -24,6 +24,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/analysis.py
+	$(PY) bench/compile.py
+	$(PY) bench/train.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/gui.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_training.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
