@@ -48,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--select", metavar="NODE", help="select NODE (the inspector shows it)")
     p.add_argument("--expand", action="store_true", help="expand every block")
     p.add_argument("--panel", choices=PANELS, help="bottom panel to show")
+    p.add_argument("--train", action="store_true",
+                   help="train in the window with the project's settings (with --screenshot: save when it ends)")
+    p.add_argument("--epochs", type=int, metavar="N", help="with --train: epochs to train (default: the project's)")
     return p
 
 
@@ -149,6 +152,13 @@ def _screenshot(app: QApplication, project: Any, source: str, args: argparse.Nam
     window = _window(project, source, args, persist=False)
     window.show()
     _settle(app)
+    if args.train:  # train in the window, then save it with the curves and feature maps (gui/training)
+        from gui.training import screenshot_after_training
+
+        status = screenshot_after_training(window, args.epochs, out)
+        window.code.shutdown()
+        window.summary.shutdown()
+        return status
     window.view.fit_all()
     if args.select and args.select in window.doc.graph.nodes:
         _show_selected(window, args.select)
@@ -194,6 +204,8 @@ def _interactive(app: QApplication, project: Any, source: str, args: argparse.Na
         QTimer.singleShot(0, window.files.offer_recovery)
     if args.select and project is not None:
         QTimer.singleShot(0, lambda: window.focus_node(args.select))
+    if args.train and project is not None:
+        QTimer.singleShot(0, lambda: window.training.panel.start(epochs=args.epochs))
     return int(app.exec())
 
 

@@ -108,6 +108,9 @@ class MainWindow(QMainWindow):
         apply_theme(self.theme)
         self._sync_theme_actions()
         self.set_document(doc if doc is not None else Document.new())
+        from gui.training import install as install_training  # Training dock + Train menu (gui/training, issue 6)
+
+        self.training = install_training(self)
         if restore_layout:
             self.restore_layout()
         else:

@@ -5,42 +5,114 @@ without the window knowing about training: it follows the window's document, ask
 close interrupts a run (and stops it cleanly), and selects nodes on the canvas for the runs
 comparison. :func:`screenshot_after_training` is the ``main.py FILE --train --screenshot OUT``
 path: train in the window, then save a picture of it.
+
+This module stays light (Qt only): the panel, which needs torch and pyqtgraph, is built the first
+time the dock is shown or used, so the editor opens as fast without it.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMenu
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QWidget
 
-from gui.training.dock import TrainingDock, TrainingPanel
-from gui.training.worker import RunRequest, TrainingWorker
+if TYPE_CHECKING:
+    from gui.training.dock import TrainingPanel
+
+
+class TrainingDock(QDockWidget):
+    """The dock the window adds; ``panel`` (a :class:`~gui.training.dock.TrainingPanel`) is built on demand."""
+
+    def __init__(self, doc: Any = None, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__("Training", parent)
+        self.setObjectName("training_dock")  # saveState() needs a stable name
+        self.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self._doc = doc
+        self._runs_root = runs_root
+        self._panel: TrainingPanel | None = None
+        self.highlight: Any = None
+        self.message_sink: Any = None
+        placeholder = QLabel("Loading the training panel…")
+        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setWidget(placeholder)
+        self.visibilityChanged.connect(self._visible)
+
+    @property
+    def built(self) -> TrainingPanel | None:
+        """The panel if it exists (without building it)."""
+        return self._panel
+
+    @property
+    def panel(self) -> TrainingPanel:
+        if self._panel is None:
+            from gui.training.dock import TrainingPanel
+
+            panel = TrainingPanel(None, self._runs_root)
+            panel.highlight = self.highlight
+            sink = self.message_sink() if self.message_sink is not None else None
+            if sink is not None:
+                panel.message.connect(sink)
+            self._panel = panel
+            self.setWidget(panel)
+            if self._doc is not None:
+                panel.set_document(self._doc)
+        return self._panel
+
+    def set_runs_root(self, root: Path) -> None:
+        """Where runs are kept (default: ``runs/`` next to the project file)."""
+        self._runs_root = root
+        if self._panel is not None:
+            self._panel.fixed_runs_root = root
+            self._panel.runs.set_root(root)
+
+    def set_document(self, doc: Any) -> None:
+        self._doc = doc
+        if self._panel is not None and doc is not self._panel.doc:
+            self._panel.set_document(doc)
+
+    def _visible(self, visible: bool) -> None:
+        if visible and self._panel is None:
+            QTimer.singleShot(0, lambda: self.panel)  # after the dock's first paint
 
 
 class _WindowHooks(QObject):
-    """Event filter on the window: a close asks first while training; a new document is followed."""
+    """Event filter on the window: a close asks first while training; a new document is followed.
+
+    It holds the window and the dock weakly: a reference cycle through the window would leave the
+    window to Python's cyclic collector, which may run on any thread (and must not delete widgets).
+    """
 
     def __init__(self, window: Any, dock: TrainingDock) -> None:
         super().__init__(window)
-        self.window = window
-        self.dock = dock
+        self._window = weakref.ref(window)
+        self._dock = weakref.ref(dock)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
+        window, dock = self._window(), self._dock()
+        if window is None or dock is None or watched is not window:
+            return False
         kind = event.type()
-        if kind == QEvent.Type.Close and watched is self.window:
-            if not self.dock.panel.can_close():
+        if kind == QEvent.Type.Close:
+            panel = dock.built
+            if panel is None:
+                return False
+            if not panel.can_close():
                 event.ignore()
                 return True
-            self.dock.panel.shutdown()  # no thread of ours may outlive the window
+            panel.shutdown()  # no thread of ours may outlive the window
             return False
-        if kind == QEvent.Type.ChildAdded and watched is self.window:
-            doc = getattr(self.window, "doc", None)
-            if doc is not None and doc is not self.dock.panel.doc:  # File ▸ New / Open replaced it
-                self.dock.panel.set_document(doc)
+        if kind == QEvent.Type.ChildAdded:
+            doc = getattr(window, "doc", None)
+            if doc is not None and doc is not dock._doc:  # File ▸ New / Open replaced it
+                dock.set_document(doc)
         return False
 
 
@@ -48,42 +120,44 @@ def install(window: QMainWindow, runs_root: Path | None = None) -> TrainingDock:
     """Add the Training dock (bottom, next to Problems/Summary/Code) and a Train menu to ``window``."""
     existing = getattr(window, "training", None)
     if isinstance(existing, TrainingDock):
+        if runs_root is not None:
+            existing.set_runs_root(runs_root)
         return existing
     dock = TrainingDock(getattr(window, "doc", None), runs_root, window)
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
     code_dock = getattr(window, "code_dock", None)
     if code_dock is not None:
-        window.tabifyDockWidget(code_dock, dock)
-    panel = dock.panel
-    show_status = getattr(window, "show_status", None)
-    if show_status is not None:
-        panel.message.connect(show_status)
-
-    def highlight(ids: list[str]) -> None:
-        view = getattr(window, "view", None)
-        if view is not None and hasattr(view, "select_nodes"):
-            view.select_nodes(ids)
-            if ids and hasattr(view, "center_on_node"):
-                view.center_on_node(ids[0])
-        elif panel.doc is not None:
-            panel.doc.set_selection(ids)
-
-    panel.highlight = highlight
+        window.tabifyDockWidget(code_dock, dock)  # this makes the new tab current…
+        front = getattr(window, "problems_dock", None)
+        if front is not None:
+            front.raise_()  # …but the window opens on its problems tab; the panel is built when shown
+    # Everything the dock keeps of the window is weak (see _WindowHooks).
+    window_ref = weakref.ref(window)
+    dock_ref = weakref.ref(dock)
+    if hasattr(window, "show_status"):
+        dock.message_sink = weakref.WeakMethod(window.show_status)  # type: ignore[attr-defined]
+    dock.highlight = lambda ids: _highlight(window_ref(), dock_ref(), ids)
 
     def show() -> None:
-        dock.show()
-        dock.raise_()
+        d = dock_ref()
+        if d is not None:
+            d.show()
+            d.raise_()
 
-    def start() -> None:
-        show()
-        panel.start()
+    def run(method: str) -> None:
+        d = dock_ref()
+        if d is not None:
+            if method == "start":
+                show()
+            getattr(d.panel, method)()
 
     menu = QMenu("&Train", window)
     actions = []
     for text, slot, key, tip in (
-            ("&Start Training", start, "F5", "Train a copy of the graph with the training panel's settings"),
-            ("&Pause / Resume", panel.toggle_pause, "F6", "Pause the run before its next batch, or go on"),
-            ("S&top Training", panel.stop, "Shift+F5", "Stop before the next batch (the checkpoint is kept)"),
+            ("&Start Training", lambda: run("start"), "F5",
+             "Train a copy of the graph with the training panel's settings"),
+            ("&Pause / Resume", lambda: run("toggle_pause"), "F6", "Pause before the next batch, or go on"),
+            ("S&top Training", lambda: run("stop"), "Shift+F5", "Stop before the next batch (keeps the checkpoint)"),
             ("Show Training &Panel", show, "Ctrl+Shift+R", "Settings, live curves, feature maps, runs")):
         action = QAction(text, window)
         action.setShortcut(QKeySequence(key))
@@ -109,6 +183,17 @@ def install(window: QMainWindow, runs_root: Path | None = None) -> TrainingDock:
     return dock
 
 
+def _highlight(window: Any, dock: TrainingDock | None, ids: list[str]) -> None:
+    """Select ``ids`` on the window's canvas (the runs comparison's changed nodes)."""
+    view = getattr(window, "view", None)
+    if view is not None and hasattr(view, "select_nodes"):
+        view.select_nodes(ids)
+        if ids and hasattr(view, "center_on_node"):
+            view.center_on_node(ids[0])
+    elif dock is not None and dock.built is not None and dock.built.doc is not None:
+        dock.built.doc.set_selection(ids)
+
+
 def screenshot_after_training(window: QMainWindow, epochs: int | None, out_path: str | Path,
                               timeout_s: float = 3600.0) -> int:
     """Train in ``window`` with the project's settings, then save a PNG of the window.
@@ -121,13 +206,16 @@ def screenshot_after_training(window: QMainWindow, epochs: int | None, out_path:
     from PySide6.QtWidgets import QApplication
 
     dock = install(window)
-    panel = dock.panel
     dock.show()
     dock.raise_()
-    window.resizeDocks([dock], [max(460, window.height() // 2)], Qt.Orientation.Vertical)
+    panel = dock.panel
+    window.resizeDocks([dock], [max(460, int(window.height() * 0.56))], Qt.Orientation.Vertical)
     app = QApplication.instance()
     for _ in range(4):
         app.processEvents()
+    view = getattr(window, "view", None)
+    if view is not None and hasattr(view, "fit_all"):
+        view.fit_all()
     panel.settings.wait_for_data()
     loop = QEventLoop()
     panel.run_finished.connect(lambda _s: loop.quit())
@@ -159,9 +247,19 @@ def screenshot_after_training(window: QMainWindow, epochs: int | None, out_path:
 
 
 def _plain(html: str) -> str:
-    import re
-
     return re.sub(r"<[^>]+>", " ", html).strip()
+
+
+def __getattr__(name: str) -> Any:  # the heavy classes, imported when first asked for (PEP 562)
+    if name == "TrainingPanel":
+        from gui.training.dock import TrainingPanel
+
+        return TrainingPanel
+    if name in ("TrainingWorker", "RunRequest"):
+        from gui.training import worker
+
+        return getattr(worker, name)
+    raise AttributeError(f"module 'gui.training' has no attribute {name!r}")
 
 
 __all__ = ["RunRequest", "TrainingDock", "TrainingPanel", "TrainingWorker", "install", "screenshot_after_training"]

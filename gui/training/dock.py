@@ -1,6 +1,6 @@
 """The training dock: settings, Start / Pause / Resume / Stop, progress, and the viewers in tabs.
 
-:class:`TrainingPanel` is the widget, :class:`TrainingDock` the ``QDockWidget`` the window adds.
+:class:`TrainingPanel` is the widget; :class:`gui.training.TrainingDock` holds it in the window.
 The panel observes the window's :class:`gui.document.Document` (analysis, selection) and never
 writes to the graph except through undo commands (the data-fit fix). A run trains a copy of the
 graph in a :class:`~gui.training.worker.TrainingWorker`; when the canvas changes during or after a
@@ -17,7 +17,6 @@ from typing import Any
 
 from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QDockWidget,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -55,10 +54,16 @@ def fmt_duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+_BUNDLED = Path(__file__).resolve().parents[2] / "resources"  # the demo and examples that ship with the app
+
+
 def default_runs_root(doc: Any) -> Path:
-    """``runs/`` next to the project file, or in the user's data folder for an unsaved project."""
+    """``runs/`` next to the project file; in the user's data folder for an unsaved project or one
+    of the app's own examples (their folder is the app's, not the user's)."""
     if doc is not None and doc.path is not None:
-        return Path(doc.path).resolve().parent / "runs"
+        folder = Path(doc.path).resolve().parent
+        if folder != _BUNDLED and _BUNDLED not in folder.parents:
+            return folder / "runs"
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     return Path(base or Path.home() / ".netcanvas") / "runs"
 
@@ -600,17 +605,4 @@ def _mappable(analysis: Any, node_id: str) -> bool:
     return r is not None and r.output_shape is not None and r.type not in ("Input", "Output")
 
 
-class TrainingDock(QDockWidget):
-    """The dock the window adds (bottom area); ``panel`` is the :class:`TrainingPanel`."""
-
-    def __init__(self, doc: Any = None, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
-        super().__init__("Training", parent)
-        self.setObjectName("training_dock")
-        self.panel = TrainingPanel(doc, runs_root)
-        self.setWidget(self.panel)
-        self.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-
-
-__all__ = ["PLOT_INTERVAL_MS", "TrainingDock", "TrainingPanel", "default_runs_root", "fmt_duration"]
+__all__ = ["PLOT_INTERVAL_MS", "TrainingPanel", "default_runs_root", "fmt_duration"]

@@ -236,7 +236,7 @@ class MetricsPlots(QWidget):
         self.c_step = _curve(lp, _blend(t.accent, t.panel, 0.3), 1.0)
         self.c_step.setData(antialias=False)  # the noisy raw curve: a pixel-exact zigzag draws 2× faster
         self.c_smooth = _curve(lp, t.accent, 2.0, "train (smoothed)")
-        self.c_epoch = _curve(lp, t.text_dim, 1.5, "train / epoch", symbol="o")
+        self.c_epoch = _curve(lp, t.text_dim, 1.5, "train (epoch mean)", symbol="o")
         self.c_val = _curve(lp, t.warning, 2.0, "validation", symbol="o")
         self.loss_plot.hover_curves = [("train", self.c_step), ("smoothed", self.c_smooth),
                                        ("val", self.c_val)]
@@ -342,8 +342,10 @@ class MetricsPlots(QWidget):
         self._dirty = True
 
     def add_epoch(self, m: EpochMetrics) -> None:
-        self.epoch_loss.append(m.epoch, m.train_loss)
-        self.train_acc.append(m.epoch, 100 * m.train_acc)
+        # Training figures are averages over the epoch's steps: drawn mid-epoch, where the per-step
+        # curve they summarise is; validation is measured at the epoch's end.
+        self.epoch_loss.append(m.epoch - 0.5, m.train_loss)
+        self.train_acc.append(m.epoch - 0.5, 100 * m.train_acc)
         if m.val_loss is not None:
             self.val_loss.append(m.epoch, m.val_loss)
         if m.val_acc is not None:
@@ -356,9 +358,9 @@ class MetricsPlots(QWidget):
         for r in rows:
             e = float(r.get("epoch") or 0)
             if r.get("train_loss") is not None:
-                self.epoch_loss.append(e, float(r["train_loss"]))  # type: ignore[arg-type]
+                self.epoch_loss.append(e - 0.5, float(r["train_loss"]))  # type: ignore[arg-type]
             if r.get("train_acc") is not None:
-                self.train_acc.append(e, 100 * float(r["train_acc"]))  # type: ignore[arg-type]
+                self.train_acc.append(e - 0.5, 100 * float(r["train_acc"]))  # type: ignore[arg-type]
             if r.get("val_loss") is not None:
                 self.val_loss.append(e, float(r["val_loss"]))  # type: ignore[arg-type]
             if r.get("val_acc") is not None:
