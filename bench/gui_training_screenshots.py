@@ -49,6 +49,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--grab-epoch", type=int, default=5)
     ap.add_argument("--size", default="1600x1000")
+    ap.add_argument("--filters", action="store_true", help="also save filters.png (the Filters tab)")
     args = ap.parse_args()
     out = Path(args.out)
     width, height = (int(v) for v in args.size.split("x"))
@@ -80,6 +81,7 @@ def main() -> int:
     window.resizeDocks([dock], [int(height * 0.56)], Qt.Orientation.Vertical)
     settle(app)
     window.view.select_nodes(["conv1", "conv2"])
+    window.view.fit_all()
     settle(app)
     panel.settings.wait_for_data()
 
@@ -100,10 +102,7 @@ def main() -> int:
     panel.maps.set_zoom("conv1", 2)
     panel.maps.render()
     settle(app)
-    section = panel.maps.sections["conv2"].mosaic
-    rect = section.tile_rect(3)
     panel.maps._hover("conv2", 3, 4, 5)  # the receptive field of one conv2 position, drawn on the sample
-    del rect
     settle(app)
     save(window, out / "training_run.png")
     finished = QEventLoop()
@@ -128,6 +127,7 @@ def main() -> int:
     panel.runs.select([str(first), str(second)])
     panel.runs.compare_selected()
     panel.runs.b_highlight.click()
+    window.view.fit_all()
     settle(app)
     save(window, out / "runs_compare.png")
 
@@ -143,6 +143,10 @@ def main() -> int:
     panel.predict.map_node.setCurrentText("relu1")
     settle(app)
     save(window, out / "gradcam.png")
+    if args.filters:
+        panel.tabs.setCurrentWidget(panel.filters)
+        settle(app)
+        save(window, out / "filters.png")
     panel.shutdown()
     return 0
 

@@ -491,8 +491,9 @@ class TrainingPanel(QWidget):
             if acc is not None:
                 text += f" · best val acc {acc:.1%} (epoch {summary.best_epoch})"
         self.progress_text.setText(text)
-        self.detail.setText(f"<span style='color:{t.text_dim}'>{fmt_duration(summary.seconds)} · "
-                            f"{summary.run_dir or ''}</span>")
+        folder = Path(summary.run_dir).name if summary.run_dir else ""
+        self.detail.setText(f"<span style='color:{t.text_dim}'>{fmt_duration(summary.seconds)} · run {folder}</span>")
+        self.detail.setToolTip(f"Run folder: {summary.run_dir}" if summary.run_dir else "")
         if summary.status == "completed":
             self.progress.setValue(1000)
         self.b_pause.setText("Pause")
