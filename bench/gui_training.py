@@ -13,7 +13,7 @@ the first (warm-up). Budgets (DESIGN.md §10): window ≥ 0.95× headless; no he
 than 50 ms. A last section times one plot refresh with 100,000 and 1,000,000 loss points (the
 curves are downsampled and clipped to the view) and a full repaint of the plots.
 
-Run: ``.venv/bin/python bench/gui_training.py`` (about two minutes on 2 cores; ``--rounds``,
+Run: ``.venv/bin/python bench/gui_training.py`` (about two minutes on 2 cores, 5 interleaved rounds; ``--rounds``,
 ``--train``, ``--epochs``, ``--device``). Offscreen Qt unless a display is set.
 """
 
@@ -179,7 +179,7 @@ def plot_stress(app: Any) -> list[tuple[int, float, float]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--train", type=int, default=8000, help="training images (shapes)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--device", default="cpu")

@@ -43,7 +43,7 @@ from gui.training.runs import RunsPanel
 from gui.training.settings import TrainingSettings
 from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_config
 
-PLOT_INTERVAL_MS = 200  # plots repaint at most 5 times a second (progress signals come at most 20 times)
+PLOT_INTERVAL_MS = 400  # plots repaint at most 2.5 times a second (progress signals come at most 20 times)
 _MAP_TYPES = ("Conv", "ReLU", "Pool", "BatchNorm", "GELU", "SiLU", "Sigmoid", "Tanh", "Add", "Concat", "Hardswish")
 
 

@@ -290,8 +290,7 @@ class Sparkline(QWidget):
         if value is None or not math.isfinite(value):
             return
         self.values.append(float(value))
-        del self.values[:-self.capacity]
-        self.update()
+        del self.values[:-self.capacity]  # repainted with the feature maps (update() there), not per value
 
     def clear(self) -> None:
         self.values = []

@@ -45,7 +45,7 @@ from core.training import ProbeData
 from gui.theme import current_theme
 from gui.training.images import ImageView, MosaicView, Sparkline, chw_to_rgb
 
-MAX_FPS = 2.0
+MAX_FPS = 1.0
 MAX_TILES = 32
 RF_COLOUR = "#ff3b30"
 
@@ -278,6 +278,8 @@ class FeatureMapView(QWidget):
             if act is None:
                 section.mosaic.set_tiles(None)
                 continue
+            for spark in section.spark.values():
+                spark.update()
             tiles = channel_tiles(act[self.sample][:MAX_TILES], per_channel, cmap)
             labels = [str(i) for i in range(len(tiles))] if act.ndim == 4 else []
             section.mosaic.set_tiles(tiles, None, labels)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import functools
 import re
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QGraphicsItem,
+    QGraphicsScene,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -40,6 +42,7 @@ from core.training import BatchProgress, EpochMetrics
 from gui.theme import Theme, current_theme
 
 _BLOCK = 256
+LR_INTERVAL_S = 1.0
 OVERLAY_COLOURS = ("#8a5bd6", "#0f9a8f", "#c8416a", "#7b8a3a", "#e0892b", "#5b6b7f")
 
 
@@ -149,6 +152,9 @@ class _Plot(pg.PlotWidget):
     def __init__(self, title: str, y_label: str, theme: Theme, legend: tuple[int, int] | None = (-8, 8)) -> None:
         super().__init__(background=theme.panel)
         self.theme = theme
+        # Curves change geometry several times a second: a BSP index of the items would be rebuilt each
+        # time for nothing (a plot holds a dozen items).
+        self.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         item = self.getPlotItem()
         item.setDownsampling(auto=True, mode="peak")  # the plot's mode, as its context menu shows it
         item.setClipToView(True)
@@ -253,6 +259,7 @@ class MetricsPlots(QWidget):
                        (self.c_train_acc, self.train_acc), (self.c_val_acc, self.val_acc), (self.c_lr, self.lr)]
         self._shown: dict[int, int] = {}
         self._lr_range: float | None = None
+        self._lr_shown_at = 0.0
         self._loss_fixed = False
 
         tools = QHBoxLayout()
@@ -400,11 +407,17 @@ class MetricsPlots(QWidget):
         """
         self._dirty = False
         changed = False
+        now = time.monotonic()
         for curve, series in self._pairs:
-            if force or self._shown.get(id(curve)) != series.n:
-                self._shown[id(curve)] = series.n
-                curve.setData(series.x, series.y)
-                changed = True
+            if not force and self._shown.get(id(curve)) == series.n:
+                continue
+            if curve is self.c_lr and not force and now - self._lr_shown_at < LR_INTERVAL_S:
+                continue  # the learning rate moves slowly: its plot repaints once a second
+            self._shown[id(curve)] = series.n
+            curve.setData(series.x, series.y)
+            if curve is self.c_lr:
+                self._lr_shown_at = now
+            changed = True
         if changed:
             self._fit_loss_range()
         if self.lr.n and not self.log_box.isChecked():

@@ -6,10 +6,11 @@ later canvas edits never reach the running model), carries weights the user load
 run, and runs :class:`core.training.Trainer`. The engine's callbacks become Qt signals; Qt queues
 them to the GUI thread because the receivers live there.
 
-Throttling: the engine already reports batches at most every 50 ms; the adapter coalesces any
-burst on top of that (merging the per-step losses, so no plot point is lost) and flushes what is
-pending before an epoch end, a pause and the end of the run, so the GUI never gets more than
-20 progress updates per second and never misses the last one.
+Throttling: the engine reports batches at most every 50 ms; the adapter coalesces them further
+(merging the per-step losses, so no plot point is lost) to at most 10 signals per second — the
+plots repaint 2.5 times a second, and every Python call on the GUI thread holds the interpreter the
+training loop also needs — and flushes what is pending before an epoch end, a pause and the end
+of the run, so the last update is never missed.
 
 Control (:meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`set_probes`) may be called from the
 GUI thread at any time, also before the engine exists (a stop while the data loads ends the run
@@ -47,7 +48,7 @@ from core.training import (
 )
 from core.training.session import build_trainer, resume_settings
 
-MIN_INTERVAL_S = 0.05  # ≤ 20 progress signals per second
+MIN_INTERVAL_S = 0.1  # ≤ 10 progress signals per second (the plots repaint 2.5 times a second)
 
 
 @dataclass
