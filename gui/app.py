@@ -205,7 +205,7 @@ def _interactive(app: QApplication, project: Any, source: str, args: argparse.Na
     if args.select and project is not None:
         QTimer.singleShot(0, lambda: window.focus_node(args.select))
     if args.train and project is not None:
-        QTimer.singleShot(0, lambda: window.training.panel.start(epochs=args.epochs))
+        QTimer.singleShot(0, lambda: window.training.start(epochs=args.epochs))
     return int(app.exec())
 
 

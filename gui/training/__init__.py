@@ -66,6 +66,12 @@ class TrainingDock(QDockWidget):
                 panel.set_document(self._doc)
         return self._panel
 
+    def start(self, epochs: int | None = None) -> bool:
+        """Show the dock and start a run with the panel's settings (``main.py FILE --train``)."""
+        self.show()
+        self.raise_()
+        return self.panel.start(epochs=epochs)
+
     def set_runs_root(self, root: Path) -> None:
         """Where runs are kept (default: ``runs/`` next to the project file)."""
         self._runs_root = root

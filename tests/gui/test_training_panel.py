@@ -178,6 +178,27 @@ def test_closing_the_window_during_a_run_asks_stops_and_keeps_the_checkpoint(qtb
     assert window.training_menu.title() == "&Train"
 
 
+def test_the_dock_is_built_when_shown_and_follows_the_windows_document(qtbot, tmp_path):
+    from gui.main_window import MainWindow
+
+    window = MainWindow(make_doc(), restore_layout=False)
+    qtbot.addWidget(window)
+    window.show()
+    dock = window.training
+    assert dock.built is None  # behind the Problems tab: nothing built, nothing loading
+    dock.set_runs_root(tmp_path / "runs")
+    dock.show()
+    dock.raise_()
+    qtbot.waitUntil(lambda: dock.built is not None, timeout=10_000)
+    assert dock.panel.doc is window.doc and dock.panel.runs_root == tmp_path / "runs"
+    other = make_doc()
+    window.set_document(other)
+    assert dock.panel.doc is other
+    with qtbot.waitSignal(dock.panel.run_finished, timeout=60_000) as blocker:
+        assert dock.start(epochs=1)  # what main.py FILE --train does
+    assert blocker.args[0].status == "completed"
+
+
 def test_runs_compare_resume_and_load_weights(qtbot, panel):
     first = train(qtbot, panel)
     panel.settings.lr.setValue(0.02)
