@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from core.project import Project, ProjectError, load_project
+from core.project import Project, load_project
 
 
 class SourceError(ValueError):
@@ -27,10 +27,7 @@ def load_source(source: str) -> Project:
         from core.importer import import_torchvision
 
         return import_torchvision(name)
-    try:
-        return load_project(source)
-    except ProjectError:
-        raise
+    return load_project(source)
 
 
 __all__ = ["SourceError", "load_source"]
