@@ -60,6 +60,9 @@ class _BusyThread(QThread):
 class MainWindow(QMainWindow):
     """One editor window. ``doc`` defaults to a new project (Input → Output)."""
 
+    # closeEvent asks "save changes?" before the training dock's "stop training?" (gui.training.install).
+    asks_training_after_save = True
+
     def __init__(self, doc: Document | None = None, *, recovery: Recovery | None = None,
                  restore_layout: bool = True, theme: str | None = None) -> None:
         super().__init__()
@@ -418,6 +421,9 @@ class MainWindow(QMainWindow):
             self.view.set_theme(self.theme)
         self.palette.set_theme(self.theme)
         self.code.set_theme(self.theme)
+        training = getattr(self, "training", None)  # the Training dock (gui.training.install)
+        if training is not None:
+            training.set_theme(self.theme)
         if self.doc is not None:
             self.inspector.set_document(self.doc)
             self.problems.diagnostics = None  # force the rows (and their icons) to be rebuilt
@@ -548,7 +554,13 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        # First "save changes?" (cancel: nothing happens, a run goes on), then "stop training?" (cancel:
+        # nothing happens either); only then is the run stopped, keeping its checkpoint.
         if not self.files.maybe_save():
+            event.ignore()
+            return
+        training = getattr(self, "training", None)
+        if training is not None and not training.confirm_close():
             event.ignore()
             return
         self.save_layout()

@@ -2,9 +2,11 @@
 
 :func:`install` adds the Training dock and a Train menu to a :class:`gui.main_window.MainWindow`
 without the window knowing about training: it follows the window's document, asks before a
-close interrupts a run (and stops it cleanly), and selects nodes on the canvas for the runs
-comparison. :func:`screenshot_after_training` is the ``main.py FILE --train --screenshot OUT``
-path: train in the window, then save a picture of it.
+close interrupts a run (and stops it cleanly; the editor asks its "save changes?" first and then
+calls :meth:`TrainingDock.confirm_close`), shows the source node's feature maps when an edge is
+clicked on the canvas, and selects nodes on the canvas for the runs comparison. The window hands
+a theme switch to :meth:`TrainingDock.set_theme`. :func:`screenshot_after_training` is the
+``main.py FILE --train --screenshot OUT`` path: train in the window, then save a picture of it.
 
 This module stays light (Qt only): the panel, which needs torch and pyqtgraph, is built the first
 time the dock is shown or used, so the editor opens as fast without it.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import re
 import sys
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +75,26 @@ class TrainingDock(QDockWidget):
         self.raise_()
         return self.panel.start(epochs=epochs)
 
+    def confirm_close(self) -> bool:
+        """The window is closing: while a run is active, ask "stop training?" (no = keep training and the
+        window); then stop the run cleanly, keeping its last checkpoint. True when the window may close.
+
+        The editor calls this after its "save changes?" prompt, so cancelling that prompt leaves the run
+        untouched.
+        """
+        panel = self._panel
+        if panel is None:
+            return True
+        if not panel.can_close():
+            return False
+        panel.shutdown()  # no thread of ours may outlive the window
+        return True
+
+    def set_theme(self, theme: Any) -> None:
+        """Restyle the panel if it is built (a panel built later takes the current theme)."""
+        if self._panel is not None:
+            self._panel.set_theme(theme)
+
     def set_runs_root(self, root: Path) -> None:
         """Where runs are kept (default: ``runs/`` next to the project file)."""
         self._runs_root = root
@@ -90,7 +113,8 @@ class TrainingDock(QDockWidget):
 
 
 class _WindowHooks(QObject):
-    """Event filter on the window: a close asks first while training; a new document is followed.
+    """Event filter on the window: a close asks while training (unless the window asks itself, after its
+    save prompt: ``asks_training_after_save``); a new document is followed.
 
     It holds the window and the dock weakly: a reference cycle through the window would leave the
     window to Python's cyclic collector, which may run on any thread (and must not delete widgets).
@@ -100,26 +124,49 @@ class _WindowHooks(QObject):
         super().__init__(window)
         self._window = weakref.ref(window)
         self._dock = weakref.ref(dock)
+        self._scene: Callable[[], Any] = lambda: None
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
         window, dock = self._window(), self._dock()
         if window is None or dock is None or watched is not window:
             return False
         kind = event.type()
-        if kind == QEvent.Type.Close:
-            panel = dock.built
-            if panel is None:
-                return False
-            if not panel.can_close():
+        if kind == QEvent.Type.Close and not getattr(window, "asks_training_after_save", False):
+            # A window without its own order (the editor's asks "save?" first, then calls confirm_close).
+            if not dock.confirm_close():
                 event.ignore()
                 return True
-            panel.shutdown()  # no thread of ours may outlive the window
             return False
         if kind == QEvent.Type.ChildAdded:
             doc = getattr(window, "doc", None)
             if doc is not None and doc is not dock._doc:  # File ▸ New / Open replaced it
                 dock.set_document(doc)
+            self.follow_scene()
         return False
+
+    def follow_scene(self) -> None:
+        """Listen to the window's canvas scene (a new one comes with each document) for clicked edges."""
+        window = self._window()
+        scene = getattr(window, "scene", None)
+        if scene is None or not hasattr(scene, "selected_edges") or scene is self._scene():
+            return
+        self._scene = weakref.ref(scene)
+        scene.selectionChanged.connect(self._scene_selection)
+
+    def _scene_selection(self) -> None:
+        # The canvas keeps edge selection to itself (the document's selection holds node ids only):
+        # a click on an edge leaves no node selected and the edge selected.
+        scene, dock = self._scene(), self._dock()
+        if scene is None or dock is None or dock.built is None:
+            return
+        try:
+            if scene.selected_node_ids():
+                return
+            edges = scene.selected_edges()
+        except RuntimeError:  # the scene is being torn down (its items are gone first): nothing to show
+            return
+        if edges:
+            dock.built.show_edges(edges)
 
 
 def install(window: QMainWindow, runs_root: Path | None = None) -> TrainingDock:
@@ -183,6 +230,7 @@ def install(window: QMainWindow, runs_root: Path | None = None) -> TrainingDock:
         view_menu.addAction(dock.toggleViewAction())
     hooks = _WindowHooks(window, dock)
     window.installEventFilter(hooks)
+    hooks.follow_scene()
     window.training = dock  # type: ignore[attr-defined]
     window.training_menu = menu  # type: ignore[attr-defined]
     dock._hooks = hooks  # type: ignore[attr-defined]  # kept alive with the dock

@@ -12,6 +12,8 @@ checkpoint stays in the run folder).
 from __future__ import annotations
 
 import math
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,8 @@ from core.explain import conv_weights, diff_graphs
 from core.project import Project, graph_from_dict, graph_to_dict
 from core.training import BatchProgress, ConfigError, EpochMetrics, RunInfo, RunSummary
 from core.training.runs import RunFolder, RunFolderError, default_run_dir, load_checkpoint
-from gui.theme import current_theme
+from gui.theme import Theme, current_theme
+from gui.training.commands import SetTrainingCommand
 from gui.training.maps import FeatureMapView, FiltersView
 from gui.training.plots import MetricsPlots
 from gui.training.predict import PredictionView
@@ -105,10 +108,6 @@ class TrainingPanel(QWidget):
 
         self.b_start = QPushButton("▶  Start")
         self.b_start.setObjectName("primary")
-        self.b_start.setStyleSheet(
-            f"#primary {{ background: {t.accent}; color: {t.accent_text}; border-color: {t.accent}; "
-            "font-weight: 600; padding: 4px 14px; } "
-            f"#primary:disabled {{ background: {t.panel_alt}; color: {t.text_dim}; border-color: {t.border}; }}")
         self.b_start.setToolTip("Train a copy of the graph with these settings (the canvas stays editable)")
         self.b_pause = QPushButton("Pause")
         self.b_stop = QPushButton("■  Stop")
@@ -124,14 +123,10 @@ class TrainingPanel(QWidget):
         self.progress_text = QLabel("Ready")
         self.progress_text.setStyleSheet("font-weight: 600;")
         self.detail = QLabel("")
-        self.detail.setStyleSheet(f"color: {t.text_dim};")
         self.changed_chip = QLabel("Graph changed since this run started")
-        self.changed_chip.setStyleSheet(f"color: {t.warning}; border: 1px solid {t.warning}; border-radius: 8px; "
-                                        "padding: 1px 8px;")
         self.changed_chip.hide()
         self.banner = QFrame()
         self.banner.setObjectName("failBanner")
-        self.banner.setStyleSheet(f"#failBanner {{ border: 1px solid {t.error}; border-radius: 4px; }}")
         self.banner_text = QLabel("")
         self.banner_text.setWordWrap(True)
         self.banner_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -201,6 +196,7 @@ class TrainingPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
+        self._style(t)
         self._sync_buttons()
         if doc is not None:
             self.set_document(doc)
@@ -208,6 +204,35 @@ class TrainingPanel(QWidget):
         self._warm = WarmUp(self)
         if not WarmUp.done:
             QTimer.singleShot(1500, self._start_warm_up)  # after the window's first paint
+
+    # ------------------------------------------------------------------------------------- theme
+
+    def set_theme(self, theme: Theme) -> None:
+        """Restyle the open panel for ``theme`` (the window's View ▸ theme switch): buttons and labels,
+        the plots' background, axes and curves, the feature-map sections, the settings form."""
+        self._style(theme)
+        self.plots.set_theme(theme)
+        self.maps.set_theme(theme)
+        self.filters.set_theme(theme)
+        self.settings.set_theme(theme)
+        if self.last_summary is not None and not self.running:
+            self.detail.setText(self._finished_detail(self.last_summary, theme))
+        for widget in (self.predict, self.runs):
+            for child in [widget, *widget.findChildren(QWidget)]:
+                child.update()  # they paint with current_theme()
+
+    def _style(self, t: Theme) -> None:
+        self.b_start.setStyleSheet(
+            f"#primary {{ background: {t.accent}; color: {t.accent_text}; border-color: {t.accent}; "
+            "font-weight: 600; padding: 4px 14px; } "
+            f"#primary:disabled {{ background: {t.panel_alt}; color: {t.text_dim}; border-color: {t.border}; }}")
+        self.detail.setStyleSheet(f"color: {t.text_dim};")
+        self.changed_chip.setStyleSheet(f"color: {t.warning}; border: 1px solid {t.warning}; border-radius: 8px; "
+                                        "padding: 1px 8px;")
+        self.banner.setStyleSheet(f"#failBanner {{ border: 1px solid {t.error}; border-radius: 4px; }}")
+        if not self.banner.isHidden():  # the message's heading is coloured in its text
+            body = self.banner_text.text().split("<br>", 1)[-1]
+            self.banner_text.setText(f"<span style='color:{t.error}'><b>Training problem</b></span><br>{body}")
 
     # ---------------------------------------------------------------------------------- document
 
@@ -226,6 +251,18 @@ class TrainingPanel(QWidget):
         self.runs.set_root(self.runs_root)
         self._analysis(doc.analysis)
         self._selection(list(doc.selection))
+
+    def _form_follower(self, doc: Any) -> Callable[[dict[str, Any]], None]:
+        """For the undo step of the training settings: the form shows ``doc``'s section again after an
+        undo/redo, while this panel still shows ``doc``. Weak: the undo stack must not keep the panel."""
+        panel_ref = weakref.ref(self)
+
+        def follow(training: dict[str, Any]) -> None:
+            panel = panel_ref()
+            if panel is not None and panel.doc is doc and not panel.running:
+                panel.settings.set_config(default_config(training))
+
+        return follow
 
     def _doc_connections(self) -> list[tuple[Any, Any]]:
         return [(self.doc.analysis_updated, self._analysis), (self.doc.selection_changed, self._selection),
@@ -261,6 +298,14 @@ class TrainingPanel(QWidget):
         selected_convs = [i for i in ids if i in convs]
         if selected_convs and self.filters.current != selected_convs[0]:
             self.filters.combo.setCurrentText(selected_convs[0])
+
+    def show_edges(self, edges: list[Any]) -> None:
+        """Edges clicked on the canvas: show the feature maps of their source nodes (what flows along them)."""
+        if self.doc is None:
+            return
+        sources = [e.src for e in edges if _mappable(self.doc.analysis, e.src)]
+        if sources:
+            self.maps.set_nodes(sources)
 
     def _update_changed_chip(self) -> None:
         if self.run_graph is None or self.doc is None:
@@ -316,7 +361,8 @@ class TrainingPanel(QWidget):
             self.show_problem(f"The data doesn't fit the network: {self.settings.mismatch.message}{fix}.")
             return False
         else:
-            self.doc.project.training = cfg.to_dict(only_changed=True)  # saved with the project
+            # Saved with the project, as an undo step: the document becomes modified, so closing offers to save.
+            self.doc.push(SetTrainingCommand(self.doc, cfg.to_dict(only_changed=True), self._form_follower(self.doc)))
             name = self.doc.project.name or "run"
             graph = self.doc.graph.copy()
             request = RunRequest(project=Project(graph=graph, name=name, training=dict(self.doc.project.training),
@@ -491,8 +537,7 @@ class TrainingPanel(QWidget):
             if acc is not None:
                 text += f" · best val acc {acc:.1%} (epoch {summary.best_epoch})"
         self.progress_text.setText(text)
-        folder = Path(summary.run_dir).name if summary.run_dir else ""
-        self.detail.setText(f"<span style='color:{t.text_dim}'>{fmt_duration(summary.seconds)} · run {folder}</span>")
+        self.detail.setText(self._finished_detail(summary, t))
         self.detail.setToolTip(f"Run folder: {summary.run_dir}" if summary.run_dir else "")
         if summary.status == "completed":
             self.progress.setValue(1000)
@@ -502,6 +547,11 @@ class TrainingPanel(QWidget):
         if self.tabs.currentWidget() is self.predict:
             self._apply_snapshot()
         self.run_finished.emit(summary)
+
+    @staticmethod
+    def _finished_detail(summary: RunSummary, t: Theme) -> str:
+        folder = Path(summary.run_dir).name if summary.run_dir else ""
+        return f"<span style='color:{t.text_dim}'>{fmt_duration(summary.seconds)} · run {folder}</span>"
 
     def _refresh_plots(self) -> None:
         if self.plots.dirty:

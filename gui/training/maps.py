@@ -42,7 +42,7 @@ from core.explain import (
 )
 from core.layers.spec import fmt_shape
 from core.training import ProbeData
-from gui.theme import current_theme
+from gui.theme import Theme, current_theme
 from gui.training.images import ImageView, MosaicView, Sparkline, chw_to_rgb
 
 MAX_FPS = 1.0
@@ -76,8 +76,6 @@ class NodeSection(QFrame):
         t = current_theme()
         self.node_id = node_id
         self.setObjectName("nodeSection")
-        self.setStyleSheet(f"#nodeSection {{ border: 1px solid {t.border}; border-radius: 6px; "
-                           f"background: {t.panel}; }}")
         self.title = QLabel(f"<b>{node_id}</b>")
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.spark = {"mean": Sparkline("mean"), "std": Sparkline("std"),
@@ -99,6 +97,16 @@ class NodeSection(QFrame):
         layout.setSpacing(4)
         layout.addWidget(self.title)
         layout.addLayout(body, 1)
+        self.set_theme(t)
+
+    def set_theme(self, theme: Theme) -> None:
+        self.setStyleSheet(f"#nodeSection {{ border: 1px solid {theme.border}; border-radius: 6px; "
+                           f"background: {theme.panel}; }}")
+        self.spark["dead"].colour = theme.warning
+        self.spark["grad"].colour = theme.ok
+        for spark in self.spark.values():
+            spark.update()
+        self.mosaic.update()
 
 
 class FeatureMapView(QWidget):
@@ -300,6 +308,17 @@ class FeatureMapView(QWidget):
         h, w = tile.shape[:2]
         self.zoom_label.setText(f"<b>{nid}</b> channel {channel} · {h}×{w}")
 
+    def set_theme(self, theme: Theme) -> None:
+        """Restyle the labels, node sections and images for ``theme`` (View ▸ theme)."""
+        for label in (self.prediction, self.zoom_label, self.hint):
+            label.setStyleSheet(f"color: {theme.text_dim};")
+        for nid, section in self.sections.items():
+            section.set_theme(theme)
+            channels = getattr(self.latest, "channels", None) or {}
+            self._update_title(nid, channels.get(nid))
+        for view in self.findChildren(QWidget):
+            view.update()  # images and sparklines paint with current_theme()
+
     def _update_title(self, nid: str, channels: int | None = None) -> None:
         section = self.sections.get(nid)
         if section is None:
@@ -379,6 +398,10 @@ class FiltersView(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         layout.addWidget(self.mosaic, 1)
+
+    def set_theme(self, theme: Theme) -> None:
+        self.info.setStyleSheet(f"color: {theme.text_dim};")
+        self.mosaic.update()
 
     def set_convs(self, node_ids: Sequence[str]) -> None:
         current = self.combo.currentText()

@@ -139,6 +139,16 @@ def _curve(plot: pg.PlotItem, colour: str | QColor, width: float = 1.6, name: st
     return item
 
 
+def _recolour(item: pg.PlotDataItem, colour: str | QColor) -> None:
+    """Give a curve (and its symbols) a new colour, keeping its pen's width and dash style."""
+    qcolour = QColor(colour)
+    pen = pg.mkPen(item.opts["pen"])
+    pen.setColor(qcolour)
+    item.setPen(pen)
+    if item.opts.get("symbol") is not None:
+        item.setSymbolBrush(qcolour)
+
+
 def _blend(colour: str, background: str, alpha: float) -> QColor:
     """An opaque colour that looks like ``colour`` at ``alpha`` over ``background`` (no per-pixel blending)."""
     a, b = QColor(colour), QColor(background)
@@ -152,35 +162,55 @@ class _Plot(pg.PlotWidget):
     def __init__(self, title: str, y_label: str, theme: Theme, legend: tuple[int, int] | None = (-8, 8)) -> None:
         super().__init__(background=theme.panel)
         self.theme = theme
+        self.title, self.y_label = title, y_label
         # Curves change geometry several times a second: a BSP index of the items would be rebuilt each
         # time for nothing (a plot holds a dozen items).
         self.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         item = self.getPlotItem()
         item.setDownsampling(auto=True, mode="peak")  # the plot's mode, as its context menu shows it
         item.setClipToView(True)
-        item.setTitle(f"<span style='color:{theme.text};font-weight:600'>{title}</span>", size="10pt")
         item.showGrid(x=True, y=True, alpha=0.15)
+        for axis in ("left", "bottom"):
+            # Axes are pictures of text: cached as pixmaps they repaint only when their range changes,
+            # not with every new point (replaying them was most of the GUI's cost while training).
+            item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        if legend is not None:  # offset: where the curves are not (loss falls, accuracy rises)
+            item.addLegend(offset=legend, labelTextSize="8pt")
+        self.readout = pg.TextItem(anchor=(0, 1))
+        self.readout.setZValue(100)
+        self.readout.hide()
+        item.addItem(self.readout, ignoreBounds=True)
+        self.marker = pg.ScatterPlotItem(size=8, pen=None)
+        item.addItem(self.marker, ignoreBounds=True)
+        self.apply_theme(theme)
+        self.hover_curves: list[tuple[str, pg.PlotDataItem]] = []
+        self.scene().sigMouseMoved.connect(self._hover)
+        self.setMinimumSize(160, 110)
+
+    def apply_theme(self, theme: Theme) -> None:
+        """Colour the background, title, axes, legend and hover readout from ``theme`` (View ▸ theme)."""
+        self.theme = theme
+        self.setBackground(theme.panel)
+        item = self.getPlotItem()
+        item.setTitle(f"<span style='color:{theme.text};font-weight:600'>{self.title}</span>", size="10pt")
         item.setLabel("bottom", "epoch", color=theme.text_dim)
-        item.setLabel("left", y_label, color=theme.text_dim)
+        item.setLabel("left", self.y_label, color=theme.text_dim)
         for axis in ("left", "bottom"):
             ax = item.getAxis(axis)
             ax.setPen(pg.mkPen(theme.border))
             ax.setTextPen(pg.mkPen(theme.text_dim))
-            # Axes are pictures of text: cached as pixmaps they repaint only when their range changes,
-            # not with every new point (replaying them was most of the GUI's cost while training).
-            ax.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        if legend is not None:  # offset: where the curves are not (loss falls, accuracy rises)
-            item.addLegend(offset=legend, labelTextColor=theme.text_dim, labelTextSize="8pt",
-                           brush=pg.mkBrush(QColor(theme.panel)), pen=pg.mkPen(theme.border))
-        self.readout = pg.TextItem(color=theme.text, anchor=(0, 1), fill=pg.mkBrush(QColor(theme.panel_alt)))
-        self.readout.setZValue(100)
-        self.readout.hide()
-        item.addItem(self.readout, ignoreBounds=True)
-        self.marker = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(theme.accent), pen=None)
-        item.addItem(self.marker, ignoreBounds=True)
-        self.hover_curves: list[tuple[str, pg.PlotDataItem]] = []
-        self.scene().sigMouseMoved.connect(self._hover)
-        self.setMinimumSize(160, 110)
+            ax.update()  # drop the cached pixmap drawn in the old colours
+        legend = item.legend
+        if legend is not None:
+            legend.setBrush(pg.mkBrush(QColor(theme.panel)))
+            legend.setPen(pg.mkPen(theme.border))
+            legend.setLabelTextColor(theme.text_dim)
+            for _sample, label in legend.items:
+                label.setText(label.text)  # a label's colour shows once its text is laid out again
+        self.readout.setColor(theme.text)
+        self.readout.fill = pg.mkBrush(QColor(theme.panel_alt))
+        self.readout.update()
+        self.marker.setBrush(pg.mkBrush(theme.accent))
 
     def leaveEvent(self, event: object) -> None:  # Qt override
         self.readout.hide()
@@ -309,6 +339,17 @@ class MetricsPlots(QWidget):
         layout.setSpacing(4)
         layout.addLayout(tools)
         layout.addLayout(grid, 1)
+
+    def set_theme(self, theme: Theme) -> None:
+        """Restyle the plots and their curves for ``theme`` (the window's View ▸ theme switch)."""
+        self.theme = t = theme
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            plot.apply_theme(t)
+        for curve, colour in ((self.c_step, _blend(t.accent, t.panel, 0.3)), (self.c_smooth, t.accent),
+                              (self.c_epoch, t.text_dim), (self.c_val, t.warning), (self.c_train_acc, t.accent),
+                              (self.c_val_acc, t.warning), (self.c_lr, t.ok)):
+            _recolour(curve, colour)
+        self.status.setStyleSheet(f"color: {t.text_dim};")
 
     # ------------------------------------------------------------------------------------ data in
 

@@ -38,7 +38,7 @@ from core.cli.common import human_bytes
 from core.training import DatasetError, DataSource, TrainConfig, check_fit
 from core.training.config import LOSSES, OPTIMIZERS, SCHEDULES
 from core.training.health import device_memory
-from gui.theme import current_theme
+from gui.theme import Theme, current_theme
 from gui.training.images import MosaicView, chw_to_rgb
 from gui.training.worker import open_data
 
@@ -317,6 +317,13 @@ class TrainingSettings(QWidget):
         path = QFileDialog.getExistingDirectory(self, "Choose the dataset folder", self.data_arg.text())
         if path:
             self.data_arg.setText(path)
+
+    def set_theme(self, theme: Theme) -> None:
+        """Restyle the class list, the fit banner and the memory line for ``theme`` (View ▸ theme)."""
+        self.classes.setStyleSheet(f"color: {theme.text_dim};")
+        self.banner.setStyleSheet(f"#fitBanner {{ border: 1px solid {theme.warning}; border-radius: 4px; }}")
+        self.update_memory()
+        self.preview.update()
 
     # ------------------------------------------------------------------------------------ memory
 
