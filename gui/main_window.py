@@ -8,6 +8,7 @@ data itself: panels and canvas observe the document's signals. File operations l
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -471,11 +472,19 @@ class MainWindow(QMainWindow):
         thread.finished_with.connect(lambda ok, msg: result.append((ok, msg)))
         thread.finished.connect(loop.quit)
         QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        # Collect garbage here, on the GUI thread, and not while the job runs: a collection during it
+        # (triggered on either thread) would finalize Qt wrappers and torch objects beside the job's own
+        # torch work, which crashed the ONNX export at random. The GUI thread only waits meanwhile.
+        gc.collect()
+        gc_was_on = gc.isenabled()
+        gc.disable()
         try:
             thread.start()
             loop.exec()
             thread.wait()
         finally:
+            if gc_was_on:
+                gc.enable()
             QApplication.restoreOverrideCursor()
             dialog.reset()
             dialog.deleteLater()

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import shiboken6
 from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QWidget
@@ -157,7 +158,7 @@ class _WindowHooks(QObject):
         # The canvas keeps edge selection to itself (the document's selection holds node ids only):
         # a click on an edge leaves no node selected and the edge selected.
         scene, dock = self._scene(), self._dock()
-        if scene is None or dock is None or dock.built is None:
+        if scene is None or dock is None or dock.built is None or not shiboken6.isValid(scene):
             return
         try:
             if scene.selected_node_ids():
