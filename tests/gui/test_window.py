@@ -347,3 +347,25 @@ def test_command_line_refuses_a_bad_size(capsys):
 
     assert run_gui(["--size", "huge", "--screenshot", "x.png"]) == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_copy_paste_between_two_windows_through_the_edit_menu(qtbot, isolated):
+    """Ctrl+C in one main window, Ctrl+V in another: the layers and the edge between them arrive
+    with fresh ids where needed, as one undoable step in the target window only."""
+    source = make_window(qtbot)
+    target = make_window(qtbot)
+    source.view.select_nodes(["conv2", "relu2"])
+    source.act_copy.trigger()
+    before = graph_to_dict(source.doc.graph)
+    count = len(target.doc.graph.nodes)
+    target.act_paste.trigger()
+    g = target.doc.graph
+    assert len(g.nodes) == count + 2
+    new = [n for n in g.nodes if n not in ("conv2", "relu2") and n not in load_project(DEMO).graph.nodes]
+    assert sorted(g.nodes[n].type for n in new) == ["Conv2d", "ReLU"]
+    conv = next(n for n in new if g.nodes[n].type == "Conv2d")
+    assert g.nodes[conv].params == {"out_channels": 16, "kernel_size": 5}
+    assert [e.dst for e in g.out_edges(conv)] == [next(n for n in new if g.nodes[n].type == "ReLU")]
+    assert graph_to_dict(source.doc.graph) == before  # the source window is untouched
+    target.doc.undo_stack.undo()
+    assert len(target.doc.graph.nodes) == count
