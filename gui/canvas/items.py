@@ -4,11 +4,17 @@ Items hold no model data of their own beyond what they display: the scene hands 
 node's type/params and its :class:`core.analysis.NodeResult`, and they cache the strings,
 elisions and paths derived from those. Painting draws cached things only, and at low zoom
 (level of detail) skips text entirely.
+
+During training a probed card also shows a strip of its statistics under its bottom-left corner
+(:meth:`NodeItem.set_sparklines`): the recent mean and gradient norm as two tiny lines, each on its
+own scale, and the dead-ReLU share as a bar. The canvas knows nothing of training; whoever owns
+the run hands it plain series of numbers through :meth:`gui.canvas.scene.CanvasScene.show_sparklines`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -27,7 +33,14 @@ if TYPE_CHECKING:
 LOD_TEXT = 0.42  # below this zoom, cards are plain tiles
 LOD_FAR = 0.14  # below this, not even the big type name
 LOD_LABEL = 0.45  # below this zoom, edge labels hide
+LOD_SPARK = LOD_TEXT  # below this zoom, the training statistics strip under a card hides
 _PAD = 12.0
+SPARK_POINTS = 50  # the strip shows this many latest values of each series
+SPARK_LINES = ("mean", "grad")  # series drawn as lines (the strip's pens: style.spark_<key>)
+SPARK_LABELS = {"mean": "mean", "std": "std", "dead": "dead", "grad": "grad norm"}
+_SPARK_TOP = NODE_H + 3.0  # under the card, clear of the output port (the strip ends left of it)
+_SPARK_H = 18.0
+_SPARK_X = 10.0
 
 
 def lod_of(painter: QPainter) -> float:
@@ -72,6 +85,10 @@ class NodeItem(QGraphicsItem):
         self.takes_input = True
         self.hover_port: tuple[str, int] | None = None
         self.highlight = False  # a connection being dragged would land here
+        # training statistics (set_sparklines): latest values for the tooltip, cached line paths
+        self.sparklines: dict[str, list[float]] = {}
+        self._spark_paths: list[tuple[str, QPainterPath]] = []
+        self._spark_dead: float | None = None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
@@ -99,14 +116,72 @@ class NodeItem(QGraphicsItem):
         self.result = result
         self.n_out = len(result.out_shapes) if result is not None and result.out_shapes else 1
         self._layout_text()
+        if self.sparklines:  # the strip ends left of the first output port, which may have moved
+            self._layout_sparklines()
         self.update()
 
     def set_diags(self, diags: tuple[tuple[Severity, str], ...]) -> None:
         if diags == self.diags:
             return
         self.diags = diags
-        self.setToolTip("\n".join(m for _, m in diags))
+        self._refresh_tooltip()
         self.update()
+
+    def set_sparklines(self, series: Mapping[str, Sequence[float | None]] | None) -> None:
+        """Show recent training statistics under the card: ``{"mean": [...], "std": [...], "dead": [...],
+        "grad": [...]}`` (any subset; values oldest first; non-finite values and ``None`` are skipped).
+        ``None`` or an empty mapping removes the strip."""
+        clean: dict[str, list[float]] = {}
+        for key, values in (series or {}).items():
+            kept = [float(v) for v in values if v is not None and math.isfinite(v)][-SPARK_POINTS:]
+            if kept:
+                clean[key] = kept
+        if clean == self.sparklines:
+            return
+        if bool(clean) != bool(self.sparklines):
+            self.prepareGeometryChange()  # the bounding rect grows or shrinks by the strip
+        self.sparklines = clean
+        self._layout_sparklines()
+        self._refresh_tooltip()
+        self.update()
+
+    def _spark_rect(self) -> QRectF:
+        right = min(self._out_xs() or [NODE_W / 2]) - PORT_HIT
+        return QRectF(_SPARK_X, _SPARK_TOP, max(right - _SPARK_X, 40.0), _SPARK_H)
+
+    def _layout_sparklines(self) -> None:
+        """One path per line series, built here so painting only strokes cached paths."""
+        self._spark_paths = []
+        dead = self.sparklines.get("dead")
+        self._spark_dead = min(max(dead[-1], 0.0), 1.0) if dead else None
+        if not self.sparklines:
+            return
+        r = self._spark_rect().adjusted(3, 3, -10, -3)  # right: room for the dead-share bar
+        for key in SPARK_LINES:
+            values = self.sparklines.get(key, [])
+            if len(values) < 2:
+                continue
+            lo, hi = min(values), max(values)
+            span = hi - lo
+            step = r.width() / (len(values) - 1)
+            path = QPainterPath()
+            for i, v in enumerate(values):
+                y = r.bottom() - ((v - lo) / span if span > 1e-12 else 0.5) * r.height()
+                if i == 0:
+                    path.moveTo(r.left(), y)
+                else:
+                    path.lineTo(r.left() + i * step, y)
+            self._spark_paths.append((key, path))
+
+    def _refresh_tooltip(self) -> None:
+        lines = [m for _, m in self.diags]
+        if self.sparklines:
+            parts = []
+            for key, values in self.sparklines.items():
+                fmt = "{:.0%}" if key == "dead" else "{:.3g}"
+                parts.append(f"{SPARK_LABELS.get(key, key)} {fmt.format(values[-1])}")
+            lines.append("Training: " + " · ".join(parts))
+        self.setToolTip("\n".join(lines))
 
     def set_slots(self, used_ports: Sequence[int]) -> None:
         if not self.takes_input:
@@ -144,7 +219,8 @@ class NodeItem(QGraphicsItem):
 
     # -- geometry -------------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:  # Qt override
-        return QRectF(-4, -10, NODE_W + 14, NODE_H + 20)
+        bottom = _SPARK_TOP + _SPARK_H + 2 if self.sparklines else NODE_H + 10
+        return QRectF(-4, -10, NODE_W + 14, bottom + 10)
 
     def shape(self) -> QPainterPath:  # Qt override
         p = QPainterPath()
@@ -287,6 +363,25 @@ class NodeItem(QGraphicsItem):
         self._paint_ports(painter)
         if sev is not None:
             self._paint_badge(painter, sev)
+        if self.sparklines and lod >= LOD_SPARK:
+            self._paint_sparklines(painter)
+
+    def _paint_sparklines(self, painter: QPainter) -> None:
+        st = self.style
+        rect = self._spark_rect()
+        painter.setPen(st.spark_border)
+        painter.setBrush(st.spark_bg)
+        painter.drawRoundedRect(rect, 4, 4)
+        painter.setBrush(st.no_brush)
+        for key, path in self._spark_paths:
+            painter.setPen(st.spark_grad if key == "grad" else st.spark_mean)
+            painter.drawPath(path)
+        if self._spark_dead is not None:
+            track = QRectF(rect.right() - 7, rect.top() + 3, 4, rect.height() - 6)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.fillRect(track, st.spark_track)
+            h = track.height() * self._spark_dead
+            painter.fillRect(QRectF(track.left(), track.bottom() - h, track.width(), h), st.spark_dead)
 
     def _paint_ports(self, painter: QPainter) -> None:
         st = self.style

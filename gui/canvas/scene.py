@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, QTimer, Signal
 from PySide6.QtGui import QPainter
@@ -435,6 +435,27 @@ class CanvasScene(QGraphicsScene):
                     self._label_edge(eitem)
         if self.cards and (changed or diags):
             self._refresh_cards()
+
+    # -- training statistics ----------------------------------------------------------------------
+    def set_node_sparklines(self, node_id: str, series: Mapping[str, Sequence[float | None]] | None) -> bool:
+        """Draw ``series`` (``{"mean"|"std"|"dead"|"grad": values}``) as a strip under ``node_id``'s card;
+        ``None`` removes it. False when the scene has no such node (a run of an older graph)."""
+        item = self.nodes.get(node_id)
+        if item is None:
+            return False
+        item.set_sparklines(series)
+        return True
+
+    def show_sparklines(self, stats: Mapping[str, Mapping[str, Sequence[float | None]]]) -> None:
+        """Exactly the nodes of ``stats`` show a statistics strip (an empty mapping clears them all)."""
+        for nid, item in self.nodes.items():
+            if nid not in stats and item.sparklines:
+                item.set_sparklines(None)
+        for nid, series in stats.items():
+            self.set_node_sparklines(nid, series)
+
+    def sparkline_nodes(self) -> list[str]:
+        return [nid for nid, item in self.nodes.items() if item.sparklines]
 
     # -- selection --------------------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:

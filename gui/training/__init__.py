@@ -44,6 +44,7 @@ class TrainingDock(QDockWidget):
         self._panel: TrainingPanel | None = None
         self.highlight: Any = None
         self.message_sink: Any = None
+        self.stats_sink: Any = None  # callable({node: {stat: values}}) drawing them on the canvas (install sets it)
         placeholder = QLabel("Loading the training panel…")
         placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWidget(placeholder)
@@ -61,6 +62,7 @@ class TrainingDock(QDockWidget):
 
             panel = TrainingPanel(None, self._runs_root)
             panel.highlight = self.highlight
+            panel.node_stats.connect(self._node_stats)
             sink = self.message_sink() if self.message_sink is not None else None
             if sink is not None:
                 panel.message.connect(sink)
@@ -107,6 +109,10 @@ class TrainingDock(QDockWidget):
         self._doc = doc
         if self._panel is not None and doc is not self._panel.doc:
             self._panel.set_document(doc)
+
+    def _node_stats(self, stats: dict[str, Any]) -> None:
+        if self.stats_sink is not None:
+            self.stats_sink(stats)
 
     def _visible(self, visible: bool) -> None:
         if visible and self._panel is None:
@@ -191,6 +197,7 @@ def install(window: QMainWindow, runs_root: Path | None = None) -> TrainingDock:
     if hasattr(window, "show_status"):
         dock.message_sink = weakref.WeakMethod(window.show_status)  # type: ignore[attr-defined]
     dock.highlight = lambda ids: _highlight(window_ref(), dock_ref(), ids)
+    dock.stats_sink = lambda stats: _sparklines(window_ref(), stats)
 
     def show() -> None:
         d = dock_ref()
@@ -247,6 +254,14 @@ def _highlight(window: Any, dock: TrainingDock | None, ids: list[str]) -> None:
             view.center_on_node(ids[0])
     elif dock is not None and dock.built is not None and dock.built.doc is not None:
         dock.built.doc.set_selection(ids)
+
+
+def _sparklines(window: Any, stats: dict[str, Any]) -> None:
+    """The run's node statistics as strips under the cards of the window's canvas (a new document
+    comes with a new scene, so they go with the old one)."""
+    scene = getattr(window, "scene", None)
+    if scene is not None and hasattr(scene, "show_sparklines") and shiboken6.isValid(scene):
+        scene.show_sparklines(stats)
 
 
 def screenshot_after_training(window: QMainWindow, epochs: int | None, out_path: str | Path,

@@ -7,12 +7,18 @@ graph in a :class:`~gui.training.worker.TrainingWorker`; when the canvas changes
 run, the panel says so ("graph changed since this run started"). :meth:`TrainingPanel.can_close`
 and :meth:`TrainingPanel.shutdown` let a closing window stop a run cleanly (the last epoch
 checkpoint stays in the run folder).
+
+The probed nodes' statistics (mean, std, dead share, gradient norm) are also sent out as
+:attr:`TrainingPanel.node_stats` (plain lists per node, at most once a second) for the canvas to
+draw under the nodes' cards; the panel itself never touches the canvas.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,11 +41,11 @@ from PySide6.QtWidgets import (
 
 from core.explain import conv_weights, diff_graphs
 from core.project import Project, graph_from_dict, graph_to_dict
-from core.training import BatchProgress, ConfigError, EpochMetrics, RunInfo, RunSummary
+from core.training import BatchProgress, ConfigError, EpochMetrics, ProbeData, RunInfo, RunSummary
 from core.training.runs import RunFolder, RunFolderError, default_run_dir, load_checkpoint
 from gui.theme import Theme, current_theme
 from gui.training.commands import SetTrainingCommand
-from gui.training.maps import FeatureMapView, FiltersView
+from gui.training.maps import MAX_FPS, FeatureMapView, FiltersView
 from gui.training.plots import MetricsPlots
 from gui.training.predict import PredictionView
 from gui.training.runs import RunsPanel
@@ -47,6 +53,7 @@ from gui.training.settings import TrainingSettings
 from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_config
 
 PLOT_INTERVAL_MS = 400  # plots repaint at most 2.5 times a second (progress signals come at most 20 times)
+STAT_HISTORY = 120  # values kept per node and statistic for the canvas sparklines
 _MAP_TYPES = ("Conv", "ReLU", "Pool", "BatchNorm", "GELU", "SiLU", "Sigmoid", "Tanh", "Add", "Concat", "Hardswish")
 
 
@@ -76,6 +83,9 @@ class TrainingPanel(QWidget):
 
     run_finished = Signal(object)  # RunSummary
     message = Signal(str)  # status-bar text for the window
+    # {node id: {"mean"|"std"|"dead"|"grad": [values, oldest first]}} of this run's probed nodes, for the
+    # canvas (gui.training.install hands it to the window's scene); an empty dict clears them.
+    node_stats = Signal(object)
 
     def __init__(self, doc: Any = None, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -96,6 +106,12 @@ class TrainingPanel(QWidget):
         self._plot_timer = QTimer(self)
         self._plot_timer.setInterval(PLOT_INTERVAL_MS)
         self._plot_timer.timeout.connect(self._refresh_plots)
+        self._stats: dict[str, dict[str, deque[float]]] = {}
+        self._stats_doc: Any = None  # the document whose graph the run trains: only its canvas gets the stats
+        self._stats_sent = 0.0
+        self._stats_timer = QTimer(self)
+        self._stats_timer.setSingleShot(True)
+        self._stats_timer.timeout.connect(self._send_node_stats)
 
         self.settings = TrainingSettings(self.apply_fixes)
         self.settings.data_changed.connect(self._data_changed)
@@ -374,6 +390,8 @@ class TrainingPanel(QWidget):
         self.run_dir = run_dir
         self.plots.clear()
         self.maps.clear()
+        self.clear_node_stats()
+        self._stats_doc = self.doc
         if resume_from is not None:
             try:
                 self.plots.load_history(RunFolder(resume_from).read_metrics())
@@ -384,6 +402,7 @@ class TrainingPanel(QWidget):
         worker.progress.connect(self._progress)
         worker.epoch_ended.connect(self._epoch)
         worker.probed.connect(self.maps.show_probe)
+        worker.probed.connect(self._collect_node_stats)
         worker.warned.connect(self._warned)
         worker.paused_changed.connect(self._paused)
         worker.status_changed.connect(self.progress_text.setText)
@@ -402,6 +421,36 @@ class TrainingPanel(QWidget):
         self._sync_buttons()
         self._update_changed_chip()
         return True
+
+    # ------------------------------------------------------------------------- canvas statistics
+
+    def _collect_node_stats(self, data: ProbeData) -> None:
+        for nid, stats in data.stats.items():
+            hist = self._stats.get(nid)
+            if hist is None:
+                hist = self._stats[nid] = {k: deque(maxlen=STAT_HISTORY) for k in ("mean", "std", "dead", "grad")}
+            for key, value in (("mean", stats.mean), ("std", stats.std), ("dead", stats.zero_fraction),
+                               ("grad", stats.grad_norm)):
+                if value is not None and math.isfinite(value):
+                    hist[key].append(float(value))
+        # Coalesced like the feature maps: at most MAX_FPS sends whatever the probe rate.
+        wait = 1.0 / MAX_FPS - (time.perf_counter() - self._stats_sent)
+        if wait <= 0:
+            self._send_node_stats()
+        elif not self._stats_timer.isActive():
+            self._stats_timer.start(int(wait * 1000) + 1)
+
+    def _send_node_stats(self) -> None:
+        self._stats_sent = time.perf_counter()
+        if self.doc is None or self.doc is not self._stats_doc:
+            return  # another document is shown: the run's statistics are not about its nodes
+        self.node_stats.emit({nid: {k: list(v) for k, v in hist.items() if v} for nid, hist in self._stats.items()})
+
+    def clear_node_stats(self) -> None:
+        """Forget the run's statistics and take them off the canvas."""
+        self._stats_timer.stop()
+        self._stats = {}
+        self.node_stats.emit({})
 
     def toggle_pause(self) -> None:
         if self.worker is None:
