@@ -82,6 +82,9 @@ def run_gui(argv: list[str]) -> int:
     assert isinstance(app, QApplication)
     app.setWindowIcon(app_icon())
     app.setApplicationDisplayName(APP_NAME)
+    from gui.clipboard import release_clipboard
+
+    app.aboutToQuit.connect(release_clipboard)
 
     source = args.project or str(DEMO)
     error = None

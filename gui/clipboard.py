@@ -140,6 +140,21 @@ def put_on_clipboard(text: str) -> None:
     QGuiApplication.clipboard().setMimeData(data)
 
 
+def release_clipboard() -> None:
+    """At quit, hand a copied selection back as plain text.
+
+    Qt (seen with PySide6 6.11) crashes while tearing down a clipboard that still owns a
+    QMimeData we set, so before the application object goes away we replace our rich payload
+    with the same JSON as plain text: another window or app can still paste it.
+    """
+    from PySide6.QtGui import QGuiApplication
+
+    clipboard = QGuiApplication.clipboard()
+    data = clipboard.mimeData()
+    if data is not None and data.hasFormat(MIME):
+        clipboard.setText(bytes(data.data(MIME).data()).decode("utf-8"))
+
+
 def clipboard_text() -> str:
     """Our MIME payload if present, else the clipboard's plain text ('' when empty)."""
     from PySide6.QtGui import QGuiApplication
