@@ -197,8 +197,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--train", type=int, default=5000, help="training images per epoch")
     parser.add_argument("--workers", type=int, default=2, help="tutorial DataLoader workers")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1 keeps timings steady on a shared 2-core machine)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads (default: torch's own, i.e. what a user gets; the tutorial loop's "
+                             "DataLoader workers use the other cores, so 1 thread handicaps the engine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from core.project import project_from_dict
