@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.layers.registry import register
-from core.layers.shape import _nn
 from core.layers.spec import (
     Category,
     Inferred,
@@ -21,6 +20,7 @@ from core.layers.spec import (
     ShortFn,
     fmt_shape,
     set_param_fix,
+    torch_builder,
 )
 
 
@@ -31,7 +31,7 @@ def same_shape(p: Params, shapes: Sequence[Shape]) -> Inferred:
 def activation(type_name: str, doc: str, *params: ParamSpec, short: ShortFn | None = None) -> LayerSpec:
     """Declare a parameter-free-shape activation backed by ``torch.nn.<type_name>``."""
     return register(LayerSpec(type=type_name, category=Category.ACTIVATION, doc=doc, params=params,
-                              infer=same_shape, build=_nn(type_name), short=short))
+                              infer=same_shape, build=torch_builder(type_name), short=short))
 
 
 _INPLACE = ParamSpec("inplace", Kind.BOOL, False, "Overwrite the input tensor to save memory.")
@@ -84,7 +84,7 @@ PReLU = register(LayerSpec(
         ParamSpec("num_parameters", Kind.INT, 1, "Learned slopes: 1 shared, or one per input channel.", min=1),
         ParamSpec("init", Kind.FLOAT, 0.25, "Starting value of the learned slope."),
     ),
-    infer=_prelu_infer, build=_nn("PReLU"),
+    infer=_prelu_infer, build=torch_builder("PReLU"),
     short=lambda p: f"{p['num_parameters']} slopes" if p["num_parameters"] != 1 else "",
 ))
 
@@ -109,7 +109,7 @@ def _softmax(type_name: str, doc: str) -> LayerSpec:
         params=(ParamSpec("dim", Kind.INT, 1,
                           "Axis that sums to one, counted with the batch axis: 1 = classes/channels, -1 = last.",
                           min=-8, max=8),),
-        infer=infer, build=_nn(type_name), short=lambda p: f"dim {p['dim']}",
+        infer=infer, build=torch_builder(type_name), short=lambda p: f"dim {p['dim']}",
     ))
 
 

@@ -27,6 +27,7 @@ from core.layers.spec import (
     insert_fix,
     numel,
     set_param_fix,
+    torch_builder,
     tup,
 )
 
@@ -219,13 +220,6 @@ def _make_conv(nd: int, transposed: bool) -> LayerSpec:
         return Window(tup(p["kernel_size"], nd), tup(p["stride"], nd), tup(p["padding"], nd),
                       tup(p["dilation"], nd), transposed=transposed)
 
-    def build(p: Params) -> Any:
-        import torch.nn as nn
-
-        cls = getattr(nn, type_name)
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items()}
-        return cls(**kwargs)
-
     def short(p: Params) -> str:
         k = tup(p["kernel_size"], nd)
         parts = ["×".join(map(str, k)), str(p["out_channels"])]
@@ -246,7 +240,7 @@ def _make_conv(nd: int, transposed: bool) -> LayerSpec:
     }
     return LayerSpec(
         type=type_name, category=Category.CONV, doc=docs[(nd, transposed)],
-        params=_conv_params(nd, transposed), infer=infer, window=window, build=build, short=short,
+        params=_conv_params(nd, transposed), infer=infer, window=window, build=torch_builder(type_name), short=short,
     )
 
 

@@ -10,8 +10,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.layers.registry import register
-from core.layers.shape import _nn
-from core.layers.spec import Category, Inferred, Kind, LayerError, LayerSpec, Params, ParamSpec, Shape, fmt_shape
+from core.layers.spec import (
+    Category,
+    Inferred,
+    Kind,
+    LayerError,
+    LayerSpec,
+    Params,
+    ParamSpec,
+    Shape,
+    fmt_shape,
+    torch_builder,
+)
 
 _P = ParamSpec("p", Kind.FLOAT, 0.5, "Probability of zeroing each element while training (AlexNet: 0.5).",
                min=0.0, max=1.0)
@@ -42,13 +52,13 @@ def _short(p: Params) -> str:
 Dropout = register(LayerSpec(
     type="Dropout", category=Category.DROPOUT,
     doc="Randomly zeroes activations with probability p while training (and scales the rest by 1/(1−p)).",
-    params=(_P, _INPLACE), infer=_dropout_infer, build=_nn("Dropout"), short=_short,
+    params=(_P, _INPLACE), infer=_dropout_infer, build=torch_builder("Dropout"), short=_short,
 ))
 
 Dropout2d = register(LayerSpec(
     type="Dropout2d", category=Category.DROPOUT,
     doc="Spatial dropout: zeroes whole channels of a C×H×W map with probability p while training.",
-    params=(_P, _INPLACE), infer=_dropout2d_infer, build=_nn("Dropout2d"), short=_short,
+    params=(_P, _INPLACE), infer=_dropout2d_infer, build=torch_builder("Dropout2d"), short=_short,
 ))
 
 __all__ = ["Dropout", "Dropout2d"]

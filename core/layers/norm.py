@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.layers.registry import register
-from core.layers.shape import _nn
 from core.layers.spec import (
     Category,
     Inferred,
@@ -31,6 +30,7 @@ from core.layers.spec import (
     fmt_shape,
     numel,
     set_param_fix,
+    torch_builder,
 )
 
 _EPS = ParamSpec("eps", Kind.FLOAT, 1e-5, "ε added to the variance so the division never blows up.",
@@ -83,7 +83,7 @@ def _batchnorm(nd: int) -> LayerSpec:
                       "Keep running mean/variance (2C buffers) for eval(); off = always use batch statistics."),
             _BIAS,
         ),
-        infer=infer, build=_nn(type_name),
+        infer=infer, build=torch_builder(type_name),
         trainable_note="2C learnable (γ, β) + 2C running statistics as buffers",
     ))
 
@@ -122,7 +122,7 @@ LayerNorm = register(LayerSpec(
                   "Learn a scale γ and shift β per normalized element."),
         _BIAS,
     ),
-    infer=_layernorm_infer, build=_nn("LayerNorm"),
+    infer=_layernorm_infer, build=torch_builder("LayerNorm"),
     short=lambda p: fmt_shape(p["normalized_shape"]) if p["normalized_shape"] is not None else "",
 ))
 
@@ -156,7 +156,7 @@ GroupNorm = register(LayerSpec(
         ParamSpec("affine", Kind.BOOL, True, "Learn a scale γ and shift β per channel (2C parameters)."),
         _BIAS,
     ),
-    infer=_groupnorm_infer, build=_nn("GroupNorm"),
+    infer=_groupnorm_infer, build=torch_builder("GroupNorm"),
     short=lambda p: f"{p['num_groups']} groups",
 ))
 

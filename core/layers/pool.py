@@ -13,7 +13,6 @@ from typing import Any
 
 from core.layers.conv import expect_spatial, window_sizes, without_padding_fix
 from core.layers.registry import register
-from core.layers.shape import _nn
 from core.layers.spec import (
     GLOBAL,
     Category,
@@ -26,6 +25,7 @@ from core.layers.spec import (
     Shape,
     Window,
     set_param_fix,
+    torch_builder,
     tup,
 )
 
@@ -96,7 +96,7 @@ MaxPool2d = register(LayerSpec(
     params=(_KS, _STRIDE, _PAD,
             ParamSpec("dilation", Kind.INTS, 1, "Spacing between window taps.", min=1, arity=2),
             _CEIL),
-    infer=_pool_infer("MaxPool2d", 2), window=_pool_window(2), build=_nn("MaxPool2d"), short=_pool_short,
+    infer=_pool_infer("MaxPool2d", 2), window=_pool_window(2), build=torch_builder("MaxPool2d"), short=_pool_short,
 ))
 
 AvgPool2d = register(LayerSpec(
@@ -106,7 +106,7 @@ AvgPool2d = register(LayerSpec(
             ParamSpec("count_include_pad", Kind.BOOL, True, "Count padded zeros in the average."),
             ParamSpec("divisor_override", Kind.INT, None, "Divide by this instead of the window size.",
                       min=1, optional=True)),
-    infer=_pool_infer("AvgPool2d", 2), window=_pool_window(2), build=_nn("AvgPool2d"), short=_pool_short,
+    infer=_pool_infer("AvgPool2d", 2), window=_pool_window(2), build=torch_builder("AvgPool2d"), short=_pool_short,
 ))
 
 
@@ -136,7 +136,7 @@ def _adaptive(type_name: str, doc: str) -> LayerSpec:
         type=type_name, category=Category.POOL, doc=doc,
         params=(ParamSpec("output_size", Kind.INTS, 1, "Output H×W; 1 = global pooling to one value per channel.",
                           min=1, arity=2),),
-        infer=_adaptive_infer(type_name), window=_adaptive_window, build=_nn(type_name),
+        infer=_adaptive_infer(type_name), window=_adaptive_window, build=torch_builder(type_name),
         short=lambda p: "→ " + "×".join(map(str, tup(p["output_size"], 2))),
     ))
 

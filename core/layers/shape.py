@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 from core.layers.registry import register
 from core.layers.spec import (
@@ -26,19 +25,9 @@ from core.layers.spec import (
     fmt_shape,
     numel,
     set_param_fix,
+    torch_builder,
     tup,
 )
-
-
-def _nn(type_name: str) -> Any:
-    """A ``build`` function passing the validated params to ``torch.nn.<type_name>``."""
-
-    def build(p: Params) -> Any:
-        import torch.nn as nn
-
-        return getattr(nn, type_name)(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items()})
-
-    return build
 
 
 def _flatten_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
@@ -66,13 +55,13 @@ Flatten = register(LayerSpec(
                   min=-8, max=8),
         ParamSpec("end_dim", Kind.INT, -1, "Last axis to flatten (-1: the last).", min=-8, max=8),
     ),
-    infer=_flatten_infer, window=lambda p, s: GLOBAL, build=_nn("Flatten"),
+    infer=_flatten_infer, window=lambda p, s: GLOBAL, build=torch_builder("Flatten"),
 ))
 
 Identity = register(LayerSpec(
     type="Identity", category=Category.SHAPE,
     doc="Passes its input through unchanged (a placeholder that keeps a module path).",
-    params=(), infer=lambda p, s: Inferred(out_shapes=(tuple(s[0]),)), build=_nn("Identity"),
+    params=(), infer=lambda p, s: Inferred(out_shapes=(tuple(s[0]),)), build=torch_builder("Identity"),
 ))
 
 
@@ -119,7 +108,7 @@ ZeroPad2d = register(LayerSpec(
     doc="Adds rows and columns of zeros around each H×W map (negative values crop).",
     params=(ParamSpec("padding", Kind.INTS, 1,
                       "Zeros to add: one value for every side, or (left, right, top, bottom).", arity=4),),
-    infer=_zeropad_infer, window=_zeropad_window, build=_nn("ZeroPad2d"), short=_zeropad_short,
+    infer=_zeropad_infer, window=_zeropad_window, build=torch_builder("ZeroPad2d"), short=_zeropad_short,
 ))
 
 
@@ -205,7 +194,7 @@ Upsample = register(LayerSpec(
         ParamSpec("recompute_scale_factor", Kind.BOOL, None, "Recompute the factor from the rounded output "
                   "size for the interpolation itself.", optional=True),
     ),
-    infer=_upsample_infer, window=_upsample_window, build=_nn("Upsample"), short=_upsample_short,
+    infer=_upsample_infer, window=_upsample_window, build=torch_builder("Upsample"), short=_upsample_short,
 ))
 
 
@@ -228,7 +217,7 @@ ChannelShuffle = register(LayerSpec(
     type="ChannelShuffle", category=Category.SHAPE,
     doc="Interleaves the channels of g groups so grouped convs exchange information (ShuffleNet).",
     params=(ParamSpec("groups", Kind.INT, 2, "Number of channel groups g; must divide the channels.", min=1),),
-    infer=_shuffle_infer, build=_nn("ChannelShuffle"), short=lambda p: f"{p['groups']} groups",
+    infer=_shuffle_infer, build=torch_builder("ChannelShuffle"), short=lambda p: f"{p['groups']} groups",
 ))
 
-__all__ = ["ChannelShuffle", "Flatten", "Identity", "Upsample", "ZeroPad2d", "_nn"]
+__all__ = ["ChannelShuffle", "Flatten", "Identity", "Upsample", "ZeroPad2d"]

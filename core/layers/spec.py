@@ -312,6 +312,17 @@ def tup(value: Any, n: int) -> tuple[Any, ...]:
     return (value,) * n
 
 
+def torch_builder(type_name: str) -> BuildFn:
+    """A ``build`` function passing the validated params to ``torch.nn.<type_name>`` (lists → tuples)."""
+
+    def build(p: Params) -> Any:
+        import torch.nn as nn
+
+        return getattr(nn, type_name)(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items()})
+
+    return build
+
+
 def numel(shape: Sequence[int]) -> int:
     n = 1
     for d in shape:

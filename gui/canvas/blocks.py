@@ -14,7 +14,7 @@ from PySide6.QtGui import QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from core.analysis import Severity
-from gui.canvas.items import LOD_FAR, LOD_TEXT, lod_of
+from gui.canvas.items import LOD_FAR, LOD_TEXT, lod_of, paint_severity_badge
 from gui.canvas.metrics import CARD_H, CARD_W, FRAME_PAD, FRAME_TOP, PORT_R, RADIUS
 
 if TYPE_CHECKING:
@@ -259,13 +259,4 @@ class BlockItem(QGraphicsItem):
         painter.drawEllipse(QPointF(CARD_W / 2, 0), PORT_R, PORT_R)
         painter.drawEllipse(QPointF(CARD_W / 2, CARD_H), PORT_R, PORT_R)
         if sev is not None:
-            colour = st.error if sev is Severity.ERROR else st.warning
-            c = QPointF(CARD_W - 2, 2)
-            painter.setPen(QPen(st.node_fill.color(), 2))
-            painter.setBrush(colour)
-            painter.drawEllipse(c, 8.5, 8.5)
-            pen = QPen(st.node_fill.color(), 2.2)
-            pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-            painter.setPen(pen)
-            painter.drawLine(QPointF(c.x(), c.y() - 4), QPointF(c.x(), c.y() + 1))
-            painter.drawPoint(QPointF(c.x(), c.y() + 4.2))
+            paint_severity_badge(painter, st, QPointF(CARD_W - 2, 2), sev)

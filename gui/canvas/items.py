@@ -408,17 +408,23 @@ class NodeItem(QGraphicsItem):
             painter.drawEllipse(QPointF(x, NODE_H), PORT_R, PORT_R)
 
     def _paint_badge(self, painter: QPainter, sev: Severity) -> None:
-        st = self.style
-        colour = st.error if sev is Severity.ERROR else st.warning
-        c = QPointF(NODE_W - 2, 2)
-        painter.setPen(QPen(st.node_fill.color(), 2))
-        painter.setBrush(colour)
-        painter.drawEllipse(c, 8.5, 8.5)
-        pen = QPen(st.node_fill.color(), 2.2)
-        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-        painter.setPen(pen)
-        painter.drawLine(QPointF(c.x(), c.y() - 4), QPointF(c.x(), c.y() + 1))
-        painter.drawPoint(QPointF(c.x(), c.y() + 4.2))
+        paint_severity_badge(painter, self.style, QPointF(NODE_W - 2, 2), sev)
+
+
+def paint_severity_badge(painter: QPainter, st: Any, c: QPointF, sev: Severity) -> None:
+    """The round "!" badge at a card's top-right corner: red for errors, amber for warnings.
+
+    Shared by layer cards and collapsed block cards so both read the same.
+    """
+    colour = st.error if sev is Severity.ERROR else st.warning
+    painter.setPen(QPen(st.node_fill.color(), 2))
+    painter.setBrush(colour)
+    painter.drawEllipse(c, 8.5, 8.5)
+    pen = QPen(st.node_fill.color(), 2.2)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    painter.setPen(pen)
+    painter.drawLine(QPointF(c.x(), c.y() - 4), QPointF(c.x(), c.y() + 1))
+    painter.drawPoint(QPointF(c.x(), c.y() + 4.2))
 
 
 class EdgeItem(QGraphicsItem):
