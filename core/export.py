@@ -36,7 +36,7 @@ from torch import nn
 from core.compiler import Plan, PlannedNode, compile_plan, plan_graph, var_name
 from core.graph import Graph, id_problem
 from core.layers.spec import Kind, fmt_shape
-from core.project import Project, atomic_write_text, save_project
+from core.project import Project, atomic_write_text, replace_file, save_project
 
 EXTENSIONS = (".py", ".onnx", ".json")
 _CHOICE_RE = re.compile(r"[A-Za-z0-9_]+", re.ASCII)
@@ -457,7 +457,7 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module 
         torch.onnx.export(model, (torch.zeros(2, *shape),), tmp, input_names=["x"], output_names=outputs,
                           dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=False,
                           verbose=False)
-        os.replace(tmp, target)
+        replace_file(tmp, target)  # the umask's permissions, not mkstemp's 0600
     except Exception as exc:
         raise ExportError(f"torch could not export the network to ONNX: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from None

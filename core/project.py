@@ -7,7 +7,8 @@ A project is either loaded whole or not at all. Unknown keys (top level, nodes, 
 are kept and written back, so files from newer versions survive a round trip.
 
 Saving writes a temporary file in the same folder, fsyncs it and renames it over the target:
-a crash mid-save leaves the old file intact.
+a crash mid-save leaves the old file intact. The file gets the permissions ``open()`` would give
+(the umask's, or the overwritten file's), not the temporary file's 0600.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -382,7 +384,7 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        replace_file(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -393,6 +395,38 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def replace_file(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Rename the finished temporary file ``tmp`` over ``target`` with the permissions a plain
+    ``open(target, "w")`` would have left: the old file's when overwriting, else ``0o666 & ~umask``.
+
+    ``mkstemp`` creates its file 0600 whatever the umask, so without this every saved project and
+    export would be private to its owner.
+    """
+    os.chmod(tmp, file_mode(target))
+    os.replace(tmp, target)
+
+
+def file_mode(target: str | os.PathLike[str]) -> int:
+    """The permission bits for a file written to ``target`` (see :func:`replace_file`)."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # os.umask() can only be read by setting it, which races with threads creating files at the
+    # same moment; Linux reports it in /proc, so set-and-restore is the fallback only.
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def new_project(graph: Graph | None = None, name: str = "Untitled",

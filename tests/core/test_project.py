@@ -12,6 +12,7 @@ import pytest
 from core.analysis import analyze
 from core.project import (
     ProjectError,
+    atomic_write_text,
     dumps_project,
     load_project,
     loads_project,
@@ -89,6 +90,25 @@ def test_atomic_save_keeps_old_file_when_write_fails(tmp_path: Path, monkeypatch
         save_project(p, target)
     assert target.read_bytes() == before
     assert [f.name for f in tmp_path.iterdir()] == ["p.json"]  # no temporary file left behind
+
+
+@pytest.mark.skipif(os.name != "posix", reason="permission bits are POSIX")
+def test_saved_files_follow_the_umask_and_keep_an_overwritten_files_mode(tmp_path: Path) -> None:
+    # The temporary file behind an atomic save is created 0600; the saved file must not stay so.
+    old = os.umask(0o027)
+    try:
+        target = tmp_path / "p.json"
+        save_project(_load(_doc()), target)
+        assert os.stat(target).st_mode & 0o777 == 0o640
+        code = tmp_path / "net.py"
+        atomic_write_text(code, "print('hi')\n")
+        assert os.stat(code).st_mode & 0o777 == 0o640
+        os.chmod(target, 0o604)  # the user's own choice survives a save over the file
+        save_project(_load(_doc(name="again")), target)
+        assert os.stat(target).st_mode & 0o777 == 0o604
+        assert load_project(target).name == "again"
+    finally:
+        os.umask(old)
 
 
 BAD: list[tuple[str, Any, str]] = [
