@@ -350,22 +350,16 @@ class TrainingPanel(QWidget):
             return False
         self.banner.hide()
         try:
-            cfg = self.settings.config()
-            if epochs is not None:
-                cfg = cfg.updated(epochs=epochs)
+            form = self.settings.config()  # what the user set (saved with the project when it changed)
+            cfg = form.updated(epochs=epochs) if epochs is not None else form  # this run only
         except ConfigError as exc:
             self.show_problem(str(exc))
             return False
         if resume_from is not None:
-            try:
-                folder = RunFolder(resume_from)
-                graph = graph_from_dict(folder.read_json("graph.json").get("graph", {}))
-                planned = int(folder.read_json("config.json").get("training", {}).get("epochs", 0))
-            except (RunFolderError, ValueError, TypeError, AttributeError) as exc:
-                self.show_problem(f"Cannot resume {resume_from.name}: {exc}")
+            resumed = self._resume_request(resume_from, cfg)
+            if resumed is None:
                 return False
-            request = RunRequest(run_dir=resume_from, resume_from=resume_from, probes=self.maps.nodes,
-                                 overrides={"epochs": max(planned, epochs or 0), "device": cfg.device})
+            request, graph = resumed
         elif not self.doc.analysis.ok:
             first = self.doc.analysis.errors[0]
             self.show_problem(f"The graph has {len(self.doc.analysis.errors)} error(s): fix them first "
@@ -377,11 +371,13 @@ class TrainingPanel(QWidget):
             self.show_problem(f"The data doesn't fit the network: {self.settings.mismatch.message}{fix}.")
             return False
         else:
-            # Saved with the project, as an undo step: the document becomes modified, so closing offers to save.
-            self.doc.push(SetTrainingCommand(self.doc, cfg.to_dict(only_changed=True), self._form_follower(self.doc)))
+            # Settings the user changed are saved with the project, as an undo step: the document becomes
+            # modified, so closing offers to save them. The project's own settings are no edit (the
+            # command is then a no-op that Document.push skips): training is not editing.
+            self.doc.push(SetTrainingCommand(self.doc, form.to_dict(only_changed=True), self._form_follower(self.doc)))
             name = self.doc.project.name or "run"
             graph = self.doc.graph.copy()
-            request = RunRequest(project=Project(graph=graph, name=name, training=dict(self.doc.project.training),
+            request = RunRequest(project=Project(graph=graph, name=name, training=cfg.to_dict(only_changed=True),
                                                  extra=dict(self.doc.project.extra)),
                                  config=cfg, run_dir=default_run_dir(name, self.runs_root),
                                  weights=self.loaded_weights, probes=self.maps.nodes)
@@ -421,6 +417,37 @@ class TrainingPanel(QWidget):
         self._sync_buttons()
         self._update_changed_chip()
         return True
+
+    def _resume_request(self, run_dir: Path, cfg: Any) -> tuple[RunRequest, Any] | None:
+        """The request continuing ``run_dir`` from its last checkpoint, and the graph it trains.
+
+        An unfinished run goes on to its planned epochs (or the Epochs field's, if more); a finished one
+        is extended to the Epochs field's value, which must then be more than the epochs it has done.
+        Says why in the dock and returns None when it cannot.
+        """
+        folder = RunFolder(run_dir)
+        try:
+            graph = graph_from_dict(folder.read_json("graph.json").get("graph", {}))
+            planned = int(folder.read_json("config.json").get("training", {}).get("epochs", 0))
+        except (RunFolderError, ValueError, TypeError, AttributeError) as exc:
+            self.show_problem(f"Cannot resume {run_dir.name}: {exc}")
+            return None
+        try:
+            record = folder.read_json("run.json")
+            status, done = str(record.get("status", "")), int(record.get("epochs_done") or 0)
+        except (RunFolderError, ValueError, TypeError, AttributeError):
+            status, done = "running", 0  # no summary: the run ended without one (a crash), so it is unfinished
+        if status in ("completed", "early_stopped"):
+            if cfg.epochs <= done:
+                self.show_problem(f"Run {run_dir.name} is finished: it trained {done} epoch{'s' * (done != 1)}. "
+                                  f"Set Epochs above {done} (now {cfg.epochs}) and press Resume again to extend it.")
+                return None
+            target = cfg.epochs
+        else:
+            target = max(planned, cfg.epochs)
+        request = RunRequest(run_dir=run_dir, resume_from=run_dir, probes=self.maps.nodes,
+                             overrides={"epochs": target, "device": cfg.device})
+        return request, graph
 
     # ------------------------------------------------------------------------- canvas statistics
 
@@ -668,10 +695,11 @@ class TrainingPanel(QWidget):
         if data is None:
             return
         images, labels = data.preview(16, "val" if data.val_count else "train")
-        self.predict.set_samples(images, labels)
         if not self._classes:
             self._classes = list(data.classes)
             self._norm = (tuple(data.mean), tuple(data.std))
+        # The dataset's names and normalisation read the samples until a model brings its own.
+        self.predict.set_samples(images, labels, data.classes, data.mean, data.std)
 
     def _probes_wanted(self, ids: list[str]) -> None:
         if self.worker is not None:

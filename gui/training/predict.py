@@ -97,6 +97,10 @@ class PredictionView(QWidget):
         self.display: torch.Tensor | None = None  # uint8 (C, H, W) of the current image
         self.tensor: torch.Tensor | None = None  # normalised (1, C, H, W)
         self.truth: int | None = None
+        # Where the current image came from (a sample index or an image file): it is read again when
+        # the model, the normalisation or the class names change, so the view never shows an image
+        # normalised for another model or a sample without its label.
+        self.source: int | Path | None = None
         self.cam: Any = None
         self.predictions: list[Prediction] = []
 
@@ -187,23 +191,44 @@ class PredictionView(QWidget):
         for i, name in enumerate(self.classes):
             self.class_combo.addItem(name, i)
         self.class_combo.blockSignals(False)
-        if self.tensor is not None:
-            self.run()
+        self.reload()
 
-    def set_samples(self, images: torch.Tensor | None, labels: Sequence[int] = ()) -> None:
+    def set_samples(self, images: torch.Tensor | None, labels: Sequence[int] = (), classes: Sequence[str] = (),
+                    mean: Sequence[float] = (), std: Sequence[float] = ()) -> None:
+        """Dataset samples to pick from (uint8 ``(N, C, H, W)``) with their labels; ``classes``, ``mean`` and
+        ``std`` are the dataset's, used to name and read the samples until a model brings its own."""
         self.samples = images
         self.sample_labels = list(labels)
+        if self.model is None:
+            self.classes = list(classes) or self.classes
+            self.mean, self.std = tuple(mean) or self.mean, tuple(std) or self.std
         n = 0 if images is None else int(images.shape[0])
+        self.sample_spin.blockSignals(True)
         self.sample_spin.setRange(0, max(n - 1, 0))
+        self.sample_spin.blockSignals(False)
         self.sample_spin.setEnabled(n > 0)
-        if n and self.display is None:
-            self.pick_sample(0)
+        if n and (self.display is None or isinstance(self.source, int)):
+            self.pick_sample(min(self.sample_spin.value(), n - 1))
+
+    def reload(self) -> None:
+        """Read the current image again (the model, its normalisation or class names changed) and predict."""
+        if isinstance(self.source, int):
+            self.pick_sample(self.source)
+        elif isinstance(self.source, Path):
+            self.open_image(self.source)
+        elif self.tensor is not None:
+            self.run()
 
     # ------------------------------------------------------------------------------------ inputs
 
     def pick_sample(self, index: int) -> None:
         if self.samples is None or not 0 <= index < len(self.samples):
             return
+        self.source = index
+        if self.sample_spin.value() != index:
+            self.sample_spin.blockSignals(True)
+            self.sample_spin.setValue(index)
+            self.sample_spin.blockSignals(False)
         self.display = self.samples[index]
         self.tensor = normalize(self.display, self.mean, self.std)
         self.truth = self.sample_labels[index] if index < len(self.sample_labels) else None
@@ -222,6 +247,7 @@ class PredictionView(QWidget):
             self.message.emit(str(exc))
             return False
         self.display, self.tensor, self.truth = img.display, img.tensor, None
+        self.source = Path(path)
         self.source_label.setText(f"{Path(path).name} ({img.source_size[0]}×{img.source_size[1]} → "
                                   f"{shape[2]}×{shape[1]})")
         self.run()

@@ -19,8 +19,10 @@ before its first batch).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -177,8 +179,19 @@ class _Runner(QObject):
     def _train(self) -> RunSummary:
         req = self.request
         started = time.perf_counter()
+        # The runs list dates a run by its config.json, which the engine rewrites when a run resumes (with
+        # the new epochs): a resumed run keeps the time it was first started.
+        config_file = Path(req.resume_from) / "config.json" if req.resume_from is not None else None
+        first_started = _mtime(config_file) if config_file is not None else None
+
+        def run_started(info: Any) -> None:
+            if config_file is not None and first_started is not None:
+                with contextlib.suppress(OSError):
+                    os.utime(config_file, (first_started, first_started))
+            self.run_started.emit(info)
+
         callbacks = Callbacks(
-            run_started=self.run_started.emit, batch=self._on_batch, epoch_end=self._on_epoch,
+            run_started=run_started, batch=self._on_batch, epoch_end=self._on_epoch,
             probe=self._on_probe, checkpoint_saved=self.checkpoint_saved.emit, warning=self.warned.emit,
             paused=self._on_paused, failed=self._on_failed, finished=None)
         try:
@@ -197,8 +210,7 @@ class _Runner(QObject):
                 from core.compiler import carry_weights
 
                 report = carry_weights(req.weights[0], trainer.model, req.weights[1], trainer.graph)
-                self.warned.emit(f"Starting from loaded weights: {len(report.kept)} layer(s) kept their weights, "
-                                 f"{len(report.fresh)} start fresh.")
+                self.warned.emit(carry_message(report))
         except (TrainingFailure, DatasetError, ConfigError) as exc:
             message = str(exc)
             self.failed.emit(message)
@@ -405,6 +417,23 @@ class WarmUp(QThread):
             WarmUp.done = True
 
 
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def carry_message(report: Any) -> str:
+    """What a run that starts from loaded weights tells the user (a :class:`core.compiler.CarryReport`)."""
+    kept, fresh = len(report.kept), list(report.reinitialized)
+    text = f"Starting from the loaded weights: {kept} layer{'s' * (kept != 1)} kept their weights"
+    if fresh:
+        shown = ", ".join(fresh[:5]) + (f" and {len(fresh) - 5} more" if len(fresh) > 5 else "")
+        text += f"; {shown} start{'s' * (len(fresh) == 1)} fresh (changed since that run)"
+    return text + "."
+
+
 def _cpu_state(model: Any) -> dict[str, torch.Tensor]:
     """A CPU copy of the weights, taken on the training thread between steps (never torn)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -418,4 +447,5 @@ def default_config(training: dict[str, Any] | None) -> TrainConfig:
         return TrainConfig()
 
 
-__all__ = ["MIN_INTERVAL_S", "RunRequest", "TrainingWorker", "WarmUp", "default_config", "open_data", "warm_up"]
+__all__ = ["MIN_INTERVAL_S", "RunRequest", "TrainingWorker", "WarmUp", "carry_message", "default_config", "open_data",
+           "warm_up"]
