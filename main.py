@@ -22,6 +22,13 @@ def main(argv: list[str] | None = None) -> int:
         from core.cli import main as cli_main
 
         return cli_main(args)
+    if not any(a == "--screenshot" or a.startswith("--screenshot=") for a in args):
+        from gui.display import display_problem
+
+        problem = display_problem()
+        if problem:
+            print(f"netcanvas: {problem}", file=sys.stderr)
+            return 2
     try:
         from gui.app import run_gui
     except ImportError as exc:

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, QEventLoop, QObject, Qt, QThread, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QUndoGroup
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QShowEvent,
+    QUndoGroup,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -25,6 +34,7 @@ from PySide6.QtWidgets import (
     QProgressDialog,
     QSizePolicy,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -40,6 +50,10 @@ from gui.theme import THEMES, Theme, apply_theme, theme_named
 AUTOSAVE_MS = 30_000
 READABLE_ZOOM = 0.7  # opening never zooms out so far that the cards' text disappears
 PROJECT_SUFFIXES = (".json",)
+# The canvas never shrinks below this (a dock dragged wide stops here), and a restored layout that
+# leaves the canvas less than MIN_CANVAS_SHARE of the window is discarded for the default one.
+MIN_CANVAS_W, MIN_CANVAS_H = 320, 200
+MIN_CANVAS_SHARE = 0.4
 
 
 class _BusyThread(QThread):
@@ -80,6 +94,16 @@ class MainWindow(QMainWindow):
         # ``theme`` (main.py --theme) applies to this run only; View ▸ theme choices are remembered.
         self.theme: Theme = theme_named(theme or str(self.settings.value("theme", "light")))
 
+        # The canvas view is replaced with each document, inside this one central widget: replacing
+        # the central widget itself made QMainWindow hand the canvas's width to the docks (54 px of
+        # canvas after File ▸ New, saved with the layout).
+        self.canvas_holder = QWidget()
+        self.canvas_holder.setObjectName("canvas_holder")
+        self.canvas_holder.setMinimumSize(MIN_CANVAS_W, MIN_CANVAS_H)
+        holder_layout = QVBoxLayout(self.canvas_holder)
+        holder_layout.setContentsMargins(0, 0, 0, 0)
+        holder_layout.setSpacing(0)
+        self.setCentralWidget(self.canvas_holder)
         self.palette = PalettePanel()
         self.inspector = InspectorPanel()
         self.problems = ProblemsPanel(self.focus_node)
@@ -115,6 +139,8 @@ class MainWindow(QMainWindow):
         from gui.training import install as install_training  # Training dock + Train menu (gui/training, issue 6)
 
         self.training = install_training(self)
+        self._default_state = self.saveState()  # View ▸ Reset Layout goes back to this
+        self._check_restored_layout = False
         if restore_layout:
             self.restore_layout()
         else:
@@ -178,6 +204,8 @@ class MainWindow(QMainWindow):
         self.act_fit = self._action("&Fit to Window", lambda: self._canvas("fit_all"), "Ctrl+0")
         self.act_zoom_in = self._action("Zoom &In", lambda: self._canvas("zoom_by", 1.25), K.ZoomIn)
         self.act_zoom_out = self._action("Zoom &Out", lambda: self._canvas("zoom_by", 0.8), K.ZoomOut)
+        self.act_reset_layout = self._action("&Reset Layout", self.reset_layout, None,
+                                             "Put the panels back where they were at first start")
         self.act_arrange = self._action("&Auto-arrange", lambda: self._canvas("auto_arrange"), "Ctrl+L",
                                         "Lay the graph out in layers (undoable)")
         self.theme_group = QActionGroup(self)
@@ -221,6 +249,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         for dock in (self.palette_dock, self.inspector_dock, self.problems_dock, self.summary_dock, self.code_dock):
             m.addAction(dock.toggleViewAction())
+        m.addAction(self.act_reset_layout)
         self.view_menu = m
 
         m = bar.addMenu("&Help")
@@ -282,12 +311,20 @@ class MainWindow(QMainWindow):
         self.undo_group.addStack(doc.undo_stack)
         self.undo_group.setActiveStack(doc.undo_stack)
         self.scene = CanvasScene(doc)
+        old_view = self.view
         self.view = CanvasView(self.scene)
         self.view.set_theme(self.theme)
         self.view.message.connect(self.show_status)  # refusals and hints from the canvas
         self.view.find_requested.connect(self.focus_find)
         self.view.viewport().installEventFilter(self)  # project files dropped on the canvas
-        self.setCentralWidget(self.view)
+        holder_layout = self.canvas_holder.layout()
+        if old_view is not None:
+            holder_layout.removeWidget(old_view)
+            old_view.hide()
+            old_view.deleteLater()
+        holder_layout.addWidget(self.view)
+        if self.isVisible():
+            self.view.setFocus(Qt.FocusReason.OtherFocusReason)
         for panel in (self.inspector, self.problems, self.summary, self.code):
             panel.set_document(doc)
         doc.analysis_updated.connect(self._show_totals)
@@ -548,6 +585,7 @@ class MainWindow(QMainWindow):
 
     # -- persistence --------------------------------------------------------------------------
     def restore_layout(self) -> None:
+        """The window's size and panels as the user left them; checked once shown (see showEvent)."""
         geometry = self.settings.value("geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
@@ -556,6 +594,36 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
+            self._check_restored_layout = True
+
+    def reset_layout(self) -> None:
+        """View ▸ Reset Layout: every panel back in its first-start place and size."""
+        self.restoreState(self._default_state)
+        for dock in (self.palette_dock, self.inspector_dock, self.problems_dock, self.summary_dock, self.code_dock):
+            dock.setFloating(False)
+            dock.show()
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [230, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.problems_dock], [200], Qt.Orientation.Vertical)
+        self.problems_dock.raise_()
+        self.settings.remove("window_state")
+
+    def canvas_is_cramped(self) -> bool:
+        """True when the canvas has less than MIN_CANVAS_SHARE of the window's width or height."""
+        holder = self.canvas_holder
+        return (holder.width() < MIN_CANVAS_SHARE * self.width()
+                or holder.height() < MIN_CANVAS_SHARE * self.height())
+
+    def _discard_cramped_layout(self) -> None:
+        if self.canvas_is_cramped():
+            self.reset_layout()
+            self.show_status("The saved panel layout left too little room for the canvas: "
+                             "the default layout is back (View ▸ Reset Layout)", 10_000)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._check_restored_layout:  # once, after the restored layout has been laid out
+            self._check_restored_layout = False
+            QTimer.singleShot(0, self._discard_cramped_layout)
 
     def save_layout(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())

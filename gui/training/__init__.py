@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import shiboken6
 from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QMenu, QScrollArea, QWidget
 
 if TYPE_CHECKING:
     from gui.training.dock import TrainingPanel
@@ -67,7 +67,14 @@ class TrainingDock(QDockWidget):
             if sink is not None:
                 panel.message.connect(sink)
             self._panel = panel
-            self.setWidget(panel)
+            # The panel scrolls inside the dock rather than dictating the dock's minimum height: its
+            # viewers need ~480 px, which at 1280×720 squeezed the canvas to ~100 px.
+            scroll = QScrollArea()
+            scroll.setObjectName("training_scroll")
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(panel)
+            self.setWidget(scroll)
             if self._doc is not None:
                 panel.set_document(self._doc)
         return self._panel
@@ -200,10 +207,13 @@ def install(window: QMainWindow, runs_root: Path | None = None) -> TrainingDock:
     dock.stats_sink = lambda stats: _sparklines(window_ref(), stats)
 
     def show() -> None:
-        d = dock_ref()
+        d, w = dock_ref(), window_ref()
         if d is not None:
+            was_visible = d.isVisible() and not d.visibleRegion().isEmpty()  # a tab behind another is "visible"
             d.show()
             d.raise_()
+            if not was_visible and w is not None:  # once the tab is laid out
+                QTimer.singleShot(0, lambda: _open_height(window_ref(), dock_ref()))
 
     def run(method: str) -> None:
         d = dock_ref()
@@ -245,6 +255,17 @@ def install(window: QMainWindow, runs_root: Path | None = None) -> TrainingDock:
     return dock
 
 
+def training_dock_height(window: QMainWindow) -> int:
+    """The height the Training dock opens at: room for its curves, and at most 45 % of the window,
+    so the canvas keeps the rest (at 1280×720 too)."""
+    return max(260, int(window.height() * 0.45))
+
+
+def _open_height(window: Any, dock: TrainingDock | None) -> None:
+    if window is not None and dock is not None and shiboken6.isValid(dock):
+        window.resizeDocks([dock], [training_dock_height(window)], Qt.Orientation.Vertical)
+
+
 def _highlight(window: Any, dock: TrainingDock | None, ids: list[str]) -> None:
     """Select ``ids`` on the window's canvas (the runs comparison's changed nodes)."""
     view = getattr(window, "view", None)
@@ -279,7 +300,7 @@ def screenshot_after_training(window: QMainWindow, epochs: int | None, out_path:
     dock.show()
     dock.raise_()
     panel = dock.panel
-    window.resizeDocks([dock], [max(460, int(window.height() * 0.56))], Qt.Orientation.Vertical)
+    window.resizeDocks([dock], [training_dock_height(window)], Qt.Orientation.Vertical)
     app = QApplication.instance()
     for _ in range(4):
         app.processEvents()

@@ -74,7 +74,7 @@ def test_window_opens_on_the_demo(window):
     doc = window.doc
     assert doc.project.name == "LeNet-5 on Shapes"
     assert "LeNet-5 on Shapes" in window.windowTitle()
-    assert window.centralWidget() is window.view
+    assert window.view.parent() is window.centralWidget()  # the canvas fills the persistent central holder
     assert set(window.scene.nodes) == set(doc.graph.nodes)
     for dock in (window.palette_dock, window.inspector_dock, window.problems_dock):
         assert dock.isVisible()
