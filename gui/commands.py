@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -22,8 +23,9 @@ from core.graph import DuplicateIdError, Edge, Graph, GraphError, Group, PortErr
 from core.layers.registry import get_spec, suggest
 from core.layers.spec import Fix, ParamError
 from core.project import ProjectError, init_problem
-from gui.canvas.layout import arrange, expand_shift, parent_map
-from gui.canvas.metrics import COLUMN_GAP, LAYER_GAP, NODE_H, NODE_W
+from gui.canvas.blocks import frame_rect
+from gui.canvas.layout import arrange, expand_shift, group_extent, parent_map
+from gui.canvas.metrics import CARD_H, COLUMN_GAP, LAYER_GAP, NODE_H, NODE_W
 from gui.clipboard import plan_paste
 from gui.document import Document
 
@@ -430,12 +432,17 @@ class MoveNodesCommand(_Command):
 
 
 class AutoArrangeCommand(MoveNodesCommand):
-    """Lay the whole graph out in layers (top to bottom) with no overlaps."""
+    """Lay the whole graph out in layers (top to bottom) with no overlaps.
 
-    def __init__(self, doc: Document) -> None:
+    ``positions`` is a layout already computed (the canvas lays big graphs out in a worker thread,
+    :mod:`gui.canvas.arrange_job`); without it the layout is computed here.
+    """
+
+    def __init__(self, doc: Document, positions: Mapping[str, Pos] | None = None) -> None:
         g = doc.graph
-        new = arrange(g)
-        super().__init__(doc, {n: (g.nodes[n].pos, p) for n, p in new.items()}, text="Auto-arrange")
+        new = arrange(g) if positions is None else positions
+        super().__init__(doc, {n: (g.nodes[n].pos, p) for n, p in new.items() if n in g.nodes},
+                         text="Auto-arrange")
 
 
 # -- blocks -----------------------------------------------------------------------------------
@@ -519,6 +526,69 @@ class UngroupCommand(_Command):
         _restore_groups(self.graph, self._before)
 
 
+def fold_moves(graph: Graph, group_id: str, collapsing: bool) -> dict[str, tuple[Pos | None, Pos]]:
+    """``{node: (old, new)}`` for collapsing or expanding ``group_id``: the block and what stands
+    below it in its column make room for the expanded frame, or close up under the card.
+
+    :func:`~gui.canvas.layout.expand_shift` sizes the change by the members' own extent. An
+    expanded block also shows its frame (and the frames of the blocks inside it) with a title
+    pill above the members and padding below, so the members move down by the frame's height
+    above them (the frame's top then stands where the card's top was, clear of the item above)
+    and the items below move on by the frame's top and bottom margins; collapsing undoes exactly
+    that, so expand and collapse are inverses.
+    """
+    shift = expand_shift(graph, group_id, collapsing=collapsing)
+    ext = group_extent(graph, group_id)
+    outer = frame_rect(graph, group_id)
+    if ext is None or outer is None:
+        return {n: (graph.nodes[n].pos, p) for n, p in shift.items()}
+    sign = -1.0 if collapsing else 1.0
+    above = ext[1] - outer[1]
+    below = outer[3] - ext[3]
+    moves: dict[str, tuple[Pos | None, Pos]] = {}
+    for nid in graph.group_nodes(group_id):
+        x, y = graph.nodes[nid].pos or (0.0, 0.0)
+        moves[nid] = (graph.nodes[nid].pos, (x, y + sign * above))
+    dy = sign * ((ext[3] - ext[1]) - CARD_H + above + below)
+    shifted: set[str] = set()
+    for nid, (x, y) in shift.items():
+        old = graph.nodes[nid].pos
+        if old is not None and abs(y - old[1]) > 1e-6:
+            shifted.add(nid)
+            moves[nid] = (old, (x, old[1] + dy))
+        else:
+            moves[nid] = (old, (x, y))
+    # A block below moves as a whole: expand_shift finds columns from x-spans, and a block's side
+    # lane (GoogLeNet's auxiliary heads) can read as a column of its own and stay behind while the
+    # rest of its block moves down, tearing its frame across the expanded one.
+    parent = parent_map(graph)
+    mine = {group_id}
+    up = parent.get(group_id)
+    while up is not None and len(mine) < 64:
+        mine.add(up)
+        up = parent.get(up)
+
+    def block_of(nid: str) -> str:
+        item, up, seen = nid, parent.get(nid), 0
+        while up is not None and up not in mine and seen < 64:
+            item, up, seen = up, parent.get(up), seen + 1
+        return item
+
+    inside = set(graph.group_nodes(group_id))
+    families: dict[str, list[str]] = defaultdict(list)
+    for nid in graph.nodes:
+        if nid not in inside:
+            families[block_of(nid)].append(nid)
+    threshold = ext[3] if collapsing else ext[1] + CARD_H  # as expand_shift: what lies below
+    for fam in families.values():
+        if any(n in shifted for n in fam):
+            for nid in fam:
+                pos = graph.nodes[nid].pos
+                if nid not in moves and pos is not None and pos[1] >= threshold - 1.0:
+                    moves[nid] = (pos, (pos[0], pos[1] + dy))
+    return {n: m for n, m in moves.items() if m[0] != m[1]}
+
+
 class SetGroupCollapsedCommand(_Command):
     """Collapse a block into one card (the layout below closes up) or expand it (and make room)."""
 
@@ -530,8 +600,7 @@ class SetGroupCollapsedCommand(_Command):
         super().__init__(doc, f"{'Collapse' if collapsed else 'Expand'} {grp.label}")
         self.group_id, self.collapsed = group_id, bool(collapsed)
         self.noop = grp.collapsed == self.collapsed
-        shift = {} if self.noop else expand_shift(g, group_id, collapsing=self.collapsed)
-        self.moves = {n: (g.nodes[n].pos, p) for n, p in shift.items()}
+        self.moves = {} if self.noop else fold_moves(g, group_id, collapsing=self.collapsed)
 
     def _redo(self) -> None:
         self.graph.set_group(self.group_id, collapsed=self.collapsed)
@@ -542,6 +611,34 @@ class SetGroupCollapsedCommand(_Command):
         for nid, (old, _new) in self.moves.items():
             self.graph.set_position(nid, old)
         self.graph.set_group(self.group_id, collapsed=not self.collapsed)
+
+
+def reveal_node(doc: Document, node_id: str) -> list[str]:
+    """Expand the collapsed blocks that hide ``node_id``, outermost first, *without* an undo step;
+    return the blocks expanded.
+
+    Whether a block is collapsed is saved with the project (it is how the user left the picture),
+    but it is a way of looking at the network, not a change to it. So the rule is: the user's own
+    expand/collapse (a click on the block) is an undoable edit like a move; revealing a node for
+    them (Find, a click in the Problems panel) only changes the view: it goes around the undo
+    stack, so it leaves the undo history and the document's modified mark alone. Later undo steps
+    still restore exactly what they changed (positions they recorded, a block they folded).
+    """
+    g = doc.graph
+    parent = parent_map(g)
+    hiding: list[str] = []
+    gid = parent.get(node_id)
+    while gid is not None and len(hiding) < 64:
+        if g.groups[gid].collapsed:
+            hiding.append(gid)
+        gid = parent.get(gid)
+    for gid in reversed(hiding):
+        moves = fold_moves(g, gid, collapsing=False)
+        with doc.batch():
+            g.set_group(gid, collapsed=False)
+            for nid, (_old, new) in moves.items():
+                g.set_position(nid, new)
+    return list(reversed(hiding))
 
 
 class RenameGroupCommand(_Command):
@@ -657,4 +754,5 @@ class ApplyFixCommand(_Command):
 __all__ = ["AddNodeCommand", "ApplyFixCommand", "AutoArrangeCommand", "ConnectCommand", "DisconnectCommand",
            "GroupCommand", "MoveNodesCommand", "PasteCommand", "ReconnectCommand", "RemoveItemsCommand",
            "RenameGroupCommand", "RenameNodeCommand", "SetFrozenCommand", "SetGroupCollapsedCommand",
-           "SetInitCommand", "SetParamCommand", "UngroupCommand", "free_spot", "new_node_id", "try_push"]
+           "SetInitCommand", "SetParamCommand", "UngroupCommand", "fold_moves", "free_spot", "new_node_id",
+           "reveal_node", "try_push"]

@@ -1,26 +1,132 @@
 """Blocks (groups) on the canvas: a labelled frame around an expanded block, a card for a collapsed one.
 
-A collapsed block's card stands in for all its members: edges that cross the block's boundary
-are drawn to and from it, and it shows the block's totals (parameters, MACs) and the shape it
-outputs. Both items are placed by the scene from the members' positions in the model.
+A collapsed block's card stands in for all its members: it shows the block's totals
+(parameters, MACs) and the shape it outputs, and its ports are the ports of the layers on the
+block's boundary (:func:`block_ports`), so edges that cross the boundary end at the inner
+layer's own port and a wire dragged from or onto one connects that inner layer directly. Both
+items are placed by the scene from the members' positions in the model.
+
+What a block's title says about its layers is derived, never cached: :func:`live_label` checks
+the label's stride and channel claims against the analysed shapes each time they change.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from core.analysis import Severity
+from core.graph import Graph
+from core.layers.registry import get_spec
 from gui.canvas.items import LOD_FAR, LOD_TEXT, lod_of, paint_severity_badge
-from gui.canvas.metrics import CARD_H, CARD_W, FRAME_PAD, FRAME_TOP, PORT_R, RADIUS
+from gui.canvas.layout import Rect, card_rect, node_rect, union
+from gui.canvas.metrics import CARD_H, CARD_W, FRAME_PAD, FRAME_TOP, PORT_HIT, PORT_R, RADIUS
 
 if TYPE_CHECKING:
     from gui.canvas.style import CanvasStyle
 
 _TITLE_H = 20.0
+Port = tuple[str, int]  # (inner node id, its input port / output port)
+
+
+# -- geometry and facts of a block (no items: the commands use these too) ---------------------------
+
+def frame_rect(graph: Graph, gid: str, _depth: int = 0) -> Rect | None:
+    """Where the frame of ``gid`` stands when the block is expanded, its title pill included:
+    the members (nested collapsed blocks as cards, nested expanded ones as their frames) plus the
+    frame's padding. :meth:`gui.canvas.scene.CanvasScene._place_frame` draws exactly this."""
+    rects: list[Rect] = []
+    for m in graph.groups[gid].members:
+        if m in graph.nodes:
+            rects.append(node_rect(graph.nodes[m].pos))
+        elif m in graph.groups and _depth < 64:
+            sub = card_rect(graph, m) if graph.groups[m].collapsed else frame_rect(graph, m, _depth + 1)
+            if sub is not None:
+                rects.append(sub)
+    content = union(rects)
+    if content is None:
+        return None
+    return (content[0] - FRAME_PAD, content[1] - FRAME_TOP - _TITLE_H / 2,
+            content[2] + FRAME_PAD, content[3] + FRAME_PAD)
+
+
+def block_ports(graph: Graph, gid: str) -> tuple[list[Port], list[Port]]:
+    """The block's inputs and outputs as its inner layers' ports, in member order.
+
+    Inputs: the inner layers fed from outside (each such input port), and inner layers that take
+    an input but have none yet. Outputs: the inner layers' outputs that feed something outside,
+    and inner layers (other than Output) that feed nothing yet.
+    """
+    nodes = graph.group_nodes(gid)
+    inside = set(nodes)
+    ins: list[Port] = []
+    outs: list[Port] = []
+    for nid in nodes:
+        spec = get_spec(graph.nodes[nid].type)
+        in_edges = graph.in_edges(nid)
+        for e in sorted(in_edges, key=lambda e: e.port):
+            if e.src not in inside and (nid, e.port) not in ins:
+                ins.append((nid, e.port))
+        if not in_edges and (spec is None or spec.max_inputs != 0):
+            ins.append((nid, 0))
+        out_edges = graph.out_edges(nid)
+        for e in sorted(out_edges, key=lambda e: e.from_port):
+            if e.dst not in inside and (nid, e.from_port) not in outs:
+                outs.append((nid, e.from_port))
+        if not out_edges and (spec is None or spec.type != "Output"):
+            outs.append((nid, 0))
+    return ins, outs
+
+
+def block_stride(in_shapes: Sequence[Sequence[int] | None], out_shapes: Sequence[Sequence[int] | None]) -> int | None:
+    """How much the block shrinks the image (input H×W over output H×W), or ``None`` when the
+    shapes do not say (unknown, not images, not the same factor on both axes or all outputs)."""
+    factors: set[int] = set()
+    for a in in_shapes:
+        for b in out_shapes:
+            if a is None or b is None or len(a) != 3 or len(b) != 3 or min(b[1:]) <= 0:
+                return None
+            fh, fw = round(a[1] / b[1]), round(a[2] / b[2])
+            if fh != fw or fh < 1:
+                return None
+            factors.add(fh)
+    return factors.pop() if len(factors) == 1 else None
+
+
+_STRIDE = re.compile(r"(,\s*stride\s+|\s·\s*s)(\d+)\b")
+_CHANNELS = re.compile(r"\b(\d+)(\s+channels)\b")
+
+
+def live_label(label: str, stride: int | None, channels: int | None) -> str:
+    """``label`` with its claims about the block's layers made true for their current values.
+
+    A label written when the block was built (``Bottleneck 128 → 512, stride 2``) goes stale when
+    its layers change; the title must not say "stride 2" after both strides were set to 1. The
+    label's stride claims (``, stride 2``, ``· s2``) must multiply to the block's measured stride:
+    a single claim is rewritten (and dropped at stride 1, as the templates write it), several
+    (one per layer, as in a stem) are replaced by one ``, stride N`` for the whole block. A single
+    ``N channels`` claim follows the block's output channels. Unknown shapes leave the label as is.
+    """
+    claims = list(_STRIDE.finditer(label))
+    if stride is not None and claims:
+        product = 1
+        for m in claims:
+            product *= int(m.group(2))
+        if product != stride:
+            if len(claims) == 1:
+                m = claims[0]
+                label = label[:m.start()] + (m.group(1) + str(stride) if stride > 1 else "") + label[m.end():]
+            else:
+                label = _STRIDE.sub("", label) + (f", stride {stride}" if stride > 1 else "")
+    ch = list(_CHANNELS.finditer(label))
+    if channels is not None and len(ch) == 1 and int(ch[0].group(1)) != channels:
+        label = label[:ch[0].start()] + f"{channels}{ch[0].group(2)}" + label[ch[0].end():]
+    return label
 
 
 def human(n: int | None) -> str:
@@ -50,6 +156,11 @@ class FrameItem(QGraphicsItem):
     @property
     def title_rect(self) -> QRectF:
         return self.title.rect
+
+    @property
+    def outer_rect(self) -> QRectF:
+        """The frame with its title pill: what an enclosing frame must leave room for."""
+        return self.rect.adjusted(0, -_TITLE_H / 2, 0, 0)
 
     def set_geometry(self, content: QRectF, label: str, depth: int) -> None:
         self.prepareGeometryChange()
@@ -123,7 +234,12 @@ class FrameTitleItem(QGraphicsItem):
 
 
 class BlockItem(QGraphicsItem):
-    """A collapsed block: one card with its name, size, totals and output shape (double-click expands)."""
+    """A collapsed block: one card with its name, size, totals and output shape (double-click expands).
+
+    Its ports are its boundary layers' ports (:func:`block_ports`): inputs on the top edge,
+    outputs on the bottom edge, in member order. A wire dragged from an output port connects
+    that inner layer; one dropped on an input port feeds that inner layer.
+    """
 
     def __init__(self, group_id: str, style: CanvasStyle) -> None:
         super().__init__()
@@ -137,7 +253,13 @@ class BlockItem(QGraphicsItem):
         self.shape_text = "?"
         self.known = False
         self.severity: Severity | None = None
+        self.summary = ""
+        self.inputs: list[Port] = []
+        self.outputs: list[Port] = []
+        self.hover_port: tuple[str, int] | None = None  # ("in" | "out", index)
+        self.highlight = False  # a connection being dragged would land here
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setAcceptHoverEvents(True)
         self.setZValue(1)
 
     def set_content(self, label: str, n_layers: int, params: int | None, macs: int | None,
@@ -170,21 +292,84 @@ class BlockItem(QGraphicsItem):
         self.shape_text = st.m_shape.elidedText(shape_text, Qt.TextElideMode.ElideRight, CARD_W - 40)
         self.known = known
         self.severity = severity
+        self.summary = tooltip
         self.setToolTip(tooltip)
         self.update()
 
-    def in_port_pos(self) -> QPointF:
-        return self.mapToScene(QPointF(CARD_W / 2, 0))
+    # -- ports ----------------------------------------------------------------------------------
+    def set_ports(self, inputs: Sequence[Port], outputs: Sequence[Port]) -> None:
+        inputs, outputs = list(inputs), list(outputs)
+        if inputs != self.inputs or outputs != self.outputs:
+            self.prepareGeometryChange()
+            self.inputs, self.outputs = inputs, outputs
+            self.hover_port = None
+            self.update()
 
-    def out_port_pos(self) -> QPointF:
-        return self.mapToScene(QPointF(CARD_W / 2, CARD_H))
+    @staticmethod
+    def _xs(n: int) -> list[float]:
+        return [CARD_W * (i + 1) / (n + 1) for i in range(n)]
 
+    def in_port_pos(self, node_id: str | None = None, port: int = 0) -> QPointF:
+        """Where the wire into inner layer ``node_id``'s input ``port`` ends (the first input port
+        without arguments; the card's top centre when it has none)."""
+        xs = self._xs(len(self.inputs))
+        i = self.inputs.index((node_id, port)) if (node_id, port) in self.inputs else \
+            next((k for k, (n, _) in enumerate(self.inputs) if n == node_id), 0)
+        return self.mapToScene(QPointF(xs[i] if xs else CARD_W / 2, 0))
+
+    def out_port_pos(self, node_id: str | None = None, from_port: int = 0) -> QPointF:
+        """Where the wire from inner layer ``node_id``'s output ``from_port`` starts."""
+        xs = self._xs(len(self.outputs))
+        i = self.outputs.index((node_id, from_port)) if (node_id, from_port) in self.outputs else \
+            next((k for k, (n, _) in enumerate(self.outputs) if n == node_id), len(xs) - 1)
+        return self.mapToScene(QPointF(xs[i] if xs else CARD_W / 2, CARD_H))
+
+    def port_at(self, scene_pos: QPointF) -> tuple[str, str, int] | None:
+        """``("out" | "in", inner node id, port)`` of the port under ``scene_pos``, or ``None``."""
+        p = self.mapFromScene(scene_pos)
+        for side, ports, y in (("out", self.outputs, CARD_H), ("in", self.inputs, 0.0)):
+            for (nid, port), x in zip(ports, self._xs(len(ports)), strict=True):
+                if (p - QPointF(x, y)).manhattanLength() <= PORT_HIT * 1.4:
+                    return side, nid, port
+        return None
+
+    def port_tip(self, side: str, node_id: str, port: int) -> str:
+        if side == "out":
+            return f"Output of {node_id}" + (f" (output {port})" if port else "") + " — drag to connect"
+        return f"Input of {node_id}" + (f" (input {port})" if port else "") + " — drop a connection here"
+
+    # -- hover ----------------------------------------------------------------------------------
+    def hoverMoveEvent(self, event: Any) -> None:  # Qt override
+        hit = self.port_at(event.scenePos())
+        port = None
+        if hit is not None:
+            ports = self.outputs if hit[0] == "out" else self.inputs
+            port = (hit[0], ports.index((hit[1], hit[2])))
+        if port != self.hover_port:
+            self.hover_port = port
+            self.setCursor(Qt.CursorShape.CrossCursor if port else Qt.CursorShape.ArrowCursor)
+            self.setToolTip(self.port_tip(*hit) if hit is not None else self.summary)
+            self.update()
+
+    def hoverLeaveEvent(self, event: Any) -> None:  # Qt override
+        if self.hover_port is not None:
+            self.hover_port = None
+            self.unsetCursor()
+            self.setToolTip(self.summary)
+            self.update()
+
+    # -- geometry and painting ------------------------------------------------------------------
     def boundingRect(self) -> QRectF:  # Qt override
-        return QRectF(-4, -10, CARD_W + 16, CARD_H + 20)
+        return QRectF(-4 - PORT_HIT, -10 - PORT_HIT, CARD_W + 16 + 2 * PORT_HIT, CARD_H + 20 + 2 * PORT_HIT)
 
     def shape(self) -> QPainterPath:  # Qt override
         p = QPainterPath()
+        p.setFillRule(Qt.FillRule.WindingFill)  # the port discs overlap the card: union, not XOR
         p.addRoundedRect(QRectF(0, 0, CARD_W, CARD_H), RADIUS, RADIUS)
+        for x in self._xs(len(self.inputs)):
+            p.addEllipse(QPointF(x, 0), PORT_HIT, PORT_HIT)
+        for x in self._xs(len(self.outputs)):
+            p.addEllipse(QPointF(x, CARD_H), PORT_HIT, PORT_HIT)
         return p
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
@@ -192,7 +377,7 @@ class BlockItem(QGraphicsItem):
         rect = QRectF(0, 0, CARD_W, CARD_H)
         sev = self.severity
         border = (st.error_pen if sev is Severity.ERROR else st.warning_pen if sev is Severity.WARNING
-                  else st.node_selected if self.isSelected() else st.node_border)
+                  else st.node_selected if self.isSelected() or self.highlight else st.node_border)
         lod = lod_of(painter)
         if lod < LOD_TEXT:
             painter.setPen(Qt.PenStyle.NoPen)
@@ -253,10 +438,14 @@ class BlockItem(QGraphicsItem):
         painter.setFont(st.f_shape)
         painter.setPen(st.accent if self.known else st.text_dim)
         painter.drawText(QPointF(14, 88), "→ " + self.shape_text)
-        # ports
-        painter.setPen(st.port_pen)
-        painter.setBrush(st.port_fill)
-        painter.drawEllipse(QPointF(CARD_W / 2, 0), PORT_R, PORT_R)
-        painter.drawEllipse(QPointF(CARD_W / 2, CARD_H), PORT_R, PORT_R)
+        self._paint_ports(painter)
         if sev is not None:
             paint_severity_badge(painter, st, QPointF(CARD_W - 2, 2), sev)
+
+    def _paint_ports(self, painter: QPainter) -> None:
+        st = self.style
+        painter.setPen(st.port_pen)
+        for side, ports, y in (("in", self.inputs, 0.0), ("out", self.outputs, CARD_H)):
+            for i, x in enumerate(self._xs(len(ports))):
+                painter.setBrush(st.port_hover if self.hover_port == (side, i) else st.port_fill)
+                painter.drawEllipse(QPointF(x, y), PORT_R, PORT_R)

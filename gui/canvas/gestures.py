@@ -7,7 +7,7 @@ edits the model only by pushing undo commands, and reports a refused edit throug
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QMouseEvent
@@ -91,6 +91,15 @@ class MoveGesture(Gesture):
         self.scene.reroute_edges()
 
 
+class Target(NamedTuple):
+    """Where a dragged wire would land: the item under the cursor and the layer it would feed
+    (a collapsed block's card stands for the inner layer behind the input port under the cursor)."""
+
+    item: NodeItem | BlockItem
+    node_id: str | None  # None: a card whose input port is not yet chosen
+    port: int | None  # None: the node's next free input
+
+
 class _WireGesture(Gesture):
     """Shared part of connecting and reconnecting: a dashed wire following the cursor."""
 
@@ -101,17 +110,24 @@ class _WireGesture(Gesture):
         self.wire.setPen(view.canvas.style.edge_drag)
         self.wire.setZValue(20)
         view.canvas.addItem(self.wire)
-        self.target: NodeItem | None = None
+        self.target: NodeItem | BlockItem | None = None
 
     def _origin(self) -> QPointF:
-        return self.scene.nodes[self.src].out_port_pos(self.from_port)
+        # from the source's own card, or from its port on the collapsed block that shows it
+        return self.scene.port_scene_pos(self.src, "out", self.from_port)
 
     def move(self, event: QMouseEvent) -> None:
         p = self.view.mapToScene(event.position().toPoint())
-        target, port = self._target_at(p)
-        end = target.in_port_pos(port) if target is not None and port is not None else p
+        hit = self._target_at(p)
+        end = p
+        if hit is not None and hit.node_id is not None:
+            if isinstance(hit.item, BlockItem):
+                end = hit.item.in_port_pos(hit.node_id, hit.port or 0)
+            elif hit.port is not None:
+                end = hit.item.in_port_pos(hit.port)
         path, _ = curve(self._origin(), end)
         self.wire.setPath(path)
+        target = hit.item if hit is not None else None
         if target is not self.target:
             if self.target is not None:
                 self.target.highlight = False
@@ -121,14 +137,22 @@ class _WireGesture(Gesture):
                 target.update()
             self.target = target
 
-    def _target_at(self, p: QPointF) -> tuple[NodeItem | None, int | None]:
+    def _target_at(self, p: QPointF) -> Target | None:
+        own = self.scene.unit_of(self.src)
         for it in self.scene.items(p):
             if isinstance(it, NodeItem) and it.isVisible() and it.node_id != self.src:
                 hit = it.port_at(p)
-                return it, hit[1] if hit is not None and hit[0] == "in" else None
+                return Target(it, it.node_id, hit[1] if hit is not None and hit[0] == "in" else None)
             if isinstance(it, BlockItem):
-                return None, None
-        return None, None
+                if it.group_id == own:  # the block the wire starts from
+                    return None
+                hit = it.port_at(p)
+                if hit is not None and hit[0] == "in":
+                    return Target(it, hit[1], hit[2])
+                if len(it.inputs) == 1:  # on the card: its only input port is meant
+                    return Target(it, it.inputs[0][0], it.inputs[0][1])
+                return Target(it, None, None)
+        return None
 
     def _finish(self) -> None:
         if self.target is not None:
@@ -145,14 +169,17 @@ class ConnectGesture(_WireGesture):
 
     def release(self, event: QMouseEvent) -> None:
         p = self.view.mapToScene(event.position().toPoint())
-        target, port = self._target_at(p)
+        hit = self._target_at(p)
         self._finish()
-        if target is None:
-            if any(isinstance(it, BlockItem) for it in self.scene.items(p)):
-                self.view.message.emit("expand the block (double-click it) to connect to a layer inside")
+        if hit is None:
+            return
+        if hit.node_id is None:
+            self.view.message.emit("Drop the connection on one of the block's input ports "
+                                   "(hover a port to see its layer)")
             return
         doc = self.scene.doc
-        error = try_push(doc, lambda: ConnectCommand(doc, self.src, target.node_id, port, self.from_port))
+        dst = hit.node_id
+        error = try_push(doc, lambda: ConnectCommand(doc, self.src, dst, hit.port, self.from_port))
         if error:
             self.view.message.emit(f"Cannot connect: {error}")
 
@@ -174,7 +201,7 @@ class ReconnectGesture(_WireGesture):
 
     def release(self, event: QMouseEvent) -> None:
         p = self.view.mapToScene(event.position().toPoint())
-        target, port = self._target_at(p)
+        hit = self._target_at(p)
         self._finish()
         if self.item is not None and self.edge in self.scene.edges:
             self.item.setVisible(True)
@@ -184,10 +211,13 @@ class ReconnectGesture(_WireGesture):
                 self.item.setSelected(True)
             return
         doc = self.scene.doc
-        if target is None:
+        if hit is None:
             error = try_push(doc, lambda: DisconnectCommand(doc, self.edge))
+        elif hit.node_id is None:
+            error = "drop the connection on one of the block's input ports"
         else:
-            error = try_push(doc, lambda: ReconnectCommand(doc, self.edge, target.node_id, port))
+            dst = hit.node_id
+            error = try_push(doc, lambda: ReconnectCommand(doc, self.edge, dst, hit.port))
         if error:
             self.view.message.emit(f"Cannot reconnect: {error}")
 
@@ -195,3 +225,17 @@ class ReconnectGesture(_WireGesture):
         super().cancel()
         if self.item is not None and self.edge in self.scene.edges:
             self.item.setVisible(True)
+
+
+def block_port_gesture(view: CanvasView, card: BlockItem, scene_pos: QPointF) -> Gesture | None:
+    """A press on a collapsed block's port: the gesture a press on the inner layer's own port
+    starts (connect from an output; move or remove the connection of a fed input), else ``None``
+    (the press then selects and drags the card)."""
+    hit = card.port_at(scene_pos)
+    if hit is None:
+        return None
+    side, node_id, port = hit
+    if side == "out":
+        return ConnectGesture(view, node_id, port)
+    edge = next((e for e in view.canvas.doc.graph.in_edges(node_id) if e.port == port), None)
+    return ReconnectGesture(view, edge) if edge is not None else None

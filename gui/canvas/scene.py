@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 from core.analysis import Analysis, Severity
 from core.graph import Edge
 from core.layers.spec import fmt_shape
-from gui.canvas.blocks import BlockItem, FrameItem
+from gui.canvas.blocks import BlockItem, FrameItem, block_ports, block_stride, human, live_label
 from gui.canvas.items import EdgeItem, NodeItem, curve, severity_of
 from gui.canvas.layout import card_rect, is_hidden_group, parent_map, visible_unit
 from gui.canvas.metrics import CARD_H, CARD_W, LAYER_GAP, NODE_H, NODE_W
@@ -194,6 +194,7 @@ class CanvasScene(QGraphicsScene):
     def _on_edge_added(self, edge: Edge) -> None:
         item = self._add_edge_item(edge)
         self._refresh_slots(edge.dst)
+        self._refresh_ports_of(edge)
         self._fold_edge(item, set())
         for e in self.doc.graph.in_edges(edge.dst):
             if e in self.edges:
@@ -203,6 +204,7 @@ class CanvasScene(QGraphicsScene):
         item = self.edges.pop(edge, None)
         if item is not None:
             self.removeItem(item)
+        self._refresh_ports_of(edge)
         if edge.dst in self.doc.graph.nodes:
             self._refresh_slots(edge.dst)
             for e in self.doc.graph.in_edges(edge.dst):
@@ -242,7 +244,7 @@ class CanvasScene(QGraphicsScene):
                 self.frames[gid] = frame
         for gid in sorted(wanted_frames, key=self._depth, reverse=True):
             self._place_frame(gid)
-        shown: set[tuple[str, str, str, int]] = set()
+        shown: set[tuple[object, ...]] = set()
         for item in self.edges.values():
             self._fold_edge(item, shown)
         self._refresh_cards()
@@ -256,13 +258,27 @@ class CanvasScene(QGraphicsScene):
             cur = self._parent.get(cur)
         return d
 
-    def _fold_edge(self, item: EdgeItem, shown: set[tuple[str, str, str, int]]) -> None:
+    def _refresh_ports_of(self, edge: Edge) -> None:
+        """An edge came or went: the cards at its ends may have gained or lost a boundary port."""
+        for nid in (edge.src, edge.dst):
+            gid = self._unit.get(nid, nid)
+            card = self.cards.get(gid)
+            if card is not None:
+                card.set_ports(*block_ports(self.doc.graph, gid))
+                for e in self.edges:
+                    if self._unit.get(e.src) == gid or self._unit.get(e.dst) == gid:
+                        eitem = self.edges[e]
+                        if eitem.isVisible():
+                            self._route_edge(eitem, lanes=False)
+
+    def _fold_edge(self, item: EdgeItem, shown: set[tuple[object, ...]]) -> None:
         e = item.edge
         su, du = self._unit.get(e.src, e.src), self._unit.get(e.dst, e.dst)
         visible = su != du
         if visible and (su != e.src or du != e.dst):
-            # several edges may now join the same card pair: draw one
-            key = (su, du, e.src, e.from_port)
+            # several edges may now join the same pair of items: draw one per output port and,
+            # into a card, one per inner input port (each is a port of its own on the card)
+            key: tuple[object, ...] = (su, du, e.src, e.from_port) + ((e.dst, e.port) if du != e.dst else ())
             visible = key not in shown
             shown.add(key)
         item.setVisible(visible)
@@ -288,8 +304,8 @@ class CanvasScene(QGraphicsScene):
             elif m in self.cards:
                 p = self.cards[m].pos()
                 rects.append(QRectF(p.x(), p.y(), CARD_W, CARD_H))
-            elif m in self.frames:
-                rects.append(self.frames[m].rect)
+            elif m in self.frames:  # with its title pill: the two titles must not overlap
+                rects.append(self.frames[m].outer_rect)
         if not rects:
             frame.setVisible(False)
             frame.title.setVisible(False)
@@ -299,7 +315,43 @@ class CanvasScene(QGraphicsScene):
             content = content.united(r)
         frame.setVisible(True)
         frame.title.setVisible(True)
-        frame.set_geometry(content, grp.label, self._depth(gid))
+        frame.set_geometry(content, self.block_title(gid), self._depth(gid))
+
+    # -- what a block says about itself (derived from its layers each time, never cached) ---------
+    def block_facts(self, gid: str) -> tuple[list[str], list[str], int | None, int | None]:
+        """The shapes going into and coming out of block ``gid`` (as text), its stride and its
+        output channels (``None`` where the analysis does not know)."""
+        g, a = self.doc.graph, self.doc.analysis
+        ins, outs = block_ports(g, gid)
+        in_shapes: list[tuple[int, ...] | None] = []
+        for nid, port in ins:
+            e = next((e for e in g.in_edges(nid) if e.port == port), None)
+            r = a.nodes.get(e.src) if e is not None else None
+            known = r is not None and r.out_shapes is not None and e is not None and e.from_port < len(r.out_shapes)
+            in_shapes.append(tuple(r.out_shapes[e.from_port]) if known else None)  # type: ignore[union-attr,index]
+        out_shapes: list[tuple[int, ...] | None] = []
+        for nid, port in outs:
+            r = a.nodes.get(nid)
+            known = r is not None and r.out_shapes is not None and port < len(r.out_shapes)
+            out_shapes.append(tuple(r.out_shapes[port]) if known else None)  # type: ignore[union-attr,index]
+        channels = {s[0] for s in out_shapes if s is not None and len(s) == 3}
+        texts_in = list(dict.fromkeys(fmt_shape(s) for s in in_shapes))
+        texts_out = list(dict.fromkeys(fmt_shape(s) for s in out_shapes))
+        return (texts_in, texts_out, block_stride(in_shapes, out_shapes),
+                channels.pop() if len(channels) == 1 and None not in out_shapes else None)
+
+    def block_title(self, gid: str) -> str:
+        """The block's label with its claims about its layers (stride, channels) made true now."""
+        _, _, stride, channels = self.block_facts(gid)
+        return live_label(self.doc.graph.groups[gid].label, stride, channels)
+
+    def _refresh_frame_titles(self) -> None:
+        for gid, frame in self.frames.items():
+            if gid in self.doc.graph.groups and frame.isVisible():
+                label = self.block_title(gid)
+                if label != frame.label:
+                    frame.label = label
+                    frame.title.set_geometry()
 
     def _refresh_cards(self) -> None:
         g, a = self.doc.graph, self.doc.analysis
@@ -329,19 +381,27 @@ class CanvasScene(QGraphicsScene):
                         text = fmt_shape(s)
                         if text not in shapes:
                             shapes.append(text)
-            label = g.groups[gid].label
-            tip = [f"{label} ({gid}) — {len(members)} layers, double-click to expand"]
+            card.set_ports(*block_ports(g, gid))
+            texts_in, texts_out, stride, channels = self.block_facts(gid)
+            label = live_label(g.groups[gid].label, stride, channels)
+            composition = _composition(g.nodes[n].type for n in members)
+            tip = [f"{label} ({gid})",
+                   f"{len(members)} layers · {human(params) if known else '?'} params · "
+                   f"{human(macs) if known else '?'} MACs",
+                   f"{'  '.join(texts_in) or 'no input'} → {'  '.join(texts_out) or 'no output'}"
+                   + (f" · stride {stride}" if stride is not None and stride > 1 else ""),
+                   composition, "Double-click to expand; drag from a port to connect its layer"]
             tip += [m for _, m in mdiags[:6]]
             card.set_content(label, len(members), params if known else None, macs if known else None,
                              "  ".join(shapes) or "?", known and bool(shapes), severity_of(mdiags), "\n".join(tip),
-                             group_id=gid, composition=_composition(g.nodes[n].type for n in members))
+                             group_id=gid, composition=composition)
 
     # -- edges ------------------------------------------------------------------------------------
     def _ends(self, e: Edge) -> tuple[QGraphicsItem, QPointF, QGraphicsItem, QPointF] | None:
         su, du = self._unit.get(e.src, e.src), self._unit.get(e.dst, e.dst)
         if su in self.cards:
             s_item: QGraphicsItem = self.cards[su]
-            p0 = self.cards[su].out_port_pos()
+            p0 = self.cards[su].out_port_pos(e.src, e.from_port)
         elif e.src in self.nodes:
             s_item = self.nodes[e.src]
             p0 = self.nodes[e.src].out_port_pos(e.from_port)
@@ -349,7 +409,7 @@ class CanvasScene(QGraphicsScene):
             return None
         if du in self.cards:
             d_item: QGraphicsItem = self.cards[du]
-            p1 = self.cards[du].in_port_pos()
+            p1 = self.cards[du].in_port_pos(e.dst, e.port)
         elif e.dst in self.nodes:
             d_item = self.nodes[e.dst]
             p1 = self.nodes[e.dst].in_port_pos(e.port)
@@ -435,6 +495,22 @@ class CanvasScene(QGraphicsScene):
                     self._label_edge(eitem)
         if self.cards and (changed or diags):
             self._refresh_cards()
+        if self.frames and changed:
+            self._refresh_frame_titles()
+
+    def port_scene_pos(self, node_id: str, side: str, port: int = 0) -> QPointF:
+        """Where a wire to (``side="in"``) or from (``"out"``) ``node_id``'s port is drawn: on its
+        card, or on the card of the collapsed block that shows it."""
+        unit = self._unit.get(node_id, node_id)
+        card = self.cards.get(unit)
+        if card is not None:
+            return card.in_port_pos(node_id, port) if side == "in" else card.out_port_pos(node_id, port)
+        item = self.nodes[node_id]
+        return item.in_port_pos(port) if side == "in" else item.out_port_pos(port)
+
+    def unit_of(self, node_id: str) -> str:
+        """The id of what shows ``node_id``: itself, or the collapsed block that holds it."""
+        return self._unit.get(node_id, node_id)
 
     # -- training statistics ----------------------------------------------------------------------
     def set_node_sparklines(self, node_id: str, series: Mapping[str, Sequence[float | None]] | None) -> bool:

@@ -12,7 +12,14 @@ from PySide6.QtGui import QKeyEvent, QKeySequence, QMouseEvent, QPainter, QWheel
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from gui.canvas.blocks import BlockItem, FrameItem, FrameTitleItem
-from gui.canvas.gestures import ConnectGesture, Gesture, MoveGesture, PanGesture, ReconnectGesture
+from gui.canvas.gestures import (
+    ConnectGesture,
+    Gesture,
+    MoveGesture,
+    PanGesture,
+    ReconnectGesture,
+    block_port_gesture,
+)
 from gui.canvas.items import EdgeItem, NodeItem
 from gui.canvas.metrics import NODE_H, NODE_W, SNAP
 from gui.canvas.scene import CanvasScene
@@ -24,6 +31,7 @@ from gui.commands import (
     PasteCommand,
     RemoveItemsCommand,
     SetGroupCollapsedCommand,
+    reveal_node,
     try_push,
 )
 from gui.theme import Theme
@@ -95,16 +103,9 @@ class CanvasView(QGraphicsView):
         self.zoom_changed.emit(self.zoom())
 
     def _reveal(self, node_id: str) -> None:
-        """Expand the collapsed blocks that hide ``node_id`` (an undoable edit, like any other)."""
-        g = self.doc.graph
-        gid = self.canvas._parent.get(node_id)
-        hiding = []
-        while gid is not None:
-            if g.groups[gid].collapsed:
-                hiding.append(gid)
-            gid = self.canvas._parent.get(gid)
-        for gid in reversed(hiding):
-            try_push(self.doc, lambda gid=gid: SetGroupCollapsedCommand(self.doc, gid, False))
+        """Expand the collapsed blocks that hide ``node_id``: viewing, not editing (no undo step,
+        the document stays unmodified; see :func:`gui.commands.reveal_node`)."""
+        reveal_node(self.doc, node_id)
 
     def center_on_node(self, node_id: str) -> bool:
         if node_id not in self.canvas.nodes:
@@ -268,6 +269,10 @@ class CanvasView(QGraphicsView):
                     return
                 break
             if isinstance(item, BlockItem):
+                self.gesture = block_port_gesture(self, item, p)  # its ports are its inner layers' ports
+                if self.gesture is not None:
+                    event.accept()
+                    return
                 self._select_for_drag(item, ctrl)
                 if item.isSelected():
                     self.gesture = MoveGesture(self, event)

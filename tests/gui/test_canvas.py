@@ -318,7 +318,15 @@ def test_template_opens_with_blocks_collapsed_one_level(qtbot, qapp):
     shown = [n for n, it in sc.nodes.items() if it.isVisible()]
     assert set(shown) == {n for n in doc.graph.nodes if doc.graph.parent_group(n) is None}
     visible_edges = [it for it in sc.edges.values() if it.isVisible()]
-    assert len(visible_edges) == len(top) + len(shown) - 1  # one wire between consecutive items
+    # one wire into each input port: a card's ports are its inner layers' ports (a stage is fed at
+    # its first conv and at its shortcut), a layer's is its own
+    ports = sum(len(c.inputs) for c in sc.cards.values()) + sum(1 for n in shown if doc.graph.in_edges(n))
+    assert len(visible_edges) == ports
+    for it in visible_edges:
+        end = it.path.pointAtPercent(1.0)
+        unit = sc.unit_of(it.edge.dst)
+        assert end == (sc.cards[unit].in_port_pos(it.edge.dst, it.edge.port) if unit in sc.cards
+                       else sc.nodes[unit].in_port_pos(it.edge.port))
     cards = sorted(sc.cards.values(), key=lambda c: c.pos().y())
     assert len({round(c.pos().x() + c.boundingRect().width()) for c in cards}) == 1  # one aligned column
     assert not doc.is_modified()
