@@ -6,10 +6,13 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test lint bench clean
 
+# The first set-up downloads torch's CUDA build (about 2.5 GB; 3 minutes on a fast line): pip shows
+# its progress bars, so a first `make run` does not look frozen.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Setting up $(VENV): the first time this downloads PyTorch (about 2.5 GB) and takes a few minutes…"
 	$(PY) -m pip install -q --upgrade pip setuptools >/dev/null 2>&1 || true
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install --progress-bar on -e '.[dev]'
 	@touch $(STAMP)
 
 run: $(STAMP)
