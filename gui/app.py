@@ -1,6 +1,7 @@
 """Start the editor: ``python main.py [PROJECT] [--screenshot OUT.png] [--size 1600x1000]``.
 
-Without PROJECT the default demo (``resources/demo_lenet.json``) opens, never an empty window.
+Without PROJECT the default demo (``resources/demo_lenet.json``) opens, never an empty window;
+a PROJECT that cannot be opened opens the demo too, and a message says why.
 PROJECT is anything ``core.sources.load_source`` accepts: a project file, ``template:resnet50``
 or ``torchvision:resnet18`` (templates and imports open with their blocks collapsed).
 
@@ -87,17 +88,24 @@ def run_gui(argv: list[str]) -> int:
     app.aboutToQuit.connect(release_clipboard)
 
     source = args.project or str(DEMO)
-    error = None
-    try:
-        project = _load(source)
-    except Exception as exc:  # ProjectError / SourceError / an importer failure: one line, no traceback
-        project, error = None, f"{source}: {exc}"
+    project, error = _open(source)
     if args.screenshot:
         if error:
             print(f"netcanvas: {error}", file=sys.stderr)
             return 2
         return _screenshot(app, project, source, args)
-    return _interactive(app, project, source, args, error)
+    start_editor(project, source, args, error)
+    return int(app.exec())
+
+
+def _open(source: str) -> tuple[Any, str | None]:
+    """``(project, None)``, or ``(None, message)`` naming the source once when it cannot be loaded."""
+    from gui.files import file_problem
+
+    try:
+        return _load(source), None
+    except Exception as exc:  # ProjectError / SourceError / an importer failure: one line, no traceback
+        return None, file_problem(source, exc)
 
 
 def _document(project: Any, source: str, args: argparse.Namespace) -> Document:
@@ -190,26 +198,24 @@ def _screenshot(app: QApplication, project: Any, source: str, args: argparse.Nam
     return 0
 
 
-def _interactive(app: QApplication, project: Any, source: str, args: argparse.Namespace, error: str | None) -> int:
+def start_editor(project: Any, source: str, args: argparse.Namespace, error: str | None = None) -> MainWindow:
+    """Show the editor window on ``project``; with ``error`` (``project`` could not be opened) on the
+    demo instead, the error shown over it as soon as the event loop runs."""
     from PySide6.QtCore import QTimer
 
-    from gui.document import Document
-    from gui.main_window import MainWindow
-
-    if project is None:  # the file could not be read: open the demo and say why
-        window = MainWindow(Document.new(), theme=args.theme)
-    else:
-        window = _window(project, source, args, persist=True)
+    if error is not None or project is None:  # a user who names a bad file still gets a working editor
+        project, source = _load(str(DEMO)), str(DEMO)
+    window = _window(project, source, args, persist=True)
     window.show()
     if error:
         QTimer.singleShot(0, lambda: window.show_error("Cannot open the project", error))
     elif not args.project:
         QTimer.singleShot(0, window.files.offer_recovery)
-    if args.select and project is not None:
+    if args.select and not error:
         QTimer.singleShot(0, lambda: window.focus_node(args.select))
-    if args.train and project is not None:
+    if args.train and not error:
         QTimer.singleShot(0, lambda: window.training.start(epochs=args.epochs))
-    return int(app.exec())
+    return window
 
 
-__all__ = ["DEMO", "parser", "run_gui"]
+__all__ = ["DEMO", "parser", "run_gui", "start_editor"]

@@ -8,7 +8,10 @@
   clean again, and at the next start finds the files a crashed session left behind. A
   ``QLockFile`` per session tells a crashed session (stale lock) from a running one.
 - :class:`FileActions` is the window's File menu: open (with the unsaved-changes prompt), save,
-  export, templates, torchvision import, recent files, autosave and the restore offer.
+  export, templates, torchvision import, recent files, rename, autosave and the restore offer.
+- :func:`file_problem`, :func:`drop_refusal` and :func:`when_text` word what the user reads: a
+  problem with a file names its path once, a refused drop says what to do instead, an autosave
+  time reads "today 11:42".
 """
 
 from __future__ import annotations
@@ -16,17 +19,21 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QLockFile, QSettings, QStandardPaths
+from PySide6.QtGui import QUndoCommand
 
 from core.project import Project, ProjectError, atomic_write_text, project_from_dict, project_to_dict
 
 APP_NAME = "NetCanvas"
 RECENT_MAX = 10
 RECOVERY_FORMAT = "netcanvas-recovery"
+PROJECT_SUFFIXES = (".json",)
+MAX_NAME = 120  # a project name is a title, not a paragraph
 _RECOVERY_RE = re.compile(r"recovery-(\d+)\.json")
 
 
@@ -163,13 +170,121 @@ class Recovery:
         Path(path).unlink(missing_ok=True)
 
 
+# -- what the user reads about files ---------------------------------------------------------------
+
+def file_problem(path: Path | str, exc: BaseException | str) -> str:
+    """``"PATH: problem"`` with the path exactly once, whether or not the error already names it.
+
+    Loader errors (:class:`ProjectError`) start with the path; an ``OSError`` names the file it
+    failed on (perhaps a temporary one) inside its text, so only its ``strerror`` is kept.
+    """
+    if isinstance(exc, OSError) and exc.strerror:
+        problem = exc.strerror
+    else:
+        problem = str(exc)
+    where = str(path)
+    if problem.startswith(f"{where}: ") or problem == where:
+        return problem
+    return f"{where}: {problem}"
+
+
+def drop_refusal(paths: Sequence[str | None]) -> str | None:
+    """Why the dropped items cannot be opened, or None when one is a project file.
+
+    ``paths`` are local file paths, ``None`` for an item that is not a local file (a web link).
+    """
+    from PySide6.QtGui import QImageReader
+
+    if not paths:
+        return None
+    local = [Path(p) for p in paths if p is not None]
+    if any(p.suffix.lower() in PROJECT_SUFFIXES for p in local):
+        return None
+    if not local:
+        return "NetCanvas opens project files on this computer; save the link's file first, then drop it here"
+    first = local[0]
+    kind = first.suffix.lower()
+    images = {"." + bytes(f).decode("ascii", "replace").lower() for f in QImageReader.supportedImageFormats()}
+    base = f"NetCanvas opens project files (.json); {first.name} is "
+    if first.is_dir():
+        return f"{base}a folder — to train on a folder of images, pick it as the dataset in the Training panel"
+    if kind == ".py":
+        return (f"{base}Python code — to turn a torchvision model into a graph use File › Import torchvision "
+                "model…; File › Export to Python writes code from a graph")
+    if kind == ".onnx":
+        return f"{base}an ONNX model, which cannot be opened — File › Export to ONNX writes one from a graph"
+    if kind in (".pt", ".pth", ".ckpt", ".safetensors"):
+        return (f"{base}saved weights, not a graph — open its project, or import a torchvision model with "
+                "File › Import torchvision model…")
+    if kind in images:
+        return (f"{base}an image — to train on your images, pick their folder as the dataset in the "
+                "Training panel")
+    return f"{base}not one — open a project with File › Open…, or start from File › Open Template…"
+
+
+def when_text(saved_at: str, now: datetime | None = None) -> str:
+    """An ISO timestamp in the user's local time and words: "today 11:42", "yesterday 09:05",
+    "6 Dec 2026 11:42"; "" for a text that is no timestamp (an older recovery file)."""
+    try:
+        moment = datetime.fromisoformat(saved_at)
+    except (TypeError, ValueError):
+        return ""
+    if moment.tzinfo is None:  # recovery files are written in UTC
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone()
+    today = (now or datetime.now(UTC)).astimezone().date()
+    clock = f"{local:%H:%M}"
+    if local.date() == today:
+        return f"today {clock}"
+    if local.date() == today - timedelta(days=1):
+        return f"yesterday {clock}"
+    return f"{local.day} {local:%b %Y} {clock}"
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a project's name, or None."""
+    if not name.strip():
+        return "a project needs a name"
+    if len(name.strip()) > MAX_NAME:
+        return f"a project name is at most {MAX_NAME} characters"
+    return None
+
+
+class RenameProjectCommand(QUndoCommand):
+    """Rename the project (its ``name`` in the file: an edit, so undoable and a reason to save).
+
+    The name is no graph data, so the document has no signal for it: ``on_renamed`` (the window's
+    title and panels) runs after redo and undo.
+    """
+
+    def __init__(self, doc: Any, name: str, on_renamed: Callable[[], None]) -> None:
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        new = name.strip()
+        super().__init__(f"Rename project to “{new}”")
+        self.doc = doc
+        self.old, self.new = doc.project.name, new
+        self.noop = self.old == self.new
+        self.on_renamed = on_renamed
+
+    def redo(self) -> None:
+        self.doc.project.name = self.new
+        self.on_renamed()
+
+    def undo(self) -> None:
+        self.doc.project.name = self.old
+        self.on_renamed()
+
+
 # -- the window's File menu ------------------------------------------------------------------------
 
 class FileActions:
     """New / Open / Save / Export / Import / Recent / autosave for one :class:`MainWindow`.
 
     The window provides ``doc``, ``set_document(doc)``, ``show_error(title, text)``,
-    ``show_status(text)`` and ``ask_unsaved() -> QMessageBox.StandardButton``.
+    ``show_status(text)``, ``ask_unsaved() -> QMessageBox.StandardButton``,
+    ``ask_project_name(current) -> str | None`` and ``project_renamed()``.
     """
 
     PROJECT_FILTER = "NetCanvas projects (*.json);;All files (*)"
@@ -225,7 +340,7 @@ class FileActions:
         try:
             project = load_project(path)
         except ProjectError as exc:
-            self.w.show_error("Cannot open the project", str(exc))
+            self.w.show_error("Cannot open the project", file_problem(path, exc))
             return False
         self.w.set_document(Document.from_project(project))
         self.recent.add(Path(path))
@@ -289,7 +404,7 @@ class FileActions:
     def _open_recent(self, path: Path) -> None:
         if not path.exists():
             self.recent.remove(path)
-            self.w.show_error("Cannot open the project", f"{path}: the file no longer exists")
+            self.w.show_error("Cannot open the project", file_problem(path, "the file no longer exists"))
             return
         self.open_path(path)
 
@@ -311,7 +426,31 @@ class FileActions:
         target = Path(path)
         if not target.suffix:
             target = target.with_suffix(".json")
-        return self._save_to(target)
+        old_name = doc.project.name
+        if (old_name or "Untitled") == "Untitled" and not name_problem(target.stem):
+            doc.project.name = target.stem  # a first save names an untitled project after its file
+        if self._save_to(target):
+            if doc.project.name != old_name:
+                self.w.project_renamed()
+            return True
+        doc.project.name = old_name
+        return False
+
+    def rename_project(self) -> bool:
+        """File ▸ Rename Project…: ask for a name; the rename is one undoable edit."""
+        doc = self.w.doc
+        name = self.w.ask_project_name(doc.project.name)
+        if name is None:
+            return False
+        try:
+            command = RenameProjectCommand(doc, name, self.w.project_renamed)
+        except ValueError as exc:
+            self.w.show_status(f"Cannot rename the project: {exc}")
+            return False
+        if not doc.push(command):
+            return False
+        self.w.show_status(f"Renamed the project to “{command.new}”")
+        return True
 
     def _save_to(self, target: Path) -> bool:
         from core.project import save_project
@@ -322,7 +461,7 @@ class FileActions:
             save_project(doc.project, target)
         except OSError as exc:
             doc.project.path = old
-            self.w.show_error("Cannot save the project", f"{target}: {exc.strerror or exc}")
+            self.w.show_error("Cannot save the project", file_problem(target, exc))
             return False
         doc.project.path = old
         doc.set_path(target)  # emits path_changed (save_project set the attribute silently)
@@ -360,7 +499,7 @@ class FileActions:
             source = export.python_source(self.w.doc.graph, self.w.doc.project.name or "Network")
             atomic_write_text(target, source)
         except (OSError, ValueError, ImportError) as exc:
-            self.w.show_error("Export failed", f"{target}: {exc}")
+            self.w.show_error("Export failed", file_problem(target, exc))
             return False
         self.w.show_status(f"Exported {target.name}")
         return True
@@ -421,7 +560,7 @@ class FileActions:
                 Recovery.discard(f)
             return False
         where = f"“{original.name}”" if original else f"the unsaved project “{project.name}”"
-        when = f" (autosaved {saved_at.replace('T', ' ')})" if saved_at else ""
+        when = f" (autosaved {when_text(saved_at)})" if when_text(saved_at) else ""
         answer = self.w.ask_restore(
             f"NetCanvas did not close properly last time.\n\nRestore the unsaved changes to {where}{when}?")
         for f in orphans:
@@ -442,4 +581,5 @@ def _file_stem(name: str) -> str:
     return stem or "untitled"
 
 
-__all__ = ["APP_NAME", "FileActions", "RecentFiles", "Recovery", "data_dir", "settings", "settings_org"]
+__all__ = ["APP_NAME", "PROJECT_SUFFIXES", "FileActions", "RecentFiles", "Recovery", "RenameProjectCommand", "data_dir",
+           "drop_refusal", "file_problem", "name_problem", "settings", "settings_org", "when_text"]

@@ -180,6 +180,8 @@ class MainWindow(QMainWindow):
                                        "Turn a torchvision classification model into an editable graph")
         self.act_save = self._action("&Save", f.save, K.Save, "Save the project")
         self.act_save_as = self._action("Save &As…", f.save_as, K.SaveAs, "Save the project under a new name")
+        self.act_rename = self._action("Rena&me Project…", f.rename_project, None,
+                                       "Give the project a new name (the title and the exported class follow)")
         self.act_export_py = self._action("Export to &Python…", f.export_python, "Ctrl+E",
                                           "Write a standalone PyTorch module")
         self.act_export_onnx = self._action("Export to &ONNX…", f.export_onnx, None, "Write an ONNX model")
@@ -225,7 +227,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = m.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(lambda: self.files.populate_recent(self.recent_menu))
         m.addSeparator()
-        m.addActions([self.act_save, self.act_save_as])
+        m.addActions([self.act_save, self.act_save_as, self.act_rename])
         m.addSeparator()
         m.addActions([self.act_export_py, self.act_export_onnx])
         m.addSeparator()
@@ -494,6 +496,21 @@ class MainWindow(QMainWindow):
                                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                     QMessageBox.StandardButton.Yes)
 
+    def ask_project_name(self, current: str) -> str | None:
+        """File ▸ Rename Project…'s question; None when cancelled."""
+        from PySide6.QtWidgets import QInputDialog
+
+        text, ok = QInputDialog.getText(self, "Rename project", "Project name:", QLineEdit.EchoMode.Normal, current)
+        return text if ok else None
+
+    def project_renamed(self) -> None:
+        """The project's name changed (rename, its undo, a first Save As): the title, the inspector's
+        overview and the generated code's class name follow."""
+        self._update_title()
+        if self.doc is not None:
+            self.inspector.set_document(self.doc)
+            self.code.set_document(self.doc)
+
     def run_busy(self, label: str, job: Callable[[], Any]) -> bool:
         """Run ``job`` in a thread behind a modal busy dialog; errors become a message box."""
         dialog = QProgressDialog(label, "", 0, 0, self)
@@ -531,11 +548,11 @@ class MainWindow(QMainWindow):
         return ok
 
     def show_shortcuts(self) -> None:
-        from gui.dialogs.shortcuts import ShortcutsDialog, shortcut_rows
+        """Help ▸ Keyboard Shortcuts: every menu of the menu bar (Train included), read when asked."""
+        from gui.dialogs.shortcuts import ShortcutsDialog, menu_bar_rows
 
-        menus = [(m.title().replace("&", ""), m.actions()) for m in (self.file_menu, self.edit_menu, self.view_menu,
-                                                                      self.help_menu)]
-        ShortcutsDialog(shortcut_rows(menus), self).exec()
+        # Undo/Redo read "Undo Add conv1" in the menu; the command is "Undo" whatever comes next.
+        ShortcutsDialog(menu_bar_rows(self.menuBar(), {self.act_undo: "Undo", self.act_redo: "Redo"}), self).exec()
 
     def show_about(self) -> None:
         QMessageBox.about(self, f"About {APP_NAME}",
@@ -553,16 +570,31 @@ class MainWindow(QMainWindow):
                 return Path(url.toLocalFile())
         return None
 
+    def _refuse_drop(self, event: QDragEnterEvent | QDropEvent) -> bool:
+        """Say in the status bar why dropped files cannot be opened (a .py, an image …); True if refused."""
+        from gui.files import drop_refusal
+
+        md = event.mimeData()
+        if not md.hasUrls():
+            return False
+        reason = drop_refusal([u.toLocalFile() if u.isLocalFile() else None for u in md.urls()])
+        if reason is None:
+            return False
+        self.show_status(reason, 10_000)
+        event.ignore()
+        return True
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._project_url(event) is not None:
             event.acceptProposedAction()
-        else:
+        elif not self._refuse_drop(event):
             super().dragEnterEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
         path = self._project_url(event)
         if path is None:
-            super().dropEvent(event)
+            if not self._refuse_drop(event):
+                super().dropEvent(event)
             return
         event.acceptProposedAction()
         QTimer.singleShot(0, lambda: self.files.open_path(path))  # not inside the drag's event loop
@@ -581,6 +613,8 @@ class MainWindow(QMainWindow):
                 else:
                     event.acceptProposedAction()  # type: ignore[attr-defined]
                 return True
+            if kind != QEvent.Type.DragMove and self._refuse_drop(event):  # type: ignore[arg-type]
+                return True  # said why once on entering, not on every move
         return super().eventFilter(watched, event)
 
     # -- persistence --------------------------------------------------------------------------

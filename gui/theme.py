@@ -228,6 +228,9 @@ QPushButton:hover, QToolButton:hover {{ border-color: {t.accent}; }}
 QPushButton:pressed, QToolButton:pressed {{ background: {t.border}; }}
 QPushButton:default {{ background: {t.accent}; color: {t.accent_text}; border-color: {t.accent}; }}
 QPushButton:disabled {{ color: {t.text_dim}; }}
+QPushButton:default:disabled {{
+    background: {t.panel_alt}; color: {t.text_dim}; border-color: {t.border};
+}}
 QPushButton[role="fix"] {{
     background: transparent; color: {t.accent}; border: 1px solid {t.accent}; border-radius: 3px;
     padding: 1px 8px; margin: 1px 4px;

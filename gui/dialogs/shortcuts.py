@@ -1,14 +1,21 @@
-"""Help ▸ Keyboard shortcuts: a table built from the window's own actions, so it never drifts."""
+"""Help ▸ Keyboard shortcuts: a table built from the window's own menu bar, so it never drifts.
+
+Every menu the bar holds when the dialog opens is listed (one added later, like Train, too), in
+the bar's order, with its submenus; an action whose text changes with the document ("Undo Add
+conv1") is listed under its command's name ("Undo").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
+    QMenu,
+    QMenuBar,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -30,15 +37,37 @@ def _label(action: QAction) -> str:
     return action.text().replace("&", "").rstrip(".…")
 
 
-def shortcut_rows(menus: Iterable[tuple[str, Iterable[QAction]]]) -> list[tuple[str, str, str]]:
-    """``(menu, command, keys)`` for every action that has a shortcut, in menu order."""
+def shortcut_rows(menus: Iterable[tuple[str, Iterable[QAction]]],
+                  names: Mapping[QAction, str] | None = None) -> list[tuple[str, str, str]]:
+    """``(menu, command, keys)`` for every action that has a shortcut, in menu order; ``names``
+    gives the command name of actions whose text is not one (the live undo text)."""
+    names = names or {}
     rows = []
     for menu, actions in menus:
         for action in actions:
-            keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
+            # dict.fromkeys: one platform's Redo is Ctrl+Y, so "Redo, Ctrl+Y" would list it twice
+            keys = list(dict.fromkeys(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()))
             if keys and action.text():
-                rows.append((menu, _label(action), ", ".join(keys)))
+                rows.append((menu, names.get(action) or _label(action), ", ".join(keys)))
     return rows
+
+
+def _menu_actions(menu: QMenu) -> list[QAction]:
+    """The menu's actions, each submenu's spliced in where it sits."""
+    out: list[QAction] = []
+    for action in menu.actions():
+        sub = action.menu()
+        if isinstance(sub, QMenu):
+            out.extend(_menu_actions(sub))
+        else:
+            out.append(action)
+    return out
+
+
+def menu_bar_rows(bar: QMenuBar, names: Mapping[QAction, str] | None = None) -> list[tuple[str, str, str]]:
+    """:func:`shortcut_rows` for every menu of ``bar``, in the bar's order."""
+    menus = [(_label(a), _menu_actions(a.menu())) for a in bar.actions() if isinstance(a.menu(), QMenu)]
+    return shortcut_rows(menus, names)
 
 
 class ShortcutsDialog(QDialog):
@@ -69,4 +98,4 @@ class ShortcutsDialog(QDialog):
         lay.addWidget(buttons)
 
 
-__all__ = ["CANVAS_GESTURES", "ShortcutsDialog", "shortcut_rows"]
+__all__ = ["CANVAS_GESTURES", "ShortcutsDialog", "menu_bar_rows", "shortcut_rows"]

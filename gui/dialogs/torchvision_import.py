@@ -3,6 +3,10 @@
 Importing torch/torchvision and tracing a model take seconds, so both the model list and the
 import run in :class:`_Worker` threads; the dialog stays responsive and shows progress. The
 import itself is the importer engineer's ``core.importer.import_torchvision(name)``.
+
+The dialog works from the keyboard alone: focus starts in the filter, whose first match is
+always the current row; Up/Down/Page Up/Page Down move through the matches without leaving the
+filter, and Enter imports the current one.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QThread, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QHeaderView,
@@ -98,6 +104,8 @@ class TorchvisionImportDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.import_button = self.buttons.addButton("Import", QDialogButtonBox.ButtonRole.AcceptRole)
         self.import_button.setEnabled(False)
+        self.import_button.setDefault(True)  # Enter in the list imports (the filter handles its own Enter)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setAutoDefault(False)
         self.buttons.accepted.connect(self.start_import)
         self.buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
@@ -107,9 +115,10 @@ class TorchvisionImportDialog(QDialog):
         lay.addWidget(self.progress)
         lay.addWidget(self.buttons)
         self.filter.textChanged.connect(self._filter)
-        self.tree.currentItemChanged.connect(lambda cur, _prev: self.import_button.setEnabled(
-            cur is not None and not self._busy()))
+        self.filter.installEventFilter(self)
+        self.tree.currentItemChanged.connect(lambda *_: self._update_button())
         self.tree.itemDoubleClicked.connect(lambda *_: self.start_import())
+        self.filter.setFocus()
         self._run(list_classification_models, self._listed, "Loading torchvision's model list…")
 
     def _busy(self) -> bool:
@@ -123,7 +132,14 @@ class TorchvisionImportDialog(QDialog):
         self.worker.failed.connect(self._failed)
         self.worker.start()
 
+    def _join(self) -> None:
+        # A worker emits its result just before its run() returns: wait for that, so the dialog
+        # is no longer busy when it enables Import or takes the next Enter.
+        if self.worker is not None:
+            self.worker.wait()
+
     def _listed(self, rows: list[tuple[str, int | None, float | None]]) -> None:
+        self._join()
         self.progress.hide()
         self.status.setText(f"{len(rows)} classification models. Importing traces the model with torch.fx; "
                             "no weights are downloaded.")
@@ -136,9 +152,36 @@ class TorchvisionImportDialog(QDialog):
 
     def _filter(self, text: str) -> None:
         words = text.lower().split()
+        first = None
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
             item.setHidden(not all(w in item.text(0) for w in words))
+            if first is None and not item.isHidden():
+                first = item
+        current = self.tree.currentItem()
+        if current is None or current.isHidden():
+            # The current row is always a visible match, so Enter imports what the list shows.
+            self.tree.setCurrentItem(first)  # None clears it: nothing matches
+        current = self.tree.currentItem()
+        if current is not None:
+            current.setSelected(True)
+            self.tree.scrollToItem(current)
+        self._update_button()
+
+    def _update_button(self) -> None:
+        self.import_button.setEnabled(self.selected_name() is not None and not self._busy())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """In the filter field, the arrow and page keys move through the list and Enter imports."""
+        if watched is self.filter and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            key = event.key()
+            if key in (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown):
+                QApplication.sendEvent(self.tree, QKeyEvent(event.type(), key, event.modifiers()))
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.start_import()
+                return True  # handled here: the dialog's default button must not import twice
+        return super().eventFilter(watched, event)
 
     def selected_name(self) -> str | None:
         item = self.tree.currentItem()
@@ -153,14 +196,16 @@ class TorchvisionImportDialog(QDialog):
         self._run(lambda: import_model(name), self._imported, f"Importing {name}… (tracing the model)")
 
     def _imported(self, project: Any) -> None:
+        self._join()
         self.progress.hide()
         self.project = project
         self.accept()
 
     def _failed(self, message: str) -> None:
+        self._join()
         self.progress.hide()
         self.tree.setEnabled(True)
-        self.import_button.setEnabled(self.tree.currentItem() is not None)
+        self._update_button()
         self.status.setText(f"<span style='color:#d92d20'>{message}</span>")
         self.status.setProperty("role", "error")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent, QImage, QMouseEvent
+from PySide6.QtGui import QColor, QDropEvent, QImage, QMouseEvent
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.project import graph_to_dict, load_project, project_to_dict
@@ -369,3 +370,58 @@ def test_copy_paste_between_two_windows_through_the_edit_menu(qtbot, isolated):
     assert graph_to_dict(source.doc.graph) == before  # the source window is untouched
     target.doc.undo_stack.undo()
     assert len(target.doc.graph.nodes) == count
+
+
+def _contrast(a: QColor, b: QColor) -> float:
+    """WCAG contrast ratio of two colours."""
+    def lum(c: QColor) -> float:
+        def ch(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        return 0.2126 * ch(c.redF()) + 0.7152 * ch(c.greenF()) + 0.0722 * ch(c.blueF())
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("theme", [LIGHT, DARK], ids=lambda t: t.name)
+def test_import_dialog_keys_and_a_readable_disabled_import_button(qtbot, isolated, monkeypatch, theme):
+    from collections import Counter
+
+    from gui.dialogs import torchvision_import as ti
+
+    rows = [("alexnet", 61_100_840, 0.71), ("resnet101", 44_549_160, 7.8), ("resnet152", 60_192_808, 11.5),
+            ("resnet18", 11_689_512, 1.81), ("vgg16", 138_357_544, 15.47)]
+    monkeypatch.setattr(ti, "list_classification_models", lambda: rows)
+    imported: list[str] = []
+    monkeypatch.setattr(ti, "import_model", lambda name: imported.append(name) or name)
+    apply_theme(theme)
+    dialog = ti.TorchvisionImportDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() == len(rows))
+    assert dialog.selected_name() == "alexnet" and dialog.import_button.isEnabled()
+
+    # Nothing matches: Import is disabled, and reads as disabled (not blue on blue) yet legible.
+    QTest.keyClicks(dialog.filter, "zzz")
+    assert dialog.selected_name() is None and not dialog.import_button.isEnabled()
+    image = dialog.import_button.grab().toImage()
+    inner = [image.pixelColor(x, y) for x in range(3, image.width() - 3) for y in range(3, image.height() - 3)]
+    background = Counter(c.name() for c in inner).most_common(1)[0][0]
+    assert QColor(background) != QColor(theme.accent), "a disabled Import button is painted as the primary one"
+    text = max(inner, key=lambda c: _contrast(c, QColor(background)))
+    assert _contrast(text, QColor(background)) >= 3.0, (text.name(), background)
+
+    # Typing keeps the first match current; Down/Up move through the matches; Enter imports.
+    dialog.filter.clear()
+    QTest.keyClicks(dialog.filter, "resnet1")
+    assert dialog.selected_name() == "resnet101" and dialog.import_button.isEnabled()
+    QTest.keyClick(dialog.filter, Qt.Key.Key_Down)
+    QTest.keyClick(dialog.filter, Qt.Key.Key_Down)
+    assert dialog.selected_name() == "resnet18"
+    QTest.keyClick(dialog.filter, Qt.Key.Key_Up)
+    assert dialog.selected_name() == "resnet152"
+    dialog.filter.clear()
+    QTest.keyClicks(dialog.filter, "vgg")
+    assert dialog.selected_name() == "vgg16"
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        QTest.keyClick(dialog.filter, Qt.Key.Key_Return)
+    assert imported == ["vgg16"] and dialog.project == "vgg16"
