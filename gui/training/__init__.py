@@ -142,9 +142,13 @@ class _WindowHooks(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
         window, dock = self._window(), self._dock()
-        if window is None or dock is None or watched is not window:
+        if window is None or dock is None:
             return False
         kind = event.type()
+        if watched is not window:
+            if kind == QEvent.Type.ChildAdded and watched is window.centralWidget():
+                self.follow_document()  # the canvas view of a new document joined the central widget
+            return False
         if kind == QEvent.Type.Close and not getattr(window, "asks_training_after_save", False):
             # A window without its own order (the editor's asks "save?" first, then calls confirm_close).
             if not dock.confirm_close():
@@ -152,11 +156,18 @@ class _WindowHooks(QObject):
                 return True
             return False
         if kind == QEvent.Type.ChildAdded:
-            doc = getattr(window, "doc", None)
-            if doc is not None and doc is not dock._doc:  # File ▸ New / Open replaced it
-                dock.set_document(doc)
-            self.follow_scene()
+            self.follow_document()
         return False
+
+    def follow_document(self) -> None:
+        """Show the window's document in the dock when File ▸ New / Open replaced it."""
+        window, dock = self._window(), self._dock()
+        if window is None or dock is None:
+            return
+        doc = getattr(window, "doc", None)
+        if doc is not None and doc is not dock._doc:
+            dock.set_document(doc)
+        self.follow_scene()
 
     def follow_scene(self) -> None:
         """Listen to the window's canvas scene (a new one comes with each document) for clicked edges."""
@@ -248,6 +259,9 @@ def install(window: QMainWindow, runs_root: Path | None = None) -> TrainingDock:
         view_menu.addAction(dock.toggleViewAction())
     hooks = _WindowHooks(window, dock)
     window.installEventFilter(hooks)
+    central = window.centralWidget()
+    if central is not None:  # a window that keeps its central widget adds each new canvas view to it
+        central.installEventFilter(hooks)
     hooks.follow_scene()
     window.training = dock  # type: ignore[attr-defined]
     window.training_menu = menu  # type: ignore[attr-defined]
