@@ -24,10 +24,10 @@ import heapq
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from core.diagnostics import Diagnostic, Severity, fold
 from core.graph import Edge, Graph, Node
 from core.layers.registry import get_spec, suggest
 from core.layers.spec import (
@@ -42,34 +42,11 @@ from core.layers.spec import (
     insert_fix,
     numel,
     set_param_fix,
-    tup,
 )
 from core.receptive_field import GLOBAL_RF, ReceptiveField, apply_rule, compile_rule, merge_fields
+from core.repairs import merge_fix
 
 DTYPE_BYTES = 4  # float32 activations and parameters
-
-
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
-    """One problem: ``node`` is ``None`` for whole-graph problems (no Input, no Output …)."""
-
-    severity: Severity
-    node: str | None
-    message: str
-    fix: Fix | None = None
-    param: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"severity": self.severity.value, "node": self.node, "message": self.message}
-        if self.fix is not None:
-            d["fix"] = self.fix.label
-        return d
 
 
 _NO_ARGS: Mapping[str, Any] = MappingProxyType({})
@@ -157,6 +134,12 @@ class Analysis:
     @property
     def ok(self) -> bool:
         return not any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    @property
+    def partial(self) -> bool:
+        """While errors exist the totals are a lower bound: the layers at and after an error have
+        unknown shapes and are not counted (show them as "≥ 2.96 M params")."""
+        return not self.ok
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -284,6 +267,7 @@ class Analyzer:
         self._results: dict[str, NodeResult] = {}
         self._diags: dict[str, list[Diagnostic]] = {}  # per node
         self._global: list[Diagnostic] = []
+        self._unreached: list[str] = []  # nodes with no path to an Output (structure only)
         self._order: list[str] = []
         self._index: dict[str, int] = {}
         self._blocked: set[str] = set()
@@ -326,6 +310,7 @@ class Analyzer:
         self._diags = {}
         self._deps = {}
         self._global = []
+        self._unreached = []
         self._totals = [0, 0, 0, 0, 0]
         self._first_input = next((n.id for n in g.nodes.values() if n.type == "Input"), None)
         compute = self._compute
@@ -570,7 +555,7 @@ class Analyzer:
         if len(edges) > 1:
             msg += " (" + ", ".join(f"{fmt_shape(s)} from {e.src}" for s, e in zip(shapes, edges, strict=True)) + ")"
             if fix is None:
-                fix = self._merge_fix(nid, spec, shapes, edges)
+                fix = merge_fix(self, nid, spec.type, shapes, edges)
                 if fix is not None:
                     msg += f" — {fix.label}" + (f" on {fix.node}" if fix.node != nid else "")
         elif edges:
@@ -636,71 +621,62 @@ class Analyzer:
             diags.append(Diagnostic(Severity.WARNING, nid, f"{nid}: {note}"))
         return rf
 
-    # -- fixes --------------------------------------------------------------------------------
-    def _merge_fix(self, nid: str, spec: LayerSpec, shapes: Sequence[Shape], edges: Sequence[Edge]) -> Fix | None:
-        """For an Add/Concat mismatch: a padding on the odd branch's own conv that restores the size,
-        or, for an Add whose branches differ only in channels, a 1×1 Conv2d on the odd branch."""
-        if spec.type not in ("Add", "Concat"):
-            return None
-        # Targets: the largest spatial size first, so a fix keeps the resolution rather than lose it.
-        order = sorted(range(len(shapes)), key=lambda i: (-numel(shapes[i][1:]), i))
-        for t in order:
-            target = shapes[t]
-            for s, e in zip(shapes, edges, strict=True):
-                if s == target or len(s) != len(target) or len(s) < 2:
-                    continue
-                if s[1:] != target[1:] and (spec.type == "Concat" or s[0] == target[0]):
-                    fix = self._padding_fix(nid, e.src, target[1:])
-                    if fix is not None:
-                        return fix
-                elif s[1:] == target[1:] and spec.type == "Add" and len(s) == 3:
-                    return insert_fix("Conv2d", {"out_channels": target[0], "kernel_size": 1},
-                                      f"insert a 1×1 Conv2d to {target[0]} channels after {e.src}",
-                                      port=e.port).at(nid)
-        return None
+    # -- what the fix finders read (core.repairs.Context) and try (core.diagnostics.fold) -------
+    def output_shape(self, node_id: str) -> Shape | None:
+        r = self._results.get(node_id)
+        return r.output_shape if r is not None else None
 
-    def _padding_fix(self, nid: str, src: str, target: Shape) -> Fix | None:
-        """Walk up the odd branch through shape-preserving layers that feed only it, to a conv whose
-        padding would give ``target``; changing a layer shared with another branch would not help."""
-        from core.layers.conv import conv_out_size  # local: conv imports the registry, not analysis
-
-        g = self.graph
-        for _ in range(8):
-            self._deps.setdefault(src, set()).add(nid)
-            if len(g._out[src]) != 1:
-                return None
-            node = g.nodes[src]
+    def resolved(self, node_id: str) -> dict[str, Any] | None:
+        """``node_id``'s validated params with defaults, or ``None`` when they are invalid."""
+        node = self.graph.nodes[node_id]
+        entry = node.cache.get(_CACHE_KEY)
+        if entry is None or entry[0] != node.rev:
             spec = get_spec(node.type)
             if spec is None:
                 return None
-            if spec.type in ("Conv1d", "Conv2d"):
-                entry = node.cache.get(_CACHE_KEY)
-                if entry is None or entry[0] != node.rev:
-                    entry = self._resolve(node, spec)
-                params = entry[2]
-                preds = g.in_edges(src)
-                if isinstance(params, ParamError) or len(preds) != 1:
-                    return None
-                self._deps.setdefault(preds[0].src, set()).add(nid)
-                up = self._results.get(preds[0].src)
-                if up is None or up.output_shape is None or len(up.output_shape) != len(target) + 1:
-                    return None
-                nd = len(target)
-                k, s, d = tup(params["kernel_size"], nd), tup(params["stride"], nd), tup(params["dilation"], nd)
-                pads = []
-                for n, ki, si, di, t in zip(up.output_shape[1:], k, s, d, target, strict=True):
-                    found = next((p for p in range(0, di * (ki - 1) + 1)
-                                  if conv_out_size(n, ki, si, p, di) == t), None)
-                    if found is None:
-                        return None
-                    pads.append(found)
-                value: Any = pads[0] if len(set(pads)) == 1 else pads
-                return set_param_fix("padding", value, f"padding={value} keeps {fmt_shape(target)}").at(src)
-            preds = g.in_edges(src)
-            if spec.window is not None or len(preds) != 1:
-                return None
-            src = preds[0].src
-        return None
+            entry = self._resolve(node, spec)
+        return None if isinstance(entry[2], ParamError) else entry[2]
+
+    def depend(self, on: str, node_id: str) -> None:
+        """``node_id``'s result reads ``on``'s params: recompute it when they change."""
+        self._deps.setdefault(on, set()).add(node_id)
+
+    def trial(self, src: str, dst: str) -> int:
+        """How well connecting ``src``'s output 0 to ``dst`` would work, without changing the graph:
+        0 when ``dst`` and every layer after it get a known shape, 1 when ``dst`` accepts the input
+        but a later layer does not, 2 when ``dst`` refuses it (or the edge would close a cycle)."""
+        g = self.graph
+        first = self.output_shape(src)
+        down = g.descendants(dst)
+        if first is None or src in down or src == dst:
+            return 2
+        shapes: dict[str, tuple[Shape, ...]] = {}
+        for nid in self._order:
+            if nid != dst and nid not in down:
+                continue
+            bad = 2 if nid == dst else 1
+            node = g.nodes[nid]
+            spec = get_spec(node.type)
+            params = self.resolved(nid) if spec is not None else None
+            if spec is None or params is None:
+                return bad
+            ins: list[Shape] = [first] if nid == dst else []
+            for port in sorted(g._in[nid]) if nid != dst else ():
+                e = g._in[nid][port]
+                known = shapes.get(e.src)
+                if known is None:
+                    r = self._results.get(e.src)
+                    known = r.out_shapes if r is not None else None
+                if known is None or e.from_port >= len(known):
+                    return bad
+                ins.append(known[e.from_port])
+            if len(ins) < spec.min_inputs or (spec.max_inputs is not None and len(ins) > spec.max_inputs):
+                return bad
+            hit = _infer(spec, params, tuple(ins))
+            if isinstance(hit, LayerError) or hit[3] is not None:
+                return bad
+            shapes[nid] = hit[0].out_shapes
+        return 0
 
     # -- whole-graph checks -------------------------------------------------------------------
     def _structural_checks(self) -> None:
@@ -724,17 +700,15 @@ class Analyzer:
                 Fix("add an Output after the last layer", "add_output")))
             return
         reach = g.upstream(outputs)
-        for nid in g.nodes:
-            if nid not in reach:
-                self._global.append(Diagnostic(
-                    Severity.WARNING, nid,
-                    f"{nid} does not reach an Output — its result is unused; connect it onward or delete it"))
+        self._unreached = [nid for nid in g.nodes if nid not in reach]  # folded by root cause in the snapshot
 
     # -- snapshot -----------------------------------------------------------------------------
     def _snapshot(self) -> Analysis:
         index = self._index
         per_node = sorted(self._diags.items(), key=lambda kv: index.get(kv[0], 0))
         diags: list[Diagnostic] = [d for _, ds in per_node for d in ds]
+        if diags or self._unreached:
+            diags = fold(self.graph, diags, self._unreached, self.output_shape, self.trial)
         diags += self._global
         diags.sort(key=lambda d: _SEVERITY_ORDER[d.severity])
         results = self._results

@@ -14,7 +14,9 @@ Actions (``Fix.action``):
 - ``replace_type``: give ``node`` the type ``layer_type`` (a misspelt type), keeping its id, edges,
   group and the parameters the new type knows;
 - ``add_input``: add an ``Input`` feeding the first layer that has no input;
-- ``add_output``: add an ``Output`` after the last layer that feeds nothing.
+- ``add_output``: add an ``Output`` after the last layer that feeds nothing;
+- ``connect``: connect output ``from_port`` of ``source`` to input ``port`` of ``node`` and of each
+  node in ``value`` (a tuple of further ids: every input one deleted block left open).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def apply_fix(graph: Graph, fix: Fix) -> AppliedFix:
     """
     applied = AppliedFix(fix)
     action = fix.action
-    if action in ("set_param", "insert_before", "remove_edge", "replace_type"):
+    if action in ("set_param", "insert_before", "remove_edge", "replace_type", "connect"):
         if fix.node is None or fix.node not in graph.nodes:
             raise FixError(f"cannot {fix.label}: there is no node {fix.node!r} any more")
     if action == "set_param":
@@ -86,6 +88,15 @@ def apply_fix(graph: Graph, fix: Fix) -> AppliedFix:
         _add_input(graph, applied)
     elif action == "add_output":
         _add_output(graph, applied)
+    elif action == "connect":
+        if fix.source is None or fix.source not in graph.nodes:
+            raise FixError(f"cannot {fix.label}: there is no node {fix.source!r} any more")
+        targets = [fix.node, *(fix.value or ())]
+        edges = [Edge(fix.source, dst, fix.port, fix.from_port) for dst in targets]  # type: ignore[arg-type]
+        for e in edges:  # a taken port or a cycle is refused before anything changes
+            graph.check_edge(e.src, e.dst, e.port, e.from_port)
+        for e in edges:
+            _run(graph, applied, ("add_edge", e))
     else:
         raise FixError(f"cannot {fix.label}: unknown fix action {action!r}")
     return applied

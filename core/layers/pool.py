@@ -83,8 +83,8 @@ def _pool_short(p: Params) -> str:
 
 
 _KS = ParamSpec("kernel_size", Kind.INTS, 2, "Window size F (one value, or one per axis).", min=1, arity=2)
-_STRIDE = ParamSpec("stride", Kind.INTS, None, "Step S between windows; empty means S = kernel_size.",
-                    min=1, arity=2, optional=True)
+_STRIDE = ParamSpec("stride", Kind.INTS, None, "Step S between windows; unset means S = kernel_size.",
+                    min=1, arity=2, optional=True, default_from="kernel_size")
 _PAD = ParamSpec("padding", Kind.INTS, 0, "Implicit padding P on each side (at most half the kernel).",
                  min=0, arity=2)
 _CEIL = ParamSpec("ceil_mode", Kind.BOOL, False,

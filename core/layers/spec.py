@@ -15,7 +15,7 @@ from __future__ import annotations
 import keyword
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +85,9 @@ class ParamSpec:
     optional: bool = False  # ``None`` is a legal value (torch's ``stride=None`` → kernel_size)
     inferred: bool = False  # derived from the input shape (in_channels …); never required
     min_inclusive: bool = True  # False for e.g. LeakyReLU slope bounds that exclude the end
+    # An optional parameter whose unset value (``None``) means "the value of that other parameter":
+    # torch's pooling ``stride=None`` is ``kernel_size``. The inspector shows the value in effect.
+    default_from: str | None = None
 
     # -- validation ------------------------------------------------------------------------
     def validate(self, value: Any) -> Any:
@@ -291,6 +294,15 @@ class LayerSpec:
                 out[p.name] = p.default
         return out
 
+    def in_effect(self, resolved: Params) -> dict[str, Any]:
+        """``resolved`` params with every unset derived default filled in (``default_from``):
+        the values torch actually uses (a MaxPool2d's stride is its kernel_size when unset)."""
+        out = dict(resolved)
+        for p in self.params:
+            if p.default_from is not None and out.get(p.name) is None:
+                out[p.name] = out.get(p.default_from)
+        return out
+
     def outputs(self, params: Params) -> int:
         return 1 if self.num_outputs is None else self.num_outputs(params)
 
@@ -364,7 +376,9 @@ class Fix:
       ``node`` and the input at ``port``;
     - ``"remove_edge"``: disconnect the input of ``node`` at ``port``;
     - ``"replace_type"``: change ``node``'s type to ``layer_type`` (a misspelt type);
-    - ``"add_input"`` / ``"add_output"``: add the missing Input or Output node.
+    - ``"add_input"`` / ``"add_output"``: add the missing Input or Output node;
+    - ``"connect"``: connect output ``from_port`` of ``source`` to ``node``'s input ``port`` (and
+      to that of each node in ``value``, a tuple of further ids).
 
     :func:`core.fixes.apply_fix` applies any of them to a graph, undoably.
 
@@ -379,12 +393,13 @@ class Fix:
     layer_type: str | None = None
     layer_params: Mapping[str, Any] = field(default_factory=dict)
     port: int = 0
+    source: str | None = None
+    from_port: int = 0
 
     def at(self, node: str) -> Fix:
         if self.node is not None:
             return self
-        return Fix(self.label, self.action, node, self.param, self.value, self.layer_type,
-                   self.layer_params, self.port)
+        return replace(self, node=node)
 
 
 def set_param_fix(param: str, value: Any, label: str | None = None) -> Fix:
