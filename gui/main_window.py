@@ -190,7 +190,9 @@ class MainWindow(QMainWindow):
         self.act_undo = self.undo_group.createUndoAction(self, "&Undo")
         self.act_undo.setShortcut(QKeySequence(K.Undo))
         self.act_redo = self.undo_group.createRedoAction(self, "&Redo")
-        self.act_redo.setShortcuts([QKeySequence(K.Redo), QKeySequence("Ctrl+Y")])
+        # The platform's Redo is Ctrl+Y on some Linux platforms and Ctrl+Shift+Z on others: take both everywhere.
+        redo_keys = [QKeySequence(K.Redo), QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]
+        self.act_redo.setShortcuts([k for i, k in enumerate(redo_keys) if k not in redo_keys[:i]])
         self.act_cut = self._action("Cu&t", lambda: self._canvas("cut"), K.Cut)
         self.act_copy = self._action("&Copy", lambda: self._canvas("copy"), K.Copy)
         self.act_paste = self._action("&Paste", lambda: self._canvas("paste"), K.Paste)
