@@ -6,7 +6,11 @@ A run folder holds everything needed to look at, compare and resume a run::
     RUN_DIR/graph.json         the project (graph) that was trained, in the project format
     RUN_DIR/metrics.csv        one row per epoch
     RUN_DIR/run.json           status, best epoch, timing (rewritten as the run goes)
+    RUN_DIR/label.json         the name the user gave the run (optional; only the user writes it)
     RUN_DIR/checkpoints/last.pt, best.pt
+
+The label lives in its own file because the engine rewrites run.json as the run goes (and again
+when it is resumed): a label kept there would be lost.
 
 Every file is written atomically (temporary file + rename), so a crash leaves the previous
 version. Checkpoints hold only tensors and plain Python values and load with
@@ -30,6 +34,7 @@ import torch
 from core.project import atomic_write_bytes, atomic_write_text
 
 CHECKPOINT_FORMAT = "netcanvas-checkpoint"
+LABEL_FILE = "label.json"
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "images_per_s",
                   "seconds", "data_wait")
 
@@ -100,6 +105,26 @@ class RunFolder:
 
     def checkpoint_path(self, name: str = "last.pt") -> Path:
         return self.checkpoints / name
+
+    def read_label(self) -> str:
+        """The name the user gave the run, or ``""`` (none given, or label.json unreadable)."""
+        try:
+            data = self.read_json(LABEL_FILE)
+        except RunFolderError:
+            return ""
+        label = data.get("label") if isinstance(data, dict) else None
+        return label.strip() if isinstance(label, str) else ""
+
+    def write_label(self, label: str) -> None:
+        """Name the run ``label``; an empty label removes the name (the list labels it again by what differs)."""
+        label = label.strip()
+        try:
+            if label:
+                self.write_json(LABEL_FILE, {"label": label})
+            else:
+                (self.path / LABEL_FILE).unlink(missing_ok=True)
+        except OSError as exc:
+            raise RunFolderError(f"cannot save the run's name in {self.path / LABEL_FILE}: {exc}") from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -48,6 +48,8 @@ from gui.training.images import ImageView, MosaicView, Sparkline, chw_to_rgb
 MAX_FPS = 1.0
 MAX_TILES = 32
 RF_COLOUR = "#ff3b30"
+NO_PROBE_YET = "The probe sample\nshows here once\ntraining starts"
+WAITING_FOR_PROBE = "Waiting for the\nfirst probe"
 
 
 def channel_tiles(act: torch.Tensor | np.ndarray, per_channel: bool = True, cmap: str = "viridis") -> np.ndarray:
@@ -130,6 +132,13 @@ class FeatureMapView(QWidget):
 
         self.sample_view = ImageView(min_size=110)
         self.sample_view.setToolTip("The fixed probe sample; hover a feature map to see what it looks at")
+        self.sample_view.hide()  # until the first probe; the placeholder says why it is empty
+        # The placeholder's lines are short and broken by hand: the column is ~120 px wide at 1280×720,
+        # and a label never gets narrower than its longest line, so no word is ever cut off.
+        self.waiting = QLabel(NO_PROBE_YET)
+        self.waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.waiting.setStyleSheet(f"color: {t.text_dim};")
+        self.waiting.setMinimumHeight(110)
         self.samples = MosaicView()
         self.samples.setFixedHeight(64)
         self.samples.tile_clicked.connect(self.set_sample)
@@ -146,6 +155,7 @@ class FeatureMapView(QWidget):
         lv.setContentsMargins(4, 4, 4, 4)
         lv.addWidget(QLabel("<b>Probe sample</b>"))
         lv.addWidget(self.sample_view, 3)
+        lv.addWidget(self.waiting, 3)
         lv.addWidget(self.samples)
         lv.addWidget(self.prediction)
         lv.addWidget(self.zoom_label)
@@ -247,7 +257,10 @@ class FeatureMapView(QWidget):
             for s in section.spark.values():
                 s.clear()
             section.mosaic.set_tiles(None)
-        self.sample_view.set_image(None, "waiting for the first probe")
+        self.sample_view.set_image(None)
+        self.sample_view.hide()
+        self.waiting.setText(WAITING_FOR_PROBE)
+        self.waiting.show()
         self.zoom_view.set_image(None, "click a channel")
 
     def set_sample(self, index: int) -> None:
@@ -273,6 +286,8 @@ class FeatureMapView(QWidget):
             self.samples.set_tiles(thumbs, columns=n)
             self.samples.selected = self.sample
             self.sample_view.set_image(chw_to_rgb(data.images[self.sample].numpy()))
+            self.waiting.hide()
+            self.sample_view.show()
             probs = data.probabilities[self.sample]
             classes = self._classes()
             best = int(probs.argmax())
@@ -310,7 +325,7 @@ class FeatureMapView(QWidget):
 
     def set_theme(self, theme: Theme) -> None:
         """Restyle the labels, node sections and images for ``theme`` (View ▸ theme)."""
-        for label in (self.prediction, self.zoom_label, self.hint):
+        for label in (self.prediction, self.zoom_label, self.hint, self.waiting):
             label.setStyleSheet(f"color: {theme.text_dim};")
         for nid, section in self.sections.items():
             section.set_theme(theme)

@@ -9,6 +9,8 @@ points arrive and recomputed blockwise (a 256×256 matrix product per block) whe
 
 The x axis is in epochs for every plot: step ``s`` of an epoch with ``n`` steps sits at
 ``epoch − 1 + s/n``, so per-step and per-epoch points (and other runs' curves) share one axis.
+It spans the current run's epochs and every overlaid run's, so a longer run is never cut off.
+Legends sit in a strip above the data (:class:`StripLegend`), never over the curves.
 """
 
 from __future__ import annotations
@@ -53,6 +55,87 @@ def short_label(name: str) -> str:
         return name
     stem, _day, hh, mm, ss, n = m.groups()
     return f"{stem or 'run'} · {hh}:{mm}:{ss}" + (f" ({n})" if n else "")
+
+
+class StripLegend(pg.GraphicsWidget):
+    """A plot's legend in a strip between the title and the view box: never over the data.
+
+    pyqtgraph anchors its legend inside the view box, where on a small plot it covers the curves
+    (at 1280×720 the accuracy plot was mostly legend). Here the plot's (hidden) top-axis row is
+    given the legend's height and the legend sits in it, right-aligned; its entries flow left to
+    right and wrap at the view box's width, so a legend of three short entries takes one line.
+    It follows entries added or removed (``PlotItem`` calls :meth:`addItem` / :meth:`removeItem`
+    for named curves) and the plot's size. Clicking an entry's line hides or shows its curve.
+    """
+
+    ROW = 1  # PlotItem's layout row of the top axis, which these plots do not show
+    GAP = 12  # between entries
+    SAMPLE = 20  # pyqtgraph's line samples are 20×20
+
+    def __init__(self, plot: pg.PlotItem, colour: str, label_size: str = "8pt") -> None:
+        super().__init__()
+        self.plot = plot
+        self.colour = colour
+        self.label_size = label_size
+        self.items: list[tuple[pg.ItemSample, pg.LabelItem]] = []
+        self.setParentItem(plot)
+        plot.legend = self  # PlotItem.addItem files named curves here
+        plot.vb.sigResized.connect(self.place)
+        self.place()
+
+    def addItem(self, item: pg.PlotDataItem, name: str) -> None:  # the PlotItem's legend interface
+        sample = pg.ItemSample(item)
+        sample.setParentItem(self)
+        label = pg.LabelItem(justify="left", color=self.colour, size=self.label_size)
+        label.setParentItem(self)
+        label.item.document().setDocumentMargin(1)  # Qt's 4 px around each label made rows 28 px tall
+        label.setText(name)
+        self.items.append((sample, label))
+        self.place()
+
+    def removeItem(self, item: object) -> None:  # the PlotItem's legend interface: a curve or a name
+        for entry in self.items:
+            sample, label = entry
+            if sample.item is item or label.text == item:
+                self.items.remove(entry)
+                for part in entry:
+                    scene = part.scene()
+                    part.setParentItem(None)
+                    if scene is not None:
+                        scene.removeItem(part)
+                self.place()
+                return
+
+    def setLabelTextColor(self, colour: str) -> None:
+        self.colour = colour
+        for _sample, label in self.items:
+            label.setText(label.text, color=colour)
+
+    def place(self, *_args: object) -> None:
+        """Flow the entries into rows as wide as the view box, reserve their height, sit right-aligned."""
+        layout = self.plot.layout
+        vb = self.plot.vb.geometry()
+        available = max(vb.width(), 1.0)
+        row_h = max((label.minimumHeight() for _s, label in self.items), default=0.0)
+        x = y = width = 0.0
+        for sample, label in self.items:
+            w = self.SAMPLE + 2 + label.minimumWidth()
+            if x > 0 and x + w > available:
+                x, y = 0.0, y + row_h
+            sample.setPos(x, y + (row_h - self.SAMPLE) / 2)
+            label.setGeometry(x + self.SAMPLE + 2, y, label.minimumWidth(), row_h)
+            x += w + self.GAP
+            width = max(width, x - self.GAP)
+        height = y + row_h if self.items else 0.0
+        self.setVisible(bool(self.items))
+        if abs(layout.rowMinimumHeight(self.ROW) - height) > 0.5:
+            layout.setRowFixedHeight(self.ROW, height)  # the view box shrinks; sigResized places us again
+        self.setGeometry(max(vb.right() - width, 0.0), max(vb.top() - height, 0.0), width, height)
+
+
+def legend_above(plot: pg.PlotItem, theme: Theme, label_size: str = "8pt") -> StripLegend:
+    """Give ``plot`` a :class:`StripLegend` coloured for ``theme``."""
+    return StripLegend(plot, theme.text_dim, label_size)
 
 
 class Series:
@@ -159,7 +242,7 @@ def _blend(colour: str, background: str, alpha: float) -> QColor:
 class _Plot(pg.PlotWidget):
     """A themed plot with a hover readout of the nearest point of its curves."""
 
-    def __init__(self, title: str, y_label: str, theme: Theme, legend: tuple[int, int] | None = (-8, 8)) -> None:
+    def __init__(self, title: str, y_label: str, theme: Theme, legend: bool = True) -> None:
         super().__init__(background=theme.panel)
         self.theme = theme
         self.title, self.y_label = title, y_label
@@ -174,8 +257,8 @@ class _Plot(pg.PlotWidget):
             # Axes are pictures of text: cached as pixmaps they repaint only when their range changes,
             # not with every new point (replaying them was most of the GUI's cost while training).
             item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        if legend is not None:  # offset: where the curves are not (loss falls, accuracy rises)
-            item.addLegend(offset=legend, labelTextSize="8pt")
+        if legend:
+            legend_above(item, theme)
         self.readout = pg.TextItem(anchor=(0, 1))
         self.readout.setZValue(100)
         self.readout.hide()
@@ -200,13 +283,8 @@ class _Plot(pg.PlotWidget):
             ax.setPen(pg.mkPen(theme.border))
             ax.setTextPen(pg.mkPen(theme.text_dim))
             ax.update()  # drop the cached pixmap drawn in the old colours
-        legend = item.legend
-        if legend is not None:
-            legend.setBrush(pg.mkBrush(QColor(theme.panel)))
-            legend.setPen(pg.mkPen(theme.border))
-            legend.setLabelTextColor(theme.text_dim)
-            for _sample, label in legend.items:
-                label.setText(label.text)  # a label's colour shows once its text is laid out again
+        if isinstance(item.legend, StripLegend):
+            item.legend.setLabelTextColor(theme.text_dim)
         self.readout.setColor(theme.text)
         self.readout.fill = pg.mkBrush(QColor(theme.panel_alt))
         self.readout.update()
@@ -266,8 +344,8 @@ class MetricsPlots(QWidget):
         self._dirty = False
 
         self.loss_plot = _Plot("Loss", "loss", t)
-        self.acc_plot = _Plot("Accuracy", "%", t, legend=(-8, -8))
-        self.lr_plot = _Plot("Learning rate", "lr", t, legend=None)
+        self.acc_plot = _Plot("Accuracy", "%", t)
+        self.lr_plot = _Plot("Learning rate", "lr", t, legend=False)
         lp = self.loss_plot.getPlotItem()
         self.c_step = _curve(lp, _blend(t.accent, t.panel, 0.3), 1.0)
         self.c_step.setData(antialias=False)  # the noisy raw curve: a pixel-exact zigzag draws 2× faster
@@ -291,6 +369,7 @@ class MetricsPlots(QWidget):
         self._lr_range: float | None = None
         self._lr_shown_at = 0.0
         self._loss_fixed = False
+        self._epochs: float | None = None  # the current run's planned epochs (None: no run yet)
 
         tools = QHBoxLayout()
         tools.setContentsMargins(6, 2, 6, 0)
@@ -354,14 +433,34 @@ class MetricsPlots(QWidget):
     # ------------------------------------------------------------------------------------ data in
 
     def set_epochs(self, epochs: float) -> None:
-        """Fix the x axis to the whole run (0..epochs): curves grow into it and the axes stay still."""
+        """Fix the x axis to the whole run (0..epochs, or further for a longer overlaid run): curves grow
+        into it and the axes stay still."""
+        self._epochs = float(epochs)
         for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
-            item = plot.getPlotItem()
-            item.setXRange(0, max(float(epochs), 1.0), padding=0.02)
-            item.enableAutoRange(axis="y")
+            plot.getPlotItem().enableAutoRange(axis="y")
+        self._fit_x_range()
         self._loss_fixed = False
         self.acc_plot.getPlotItem().setYRange(0, 100, padding=0.02)
         self._lr_range = None
+
+    def x_extent(self) -> float | None:
+        """The last epoch the x axis must show: the run's planned epochs, its points, every overlaid run's."""
+        ends = [self._epochs] if self._epochs is not None else []
+        ends += [float(s.x.max()) for s in (self.epoch_loss, self.val_loss, self.step_loss) if s.n]
+        for _plot, curve in self.overlay_items:
+            xs = curve.getOriginalDataset()[0]
+            if xs is not None and len(xs):
+                ends.append(float(np.max(xs)))
+        return max(ends) if ends else None
+
+    def _fit_x_range(self) -> None:
+        end = self.x_extent()
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            item = plot.getPlotItem()
+            if end is None:
+                item.enableAutoRange(axis="x")
+            else:
+                item.setXRange(0, max(end, 1.0), padding=0.02)
 
     def clear(self) -> None:
         for s in (self.step_loss, self.smooth_loss, self.epoch_loss, self.val_loss, self.train_acc, self.val_acc,
@@ -369,10 +468,10 @@ class MetricsPlots(QWidget):
             s.clear()
         self._smooth_last = None
         for plot in (self.loss_plot, self.lr_plot):
-            plot.getPlotItem().enableAutoRange()
-        self.acc_plot.getPlotItem().enableAutoRange(axis="x")
+            plot.getPlotItem().enableAutoRange(axis="y")
         self._loss_fixed = False
         self.refresh(force=True)
+        self._fit_x_range()
 
     def add_batch(self, event: BatchProgress) -> None:
         """Append every step loss the event carries (x in epochs) and the learning rate."""
@@ -416,9 +515,14 @@ class MetricsPlots(QWidget):
             if r.get("lr") is not None:
                 self.lr.append(e, float(r["lr"]))  # type: ignore[arg-type]
         self.refresh(force=True)
+        self._fit_x_range()
 
     def set_overlays(self, runs: Mapping[str, Sequence[Mapping[str, float | None]]]) -> None:
-        """Dashed validation (or train) curves of other runs, one colour per run."""
+        """Dashed validation (or train) curves of other runs (label → metrics rows), one colour per run.
+
+        Each run is named once, in the loss plot's legend; its accuracy curve has the same colour
+        and dashes, so the small accuracy plot's legend stays two entries long.
+        """
         for plot, item in self.overlay_items:
             plot.removeItem(item)  # also takes it out of the legend
         self.overlay_items = []
@@ -431,12 +535,13 @@ class MetricsPlots(QWidget):
                 pts = [(x, float(y) * scale) for x, y in zip(epochs, ys, strict=True) if y is not None]
                 if not pts:
                     continue
-                label = short_label(name)
+                label = name if plot is self.loss_plot else None
                 item = _curve(plot.getPlotItem(), colour, 1.6, label, dashed=True, symbol="t")
                 item.setData(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
                 self.overlay_items.append((plot.getPlotItem(), item))
         self._loss_fixed = False
         self._fit_loss_range()
+        self._fit_x_range()
 
     # ------------------------------------------------------------------------------------ display
 

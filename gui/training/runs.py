@@ -1,29 +1,36 @@
 """The runs list: every run folder under the runs directory, overlaid curves, comparison, resume.
 
 A run folder is the engine's (:mod:`core.training.runs`): ``config.json``, ``graph.json``,
-``metrics.csv``, ``run.json`` and ``checkpoints/``. Ticking runs overlays their validation
-curves on the live plots; selecting two and pressing Compare shows what differed — the training
-settings and the graph (nodes added, removed, changed, from :func:`core.explain.diff_graphs`) —
-and can select the changed nodes on the canvas. A run can be resumed, or its weights loaded
-into the editor for the next training start and for predictions.
+``metrics.csv``, ``run.json``, ``checkpoints/`` and, once the user names the run, ``label.json``.
+Each run is labelled by what sets it apart from the other runs in the list (``lr 0.02 · conv1
+12 ch``), found with the same comparison the Compare view shows (:func:`core.explain.diff_configs`
+and :func:`core.explain.diff_graphs`); double-click a label (or F2, or Rename) to give the run a name
+of your own. Ticking runs overlays their curves on the live plots; with two ticked, Compare shows
+what differed — the training settings and the graph (nodes added, removed, changed) — and can
+select the changed nodes on the canvas. A run can be resumed, or its weights loaded into the
+editor for the next training start and for predictions.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTextBrowser,
     QTreeWidget,
     QTreeWidgetItem,
@@ -32,12 +39,16 @@ from PySide6.QtWidgets import (
 )
 
 from core.explain import GraphDiff, diff_configs, diff_graphs
+from core.layers import get_spec
 from core.training.runs import RunFolder, RunFolderError
 from gui.theme import current_theme
-from gui.training.plots import OVERLAY_COLOURS, short_label
+from gui.training.plots import OVERLAY_COLOURS, legend_above, short_label
 
 COLUMNS = ("Run", "Status", "Epochs", "Best val acc", "Dataset", "Started")
 _PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+_LABEL_ROLE = Qt.ItemDataRole.UserRole + 2  # the label shown before an edit (an edit is a change of text)
+MAX_LABEL_PARTS = 3  # a label names at most this many differences; Compare shows them all
+COMPARE_HINT = "Tick two runs to compare them"
 
 
 @dataclass
@@ -51,6 +62,7 @@ class RunRecord:
     metrics: list[dict[str, float | None]] = field(default_factory=list)
     status: str = "running"
     started: float = 0.0
+    custom_label: str = ""  # the name the user gave the run (label.json), "" when none
 
     @property
     def name(self) -> str:
@@ -92,6 +104,7 @@ class RunRecord:
             rec.started = (path / "config.json").stat().st_mtime
         except OSError:
             rec.started = 0.0
+        rec.custom_label = folder.read_label()
         return rec
 
 
@@ -103,11 +116,141 @@ def scan_runs(root: Path) -> list[RunRecord]:
     return sorted(found, key=lambda r: (r.started, r.name), reverse=True)
 
 
-def compare_html(a: RunRecord, b: RunRecord, diff: GraphDiff) -> str:
-    """The comparison of two runs as HTML for the text browser."""
+# ------------------------------------------------------------------------------------ run labels
+
+# Settings that change how a run is watched or stored, not what it learns: never what tells runs apart.
+_NOT_RESULTS = frozenset({"probe_interval", "probe_samples", "checkpoint_every", "workers", "download",
+                          "data_root"})
+# The settings a user changes to try something, named before graph changes and the other settings.
+_FIRST = ("dataset", "optimizer", "lr", "batch_size", "schedule", "weight_decay", "momentum", "loss", "augment")
+# Settings whose value names itself ("adam", "cosine"); the others read "name value" ("lr 0.02").
+_SELF_NAMED = frozenset({"dataset", "optimizer", "schedule", "loss", "device"})
+_SETTING_NAMES = {"batch_size": "batch", "weight_decay": "wd", "label_smoothing": "smoothing",
+                  "warmup_epochs": "warm-up", "early_stopping": "early stop", "grad_clip": "clip",
+                  "train_size": "train size", "val_size": "val size"}
+
+
+def run_labels(records: Sequence[RunRecord]) -> dict[str, str]:
+    """Run folder → its label in the list: the user's name for it, else what sets it apart.
+
+    What sets a run apart is found by comparing every run with the first (the comparison Compare
+    shows): a setting or a node parameter that differs anywhere is one part of every run's label,
+    with that run's own value (``lr 0.02 · conv1 12 ch``); nodes only some runs have read
+    ``+bn1`` / ``−bn1``. Runs that nothing sets apart, or whose labels collide, also show their
+    start time.
+    """
+    if not records:
+        return {}
+    ref = records[0]
+    settings: dict[str, None] = {}  # ordered sets
+    params: dict[tuple[str, str], None] = {}
+    present: dict[str, None] = {}
+    for rec in records[1:]:
+        for key, _a, _b in diff_configs(ref.config, rec.config):
+            if key not in _NOT_RESULTS:
+                settings[key] = None
+        diff = diff_graphs(ref.graph, rec.graph)
+        for nid in (*diff.added, *diff.removed):
+            present[nid] = None
+        for nid, notes in diff.changed.items():
+            for note in notes:  # "out_channels 4 → 6": the key is the note's first word
+                params[(nid, note.split(" ", 1)[0])] = None
+    first = [k for k in _FIRST if k in settings]  # what a user changes to try something, before the rest
+    rest = [k for k in settings if k not in _FIRST]
+    labels: dict[str, str] = {}
+    for rec in records:
+        nodes = {n["id"]: n for n in rec.graph.get("nodes", [])}
+        parts = [_setting_part(key, rec.config.get(key)) for key in first]
+        parts += [_node_part(nid, key, nodes[nid]) for nid, key in params if nid in nodes]
+        parts += [("+" if nid in nodes else "−") + nid for nid in present]
+        parts += [_setting_part(key, rec.config.get(key)) for key in rest]
+        if len(parts) > MAX_LABEL_PARTS:
+            parts = [*parts[:MAX_LABEL_PARTS], f"+{len(parts) - MAX_LABEL_PARTS} more"]
+        labels[str(rec.path)] = rec.custom_label or " · ".join(parts)
+    return _unique(records, labels)
+
+
+def _unique(records: Sequence[RunRecord], labels: dict[str, str]) -> dict[str, str]:
+    """Give empty or repeated labels the run's start time (and a number if that still repeats)."""
+    counts = Counter(labels.values())
+    for rec in records:
+        key = str(rec.path)
+        if not labels[key]:
+            labels[key] = short_label(rec.name)
+        elif counts[labels[key]] > 1:
+            stamp = _dt.datetime.fromtimestamp(rec.started).strftime("%H:%M:%S") if rec.started else rec.name
+            labels[key] = f"{labels[key]} · {stamp}"
+    seen: Counter[str] = Counter()
+    for key, label in labels.items():
+        seen[label] += 1
+        if seen[label] > 1:
+            labels[key] = f"{label} ({seen[label]})"
+    return labels
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return "(" + ", ".join(_value(v) for v in value) + ")"
+    return str(value)
+
+
+def _setting_part(key: str, value: Any) -> str:
+    if key in _SELF_NAMED and value is not None:
+        return _value(value)
+    return f"{_SETTING_NAMES.get(key, key.replace('_', ' '))} {_value(value)}"
+
+
+def _node_part(nid: str, key: str, node: dict[str, Any]) -> str:
+    """One node's difference in a card's short form: ``conv1 12 ch``, ``fc1 → 84``, ``conv2 s2``."""
+    if key == "type":
+        return f"{nid} {node.get('type')}"
+    if key == "inputs":
+        return f"{nid} rewired"
+    if key in ("frozen", "init"):
+        value = node.get(key)
+        return f"{nid} {'frozen' if value else 'trainable'}" if key == "frozen" else f"{nid} init {_value(value)}"
+    value = _param_in_effect(node, key)
+    if key == "out_channels":
+        return f"{nid} {value} ch"
+    if key == "out_features":
+        return f"{nid} → {value}"
+    if key == "kernel_size":
+        size = value if isinstance(value, list | tuple) else (value, value)
+        return f"{nid} {'×'.join(map(str, size))}"
+    if key == "stride":
+        return f"{nid} s{value if not isinstance(value, list | tuple) else '×'.join(map(str, value))}"
+    return f"{nid} {key} {_value(value)}"
+
+
+def _param_in_effect(node: dict[str, Any], key: str) -> Any:
+    """A node's parameter as torch uses it: the given value, else the layer's default."""
+    given = node.get("params") or {}
+    if given.get(key) is not None:
+        return given[key]
+    spec = get_spec(str(node.get("type")))
+    if spec is None:
+        return None
+    try:
+        return spec.in_effect(spec.resolve(given)).get(key)
+    except Exception:  # a graph from another version: its parameters may not validate here
+        return None
+
+
+# ------------------------------------------------------------------------------------ comparison
+
+
+def compare_html(a: RunRecord, b: RunRecord, diff: GraphDiff, labels: dict[str, str] | None = None) -> str:
+    """The comparison of two runs as HTML for the text browser (``labels``: run folder → its label)."""
     t = current_theme()
     rows = diff_configs(a.config, b.config)
-    out = [f"<p style='margin:2px 0'><b>A</b> {short_label(a.name)} &nbsp;→&nbsp; <b>B</b> {short_label(b.name)}</p>"]
+    name_a, name_b = ((labels or {}).get(str(r.path)) or short_label(r.name) for r in (a, b))
+    out = [f"<p style='margin:2px 0'><b>A</b> {_escape(name_a)} &nbsp;→&nbsp; <b>B</b> {_escape(name_b)}</p>"]
     out.append("<p style='margin:8px 0 2px 0'><b>Training settings</b></p>")
     if rows:
         out.append("<table cellspacing=0 cellpadding=3>")
@@ -150,18 +293,35 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-class RunsPanel(QWidget):
-    """The list of runs with overlay checkboxes, and the comparison of two of them."""
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
-    overlays_changed = Signal(dict)  # run name -> metrics rows
+
+class _LabelColumnOnly(QStyledItemDelegate):
+    """Only the Run column is edited (its label); the others are figures of the run."""
+
+    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem,  # Qt override
+                     index: QModelIndex) -> QWidget | None:
+        if index.column() != 0:
+            return None
+        return super().createEditor(parent, option, index)
+
+
+class RunsPanel(QWidget):
+    """The list of runs with overlay checkboxes and editable labels, and the comparison of two of them."""
+
+    overlays_changed = Signal(dict)  # run label -> metrics rows (the label is the legend's text)
     resume_requested = Signal(str)  # run folder
     load_weights_requested = Signal(str)
     highlight_requested = Signal(list)  # node ids to select on the canvas
+    message = Signal(str)  # a plain-language problem (a label that could not be saved)
 
     def __init__(self, root: Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.root = root
         self.records: dict[str, RunRecord] = {}
+        self.labels: dict[str, str] = {}  # run folder -> its label in the list
+        self.compared: tuple[str, str] | None = None  # the run folders the comparison shows (A, B)
         self.diff: GraphDiff | None = None
         t = current_theme()
         self.tree = QTreeWidget()
@@ -171,25 +331,34 @@ class RunsPanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.setEditTriggers(QTreeWidget.EditTrigger.DoubleClicked | QTreeWidget.EditTrigger.EditKeyPressed)
+        self._delegate = _LabelColumnOnly(self.tree)
+        self.tree.setItemDelegate(self._delegate)
         self.tree.itemChanged.connect(self._item_changed)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
-        self.tree.setToolTip("Tick runs to overlay their curves; select two to compare them")
+        self.tree.setToolTip("Tick runs to overlay their curves, tick two to compare them; double-click a "
+                             "run's label (or F2) to rename it")
         self.b_refresh = QPushButton("Refresh")
         self.b_compare = QPushButton("Compare")
+        self.b_rename = QPushButton("Rename")
         self.b_resume = QPushButton("Resume")
         self.b_load = QPushButton("Load weights")
         self.b_highlight = QPushButton("Select changed nodes")
         self.b_refresh.clicked.connect(self.refresh)
-        self.b_compare.clicked.connect(self.compare_selected)
+        self.b_compare.clicked.connect(self.compare_ticked)
+        self.b_rename.clicked.connect(self.edit_label)
         self.b_resume.clicked.connect(lambda: self._emit_for_selected(self.resume_requested))
         self.b_load.clicked.connect(lambda: self._emit_for_selected(self.load_weights_requested))
         self.b_highlight.clicked.connect(self._highlight)
-        self.b_compare.setToolTip("What differed between the two selected runs: settings and graph")
+        self.b_rename.setToolTip("Give the selected run a name of your own (empty: label it by what differs)")
         self.b_resume.setToolTip("Continue the selected run from its last checkpoint")
         self.b_load.setToolTip("Use the run's weights for predictions and as the start of the next run")
         self.b_highlight.setToolTip("Select, on the canvas, the nodes that were added or changed")
+        rename_key = QShortcut(QKeySequence(Qt.Key.Key_F2), self.tree)
+        rename_key.setContext(Qt.ShortcutContext.WidgetShortcut)  # not while the label's editor has the keys
+        rename_key.activated.connect(self.edit_label)
         buttons = QHBoxLayout()
-        for b in (self.b_refresh, self.b_compare, self.b_resume, self.b_load):
+        for b in (self.b_refresh, self.b_compare, self.b_rename, self.b_resume, self.b_load):
             buttons.addWidget(b)
         buttons.addStretch(1)
         self.where = QLabel("")
@@ -197,7 +366,6 @@ class RunsPanel(QWidget):
         buttons.addWidget(self.where)
         self.details = QTextBrowser()
         self.details.setOpenLinks(False)
-        self.details.setPlaceholderText("Select two runs and press Compare to see what differed.")
         lower = QWidget()
         lv = QVBoxLayout(lower)
         lv.setContentsMargins(0, 0, 0, 0)
@@ -216,8 +384,7 @@ class RunsPanel(QWidget):
         for axis in ("left", "bottom"):
             item.getAxis(axis).setPen(pg.mkPen(t.border))
             item.getAxis(axis).setTextPen(pg.mkPen(t.text_dim))
-        item.addLegend(offset=(-8, -8), labelTextColor=t.text_dim, labelTextSize="8pt",
-                       brush=pg.mkBrush(QColor(t.panel)), pen=pg.mkPen(t.border))
+        legend_above(item, t)
         self.overlay.setMinimumHeight(120)
         self.overlays_changed.connect(self._draw_overlay)
         left = QSplitter(Qt.Orientation.Vertical)
@@ -247,6 +414,7 @@ class RunsPanel(QWidget):
         selected = {i.data(0, _PATH_ROLE) for i in self.tree.selectedItems()}
         records = scan_runs(self.root) if self.root is not None else []
         self.records = {str(r.path): r for r in records}
+        self.labels = run_labels(records)
         self.where.setText(str(self.root) if self.root is not None else "")
         t = current_theme()
         self.tree.blockSignals(True)
@@ -255,12 +423,18 @@ class RunsPanel(QWidget):
             best = rec.best_val_acc
             started = _dt.datetime.fromtimestamp(rec.started).strftime("%Y-%m-%d %H:%M") if rec.started else ""
             epochs = f"{len(rec.metrics)}/{rec.config.get('epochs', '?')}"
-            item = QTreeWidgetItem([short_label(rec.name), rec.status, epochs, "–" if best is None else f"{best:.1%}",
+            label = self.labels[str(rec.path)]
+            item = QTreeWidgetItem([label, rec.status, epochs, "–" if best is None else f"{best:.1%}",
                                     str(rec.dataset.get("name", rec.config.get("dataset", ""))), started])
             item.setData(0, _PATH_ROLE, str(rec.path))
+            item.setData(0, _LABEL_ROLE, label)
             item.setToolTip(0, str(rec.path))
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEditable)
             item.setCheckState(0, Qt.CheckState.Checked if str(rec.path) in ticked else Qt.CheckState.Unchecked)
+            if rec.custom_label:  # the user's own name reads as such
+                font = item.font(0)
+                font.setItalic(True)
+                item.setFont(0, font)
             colour = {"failed": t.error, "completed": t.ok, "early_stopped": t.ok, "running": t.accent}.get(rec.status)
             if colour:
                 item.setForeground(1, QColor(colour))
@@ -316,22 +490,54 @@ class RunsPanel(QWidget):
             item = self.tree.topLevelItem(i)
             item.setSelected(item.data(0, _PATH_ROLE) in paths)
 
+    def item_for(self, path: str | Path) -> QTreeWidgetItem | None:
+        """The list row of a run folder."""
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(0, _PATH_ROLE) == str(path):
+                return item
+        return None
+
+    # ------------------------------------------------------------------------------- comparison
+
     def compare(self, a: RunRecord, b: RunRecord) -> GraphDiff:
         """Show what differs from run ``a`` (older) to run ``b``."""
         self.diff = diff_graphs(a.graph, b.graph)
-        self.details.setHtml(compare_html(a, b, self.diff))
+        self.compared = (str(a.path), str(b.path))
+        self.details.setHtml(compare_html(a, b, self.diff, self.labels))
         self.b_highlight.setEnabled(bool(self.diff.added or self.diff.changed))
         return self.diff
 
-    def compare_selected(self) -> None:
-        sel = self.selected()
-        if len(sel) == 2:
-            a, b = sorted(sel, key=lambda r: (r.started, r.name))
+    def compare_ticked(self) -> None:
+        """Compare the two ticked runs, the older as A (the button is disabled unless exactly two are ticked)."""
+        runs = [self.records[p] for p in self.ticked() if p in self.records]
+        if len(runs) == 2:
+            a, b = sorted(runs, key=lambda r: (r.started, r.name))
             self.compare(a, b)
 
     def _highlight(self) -> None:
         if self.diff is not None:
             self.highlight_requested.emit(list(self.diff.added) + list(self.diff.changed))
+
+    # ----------------------------------------------------------------------------------- labels
+
+    def edit_label(self) -> None:
+        """Start editing the label of the current run (Rename, F2)."""
+        item = self.tree.currentItem() or next(iter(self.tree.selectedItems()), None)
+        if item is not None:
+            self.tree.editItem(item, 0)
+
+    def rename(self, path: str | Path, label: str) -> bool:
+        """Name a run ``label`` (saved in its folder); an empty label returns to the automatic one."""
+        try:
+            RunFolder(Path(path)).write_label(label)
+        except RunFolderError as exc:
+            self.message.emit(str(exc))
+            return False
+        self.refresh()
+        return True
+
+    # -------------------------------------------------------------------------------- internals
 
     def _emit_for_selected(self, signal: Any) -> None:
         sel = self.selected()
@@ -340,30 +546,51 @@ class RunsPanel(QWidget):
 
     def _selection_changed(self) -> None:
         sel = self.selected()
-        self.b_compare.setEnabled(len(sel) == 2)
+        self.b_rename.setEnabled(len(sel) == 1)
         self.b_resume.setEnabled(len(sel) == 1 and sel[0].has_checkpoint)
         self.b_load.setEnabled(len(sel) == 1 and sel[0].has_checkpoint)
         self.b_highlight.setEnabled(self.diff is not None and bool(self.diff.added or self.diff.changed))
+        self._sync_compare()
+
+    def _sync_compare(self) -> None:
+        """Compare works on the ticked runs: enabled with exactly two, else it says what to do."""
+        n = len(self.ticked())
+        self.b_compare.setEnabled(n == 2)
+        if n == 2:
+            self.b_compare.setToolTip("What differed between the two ticked runs: settings and graph")
+            self.details.setPlaceholderText("Press Compare to see what differed")
+        else:
+            self.b_compare.setToolTip(f"{COMPARE_HINT} ({n} ticked now)")
+            self.details.setPlaceholderText(f"{COMPARE_HINT} ({n} ticked now)")
 
     def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
-        if column == 0:
-            self._emit_overlays()
+        if column != 0:
+            return
+        path = item.data(0, _PATH_ROLE)
+        if item.text(0) != item.data(0, _LABEL_ROLE) and path in self.records:
+            # An edited label (an empty one returns to the automatic label). The list is rebuilt after
+            # the editor has let go of the row, not inside its commit.
+            text = item.text(0)
+            QTimer.singleShot(0, self, lambda: self.rename(path, text))
+            return
+        self._sync_compare()
+        self._emit_overlays()
 
     def _draw_overlay(self, runs: dict[str, list[dict[str, float | None]]]) -> None:
         item = self.overlay.getPlotItem()
         item.clear()
-        for i, (name, rows) in enumerate(runs.items()):
+        for i, (label, rows) in enumerate(runs.items()):
             pts = [(float(r["epoch"] or 0), 100 * float(r["val_acc"] if r.get("val_acc") is not None
                                                           else r.get("train_acc") or 0)) for r in rows]
             if not pts:
                 continue
             colour = QColor(OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)])
             item.plot([p[0] for p in pts], [p[1] for p in pts], pen=pg.mkPen(colour, width=2), symbol="o",
-                      symbolSize=6, symbolBrush=colour, symbolPen=None, name=short_label(name))
+                      symbolSize=6, symbolBrush=colour, symbolPen=None, name=label)
 
     def _emit_overlays(self) -> None:
-        self.overlays_changed.emit({self.records[p].name: self.records[p].metrics for p in self.ticked()
-                                    if p in self.records})
+        self.overlays_changed.emit({self.labels.get(p, self.records[p].name): self.records[p].metrics
+                                    for p in self.ticked() if p in self.records})
 
 
-__all__ = ["RunRecord", "RunsPanel", "compare_html", "scan_runs"]
+__all__ = ["RunRecord", "RunsPanel", "compare_html", "run_labels", "scan_runs"]
