@@ -125,7 +125,7 @@ def main() -> int:
     panel.tabs.setCurrentWidget(panel.runs)
     panel.runs.set_ticked([str(first), str(second)])
     panel.runs.select([str(first), str(second)])
-    panel.runs.compare_selected()
+    panel.runs.compare_ticked()
     panel.runs.b_highlight.click()
     window.view.fit_all()
     settle(app)
