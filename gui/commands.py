@@ -249,6 +249,57 @@ class RemoveItemsCommand(_Command):
         _restore_groups(g, self._groups)
 
 
+class DeleteAndReconnectCommand(RemoveItemsCommand):
+    """Delete nodes (a layer, a block) and join the layer that fed them to the layers they fed.
+
+    Refused, with the reason, when the selection has no single input to carry on (an Add with two
+    inputs, an Input) or when the joined graph would have an error the graph has not now (the
+    input's shape does not fit what comes after): Delete alone is the choice then.
+    """
+
+    def __init__(self, doc: Document, node_ids: Iterable[str]) -> None:
+        from core.analysis import analyze
+
+        g = doc.graph
+        ids = [n for n in dict.fromkeys(node_ids) if n in g.nodes]
+        if not ids:
+            raise GraphError("select the layers or the block to delete and reconnect first")
+        inside = set(ids)
+        feeds = list(dict.fromkeys((e.src, e.from_port) for n in ids for e in g.in_edges(n) if e.src not in inside))
+        fed = [e for n in ids for e in g.out_edges(n) if e.dst not in inside]
+        what = ids[0] if len(ids) == 1 else f"these {len(ids)} layers"
+        if not feeds:
+            raise GraphError(f"{what} {'has' if len(ids) == 1 else 'have'} no input to reconnect — use Delete")
+        if len(feeds) > 1:
+            names = ", ".join(src for src, _ in feeds)
+            raise GraphError(f"{what} {'has' if len(ids) == 1 else 'have'} {len(feeds)} inputs ({names}); "
+                             f"only a single input can be joined to the output — use Delete")
+        src, from_port = feeds[0]
+        self.joins = [Edge(src, e.dst, e.port, from_port) for e in fed]
+        trial = g.copy()
+        for nid in ids:
+            trial.remove_node(nid)
+        for e in self.joins:
+            trial.insert_edge(e)
+        before = {d.message for d in doc.analysis.errors}
+        broken = next((d for d in analyze(trial).errors if d.message not in before), None)
+        if broken is not None:
+            raise GraphError(f"joining {src} to {', '.join(dict.fromkeys(e.dst for e in fed))} does not fit: "
+                             f"{broken.message} — use Delete")
+        super().__init__(doc, ids)
+        self.setText(f"Delete and reconnect {ids[0] if len(ids) == 1 else _plural(len(ids), 'node')}")
+
+    def _redo(self) -> None:
+        super()._redo()
+        for e in self.joins:
+            self.graph.insert_edge(e)
+
+    def _undo(self) -> None:
+        for e in self.joins:
+            self.graph.remove_edge(e)
+        super()._undo()
+
+
 class SetParamCommand(_Command):
     """Set one parameter of a node; ``None`` removes it (inferred, or torch's default)."""
 
@@ -751,7 +802,8 @@ class ApplyFixCommand(_Command):
             self.graph.set_position(nid, old)
 
 
-__all__ = ["AddNodeCommand", "ApplyFixCommand", "AutoArrangeCommand", "ConnectCommand", "DisconnectCommand",
+__all__ = ["AddNodeCommand", "ApplyFixCommand", "AutoArrangeCommand", "ConnectCommand", "DeleteAndReconnectCommand",
+           "DisconnectCommand",
            "GroupCommand", "MoveNodesCommand", "PasteCommand", "ReconnectCommand", "RemoveItemsCommand",
            "RenameGroupCommand", "RenameNodeCommand", "SetFrozenCommand", "SetGroupCollapsedCommand",
            "SetInitCommand", "SetParamCommand", "UngroupCommand", "fold_moves", "free_spot", "new_node_id",

@@ -199,6 +199,9 @@ class MainWindow(QMainWindow):
         self.act_duplicate = self._action("&Duplicate", lambda: self._canvas("duplicate"), "Ctrl+D")
         self.act_delete = self._action("&Delete", lambda: self._canvas("delete_selection"),
                                        QKeySequence(Qt.Key.Key_Delete))
+        self.act_delete_reconnect = self._action("Delete and &Reconnect", self.delete_and_reconnect,
+                                                 "Ctrl+Shift+Delete",
+                                                 "Delete the selection and join its input to what it fed")
         self.act_select_all = self._action("Select &All", self.select_all, K.SelectAll)
         self.act_find = self._action("&Find Node…", self.focus_find, K.Find, "Find a node by id or type")
         self.act_group = self._action("&Group into Block", lambda: self._canvas("group_selection"), "Ctrl+G")
@@ -239,7 +242,8 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&Edit")
         m.addActions([self.act_undo, self.act_redo])
         m.addSeparator()
-        m.addActions([self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete])
+        m.addActions([self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete,
+                      self.act_delete_reconnect])
         m.addSeparator()
         m.addActions([self.act_select_all, self.act_find, self.act_palette, self.act_group])
         self.edit_menu = m
@@ -367,8 +371,11 @@ class MainWindow(QMainWindow):
         self.setWindowModified(doc.is_modified())
 
     def _show_totals(self, a: Analysis) -> None:
-        self.totals_label.setText(f"{human(a.total_params)} params  ·  {human(a.macs)} MACs  ·  "
+        at_least = "≥ " if a.partial else ""  # the layers at and after an error are not counted
+        self.totals_label.setText(f"{at_least}{human(a.total_params)} params  ·  {at_least}{human(a.macs)} MACs  ·  "
                                   f"{len(self.doc.graph.nodes) if self.doc else 0} nodes")
+        self.totals_label.setToolTip("Partial totals: the layers at and after an error are not counted until it is "
+                                     "fixed" if a.partial else "")
         errors = sum(1 for d in a.diagnostics if d.severity is Severity.ERROR)
         warnings = sum(1 for d in a.diagnostics if d.severity is Severity.WARNING)
         if errors or warnings:
@@ -395,6 +402,14 @@ class MainWindow(QMainWindow):
     def select_all(self) -> None:
         if self.doc is not None and self.view is not None:
             self.view.select_nodes(list(self.doc.graph.nodes))
+
+    def delete_and_reconnect(self) -> None:
+        """Edit ▸ Delete and Reconnect: one undoable edit, or the reason it does not fit in the status bar."""
+        if self.doc is not None and self.scene is not None:
+            ids = self.scene.selected_node_ids()
+            problem = commands.try_push(self.doc, lambda: commands.DeleteAndReconnectCommand(self.doc, ids))
+            if problem:
+                self.show_status(f"Cannot delete and reconnect: {problem}")
 
     def focus_node(self, node_id: str) -> None:
         """Select ``node_id`` on the canvas and centre the view on it (problems panel, find)."""

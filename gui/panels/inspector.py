@@ -29,7 +29,7 @@ from core.analysis import Analysis, NodeResult
 from core.cli.common import human, human_bytes
 from core.graph import GraphError
 from core.layers import get_spec
-from core.layers.spec import LayerSpec, ParamSpec, fmt_shape
+from core.layers.spec import LayerSpec, ParamError, ParamSpec, fmt_shape
 from core.project import INIT_CHOICES
 from gui import commands
 from gui.panels.icons import category_icon, severity_icon
@@ -306,11 +306,13 @@ class InspectorPanel(QScrollArea):
         status = "ready to train" if a.ok else f"{errors} error{'s' * (errors != 1)}"
         if warnings:
             status += f", {warnings} warning{'s' * (warnings != 1)}"
+        at_least = "≥ " if a.partial else ""  # the layers at and after an error are not counted
         return [("nodes", str(len(self.doc.graph.nodes))),
                 ("input", fmt_shape(a.input_shape) if a.input_shape else "—"),
                 ("output", ", ".join(fmt_shape(x) for x in a.output_shapes) or "—"),
-                ("parameters", f"{a.total_params:,}  ({human(a.total_params)})"),
-                ("trainable", f"{a.trainable_params:,}"), ("MACs", f"{a.macs:,}  ({human(a.macs)})"),
+                ("parameters", f"{at_least}{a.total_params:,}  ({human(a.total_params)})"),
+                ("trainable", f"{at_least}{a.trainable_params:,}"),
+                ("MACs", f"{at_least}{a.macs:,}  ({human(a.macs)})"),
                 ("activations", human_bytes(a.activation_bytes) + " per sample"), ("status", status)]
 
     def _build_rows(self, lay: QVBoxLayout, title: str, hint: str, section: str,
@@ -358,8 +360,12 @@ class InspectorPanel(QScrollArea):
             self.init_box.blockSignals(False)
         result: NodeResult | None = self.doc.analysis.nodes.get(node.id)
         if spec is not None:
+            try:  # the values torch uses: unset derived defaults (a pool's stride) filled in
+                in_effect = spec.in_effect(spec.resolve(node.params))
+            except ParamError:
+                in_effect = {}
             for name, editor in self.editors.items():
-                self._show_value(editor, spec.param(name), node.params, result)
+                self._show_value(editor, spec.param(name), node.params, result, in_effect)
             for name, lab in self.inferred_labels.items():
                 given = node.params.get(name)
                 inferred = result.args.get(name) if result is not None else None
@@ -372,12 +378,12 @@ class InspectorPanel(QScrollArea):
         self._show_problems(node.id)
 
     def _show_value(self, editor: ParamEditor, p: ParamSpec, given: dict[str, Any],
-                    result: NodeResult | None) -> None:
+                    result: NodeResult | None, in_effect: dict[str, Any]) -> None:
         value = given.get(p.name, p.default)
         if isinstance(editor, OptionalEditor):
             effective = result.args.get(p.name) if result is not None else None
-            if effective is None and p.name == "stride":
-                effective = given.get("kernel_size")  # torch: a pooling stride of None means kernel_size
+            if effective is None:
+                effective = in_effect.get(p.name)  # the declaration's derived default (stride → kernel_size)
             editor.set_value(value, effective)
         else:
             editor.set_value(value)

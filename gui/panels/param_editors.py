@@ -285,7 +285,9 @@ class OptionalEditor(ParamEditor):
         super().__init__(inner.spec, parent)
         self.inner = inner
         self.default = QCheckBox("default")
-        self.default.setToolTip(f"Leave {inner.spec.name} unset: torch's default applies")
+        derived = inner.spec.default_from
+        self.default.setToolTip(f"Leave {inner.spec.name} unset: torch uses {derived}, shown greyed" if derived
+                                else f"Leave {inner.spec.name} unset: torch's default applies")
         self._layout.addWidget(inner, 1)
         self._layout.addWidget(self.default)
         inner.edited.connect(self.edited)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -30,6 +30,7 @@ from gui.panels.icons import severity_icon
 
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1
+_CELL_MARGIN = 4  # px around a Fix button inside its cell
 
 
 def without_node(d: Diagnostic) -> str:
@@ -108,13 +109,19 @@ class ProblemsPanel(QWidget):
                 button.setToolTip(f"Apply this repair as one undoable edit: {d.fix.label}")
                 button.setProperty("role", "fix")
                 button.setCursor(Qt.CursorShape.PointingHandCursor)
-                item.setSizeHint(2, button.sizeHint())
                 button.clicked.connect(lambda _=False, fix=d.fix: self.apply_fix(fix))
                 self.tree.setItemWidget(item, 2, button)
+                # The "fix" role's style sheet applies once the button is in the tree: only then is its
+                # size hint the one it needs (sized before, the row clipped "set in_features" to
+                # "set in features": the underscore and both ends cut off).
+                button.ensurePolished()
+                hint = button.sizeHint()
+                button.setMinimumSize(hint)
+                item.setSizeHint(2, QSize(hint.width() + _CELL_MARGIN, hint.height() + _CELL_MARGIN))
                 self.fix_buttons.append(button)
         self.summary.setText(count_text(diags))
         if self.fix_buttons:  # ResizeToContents ignores item widgets: size the column for the buttons
-            width = max(b.sizeHint().width() for b in self.fix_buttons) + 8
+            width = max(b.minimumWidth() for b in self.fix_buttons) + 2 * _CELL_MARGIN
             self.tree.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
             self.tree.header().resizeSection(2, width)
 

@@ -239,10 +239,11 @@ class SummaryPanel(QWidget):
         self.model.set_analysis(a)
         errors = len(a.errors)
         status = "" if a.ok else f"  ·  <span style='color:{current_theme().error}'>{errors} error" \
-                                 f"{'s' * (errors != 1)}</span>"
+                                 f"{'s' * (errors != 1)}: partial totals</span>"
+        at_least = "≥ " if a.partial else ""  # the layers at and after an error are not counted
         self.totals.setText(
-            f"<b>{a.total_params:,}</b> parameters ({human(a.total_params)}; "
-            f"{a.trainable_params:,} trainable)  ·  <b>{human(a.macs)}</b> MACs "
+            f"<b>{at_least}{a.total_params:,}</b> parameters ({human(a.total_params)}; "
+            f"{a.trainable_params:,} trainable)  ·  <b>{at_least}{human(a.macs)}</b> MACs "
             f"({human(a.flops)}FLOPs)  ·  {human_bytes(a.activation_bytes)} activations per sample{status}")
         self._show_memory()
 
