@@ -189,7 +189,7 @@ def file_problem(path: Path | str, exc: BaseException | str) -> str:
 
 
 def drop_refusal(paths: Sequence[str | None]) -> str | None:
-    """Why the dropped items cannot be opened, or None when one is a project file.
+    """Why the dropped items cannot be opened (one status-bar line), or None when one is a project file.
 
     ``paths`` are local file paths, ``None`` for an item that is not a local file (a web link).
     """
@@ -200,26 +200,23 @@ def drop_refusal(paths: Sequence[str | None]) -> str | None:
     local = [Path(p) for p in paths if p is not None]
     if any(p.suffix.lower() in PROJECT_SUFFIXES for p in local):
         return None
+    opens = "NetCanvas opens project files (.json)"
     if not local:
-        return "NetCanvas opens project files on this computer; save the link's file first, then drop it here"
+        return f"{opens} from this computer, not links: save the file, then drop it here"
     first = local[0]
     kind = first.suffix.lower()
     images = {"." + bytes(f).decode("ascii", "replace").lower() for f in QImageReader.supportedImageFormats()}
-    base = f"NetCanvas opens project files (.json); {first.name} is "
     if first.is_dir():
-        return f"{base}a folder — to train on a folder of images, pick it as the dataset in the Training panel"
+        return f"{first.name} is a folder: {opens}; to train on images, pick the folder in the Training panel"
     if kind == ".py":
-        return (f"{base}Python code — to turn a torchvision model into a graph use File › Import torchvision "
-                "model…; File › Export to Python writes code from a graph")
+        return f"{first.name} is Python code: {opens}; to import a model use File › Import torchvision model…"
     if kind == ".onnx":
-        return f"{base}an ONNX model, which cannot be opened — File › Export to ONNX writes one from a graph"
+        return f"{first.name} is an ONNX model: {opens}, and writes ONNX with File › Export to ONNX…"
     if kind in (".pt", ".pth", ".ckpt", ".safetensors"):
-        return (f"{base}saved weights, not a graph — open its project, or import a torchvision model with "
-                "File › Import torchvision model…")
+        return f"{first.name} holds weights, not a graph: {opens}"
     if kind in images:
-        return (f"{base}an image — to train on your images, pick their folder as the dataset in the "
-                "Training panel")
-    return f"{base}not one — open a project with File › Open…, or start from File › Open Template…"
+        return f"{first.name} is an image: {opens}; to train on images, pick their folder in the Training panel"
+    return f"{first.name} is not a project: {opens}; use File › Open… or File › Open Template…"
 
 
 def when_text(saved_at: str, now: datetime | None = None) -> str:

@@ -86,6 +86,7 @@ class TorchvisionImportDialog(QDialog):
         self.setWindowTitle("Import torchvision model")
         self.resize(560, 560)
         self.project: Any = None
+        self._note = ""  # the status line under the list once it is loaded
         self.worker: _Worker | None = None
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter models (e.g. resnet, efficientnet)")
@@ -141,8 +142,9 @@ class TorchvisionImportDialog(QDialog):
     def _listed(self, rows: list[tuple[str, int | None, float | None]]) -> None:
         self._join()
         self.progress.hide()
-        self.status.setText(f"{len(rows)} classification models. Importing traces the model with torch.fx; "
-                            "no weights are downloaded.")
+        self._note = (f"{len(rows)} classification models. Importing traces the model with torch.fx; "
+                      "no weights are downloaded.")
+        self.status.setText(self._note)
         for name, params, gflops in rows:
             item = QTreeWidgetItem([name, human(params), f"{gflops:.2f}" if gflops is not None else "?"])
             for col in (1, 2):
@@ -166,6 +168,9 @@ class TorchvisionImportDialog(QDialog):
         if current is not None:
             current.setSelected(True)
             self.tree.scrollToItem(current)
+        if self._note and not self._busy():
+            self.status.setText(self._note if first is not None or not words
+                                else f"No model name contains “{text.strip()}”")
         self._update_button()
 
     def _update_button(self) -> None:

@@ -403,6 +403,7 @@ def test_import_dialog_keys_and_a_readable_disabled_import_button(qtbot, isolate
     # Nothing matches: Import is disabled, and reads as disabled (not blue on blue) yet legible.
     QTest.keyClicks(dialog.filter, "zzz")
     assert dialog.selected_name() is None and not dialog.import_button.isEnabled()
+    assert dialog.status.text() == "No model name contains “zzz”"
     image = dialog.import_button.grab().toImage()
     inner = [image.pixelColor(x, y) for x in range(3, image.width() - 3) for y in range(3, image.height() - 3)]
     background = Counter(c.name() for c in inner).most_common(1)[0][0]
@@ -425,3 +426,22 @@ def test_import_dialog_keys_and_a_readable_disabled_import_button(qtbot, isolate
     with qtbot.waitSignal(dialog.accepted, timeout=5000):
         QTest.keyClick(dialog.filter, Qt.Key.Key_Return)
     assert imported == ["vgg16"] and dialog.project == "vgg16"
+
+
+def test_messages_name_a_file_once_and_times_in_words():
+    from datetime import UTC, datetime, timedelta
+
+    from core.project import ProjectError
+    from gui.files import file_problem, when_text
+
+    assert file_problem("/x.json", ProjectError("not valid JSON", "/x.json")) == "/x.json: not valid JSON"
+    assert file_problem("/x.json", ProjectError("must be positive", "graph.nodes[0].params.stride")) == \
+        "/x.json: graph.nodes[0].params.stride: must be positive"
+    denied = PermissionError(13, "Permission denied", "/d/.x.py.k2j3.tmp")  # names the temporary file
+    assert file_problem("/d/x.py", denied) == "/d/x.py: Permission denied"
+    now = datetime(2026, 12, 6, 15, 0).astimezone()
+    local = datetime(2026, 12, 6, 11, 42).astimezone()
+    assert when_text(local.astimezone(UTC).isoformat(), now) == "today 11:42"
+    assert when_text((local - timedelta(days=1)).isoformat(), now) == "yesterday 11:42"
+    assert when_text((local - timedelta(days=30)).isoformat(), now) == "6 Nov 2026 11:42"
+    assert when_text("", now) == "" and when_text("soon", now) == ""

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QLineEdit, QMes
 from core.project import project_to_dict
 from gui import commands
 from gui.files import Recovery
-from tests.journeys.conftest import DEMO, open_window, settle, trigger
+from tests.journeys.conftest import DEMO, SIZES, open_window, settle, trigger
 
 DEMO_NAME = "LeNet-5 on Shapes"
 
@@ -74,24 +74,35 @@ def answer_modal(type_text: str) -> None:
     QTimer.singleShot(0, fill)
 
 
+def assert_status_fits(window) -> str:
+    """The status bar's message, asserted to fit left of the permanent labels (totals, problems)."""
+    bar = window.statusBar()
+    message = bar.currentMessage()
+    room = min(w.geometry().x() for w in (window.totals_label, window.problems_icon, window.problems_label)
+               if w.isVisible())
+    need = bar.fontMetrics().horizontalAdvance(message)
+    assert need <= room, f"“{message}” needs {need} px, the status bar has {room} px"
+    return message
+
+
 def test_dropping_files_that_are_no_project_says_why(qtbot, isolated) -> None:
-    window = open_window(qtbot)
+    window = open_window(qtbot, SIZES[1])  # the narrowest window: the reason must fit its status bar
     doc = window.doc
     code = isolated / "net.py"
     code.write_text("import torch\n", encoding="utf-8")
     assert not drag_onto_canvas(window, code)  # refused …
-    message = window.statusBar().currentMessage()
-    assert "NetCanvas opens project files (.json)" in message and "net.py is Python code" in message
+    message = assert_status_fits(window)
+    assert message.startswith("net.py is Python code: NetCanvas opens project files (.json)")
     assert "File › Import torchvision model" in message  # … with what to do instead
 
     window.statusBar().clearMessage()
     drop_on_window(window, isolated / "model.onnx")
-    assert "model.onnx is an ONNX model" in window.statusBar().currentMessage()
+    assert assert_status_fits(window).startswith("model.onnx is an ONNX model")
     drop_on_window(window, isolated / "cat.png")
-    assert "cat.png is an image" in window.statusBar().currentMessage()
-    assert "Training panel" in window.statusBar().currentMessage()
+    message = assert_status_fits(window)
+    assert message.startswith("cat.png is an image") and "Training panel" in message
     drop_on_window(window, isolated / "notes.txt")
-    assert "File › Open" in window.statusBar().currentMessage()
+    assert "File › Open" in assert_status_fits(window)
     settle(50)
     assert window.doc is doc and not window.errors  # nothing was opened, nothing failed
 
@@ -198,6 +209,7 @@ def test_rename_project_is_undoable_and_retitles_the_window(qtbot, isolated) -> 
     assert window.windowTitle().startswith("LeNet mine — demo_lenet.json") and window.isWindowModified()
     assert window.act_undo.text().replace("&", "") == "Undo Rename project to “LeNet mine”"
     assert "Renamed the project" in window.statusBar().currentMessage()
+    assert any(label.text() == "LeNet mine" for label in window.inspector.widget().findChildren(QLabel))
     window.activateWindow()  # the rename dialog had the focus
     settle()
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
