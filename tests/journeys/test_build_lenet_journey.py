@@ -125,6 +125,7 @@ def test_build_lenet_from_an_empty_canvas_fix_undo_save_reopen(qtbot, isolated: 
     window.inspector.editors["out_channels"].box.setValue(16)
     window.inspector.editors["kernel_size"].fields[0].setValue(5)
     window.inspector.editors["padding"].fields[0].setValue(0)
+    assert shown_shape(window, conv2) == "16×10×10"  # ⌊(14 − 5 + 0)/1⌋ + 1
     add_by_search(window, "ReLU")
     pool2 = add_by_search(window, "MaxPool2d")
     assert shown_shape(window, pool2) == "16×5×5"
