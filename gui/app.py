@@ -88,17 +88,19 @@ def run_gui(argv: list[str]) -> int:
     app.aboutToQuit.connect(release_clipboard)
 
     source = args.project or str(DEMO)
-    project, error = _open(source)
+    project, error = open_source(source)
     if args.screenshot:
         if error:
             print(f"netcanvas: {error}", file=sys.stderr)
             return 2
         return _screenshot(app, project, source, args)
-    start_editor(project, source, args, error)
-    return int(app.exec())
+    window = start_editor(project, source, args, error)  # held: a window nobody references is deleted
+    status = int(app.exec())
+    del window
+    return status
 
 
-def _open(source: str) -> tuple[Any, str | None]:
+def open_source(source: str) -> tuple[Any, str | None]:
     """``(project, None)``, or ``(None, message)`` naming the source once when it cannot be loaded."""
     from gui.files import file_problem
 
@@ -218,4 +220,4 @@ def start_editor(project: Any, source: str, args: argparse.Namespace, error: str
     return window
 
 
-__all__ = ["DEMO", "parser", "run_gui", "start_editor"]
+__all__ = ["DEMO", "open_source", "parser", "run_gui", "start_editor"]

@@ -131,12 +131,12 @@ def test_a_broken_file_names_its_path_once(qtbot, isolated, monkeypatch) -> None
 
 
 def test_a_broken_file_on_the_command_line_opens_the_demo_and_says_why(qtbot, isolated) -> None:
-    from gui.app import _open, parser, start_editor
+    from gui.app import open_source, parser, start_editor
 
     bad = isolated / "x.json"
     bad.write_text("{ not json", encoding="utf-8")
     args = parser().parse_args([str(bad)])
-    project, error = _open(str(bad))
+    project, error = open_source(str(bad))
     window = start_editor(project, str(bad), args, error)
     qtbot.addWidget(window)
     shown: list[tuple[str, str]] = []
