@@ -14,6 +14,7 @@ the run hands it plain series of numbers through :meth:`gui.canvas.scene.CanvasS
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,11 @@ def short_params(node: Node) -> str:
         return "invalid parameters"
     except (KeyError, TypeError, ValueError, IndexError):
         return ""
+
+
+def _count(n: int | None) -> str:
+    """``2416`` → ``2,416``; ``None`` (not known) → ``?``."""
+    return "?" if n is None else f"{n:,}"
 
 
 def severity_of(diags: Sequence[tuple[Severity, str]]) -> Severity | None:
@@ -110,12 +116,14 @@ class NodeItem(QGraphicsItem):
         self.colour = self.style.category_color(node.type)
         self.icon = self.style.icon(node.type)
         self._layout_text()
+        self._refresh_tooltip()
         self.update()
 
     def set_result(self, result: NodeResult | None) -> None:
         self.result = result
         self.n_out = len(result.out_shapes) if result is not None and result.out_shapes else 1
         self._layout_text()
+        self._refresh_tooltip()
         if self.sparklines:  # the strip ends left of the first output port, which may have moved
             self._layout_sparklines()
         self.update()
@@ -174,7 +182,20 @@ class NodeItem(QGraphicsItem):
             self._spark_paths.append((key, path))
 
     def _refresh_tooltip(self) -> None:
-        lines = [m for _, m in self.diags]
+        """What hovering the card tells: the type and id, the type's doc (from its declaration),
+        the output shape, parameters and MACs, then the card's problems and training statistics."""
+        lines = [f"{self.layer_type} · {self.node_id}"]
+        if self.spec is not None and self.spec.doc:
+            lines.append(textwrap.fill(" ".join(self.spec.doc.split()), 72))
+        else:
+            lines.append(f"{self.layer_type} is not a layer type NetCanvas knows")
+        r = self.result
+        if r is not None and r.out_shapes is not None:
+            lines.append("Output: " + "  ".join(fmt_shape(s) for s in r.out_shapes))
+            lines.append(f"Parameters: {_count(r.params)} · MACs: {_count(r.macs)}")
+        else:
+            lines.append("Output: unknown (an error here or upstream)")
+        lines += [m for _, m in self.diags]
         if self.sparklines:
             parts = []
             for key, values in self.sparklines.items():
