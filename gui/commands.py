@@ -253,8 +253,8 @@ class DeleteAndReconnectCommand(RemoveItemsCommand):
     """Delete nodes (a layer, a block) and join the layer that fed them to the layers they fed.
 
     Refused, with the reason, when the selection has no single input to carry on (an Add with two
-    inputs, an Input) or when the joined graph would have an error the graph has not now (the
-    input's shape does not fit what comes after): Delete alone is the choice then.
+    inputs, an Input) or when the joined graph would have an error or warning the graph has not now
+    (the input's shape does not fit what comes after): Delete alone is the choice then.
     """
 
     def __init__(self, doc: Document, node_ids: Iterable[str]) -> None:
@@ -281,8 +281,12 @@ class DeleteAndReconnectCommand(RemoveItemsCommand):
             trial.remove_node(nid)
         for e in self.joins:
             trial.insert_edge(e)
-        before = {d.message for d in doc.analysis.errors}
-        broken = next((d for d in analyze(trial).errors if d.message not in before), None)
+        # a new error or warning after the join (a Linear now fed a feature map): the shapes do not allow it
+        after = {e.dst for e in self.joins}
+        after.update(*(trial.descendants(n) for n in list(after)))
+        before = {d.message for d in doc.analysis.diagnostics}
+        broken = next((d for d in analyze(trial).diagnostics
+                       if d.severity.value != "info" and d.node in after and d.message not in before), None)
         if broken is not None:
             raise GraphError(f"joining {src} to {', '.join(dict.fromkeys(e.dst for e in fed))} does not fit: "
                              f"{broken.message} — use Delete")

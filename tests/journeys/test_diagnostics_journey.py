@@ -207,6 +207,11 @@ def test_lenet_without_its_flatten_is_one_diagnostic_with_one_fix(qtbot, isolate
     doc = window.doc
     before = doc.analysis.total_params
     click_node(window, "flatten")
+    # Delete and Reconnect refuses: pool2's 16×5×5 map does not fit fc1 the way the flat 400 did
+    press(window, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert "flatten" in doc.graph.nodes and doc.analysis.ok
+    assert window.statusBar().currentMessage().startswith("Cannot delete and reconnect: joining pool2 to fc1 "
+                                                          "does not fit")
     press(window, Qt.Key.Key_Delete)
     # fc1 lost its input: one error, and its fix joins the nearest open output
     rows = problem_rows(window)
