@@ -59,6 +59,14 @@ def drop_on_window(window, path: Path) -> None:
     settle()
 
 
+def make_active(qtbot, window) -> None:
+    """Give the window the keyboard (shortcuts reach only the active window; a window manager takes a moment)."""
+    window.raise_()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    settle()
+
+
 def answer_modal(type_text: str) -> None:
     """When the next modal dialog opens, type ``type_text`` into its text field and press Enter."""
     def fill() -> None:
@@ -176,6 +184,7 @@ def test_save_as_names_the_project_and_files_follow_the_umask(qtbot, isolated, m
     assert window.windowTitle().startswith("Untitled")
     target = isolated / "lenet_mine.json"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    make_active(qtbot, window)
     QTest.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # an unsaved project: Save As
     settle()
     assert target.exists()
@@ -210,8 +219,7 @@ def test_rename_project_is_undoable_and_retitles_the_window(qtbot, isolated) -> 
     assert window.act_undo.text().replace("&", "") == "Undo Rename project to “LeNet mine”"
     assert "Renamed the project" in window.statusBar().currentMessage()
     assert any(label.text() == "LeNet mine" for label in window.inspector.widget().findChildren(QLabel))
-    window.activateWindow()  # the rename dialog had the focus
-    settle()
+    make_active(qtbot, window)  # the rename dialog had the focus
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     settle()
     assert window.doc.project.name == DEMO_NAME and window.windowTitle().startswith(DEMO_NAME)
@@ -230,7 +238,7 @@ def test_f1_lists_every_menu_with_undo_as_a_command(qtbot, isolated, monkeypatch
     assert window.act_undo.text().replace("&", "").startswith("Undo Add")
     shown: list[ShortcutsDialog] = []
     monkeypatch.setattr(ShortcutsDialog, "exec", lambda self: shown.append(self) or 0)
-    window.activateWindow()
+    make_active(qtbot, window)
     QTest.keyClick(window, Qt.Key.Key_F1)
     settle()
     assert shown, "F1 opened no dialog"
@@ -272,8 +280,8 @@ def test_import_a_torchvision_model_with_the_keyboard_only(qtbot, isolated) -> N
         QTest.keyClick(typed, Qt.Key.Key_Return)
         seen["importing"] = not dialog.import_button.isEnabled()
 
+    make_active(qtbot, window)
     QTimer.singleShot(0, drive)
-    window.activateWindow()
     QTest.keyClick(window, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     settle()
     assert seen["first"] is not None and seen["first"].startswith("resnet")
