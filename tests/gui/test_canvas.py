@@ -14,10 +14,18 @@ from core.analysis import Severity
 from core.graph import Edge
 from core.project import load_project, project_to_dict
 from gui.canvas import CanvasScene, CanvasView
+from gui.canvas.blocks import live_label
 from gui.canvas.items import NodeItem
 from gui.canvas.metrics import CARD_W, NODE_H, NODE_W
 from gui.canvas.view import LAYER_MIME
-from gui.commands import AddNodeCommand, ConnectCommand, MoveNodesCommand, SetGroupCollapsedCommand, SetParamCommand
+from gui.commands import (
+    AddNodeCommand,
+    ConnectCommand,
+    DisconnectCommand,
+    MoveNodesCommand,
+    SetGroupCollapsedCommand,
+    SetParamCommand,
+)
 from gui.document import Document
 from gui.theme import DARK
 
@@ -534,3 +542,83 @@ def test_folded_template_cards_stand_in_one_centred_column(qtbot, qapp):
     assert stage1.label == "Stage 1" and stage1.detail == "3 × Bottleneck, 256 channels"  # not cut off
     assert "layer1" in stage1.toolTip()
     d.dispose()
+
+
+# -- blocks: ports, live titles, room to expand, viewing without editing ------------------------------
+
+def test_a_collapsed_blocks_ports_connect_its_inner_layers(view, doc):
+    sc = view.canvas
+    doc.push(SetGroupCollapsedCommand(doc, "classifier", True))
+    doc.push(DisconnectCommand(doc, Edge("pool2", "flatten")))
+    card = sc.cards["classifier"]
+    assert card.inputs == [("flatten", 0)] and card.outputs == [("fc3", 0)]  # flatten waits for an input
+    before = {n: doc.graph.nodes[n].pos for n in doc.graph.group_nodes("classifier")}
+    drag(view, sc.nodes["pool2"].out_port_pos(0), card.in_port_pos("flatten", 0))
+    assert Edge("pool2", "flatten", 0, 0) in doc.graph.in_edges("flatten")
+    assert doc.undo_stack.undoText() == "Connect pool2 → flatten"
+    wire = sc.edges[Edge("pool2", "flatten", 0, 0)]
+    assert wire.isVisible() and wire.path.pointAtPercent(1.0) == card.in_port_pos("flatten", 0)
+    # pulling the wire's end off the card's input port disconnects it, as on a layer's own port
+    drag(view, card.in_port_pos("flatten", 0), card.in_port_pos("flatten", 0) + QPointF(-260, -40))
+    assert not doc.graph.in_edges("flatten") and doc.undo_stack.undoText() == "Disconnect pool2 → flatten"
+    assert {n: doc.graph.nodes[n].pos for n in before} == before  # the card never moved
+
+
+def test_a_wire_dropped_on_a_cards_body_asks_for_a_port(view, doc, qtbot):
+    doc.push(SetGroupCollapsedCommand(doc, "features", True))
+    card = view.canvas.cards["features"]
+    assert card.inputs == [("conv1", 0)] and card.outputs == [("pool2", 0)]
+    doc.push(AddNodeCommand(doc, "Input", "extra", {"shape": [1, 32, 32]}, pos=(-400.0, 0.0)))
+    with qtbot.waitSignal(view.message) as said:  # its one input is taken: core says by whom
+        drag(view, view.canvas.nodes["extra"].out_port_pos(0), card.mapToScene(QPointF(CARD_W / 2, 50)))
+    assert "Cannot connect" in said.args[0] and "conv1" in said.args[0]
+    assert doc.graph.predecessors("conv1") == ["input"]
+
+
+@pytest.mark.parametrize(("label", "stride", "channels", "shown"), [
+    ("Bottleneck 128 → 512, stride 2", 2, 512, "Bottleneck 128 → 512, stride 2"),
+    ("Bottleneck 128 → 512, stride 2", 1, 512, "Bottleneck 128 → 512"),
+    ("BasicBlock 128, stride 2", 4, 128, "BasicBlock 128, stride 4"),
+    ("Shortcut: 1×1 conv · 512 · s2 + BN", 1, 512, "Shortcut: 1×1 conv · 512 + BN"),
+    ("Stem: conv 7×7 · 64 · s2 → BN → ReLU → max-pool · s2", 4, 64,
+     "Stem: conv 7×7 · 64 · s2 → BN → ReLU → max-pool · s2"),  # two claims, one per layer: 2 × 2 is right
+    ("Stem: conv 7×7 · 64 · s2 → BN → ReLU → max-pool · s2", 2, 64,
+     "Stem: conv 7×7 · 64 → BN → ReLU → max-pool, stride 2"),
+    ("Stage 2: 4 × Bottleneck, 512 channels", None, 256, "Stage 2: 4 × Bottleneck, 256 channels"),
+    ("Bottleneck 128 → 512, stride 2", None, None, "Bottleneck 128 → 512, stride 2"),  # shapes unknown
+])
+def test_a_block_title_states_what_its_layers_do_now(label, stride, channels, shown):
+    assert live_label(label, stride, channels) == shown
+
+
+def test_expanding_inside_a_column_keeps_blocks_whole(qtbot, qapp):
+    """GoogLeNet's stage 4 has its auxiliary head in a lane beside it: when stage 3 above grows,
+    all of stage 4 moves down (not only its main lane), and collapsing puts everything back."""
+    from core.sources import load_source
+
+    d = Document.from_project(load_source("template:googlenet"), collapse_blocks=True)
+    v = make_view(qtbot, d)
+    g = d.graph
+    start = {n: g.nodes[n].pos for n in g.nodes}
+    d.push(SetGroupCollapsedCommand(d, "stage4", False))
+    d.push(SetGroupCollapsedCommand(d, "stage3", False))
+    frames = v.canvas.frames
+    stage3, stage4 = frames["stage3"], frames["stage4"]
+    assert stage3.rect.bottom() < stage4.title.rect.top()
+    aux = g.nodes["aux1.conv.conv"].pos
+    assert aux[1] > stage3.rect.bottom()  # the side lane came along
+    assert_no_overlaps(v.canvas)
+    d.push(SetGroupCollapsedCommand(d, "stage3", True))
+    d.push(SetGroupCollapsedCommand(d, "stage4", True))
+    assert {n: g.nodes[n].pos for n in g.nodes} == start
+    d.dispose()
+
+
+def test_revealing_a_hidden_layer_is_no_edit(view, doc):
+    doc.push(SetGroupCollapsedCommand(doc, "classifier", True))
+    doc.set_clean()
+    view.select_nodes(["fc2"])  # the Problems panel's way in
+    assert view.canvas.nodes["fc2"].isVisible() and not doc.graph.groups["classifier"].collapsed
+    assert not doc.is_modified() and doc.undo_stack.index() == 1
+    doc.undo_stack.undo()  # the user's own collapse is still the last edit, and undoes cleanly
+    assert not doc.graph.groups["classifier"].collapsed and doc.undo_stack.index() == 0
