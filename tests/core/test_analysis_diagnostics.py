@@ -407,3 +407,152 @@ def test_stale_fix_raises_a_graph_error_and_changes_nothing() -> None:
         with pytest.raises(FixError):
             apply_fix(g, fix)
         assert analyze(g).to_dict() == before
+
+
+# -- one diagnostic per root cause (issue 9) ----------------------------------------------------
+
+def test_a_gap_in_a_chain_is_one_error_that_connects_the_nearest_fitting_output() -> None:
+    g = chain(("conv", "Conv2d", {"out_channels": 8, "padding": 1}), ("relu", "ReLU", {}),
+              ("mid", "Conv2d", {"out_channels": 8, "padding": 1}), ("pool", "AdaptiveAvgPool2d", {}),
+              ("flatten", "Flatten", {}), ("fc", "Linear", {}))
+    g.remove_node("mid")
+    a = analyze(g)
+    assert len(a.diagnostics) == 1, [d.message for d in a.diagnostics]  # not + 3 "does not reach an Output"
+    d = only(a, "pool")
+    assert d.message == ("pool has no input, so the 3 layers from input to relu do not reach an Output — "
+                         "connect relu (8×32×32), the nearest open output that fits, to it")
+    assert d.fix is not None and d.fix.label == "connect relu → pool"
+    assert a.partial
+    fix_clears(g, d)
+    assert g.predecessors("pool") == ["relu"]
+
+
+def test_the_connect_fix_prefers_an_output_that_keeps_the_rest_valid() -> None:
+    # two open outputs: "near" gives fc a 5-feature input where its in_features say 8
+    g = chain(("conv", "Conv2d", {"out_channels": 8, "kernel_size": 1}), ("flat", "Flatten", {}),
+              ("fc", "Linear", {"in_features": 8192, "out_features": 4}), shape=[3, 32, 32])
+    g.add_node("Linear", "near", {"out_features": 5}, pos=(0.0, 0.0))
+    g.add_edge("input", "near")
+    g.nodes["flat"].pos = (0.0, 500.0)
+    g.nodes["fc"].pos = (0.0, 10.0)
+    g.remove_edge(g.in_edges("fc")[0])
+    d = only(analyze(g), "fc")
+    assert d.fix is not None and d.fix.source == "flat"
+    fix_clears(g, d)
+
+
+def test_a_deleted_block_with_two_entries_is_one_error_whose_fix_joins_both() -> None:
+    g = chain(("stem", "Conv2d", {"out_channels": 8, "padding": 1}), output=False)
+    g.add_node("Conv2d", "gone", {"out_channels": 8, "padding": 1})
+    g.add_node("Conv2d", "a", {"out_channels": 8, "padding": 1})
+    g.add_node("Conv2d", "b", {"out_channels": 8, "kernel_size": 1})
+    g.add_node("Add", "add")
+    g.add_node("Output", "output")
+    for src, dst in (("stem", "gone"), ("gone", "a"), ("gone", "b"), ("a", "add"), ("b", "add"), ("add", "output")):
+        g.add_edge(src, dst)
+    g.remove_node("gone")
+    a = analyze(g)
+    assert len(a.diagnostics) == 1, [d.message for d in a.diagnostics]
+    d = a.diagnostics[0]
+    assert d.node == "a" and d.message.startswith("a and b have no input, so the 2 layers from input to stem do not")
+    assert d.fix is not None and d.fix.label == "connect stem → a and b"
+    fix_clears(g, d)
+    assert g.predecessors("a") == ["stem"] and g.predecessors("b") == ["stem"]
+
+
+def test_a_connect_fix_whose_port_is_taken_is_refused() -> None:
+    g = chain(("relu", "ReLU", {}))
+    with pytest.raises(FixError):
+        apply_fix(g, Fix("connect input → relu", "connect", "relu", source="gone"))
+    from core.graph import GraphError
+
+    before = analyze(g).to_dict()
+    with pytest.raises(GraphError):
+        apply_fix(g, Fix("connect input → relu", "connect", "relu", source="input"))
+    assert analyze(g).to_dict() == before
+
+
+def test_a_dangling_chain_is_one_warning_on_its_open_end() -> None:
+    g = chain(("relu", "ReLU", {}))
+    g.add_node("Sigmoid", "s1")
+    g.add_node("Tanh", "s2")
+    g.add_edge("input", "s1")
+    g.add_edge("s1", "s2")
+    a = analyze(g)
+    assert a.ok and not a.partial
+    d = only(a, "s2", Severity.WARNING)
+    assert d.message == ("s2 does not reach an Output, nor do the 1 layer before it (from s1) — their results are "
+                         "unused; connect s2 onward or delete them")
+    assert len(a.diagnostics) == 1
+
+
+def test_a_missing_flatten_is_one_warning_with_one_fix() -> None:
+    g = chain(("pool", "MaxPool2d", {"kernel_size": 2}), ("fc1", "Linear", {"out_features": 120}),
+              ("relu", "ReLU", {}), ("fc2", "Linear", {"out_features": 84}), ("fc3", "Linear", {}),
+              shape=[16, 10, 10])
+    a = analyze(g)
+    warned = [d for d in a.diagnostics if d.severity is Severity.WARNING]
+    assert [d.node for d in warned] == ["fc1"] and [d.fix is not None for d in a.diagnostics] == [True]
+    assert warned[0].message.endswith("— fc2 and fc3 after it do the same, and this fix clears them too")
+    fix_clears(g, warned[0])
+    assert not [d for d in analyze(g).diagnostics if d.severity is not Severity.INFO]
+
+
+def bottleneck(shortcut_stride: int | None, main_stride: int) -> Graph:
+    """stem → (conv s=main_stride → bn → relu → 1×1 conv) + (projection 1×1 s=shortcut_stride → bn, or
+    identity) → Add: the main path is the longer branch, as in a ResNet block."""
+    g = chain(("stem", "Conv2d", {"out_channels": 8, "padding": 1}), output=False)
+    g.add_node("Conv2d", "c1", {"out_channels": 8, "padding": 1, "stride": main_stride})
+    g.add_node("BatchNorm2d", "bn")
+    g.add_node("ReLU", "relu")
+    g.add_node("Conv2d", "c2", {"out_channels": 8, "kernel_size": 1})
+    g.add_node("Add", "add")
+    for src, dst in (("stem", "c1"), ("c1", "bn"), ("bn", "relu"), ("relu", "c2"), ("c2", "add")):
+        g.add_edge(src, dst)
+    if shortcut_stride is None:
+        g.add_edge("stem", "add")
+    else:
+        g.add_node("Conv2d", "down", {"out_channels": 8, "kernel_size": 1, "stride": shortcut_stride})
+        g.add_node("BatchNorm2d", "down_bn")
+        g.add_edge("stem", "down")
+        g.add_edge("down", "down_bn")
+        g.add_edge("down_bn", "add")
+    g.add_node("Output", "output")
+    g.add_edge("add", "output")
+    return g
+
+
+@pytest.mark.parametrize(("shortcut", "main", "label"),
+                         [(2, 1, "stride=1 gives 32×32"), (1, 2, "stride=2 gives 16×16")])
+def test_a_stride_change_on_the_main_path_gets_the_shortcut_to_follow(shortcut: int, main: int, label: str) -> None:
+    g = bottleneck(shortcut, main)
+    d = only(analyze(g), "add")
+    assert d.fix is not None and d.fix.node == "down" and d.fix.label == label
+    assert d.message.endswith(f"— {label} on down")
+    fix_clears(g, d)
+
+
+def test_an_identity_shortcut_gets_a_strided_1x1_conv() -> None:
+    g = bottleneck(None, 2)
+    d = only(analyze(g), "add")
+    assert d.fix is not None and d.fix.label == "insert a 1×1 Conv2d with stride 2 after stem"
+    after = fix_clears(g, d)
+    new = next(n for n in g.predecessors("add") if n != "c2")
+    assert g.nodes[new].params == {"out_channels": 8, "kernel_size": 1, "stride": 2, "bias": False}
+    assert after.nodes["add"].output_shape == (8, 16, 16)
+
+
+def test_totals_are_partial_while_errors_exist() -> None:
+    g = chain(("conv", "Conv2d", {"out_channels": 4}), ("fc", "Linear", {"in_features": 7}))
+    a = analyze(g)
+    assert not a.ok and a.partial and a.total_params == 3 * 4 * 9 + 4  # fc is not counted: unknown
+    assert "partial" not in a.to_dict()  # summary --json keeps its DESIGN.md §7 keys; "ok" says it
+
+
+def test_a_pool_stride_declares_the_kernel_size_as_its_default() -> None:
+    from core.layers import get_spec
+
+    spec = get_spec("MaxPool2d")
+    assert spec is not None and spec.param("stride").default_from == "kernel_size"
+    assert spec.in_effect(spec.resolve({"kernel_size": 3}))["stride"] == 3
+    assert spec.in_effect(spec.resolve({"kernel_size": 3, "stride": 1}))["stride"] == 1

@@ -224,6 +224,49 @@ def test_summary_table_sorts_numbers_and_estimates_memory(qtbot, doc):
     assert human_bytes(m.total) in panel.memory.text()
 
 
+def test_summary_and_inspector_totals_say_partial_while_errors_exist(qtbot, doc):
+    summary, inspector = SummaryPanel(), InspectorPanel()
+    for panel in (summary, inspector):
+        qtbot.addWidget(panel)
+        panel.show()
+        panel.set_document(doc)
+    assert "≥" not in summary.totals.text() and "≥" not in inspector.stats["parameters"].text()
+    # fc1 refuses the flat 400: fc1 and everything after it are not counted until it is fixed
+    assert commands.try_push(doc, commands.SetParamCommand(doc, "fc1", "in_features", 100)) is None
+    assert doc.analysis.partial
+    assert f"≥ {doc.analysis.total_params:,}" in summary.totals.text()
+    assert "1 error: partial totals" in summary.totals.text()
+    assert inspector.stats["parameters"].text().startswith("≥ ")
+    doc.undo_stack.undo()
+    assert not doc.analysis.partial and "≥" not in summary.totals.text()
+
+
+def test_problems_fix_button_is_as_big_as_its_text(qtbot, doc):
+    panel = ProblemsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(900, 200)
+    panel.show()
+    panel.set_document(doc)
+    assert commands.try_push(doc, commands.SetParamCommand(doc, "fc1", "in_features", 100)) is None
+    qtbot.waitUntil(lambda: panel.fix_buttons and panel.fix_buttons[0].isVisible())
+    button = panel.fix_buttons[0]
+    assert button.text() == "Fix: set in_features to 400"
+    assert button.width() >= button.fontMetrics().horizontalAdvance(button.text())
+    assert button.height() >= button.sizeHint().height()  # the underscore is not cut off
+
+
+def test_optional_editor_shows_the_derived_default_in_effect(qtbot, doc):
+    panel = InspectorPanel()
+    qtbot.addWidget(panel)
+    assert commands.try_push(doc, commands.AddNodeCommand(doc, "MaxPool2d", "pool9", {"kernel_size": 3})) is None
+    panel.set_document(doc)
+    doc.set_selection(["pool9"])
+    stride = panel.editors["stride"]
+    assert isinstance(stride, OptionalEditor) and stride.default.isChecked()
+    assert stride.current() is None and stride.inner.current() == 3  # what torch uses: kernel_size
+    assert not stride.inner.isEnabled() and "kernel_size" in stride.default.toolTip()
+
+
 @pytest.mark.slow
 def test_verify_with_torchinfo_agrees(qtbot, doc):
     panel = SummaryPanel()
