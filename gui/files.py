@@ -158,7 +158,8 @@ class Recovery:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ProjectError(f"cannot read the recovery file: {exc}", str(path)) from None
+            problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc  # not the path again
+            raise ProjectError(f"cannot read the recovery file: {problem}", str(path)) from None
         if not isinstance(data, dict) or data.get("format") != RECOVERY_FORMAT:
             raise ProjectError("not a NetCanvas recovery file", str(path))
         project = project_from_dict(data.get("project"))
