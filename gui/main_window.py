@@ -42,14 +42,13 @@ from core.analysis import Analysis, Severity
 from core.cli.common import human
 from gui import commands
 from gui.document import Document
-from gui.files import APP_NAME, FileActions, Recovery, settings
+from gui.files import APP_NAME, PROJECT_SUFFIXES, FileActions, Recovery, settings
 from gui.panels import CodePanel, InspectorPanel, PalettePanel, ProblemsPanel, SummaryPanel
 from gui.panels.icons import app_icon, severity_icon
 from gui.theme import THEMES, Theme, apply_theme, theme_named
 
 AUTOSAVE_MS = 30_000
 READABLE_ZOOM = 0.7  # opening never zooms out so far that the cards' text disappears
-PROJECT_SUFFIXES = (".json",)
 # The canvas never shrinks below this (a dock dragged wide stops here), and a restored layout that
 # leaves the canvas less than MIN_CANVAS_SHARE of the window is discarded for the default one.
 MIN_CANVAS_W, MIN_CANVAS_H = 320, 200
