@@ -83,7 +83,7 @@ def doc_text(text: str, limit: int = 100) -> str:
     return cleaned
 
 
-def _literal(value: Any, choices: Sequence[str] = ()) -> str:
+def value_source(value: Any, choices: Sequence[str] = ()) -> str:
     """Python source for a validated parameter value (lists become tuples, as torch stores them)."""
     if value is None or isinstance(value, bool):
         return repr(value)
@@ -94,14 +94,14 @@ def _literal(value: Any, choices: Sequence[str] = ()) -> str:
             raise ExportError(f"cannot write the non-finite number {value}")
         return repr(float(value))
     if isinstance(value, (list, tuple)):
-        items = [_literal(v) for v in value]
+        items = [value_source(v) for v in value]
         return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
     if isinstance(value, str) and value in choices and _CHOICE_RE.fullmatch(value):
         return repr(value)
     raise ExportError(f"cannot write the value {str(value)[:40]!r} into code")
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     """Whether a parameter value equals torch's default (``[1, 1]`` and ``(1, 1)`` are equal)."""
     if isinstance(a, bool) != isinstance(b, bool):
         return False
@@ -118,13 +118,13 @@ def _same(a: Any, b: Any) -> bool:
 # -- constructors --------------------------------------------------------------------------------
 
 @dataclass
-class _Classes:
+class LayerClasses:
     """Layer classes the file needs that torch.nn lacks (copied from core's declarations)."""
 
     sources: dict[str, str] = field(default_factory=dict)
 
 
-def _class_ref(cls: type, node: PlannedNode, classes: _Classes) -> str:
+def _class_ref(cls: type, node: PlannedNode, classes: LayerClasses) -> str:
     if getattr(nn, cls.__name__, None) is cls:
         return f"nn.{safe_name(cls.__name__)}"
     if cls.__module__.split(".")[0] == "core":
@@ -155,15 +155,34 @@ def _class_source(cls: type, node: PlannedNode) -> str:
     return source
 
 
-def constructor(node: PlannedNode, classes: _Classes | None = None) -> str:
-    """``nn.Conv2d(3, 64, kernel_size=3, padding=1, bias=False)`` for a module node.
+@dataclass(frozen=True)
+class CtorArg:
+    """One argument of a layer's constructor as the exporter writes it (positional or keyword)."""
+
+    name: str
+    value: Any
+    positional: bool
+    default: Any  # inspect.Parameter.empty: a required argument
+    choices: tuple[str, ...] = ()
+
+    @property
+    def omitted(self) -> bool:
+        """A keyword argument equal to torch's default is left out of the call."""
+        return (not self.positional and self.default is not inspect.Parameter.empty
+                and same_value(self.value, self.default))
+
+    def literal(self) -> str:
+        return value_source(self.value, self.choices)
+
+
+def constructor_args(node: PlannedNode, classes: LayerClasses | None = None) -> tuple[str, list[CtorArg]]:
+    """The class reference and every given argument of ``node``'s constructor, positional ones first.
 
     The inferred arguments (``in_channels`` …) and the required argument right after them are
-    positional, everything else is a keyword; values equal to torch's defaults are left out.
-    The result is checked: the class built from exactly these arguments must describe the same
-    module as the declaration's ``build``.
+    positional, everything else is a keyword. The arguments are checked: the class built from
+    exactly these (defaults left out) must describe the same module as the declaration's ``build``.
     """
-    classes = classes if classes is not None else _Classes()
+    classes = classes if classes is not None else LayerClasses()
     assert node.spec.build is not None
     with torch.device("meta"):
         built = node.spec.build(node.build_params)
@@ -175,24 +194,6 @@ def constructor(node: PlannedNode, classes: _Classes | None = None) -> str:
     if unknown:
         raise ExportError(f"{node.id}: {node.type}'s parameter(s) {', '.join(unknown)} are not arguments of "
                           f"{cls.__name__}; the exporter writes constructors from the declared parameters")
-    positional: list[tuple[str, Any]] = []
-    keywords: list[tuple[str, Any]] = []
-    previous_inferred = False
-    for index, (name, p) in enumerate(sig.parameters.items()):
-        if name not in given:
-            continue
-        value = given[name]
-        required = p.default is inspect.Parameter.empty
-        inferred = name in node.args
-        if (index == len(positional) and required and (inferred or previous_inferred)
-                and p.kind is p.POSITIONAL_OR_KEYWORD):
-            positional.append((name, value))
-            previous_inferred = inferred
-            continue
-        previous_inferred = False
-        if not required and _same(value, p.default):
-            continue
-        keywords.append((name, value))
 
     def choices(name: str) -> tuple[str, ...]:
         try:
@@ -201,9 +202,36 @@ def constructor(node: PlannedNode, classes: _Classes | None = None) -> str:
             return ()
         return pspec.choices if pspec.kind is Kind.CHOICE else ()
 
-    parts = [_literal(v, choices(k)) for k, v in positional]
-    parts += [f"{safe_name(k)}={_literal(v, choices(k))}" for k, v in keywords]
-    _check_constructor(node, built, cls, positional, keywords)
+    args: list[CtorArg] = []
+    n_positional = 0
+    previous_inferred = False
+    for index, (name, p) in enumerate(sig.parameters.items()):
+        if name not in given:
+            continue
+        value = given[name]
+        required = p.default is inspect.Parameter.empty
+        inferred = name in node.args
+        if (index == n_positional and required and (inferred or previous_inferred)
+                and p.kind is p.POSITIONAL_OR_KEYWORD):
+            args.append(CtorArg(name, value, True, p.default, choices(name)))
+            n_positional += 1
+            previous_inferred = inferred
+            continue
+        previous_inferred = False
+        args.append(CtorArg(name, value, False, p.default, choices(name)))
+    written = [a for a in args if not a.omitted]
+    _check_constructor(node, built, cls, [(a.name, a.value) for a in written if a.positional],
+                       [(a.name, a.value) for a in written if not a.positional])
+    return ref, args
+
+
+def constructor(node: PlannedNode, classes: LayerClasses | None = None) -> str:
+    """``nn.Conv2d(3, 64, kernel_size=3, padding=1, bias=False)`` for a module node.
+
+    Written from :func:`constructor_args`: values equal to torch's defaults are left out.
+    """
+    ref, args = constructor_args(node, classes)
+    parts = [a.literal() if a.positional else f"{safe_name(a.name)}={a.literal()}" for a in args if not a.omitted]
     return f"{ref}({', '.join(parts)})"
 
 
@@ -250,7 +278,7 @@ def _tree(nodes: Sequence[PlannedNode]) -> _Tree:
 class _InitWriter:
     """Writes ``__init__`` statements and remembers the access expression of every layer."""
 
-    def __init__(self, classes: _Classes) -> None:
+    def __init__(self, classes: LayerClasses) -> None:
         self.classes = classes
         self.lines: list[str] = []
         self.access: dict[str, str] = {}
@@ -287,8 +315,13 @@ class _InitWriter:
 
 # -- Python source -------------------------------------------------------------------------------
 
-def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = None) -> str:
-    """One standalone, readable Python file defining the network as an ``nn.Module`` subclass."""
+def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = None, blocks: bool = True) -> str:
+    """One standalone, readable Python file defining the network as an ``nn.Module`` subclass.
+
+    With ``blocks``, every block structure the graph's groups repeat becomes one ``nn.Module``
+    class of its own (:mod:`core.export_blocks`), built once per block with the arguments that
+    differ; without repeated blocks (or with ``blocks=False``) every layer is written out.
+    """
     plan = plan if plan is not None else plan_graph(graph)
     for key, node in plan.nodes.items():  # ids were validated at load; check again before they become code
         for nid in {key, node.id}:
@@ -296,20 +329,33 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
             if problem:
                 raise ExportError(f"invalid node id: {problem}")
     cls = class_name(name)
-    classes = _Classes()
-    writer = _InitWriter(classes)
-    writer.fill(_tree(plan.module_nodes), "self")
-    if cls in classes.sources:
-        cls += "Model"
-    frozen = [n for n in plan.module_nodes if n.frozen]
-    init = list(writer.lines)
-    if writer.containers:
-        init[:0] = ["# Containers (nn.ModuleList, nn.Module) only give the layers their module paths,",
-                    "# so the state_dict keys match NetCanvas's; forward calls the layers themselves."]
-    if frozen:
-        init.append("# Frozen in NetCanvas: no gradient updates.")
-        init += [f"{writer.access[n.id]}.requires_grad_(False)" for n in frozen]
-    forward = _forward_lines(plan, writer.access, reserved=_RESERVED | {cls, *classes.sources})
+    classes = LayerClasses()
+    structured = None
+    if blocks:
+        # Imported here: export_blocks builds on this module's constructor writers.
+        from core.export_blocks import structured_model
+
+        structured = structured_model(graph, plan, classes, reserved=_RESERVED | {cls})
+    block_sources: list[str] = []
+    if structured is not None:
+        init, forward, block_sources = structured.init, structured.forward, structured.classes
+        if cls in classes.sources:
+            raise ExportError(f"the network's name gives the class name {cls}, which a layer class already "
+                              f"uses — rename the project")
+    else:
+        writer = _InitWriter(classes)
+        writer.fill(_tree(plan.module_nodes), "self")
+        if cls in classes.sources:
+            cls += "Model"
+        frozen = [n for n in plan.module_nodes if n.frozen]
+        init = list(writer.lines)
+        if writer.containers:
+            init[:0] = ["# Containers (nn.ModuleList, nn.Module) only give the layers their module paths,",
+                        "# so the state_dict keys match NetCanvas's; forward calls the layers themselves."]
+        if frozen:
+            init.append("# Frozen in NetCanvas: no gradient updates.")
+            init += [f"{writer.access[n.id]}.requires_grad_(False)" for n in frozen]
+        forward = _forward_lines(plan, writer.access, reserved=_RESERVED | {cls, *classes.sources})
     a = plan.analysis
     outs = ", ".join(f"N×{fmt_shape(s)}" for s in a.output_shapes if s is not None)
     title = doc_text(name) or "Network"
@@ -332,7 +378,7 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
         header.append("import torch.nn.functional as F")
     header += ["from torch import nn", ""]
     body = []
-    for src in classes.sources.values():
+    for src in [*classes.sources.values(), *block_sources]:
         body += ["", src.rstrip(), ""]
     returns = "torch.Tensor" if len(plan.outputs) == 1 else "tuple[torch.Tensor, ...]"
     body += [
@@ -487,5 +533,5 @@ def export_project(project: Project, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-__all__ = ["EXTENSIONS", "ExportError", "class_name", "constructor", "doc_text", "export_onnx", "export_project",
-           "python_source", "safe_name"]
+__all__ = ["EXTENSIONS", "CtorArg", "ExportError", "class_name", "constructor", "constructor_args", "doc_text",
+           "export_onnx", "export_project", "python_source", "safe_name"]

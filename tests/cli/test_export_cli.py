@@ -41,7 +41,8 @@ def test_template_source_exports(tmp_path, capsys) -> None:  # type: ignore[no-u
     out = tmp_path / "r18.py"
     assert main(["export", "template:resnet18", "-o", str(out)]) == 0
     text = out.read_text()
-    assert "self.layer1[0].conv1 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)" in text
+    assert "class BasicBlock(nn.Module):" in text  # one class per repeated block (core/export_blocks.py)
+    assert "BasicBlock(64, 128, stride=2, downsample=Shortcut(64, 128))," in text
     assert "Parameters: 11,689,512" in text
 
 
