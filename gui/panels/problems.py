@@ -30,7 +30,7 @@ from gui.panels.icons import severity_icon
 
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1
-_CELL_MARGIN = 4  # px around a Fix button inside its cell
+_CELL_MARGIN = 4  # px around a Fix button inside its cell (and the theme's item padding, 3 px, around text)
 
 
 def without_node(d: Diagnostic) -> str:
@@ -73,6 +73,7 @@ class ProblemsPanel(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.resizeSection(0, 170)
+        header.sectionResized.connect(lambda index, _old, _new: index == 1 and self._wrap_rows())
         self.tree.itemClicked.connect(self._clicked)
         self.tree.itemActivated.connect(self._clicked)
         lay = QVBoxLayout(self)
@@ -120,10 +121,27 @@ class ProblemsPanel(QWidget):
                 item.setSizeHint(2, QSize(hint.width() + _CELL_MARGIN, hint.height() + _CELL_MARGIN))
                 self.fix_buttons.append(button)
         self.summary.setText(count_text(diags))
+        self._wrap_rows()
         if self.fix_buttons:  # ResizeToContents ignores item widgets: size the column for the buttons
             width = max(b.minimumWidth() for b in self.fix_buttons) + 2 * _CELL_MARGIN
             self.tree.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
             self.tree.header().resizeSection(2, width)
+
+    def _wrap_rows(self) -> None:
+        """Give each row the height its wrapped message needs at the column's width (a tree row
+        keeps one line otherwise, and long messages ended in "…")."""
+        width = self.tree.header().sectionSize(1) - 8  # the cell's text margins
+        if width <= 40:
+            return
+        metrics = self.tree.fontMetrics()
+        flags = int(Qt.TextFlag.TextWordWrap)
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            need = metrics.boundingRect(0, 0, width, 10_000, flags, item.text(1)).height() + 2 * _CELL_MARGIN
+            fix = item.sizeHint(2).height()
+            height = max(need, fix, metrics.height() + _CELL_MARGIN)
+            if item.sizeHint(1).height() != height:
+                item.setSizeHint(1, QSize(width, height))
 
     def _clicked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         node = item.data(0, NODE_ROLE)

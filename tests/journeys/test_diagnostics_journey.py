@@ -121,6 +121,13 @@ def test_deleting_stage_4_is_one_error_whose_fix_makes_the_network_valid(resnet5
     button = fix_button(window)
     assert button.text() == "Fix: connect layer3.5.relu_2 → avgpool"
     assert_fully_readable(button)
+    # the message wraps onto as many lines as it needs rather than ending in "…"
+    tree = window.problems.tree
+    item = tree.topLevelItem(0)
+    lines = tree.fontMetrics().boundingRect(0, 0, tree.header().sectionSize(1) - 8, 10_000,
+                                            int(Qt.TextFlag.TextWordWrap), item.text(1))
+    assert lines.height() > tree.fontMetrics().height()  # at 1280×720 it takes two lines
+    assert tree.visualItemRect(item).height() >= lines.height() + 6  # + the theme's item padding
     QTest.mouseClick(button, Qt.MouseButton.LeftButton)
     settle()
     assert doc.analysis.ok and doc.graph.predecessors("avgpool") == ["layer3.5.relu_2"]
