@@ -314,7 +314,6 @@ class RunsPanel(QWidget):
     resume_requested = Signal(str)  # run folder
     load_weights_requested = Signal(str)
     highlight_requested = Signal(list)  # node ids to select on the canvas
-    message = Signal(str)  # a plain-language problem (a label that could not be saved)
 
     def __init__(self, root: Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -364,6 +363,10 @@ class RunsPanel(QWidget):
         self.where = QLabel("")
         self.where.setStyleSheet(f"color: {t.text_dim};")
         buttons.addWidget(self.where)
+        self.problem = QLabel("")  # a name that could not be saved, in the user's words
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet(f"color: {t.error};")
+        self.problem.hide()
         self.details = QTextBrowser()
         self.details.setOpenLinks(False)
         lower = QWidget()
@@ -393,6 +396,7 @@ class RunsPanel(QWidget):
         uv.setContentsMargins(0, 0, 0, 0)
         uv.addLayout(buttons)
         uv.addWidget(self.tree, 1)
+        uv.addWidget(self.problem)
         left.addWidget(upper)
         left.addWidget(self.overlay)
         left.setSizes([200, 240])
@@ -532,8 +536,11 @@ class RunsPanel(QWidget):
         try:
             RunFolder(Path(path)).write_label(label)
         except RunFolderError as exc:
-            self.message.emit(str(exc))
+            self.problem.setText(str(exc))
+            self.problem.show()
+            self.refresh()  # the row shows the label the run still has
             return False
+        self.problem.hide()
         self.refresh()
         return True
 

@@ -163,3 +163,26 @@ def test_the_probe_column_says_why_it_is_empty_then_shows_the_sample(qtbot) -> N
                               probabilities=torch.tensor(np.full((2, 4), 0.25, np.float32))))
     view.render()
     assert view.sample_view.isVisible() and not view.waiting.isVisible()
+
+
+def test_a_name_that_cannot_be_saved_says_why_and_the_run_keeps_its_label(qtbot, tmp_path: Path) -> None:
+    from gui.training.runs import RunsPanel
+
+    folder = RunFolder(tmp_path / "runs" / "LeNet-5-20261206-100000")
+    folder.create()
+    folder.write_json("config.json", {"training": CONFIG, "dataset": {"name": "shapes"}})
+    folder.write_json("graph.json", {"graph": GRAPH})
+    (folder.path / LABEL_FILE).mkdir()  # something in the way of the name file
+    panel = RunsPanel()
+    panel.set_root(tmp_path / "runs")
+    qtbot.addWidget(panel)
+    panel.show()
+    item = panel.item_for(folder.path)
+    assert item is not None and item.text(0) == "LeNet-5 · 10:00:00"
+    assert not panel.rename(folder.path, "first try")
+    assert panel.problem.isVisible() and "cannot save the run's name" in panel.problem.text()
+    assert str(folder.path / LABEL_FILE) in panel.problem.text()
+    assert panel.item_for(folder.path).text(0) == "LeNet-5 · 10:00:00"
+    (folder.path / LABEL_FILE).rmdir()
+    assert panel.rename(folder.path, "first try")
+    assert not panel.problem.isVisible() and panel.item_for(folder.path).text(0) == "first try"
