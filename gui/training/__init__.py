@@ -9,25 +9,74 @@ a theme switch to :meth:`TrainingDock.set_theme`. :func:`screenshot_after_traini
 ``main.py FILE --train --screenshot OUT`` path: train in the window, then save a picture of it.
 
 This module stays light (Qt only): the panel, which needs torch and pyqtgraph, is built the first
-time the dock is shown or used, so the editor opens as fast without it.
+time the dock is shown or used, so the editor opens as fast without it. Its modules are imported
+on a background thread first (:func:`preload`, also started when the Train menu opens): imported
+on the GUI thread, torch alone froze the window for seconds.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
+import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QMenu, QScrollArea, QWidget
 
 if TYPE_CHECKING:
     from gui.training.dock import TrainingPanel
+
+
+# What the panel imports that takes long (torch: 2 s on an idle 2-core machine, 10 s on a busy one),
+# in import order; the last one pulls in the rest of the panel.
+HEAVY_MODULES = ("numpy", "torch", "pyqtgraph", "core.compiler", "core.training", "core.training.session",
+                 "core.explain", "gui.training.dock")
+
+
+class Preloader(QObject):
+    """Imports :data:`HEAVY_MODULES` once per process on a plain Python thread, then emits ``done`` (on
+    the GUI thread). The GUI thread keeps running meanwhile, but for the moments an extension module's
+    initialisation holds the interpreter lock."""
+
+    done = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = False
+        self.finished = False
+
+    def start(self) -> None:
+        if not self.started:
+            self.started = True
+            threading.Thread(target=self._run, name="netcanvas-preload", daemon=True).start()
+
+    def _run(self) -> None:
+        for name in HEAVY_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the GUI thread imports it again when it builds the panel, and says why
+                break
+        self.finished = True
+        self.done.emit()  # queued to the GUI thread, where the preloader lives
+
+
+_preloader: Preloader | None = None
+
+
+def preload() -> Preloader:
+    """Start importing the training panel's modules in the background (call on the GUI thread)."""
+    global _preloader
+    if _preloader is None:
+        _preloader = Preloader()
+    _preloader.start()
+    return _preloader
 
 
 class TrainingDock(QDockWidget):
@@ -45,9 +94,10 @@ class TrainingDock(QDockWidget):
         self.highlight: Any = None
         self.message_sink: Any = None
         self.stats_sink: Any = None  # callable({node: {stat: values}}) drawing them on the canvas (install sets it)
-        placeholder = QLabel("Loading the training panel…")
+        placeholder = QLabel("Loading the training panel (PyTorch)…")
         placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWidget(placeholder)
+        self._waiting = False  # for the preload to finish before building the panel
         self.visibilityChanged.connect(self._visible)
 
     @property
@@ -122,8 +172,18 @@ class TrainingDock(QDockWidget):
             self.stats_sink(stats)
 
     def _visible(self, visible: bool) -> None:
-        if visible and self._panel is None:
-            QTimer.singleShot(0, lambda: self.panel)  # after the dock's first paint
+        if visible and self._panel is None and not self._waiting:
+            loader = preload()
+            if loader.finished:
+                QTimer.singleShot(0, self._build)  # after the dock's first paint
+            else:
+                self._waiting = True
+                loader.done.connect(self._build, Qt.ConnectionType.SingleShotConnection)
+
+    def _build(self) -> None:
+        self._waiting = False
+        if self._panel is None and shiboken6.isValid(self):
+            self.panel  # noqa: B018 - the property builds it
 
 
 class _WindowHooks(QObject):
@@ -234,6 +294,7 @@ def install(window: QMainWindow, runs_root: Path | None = None) -> TrainingDock:
             getattr(d.panel, method)()
 
     menu = QMenu("&Train", window)
+    menu.aboutToShow.connect(preload)  # the user is about to train: import torch meanwhile
     actions = []
     for text, slot, key, tip in (
             ("&Start Training", lambda: run("start"), "F5",
