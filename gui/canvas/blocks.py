@@ -102,6 +102,11 @@ _STRIDE = re.compile(r"(,\s*stride\s+|\s·\s*s)(\d+)\b")
 _CHANNELS = re.compile(r"\b(\d+)(\s+channels)\b")
 
 
+def makes_claims(label: str) -> bool:
+    """Whether ``label`` states a stride or channel count that :func:`live_label` keeps true."""
+    return bool(_STRIDE.search(label) or _CHANNELS.search(label))
+
+
 def live_label(label: str, stride: int | None, channels: int | None) -> str:
     """``label`` with its claims about the block's layers made true for their current values.
 

@@ -13,6 +13,7 @@ the run hands it plain series of numbers through :meth:`gui.canvas.scene.CanvasS
 
 from __future__ import annotations
 
+import functools
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -63,6 +64,16 @@ def short_params(node: Node) -> str:
         return ""
 
 
+@functools.cache
+def _type_doc(layer_type: str) -> str:
+    """The layer declaration's doc, wrapped for a tooltip (once per type: every card's tooltip is
+    rebuilt when its analysis result changes)."""
+    spec = get_spec(layer_type)
+    if spec is None or not spec.doc:
+        return f"{layer_type} is not a layer type NetCanvas knows"
+    return textwrap.fill(" ".join(spec.doc.split()), 72)
+
+
 def _count(n: int | None) -> str:
     """``2416`` → ``2,416``; ``None`` (not known) → ``?``."""
     return "?" if n is None else f"{n:,}"
@@ -91,6 +102,8 @@ class NodeItem(QGraphicsItem):
         self.takes_input = True
         self.hover_port: tuple[str, int] | None = None
         self.highlight = False  # a connection being dragged would land here
+        self._hovered = False
+        self._tip_stale = False
         # training statistics (set_sparklines): latest values for the tooltip, cached line paths
         self.sparklines: dict[str, list[float]] = {}
         self._spark_paths: list[tuple[str, QPainterPath]] = []
@@ -123,7 +136,11 @@ class NodeItem(QGraphicsItem):
         self.result = result
         self.n_out = len(result.out_shapes) if result is not None and result.out_shapes else 1
         self._layout_text()
-        self._refresh_tooltip()
+        # a new result reaches every card downstream of an edit: the tooltip text is rebuilt when
+        # the pointer comes onto the card (hoverEnterEvent), not for each of them now
+        self._tip_stale = True
+        if self._hovered:
+            self._refresh_tooltip()
         if self.sparklines:  # the strip ends left of the first output port, which may have moved
             self._layout_sparklines()
         self.update()
@@ -184,11 +201,8 @@ class NodeItem(QGraphicsItem):
     def _refresh_tooltip(self) -> None:
         """What hovering the card tells: the type and id, the type's doc (from its declaration),
         the output shape, parameters and MACs, then the card's problems and training statistics."""
-        lines = [f"{self.layer_type} · {self.node_id}"]
-        if self.spec is not None and self.spec.doc:
-            lines.append(textwrap.fill(" ".join(self.spec.doc.split()), 72))
-        else:
-            lines.append(f"{self.layer_type} is not a layer type NetCanvas knows")
+        self._tip_stale = False
+        lines = [f"{self.layer_type} · {self.node_id}", _type_doc(self.layer_type)]
         r = self.result
         if r is not None and r.out_shapes is not None:
             lines.append("Output: " + "  ".join(fmt_shape(s) for s in r.out_shapes))
@@ -287,6 +301,12 @@ class NodeItem(QGraphicsItem):
         return None
 
     # -- hover ----------------------------------------------------------------------------------
+    def hoverEnterEvent(self, event: Any) -> None:  # Qt override
+        self._hovered = True
+        if self._tip_stale:
+            self._refresh_tooltip()
+        super().hoverEnterEvent(event)
+
     def hoverMoveEvent(self, event: Any) -> None:  # Qt override
         hit = self.port_at(event.scenePos())
         port = (hit[0], -1 if hit[1] is None else hit[1]) if hit else None
@@ -296,6 +316,7 @@ class NodeItem(QGraphicsItem):
             self.update()
 
     def hoverLeaveEvent(self, event: Any) -> None:  # Qt override
+        self._hovered = False
         if self.hover_port is not None:
             self.hover_port = None
             self.unsetCursor()
@@ -311,7 +332,9 @@ class NodeItem(QGraphicsItem):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(st.node_fill)
             painter.drawRect(rect)
-            painter.fillRect(QRectF(0, 0, 8, NODE_H), self.colour)
+            # at and below LOD_FAR (the zoom floor) the whole card is its category's colour: a big
+            # graph still reads as blocks of colour where the 8-unit stripe would be under a pixel
+            painter.fillRect(QRectF(0, 0, 8, NODE_H) if lod > LOD_FAR else rect, self.colour)
             if lod > LOD_FAR:
                 painter.setFont(st.f_far)
                 painter.setPen(st.text)

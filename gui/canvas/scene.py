@@ -24,7 +24,15 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 from core.analysis import Analysis, Severity
 from core.graph import Edge
 from core.layers.spec import fmt_shape
-from gui.canvas.blocks import BlockItem, FrameItem, block_ports, block_stride, human, live_label
+from gui.canvas.blocks import (
+    BlockItem,
+    FrameItem,
+    block_ports,
+    block_stride,
+    human,
+    live_label,
+    makes_claims,
+)
 from gui.canvas.items import EdgeItem, NodeItem, curve, severity_of
 from gui.canvas.layout import card_rect, is_hidden_group, parent_map, visible_unit
 from gui.canvas.metrics import CARD_H, CARD_W, LAYER_GAP, NODE_H, NODE_W
@@ -342,8 +350,11 @@ class CanvasScene(QGraphicsScene):
 
     def block_title(self, gid: str) -> str:
         """The block's label with its claims about its layers (stride, channels) made true now."""
+        label = self.doc.graph.groups[gid].label
+        if not makes_claims(label):  # nothing to check: skip working out the block's shapes
+            return label
         _, _, stride, channels = self.block_facts(gid)
-        return live_label(self.doc.graph.groups[gid].label, stride, channels)
+        return live_label(label, stride, channels)
 
     def _refresh_frame_titles(self) -> None:
         for gid, frame in self.frames.items():
