@@ -85,7 +85,7 @@ def _signature(d: Diagnostic) -> tuple[Any, ...] | None:
     fix = d.fix
     if fix is None or fix.action != "insert_before" or d.node is None:
         return None
-    return (d.severity, fix.action, fix.layer_type, tuple(sorted(fix.layer_params.items())))
+    return (d.severity, fix.action, fix.layer_type, repr(sorted(fix.layer_params.items())))  # values may be lists
 
 
 def _fold_repeats(graph: Graph, diags: list[Diagnostic]) -> list[Diagnostic]:

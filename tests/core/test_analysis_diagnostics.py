@@ -556,3 +556,18 @@ def test_a_pool_stride_declares_the_kernel_size_as_its_default() -> None:
     assert spec is not None and spec.param("stride").default_from == "kernel_size"
     assert spec.in_effect(spec.resolve({"kernel_size": 3}))["stride"] == 3
     assert spec.in_effect(spec.resolve({"kernel_size": 3, "stride": 1}))["stride"] == 1
+
+
+def test_a_fix_whose_params_hold_lists_goes_through_folding() -> None:
+    # an identity shortcut that needs a 1×1 conv with stride [2, 1] (found by hypothesis: lists are unhashable)
+    g = chain(("stem", "Conv2d", {"out_channels": 4, "padding": 1}), output=False)
+    prev = "stem"
+    for i in (1, 2):
+        g.add_node("Conv2d", f"c{i}", {"out_channels": 4, "padding": 1, "stride": [2, 1]})
+        g.add_node("ReLU", f"r{i}")
+        g.add_node("Add", f"add{i}")
+        for src, dst in ((prev, f"c{i}"), (f"c{i}", f"r{i}"), (f"r{i}", f"add{i}"), (prev, f"add{i}")):
+            g.add_edge(src, dst)
+        prev = f"add{i}"
+    d = only(analyze(g), "add1")
+    assert d.fix is not None and d.fix.layer_params["stride"] == [2, 1]
