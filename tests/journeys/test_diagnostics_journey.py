@@ -228,8 +228,8 @@ def test_lenet_without_its_flatten_is_one_diagnostic_with_one_fix(qtbot, isolate
     QTest.mouseClick(button, Qt.MouseButton.LeftButton)
     settle()
     # now every Linear acts on pool2's 16×5×5 map: one diagnostic at the root, one fix
-    rows = [r for r in problem_rows(window) if r[0] != "info"]
-    assert len(rows) == 1 and rows[0][1] == "fc1", rows
+    rows = problem_rows(window)
+    assert len(rows) == 1 and rows[0][:2] == ("warning", "fc1"), rows  # not one per Linear
     assert "fc2 and fc3 after it" in rows[0][2]
     assert len(window.problems.fix_buttons) == 1
     button = fix_button(window)
