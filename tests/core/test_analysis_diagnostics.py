@@ -571,3 +571,20 @@ def test_a_fix_whose_params_hold_lists_goes_through_folding() -> None:
         prev = f"add{i}"
     d = only(analyze(g), "add1")
     assert d.fix is not None and d.fix.layer_params["stride"] == [2, 1]
+
+
+@pytest.mark.parametrize(("template", "block", "needy", "end"), [
+    ("resnet50", "layer4", "avgpool", "layer3.5.relu_2"),  # was 1 error + 141 warnings, no fix
+    ("vgg16", "features.stage5", "avgpool", "features.23"),  # was 1 error + 25 warnings
+])
+def test_deleting_a_stage_of_a_template_is_one_error_and_its_fix_restores_a_valid_network(
+        template: str, block: str, needy: str, end: str) -> None:
+    templates = pytest.importorskip("templates")
+    g = templates.build_template(template).graph
+    for nid in g.group_nodes(block):
+        g.remove_node(nid)
+    a = analyze(g)
+    shown = [(d.severity, d.node) for d in a.diagnostics]
+    assert shown == [(Severity.ERROR, needy)], [d.message for d in a.diagnostics]
+    assert a.diagnostics[0].fix is not None and a.diagnostics[0].fix.label == f"connect {end} → {needy}"
+    fix_clears(g, a.diagnostics[0])
