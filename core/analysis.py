@@ -4,7 +4,10 @@
 and never raises on a bad graph: every problem becomes a :class:`Diagnostic` with a severity, the
 node at fault, a message that says what is wrong and where, and, where one exists, an
 applicable :class:`~core.layers.spec.Fix`. Nodes downstream of an error get unknown shapes and
-no errors of their own.
+no errors of their own; other fallout of one mistake (the layers a gap cuts off from the Output,
+the same missing Flatten seen by every Linear after it) is folded into the diagnostic of its root
+cause by :func:`core.diagnostics.fold`. While errors exist the totals are partial
+(:attr:`Analysis.partial`): the layers with unknown shapes are not counted.
 
 :class:`Analyzer` keeps the per-node results between runs: after a parameter edit only the
 edited node is recomputed, and its successors only while its output shape or receptive field
@@ -14,7 +17,8 @@ Speed (DESIGN.md §10: 1,000 nodes in ≤ 5 ms, ≤ 1 ms after an edit; ``bench/
 walk uses the graph's own adjacency and its cached Kahn order, never networkx; validated params
 are cached on each node by revision; shape and window rules, pure functions of (type, params,
 input shapes), are memoised, so a stack of identical blocks evaluates each rule once; per-node
-results are named tuples. Fixes are applied by :func:`core.fixes.apply_fix`.
+results are named tuples. A merge's fix is found up its branches by :mod:`core.repairs`; fixes are
+applied by :func:`core.fixes.apply_fix`.
 """
 
 from __future__ import annotations
