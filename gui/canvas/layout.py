@@ -16,9 +16,11 @@ inside the card's footprint, so expanding a block grows it in place (see :func:`
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from itertools import pairwise
+from typing import Generic, TypeVar
 
 from core.graph import Graph, GraphError
 from gui.canvas.metrics import CARD_H, CARD_W, COLUMN_GAP, DUMMY_W, LAYER_GAP, NODE_H, NODE_W
@@ -116,6 +118,31 @@ def union(rects: Iterable[Rect]) -> Rect | None:
     if not rects:
         return None
     return (min(r[0] for r in rects), min(r[1] for r in rects), max(r[2] for r in rects), max(r[3] for r in rects))
+
+
+T = TypeVar("T")
+
+
+class RectIndex(Generic[T]):
+    """Things with rectangles, found by overlap with a query rectangle.
+
+    Sorted by top edge and cut by bisection (a match starts at most one tallest-rectangle height
+    above the query), so a query costs the rectangles in its rows, not all of them. The canvas
+    asks one for every long wire when it routes the wires around the cards after a layout:
+    asking the scene instead took 35 s on DenseNet-201's 2,511 wires.
+    """
+
+    def __init__(self, items: Iterable[tuple[Rect, T]]) -> None:
+        self._items = sorted(items, key=lambda it: it[0][1])
+        self._tops = [r[1] for r, _ in self._items]
+        self._tallest = max((r[3] - r[1] for r, _ in self._items), default=0.0)
+
+    def overlapping(self, q: Rect) -> list[tuple[Rect, T]]:
+        """What overlaps ``q`` with some area (touching edges do not count), top to bottom."""
+        lo = bisect_left(self._tops, q[1] - self._tallest)
+        hi = bisect_right(self._tops, q[3])
+        return [(r, v) for r, v in self._items[lo:hi]
+                if r[0] < q[2] and r[2] > q[0] and r[1] < q[3] and r[3] > q[1]]
 
 
 def expand_shift(graph: Graph, gid: str, collapsing: bool) -> dict[str, tuple[float, float]]:

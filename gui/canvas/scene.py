@@ -34,7 +34,7 @@ from gui.canvas.blocks import (
     makes_claims,
 )
 from gui.canvas.items import EdgeItem, NodeItem, curve, severity_of
-from gui.canvas.layout import card_rect, is_hidden_group, parent_map, visible_unit
+from gui.canvas.layout import RectIndex, card_rect, is_hidden_group, parent_map, visible_unit
 from gui.canvas.metrics import CARD_H, CARD_W, LAYER_GAP, NODE_H, NODE_W
 from gui.canvas.style import style_for
 from gui.document import Document
@@ -69,6 +69,7 @@ class CanvasScene(QGraphicsScene):
         self._syncing = False
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.setBackgroundBrush(self.style.canvas)
+        self._card_index: RectIndex[QGraphicsItem] | None = None  # set while reroute_edges runs
         self._reroute_timer = QTimer(self, singleShot=True, interval=60)
         self._reroute_timer.timeout.connect(self.reroute_edges)
         self._rect_timer = QTimer(self, singleShot=True, interval=0)
@@ -448,24 +449,43 @@ class CanvasScene(QGraphicsScene):
             return None
         corridor = QRectF(QPointF(min(p0.x(), p1.x()) - 6, p0.y() + 10), QPointF(max(p0.x(), p1.x()) + 6, p1.y() - 10))
         skip = set(ends)
-        blockers = [it for it in self.items(corridor)
-                    if isinstance(it, (NodeItem, BlockItem)) and it.isVisible() and it not in skip]
-        if not blockers:
-            return None
-        rects = [b.mapRectToScene(QRectF(0, 0, CARD_W if isinstance(b, BlockItem) else NODE_W,
-                                         CARD_H if isinstance(b, BlockItem) else NODE_H)) for b in blockers]
-        if not any(r.intersects(corridor) for r in rects):
-            return None
-        right = max(r.right() for r in rects) + _LANE_GAP
-        left = min(r.left() for r in rects) - _LANE_GAP
+        if self._card_index is not None:
+            hits = [r for r, it in self._card_index.overlapping(corridor.getCoords()) if it not in skip]
+            if not hits:
+                return None
+            right = max(r[2] for r in hits) + _LANE_GAP
+            left = min(r[0] for r in hits) - _LANE_GAP
+        else:
+            blockers = [it for it in self.items(corridor)
+                        if isinstance(it, (NodeItem, BlockItem)) and it.isVisible() and it not in skip]
+            if not blockers:
+                return None
+            rects = [self._card_rect(b) for b in blockers]
+            if not any(r.intersects(corridor) for r in rects):
+                return None
+            right = max(r.right() for r in rects) + _LANE_GAP
+            left = min(r.left() for r in rects) - _LANE_GAP
         mid = (p0.x() + p1.x()) / 2
         return right if abs(right - mid) <= abs(mid - left) else left
 
     def reroute_edges(self) -> None:
         """Recompute lanes of long edges (after moves settle, or after a layout)."""
-        for item in self.edges.values():
-            if item.isVisible():
-                self._route_edge(item)
+        # one index of the visible cards for the whole pass (gui.canvas.layout.RectIndex): asking
+        # the scene for each wire's corridor froze the window for 35 s after arranging DenseNet-201
+        cards: list[QGraphicsItem] = [*self.nodes.values(), *self.cards.values()]
+        self._card_index = RectIndex(
+            (self._card_rect(it).getCoords(), it) for it in cards if it.isVisible())
+        try:
+            for item in self.edges.values():
+                if item.isVisible():
+                    self._route_edge(item)
+        finally:
+            self._card_index = None
+
+    @staticmethod
+    def _card_rect(item: QGraphicsItem) -> QRectF:
+        block = isinstance(item, BlockItem)
+        return item.mapRectToScene(QRectF(0, 0, CARD_W if block else NODE_W, CARD_H if block else NODE_H))
 
     def _label_edge(self, item: EdgeItem) -> None:
         r = self.doc.analysis.nodes.get(item.edge.src)

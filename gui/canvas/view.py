@@ -3,14 +3,21 @@
 Mouse presses start a gesture object (:mod:`gui.canvas.gestures`); rubber-band selection is
 Qt's own. Every edit goes through :func:`gui.commands.try_push`; refusals come out of the
 ``message`` signal, which the window shows in its status bar.
+
+Big graphs: zooming out stops at :data:`ZOOM_FLOOR`, where a card is still a block of its
+layer's colour; Fit on a graph too big for that shows its top at the floor and the minimap
+(:mod:`gui.canvas.minimap`, in the corner) shows the rest. Auto-arrange computes the layout in a
+worker thread (:mod:`gui.canvas.arrange_job`), so the window keeps responding, and applies it
+as one undoable step.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtGui import QKeyEvent, QKeySequence, QMouseEvent, QPainter, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
+from gui.canvas.arrange_job import Arranger, Positions
 from gui.canvas.blocks import BlockItem, FrameItem, FrameTitleItem
 from gui.canvas.gestures import (
     ConnectGesture,
@@ -22,6 +29,7 @@ from gui.canvas.gestures import (
 )
 from gui.canvas.items import EdgeItem, NodeItem
 from gui.canvas.metrics import NODE_H, NODE_W, SNAP
+from gui.canvas.minimap import Minimap
 from gui.canvas.scene import CanvasScene
 from gui.clipboard import clipboard_text, put_on_clipboard, selection_json
 from gui.commands import (
@@ -37,7 +45,10 @@ from gui.commands import (
 from gui.theme import Theme
 
 LAYER_MIME = "application/x-netcanvas-layer"
-_MIN_ZOOM, _MAX_ZOOM = 0.04, 3.0
+# The zoom floor: a card is 20 x 5 px, drawn as a block of its category's colour (items.py, below
+# LOD_FAR). Further out a 500-node graph became a 1-px stripe; the minimap shows the rest instead.
+ZOOM_FLOOR = 0.1
+_MIN_ZOOM, _MAX_ZOOM = ZOOM_FLOOR, 3.0
 
 
 class CanvasView(QGraphicsView):
@@ -68,6 +79,8 @@ class CanvasView(QGraphicsView):
         scene.message.connect(self.message)
         self._banding = False
         self.rubberBandChanged.connect(self._on_band)
+        self.minimap = Minimap(self)
+        self.arranger = Arranger(self.doc, self._apply_arrangement, self.message.emit, self)
 
     # -- public API (the window's menus and panels call these) ------------------------------------
     def zoom(self) -> float:
@@ -93,12 +106,21 @@ class CanvasView(QGraphicsView):
         self.fit_rect(r.adjusted(-40, -40, 40, 40))
 
     def fit_rect(self, r: QRectF) -> None:
+        """Show ``r`` whole, at up to 100 %; one too big for the zoom floor shows its top at the floor
+        (centred across, or its left edge when it is wider than the view too)."""
         self.fitInView(r, Qt.AspectRatioMode.KeepAspectRatio)
         if self.zoom() > 1.0:
             self.resetTransform()
         elif self.zoom() < _MIN_ZOOM:
             self.resetTransform()
             self.scale(_MIN_ZOOM, _MIN_ZOOM)
+            vp = self.viewport().rect()
+            seen_w, seen_h = vp.width() / _MIN_ZOOM, vp.height() / _MIN_ZOOM
+            x = r.center().x() if r.width() <= seen_w else r.left() + seen_w / 2
+            y = r.center().y() if r.height() <= seen_h else r.top() + seen_h / 2
+            self.centerOn(QPointF(x, y))
+            self.zoom_changed.emit(self.zoom())
+            return
         self.centerOn(r.center())
         self.zoom_changed.emit(self.zoom())
 
@@ -142,8 +164,18 @@ class CanvasView(QGraphicsView):
         self.message.emit(f"No layer matches “{text.strip()}”")
         return False
 
-    def auto_arrange(self) -> None:
-        self._push(lambda: AutoArrangeCommand(self.doc))
+    def auto_arrange(self) -> bool:
+        """Lay the graph out in a worker thread; the result lands later as one undoable step.
+
+        Returns at once (False when a layout is already running). The status bar follows the
+        progress; an edit made meanwhile restarts the layout on the edited graph.
+        """
+        return self.arranger.start()
+
+    def _apply_arrangement(self, positions: Positions) -> None:
+        if self._push(lambda: AutoArrangeCommand(self.doc, positions)):
+            n = len(positions)
+            self.message.emit(f"Arranged {n:,} node{'s' * (n != 1)} (Ctrl+Z undoes it)")
         self.fit_all()
 
     def copy(self) -> bool:
@@ -248,6 +280,10 @@ class CanvasView(QGraphicsView):
         p = self.mapToScene(pos)
         off = 24 * (self._paste_count - 1)
         return (round(p.x() / SNAP) * SNAP + off, round(p.y() / SNAP) * SNAP + off)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # Qt override
+        super().resizeEvent(event)
+        self.minimap.rebuild()  # its largest size follows the canvas's height
 
     # -- mouse ------------------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:  # Qt override

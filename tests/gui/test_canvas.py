@@ -354,12 +354,13 @@ def assert_no_overlaps(sc: CanvasScene) -> None:
             assert not a.intersects(b), (a, b)
 
 
-def test_auto_arrange_leaves_no_overlaps_and_undoes(view, doc):
+def test_auto_arrange_leaves_no_overlaps_and_undoes(qtbot, view, doc):
     g = doc.graph
     doc.push(MoveNodesCommand(doc, {n: (g.nodes[n].pos, (0.0, 0.0)) for n in g.nodes}))
     doc.push(AddNodeCommand(doc, "Add", "merge", pos=(0, 0), connect_from="relu3"))
     doc.push(ConnectCommand(doc, "relu1", "merge"))
-    view.auto_arrange()
+    assert view.auto_arrange()  # returns at once: the layout runs in a worker thread
+    qtbot.waitUntil(lambda: not view.arranger.running(), timeout=10000)
     assert doc.undo_stack.undoText() == "Auto-arrange"
     assert_no_overlaps(view.canvas)
     ys = {n: g.nodes[n].pos[1] for n in g.nodes}
@@ -622,3 +623,118 @@ def test_revealing_a_hidden_layer_is_no_edit(view, doc):
     assert not doc.is_modified() and doc.undo_stack.index() == 1
     doc.undo_stack.undo()  # the user's own collapse is still the last edit, and undoes cleanly
     assert not doc.graph.groups["classifier"].collapsed and doc.undo_stack.index() == 0
+
+
+# -- big graphs: arrange off the GUI thread, the zoom floor, the minimap ------------------------------
+
+def test_arrange_lays_out_an_edit_made_while_it_computed(qtbot, view, doc):
+    """Ctrl+L returns at once; an edit made before the layout lands is kept and laid out too."""
+    from gui.canvas.layout import arrange
+
+    g = doc.graph
+    said: list[str] = []
+    view.message.connect(said.append)
+    doc.push(MoveNodesCommand(doc, {n: (g.nodes[n].pos, (0.0, 0.0)) for n in g.nodes}))
+    assert view.auto_arrange() and view.arranger.running()
+    assert not view.auto_arrange()  # a second Ctrl+L while it runs only says so
+    assert said[-1].startswith("Still arranging")
+    # the user goes on editing: results land from the event loop, so this edit comes first
+    doc.push(AddNodeCommand(doc, "ReLU", "late", pos=(0, 0), connect_from="relu3"))
+    qtbot.waitUntil(lambda: not view.arranger.running(), timeout=10000)
+    assert said[0] == f"Arranging {len(g.nodes) - 1} nodes…"
+    assert said[-1] == f"Arranged {len(g.nodes)} nodes (Ctrl+Z undoes it)"
+    assert doc.undo_stack.undoText() == "Auto-arrange"
+    assert_no_overlaps(view.canvas)
+    # the layout of the edited graph, "late" included: the stale one never landed
+    assert {n: g.nodes[n].pos for n in g.nodes} == arrange(g)
+    doc.undo_stack.undo()  # one step takes the layout back; the edit made meanwhile stays
+    assert "late" in g.nodes and g.nodes["late"].pos == (0.0, 0.0)
+    assert all(g.nodes[n].pos == (0.0, 0.0) for n in g.nodes)
+
+
+def test_arrange_job_stops_when_cancelled_and_reports_progress(doc):
+    from gui.canvas.arrange_job import ArrangeJob
+
+    job = ArrangeJob(doc.graph)
+    job.start()
+    assert job.wait(10)
+    assert job.done == 1.0 and job.error is None
+    assert set(job.result) == set(doc.graph.nodes)
+    stopped = ArrangeJob(doc.graph)
+    stopped.cancel()  # an edit came in: the worker stops at its next progress report
+    stopped.start()
+    assert stopped.wait(10)
+    assert stopped.result is None and stopped.error is None and stopped.done == 0.0
+
+
+@pytest.fixture
+def tall(qtbot, qapp):
+    """ResNet-152 with every block expanded: 517 layers in one column 68,000 units tall."""
+    import templates
+
+    d = Document.from_project(templates.build_template("resnet152"))
+    assert not any(grp.collapsed for grp in d.graph.groups.values())
+    v = make_view(qtbot, d)
+    yield v
+    d.dispose()
+
+
+def test_fit_on_a_very_tall_graph_stops_at_the_zoom_floor_and_shows_its_top(tall):
+    from gui.canvas.view import ZOOM_FLOOR
+
+    tall.fit_all()
+    content = tall.canvas.content_rect()
+    seen = tall.mapToScene(tall.viewport().rect()).boundingRect()
+    assert tall.zoom() == pytest.approx(ZOOM_FLOOR)
+    assert seen.top() <= content.top() < seen.top() + 100  # the graph's first card at the top
+    assert seen.left() <= content.left() and content.right() <= seen.right()  # all of its width
+    tall.zoom_by(0.2)  # the wheel or Ctrl+- cannot go further out either
+    assert tall.zoom() == pytest.approx(ZOOM_FLOOR)
+
+
+def test_cards_at_the_zoom_floor_are_blocks_of_their_colour(tall):
+    tall.fit_all()
+    image = tall.viewport().grab().toImage()
+    shown = 0
+    for item in tall.canvas.nodes.values():
+        centre = tall.mapFromScene(item.sceneBoundingRect().center())
+        if image.rect().contains(centre) and not item.diags:
+            assert image.pixelColor(centre).name() == item.colour.name(), item.node_id
+            shown += 1
+    assert shown > 50
+
+
+def test_minimap_shows_for_a_big_graph_only_and_moves_the_view(qtbot, view, tall):
+    view.fit_all()
+    assert not view.minimap.isVisible()  # LeNet fits: no map over the canvas
+    tall.fit_all()
+    mm = tall.minimap
+    qtbot.waitUntil(mm.isVisible, timeout=2000)
+    frame = tall.viewport().geometry()
+    assert frame.contains(mm.geometry())  # in the canvas's corner, over the cards
+    inside = mm.viewport_rect()
+    assert not inside.isEmpty() and QRectF(mm.rect()).contains(inside)
+    target = QPoint(mm.width() // 2, mm.height() - 20)  # near the bottom of the graph
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(mm, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, target)
+    centre = tall.mapToScene(tall.viewport().rect().center())
+    expected = mm.scene_at(QPointF(target))
+    assert abs(centre.y() - expected.y()) < 20 and centre.y() > tall.canvas.content_rect().center().y()
+    assert mm.viewport_rect().center().y() == pytest.approx(target.y(), abs=3)  # the rectangle followed
+
+
+def test_minimap_can_be_turned_off_and_stays_off(qtbot, tall):
+    from gui.canvas.minimap import minimap_wanted
+
+    tall.fit_all()
+    qtbot.waitUntil(tall.minimap.isVisible, timeout=2000)
+    try:
+        tall.minimap.set_wanted(False)
+        assert not tall.minimap.isVisible() and not minimap_wanted()
+        again = make_view(qtbot, tall.doc)  # the next canvas (another document) remembers it
+        again.fit_all()
+        assert not again.minimap.wanted and not again.minimap.isVisible()
+    finally:
+        tall.minimap.set_wanted(True)
+    assert tall.minimap.isVisible()

@@ -1,0 +1,169 @@
+"""Benchmark: Auto-arrange (``gui.canvas.layout.arrange``) on big graphs, and the GUI thread meanwhile.
+
+1. The layout alone, on the graphs that made it slow: the torchvision DenseNet-201 import
+   (709 nodes, 2,511 wires: every dense layer feeds every later concatenation of its block),
+   ResNet-152 with every block expanded (517 nodes), GoogLeNet and the DenseNet-121 template.
+   Median of a few runs each, as a ratio to the budget (the window never waits for it, but a
+   user waits this long for the picture).
+2. ``--against REV`` also times the layout module as it was at git revision ``REV`` (e.g. the
+   commit before the layout got faster) on the same graphs, in the same run, and prints the
+   ratio old / new. The old DenseNet-201 layout takes about 30 s; it runs once.
+3. In the editor (offscreen): View › Auto-arrange on DenseNet-201 while a 10 ms timer ticks on
+   the GUI thread. Prints the timer's worst lateness while the layout computes in its worker
+   thread (the freeze the user would feel) and the GUI-thread time to apply the result.
+
+Run: ``.venv/bin/python bench/layout.py [--against REV] [--no-window]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from itertools import pairwise
+from pathlib import Path
+from types import ModuleType
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("NETCANVAS_SETTINGS_ORG", "NetCanvasBench")  # never touch the user's settings
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.graph import Graph  # noqa: E402
+
+BUDGET_S = 1.0  # Auto-arrange of a 700-node graph
+STALL_BUDGET_S = 0.050  # DESIGN.md: no GUI-thread stall over 50 ms
+
+
+def graphs() -> dict[str, Graph]:
+    import templates
+    from core.importer import import_torchvision
+
+    out: dict[str, Graph] = {}
+    out["densenet201 (torchvision import)"] = import_torchvision("densenet201").graph
+    for name in ("resnet152", "googlenet", "densenet121"):
+        g = templates.build_template(name).graph
+        for grp in g.groups.values():
+            grp.collapsed = False
+        out[f"{name} (expanded)"] = g
+    return out
+
+
+def old_layout(rev: str) -> ModuleType:
+    """``gui/canvas/layout.py`` as it was at ``rev``, loaded as a module of its own."""
+    text = subprocess.run(["git", "show", f"{rev}:gui/canvas/layout.py"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+    folder = Path(tempfile.mkdtemp(prefix="layout-bench-"))
+    path = folder / "layout_at_rev.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("layout_at_rev", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def timed(fn: Callable[[], object], slow_s: float = 5.0) -> float:
+    """Median seconds of ``fn``: five runs, or one when the first takes longer than ``slow_s``."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    if first > slow_s:
+        return first
+    runs = [first]
+    for _ in range(4):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+
+
+def bench_layout(against: str | None) -> None:
+    from gui.canvas.layout import arrange
+
+    old = old_layout(against) if against else None
+    print(f"{'graph':36} {'nodes':>6} {'wires':>6} {'arrange':>10} {'/budget':>8}"
+          + (f" {'at ' + against[:10]:>12} {'old/new':>8}" if old else ""))
+    for name, g in graphs().items():
+        new_s = timed(lambda g=g: arrange(g))
+        line = f"{name:36} {len(g.nodes):6} {len(g.edges):6} {new_s * 1000:8.0f}ms {new_s / BUDGET_S:8.2f}"
+        if old is not None:
+            old_s = timed(lambda g=g: old.arrange(g))
+            line += f" {old_s * 1000:10.0f}ms {old_s / new_s:8.1f}"
+        print(line, flush=True)
+
+
+def bench_window() -> None:
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from core.importer import import_torchvision
+    from gui.document import Document
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    doc = Document.from_project(import_torchvision("densenet201"))
+    window = MainWindow(doc, restore_layout=False)
+    window.resize(1600, 1000)
+    window.show()
+    for _ in range(20):
+        app.processEvents()
+    view = window.view
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    applied: list[tuple[float, float]] = []
+    apply = view.arranger._apply
+
+    def timed_apply(positions: dict[str, tuple[float, float]]) -> None:
+        t = time.perf_counter()
+        apply(positions)
+        applied.append((t, time.perf_counter()))
+
+    view.arranger._apply = timed_apply
+    loop = QEventLoop()
+    watch = QTimer()
+    watch.setInterval(20)
+    watch.timeout.connect(lambda: view.arranger.running() or loop.quit())
+    timer.start()
+    t0 = time.perf_counter()
+    ticks.append(t0)
+    window.act_arrange.trigger()
+    returned = time.perf_counter() - t0
+    job = view.arranger.job
+    watch.start()
+    loop.exec()  # the window idles in its event loop, as it does for a user
+    timer.stop()
+    a0, a1 = applied[0] if applied else (time.perf_counter(), time.perf_counter())
+    during = [b - a for a, b in pairwise(ticks) if b <= a0]
+    late = max((g - 0.010 for g in during), default=0.0)
+    print(f"\nDenseNet-201 in the window: Arrange returned to the event loop after {returned * 1000:.0f} ms; "
+          f"the layout took {a0 - t0:.2f} s in its thread ({job.node_count if job else '?'} layers)")
+    print(f"  worst lateness of a 10 ms GUI timer while it computed: {late * 1000:.0f} ms "
+          f"(ratio to the 50 ms budget {late / STALL_BUDGET_S:.2f}); "
+          f"median gap {statistics.median(during) * 1000 if during else 0:.0f} ms over {len(during)} ticks")
+    print(f"  applying the result on the GUI thread (one undo step “{doc.undo_stack.undoText()}”): "
+          f"{(a1 - a0) * 1000:.0f} ms")
+    window.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", metavar="REV", help="also time gui/canvas/layout.py at this git revision")
+    parser.add_argument("--no-window", action="store_true", help="skip the in-editor measurement")
+    args = parser.parse_args()
+    bench_layout(args.against)
+    if not args.no_window:
+        bench_window()
+
+
+if __name__ == "__main__":
+    main()
