@@ -49,6 +49,8 @@ _PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 _LABEL_ROLE = Qt.ItemDataRole.UserRole + 2  # the label shown before an edit (an edit is a change of text)
 MAX_LABEL_PARTS = 3  # a label names at most this many differences; Compare shows them all
 COMPARE_HINT = "Tick two runs to compare them"
+LABEL_COLUMN_MAX = 360  # px; a longer label is elided in the list (Compare shows every difference)
+WHERE_WIDTH = 220  # px for the runs folder beside the buttons (elided in the middle; whole in its tooltip)
 
 
 @dataclass
@@ -329,7 +331,10 @@ class RunsPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # The label is what tells runs apart: its column is as wide as the labels (up to a limit), the
+        # figures are as wide as theirs, and the last column takes what is left.
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.tree.header().setStretchLastSection(True)
         self.tree.setEditTriggers(QTreeWidget.EditTrigger.DoubleClicked | QTreeWidget.EditTrigger.EditKeyPressed)
         self._delegate = _LabelColumnOnly(self.tree)
         self.tree.setItemDelegate(self._delegate)
@@ -419,13 +424,15 @@ class RunsPanel(QWidget):
         records = scan_runs(self.root) if self.root is not None else []
         self.records = {str(r.path): r for r in records}
         self.labels = run_labels(records)
-        self.where.setText(str(self.root) if self.root is not None else "")
+        folder = str(self.root) if self.root is not None else ""
+        self.where.setText(self.where.fontMetrics().elidedText(folder, Qt.TextElideMode.ElideMiddle, WHERE_WIDTH))
+        self.where.setToolTip(f"Runs are kept in {folder}" if folder else "")
         t = current_theme()
         self.tree.blockSignals(True)
         self.tree.clear()
         for rec in records:
             best = rec.best_val_acc
-            started = _dt.datetime.fromtimestamp(rec.started).strftime("%Y-%m-%d %H:%M") if rec.started else ""
+            started = _dt.datetime.fromtimestamp(rec.started).strftime("%d %b %Y %H:%M") if rec.started else ""
             epochs = f"{len(rec.metrics)}/{rec.config.get('epochs', '?')}"
             label = self.labels[str(rec.path)]
             item = QTreeWidgetItem([label, rec.status, epochs, "–" if best is None else f"{best:.1%}",
@@ -446,8 +453,9 @@ class RunsPanel(QWidget):
             if str(rec.path) in selected:
                 item.setSelected(True)
         self.tree.blockSignals(False)
-        for col in range(1, len(COLUMNS)):
+        for col in range(len(COLUMNS)):
             self.tree.resizeColumnToContents(col)
+        self.tree.setColumnWidth(0, min(self.tree.columnWidth(0), LABEL_COLUMN_MAX))
         self._selection_changed()
         self._emit_overlays()
 
