@@ -249,6 +249,10 @@ class MainWindow(QMainWindow):
 
         m = bar.addMenu("&View")
         m.addActions([self.act_fit, self.act_zoom_in, self.act_zoom_out])
+        from gui.canvas.minimap import minimap_action  # the canvas's overview of big graphs
+
+        self.act_minimap = minimap_action(self, lambda: self.view)
+        m.addAction(self.act_minimap)
         m.addSeparator()
         m.addAction(self.act_arrange)
         m.addSeparator()
