@@ -7,8 +7,8 @@ visible part as a rectangle. Click or drag on it to move the view there.
 
 It shows only when the graph does not fit the view (a small graph needs no map) and when the
 user has not turned it off (View › Minimap, remembered in the settings). The picture of the
-graph is drawn once into a pixmap after the scene settles (edits, moves, folding), the view's
-rectangle on every scroll or zoom, so panning costs one small repaint.
+graph is drawn once into a pixmap after the document's edits settle (moves, adding, folding), the
+view's rectangle on every scroll or zoom, so panning costs one small repaint.
 
 A graph much taller than wide (an expanded ResNet-152 is one long column) would be a hairline
 at one scale, so the narrow side is stretched to a readable width: the map is for finding where
@@ -62,7 +62,11 @@ class Minimap(QWidget):
         self._rebuild_timer.setSingleShot(True)
         self._rebuild_timer.setInterval(_REBUILD_MS)
         self._rebuild_timer.timeout.connect(self.rebuild)
-        view.canvas.changed.connect(self._scene_changed)
+        # the document's signals, not QGraphicsScene.changed: with that one connected, Qt routes
+        # every repaint of the views through it (slower on a big scene)
+        doc = view.canvas.doc
+        for signal in (doc.batch_finished, doc.node_moved, doc.node_added, doc.node_removed, doc.groups_changed):
+            signal.connect(self._scene_changed)
         view.horizontalScrollBar().valueChanged.connect(self.follow_view)
         view.verticalScrollBar().valueChanged.connect(self.follow_view)
         view.zoom_changed.connect(self.follow_view)

@@ -245,6 +245,7 @@ class CanvasView(QGraphicsView):
 
     def set_theme(self, theme: Theme) -> None:
         self.canvas.set_theme(theme)
+        self.minimap.rebuild()
         self.viewport().update()
 
     def add_layer(self, layer_type: str, scene_pos: QPointF | None = None,

@@ -738,3 +738,15 @@ def test_minimap_can_be_turned_off_and_stays_off(qtbot, tall):
     finally:
         tall.minimap.set_wanted(True)
     assert tall.minimap.isVisible()
+
+
+def test_minimap_follows_edits(qtbot, tall):
+    tall.fit_all()
+    mm = tall.minimap
+    qtbot.waitUntil(mm.isVisible, timeout=2000)
+    right_edge = mm.scene_at(QPointF(mm.width(), 0)).x()
+    g = tall.doc.graph
+    far = right_edge + 3000
+    tall.doc.push(MoveNodesCommand(tall.doc, {"fc": (g.nodes["fc"].pos, (far, g.nodes["fc"].pos[1]))}))
+    # the map redraws once the edit settles and now reaches the moved card
+    qtbot.waitUntil(lambda: mm.scene_at(QPointF(mm.width(), 0)).x() > far, timeout=2000)
