@@ -154,6 +154,9 @@ class Arranger(QObject):
         if self.job is not None:
             self._say(f"Still arranging {_plural(self.job.node_count, 'node')}…")
             return False
+        if not self.doc.graph.nodes:
+            self._say("Nothing to arrange: the canvas is empty")
+            return False
         self._launch()
         return True
 

@@ -173,7 +173,10 @@ class CanvasView(QGraphicsView):
         return self.arranger.start()
 
     def _apply_arrangement(self, positions: Positions) -> None:
-        if self._push(lambda: AutoArrangeCommand(self.doc, positions)):
+        command = AutoArrangeCommand(self.doc, positions)
+        if command.noop:
+            self.message.emit("The graph is already arranged")
+        elif self._push(command):
             n = len(positions)
             self.message.emit(f"Arranged {n:,} node{'s' * (n != 1)} (Ctrl+Z undoes it)")
         self.fit_all()

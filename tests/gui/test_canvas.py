@@ -750,3 +750,21 @@ def test_minimap_follows_edits(qtbot, tall):
     tall.doc.push(MoveNodesCommand(tall.doc, {"fc": (g.nodes["fc"].pos, (far, g.nodes["fc"].pos[1]))}))
     # the map redraws once the edit settles and now reaches the moved card
     qtbot.waitUntil(lambda: mm.scene_at(QPointF(mm.width(), 0)).x() > far, timeout=2000)
+
+
+def test_arrange_says_when_there_is_nothing_to_do(qtbot, view, doc):
+    said: list[str] = []
+    view.message.connect(said.append)
+    assert view.auto_arrange()
+    qtbot.waitUntil(lambda: not view.arranger.running(), timeout=10000)
+    steps = doc.undo_stack.count()
+    assert view.auto_arrange()  # again: the layout is what the canvas already shows
+    qtbot.waitUntil(lambda: not view.arranger.running(), timeout=10000)
+    assert said[-1] == "The graph is already arranged" and doc.undo_stack.count() == steps
+    empty = Document.new()
+    blank = make_view(qtbot, empty)
+    for nid in list(empty.graph.nodes):
+        empty.graph.remove_node(nid)
+    blank.message.connect(said.append)
+    assert not blank.auto_arrange() and said[-1] == "Nothing to arrange: the canvas is empty"
+    empty.dispose()
