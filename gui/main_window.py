@@ -656,8 +656,11 @@ class MainWindow(QMainWindow):
         for dock in (self.palette_dock, self.inspector_dock, self.problems_dock, self.summary_dock, self.code_dock):
             dock.setFloating(False)
             dock.show()
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [230, 330], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.problems_dock], [200], Qt.Orientation.Vertical)
+        # The first-start sizes, narrower on a small screen so the canvas keeps well over MIN_CANVAS_SHARE.
+        w, h = self.width(), self.height()
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [min(230, int(0.16 * w)), min(330, int(0.22 * w))],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.problems_dock], [min(200, int(0.22 * h))], Qt.Orientation.Vertical)
         self.problems_dock.raise_()
         self.settings.remove("window_state")
 
@@ -668,8 +671,15 @@ class MainWindow(QMainWindow):
                 or holder.height() < MIN_CANVAS_SHARE * self.height())
 
     def _discard_cramped_layout(self) -> None:
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()  # measure the laid-out canvas, not a size from before the first layout pass
         if self.canvas_is_cramped():
+            # Sizes and places go back to the defaults; panels the user had closed stay closed.
+            closed = [d for d in self.findChildren(QDockWidget) if d.isHidden()]
             self.reset_layout()
+            for dock in closed:
+                dock.hide()
             self.show_status("The saved panel layout left too little room for the canvas: "
                              "the default layout is back (View ▸ Reset Layout)", 10_000)
 

@@ -15,6 +15,24 @@ if str(ROOT) not in sys.path:
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 
+
+def _private_qsettings() -> None:
+    """Keep this run's QSettings (window layout, theme, recent files) in a folder of its own, so two
+    test runs at once (or a run beside the app) never read each other's saved layout."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from PySide6.QtCore import QSettings
+
+    folder = tempfile.mkdtemp(prefix="netcanvas-test-settings-")
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, folder)
+    atexit.register(shutil.rmtree, folder, True)
+
+
+_private_qsettings()
+
 settings.register_profile("ci", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
