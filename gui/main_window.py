@@ -580,6 +580,10 @@ class MainWindow(QMainWindow):
                           "parameter and MAC as you build; compile them to PyTorch and train them.</p>")
 
     # -- drag a project file onto the window -------------------------------------------------
+    # True while a project file is dragged over the canvas: the canvas view never saw that drag's
+    # enter, so its leave is ours as well (the view would warn "drag leave received before drag enter").
+    _file_drag_on_canvas = False
+
     @staticmethod
     def _project_url(event: QDragEnterEvent | QDropEvent) -> Path | None:
         md = event.mimeData()
@@ -625,9 +629,14 @@ class MainWindow(QMainWindow):
             self.problems_dock.show()
             self.problems_dock.raise_()
             return True
+        if self.view is not None and watched is self.view.viewport() and kind == QEvent.Type.DragLeave \
+                and self._file_drag_on_canvas:
+            self._file_drag_on_canvas = False
+            return True
         if self.view is not None and watched is self.view.viewport() and kind in (
                 QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
             if self._project_url(event) is not None:  # type: ignore[arg-type]
+                self._file_drag_on_canvas = kind != QEvent.Type.Drop
                 if kind == QEvent.Type.Drop:
                     self.dropEvent(event)  # type: ignore[arg-type]
                 else:

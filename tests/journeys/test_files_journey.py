@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QLineEdit, QMessageBox
 
@@ -48,6 +48,8 @@ def drag_onto_canvas(window, path: Path) -> bool:
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(vp, enter)
     settle()
+    if enter.isAccepted():  # the user drags on and out of the window: Qt ends the drag with a leave
+        QApplication.sendEvent(vp, QDragLeaveEvent())
     return enter.isAccepted()
 
 
