@@ -334,7 +334,8 @@ class MainWindow(QMainWindow):
             old_view.hide()
             old_view.deleteLater()
         holder_layout.addWidget(self.view)
-        if self.isVisible():
+        if self.isVisible():  # after a dialog (gallery, import) the keyboard goes to the new canvas
+            self.activateWindow()
             self.view.setFocus(Qt.FocusReason.OtherFocusReason)
         for panel in (self.inspector, self.problems, self.summary, self.code):
             panel.set_document(doc)
