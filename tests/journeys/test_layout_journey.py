@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QByteArray, QMimeData, QPoint, QPointF, QSize, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.project import load_project, project_to_dict
@@ -36,9 +36,16 @@ def drop_file(window, path: Path) -> None:
     md = QMimeData()
     md.setUrls([QUrl.fromLocalFile(str(path))])
     vp = window.view.viewport()
-    event = QDropEvent(QPointF(vp.rect().center()), Qt.DropAction.CopyAction, md,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(vp, event)
+    at = vp.rect().center()
+    # What Qt delivers for a real drag: enter, a move, then the drop, all with the same data.
+    enter = QDragEnterEvent(at, Qt.DropAction.CopyAction, md, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(vp, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(vp, QDragMoveEvent(at, Qt.DropAction.CopyAction, md, Qt.MouseButton.LeftButton,
+                                              Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(vp, QDropEvent(QPointF(at), Qt.DropAction.CopyAction, md, Qt.MouseButton.LeftButton,
+                                          Qt.KeyboardModifier.NoModifier))
     settle(50)
 
 
