@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import html
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -78,6 +79,7 @@ class StripLegend(pg.GraphicsWidget):
         self.colour = colour
         self.label_size = label_size
         self.items: list[tuple[pg.ItemSample, pg.LabelItem]] = []
+        self.names: dict[int, str] = {}  # id(label) -> the entry's whole name (a label may show it elided)
         self.setParentItem(plot)
         plot.legend = self  # PlotItem.addItem files named curves here
         plot.vb.sigResized.connect(self.place)
@@ -89,15 +91,18 @@ class StripLegend(pg.GraphicsWidget):
         label = pg.LabelItem(justify="left", color=self.colour, size=self.label_size)
         label.setParentItem(self)
         label.item.document().setDocumentMargin(1)  # Qt's 4 px around each label made rows 28 px tall
-        label.setText(name)
+        label.setText(html.escape(name, quote=False))  # a run's name is the user's text, not markup
+        label.setToolTip(name)
+        self.names[id(label)] = name
         self.items.append((sample, label))
         self.place()
 
     def removeItem(self, item: object) -> None:  # the PlotItem's legend interface: a curve or a name
         for entry in self.items:
             sample, label = entry
-            if sample.item is item or label.text == item:
+            if sample.item is item or self.names.get(id(label)) == item:
                 self.items.remove(entry)
+                self.names.pop(id(label), None)
                 for part in entry:
                     scene = part.scene()
                     part.setParentItem(None)
@@ -116,6 +121,7 @@ class StripLegend(pg.GraphicsWidget):
         layout = self.plot.layout
         vb = self.plot.vb.geometry()
         available = max(vb.width(), 1.0)
+        self._elide(available - self.SAMPLE - 2)
         row_h = max((label.minimumHeight() for _s, label in self.items), default=0.0)
         x = y = width = 0.0
         for sample, label in self.items:
@@ -131,6 +137,19 @@ class StripLegend(pg.GraphicsWidget):
         if abs(layout.rowMinimumHeight(self.ROW) - height) > 0.5:
             layout.setRowFixedHeight(self.ROW, height)  # the view box shrinks; sigResized places us again
         self.setGeometry(max(vb.right() - width, 0.0), max(vb.top() - height, 0.0), width, height)
+
+    def _elide(self, width: float) -> None:
+        """Shorten names wider than ``width`` with "…" (the whole name is the entry's tooltip)."""
+        font = QFont(self.plot.font())
+        font.setPointSizeF(float(self.label_size.removesuffix("pt")))
+        metrics = QFontMetricsF(font)
+        for _sample, label in self.items:
+            name = self.names.get(id(label), label.text)
+            # A little under the room: the label's text also has its document margin on each side.
+            shown = html.escape(metrics.elidedText(name, Qt.TextElideMode.ElideRight, max(width - 8, 24.0)),
+                                quote=False)
+            if shown != label.text:
+                label.setText(shown)
 
 
 def legend_above(plot: pg.PlotItem, theme: Theme, label_size: str = "8pt") -> StripLegend:

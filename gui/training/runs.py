@@ -225,6 +225,8 @@ def _node_part(nid: str, key: str, node: dict[str, Any]) -> str:
     if key == "kernel_size":
         size = value if isinstance(value, list | tuple) else (value, value)
         return f"{nid} {'×'.join(map(str, size))}"
+    if key == "shape" and isinstance(value, list | tuple):
+        return f"{nid} {'×'.join(map(str, value))}"
     if key == "stride":
         return f"{nid} s{value if not isinstance(value, list | tuple) else '×'.join(map(str, value))}"
     return f"{nid} {key} {_value(value)}"

@@ -125,6 +125,14 @@ def test_a_strip_legend_wraps_above_the_data_and_gives_the_room_back(qtbot) -> N
     qtbot.wait(20)
     assert not legend.items and not legend.isVisible()
     assert item.vb.height() == pytest.approx(full, abs=1)
+    long_name = "<b>not bold</b> · " + "a name far wider than this small plot · " * 3
+    item.plot([0, 1], [1, 0], name=long_name)
+    qtbot.wait(20)
+    _sample, label = legend.items[0]
+    assert label.toolTip() == long_name and label.text.endswith("…") and "&lt;b&gt;" in label.text
+    assert QRectF(widget.viewport().rect()).contains(legend.sceneBoundingRect())  # elided, not cut off
+    item.removeItem(item.listDataItems()[0])
+    assert not legend.items
     item.plot([0, 1], [1, 0], name="a")
     legend.setLabelTextColor(DARK.text_dim)
     assert DARK.text_dim.lower() in legend.items[0][1].item.toHtml().lower()

@@ -213,7 +213,10 @@ def test_plots_show_every_overlaid_run_with_legends_beside_the_data(qtbot, isola
         assert QRectF(plot.viewport().rect()).contains(legend.sceneBoundingRect()), "the legend is cut off"
     acc_names = [label.text for _sample, label in plots.acc_plot.getPlotItem().legend.items]
     assert acc_names == ["train", "validation"]  # runs are named once, in the loss plot's legend
-    loss_names = [label.text for _sample, label in plots.loss_plot.getPlotItem().legend.items]
-    assert loss_names[-1] == labels(panel)[long_run.name]  # the long run, named as in the runs list
-    assert loss_names[-1].startswith("shapes · batch 128"), loss_names  # by what sets it apart
+    _sample, entry = plots.loss_plot.getPlotItem().legend.items[-1]
+    name = labels(panel)[long_run.name]
+    assert name.startswith("shapes · batch 128 · input 3×32×32"), name  # what sets it apart from the tiny run
+    assert entry.toolTip() == name  # the long run, named as in the runs list
+    shown = entry.text
+    assert shown == name or (shown.endswith("…") and name.startswith(shown[:-1])), shown  # whole, or elided
     panel.shutdown()
