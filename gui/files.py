@@ -514,7 +514,7 @@ class FileActions:
 
             return export.export_onnx(graph, target)
 
-        ok = self.w.run_busy(f"Exporting {target.name}…", job)
+        ok = self.w.run_busy(f"Exporting {target.name}…", job, target)
         if ok:
             self.w.show_status(f"Exported {target.name}")
         return ok

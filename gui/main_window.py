@@ -66,7 +66,7 @@ class _BusyThread(QThread):
         try:
             self.job()
         except Exception as exc:  # reported in a message box as one line
-            self.finished_with.emit(False, f"{type(exc).__name__}: {exc}")
+            self.finished_with.emit(False, str(exc) or type(exc).__name__)
             return
         self.finished_with.emit(True, "")
 
@@ -532,8 +532,9 @@ class MainWindow(QMainWindow):
             self.inspector.set_document(self.doc)
             self.code.set_document(self.doc)
 
-    def run_busy(self, label: str, job: Callable[[], Any]) -> bool:
-        """Run ``job`` in a thread behind a modal busy dialog; errors become a message box."""
+    def run_busy(self, label: str, job: Callable[[], Any], target: Path | None = None) -> bool:
+        """Run ``job`` in a thread behind a modal busy dialog; errors become a message box that names
+        ``target`` (the file being written), once."""
         dialog = QProgressDialog(label, "", 0, 0, self)
         dialog.setCancelButton(None)
         dialog.setWindowTitle(APP_NAME)
@@ -565,7 +566,9 @@ class MainWindow(QMainWindow):
             dialog.deleteLater()
         ok, message = result[0] if result else (False, "the task stopped without a result")
         if not ok:
-            self.show_error("Export failed", message)
+            from gui.files import file_problem
+
+            self.show_error("Export failed", file_problem(target, message) if target is not None else message)
         return ok
 
     def show_shortcuts(self) -> None:

@@ -445,3 +445,18 @@ def test_messages_name_a_file_once_and_times_in_words():
     assert when_text((local - timedelta(days=1)).isoformat(), now) == "yesterday 11:42"
     assert when_text((local - timedelta(days=30)).isoformat(), now) == "6 Nov 2026 11:42"
     assert when_text("", now) == "" and when_text("soon", now) == ""
+
+
+def test_a_failed_onnx_export_says_why_and_where_once(window, isolated, monkeypatch):
+    from core import export
+
+    def refuse(graph, target):
+        raise export.ExportError("opset 17 has no operator for this layer")
+
+    monkeypatch.setattr(export, "export_onnx", refuse)
+    target = isolated / "net.onnx"
+    assert not window.files.export_onnx(target)
+    (title, text), = window.errors
+    assert title == "Export failed"
+    assert text == f"{target}: opset 17 has no operator for this layer"
+    assert not target.exists()
