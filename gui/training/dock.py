@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -45,6 +44,7 @@ from core.training import BatchProgress, ConfigError, EpochMetrics, ProbeData, R
 from core.training.runs import RunFolder, RunFolderError, default_run_dir, load_checkpoint
 from gui.theme import Theme, current_theme
 from gui.training.commands import SetTrainingCommand
+from gui.training.images import ProgressLine
 from gui.training.maps import MAX_FPS, FeatureMapView, FiltersView
 from gui.training.plots import MetricsPlots
 from gui.training.predict import PredictionView
@@ -131,11 +131,7 @@ class TrainingPanel(QWidget):
         self.b_start.clicked.connect(lambda: self.start())
         self.b_pause.clicked.connect(self.toggle_pause)
         self.b_stop.clicked.connect(self.stop)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        self.progress.setTextVisible(False)
-        self.progress.setFixedHeight(8)
+        self.progress = ProgressLine(1000)
         self.progress_text = QLabel("Ready")
         self.progress_text.setStyleSheet("font-weight: 600;")
         self.detail = QLabel("")

@@ -106,6 +106,7 @@ def test_resume_extends_a_finished_run_to_the_epochs_field_and_keeps_its_start_t
     summary = blocker.args[0]
     assert summary.status == "completed" and summary.epochs_done == 3
     assert panel.progress_text.text().startswith("Finished · 3 epochs")
+    assert panel.progress.isVisible() and panel.progress.value() == panel.progress.maximum()  # a full bar
     assert panel.problem_text == ""
     assert panel.plots.epoch_loss.n == 3  # its first epoch, then the two new ones
     panel.runs.refresh()
