@@ -57,6 +57,8 @@ _CHANNEL_ARGS = frozenset({"in_channels", "out_channels", "num_features", "in_fe
 # Label words that name a place in the network rather than what a block is.
 _PLACE_WORDS = frozenset({"stem", "head", "stage", "block", "layer"})
 _NN_NAMES = frozenset(dir(nn))
+_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "Module"})
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*", re.ASCII)
 SlotKey = tuple[str, str]  # (path of a layer or block in the class body, argument name)
 
 
@@ -154,17 +156,19 @@ def _camel(words: Sequence[str]) -> str:
 def _label_name(label: str) -> str:
     """``Dense layer: BN-ReLU …`` → ``DenseLayer``; ``1×1 · 96 → 3×3 · 128`` → ``""``.
 
-    The first run of words made only of ASCII letters (hyphenated words split), before a colon.
+    The first run of ASCII words starting with a letter (hyphenated words split), before a colon;
+    torch's container names (an imported ``Sequential``) say nothing and give ``""``.
     """
     head = label.split(":", 1)[0]
     run: list[str] = []
     for word in head.split():
         parts = word.split("-")
-        if all(p.isascii() and p.isalpha() for p in parts):
+        if all(_WORD_RE.fullmatch(p) for p in parts):
             run += parts
         elif run:
             break
-    return _camel(run)[:40]
+    name = _camel(run)[:40]
+    return "" if name in _CONTAINERS else name
 
 
 class _Writer:
@@ -178,8 +182,18 @@ class _Writer:
         for node in plan.nodes.values():
             for src, port in node.inputs:
                 self.consumers[(src, port)] += 1
-        self.ctors: dict[str, tuple[str, list[CtorArg]]] = {
-            n.id: constructor_args(n, classes) for n in plan.module_nodes}
+        # Equal layers (same type, arguments and input shapes) have equal constructors: write each once.
+        by_signature: dict[str, tuple[str, list[CtorArg]]] = {}
+        self.ctors: dict[str, tuple[str, list[CtorArg]]] = {}
+        for n in plan.module_nodes:
+            key = n.signature
+            if key not in by_signature:
+                by_signature[key] = constructor_args(n, classes)
+            self.ctors[n.id] = by_signature[key]
+        self.readers: dict[str, list[str]] = {}
+        for node in plan.nodes.values():
+            for src, _port in node.inputs:
+                self.readers.setdefault(src, []).append(node.id)
         self.sigs: dict[Any, int] = {}
         self.classes: list[_Class] = []
 
@@ -205,7 +219,7 @@ class _Writer:
             if any(plan.nodes[n].type in ("Input", "Output") for n in nodes):
                 continue
             sources = {(s, p) for n in nodes for s, p in plan.nodes[n].inputs if s not in inside}
-            leaving = {s for n in plan.nodes.values() if n.id not in inside for s, _p in n.inputs if s in inside}
+            leaving = {n for n in nodes if any(r not in inside for r in self.readers.get(n, ()))}
             if len(sources) != 1 or len(leaving) != 1:
                 continue
             out = next(iter(leaving))
@@ -307,9 +321,10 @@ class _Writer:
                 name = _camel(re.findall(r"[A-Za-z0-9]+", tail, re.ASCII)) or "Block"
                 parents = Counter(_label_name(b.parent.label) for b in cls.instances if b.parent is not None)
                 outer = next((n for n, _c in parents.most_common() if n and n.lower() not in _PLACE_WORDS), "")
-                if outer and (name in taken or any(n.startswith(name) for n in _NN_NAMES)):
+                if outer and (name in taken or name.lower() in _PLACE_WORDS
+                              or any(n.startswith(name) for n in _NN_NAMES)):
                     name = outer + name
-            if any(n.startswith(name) for n in _NN_NAMES) or name.lower() in _PLACE_WORDS:
+            if (any(n.startswith(name) for n in _NN_NAMES) or name.lower() in _PLACE_WORDS) and name != "Block":
                 name += "Block"
             if name[0].isdigit():
                 name = "Block" + name
@@ -371,7 +386,7 @@ class _Writer:
         per = [self._body_slots(b) for b in cls.instances]
         keys = list(self._body_slots(cls.rep))
         for b, s in zip(cls.instances, per, strict=True):
-            if list(s) != keys and set(s) != set(keys):  # pragma: no cover - same structure, same slots
+            if set(s) != set(keys):  # pragma: no cover - same structure, same slots
                 raise ExportError(f"{b.id}: internal error, its arguments differ from {cls.rep.id}'s")
         vectors = {k: [s[k].value for s in per] for k in keys}
         groups: dict[tuple[str, tuple[str, ...]], list[SlotKey]] = {}
@@ -402,8 +417,10 @@ class _Writer:
                 name = "channels"
             else:
                 name = f"{var_name(rel)}_{arg}" if rel else arg
+            if not name.isidentifier():  # a numbered layer: ``0_out_channels``
+                name = "arg_" + re.sub(r"[^A-Za-z0-9_]", "_", name, flags=re.ASCII)
             base, i = name, 2
-            while name in taken or keyword.iskeyword(name) or not name.isidentifier():
+            while name in taken or keyword.iskeyword(name):
                 name = f"{base}_{i}"
                 i += 1
             taken.add(name)
