@@ -275,20 +275,23 @@ class _Writer:
             rep = group[0]
             for child in rep.children:
                 rel = rep.rel(child.id)
-                if "." in rel or not rel.isidentifier() or keyword.iskeyword(rel) or child.output == rep.output:
+                if ("." in rel or not rel.isidentifier() or keyword.iskeyword(rel) or child.output == rep.output
+                        or self._is_sequence(child)):
                     continue
                 bare = self._signature(rep, without=child)
                 if bare != sig and bare in by_sig:
                     merges[sig] = (bare, rel)
                     break
-        merges = {s: t for s, t in merges.items() if t[0] not in merges}
-        members: dict[int, list[_Block]] = {}
+        # One optional sub-block per class: a target that is merged itself, or that another
+        # structure joins with a different optional part, takes no (further) merge.
         optional: dict[int, str] = {}
+        for sig, (target, rel) in list(merges.items()):
+            if target in merges or optional.setdefault(target, rel) != rel:
+                del merges[sig]
+        optional = {t: rel for t, rel in merges.values()}
+        members: dict[int, list[_Block]] = {}
         for sig, group in by_sig.items():
-            target, rel = merges.get(sig, (sig, ""))
-            members.setdefault(target, []).extend(group)
-            if rel:
-                optional[target] = rel
+            members.setdefault(merges.get(sig, (sig, ""))[0], []).extend(group)
         forced = {c.sig for s, (_t, rel) in merges.items() for b in by_sig[s] for c in b.children
                   if b.rel(c.id) == rel}
         for sig, group in sorted(members.items(), key=lambda kv: max(b.height for b in kv[1])):
