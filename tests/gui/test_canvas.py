@@ -768,3 +768,18 @@ def test_arrange_says_when_there_is_nothing_to_do(qtbot, view, doc):
     blank.message.connect(said.append)
     assert not blank.auto_arrange() and said[-1] == "Nothing to arrange: the canvas is empty"
     empty.dispose()
+
+
+def test_wires_follow_a_big_layout_in_slices(qtbot, tall):
+    """After Arrange on 517 layers the wires are routed a slice per event-loop turn, and all of
+    them end on their ports once the window settles."""
+    from gui.commands import AutoArrangeCommand
+
+    sc = tall.canvas
+    tall.doc.push(AutoArrangeCommand(tall.doc))
+    qtbot.wait(100)  # the deferred reroute has started
+    qtbot.waitUntil(lambda: not sc._slice_timer.isActive(), timeout=10000)
+    for it in sc.edges.values():
+        if it.isVisible():
+            assert it.path.pointAtPercent(1.0) == sc.nodes[it.edge.dst].in_port_pos(it.edge.port)
+            assert it.path.pointAtPercent(0.0) == sc.nodes[it.edge.src].out_port_pos(it.edge.from_port)
