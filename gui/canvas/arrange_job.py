@@ -50,13 +50,11 @@ class ArrangeJob:
         self.result: Positions | None = None
         self.error: str | None = None
         self.cancelled = False
-        self.started = time.monotonic()
         self._finished = threading.Event()
         self._thread = threading.Thread(target=self._run, name="netcanvas-arrange", daemon=True)
 
     def start(self) -> None:
         _gc_pause.hold(self)
-        self.started = time.monotonic()
         self._thread.start()
 
     def cancel(self) -> None:
