@@ -339,9 +339,8 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
     block_sources: list[str] = []
     if structured is not None:
         init, forward, block_sources = structured.init, structured.forward, structured.classes
-        if cls in classes.sources:
-            raise ExportError(f"the network's name gives the class name {cls}, which a layer class already "
-                              f"uses — rename the project")
+        while cls in classes.sources or cls in structured.names:
+            cls += "Model"
     else:
         writer = _InitWriter(classes)
         writer.fill(_tree(plan.module_nodes), "self")

@@ -118,7 +118,8 @@ class Structured:
 
     init: list[str]
     forward: list[str]
-    classes: list[str]
+    classes: list[str]  # the classes' source, parts before the blocks that use them
+    names: frozenset[str]  # the classes' names
 
 
 def structured_model(graph: Graph, plan: Plan, classes: LayerClasses,
@@ -500,10 +501,9 @@ class _Writer:
                 if nid != t.output:
                     continue
                 r = rel(t.id)
-                first = [s for n in t.nodes for s, _p in self.plan.nodes[n].inputs if s not in t.nodes]
                 optional = cls is not None and r == cls.optional
-                items.append(ScopeItem(r, "instance", [ref(*t.source)] if first else [], block=t,
-                                   ctor=r if optional else self._call(t, r, mapping), optional=optional))
+                items.append(ScopeItem(r, "instance", [ref(*t.source)],
+                                       ctor=r if optional else self._call(t, r, mapping), optional=optional))
                 continue
             kind = ("input" if node.type == "Input" else "output" if node.type == "Output"
                     else "module" if node.spec.is_module else "op")
@@ -540,7 +540,7 @@ class _Writer:
             init.append("# Frozen in NetCanvas: no gradient updates.")
             init += [f"{writer.access[nid]}.requires_grad_(False)" if nid in writer.access
                      else f'self.get_submodule("{nid}").requires_grad_(False)' for nid in frozen]
-        return Structured(init, forward, sources)
+        return Structured(init, forward, sources, frozenset(c.name for c in self.classes))
 
     def _init_params(self, cls: _Class) -> list[str]:
         """``in_channels: int``, ``stride: int = 1``, ``downsample: nn.Module | None = None``."""

@@ -30,7 +30,6 @@ class ScopeItem:
     kind: str  # "module" | "instance" | "op" | "input" | "output"
     inputs: list[tuple[str, int]]  # (item rel or INPUT, output index), by input port
     node: PlannedNode | None = None
-    block: object | None = None
     ctor: str = ""  # the constructor expression (an optional sub-block: the argument's name)
     optional: bool = False
     n_outputs: int = 1

@@ -275,3 +275,11 @@ def test_random_repeated_blocks_export_and_match(data: st.DataObject) -> None:
     assert unit in _block_classes(source)
     assert _instances(built, unit) == n  # with and without a projection: one class, downsample optional
     assert isinstance(built.get_submodule("blocks"), nn.Sequential)
+
+
+def test_block_class_names_never_take_the_models_name() -> None:
+    graph = _repeated_graph(["Unit: conv and shortcut"] * 3, [4, 4, 4], [1, 1, 1])
+    source, built, namespace = _run_exported(graph, "Unit")
+    assert type(built).__name__ == "Unit"
+    assert "Unit2" in _block_classes(source) and "Unit" not in _block_classes(source)
+    assert _instances(built, "Unit2") == 3 and namespace["Unit2"] is type(built.get_submodule("blocks.0"))
