@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/analysis.py
+	$(PY) bench/layout.py
 	$(PY) bench/compile.py
 	$(PY) bench/train.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/gui.py
