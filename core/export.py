@@ -5,7 +5,9 @@ subclass constructible with no arguments, whose ``__init__`` names each layer at
 (``self.conv1 = nn.Conv2d(3, 64, kernel_size=3, padding=1, bias=False)``, written from the
 declaration's parameters and torch's constructor signature, never from ``repr``), and whose
 ``forward`` calls them in topological order. Nested ids (``layer1.0.conv1``) become nested
-containers, so the file loads the compiled model's ``state_dict`` with ``strict=True``.
+containers, so the file loads the compiled model's ``state_dict`` with ``strict=True``. A block
+structure used more than once (ResNet's bottleneck) is written once as its own class and built
+per block with the arguments that differ (:mod:`core.export_blocks`), as torchvision writes it.
 
 Nothing from a project file reaches the code unchecked: identifiers go through
 :func:`safe_name` (ASCII identifiers, no keywords, ids re-validated by

@@ -9,6 +9,7 @@ random input next to the compiled model. The templates run at 3×64×64 instead 
 from __future__ import annotations
 
 import ast
+import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from core.compiler import compile_graph, plan_graph
 from core.export import class_name, python_source
 from core.graph import Graph
 from tests.core.test_compiler import chain_graph
-from tests.core.test_export import nested_graph
+from tests.core.test_export import GOLDEN, nested_graph
 
 
 def _run_exported(graph: Graph, name: str, seed: int = 0) -> tuple[str, nn.Module, dict[str, Any]]:
@@ -283,3 +284,13 @@ def test_block_class_names_never_take_the_models_name() -> None:
     assert type(built).__name__ == "Unit"
     assert "Unit2" in _block_classes(source) and "Unit" not in _block_classes(source)
     assert _instances(built, "Unit2") == 3 and namespace["Unit2"] is type(built.get_submodule("blocks.0"))
+
+
+def test_golden_structured_source() -> None:
+    """The structured exporter's text, compared with tests/golden; refresh on purpose with NETCANVAS_UPDATE_GOLDEN=1."""
+    graph = _repeated_graph(["Residual unit: conv, BN, ReLU"] * 4, [4, 4, 8, 8], [1, 1, 2, 1])
+    source = python_source(graph, "Golden units")
+    golden = GOLDEN / "export_units.py"
+    if os.environ.get("NETCANVAS_UPDATE_GOLDEN"):
+        golden.write_text(source)
+    assert source == golden.read_text()
