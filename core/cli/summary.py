@@ -69,20 +69,24 @@ def format_table(a: Analysis, title: str = "", batch_size: int = 32) -> str:
     out.append(rule)
     frozen = a.total_params - a.trainable_params
     mem = a.memory(batch_size, "sgd")
+    # With errors, layers of unknown shape are not counted: the totals are lower bounds, and say so.
+    at_least = "≥ " if a.partial else ""
     out += [
         f"Input shape:           {fmt_shape(a.input_shape)}",
         f"Output shape(s):       {', '.join(fmt_shape(s) for s in a.output_shapes) or '—'}",
-        f"Total params:          {a.total_params:,} ({human(a.total_params)})",
-        f"Trainable params:      {a.trainable_params:,}",
+        f"Total params:          {at_least}{a.total_params:,} ({human(a.total_params)})",
+        f"Trainable params:      {at_least}{a.trainable_params:,}",
         f"Non-trainable params:  {frozen:,}",
         f"Buffers (running stats): {a.buffers:,}",
-        f"MACs per sample:       {a.macs:,} ({human(a.macs)}MACs, {human(a.flops)}FLOPs)",
-        f"Activations per sample: {human_bytes(a.activation_bytes)}",
-        f"Training memory (batch {batch_size}, SGD+momentum, fp32): {human_bytes(mem.total)} "
+        f"MACs per sample:       {at_least}{a.macs:,} ({human(a.macs)}MACs, {human(a.flops)}FLOPs)",
+        f"Activations per sample: {at_least}{human_bytes(a.activation_bytes)}",
+        f"Training memory (batch {batch_size}, SGD+momentum, fp32): {at_least}{human_bytes(mem.total)} "
         f"(params {human_bytes(mem.params)}, grads {human_bytes(mem.grads)}, "
         f"optimizer {human_bytes(mem.optimizer_state)}, activations {human_bytes(mem.activations)})",
         rule,
     ]
+    if a.partial:
+        out.append("Totals are partial (≥): layers after an error have unknown shapes and are not counted.")
     if a.diagnostics:
         out.append(f"Diagnostics ({len(a.diagnostics)}):")
         for d in a.diagnostics:

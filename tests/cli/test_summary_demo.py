@@ -72,3 +72,13 @@ def test_usage_error_exit_2() -> None:
     out = _run("summary", "template:no_such_template")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
+
+
+def test_totals_with_an_error_say_they_are_lower_bounds() -> None:
+    out = _run("summary", "resources/examples/lenet_mistake.json")
+    assert out.returncode == 1
+    text = out.stdout
+    assert "Total params:          ≥ " in text and "MACs per sample:       ≥ " in text
+    assert "Totals are partial (≥)" in text
+    clean = _run("summary", "resources/demo_lenet.json").stdout
+    assert "≥" not in clean and "partial" not in clean
