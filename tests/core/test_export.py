@@ -132,6 +132,12 @@ def single_layer_graph(type_name: str) -> Graph | None:
     return None
 
 
+def _template_graph(name: str) -> Graph:
+    from templates import build_template
+
+    return build_template(name).graph
+
+
 LAYER_TYPES = [s.type for s in all_specs() if s.type not in ("Input", "Output")]
 
 CASES: dict[str, Callable[[], Graph]] = {
@@ -141,6 +147,8 @@ CASES: dict[str, Callable[[], Graph]] = {
     "chunk": chunk_graph,
     "extra_modules": extra_modules_graph,
     "lenet": lambda: load_project(ROOT / "resources" / "demo_lenet.json").graph,
+    # Block classes (BasicBlock, Shortcut) run where NetCanvas is not importable too.
+    "resnet18_cifar": lambda: _template_graph("resnet18_cifar"),
 }
 
 
@@ -215,6 +223,12 @@ def test_every_layer_type_exports(exported: dict[str, Any], type_name: str) -> N
         pytest.fail(f"{type_name}: no input shape of the conformance set gives a valid single-layer graph")
     want, got, _trainable, _source = exported[f"type_{type_name}"]
     _close(want, got)
+
+
+def test_block_classes_in_the_exported_file(exported: dict[str, Any]) -> None:
+    source = exported["resnet18_cifar"][3]
+    assert "class BasicBlock(nn.Module):" in source and "class Shortcut(nn.Sequential):" in source
+    assert "BasicBlock(64, 128, stride=2, downsample=Shortcut(64, 128))," in source
 
 
 def test_frozen_layers_stay_frozen_in_the_file(exported: dict[str, Any]) -> None:
