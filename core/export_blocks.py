@@ -58,6 +58,8 @@ _CHANNEL_ARGS = frozenset({"in_channels", "out_channels", "num_features", "in_fe
 _PLACE_WORDS = frozenset({"stem", "head", "stage", "block", "layer"})
 _NN_NAMES = frozenset(dir(nn))
 _CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "Module"})
+# Names an ``__init__`` argument may not take: the body uses them (``nn.Conv2d``, ``super()``).
+_RESERVED_ARGS = frozenset({"self", "x", "torch", "nn", "F", "super"})
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*", re.ASCII)
 SlotKey = tuple[str, str]  # (path of a layer or block in the class body, argument name)
 
@@ -404,7 +406,7 @@ class _Writer:
             groups.setdefault((family, vk), []).append(k)
         in_vec = tuple(_vkey(self._channels(b.source)) for b in cls.instances)
         out_vec = tuple(_vkey(self._channels((b.output, 0))) for b in cls.instances)
-        taken = {"self", "x", *(([cls.optional]) if cls.optional else [])}
+        taken = set(_RESERVED_ARGS) | ({cls.optional} if cls.optional else set())
         plain = [g for (fam, vk), g in groups.items() if fam == "ch" and vk not in (in_vec, out_vec)]
         arg_names = Counter(g[0][1] for g in groups.values())
         params: list[_Param] = []

@@ -294,3 +294,51 @@ def test_golden_structured_source() -> None:
     if os.environ.get("NETCANVAS_UPDATE_GOLDEN"):
         golden.write_text(source)
     assert source == golden.read_text()
+
+
+def _branchy_graph(widths: list[list[int]], kernels: list[int]) -> Graph:
+    """Inception-like blocks ``cells.i``: parallel conv branches (groups nested in the block) → Concat."""
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [3, 6, 6]})
+    x = "input"
+    for i, branch_widths in enumerate(widths):
+        cell = f"cells.{i}"
+        outs, members = [], []
+        for j, w in enumerate(branch_widths):
+            branch = f"{cell}.branch{j}"
+            y = x
+            for k, kernel in enumerate(kernels[: j % len(kernels) + 1]):
+                nid = f"{branch}.{k}"
+                g.add_node("Conv2d", nid, {"out_channels": w, "kernel_size": kernel, "padding": kernel // 2})
+                g.add_edge(y, nid)
+                y = nid
+            g.add_node("ReLU", f"{branch}.relu")
+            g.add_edge(y, f"{branch}.relu")
+            g.add_group(branch, f"Branch {j}", [n for n in g.nodes if n.startswith(branch + ".")])
+            members.append(branch)
+            outs.append(f"{branch}.relu")
+        g.add_node("Concat", f"{cell}.cat", {"dim": 1})
+        for port, o in enumerate(outs):
+            g.add_edge(o, f"{cell}.cat", port=port)
+        g.add_group(cell, "Cell: parallel convs → concat", [*members, f"{cell}.cat"])
+        x = f"{cell}.cat"
+    g.add_node("Flatten", "flat")
+    g.add_node("Linear", "fc", {"out_features": 2})
+    g.add_node("Output", "output")
+    for a, b in [(x, "flat"), ("flat", "fc"), ("fc", "output")]:
+        g.add_edge(a, b)
+    return g
+
+
+@settings(max_examples=10)
+@given(st.data())
+def test_random_multi_branch_blocks_export_and_match(data: st.DataObject) -> None:
+    """Random cells of parallel branches (nested groups) → one Cell class with per-branch widths."""
+    n = data.draw(st.integers(2, 3), label="cells")
+    branches = data.draw(st.integers(2, 3), label="branches")
+    widths = [data.draw(st.lists(st.integers(1, 4), min_size=branches, max_size=branches)) for _ in range(n)]
+    kernels = data.draw(st.lists(st.sampled_from([1, 3]), min_size=1, max_size=2), label="kernels")
+    graph = _branchy_graph(widths, kernels)
+    source, built, _ns = _run_exported(graph, "Random cells")
+    assert "Cell" in _block_classes(source)
+    assert _instances(built, "Cell") == n
