@@ -16,6 +16,7 @@ on the GUI thread, torch alone froze the window for seconds.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import re
 import sys
@@ -40,6 +41,33 @@ HEAVY_MODULES = ("numpy", "torch", "pyqtgraph", "core.compiler", "core.training"
                  "core.explain", "gui.training.dock")
 
 
+_gc_holds = 0
+_gc_was_enabled = False
+
+
+def hold_gc() -> None:
+    """Collect garbage now and keep the cyclic collector off until :func:`release_gc` (GUI thread only).
+
+    Held while a background thread imports or warms up torch: its allocations would otherwise start
+    collections on that thread, which finalize the GUI's dropped Qt wrappers there ("Timers cannot be
+    started from another thread", and worse).
+    """
+    global _gc_holds, _gc_was_enabled
+    if _gc_holds == 0:
+        _gc_was_enabled = gc.isenabled()
+        gc.collect()
+        gc.disable()
+    _gc_holds += 1
+
+
+def release_gc() -> None:
+    """End one :func:`hold_gc`; the collector runs again when the last hold ends."""
+    global _gc_holds
+    _gc_holds = max(0, _gc_holds - 1)
+    if _gc_holds == 0 and _gc_was_enabled:
+        gc.enable()
+
+
 class Preloader(QObject):
     """Imports :data:`HEAVY_MODULES` once per process on a plain Python thread, then emits ``done`` (on
     the GUI thread). The GUI thread keeps running meanwhile, but for the moments an extension module's
@@ -55,6 +83,8 @@ class Preloader(QObject):
     def start(self) -> None:
         if not self.started:
             self.started = True
+            hold_gc()
+            self.done.connect(self._release_gc)  # a method of a GUI-thread object: runs on the GUI thread
             threading.Thread(target=self._run, name="netcanvas-preload", daemon=True).start()
 
     def _run(self) -> None:
@@ -65,6 +95,9 @@ class Preloader(QObject):
                 break
         self.finished = True
         self.done.emit()  # queued to the GUI thread, where the preloader lives
+
+    def _release_gc(self) -> None:
+        release_gc()
 
 
 _preloader: Preloader | None = None

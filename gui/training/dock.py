@@ -43,6 +43,7 @@ from core.project import Project, graph_from_dict, graph_to_dict
 from core.training import BatchProgress, ConfigError, EpochMetrics, ProbeData, RunInfo, RunSummary
 from core.training.runs import RunFolder, RunFolderError, default_run_dir, load_checkpoint
 from gui.theme import Theme, current_theme
+from gui.training import hold_gc, release_gc
 from gui.training.commands import SetTrainingCommand
 from gui.training.images import ProgressLine
 from gui.training.maps import MAX_FPS, FeatureMapView, FiltersView
@@ -50,8 +51,9 @@ from gui.training.plots import MetricsPlots
 from gui.training.predict import PredictionView
 from gui.training.runs import RunsPanel
 from gui.training.settings import TrainingSettings
-from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_config
+from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_config, resume_request
 
+LATER_MS = 80  # between building the viewers of the other tabs, so paints and input get in between
 PLOT_INTERVAL_MS = 400  # plots repaint at most 2.5 times a second (progress signals come at most 20 times)
 STAT_HISTORY = 120  # values kept per node and statistic for the canvas sparklines
 _MAP_TYPES = ("Conv", "ReLU", "Pool", "BatchNorm", "GELU", "SiLU", "Sigmoid", "Tanh", "Add", "Concat", "Hardswish")
@@ -170,15 +172,11 @@ class TrainingPanel(QWidget):
         self.plots = MetricsPlots()
         self.maps = FeatureMapView()
         self.maps.probes_wanted.connect(self._probes_wanted)
-        self.filters = FiltersView()
-        self.filters.node_wanted.connect(self._filter_wanted)
-        self.predict = PredictionView()
-        self.predict.message.connect(self.show_problem)
-        self.runs = RunsPanel()
-        self.runs.overlays_changed.connect(self.plots.set_overlays)
-        self.runs.resume_requested.connect(lambda p: self.start(resume_from=Path(p)))
-        self.runs.load_weights_requested.connect(lambda p: self.load_weights(Path(p)))
-        self.runs.highlight_requested.connect(self._highlight)
+        # Filters, Predictions and Runs are built after the panel's first paint, one per event-loop turn
+        # (or at once when asked for): built with the rest, the first open held the window ~0.4 s.
+        self._filters: FiltersView | None = None
+        self._predict: PredictionView | None = None
+        self._runs: RunsPanel | None = None
         self.live = QSplitter()
         self.live.addWidget(self.plots)
         self.live.addWidget(self.maps)
@@ -188,9 +186,8 @@ class TrainingPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.live, "Curves && feature maps")
-        self.tabs.addTab(self.filters, "Filters")
-        self.tabs.addTab(self.predict, "Predictions")
-        self.tabs.addTab(self.runs, "Runs")
+        for title in ("Filters", "Predictions", "Runs"):  # placeholders until built
+            self.tabs.addTab(QWidget(), title)
         self.tabs.currentChanged.connect(self._tab_changed)
 
         right = QWidget()
@@ -214,8 +211,65 @@ class TrainingPanel(QWidget):
             self.set_document(doc)
         self._closing = False
         self._warm = WarmUp(self)
+        self._gc_held = False
         if not WarmUp.done:
             QTimer.singleShot(1500, self._start_warm_up)  # after the window's first paint
+        QTimer.singleShot(LATER_MS, self._build_later)
+
+    # ------------------------------------------------------------------------------ deferred tabs
+
+    @property
+    def filters(self) -> FiltersView:
+        if self._filters is None:
+            view = self._filters = FiltersView()
+            view.node_wanted.connect(self._filter_wanted)
+            self._place(1, view)
+            if self.doc is not None:
+                self._sync_filters(list(self.doc.selection))
+        return self._filters
+
+    @property
+    def predict(self) -> PredictionView:
+        if self._predict is None:
+            view = self._predict = PredictionView()
+            view.message.connect(self.show_problem)
+            self._place(2, view)
+        return self._predict
+
+    @property
+    def runs(self) -> RunsPanel:
+        if self._runs is None:
+            view = self._runs = RunsPanel()
+            view.overlays_changed.connect(self.plots.set_overlays)
+            view.resume_requested.connect(lambda p: self.start(resume_from=Path(p)))
+            view.load_weights_requested.connect(lambda p: self.load_weights(Path(p)))
+            view.highlight_requested.connect(self._highlight)
+            self._place(3, view)
+            if self.doc is not None:
+                view.set_root(self.runs_root)
+        return self._runs
+
+    def _place(self, index: int, widget: QWidget) -> None:
+        """Put a built viewer in its tab, in place of the placeholder (the current tab stays current)."""
+        current = self.tabs.currentIndex()
+        title = self.tabs.tabText(index)
+        self.tabs.blockSignals(True)
+        old = self.tabs.widget(index)
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, widget, title)
+        self.tabs.setCurrentIndex(current)
+        self.tabs.blockSignals(False)
+        old.deleteLater()
+        if current == index:
+            self._tab_changed(index)
+
+    def _build_later(self) -> None:
+        """Build the next viewer not built yet, then come back for the next one."""
+        for name in ("_filters", "_predict", "_runs"):
+            if getattr(self, name) is None:
+                getattr(self, name[1:])  # the property builds it
+                QTimer.singleShot(LATER_MS, self._build_later)
+                return
 
     # ------------------------------------------------------------------------------------- theme
 
@@ -225,11 +279,12 @@ class TrainingPanel(QWidget):
         self._style(theme)
         self.plots.set_theme(theme)
         self.maps.set_theme(theme)
-        self.filters.set_theme(theme)
+        if self._filters is not None:  # one built later takes the current theme
+            self._filters.set_theme(theme)
         self.settings.set_theme(theme)
         if self.last_summary is not None and not self.running:
             self.detail.setText(self._finished_detail(self.last_summary, theme))
-        for widget in (self.predict, self.runs):
+        for widget in (w for w in (self._predict, self._runs) if w is not None):
             for child in [widget, *widget.findChildren(QWidget)]:
                 child.update()  # they paint with current_theme()
 
@@ -260,7 +315,8 @@ class TrainingPanel(QWidget):
         for signal, slot in self._doc_connections():
             signal.connect(slot)
         self.settings.set_config(default_config(doc.project.training))
-        self.runs.set_root(self.runs_root)
+        if self._runs is not None:
+            self._runs.set_root(self.runs_root)
         self._analysis(doc.analysis)
         self._selection(list(doc.selection))
 
@@ -285,8 +341,8 @@ class TrainingPanel(QWidget):
         return self.fixed_runs_root or default_runs_root(self.doc)
 
     def _path_changed(self) -> None:
-        if self.fixed_runs_root is None:
-            self.runs.set_root(self.runs_root)
+        if self.fixed_runs_root is None and self._runs is not None:
+            self._runs.set_root(self.runs_root)
 
     def _analysis(self, analysis: Any) -> None:
         self.settings.set_analysis(analysis, self.doc.graph)
@@ -305,6 +361,12 @@ class TrainingPanel(QWidget):
             defaults = [i for i in analysis.order if _mappable(analysis, i)
                         and any(k in analysis.nodes[i].type for k in _MAP_TYPES)][:2]
             self.maps.set_nodes(defaults, "Select nodes on the canvas to choose." if defaults else "")
+        if self._filters is not None:
+            self._sync_filters(ids)
+
+    def _sync_filters(self, ids: list[str]) -> None:
+        """The Filters tab offers the graph's convolutions, the first selected one shown."""
+        analysis = self.doc.analysis
         convs = [i for i in analysis.order if "Conv" in analysis.nodes[i].type]
         self.filters.set_convs(convs)
         selected_convs = [i for i in ids if i in convs]
@@ -352,8 +414,9 @@ class TrainingPanel(QWidget):
             self.show_problem(str(exc))
             return False
         if resume_from is not None:
-            resumed = self._resume_request(resume_from, cfg)
-            if resumed is None:
+            resumed = resume_request(resume_from, cfg, self.maps.nodes)
+            if isinstance(resumed, str):
+                self.show_problem(resumed)
                 return False
             request, graph = resumed
         elif not self.doc.analysis.ok:
@@ -413,37 +476,6 @@ class TrainingPanel(QWidget):
         self._sync_buttons()
         self._update_changed_chip()
         return True
-
-    def _resume_request(self, run_dir: Path, cfg: Any) -> tuple[RunRequest, Any] | None:
-        """The request continuing ``run_dir`` from its last checkpoint, and the graph it trains.
-
-        An unfinished run goes on to its planned epochs (or the Epochs field's, if more); a finished one
-        is extended to the Epochs field's value, which must then be more than the epochs it has done.
-        Says why in the dock and returns None when it cannot.
-        """
-        folder = RunFolder(run_dir)
-        try:
-            graph = graph_from_dict(folder.read_json("graph.json").get("graph", {}))
-            planned = int(folder.read_json("config.json").get("training", {}).get("epochs", 0))
-        except (RunFolderError, ValueError, TypeError, AttributeError) as exc:
-            self.show_problem(f"Cannot resume {run_dir.name}: {exc}")
-            return None
-        try:
-            record = folder.read_json("run.json")
-            status, done = str(record.get("status", "")), int(record.get("epochs_done") or 0)
-        except (RunFolderError, ValueError, TypeError, AttributeError):
-            status, done = "running", 0  # no summary: the run ended without one (a crash), so it is unfinished
-        if status in ("completed", "early_stopped"):
-            if cfg.epochs <= done:
-                self.show_problem(f"Run {run_dir.name} is finished: it trained {done} epoch{'s' * (done != 1)}. "
-                                  f"Set Epochs above {done} (now {cfg.epochs}) and press Resume again to extend it.")
-                return None
-            target = cfg.epochs
-        else:
-            target = max(planned, cfg.epochs)
-        request = RunRequest(run_dir=run_dir, resume_from=run_dir, probes=self.maps.nodes,
-                             overrides={"epochs": target, "device": cfg.device})
-        return request, graph
 
     # ------------------------------------------------------------------------- canvas statistics
 
@@ -525,10 +557,19 @@ class TrainingPanel(QWidget):
         self._closing = True
         self.settings.wait_for_data(ms)
         self._warm.wait(ms)
+        self._warm_done()
 
     def _start_warm_up(self) -> None:
-        if not self._closing and not WarmUp.done:
+        if not self._closing and not WarmUp.done and not self._warm.isRunning():
+            hold_gc()  # its imports would start collections on its thread (see hold_gc)
+            self._gc_held = True
+            self._warm.finished.connect(self._warm_done, Qt.ConnectionType.SingleShotConnection)
             self._warm.start()
+
+    def _warm_done(self) -> None:
+        if self._gc_held:  # once, from the finished signal or from shutdown() (a closed panel gets no signal)
+            self._gc_held = False
+            release_gc()
 
     # ------------------------------------------------------------------------------ worker events
 
@@ -540,7 +581,8 @@ class TrainingPanel(QWidget):
         self._classes = list(info.dataset.get("classes", []))
         self._norm = (tuple(info.dataset.get("mean", ())), tuple(info.dataset.get("std", ())))
         self.maps.set_classes(self._classes)
-        self.runs.refresh()
+        if self._runs is not None:  # one built later reads the folder then
+            self._runs.refresh()
 
     def _progress(self, ev: BatchProgress) -> None:
         self.plots.add_batch(ev)
@@ -561,8 +603,8 @@ class TrainingPanel(QWidget):
         self.plots.refresh()
         val = f" · val acc {m.val_acc:.1%}" if m.val_acc is not None else ""
         self.message.emit(f"Epoch {m.epoch}/{m.epochs}: train loss {m.train_loss:.4f}{val}")
-        if self.run_dir is not None and self.tabs.currentWidget() is self.runs:
-            self.runs.update_run(self.run_dir)
+        if self.run_dir is not None and self._runs is not None and self.tabs.currentWidget() is self._runs:
+            self._runs.update_run(self.run_dir)
 
     def _warned(self, text: str) -> None:
         t = current_theme()
@@ -581,7 +623,7 @@ class TrainingPanel(QWidget):
 
     def _weights_snapshot(self, state: dict[str, Any]) -> None:
         self._snapshot = state
-        if self.tabs.currentWidget() is self.predict:
+        if self._predict is not None and self.tabs.currentWidget() is self._predict:
             self._apply_snapshot()
 
     def _apply_snapshot(self) -> None:
@@ -615,8 +657,9 @@ class TrainingPanel(QWidget):
             self.progress.setValue(1000)
         self.b_pause.setText("Pause")
         self._sync_buttons()
-        self.runs.refresh()
-        if self.tabs.currentWidget() is self.predict:
+        if self._runs is not None:
+            self._runs.refresh()
+        if self._predict is not None and self.tabs.currentWidget() is self._predict:
             self._apply_snapshot()
         self.run_finished.emit(summary)
 
@@ -712,8 +755,12 @@ class TrainingPanel(QWidget):
         elif self.doc is not None:
             self.doc.set_selection(present)
 
-    def _tab_changed(self, _index: int) -> None:
-        if self.tabs.currentWidget() is self.predict:
+    def _tab_changed(self, index: int) -> None:
+        name = {1: "filters", 2: "predict", 3: "runs"}.get(index)
+        if name is not None and getattr(self, f"_{name}") is None:
+            getattr(self, name)  # opened before it was built: build it now (its placing calls back here)
+            return
+        if self._predict is not None and self.tabs.currentWidget() is self._predict:
             self._apply_snapshot()
 
     def _sync_buttons(self) -> None:

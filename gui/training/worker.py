@@ -417,6 +417,38 @@ class WarmUp(QThread):
             WarmUp.done = True
 
 
+def resume_request(run_dir: Path, cfg: TrainConfig, probes: Sequence[str] = ()) -> tuple[RunRequest, Graph] | str:
+    """The request continuing ``run_dir`` from its last checkpoint and the graph it trains, or why it can't.
+
+    An unfinished run goes on to its planned epochs (or ``cfg.epochs``, the Epochs field, if more); a
+    finished one is extended to ``cfg.epochs``, which must then be more than the epochs it has done.
+    """
+    from core.project import graph_from_dict
+    from core.training.runs import RunFolder, RunFolderError
+
+    folder = RunFolder(run_dir)
+    try:
+        graph = graph_from_dict(folder.read_json("graph.json").get("graph", {}))
+        planned = int(folder.read_json("config.json").get("training", {}).get("epochs", 0))
+    except (RunFolderError, ValueError, TypeError, AttributeError) as exc:
+        return f"Cannot resume {run_dir.name}: {exc}"
+    try:
+        record = folder.read_json("run.json")
+        status, done = str(record.get("status", "")), int(record.get("epochs_done") or 0)
+    except (RunFolderError, ValueError, TypeError, AttributeError):
+        status, done = "running", 0  # no summary: the run ended without one (a crash), so it is unfinished
+    if status in ("completed", "early_stopped"):
+        if cfg.epochs <= done:
+            return (f"Run {run_dir.name} is finished: it trained {done} epoch{'s' * (done != 1)}. "
+                    f"Set Epochs above {done} (now {cfg.epochs}) and press Resume again to extend it.")
+        target = cfg.epochs
+    else:
+        target = max(planned, cfg.epochs)
+    request = RunRequest(run_dir=run_dir, resume_from=run_dir, probes=tuple(probes),
+                         overrides={"epochs": target, "device": cfg.device})
+    return request, graph
+
+
 def _mtime(path: Path) -> float | None:
     try:
         return path.stat().st_mtime
@@ -448,4 +480,4 @@ def default_config(training: dict[str, Any] | None) -> TrainConfig:
 
 
 __all__ = ["MIN_INTERVAL_S", "RunRequest", "TrainingWorker", "WarmUp", "carry_message", "default_config", "open_data",
-           "warm_up"]
+           "resume_request", "warm_up"]

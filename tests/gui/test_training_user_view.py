@@ -117,7 +117,7 @@ def test_resume_extends_a_finished_run_to_the_epochs_field_and_keeps_its_start_t
 
 
 def test_resume_a_stopped_run_goes_on_to_its_planned_epochs(qtbot, panel):
-    panel.settings.epochs.setValue(3)
+    panel.settings.epochs.setValue(12)  # long enough to stop it on the way
     with qtbot.waitSignal(panel.run_finished, timeout=60_000):
         assert panel.start()
         qtbot.waitUntil(lambda: (panel.run_dir / "checkpoints" / "last.pt").is_file(), timeout=60_000)
@@ -125,14 +125,14 @@ def test_resume_a_stopped_run_goes_on_to_its_planned_epochs(qtbot, panel):
     panel.worker.wait()
     run = panel.run_dir
     done = RunFolder(run).read_json("run.json")["epochs_done"]
-    assert panel.last_summary.status == "stopped" and done < 3
+    assert panel.last_summary.status == "stopped" and done < 12
     panel.settings.epochs.setValue(1)  # a smaller field does not cut the run short
     click_tab(qtbot, panel, panel.runs)
     click_run(qtbot, panel, run)
     with qtbot.waitSignal(panel.run_finished, timeout=60_000) as blocker:
         qtbot.mouseClick(panel.runs.b_resume, Qt.MouseButton.LeftButton)
     panel.worker.wait()
-    assert blocker.args[0].status == "completed" and blocker.args[0].epochs_done == 3
+    assert blocker.args[0].status == "completed" and blocker.args[0].epochs_done == 12
 
 
 def test_a_run_from_loaded_weights_says_what_it_kept(qtbot, panel):
