@@ -48,7 +48,7 @@ from core.export import (
     same_value,
     value_source,
 )
-from core.export_scope import INPUT, ScopeItem, ScopeWriter
+from core.export_scope import INPUT, Call, ScopeItem, ScopeWriter
 from core.graph import Graph
 
 EMPTY = inspect.Parameter.empty
@@ -464,21 +464,22 @@ class _Writer:
             parts.append(expr if a.positional else f"{safe_name(a.name)}={expr}")
         return f"{ref}({', '.join(parts)})"
 
-    def _call(self, inst: _Block, rel: str, mapping: Mapping[SlotKey, str]) -> str:
+    def _call(self, inst: _Block, rel: str, mapping: Mapping[SlotKey, str]) -> Call:
+        """``Bottleneck(256, 128, 512, stride=2, downsample=Shortcut(256, 512, stride=2))`` for ``inst``."""
         cls = inst.cls
         assert cls is not None
-        parts = []
+        args: list[tuple[str, str, bool]] = []
         for p in cls.params:
             given = mapping.get((rel, p.name))
             value = cls.values[inst][p.name]
             if given is None and p.default is not EMPTY and same_value(value, p.default):
                 continue
             expr = given if given is not None else value_source(value, p.choices)
-            parts.append(expr if p.default is EMPTY else f"{p.name}={expr}")
+            args.append((p.name, expr, p.default is not EMPTY))
         child = inst.child_at(cls.optional) if cls.optional else None
         if child is not None and cls.optional:
-            parts.append(f"{cls.optional}={self._call(child, f'{rel}.{cls.optional}', mapping)}")
-        return f"{cls.name}({', '.join(parts)})"
+            args.append((cls.optional, str(self._call(child, f"{rel}.{cls.optional}", mapping)), True))
+        return Call(cls.name, tuple(args))
 
     # -- scopes ------------------------------------------------------------------------------------
     def _items(self, nodes: list[str], scope: _Block | None, mapping: Mapping[SlotKey, str]) -> list[ScopeItem]:
@@ -504,8 +505,9 @@ class _Writer:
                     continue
                 r = rel(t.id)
                 optional = cls is not None and r == cls.optional
-                items.append(ScopeItem(r, "instance", [ref(*t.source)],
-                                       ctor=r if optional else self._call(t, r, mapping), optional=optional))
+                call = None if optional else self._call(t, r, mapping)
+                items.append(ScopeItem(r, "instance", [ref(*t.source)], ctor=r if call is None else str(call),
+                                       optional=optional, call=call))
                 continue
             kind = ("input" if node.type == "Input" else "output" if node.type == "Output"
                     else "module" if node.spec.is_module else "op")

@@ -12,6 +12,7 @@ segment (``downsample``, ``branch2``).
 from __future__ import annotations
 
 import itertools
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,17 @@ from core.compiler import PlannedNode, var_name
 from core.export import ExportError, safe_name
 
 INPUT = ""  # an item input that reads the scope's input value (``x``)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A block class's constructor call: the class and its (argument, expression, keyword?) list."""
+
+    cls: str
+    args: tuple[tuple[str, str, bool], ...]
+
+    def __str__(self) -> str:
+        return f"{self.cls}({', '.join(f'{name}={expr}' if kw else expr for name, expr, kw in self.args)})"
 
 
 @dataclass
@@ -33,6 +45,7 @@ class ScopeItem:
     ctor: str = ""  # the constructor expression (an optional sub-block: the argument's name)
     optional: bool = False
     n_outputs: int = 1
+    call: Call | None = None  # a block instance's constructor call, by argument
 
 
 @dataclass
@@ -133,6 +146,8 @@ class ScopeWriter:
             for i in range(len(t.children)):
                 self._fill(t.children[str(i)], f"{expr}[{i}]", f"{path}.{i}".lstrip("."))
             return
+        if self._loop(t):
+            return
         for seg, child in t.children.items():
             if seg.isdigit():
                 self.lines.append(f'{expr}.add_module("{int(seg)}", {self._literal(child, 8)})')
@@ -141,6 +156,54 @@ class ScopeWriter:
                 sub = f"{expr}.{safe_name(seg)}"
                 self.lines.append(f"{sub} = {self._literal(child, 8)}")
             self._fill(child, sub, f"{path}.{seg}".lstrip("."))
+
+    def _loop(self, t: _Tree) -> bool:
+        """Write ``denselayer1 … denselayerN`` of one class, differing in one argument, as a loop.
+
+        As torchvision's ``_DenseBlock`` does: ``for i, in_channels in enumerate((64, 96, …), start=1):``.
+        """
+        kids = list(t.children.items())
+        items = [c.item for _seg, c in kids]
+        if t is self.root or len(kids) < 3 or any(c.children for _seg, c in kids):
+            return False
+        calls = [it.call if it is not None and not it.optional else None for it in items]
+        names = [re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*?)([1-9][0-9]*|0)", seg, re.ASCII) for seg, _c in kids]
+        if any(c is None for c in calls) or any(m is None for m in names):
+            return False
+        stems = {m.group(1) for m in names if m is not None}
+        numbers = [int(m.group(2)) for m in names if m is not None]
+        shapes = {(c.cls, tuple((a, kw) for a, _e, kw in c.args)) for c in calls if c is not None}
+        if len(stems) != 1 or numbers != list(range(numbers[0], numbers[0] + len(numbers))) or len(shapes) != 1:
+            return False
+        first = calls[0]
+        assert first is not None
+        columns = list(zip(*[[e for _a, e, _kw in c.args] for c in calls if c is not None], strict=True))
+        varying = [i for i, col in enumerate(columns) if len(set(col)) > 1]
+        if len(varying) != 1:
+            return False
+        (at,) = varying
+        name = first.args[at][0]
+        var = name if name not in ("i", "self") else "value"
+        args = [(var if j == at else e) if not kw else f"{a}={var if j == at else e}"
+                for j, (a, e, kw) in enumerate(first.args)]
+        stem = safe_name(stems.pop())
+        head = f"for i, {safe_name(var)} in enumerate(("
+        values = [f"{v}," for v in columns[at]]
+        rows, row = [], ""
+        for v in values:
+            if row and len(head) + len(row) + len(v) > 100:
+                rows.append(row.rstrip())
+                row = ""
+            row += v + " "
+        rows.append(row.rstrip().rstrip(",") if len(values) > 1 else row.rstrip())
+        pad = " " * len(head)
+        self.lines.append(head + ("\n" + " " * 8 + pad).join(rows) + f"), start={numbers[0]}):")
+        self.lines.append(f'    {t.access}.add_module(f"{stem}{{i}}", {first.cls}({", ".join(args)}))')
+        for seg, child in kids:
+            child.access, child.path = f"{t.access}.{safe_name(seg)}", f"{t.path}.{seg}".lstrip(".")
+            assert child.item is not None
+            self.access[child.item.rel] = child.access
+        return True
 
     def _register_chains(self, t: _Tree, outer: _Tree | None = None) -> None:
         """Map every item of an outermost chain to it: ``forward`` calls the chain once."""
@@ -281,4 +344,4 @@ class ScopeWriter:
         return "\n".join(body) + "\n"
 
 
-__all__ = ["INPUT", "ScopeItem", "ScopeWriter"]
+__all__ = ["INPUT", "Call", "ScopeItem", "ScopeWriter"]

@@ -342,3 +342,17 @@ def test_random_multi_branch_blocks_export_and_match(data: st.DataObject) -> Non
     source, built, _ns = _run_exported(graph, "Random cells")
     assert "Cell" in _block_classes(source)
     assert _instances(built, "Cell") == n
+
+
+def test_densenet_dense_blocks_are_loops_like_torchvision() -> None:
+    """Layers of one class that differ in one argument are added in a loop (torchvision's _DenseBlock)."""
+    from templates import build_template
+
+    project = build_template("densenet121")
+    source = python_source(project.graph, project.name)
+    growth, start = 32, 64
+    widths = ", ".join(str(start + growth * k) for k in range(6))  # denseblock1: 6 layers from 64 channels
+    assert f"        for i, in_channels in enumerate(({widths}), start=1):\n" \
+           '            self.features.denseblock1.add_module(f"denselayer{i}", DenseLayer(in_channels))\n' in source
+    assert source.count("add_module(f\"denselayer{i}\"") == 4  # one loop per dense block
+    assert "        x = self.features(x)\n" in source
