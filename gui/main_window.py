@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QEventLoop, QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QEventLoop, QObject, QSize, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -119,8 +119,6 @@ class MainWindow(QMainWindow):
         # Background tabs skip work (see gui.panels.code.shown); catch up when a tab comes forward.
         self.summary_dock.visibilityChanged.connect(lambda on: on and self.summary.catch_up())
         self.code_dock.visibilityChanged.connect(lambda on: on and self.code.catch_up())
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [230, 330], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.problems_dock], [200], Qt.Orientation.Vertical)
         self.palette.layer_activated.connect(self.add_layer)
 
         self._build_status_bar()
@@ -144,6 +142,8 @@ class MainWindow(QMainWindow):
             self.restore_layout()
         else:
             self.resize(1600, 1000)
+        if not self._check_restored_layout:  # no saved panel layout: the defaults, for this window's size
+            self._default_dock_sizes()
 
     # -- construction -------------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -657,11 +657,20 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1600, 1000)
+            self.resize(self._first_start_size())
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
             self._check_restored_layout = True
+
+    def _first_start_size(self) -> QSize:
+        """1600×1000, or what fits the screen's free area with its frame (the title bar, a task bar)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return QSize(1600, 1000)
+        free = screen.availableGeometry()
+        frame = 48  # a title bar and borders, before the window manager has told us its own
+        return QSize(min(1600, free.width() - 16), min(1000, free.height() - frame))
 
     def reset_layout(self) -> None:
         """View ▸ Reset Layout: every panel back in its first-start place and size."""
@@ -669,13 +678,17 @@ class MainWindow(QMainWindow):
         for dock in (self.palette_dock, self.inspector_dock, self.problems_dock, self.summary_dock, self.code_dock):
             dock.setFloating(False)
             dock.show()
-        # The first-start sizes, narrower on a small screen so the canvas keeps well over MIN_CANVAS_SHARE.
+        self._default_dock_sizes()
+        self.problems_dock.raise_()
+        self.settings.remove("window_state")
+
+    def _default_dock_sizes(self) -> None:
+        """The first-start dock sizes, narrower on a small screen so the canvas keeps well over
+        MIN_CANVAS_SHARE of the window."""
         w, h = self.width(), self.height()
         self.resizeDocks([self.palette_dock, self.inspector_dock], [min(230, int(0.16 * w)), min(330, int(0.22 * w))],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.problems_dock], [min(200, int(0.22 * h))], Qt.Orientation.Vertical)
-        self.problems_dock.raise_()
-        self.settings.remove("window_state")
 
     def canvas_is_cramped(self) -> bool:
         """True when the canvas has less than MIN_CANVAS_SHARE of the window's width or height."""

@@ -153,3 +153,19 @@ def test_training_dock_leaves_the_canvas_its_share_at_1280x720(qtbot, isolated) 
     assert scroll.objectName() == "training_scroll"
     assert scroll.widget() is dock.panel
     assert dock.mapToGlobal(QPoint(0, 0)).y() >= window.view.mapToGlobal(QPoint(0, window.view.height())).y()
+
+
+def test_the_first_start_fits_the_screen_with_its_frame(qtbot, isolated) -> None:
+    from gui.main_window import MainWindow
+
+    window = MainWindow(Document.new())  # no saved geometry: a first start
+    window.ask_unsaved = lambda: QMessageBox.StandardButton.Discard
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    settle()
+    free = window.screen().availableGeometry()
+    assert window.width() <= min(1600, free.width()) and window.height() <= min(1000, free.height() - 40)
+    assert window.statusBar().isVisible()
+    assert window.statusBar().mapTo(window, QPoint(0, window.statusBar().height())).y() <= window.height()
+    assert_roomy(window)
