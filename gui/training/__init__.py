@@ -46,7 +46,7 @@ _gc_was_enabled = False
 
 
 def hold_gc() -> None:
-    """Collect garbage now and keep the cyclic collector off until :func:`release_gc` (GUI thread only).
+    """Keep the cyclic collector off until :func:`release_gc` (call both on the GUI thread).
 
     Held while a background thread imports or warms up torch: its allocations would otherwise start
     collections on that thread, which finalize the GUI's dropped Qt wrappers there ("Timers cannot be
@@ -55,7 +55,6 @@ def hold_gc() -> None:
     global _gc_holds, _gc_was_enabled
     if _gc_holds == 0:
         _gc_was_enabled = gc.isenabled()
-        gc.collect()
         gc.disable()
     _gc_holds += 1
 
@@ -131,6 +130,7 @@ class TrainingDock(QDockWidget):
         placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWidget(placeholder)
         self._waiting = False  # for the preload to finish before building the panel
+        self._unplaced: TrainingPanel | None = None  # made, not yet in the dock
         self.visibilityChanged.connect(self._visible)
 
     @property
@@ -141,26 +141,34 @@ class TrainingDock(QDockWidget):
     @property
     def panel(self) -> TrainingPanel:
         if self._panel is None:
-            from gui.training.dock import TrainingPanel
-
-            panel = TrainingPanel(None, self._runs_root)
-            panel.highlight = self.highlight
-            panel.node_stats.connect(self._node_stats)
-            sink = self.message_sink() if self.message_sink is not None else None
-            if sink is not None:
-                panel.message.connect(sink)
-            self._panel = panel
-            # The panel scrolls inside the dock rather than dictating the dock's minimum height: its
-            # viewers need ~480 px, which at 1280×720 squeezed the canvas to ~100 px.
-            scroll = QScrollArea()
-            scroll.setObjectName("training_scroll")
-            scroll.setWidgetResizable(True)
-            scroll.setFrameShape(QFrame.Shape.NoFrame)
-            scroll.setWidget(panel)
-            self.setWidget(scroll)
-            if self._doc is not None:
-                panel.set_document(self._doc)
+            self._place(self._unplaced or self._make())
+        assert self._panel is not None
         return self._panel
+
+    def _make(self) -> TrainingPanel:
+        from gui.training.dock import TrainingPanel
+
+        return TrainingPanel(None, self._runs_root)
+
+    def _place(self, panel: TrainingPanel) -> None:
+        """Put a made panel in the dock and show the document in it."""
+        self._unplaced = None
+        panel.highlight = self.highlight
+        panel.node_stats.connect(self._node_stats)
+        sink = self.message_sink() if self.message_sink is not None else None
+        if sink is not None:
+            panel.message.connect(sink)
+        self._panel = panel
+        # The panel scrolls inside the dock rather than dictating the dock's minimum height: its
+        # viewers need ~480 px, which at 1280×720 squeezed the canvas to ~100 px.
+        scroll = QScrollArea()
+        scroll.setObjectName("training_scroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(panel)
+        self.setWidget(scroll)
+        if self._doc is not None:
+            panel.set_document(self._doc)
 
     def start(self, epochs: int | None = None) -> bool:
         """Show the dock and start a run with the panel's settings (``main.py FILE --train``)."""
@@ -214,9 +222,16 @@ class TrainingDock(QDockWidget):
                 loader.done.connect(self._build, Qt.ConnectionType.SingleShotConnection)
 
     def _build(self) -> None:
+        """Make the panel, and place it on the next event-loop turn (two shorter holds of the GUI thread
+        than one); ``panel`` does both at once when asked for meanwhile."""
         self._waiting = False
-        if self._panel is None and shiboken6.isValid(self):
-            self.panel  # noqa: B018 - the property builds it
+        if self._panel is None and self._unplaced is None and shiboken6.isValid(self):
+            self._unplaced = self._make()
+            QTimer.singleShot(20, self._place_made)  # not 0: a zero timer runs before pending input and paints
+
+    def _place_made(self) -> None:
+        if self._panel is None and self._unplaced is not None and shiboken6.isValid(self):
+            self._place(self._unplaced)
 
 
 class _WindowHooks(QObject):
