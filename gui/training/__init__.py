@@ -69,10 +69,12 @@ def release_gc() -> None:
 
 class Preloader(QObject):
     """Imports :data:`HEAVY_MODULES` once per process on a plain Python thread, then emits ``done`` (on
-    the GUI thread). The GUI thread keeps running meanwhile, but for the moments an extension module's
-    initialisation holds the interpreter lock."""
+    the GUI thread), then warms up torch (:class:`~gui.training.worker.WarmUp`) and emits ``warmed``.
+    The GUI thread keeps running meanwhile, but for the moments an extension module's initialisation
+    holds the interpreter lock."""
 
-    done = Signal()
+    done = Signal()  # the modules are imported
+    warmed = Signal()  # and the first-run warm-up is done (the thread ends)
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,17 +85,28 @@ class Preloader(QObject):
         if not self.started:
             self.started = True
             hold_gc()
-            self.done.connect(self._release_gc)  # a method of a GUI-thread object: runs on the GUI thread
+            self.warmed.connect(self._release_gc)  # a method of a GUI-thread object: runs on the GUI thread
             threading.Thread(target=self._run, name="netcanvas-preload", daemon=True).start()
 
     def _run(self) -> None:
-        for name in HEAVY_MODULES:
-            try:
+        try:
+            for name in HEAVY_MODULES:
                 importlib.import_module(name)
-            except Exception:  # the GUI thread imports it again when it builds the panel, and says why
-                break
+        except Exception:  # the GUI thread imports it again when it builds the panel, and says why
+            self.finished = True
+            self.done.emit()
+            self.warmed.emit()
+            return
         self.finished = True
         self.done.emit()  # queued to the GUI thread, where the preloader lives
+        # Then what a first run would import in the middle of training (torch._dynamo …), here rather
+        # than on the training thread; the panel is built meanwhile.
+        from gui.training.worker import WarmUp
+
+        try:
+            WarmUp.run_once()
+        finally:
+            self.warmed.emit()
 
     def _release_gc(self) -> None:
         release_gc()
@@ -141,7 +154,7 @@ class TrainingDock(QDockWidget):
     @property
     def panel(self) -> TrainingPanel:
         if self._panel is None:
-            self._place(self._unplaced or self._make())
+            self._place(self._unplaced if self._unplaced is not None else self._make())
         assert self._panel is not None
         return self._panel
 

@@ -407,14 +407,25 @@ def warm_up() -> None:
 
 
 class WarmUp(QThread):
-    """Runs :func:`warm_up` once per process on its own thread."""
+    """Runs :func:`warm_up` once per process on its own thread (unless another thread does:
+    :meth:`run_once`, which the dock's background import also calls)."""
 
     done = False
+    _claimed = False
+    _lock = threading.Lock()
 
     def run(self) -> None:
-        if not WarmUp.done:
-            warm_up()
-            WarmUp.done = True
+        WarmUp.run_once()
+
+    @staticmethod
+    def run_once() -> None:
+        """Warm up on the calling thread, if no thread has done or is doing it."""
+        with WarmUp._lock:
+            if WarmUp._claimed:
+                return
+            WarmUp._claimed = True
+        warm_up()
+        WarmUp.done = True
 
 
 def resume_request(run_dir: Path, cfg: TrainConfig, probes: Sequence[str] = ()) -> tuple[RunRequest, Graph] | str:

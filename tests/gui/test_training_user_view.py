@@ -11,6 +11,7 @@ import time
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QPushButton
 
 from core.training.runs import RunFolder
 from gui import commands
@@ -160,3 +161,21 @@ def test_an_epochs_override_does_not_mark_the_document_modified(qtbot, panel):
     assert summary.epochs_done == 2
     assert not panel.doc.is_modified() and panel.doc.undo_stack.count() == 0
     assert panel.settings.epochs.value() == 1
+
+
+def test_a_tab_opened_before_its_viewer_is_built_shows_it(qtbot, tmp_path):
+    doc = make_doc()
+    panel = TrainingPanel(doc, runs_root=tmp_path / "runs")
+    qtbot.addWidget(panel)
+    panel.resize(1400, 700)
+    panel.show()
+    bar = panel.tabs.tabBar()
+    assert bar.tabText(3) == "Runs" and panel.tabs.widget(3).findChildren(QPushButton) == []  # not built yet
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(3).center())
+    assert panel.tabs.currentIndex() == 3 and panel.tabs.currentWidget() is panel.runs
+    assert panel.runs.tree.isVisible() and panel.runs.b_resume.isVisible()
+    assert [bar.tabText(i) for i in range(bar.count())] == ["Curves && feature maps", "Filters", "Predictions", "Runs"]
+    qtbot.waitUntil(lambda: all(panel.tabs.widget(i).findChildren(QPushButton) or panel.tabs.widget(i).findChildren(
+        QComboBox) for i in (1, 2, 3)), timeout=5_000)  # the others follow on their own
+    panel.shutdown()
+    doc.dispose()
