@@ -489,6 +489,7 @@ class EdgeItem(QGraphicsItem):
         self.label_pos = QPointF()
         self.label_rect = QRectF()
         self._bounds = QRectF()
+        self.pending = False  # its course is stale and waits for the canvas's sliced reroute
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setZValue(0)
 
@@ -500,7 +501,18 @@ class EdgeItem(QGraphicsItem):
             self._place_label()
             self.update()
 
+    def set_pending(self) -> None:
+        """Hide the wire until :meth:`set_path` gives it its new course (after a bulk move its old
+        course points at the cards' old places). Fully transparent, Qt skips it when painting, and
+        it stays visible as far as folding and selection are concerned."""
+        if not self.pending:
+            self.pending = True
+            self.setOpacity(0.0)
+
     def set_path(self, path: QPainterPath, label_at: QPointF) -> None:
+        if self.pending:
+            self.pending = False
+            self.setOpacity(1.0)
         self.prepareGeometryChange()
         self.path = path
         self._shape = None

@@ -42,6 +42,8 @@ from gui.document import Document
 from gui.theme import Theme
 
 _LANE_GAP = 40.0
+_BULK_MOVE = 64  # a move of this many nodes or more (Arrange, its undo) routes its wires in slices
+_SLICE_S = 0.012  # one slice of the deferred reroute: with the paint after it, well under 50 ms
 
 
 def _composition(types: Iterable[str]) -> str:
@@ -74,6 +76,8 @@ class CanvasScene(QGraphicsScene):
         self._reroute_timer = QTimer(self, singleShot=True, interval=60)
         self._reroute_timer.timeout.connect(self._reroute_in_slices)
         self._reroute_queue: list[EdgeItem] = []
+        self._order_queue = False  # the next slice sorts the queue: wires in view first
+        self._slice_index: RectIndex[QGraphicsItem] | None = None  # the cards, kept until one moves
         self._slice_timer = QTimer(self, interval=0)  # one slice of the deferred reroute per turn
         self._slice_timer.timeout.connect(self._reroute_slice)
         self._rect_timer = QTimer(self, singleShot=True, interval=0)
@@ -129,6 +133,7 @@ class CanvasScene(QGraphicsScene):
 
     # -- model signals ----------------------------------------------------------------------------
     def _on_node_added(self, node_id: str) -> None:
+        self._slice_index = None
         self._add_node_item(node_id)
         self._refresh_slots(node_id)
         self._unit[node_id] = visible_unit(self.doc.graph, self._parent, node_id)
@@ -136,6 +141,7 @@ class CanvasScene(QGraphicsScene):
         self._rect_timer.start()
 
     def _on_node_removed(self, node_id: str) -> None:
+        self._slice_index = None
         item = self.nodes.pop(node_id, None)
         if item is not None:
             self.removeItem(item)
@@ -172,6 +178,7 @@ class CanvasScene(QGraphicsScene):
             return
         x, y = node.pos if node.pos is not None else (0.0, 0.0)
         item.setPos(x, y)
+        self._slice_index = None
         self._moved.add(node_id)
         if not self.doc.in_batch:  # inside a command, the rest waits for batch_finished
             self._flush_moves()
@@ -193,6 +200,17 @@ class CanvasScene(QGraphicsScene):
                 gid = self._parent.get(gid)
         for gid in sorted((x for x in groups if x in self.frames), key=self._depth, reverse=True):
             self._place_frame(gid)
+        if len(moved) >= _BULK_MOVE:
+            # Arrange and its undo: routing every wire here held the GUI thread 0.2-0.4 s on
+            # DenseNet-201. The wires of the moved cards are hidden (their old courses point at
+            # old places) and all wires are routed in slices, those in view first.
+            for e, eitem in self.edges.items():
+                if (e.src in moved or e.dst in moved) and eitem.isVisible():
+                    eitem.set_pending()
+            self._reroute_timer.stop()
+            self._reroute_in_slices(now=False)
+            self._rect_timer.start()
+            return
         seen: set[Edge] = set()
         for nid in moved:
             if nid in g.nodes:
@@ -200,7 +218,7 @@ class CanvasScene(QGraphicsScene):
                     eitem = self.edges.get(e)
                     if e not in seen and eitem is not None and eitem.isVisible():
                         seen.add(e)
-                        self._route_edge(eitem, lanes=len(moved) < 64)
+                        self._route_edge(eitem)
         self._reroute_timer.start()  # lanes of other long edges may have changed
         self._rect_timer.start()
 
@@ -228,6 +246,7 @@ class CanvasScene(QGraphicsScene):
     def refresh_folding(self) -> None:
         """Recompute what is visible: nodes, collapsed cards, frames, edges and their ends."""
         g = self.doc.graph
+        self._slice_index = None
         self._parent = parent = parent_map(g)
         self._unit = {n: visible_unit(g, parent, n) for n in g.nodes}
         for nid, item in self.nodes.items():
@@ -476,9 +495,9 @@ class CanvasScene(QGraphicsScene):
         """Recompute lanes of long edges (after moves settle, or after a layout)."""
         # one index of the visible cards for the whole pass (gui.canvas.layout.RectIndex): asking
         # the scene for each wire's corridor froze the window for 35 s after arranging DenseNet-201
-        cards: list[QGraphicsItem] = [*self.nodes.values(), *self.cards.values()]
-        self._card_index = RectIndex(
-            (self._card_rect(it).getCoords(), it) for it in cards if it.isVisible())
+        self._reroute_queue = []  # every wire is routed here: a pending sliced pass has nothing left
+        self._slice_timer.stop()
+        self._card_index = self._index_cards()
         try:
             for item in self.edges.values():
                 if item.isVisible():
@@ -486,20 +505,39 @@ class CanvasScene(QGraphicsScene):
         finally:
             self._card_index = None
 
-    def _reroute_in_slices(self) -> None:
-        """The deferred reroute after moves, about 30 ms of it per event-loop turn: after Arrange on
-        DenseNet-201 its 2,511 wires took 0.3–0.6 s at once, a freeze (each slice indexes the cards
-        afresh, so a move made between slices is seen)."""
+    def rerouting(self) -> bool:
+        """True while wires wait for their sliced reroute (some may be hidden until routed)."""
+        return bool(self._reroute_queue)
+
+    def _index_cards(self) -> RectIndex[QGraphicsItem]:
+        cards: list[QGraphicsItem] = [*self.nodes.values(), *self.cards.values()]
+        return RectIndex((self._card_rect(it).getCoords(), it) for it in cards if it.isVisible())
+
+    def _reroute_in_slices(self, now: bool = True) -> None:
+        """The deferred reroute after moves, one slice per event-loop turn: after Arrange on
+        DenseNet-201 its 2,511 wires took 0.3-0.6 s at once, a freeze (the slices share an index
+        of the cards until a card moves, so a move made between slices is seen). ``now=False`` leaves the first
+        slice to the next turn, after the view has moved to where the user will look."""
         self._reroute_queue = [it for it in self.edges.values() if it.isVisible()]
-        self._reroute_slice()
+        self._order_queue = True
+        if now:
+            self._reroute_slice()
         if self._reroute_queue:
             self._slice_timer.start()
 
     def _reroute_slice(self) -> None:
+        stop = time.perf_counter() + _SLICE_S
         queue = self._reroute_queue
-        cards: list[QGraphicsItem] = [*self.nodes.values(), *self.cards.values()]
-        self._card_index = RectIndex((self._card_rect(it).getCoords(), it) for it in cards if it.isVisible())
-        stop = time.perf_counter() + 0.03
+        if self._order_queue:
+            # popped from the end: wires with an end in view first, hidden ones before drawn ones
+            self._order_queue = False
+            shown = self._units_in_view()
+            unit = self._unit
+            queue.sort(key=lambda it: (unit.get(it.edge.src, it.edge.src) in shown
+                                       or unit.get(it.edge.dst, it.edge.dst) in shown, it.pending))
+        if self._slice_index is None:
+            self._slice_index = self._index_cards()
+        self._card_index = self._slice_index
         try:
             while queue and time.perf_counter() < stop:
                 item = queue.pop()
@@ -509,6 +547,18 @@ class CanvasScene(QGraphicsScene):
             self._card_index = None
         if not queue:
             self._slice_timer.stop()
+
+    def _units_in_view(self) -> set[str]:
+        """The ids of the visible cards (nodes and collapsed blocks) whose corner is in a view."""
+        seen = [v.mapToScene(v.viewport().rect()).boundingRect() for v in self.views()]
+        shown: set[str] = set()
+        for items in (self.nodes, self.cards):
+            for uid, item in items.items():
+                if item.isVisible():
+                    p = item.pos()
+                    if any(r.contains(p) for r in seen):
+                        shown.add(uid)
+        return shown
 
     @staticmethod
     def _card_rect(item: QGraphicsItem) -> QRectF:
