@@ -783,3 +783,50 @@ def test_wires_follow_a_big_layout_in_slices(qtbot, tall):
         if it.isVisible():
             assert it.path.pointAtPercent(1.0) == sc.nodes[it.edge.dst].in_port_pos(it.edge.port)
             assert it.path.pointAtPercent(0.0) == sc.nodes[it.edge.src].out_port_pos(it.edge.from_port)
+
+
+def test_a_big_arrange_hands_back_the_window_before_every_wire_is_routed(qtbot, tall):
+    """Arrange on 517 layers lands as one step, and the window handles its next event while wires
+    are still being routed: the moved cards' wires are hidden meanwhile, never drawn to where the
+    cards were. Then every wire shows and ends on its ports; Undo puts every layer back exactly
+    and the wires follow again."""
+    from PySide6.QtCore import QTimer
+
+    sc, doc, g = tall.canvas, tall.doc, tall.doc.graph
+    before = {n: g.nodes[n].pos for n in g.nodes}
+
+    def on_ports(it) -> bool:
+        e = it.edge
+        return (it.path.pointAtPercent(0.0) == sc.port_scene_pos(e.src, "out", e.from_port)
+                and it.path.pointAtPercent(1.0) == sc.port_scene_pos(e.dst, "in", e.port))
+
+    def wires() -> list:
+        return [it for it in sc.edges.values() if it.isVisible()]
+
+    hidden_then: list[int] = []
+    stale_then: list[int] = []
+
+    def look() -> None:  # the first thing the window does after the step lands
+        hidden_then.append(sum(it.opacity() == 0.0 for it in wires()))
+        stale_then.append(sum(it.opacity() > 0.0 and not on_ports(it) for it in wires()))
+
+    doc.undo_stack.indexChanged.connect(lambda _i: QTimer.singleShot(0, look))
+    assert tall.auto_arrange()
+    qtbot.waitUntil(lambda: bool(hidden_then), timeout=10000)
+    assert doc.undo_stack.undoText() == "Auto-arrange"
+    assert hidden_then[0] > 0 and stale_then[0] == 0
+    qtbot.waitUntil(lambda: not sc.rerouting(), timeout=10000)
+    assert all(it.opacity() == 1.0 and on_ports(it) for it in wires())
+    arranged = {n: g.nodes[n].pos for n in g.nodes}
+    assert arranged != before
+
+    doc.undo_stack.undo()
+    assert {n: g.nodes[n].pos for n in g.nodes} == before
+    qtbot.waitUntil(lambda: len(hidden_then) == 2, timeout=10000)
+    assert hidden_then[1] > 0 and stale_then[1] == 0
+    qtbot.waitUntil(lambda: not sc.rerouting(), timeout=10000)
+    assert all(it.opacity() == 1.0 and on_ports(it) for it in wires())
+    doc.undo_stack.redo()
+    assert {n: g.nodes[n].pos for n in g.nodes} == arranged
+    qtbot.waitUntil(lambda: not sc.rerouting(), timeout=10000)
+    assert all(it.opacity() == 1.0 and on_ports(it) for it in wires())
