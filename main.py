@@ -3,6 +3,10 @@
     python main.py [PROJECT] [--screenshot PNG]   open the editor
     python main.py summary SOURCE... [--json]     analysis
     python main.py export|import|templates|train  see ``python main.py --help``
+
+The top of the house: it imports :mod:`templates`, which registers the ``template:NAME`` source
+kind in :mod:`core.sources`, before handing over to the editor (gui) or the command line
+(core.cli), neither of which imports the templates to resolve a SOURCE.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ DEMO = ROOT / "resources" / "demo_lenet.json"
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    import templates  # noqa: F401  (registers template:NAME in core.sources, for both front-ends)
     from core.cli import SUBCOMMANDS
 
     if args and (args[0] in SUBCOMMANDS or args[0] in ("-h", "--help")):

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.analysis import Analysis, Severity
-from core.cli.common import human
+from core.units import human
 from gui import commands
 from gui.document import Document
 from gui.files import APP_NAME, PROJECT_SUFFIXES, FileActions, Recovery, settings

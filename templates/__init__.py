@@ -5,6 +5,10 @@
 table for VGG, block builders for ResNet …) that emit nodes through the public Graph API.
 Templates that mirror a torchvision model use its module paths as node ids, so the compiled
 model's ``state_dict`` has torchvision's keys and shapes.
+
+Importing this package registers the ``template:NAME`` source kind with
+:func:`core.sources.register_source`: that is how core, the command line included, reaches the
+templates without importing them (``main.py`` imports this package before it hands over).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import importlib
 from typing import Any
 
 from core.project import Project
-from core.sources import SourceError
+from core.sources import SourceError, register_source
 from templates.registry import TemplateInfo, registered
 
 # Family modules register their templates at import; this order is the listing's order (the
@@ -51,5 +55,7 @@ def build_template(name: str, **options: Any) -> Project:
         raise SourceError(f"template {name!r}: num_classes must be a positive integer, got {num_classes!r}")
     return build(**options)
 
+
+register_source("template", build_template, lister=list_templates)
 
 __all__ = ["TemplateInfo", "build_template", "list_templates", "template_names"]

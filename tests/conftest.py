@@ -15,6 +15,10 @@ if str(ROOT) not in sys.path:
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 
+# What main.py does before it hands over: register template:NAME in core.sources, for the tests that
+# call core.sources or core.cli directly.
+import templates  # noqa: E402,F401
+
 
 def _private_qsettings() -> None:
     """Keep this run's QSettings (window layout, theme, recent files) in a folder of its own, so two

@@ -1,4 +1,4 @@
-"""Helpers shared by CLI subcommands: loading sources with one-line errors, number formatting."""
+"""Helpers shared by CLI subcommands: loading sources with one-line errors (numbers: :mod:`core.units`)."""
 
 from __future__ import annotations
 
@@ -16,19 +16,3 @@ def load_or_fail(source: str) -> Project:
     except Exception as exc:  # an importer or template failure must still be one line
         raise UsageError(f"{source}: {type(exc).__name__}: {exc}") from None
 
-
-def human(n: float | None, unit: str = "") -> str:
-    """``138357544`` → ``138.36 M``; keeps small numbers exact."""
-    if n is None:
-        return "?"
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.2f} {suffix}{unit}"
-    return f"{n:g} {unit}".rstrip() if isinstance(n, float) else f"{n} {unit}".rstrip()
-
-
-def human_bytes(n: float) -> str:
-    for div, suffix in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if n >= div:
-            return f"{n / div:.2f} {suffix}"
-    return f"{int(n)} B"

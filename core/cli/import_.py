@@ -17,9 +17,10 @@ from typing import Any
 
 from core.analysis import analyze
 from core.cli import UsageError
-from core.cli.common import human, load_or_fail
+from core.cli.common import load_or_fail
 from core.layers.spec import fmt_shape
 from core.project import Project, save_project
+from core.units import human
 
 
 def add_parser(sub: Any) -> None:

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from core.analysis import Analysis, analyze
-from core.cli.common import human, human_bytes, load_or_fail
+from core.cli.common import load_or_fail
 from core.layers.spec import fmt_shape
+from core.units import human, human_bytes
 
 
 def add_parser(sub: Any) -> None:

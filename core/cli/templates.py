@@ -1,7 +1,8 @@
 """``main.py templates``: the built-in templates with their input shape, parameters and MACs.
 
 Each template is built and analysed (no torch involved), so the numbers are the ones the
-editor shows when the template is opened. ``--json`` prints one object per template.
+editor shows when the template is opened. ``--json`` prints one object per template. The list
+comes from the ``template:`` source kind that :mod:`templates` registers in :mod:`core.sources`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import json
 from typing import Any
 
 from core.analysis import analyze
-from core.cli.common import human
+from core.cli import UsageError
 from core.layers.spec import fmt_shape
+from core.sources import SourceError, list_sources, load_source
+from core.units import human
 
 
 def add_parser(sub: Any) -> None:
@@ -24,11 +27,13 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from templates import build_template, list_templates  # templates -> core, never the reverse at import
-
+    try:
+        listed = list_sources("template")
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
     rows = [("Name", "Title", "Input", "Params", "MACs", "torchvision")]
-    for info in list_templates():
-        result = analyze(build_template(info.name).graph)
+    for info in listed:
+        result = analyze(load_source(f"template:{info.name}").graph)
         if args.json:
             print(json.dumps({"name": info.name, "title": info.title, "description": info.description,
                               "input_shape": list(info.input_shape), "num_classes": info.num_classes,

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.analysis import analyze
-from core.cli.common import human
 from core.layers.spec import fmt_shape
+from core.units import human
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.cli.common import human
+from core.units import human
 
 
 class _Worker(QThread):

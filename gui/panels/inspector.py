@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from core.analysis import Analysis, NodeResult
-from core.cli.common import human, human_bytes
 from core.graph import GraphError
 from core.layers import get_spec
 from core.layers.spec import LayerSpec, ParamError, ParamSpec, fmt_shape
 from core.project import INIT_CHOICES
+from core.units import human, human_bytes
 from gui import commands
 from gui.panels.icons import category_icon, severity_icon
 from gui.panels.param_editors import OptionalEditor, ParamEditor, make_editor

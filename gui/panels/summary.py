@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.analysis import Analysis, NodeResult
-from core.cli.common import human, human_bytes
 from core.layers.spec import fmt_shape
+from core.units import human, human_bytes
 from gui.panels.code import shown
 from gui.panels.verify import VerifyReport, VerifyThread
 from gui.theme import current_theme

@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.cli.common import human_bytes
 from core.training import DatasetError, DataSource, TrainConfig, check_fit
 from core.training.config import LOSSES, OPTIMIZERS, SCHEDULES
 from core.training.health import device_memory
+from core.units import human_bytes
 from gui.theme import Theme, current_theme
 from gui.training.images import MosaicView, chw_to_rgb
 from gui.training.worker import open_data

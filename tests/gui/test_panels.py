@@ -219,7 +219,7 @@ def test_summary_table_sorts_numbers_and_estimates_memory(qtbot, doc):
     panel.batch.setValue(64)
     panel.optimizer.setCurrentIndex(panel.optimizer.findData("adam"))
     m = doc.analysis.memory(64, "adam")
-    from core.cli.common import human_bytes
+    from core.units import human_bytes
 
     assert human_bytes(m.total) in panel.memory.text()
 

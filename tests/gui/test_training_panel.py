@@ -120,7 +120,7 @@ def test_memory_estimate_follows_the_batch_size(qtbot, panel):
     after = panel.settings.memory.text()
     assert before != after and "at batch 512" in after
     est = panel.doc.analysis.memory(512, "sgd")
-    from core.cli.common import human_bytes
+    from core.units import human_bytes
 
     assert human_bytes(est.total) in after
 
