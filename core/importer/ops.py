@@ -1,12 +1,17 @@
-"""How the importer turns functional calls into layer nodes (used by :mod:`core.importer`).
+"""How the importer turns functional calls into layer nodes: the op handlers and their tables.
 
-Each handler takes the converter, the fx node and its arguments (tensors already replaced by
-references to graph nodes, shape arithmetic by its value) and returns the value the call
-produces: a reference to a new node, an existing reference (``x.contiguous()`` adds nothing),
-or the outputs of a multi-output node. A call no handler knows is refused by the caller.
+Each handler takes the conversion in progress, the fx node and its arguments (tensors already
+replaced by :mod:`~core.importer.values` references to graph nodes, shape arithmetic by its value)
+and returns the value the call produces: a reference to a new node, an existing reference
+(``x.contiguous()`` adds nothing), or the outputs of a multi-output node. :func:`handler_for`
+picks the handler; a call it has none for is refused by the converter, which names it with
+:func:`describe`.
 
-The tables map torch's functional spellings to the registry's layer types; the layer types
-themselves (shape rules, parameters) are only ever declared in :mod:`core.layers`.
+The seam with the converter is :class:`Conversion`, the few things a handler may ask of the
+conversion (add a node, look up shapes and ids, refuse). Declaring it here, instead of importing
+the converter, keeps the arrow pointing one way: the converter imports the handlers, never the
+reverse. The tables map torch's functional spellings to the registry's layer types; the layer
+types themselves (shape rules, parameters) are only ever declared in :mod:`core.layers`.
 """
 
 from __future__ import annotations
@@ -14,47 +19,89 @@ from __future__ import annotations
 import inspect
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import fx
 
-if TYPE_CHECKING:
-    from core.importer import _Converter
+from core.graph import Graph
+from core.importer.errors import ModelImportError
+from core.importer.modules import user_params
+from core.importer.values import Multi, Param, Ref
+from core.layers import get_spec
 
-Handler = Callable[["_Converter", fx.Node, tuple[Any, ...], dict[str, Any]], Any]
+
+class Conversion(Protocol):
+    """What a handler may use of the conversion in progress (:class:`~core.importer.converter.Converter`)."""
+
+    graph: Graph
+    values: dict[fx.Node, Any]  # fx node → the value it stands for (a Ref, a Multi, shape arithmetic …)
+    ids: dict[str, str]  # module path → node id path
+    skip: set[fx.Node]  # fx nodes a handler has already folded into an earlier node
+
+    def fail(self, n: fx.Node, what: str, why: str = ...) -> ModelImportError:
+        """The refusal for ``what`` at ``n``, naming the module whose forward does it."""
+        ...
+
+    def shapes(self, n: fx.Node) -> tuple[tuple[int, ...], ...]:
+        """Torch's per-sample shapes of ``n``'s value(s)."""
+        ...
+
+    def add(self, type_name: str, node_id: str, params: Mapping[str, Any], inputs: Sequence[Any],
+            scope: str, n: fx.Node | None) -> Any:
+        """Add node ``node_id`` in the group of module ``scope``, fed by ``inputs``."""
+        ...
+
+    def functional(self, n: fx.Node, type_name: str, params: Mapping[str, Any], inputs: Sequence[Any],
+                   name: str | None = None) -> Any:
+        """Add the node for functional call ``n``, with an id in the calling module's scope."""
+        ...
+
+    def refs(self, n: fx.Node, value: Any, what: str) -> list[Ref]:
+        """The tensors in ``value`` as references; anything else is refused."""
+        ...
 
 
-def _bind(conv: _Converter, n: fx.Node, args: Sequence[Any], kwargs: Mapping[str, Any],
+Handler = Callable[[Conversion, fx.Node, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def describe(n: fx.Node) -> str:
+    """How a reader would write the call: ``F.relu``, ``torch.einsum``, ``Tensor.view``, ``operator.add``."""
+    if n.op == "call_method":
+        return f"Tensor.{n.target}"
+    name = getattr(n.target, "__name__", str(n.target))
+    if getattr(F, name, None) is n.target:
+        return f"F.{name}"
+    if getattr(torch, name, None) is n.target:
+        return f"torch.{name}"
+    if getattr(operator, name, None) is n.target:
+        return f"operator.{name}"
+    mod = getattr(n.target, "__module__", None) or ""
+    return f"{mod}.{name}" if mod else name
+
+
+def _bind(conv: Conversion, n: fx.Node, args: Sequence[Any], kwargs: Mapping[str, Any],
           names: Sequence[str], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Positional and keyword arguments by name (``names[0]`` is the tensor input)."""
     if len(args) > len(names):
-        raise conv.fail(n, f"{_what(n)} with {len(args)} positional arguments")
+        raise conv.fail(n, f"{describe(n)} with {len(args)} positional arguments")
     bound = dict(zip(names, args, strict=False))
     for key, value in kwargs.items():
         if key not in names:
-            raise conv.fail(n, f"{_what(n)} with argument {key}=")
+            raise conv.fail(n, f"{describe(n)} with argument {key}=")
         bound[key] = value
     for key, value in defaults.items():
         bound.setdefault(key, value)
     missing = [k for k in names if k not in bound]
     if missing:
-        raise conv.fail(n, f"{_what(n)} without {missing[0]}")
+        raise conv.fail(n, f"{describe(n)} without {missing[0]}")
     return bound
 
 
-def _what(n: fx.Node) -> str:
-    from core.importer import _describe
-
-    return _describe(n)
-
-
-def _input(conv: _Converter, n: fx.Node, value: Any) -> Any:
-    from core.importer import _Ref
-
-    if not isinstance(value, _Ref):
-        raise conv.fail(n, f"{_what(n)} on a {type(value).__name__}")
+def _input(conv: Conversion, n: fx.Node, value: Any) -> Any:
+    if not isinstance(value, Ref):
+        raise conv.fail(n, f"{describe(n)} on a {type(value).__name__}")
     return value
 
 
@@ -67,39 +114,35 @@ def _rank(n: fx.Node, arg: int = 0) -> int:
 
 # -- element-wise merges -------------------------------------------------------------------------
 
-def _operands(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+def _operands(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     rest = dict(kwargs)
     if "other" in rest:
         args = (*args, rest.pop("other"))
     alpha = rest.pop("alpha", 1)
     if len(args) != 2 or rest or alpha != 1:
-        raise conv.fail(n, f"{_what(n)} with arguments {sorted(kwargs) if kwargs else len(args)}")
+        raise conv.fail(n, f"{describe(n)} with arguments {sorted(kwargs) if kwargs else len(args)}")
     return args[0], args[1]
 
 
-def _add(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    from core.importer import _Ref
-
+def _add(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     a, b = _operands(conv, n, args, kwargs)
-    if not isinstance(a, _Ref) or not isinstance(b, _Ref):
-        raise conv.fail(n, f"{_what(n)} of a tensor and a constant")
+    if not isinstance(a, Ref) or not isinstance(b, Ref):
+        raise conv.fail(n, f"{describe(n)} of a tensor and a constant")
     return conv.functional(n, "Add", {}, [a, b], "add")
 
 
-def _mul(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    from core.importer import _Param, _Ref
-
+def _mul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     a, b = _operands(conv, n, args, kwargs)
-    if isinstance(a, _Param) and isinstance(b, _Ref):
+    if isinstance(a, Param) and isinstance(b, Ref):
         return _layer_scale(conv, n, a, b)
-    if isinstance(b, _Param) and isinstance(a, _Ref):
+    if isinstance(b, Param) and isinstance(a, Ref):
         return _layer_scale(conv, n, b, a)
-    if not isinstance(a, _Ref) or not isinstance(b, _Ref):
-        raise conv.fail(n, f"{_what(n)} of a tensor and a constant")
+    if not isinstance(a, Ref) or not isinstance(b, Ref):
+        raise conv.fail(n, f"{describe(n)} of a tensor and a constant")
     return conv.functional(n, "Multiply", {}, [a, b], "mul")
 
 
-def _layer_scale(conv: _Converter, n: fx.Node, param: Any, x: Any) -> Any:
+def _layer_scale(conv: Conversion, n: fx.Node, param: Any, x: Any) -> Any:
     """``self.layer_scale * x`` (ConvNeXt): a LayerScale node at the owner's path, keeping the key."""
     owner, _, attr = param.path.rpartition(".")
     (shape,) = conv.shapes(n)  # a per-channel scale broadcasts to exactly x's shape
@@ -112,9 +155,6 @@ def _layer_scale(conv: _Converter, n: fx.Node, param: Any, x: Any) -> Any:
     flat = param.value.detach().flatten()
     if flat.numel() and not flat.is_meta and bool((flat == flat[0]).all()):
         params["init_value"] = float(flat[0])
-    from core.importer import user_params
-    from core.layers import get_spec
-
     spec = get_spec("LayerScale")
     assert spec is not None
     node_id = conv.ids[owner]
@@ -125,9 +165,9 @@ def fmt(shape: Any) -> str:
     return "×".join(str(int(d)) for d in shape) or "scalar"
 
 
-def _cat(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _cat(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     b = _bind(conv, n, args, kwargs, ("tensors", "dim"), {"dim": 0})
-    tensors = conv.refs(n, b["tensors"], _what(n))
+    tensors = conv.refs(n, b["tensors"], describe(n))
     if len(tensors) == 1:  # DenseNet concatenates a one-element list: the tensor itself
         return tensors[0]
     return conv.functional(n, "Concat", {"dim": b["dim"]}, tensors, "cat")
@@ -172,13 +212,11 @@ _AS_LAYER_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _as_layer(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    from core.layers import get_spec
-
+def _as_layer(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     type_name, names, required = _AS_LAYER[n.target]
     spec = get_spec(type_name)
     if spec is None:
-        raise conv.fail(n, _what(n))
+        raise conv.fail(n, describe(n))
     x = _input(conv, n, args[0])
     defaults = _defaults(n.target, names)
     b = _bind(conv, n, args[1:], kwargs, names, defaults)
@@ -190,14 +228,14 @@ def _as_layer(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[
         elif key == "_stacklevel":
             continue
         elif key in required and value != required[key]:
-            raise conv.fail(n, f"{_what(n)} with {key}={value!r}")
+            raise conv.fail(n, f"{describe(n)} with {key}={value!r}")
         elif key in spec.param_names:
             params[key] = list(value) if isinstance(value, tuple) else value
     for key, value in required.items():
         if key in spec.param_names:
             params[key] = value
     if type_name in ("Softmax", "LogSoftmax") and params.get("dim") is None:
-        raise conv.fail(n, f"{_what(n)} without dim")
+        raise conv.fail(n, f"{describe(n)} without dim")
     return conv.functional(n, type_name, params, [x])
 
 
@@ -216,23 +254,23 @@ def _defaults(fn: Any, names: Sequence[str]) -> dict[str, Any]:
     return {k: v for k, v in known.items() if k in names}
 
 
-def _as_layer_method(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _as_layer_method(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     type_name, fixed = _AS_LAYER_METHODS[str(n.target)]
     x = _input(conv, n, args[0])
     params = dict(fixed)
     if type_name in ("Softmax", "LogSoftmax"):
         b = _bind(conv, n, args, kwargs, ("self", "dim", "dtype"), {"dtype": None})
         if b["dtype"] is not None or b["dim"] is None:
-            raise conv.fail(n, f"{_what(n)} without dim or with a dtype")
+            raise conv.fail(n, f"{describe(n)} without dim or with a dtype")
         params["dim"] = b["dim"]
     elif len(args) > 1 or kwargs:
-        raise conv.fail(n, f"{_what(n)} with arguments")
+        raise conv.fail(n, f"{describe(n)} with arguments")
     return conv.functional(n, type_name, params, [x], str(n.target))
 
 
 # -- shape operations -----------------------------------------------------------------------------
 
-def _flatten(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _flatten(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     b = _bind(conv, n, args, kwargs, ("input", "start_dim", "end_dim"), {"start_dim": 0, "end_dim": -1})
     x = _input(conv, n, b["input"])
     return conv.functional(n, "Flatten", {"start_dim": b["start_dim"], "end_dim": b["end_dim"]}, [x], "flatten")
@@ -243,18 +281,18 @@ def _positive_dims(dims: Any, rank: int) -> list[int]:
     return [int(d) % rank for d in seq]
 
 
-def _mean(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _mean(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     b = _bind(conv, n, args, kwargs, ("input", "dim", "keepdim", "dtype"), {"dim": None, "keepdim": False,
                                                                             "dtype": None})
     x = _input(conv, n, b["input"])
     if b["dim"] is None or b["dtype"] is not None:
-        raise conv.fail(n, f"{_what(n)} over every axis (batch included)" if b["dim"] is None
-                        else f"{_what(n)} with a dtype")
+        raise conv.fail(n, f"{describe(n)} over every axis (batch included)" if b["dim"] is None
+                        else f"{describe(n)} with a dtype")
     dims = _positive_dims(b["dim"], _rank(n))
     return conv.functional(n, "Mean", {"dim": dims, "keepdim": bool(b["keepdim"])}, [x], "mean")
 
 
-def _view(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _view(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     x = _input(conv, n, args[0])
     src = n.args[0]
     assert isinstance(src, fx.Node)
@@ -289,7 +327,7 @@ def _single_user(n: fx.Node) -> fx.Node | None:
     return users[0] if len(users) == 1 else None
 
 
-def _channel_shuffle_chain(conv: _Converter, n: fx.Node, in_shape: tuple[int, ...],
+def _channel_shuffle_chain(conv: Conversion, n: fx.Node, in_shape: tuple[int, ...],
                            out_shape: tuple[int, ...]) -> tuple[int, fx.Node, list[fx.Node]] | None:
     """``view(n, g, c/g, …) → transpose(1, 2) → [contiguous] → view(n, c, …)``: ShuffleNet's channel shuffle."""
     if (len(out_shape) != len(in_shape) + 1 or out_shape[2:] != in_shape[1:]
@@ -313,30 +351,30 @@ def _is_reshape(n: fx.Node) -> bool:
             or (n.op == "call_function" and n.target in (torch.reshape, torch.flatten)))
 
 
-def _transpose(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _transpose(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     b = _bind(conv, n, args, kwargs, ("input", "dim0", "dim1"), {})
     x = _input(conv, n, b["input"])
     return conv.functional(n, "Transpose", {"dim0": b["dim0"], "dim1": b["dim1"]}, [x], "transpose")
 
 
-def _permute(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _permute(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     x = _input(conv, n, args[0])
     rest = args[1:] or tuple(kwargs.values())
     dims = list(rest[0]) if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else list(rest)
     dims = _positive_dims(dims, _rank(n))
     if not dims or dims[0] != 0:
-        raise conv.fail(n, f"{_what(n)} {dims} that moves the batch axis")
+        raise conv.fail(n, f"{describe(n)} {dims} that moves the batch axis")
     return conv.functional(n, "Permute", {"dims": dims[1:]}, [x], "permute")
 
 
-def _chunk(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _chunk(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     b = _bind(conv, n, args, kwargs, ("input", "chunks", "dim"), {"dim": 0})
     x = _input(conv, n, b["input"])
     count = len(conv.shapes(n))  # torch may return fewer pieces than asked for
     return conv.functional(n, "Chunk", {"chunks": count, "dim": b["dim"]}, [x], "chunk")
 
 
-def _split(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _split(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     b = _bind(conv, n, args, kwargs, ("input", "split_size_or_sections", "dim"), {"dim": 0})
     if "split_size" in kwargs:
         b["split_size_or_sections"] = kwargs["split_size"]
@@ -346,24 +384,22 @@ def _split(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str
     return conv.functional(n, "Split", {"sections": sections, "dim": b["dim"]}, [x], "split")
 
 
-def _channel_shuffle(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _channel_shuffle(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     b = _bind(conv, n, args, kwargs, ("input", "groups"), {})
     x = _input(conv, n, b["input"])
     return conv.functional(n, "ChannelShuffle", {"groups": b["groups"]}, [x], "channel_shuffle")
 
 
-def _alias(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _alias(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if len(args) > 1 or any(k != "memory_format" for k in kwargs):
-        raise conv.fail(n, f"{_what(n)} with arguments")
+        raise conv.fail(n, f"{describe(n)} with arguments")
     return _input(conv, n, args[0])
 
 
-def _getitem(conv: _Converter, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    from core.importer import _Multi, _Ref
-
+def _getitem(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     base, index = args
-    if isinstance(base, _Multi) and isinstance(index, int):
-        return _Ref(base.node, index % base.count)
+    if isinstance(base, Multi) and isinstance(index, int):
+        return Ref(base.node, index % base.count)
     if isinstance(base, (list, tuple)):
         return base[index]
     raise conv.fail(n, "indexing a tensor (x[...])")
@@ -399,4 +435,4 @@ def handler_for(n: fx.Node) -> Handler | None:
         return None
 
 
-__all__ = ["handler_for"]
+__all__ = ["Conversion", "Handler", "describe", "handler_for"]

@@ -1,0 +1,22 @@
+"""The one error the importer raises: :class:`ModelImportError`.
+
+It lives in its own module because every stage raises it (tracing, reading a module's arguments,
+the op handlers, the conversion, the final checks against torch) and none of them should import
+another stage just to name the error. It is a :class:`~core.sources.SourceError`, so a
+``torchvision:NAME`` source that cannot be imported reads like any other bad SOURCE.
+"""
+
+from __future__ import annotations
+
+from core.sources import SourceError
+
+
+class ModelImportError(SourceError):
+    """A module the importer cannot represent; ``str()`` names the operation and the module path."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+__all__ = ["ModelImportError"]

@@ -1,0 +1,190 @@
+"""Which ``nn.Module`` classes are layers, and how a module becomes a layer node's parameters and id.
+
+This is the importer's whole knowledge of *modules* (the functional calls are in
+:mod:`core.importer.ops`):
+
+- :func:`layer_classes` maps each module class to its layer type, read from every declaration's
+  ``torch_class`` in :mod:`core.layers` (exact classes only), so the tracer knows what to keep
+  whole and the converter what node to make;
+- :func:`module_params` reads a module's constructor arguments back from its attributes (or the
+  declaration's ``from_module``), and :func:`user_params` keeps only what differs from torch's
+  defaults, which the op handlers use too for the parameters of functional calls;
+- :func:`id_paths` turns module paths into node ids, so node ids stay the source's
+  ``state_dict`` prefixes wherever a module name is a valid id.
+
+It depends on the layer registry and nothing else of the importer but its error, so both the
+tracer and the op handlers can stand on it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import keyword
+import re
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.graph import id_problem
+from core.importer.errors import ModelImportError
+from core.layers import all_specs
+from core.layers.extra import OWN_CLASSES
+from core.layers.spec import Kind, LayerSpec, ParamError, ParamSpec, tup
+
+# -- which module classes are layers --------------------------------------------------------------
+
+def resolve_class(dotted: str) -> type | None:
+    """``torch.nn.Conv2d`` → the class, or None when it does not exist here."""
+    parts = dotted.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[i:]:
+                obj = getattr(obj, name)
+        except AttributeError:
+            return None
+        return obj if isinstance(obj, type) else None
+    return None
+
+
+@cache
+def layer_classes() -> dict[type, LayerSpec]:
+    """Module class → layer type, from every declaration's ``torch_class`` (exact classes only)."""
+    out: dict[type, LayerSpec] = {}
+    for spec in all_specs():
+        names = [spec.torch_class] if (spec.is_module or spec.module_class) else []
+        if spec.type in OWN_CLASSES:
+            names.append(OWN_CLASSES[spec.type])
+        for name in names:
+            cls = resolve_class(name)
+            if cls is not None and issubclass(cls, nn.Module):
+                out.setdefault(cls, spec)
+    return out
+
+
+# -- reading constructor arguments back from a module ---------------------------------------------
+
+def _plain(value: Any, p: ParamSpec, m: nn.Module) -> Any:
+    """A module attribute as a project-file value (lists, numbers, booleans)."""
+    if p.kind is Kind.BOOL and isinstance(value, torch.Tensor):
+        return True  # ``bias`` is stored as the Parameter itself
+    if p.kind is Kind.BOOL and value is None and not p.optional:
+        return False
+    if p.name == "padding" and isinstance(value, str):
+        if value == "valid":
+            return 0
+        spans = [d * (k - 1) for d, k in zip(tup(m.dilation, 2), tup(m.kernel_size, 2), strict=False)]
+        if value == "same" and all(s % 2 == 0 for s in spans):
+            return [s // 2 for s in spans]
+    if isinstance(value, (tuple, list, torch.Size)):
+        return [_plain(v, p, m) for v in value]
+    return value
+
+
+def _norm(value: Any, p: ParamSpec) -> Any:
+    if p.kind in (Kind.INTS, Kind.FLOATS) and value is not None:
+        return tup(value, p.arity)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _compact(value: Any, p: ParamSpec) -> Any:
+    if p.kind in (Kind.INTS, Kind.FLOATS) and isinstance(value, list) and len(set(value)) == 1:
+        return value[0]
+    return value
+
+
+def _torch_required(spec: LayerSpec) -> frozenset[str]:
+    """Constructor arguments torch requires (kernel_size …): written out even when they equal our default."""
+    return _required_args(spec.torch_class)
+
+
+@cache
+def _required_args(torch_class: str) -> frozenset[str]:
+    cls = resolve_class(torch_class)
+    if cls is None:
+        return frozenset()
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(k for k, p in sig.parameters.items()
+                     if p.default is inspect.Parameter.empty and k != "self"
+                     and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+
+def user_params(spec: LayerSpec, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Validate ``raw`` and keep what differs from torch's defaults (inferred arguments dropped)."""
+    try:
+        resolved = spec.resolve(raw)
+    except ParamError as exc:
+        raise ModelImportError(f"{where}: {spec.type} {exc}", where) from None
+    out = {}
+    required = _torch_required(spec)
+    for p in spec.params:
+        value = resolved[p.name]
+        if p.inferred or (_norm(value, p) == _norm(p.default, p) and p.name not in required):
+            continue
+        out[p.name] = _compact(value, p)
+    return out
+
+
+def module_params(spec: LayerSpec, m: nn.Module, path: str) -> dict[str, Any]:
+    """The constructor arguments of ``m`` as ``spec`` params (through ``spec.from_module`` if set)."""
+    if spec.from_module is not None:
+        try:
+            raw = spec.from_module(m)
+        except ParamError as exc:
+            raise ModelImportError(f"{path}: {spec.type} {exc}", path) from None
+    else:
+        raw = {}
+        for p in spec.params:
+            if p.inferred:
+                continue
+            if not hasattr(m, p.name):
+                raise ModelImportError(f"{path}: {type(m).__name__} has no attribute {p.name!r}, which the "
+                                       f"{spec.type} layer type needs", path)
+            raw[p.name] = _plain(getattr(m, p.name), p, m)
+    return user_params(spec, raw, path)
+
+
+# -- module paths as node ids ---------------------------------------------------------------------
+
+def _segment(name: str) -> str:
+    if name.isdigit() or not id_problem(name):
+        return name
+    seg = re.sub(r"[^A-Za-z0-9_]", "_", name, flags=re.ASCII) or "_"
+    if seg[0].isdigit():
+        seg = "_" + seg
+    return seg + "_" if keyword.iskeyword(seg) else seg
+
+
+def id_paths(module: nn.Module) -> dict[str, str]:
+    """Module path → node id path: the same path, unless a name has characters ids refuse.
+
+    RegNet names its blocks ``block1-0``; its nodes become ``…block1_0…`` and
+    :func:`~core.importer.import_with_weights` renames the weights' keys to match.
+    """
+    paths = [p for p, _ in module.named_modules(remove_duplicate=False)]
+    out = {p: p for p in paths if not p or not id_problem(p)}
+    taken = set(out.values())
+    for path in paths:  # parents come before their children
+        if path in out:
+            continue
+        parent, _, leaf = path.rpartition(".")
+        head = out[parent]
+        candidate = f"{head}.{_segment(leaf)}" if head else _segment(leaf)
+        while candidate in taken:
+            candidate += "_"
+        out[path] = candidate
+        taken.add(candidate)
+    return out
+
+
+__all__ = ["id_paths", "layer_classes", "module_params", "resolve_class", "user_params"]

@@ -1,0 +1,91 @@
+"""``torchvision:NAME``: torchvision's classification models, built without weights and imported.
+
+The import itself is :func:`~core.importer.pipeline.import_module`; this module only knows
+torchvision: the model names, the input each expects, and how to build one cheaply (on the meta
+device where torchvision allows). torchvision is imported inside the functions, so importing the
+importer does not pay for it until a ``torchvision:`` source is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.importer.pipeline import import_module
+from core.project import Project
+from core.sources import SourceError
+
+
+def torchvision_names() -> list[str]:
+    """torchvision's classification model names (``resnet18`` …)."""
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def torchvision_input_shape(name: str, model: nn.Module | None = None) -> tuple[int, int, int]:
+    """The input a torchvision model expects: its weights' crop size (3×299×299 for Inception v3).
+
+    A model that fixes its size (``image_size`` of the vision transformers) has the last word.
+    """
+    import torchvision
+
+    fixed = getattr(model, "image_size", None)
+    if isinstance(fixed, int):
+        return (3, fixed, fixed)
+    size = 224
+    try:
+        weights = torchvision.models.get_model_weights(name)
+        transforms = next(iter(weights)).transforms
+        size = int(getattr(transforms, "keywords", {}).get("crop_size", size))
+    except (ValueError, StopIteration, TypeError):
+        pass
+    return (3, size, size)
+
+
+def _check_name(name: str) -> None:
+    names = torchvision_names()
+    if name not in names:
+        close = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.6)
+        hint = f" — did you mean {' or '.join(close)}?" if close else " (see torchvision.models.list_models())"
+        raise SourceError(f"torchvision has no classification model {name!r}{hint}")
+
+
+def torchvision_model(name: str, *, meta: bool = False, **kwargs: Any) -> nn.Module:
+    """``torchvision.models.get_model(name, **kwargs)`` without weights; ``meta`` skips allocating them.
+
+    Unknown names raise :class:`SourceError` with the closest names.
+    """
+    import torchvision
+
+    _check_name(name)
+    with warnings.catch_warnings():
+        # GoogLeNet and Inception v3 warn that their default init will change; it does not matter here.
+        warnings.filterwarnings("ignore", message="The default weight initialization", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="The default weight initialization", category=UserWarning)
+        if meta:
+            try:
+                with torch.device("meta"):
+                    return torchvision.models.get_model(name, **kwargs)
+            except (NotImplementedError, RuntimeError):
+                pass  # an init that reads its own values (RegNet): build it for real
+        return torchvision.models.get_model(name, **kwargs)
+
+
+def import_torchvision(name: str, input_shape: Sequence[int] | None = None) -> Project:
+    """``torchvision:NAME`` as a project: the model's structure imported and laid out top to bottom.
+
+    The project holds no weights (it never does); the model is built on the meta device where
+    torchvision allows, so even the largest import in a second or two.
+    """
+    model = torchvision_model(name, meta=True)
+    graph = import_module(model, input_shape or torchvision_input_shape(name, model))
+    return Project(graph=graph, name=name, extra={"imported_from": f"torchvision:{name}"})
+
+
+__all__ = ["import_torchvision", "torchvision_input_shape", "torchvision_model", "torchvision_names"]
