@@ -78,6 +78,7 @@ class CanvasScene(QGraphicsScene):
         self._reroute_queue: list[EdgeItem] = []
         self._order_queue = False  # the next slice sorts the queue: wires in view first
         self._slice_index: RectIndex[QGraphicsItem] | None = None  # the cards, kept until one moves
+        self._frames_due: set[str] = set()  # frames hidden after a bulk move until the next slice
         self._slice_timer = QTimer(self, interval=0)  # one slice of the deferred reroute per turn
         self._slice_timer.timeout.connect(self._reroute_slice)
         self._rect_timer = QTimer(self, singleShot=True, interval=0)
@@ -198,12 +199,16 @@ class CanvasScene(QGraphicsScene):
             while gid is not None and gid not in groups:
                 groups.add(gid)
                 gid = self._parent.get(gid)
-        for gid in sorted((x for x in groups if x in self.frames), key=self._depth, reverse=True):
-            self._place_frame(gid)
+        frames = [gid for gid in groups if gid in self.frames]
         if len(moved) >= _BULK_MOVE:
             # Arrange and its undo: routing every wire here held the GUI thread 0.2-0.4 s on
             # DenseNet-201. The wires of the moved cards are hidden (their old courses point at
-            # old places) and all wires are routed in slices, those in view first.
+            # old places) and all wires are routed in slices, those in view first; the frames
+            # around them are hidden too and placed by the first slice, after this step's paint.
+            for gid in frames:
+                self._frames_due.add(gid)
+                self.frames[gid].setOpacity(0.0)
+                self.frames[gid].title.setOpacity(0.0)
             for e, eitem in self.edges.items():
                 if (e.src in moved or e.dst in moved) and eitem.isVisible():
                     eitem.set_pending()
@@ -211,6 +216,8 @@ class CanvasScene(QGraphicsScene):
             self._reroute_in_slices(now=False)
             self._rect_timer.start()
             return
+        for gid in sorted(frames, key=self._depth, reverse=True):
+            self._place_frame(gid)
         seen: set[Edge] = set()
         for nid in moved:
             if nid in g.nodes:
@@ -324,6 +331,7 @@ class CanvasScene(QGraphicsScene):
             card.setPos(r[0], r[1])
 
     def _place_frame(self, gid: str) -> None:
+        self._frames_due.discard(gid)
         frame = self.frames.get(gid)
         grp = self.doc.graph.groups.get(gid)
         if frame is None or grp is None:
@@ -348,6 +356,9 @@ class CanvasScene(QGraphicsScene):
         frame.setVisible(True)
         frame.title.setVisible(True)
         frame.set_geometry(content, self.block_title(gid), self._depth(gid))
+        if frame.opacity() < 1.0:  # hidden after a bulk move until now
+            frame.setOpacity(1.0)
+            frame.title.setOpacity(1.0)
 
     # -- what a block says about itself (derived from its layers each time, never cached) ---------
     def block_facts(self, gid: str) -> tuple[list[str], list[str], int | None, int | None]:
@@ -497,6 +508,7 @@ class CanvasScene(QGraphicsScene):
         # the scene for each wire's corridor froze the window for 35 s after arranging DenseNet-201
         self._reroute_queue = []  # every wire is routed here: a pending sliced pass has nothing left
         self._slice_timer.stop()
+        self._place_due_frames()
         self._card_index = self._index_cards()
         try:
             for item in self.edges.values():
@@ -506,8 +518,9 @@ class CanvasScene(QGraphicsScene):
             self._card_index = None
 
     def rerouting(self) -> bool:
-        """True while wires wait for their sliced reroute (some may be hidden until routed)."""
-        return bool(self._reroute_queue)
+        """True while wires wait for their sliced reroute or frames for their place after a bulk
+        move (those hidden meanwhile show once placed)."""
+        return bool(self._reroute_queue or self._frames_due)
 
     def _index_cards(self) -> RectIndex[QGraphicsItem]:
         cards: list[QGraphicsItem] = [*self.nodes.values(), *self.cards.values()]
@@ -516,17 +529,19 @@ class CanvasScene(QGraphicsScene):
     def _reroute_in_slices(self, now: bool = True) -> None:
         """The deferred reroute after moves, one slice per event-loop turn: after Arrange on
         DenseNet-201 its 2,511 wires took 0.3-0.6 s at once, a freeze (the slices share an index
-        of the cards until a card moves, so a move made between slices is seen). ``now=False`` leaves the first
-        slice to the next turn, after the view has moved to where the user will look."""
+        of the cards until a card moves, so a move made between slices is seen). ``now=False``
+        leaves the first slice to the next turn, after the view has moved to where the user will
+        look."""
         self._reroute_queue = [it for it in self.edges.values() if it.isVisible()]
         self._order_queue = True
         if now:
             self._reroute_slice()
-        if self._reroute_queue:
+        if self._reroute_queue or self._frames_due:
             self._slice_timer.start()
 
     def _reroute_slice(self) -> None:
         stop = time.perf_counter() + _SLICE_S
+        self._place_due_frames()
         queue = self._reroute_queue
         if self._order_queue:
             # popped from the end: wires with an end in view first, hidden ones before drawn ones
@@ -547,6 +562,12 @@ class CanvasScene(QGraphicsScene):
             self._card_index = None
         if not queue:
             self._slice_timer.stop()
+
+    def _place_due_frames(self) -> None:
+        """Place the frames a bulk move left hidden, innermost first (an enclosing frame makes room
+        for its members' titles)."""
+        for gid in sorted(self._frames_due, key=self._depth, reverse=True):
+            self._place_frame(gid)
 
     def _units_in_view(self) -> set[str]:
         """The ids of the visible cards (nodes and collapsed blocks) whose corner is in a view."""
@@ -724,7 +745,8 @@ class CanvasScene(QGraphicsScene):
     def content_rect(self) -> QRectF:
         """The bounding box of what is visible (nodes, cards, frames)."""
         r = QRectF()
-        for item in [*self.nodes.values(), *self.cards.values(), *self.frames.values()]:
+        frames = [f for gid, f in self.frames.items() if gid not in self._frames_due]  # due: at old places
+        for item in [*self.nodes.values(), *self.cards.values(), *frames]:
             if item.isVisible():
                 r = r.united(item.sceneBoundingRect())
         return r

@@ -787,13 +787,14 @@ def test_wires_follow_a_big_layout_in_slices(qtbot, tall):
 
 def test_a_big_arrange_hands_back_the_window_before_every_wire_is_routed(qtbot, tall):
     """Arrange on 517 layers lands as one step, and the window handles its next event while wires
-    are still being routed: the moved cards' wires are hidden meanwhile, never drawn to where the
-    cards were. Then every wire shows and ends on its ports; Undo puts every layer back exactly
-    and the wires follow again."""
-    from PySide6.QtCore import QTimer
+    are still being routed: the moved cards' wires and block frames are hidden meanwhile, never
+    drawn to where the cards were. Then every wire shows and ends on its ports and every frame
+    shows around its layers; Undo puts every layer back exactly and all of it follows again."""
+    from PySide6.QtCore import QSizeF, QTimer
 
     sc, doc, g = tall.canvas, tall.doc, tall.doc.graph
     before = {n: g.nodes[n].pos for n in g.nodes}
+    assert sc.frames  # its blocks are expanded: frames around their layers
 
     def on_ports(it) -> bool:
         e = it.edge
@@ -803,12 +804,21 @@ def test_a_big_arrange_hands_back_the_window_before_every_wire_is_routed(qtbot, 
     def wires() -> list:
         return [it for it in sc.edges.values() if it.isVisible()]
 
+    def around(gid: str) -> bool:  # the frame encloses every layer of its block
+        f = sc.frames[gid]
+        return all(f.rect.contains(QRectF(sc.nodes[n].pos(), QSizeF(NODE_W, NODE_H))) for n in g.group_nodes(gid))
+
+    def settled() -> bool:
+        return (all(it.opacity() == 1.0 and on_ports(it) for it in wires())
+                and all(f.opacity() == 1.0 and around(gid) for gid, f in sc.frames.items()))
+
     hidden_then: list[int] = []
     stale_then: list[int] = []
 
     def look() -> None:  # the first thing the window does after the step lands
         hidden_then.append(sum(it.opacity() == 0.0 for it in wires()))
-        stale_then.append(sum(it.opacity() > 0.0 and not on_ports(it) for it in wires()))
+        stale_then.append(sum(it.opacity() > 0.0 and not on_ports(it) for it in wires())
+                          + sum(f.opacity() > 0.0 and not around(gid) for gid, f in sc.frames.items()))
 
     doc.undo_stack.indexChanged.connect(lambda _i: QTimer.singleShot(0, look))
     assert tall.auto_arrange()
@@ -816,7 +826,7 @@ def test_a_big_arrange_hands_back_the_window_before_every_wire_is_routed(qtbot, 
     assert doc.undo_stack.undoText() == "Auto-arrange"
     assert hidden_then[0] > 0 and stale_then[0] == 0
     qtbot.waitUntil(lambda: not sc.rerouting(), timeout=10000)
-    assert all(it.opacity() == 1.0 and on_ports(it) for it in wires())
+    assert settled()
     arranged = {n: g.nodes[n].pos for n in g.nodes}
     assert arranged != before
 
@@ -825,8 +835,8 @@ def test_a_big_arrange_hands_back_the_window_before_every_wire_is_routed(qtbot, 
     qtbot.waitUntil(lambda: len(hidden_then) == 2, timeout=10000)
     assert hidden_then[1] > 0 and stale_then[1] == 0
     qtbot.waitUntil(lambda: not sc.rerouting(), timeout=10000)
-    assert all(it.opacity() == 1.0 and on_ports(it) for it in wires())
+    assert settled()
     doc.undo_stack.redo()
     assert {n: g.nodes[n].pos for n in g.nodes} == arranged
     qtbot.waitUntil(lambda: not sc.rerouting(), timeout=10000)
-    assert all(it.opacity() == 1.0 and on_ports(it) for it in wires())
+    assert settled()
