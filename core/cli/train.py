@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from core.training.data import DatasetError, parse_spec
     from core.training.health import TrainingFailure
     from core.training.runs import default_run_dir
-    from core.training.session import build_trainer, resume_settings
+    from core.training.session import TrainingSession, resume_settings
 
     if args.source is None and args.resume is None:
         raise UsageError("train needs a SOURCE (a project file, template:NAME or torchvision:NAME) or --resume RUN_DIR")
@@ -132,9 +132,10 @@ def run(args: argparse.Namespace) -> int:
     main_rank = ctx is None or ctx.main
     run_dir = args.out or args.resume or str(default_run_dir(project.name or "run"))
     report = _Reporter(args.json, progress=not args.quiet, main=main_rank)
+    session = TrainingSession(project, config, report.callbacks(), run_dir=run_dir, resume_from=args.resume,
+                              dist=ctx, log=report.note)
     try:
-        trainer = build_trainer(project, config, report.callbacks(), run_dir=run_dir, resume_from=args.resume,
-                                dist=ctx, log=report.note)
+        session.build()
     except DatasetError as exc:
         ddp.shutdown()
         raise UsageError(str(exc)) from None
@@ -143,9 +144,9 @@ def run(args: argparse.Namespace) -> int:
         if main_rank:
             print(f"error: {exc}", file=sys.stderr)
         return 1
-    previous = _install_sigint(trainer.stop)
+    previous = _install_sigint(session.stop)
     try:
-        summary = trainer.run()
+        summary = session.run()
     finally:
         _restore_sigint(previous)
         ddp.shutdown()

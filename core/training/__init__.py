@@ -7,7 +7,8 @@ Typical use::
     summary = Trainer(model, data, TrainConfig(epochs=5), Callbacks(epoch_end=print)).run()
 
 :func:`build_trainer` does the same from a project (compile a copy of the graph, open the data,
-run folder) for the CLI; :class:`TrainingSession` wraps it for a worker thread (the GUI).
+run folder); :class:`TrainingSession` is the one run both front-ends drive around it (the CLI on
+its main thread, the GUI's worker on its training thread).
 """
 
 from core.training.config import ConfigError, TrainConfig

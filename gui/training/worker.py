@@ -1,16 +1,18 @@
-"""The QThread adapter around the training engine (DESIGN.md §3).
+"""The QThread adapter around :class:`core.training.session.TrainingSession` (DESIGN.md §3).
 
-:class:`TrainingWorker` is a ``QObject`` moved to its own ``QThread``. On that thread it opens the
-data source, compiles a COPY of the graph (taken on the GUI thread when the run is requested, so
-later canvas edits never reach the running model), carries weights the user loaded from an earlier
-run, and runs :class:`core.training.Trainer`. The engine's callbacks become Qt signals; Qt queues
-them to the GUI thread because the receivers live there.
+:class:`TrainingWorker` is a ``QObject`` that stays on the GUI thread and runs one
+:class:`~core.training.session.TrainingSession` — the class ``main.py train`` runs too — on its own
+``QThread``. The session does the work (compiles a COPY of the graph taken on the GUI thread when
+the run is requested, opens the data, carries weights the user loaded from an earlier run, resumes
+a run folder, trains); this module only turns its callbacks into Qt signals, which Qt queues to
+the GUI thread because the receivers live there, and adds the GUI's own snapshots (a CPU copy of
+the model for predictions, of the weights at every epoch end, of the watched convolutions' kernels).
 
-Throttling: the engine reports batches at most every 50 ms; the adapter coalesces them further
-(merging the per-step losses, so no plot point is lost) to at most 10 signals per second — the
-plots repaint 2.5 times a second, and every Python call on the GUI thread holds the interpreter the
-training loop also needs — and flushes what is pending before an epoch end, a pause and the end
-of the run, so the last update is never missed.
+Throttling (:class:`ProgressThrottle`): the engine reports batches at most every 50 ms; the adapter
+coalesces them further (merging the per-step losses, so no plot point is lost) to at most 10
+signals per second — the plots repaint 2.5 times a second, and every Python call on the GUI thread
+holds the interpreter the training loop also needs — and flushes what is pending before an epoch
+end, a pause and the end of the run, so the last update is never missed.
 
 Control (:meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`set_probes`) may be called from the
 GUI thread at any time, also before the engine exists (a stop while the data loads ends the run
@@ -19,13 +21,11 @@ before its first batch).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
-import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,16 +39,13 @@ from core.training import (
     BatchProgress,
     Callbacks,
     ConfigError,
-    DatasetError,
     DataSource,
     EpochMetrics,
     RunSummary,
     TrainConfig,
     Trainer,
-    TrainingFailure,
-    open_dataset,
 )
-from core.training.session import build_trainer, resume_settings
+from core.training.session import TrainingSession, open_data
 
 MIN_INTERVAL_S = 0.1  # ≤ 10 progress signals per second (the plots repaint 2.5 times a second)
 
@@ -59,7 +56,8 @@ class RunRequest:
 
     For a new run, ``project`` holds a private copy of the graph (``graph.copy()``) and ``config``
     the settings. To resume, ``resume_from`` names the run folder: its own graph and settings are
-    used, with ``overrides`` (more epochs, another device) applied.
+    used, with ``overrides`` (more epochs, another device) applied. ``data``: a source already
+    opened for these settings, trained on instead of opening it again.
     """
 
     project: Project | None = None
@@ -69,6 +67,7 @@ class RunRequest:
     overrides: dict[str, Any] = field(default_factory=dict)
     weights: tuple[Any, Graph] | None = None  # (module, its graph) to carry unchanged nodes' weights from
     probes: Sequence[str] = ()
+    data: DataSource | None = None
 
     @classmethod
     def for_graph(cls, graph: Graph, config: TrainConfig, name: str = "run", **kw: Any) -> RunRequest:
@@ -76,24 +75,53 @@ class RunRequest:
         return cls(project=Project(graph=graph.copy(), name=name, training=config.to_dict(only_changed=True)),
                    config=config, **kw)
 
-
-def open_data(config: TrainConfig, input_shape: Sequence[int] | None) -> DataSource:
-    """The data source a config names (folder images are decoded to the graph's Input size)."""
-    shape = tuple(input_shape) if input_shape is not None and len(input_shape) == 3 else None
-    return open_dataset(config.dataset, root=config.data_root, seed=config.seed, train_size=config.train_size,
-                        val_size=config.val_size, val_fraction=config.val_fraction, image_shape=shape,
-                        val_folder=config.val_folder, download=config.download, workers=config.workers)
-
-
-class _Signals:
-    """The signals both sides declare (the runner emits them on its thread, the worker re-emits)."""
-
-    NAMES = ("run_started", "progress", "epoch_ended", "probed", "checkpoint_saved", "warned", "paused_changed",
-             "status_changed", "model_ready", "weights_snapshot", "filters_snapshot", "failed", "finished")
+    def session(self, callbacks: Callbacks, status: Callable[[str], None] | None = None,
+                built: Callable[[Trainer], None] | None = None) -> TrainingSession:
+        """The :class:`TrainingSession` this request describes, reporting through ``callbacks`` (and its
+        setup steps and the data source's messages through ``status``)."""
+        session = TrainingSession(self.project, self.config, callbacks, run_dir=self.run_dir,
+                                  resume_from=self.resume_from, overrides=self.overrides, data=self.data,
+                                  weights=self.weights, step=status, log=status, built=built)
+        session.set_probes(self.probes)
+        return session
 
 
-class _Runner(QObject):
-    """The training-thread side: opens the data, compiles, runs the engine, turns callbacks into signals."""
+class ProgressThrottle:
+    """Coalesces batch reports to at most one ``emit`` per :data:`MIN_INTERVAL_S` (and the last step of
+    every epoch), merging the losses of the steps in between so none is lost; :meth:`flush` sends
+    what is pending."""
+
+    def __init__(self, emit: Callable[[BatchProgress], None]) -> None:
+        self._emit = emit
+        self._pending: BatchProgress | None = None
+        self._last = 0.0
+        self.sent = 0  # for the throttle's tests and the benchmark
+
+    def batch(self, event: BatchProgress) -> None:
+        pending = self._pending
+        if pending is not None:  # merge: keep every step's loss, report the latest state
+            event = dataclasses.replace(event, losses=pending.losses + event.losses, first_step=pending.first_step)
+        now = time.perf_counter()
+        if now - self._last >= MIN_INTERVAL_S or event.step == event.steps:
+            self._pending = None
+            self._send(event, now)
+        else:
+            self._pending = event
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            event, self._pending = self._pending, None
+            self._send(event, time.perf_counter())
+
+    def _send(self, event: BatchProgress, now: float) -> None:
+        self._last = now
+        self.sent += 1
+        self._emit(event)
+
+
+class _SessionSignals(QObject):
+    """The training thread's side: runs the session there and emits its events as signals (the
+    worker, on the GUI thread, re-emits them through queued connections)."""
 
     run_started = Signal(object)  # core.training.RunInfo
     progress = Signal(object)  # BatchProgress (losses of every step since the previous signal)
@@ -102,73 +130,43 @@ class _Runner(QObject):
     checkpoint_saved = Signal(str)
     warned = Signal(str)
     paused_changed = Signal(bool)
-    status_changed = Signal(str)  # setup steps: "Opening shapes…", "Compiling…"
+    status_changed = Signal(str)  # setup steps: "Opening shapes and compiling…", "Training…"
     model_ready = Signal(object)  # an independent CPU copy of the compiled model (for predictions)
     weights_snapshot = Signal(object)  # CPU state_dict clone: at every epoch end and when the run ends
     filters_snapshot = Signal(object)  # {node id: CPU weight clone} of the watched convolutions, per probe
     failed = Signal(str)
     finished = Signal(object)  # RunSummary (always the last signal)
 
-    def __init__(self, request: RunRequest, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.request = request
-        self.trainer: Trainer | None = None
-        self.model: Any = None
-        self.data: DataSource | None = None
-        self.summary: RunSummary | None = None
+    NAMES = ("run_started", "progress", "epoch_ended", "probed", "checkpoint_saved", "warned", "paused_changed",
+             "status_changed", "model_ready", "weights_snapshot", "filters_snapshot", "failed", "finished")
+
+    def __init__(self, request: RunRequest) -> None:
+        super().__init__()
+        self.throttle = ProgressThrottle(self.progress.emit)
+        self.model: Any = None  # the trained model, once built (and not stopped before its first batch)
         self._lock = threading.Lock()
-        self._stop_requested = False
-        self._pause_requested = False
-        self._probes: tuple[str, ...] = tuple(request.probes)
         self._filter_nodes: tuple[str, ...] = ()
-        self._pending: BatchProgress | None = None
-        self._last_emit = 0.0
-        self.progress_signals = 0  # for the throttle's tests and the benchmark
-
-    # ------------------------------------------------------------------- control (any thread)
-
-    def pause(self) -> None:
-        with self._lock:
-            self._pause_requested = True
-            if self.trainer is not None:
-                self.trainer.pause()
-
-    def resume(self) -> None:
-        with self._lock:
-            self._pause_requested = False
-            if self.trainer is not None:
-                self.trainer.resume()
-
-    def stop(self) -> None:
-        """End the run before its next batch (the last epoch checkpoint is kept)."""
-        with self._lock:
-            self._stop_requested = True
-            if self.trainer is not None:
-                self.trainer.stop()
-
-    def set_probes(self, node_ids: Sequence[str]) -> None:
-        with self._lock:
-            self._probes = tuple(node_ids)
-            if self.trainer is not None:
-                self.trainer.set_probes(list(self._probes))
+        callbacks = Callbacks(
+            run_started=self.run_started.emit, batch=self.throttle.batch, epoch_end=self._on_epoch,
+            probe=self._on_probe, checkpoint_saved=self.checkpoint_saved.emit, warning=self.warned.emit,
+            paused=self._on_paused, failed=self._on_failed, finished=None)  # ``finished`` follows the last snapshot
+        self.session = request.session(callbacks, status=self.status_changed.emit, built=self._on_built)
 
     def set_filter_nodes(self, node_ids: Sequence[str]) -> None:
-        """Convolutions whose kernels are sent (``filters_snapshot``) with every probe and epoch end."""
         with self._lock:
             self._filter_nodes = tuple(node_ids)
 
-    # --------------------------------------------------------------------------- training thread
-
     @Slot()
-    def _run(self) -> None:
+    def run(self) -> None:
         try:
-            summary = self._train()
+            summary = self.session.run()
         except Exception as exc:  # a bug below us: one plain line for the user, never a traceback
             message = f"Training could not run: {type(exc).__name__}: {exc}"
-            summary = self._failed_summary(message)
+            summary = RunSummary(status="failed", epochs_done=0, best_epoch=None, best_val_acc=None, last=None,
+                                 run_dir=str(self.session.run_dir) if self.session.run_dir else None, seconds=0.0,
+                                 message=message)
             self.failed.emit(message)
-        self.summary = summary
-        self._flush()
+        self.throttle.flush()
         if self.model is not None:
             self.weights_snapshot.emit(_cpu_state(self.model))
         self.finished.emit(summary)
@@ -176,86 +174,12 @@ class _Runner(QObject):
         if thread is not None:
             thread.quit()
 
-    def _train(self) -> RunSummary:
-        req = self.request
-        started = time.perf_counter()
-        # The runs list dates a run by its config.json, which the engine rewrites when a run resumes (with
-        # the new epochs): a resumed run keeps the time it was first started.
-        config_file = Path(req.resume_from) / "config.json" if req.resume_from is not None else None
-        first_started = _mtime(config_file) if config_file is not None else None
-
-        def run_started(info: Any) -> None:
-            if config_file is not None and first_started is not None:
-                with contextlib.suppress(OSError):
-                    os.utime(config_file, (first_started, first_started))
-            self.run_started.emit(info)
-
-        callbacks = Callbacks(
-            run_started=run_started, batch=self._on_batch, epoch_end=self._on_epoch,
-            probe=self._on_probe, checkpoint_saved=self.checkpoint_saved.emit, warning=self.warned.emit,
-            paused=self._on_paused, failed=self._on_failed, finished=None)
-        try:
-            if req.resume_from is not None:
-                project, cfg = resume_settings(req.resume_from)
-                cfg = cfg.updated(**req.overrides)
-            else:
-                if req.project is None or req.config is None:
-                    raise TrainingFailure("Nothing to train: the request has no project.")
-                project, cfg = req.project, req.config.updated(**req.overrides)
-            self.status_changed.emit(f"Opening {cfg.dataset} and compiling…")
-            # The CLI's path from a project to a Trainer: analysis of the copy, compile, dataset, run folder.
-            trainer = build_trainer(project, cfg, callbacks, run_dir=req.run_dir, resume_from=req.resume_from,
-                                    log=self.status_changed.emit)
-            if req.weights is not None and req.resume_from is None:
-                from core.compiler import carry_weights
-
-                report = carry_weights(req.weights[0], trainer.model, req.weights[1], trainer.graph)
-                self.warned.emit(carry_message(report))
-        except (TrainingFailure, DatasetError, ConfigError) as exc:
-            message = str(exc)
-            self.failed.emit(message)
-            return self._failed_summary(message, time.perf_counter() - started)
-        if self._stopped():
-            return self._stopped_summary(time.perf_counter() - started)
+    def _on_built(self, trainer: Trainer) -> None:
         self.model = trainer.model
-        self.data = trainer.data
         self.model_ready.emit(copy.deepcopy(trainer.model).eval())  # still on the CPU: run() moves it later
-        with self._lock:
-            self.trainer = trainer
-            trainer.set_probes(list(self._probes))
-            if self._stop_requested:
-                trainer.stop()
-            if self._pause_requested:
-                trainer.pause()
-        self.status_changed.emit("Training…")
-        return trainer.run()
-
-    def _stopped(self) -> bool:
-        with self._lock:
-            return self._stop_requested
-
-    def _on_batch(self, event: BatchProgress) -> None:
-        pending = self._pending
-        if pending is not None:  # merge: keep every step's loss, report the latest state
-            event = dataclasses.replace(event, losses=pending.losses + event.losses, first_step=pending.first_step)
-        now = time.perf_counter()
-        if now - self._last_emit >= MIN_INTERVAL_S or event.step == event.steps:
-            self._pending = None
-            self._last_emit = now
-            self.progress_signals += 1
-            self.progress.emit(event)
-        else:
-            self._pending = event
-
-    def _flush(self) -> None:
-        if self._pending is not None:
-            event, self._pending = self._pending, None
-            self._last_emit = time.perf_counter()
-            self.progress_signals += 1
-            self.progress.emit(event)
 
     def _on_epoch(self, metrics: EpochMetrics) -> None:
-        self._flush()
+        self.throttle.flush()
         self.epoch_ended.emit(metrics)
         self.weights_snapshot.emit(_cpu_state(self.model))
         self._send_filters()
@@ -276,30 +200,21 @@ class _Runner(QObject):
             self.filters_snapshot.emit(out)
 
     def _on_paused(self, paused: bool) -> None:
-        self._flush()
+        self.throttle.flush()
         self.paused_changed.emit(paused)
 
     def _on_failed(self, message: str) -> None:
-        self._flush()
+        self.throttle.flush()
         self.failed.emit(message)
-
-    def _failed_summary(self, message: str, seconds: float = 0.0) -> RunSummary:
-        run_dir = str(self.request.run_dir) if self.request.run_dir else None
-        return RunSummary(status="failed", epochs_done=0, best_epoch=None, best_val_acc=None, last=None,
-                          run_dir=run_dir, seconds=seconds, message=message)
-
-    def _stopped_summary(self, seconds: float) -> RunSummary:
-        run_dir = str(self.request.run_dir) if self.request.run_dir else None
-        return RunSummary(status="stopped", epochs_done=0, best_epoch=None, best_val_acc=None, last=None,
-                          run_dir=run_dir, seconds=seconds)
 
 
 class TrainingWorker(QObject):
-    """One training run on its own ``QThread``; every engine event arrives as a signal on the GUI thread.
+    """One training run on its own ``QThread``; every session event arrives as a signal on the GUI thread.
 
     The worker object itself stays on the thread that made it (the GUI thread), so whatever is
     connected to its signals — widgets, plain functions, pytest-qt's ``waitSignal`` — runs there.
-    The thread side (``runner``) re-emits through queued connections.
+    ``thread_side`` (on the training thread) emits first; connect to its signals with a direct
+    connection to act on the training thread, between two batches.
     """
 
     run_started = Signal(object)
@@ -322,13 +237,14 @@ class TrainingWorker(QObject):
         self.summary: RunSummary | None = None
         self._started = False
         self._done = False
-        self.runner = _Runner(request)
+        self.thread_side = _SessionSignals(request)
+        self.session = self.thread_side.session
         self._thread = QThread()
         self._thread.setObjectName("netcanvas-training")
-        self.runner.moveToThread(self._thread)
-        self._thread.started.connect(self.runner._run)
-        for name in _Signals.NAMES:
-            getattr(self.runner, name).connect(getattr(self, name))  # queued: the receiver lives here
+        self.thread_side.moveToThread(self._thread)
+        self._thread.started.connect(self.thread_side.run)
+        for name in _SessionSignals.NAMES:
+            getattr(self.thread_side, name).connect(getattr(self, name))  # queued: the receiver lives here
         self.finished.connect(self._on_finished)
 
     def start(self) -> None:
@@ -342,31 +258,32 @@ class TrainingWorker(QObject):
 
     @property
     def model(self) -> Any:
-        return self.runner.model
+        return self.thread_side.model
 
     @property
     def trainer(self) -> Trainer | None:
-        return self.runner.trainer
+        return self.session.trainer
 
     def _on_finished(self, summary: RunSummary) -> None:
         self.summary = summary
         self._done = True
 
     def pause(self) -> None:
-        self.runner.pause()
+        self.session.pause()
 
     def resume(self) -> None:
-        self.runner.resume()
+        self.session.resume()
 
     def stop(self) -> None:
         """End the run before its next batch (the last epoch checkpoint is kept)."""
-        self.runner.stop()
+        self.session.stop()
 
     def set_probes(self, node_ids: Sequence[str]) -> None:
-        self.runner.set_probes(node_ids)
+        self.session.set_probes(node_ids)
 
     def set_filter_nodes(self, node_ids: Sequence[str]) -> None:
-        self.runner.set_filter_nodes(node_ids)
+        """Convolutions whose kernels are sent (``filters_snapshot``) with every probe and epoch end."""
+        self.thread_side.set_filter_nodes(node_ids)
 
     def wait(self, ms: int = 30_000) -> bool:
         """Block until the thread has ended (``True``) or ``ms`` passed; queued signals are then delivered."""
@@ -460,23 +377,6 @@ def resume_request(run_dir: Path, cfg: TrainConfig, probes: Sequence[str] = ()) 
     return request, graph
 
 
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
-
-
-def carry_message(report: Any) -> str:
-    """What a run that starts from loaded weights tells the user (a :class:`core.compiler.CarryReport`)."""
-    kept, fresh = len(report.kept), list(report.reinitialized)
-    text = f"Starting from the loaded weights: {kept} layer{'s' * (kept != 1)} kept their weights"
-    if fresh:
-        shown = ", ".join(fresh[:5]) + (f" and {len(fresh) - 5} more" if len(fresh) > 5 else "")
-        text += f"; {shown} start{'s' * (len(fresh) == 1)} fresh (changed since that run)"
-    return text + "."
-
-
 def _cpu_state(model: Any) -> dict[str, torch.Tensor]:
     """A CPU copy of the weights, taken on the training thread between steps (never torn)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -490,5 +390,5 @@ def default_config(training: dict[str, Any] | None) -> TrainConfig:
         return TrainConfig()
 
 
-__all__ = ["MIN_INTERVAL_S", "RunRequest", "TrainingWorker", "WarmUp", "carry_message", "default_config", "open_data",
-           "resume_request", "warm_up"]
+__all__ = ["MIN_INTERVAL_S", "ProgressThrottle", "RunRequest", "TrainingWorker", "WarmUp", "default_config",
+           "open_data", "resume_request", "warm_up"]

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 
 from core.graph import Graph
 from core.training import TrainConfig
-from gui.training.worker import RunRequest, TrainingWorker
+from gui.training.worker import ProgressThrottle, RunRequest, TrainingWorker
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
@@ -75,17 +75,16 @@ def test_two_batch_run_finishes_with_every_step_reported(qtbot, tmp_path):
 def test_throttle_merges_bursts_without_losing_steps(qtbot):
     from core.training import BatchProgress
 
-    runner = TrainingWorker(RunRequest.for_graph(tiny_graph(), config=tiny_config())).runner
     got = []
-    runner.progress.connect(got.append, Qt.ConnectionType.DirectConnection)
+    throttle = ProgressThrottle(got.append)
 
     def ev(step: int, steps: int = 10) -> BatchProgress:
         return BatchProgress(epoch=1, epochs=1, step=step, steps=steps, global_step=step, loss=float(step),
                              losses=(float(step),), first_step=step, lr=0.1, images_per_s=1.0, eta_s=0.0)
 
     for step in range(1, 11):  # a burst far faster than 20 per second
-        runner._on_batch(ev(step))
-    runner._flush()
+        throttle.batch(ev(step))
+    throttle.flush()
     assert len(got) <= 3  # the first, the last step of the epoch, nothing pending in between
     losses = [v for e in got for v in e.losses]
     assert losses == [float(s) for s in range(1, 11)]
@@ -114,8 +113,8 @@ def test_pause_resume_and_stop_act_within_one_batch(qtbot):
         if paused:
             paused_at.append(seen[-1])
 
-    worker.runner.progress.connect(on_progress, Qt.ConnectionType.DirectConnection)
-    worker.runner.paused_changed.connect(on_paused, Qt.ConnectionType.DirectConnection)
+    worker.thread_side.progress.connect(on_progress, Qt.ConnectionType.DirectConnection)
+    worker.thread_side.paused_changed.connect(on_paused, Qt.ConnectionType.DirectConnection)
     with qtbot.waitSignal(worker.paused_changed, timeout=60_000, check_params_cb=lambda p: p is True):
         worker.start()
     steps_when_paused = list(seen)
@@ -154,3 +153,109 @@ def test_setup_failures_are_plain_messages(qtbot):
     bad = tiny_config(dataset="mnist:/nonexistent/folder", download=False)
     worker, summary = run_worker(qtbot, RunRequest.for_graph(tiny_graph(), config=bad))
     assert summary.status == "failed" and summary.message and "Traceback" not in summary.message
+
+
+def test_stop_before_the_first_batch_leaves_no_run_folder(qtbot, tmp_path):
+    worker = TrainingWorker(RunRequest.for_graph(tiny_graph(), config=tiny_config(), run_dir=tmp_path / "run"))
+    built: list[object] = []
+    worker.model_ready.connect(built.append)
+    worker.stop()
+    with qtbot.waitSignal(worker.finished, timeout=60_000) as blocker:
+        worker.start()
+    worker.wait()
+    assert blocker.args[0].status == "stopped" and blocker.args[0].epochs_done == 0
+    assert not (tmp_path / "run").exists() and built == []  # a run that never ran leaves nothing behind
+
+
+def test_loaded_weights_carry_over_and_say_what_was_kept(qtbot):
+    from core.compiler import compile_graph
+
+    old_graph = tiny_graph()
+    edge = next(e for e in old_graph.edges if e.src == "fc")
+    old_graph.remove_edge(edge)
+    old_graph.add_node("Linear", "extra", {"out_features": 4})  # only in the loaded run: dropped
+    old_graph.add_edge("fc", "extra")
+    old_graph.add_edge("extra", "output")
+    loaded = compile_graph(old_graph, seed=7)
+    new_graph = tiny_graph()
+    new_graph.set_param("conv", "kernel_size", 5)  # changed since that run: starts fresh
+    new_graph.set_param("conv", "padding", 2)
+    warned: list[str] = []
+    ready: list = []
+    request = RunRequest.for_graph(new_graph, config=tiny_config(), weights=(loaded, old_graph))
+    worker = TrainingWorker(request)
+    worker.warned.connect(warned.append)
+    worker.model_ready.connect(ready.append)
+    with qtbot.waitSignal(worker.finished, timeout=60_000) as blocker:
+        worker.start()
+    worker.wait()
+    assert blocker.args[0].status == "completed"
+    carried = worker.session.carried
+    assert (carried.kept, carried.reinitialized, carried.removed) == (["fc"], ["conv"], ["extra"])
+    assert "Starting from the loaded weights: 1 layer kept their weights; conv starts fresh (changed since that " \
+           "run)." in warned
+    assert ready and ready[0].fc.weight.equal(loaded.fc.weight)  # the model before its first step
+
+
+def test_resume_and_extend_a_finished_run_through_the_worker(qtbot, tmp_path):
+    import os
+
+    from gui.training.worker import resume_request
+
+    run = tmp_path / "run"
+    _, first = run_worker(qtbot, RunRequest.for_graph(tiny_graph(), config=tiny_config(), run_dir=run))
+    assert first.status == "completed" and first.epochs_done == 1
+    os.utime(run / "config.json", (1_000_000_000, 1_000_000_000))
+    refused = resume_request(run, tiny_config(epochs=1))
+    assert isinstance(refused, str) and "Set Epochs above 1 (now 1)" in refused
+    resumed = resume_request(run, tiny_config(epochs=2), probes=["conv"])
+    assert not isinstance(resumed, str)
+    request, graph = resumed
+    assert sorted(graph.nodes) == sorted(tiny_graph().nodes)
+    started = []
+    worker = TrainingWorker(request)
+    worker.run_started.connect(started.append)
+    with qtbot.waitSignal(worker.finished, timeout=60_000) as blocker:
+        worker.start()
+    worker.wait()
+    assert blocker.args[0].status == "completed" and blocker.args[0].epochs_done == 2
+    assert started and started[0].start_epoch == 2 and started[0].epochs == 2
+    assert (run / "config.json").stat().st_mtime == 1_000_000_000  # the run keeps the time it was first started
+
+
+def test_a_failing_torch_compile_falls_back_to_eager_training(qtbot, monkeypatch):
+    import torch
+
+    def broken(*_a, **_k):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    warned: list[str] = []
+    worker = TrainingWorker(RunRequest.for_graph(tiny_graph(), config=tiny_config(compile=True)))
+    worker.warned.connect(warned.append)
+    with qtbot.waitSignal(worker.finished, timeout=60_000) as blocker:
+        worker.start()
+    worker.wait()
+    assert blocker.args[0].status == "completed"
+    assert any("torch.compile is not available here (no compiler here)" in w for w in warned)
+
+
+def test_early_stopping_ends_the_run_with_its_status(qtbot):
+    warned: list[str] = []
+    cfg = tiny_config(epochs=6, lr=1e-9, early_stopping=1)  # nothing learns: no epoch beats the first
+    worker = TrainingWorker(RunRequest.for_graph(tiny_graph(), config=cfg))
+    worker.warned.connect(warned.append)
+    with qtbot.waitSignal(worker.finished, timeout=60_000) as blocker:
+        worker.start()
+    worker.wait()
+    assert blocker.args[0].status == "early_stopped" and blocker.args[0].epochs_done == 2
+    assert any(w.startswith("Early stopping: validation accuracy has not improved for 1 epochs") for w in warned)
+
+
+def test_an_opened_data_source_is_trained_on_not_opened_again(qtbot):
+    from core.training.data import synthetic_source
+
+    data = synthetic_source((3, 8, 8), 4, train=64, val=32)
+    worker, summary = run_worker(qtbot, RunRequest.for_graph(tiny_graph(), config=tiny_config(), data=data))
+    assert summary.status == "completed"
+    assert worker.session.data is data and worker.trainer is not None and worker.trainer.data is data
