@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.graph import Edge, Graph, id_problem
+from core.layout import arrange
 from core.project import Project, ProjectError, dumps_project, loads_project
 
 MIME = "application/x-netcanvas-graph"
@@ -105,8 +106,6 @@ def plan_paste(graph: Graph, text: str, offset: tuple[float, float] | None = Non
     missing = [n for n in src.nodes.values() if n.pos is None]
     auto: Mapping[str, tuple[float, float]] = {}
     if missing:
-        from gui.canvas.layout import arrange
-
         auto = arrange(src)
     pos = {nid: (n.pos if n.pos is not None else auto[nid]) for nid, n in src.nodes.items()}
     if at is not None:

@@ -21,6 +21,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from core.analysis import Analysis, Analyzer
 from core.graph import Graph, GraphError, Node
+from core.layout import LAYER_GAP, NODE_H, arrange, free_spot
 from core.project import Project, new_project
 
 
@@ -75,17 +76,12 @@ class Document(QObject):
         so the document opens unmodified). ``collapse_blocks`` collapses the top-level groups
         first: templates open reading as stem → stages → head.
         """
-        from gui.canvas.layout import arrange  # pure Python; imported late for a lean startup
-        from gui.canvas.metrics import LAYER_GAP, NODE_H
-
         g = project.graph
         missing = [n.id for n in g.nodes.values() if n.pos is None]
         if missing and len(missing) == len(g.nodes):
             for nid, pos in arrange(g).items():
                 g.set_position(nid, pos)
         elif missing:  # a few nodes without a place: put each under its input, where there is room
-            from gui.commands import free_spot
-
             try:
                 order = g.topo_order()
             except GraphError:

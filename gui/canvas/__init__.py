@@ -2,9 +2,10 @@
 
 ``CanvasScene(doc)`` mirrors the model (nodes, edges, blocks, analysis results) and writes it
 only by pushing undo commands; ``CanvasView(scene)`` adds the gestures, shortcuts and the public
-API the window uses (fit, find, copy/paste, auto-arrange …).
+API the window uses (fit, find, copy/paste, auto-arrange …). Where cards go is
+:mod:`core.layout`'s business, not the canvas's.
 
-Names are imported lazily: :mod:`gui.commands` uses :mod:`gui.canvas.layout` without pulling in
+Names are imported lazily: :mod:`gui.commands` uses :mod:`gui.canvas.blocks` without pulling in
 the scene, which itself imports the commands.
 """
 

@@ -3,7 +3,7 @@
 Laying out a big graph takes long enough to freeze the window (an imported DenseNet-201 took
 29 s before the layout got faster, and still takes a noticeable fraction of a second), so the
 canvas never computes it on the GUI thread. :class:`ArrangeJob` copies the graph (cheap, on the
-GUI thread), runs :func:`gui.canvas.layout.arrange` on the copy in a daemon thread and keeps the
+GUI thread), runs :func:`core.layout.arrange` on the copy in a daemon thread and keeps the
 share done and the result in plain attributes; :class:`Arranger` (one per view) polls it with a
 timer, shows the progress in the status bar and, when the graph did not change meanwhile,
 applies the result as one undoable step. An edit made while the layout runs (a node added,
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
 
 from core.graph import Graph
-from gui.canvas.layout import arrange
+from core.layout import arrange
 
 if TYPE_CHECKING:
     from gui.document import Document

@@ -23,37 +23,17 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from core.analysis import Severity
 from core.graph import Graph
 from core.layers.registry import get_spec
+from core.layout import FRAME_TITLE_H
 from gui.canvas.items import LOD_FAR, LOD_TEXT, lod_of, paint_severity_badge
-from gui.canvas.layout import Rect, card_rect, node_rect, union
 from gui.canvas.metrics import CARD_H, CARD_W, FRAME_PAD, FRAME_TOP, PORT_HIT, PORT_R, RADIUS
 
 if TYPE_CHECKING:
     from gui.canvas.style import CanvasStyle
 
-_TITLE_H = 20.0
 Port = tuple[str, int]  # (inner node id, its input port / output port)
 
 
 # -- geometry and facts of a block (no items: the commands use these too) ---------------------------
-
-def frame_rect(graph: Graph, gid: str, _depth: int = 0) -> Rect | None:
-    """Where the frame of ``gid`` stands when the block is expanded, its title pill included:
-    the members (nested collapsed blocks as cards, nested expanded ones as their frames) plus the
-    frame's padding. :meth:`gui.canvas.scene.CanvasScene._place_frame` draws exactly this."""
-    rects: list[Rect] = []
-    for m in graph.groups[gid].members:
-        if m in graph.nodes:
-            rects.append(node_rect(graph.nodes[m].pos))
-        elif m in graph.groups and _depth < 64:
-            sub = card_rect(graph, m) if graph.groups[m].collapsed else frame_rect(graph, m, _depth + 1)
-            if sub is not None:
-                rects.append(sub)
-    content = union(rects)
-    if content is None:
-        return None
-    return (content[0] - FRAME_PAD, content[1] - FRAME_TOP - _TITLE_H / 2,
-            content[2] + FRAME_PAD, content[3] + FRAME_PAD)
-
 
 def block_ports(graph: Graph, gid: str) -> tuple[list[Port], list[Port]]:
     """The block's inputs and outputs as its inner layers' ports, in member order.
@@ -165,7 +145,7 @@ class FrameItem(QGraphicsItem):
     @property
     def outer_rect(self) -> QRectF:
         """The frame with its title pill: what an enclosing frame must leave room for."""
-        return self.rect.adjusted(0, -_TITLE_H / 2, 0, 0)
+        return self.rect.adjusted(0, -FRAME_TITLE_H / 2, 0, 0)
 
     def set_geometry(self, content: QRectF, label: str, depth: int) -> None:
         self.prepareGeometryChange()
@@ -211,7 +191,7 @@ class FrameTitleItem(QGraphicsItem):
         self.prepareGeometryChange()
         self.label = f.style.m_group.elidedText(f.label, Qt.TextElideMode.ElideRight, max(f.rect.width() - 50, 60))
         w = f.style.m_group.horizontalAdvance(self.label) + 34
-        self.rect = QRectF(f.rect.left() + 10, f.rect.top() - _TITLE_H / 2, w, _TITLE_H)
+        self.rect = QRectF(f.rect.left() + 10, f.rect.top() - FRAME_TITLE_H / 2, w, FRAME_TITLE_H)
         self.setToolTip(f"{f.label} — click to collapse")
         self.update()
 
@@ -228,7 +208,7 @@ class FrameTitleItem(QGraphicsItem):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(st.group_border)
         painter.setBrush(st.badge_fill)
-        painter.drawRoundedRect(self.rect, _TITLE_H / 2, _TITLE_H / 2)
+        painter.drawRoundedRect(self.rect, FRAME_TITLE_H / 2, FRAME_TITLE_H / 2)
         cx, cy = self.rect.left() + 12, self.rect.center().y()
         painter.setPen(st.chevron)
         painter.drawPolyline(QPolygonF([QPointF(cx - 3.5, cy - 1.8), QPointF(cx, cy + 1.8),

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 from core.analysis import Analysis, Severity
 from core.graph import Edge
 from core.layers.spec import fmt_shape
+from core.layout import RectIndex, card_rect, is_hidden_group, parent_map, visible_unit
 from gui.canvas.blocks import (
     BlockItem,
     FrameItem,
@@ -35,7 +36,6 @@ from gui.canvas.blocks import (
     makes_claims,
 )
 from gui.canvas.items import EdgeItem, NodeItem, curve, severity_of
-from gui.canvas.layout import RectIndex, card_rect, is_hidden_group, parent_map, visible_unit
 from gui.canvas.metrics import CARD_H, CARD_W, LAYER_GAP, NODE_H, NODE_W
 from gui.canvas.style import style_for
 from gui.document import Document
@@ -504,7 +504,7 @@ class CanvasScene(QGraphicsScene):
 
     def reroute_edges(self) -> None:
         """Recompute lanes of long edges (after moves settle, or after a layout)."""
-        # one index of the visible cards for the whole pass (gui.canvas.layout.RectIndex): asking
+        # one index of the visible cards for the whole pass (core.layout.RectIndex): asking
         # the scene for each wire's corridor froze the window for 35 s after arranging DenseNet-201
         self._reroute_queue = []  # every wire is routed here: a pending sliced pass has nothing left
         self._slice_timer.stop()

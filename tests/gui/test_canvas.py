@@ -629,7 +629,7 @@ def test_revealing_a_hidden_layer_is_no_edit(view, doc):
 
 def test_arrange_lays_out_an_edit_made_while_it_computed(qtbot, view, doc):
     """Ctrl+L returns at once; an edit made before the layout lands is kept and laid out too."""
-    from gui.canvas.layout import arrange
+    from core.layout import arrange
 
     g = doc.graph
     said: list[str] = []

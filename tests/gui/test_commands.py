@@ -292,7 +292,7 @@ def test_a_node_added_after_another_lands_in_a_free_spot(doc):
 
 
 def _visible_rects(g):
-    from gui.canvas.layout import card_rect, node_rect, parent_map, visible_unit
+    from core.layout import card_rect, node_rect, parent_map, visible_unit
 
     parent = parent_map(g)
     units = {visible_unit(g, parent, n) for n in g.nodes}

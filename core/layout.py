@@ -1,4 +1,9 @@
-"""Layered DAG layout and the geometry of folded (collapsed) blocks. Pure Python, no Qt.
+"""Where the cards go: the one layout of NetCanvas, and the geometry of folded blocks. No Qt.
+
+The importer, Auto-arrange (in the editor's worker thread), templates that open folded, paste
+and new documents all place nodes with this module, so a graph looks the same whichever way it
+arrived. Positions are the top-left corners of node cards in scene units (pixels at 100 % zoom);
+every card has the same size, so the sizes below are plain numbers that the canvas draws with.
 
 :func:`arrange` is a small Sugiyama pipeline: layers by longest path, dummy nodes on edges that
 span several layers (so long skip connections reserve a lane), a few barycenter sweeps that keep
@@ -23,8 +28,20 @@ from itertools import pairwise
 from typing import Generic, TypeVar
 
 from core.graph import Graph, GraphError
-from gui.canvas.metrics import CARD_H, CARD_W, COLUMN_GAP, DUMMY_W, LAYER_GAP, NODE_H, NODE_W
 
+# Card sizes and spacings in scene units; the canvas draws with these (gui/canvas/metrics.py).
+NODE_W = 196.0
+NODE_H = 52.0
+CARD_W = 280.0  # a collapsed block
+CARD_H = 96.0  # title band, a line of detail, badges, output shape
+LAYER_GAP = 48.0  # vertical room between layers: edge labels and group frames live there
+COLUMN_GAP = 44.0
+DUMMY_W = 24.0  # the lane a long edge reserves while passing a layer
+FRAME_PAD = 12.0  # an expanded block's frame around its members
+FRAME_TOP = 18.0  # extra room for the frame's title
+FRAME_TITLE_H = 20.0  # the title pill, half of it above the frame's top edge
+
+Pos = tuple[float, float]
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1
 # Told the share of the work done (0..1) as :func:`arrange` goes; it may raise to stop the layout
 # (the canvas computes it in a worker thread and abandons it when the graph changes meanwhile).
@@ -78,6 +95,17 @@ def is_hidden_group(graph: Graph, parent: Mapping[str, str], gid: str) -> bool:
     return False
 
 
+def free_spot(graph: Graph, pos: Pos) -> Pos:
+    """``pos``, or the first place to its right where a new card overlaps no other card."""
+    x, y = pos
+    taken = [n.pos for n in graph.nodes.values() if n.pos is not None]
+    for _ in range(len(taken) + 1):
+        if not any(abs(px - x) < NODE_W + 8 and abs(py - y) < NODE_H + 8 for px, py in taken):
+            break
+        x += NODE_W + COLUMN_GAP
+    return (x, y)
+
+
 def node_rect(pos: tuple[float, float] | None) -> Rect:
     x, y = pos if pos is not None else (0.0, 0.0)
     return (x, y, x + NODE_W, y + NODE_H)
@@ -106,6 +134,25 @@ def card_rect(graph: Graph, gid: str, _depth: int = 0) -> Rect | None:
     pos = graph.nodes[first].pos if first is not None else None
     cx = pos[0] + NODE_W / 2 if pos is not None else (ext[0] + ext[2]) / 2
     return (cx - CARD_W / 2, ext[1], cx + CARD_W / 2, ext[1] + CARD_H)
+
+
+def frame_rect(graph: Graph, gid: str, _depth: int = 0) -> Rect | None:
+    """Where the frame of ``gid`` stands when the block is expanded, its title pill included:
+    the members (nested collapsed blocks as cards, nested expanded ones as their frames) plus the
+    frame's padding: the canvas draws the frame exactly there."""
+    rects: list[Rect] = []
+    for m in graph.groups[gid].members:
+        if m in graph.nodes:
+            rects.append(node_rect(graph.nodes[m].pos))
+        elif m in graph.groups and _depth < 64:
+            sub = card_rect(graph, m) if graph.groups[m].collapsed else frame_rect(graph, m, _depth + 1)
+            if sub is not None:
+                rects.append(sub)
+    content = union(rects)
+    if content is None:
+        return None
+    return (content[0] - FRAME_PAD, content[1] - FRAME_TOP - FRAME_TITLE_H / 2,
+            content[2] + FRAME_PAD, content[3] + FRAME_PAD)
 
 
 def _first_node(graph: Graph, gid: str) -> str | None:
