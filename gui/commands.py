@@ -22,10 +22,18 @@ from PySide6.QtGui import QUndoCommand
 from core.graph import DuplicateIdError, Edge, Graph, GraphError, Group, PortError, UnknownNodeError, check_id
 from core.layers.registry import get_spec, suggest
 from core.layers.spec import Fix, ParamError
+from core.layout import (
+    CARD_H,
+    LAYER_GAP,
+    NODE_H,
+    arrange,
+    expand_shift,
+    frame_rect,
+    free_spot,
+    group_extent,
+    parent_map,
+)
 from core.project import ProjectError, init_problem
-from gui.canvas.blocks import frame_rect
-from gui.canvas.layout import arrange, expand_shift, group_extent, parent_map
-from gui.canvas.metrics import CARD_H, COLUMN_GAP, LAYER_GAP, NODE_H, NODE_W
 from gui.clipboard import plan_paste
 from gui.document import Document
 
@@ -71,17 +79,6 @@ def new_node_id(graph: Graph, layer_type: str) -> str:
     stem = _ID_STEMS.get(stem, stem)
     stem = re.sub(r"[^a-z0-9_]", "", stem) or "node"
     return graph.fresh_id(stem)
-
-
-def free_spot(graph: Graph, pos: Pos) -> Pos:
-    """``pos``, or the first place to its right where a new card overlaps no other card."""
-    x, y = pos
-    taken = [n.pos for n in graph.nodes.values() if n.pos is not None]
-    for _ in range(len(taken) + 1):
-        if not any(abs(px - x) < NODE_W + 8 and abs(py - y) < NODE_H + 8 for px, py in taken):
-            break
-        x += NODE_W + COLUMN_GAP
-    return (x, y)
 
 
 def try_push(doc: Document, factory: QUndoCommand | Callable[[], QUndoCommand]) -> str | None:
@@ -585,7 +582,7 @@ def fold_moves(graph: Graph, group_id: str, collapsing: bool) -> dict[str, tuple
     """``{node: (old, new)}`` for collapsing or expanding ``group_id``: the block and what stands
     below it in its column make room for the expanded frame, or close up under the card.
 
-    :func:`~gui.canvas.layout.expand_shift` sizes the change by the members' own extent. An
+    :func:`~core.layout.expand_shift` sizes the change by the members' own extent. An
     expanded block also shows its frame (and the frames of the blocks inside it) with a title
     pill above the members and padding below, so the members move down by the frame's height
     above them (the frame's top then stands where the card's top was, clear of the item above)
