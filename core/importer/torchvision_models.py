@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from core.errors import SourceError
 from core.importer.pipeline import import_module
 from core.project import Project
-from core.sources import SourceError
 
 
 def torchvision_names() -> list[str]:
