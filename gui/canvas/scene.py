@@ -540,8 +540,12 @@ class CanvasScene(QGraphicsScene):
             self._slice_timer.start()
 
     def _reroute_slice(self) -> None:
+        if self._frames_due:  # a turn of their own: placed with the first wires, that turn was the longest
+            self._place_due_frames()
+            if not self._reroute_queue:
+                self._slice_timer.stop()
+            return
         stop = time.perf_counter() + _SLICE_S
-        self._place_due_frames()
         queue = self._reroute_queue
         if self._order_queue:
             # popped from the end: wires with an end in view first, hidden ones before drawn ones
