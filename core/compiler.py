@@ -23,7 +23,7 @@ import contextlib
 import json
 import math
 import operator
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -34,11 +34,8 @@ from torch import fx, nn
 from core.analysis import Analysis, Diagnostic, Severity, analyze
 from core.graph import Graph, id_problem
 from core.layers.registry import get_spec
-from core.layers.spec import LayerSpec, Shape
+from core.layers.spec import Emit, LayerSpec, Shape
 
-# The merge graph types of DESIGN.md §4 compile to plain operators so ``gm.code`` reads like
-# hand-written torch: several inputs chain (a + b + c), Concat is torch.cat with its dim.
-_CHAINED: dict[str, Callable[..., Any]] = {"Add": operator.add, "Multiply": operator.mul}
 META_KEY = "netcanvas"  # GraphModule.meta[META_KEY]: per-node signatures for carry_weights
 
 
@@ -311,19 +308,21 @@ def _fx_graph(plan: Plan) -> fx.Graph:
             outs[nid] = ins[0]
         elif spec.is_module:
             results[nid] = g.create_node("call_module", nid, tuple(ins), {}, name=var_name(nid))
-        elif spec.type == "Concat":
-            results[nid] = g.create_node("call_function", torch.cat, (ins,), {"dim": node.params["dim"]},
-                                         name=var_name(nid))
-        elif spec.type in _CHAINED:
-            op = _CHAINED[spec.type]
+        elif spec.fx is not None and spec.fx.emit is Emit.CHAIN:
+            # The declared operator chains so ``gm.code`` reads like hand-written torch: a + b + c.
+            op = spec.fx.resolve()
             acc = ins[0]
             for i, other in enumerate(ins[1:], start=2):
                 name = var_name(nid) if i == len(ins) else f"{var_name(nid)}_{i}"
                 acc = g.create_node("call_function", op, (acc, other), {}, name=name)
             results[nid] = acc
+        elif spec.fx is not None and spec.fx.emit is Emit.LIST:
+            results[nid] = g.create_node("call_function", spec.fx.resolve(), (ins,), dict(node.params),
+                                         name=var_name(nid))
         else:
             # Other stateless ops follow the convention function(*inputs, **params).
-            results[nid] = g.create_node("call_function", spec.function, tuple(ins), dict(node.params),
+            target = spec.fx.resolve() if spec.fx is not None else spec.function
+            results[nid] = g.create_node("call_function", target, tuple(ins), dict(node.params),
                                          name=var_name(nid))
     ordered = [outs[o] for o in plan.outputs]  # file order, not topological order
     g.output(ordered[0] if len(ordered) == 1 else tuple(ordered))

@@ -39,46 +39,31 @@ from gui.document import Document
 
 Pos = tuple[float, float]
 _MOVE_MERGE_ID = 0x4E43  # QUndoCommand.id() of mergeable moves
-# Short, familiar id stems for new nodes (ids become attribute names in the exported model).
-_ID_STEMS = {"batchnorm": "bn", "linear": "fc", "adaptiveavgpool": "avgpool", "adaptivemaxpool": "maxpool",
-             "dropout": "drop", "concat": "cat", "convtranspose": "deconv", "multiply": "mul",
-             "layernorm": "ln", "groupnorm": "gn", "instancenorm": "inorm"}
 
 
 def drop_defaults(doc: Document, layer_type: str, connect_from: str | None = None) -> dict[str, Any]:
     """Parameters for a freshly dropped layer whose declared defaults (torch's) would be an error.
 
     torch leaves Upsample's size and scale_factor unset, and GroupNorm, Split and Reshape depend
-    on the input; a student dropping one should see a working layer, not a red card. Core keeps
-    torch's defaults; this one table is the editor's choice. With ``connect_from`` the layer's
+    on the input; a student dropping one should see a working layer, not a red card. Each
+    declaration's ``editor_defaults`` says what to start from; with ``connect_from`` the layer's
     input shape is known and the choice fits it.
     """
-    from math import gcd, prod
-
+    spec = get_spec(layer_type)
+    if spec is None:
+        return {}
     shape: tuple[int, ...] | None = None
     if connect_from is not None:
         r = doc.analysis.nodes.get(connect_from)
         if r is not None and r.out_shapes:
             shape = tuple(r.out_shapes[0])
-    if layer_type == "Upsample":
-        return {"scale_factor": 2}
-    if shape is None:
-        return {}
-    if layer_type == "GroupNorm" and len(shape) >= 2:
-        return {"num_groups": gcd(32, shape[0])}  # torch's usual 32 groups, or the most that divide C
-    if layer_type == "Split" and len(shape) >= 2 and shape[0] >= 2:
-        return {"sections": [shape[0] // 2, shape[0] - shape[0] // 2]}  # two halves on channels
-    if layer_type == "Reshape" and shape:
-        return {"shape": [prod(shape)]}  # flatten: the target that always fits
-    return {}
+    return spec.starting_params(shape)
 
 
 def new_node_id(graph: Graph, layer_type: str) -> str:
-    """A free, readable id for a new node: ``Conv2d`` → ``conv1``, ``BatchNorm2d`` → ``bn1``."""
-    stem = re.sub(r"\dd$", "", layer_type).lower()
-    stem = _ID_STEMS.get(stem, stem)
-    stem = re.sub(r"[^a-z0-9_]", "", stem) or "node"
-    return graph.fresh_id(stem)
+    """A free, readable id for a new node: ``Conv2d`` → ``conv1``, ``BatchNorm2d`` → ``bn1`` (the declared stem)."""
+    spec = get_spec(layer_type)
+    return graph.fresh_id(spec.stem if spec is not None else "node")
 
 
 def try_push(doc: Document, factory: QUndoCommand | Callable[[], QUndoCommand]) -> str | None:

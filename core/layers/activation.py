@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from core.layers.registry import register
 from core.layers.spec import (
     Category,
+    FitRole,
     Inferred,
     Kind,
     LayerError,
@@ -29,9 +30,13 @@ def same_shape(p: Params, shapes: Sequence[Shape]) -> Inferred:
 
 
 def activation(type_name: str, doc: str, *params: ParamSpec, short: ShortFn | None = None) -> LayerSpec:
-    """Declare a parameter-free-shape activation backed by ``torch.nn.<type_name>``."""
+    """Declare a parameter-free-shape activation backed by ``torch.nn.<type_name>``.
+
+    Element-wise: its output is a feature map worth showing, and it keeps the class count.
+    """
     return register(LayerSpec(type=type_name, category=Category.ACTIVATION, doc=doc, params=params,
-                              infer=same_shape, build=torch_builder(type_name), short=short))
+                              infer=same_shape, build=torch_builder(type_name), short=short,
+                              feature_maps=True, fit_role=FitRole.PASS_THROUGH))
 
 
 _INPLACE = ParamSpec("inplace", Kind.BOOL, False, "Overwrite the input tensor to save memory.")
@@ -86,6 +91,7 @@ PReLU = register(LayerSpec(
     ),
     infer=_prelu_infer, build=torch_builder("PReLU"),
     short=lambda p: f"{p['num_parameters']} slopes" if p["num_parameters"] != 1 else "",
+    feature_maps=True, fit_role=FitRole.PASS_THROUGH,
 ))
 
 
@@ -110,6 +116,7 @@ def _softmax(type_name: str, doc: str) -> LayerSpec:
                           "Axis that sums to one, counted with the batch axis: 1 = classes/channels, -1 = last.",
                           min=-8, max=8),),
         infer=infer, build=torch_builder(type_name), short=lambda p: f"dim {p['dim']}",
+        fit_role=FitRole.PASS_THROUGH,  # class probabilities: as many as the scores it is given
     ))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from core.layers.registry import register
 from core.layers.spec import (
     Category,
+    FitRole,
     Inferred,
     Kind,
     LayerError,
@@ -241,6 +242,8 @@ def _make_conv(nd: int, transposed: bool) -> LayerSpec:
     return LayerSpec(
         type=type_name, category=Category.CONV, doc=docs[(nd, transposed)],
         params=_conv_params(nd, transposed), infer=infer, window=window, build=torch_builder(type_name), short=short,
+        id_stem="deconv" if transposed else "", feature_maps=True,
+        fit_role=FitRole.HEAD, width_param="out_channels",  # a 1×1 conv head sets the classes too
     )
 
 

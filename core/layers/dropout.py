@@ -12,6 +12,7 @@ from typing import Any
 from core.layers.registry import register
 from core.layers.spec import (
     Category,
+    FitRole,
     Inferred,
     Kind,
     LayerError,
@@ -53,12 +54,14 @@ Dropout = register(LayerSpec(
     type="Dropout", category=Category.DROPOUT,
     doc="Randomly zeroes activations with probability p while training (and scales the rest by 1/(1−p)).",
     params=(_P, _INPLACE), infer=_dropout_infer, build=torch_builder("Dropout"), short=_short,
+    id_stem="drop", fit_role=FitRole.PASS_THROUGH,
 ))
 
 Dropout2d = register(LayerSpec(
     type="Dropout2d", category=Category.DROPOUT,
     doc="Spatial dropout: zeroes whole channels of a C×H×W map with probability p while training.",
     params=(_P, _INPLACE), infer=_dropout2d_infer, build=torch_builder("Dropout2d"), short=_short,
+    id_stem="drop", fit_role=FitRole.PASS_THROUGH,
 ))
 
 __all__ = ["Dropout", "Dropout2d"]

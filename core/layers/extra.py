@@ -20,6 +20,7 @@ from core.layers.registry import register
 from core.layers.spec import (
     GLOBAL,
     Category,
+    FitRole,
     Inferred,
     Kind,
     LayerError,
@@ -90,6 +91,7 @@ Permute = register(LayerSpec(
     code=lambda xs, p: f"{xs[0]}.permute(0, {', '.join(str(int(d)) for d in p['dims'])})",
     short=lambda p: "→ " + ",".join(str(d) for d in p["dims"]),
     module_class="torchvision.ops.misc.Permute", from_module=_permute_from_module,
+    fit_role=FitRole.OTHER,
 ))
 
 
@@ -118,6 +120,7 @@ Transpose = register(LayerSpec(
     infer=_transpose_infer, function=_transpose,
     code=lambda xs, p: f"{xs[0]}.transpose({int(p['dim0'])}, {int(p['dim1'])})",
     short=lambda p: f"{p['dim0']} ↔ {p['dim1']}",
+    fit_role=FitRole.OTHER,
 ))
 
 
@@ -147,6 +150,11 @@ def _reshape(x: Any, shape: Sequence[int]) -> Any:
     return x.reshape(x.shape[0], *shape)
 
 
+def _reshape_editor(shape: Shape | None) -> dict[str, Any]:
+    """Flatten once the input is known: the one target that always fits."""
+    return {"shape": [numel(shape)]} if shape else {}
+
+
 Reshape = register(LayerSpec(
     type="Reshape", category=Category.SHAPE,
     doc="Gives each sample a new shape with the same number of values (x.view / x.reshape).",
@@ -154,6 +162,7 @@ Reshape = register(LayerSpec(
     infer=_reshape_infer, window=_reshape_window, function=_reshape,
     code=lambda xs, p: f"{xs[0]}.reshape({xs[0]}.shape[0], {', '.join(str(int(d)) for d in p['shape'])})",
     short=lambda p: "→ " + fmt_shape(p["shape"]) if p["shape"] is not None else "",
+    editor_defaults=_reshape_editor, fit_role=FitRole.OTHER,
 ))
 
 
@@ -203,6 +212,7 @@ Mean = register(LayerSpec(
     infer=_mean_infer, window=_mean_window, function=_mean,
     code=lambda xs, p: f"{xs[0]}.mean([{', '.join(str(int(d)) for d in p['dim'])}], keepdim={bool(p['keepdim'])})",
     short=lambda p: "dims " + ",".join(str(d) for d in p["dim"]),
+    fit_role=FitRole.PASS_THROUGH,  # over H and W (its default) it keeps the channels
 ))
 
 
@@ -238,6 +248,7 @@ Chunk = register(LayerSpec(
     infer=_chunk_infer, function=_chunk, num_outputs=lambda p: int(p["chunks"]),
     code=lambda xs, p: f"{xs[0]}.chunk({int(p['chunks'])}, {int(p['dim'])})",
     short=lambda p: f"{p['chunks']} pieces · dim {p['dim']}",
+    fit_role=FitRole.OTHER,
 ))
 
 
@@ -264,6 +275,13 @@ def _split(x: Any, sections: Sequence[int], dim: int = 1) -> Any:
     return x.split(list(sections), dim)
 
 
+def _split_editor(shape: Shape | None) -> dict[str, Any]:
+    """Two halves on the channels once the input is known."""
+    if shape is None or len(shape) < 2 or shape[0] < 2:
+        return {}
+    return {"sections": [shape[0] // 2, shape[0] - shape[0] // 2]}
+
+
 Split = register(LayerSpec(
     type="Split", category=Category.SHAPE,
     doc="Splits the input along an axis into pieces of the given sizes, one output each.",
@@ -274,6 +292,7 @@ Split = register(LayerSpec(
     num_outputs=lambda p: len(p["sections"]) if p.get("sections") else 1,
     code=lambda xs, p: f"{xs[0]}.split({[int(s) for s in p['sections']]}, {int(p['dim'])})",
     short=lambda p: "/".join(str(s) for s in p["sections"]) if p["sections"] else "",
+    editor_defaults=_split_editor, fit_role=FitRole.OTHER,
 ))
 
 
@@ -300,6 +319,7 @@ StochasticDepth = register(LayerSpec(
     infer=_same, build=_stochastic_depth_build,
     short=lambda p: f"p {p['p']:g}" + (" · batch" if p["mode"] == "batch" else ""),
     module_class="torchvision.ops.StochasticDepth",
+    fit_role=FitRole.PASS_THROUGH,
 ))
 
 
@@ -330,6 +350,7 @@ LayerScale = register(LayerSpec(
     short=lambda p: f"γ₀ {p['init_value']:g}",
     module_class="core.layers.extra_modules.LayerScale",
     trainable_note="C learnable factors (parameter `layer_scale`)",
+    fit_role=FitRole.PASS_THROUGH,
 ))
 
 
@@ -364,6 +385,7 @@ LayerNorm2d = register(LayerSpec(
     infer=_layernorm2d_infer, build=_layernorm2d_build,
     module_class="torchvision.models.convnext.LayerNorm2d",
     trainable_note="2C learnable (γ, β)",
+    id_stem="ln", fit_role=FitRole.PASS_THROUGH,
 ))
 
 __all__ = ["OWN_CLASSES", "Chunk", "LayerNorm2d", "LayerScale", "Mean", "Permute", "Reshape", "Split",

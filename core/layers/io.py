@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.layers.registry import register
-from core.layers.spec import Category, Inferred, Kind, LayerSpec, Params, ParamSpec, Shape, fmt_shape
+from core.layers.spec import Category, FitRole, Inferred, Kind, LayerSpec, Params, ParamSpec, Shape, fmt_shape
 
 
 def _input_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
@@ -23,10 +23,11 @@ Input = register(LayerSpec(
                       "Per-sample shape, e.g. 3×224×224 for RGB images or 784 for flat vectors."),),
     infer=_input_infer, min_inputs=0, max_inputs=0,
     short=lambda p: fmt_shape(p["shape"]),
+    fit_role=FitRole.OTHER,
 ))
 
 Output = register(LayerSpec(
     type="Output", category=Category.IO,
     doc="A network output. Several Outputs (auxiliary heads) make the model return a tuple.",
-    params=(), infer=_output_infer,
+    params=(), infer=_output_infer, fit_role=FitRole.OTHER,
 ))

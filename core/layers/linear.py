@@ -9,6 +9,7 @@ from core.layers.registry import register
 from core.layers.spec import (
     GLOBAL,
     Category,
+    FitRole,
     Inferred,
     Kind,
     LayerError,
@@ -65,6 +66,7 @@ Linear = register(LayerSpec(
     # each position only mixes its own features, so the field passes through.
     infer=_linear_infer, window=lambda p, s: GLOBAL if len(s[0]) <= 1 else None, build=_build_linear,
     short=lambda p: f"→ {p['out_features']}",
+    id_stem="fc", fit_role=FitRole.HEAD, width_param="out_features",
 ))
 
 __all__ = ["Linear", "set_param_fix"]

@@ -1,7 +1,9 @@
 """Merges of several inputs: Add (residual), Concat (Inception, DenseNet), Multiply (SE gates).
 
 These are stateless ``call_function`` nodes in the compiled model: ``function(*inputs, **params)``
-computes the node's output for any number of inputs, ordered by the edge ``port``.
+computes the node's output for any number of inputs, ordered by the edge ``port``. Their ``fx``
+declaration makes the compiled code read like hand-written torch: several inputs chain
+(``a + b + c``, one ``operator.add`` per step), Concat is ``torch.cat([a, b], dim=1)``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.layers.registry import register
-from core.layers.spec import Category, Inferred, Kind, LayerError, LayerSpec, Params, ParamSpec, Shape, fmt_shape
+from core.layers.spec import (
+    Category,
+    Emit,
+    FitRole,
+    FxCall,
+    Inferred,
+    Kind,
+    LayerError,
+    LayerSpec,
+    Params,
+    ParamSpec,
+    Shape,
+    fmt_shape,
+)
 
 
 def _add_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
@@ -97,6 +112,7 @@ Add = register(LayerSpec(
     doc="Element-wise sum of inputs of identical shape: the residual (skip) connection of ResNet.",
     params=(), infer=_add_infer, function=_add,
     code=lambda xs, p: " + ".join(xs), min_inputs=2, max_inputs=None,
+    fx=FxCall(operator.add, Emit.CHAIN), feature_maps=True, fit_role=FitRole.OTHER,
 ))
 
 Multiply = register(LayerSpec(
@@ -104,6 +120,7 @@ Multiply = register(LayerSpec(
     doc="Element-wise product with broadcasting: the squeeze-and-excitation channel gate.",
     params=(), infer=_mul_infer, function=_mul,
     code=lambda xs, p: " * ".join(xs), min_inputs=2, max_inputs=None,
+    id_stem="mul", fx=FxCall(operator.mul, Emit.CHAIN), fit_role=FitRole.OTHER,
 ))
 
 Concat = register(LayerSpec(
@@ -114,4 +131,5 @@ Concat = register(LayerSpec(
     infer=_cat_infer, function=_cat,
     code=lambda xs, p: f"torch.cat([{', '.join(xs)}], dim={int(p['dim'])})",
     min_inputs=2, max_inputs=None, short=lambda p: f"dim {p['dim']}",
+    id_stem="cat", fx=FxCall("torch.cat", Emit.LIST), feature_maps=True, fit_role=FitRole.OTHER,
 ))

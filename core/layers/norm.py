@@ -14,12 +14,14 @@ parameter: empty means the last axis, and a given shape must match the input's t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from core.layers.registry import register
 from core.layers.spec import (
     Category,
+    FitRole,
     Inferred,
     Kind,
     LayerError,
@@ -85,6 +87,7 @@ def _batchnorm(nd: int) -> LayerSpec:
         ),
         infer=infer, build=torch_builder(type_name),
         trainable_note="2C learnable (γ, β) + 2C running statistics as buffers",
+        id_stem="bn", feature_maps=True, fit_role=FitRole.PASS_THROUGH,
     ))
 
 
@@ -124,6 +127,7 @@ LayerNorm = register(LayerSpec(
     ),
     infer=_layernorm_infer, build=torch_builder("LayerNorm"),
     short=lambda p: fmt_shape(p["normalized_shape"]) if p["normalized_shape"] is not None else "",
+    id_stem="ln", fit_role=FitRole.PASS_THROUGH,
 ))
 
 
@@ -145,6 +149,11 @@ def _groupnorm_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
                     params=_affine_count(p, c, "affine"))
 
 
+def _groupnorm_editor(shape: Shape | None) -> dict[str, Any]:
+    """torch's usual 32 groups, or the most that divide C, once the input is known."""
+    return {"num_groups": math.gcd(32, shape[0])} if shape is not None and len(shape) >= 2 else {}
+
+
 GroupNorm = register(LayerSpec(
     type="GroupNorm", category=Category.NORM,
     doc="Group normalization: standardizes groups of channels per sample; works with tiny batches.",
@@ -158,6 +167,7 @@ GroupNorm = register(LayerSpec(
     ),
     infer=_groupnorm_infer, build=torch_builder("GroupNorm"),
     short=lambda p: f"{p['num_groups']} groups",
+    id_stem="gn", editor_defaults=_groupnorm_editor, fit_role=FitRole.PASS_THROUGH,
 ))
 
 
@@ -189,6 +199,7 @@ LocalResponseNorm = register(LayerSpec(
     ),
     infer=_lrn_infer, build=_lrn_build,
     short=lambda p: f"size {p['size']}",
+    fit_role=FitRole.PASS_THROUGH,
 ))
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "LocalResponseNorm"]

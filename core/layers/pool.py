@@ -16,6 +16,7 @@ from core.layers.registry import register
 from core.layers.spec import (
     GLOBAL,
     Category,
+    FitRole,
     Inferred,
     Kind,
     LayerError,
@@ -97,6 +98,7 @@ MaxPool2d = register(LayerSpec(
             ParamSpec("dilation", Kind.INTS, 1, "Spacing between window taps.", min=1, arity=2),
             _CEIL),
     infer=_pool_infer("MaxPool2d", 2), window=_pool_window(2), build=torch_builder("MaxPool2d"), short=_pool_short,
+    feature_maps=True, fit_role=FitRole.PASS_THROUGH,
 ))
 
 AvgPool2d = register(LayerSpec(
@@ -107,6 +109,7 @@ AvgPool2d = register(LayerSpec(
             ParamSpec("divisor_override", Kind.INT, None, "Divide by this instead of the window size.",
                       min=1, optional=True)),
     infer=_pool_infer("AvgPool2d", 2), window=_pool_window(2), build=torch_builder("AvgPool2d"), short=_pool_short,
+    feature_maps=True, fit_role=FitRole.PASS_THROUGH,
 ))
 
 
@@ -131,16 +134,18 @@ def _adaptive_window(p: Params, shapes: Sequence[Shape]) -> Any:
     return Window(k, s, (0, 0), (1, 1))
 
 
-def _adaptive(type_name: str, doc: str) -> LayerSpec:
+def _adaptive(type_name: str, doc: str, stem: str) -> LayerSpec:
     return register(LayerSpec(
         type=type_name, category=Category.POOL, doc=doc,
         params=(ParamSpec("output_size", Kind.INTS, 1, "Output H×W; 1 = global pooling to one value per channel.",
                           min=1, arity=2),),
         infer=_adaptive_infer(type_name), window=_adaptive_window, build=torch_builder(type_name),
         short=lambda p: "→ " + "×".join(map(str, tup(p["output_size"], 2))),
+        id_stem=stem, feature_maps=True, fit_role=FitRole.PASS_THROUGH,
     ))
 
 
 AdaptiveAvgPool2d = _adaptive("AdaptiveAvgPool2d",
-                              "Averages each channel down to a fixed output size (global average pooling at 1).")
-AdaptiveMaxPool2d = _adaptive("AdaptiveMaxPool2d", "Max-pools each channel down to a fixed output size.")
+                              "Averages each channel down to a fixed output size (global average pooling at 1).",
+                              "avgpool")
+AdaptiveMaxPool2d = _adaptive("AdaptiveMaxPool2d", "Max-pools each channel down to a fixed output size.", "maxpool")

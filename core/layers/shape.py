@@ -13,6 +13,7 @@ from core.layers.registry import register
 from core.layers.spec import (
     GLOBAL,
     Category,
+    FitRole,
     Inferred,
     Kind,
     LayerError,
@@ -56,12 +57,14 @@ Flatten = register(LayerSpec(
         ParamSpec("end_dim", Kind.INT, -1, "Last axis to flatten (-1: the last).", min=-8, max=8),
     ),
     infer=_flatten_infer, window=lambda p, s: GLOBAL, build=torch_builder("Flatten"),
+    fit_role=FitRole.PASS_THROUGH,
 ))
 
 Identity = register(LayerSpec(
     type="Identity", category=Category.SHAPE,
     doc="Passes its input through unchanged (a placeholder that keeps a module path).",
     params=(), infer=lambda p, s: Inferred(out_shapes=(tuple(s[0]),)), build=torch_builder("Identity"),
+    fit_role=FitRole.PASS_THROUGH,
 ))
 
 
@@ -109,6 +112,7 @@ ZeroPad2d = register(LayerSpec(
     params=(ParamSpec("padding", Kind.INTS, 1,
                       "Zeros to add: one value for every side, or (left, right, top, bottom).", arity=4),),
     infer=_zeropad_infer, window=_zeropad_window, build=torch_builder("ZeroPad2d"), short=_zeropad_short,
+    fit_role=FitRole.PASS_THROUGH,
 ))
 
 
@@ -195,6 +199,8 @@ Upsample = register(LayerSpec(
                   "size for the interpolation itself.", optional=True),
     ),
     infer=_upsample_infer, window=_upsample_window, build=torch_builder("Upsample"), short=_upsample_short,
+    editor_defaults=lambda shape: {"scale_factor": 2},  # torch's unset size and factor would be an error
+    fit_role=FitRole.PASS_THROUGH,
 ))
 
 
@@ -218,6 +224,7 @@ ChannelShuffle = register(LayerSpec(
     doc="Interleaves the channels of g groups so grouped convs exchange information (ShuffleNet).",
     params=(ParamSpec("groups", Kind.INT, 2, "Number of channel groups g; must divide the channels.", min=1),),
     infer=_shuffle_infer, build=torch_builder("ChannelShuffle"), short=lambda p: f"{p['groups']} groups",
+    fit_role=FitRole.PASS_THROUGH,
 ))
 
 __all__ = ["ChannelShuffle", "Flatten", "Identity", "Upsample", "ZeroPad2d"]

@@ -3,17 +3,22 @@
 A :class:`LayerSpec` is the single source of truth about a layer type: the palette reads its
 category and doc, the inspector its :class:`ParamSpec` list (by *meaning*, never by widget),
 analysis calls :attr:`LayerSpec.infer` and :attr:`LayerSpec.window`, the compiler calls
-:attr:`LayerSpec.build` (or :attr:`LayerSpec.function`), the exporter writes the constructor from
-the same parameters, and the importer reads a module's attributes back through
-:attr:`LayerSpec.from_module`. Adding a layer type means adding one declaration.
+:attr:`LayerSpec.build` (or :attr:`LayerSpec.function`, written into fx as :attr:`LayerSpec.fx`
+says), the exporter writes the constructor from the same parameters, and the importer reads a
+module's attributes back through :attr:`LayerSpec.from_module`. The editor names new nodes after
+:attr:`LayerSpec.stem` and fills in :attr:`LayerSpec.editor_defaults`; the training dock offers
+the :attr:`LayerSpec.feature_maps` layers first; the data-fit check walks back from the Output
+through :attr:`LayerSpec.fit_role`. Adding a layer type means adding one declaration.
 
 Shapes here are per sample, channels first, without the batch axis (DESIGN.md §5).
 """
 
 from __future__ import annotations
 
+import importlib
 import keyword
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -50,6 +55,43 @@ class Kind(StrEnum):
     INTS = "ints"  # an int, or a list of ``arity`` ints (kernel_size=3 or [3, 5])
     FLOATS = "floats"  # a float, or a list of ``arity`` floats (Upsample scale_factor)
     SHAPE = "shape"  # a list of positive ints of any length >= 1 (Input shape, LayerNorm)
+
+
+class Emit(StrEnum):
+    """How the compiler writes a ``function`` op into the fx graph, so ``gm.code`` reads like torch."""
+
+    CALL = "call"  # target(*inputs, **params): one call_function node
+    CHAIN = "chain"  # a binary target folded over the inputs left to right: (a + b) + c
+    LIST = "list"  # target([inputs], **params): torch.cat([a, b], dim=1)
+
+
+@dataclass(frozen=True, slots=True)
+class FxCall:
+    """The fx target of a ``function`` op and how its inputs are passed (:class:`Emit`).
+
+    ``target`` may be a dotted name (``"torch.cat"``), imported only when a graph is compiled, so
+    that declaring a layer never imports torch.
+    """
+
+    target: Callable[..., Any] | str
+    emit: Emit = Emit.CALL
+
+    def resolve(self) -> Callable[..., Any]:
+        """The callable itself (a dotted name is imported: ``"torch.cat"`` → ``torch.cat``)."""
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, name = self.target.rpartition(".")
+        fn: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        return fn
+
+
+class FitRole(StrEnum):
+    """What a layer is to the data-fit check, which walks back from the first Output to the layer
+    whose width sets the network's output size (the number of classes)."""
+
+    HEAD = "head"  # its ``width_param`` sets the output size (Linear.out_features)
+    PASS_THROUGH = "pass-through"  # keeps the channels or features it is given (ReLU, Dropout, pooling …)
+    OTHER = "other"  # the walk stops here: no one parameter upstream sets the output size
 
 
 class ParamError(ValueError):
@@ -233,6 +275,9 @@ BuildFn = Callable[[Params], "torch.nn.Module"]
 ShortFn = Callable[[Params], str]
 FromModuleFn = Callable[["torch.nn.Module"], dict[str, Any]]
 CodeFn = Callable[[Sequence[str], Params], str]
+# The editor's starting parameters for a layer dropped from the palette, given its input shape
+# when it is dropped onto a node (None when it is not connected yet).
+EditorDefaultsFn = Callable[["Shape | None"], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +287,15 @@ class LayerSpec:
     Exactly one of ``build`` (a module layer: ``call_module``) or ``function`` (a merge or
     other stateless op: ``call_function``) is set, except for Input/Output.
     ``code`` is how the exporter writes a ``function`` call: given the input variable names
-    and the validated params, it returns a Python expression (``x1 + x2``).
+    and the validated params, it returns a Python expression (``x1 + x2``); ``fx`` is how the
+    compiler writes it (``None``: ``function(*inputs, **params)``).
+
+    What the editor and the training tools need to know is declared here too: ``id_stem`` names
+    new nodes (``bn`` → ``bn1``; empty: the type name in lower case without its ``2d``),
+    ``editor_defaults`` gives a dropped layer parameters that work where torch's defaults would
+    be an error (Upsample's unset size), ``feature_maps`` marks the layers whose outputs the
+    training dock shows first as feature maps, and ``fit_role`` (with ``width_param`` for a head)
+    tells the data-fit check which parameter sets the number of classes.
     """
 
     type: str
@@ -262,6 +315,12 @@ class LayerSpec:
     from_module: FromModuleFn | None = None  # importer: module -> params; default reads attributes
     legacy_names: tuple[str, ...] = ()  # earlier type names that still load
     trainable_note: str = ""  # extra doc for the inspector (e.g. "BN: 2C learnable + 2C buffers")
+    fx: FxCall | None = None  # how the compiler emits ``function``; None: function(*inputs, **params)
+    id_stem: str = ""  # stem of new node ids ("bn" → bn1); "" → derived from the type name
+    editor_defaults: EditorDefaultsFn | None = None  # a dropped layer's params; None: torch's defaults
+    feature_maps: bool = False  # the training dock's Maps tab shows this layer's output by default
+    fit_role: FitRole | None = None  # to the data-fit check; every registered type declares one
+    width_param: str | None = None  # a head's parameter that sets the output width (out_features)
 
     # -- parameters ---------------------------------------------------------------------------
     def param(self, name: str) -> ParamSpec:
@@ -313,6 +372,16 @@ class LayerSpec:
     @property
     def torch_class(self) -> str:
         return self.module_class or f"torch.nn.{self.type}"
+
+    @property
+    def stem(self) -> str:
+        """The stem of a new node's id: ``id_stem``, or ``Conv2d`` → ``conv`` (ids are attribute names)."""
+        stem = self.id_stem or re.sub(r"\dd$", "", self.type).lower()
+        return re.sub(r"[^a-z0-9_]", "", stem) or "node"
+
+    def starting_params(self, input_shape: Shape | None) -> dict[str, Any]:
+        """Parameters for a layer dropped from the palette (``editor_defaults``, else none given)."""
+        return {} if self.editor_defaults is None else self.editor_defaults(input_shape)
 
 
 # -- helpers shared by declarations ------------------------------------------------------------

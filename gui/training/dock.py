@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.explain import conv_weights, diff_graphs
+from core.layers.registry import get_spec
 from core.project import Project, graph_from_dict, graph_to_dict
 from core.training import BatchProgress, ConfigError, EpochMetrics, ProbeData, RunInfo, RunSummary
 from core.training.runs import RunFolder, RunFolderError, default_run_dir, load_checkpoint
@@ -56,7 +57,12 @@ from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_conf
 LATER_MS = 80  # between building the viewers of the other tabs, so paints and input get in between
 PLOT_INTERVAL_MS = 400  # plots repaint at most 2.5 times a second (progress signals come at most 20 times)
 STAT_HISTORY = 120  # values kept per node and statistic for the canvas sparklines
-_MAP_TYPES = ("Conv", "ReLU", "Pool", "BatchNorm", "GELU", "SiLU", "Sigmoid", "Tanh", "Add", "Concat", "Hardswish")
+
+
+def _shows_maps(type_name: str) -> bool:
+    """Whether the Maps tab offers this layer's output first: its declaration says (``feature_maps``)."""
+    spec = get_spec(type_name)
+    return spec is not None and spec.feature_maps
 
 
 def fmt_duration(seconds: float) -> str:
@@ -359,7 +365,7 @@ class TrainingPanel(QWidget):
             self.maps.set_nodes(picked)
         elif not self.maps.nodes:
             defaults = [i for i in analysis.order if _mappable(analysis, i)
-                        and any(k in analysis.nodes[i].type for k in _MAP_TYPES)][:2]
+                        and _shows_maps(analysis.nodes[i].type)][:2]
             self.maps.set_nodes(defaults, "Select nodes on the canvas to choose." if defaults else "")
         if self._filters is not None:
             self._sync_filters(ids)

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from core.layers import FitRole, get_spec
 from core.training.data import shapes as _shapes
 from core.training.data.base import Augment, BatchStream, DatasetError, DataSource, InMemorySource, Split
 from core.training.data.folder import FolderSource
@@ -190,15 +191,9 @@ def _input_node(graph: Any) -> str | None:
     return next((nid for nid, node in graph.nodes.items() if node.type == "Input"), None)
 
 
-_HEADS = {"Linear": "out_features", "LazyLinear": "out_features", "Conv2d": "out_channels",
-          "Conv1d": "out_channels", "LazyConv2d": "out_channels"}
-_PASS_THROUGH = {"Flatten", "Dropout", "Dropout2d", "Identity", "Softmax", "LogSoftmax", "ReLU", "ReLU6",
-                 "Sigmoid", "Tanh", "GELU", "SiLU", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d",
-                 "MaxPool2d", "BatchNorm1d", "BatchNorm2d"}
-
-
 def _head_node(graph: Any) -> tuple[str | None, str]:
-    """The layer whose width sets the first Output's size (walking back through shape-only layers)."""
+    """The layer whose width sets the first Output's size, walking back through the layers whose
+    declaration says they pass the width through (``fit_role``) to one that declares itself a head."""
     if graph is None:
         return None, ""
     outputs = [nid for nid, node in graph.nodes.items() if node.type == "Output"]
@@ -210,10 +205,11 @@ def _head_node(graph: Any) -> tuple[str | None, str]:
         if len(preds) != 1:
             return None, ""
         node = preds[0]
-        kind = graph.nodes[node].type
-        if kind in _HEADS:
-            return node, _HEADS[kind]
-        if kind not in _PASS_THROUGH:
+        spec = get_spec(graph.nodes[node].type)
+        role = spec.fit_role if spec is not None else FitRole.OTHER
+        if role is FitRole.HEAD and spec is not None and spec.width_param:
+            return node, spec.width_param
+        if role is not FitRole.PASS_THROUGH:
             return None, ""
     return None, ""
 
