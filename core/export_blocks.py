@@ -20,7 +20,7 @@ Module paths are kept: a class instance sits at the block's id, so ``state_dict`
 change (``layer1.0.conv1.weight``). A container whose children are numbered ``0 … n-1`` and
 pass one value down a chain is written as an ``nn.Sequential`` and called once; a class whose
 body is such a chain subclasses ``nn.Sequential``. Identifiers come only from validated ids and
-declared argument names (checked by :func:`core.export.safe_name`); class names take only the
+declared argument names (checked by :func:`core.export_code.safe_name`); class names take only the
 ASCII letters of group labels, docstrings go through :func:`core.export.doc_text`.
 """
 
@@ -39,7 +39,7 @@ from typing import Any
 from torch import nn
 
 from core.compiler import Plan, var_name
-from core.export import (
+from core.export_code import (
     CtorArg,
     ExportError,
     LayerClasses,

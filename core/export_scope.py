@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.compiler import PlannedNode, var_name
-from core.export import ExportError, safe_name
+from core.export_code import ExportError, safe_name
 
 INPUT = ""  # an item input that reads the scope's input value (``x``)
 
