@@ -1,4 +1,4 @@
-"""Benchmark: Auto-arrange (``gui.canvas.layout.arrange``) on big graphs, and the GUI thread meanwhile.
+"""Benchmark: Auto-arrange (``core.layout.arrange``) on big graphs, and the GUI thread meanwhile.
 
 1. The layout alone, on the graphs that made it slow: the torchvision DenseNet-201 import
    (709 nodes, 2,511 wires: every dense layer feeds every later concatenation of its block),
@@ -62,9 +62,15 @@ def graphs() -> dict[str, Graph]:
 
 
 def old_layout(rev: str) -> ModuleType:
-    """``gui/canvas/layout.py`` as it was at ``rev``, loaded as a module of its own."""
-    text = subprocess.run(["git", "show", f"{rev}:gui/canvas/layout.py"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
+    """The layout module as it was at ``rev`` (``core/layout.py``, or ``gui/canvas/layout.py``
+    before it moved to core), loaded as a module of its own."""
+    for where in ("core/layout.py", "gui/canvas/layout.py"):
+        shown = subprocess.run(["git", "show", f"{rev}:{where}"], cwd=ROOT, capture_output=True, text=True)
+        if shown.returncode == 0:
+            text = shown.stdout
+            break
+    else:
+        raise SystemExit(f"no layout module at {rev}")
     folder = Path(tempfile.mkdtemp(prefix="layout-bench-"))
     path = folder / "layout_at_rev.py"
     path.write_text(text)
@@ -91,7 +97,7 @@ def timed(fn: Callable[[], object], slow_s: float = 5.0) -> float:
 
 
 def bench_layout(against: str | None) -> None:
-    from gui.canvas.layout import arrange
+    from core.layout import arrange
 
     old = old_layout(against) if against else None
     print(f"{'graph':36} {'nodes':>6} {'wires':>6} {'arrange':>10} {'/budget':>8}"
@@ -201,7 +207,7 @@ def stall(gap: tuple[float, float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", metavar="REV", help="also time gui/canvas/layout.py at this git revision")
+    parser.add_argument("--against", metavar="REV", help="also time the layout module at this git revision")
     parser.add_argument("--no-window", action="store_true", help="skip the in-editor measurement")
     parser.add_argument("--window-only", action="store_true", help="only the in-editor measurement")
     args = parser.parse_args()
