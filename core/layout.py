@@ -21,7 +21,7 @@ inside the card's footprint, so expanding a block grows it in place (see :func:`
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from itertools import pairwise
@@ -589,69 +589,78 @@ def _unit_topo(n: int, edges: list[tuple[int, int]]) -> list[int]:
     return order + [v for v in range(n) if v not in done]
 
 
-def _crossings(upper: list[int], lower: list[int], down: list[list[int]]) -> int:
-    """Wires between two layers that cross: inversions of the lower ends, counted with a Fenwick
-    tree in O(E log V) (the pairwise count took 38 of DenseNet-201's 51 s)."""
-    pos = {v: i for i, v in enumerate(lower)}
-    ends = sorted((i, pos[w]) for i, v in enumerate(upper) for w in down[v] if w in pos)
-    size = len(lower)
-    tree = [0] * (size + 1)
+def _crossings(upper: list[int], down: list[list[int]], at: list[int]) -> int:
+    """Wires from ``upper`` to the layer below that cross: inversions of their lower ends (``at``:
+    each vertex's index in its layer), counted by bisection into the ends seen so far."""
+    ends: list[int] = []
+    for v in upper:
+        below = down[v]
+        if len(below) == 1:
+            ends.append(at[below[0]])
+        elif below:
+            ends.extend(sorted([at[w] for w in below]))
+    seen: list[int] = []
     count = 0
-    for seen, (_, b) in enumerate(ends):
+    for k, b in enumerate(ends):
         # wires already seen (further left above) whose lower end is strictly right of b cross it
-        k, not_right = b + 1, 0
-        while k > 0:
-            not_right += tree[k]
-            k -= k & -k
-        count += seen - not_right
-        k = b + 1
-        while k <= size:
-            tree[k] += 1
-            k += k & -k
+        count += k - bisect_right(seen, b)
+        insort(seen, b)
     return count
-
-
-def _total_crossings(layers: list[list[int]], down: list[list[int]]) -> int:
-    return sum(_crossings(layers[i], layers[i + 1], down) for i in range(len(layers) - 1))
 
 
 def _order(layers: list[list[int]], up: list[list[int]], down: list[list[int]],
            tick: Progress = _no_progress) -> list[list[int]]:
-    """Barycenter sweeps down and up; keep the ordering with the fewest crossings."""
+    """Barycenter sweeps down and up; keep the ordering with the fewest crossings.
+
+    Only the layers a sweep reorders have their crossings counted again (a DenseNet layer's lanes
+    rarely move, and recounting all 700 pairs after every sweep took a third of the layout).
+    """
+    at = [0] * len(up)  # each vertex's index in its layer, kept in step with ``cur``
+    for lay in layers:
+        for i, v in enumerate(lay):
+            at[v] = i
+    pairs = [_crossings(layers[li], down, at) for li in range(len(layers) - 1)]
     best = [list(lay) for lay in layers]
-    best_c = _total_crossings(best, down)
+    best_c = sum(pairs)
     cur = [list(lay) for lay in layers]
     for sweep in range(_SWEEPS):
         if best_c == 0:
             break
-        rng = range(1, len(cur)) if sweep % 2 == 0 else range(len(cur) - 2, -1, -1)
+        downward = sweep % 2 == 0
+        rng = range(1, len(cur)) if downward else range(len(cur) - 2, -1, -1)
+        nbrs = up if downward else down
+        moved: list[int] = []
         for li in rng:
-            ref = cur[li - 1] if sweep % 2 == 0 else cur[li + 1]
-            nbrs = up if sweep % 2 == 0 else down
-            pos = {v: i for i, v in enumerate(ref)}
+            lay = cur[li]
             keyed = []
-            for i, v in enumerate(cur[li]):
-                ps = [pos[w] for w in nbrs[v] if w in pos]
-                keyed.append((sum(ps) / len(ps) if ps else float(i), i, v))
+            for i, v in enumerate(lay):
+                ns = nbrs[v]  # all in the neighbouring layer: every edge spans one layer
+                if len(ns) == 1:
+                    keyed.append((at[ns[0]] / 1, i, v))
+                elif ns:
+                    keyed.append((sum([at[w] for w in ns]) / len(ns), i, v))
+                else:
+                    keyed.append((float(i), i, v))
             keyed.sort()
-            cur[li] = [v for _, _, v in keyed]
-        c = _total_crossings(cur, down)
+            order = [v for _, _, v in keyed]
+            if order != lay:
+                cur[li] = order
+                for i, v in enumerate(order):
+                    at[v] = i
+                moved.append(li)
+        for li in {p for m in moved for p in (m - 1, m) if 0 <= p < len(pairs)}:
+            pairs[li] = _crossings(cur[li], down, at)
+        c = sum(pairs)
         if c < best_c:
             best, best_c = [list(lay) for lay in cur], c
         tick((sweep + 1) / _SWEEPS)
     return best
 
 
-def _weight(a: int, b: int, n_real: int) -> float:
-    real_a, real_b = a < n_real, b < n_real
-    if real_a and real_b:
-        return _W_REAL
-    return _W_MIXED if real_a or real_b else _W_DUMMY
-
-
 def _place_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]],
              width: list[float], n_real: int, tick: Progress = _no_progress) -> list[float]:
-    xs = [0.0] * len(width)
+    n = len(width)
+    xs = [0.0] * n
     seps: list[list[float]] = []
     for lay in layers:
         s = [0.0]
@@ -661,20 +670,42 @@ def _place_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
         seps.append(s)
         for v, o in zip(lay, s, strict=True):
             xs[v] = o - s[-1] / 2
+    # Edge weights never change between passes: work them out once per direction.
+    # Long-edge lanes stay straight, the main chain stays straight, a skip barely pulls.
+    pulls = []
+    for nbrs in (up, down):
+        wts: list[list[float]] = []
+        tots: list[float] = []
+        for v in range(n):
+            if v < n_real:
+                ws = [_W_REAL if w < n_real else _W_MIXED for w in nbrs[v]]
+            else:
+                ws = [_W_MIXED if w < n_real else _W_DUMMY for w in nbrs[v]]
+            wts.append(ws)
+            tots.append(sum(ws))
+        pulls.append((nbrs, wts, tots))
     for p in range(_X_PASSES * 2 + 1):
         downward = p % 2 == 0
         rng = range(1, len(layers)) if downward else range(len(layers) - 2, -1, -1)
-        nbrs = up if downward else down
+        nbrs, wts, tots = pulls[0] if downward else pulls[1]
         for li in rng:
-            lay = layers[li]
-            want, wts = [], []
-            for v in lay:
-                ws = [(_weight(v, w, n_real), xs[w]) for w in nbrs[v]]
-                tot = sum(w for w, _ in ws)
-                want.append(sum(w * x for w, x in ws) / tot if tot else xs[v])
-                wts.append(tot if tot else 0.05)
-            placed = _isotonic([w - o for w, o in zip(want, seps[li], strict=True)], wts)
-            for v, y, o in zip(lay, placed, seps[li], strict=True):
+            lay, offsets = layers[li], seps[li]
+            values: list[float] = []
+            weights: list[float] = []
+            for v, o in zip(lay, offsets, strict=True):
+                tot = tots[v]
+                if tot:  # the weighted mean of the neighbours' x (summed in the same order as ever)
+                    ns, ws = nbrs[v], wts[v]
+                    if len(ns) == 1:
+                        values.append(ws[0] * xs[ns[0]] / tot - o)
+                    else:
+                        values.append(sum([w * xs[u] for w, u in zip(ws, ns, strict=True)]) / tot - o)
+                    weights.append(tot)
+                else:
+                    values.append(xs[v] - o)
+                    weights.append(0.05)
+            placed = _isotonic(values, weights) if len(values) > 1 else values
+            for v, y, o in zip(lay, placed, offsets, strict=True):
                 xs[v] = y + o
         tick((p + 1) / (_X_PASSES * 2 + 1))
     return xs
@@ -682,15 +713,20 @@ def _place_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
 
 def _isotonic(values: list[float], weights: list[float]) -> list[float]:
     """Weighted least-squares non-decreasing fit (pool adjacent violators)."""
-    blocks: list[list[float]] = []  # [mean, weight, count]
-    for v, w in zip(values, weights, strict=True):
-        blocks.append([v, w, 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            m2, w2, c2 = blocks.pop()
-            m1, w1, c1 = blocks[-1]
-            tw = w1 + w2
-            blocks[-1] = [(m1 * w1 + m2 * w2) / tw, tw, c1 + c2]
+    means: list[float] = []  # one block of pooled values each: its mean, weight and size
+    mass: list[float] = []
+    sizes: list[int] = []
+    for m, w in zip(values, weights, strict=True):
+        c = 1
+        while means and means[-1] > m:
+            m1, w1 = means.pop(), mass.pop()
+            c += sizes.pop()
+            tw = w1 + w
+            m, w = (m1 * w1 + m * w) / tw, tw
+        means.append(m)
+        mass.append(w)
+        sizes.append(c)
     out: list[float] = []
-    for m, _w, c in blocks:
-        out.extend([m] * int(c))
+    for m, c in zip(means, sizes, strict=True):
+        out.extend([m] * c)
     return out
