@@ -69,6 +69,7 @@ class CanvasScene(QGraphicsScene):
         self._unit: dict[str, str] = {}
         self._diag_nodes: set[str] = set()
         self._moved: set[str] = set()
+        self._shifts: set[tuple[float, float]] = set()  # how far the cards of self._moved moved
         self._syncing = False
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.setBackgroundBrush(self.style.canvas)
@@ -178,6 +179,8 @@ class CanvasScene(QGraphicsScene):
         if item is None or node is None:
             return
         x, y = node.pos if node.pos is not None else (0.0, 0.0)
+        was = item.pos()
+        self._shifts.add((round(x - was.x(), 3), round(y - was.y(), 3)))
         item.setPos(x, y)
         self._slice_index = None
         self._moved.add(node_id)
@@ -187,6 +190,7 @@ class CanvasScene(QGraphicsScene):
     def _flush_moves(self) -> None:
         """After moves: place the cards and frames around moved nodes and re-route their edges, once each."""
         moved, self._moved = self._moved, set()
+        shifts, self._shifts = self._shifts, set()
         if not moved:
             return
         g = self.doc.graph
@@ -200,11 +204,13 @@ class CanvasScene(QGraphicsScene):
                 groups.add(gid)
                 gid = self._parent.get(gid)
         frames = [gid for gid in groups if gid in self.frames]
-        if len(moved) >= _BULK_MOVE:
+        if len(moved) >= _BULK_MOVE and len(shifts) > 1:
             # Arrange and its undo: routing every wire here held the GUI thread 0.2-0.4 s on
             # DenseNet-201. The wires of the moved cards are hidden (their old courses point at
             # old places) and all wires are routed in slices, those in view first; the frames
-            # around them are hidden too and placed by the first slice, after this step's paint.
+            # around them are hidden too and placed in the next turn, after this step's paint.
+            # Not a drag (every card moved by the same step): hidden at each step of the mouse,
+            # its wires and frames would flicker, so it is drawn at once as before.
             for gid in frames:
                 self._frames_due.add(gid)
                 self.frames[gid].setOpacity(0.0)
@@ -225,7 +231,7 @@ class CanvasScene(QGraphicsScene):
                     eitem = self.edges.get(e)
                     if e not in seen and eitem is not None and eitem.isVisible():
                         seen.add(e)
-                        self._route_edge(eitem)
+                        self._route_edge(eitem, lanes=len(moved) < _BULK_MOVE)
         self._reroute_timer.start()  # lanes of other long edges may have changed
         self._rect_timer.start()
 

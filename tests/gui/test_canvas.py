@@ -840,3 +840,36 @@ def test_a_big_arrange_hands_back_the_window_before_every_wire_is_routed(qtbot, 
     assert {n: g.nodes[n].pos for n in g.nodes} == arranged
     qtbot.waitUntil(lambda: not sc.rerouting(), timeout=10000)
     assert settled()
+
+
+def test_dragging_a_big_selection_keeps_its_wires_and_frames_drawn(qtbot, tall):
+    """Dragging all 517 layers: at every step of the mouse each wire is drawn and ends on its ports
+    and each frame surrounds its layers (hidden until a later slice, they would flicker)."""
+    from PySide6.QtCore import QSizeF
+
+    sc, g = tall.canvas, tall.doc.graph
+    sc.select_ids(list(g.nodes))
+    grip = next(n for n in g.nodes if sc.nodes[n].isVisible())
+    a = body(tall, grip)
+    tall.centerOn(a)
+    before = {n: g.nodes[n].pos for n in g.nodes}
+
+    def drawn_right() -> bool:
+        wires = [it for it in sc.edges.values() if it.isVisible()]
+        ports = all(it.opacity() == 1.0
+                    and it.path.pointAtPercent(0.0) == sc.port_scene_pos(it.edge.src, "out", it.edge.from_port)
+                    and it.path.pointAtPercent(1.0) == sc.port_scene_pos(it.edge.dst, "in", it.edge.port)
+                    for it in wires)
+        frames = all(f.opacity() == 1.0 and all(
+            f.rect.contains(QRectF(sc.nodes[n].pos(), QSizeF(NODE_W, NODE_H))) for n in g.group_nodes(gid))
+            for gid, f in sc.frames.items())
+        return ports and frames
+
+    send_mouse(tall, "press", a)
+    for step in (1, 2, 3):
+        send_mouse(tall, "move", a + QPointF(40 * step, 24 * step))
+        assert drawn_right(), f"after step {step} of the drag"
+    send_mouse(tall, "release", a + QPointF(120, 72), buttons=Qt.MouseButton.NoButton)
+    assert all(g.nodes[n].pos != before[n] for n in g.nodes)  # every layer came along
+    assert tall.doc.undo_stack.count() == 1  # one step for the whole drag
+    assert drawn_right()
