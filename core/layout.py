@@ -289,14 +289,15 @@ def _column_of(block: tuple[float, float, str],
 
 # -- the layered layout -------------------------------------------------------------------------
 
-def arrange(graph: Graph, *, keep_inner: bool = False,
+def arrange(graph: Graph, *, keep_inner: bool = False, wrap: bool = True,
             progress: Progress | None = None) -> dict[str, tuple[float, float]]:
     """Top-left positions for every node: a layered layout with no overlaps, starting at (0, 0).
 
     ``keep_inner`` lays out only what shows at the top level and keeps the arrangement inside each
     collapsed block as it is (moved as a whole): a template's hand-made block layouts survive, and
-    its folded cards still line up in one column. ``progress`` hears how far the top-level layout
-    got (the insides of collapsed blocks count as its first tenth).
+    its folded cards still line up in one column. ``wrap=False`` never wraps a long chain into
+    columns (:func:`snake`): every wire then points down. ``progress`` hears how far the top-level
+    layout got (the insides of collapsed blocks count as its first tenth).
     """
     if not graph.nodes:
         return {}
@@ -306,9 +307,17 @@ def arrange(graph: Graph, *, keep_inner: bool = False,
         ranked = list(graph.nodes)
     parent = parent_map(graph)
     tick = progress or _no_progress
-    positions = snake(graph, parent, _arrange_container(graph, parent, None, ranked, keep_inner, tick))
+    positions = _arrange_container(graph, parent, None, ranked, keep_inner, tick)
+    if wrap:
+        positions = snake(graph, parent, positions)
     tick(1.0)
     return {n: (round(x, 1), round(y, 1)) for n, (x, y) in positions.items()}
+
+
+def lay_out(graph: Graph, *, keep_inner: bool = False, wrap: bool = True) -> None:
+    """Move every node of ``graph`` to where :func:`arrange` puts it (an import, a new document)."""
+    for nid, pos in arrange(graph, keep_inner=keep_inner, wrap=wrap).items():
+        graph.set_position(nid, pos)
 
 
 def _no_progress(_done: float) -> None:

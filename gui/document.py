@@ -21,7 +21,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from core.analysis import Analysis, Analyzer
 from core.graph import Graph, GraphError, Node
-from core.layout import LAYER_GAP, NODE_H, arrange, free_spot
+from core.layout import LAYER_GAP, NODE_H, free_spot, lay_out
 from core.project import Project, new_project
 
 
@@ -79,8 +79,7 @@ class Document(QObject):
         g = project.graph
         missing = [n.id for n in g.nodes.values() if n.pos is None]
         if missing and len(missing) == len(g.nodes):
-            for nid, pos in arrange(g).items():
-                g.set_position(nid, pos)
+            lay_out(g)
         elif missing:  # a few nodes without a place: put each under its input, where there is room
             try:
                 order = g.topo_order()
@@ -97,8 +96,7 @@ class Document(QObject):
                 g.set_group(gid, collapsed=True)
             if folded:
                 # one column of cards, centred, each block's inside kept as the template drew it
-                for nid, pos in arrange(g, keep_inner=True).items():
-                    g.set_position(nid, pos)
+                lay_out(g, keep_inner=True)
         return cls(project, parent)
 
     @classmethod

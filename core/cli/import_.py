@@ -19,6 +19,7 @@ from core.analysis import analyze
 from core.cli import UsageError
 from core.cli.common import load_or_fail
 from core.layers.spec import fmt_shape
+from core.layout import lay_out
 from core.project import Project, save_project
 from core.units import human
 
@@ -66,9 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.output}: the project file name must end in .json")
     project = _load(args.source, args.input_shape)
     if all(n.pos is None for n in project.graph.nodes.values()):
-        from core.importer import layout_top_down
-
-        layout_top_down(project.graph)
+        lay_out(project.graph, wrap=False)
     try:
         written = save_project(project, target)
     except OSError as exc:

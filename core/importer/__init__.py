@@ -17,8 +17,8 @@ The package is split where the knowledge changes, each part importing only the o
 - :mod:`~core.importer.ops`: the handlers that turn functional calls (``x + y``, ``torch.cat``,
   ``F.relu``, ``x.view`` …) into layer nodes, through the small ``Conversion`` interface;
 - :mod:`~core.importer.converter`: the walk over the fx graph that builds nodes and groups;
-- :mod:`~core.importer.layout`: where the imported nodes are placed;
-- :mod:`~core.importer.pipeline`: the stages in order, plus the checks against torch;
+- :mod:`~core.importer.pipeline`: the stages in order, plus the checks against torch; the nodes
+  are placed by :func:`core.layout.lay_out`, the layout Auto-arrange uses;
 - :mod:`~core.importer.torchvision_models`: ``torchvision:NAME`` sources.
 
 This file only re-exports the public API.
@@ -27,7 +27,6 @@ This file only re-exports the public API.
 from __future__ import annotations
 
 from core.importer.errors import ModelImportError
-from core.importer.layout import layout_top_down
 from core.importer.modules import id_paths, layer_classes, module_params, user_params
 from core.importer.pipeline import import_module, import_with_weights
 from core.importer.torchvision_models import (
@@ -39,5 +38,5 @@ from core.importer.torchvision_models import (
 from core.importer.trace import BATCH
 
 __all__ = ["BATCH", "ModelImportError", "id_paths", "import_module", "import_torchvision", "import_with_weights",
-           "layer_classes", "layout_top_down", "module_params", "torchvision_input_shape", "torchvision_model",
+           "layer_classes", "module_params", "torchvision_input_shape", "torchvision_model",
            "torchvision_names", "user_params"]

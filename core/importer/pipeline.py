@@ -22,10 +22,10 @@ from core.analysis import analyze
 from core.graph import Graph
 from core.importer.converter import Converter, add_groups
 from core.importer.errors import ModelImportError
-from core.importer.layout import layout_top_down
 from core.importer.trace import shape_values, trace_module
 from core.layers import get_spec
 from core.layers.spec import fmt_shape
+from core.layout import lay_out
 
 
 def _check(conv: Converter, module: nn.Module) -> None:
@@ -71,7 +71,9 @@ def _import(module: nn.Module, input_shape: Sequence[int]) -> Converter:
     add_groups(conv)
     _check(conv, module)
     _drop_inferred(graph)
-    layout_top_down(graph)
+    # Auto-arrange's layout, in one column (every wire points down, as in the source's forward);
+    # the editor folds the blocks when it opens an import and arranges their cards, wrapped if long
+    lay_out(graph, wrap=False)
     return conv
 
 

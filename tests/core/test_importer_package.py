@@ -62,8 +62,11 @@ def test_the_modules_stack_in_layers_and_the_layout_is_named_once() -> None:
         raise AssertionError(f"the importer's modules import each other: {exc.args[1]}") from None
     assert order.index("core.importer.ops") < order.index("core.importer.converter")  # handlers below the walk
     assert all("core.importer" not in deps for deps in uses.values()), "a part imports the package's exports"
-    # The importer's layout is one import line in the pipeline: swapping it for core's is a one-line change.
-    assert [name for name, deps in uses.items() if "core.importer.layout" in deps] == ["core.importer.pipeline"]
+    # One layout for the whole app: the pipeline places the nodes with core.layout, as Auto-arrange does,
+    # and the importer keeps no layout of its own.
+    pipeline = trees["core.importer.pipeline"]
+    assert "core.layout" in {n.module for n in ast.walk(pipeline) if isinstance(n, ast.ImportFrom)}
+    assert "core.importer.layout" not in trees
 
 
 def test_the_package_init_only_exports_the_public_api() -> None:
@@ -73,7 +76,7 @@ def test_the_package_init_only_exports_the_public_api() -> None:
     assert kinds <= {"ImportFrom", "Assign"}, kinds
     assert set(core.importer.__all__) == {
         "BATCH", "ModelImportError", "id_paths", "import_module", "import_torchvision", "import_with_weights",
-        "layer_classes", "layout_top_down", "module_params", "torchvision_input_shape", "torchvision_model",
+        "layer_classes", "module_params", "torchvision_input_shape", "torchvision_model",
         "torchvision_names", "user_params"}
     assert all(callable(getattr(core.importer, name)) for name in core.importer.__all__ if name != "BATCH")
     assert not (ROOT / "core" / "importer.py").exists() and not (ROOT / "core" / "importer_ops.py").exists()
