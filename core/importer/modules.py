@@ -32,7 +32,6 @@ from torch import nn
 from core.graph import id_problem
 from core.importer.errors import ModelImportError
 from core.layers import all_specs
-from core.layers.extra import OWN_CLASSES
 from core.layers.spec import Kind, LayerSpec, ParamError, ParamSpec, tup
 
 # -- which module classes are layers --------------------------------------------------------------
@@ -60,8 +59,8 @@ def layer_classes() -> dict[type, LayerSpec]:
     out: dict[type, LayerSpec] = {}
     for spec in all_specs():
         names = [spec.torch_class] if (spec.is_module or spec.module_class) else []
-        if spec.type in OWN_CLASSES:
-            names.append(OWN_CLASSES[spec.type])
+        if spec.own_class is not None:
+            names.append(spec.own_class)
         for name in names:
             cls = resolve_class(name)
             if cls is not None and issubclass(cls, nn.Module):

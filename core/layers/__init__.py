@@ -8,7 +8,6 @@ from core.layers import (  # noqa: F401  (imported for their registrations)
     activation,
     conv,
     dropout,
-    extra,
     io,
     linear,
     merge,

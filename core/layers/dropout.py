@@ -1,4 +1,5 @@
-"""Dropout: Dropout (single activations) and Dropout2d (whole channels).
+"""Dropout: Dropout (single activations), Dropout2d (whole channels) and StochasticDepth
+(whole residual branches, EfficientNet and ConvNeXt; our module in :mod:`core.layers.extra_modules`).
 
 Active only in ``train()``; in ``eval()`` they pass the input through. Shape in = shape out,
 no parameters, 0 MACs.
@@ -64,4 +65,31 @@ Dropout2d = register(LayerSpec(
     id_stem="drop", fit_role=FitRole.PASS_THROUGH,
 ))
 
-__all__ = ["Dropout", "Dropout2d"]
+
+# -- StochasticDepth ------------------------------------------------------------------------------
+
+def _same(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    return Inferred(out_shapes=(tuple(shapes[0]),))
+
+
+def _stochastic_depth_build(p: Params) -> Any:
+    from core.layers.extra_modules import StochasticDepth as Module
+
+    return Module(p=p["p"], mode=p["mode"])
+
+
+StochasticDepth = register(LayerSpec(
+    type="StochasticDepth", category=Category.DROPOUT,
+    doc="Drops a whole residual branch with probability p while training (EfficientNet, ConvNeXt); "
+        "identity in eval().",
+    params=(ParamSpec("p", Kind.FLOAT, 0.1, "Probability of dropping the branch while training.",
+                      min=0.0, max=1.0),
+            ParamSpec("mode", Kind.CHOICE, "row", "'row': one decision per sample; 'batch': one per batch.",
+                      choices=("row", "batch"))),
+    infer=_same, build=_stochastic_depth_build,
+    short=lambda p: f"p {p['p']:g}" + (" · batch" if p["mode"] == "batch" else ""),
+    module_class="torchvision.ops.StochasticDepth", own_class="core.layers.extra_modules.StochasticDepth",
+    fit_role=FitRole.PASS_THROUGH,
+))
+
+__all__ = ["Dropout", "Dropout2d", "StochasticDepth"]

@@ -1,4 +1,5 @@
-"""torch modules behind the importer-only layer types of :mod:`core.layers.extra`.
+"""torch modules behind StochasticDepth (:mod:`core.layers.dropout`), LayerScale and LayerNorm2d
+(:mod:`core.layers.norm`), the layer types torchvision's EfficientNet and ConvNeXt need.
 
 They live apart from the declarations so that importing :mod:`core.layers` never imports torch
 (only building a module does). Each class is self-contained and uses only ``torch``, so the

@@ -1,4 +1,4 @@
-"""Normalization: BatchNorm1d/2d, LayerNorm, GroupNorm, LocalResponseNorm.
+"""Normalization: BatchNorm1d/2d, LayerNorm, LayerNorm2d, GroupNorm, LocalResponseNorm, LayerScale.
 
 Shape in = shape out. Learnable parameters are the affine scale γ and shift β (``2C`` for
 BatchNorm, as in the d2l notes); BatchNorm also keeps running statistics as *buffers*
@@ -10,6 +10,9 @@ Input-dependent arguments are inferred like ``in_channels``: BatchNorm's ``num_f
 GroupNorm's ``num_channels`` are the input's C. LayerNorm's ``normalized_shape`` is a real choice
 (the last axis for transformer features, C×H×W for a whole image), so it is an optional
 parameter: empty means the last axis, and a given shape must match the input's trailing axes.
+
+LayerNorm2d (ConvNeXt's channels-first LayerNorm) and LayerScale (a learned per-channel factor)
+are built from our own modules in :mod:`core.layers.extra_modules`, imported only when built.
 """
 
 from __future__ import annotations
@@ -202,4 +205,71 @@ LocalResponseNorm = register(LayerSpec(
     fit_role=FitRole.PASS_THROUGH,
 ))
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "LocalResponseNorm"]
+
+# -- LayerScale -----------------------------------------------------------------------------------
+
+def _layer_scale_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    c = shape[0]
+    return Inferred(out_shapes=(tuple(shape),), args={"channels": c, "rank": len(shape)}, params=c)
+
+
+def _layer_scale_build(p: Params) -> Any:
+    from core.layers.extra_modules import LayerScale as Module
+
+    return Module(p["channels"], init_value=p["init_value"], rank=p["rank"])
+
+
+LayerScale = register(LayerSpec(
+    type="LayerScale", category=Category.NORM,
+    doc="Multiplies each channel by a learned factor γ that starts tiny, so a new residual branch "
+        "begins almost switched off (ConvNeXt, CaiT).",
+    params=(ParamSpec("channels", Kind.INT, None, "Channels C (one γ each); inferred from the input.",
+                      min=1, inferred=True),
+            ParamSpec("rank", Kind.INT, None, "Axes per sample (γ is shaped C×1×…×1); inferred.",
+                      min=1, inferred=True),
+            ParamSpec("init_value", Kind.FLOAT, 1e-6, "Starting value of every γ (ConvNeXt: 1e-6).")),
+    infer=_layer_scale_infer, build=_layer_scale_build,
+    short=lambda p: f"γ₀ {p['init_value']:g}",
+    module_class="core.layers.extra_modules.LayerScale",
+    trainable_note="C learnable factors (parameter `layer_scale`)",
+    fit_role=FitRole.PASS_THROUGH,
+))
+
+
+# -- LayerNorm2d ----------------------------------------------------------------------------------
+
+def _layernorm2d_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    if len(shape) != 3:
+        hint = " — use LayerNorm for flat features" if len(shape) == 1 else ""
+        raise LayerError(f"LayerNorm2d normalizes the channels of each pixel of a C×H×W map, but gets "
+                         f"{fmt_shape(shape)}{hint}")
+    c = shape[0]
+    n = 0 if not p["elementwise_affine"] else c * (2 if p["bias"] else 1)
+    return Inferred(out_shapes=(tuple(shape),), args={"normalized_shape": c}, params=n)
+
+
+def _layernorm2d_build(p: Params) -> Any:
+    from core.layers.extra_modules import LayerNorm2d as Module
+
+    return Module(p["normalized_shape"], eps=p["eps"], elementwise_affine=p["elementwise_affine"], bias=p["bias"])
+
+
+LayerNorm2d = register(LayerSpec(
+    type="LayerNorm2d", category=Category.NORM,
+    doc="LayerNorm over the channels of each pixel of a C×H×W map (ConvNeXt's channels-first LayerNorm).",
+    params=(ParamSpec("normalized_shape", Kind.INT, None, "Channels C; inferred from the input.",
+                      min=1, inferred=True),
+            ParamSpec("eps", Kind.FLOAT, 1e-5, "ε added to the variance (ConvNeXt: 1e-6).",
+                      min=0.0, min_inclusive=False),
+            ParamSpec("elementwise_affine", Kind.BOOL, True, "Learn a scale γ and shift β per channel."),
+            ParamSpec("bias", Kind.BOOL, True, "Learn the shift β too (only with the affine scale on).")),
+    infer=_layernorm2d_infer, build=_layernorm2d_build,
+    module_class="torchvision.models.convnext.LayerNorm2d", own_class="core.layers.extra_modules.LayerNorm2d",
+    trainable_note="2C learnable (γ, β)",
+    id_stem="ln", fit_role=FitRole.PASS_THROUGH,
+))
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "LayerNorm2d", "LayerScale",
+           "LocalResponseNorm"]

@@ -1,9 +1,12 @@
-"""Pooling: MaxPool2d, AvgPool2d (windows) and AdaptiveAvg/MaxPool2d (fixed output size).
+"""Pooling: MaxPool2d, AvgPool2d (windows), AdaptiveAvg/MaxPool2d (fixed output size) and Mean.
 
 Same output-size rule as convolutions (ceil_mode included, where a window larger than the padded
 input still gives one output); torch also refuses a padding larger than half the kernel
 (``pad ≤ ⌊k/2⌋``, the undilated kernel even for MaxPool2d with dilation). Pooling has no parameters and counts 0 MACs
 (DESIGN.md §5).
+
+Mean (``x.mean(dims)``) is global average pooling as MNASNet and ShuffleNet write it: a
+``call_function`` op whose ``dim`` counts the batch axis as 0, like torch.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from core.layers.spec import (
     ParamSpec,
     Shape,
     Window,
+    fmt_shape,
+    sample_axis,
     set_param_fix,
     torch_builder,
     tup,
@@ -149,3 +154,55 @@ AdaptiveAvgPool2d = _adaptive("AdaptiveAvgPool2d",
                               "Averages each channel down to a fixed output size (global average pooling at 1).",
                               "avgpool")
 AdaptiveMaxPool2d = _adaptive("AdaptiveMaxPool2d", "Max-pools each channel down to a fixed output size.", "maxpool")
+
+
+# -- Mean -----------------------------------------------------------------------------------------
+
+def _mean_axes(p: Params, shape: Shape) -> list[int]:
+    dims = list(p["dim"])
+    axes = [sample_axis("Mean", d, len(shape)) for d in dims]
+    if len(set(axes)) != len(axes):
+        raise LayerError(f"Mean dim={dims} names an axis twice", param="dim")
+    return axes
+
+
+def _mean_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    axes = _mean_axes(p, shape)
+    if p["keepdim"]:
+        out = tuple(1 if i in axes else n for i, n in enumerate(shape))
+    else:
+        out = tuple(n for i, n in enumerate(shape) if i not in axes)
+    if not out:
+        raise LayerError(f"Mean over every axis of the {fmt_shape(shape)} input leaves a scalar per sample "
+                         f"— keep the channel axis (dim [2, 3])", set_param_fix("dim", [2, 3]), param="dim")
+    return Inferred(out_shapes=(out,))
+
+
+def _mean_window(p: Params, shapes: Sequence[Shape]) -> Any:
+    shape = shapes[0]
+    try:
+        axes = _mean_axes(p, shape)
+    except LayerError:
+        return None
+    # Averaging over a spatial axis (any axis after the channels) sees the whole input.
+    return GLOBAL if len(shape) > 1 and any(a >= 1 for a in axes) else None
+
+
+def _mean(x: Any, dim: Sequence[int], keepdim: bool = False) -> Any:
+    return x.mean(list(dim), keepdim=keepdim)
+
+
+Mean = register(LayerSpec(
+    type="Mean", category=Category.POOL,
+    doc="Averages over some axes (x.mean): over H and W it is global average pooling (MNASNet, ShuffleNet).",
+    params=(ParamSpec("dim", Kind.SHAPE, [2, 3], "Axes to average, counted with the batch axis "
+                      "(2, 3 = height and width)."),
+            ParamSpec("keepdim", Kind.BOOL, False, "Keep the averaged axes with size 1.")),
+    infer=_mean_infer, window=_mean_window, function=_mean,
+    code=lambda xs, p: f"{xs[0]}.mean([{', '.join(str(int(d)) for d in p['dim'])}], keepdim={bool(p['keepdim'])})",
+    short=lambda p: "dims " + ",".join(str(d) for d in p["dim"]),
+    fit_role=FitRole.PASS_THROUGH,  # over H and W (its default) it keeps the channels
+))
+
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d", "Mean"]

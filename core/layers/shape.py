@@ -1,13 +1,18 @@
-"""Layers that reshape, pad, resample or reorder: Flatten, Identity, ZeroPad2d, Upsample, ChannelShuffle.
+"""Layers that reshape, pad, resample, reorder or split: Flatten, Identity, ZeroPad2d, Upsample,
+ChannelShuffle, Permute, Transpose, Reshape, Chunk, Split.
 
 None of them has parameters or counts MACs. ZeroPad2d adds to the receptive field's padding like a
 1×1 window with padding; Upsample divides the effective stride by its factor (DESIGN.md §5).
+Permute, Transpose, Reshape, Chunk and Split are stateless ``call_function`` ops written as tensor
+methods (ConvNeXt, ShuffleNet), so the compiled graph and exported code need only torch; their
+axis numbers follow torch and count the batch axis as 0 (``dim=1`` is the channels).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from core.layers.registry import register
 from core.layers.spec import (
@@ -18,6 +23,7 @@ from core.layers.spec import (
     Kind,
     LayerError,
     LayerSpec,
+    ParamError,
     Params,
     ParamSpec,
     Scale,
@@ -25,6 +31,7 @@ from core.layers.spec import (
     Window,
     fmt_shape,
     numel,
+    sample_axis,
     set_param_fix,
     torch_builder,
     tup,
@@ -227,4 +234,196 @@ ChannelShuffle = register(LayerSpec(
     fit_role=FitRole.PASS_THROUGH,
 ))
 
-__all__ = ["ChannelShuffle", "Flatten", "Identity", "Upsample", "ZeroPad2d"]
+
+# -- Permute --------------------------------------------------------------------------------------
+
+def _permute_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    dims = list(p["dims"])
+    want = list(range(1, len(shape) + 1))
+    if sorted(dims) != want:
+        fix = want[1:] + want[:1] if len(want) > 1 else want
+        raise LayerError(f"Permute dims={dims} must order the sample axes {want} of the {fmt_shape(shape)} input "
+                         f"(each exactly once; the batch axis 0 stays first) — e.g. {fix}",
+                         set_param_fix("dims", fix), param="dims")
+    return Inferred(out_shapes=(tuple(shape[d - 1] for d in dims),))
+
+
+def _permute(x: Any, dims: Sequence[int]) -> Any:
+    return x.permute(0, *dims)
+
+
+def _permute_from_module(m: Any) -> dict[str, Any]:
+    dims = [int(d) for d in m.dims]
+    if not dims or dims[0] != 0:
+        raise ParamError(f"dims: Permute({dims}) moves the batch axis; only permutations that keep "
+                         f"axis 0 first can be represented")
+    return {"dims": dims[1:]}
+
+
+Permute = register(LayerSpec(
+    type="Permute", category=Category.SHAPE,
+    doc="Reorders the axes of each sample, e.g. C×H×W → H×W×C (dims 2, 3, 1) for channels-last layers.",
+    params=(ParamSpec("dims", Kind.SHAPE, [2, 3, 1],
+                      "New order of the sample axes, numbered as in torch (1 = channels); the batch "
+                      "axis stays first. [2, 3, 1] makes C×H×W channels-last."),),
+    infer=_permute_infer, function=_permute,
+    code=lambda xs, p: f"{xs[0]}.permute(0, {', '.join(str(int(d)) for d in p['dims'])})",
+    short=lambda p: "→ " + ",".join(str(d) for d in p["dims"]),
+    module_class="torchvision.ops.misc.Permute", from_module=_permute_from_module,
+    fit_role=FitRole.OTHER,
+))
+
+
+# -- Transpose ------------------------------------------------------------------------------------
+
+def _transpose_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    a = sample_axis("Transpose", p["dim0"], len(shape), "dim0")
+    b = sample_axis("Transpose", p["dim1"], len(shape), "dim1")
+    out = list(shape)
+    out[a], out[b] = out[b], out[a]
+    return Inferred(out_shapes=(tuple(out),))
+
+
+def _transpose(x: Any, dim0: int, dim1: int) -> Any:
+    return x.transpose(dim0, dim1)
+
+
+_DIM_DOC = "Axis counted with the batch axis: 1 = channels, -1 = last."
+
+Transpose = register(LayerSpec(
+    type="Transpose", category=Category.SHAPE,
+    doc="Swaps two axes of each sample (torch.transpose), e.g. the group and channel axes of a shuffle.",
+    params=(ParamSpec("dim0", Kind.INT, 1, _DIM_DOC, min=-8, max=8),
+            ParamSpec("dim1", Kind.INT, 2, _DIM_DOC, min=-8, max=8)),
+    infer=_transpose_infer, function=_transpose,
+    code=lambda xs, p: f"{xs[0]}.transpose({int(p['dim0'])}, {int(p['dim1'])})",
+    short=lambda p: f"{p['dim0']} ↔ {p['dim1']}",
+    fit_role=FitRole.OTHER,
+))
+
+
+# -- Reshape --------------------------------------------------------------------------------------
+
+def _reshape_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    target = p["shape"]
+    if target is None:
+        raise LayerError(f"Reshape needs a target shape, e.g. {numel(shape)} to flatten the "
+                         f"{fmt_shape(shape)} input", set_param_fix("shape", [numel(shape)]), param="shape")
+    if numel(target) != numel(shape):
+        raise LayerError(f"Reshape to {fmt_shape(target)} holds {numel(target)} values per sample, but the "
+                         f"input {fmt_shape(shape)} has {numel(shape)}", param="shape")
+    return Inferred(out_shapes=(tuple(target),))
+
+
+def _reshape_window(p: Params, shapes: Sequence[Shape]) -> Any:
+    # Values keep their place only when the spatial axes are untouched; otherwise they mix.
+    target, shape = p["shape"], shapes[0]
+    if target is not None and len(target) == len(shape) and tuple(target[1:]) == tuple(shape[1:]):
+        return None
+    return GLOBAL
+
+
+def _reshape(x: Any, shape: Sequence[int]) -> Any:
+    return x.reshape(x.shape[0], *shape)
+
+
+def _reshape_editor(shape: Shape | None) -> dict[str, Any]:
+    """Flatten once the input is known: the one target that always fits."""
+    return {"shape": [numel(shape)]} if shape else {}
+
+
+Reshape = register(LayerSpec(
+    type="Reshape", category=Category.SHAPE,
+    doc="Gives each sample a new shape with the same number of values (x.view / x.reshape).",
+    params=(ParamSpec("shape", Kind.SHAPE, None, "Per-sample target shape, without the batch axis."),),
+    infer=_reshape_infer, window=_reshape_window, function=_reshape,
+    code=lambda xs, p: f"{xs[0]}.reshape({xs[0]}.shape[0], {', '.join(str(int(d)) for d in p['shape'])})",
+    short=lambda p: "→ " + fmt_shape(p["shape"]) if p["shape"] is not None else "",
+    editor_defaults=_reshape_editor, fit_role=FitRole.OTHER,
+))
+
+
+# -- Chunk / Split --------------------------------------------------------------------------------
+
+def _chunk_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    axis = sample_axis("Chunk", p["dim"], len(shape))
+    n, k = shape[axis], p["chunks"]
+    size = -(-n // k)  # torch.chunk: pieces of ceil(n / chunks), the last one smaller
+    got = -(-n // size)
+    if got != k:
+        raise LayerError(f"Chunk: {n} values along dim {p['dim']} split into {got} pieces, not {k} "
+                         f"(torch uses pieces of ⌈{n}/{k}⌉ = {size}) — use chunks={got}",
+                         set_param_fix("chunks", got), param="chunks")
+    outs = []
+    for i in range(k):
+        piece = list(shape)
+        piece[axis] = min(size, n - i * size)
+        outs.append(tuple(piece))
+    return Inferred(out_shapes=tuple(outs))
+
+
+def _chunk(x: Any, chunks: int, dim: int = 1) -> Any:
+    return x.chunk(chunks, dim)
+
+
+Chunk = register(LayerSpec(
+    type="Chunk", category=Category.SHAPE,
+    doc="Splits the input into equal pieces along an axis, one output each (ShuffleNet's channel split).",
+    params=(ParamSpec("chunks", Kind.INT, 2, "Number of pieces (outputs).", min=1, max=64),
+            ParamSpec("dim", Kind.INT, 1, _DIM_DOC, min=-8, max=8)),
+    infer=_chunk_infer, function=_chunk, num_outputs=lambda p: int(p["chunks"]),
+    code=lambda xs, p: f"{xs[0]}.chunk({int(p['chunks'])}, {int(p['dim'])})",
+    short=lambda p: f"{p['chunks']} pieces · dim {p['dim']}",
+    fit_role=FitRole.OTHER,
+))
+
+
+def _split_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    sections = p["sections"]
+    axis = sample_axis("Split", p["dim"], len(shape))
+    if sections is None:
+        half = [shape[axis] // 2, shape[axis] - shape[axis] // 2]
+        raise LayerError(f"Split needs the section sizes, e.g. {half}", set_param_fix("sections", half),
+                         param="sections")
+    if sum(sections) != shape[axis]:
+        raise LayerError(f"Split sections {list(sections)} add up to {sum(sections)}, but the input has "
+                         f"{shape[axis]} along dim {p['dim']}", param="sections")
+    outs = []
+    for s in sections:
+        piece = list(shape)
+        piece[axis] = s
+        outs.append(tuple(piece))
+    return Inferred(out_shapes=tuple(outs))
+
+
+def _split(x: Any, sections: Sequence[int], dim: int = 1) -> Any:
+    return x.split(list(sections), dim)
+
+
+def _split_editor(shape: Shape | None) -> dict[str, Any]:
+    """Two halves on the channels once the input is known."""
+    if shape is None or len(shape) < 2 or shape[0] < 2:
+        return {}
+    return {"sections": [shape[0] // 2, shape[0] - shape[0] // 2]}
+
+
+Split = register(LayerSpec(
+    type="Split", category=Category.SHAPE,
+    doc="Splits the input along an axis into pieces of the given sizes, one output each.",
+    params=(ParamSpec("sections", Kind.SHAPE, None, "Size of each piece along dim; they must add up to "
+                      "the input's size there."),
+            ParamSpec("dim", Kind.INT, 1, _DIM_DOC, min=-8, max=8)),
+    infer=_split_infer, function=_split,
+    num_outputs=lambda p: len(p["sections"]) if p.get("sections") else 1,
+    code=lambda xs, p: f"{xs[0]}.split({[int(s) for s in p['sections']]}, {int(p['dim'])})",
+    short=lambda p: "/".join(str(s) for s in p["sections"]) if p["sections"] else "",
+    editor_defaults=_split_editor, fit_role=FitRole.OTHER,
+))
+
+__all__ = ["ChannelShuffle", "Chunk", "Flatten", "Identity", "Permute", "Reshape", "Split", "Transpose", "Upsample",
+           "ZeroPad2d"]

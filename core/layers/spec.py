@@ -313,6 +313,9 @@ class LayerSpec:
     short: ShortFn | None = None
     module_class: str | None = None  # dotted class the importer matches; default torch.nn.<type>
     from_module: FromModuleFn | None = None  # importer: module -> params; default reads attributes
+    # Our own module class that an imported model may already hold (a compiled NetCanvas model
+    # imported again): the importer takes it for this type as well as ``torch_class``.
+    own_class: str | None = None
     legacy_names: tuple[str, ...] = ()  # earlier type names that still load
     trainable_note: str = ""  # extra doc for the inspector (e.g. "BN: 2C learnable + 2C buffers")
     fx: FxCall | None = None  # how the compiler emits ``function``; None: function(*inputs, **params)
@@ -402,6 +405,19 @@ def torch_builder(type_name: str) -> BuildFn:
         return getattr(nn, type_name)(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items()})
 
     return build
+
+
+def sample_axis(type_name: str, dim: int, rank: int, what: str = "dim") -> int:
+    """torch's ``dim`` (batch axis = 0, negative from the end) → per-sample axis; refuses the batch."""
+    nd = rank + 1
+    if not -nd <= dim < nd:
+        raise LayerError(f"{type_name} {what}={dim} is out of range for {rank}-D samples "
+                         f"(dims count the batch axis: 1 is the first axis of a sample)", param=what)
+    axis = dim % nd
+    if axis == 0:
+        raise LayerError(f"{type_name} {what}={dim} is the batch axis, which would mix samples "
+                         f"— use 1 (channels) or a later axis", set_param_fix(what, 1), param=what)
+    return axis - 1
 
 
 def numel(shape: Sequence[int]) -> int:

@@ -136,7 +136,7 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
         ({"scale_factor": 0.3}, [(2, 10, 7)]),
     ],
     "ChannelShuffle": [({}, [(4, 3, 3)]), ({"groups": 3}, [(6, 5)])],
-    # Importer types from core/layers/extra.py whose defaults need a matching input.
+    # Importer types (shape.py) whose defaults need a matching input.
     "Reshape": [({"shape": [4, 15]}, [(3, 4, 5)]), ({"shape": [60]}, [(3, 4, 5)])],
     "Split": [({"sections": [1, 3]}, [(4, 5, 5)]), ({"sections": [2, 2, 1], "dim": -1}, [(3, 5)])],
     "Add": [({}, [(4, 5, 5), (4, 5, 5)]), ({}, [(6,), (6,), (6,)])],

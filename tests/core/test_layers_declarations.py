@@ -84,6 +84,20 @@ def test_feature_maps_are_declared_only_on_layers_with_one_output(spec: LayerSpe
         assert spec.category is not Category.IO and spec.num_outputs is None, spec.type
 
 
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.own_class is not None], ids=lambda s: s.type)
+def test_own_classes_are_the_modules_the_declaration_builds(spec: LayerSpec) -> None:
+    import importlib
+
+    module, _, name = (spec.own_class or "").rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    assert spec.build is not None and isinstance(spec.build(spec.resolve({}) | _inferred_args(spec)), cls)
+
+
+def _inferred_args(spec: LayerSpec) -> dict[str, Any]:
+    """Values for the inferred arguments (channels …) that a build needs, from a 4×6×6 input."""
+    return dict(spec.infer(spec.resolve({}), [(4, 6, 6)]).args)
+
+
 # -- what the declarations replaced --------------------------------------------------------------
 
 @pytest.mark.parametrize(("type_name", "stem"), [
