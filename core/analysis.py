@@ -94,9 +94,6 @@ class NodeResult(NamedTuple):
         return d
 
 
-_OPTIMIZER_STATES = {"sgd": 1, "sgd_nomomentum": 0, "adam": 2, "adamw": 2, "rmsprop": 1, "adagrad": 1}
-
-
 @dataclass(frozen=True, slots=True)
 class MemoryEstimate:
     """Training memory for one step, in bytes. ``activations`` are those saved for backward.
@@ -159,12 +156,16 @@ class Analysis:
     def memory(self, batch_size: int, optimizer: str = "sgd") -> MemoryEstimate:
         """Training-memory estimate: params, grads, optimizer state, saved activations × batch.
 
-        ``optimizer`` is ``sgd`` (with momentum), ``sgd_nomomentum``, ``adam``, ``adamw``,
-        ``rmsprop`` or ``adagrad``: the number of state tensors per parameter follows torch.
+        ``optimizer`` is a declared optimizer's name or its memory key (``sgd_nomomentum``,
+        :func:`core.training.options.memory_key`); the number of state tensors per parameter is the
+        one its declaration gives, as torch allocates them (an unknown name counts Adam's two).
         """
-        # state tensors per trainable parameter, as torch allocates them: SGD with momentum keeps
-        # momentum_buffer, Adam/AdamW exp_avg and exp_avg_sq, RMSprop square_avg, Adagrad sum
-        states = _OPTIMIZER_STATES.get(optimizer.lower(), 2)
+        # Imported here, not at the top: importing core.training.options runs core.training's
+        # package, which loads the whole training engine, and only the estimate needs it.
+        from core.training.options import state_tensors
+
+        states = state_tensors(optimizer)
+        states = 2 if states is None else states
         p = self.total_params * DTYPE_BYTES
         grads = self.trainable_params * DTYPE_BYTES
         return MemoryEstimate(batch_size, optimizer, p, grads, states * grads,

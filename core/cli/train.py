@@ -5,6 +5,8 @@ stderr and one line per epoch goes to stdout; with ``--json`` stdout holds exact
 per epoch (``epoch, train_loss, train_acc, val_loss, val_acc, lr, images_per_s, seconds``; accuracies
 as fractions) and everything else goes to stderr. Each run writes a run folder (``--out``, default
 ``runs/<name>-<time>``). ``--resume RUN_DIR`` continues a run from its last checkpoint.
+The dataset, optimizer, schedule, loss and precision options and the settings they read are built
+from their declarations (:mod:`core.training.options`).
 
 Under ``torchrun --nproc_per_node=N`` the run uses DistributedDataParallel; rank 0 prints and saves.
 Exit status: 0 trained (or stopped early by early stopping), 1 training failed (plain message),
@@ -18,33 +20,20 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import Any
 
 from core.cli import UsageError
 from core.cli.common import load_or_fail
 
+# Options that are no declared training option (the data source's details and the run's plumbing).
 _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (("--dataset",), {"help": "shapes (default), mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], folder:DIR, "
-                              "synthetic:C,H,W,CLASSES"}),
     (("--data-root",), {"dest": "data_root", "metavar": "DIR",
                         "help": "where mnist/fashion-mnist/cifar10 files are (or are downloaded to)"}),
-    (("--epochs",), {"type": int}),
-    (("--batch-size",), {"type": int, "dest": "batch_size", "help": "global batch size (split over DDP processes)"}),
-    (("--lr",), {"type": float, "help": "learning rate"}),
-    (("--optimizer",), {"choices": ("sgd", "adam", "adamw", "rmsprop", "adagrad")}),
-    (("--momentum",), {"type": float}),
-    (("--weight-decay",), {"type": float, "dest": "weight_decay"}),
-    (("--schedule",), {"choices": ("constant", "step", "cosine", "onecycle", "plateau")}),
-    (("--warmup",), {"type": float, "dest": "warmup_epochs", "metavar": "EPOCHS", "help": "linear warm-up epochs"}),
-    (("--loss",), {"choices": ("cross_entropy", "bce_with_logits", "mse", "l1", "huber")}),
-    (("--label-smoothing",), {"type": float, "dest": "label_smoothing"}),
     (("--grad-clip",), {"type": float, "dest": "grad_clip", "metavar": "NORM"}),
     (("--early-stopping",), {"type": int, "dest": "early_stopping", "metavar": "PATIENCE"}),
     (("--device",), {"help": "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps"}),
-    (("--amp",), {"nargs": "?", "const": "auto", "choices": ("off", "auto", "bf16", "fp16"),
-                  "help": "mixed precision on CUDA (bf16 where supported, else fp16 with a grad scaler)"}),
-    (("--seed",), {"type": int}),
     (("--crop-padding",), {"type": int, "dest": "crop_padding", "help": "random-crop padding in pixels"}),
     (("--train-size",), {"type": int, "dest": "train_size", "help": "samples to generate (shapes, synthetic) "
                                                                      "or to keep (others)"}),
@@ -54,11 +43,59 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--workers",), {"type": int, "help": "DataLoader workers for folder datasets"}),
 ]
 _FLAGS = [  # (option, config key, value when given)
-    ("--nesterov", "nesterov", True), ("--channels-last", "channels_last", True),
-    ("--no-channels-last", "channels_last", False), ("--compile", "compile", True),
-    ("--no-augment", "augment", False), ("--hflip", "hflip", True), ("--no-hflip", "hflip", False),
-    ("--no-download", "download", False), ("--deterministic", "deterministic", True),
+    ("--channels-last", "channels_last", True), ("--no-channels-last", "channels_last", False),
+    ("--compile", "compile", True), ("--no-augment", "augment", False), ("--hflip", "hflip", True),
+    ("--no-hflip", "hflip", False), ("--no-download", "download", False), ("--deterministic", "deterministic", True),
 ]
+
+
+def _choices_help(registry: Mapping[str, Any]) -> str:
+    """``name: doc`` of every option of ``registry``, for ``-h`` (``%`` doubled: argparse formats help with it)."""
+    return "; ".join(f"{name}: {option.doc}" for name, option in registry.items()).replace("%", "%%")
+
+
+def declared_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """The ``train`` options read from the declarations in :mod:`core.training.options` (read at
+    each call, so a newly declared optimizer is a choice at once): the dataset, the optimizer,
+    schedule, loss and precision choices, and every declared setting that has a flag."""
+    from core.training import options as o
+
+    default = o.DATASETS.get("shapes")
+    dataset_help = ", ".join(f"{d.usage} (default)" if d is default else d.usage for d in o.DATASETS.values())
+    out: list[tuple[tuple[str, ...], dict[str, Any]]] = [(("--dataset",), {"help": dataset_help})]
+    by_key = {p.key: p for p in o.all_params() if p.flag is not None and p.kind in (int, float)}
+    placed: set[str] = set()
+
+    def params(keys: Sequence[str]) -> None:
+        for key in keys:
+            p = by_key.get(key)
+            if p is not None and key not in placed:
+                placed.add(key)
+                extra = {"metavar": p.metavar} if p.metavar else {}
+                help_ = p.doc.replace("%", "%%")
+                out.append(((p.flag or "",), {"type": p.kind, "dest": p.key, "help": help_, **extra}))
+
+    # the order of ``-h`` before the options were declared: general settings, then each choice
+    # after the settings that come before it there
+    params(["epochs", "batch_size", "lr"])
+    out.append((("--optimizer",), {"choices": tuple(o.OPTIMIZERS), "help": _choices_help(o.OPTIMIZERS)}))
+    params([p.key for p in o.params_of(o.OPTIMIZERS)])
+    out.append((("--schedule",), {"choices": tuple(o.SCHEDULES), "help": _choices_help(o.SCHEDULES)}))
+    params([p.key for p in o.params_of(o.SCHEDULES)])
+    out.append((("--loss",), {"choices": tuple(o.LOSSES), "help": _choices_help(o.LOSSES)}))
+    params([p.key for p in o.params_of(o.LOSSES)])
+    out.append((("--amp",), {"nargs": "?", "const": "auto", "choices": tuple(o.AMP_MODES),
+                             "help": "mixed precision on CUDA (bf16 where supported, else fp16 with a grad "
+                                     "scaler): " + _choices_help(o.AMP_MODES)}))
+    params(list(by_key))
+    return out
+
+
+def declared_flags() -> list[tuple[str, str, bool]]:
+    """``(option, config key, True)`` of every declared on/off setting that has a flag (``--nesterov``)."""
+    from core.training.options import all_params
+
+    return [(p.flag, p.key, True) for p in all_params() if p.flag is not None and p.kind is bool]
 
 
 def add_parser(sub: Any) -> None:
@@ -66,11 +103,14 @@ def add_parser(sub: Any) -> None:
                        description="Train SOURCE (a project file, template:NAME or torchvision:NAME) on a dataset. "
                                    "Options override the project's training settings.")
     p.add_argument("source", nargs="?", metavar="SOURCE", help="what to train (optional with --resume)")
-    for names, kwargs in _OPTIONS:
+    for names, kwargs in [*declared_options(), *_OPTIONS]:
         p.add_argument(*names, default=None, **kwargs)
-    for option, key, value in _FLAGS:
+    from core.training.options import all_params
+
+    docs = {p.flag: p.doc.replace("%", "%%") for p in all_params() if p.flag is not None}
+    for option, key, value in [*declared_flags(), *_FLAGS]:
         p.add_argument(option, dest=f"flag_{option[2:].replace('-', '_')}", action="store_const", const=(key, value),
-                       default=None)
+                       default=None, help=docs.get(option))
     p.add_argument("--aux-weights", dest="aux_weights", metavar="W,W", help="loss weights of auxiliary outputs")
     p.add_argument("--json", action="store_true", help="one JSON object per epoch on stdout")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<name>-<time>)")
@@ -82,12 +122,12 @@ def add_parser(sub: Any) -> None:
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The training settings given on the command line."""
     out: dict[str, Any] = {}
-    for names, kwargs in _OPTIONS:
+    for names, kwargs in [*declared_options(), *_OPTIONS]:
         key = kwargs.get("dest", names[0][2:].replace("-", "_"))
         value = getattr(args, key, None)
         if value is not None:
             out[key] = value
-    for option, _key, _value in _FLAGS:
+    for option, _key, _value in [*declared_flags(), *_FLAGS]:
         given = getattr(args, f"flag_{option[2:].replace('-', '_')}", None)
         if given is not None:
             out[given[0]] = given[1]

@@ -3,7 +3,8 @@
 The project file stores only what differs from the defaults (``to_dict(only_changed=True)``);
 unknown keys are kept in ``extra`` so a newer file round-trips. CLI options override the
 section with :meth:`TrainConfig.updated`. Validation raises :class:`ConfigError` naming the key
-and the accepted values.
+and the accepted values; the names of the optimizers, schedules, losses and precision modes and the
+ranges of the settings they read come from their declarations in :mod:`core.training.options`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
-LOSSES = ("cross_entropy", "bce_with_logits", "mse", "l1", "huber")
-AMP_MODES = ("off", "auto", "bf16", "fp16")
-_SCHEDULE_ALIASES = {"one_cycle": "onecycle", "one-cycle": "onecycle", "reduce_on_plateau": "plateau",
-                     "cos": "cosine", "none": "constant"}
+from core.training.options import AMP_MODES, LOSSES, OPTIMIZERS, SCHEDULES, aliases, all_params
 
 
 class ConfigError(ValueError):
@@ -122,28 +118,24 @@ class TrainConfig:
     def validate(self) -> None:
         self.optimizer = str(self.optimizer).lower()
         schedule = str(self.schedule).lower()
-        self.schedule = _SCHEDULE_ALIASES.get(schedule, schedule)
+        self.schedule = aliases(SCHEDULES).get(schedule, schedule)
         self.loss = str(self.loss).lower().replace("-", "_")
         self.amp = str(self.amp).lower()
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("loss", self.loss, LOSSES)
-        _choice("amp", self.amp, AMP_MODES)
-        _positive_int("epochs", self.epochs)
-        _positive_int("batch_size", self.batch_size)
-        for name in ("lr",):
-            if not isinstance(getattr(self, name), int | float) or getattr(self, name) <= 0:
-                raise ConfigError(f"training.{name}: must be a positive number, got {getattr(self, name)!r}")
-        for name in ("weight_decay", "momentum", "grad_clip", "warmup_epochs", "label_smoothing", "gamma",
-                     "probe_interval"):
+        _choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
+        _choice("schedule", self.schedule, tuple(SCHEDULES))
+        _choice("loss", self.loss, tuple(LOSSES))
+        _choice("amp", self.amp, tuple(AMP_MODES))
+        for param in all_params():
+            problem = param.problem(getattr(self, param.key))
+            if problem is not None:
+                raise ConfigError(f"training.{param.key}: {problem}")
+        for name in ("grad_clip", "probe_interval"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or value < 0:
                 raise ConfigError(f"training.{name}: must be a number ≥ 0, got {value!r}")
-        if self.label_smoothing >= 1:
-            raise ConfigError(f"training.label_smoothing: must be below 1, got {self.label_smoothing}")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"training.val_fraction: must be in [0, 1), got {self.val_fraction}")
-        for name in ("early_stopping", "step_size", "plateau_patience", "probe_samples", "seed"):
+        for name in ("early_stopping", "probe_samples"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"training.{name}: must be an integer ≥ 0, got {value!r}")

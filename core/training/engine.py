@@ -42,6 +42,7 @@ from core.training.health import (
     starvation_warning,
 )
 from core.training.optim import LRSchedule, build_loss, build_optimizer, main_output
+from core.training.options import memory_key
 from core.training.probes import Prober
 from core.training.runs import CHECKPOINT_FORMAT, RunFolder, RunFolderError, load_checkpoint, rng_state, set_rng_state
 
@@ -613,7 +614,7 @@ class Trainer:
     def _estimate(self) -> Any:
         if self.analysis is None or not hasattr(self.analysis, "memory"):
             return None
-        opt = self.cfg.optimizer if not (self.cfg.optimizer == "sgd" and self.cfg.momentum == 0) else "sgd_nomomentum"
+        opt = memory_key(self.cfg.optimizer, self.cfg.momentum)
         return lambda b: int(self.analysis.memory(b, opt).total)
 
     def _free_memory(self) -> None:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from core.analysis import Analysis, NodeResult
 from core.layers.spec import fmt_shape
+from core.training.options import memory_choices
 from core.units import human, human_bytes
 from gui.panels.code import shown
 from gui.panels.verify import VerifyReport, VerifyThread
@@ -34,8 +35,6 @@ from gui.theme import current_theme
 
 COLUMNS = ("Layer", "Type", "Output shape", "Params", "MACs", "Receptive field")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-OPTIMIZERS = (("SGD (momentum)", "sgd"), ("SGD (no momentum)", "sgd_nomomentum"), ("Adam", "adam"),
-              ("AdamW", "adamw"), ("RMSprop", "rmsprop"), ("Adagrad", "adagrad"))
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -170,7 +169,7 @@ class SummaryPanel(QWidget):
         self.batch.setPrefix("batch ")
         self.batch.setToolTip("Batch size for the training-memory estimate")
         self.optimizer = QComboBox()
-        for title, key in OPTIMIZERS:
+        for key, title in memory_choices():  # the declared optimizers (core.training.options)
             self.optimizer.addItem(title, key)
         self.optimizer.setToolTip("Optimizer state kept per parameter (Adam keeps two tensors, SGD one)")
         self.memory = QLabel()

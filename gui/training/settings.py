@@ -7,11 +7,15 @@ and is cached, so the preview, the class list and the data/graph check are ready
 starts. The training-memory estimate comes from :meth:`core.analysis.Analysis.memory` and follows
 every keystroke. When the data doesn't fit the graph (:func:`core.training.check_fit`), a banner
 says why and offers the fix as one undoable edit on the document.
+
+The dataset, optimizer, schedule, loss and precision choices and the number fields come from their
+declarations (:mod:`core.training.options`): each choice is followed by the settings its options
+read, and a field is enabled when the chosen option reads it (momentum for SGD and RMSprop).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -35,21 +39,24 @@ from PySide6.QtWidgets import (
 )
 
 from core.training import DatasetError, DataSource, TrainConfig, check_fit
-from core.training.config import LOSSES, OPTIMIZERS, SCHEDULES
 from core.training.health import device_memory
+from core.training.options import (
+    AMP_MODES,
+    DATASETS,
+    GENERAL_PARAMS,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    DataArg,
+    ParamOption,
+    memory_key,
+    params_of,
+)
 from core.units import human_bytes
 from gui.theme import Theme, current_theme
 from gui.training.images import MosaicView, chw_to_rgb
 from gui.training.worker import open_data
 
-DATASETS = (("Shapes (built-in)", "shapes"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"),
-            ("CIFAR-10", "cifar10"), ("Image folder…", "folder"), ("Synthetic tensors", "synthetic"))
-OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
-SCHEDULE_NAMES = {"constant": "Constant", "step": "Step decay", "cosine": "Cosine", "onecycle": "One-cycle",
-                  "plateau": "Reduce on plateau"}
-LOSS_NAMES = {"cross_entropy": "Cross-entropy", "bce_with_logits": "BCE with logits", "mse": "MSE (L2)",
-              "l1": "L1", "huber": "Huber"}
-AMP_NAMES = (("Off (float32)", "off"), ("Auto (bf16 or fp16)", "auto"), ("bfloat16", "bf16"), ("float16", "fp16"))
 PREVIEW = 16
 
 
@@ -124,9 +131,7 @@ class TrainingSettings(QWidget):
         self._reload.setInterval(250)
         self._reload.timeout.connect(self.load_data)
 
-        self.dataset = QComboBox()
-        for label, value in DATASETS:
-            self.dataset.addItem(label, value)
+        self.dataset = _combo(DATASETS)
         self.data_arg = QLineEdit()
         self.data_arg.setPlaceholderText("folder (optional for MNIST / CIFAR-10)")
         self.browse = QToolButton()
@@ -142,26 +147,36 @@ class TrainingSettings(QWidget):
         self.classes.setWordWrap(True)
         self.classes.setStyleSheet(f"color: {t.text_dim};")
 
-        self.batch = _spin(1, 1 << 16)
-        self.epochs = _spin(1, 100_000)
-        self.optimizer = _combo({k: OPTIMIZER_NAMES.get(k, k) for k in OPTIMIZERS})
-        self.lr = _double(1e-7, 10.0, 6)
-        self.momentum = _double(0.0, 0.999, 3)
-        self.weight_decay = _double(0.0, 1.0, 6)
-        self.schedule = _combo({k: SCHEDULE_NAMES.get(k, k) for k in SCHEDULES})
-        self.warmup = _double(0.0, 1000.0, 2)
-        self.loss = _combo({k: LOSS_NAMES.get(k, k) for k in LOSSES})
-        self.smoothing = _double(0.0, 0.99, 2)
+        # One field per declared setting that has a form range: the general ones, then each
+        # choice's (in declaration order), so a new optimizer's new setting gets its row.
+        self.optimizer = _combo(OPTIMIZERS)
+        self.schedule = _combo(SCHEDULES)
+        self.loss = _combo(LOSSES)
+        self.choices = {"optimizer": self.optimizer, "schedule": self.schedule, "loss": self.loss}
+        self.fields: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        self._owners: dict[str, str] = {}  # setting → the choice whose options read it
+        general = [p for p in GENERAL_PARAMS if p.form is not None]
+        for param in general:
+            self.fields[param.key] = _field(param)
+        chosen: list[tuple[str, list[ParamOption]]] = []
+        for choice, registry in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("loss", LOSSES)):
+            params = [p for p in params_of(registry) if p.form is not None and p.key not in self.fields]
+            for param in params:
+                self.fields[param.key] = _field(param)
+                self._owners[param.key] = choice
+            chosen.append((choice, params))
+        # the names the rest of the GUI and the tests know these fields by
+        self.batch, self.epochs, self.seed = self.fields["batch_size"], self.fields["epochs"], self.fields["seed"]
+        self.lr, self.momentum = self.fields["lr"], self.fields["momentum"]
+        self.weight_decay, self.warmup = self.fields["weight_decay"], self.fields["warmup_epochs"]
+        self.smoothing = self.fields["label_smoothing"]
         self.augment = QCheckBox("Random crop + flip")
         self.augment.setToolTip("Batched on the device: random crop with padding and horizontal flip, "
                                 "as suits the dataset")
         self.device = QComboBox()
         for label, value in available_devices():
             self.device.addItem(label, value)
-        self.amp = QComboBox()
-        for label, value in AMP_NAMES:
-            self.amp.addItem(label, value)
-        self.seed = _spin(0, 2**31 - 1)
+        self.amp = _combo(AMP_MODES)
         self.memory = QLabel("")
         self.memory.setWordWrap(True)
 
@@ -187,20 +202,19 @@ class TrainingSettings(QWidget):
         form.addRow("", arg_row)
         form.addRow(self.preview)
         form.addRow(self.classes)
-        form.addRow("Batch size", self.batch)
-        form.addRow("Epochs", self.epochs)
-        form.addRow("Optimizer", self.optimizer)
-        form.addRow("Learning rate", self.lr)
-        form.addRow("Momentum", self.momentum)
-        form.addRow("Weight decay", self.weight_decay)
-        form.addRow("Schedule", self.schedule)
-        form.addRow("Warm-up epochs", self.warmup)
-        form.addRow("Loss", self.loss)
-        form.addRow("Label smoothing", self.smoothing)
+        run_params = [p for p in general if p.key != "seed"]  # the seed closes the form, by the device
+        for param in run_params:
+            form.addRow(param.label, self.fields[param.key])
+        for choice, params in chosen:
+            form.addRow(choice.capitalize(), self.choices[choice])
+            for param in params:
+                form.addRow(param.label, self.fields[param.key])
         form.addRow("Augmentation", self.augment)
         form.addRow("Device", self.device)
         form.addRow("Mixed precision", self.amp)
-        form.addRow("Seed", self.seed)
+        for param in general:
+            if param not in run_params:
+                form.addRow(param.label, self.fields[param.key])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(form)
@@ -210,13 +224,10 @@ class TrainingSettings(QWidget):
         for combo in self.findChildren(QComboBox):  # long labels must not widen the column
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
-        for field in (self.batch, self.epochs, self.lr, self.momentum, self.weight_decay, self.warmup, self.smoothing,
-                      self.seed, self.data_arg):
+        for field in (*self.fields.values(), self.data_arg):
             field.setMinimumWidth(60)
 
-        for w in (self.batch, self.epochs, self.seed):
-            w.valueChanged.connect(self._edited)
-        for w in (self.lr, self.momentum, self.weight_decay, self.warmup, self.smoothing):
+        for w in self.fields.values():
             w.valueChanged.connect(self._edited)
         for w in (self.optimizer, self.schedule, self.loss, self.device, self.amp):
             w.currentIndexChanged.connect(self._edited)
@@ -235,21 +246,14 @@ class TrainingSettings(QWidget):
         kind, _, arg = cfg.dataset.partition(":")
         _select(self.dataset, kind)
         self.data_arg.setText(arg or (cfg.data_root or ""))
-        self.batch.setValue(cfg.batch_size)
-        self.epochs.setValue(cfg.epochs)
-        _select(self.optimizer, cfg.optimizer)
-        self.lr.setValue(cfg.lr)
-        self.momentum.setValue(cfg.momentum)
-        self.weight_decay.setValue(cfg.weight_decay)
-        _select(self.schedule, cfg.schedule)
-        self.warmup.setValue(cfg.warmup_epochs)
-        _select(self.loss, cfg.loss)
-        self.smoothing.setValue(cfg.label_smoothing)
+        for key, field in self.fields.items():
+            field.setValue(getattr(cfg, key))
+        for key, combo in self.choices.items():
+            _select(combo, getattr(cfg, key))
         self.augment.setChecked(cfg.augment)
         if not _select(self.device, cfg.device):
             _select(self.device, "auto")
         _select(self.amp, cfg.amp)
-        self.seed.setValue(cfg.seed)
         self._filling = False
         self._sync_enabled()
         self.update_memory()
@@ -260,17 +264,15 @@ class TrainingSettings(QWidget):
         kind = str(self.dataset.currentData())
         arg = self.data_arg.text().strip()
         dataset, root = kind, self.base.data_root
-        if kind in ("folder", "synthetic"):
+        where = DATASETS[kind].arg if kind in DATASETS else DataArg.NONE
+        if where in (DataArg.FOLDER, DataArg.TEXT):
             dataset = f"{kind}:{arg}" if arg else kind
-        elif kind in ("mnist", "fashion-mnist", "cifar10"):
+        elif where is DataArg.ROOT:
             root = arg or None
         return self.base.updated(
-            dataset=dataset, data_root=root, batch_size=self.batch.value(), epochs=self.epochs.value(),
-            optimizer=self.optimizer.currentData(), lr=self.lr.value(), momentum=self.momentum.value(),
-            weight_decay=self.weight_decay.value(), schedule=self.schedule.currentData(),
-            warmup_epochs=self.warmup.value(), loss=self.loss.currentData(), label_smoothing=self.smoothing.value(),
-            augment=self.augment.isChecked(), device=self.device.currentData(), amp=self.amp.currentData(),
-            seed=self.seed.value())
+            dataset=dataset, data_root=root, augment=self.augment.isChecked(), device=self.device.currentData(),
+            amp=self.amp.currentData(), **{key: field.value() for key, field in self.fields.items()},
+            **{key: combo.currentData() for key, combo in self.choices.items()})
 
     def set_analysis(self, analysis: Any, graph: Any) -> None:
         old_shape = getattr(self.analysis, "input_shape", None)
@@ -302,16 +304,15 @@ class TrainingSettings(QWidget):
         self.changed.emit()
 
     def _sync_enabled(self) -> None:
-        kind = self.dataset.currentData()
-        self.data_arg.setEnabled(kind != "shapes")
-        self.browse.setEnabled(kind in ("folder", "mnist", "fashion-mnist", "cifar10"))
-        self.data_arg.setPlaceholderText({"folder": "folder with one subfolder per class",
-                                          "synthetic": "C,H,W,CLASSES  e.g. 3,32,32,10",
-                                          "shapes": "generated in memory"}.get(kind, "folder with the files "
-                                                                                     "(downloaded if missing)"))
-        self.momentum.setEnabled(self.optimizer.currentData() in ("sgd", "rmsprop"))
-        self.warmup.setEnabled(True)
-        self.smoothing.setEnabled(self.loss.currentData() == "cross_entropy")
+        dataset = DATASETS.get(str(self.dataset.currentData()))
+        where = dataset.arg if dataset is not None else DataArg.NONE
+        self.data_arg.setEnabled(where is not DataArg.NONE)
+        self.browse.setEnabled(where in (DataArg.FOLDER, DataArg.ROOT))
+        self.data_arg.setPlaceholderText(dataset.placeholder if dataset is not None else "")
+        registries: dict[str, Any] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES}
+        for key, choice in self._owners.items():
+            option = registries[choice].get(str(self.choices[choice].currentData()))
+            self.fields[key].setEnabled(option is not None and any(p.key == key for p in option.params))
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose the dataset folder", self.data_arg.text())
@@ -333,10 +334,8 @@ class TrainingSettings(QWidget):
             self.memory.setText(f"<span style='color:{t.text_dim}'>Training memory: fix the graph's errors to "
                                 "see the estimate.</span>")
             return
-        opt = str(self.optimizer.currentData())
-        if opt == "sgd" and self.momentum.value() == 0:
-            opt = "sgd_nomomentum"
-        est = self.analysis.memory(self.batch.value(), opt)
+        est = self.analysis.memory(self.batch.value(), memory_key(str(self.optimizer.currentData()),
+                                                                  self.momentum.value()))
         device = str(self.device.currentData())
         total = _device_total(device)
         warn = total is not None and est.total > 0.85 * total
@@ -479,10 +478,21 @@ def _double(lo: float, hi: float, decimals: int) -> QDoubleSpinBox:
     return s
 
 
-def _combo(items: dict[str, str]) -> QComboBox:
+def _field(param: ParamOption) -> QSpinBox | QDoubleSpinBox:
+    """The spin box of a declared setting: its form range and decimals, its doc as tooltip."""
+    lo, hi = param.form or (0, 0)
+    box: QSpinBox | QDoubleSpinBox = (_spin(int(lo), int(hi)) if param.kind is int
+                                      else _double(lo, hi, param.decimals))
+    box.setToolTip(param.doc)
+    return box
+
+
+def _combo(registry: Mapping[str, Any]) -> QComboBox:
+    """A choice among declared options: their labels, their names as data, their docs as tooltips."""
     c = QComboBox()
-    for value, label in items.items():
-        c.addItem(label, value)
+    for name, option in registry.items():
+        c.addItem(option.label, name)
+        c.setItemData(c.count() - 1, option.doc, Qt.ItemDataRole.ToolTipRole)
     return c
 
 
@@ -494,4 +504,4 @@ def _select(combo: QComboBox, value: str) -> bool:
     return False
 
 
-__all__ = ["DATASETS", "TrainingSettings", "available_devices", "data_key"]
+__all__ = ["TrainingSettings", "available_devices", "data_key"]

@@ -21,10 +21,10 @@ from core.layers import FitRole, get_spec
 from core.training.data import shapes as _shapes
 from core.training.data.base import Augment, BatchStream, DatasetError, DataSource, InMemorySource, Split
 from core.training.data.folder import FolderSource
+from core.training.options import DATASETS, aliases, dataset_usage
 
-KINDS = ("shapes", "mnist", "fashion-mnist", "cifar10", "folder", "synthetic")
-_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10",
-            "cifar": "cifar10", "imagefolder": "folder"}
+KINDS = tuple(DATASETS)  # declared with their labels and docs in core.training.options
+_ALIASES = aliases(DATASETS)
 SHAPES_TRAIN, SHAPES_VAL = 20_000, 4_000
 SYNTHETIC_TRAIN, SYNTHETIC_VAL = 2_048, 512
 
@@ -46,8 +46,7 @@ def parse_spec(text: str) -> DatasetSpec:
     kind, _, arg = text.partition(":")
     kind = _ALIASES.get(kind.lower(), kind.lower())
     if kind not in KINDS:
-        raise DatasetError(f"unknown dataset {text!r}; use one of shapes, mnist[:DIR], fashion-mnist[:DIR], "
-                           "cifar10[:DIR], folder:DIR, synthetic:C,H,W,CLASSES")
+        raise DatasetError(f"unknown dataset {text!r}; use one of {dataset_usage()}")
     if kind == "folder" and not arg:
         raise DatasetError("folder needs a path: --dataset folder:DIR (one subfolder per class)")
     if kind == "synthetic":
