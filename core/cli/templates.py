@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         listed = list_sources("template")
     except SourceError as exc:
         raise UsageError(str(exc)) from None
-    rows = [("Name", "Title", "Input", "Params", "MACs", "torchvision")]
+    rows: list[tuple[str, ...]] = [("Name", "Title", "Input", "Params", "MACs", "torchvision")]
     for info in listed:
         result = analyze(load_source(f"template:{info.name}").graph)
         if args.json:
