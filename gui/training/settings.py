@@ -166,10 +166,10 @@ class TrainingSettings(QWidget):
                 self._owners[param.key] = choice
             chosen.append((choice, params))
         # the names the rest of the GUI and the tests know these fields by
-        self.batch, self.epochs, self.seed = self.fields["batch_size"], self.fields["epochs"], self.fields["seed"]
-        self.lr, self.momentum = self.fields["lr"], self.fields["momentum"]
-        self.weight_decay, self.warmup = self.fields["weight_decay"], self.fields["warmup_epochs"]
-        self.smoothing = self.fields["label_smoothing"]
+        self.batch, self.epochs, self.seed = self._int("batch_size"), self._int("epochs"), self._int("seed")
+        self.lr, self.momentum = self._float("lr"), self._float("momentum")
+        self.weight_decay, self.warmup = self._float("weight_decay"), self._float("warmup_epochs")
+        self.smoothing = self._float("label_smoothing")
         self.augment = QCheckBox("Random crop + flip")
         self.augment.setToolTip("Batched on the device: random crop with padding and horizontal flip, "
                                 "as suits the dataset")
@@ -227,15 +227,25 @@ class TrainingSettings(QWidget):
         for field in (*self.fields.values(), self.data_arg):
             field.setMinimumWidth(60)
 
-        for w in self.fields.values():
-            w.valueChanged.connect(self._edited)
-        for w in (self.optimizer, self.schedule, self.loss, self.device, self.amp):
-            w.currentIndexChanged.connect(self._edited)
+        for box in self.fields.values():
+            box.valueChanged.connect(self._edited)
+        for combo in (self.optimizer, self.schedule, self.loss, self.device, self.amp):
+            combo.currentIndexChanged.connect(self._edited)
         self.augment.toggled.connect(self._edited)
         self.dataset.currentIndexChanged.connect(self._dataset_edited)
         self.data_arg.textChanged.connect(self._dataset_edited)
         self.seed.valueChanged.connect(self._dataset_edited)
         self.set_config(self.base)
+
+    def _int(self, key: str) -> QSpinBox:
+        box = self.fields[key]
+        assert isinstance(box, QSpinBox), f"{key} is declared as a whole number"
+        return box
+
+    def _float(self, key: str) -> QDoubleSpinBox:
+        box = self.fields[key]
+        assert isinstance(box, QDoubleSpinBox), f"{key} is declared as a number"
+        return box
 
     # ------------------------------------------------------------------------------------ config
 
@@ -278,8 +288,8 @@ class TrainingSettings(QWidget):
         old_shape = getattr(self.analysis, "input_shape", None)
         self.analysis, self.graph = analysis, graph
         self.update_memory()
-        if self.config_or_none() is not None and self.config_or_none().dataset.startswith("folder") \
-                and analysis.input_shape != old_shape:
+        cfg = self.config_or_none()
+        if cfg is not None and cfg.dataset.startswith("folder") and analysis.input_shape != old_shape:
             self._reload.start()
         self.check_fit()
 
@@ -340,8 +350,8 @@ class TrainingSettings(QWidget):
         total = _device_total(device)
         warn = total is not None and est.total > 0.85 * total
         colour = t.error if warn else t.text
-        extra = (f" — more than this device's {human_bytes(total)}: lower the batch size" if warn else
-                 (f" of {human_bytes(total)}" if total else ""))
+        extra = (f" — more than this device's {human_bytes(total)}: lower the batch size"
+                 if warn and total is not None else (f" of {human_bytes(total)}" if total else ""))
         self.memory.setText(
             f"<span style='color:{colour}'>Training memory ≈ <b>{human_bytes(est.total)}</b>{extra}</span><br>"
             f"<span style='color:{t.text_dim}'>weights {human_bytes(est.params)} · grads {human_bytes(est.grads)}"

@@ -5,6 +5,7 @@ estimate: each declaration is complete, and a new optimizer shows up everywhere 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 import torch
@@ -30,7 +31,7 @@ from core.training.options import (
     state_tensors,
 )
 
-REGISTRIES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "amp": AMP_MODES,
+REGISTRIES: dict[str, Any] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "amp": AMP_MODES,
               "dataset": DATASETS}
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
@@ -68,7 +69,7 @@ def test_every_setting_is_a_config_field_with_a_range_its_default_satisfies() ->
 
 
 def test_validation_messages_name_the_key_and_the_range() -> None:
-    cases = {"lr": (0, "training.lr: must be a positive number, got 0"),
+    cases: dict[str, tuple[Any, str]] = {"lr": (0, "training.lr: must be a positive number, got 0"),
              "momentum": (-1, "training.momentum: must be a number ≥ 0, got -1"),
              "label_smoothing": (1.0, "training.label_smoothing: must be below 1, got 1.0"),
              "epochs": (0, "training.epochs: must be a positive integer, got 0"),
@@ -76,7 +77,7 @@ def test_validation_messages_name_the_key_and_the_range() -> None:
              "betas": ((0.9, 1.0), "training.betas: must be two numbers in [0, 1), got (0.9, 1.0)")}
     for key, (value, message) in cases.items():
         with pytest.raises(ConfigError) as err:
-            TrainConfig(**{key: value})
+            TrainConfig.from_dict({key: value})
         assert str(err.value) == message
     with pytest.raises(ConfigError, match="use one of sgd, adam, adamw, rmsprop, adagrad"):
         TrainConfig(optimizer="lamb")
