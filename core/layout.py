@@ -25,7 +25,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from itertools import pairwise
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from core.graph import Graph, GraphError
 
@@ -679,42 +679,48 @@ def _place_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
         seps.append(s)
         for v, o in zip(lay, s, strict=True):
             xs[v] = o - s[-1] / 2
-    # Edge weights never change between passes: work them out once per direction.
+    # What pulls each vertex never changes between passes: work it out once per layer and direction.
     # Long-edge lanes stay straight, the main chain stays straight, a skip barely pulls.
-    pulls = []
+    plans: list[list[list[tuple[int, Any, Any, float, float]]]] = []
     for nbrs in (up, down):
-        wts: list[list[float]] = []
-        tots: list[float] = []
-        for v in range(n):
-            if v < n_real:
-                ws = [_W_REAL if w < n_real else _W_MIXED for w in nbrs[v]]
-            else:
-                ws = [_W_MIXED if w < n_real else _W_DUMMY for w in nbrs[v]]
-            wts.append(ws)
-            tots.append(sum(ws))
-        pulls.append((nbrs, wts, tots))
+        per_layer = []
+        for lay, offsets in zip(layers, seps, strict=True):
+            plan = []
+            for v, o in zip(lay, offsets, strict=True):
+                ns = nbrs[v]
+                if v < n_real:
+                    ws = [_W_REAL if w < n_real else _W_MIXED for w in ns]
+                else:
+                    ws = [_W_MIXED if w < n_real else _W_DUMMY for w in ns]
+                tot = sum(ws)
+                if len(ns) == 1:
+                    plan.append((1, ns[0], ws[0], tot, o))
+                elif ns:
+                    plan.append((2, ns, ws, tot, o))
+                else:
+                    plan.append((0, v, None, 0.05, o))
+            per_layer.append(plan)
+        plans.append(per_layer)
     for p in range(_X_PASSES * 2 + 1):
         downward = p % 2 == 0
         rng = range(1, len(layers)) if downward else range(len(layers) - 2, -1, -1)
-        nbrs, wts, tots = pulls[0] if downward else pulls[1]
+        per_layer = plans[0] if downward else plans[1]
         for li in rng:
-            lay, offsets = layers[li], seps[li]
             values: list[float] = []
             weights: list[float] = []
-            for v, o in zip(lay, offsets, strict=True):
-                tot = tots[v]
-                if tot:  # the weighted mean of the neighbours' x (summed in the same order as ever)
-                    ns, ws = nbrs[v], wts[v]
-                    if len(ns) == 1:
-                        values.append(ws[0] * xs[ns[0]] / tot - o)
-                    else:
-                        values.append(sum([w * xs[u] for w, u in zip(ws, ns, strict=True)]) / tot - o)
-                    weights.append(tot)
+            for kind, u, f, tot, o in per_layer[li]:
+                # the weighted mean of the neighbours' x (summed in the same order as ever), or
+                # where the vertex is when nothing pulls it
+                if kind == 1:
+                    values.append(f * xs[u] / tot - o)
+                elif kind == 2:
+                    values.append(sum([w * xs[n] for w, n in zip(f, u, strict=True)]) / tot - o)
                 else:
-                    values.append(xs[v] - o)
-                    weights.append(0.05)
-            placed = _isotonic(values, weights) if len(values) > 1 else values
-            for v, y, o in zip(lay, placed, offsets, strict=True):
+                    values.append(xs[u] - o)
+                weights.append(tot)
+            # already in order (a lane that keeps its place): the fit is the values themselves
+            placed = values if len(values) < 2 or values == sorted(values) else _isotonic(values, weights)
+            for v, y, o in zip(layers[li], placed, seps[li], strict=True):
                 xs[v] = y + o
         tick((p + 1) / (_X_PASSES * 2 + 1))
     return xs
