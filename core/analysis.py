@@ -37,6 +37,7 @@ from core.layers.registry import get_spec, suggest
 from core.layers.spec import (
     GLOBAL,
     Fix,
+    FixAction,
     Inferred,
     LayerError,
     LayerSpec,
@@ -499,14 +500,14 @@ class Analyzer:
         return Diagnostic(
             Severity.ERROR, nid, f"{nid}: its input from {e.src} uses output {e.from_port}, but {e.src} has {n} "
             f"output{'s' if n != 1 else ''} — connect one of outputs 0 to {n - 1} instead",
-            Fix(f"disconnect {e.src} → {nid}", "remove_edge", nid, port=e.port))
+            Fix(f"disconnect {e.src} → {nid}", FixAction.REMOVE_EDGE, nid, port=e.port))
 
     @staticmethod
     def _unknown_type(node: Node) -> Diagnostic:
         hint = suggest(node.type)
         if hint:
             return Diagnostic(Severity.ERROR, node.id, f"{node.id}: unknown layer type {node.type!r} — did you "
-                              f"mean {hint}?", Fix(f"change the type to {hint}", "replace_type", node.id,
+                              f"mean {hint}?", Fix(f"change the type to {hint}", FixAction.REPLACE_TYPE, node.id,
                                                    layer_type=hint))
         return Diagnostic(Severity.ERROR, node.id, f"{node.id}: unknown layer type {node.type!r} — pick a type "
                           f"from the palette (or update NetCanvas if the file comes from a newer version)")
@@ -542,7 +543,7 @@ class Analyzer:
                        + (f" ({srcs})" if srcs else "") + " — connect another branch to it")
             return Diagnostic(Severity.ERROR, nid, msg)
         extra = edges[-1]
-        fix = Fix(f"disconnect {extra.src} → {nid}", "remove_edge", nid, port=extra.port)
+        fix = Fix(f"disconnect {extra.src} → {nid}", FixAction.REMOVE_EDGE, nid, port=extra.port)
         if spec.max_inputs == 0:
             msg = (f"{nid} ({spec.type}) takes no inputs, but has {n_in} ({srcs}) — disconnect "
                    f"{'it' if n_in == 1 else 'them'}")
@@ -599,7 +600,7 @@ class Analyzer:
             Severity.ERROR, first,
             "the graph has a cycle: " + " → ".join([*cyc, first]) + f" — remove one of these connections "
             f"(e.g. {last} → {first}); the layers on and after it have unknown shapes",
-            Fix(f"disconnect {last} → {first}", "remove_edge", first, port=port))
+            Fix(f"disconnect {last} → {first}", FixAction.REMOVE_EDGE, first, port=port))
 
     def _head_note(self, nid: str, rf: ReceptiveField, shape: Shape, diags: list[Diagnostic]) -> None:
         """Info when a global layer (Flatten, Linear, global pooling) sees less than the whole input."""
@@ -693,7 +694,7 @@ class Analyzer:
         if not inputs:
             self._global.append(Diagnostic(Severity.ERROR, None,
                                            "the network has no Input node — add one and set its shape",
-                                           Fix("add an Input node", "add_input")))
+                                           Fix("add an Input node", FixAction.ADD_INPUT)))
         for extra in inputs[1:]:
             self._global.append(Diagnostic(
                 Severity.ERROR, extra,
@@ -702,7 +703,7 @@ class Analyzer:
         if not outputs:
             self._global.append(Diagnostic(
                 Severity.ERROR, None, "the network has no Output node — connect the last layer to an Output",
-                Fix("add an Output after the last layer", "add_output")))
+                Fix("add an Output after the last layer", FixAction.ADD_OUTPUT)))
             return
         reach = g.upstream(outputs)
         self._unreached = [nid for nid in g.nodes if nid not in reach]  # folded by root cause in the snapshot

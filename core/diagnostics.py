@@ -29,7 +29,7 @@ from typing import Any
 
 from core.graph import Graph
 from core.layers.registry import get_spec
-from core.layers.spec import Fix, Shape, fmt_shape
+from core.layers.spec import Fix, FixAction, Shape, fmt_shape
 
 _CHAIN_LIMIT = 64  # how far up its chain a repeated diagnostic looks for the one it repeats
 
@@ -83,7 +83,7 @@ def fold(graph: Graph, node_diags: list[Diagnostic], unreached: Sequence[str], s
 def _signature(d: Diagnostic) -> tuple[Any, ...] | None:
     """Diagnostics with equal signatures propose the same repair (insert Flatten) on their nodes."""
     fix = d.fix
-    if fix is None or fix.action != "insert_before" or d.node is None:
+    if fix is None or fix.action != FixAction.INSERT_BEFORE or d.node is None:
         return None
     return (d.severity, fix.action, fix.layer_type, repr(sorted(fix.layer_params.items())))  # values may be lists
 
@@ -238,7 +238,7 @@ def _connect_diagnostic(d: Diagnostic, needy: list[str], end: str, members: list
         d.severity, nid,
         f"{who} no input, so {what} reach an Output — connect {end} ({fmt_shape(shape)}), "
         f"the nearest open output that fits, to {them}",
-        Fix(f"connect {end} → {_names(needy)}", "connect", nid, value=tuple(rest), source=end), d.param)
+        Fix(f"connect {end} → {_names(needy)}", FixAction.CONNECT, nid, value=tuple(rest), source=end), d.param)
 
 
 __all__ = ["Diagnostic", "Severity", "fold", "unreached_message"]

@@ -5,7 +5,7 @@ returns an :class:`AppliedFix` that lists every step it took, so the GUI's undo 
 ``applied.undo(graph)`` and ``applied.redo(graph)`` (each step is one graph method, and redo
 replays the very same nodes and edges, ids included).
 
-Actions (``Fix.action``):
+Actions (``Fix.action``, a :class:`~core.layers.spec.FixAction`):
 
 - ``set_param``: set ``param`` of ``node`` to ``value`` (``None`` removes it: inferred or default);
 - ``insert_before``: insert a new ``layer_type`` node with ``layer_params`` between ``node`` and
@@ -27,7 +27,7 @@ from typing import Any
 
 from core.graph import Edge, Graph, GraphError, Node
 from core.layers.registry import get_spec
-from core.layers.spec import Fix
+from core.layers.spec import Fix, FixAction
 
 # One step: ("set_param", node, name, old value, new value, all old params) | ("add_node", Node[, file index])
 # | ("remove_node", Node, file index)
@@ -67,28 +67,29 @@ def apply_fix(graph: Graph, fix: Fix) -> AppliedFix:
     """
     applied = AppliedFix(fix)
     action = fix.action
-    if action in ("set_param", "insert_before", "remove_edge", "replace_type", "connect"):
+    if action in (FixAction.SET_PARAM, FixAction.INSERT_BEFORE, FixAction.REMOVE_EDGE, FixAction.REPLACE_TYPE,
+                  FixAction.CONNECT):
         if fix.node is None or fix.node not in graph.nodes:
             raise FixError(f"cannot {fix.label}: there is no node {fix.node!r} any more")
-    if action == "set_param":
+    if action == FixAction.SET_PARAM:
         if not fix.param:
             raise FixError(f"cannot {fix.label}: the fix names no parameter")
         old = graph.nodes[fix.node].params
         _run(graph, applied, ("set_param", fix.node, fix.param, old.get(fix.param), fix.value, copy.deepcopy(old)))
-    elif action == "remove_edge":
+    elif action == FixAction.REMOVE_EDGE:
         edge = next((e for e in graph.in_edges(fix.node) if e.port == fix.port), None)  # type: ignore[arg-type]
         if edge is None:
             raise FixError(f"cannot {fix.label}: {fix.node} has no input on port {fix.port}")
         _run(graph, applied, ("remove_edge", edge))
-    elif action == "insert_before":
+    elif action == FixAction.INSERT_BEFORE:
         _insert_before(graph, applied, fix)
-    elif action == "replace_type":
+    elif action == FixAction.REPLACE_TYPE:
         _replace_type(graph, applied, fix)
-    elif action == "add_input":
+    elif action == FixAction.ADD_INPUT:
         _add_input(graph, applied)
-    elif action == "add_output":
+    elif action == FixAction.ADD_OUTPUT:
         _add_output(graph, applied)
-    elif action == "connect":
+    elif action == FixAction.CONNECT:
         if fix.source is None or fix.source not in graph.nodes:
             raise FixError(f"cannot {fix.label}: there is no node {fix.source!r} any more")
         targets = [fix.node, *(fix.value or ())]

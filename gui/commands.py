@@ -21,7 +21,7 @@ from PySide6.QtGui import QUndoCommand
 
 from core.graph import DuplicateIdError, Edge, Graph, GraphError, Group, PortError, UnknownNodeError, check_id
 from core.layers.registry import get_spec, suggest
-from core.layers.spec import Fix, ParamError
+from core.layers.spec import Fix, FixAction, ParamError
 from core.layout import (
     CARD_H,
     LAYER_GAP,
@@ -754,7 +754,7 @@ class ApplyFixCommand(_Command):
         self.fix = fix
         self.moves: dict[str, tuple[Pos | None, Pos | None]] = {}
         target = g.nodes.get(fix.node or "")
-        if fix.action == "insert_before" and target is not None and target.pos is not None:
+        if fix.action == FixAction.INSERT_BEFORE and target is not None and target.pos is not None:
             # make room: the node and everything below it move down one row; the new layer
             # then lands in the gap (core places it halfway between its neighbours)
             step = NODE_H + LAYER_GAP

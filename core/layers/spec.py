@@ -449,21 +449,24 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+class FixAction(StrEnum):
+    """What a :class:`Fix` does; its value is the action's name as the JSON and the tests write it."""
+
+    SET_PARAM = "set_param"  # set ``param`` of ``node`` to ``value`` (None: inferred or torch's default)
+    INSERT_BEFORE = "insert_before"  # a new ``layer_type`` node between ``node`` and its input at ``port``
+    REMOVE_EDGE = "remove_edge"  # disconnect the input of ``node`` at ``port``
+    REPLACE_TYPE = "replace_type"  # change ``node``'s type to ``layer_type`` (a misspelt type)
+    ADD_INPUT = "add_input"  # add the missing Input node
+    ADD_OUTPUT = "add_output"  # add the missing Output node
+    # connect output ``from_port`` of ``source`` to ``node``'s input ``port`` (and to that of each
+    # node in ``value``, a tuple of further ids)
+    CONNECT = "connect"
+
+
 @dataclass(frozen=True, slots=True)
 class Fix:
-    """A concrete, applicable repair proposed with a diagnostic.
-
-    ``action`` is one of:
-
-    - ``"set_param"``: set ``param`` of ``node`` to ``value`` (``None`` removes it, so it is
-      inferred or takes torch's default);
-    - ``"insert_before"``: insert a new ``layer_type`` node with ``layer_params`` between
-      ``node`` and the input at ``port``;
-    - ``"remove_edge"``: disconnect the input of ``node`` at ``port``;
-    - ``"replace_type"``: change ``node``'s type to ``layer_type`` (a misspelt type);
-    - ``"add_input"`` / ``"add_output"``: add the missing Input or Output node;
-    - ``"connect"``: connect output ``from_port`` of ``source`` to ``node``'s input ``port`` (and
-      to that of each node in ``value``, a tuple of further ids).
+    """A concrete, applicable repair proposed with a diagnostic: ``action`` (a :class:`FixAction`)
+    says what it does, the other fields what to.
 
     :func:`core.fixes.apply_fix` applies any of them to a graph, undoably.
 
@@ -471,7 +474,7 @@ class Fix:
     """
 
     label: str
-    action: str
+    action: FixAction
     node: str | None = None
     param: str | None = None
     value: Any = None
@@ -489,10 +492,10 @@ class Fix:
 
 def set_param_fix(param: str, value: Any, label: str | None = None) -> Fix:
     shown = "its default" if value is None else _show(value)
-    return Fix(label or f"set {param} to {shown}", "set_param", param=param, value=value)
+    return Fix(label or f"set {param} to {shown}", FixAction.SET_PARAM, param=param, value=value)
 
 
 def insert_fix(layer_type: str, params: Mapping[str, Any] | None = None, label: str | None = None,
                port: int = 0) -> Fix:
-    return Fix(label or f"insert {layer_type}", "insert_before", layer_type=layer_type,
+    return Fix(label or f"insert {layer_type}", FixAction.INSERT_BEFORE, layer_type=layer_type,
                layer_params=dict(params or {}), port=port)

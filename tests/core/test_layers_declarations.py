@@ -17,9 +17,10 @@ import torch
 
 from core.analysis import analyze
 from core.compiler import compile_graph
+from core.fixes import FixError, apply_fix
 from core.graph import Graph
 from core.layers import Category, Emit, FitRole, Kind, LayerError, LayerSpec, all_specs, get_spec
-from core.layers.spec import Shape, is_identifier_segment
+from core.layers.spec import Fix, FixAction, Shape, is_identifier_segment
 from core.training.data import check_fit, synthetic_source
 
 SPECS = list(all_specs())
@@ -170,3 +171,29 @@ def test_data_fit_check_stops_where_no_one_parameter_sets_the_width() -> None:
         g.add_edge(a, b)
     problem = check_fit(synthetic_source((3, 2, 2), 5, train=8, val=2), analyze(g), g)
     assert problem is not None and "the last layer's output width" in problem.message and not problem.fixes
+
+
+@pytest.mark.parametrize("action", list(FixAction), ids=lambda a: a.value)
+def test_apply_fix_knows_every_fix_action(action: FixAction) -> None:
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [4]})
+    g.add_node("ReLU", "relu")
+    try:
+        applied = apply_fix(g, Fix(f"do {action.value}", action, "gone"))
+    except FixError as exc:  # most fixes name a node that is not there: refused, but not as unknown
+        message = str(exc)
+    else:
+        message = ""
+        assert applied.steps
+    assert "unknown fix action" not in message
+
+
+def test_analysis_proposes_fixes_as_actions_with_the_names_the_json_shows() -> None:
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [3, 8, 8]})
+    g.add_node("Linear", "fc", {"in_features": 5})
+    g.add_edge("input", "fc")
+    fixes = [d.fix for d in analyze(g).diagnostics if d.fix is not None]
+    assert fixes and all(isinstance(f.action, FixAction) for f in fixes)
+    assert {f.action.value for f in fixes} <= {a.value for a in FixAction}
+    assert FixAction.SET_PARAM == "set_param" and str(FixAction.INSERT_BEFORE) == "insert_before"

@@ -146,7 +146,7 @@ def check_fit(source: DataSource, analysis: Any, graph: Any = None) -> Mismatch 
     A 1-D Input whose size equals C·H·W is accepted (an MLP on flattened images). Returns ``None``
     when they fit, or the mismatch with its fixes (``Fix`` from :mod:`core.layers.spec`).
     """
-    from core.layers.spec import Fix
+    from core.layers.spec import Fix, FixAction
 
     problems: list[str] = []
     fixes: list[Any] = []
@@ -159,7 +159,7 @@ def check_fit(source: DataSource, analysis: Any, graph: Any = None) -> Mismatch 
             shown = "×".join(map(str, data_shape))
             problems.append(f"the dataset {source.name} gives {shown} images but the graph's Input is "
                             f"{'×'.join(map(str, in_shape))}: set the Input shape to {list(data_shape)}")
-            fixes.append(Fix(f"set Input shape to {list(data_shape)}", "set_param", input_id, "shape",
+            fixes.append(Fix(f"set Input shape to {list(data_shape)}", FixAction.SET_PARAM, input_id, "shape",
                              list(data_shape)))
     outs = [s for s in analysis.output_shapes if s is not None]
     if outs:
@@ -170,7 +170,7 @@ def check_fit(source: DataSource, analysis: Any, graph: Any = None) -> Mismatch 
             problems.append(f"the dataset {source.name} has {source.num_classes} classes but the network's "
                             f"output has {width} values: set {where} to {source.num_classes}")
             if head:
-                fixes.append(Fix(f"set {head}.{param} to {source.num_classes}", "set_param", head,
+                fixes.append(Fix(f"set {head}.{param} to {source.num_classes}", FixAction.SET_PARAM, head,
                                  param, source.num_classes))
     if not problems:
         return None
