@@ -1,6 +1,8 @@
 """The command line (DESIGN.md §7). ``main.py`` hands its arguments to :func:`main`.
 
-Each subcommand lives in its own module with ``add_parser(subparsers)`` and ``run(args) -> int``.
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and ``run(args) -> int``,
+loaded here by name; what they share (``UsageError``, loading a SOURCE) is :mod:`core.cli.common`,
+so no subcommand imports this package back.
 Exit status: 0 ok, 1 when a source has error diagnostics (or training failed), 2 for usage or
 unreadable input, with a one-line message on stderr and no traceback.
 """
@@ -12,11 +14,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from core.cli.common import UsageError
+
 SUBCOMMANDS = ("summary", "export", "import", "templates", "train")
-
-
-class UsageError(Exception):
-    """Bad arguments or unreadable input: printed as one line, exit status 2."""
 
 
 def _module_for(name: str) -> str:
@@ -62,5 +62,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def fail(message: str) -> UsageError:
-    return UsageError(message)
+__all__ = ["SUBCOMMANDS", "UsageError", "build_parser", "main"]

@@ -1,10 +1,16 @@
-"""Helpers shared by CLI subcommands: loading sources with one-line errors (numbers: :mod:`core.units`)."""
+"""What CLI subcommands share: the usage error and loading sources with one-line errors.
+
+Numbers are formatted by :mod:`core.units`, which the editor uses too.
+"""
 
 from __future__ import annotations
 
-from core.cli import UsageError
 from core.project import Project, ProjectError
 from core.sources import SourceError, load_source
+
+
+class UsageError(Exception):
+    """Bad arguments or unreadable input: printed as one line, exit status 2."""
 
 
 def load_or_fail(source: str) -> Project:

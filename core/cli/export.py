@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.cli import UsageError
-from core.cli.common import load_or_fail
+from core.cli.common import UsageError, load_or_fail
 from core.compiler import CompileError
 from core.export import EXTENSIONS, ExportError, export_project
 

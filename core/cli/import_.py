@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.analysis import analyze
-from core.cli import UsageError
-from core.cli.common import load_or_fail
+from core.cli.common import UsageError, load_or_fail
 from core.layers.spec import fmt_shape
 from core.layout import lay_out
 from core.project import Project, save_project

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from core.analysis import analyze
-from core.cli import UsageError
+from core.cli.common import UsageError
 from core.layers.spec import fmt_shape
 from core.sources import SourceError, list_sources, load_source
 from core.units import human

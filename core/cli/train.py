@@ -24,8 +24,7 @@ from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import Any
 
-from core.cli import UsageError
-from core.cli.common import load_or_fail
+from core.cli.common import UsageError, load_or_fail
 
 # Options that are no declared training option (the data source's details and the run's plumbing).
 _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
