@@ -322,6 +322,8 @@ def _fx_graph(plan: Plan) -> fx.Graph:
         else:
             # Other stateless ops follow the convention function(*inputs, **params).
             target = spec.fx.resolve() if spec.fx is not None else spec.function
+            if target is None:  # pragma: no cover - the plan refuses a type with neither module nor function
+                raise CompileError.single(f"{nid}: layer type {spec.type} declares no function", nid)
             results[nid] = g.create_node("call_function", target, tuple(ins), dict(node.params),
                                          name=var_name(nid))
     ordered = [outs[o] for o in plan.outputs]  # file order, not topological order

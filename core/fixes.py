@@ -74,7 +74,7 @@ def apply_fix(graph: Graph, fix: Fix) -> AppliedFix:
     if action == FixAction.SET_PARAM:
         if not fix.param:
             raise FixError(f"cannot {fix.label}: the fix names no parameter")
-        old = graph.nodes[fix.node].params
+        old = graph.nodes[str(fix.node)].params  # a known node: checked above
         _run(graph, applied, ("set_param", fix.node, fix.param, old.get(fix.param), fix.value, copy.deepcopy(old)))
     elif action == FixAction.REMOVE_EDGE:
         edge = next((e for e in graph.in_edges(fix.node) if e.port == fix.port), None)  # type: ignore[arg-type]
