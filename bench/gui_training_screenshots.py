@@ -63,7 +63,6 @@ def main() -> int:
     from gui.document import Document
     from gui.main_window import MainWindow
     from gui.theme import LIGHT, apply_theme
-    from gui.training import install
 
     apply_theme(LIGHT)
     project = load_project(ROOT / "resources" / "demo_lenet.json")
@@ -73,7 +72,8 @@ def main() -> int:
     window = MainWindow(doc, restore_layout=False)
     window.resize(width, height)
     runs = Path(tempfile.mkdtemp(prefix="nc-shots-")) / "runs"
-    dock = install(window, runs_root=runs)
+    dock = window.training
+    dock.set_runs_root(runs)
     panel = dock.panel
     window.show()
     dock.show()

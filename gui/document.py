@@ -11,6 +11,7 @@ Undo commands wrap their work in :meth:`Document.batch`: inside a batch, analysi
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +42,7 @@ class Document(QObject):
     selection_changed = Signal(list)
     path_changed = Signal()
     batch_finished = Signal()  # an edit (one command's redo/undo) is complete: observers may flush
+    training_changed = Signal(dict)  # the project's training settings were replaced (a copy of them)
 
     def __init__(self, project: Project, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -178,6 +180,11 @@ class Document(QObject):
         self.analysis = self.analyzer.run()
         self.analysis_updated.emit(self.analysis)
         return self.analysis
+
+    def set_training(self, training: dict[str, Any]) -> None:
+        """Replace the project's training settings (an undo command's work) and tell the observers."""
+        self.project.training = copy.deepcopy(dict(training))
+        self.training_changed.emit(copy.deepcopy(dict(training)))
 
     # -- selection (view state: lives here, never in the model) --------------------------------
     def set_selection(self, ids: Sequence[str]) -> None:

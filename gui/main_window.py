@@ -46,6 +46,7 @@ from gui.files import APP_NAME, PROJECT_SUFFIXES, FileActions, Recovery, setting
 from gui.panels import CodePanel, InspectorPanel, PalettePanel, ProblemsPanel, SummaryPanel
 from gui.panels.icons import app_icon, severity_icon
 from gui.theme import THEMES, Theme, apply_theme, theme_named
+from gui.training.panel_dock import install_training
 
 AUTOSAVE_MS = 30_000
 READABLE_ZOOM = 0.7  # opening never zooms out so far that the cards' text disappears
@@ -73,9 +74,6 @@ class _BusyThread(QThread):
 
 class MainWindow(QMainWindow):
     """One editor window. ``doc`` defaults to a new project (Input → Output)."""
-
-    # closeEvent asks "save changes?" before the training dock's "stop training?" (gui.training.install).
-    asks_training_after_save = True
 
     def __init__(self, doc: Document | None = None, *, recovery: Recovery | None = None,
                  restore_layout: bool = True, theme: str | None = None) -> None:
@@ -132,10 +130,9 @@ class MainWindow(QMainWindow):
 
         apply_theme(self.theme)
         self._sync_theme_actions()
+        # The Training dock (built lazily when first shown) and the Train menu; set_document rebinds it.
+        self.training, self.training_menu = install_training(self)
         self.set_document(doc if doc is not None else Document.new())
-        from gui.training import install as install_training  # Training dock + Train menu (gui/training, issue 6)
-
-        self.training = install_training(self)
         self._default_state = self.saveState()  # View ▸ Reset Layout goes back to this
         self._check_restored_layout = False
         if restore_layout:
@@ -339,6 +336,7 @@ class MainWindow(QMainWindow):
             self.view.setFocus(Qt.FocusReason.OtherFocusReason)
         for panel in (self.inspector, self.problems, self.summary, self.code):
             panel.set_document(doc)
+        self.training.set_document(doc, self.view)
         doc.analysis_updated.connect(self._show_totals)
         doc.modified_changed.connect(self._modified_changed)
         doc.path_changed.connect(self._update_title)
@@ -482,9 +480,7 @@ class MainWindow(QMainWindow):
             self.view.set_theme(self.theme)
         self.palette.set_theme(self.theme)
         self.code.set_theme(self.theme)
-        training = getattr(self, "training", None)  # the Training dock (gui.training.install)
-        if training is not None:
-            training.set_theme(self.theme)
+        self.training.set_theme(self.theme)
         if self.doc is not None:
             self.inspector.set_document(self.doc)
             self.problems.diagnostics = None  # force the rows (and their icons) to be rebuilt
@@ -726,8 +722,7 @@ class MainWindow(QMainWindow):
         if not self.files.maybe_save():
             event.ignore()
             return
-        training = getattr(self, "training", None)
-        if training is not None and not training.confirm_close():
+        if not self.training.confirm_close():
             event.ignore()
             return
         self.save_layout()

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-import weakref
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +42,12 @@ from core.project import Project, graph_from_dict, graph_to_dict
 from core.training import BatchProgress, ConfigError, EpochMetrics, ProbeData, RunInfo, RunSummary
 from core.training.runs import RunFolder, RunFolderError, default_run_dir, load_checkpoint
 from gui.theme import Theme, current_theme
-from gui.training import hold_gc, release_gc
 from gui.training.commands import SetTrainingCommand
 from gui.training.images import ProgressLine
 from gui.training.maps import MAX_FPS, FeatureMapView, FiltersView
 from gui.training.plots import MetricsPlots
 from gui.training.predict import PredictionView
+from gui.training.preload import hold_gc, release_gc
 from gui.training.runs import RunsPanel
 from gui.training.settings import TrainingSettings
 from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_config, resume_request
@@ -92,7 +90,7 @@ class TrainingPanel(QWidget):
     run_finished = Signal(object)  # RunSummary
     message = Signal(str)  # status-bar text for the window
     # {node id: {"mean"|"std"|"dead"|"grad": [values, oldest first]}} of this run's probed nodes, for the
-    # canvas (gui.training.install hands it to the window's scene); an empty dict clears them.
+    # canvas (the Training dock draws them under the cards of the window's canvas); an empty dict clears them.
     node_stats = Signal(object)
 
     def __init__(self, doc: Any = None, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
@@ -326,21 +324,21 @@ class TrainingPanel(QWidget):
         self._analysis(doc.analysis)
         self._selection(list(doc.selection))
 
-    def _form_follower(self, doc: Any) -> Callable[[dict[str, Any]], None]:
-        """For the undo step of the training settings: the form shows ``doc``'s section again after an
-        undo/redo, while this panel still shows ``doc``. Weak: the undo stack must not keep the panel."""
-        panel_ref = weakref.ref(self)
-
-        def follow(training: dict[str, Any]) -> None:
-            panel = panel_ref()
-            if panel is not None and panel.doc is doc and not panel.running:
-                panel.settings.set_config(default_config(training))
-
-        return follow
+    def _training_changed(self, training: dict[str, Any]) -> None:
+        """The document's training settings changed (Start's undo step, its undo or redo): the form shows
+        them, unless a run is going on or the form already says the same (the Start that wrote them)."""
+        if self.running:
+            return
+        try:
+            shown = self.settings.config().to_dict(only_changed=True)
+        except ConfigError:
+            shown = None
+        if shown != default_config(training).to_dict(only_changed=True):
+            self.settings.set_config(default_config(training))
 
     def _doc_connections(self) -> list[tuple[Any, Any]]:
         return [(self.doc.analysis_updated, self._analysis), (self.doc.selection_changed, self._selection),
-                (self.doc.path_changed, self._path_changed)]
+                (self.doc.path_changed, self._path_changed), (self.doc.training_changed, self._training_changed)]
 
     @property
     def runs_root(self) -> Path:
@@ -439,7 +437,7 @@ class TrainingPanel(QWidget):
             # Settings the user changed are saved with the project, as an undo step: the document becomes
             # modified, so closing offers to save them. The project's own settings are no edit (the
             # command is then a no-op that Document.push skips): training is not editing.
-            self.doc.push(SetTrainingCommand(self.doc, form.to_dict(only_changed=True), self._form_follower(self.doc)))
+            self.doc.push(SetTrainingCommand(self.doc, form.to_dict(only_changed=True)))
             name = self.doc.project.name or "run"
             graph = self.doc.graph.copy()
             request = RunRequest(project=Project(graph=graph, name=name, training=cfg.to_dict(only_changed=True),

@@ -15,7 +15,7 @@ from core.project import new_project
 from core.training import TrainConfig
 from gui import commands
 from gui.document import Document
-from gui.training import TrainingPanel, install
+from gui.training import TrainingPanel
 from gui.training.plots import Series, ema
 from tests.gui.test_training_worker import tiny_graph
 
@@ -151,7 +151,8 @@ def test_closing_the_window_during_a_run_asks_stops_and_keeps_the_checkpoint(qtb
     doc = make_doc(train_size=32 * 60, epochs=50)
     window = MainWindow(doc, restore_layout=False)
     qtbot.addWidget(window)
-    dock = install(window, runs_root=tmp_path / "runs")
+    dock = window.training
+    dock.set_runs_root(tmp_path / "runs")
     panel = dock.panel
     window.show()
     panel.settings.wait_for_data()

@@ -138,3 +138,38 @@ def test_clicking_an_edge_shows_the_feature_maps_of_its_source_node(qtbot, windo
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert scene.selected_edges() == [edge] and window.doc.selection == []
     assert panel.maps.nodes == ["conv"]
+
+
+def test_after_opening_another_document_its_canvas_edges_show_their_feature_maps(qtbot, window):
+    old_scene = window.scene
+    other = make_doc()
+    window.set_document(other)  # what File ▸ Open does: the dock follows, with the new canvas
+    panel, view, scene = window.training.panel, window.view, window.scene
+    assert scene is not old_scene and panel.doc is other
+    view.select_nodes(["fc"])
+    assert panel.maps.nodes == ["fc"]
+    edge = next(e for e in scene.edges if e.src == "conv" and e.dst == "relu")
+    item = scene.edges[edge]
+    view.centerOn(item)
+    qtbot.wait(10)
+    point = view.mapFromScene(item.mapToScene(item.path.pointAtPercent(0.3)))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    assert scene.selected_edges() == [edge] and panel.maps.nodes == ["conv"]
+
+
+def test_the_form_follows_the_documents_training_settings_whoever_changes_them(qtbot, window):
+    from gui.training.commands import SetTrainingCommand
+
+    panel, doc = window.training.panel, window.doc
+    assert panel.settings.epochs.value() == 1
+    changed: list[dict] = []
+    doc.training_changed.connect(changed.append)
+    # A settings step pushed by anything but the panel (the command knows no form): the form follows the
+    # document's event, on the push, the undo and the redo.
+    assert doc.push(SetTrainingCommand(doc, {**doc.project.training, "epochs": 3}))
+    assert doc.project.training["epochs"] == 3 and panel.settings.epochs.value() == 3
+    doc.undo_stack.undo()
+    assert doc.project.training["epochs"] == 1 and panel.settings.epochs.value() == 1
+    doc.undo_stack.redo()
+    assert panel.settings.epochs.value() == 3 and window.isWindowModified()
+    assert [c["epochs"] for c in changed] == [3, 1, 3]

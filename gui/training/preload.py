@@ -1,0 +1,105 @@
+"""The training panel's heavy modules, imported on a background thread before the panel is built.
+
+Imported on the GUI thread, torch alone froze the window for seconds. :func:`preload` starts a
+:class:`Preloader` (once per process) when the Training dock is first shown or the Train menu
+opens; the dock builds the panel when it reports ``done``. The cyclic collector is held off
+meanwhile (:func:`hold_gc`): a collection on that thread would finalize the GUI's Qt wrappers there.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import threading
+
+from PySide6.QtCore import QObject, Signal
+
+# What the panel imports that takes long (torch: 2 s on an idle 2-core machine, 10 s on a busy one),
+# in import order; the last one pulls in the rest of the panel.
+HEAVY_MODULES = ("numpy", "torch", "pyqtgraph", "core.compiler", "core.training", "core.training.session",
+                 "core.explain", "gui.training.dock")
+
+_gc_holds = 0
+_gc_was_enabled = False
+
+
+def hold_gc() -> None:
+    """Keep the cyclic collector off until :func:`release_gc` (call both on the GUI thread).
+
+    Held while a background thread imports or warms up torch: its allocations would otherwise start
+    collections on that thread, which finalize the GUI's dropped Qt wrappers there ("Timers cannot be
+    started from another thread", and worse).
+    """
+    global _gc_holds, _gc_was_enabled
+    if _gc_holds == 0:
+        _gc_was_enabled = gc.isenabled()
+        gc.disable()
+    _gc_holds += 1
+
+
+def release_gc() -> None:
+    """End one :func:`hold_gc`; the collector runs again when the last hold ends."""
+    global _gc_holds
+    _gc_holds = max(0, _gc_holds - 1)
+    if _gc_holds == 0 and _gc_was_enabled:
+        gc.enable()
+
+
+class Preloader(QObject):
+    """Imports :data:`HEAVY_MODULES` once per process on a plain Python thread, then emits ``done`` (on
+    the GUI thread), then warms up torch (:class:`~gui.training.worker.WarmUp`) and emits ``warmed``.
+    The GUI thread keeps running meanwhile, but for the moments an extension module's initialisation
+    holds the interpreter lock."""
+
+    done = Signal()  # the modules are imported
+    warmed = Signal()  # and the first-run warm-up is done (the thread ends)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = False
+        self.finished = False
+
+    def start(self) -> None:
+        if not self.started:
+            self.started = True
+            hold_gc()
+            self.warmed.connect(self._release_gc)  # a method of a GUI-thread object: runs on the GUI thread
+            threading.Thread(target=self._run, name="netcanvas-preload", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for name in HEAVY_MODULES:
+                importlib.import_module(name)
+        except Exception:  # the GUI thread imports it again when it builds the panel, and says why
+            self.finished = True
+            self.done.emit()
+            self.warmed.emit()
+            return
+        self.finished = True
+        self.done.emit()  # queued to the GUI thread, where the preloader lives
+        # Then what a first run would import in the middle of training (torch._dynamo …), here rather
+        # than on the training thread; the panel is built meanwhile.
+        from gui.training.worker import WarmUp
+
+        try:
+            WarmUp.run_once()
+        finally:
+            self.warmed.emit()
+
+    def _release_gc(self) -> None:
+        release_gc()
+
+
+_preloader: Preloader | None = None
+
+
+def preload() -> Preloader:
+    """Start importing the training panel's modules in the background (call on the GUI thread)."""
+    global _preloader
+    if _preloader is None:
+        _preloader = Preloader()
+    _preloader.start()
+    return _preloader
+
+
+__all__ = ["HEAVY_MODULES", "Preloader", "hold_gc", "preload", "release_gc"]
