@@ -16,6 +16,7 @@ menu opens).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +51,8 @@ class TrainingDock(QDockWidget):
         self._panel: TrainingPanel | None = None
         # The document's canvas (a gui.canvas.CanvasView) and its scene, held weakly: both go with their
         # document, and the dock must not keep them (nor the window) alive.
-        self._view: weakref.ref[Any] = _dead
-        self._scene: weakref.ref[Any] = _dead
+        self._view: Callable[[], Any] = _dead
+        self._scene: Callable[[], Any] = _dead
         placeholder = QLabel("Loading the training panel (PyTorch)…")
         placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWidget(placeholder)

@@ -31,9 +31,8 @@ def screenshot_after_training(window: MainWindow, epochs: int | None, out_path: 
     dock.raise_()
     panel = dock.panel
     window.resizeDocks([dock], [training_dock_height(window)], Qt.Orientation.Vertical)
-    app = QApplication.instance()
     for _ in range(4):
-        app.processEvents()
+        QApplication.processEvents()
     if window.view is not None:
         window.view.fit_all()
     panel.settings.wait_for_data()
@@ -52,7 +51,7 @@ def screenshot_after_training(window: MainWindow, epochs: int | None, out_path: 
             print(f"netcanvas: training ended: {summary.message if summary else 'timed out'}", file=sys.stderr)
     panel.maps.render()
     for _ in range(6):
-        app.processEvents()
+        QApplication.processEvents()
     out = Path(out_path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

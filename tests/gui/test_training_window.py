@@ -173,3 +173,16 @@ def test_the_form_follows_the_documents_training_settings_whoever_changes_them(q
     doc.undo_stack.redo()
     assert panel.settings.epochs.value() == 3 and window.isWindowModified()
     assert [c["epochs"] for c in changed] == [3, 1, 3]
+
+
+def test_train_then_screenshot_saves_the_window_showing_the_finished_run(qtbot, window, tmp_path, capsys):
+    from PySide6.QtGui import QImage
+
+    from gui.training import screenshot_after_training
+
+    out = tmp_path / "shots" / "trained.png"
+    assert screenshot_after_training(window, 1, out) == 0  # main.py FILE --train --epochs 1 --screenshot OUT
+    assert capsys.readouterr().out.strip() == f"saved {out}"
+    panel = window.training.panel
+    assert panel.progress_text.text().startswith("Finished · 1 epoch") and window.training.isVisible()
+    assert QImage(str(out)).size() == window.grab().size()
