@@ -83,6 +83,10 @@ def data_key(cfg: TrainConfig, input_shape: Any) -> tuple[Any, ...]:
             shape)
 
 
+# Data-source loaders still running, kept alive by the module rather than by a form that may close first.
+_RUNNING_LOADERS: set[tuple[QThread, _Loader]] = set()
+
+
 class _Loader(QObject):
     """Opens one data source on a worker thread."""
 
@@ -375,10 +379,16 @@ class TrainingSettings(QWidget):
             return
         self.classes.setText("Opening the dataset…")
         loader = _Loader(key, cfg, shape)
-        thread = QThread(self)
+        # No Qt parent: a thread owned by this form would be destroyed with it while still opening
+        # the data (the window closed meanwhile), and Qt aborts the process for that. The module
+        # keeps the pair alive until the thread has finished; a late result finds no receiver.
+        thread = QThread()
         loader.moveToThread(thread)
         thread.started.connect(loader.run)
         loader.done.connect(self._loaded)
+        pair = (thread, loader)
+        _RUNNING_LOADERS.add(pair)
+        thread.finished.connect(lambda: _RUNNING_LOADERS.discard(pair))
         thread.finished.connect(thread.deleteLater)
         self._loading = (key, thread, loader)
         thread.start()
