@@ -21,7 +21,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtCore import QStandardPaths, Qt, QThread, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -560,6 +560,10 @@ class TrainingPanel(QWidget):
             self.worker.shutdown(ms)
         self._closing = True
         self.settings.wait_for_data(ms)
+        # Also a data loader the form replaced by a later one (wait_for_data waits for the latest):
+        # destroyed with the panel while it runs, its QThread would abort the process.
+        for thread in self.settings.findChildren(QThread):
+            thread.wait(ms)
         self._warm.wait(ms)
         self._warm_done()
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import Qt, QThread, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QMenu, QScrollArea, QWidget
 
@@ -117,10 +117,6 @@ class TrainingDock(QDockWidget):
         if not panel.can_close():
             return False
         panel.shutdown()  # no thread of ours may outlive the window
-        # Nor a data loader the settings form replaced by a later one (shutdown waits for the latest):
-        # destroyed with the window while it runs, its QThread would abort the process.
-        for thread in panel.findChildren(QThread):
-            thread.wait()
         return True
 
     def set_theme(self, theme: Any) -> None:
