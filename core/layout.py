@@ -681,18 +681,19 @@ def _place_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
             xs[v] = o - s[-1] / 2
     # What pulls each vertex never changes between passes: work it out once per layer and direction.
     # Long-edge lanes stay straight, the main chain stays straight, a skip barely pulls.
-    plans: list[list[list[tuple[int, Any, Any, float, float]]]] = []
+    Pull = tuple[int, Any, Any, float, float]  # kind (0 none, 1 one, 2 several), whom, weights, total, offset
+    plans: list[list[list[Pull]]] = []
     for nbrs in (up, down):
-        per_layer = []
+        per_layer: list[list[Pull]] = []
         for lay, offsets in zip(layers, seps, strict=True):
-            plan = []
+            plan: list[Pull] = []
             for v, o in zip(lay, offsets, strict=True):
                 ns = nbrs[v]
                 if v < n_real:
                     ws = [_W_REAL if w < n_real else _W_MIXED for w in ns]
                 else:
                     ws = [_W_MIXED if w < n_real else _W_DUMMY for w in ns]
-                tot = sum(ws)
+                tot = float(sum(ws))
                 if len(ns) == 1:
                     plan.append((1, ns[0], ws[0], tot, o))
                 elif ns:
