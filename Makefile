@@ -20,10 +20,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) tests/typecheck/check.py
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) tests/typecheck/check.py
 
 bench: $(STAMP)
 	$(PY) bench/analysis.py

@@ -463,7 +463,8 @@ class Analyzer:
         inf, rule, act, mismatch = hit  # type: ignore[misc]
         if mismatch is not None:  # an argument the user gave that disagrees with the input
             in_shapes = (shape_key,) if n_in == 1 else shape_key or ()
-            self._fail(node, self._arg_mismatch(node, *mismatch, in_shapes, edges))
+            name, given, value = mismatch
+            self._fail(node, self._arg_mismatch(node, name, given, value, in_shapes, edges))
             return
         diags: list[Diagnostic] | None = None
         if inf.warnings:

@@ -58,7 +58,7 @@ def first_output(out: Any) -> torch.Tensor:
 
 
 def _device_of(model: nn.Module) -> torch.device:
-    tensor = next(model.parameters(), None)
+    tensor: torch.Tensor | None = next(model.parameters(), None)
     if tensor is None:
         tensor = next(model.buffers(), None)
     return tensor.device if tensor is not None else torch.device("cpu")
@@ -247,9 +247,9 @@ def load_image(path: str | Path, shape: Sequence[int], mean: Sequence[float] | N
                            "input")
     c, h, w = shape
     try:
-        with Image.open(path) as img:
-            size = img.size
-            img = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
+        with Image.open(path) as opened:
+            size = opened.size
+            img = opened.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
             array = np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
         raise ExplainError(f"{path}: no such file") from None

@@ -300,10 +300,10 @@ class _Writer:
         for sig, group in sorted(members.items(), key=lambda kv: max(b.height for b in kv[1])):
             if (len(group) < 2 and sig not in forced) or self._is_sequence(group[0]):
                 continue
-            rel = optional.get(sig)
+            optional_rel = optional.get(sig)
             group.sort(key=lambda b: self.index[b.output])
-            rep = next((b for b in group if rel is None or b.child_at(rel) is not None), group[0])
-            cls = _Class("", group, rep, rel)
+            rep = next((b for b in group if optional_rel is None or b.child_at(optional_rel) is not None), group[0])
+            cls = _Class("", group, rep, optional_rel)
             for b in group:
                 b.cls = cls
             self.classes.append(cls)

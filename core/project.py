@@ -188,6 +188,7 @@ def graph_from_dict(data: Any, where: str = "graph") -> Graph:
         problem = id_problem(gid)
         if problem:
             raise ProjectError(problem, f"{at}.id")
+        assert isinstance(gid, str)  # id_problem refuses anything else
         if gid in g.nodes or gid in g.groups:
             raise ProjectError(f"duplicate id {gid!r} (already a node or a group)", f"{at}.id")
         label = gd.get("label", gid)
@@ -322,11 +323,11 @@ def graph_to_dict(g: Graph) -> dict[str, Any]:
         d.update({k: v for k, v in n.extra.items() if k != "_edge_extra"})
         nodes.append(d)
     edges = []
-    for n in g.nodes:  # file order of destinations, then port: stable and diff-friendly
-        extra = g.nodes[n].extra.get("_edge_extra", {})
-        for e in g.in_edges(n):
+    for dst in g.nodes:  # file order of destinations, then port: stable and diff-friendly
+        extra = g.nodes[dst].extra.get("_edge_extra", {})
+        for e in g.in_edges(dst):
             d = {"from": e.src, "to": e.dst}
-            if e.port or len(g.in_edges(n)) > 1:
+            if e.port or len(g.in_edges(dst)) > 1:
                 d["port"] = e.port
             if e.from_port:
                 d["from_port"] = e.from_port

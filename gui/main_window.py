@@ -101,12 +101,12 @@ class MainWindow(QMainWindow):
         holder_layout.setContentsMargins(0, 0, 0, 0)
         holder_layout.setSpacing(0)
         self.setCentralWidget(self.canvas_holder)
-        self.palette = PalettePanel()
+        self.palette_panel = PalettePanel()  # not "palette": that is QWidget.palette()
         self.inspector = InspectorPanel()
         self.problems = ProblemsPanel(self.focus_node)
         self.summary = SummaryPanel()
         self.code = CodePanel()
-        self.palette_dock = self._dock("Palette", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.palette_dock = self._dock("Palette", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         self.problems_dock = self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.summary_dock = self._dock("Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -117,7 +117,7 @@ class MainWindow(QMainWindow):
         # Background tabs skip work (see gui.panels.code.shown); catch up when a tab comes forward.
         self.summary_dock.visibilityChanged.connect(lambda on: on and self.summary.catch_up())
         self.code_dock.visibilityChanged.connect(lambda on: on and self.code.catch_up())
-        self.palette.layer_activated.connect(self.add_layer)
+        self.palette_panel.layer_activated.connect(self.add_layer)
 
         self._build_status_bar()
         self._build_actions()
@@ -435,7 +435,7 @@ class MainWindow(QMainWindow):
     def palette_search(self) -> None:
         if not self.palette_dock.isVisible():
             self.palette_dock.show()
-        self.palette.focus_search()
+        self.palette_panel.focus_search()
 
     def add_layer(self, type_name: str) -> str | None:
         """Add ``type_name`` connected after the single selected node, or at the view centre.
@@ -478,7 +478,7 @@ class MainWindow(QMainWindow):
         apply_theme(self.theme)
         if self.view is not None:
             self.view.set_theme(self.theme)
-        self.palette.set_theme(self.theme)
+        self.palette_panel.set_theme(self.theme)
         self.code.set_theme(self.theme)
         self.training.set_theme(self.theme)
         if self.doc is not None:

@@ -28,10 +28,7 @@ ALLOWED = {
 }
 # Cycles that another step of the same move removes, with the step; delete the entry when it lands
 # (nothing else may join this list).
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"gui.training", "gui.training.dock"}):
-        "issue 10, item 7: the training dock becomes a panel and gui/training/__init__.py only exports",
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}  # none left; an entry needs its reason and the issue that removes it
 
 
 def _module_name(path: Path) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from core.analysis import analyze
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_rows(rows: list[tuple[str, ...]]) -> str:
+def format_rows(rows: Sequence[tuple[str, ...]]) -> str:
     """Left-aligned text columns, right-aligned numbers (Params, MACs)."""
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     right = {3, 4}

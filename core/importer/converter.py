@@ -183,7 +183,7 @@ class Converter:
         if n.kwargs or any(not isinstance(a, fx.Node) for a in n.args):
             raise ModelImportError(f"cannot import module {path!r} ({spec.type}): it is called with extra "
                                    f"arguments, which a layer node cannot take", path)
-        inputs = self.refs(n, [self.values[a] for a in n.args], spec.type)
+        inputs = self.refs(n, [self.values[a] for a in n.args if isinstance(a, fx.Node)], spec.type)  # all are
         params = module_params(spec, m, path)
         self.calls[path] = self.calls.get(path, 0) + 1
         node_id = self.ids[path]

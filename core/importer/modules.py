@@ -110,7 +110,7 @@ def _required_args(torch_class: str) -> frozenset[str]:
     if cls is None:
         return frozenset()
     try:
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(cls.__init__)  # type: ignore[misc]  # the class's own constructor, by design
     except (TypeError, ValueError):
         return frozenset()
     return frozenset(k for k, p in sig.parameters.items()

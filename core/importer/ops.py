@@ -319,7 +319,7 @@ def _is_transpose(n: fx.Node, a: int, b: int) -> bool:
     if len(n.args) != 3 or n.kwargs:
         return False
     rank = _rank(n)
-    return {int(n.args[1]) % rank, int(n.args[2]) % rank} == {a, b}  # type: ignore[call-overload]
+    return {int(n.args[1]) % rank, int(n.args[2]) % rank} == {a, b}  # type: ignore[call-overload, arg-type]
 
 
 def _single_user(n: fx.Node) -> fx.Node | None:

@@ -149,7 +149,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def rng_state(data_generator: torch.Generator) -> dict[str, Any]:
     """Every random stream a run uses, in a form ``torch.load(weights_only=True)`` accepts."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()  # the legacy tuple (name, keys, pos, has_gauss, cached)
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "python": _plain(random.getstate()),

@@ -107,7 +107,7 @@ class _WireGesture(Gesture):
         super().__init__(view)
         self.src, self.from_port = src, from_port
         self.wire = QGraphicsPathItem()
-        self.wire.setPen(view.canvas.style.edge_drag)
+        self.wire.setPen(view.canvas.canvas_style.edge_drag)
         self.wire.setZValue(20)
         view.canvas.addItem(self.wire)
         self.target: NodeItem | BlockItem | None = None

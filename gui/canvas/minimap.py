@@ -98,7 +98,7 @@ class Minimap(QWidget):
             if item.isVisible():
                 p = item.pos()
                 rects.append((QRectF(p.x(), p.y(), NODE_W, NODE_H), QColor(item.colour)))
-        card_colour = canvas.style.group_border.color()
+        card_colour = canvas.canvas_style.group_border.color()
         for card in canvas.cards.values():
             if card.isVisible():
                 p = card.pos()
@@ -186,7 +186,7 @@ class Minimap(QWidget):
         self._rebuild_timer.start()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
-        st = self.view.canvas.style
+        st = self.view.canvas.canvas_style
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         frame = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)

@@ -60,7 +60,7 @@ class CanvasScene(QGraphicsScene):
     def __init__(self, doc: Document, theme: Theme | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.doc = doc
-        self.style = style_for(theme)
+        self.canvas_style = style_for(theme)  # not "style": that is QGraphicsScene.style()
         self.nodes: dict[str, NodeItem] = {}
         self.edges: dict[Edge, EdgeItem] = {}
         self.frames: dict[str, FrameItem] = {}
@@ -72,7 +72,7 @@ class CanvasScene(QGraphicsScene):
         self._shifts: set[tuple[float, float]] = set()  # how far the cards of self._moved moved
         self._syncing = False
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
-        self.setBackgroundBrush(self.style.canvas)
+        self.setBackgroundBrush(self.canvas_style.canvas)
         self._card_index: RectIndex[QGraphicsItem] | None = None  # set while reroute_edges runs
         self._reroute_timer = QTimer(self, singleShot=True, interval=60)
         self._reroute_timer.timeout.connect(self._reroute_in_slices)
@@ -114,7 +114,7 @@ class CanvasScene(QGraphicsScene):
 
     def _add_node_item(self, node_id: str) -> NodeItem:
         node = self.doc.graph.nodes[node_id]
-        item = NodeItem(node, self.style, self.doc.analysis.nodes.get(node_id))
+        item = NodeItem(node, self.canvas_style, self.doc.analysis.nodes.get(node_id))
         x, y = node.pos if node.pos is not None else (0.0, 0.0)
         item.setPos(x, y)
         self.addItem(item)
@@ -122,7 +122,7 @@ class CanvasScene(QGraphicsScene):
         return item
 
     def _add_edge_item(self, edge: Edge) -> EdgeItem:
-        item = EdgeItem(edge, self.style)
+        item = EdgeItem(edge, self.canvas_style)
         self.addItem(item)
         self.edges[edge] = item
         self._label_edge(item)
@@ -270,7 +270,7 @@ class CanvasScene(QGraphicsScene):
                 self.removeItem(self.cards.pop(gid))
         for gid in wanted_cards:
             if gid not in self.cards:
-                card = BlockItem(gid, self.style)
+                card = BlockItem(gid, self.canvas_style)
                 self.addItem(card)
                 self.cards[gid] = card
             self._place_card(gid)
@@ -283,7 +283,7 @@ class CanvasScene(QGraphicsScene):
                 self.removeItem(frame)
         for gid in wanted_frames:
             if gid not in self.frames:
-                frame = FrameItem(gid, self.style)
+                frame = FrameItem(gid, self.canvas_style)
                 self.addItem(frame)
                 self.addItem(frame.title)
                 self.frames[gid] = frame
@@ -715,7 +715,7 @@ class CanvasScene(QGraphicsScene):
 
     # -- look -------------------------------------------------------------------------------------
     def set_theme(self, theme: Theme) -> None:
-        self.style = st = style_for(theme)
+        self.canvas_style = st = style_for(theme)
         self.setBackgroundBrush(st.canvas)
         g = self.doc.graph
         for nid, item in self.nodes.items():
@@ -732,7 +732,7 @@ class CanvasScene(QGraphicsScene):
         self._refresh_cards()
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # Qt override
-        painter.fillRect(rect, self.style.canvas)
+        painter.fillRect(rect, self.canvas_style.canvas)
         zoom = painter.worldTransform().m11()
         step = 24.0
         while step * zoom < 14:  # never denser than 14 px on screen
@@ -747,9 +747,9 @@ class CanvasScene(QGraphicsScene):
         while i * step < rect.bottom():
             (major if i % 5 == 0 else minor).append(QLineF(rect.left(), i * step, rect.right(), i * step))
             i += 1
-        painter.setPen(self.style.grid_minor)
+        painter.setPen(self.canvas_style.grid_minor)
         painter.drawLines(minor)
-        painter.setPen(self.style.grid_major)
+        painter.setPen(self.canvas_style.grid_major)
         painter.drawLines(major)
 
     def content_rect(self) -> QRectF:

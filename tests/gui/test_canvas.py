@@ -407,8 +407,8 @@ def test_find_reveals_a_node_inside_a_collapsed_block(view, doc):
 
 def test_dark_theme_restyles_items(view):
     view.set_theme(DARK)
-    assert view.canvas.style.theme is DARK
-    assert view.canvas.nodes["conv1"].style is view.canvas.style
+    assert view.canvas.canvas_style.theme is DARK
+    assert view.canvas.nodes["conv1"].style is view.canvas.canvas_style
     assert not view.grab().isNull()
 
 

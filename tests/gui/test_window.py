@@ -88,8 +88,8 @@ def test_palette_double_click_adds_a_connected_node_undoably(window, qtbot):
     window.view.select_nodes(["relu4"])
     assert doc.selection == ["relu4"]
     before = set(doc.graph.nodes)
-    tree = window.palette.tree
-    index = window.palette.index_of("Dropout")
+    tree = window.palette_panel.tree
+    index = window.palette_panel.index_of("Dropout")
     tree.scrollTo(index)
     rect = tree.visualRect(index)
     double_click(tree.viewport(), rect.center())

@@ -43,9 +43,9 @@ def drag(view, a: QPointF, b: QPointF) -> None:
 def add_by_search(window, layer_type: str) -> str:
     """Ctrl+K, type the layer's name, Enter: the layer is added after the selected node."""
     QTest.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
-    assert QApplication.focusWidget() is window.palette.search
-    QTest.keyClicks(window.palette.search, layer_type)
-    QTest.keyClick(window.palette.search, Qt.Key.Key_Return)
+    assert QApplication.focusWidget() is window.palette_panel.search
+    QTest.keyClicks(window.palette_panel.search, layer_type)
+    QTest.keyClick(window.palette_panel.search, Qt.Key.Key_Return)
     settle(5)
     (new_id,) = window.doc.selection
     assert window.doc.graph.nodes[new_id].type == layer_type

@@ -260,8 +260,8 @@ def test_maxpool_shows_the_stride_in_effect(qtbot, isolated) -> None:  # type: i
     doc = window.doc
     click_node(window, "pool2")
     window.palette_search()
-    QTest.keyClicks(window.palette.search, "MaxPool2d")
-    QTest.keyClick(window.palette.search, Qt.Key.Key_Return)  # a MaxPool2d after pool2, torch's defaults
+    QTest.keyClicks(window.palette_panel.search, "MaxPool2d")
+    QTest.keyClick(window.palette_panel.search, Qt.Key.Key_Return)  # a MaxPool2d after pool2, torch's defaults
     settle()
     new = doc.selection[0] if doc.selection else window.scene.selected_node_ids()[0]
     assert doc.graph.nodes[new].type == "MaxPool2d" and "stride" not in doc.graph.nodes[new].params

@@ -46,9 +46,9 @@ def decode_image(path: str, shape: tuple[int, int, int]) -> np.ndarray:
 
     c, h, w = shape
     mode = "L" if c == 1 else "RGB"
-    with Image.open(path) as img:
-        img.draft(mode, (w, h))  # JPEG: decode at a reduced scale when the target is small
-        img = img.convert(mode)
+    with Image.open(path) as opened:
+        opened.draft(mode, (w, h))  # JPEG: decode at a reduced scale when the target is small
+        img = opened.convert(mode)
         scale = max(w / img.width, h / img.height)
         size = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
         img = img.resize(size, Image.Resampling.BILINEAR)
@@ -184,7 +184,7 @@ class FolderSource(DataSource):
 
     def preview(self, n: int = 16, split: str = "train") -> tuple[torch.Tensor, list[int]]:
         items = self._items[split]
-        picks = np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int) if items else []
+        picks: Any = np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int) if items else []
         images, labels = [], []
         for i in picks:
             path, label = items[int(i)]
@@ -261,7 +261,8 @@ def _split(items: Sequence[tuple[str, int]], num_classes: int, fraction: float,
     by_class: list[list[tuple[str, int]]] = [[] for _ in range(num_classes)]
     for item in items:
         by_class[item[1]].append(item)
-    train, val = [], []
+    train: list[tuple[str, int]] = []
+    val: list[tuple[str, int]] = []
     for group in by_class:
         perm = torch.randperm(len(group), generator=gen).tolist()
         k = min(len(group) - 1, max(1, round(fraction * len(group)))) if fraction > 0 and len(group) > 1 else 0

@@ -118,7 +118,7 @@ _LEVELS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "circle": lambda u, v: torch.sqrt(u * u + v * v) - 1.0,
     "square": lambda u, v: torch.maximum(u.abs(), v.abs()) - 0.8,
     "triangle": lambda u, v: _polygon(*_polar(u, v), 3, 1.1),
-    "star": lambda u, v: (lambda rho, phi: rho - _star_radius(phi))(*_polar(u, v)),
+    "star": lambda u, v: _star(*_polar(u, v)),
     "cross": _cross,
     "ring": lambda u, v: (torch.sqrt(u * u + v * v) - 0.78).abs() - 0.22,
     "diamond": lambda u, v: (u.abs() + v.abs() / 0.5 - 1.0) * 0.45,
@@ -134,6 +134,10 @@ def _polygon(rho: torch.Tensor, phi: torch.Tensor, sides: int, circumradius: flo
     local = torch.remainder(phi, sector) - sector / 2
     apothem = circumradius * math.cos(math.pi / sides)
     return rho * torch.cos(local) - apothem
+
+
+def _star(rho: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    return rho - _star_radius(phi)
 
 
 def _star_radius(phi: torch.Tensor) -> torch.Tensor:
