@@ -18,6 +18,7 @@ import json
 import math
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -105,15 +106,70 @@ def load_project(path: str | os.PathLike[str]) -> Project:
 
 def loads_project(text: str, origin: str = "<string>") -> Project:
     """Parse project JSON text; ``origin`` prefixes syntax-error messages."""
+    odd: list[_OddNumber] = []
+
+    def parse_int(literal: str) -> int | _OddNumber:
+        # Python refuses to convert integers longer than its int/str digit limit (a ValueError
+        # with no place); such a number is kept as a marker and refused below with its place.
+        limit = sys.get_int_max_str_digits()
+        if limit and len(literal) > limit:
+            odd.append(_OddNumber(literal, f"an integer of {len(literal.lstrip('-'))} digits "
+                                           f"(at most {limit} are allowed)"))
+            return odd[-1]
+        return int(literal)
+
+    def parse_float(literal: str) -> float | _OddNumber:
+        # 1e400 reads as infinity, which json would write back as ``Infinity``: a file that no
+        # JSON reader, this one included, accepts. Refuse it here so a save can never produce one.
+        value = float(literal)
+        if not math.isfinite(value):
+            odd.append(_OddNumber(literal, f"{_cut(literal)} is too large for a number"))
+            return odd[-1]
+        return value
+
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_int=parse_int, parse_float=parse_float)
     except ProjectError as exc:
         raise ProjectError(exc.problem, origin) from None
     except json.JSONDecodeError as exc:
         raise ProjectError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", origin) from None
     except RecursionError:
         raise ProjectError("JSON nested too deeply", origin) from None
+    except ValueError as exc:  # any other number json cannot convert: still one sentence
+        raise ProjectError(f"not valid JSON: {exc}", origin) from None
+    if odd:
+        where = _place_of(data, odd[0])
+        raise ProjectError(f"{odd[0].problem}; write a smaller number", where or origin)
     return project_from_dict(data)
+
+
+class _OddNumber:
+    """A number literal that cannot live in a project; stands in the decoded data to find its place."""
+
+    def __init__(self, literal: str, problem: str) -> None:
+        self.literal = literal
+        self.problem = problem
+
+
+def _place_of(data: Any, target: object) -> str:
+    """The dotted path (``graph.nodes[3].params.x``) of ``target`` inside decoded JSON, or ``""``.
+
+    Iterative: json already limited the depth, but this walk must not add a recursion of its own.
+    """
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, where = stack.pop()
+        if value is target:
+            return where
+        if isinstance(value, dict):
+            stack.extend((v, f"{where}.{_cut(str(k))}" if where else _cut(str(k))) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+    return ""
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _reject_constant(name: str) -> Any:
