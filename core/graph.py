@@ -27,6 +27,9 @@ from core.layers.registry import canonical_type, get_spec
 from core.layers.spec import is_identifier_segment
 
 _SEGMENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+", re.ASCII)
+# Groups inside groups deeper than this are refused when a file loads: no network needs them, and
+# the canvas draws each level as a frame inside the one above.
+MAX_GROUP_DEPTH = 64
 
 
 class GraphError(ValueError):
@@ -576,19 +579,20 @@ class Graph:
     def group_nodes(self, group_id: str) -> list[str]:
         """All node ids inside a group, nested groups included."""
         out: list[str] = []
-        seen: set[str] = set()
-
-        def walk(gid: str) -> None:
-            if gid in seen:
-                return
-            seen.add(gid)
-            for m in self.groups[gid].members:
-                if m in self.groups:
-                    walk(m)
-                elif m in self.nodes:
-                    out.append(m)
-
-        walk(group_id)
+        seen = {group_id}
+        # Depth-first in member order with an explicit stack: a file may nest groups deeper than
+        # Python's recursion limit (loading refuses more than MAX_GROUP_DEPTH, edits could not).
+        stack = [iter(self.groups[group_id].members)]
+        while stack:
+            m = next(stack[-1], None)
+            if m is None:
+                stack.pop()
+            elif m in self.groups:
+                if m not in seen:
+                    seen.add(m)
+                    stack.append(iter(self.groups[m].members))
+            elif m in self.nodes:
+                out.append(m)
         return out
 
     # -- copying ------------------------------------------------------------------------------

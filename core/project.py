@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.graph import Edge, Graph, GraphError, id_problem
+from core.graph import MAX_GROUP_DEPTH, Edge, Graph, GraphError, id_problem
 from core.layers.registry import canonical_type, get_spec
 from core.layers.spec import ParamError
 
@@ -354,14 +354,26 @@ def _check_group_nesting(g: Graph, where: str) -> None:
             if m in parent and parent[m] != gid:
                 raise ProjectError(f"{m!r} is in two groups ({parent[m]} and {gid})", f"{where}.groups")
             parent[m] = gid
+    # Depth of each group (1 = not inside another group), each chain walked once: a file of
+    # thousands of groups nested in one another stays linear, and a loop is found on the way.
+    depth: dict[str, int] = {}
     for gid in g.groups:
-        seen = {gid}
-        cur = parent.get(gid)
-        while cur is not None:
-            if cur in seen:
-                raise ProjectError(f"group {gid!r} contains itself", f"{where}.groups")
-            seen.add(cur)
+        path: list[str] = []
+        on_path: set[str] = set()
+        cur: str | None = gid
+        while cur is not None and cur not in depth:
+            if cur in on_path:
+                raise ProjectError(f"group {cur!r} contains itself", f"{where}.groups")
+            path.append(cur)
+            on_path.add(cur)
             cur = parent.get(cur)
+        base = depth[cur] if cur is not None else 0
+        for i, item in enumerate(reversed(path)):
+            depth[item] = base + i + 1
+    for i, gid in enumerate(g.groups):
+        if depth[gid] > MAX_GROUP_DEPTH:
+            raise ProjectError(f"group {gid!r} is nested {depth[gid]} levels deep; at most "
+                               f"{MAX_GROUP_DEPTH} levels are supported", f"{where}.groups[{i}]")
 
 
 # -- saving ----------------------------------------------------------------------------------

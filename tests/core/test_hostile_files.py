@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from core.graph import MAX_GROUP_DEPTH, Graph
 from core.project import ProjectError, load_project, save_project
 
 
@@ -70,3 +71,38 @@ def test_large_finite_numbers_in_unknown_keys_survive_load_save_load(tmp_path: P
     assert "Infinity" not in saved.read_text(encoding="utf-8")
     again = load_project(saved)
     assert again.graph.nodes["input"].extra["future"] == {"scale": 1e300, "count": int("9" * 4000)}
+
+
+def _nested_groups(levels: int) -> dict[str, Any]:
+    """``g0`` holds ``g1`` holds ... ``g{levels-1}``, which holds the input node."""
+    doc = _doc()
+    groups = [{"id": f"g{i}", "label": f"G{i}", "nodes": [f"g{i + 1}"]} for i in range(levels - 1)]
+    groups.append({"id": f"g{levels - 1}", "label": "inner", "nodes": ["input"]})
+    doc["graph"]["groups"] = groups
+    return doc
+
+
+def test_groups_nested_a_thousand_deep_are_refused_naming_the_group(tmp_path: Path) -> None:
+    path = _write(tmp_path, json.dumps(_nested_groups(1000)))
+    with pytest.raises(ProjectError) as info:  # was: loaded, then group_nodes hit the recursion limit
+        load_project(path)
+    assert _one_sentence(info.value) == ("graph.groups[64]: group 'g64' is nested 65 levels deep; "
+                                         f"at most {MAX_GROUP_DEPTH} levels are supported")
+
+
+def test_groups_at_the_depth_limit_load_and_list_their_nodes(tmp_path: Path) -> None:
+    project = load_project(_write(tmp_path, json.dumps(_nested_groups(MAX_GROUP_DEPTH))))
+    assert project.graph.group_nodes("g0") == ["input"]
+
+
+def test_group_nodes_walks_deep_nesting_without_recursion() -> None:
+    g = Graph()
+    g.add_node("Input", "a", {"shape": [3]})
+    g.add_node("Output", "b")
+    g.add_group("inner", "inner", ["b"])
+    inner = "inner"
+    for i in range(3000):  # far past Python's recursion limit
+        g.add_group(f"g{i}", f"G{i}", [inner])
+        inner = f"g{i}"
+    g.groups[inner].members.insert(0, "a")
+    assert g.group_nodes(inner) == ["a", "b"]
