@@ -10,6 +10,7 @@ ranges of the settings they read come from their declarations in :mod:`core.trai
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,9 +132,9 @@ class TrainConfig:
                 raise ConfigError(f"training.{param.key}: {problem}")
         for name in ("grad_clip", "probe_interval"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"training.{name}: must be a number ≥ 0, got {value!r}")
-        if not 0 <= self.val_fraction < 1:
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"training.{name}: must be a finite number ≥ 0, got {value!r}")
+        if not isinstance(self.val_fraction, int | float) or not 0 <= self.val_fraction < 1:
             raise ConfigError(f"training.val_fraction: must be in [0, 1), got {self.val_fraction}")
         for name in ("early_stopping", "probe_samples"):
             value = getattr(self, name)
@@ -146,8 +147,8 @@ class TrainConfig:
                 raise ConfigError(f"training.{name}: must be an integer ≥ 0, got {value!r}")
         if self.aux_weights is not None and (
                 not isinstance(self.aux_weights, list | tuple)
-                or not all(isinstance(w, int | float) and w >= 0 for w in self.aux_weights)):
-            raise ConfigError(f"training.aux_weights: must be a list of numbers ≥ 0, got {self.aux_weights!r}")
+                or not all(isinstance(w, int | float) and math.isfinite(w) and w >= 0 for w in self.aux_weights)):
+            raise ConfigError(f"training.aux_weights: must be a list of finite numbers ≥ 0, got {self.aux_weights!r}")
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError(f"training.device: must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
 

@@ -239,7 +239,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, cfg)
         self.augment = default_augment(cfg, self.data)
         self.gen = torch.Generator().manual_seed(cfg.seed)
-        torch.manual_seed(cfg.seed + self.rank)
+        torch.manual_seed((cfg.seed + self.rank) % 2**64)  # torch seeds are < 2**64
         self.steps = len(self.data.batches("train", cfg.batch_size, self.device, None, Augment(), self.rank,
                                            self.world, drop_last=self.world > 1))
         self.schedule = LRSchedule(self.optimizer, cfg, self.steps)

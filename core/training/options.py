@@ -45,6 +45,13 @@ class Range:
                     and (value >= self.maximum if self.below_maximum else value > self.maximum))
 
 
+def _number(value: float | None) -> str:
+    """A bound as the user reads it: integers in full (2**64 is 18446744073709551616, not 1.84467e+19)."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e16):
+        return str(int(value))  # type: ignore[arg-type]
+    return f"{value:g}"
+
+
 @dataclass(frozen=True)
 class ParamOption:
     """One numeric training setting: a :class:`TrainConfig` field, how it is given and what it may be.
@@ -63,6 +70,7 @@ class ParamOption:
     decimals: int = 0
     flag: str | None = None
     metavar: str | None = None
+    limit_reason: str = ""  # why the maximum is what it is, said when a value is over it
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not allowed (``None`` when it is), in the words of the config's messages."""
@@ -71,17 +79,22 @@ class ParamOption:
             return None if isinstance(value, bool | int) else f"must be true or false, got {value!r}"
         if self.kind is tuple:
             ok = (isinstance(value, list | tuple) and len(value) == 2
-                  and all(isinstance(v, int | float) and not isinstance(v, bool) and self.valid.contains(v)
-                          for v in value))
+                  and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                          and self.valid.contains(v) for v in value))
             return None if ok else f"must be two numbers in {self._interval()}, got {value!r}"
         if self.kind is int:
             if not isinstance(value, int) or isinstance(value, bool) or not self._above(value):
                 return f"must be {self._wanted()}, got {value!r}"
-        elif not isinstance(value, int | float) or not self._above(value):
+        elif not isinstance(value, int | float) or isinstance(value, bool) or not self._above(value):
             return f"must be {self._wanted()}, got {value!r}"
+        elif not math.isfinite(value):
+            # nan passes every comparison and inf every lower bound: a learning rate of inf or nan
+            # would train to nan at once and the advice would quote it back ("try nan")
+            return f"must be a finite number, got {value}"
         if not self.valid.contains(value):
             word = "below" if self.valid.below_maximum else "at most"
-            return f"must be {word} {self.valid.maximum:g}, got {value}"
+            why = f" ({self.limit_reason})" if self.limit_reason else ""
+            return f"must be {word} {_number(self.valid.maximum)}{why}, got {value}"
         return None
 
     def _above(self, value: float) -> bool:
@@ -108,7 +121,8 @@ EPOCHS = ParamOption("epochs", "Epochs", "passes over the training set", int, Ra
 BATCH_SIZE = ParamOption("batch_size", "Batch size", "global batch size (split over DDP processes)", int, Range(1),
                          form=(1, 1 << 16), flag="--batch-size")
 SEED = ParamOption("seed", "Seed", "random seed of the initial weights, the data order and generated datasets",
-                   int, Range(0), form=(0, 2**31 - 1), flag="--seed")
+                   int, Range(0, 2**64, below_maximum=True), form=(0, 2**31 - 1), flag="--seed",
+                   limit_reason="torch accepts seeds from 0 to 2**64 - 1")
 # the form's lowest learning rate is its smallest step at 6 decimals (a spin box rounds 1e-7 to 0)
 LR = ParamOption("lr", "Learning rate", "learning rate", float, Range(0, above_minimum=True), form=(1e-6, 10.0),
                  decimals=6, flag="--lr")

@@ -76,6 +76,10 @@ def test_dataset_that_does_not_fit_exits_1(tmp_path: Path, capsys: pytest.Captur
     (["--dataset", "imagenet"], "unknown dataset"),
     (["--dataset", "synthetic:3,32"], "four positive integers"),
     (["--epochs", "0"], "training.epochs"),
+    (["--seed", str(2**70)], "torch accepts seeds from 0 to 2**64 - 1"),  # was an overflow traceback
+    (["--lr", "nan"], "training.lr: must be a finite number, got nan"),  # was accepted
+    (["--lr", "inf"], "training.lr: must be a finite number, got inf"),
+    (["--grad-clip", "nan"], "training.grad_clip: must be a finite number"),
     (["--dataset", "mnist:{tmp}", "--no-download"], "MNIST/raw"),
 ])
 def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: str) -> None:

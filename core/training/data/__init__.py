@@ -103,15 +103,15 @@ def open_dataset(spec: str | DatasetSpec, *, root: str | Path | None = None, see
 
 def shapes_source(seed: int = 0, train: int = SHAPES_TRAIN, val: int = SHAPES_VAL) -> InMemorySource:
     """The built-in shapes set; train and val come from different seeds (no shared images)."""
-    tx, ty = _shapes.generate(train, seed * 2 + 1)
-    vx, vy = _shapes.generate(val, seed * 2 + 2)
+    tx, ty = _shapes.generate(train, (seed * 2 + 1) % 2**64)  # torch seeds are < 2**64
+    vx, vy = _shapes.generate(val, (seed * 2 + 2) % 2**64)
     return InMemorySource(name="shapes", classes=_shapes.CLASSES, train=Split(tx, ty), val=Split(vx, vy))
 
 
 def synthetic_source(shape: tuple[int, int, int], classes: int, train: int = SYNTHETIC_TRAIN,
                      val: int = SYNTHETIC_VAL, seed: int = 0) -> InMemorySource:
     """Noise around a per-class random mean image: learnable, any shape, instant."""
-    gen = torch.Generator().manual_seed(int(seed) + 7919)
+    gen = torch.Generator().manual_seed((int(seed) + 7919) % 2**64)  # torch seeds are < 2**64
     templates = torch.rand((classes, *shape), generator=gen) * 160 + 48
 
     def make(n: int) -> Split:

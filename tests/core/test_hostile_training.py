@@ -1,0 +1,44 @@
+"""Hostile training input (issue 11): settings out of torch's range or not finite, bad files in a
+run or image folder. Each is refused with one sentence naming what and where, never a traceback."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core.training.config import ConfigError, TrainConfig
+from core.training.data import synthetic_source
+from core.training.options import SEED, all_params
+
+
+def test_seed_range_is_torchs() -> None:
+    assert SEED.problem(2**64 - 1) is None and SEED.problem(0) is None
+    message = SEED.problem(2**70)
+    assert message == ("must be below 18446744073709551616 (torch accepts seeds from 0 to 2**64 - 1), "
+                       "got 1180591620717411303424")
+    with pytest.raises(ConfigError, match=r"^training\.seed: must be below"):
+        TrainConfig(seed=2**64)
+
+
+def test_the_largest_seed_generates_data() -> None:
+    # derived seeds (seed + offset) wrap instead of overflowing torch's generator
+    source = synthetic_source((1, 4, 4), 2, train=4, val=2, seed=2**64 - 1)
+    assert len(source.train.labels) == 4
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_every_float_setting_refuses_non_finite_numbers(bad: float) -> None:
+    floats = [p for p in all_params() if p.kind in (float, tuple)]
+    assert {"lr", "momentum", "weight_decay", "warmup_epochs", "gamma", "label_smoothing", "betas"} <= {
+        p.key for p in floats}
+    for p in floats:
+        value = (bad, 0.5) if p.kind is tuple else bad
+        with pytest.raises(ConfigError, match=rf"^training\.{p.key}: must be ") as caught:
+            TrainConfig(**{p.key: value})
+        assert "\n" not in str(caught.value)
+    for name in ("grad_clip", "probe_interval"):
+        with pytest.raises(ConfigError, match=rf"^training\.{name}: must be a finite number"):
+            TrainConfig(**{name: bad})
+    with pytest.raises(ConfigError, match=r"^training\.aux_weights: must be a list of finite numbers"):
+        TrainConfig(aux_weights=[0.3, bad])
