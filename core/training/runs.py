@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -137,8 +138,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                              "not a run folder")
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # weights_only refused an object it would have to run code to build; torch's own message is
+        # six lines of advice to turn the safety off, which is the one thing not to do here
+        raise RunFolderError(f"{p} is not a NetCanvas checkpoint or contains code; it was not loaded") from None
     except Exception as exc:  # corrupt, truncated or foreign file
-        raise RunFolderError(f"cannot read the checkpoint {p}: {exc}") from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RunFolderError(f"cannot read the checkpoint {p} (damaged or not a checkpoint): {reason}") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise RunFolderError(f"{p} is not a NetCanvas checkpoint")
     return data

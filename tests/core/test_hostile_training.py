@@ -4,12 +4,16 @@ run or image folder. Each is refused with one sentence naming what and where, ne
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
+import torch
 
+from core.cli import main
 from core.training.config import ConfigError, TrainConfig
 from core.training.data import synthetic_source
 from core.training.options import SEED, all_params
+from core.training.runs import RunFolderError, load_checkpoint
 
 
 def test_seed_range_is_torchs() -> None:
@@ -42,3 +46,43 @@ def test_every_float_setting_refuses_non_finite_numbers(bad: float) -> None:
             TrainConfig(**{name: bad})
     with pytest.raises(ConfigError, match=r"^training\.aux_weights: must be a list of finite numbers"):
         TrainConfig(aux_weights=[0.3, bad])
+
+
+class _Payload:
+    """An object whose unpickling would run code (``os.getcwd`` stands in for anything worse)."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        import os
+
+        return os.getcwd, ()
+
+
+def test_a_checkpoint_with_code_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    bad = tmp_path / "run" / "checkpoints" / "last.pt"
+    bad.parent.mkdir(parents=True)
+    torch.save({"format": "netcanvas-checkpoint", "model": _Payload()}, bad)
+    with pytest.raises(RunFolderError) as caught:
+        load_checkpoint(tmp_path / "run")
+    assert str(caught.value) == f"{bad} is not a NetCanvas checkpoint or contains code; it was not loaded"
+
+
+def test_a_truncated_checkpoint_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "last.pt"
+    torch.save({"format": "netcanvas-checkpoint", "x": torch.zeros(100)}, bad)
+    bad.write_bytes(bad.read_bytes()[:200])
+    with pytest.raises(RunFolderError) as caught:
+        load_checkpoint(bad)
+    message = str(caught.value)
+    assert message.startswith(f"cannot read the checkpoint {bad} (damaged or not a checkpoint): ")
+    assert "\n" not in message
+
+
+def test_resuming_from_a_checkpoint_with_code_exits_2_in_one_line(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "run" / "checkpoints" / "last.pt"
+    bad.parent.mkdir(parents=True)
+    torch.save({"format": "netcanvas-checkpoint", "model": _Payload()}, bad)
+    assert main(["train", "--resume", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"{bad} is not a NetCanvas checkpoint or contains code; it was not loaded")
+    assert len(err.splitlines()) == 1
