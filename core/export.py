@@ -40,6 +40,8 @@ from core.export_code import (
     LayerClasses,
     constructor,
     constructor_args,
+    is_split,
+    op_statements,
     safe_name,
 )
 from core.graph import Graph, id_problem
@@ -273,19 +275,18 @@ def _forward_lines(plan: Plan, access: Mapping[str, str], reserved: frozenset[st
         if spec.type == "Output":
             results[nid] = ins[0]
             continue
-        if spec.is_module:
-            expr = f"{access[nid]}({', '.join(ins)})"
-        elif spec.code is not None:
-            expr = spec.code(ins, node.params)
-        else:
-            raise ExportError(f"{nid}: layer type {spec.type} declares no code for export")
         # Overwrite an input's variable only when this node is its only reader and the name
         # still fits: the trunk ``x``, or the block the node is in (layer1_0 = layer1_0 + x).
+        # A chain written over several lines reads its inputs after the first: a new variable.
         reusable = [names[src] for src, _port in node.inputs
                     if consumers[src] == 1 and plan.nodes[src].spec.outputs(plan.nodes[src].params) == 1
                     and names[src] in ("x", base(nid))]
-        names[nid] = reusable[0] if reusable and spec.outputs(node.params) == 1 else fresh(nid)
-        lines.append(f"{names[nid]} = {expr}")
+        split = not spec.is_module and is_split(node, ins)
+        names[nid] = reusable[0] if reusable and spec.outputs(node.params) == 1 and not split else fresh(nid)
+        if spec.is_module:
+            lines.append(f"{names[nid]} = {access[nid]}({', '.join(ins)})")
+        else:
+            lines += op_statements(node, ins, names[nid])
     lines.append("return " + ", ".join(results[o] for o in plan.outputs))  # file order
     return lines
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from core.compiler import PlannedNode
-from core.layers.spec import Kind
+from core.layers.spec import Emit, Kind
 
 _CHOICE_RE = re.compile(r"[A-Za-z0-9_]+", re.ASCII)
 # Globals a layer class defined in core/ may use and still be copied into a torch-only file.
@@ -78,6 +78,38 @@ def same_value(a: Any, b: Any) -> bool:
         return bool(a == b)
     except (TypeError, RuntimeError):  # pragma: no cover - defaults that don't compare (tensors)
         return False
+
+
+# -- stateless ops -------------------------------------------------------------------------------
+
+# Terms per statement of a chained operator (Add, Multiply): ``a + b + c`` nests one level per
+# term, and Python's parser gives up near 1,000 levels (a 3,000-input Add), so longer chains
+# continue on the next line from the running value, in the same left-to-right order as the
+# compiled model.
+CHAIN_TERMS = 32
+
+
+def op_statements(node: PlannedNode, inputs: Sequence[str], name: str) -> list[str]:
+    """``name = a + b`` for a stateless op, from its declaration's code; long chains over several lines."""
+    code = node.spec.code
+    if code is None:
+        raise ExportError(f"{node.id}: layer type {node.type} declares no code for export")
+    ins = list(inputs)
+    if not is_split(node, ins):
+        return [f"{name} = {code(ins, node.params)}"]
+    lines = [f"{name} = {code(ins[:CHAIN_TERMS], node.params)}"]
+    for start in range(CHAIN_TERMS, len(ins), CHAIN_TERMS - 1):
+        lines.append(f"{name} = {code([name, *ins[start:start + CHAIN_TERMS - 1]], node.params)}")
+    return lines
+
+
+def is_split(node: PlannedNode, inputs: Sequence[object]) -> bool:
+    """Whether :func:`op_statements` writes the op over several statements.
+
+    Its variable is then read back on the later lines, so it must not be one of the inputs.
+    """
+    fx = node.spec.fx
+    return fx is not None and fx.emit is Emit.CHAIN and len(inputs) > CHAIN_TERMS
 
 
 # -- constructors --------------------------------------------------------------------------------
@@ -214,5 +246,5 @@ def _check_constructor(node: PlannedNode, built: nn.Module, cls: type, positiona
                           f"torch disagree")
 
 
-__all__ = ["CtorArg", "ExportError", "LayerClasses", "constructor", "constructor_args", "safe_name", "same_value",
-           "value_source"]
+__all__ = ["CHAIN_TERMS", "CtorArg", "ExportError", "LayerClasses", "constructor", "constructor_args", "is_split",
+           "op_statements", "safe_name", "same_value", "value_source"]

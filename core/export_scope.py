@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.compiler import PlannedNode, var_name
-from core.export_code import ExportError, safe_name
+from core.export_code import is_split, op_statements, safe_name
 
 INPUT = ""  # an item input that reads the scope's input value (``x``)
 
@@ -260,6 +260,8 @@ class ScopeWriter:
                 continue
             reads = it.inputs
             out = it
+            op_node: PlannedNode | None = None
+            ins: list[str] = []
             if it.rel in self.chain_of:
                 expr_access, path, first, last = self.chain_of[it.rel]
                 if it is not last:
@@ -276,24 +278,23 @@ class ScopeWriter:
                 stem = base(it.rel) if self.top or it.kind == "instance" else "out"
             else:
                 assert it.node is not None
-                code = it.node.spec.code
-                if code is None:
-                    raise ExportError(f"{it.node.id}: layer type {it.node.type} declares no code for export")
-                expr = code([value(r) for r in it.inputs], it.node.params)
+                op_node, ins = it.node, [value(r) for r in it.inputs]
+                expr = ""
                 stem = base(it.rel) if self.top else "out"
             allowed = ("x", stem) if self.top else ("x", "out")
             reusable = [names[r[0]] for r in reads if r[0] != INPUT and self.count[r] == 1
                         and produces[r[0]].n_outputs == 1 and names[r[0]] in allowed]
             if not reusable and not self.top and any(r[0] == INPUT for r in reads) and self.count[(INPUT, 0)] == 1:
                 reusable = ["x"]
-            if reusable and out.n_outputs == 1:
+            split = op_node is not None and is_split(op_node, ins)  # reads its inputs over several lines
+            if reusable and out.n_outputs == 1 and not split:
                 name = reusable[0]
             elif not self.top and stem == "out" and "out" not in used:
                 name = fresh("out")
             else:
                 name = fresh(stem)
             names[out.rel] = name
-            lines.append(f"{name} = {expr}")
+            lines += op_statements(op_node, ins, name) if op_node is not None else [f"{name} = {expr}"]
         return lines, names, results
 
     # -- results -----------------------------------------------------------------------------------

@@ -1,0 +1,107 @@
+"""Hostile project files against the Python exporter (issue 11): every answer a sentence, every file builds.
+
+Each case goes through ``main.py export`` (the CLI entry point, in process) and, where a file is
+written, loads it as a module and compares it with the compiled model of the same graph.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from core.cli import main
+from core.compiler import compile_graph
+from core.graph import Graph
+from core.project import Project, save_project
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def _load(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _export(tmp_path: Path, graph: Graph, name: str = "Hostile") -> tuple[int, Path]:
+    src = save_project(Project(graph, name), tmp_path / "hostile.json")
+    out = tmp_path / "hostile.py"
+    return main(["export", str(src), "-o", str(out)]), out
+
+
+def _matches(out: Path, graph: Graph, cls: str, shape: tuple[int, ...]) -> None:
+    model = compile_graph(graph, seed=0).eval()
+    exported = getattr(_load(out), cls)().eval()
+    exported.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        assert torch.equal(exported(x), model(x))  # the same sums in the same order: bit-exact
+
+
+# -- 1. merges of thousands of inputs ------------------------------------------------------------
+
+def test_an_add_of_3000_inputs_exports_a_file_that_builds_and_matches(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    g = Graph()
+    g.add_node("Input", "inp", {"shape": [4]})
+    g.add_node("Linear", "a", {"out_features": 4})
+    g.add_node("ReLU", "b")
+    g.add_edge("inp", "a")
+    g.add_edge("a", "b")
+    g.add_node("Add", "add")
+    for i in range(3000):
+        g.add_edge(("inp", "a", "b")[i % 3], "add")
+    g.add_node("Output", "out")
+    g.add_edge("add", "out")
+    code, out = _export(tmp_path, g)
+    assert code == 0, capsys.readouterr().err
+    text = out.read_text()
+    assert "x = self.a(x)" not in text  # x is read again by the later lines of the sum
+    assert max(len(line) for line in text.splitlines()) < 400  # a chain per line, not one 3,000-term line
+    _matches(out, g, "Hostile", (4,))
+
+
+def test_a_long_add_inside_a_repeated_block_exports(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    g = Graph()
+    g.add_node("Input", "inp", {"shape": [3]})
+    prev = "inp"
+    for b in ("b1", "b2"):
+        g.add_node("Linear", f"{b}.fc", {"out_features": 3})
+        g.add_node("ReLU", f"{b}.relu")
+        g.add_node("Add", f"{b}.add")
+        g.add_edge(prev, f"{b}.fc")
+        g.add_edge(f"{b}.fc", f"{b}.relu")
+        for i in range(100):
+            g.add_edge((f"{b}.fc", f"{b}.relu")[i % 2], f"{b}.add")
+        g.add_group(b, "Sum block", [f"{b}.fc", f"{b}.relu", f"{b}.add"])
+        prev = f"{b}.add"
+    g.add_node("Output", "out")
+    g.add_edge(prev, "out")
+    code, out = _export(tmp_path, g)
+    assert code == 0, capsys.readouterr().err
+    assert "class SumBlock(nn.Module):" in out.read_text()
+    _matches(out, g, "Hostile", (3,))
+
+
+def test_a_small_merge_still_reads_as_one_sum(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    g = Graph()
+    g.add_node("Input", "inp", {"shape": [4]})
+    g.add_node("ReLU", "r")
+    g.add_node("Add", "add")
+    g.add_edge("inp", "r")
+    g.add_edge("inp", "add")
+    g.add_edge("r", "add")
+    g.add_node("Output", "out")
+    g.add_edge("add", "out")
+    code, out = _export(tmp_path, g)
+    assert code == 0, capsys.readouterr().err
+    assert "        add = x + r\n" in out.read_text()
+    _matches(out, g, "Hostile", (4,))
