@@ -9,7 +9,7 @@ from typing import Any
 from core.analysis import Analysis, analyze
 from core.cli.common import load_or_fail
 from core.layers.spec import fmt_shape
-from core.units import human, human_bytes
+from core.units import count, human, human_bytes, json_safe
 
 
 def add_parser(sub: Any) -> None:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         project = load_or_fail(source)
         result = analyze(project.graph)
         if args.json:
-            print(json.dumps(result.to_dict(source), separators=(", ", ": ")), flush=True)
+            print(json.dumps(json_safe(result.to_dict(source)), separators=(", ", ": ")), flush=True)
         else:
             if i:
                 print()
@@ -53,7 +53,7 @@ def format_table(a: Analysis, title: str = "", batch_size: int = 32) -> str:
         shape = fmt_shape(r.output_shape) if r.known else "?"
         if r.out_shapes is not None and len(r.out_shapes) > 1:
             shape = ", ".join(fmt_shape(s) for s in r.out_shapes)
-        rows.append((nid, r.type, shape, _int(r.params), _int(r.macs), rf))
+        rows.append((nid, r.type, shape, count(r.params), count(r.macs), rf))
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     right = {3, 4}
 
@@ -75,11 +75,11 @@ def format_table(a: Analysis, title: str = "", batch_size: int = 32) -> str:
     out += [
         f"Input shape:           {fmt_shape(a.input_shape)}",
         f"Output shape(s):       {', '.join(fmt_shape(s) for s in a.output_shapes) or '—'}",
-        f"Total params:          {at_least}{a.total_params:,} ({human(a.total_params)})",
-        f"Trainable params:      {at_least}{a.trainable_params:,}",
-        f"Non-trainable params:  {frozen:,}",
-        f"Buffers (running stats): {a.buffers:,}",
-        f"MACs per sample:       {at_least}{a.macs:,} ({human(a.macs)}MACs, {human(a.flops)}FLOPs)",
+        f"Total params:          {at_least}{count(a.total_params)} ({human(a.total_params)})",
+        f"Trainable params:      {at_least}{count(a.trainable_params)}",
+        f"Non-trainable params:  {count(frozen)}",
+        f"Buffers (running stats): {count(a.buffers)}",
+        f"MACs per sample:       {at_least}{count(a.macs)} ({human(a.macs, 'MACs')}, {human(a.flops, 'FLOPs')})",
         f"Activations per sample: {at_least}{human_bytes(a.activation_bytes)}",
         f"Training memory (batch {batch_size}, SGD+momentum, fp32): {at_least}{human_bytes(mem.total)} "
         f"(params {human_bytes(mem.params)}, grads {human_bytes(mem.grads)}, "
@@ -96,10 +96,6 @@ def format_table(a: Analysis, title: str = "", batch_size: int = 32) -> str:
     else:
         out.append("Diagnostics: none — the network is consistent.")
     return "\n".join(out)
-
-
-def _int(n: int | None) -> str:
-    return "?" if n is None else f"{n:,}"
 
 
 def _axes(values: tuple[float, ...]) -> str:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from core.analysis import NodeResult, Severity
 from core.layers.registry import get_spec
 from core.layers.spec import ParamError, fmt_shape
+from core.units import count
 from gui.canvas.metrics import NODE_H, NODE_W, PORT_HIT, PORT_R, RADIUS
 
 if TYPE_CHECKING:
@@ -75,8 +76,8 @@ def _type_doc(layer_type: str) -> str:
 
 
 def _count(n: int | None) -> str:
-    """``2416`` → ``2,416``; ``None`` (not known) → ``?``."""
-    return "?" if n is None else f"{n:,}"
+    """``2416`` → ``2,416``; ``None`` (not known) → ``?``; absurd counts in scientific form."""
+    return count(n)
 
 
 def severity_of(diags: Sequence[tuple[Severity, str]]) -> Severity | None:

@@ -30,7 +30,7 @@ from core.graph import GraphError
 from core.layers import get_spec
 from core.layers.spec import LayerSpec, ParamError, ParamSpec, fmt_shape
 from core.project import INIT_CHOICES
-from core.units import human, human_bytes
+from core.units import count, human, human_bytes
 from gui import commands
 from gui.panels.icons import category_icon, severity_icon
 from gui.panels.param_editors import OptionalEditor, ParamEditor, make_editor
@@ -293,8 +293,8 @@ class InspectorPanel(QScrollArea):
         for i in ids:
             t = self.doc.graph.nodes[i].type
             types[t] = types.get(t, 0) + 1
-        return [("parameters", f"{params:,}  ({human(params)})"), ("trainable", f"{trainable:,}"),
-                ("MACs", f"{macs:,}  ({human(macs)})"), ("activations", human_bytes(act) + " per sample"),
+        return [("parameters", f"{count(params)}  ({human(params)})"), ("trainable", f"{count(trainable)}"),
+                ("MACs", f"{count(macs)}  ({human(macs)})"), ("activations", human_bytes(act) + " per sample"),
                 ("share of model", f"{share:.1f} % of parameters"),
                 ("types", ", ".join(f"{n} × {t}" for t, n in sorted(types.items())))]
 
@@ -310,9 +310,9 @@ class InspectorPanel(QScrollArea):
         return [("nodes", str(len(self.doc.graph.nodes))),
                 ("input", fmt_shape(a.input_shape) if a.input_shape else "—"),
                 ("output", ", ".join(fmt_shape(x) for x in a.output_shapes) or "—"),
-                ("parameters", f"{at_least}{a.total_params:,}  ({human(a.total_params)})"),
-                ("trainable", f"{at_least}{a.trainable_params:,}"),
-                ("MACs", f"{at_least}{a.macs:,}  ({human(a.macs)})"),
+                ("parameters", f"{at_least}{count(a.total_params)}  ({human(a.total_params)})"),
+                ("trainable", f"{at_least}{count(a.trainable_params)}"),
+                ("MACs", f"{at_least}{count(a.macs)}  ({human(a.macs)})"),
                 ("activations", human_bytes(a.activation_bytes) + " per sample"), ("status", status)]
 
     def _build_rows(self, lay: QVBoxLayout, title: str, hint: str, section: str,
@@ -405,11 +405,11 @@ class InspectorPanel(QScrollArea):
         s["rf_padding"].setText(padding)
         params = r.params or 0
         frozen = params - (r.trainable or 0)
-        s["params"].setText(f"{params:,}" + (f"  ({human(params)})" if params >= 10_000 else "")
-                            + (f"; {frozen:,} frozen" if frozen else ""))
-        s["buffers"].setText(f"{r.buffers or 0:,}")
+        s["params"].setText(f"{count(params)}" + (f"  ({human(params)})" if params >= 10_000 else "")
+                            + (f"; {count(frozen)} frozen" if frozen else ""))
+        s["buffers"].setText(f"{count(r.buffers or 0)}")
         macs = r.macs or 0
-        s["macs"].setText(f"{macs:,}" + (f"  ({human(macs)})" if macs >= 10_000 else ""))
+        s["macs"].setText(f"{count(macs)}" + (f"  ({human(macs)})" if macs >= 10_000 else ""))
         s["act"].setText(human_bytes(r.activation_bytes or 0) + " per sample")
 
     def _show_problems(self, node_id: str) -> None:

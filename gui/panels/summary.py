@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from core.analysis import Analysis, NodeResult
 from core.layers.spec import fmt_shape
 from core.training.options import memory_choices
-from core.units import human, human_bytes
+from core.units import count, human, human_bytes
 from gui.panels.code import shown
 from gui.panels.verify import VerifyReport, VerifyThread
 from gui.theme import current_theme
@@ -99,9 +99,9 @@ class SummaryModel(QAbstractTableModel):
         if col == 2:
             return ", ".join(fmt_shape(s) for s in r.out_shapes) if r.out_shapes is not None else "?"
         if col == 3:
-            return "?" if r.params is None else f"{r.params:,}"
+            return "?" if r.params is None else f"{count(r.params)}"
         if col == 4:
-            return "?" if r.macs is None else f"{r.macs:,}"
+            return "?" if r.macs is None else f"{count(r.macs)}"
         if r.rf is None:
             return "?"
         return r.rf.short()
@@ -241,8 +241,8 @@ class SummaryPanel(QWidget):
                                  f"{'s' * (errors != 1)}: partial totals</span>"
         at_least = "≥ " if a.partial else ""  # the layers at and after an error are not counted
         self.totals.setText(
-            f"<b>{at_least}{a.total_params:,}</b> parameters ({human(a.total_params)}; "
-            f"{a.trainable_params:,} trainable)  ·  <b>{at_least}{human(a.macs)}</b> MACs "
+            f"<b>{at_least}{count(a.total_params)}</b> parameters ({human(a.total_params)}; "
+            f"{count(a.trainable_params)} trainable)  ·  <b>{at_least}{human(a.macs)}</b> MACs "
             f"({human(a.flops)}FLOPs)  ·  {human_bytes(a.activation_bytes)} activations per sample{status}")
         self._show_memory()
 

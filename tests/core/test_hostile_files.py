@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from core.cli import main as main_cli
 from core.graph import MAX_GROUP_DEPTH, Graph
 from core.project import ProjectError, load_project, save_project
+from core.units import count, human, human_bytes, json_safe
 
 
 def _doc(**node_extra: Any) -> dict[str, Any]:
@@ -106,3 +108,32 @@ def test_group_nodes_walks_deep_nesting_without_recursion() -> None:
         inner = f"g{i}"
     g.groups[inner].members.insert(0, "a")
     assert g.group_nodes(inner) == ["a", "b"]
+
+
+def test_counts_past_pythons_digit_limit_read_in_scientific_form() -> None:
+    huge = 12345 * 10**4400
+    assert count(61706) == "61,706" and count(None) == "?"
+    assert count(huge) == "≈ 1.23e4404"  # f"{huge:,}" raised ValueError
+    assert count(-(10**30)) == "≈ -1.00e30"
+    assert count(99_999 * 10**20) == "≈ 1.00e25"  # 9.9999 rounds up to the next power of ten
+    assert human(138_357_544) == "138.36 M" and human(huge, "MACs") == "≈ 1.23e4404 MACs"  # was OverflowError
+    assert human_bytes(1_610_612_736) == "1.50 GiB" and human_bytes(4 * huge) == "≈ 4.94e4404 B"
+    report = json_safe({"total_params": huge, "shapes": [(1, 3)], "ok": True})
+    assert json.loads(json.dumps(report)) == {"total_params": "≈ 1.23e4404", "shapes": [[1, 3]], "ok": True}
+
+
+def test_summary_of_an_absurd_network_is_written_not_a_traceback(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    big = 10**2200
+    doc = _doc()
+    doc["graph"]["nodes"][0]["params"]["shape"] = [big]
+    doc["graph"]["nodes"].insert(1, {"id": "fc", "type": "Linear", "params": {"out_features": big}})
+    doc["graph"]["edges"] = [{"from": "input", "to": "fc"}, {"from": "fc", "to": "output"}]
+    path = _write(tmp_path, json.dumps(doc))
+    assert main_cli(["summary", str(path), "--json"]) == 0
+    line = capsys.readouterr().out
+    assert json.loads(line)["total_params"] == "≈ 1.00e4400"
+    assert main_cli(["summary", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "Total params:          ≈ 1.00e4400 (≈ 1.00e4400)" in table
+    assert "MACs per sample:       ≈ 1.00e4400 (≈ 1.00e4400 MACs, ≈ 2.00e4400 FLOPs)" in table
