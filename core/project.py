@@ -7,19 +7,23 @@ A project is either loaded whole or not at all. Unknown keys (top level, nodes, 
 are kept and written back, so files from newer versions survive a round trip.
 
 Saving writes a temporary file in the same folder, fsyncs it and renames it over the target:
-a crash mid-save leaves the old file intact. The file gets the permissions ``open()`` would give
+a crash mid-save leaves the old file intact, and the next save of that file removes the
+temporary file such a crash left behind. The file gets the permissions ``open()`` would give
 (the umask's, or the overwritten file's), not the temporary file's 0600.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
+import re
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -447,6 +451,7 @@ def atomic_write_text(target: Path, text: str) -> None:
 def atomic_write_bytes(target: Path, data: bytes) -> None:
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
+    remove_stale_temp_files(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -464,6 +469,36 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+# mkstemp's names: the prefix, 8 random characters from [a-z0-9_], the suffix.
+_TEMP_RANDOM = r"[a-z0-9_]{8}"
+STALE_TEMP_AGE_S = 60.0
+
+
+def remove_stale_temp_files(target: str | os.PathLike[str], suffix: str = ".tmp",
+                            older_than_s: float = STALE_TEMP_AGE_S) -> list[Path]:
+    """Delete the temporary files an earlier, killed write of ``target`` left next to it.
+
+    Only names of our exact pattern (``.NAME.xxxxxxxx.tmp``) count, and only files untouched for
+    ``older_than_s`` seconds: a write in progress in another process (an autosave, a second
+    window) keeps its file. Returns what was removed; a file that cannot be removed is left.
+    """
+    target = Path(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.{_TEMP_RANDOM}{re.escape(suffix)}")
+    now = time.time()
+    removed: list[Path] = []
+    with contextlib.suppress(OSError):
+        for path in folder.glob(f".{glob.escape(target.name)}.*{glob.escape(suffix)}"):
+            if not pattern.fullmatch(path.name):
+                continue
+            with contextlib.suppress(OSError):
+                info = path.lstat()
+                if stat.S_ISREG(info.st_mode) and now - info.st_mtime > older_than_s:
+                    path.unlink()
+                    removed.append(path)
+    return removed
 
 
 def replace_file(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

@@ -4,6 +4,8 @@ and then saves a file that loads again. Nothing here may end in a traceback."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +139,22 @@ def test_summary_of_an_absurd_network_is_written_not_a_traceback(tmp_path: Path,
     table = capsys.readouterr().out
     assert "Total params:          ≈ 1.00e4400 (≈ 1.00e4400)" in table
     assert "MACs per sample:       ≈ 1.00e4400 (≈ 1.00e4400 MACs, ≈ 2.00e4400 FLOPs)" in table
+
+
+def test_a_save_removes_the_temporary_files_a_killed_save_left(tmp_path: Path) -> None:
+    target = tmp_path / "net.json"
+    save_project(load_project(_write(tmp_path, json.dumps(_doc()))), target)
+    stale = tmp_path / ".net.json.k3j_9x2a.tmp"  # what mkstemp names it; the kill left it here
+    fresh = tmp_path / ".net.json.q7w8e9r0.tmp"  # another process writing right now
+    foreign = [tmp_path / ".net.json.backup.tmp", tmp_path / ".other.json.k3j_9x2a.tmp",
+               tmp_path / "net.json.k3j_9x2a.tmp"]
+    for path in (stale, fresh, *foreign):
+        path.write_text("half a file", encoding="utf-8")
+    an_hour_ago = time.time() - 3600
+    for path in (stale, *foreign):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    save_project(load_project(target))
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert stale.name not in left  # was: every killed save left one more, forever
+    assert {fresh.name, *(p.name for p in foreign)} <= set(left)
+    assert load_project(target).name == "hostile"
