@@ -44,7 +44,15 @@ from core.training.health import (
 from core.training.optim import LRSchedule, build_loss, build_optimizer, main_output
 from core.training.options import memory_key
 from core.training.probes import Prober
-from core.training.runs import CHECKPOINT_FORMAT, RunFolder, RunFolderError, load_checkpoint, rng_state, set_rng_state
+from core.training.runs import (
+    CHECKPOINT_FORMAT,
+    RunFolder,
+    RunFolderError,
+    load_checkpoint,
+    mark_running,
+    rng_state,
+    set_rng_state,
+)
 
 REPORT_INTERVAL_S = 0.05  # ≤ 20 batch events per second
 
@@ -268,6 +276,7 @@ class Trainer:
         self._probe_x, self._probe_images, self._probe_labels = self._probe_sample()
         if self._folder is not None:
             self._folder.create()
+            mark_running(self._folder)  # the runs list tells a killed run by its dead owner
             self._folder.write_json("config.json", {"training": cfg.to_dict(), "dataset": self.data.describe(),
                                                     "device": str(self.device), "world_size": self.world})
             if self.project is not None:

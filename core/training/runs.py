@@ -22,8 +22,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import pickle
 import random
+import socket
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -87,14 +90,27 @@ class RunFolder:
         atomic_write_text(self.path / "metrics.csv", buf.getvalue())
 
     def read_metrics(self) -> list[dict[str, float | None]]:
-        """metrics.csv as a list of rows (numbers, ``None`` for empty cells)."""
+        """metrics.csv as a list of rows (numbers, ``None`` for empty cells); a file that is not
+        UTF-8 CSV of numbers (a foreign or damaged one) raises :class:`RunFolderError` naming the cell."""
+        where = self.path / "metrics.csv"
         try:
-            text = (self.path / "metrics.csv").read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RunFolderError(f"cannot read {self.path / 'metrics.csv'}: {exc}") from None
+            text = where.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunFolderError(f"cannot read {where}: {exc}") from None
         rows = []
-        for row in csv.DictReader(io.StringIO(text)):
-            rows.append({k: (float(v) if v not in ("", None) else None) for k, v in row.items()})
+        try:
+            for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+                values: dict[str, float | None] = {}
+                for k, v in row.items():
+                    if k is None or not isinstance(v, str):  # cells beyond the header's columns
+                        continue
+                    try:
+                        values[k] = float(v) if v.strip() else None
+                    except ValueError:
+                        raise RunFolderError(f"{where}, line {line}, column {k}: {v!r} is not a number") from None
+                rows.append(values)
+        except csv.Error as exc:
+            raise RunFolderError(f"cannot read {where}: {exc}") from None
         return rows
 
     def save_checkpoint(self, name: str, payload: Mapping[str, Any]) -> Path:
@@ -126,6 +142,77 @@ class RunFolder:
                 (self.path / LABEL_FILE).unlink(missing_ok=True)
         except OSError as exc:
             raise RunFolderError(f"cannot save the run's name in {self.path / LABEL_FILE}: {exc}") from None
+
+
+# ----------------------------------------------------------------------------------- run status
+
+RUNNING = "running"
+INTERRUPTED = "interrupted"  # no process is writing the run any more: resumable from its last checkpoint
+
+
+def mark_running(folder: RunFolder) -> None:
+    """Write run.json saying this process (pid, host) is writing the run; the engine replaces it
+    with the run's summary when it ends. Written before config.json, so a folder the runs list can
+    see (it holds config.json) already names its owner."""
+    folder.write_json("run.json", {"status": RUNNING, "pid": os.getpid(), "host": socket.gethostname()})
+
+
+def run_status(folder: RunFolder) -> str:
+    """The run's status from run.json, with ``interrupted`` for a run that no process is writing.
+
+    The rule: a run is ``running`` only while run.json says so *and* names an owner that may still
+    be alive: a live pid on this host, or any pid on another host (a shared folder: we cannot look,
+    so we believe it). A "running" run.json without a pid, a run.json that cannot be read, or no
+    run.json at all (the process was killed before writing one, or an older version wrote the run)
+    has no owner to wait for: ``interrupted``. A pid is asked rather than the age of a file because
+    an epoch may take hours without writing anything; the cost is that a pid reused by another
+    process keeps a killed run "running" until that process ends.
+    """
+    try:
+        data = folder.read_json("run.json")
+    except RunFolderError:
+        return INTERRUPTED
+    if not isinstance(data, dict):
+        return INTERRUPTED
+    status = str(data.get("status", RUNNING))
+    if status != RUNNING:
+        return status
+    pid, host = data.get("pid"), data.get("host")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return INTERRUPTED
+    if host != socket.gethostname():
+        return RUNNING
+    return RUNNING if _alive(pid) else INTERRUPTED
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (never signals it)."""
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there
+        import ctypes
+
+        kernel = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        handle = kernel.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        try:
+            code = ctypes.c_ulong()
+            return bool(kernel.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    except OSError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------- checkpoints
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from core.explain import GraphDiff, diff_configs, diff_graphs
 from core.layers import get_spec
-from core.training.runs import RunFolder, RunFolderError
+from core.training.runs import RunFolder, RunFolderError, run_status
 from gui.theme import current_theme
 from gui.training.plots import OVERLAY_COLOURS, legend_above, short_label
 
@@ -98,10 +98,7 @@ class RunRecord:
             rec.metrics = folder.read_metrics()
         except RunFolderError:
             rec.metrics = []
-        try:
-            rec.status = str(folder.read_json("run.json").get("status", "running"))
-        except (RunFolderError, AttributeError):
-            rec.status = "running"
+        rec.status = run_status(folder)  # "interrupted" when no process is writing it any more
         try:
             rec.started = (path / "config.json").stat().st_mtime
         except OSError:

@@ -13,7 +13,7 @@ from core.cli import main
 from core.training.config import ConfigError, TrainConfig
 from core.training.data import synthetic_source
 from core.training.options import SEED, all_params
-from core.training.runs import RunFolderError, load_checkpoint
+from core.training.runs import RunFolder, RunFolderError, load_checkpoint
 
 
 def test_seed_range_is_torchs() -> None:
@@ -86,3 +86,32 @@ def test_resuming_from_a_checkpoint_with_code_exits_2_in_one_line(tmp_path: Path
     err = capsys.readouterr().err.strip()
     assert err.endswith(f"{bad} is not a NetCanvas checkpoint or contains code; it was not loaded")
     assert len(err.splitlines()) == 1
+
+
+def test_a_word_in_metrics_csv_is_named_by_line_and_column(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run")
+    folder.create()
+    (folder.path / "metrics.csv").write_text("epoch,train_loss\n1,0.5\n2,oops\n", encoding="utf-8")
+    with pytest.raises(RunFolderError) as caught:
+        folder.read_metrics()
+    assert str(caught.value) == f"{folder.path / 'metrics.csv'}, line 3, column train_loss: 'oops' is not a number"
+
+
+def test_a_run_says_running_from_its_first_file_until_it_ends(tmp_path: Path) -> None:
+    from core.training.runs import run_status
+
+    run = tmp_path / "run"
+    seen: list[str] = []
+
+    def epoch_end(_m: object) -> None:
+        seen.append(run_status(RunFolder(run)))
+
+    source = synthetic_source((1, 4, 4), 2, train=4, val=2)
+    from core.training.engine import Trainer
+    from core.training.events import Callbacks
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    trainer = Trainer(model, source, TrainConfig(epochs=1, batch_size=4, device="cpu"), Callbacks(epoch_end=epoch_end),
+                      run_dir=run)
+    assert trainer.run().status == "completed"
+    assert seen == ["running"] and run_status(RunFolder(run)) == "completed"

@@ -1,0 +1,80 @@
+"""The Runs tab on hostile or abandoned run folders (issue 11, item 18): a foreign metrics.csv with a
+word where a number goes, and runs whose process was killed, which show as interrupted (resumable)
+instead of running forever."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.training.runs import RunFolder, mark_running
+from gui.training.runs import RunsPanel
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+CONFIG = {"dataset": "shapes", "lr": 0.05, "epochs": 5}
+GRAPH = {"nodes": [{"id": "input", "type": "Input", "params": {"shape": [3, 32, 32]}},
+                   {"id": "output", "type": "Output"}], "edges": [{"from": "input", "to": "output"}]}
+
+
+def _run(root: Path, name: str) -> RunFolder:
+    folder = RunFolder(root / name)
+    folder.create()
+    folder.write_json("config.json", {"training": CONFIG, "dataset": {"name": "shapes"}})
+    folder.write_json("graph.json", {"graph": GRAPH})
+    folder.write_metrics([{"epoch": 1, "train_loss": 2.0, "train_acc": 0.2, "val_loss": 2.1, "val_acc": 0.25}])
+    torch.save({"format": "netcanvas-checkpoint"}, folder.checkpoint_path())
+    return folder
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid  # reaped: no process has this pid now (reuse this soon is vanishingly unlikely)
+
+
+def _panel(qtbot, root: Path) -> RunsPanel:
+    panel = RunsPanel()
+    panel.set_root(root)
+    qtbot.addWidget(panel)
+    panel.show()
+    return panel
+
+
+def test_killed_runs_show_as_interrupted_and_resumable(qtbot, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    no_run_json = _run(root, "a-20261206-100000")  # killed before the engine wrote run.json
+    dead_owner = _run(root, "b-20261206-100001")
+    dead_owner.write_json("run.json", {"status": "running", "pid": _dead_pid(), "host": socket.gethostname()})
+    live = _run(root, "c-20261206-100002")
+    mark_running(live)  # this process is writing it
+    elsewhere = _run(root, "d-20261206-100003")  # another machine's run in a shared folder: cannot look
+    elsewhere.write_json("run.json", {"status": "running", "pid": os.getpid(), "host": "not-" + socket.gethostname()})
+    done = _run(root, "e-20261206-100004")
+    done.write_json("run.json", {"status": "completed"})
+    panel = _panel(qtbot, root)
+    status = {f.path.name: panel.item_for(f.path).text(1) for f in (no_run_json, dead_owner, live, elsewhere, done)}
+    assert status == {"a-20261206-100000": "interrupted", "b-20261206-100001": "interrupted",
+                      "c-20261206-100002": "running", "d-20261206-100003": "running",
+                      "e-20261206-100004": "completed"}
+    panel.tree.setCurrentItem(panel.item_for(dead_owner.path))
+    assert panel.b_resume.isEnabled()
+
+
+def test_a_foreign_metrics_file_with_words_does_not_break_the_list(qtbot, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    good = _run(root, "a-20261206-100000")
+    foreign = _run(root, "b-20261206-100001")
+    (foreign.path / "metrics.csv").write_text("epoch,train_loss,val_acc,extra\n1,oops,0.5,1,2\n", encoding="utf-8")
+    undecodable = _run(root, "c-20261206-100002")
+    (undecodable.path / "metrics.csv").write_bytes(b"epoch,val_acc\n1,\xff\xfe\n")
+    panel = _panel(qtbot, root)
+    assert panel.item_for(good.path).text(3) == "25.0%"
+    assert panel.item_for(foreign.path) is not None and panel.item_for(foreign.path).text(3) == "–"
+    assert panel.item_for(undecodable.path) is not None
