@@ -16,7 +16,7 @@ import keyword
 import math
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,8 +181,8 @@ def constructor_args(node: PlannedNode, classes: LayerClasses | None = None) -> 
     """
     classes = classes if classes is not None else LayerClasses()
     assert node.spec.build is not None
-    with torch.device("meta"):
-        built = node.spec.build(node.build_params)
+    build = node.spec.build
+    built = _on_meta(node, lambda: build(node.build_params))
     cls = type(built)
     ref = _class_ref(cls, node, classes)
     sig = inspect.signature(cls)
@@ -232,13 +232,27 @@ def constructor(node: PlannedNode, classes: LayerClasses | None = None) -> str:
     return f"{ref}({', '.join(parts)})"
 
 
+def _on_meta(node: PlannedNode, make: Callable[[], nn.Module]) -> nn.Module:
+    """The layer built on the meta device (no memory), to read its class and arguments back.
+
+    Sizes the analysis accepts can still be more than torch can describe (a Linear of 2**62
+    features overflows its storage size): that is a sentence about the node, not a traceback.
+    """
+    try:
+        with torch.device("meta"):
+            return make()
+    except (RuntimeError, OverflowError, ValueError, TypeError) as exc:
+        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ExportError(f"{node.id}: torch cannot build this {node.type} with these sizes, so it cannot be "
+                          f"exported ({detail})") from None
+
+
 def _check_constructor(node: PlannedNode, built: nn.Module, cls: type, positional: list[tuple[str, Any]],
                        keywords: list[tuple[str, Any]]) -> None:
     def py(v: Any) -> Any:
         return tuple(v) if isinstance(v, list) else v
 
-    with torch.device("meta"):
-        rebuilt = cls(*[py(v) for _, v in positional], **{k: py(v) for k, v in keywords})
+    rebuilt = _on_meta(node, lambda: cls(*[py(v) for _, v in positional], **{k: py(v) for k, v in keywords}))
     shapes = [{k: tuple(t.shape) for k, t in m.state_dict().items()} for m in (built, rebuilt)]
     if built.extra_repr() != rebuilt.extra_repr() or shapes[0] != shapes[1]:
         raise ExportError(f"{node.id}: the constructor written from {node.type}'s parameters builds "

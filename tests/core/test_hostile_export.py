@@ -105,3 +105,43 @@ def test_a_small_merge_still_reads_as_one_sum(tmp_path, capsys) -> None:  # type
     assert code == 0, capsys.readouterr().err
     assert "        add = x + r\n" in out.read_text()
     _matches(out, g, "Hostile", (4,))
+
+
+# -- 2. sizes torch cannot build -----------------------------------------------------------------
+
+def _chain(shape: list[int], *layers: tuple[str, dict[str, object]]) -> Graph:
+    g = Graph()
+    g.add_node("Input", "inp", {"shape": shape})
+    prev = "inp"
+    for i, (typ, params) in enumerate(layers):
+        g.add_node(typ, f"l{i}", params)
+        g.add_edge(prev, f"l{i}")
+        prev = f"l{i}"
+    g.add_node("Output", "out")
+    g.add_edge(prev, "out")
+    return g
+
+
+def test_a_linear_of_2_62_features_is_one_sentence_naming_the_node(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out = _export(tmp_path, _chain([4], ("Linear", {"out_features": 2**62})))
+    assert code == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "l0: torch cannot build this Linear with these sizes" in line
+    assert not out.exists()
+
+
+def test_a_pool_to_10_12_then_a_linear_is_refused_in_one_sentence(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    g = _chain([3, 8, 8], ("AdaptiveAvgPool2d", {"output_size": [10**12, 10**12]}), ("Flatten", {}),
+               ("Linear", {"out_features": 2}))
+    code, out = _export(tmp_path, g)
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2 and "l2: torch cannot build this Linear" in line, line
+    assert not out.exists()
+
+
+def test_a_pool_to_10_12_alone_writes_a_file_that_builds(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # Nothing to allocate: torch builds the layer, so the file is written (running it is another matter).
+    code, out = _export(tmp_path, _chain([3, 8, 8], ("AdaptiveAvgPool2d", {"output_size": [10**12, 10**12]})))
+    assert code == 0, capsys.readouterr().err
+    model = _load(out).Hostile()
+    assert model.l0.output_size == (10**12, 10**12)
