@@ -32,7 +32,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from core.diagnostics import Diagnostic, Severity, fold
-from core.graph import Edge, Graph, Node
+from core.graph import Edge, Graph, Node, describe_cycle
 from core.layers.registry import get_spec, suggest
 from core.layers.spec import (
     GLOBAL,
@@ -599,7 +599,7 @@ class Analyzer:
         port = next((e.port for e in self.graph.in_edges(first) if e.src == last), 0)
         return Diagnostic(
             Severity.ERROR, first,
-            "the graph has a cycle: " + " → ".join([*cyc, first]) + f" — remove one of these connections "
+            "the graph has a cycle: " + describe_cycle(cyc) + f" — remove one of these connections "
             f"(e.g. {last} → {first}); the layers on and after it have unknown shapes",
             Fix(f"disconnect {last} → {first}", FixAction.REMOVE_EDGE, first, port=port))
 

@@ -85,6 +85,16 @@ def id_problem(node_id: Any) -> str | None:
     return None
 
 
+def describe_cycle(cycle: list[str], shown: int = 6) -> str:
+    """``a → b → c → a`` for a short cycle; a long one names its first ``shown`` nodes, its last,
+    and its length (``a → b → … → z → a, 50,000 layers``): a message, not half a megabyte."""
+    if not cycle:
+        return ""
+    if len(cycle) <= shown + 1:
+        return " → ".join([*cycle, cycle[0]])
+    return " → ".join([*cycle[:shown], "…", cycle[-1], cycle[0]]) + f", {len(cycle):,} layers"
+
+
 def check_id(node_id: Any) -> str:
     problem = id_problem(node_id)
     if problem:
@@ -256,7 +266,7 @@ class Graph:
         """
         order, blocked = self.kahn()
         if blocked:
-            raise CycleError("the graph has a cycle: " + " → ".join(self.find_cycle()))
+            raise CycleError("the graph has a cycle: " + describe_cycle(self.find_cycle()))
         return order
 
     def descendants(self, node_id: str) -> set[str]:

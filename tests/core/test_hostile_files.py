@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from core.analysis import analyze
 from core.cli import main as main_cli
-from core.graph import MAX_GROUP_DEPTH, Graph
+from core.graph import MAX_GROUP_DEPTH, CycleError, Edge, Graph, describe_cycle
 from core.project import ProjectError, load_project, save_project
 from core.units import count, human, human_bytes, json_safe
 
@@ -158,3 +159,29 @@ def test_a_save_removes_the_temporary_files_a_killed_save_left(tmp_path: Path) -
     assert stale.name not in left  # was: every killed save left one more, forever
     assert {fresh.name, *(p.name for p in foreign)} <= set(left)
     assert load_project(target).name == "hostile"
+
+
+def test_a_long_cycle_is_named_by_its_first_layers_and_length_not_listed_whole() -> None:
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [4]})
+    g.add_node("Add", "add")
+    g.insert_edge(Edge("input", "add", 0))
+    layers = 3000
+    for i in range(layers):
+        g.add_node("ReLU", f"r{i}")
+    g.insert_edge(Edge("add", "r0", 0))
+    for i in range(layers - 1):
+        g.insert_edge(Edge(f"r{i}", f"r{i + 1}", 0))
+    g.insert_edge(Edge(f"r{layers - 1}", "add", 1))
+    message = next(d.message for d in analyze(g).diagnostics if "cycle" in d.message)
+    # was: every layer of the cycle in one line (539 KB for 50,000 layers)
+    assert message.startswith("the graph has a cycle: add → r0 → r1 → r2 → r3 → r4 → … → r2999 → add, "
+                              "3,001 layers — remove one of these connections (e.g. r2999 → add)")
+    assert len(message) < 300
+    with pytest.raises(CycleError) as info:
+        g.topo_order()
+    assert len(str(info.value)) < 200 and str(info.value).endswith("3,001 layers")
+
+
+def test_a_short_cycle_is_still_listed_whole() -> None:
+    assert describe_cycle(["a", "b", "c"]) == "a → b → c → a"
