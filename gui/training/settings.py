@@ -15,6 +15,7 @@ read, and a field is enabled when the chosen option reads it (momentum for SGD a
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -420,8 +421,11 @@ class TrainingSettings(QWidget):
             shape = "×".join(map(str, data.sample_shape))
             shown = ", ".join(f"{n} {c:,}" for n, c in zip(names[:12], counts[:12], strict=False))
             more = f", … ({len(names)} classes)" if len(names) > 12 else ""
+            report = data.report()  # empty class folders left out, unreadable files skipped
+            note = f"<br><span style='color:{t.warning}'>{html.escape(report)}</span>" if report else ""
             self.classes.setText(f"<b>{data.train_count:,}</b> train · <b>{data.val_count:,}</b> val · {shape} · "
-                                 f"{len(names)} classes<br><span style='color:{t.text_dim}'>{shown}{more}</span>")
+                                 f"{len(names)} classes<br><span style='color:{t.text_dim}'>{shown}{more}</span>"
+                                 f"{note}")
         self.check_fit()
         self.data_changed.emit(data)
 

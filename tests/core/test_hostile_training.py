@@ -115,3 +115,47 @@ def test_a_run_says_running_from_its_first_file_until_it_ends(tmp_path: Path) ->
                       run_dir=run)
     assert trainer.run().status == "completed"
     assert seen == ["running"] and run_status(RunFolder(run)) == "completed"
+
+
+def _image_folder(root: Path, per_class: int = 21) -> None:
+    """Two classes of tiny PNGs, the very first and very last file unreadable, and an empty class."""
+    from PIL import Image
+
+    for c, name in enumerate(("a", "b")):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (8, 8), (200 * c, 40 + i, 90)).save(root / name / f"{i:02d}.png")
+    (root / "a" / "00.png").write_bytes(b"not an image")
+    (root / "b" / f"{per_class - 1:02d}.png").write_bytes(b"not an image")
+    (root / "c").mkdir()  # a class folder with nothing in it yet
+
+
+def test_a_folder_whose_end_files_are_unreadable_still_trains_and_says_what_it_left_out(tmp_path: Path) -> None:
+    from core.training.data.folder import FolderSource
+    from core.training.engine import Trainer
+    from core.training.events import Callbacks
+
+    _image_folder(tmp_path / "data")
+    source = FolderSource(tmp_path / "data", shape=(3, 8, 8), val_fraction=0.0, workers=0)
+    assert source.classes == ("a", "b") and source.count("train") == 42
+    warnings: list[str] = []
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
+    trainer = Trainer(model, source, TrainConfig(epochs=1, batch_size=16, device="cpu", val_fraction=0.0),
+                      Callbacks(warning=warnings.append))
+    summary = trainer.run()
+    assert summary.status == "completed", summary.message  # was "has no training images"
+    said = " ".join(warnings)
+    assert "left out the class folder c (no images in it)" in said
+    assert "skipped 2 unreadable images" in said and "a/00.png" in said.replace("\\", "/")
+    assert source.describe()["empty_classes"] == ["c"]
+
+
+def test_a_folder_of_unreadable_files_is_refused_after_looking_past_the_first_few(tmp_path: Path) -> None:
+    from core.training.data.folder import PREVIEW_TRIES, FolderSource
+
+    _image_folder(tmp_path / "data", per_class=3)
+    for f in (tmp_path / "data").rglob("*.png"):
+        f.write_bytes(b"not an image")
+    source = FolderSource(tmp_path / "data", shape=(3, 8, 8), val_fraction=0.0, workers=0)
+    images, _ = source.preview(2)
+    assert images.shape[0] == 0 and len(source.skipped) == 6 <= PREVIEW_TRIES  # every file was tried

@@ -9,7 +9,7 @@ input size, and sent to the device as uint8 through pinned memory; crop/flip aug
 normalisation then run batched on the device like the in-memory sources.
 
 A file that cannot be decoded is skipped, counted and named in :meth:`FolderSource.report`,
-never fatal.
+never fatal; so is a class subfolder without images (it is left out of the classes, and said so).
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ from core.training.data.base import (
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# How many files the preview (and so the engine's pre-flight forward pass) tries, spread over the
+# folder, before it decides none can be read: a few bad files at the ends must not hide a healthy folder
+PREVIEW_TRIES = 64
 
 
 def decode_image(path: str, shape: tuple[int, int, int]) -> np.ndarray:
@@ -149,13 +152,13 @@ class FolderSource(DataSource):
             raise DatasetError(f"folder:{root}: images can be loaded with 1 (grey) or 3 (RGB) channels, but the "
                                f"graph's Input asks for {self.sample_shape[0]}; set the Input shape's first "
                                "value to 1 or 3")
-        classes, items = _scan(root)
+        classes, items, self.empty_classes = _scan(root)
         if not classes:
             raise DatasetError(f"folder:{root}: no class subfolders with images found; put each class's images "
                                f"in its own subfolder, e.g. {root / 'cats'} and {root / 'dogs'}")
         self.classes = tuple(classes)
         if val_root is not None:
-            val_classes, val_items = _scan(Path(val_root))
+            val_classes, val_items, _empty = _scan(Path(val_root))
             unknown = sorted(set(val_classes) - set(classes))
             if unknown:
                 raise DatasetError(f"the validation folder {val_root} has classes the training folder lacks: "
@@ -184,10 +187,12 @@ class FolderSource(DataSource):
 
     def preview(self, n: int = 16, split: str = "train") -> tuple[torch.Tensor, list[int]]:
         items = self._items[split]
-        picks: Any = np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int) if items else []
-        images, labels = [], []
-        for i in picks:
-            path, label = items[int(i)]
+        images: list[torch.Tensor] = []
+        labels: list[int] = []
+        for i in _spread(len(items), n, PREVIEW_TRIES + n):
+            if len(images) == n:
+                break
+            path, label = items[i]
             try:
                 images.append(torch.from_numpy(decode_image(path, self.sample_shape)))
                 labels.append(label)
@@ -198,12 +203,18 @@ class FolderSource(DataSource):
         return torch.stack(images), labels
 
     def report(self) -> str | None:
-        if not self.skipped:
-            return None
-        names = sorted(self.skipped)
-        shown = ", ".join(os.path.relpath(p, self.root.parent) for p in names[:3])
-        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
-        return f"skipped {len(names)} unreadable image{'s' * (len(names) != 1)}: {shown}{more}"
+        parts = []
+        if self.empty_classes:
+            shown = ", ".join(self.empty_classes[:5]) + (f" and {len(self.empty_classes) - 5} more"
+                                                         if len(self.empty_classes) > 5 else "")
+            plural = len(self.empty_classes) != 1
+            parts.append(f"left out the class folder{'s' * plural} {shown} (no images in {'them' if plural else 'it'})")
+        if self.skipped:
+            names = sorted(self.skipped)
+            shown = ", ".join(os.path.relpath(p, self.root.parent) for p in names[:3])
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            parts.append(f"skipped {len(names)} unreadable image{'s' * (len(names) != 1)}: {shown}{more}")
+        return "; ".join(parts) or None
 
     def loader(self, split: str, device: torch.device) -> tuple[DataLoader[Any], _PlanSampler]:
         key = (split, str(device))
@@ -232,6 +243,7 @@ class FolderSource(DataSource):
         d["root"] = str(self.root)
         d["val_root"] = str(self.val_root) if self.val_root else None
         d["skipped"] = len(self.skipped)
+        d["empty_classes"] = list(self.empty_classes)
         return d
 
 
@@ -239,17 +251,32 @@ def _has_classes(folder: Path) -> bool:
     return folder.is_dir() and any(p.is_dir() for p in folder.iterdir())
 
 
-def _scan(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
+def _spread(count: int, first: int, most: int) -> Iterator[int]:
+    """Indices into ``count`` items: ``first`` evenly spread, then more spread between them, up to
+    ``most`` distinct indices in all."""
+    seen: set[int] = set()
+    for size in (first, most):
+        for i in np.linspace(0, count - 1, min(size, count)).round().astype(int) if count else []:
+            if int(i) not in seen and len(seen) < most:
+                seen.add(int(i))
+                yield int(i)
+
+
+def _scan(root: Path) -> tuple[list[str], list[tuple[str, int]], list[str]]:
+    """The classes with images, every image as (path, class index), and the class folders without images."""
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     items: list[tuple[str, int]] = []
     kept: list[str] = []
+    empty: list[str] = []
     for name in classes:
         files = sorted(str(f) for f in (root / name).rglob("*")
                        if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
         if files:
             items.extend((f, len(kept)) for f in files)
             kept.append(name)
-    return kept, items
+        else:
+            empty.append(name)
+    return kept, items, empty
 
 
 def _split(items: Sequence[tuple[str, int]], num_classes: int, fraction: float,
