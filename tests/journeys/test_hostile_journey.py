@@ -39,3 +39,33 @@ def test_totals_beyond_4300_digits_show_in_scientific_form(qtbot, isolated, tmp_
     settle()
     assert "<b>≈ 1.00e4400</b> parameters" in window.summary.totals.text()
     assert "Parameters: ≈ 1.00e4400 · MACs: ≈ 1.00e4400" in window.scene.nodes["fc"].toolTip()
+
+
+@pytest.mark.parametrize(("label", "needle", "expected"), [
+    ("huge integer", '"note": 1', "graph.nodes[0].note: an integer of 5000 digits"),
+    ("infinite number", '"note": 1', "graph.nodes[0].note: 1e400 is too large for a number"),
+    ("deep groups", None, "graph.groups[64]: group 'g64' is nested 65 levels deep"),
+])
+def test_file_open_of_a_hostile_file_says_what_and_where(qtbot, isolated, tmp_path, label, needle, expected):  # type: ignore[no-untyped-def]
+    doc = {"format": "netcanvas-project", "version": 1, "name": "hostile",
+           "graph": {"nodes": [{"id": "input", "type": "Input", "params": {"shape": [4]}, "note": 1},
+                               {"id": "output", "type": "Output"}],
+                     "edges": [{"from": "input", "to": "output"}]}}
+    if needle is None:
+        doc["graph"]["groups"] = [{"id": f"g{i}", "label": "G", "nodes": [f"g{i + 1}"]} for i in range(999)]
+        doc["graph"]["groups"].append({"id": "g999", "label": "inner", "nodes": ["input"]})
+    text = json.dumps(doc)
+    if needle is not None:
+        text = text.replace(needle, '"note": ' + ("1" * 5000 if label == "huge integer" else "1e400"))
+    path = tmp_path / "hostile.json"
+    path.write_text(text, encoding="utf-8")
+    window = open_window(qtbot)
+    title_before = window.windowTitle()
+    # File › Open's handler (after the file dialog): it catches ProjectError only, so a ValueError
+    # or a later RecursionError used to reach the user as nothing at all, or a traceback
+    assert not window.files.open_path(path, ask=False)
+    settle()
+    assert len(window.errors) == 1
+    title, message = window.errors[0]
+    assert title == "Cannot open the project" and expected in message and "Traceback" not in message
+    assert window.windowTitle() == title_before  # the open document is untouched
