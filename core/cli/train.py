@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from core.training.config import ConfigError, TrainConfig
     from core.training.data import DatasetError, parse_spec
     from core.training.health import TrainingFailure
-    from core.training.runs import default_run_dir
+    from core.training.runs import default_run_dir, holds_run, taken_message
     from core.training.session import TrainingSession, resume_settings
 
     if args.source is None and args.resume is None:
@@ -169,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot join the distributed run: {exc}", file=sys.stderr)
         return 1
     main_rank = ctx is None or ctx.main
+    if args.out is not None and holds_run(args.out) and not _same_folder(args.out, args.resume):
+        ddp.shutdown()
+        raise UsageError(taken_message(args.out))
     run_dir = args.out or args.resume or str(default_run_dir(project.name or "run"))
     report = _Reporter(args.json, progress=not args.quiet, main=main_rank)
     session = TrainingSession(project, config, report.callbacks(), run_dir=run_dir, resume_from=args.resume,
@@ -196,6 +200,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"{summary.status}: {summary.epochs_done} epoch(s) in {summary.seconds:.1f} s; best validation "
               f"accuracy {best}; run folder {run_dir}", file=sys.stderr)
     return 130 if summary.status == "stopped" else 0
+
+
+def _same_folder(out: str, resume: str | None) -> bool:
+    """Whether ``--out`` names the run folder being resumed (a folder, or the folder of a checkpoint in it)."""
+    if resume is None:
+        return False
+    r = Path(resume)
+    folder = r.parent.parent if r.is_file() and r.parent.name == "checkpoints" else r
+    try:
+        return Path(out).resolve() == folder.resolve()
+    except OSError:
+        return False
 
 
 class _Reporter:

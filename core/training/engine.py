@@ -48,10 +48,12 @@ from core.training.runs import (
     CHECKPOINT_FORMAT,
     RunFolder,
     RunFolderError,
+    holds_run,
     load_checkpoint,
     mark_running,
     rng_state,
     set_rng_state,
+    taken_message,
 )
 
 REPORT_INTERVAL_S = 0.05  # ≤ 20 batch events per second
@@ -189,6 +191,14 @@ class Trainer:
         started = time.perf_counter()
         self._main = self.dist is None or self.dist.main
         self._folder = RunFolder(self.run_dir) if self.run_dir is not None and self._main else None
+        if self._folder is not None and self.resume_from is None and holds_run(self._folder.path):
+            # another run's folder: fail without touching a file of it (not even run.json)
+            self._folder = None
+            message = taken_message(self.run_dir)
+            summary = self._summary("failed", message, 0.0)
+            self._emit("failed", message)
+            self._emit("finished", summary)
+            return summary
         status, message = "completed", ""
         oom = False
         deterministic = torch.are_deterministic_algorithms_enabled()

@@ -144,6 +144,19 @@ class RunFolder:
             raise RunFolderError(f"cannot save the run's name in {self.path / LABEL_FILE}: {exc}") from None
 
 
+def holds_run(path: str | Path) -> bool:
+    """Whether ``path`` already holds a run (any file the engine writes): a new run must not write
+    there, or it would wipe the old one's metrics and replace its settings, graph and status."""
+    p = Path(path)
+    return any((p / name).exists() for name in ("config.json", "run.json", "metrics.csv", "checkpoints/last.pt"))
+
+
+def taken_message(path: str | Path) -> str:
+    """The one line that refuses to start a new run in a folder that already holds one."""
+    return (f"{path} already holds a run, which was left as it is: give a new folder for this run, "
+            f"or continue that one with --resume {path}")
+
+
 # ----------------------------------------------------------------------------------- run status
 
 RUNNING = "running"

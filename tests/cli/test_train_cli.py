@@ -94,3 +94,40 @@ def test_missing_source_and_resume_folder(tmp_path: Path, capsys: pytest.Capture
     assert "needs a SOURCE" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "Cannot resume" in capsys.readouterr().err
+
+
+def test_a_new_run_never_writes_into_an_existing_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert main(["train", DEMO, *SMALL, "--epochs", "1", "--json", "--out", str(run)]) == 0
+    capsys.readouterr()
+    before = {f.relative_to(run): f.read_bytes() for f in run.rglob("*") if f.is_file()}
+    for more in (["--lr", "0.01"],  # would have succeeded and replaced the run silently
+                 ["--dataset", "synthetic:1,28,28,5"]):  # would have failed and wiped its metrics
+        assert main(["train", DEMO, *SMALL, "--epochs", "1", "--out", str(run), *more]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"error: {run} already holds a run, which was left as it is: give a new folder for this "
+                       f"run, or continue that one with --resume {run}")
+        assert {f.relative_to(run): f.read_bytes() for f in run.rglob("*") if f.is_file()} == before
+    # continuing it in place is what --resume is for
+    assert main(["train", "--resume", str(run), "--out", str(run), "--epochs", "2", "--json"]) == 0
+    assert [line["epoch"] for line in _json_lines(capsys.readouterr().out)] == [2]
+
+
+def test_the_engine_refuses_a_taken_run_folder_without_touching_it(tmp_path: Path) -> None:
+    import torch
+
+    from core.training import TrainConfig
+    from core.training.data import synthetic_source
+    from core.training.engine import Trainer
+    from core.training.runs import RunFolder
+
+    folder = RunFolder(tmp_path / "run")
+    folder.create()
+    folder.write_json("run.json", {"status": "completed"})
+    folder.write_metrics([{"epoch": 1, "train_loss": 1.0}])
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    summary = Trainer(model, synthetic_source((1, 4, 4), 2, train=4, val=2), TrainConfig(epochs=1, device="cpu"),
+                      run_dir=folder.path).run()
+    assert summary.status == "failed" and "already holds a run" in summary.message
+    assert folder.read_json("run.json") == {"status": "completed"} and len(folder.read_metrics()) == 1
+    assert not (folder.path / "config.json").exists()
