@@ -193,8 +193,8 @@ class Trainer:
         self._folder = RunFolder(self.run_dir) if self.run_dir is not None and self._main else None
         if self._folder is not None and self.resume_from is None and holds_run(self._folder.path):
             # another run's folder: fail without touching a file of it (not even run.json)
+            message = taken_message(self._folder.path)
             self._folder = None
-            message = taken_message(self.run_dir)
             summary = self._summary("failed", message, 0.0)
             self._emit("failed", message)
             self._emit("finished", summary)
