@@ -48,6 +48,7 @@ from core.layers.spec import (
     numel,
     set_param_fix,
 )
+from core.module_names import id_clashes
 from core.receptive_field import GLOBAL_RF, ReceptiveField, apply_rule, compile_rule, merge_fields
 from core.repairs import merge_fix
 
@@ -701,6 +702,7 @@ class Analyzer:
                 Severity.ERROR, extra,
                 f"{extra}: a network takes one Input, and {inputs[0]} is already one — remove {extra} "
                 f"or connect its layers to {inputs[0]}"))
+        self._global += id_clashes(g)
         if not outputs:
             self._global.append(Diagnostic(
                 Severity.ERROR, None, "the network has no Output node — connect the last layer to an Output",

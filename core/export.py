@@ -46,6 +46,7 @@ from core.export_code import (
 )
 from core.graph import Graph, id_problem
 from core.layers.spec import fmt_shape
+from core.module_names import id_clash, layer_names
 from core.project import Project, atomic_write_text, replace_file, save_project
 
 EXTENSIONS = (".py", ".onnx", ".json")
@@ -149,11 +150,15 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
     differ; without repeated blocks (or with ``blocks=False``) every layer is written out.
     """
     plan = plan if plan is not None else plan_graph(graph)
+    layers = layer_names(graph)
     for key, node in plan.nodes.items():  # ids were validated at load; check again before they become code
         for nid in {key, node.id}:
             problem = id_problem(nid)
             if problem:
                 raise ExportError(f"invalid node id: {problem}")
+            clash = id_clash(nid, layers)
+            if clash:
+                raise ExportError(f"{nid}: {clash} — rename it")
     cls = class_name(name)
     classes = LayerClasses()
     structured = None
@@ -222,8 +227,29 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
         "",
     ]
     source = "\n".join(header + body)
-    ast.parse(source)  # a syntax error here is our bug, not the user's: fail before writing
+    _check_builds(source, cls)
     return source
+
+
+def _check_builds(source: str, cls: str) -> None:
+    """Run the file's definitions and build the model on the meta device (no memory): a file we
+    write always builds. What fails here is named in one sentence, and nothing is written.
+
+    The source is ours, made only of checked pieces (see the module docstring), so running it
+    runs nothing from the project file.
+    """
+    try:
+        code = compile(ast.parse(source), "<exported network>", "exec")
+        namespace: dict[str, object] = {"__name__": "netcanvas_export_check"}
+        exec(code, namespace)  # our own generated code: only definitions, the __main__ part does not run
+        model_class = namespace[cls]
+        assert callable(model_class)
+        with torch.device("meta"):
+            model_class()
+    except Exception as exc:  # the file would be broken: say why instead of writing it
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise ExportError(f"the exported file would not build ({type(exc).__name__}: {detail}), so it was "
+                          f"not written") from None
 
 
 def _forward_lines(plan: Plan, access: Mapping[str, str], reserved: frozenset[str]) -> list[str]:

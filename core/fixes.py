@@ -16,7 +16,9 @@ Actions (``Fix.action``, a :class:`~core.layers.spec.FixAction`):
 - ``add_input``: add an ``Input`` feeding the first layer that has no input;
 - ``add_output``: add an ``Output`` after the last layer that feeds nothing;
 - ``connect``: connect output ``from_port`` of ``source`` to input ``port`` of ``node`` and of each
-  node in ``value`` (a tuple of further ids: every input one deleted block left open).
+  node in ``value`` (a tuple of further ids: every input one deleted block left open);
+- ``rename``: give ``node`` the id ``value`` (an id torch already uses for an attribute), keeping
+  its edges and groups.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.graph import Edge, Graph, GraphError, Node
+from core.graph import Edge, Graph, GraphError, Node, id_problem
 from core.layers.registry import get_spec
 from core.layers.spec import Fix, FixAction
 
 # One step: ("set_param", node, name, old value, new value, all old params) | ("add_node", Node[, file index])
 # | ("remove_node", Node, file index)
-# | ("add_edge", Edge) | ("remove_edge", Edge) | ("join_group" | "leave_group", group_id, index, node_id).
+# | ("add_edge", Edge) | ("remove_edge", Edge) | ("join_group" | "leave_group", group_id, index, node_id)
+# | ("rename", old id, new id).
 # A removed node has no edges or groups left by then (earlier steps detach it), so undo is exact.
 Step = tuple[Any, ...]
 
@@ -68,7 +71,7 @@ def apply_fix(graph: Graph, fix: Fix) -> AppliedFix:
     applied = AppliedFix(fix)
     action = fix.action
     if action in (FixAction.SET_PARAM, FixAction.INSERT_BEFORE, FixAction.REMOVE_EDGE, FixAction.REPLACE_TYPE,
-                  FixAction.CONNECT):
+                  FixAction.CONNECT, FixAction.RENAME):
         if fix.node is None or fix.node not in graph.nodes:
             raise FixError(f"cannot {fix.label}: there is no node {fix.node!r} any more")
     if action == FixAction.SET_PARAM:
@@ -98,6 +101,11 @@ def apply_fix(graph: Graph, fix: Fix) -> AppliedFix:
             graph.check_edge(e.src, e.dst, e.port, e.from_port)
         for e in edges:
             _run(graph, applied, ("add_edge", e))
+    elif action == FixAction.RENAME:
+        new = fix.value
+        if not isinstance(new, str) or new in graph.nodes or new in graph.groups or id_problem(new):
+            raise FixError(f"cannot {fix.label}: {new!r} is taken or is not a valid id")
+        _run(graph, applied, ("rename", fix.node, new))
     else:
         raise FixError(f"cannot {fix.label}: unknown fix action {action!r}")
     return applied
@@ -220,6 +228,8 @@ def _do_step(graph: Graph, step: Step) -> None:
         _join(graph, step)
     elif kind == "leave_group":
         _leave(graph, step)
+    elif kind == "rename":
+        graph.rename_node(step[1], step[2])
     else:  # pragma: no cover - steps are only made in this module
         raise FixError(f"unknown step {kind!r}")
 
@@ -240,6 +250,8 @@ def _undo_step(graph: Graph, step: Step) -> None:
         _leave(graph, step)
     elif kind == "leave_group":
         _join(graph, step)
+    elif kind == "rename":
+        graph.rename_node(step[2], step[1])
     else:  # pragma: no cover
         raise FixError(f"unknown step {kind!r}")
 

@@ -461,6 +461,7 @@ class FixAction(StrEnum):
     # connect output ``from_port`` of ``source`` to ``node``'s input ``port`` (and to that of each
     # node in ``value``, a tuple of further ids)
     CONNECT = "connect"
+    RENAME = "rename"  # give ``node`` the id ``value`` (an id that clashes with a torch attribute)
 
 
 @dataclass(frozen=True, slots=True)

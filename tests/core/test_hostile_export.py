@@ -10,11 +10,19 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 import torch
+from torch import fx, nn
 
+from core.analysis import analyze
 from core.cli import main
 from core.compiler import compile_graph
+from core.diagnostics import Severity
+from core.export import ExportError, _check_builds
+from core.fixes import apply_fix
 from core.graph import Graph
+from core.layers.spec import FixAction
+from core.module_names import GRAPH_MODULE_NAMES, TORCH_MODULE_NAMES
 from core.project import Project, save_project
 
 
@@ -145,3 +153,74 @@ def test_a_pool_to_10_12_alone_writes_a_file_that_builds(tmp_path, capsys) -> No
     assert code == 0, capsys.readouterr().err
     model = _load(out).Hostile()
     assert model.l0.output_size == (10**12, 10**12)
+
+
+# -- 7. ids that clash with torch's own names -----------------------------------------------------
+
+CLASHING = ["forward", "training", "cuda", "eval", "code", "graph", "meta", "half", "apply", "conv.training",
+            "conv.weight", "conv.bias"]
+
+
+def _named(nid: str) -> Graph:
+    g = Graph()
+    g.add_node("Input", "inp", {"shape": [3, 6, 6]})
+    g.add_node("Conv2d", "conv", {"out_channels": 4, "kernel_size": 3})
+    g.add_edge("inp", "conv")
+    g.add_node("ReLU" if nid.startswith("conv.") else "BatchNorm2d", nid)
+    g.add_edge("conv", nid)
+    g.add_node("Output", "out")
+    g.add_edge(nid, "out")
+    return g
+
+
+@pytest.mark.parametrize("nid", CLASHING)
+def test_a_clashing_id_is_an_error_on_its_node_with_a_rename_fix(nid: str, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    g = _named(nid)
+    errors = [d for d in analyze(g).diagnostics if d.severity is Severity.ERROR]
+    assert [d.node for d in errors] == [nid]
+    assert errors[0].message.startswith(f"{nid}: ") and f"rename it, e.g. to {nid}_" in errors[0].message
+    fix = errors[0].fix
+    assert fix is not None and fix.action is FixAction.RENAME and fix.label == f"rename {nid} to {nid}_"
+
+    code, out = _export(tmp_path, g)  # refused like any network with errors: they are listed, nothing written
+    err = capsys.readouterr().err
+    listed = [ln.strip() for ln in err.splitlines()]
+    assert code == 1 and "Traceback" not in err and f"- {errors[0].message}" in listed, err
+    assert not out.exists()
+
+    applied = apply_fix(g, fix)
+    assert f"{nid}_" in g.nodes and nid not in g.nodes and g.predecessors("out") == [f"{nid}_"]
+    assert not [d for d in analyze(g).diagnostics if d.severity is Severity.ERROR]
+    code, out = _export(tmp_path, g)
+    assert code == 0, capsys.readouterr().err
+    _matches(out, g, "Hostile", (3, 6, 6))
+    applied.undo(g)
+    assert nid in g.nodes and f"{nid}_" not in g.nodes
+
+
+def test_the_rename_fix_skips_a_taken_id() -> None:
+    g = _named("training")
+    g.add_node("ReLU", "training_")
+    fix = next(d.fix for d in analyze(g).diagnostics if d.node == "training")
+    assert fix is not None and fix.value == "training_2"
+
+
+def test_ordinary_ids_are_not_flagged() -> None:
+    # code/graph/meta are the compiled model's own (an fx.GraphModule), not a plain container's
+    for nid in ["conv.relu", "layer1.0.conv1", "trainer", "forward_", "weight", "bias", "head.code", "head.meta"]:
+        assert not [d for d in analyze(_named(nid)).diagnostics
+                    if d.severity is Severity.ERROR], nid
+
+
+def test_the_names_follow_the_installed_torch() -> None:
+    graph_module = fx.GraphModule(nn.Module(), fx.Graph())
+    assert set(dir(nn.Module())) <= TORCH_MODULE_NAMES
+    assert set(dir(graph_module)) <= TORCH_MODULE_NAMES | GRAPH_MODULE_NAMES
+
+
+def test_a_file_that_would_not_build_is_refused_before_writing() -> None:
+    source = "import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    def __init__(self) -> None:\n" \
+             "        super().__init__()\n        self.conv = nn.Conv2d(3, 4, 3)\n" \
+             "        self.conv.weight = nn.ReLU()\n"
+    with pytest.raises(ExportError, match=r"^the exported file would not build \(TypeError: cannot assign"):
+        _check_builds(source, "Net")
