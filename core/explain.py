@@ -11,7 +11,8 @@ explains what differed between them.
   module (Add, Concat…), one interpreted pass of the ``torch.fx`` graph.
 - :func:`top_k` — softmax of the first output, the k best classes with their probabilities.
 - :func:`load_image` — an image file as the network's Input expects it (d2l's "predict one image":
-  resize, to tensor, normalise, add a batch axis).
+  resize, to tensor, normalise, add a batch axis); :func:`open_image` reads the header and refuses
+  decompression bombs, :func:`decode_image` decodes at reduced scale (JPEG draft, reduce).
 - :func:`rf_region` — the input region a feature-map position sees, from the analysis'
   :class:`~core.analysis.ReceptiveField` (Araujo et al., Distill 2019: the first input pixel of
   output position ``i`` is ``i·jump − padding``, and the region is ``size`` pixels wide).
@@ -21,6 +22,7 @@ explains what differed between them.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,35 +231,100 @@ class LoadedImage:
     tensor: torch.Tensor
     display: torch.Tensor
     source_size: tuple[int, int]  # the file's (width, height)
+    decoded_size: tuple[int, int] = (0, 0)  # what was actually decoded (JPEG draft / reduce), before the resize
+
+
+def open_image(path: str | Path) -> Any:
+    """Open an image file lazily (only its header is read) and refuse what cannot or must not be decoded.
+
+    Returns the open PIL image (the caller closes it, e.g. through :func:`decode_image`). A file whose
+    header claims more pixels than PIL's decompression-bomb limit (about 179 megapixels) is refused in
+    one sentence naming it and its pixel count: decoding it would take gigabytes. Images between PIL's
+    warning and its limit are legitimate (big photos) and are decoded at reduced scale, so PIL's
+    warning about them is silenced here.
+    """
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except FileNotFoundError:
+        raise ExplainError(f"{path}: no such file") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = int(found.group(1)) if found else 0
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise ExplainError(f"{path} is {_megapixels(pixels)} megapixels, more than the {_megapixels(limit)} "
+                           "megapixels an image may have here; scale it down first") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ExplainError(f"{path}: not a readable image ({exc}); use a PNG, JPEG, BMP or GIF file") from None
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:,.0f}" if pixels >= 1e6 else f"{pixels / 1e6:.2g}"
+
+
+# Modes whose pixels may be averaged as they are (``reduce``); palette, bilevel and 16-bit images are
+# converted first, since averaging palette indices or packed bits gives nonsense.
+_REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA")
+
+
+def decode_image(opened: Any, path: str | Path, shape: Sequence[int], mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None) -> LoadedImage:
+    """Decode an image from :func:`open_image` at the scale the Input ``shape`` (C, H, W) needs, and close it.
+
+    The image is downscaled while it is decoded: a JPEG is decoded at 1/2, 1/4 or 1/8 scale
+    (``draft``) and any other image is ``reduce``d by a whole factor, both keeping at least twice the
+    target size so the final bilinear resize still averages enough pixels. Only then is it converted to
+    grey (C = 1) or RGB (C = 3) and resized to H×W (the aspect ratio is not kept: the network sees a
+    fixed size), scaled to 0..1 and normalised with the data source's per-channel ``mean``/``std``.
+    This may run on a worker thread: it touches nothing but ``opened``.
+    """
+    from PIL import Image
+
+    c, h, w = _image_shape(shape)
+    mode = "L" if c == 1 else "RGB"
+    try:
+        with opened:
+            size = opened.size
+            opened.draft(mode, (2 * w, 2 * h))  # JPEG only (a no-op for other formats)
+            img = opened
+            if img.mode not in _REDUCIBLE_MODES:
+                img = img.convert("RGBA" if "A" in img.mode or img.mode == "P" else mode)
+            factor = min(img.width // (2 * w), img.height // (2 * h))
+            if factor > 1:
+                img = img.reduce(factor)
+            decoded = img.size
+            img = img.convert(mode).resize((w, h), Image.Resampling.BILINEAR)
+            array = np.asarray(img, dtype=np.uint8)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ExplainError(f"{path}: not a readable image ({exc}); use a PNG, JPEG, BMP or GIF file") from None
+    except MemoryError:
+        raise ExplainError(f"{path} is too big to read in the memory left ({size[0]}×{size[1]} pixels); "
+                           "scale it down first") from None
+    display = torch.from_numpy(array.copy())
+    display = display.unsqueeze(0) if c == 1 else display.permute(2, 0, 1).contiguous()
+    return LoadedImage(tensor=normalize(display, mean, std), display=display, source_size=size,
+                       decoded_size=decoded)
+
+
+def _image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
+    dims = tuple(int(v) for v in shape)
+    if len(dims) != 3 or dims[0] not in (1, 3):
+        raise ExplainError(f"the network's Input is {list(dims)}: an image file can only feed a 1×H×W or 3×H×W "
+                           "input")
+    return dims[0], dims[1], dims[2]
 
 
 def load_image(path: str | Path, shape: Sequence[int], mean: Sequence[float] | None = None,
                std: Sequence[float] | None = None) -> LoadedImage:
-    """Read an image file and make it what the Input ``shape`` (C, H, W) expects.
-
-    The image is converted to grey (C = 1) or RGB (C = 3), resized to H×W (bilinear, the aspect
-    ratio is not kept: the network sees a fixed size), scaled to 0..1 and normalised with the data
-    source's per-channel ``mean``/``std`` when given (in 0..1 units, as the data sources report them).
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    shape = tuple(int(v) for v in shape)
-    if len(shape) != 3 or shape[0] not in (1, 3):
-        raise ExplainError(f"the network's Input is {list(shape)}: an image file can only feed a 1×H×W or 3×H×W "
-                           "input")
-    c, h, w = shape
-    try:
-        with Image.open(path) as opened:
-            size = opened.size
-            img = opened.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
-            array = np.asarray(img, dtype=np.uint8)
-    except FileNotFoundError:
-        raise ExplainError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ExplainError(f"{path}: not a readable image ({exc}); use a PNG, JPEG, BMP or GIF file") from None
-    display = torch.from_numpy(array.copy())
-    display = display.unsqueeze(0) if c == 1 else display.permute(2, 0, 1).contiguous()
-    return LoadedImage(tensor=normalize(display, mean, std), display=display, source_size=size)
+    """Read an image file and make it what the Input ``shape`` (C, H, W) expects: :func:`open_image`
+    then :func:`decode_image` (downscaled while decoding, bombs refused)."""
+    _image_shape(shape)
+    return decode_image(open_image(path), path, shape, mean, std)
 
 
 def normalize(images: torch.Tensor, mean: Sequence[float] | None = None,
@@ -510,6 +577,7 @@ def _show(value: Any) -> str:
 
 __all__ = [
     "ExplainError", "GradCam", "GraphDiff", "LoadedImage", "Prediction", "Region", "colormap", "conv_weights",
-    "diff_configs", "diff_graphs", "first_output", "gradcam", "kernel_grid", "load_image", "lookup_table",
-    "normalize", "normalize_channels", "overlay", "rf_region", "rgb_tiles", "scale_position", "top_k",
+    "decode_image", "diff_configs", "diff_graphs", "first_output", "gradcam", "kernel_grid", "load_image",
+    "lookup_table", "normalize", "normalize_channels", "open_image", "overlay", "rf_region", "rgb_tiles",
+    "scale_position", "top_k",
 ]

@@ -4,16 +4,21 @@ Top-5 classes as bars, the feature maps of that image at any node, and a Grad-CA
 chosen class at a chosen convolution, overlaid on the image (hover the heat map to read it).
 Everything is computed by :mod:`core.explain` on the view's own CPU copy of the model (a snapshot
 taken between epochs, after a run, or loaded from a run), never on the model being trained.
+
+An image file's header is read on the GUI thread (cheap: it refuses unreadable files and
+decompression bombs at once); a big image is then decoded on a worker thread, downscaled while
+decoding, and its result arrives by signal while the view says what it is reading.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QObject, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,13 +33,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.explain import ExplainError, Prediction, gradcam, load_image, normalize, overlay, top_k
+from core.explain import (
+    ExplainError,
+    LoadedImage,
+    Prediction,
+    decode_image,
+    gradcam,
+    normalize,
+    open_image,
+    overlay,
+    top_k,
+)
 from core.training.probes import Prober
 from gui.theme import current_theme
 from gui.training.images import ImageView, MosaicView, chw_to_rgb
 from gui.training.maps import channel_tiles
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+# Images up to this many pixels are decoded on the GUI thread (a few milliseconds, so a dropped
+# thumbnail shows at once); bigger ones on a worker thread, which keeps the window responsive
+# (a 100-megapixel photo takes over a second to decode).
+SYNC_DECODE_PIXELS = 1_000_000
+
+
+class _Decoded(QObject):
+    """Carries a worker thread's decoded image (or its error message) to the GUI thread."""
+
+    done = Signal(int, object)  # request number, LoadedImage or the error's sentence
 
 
 class TopKBars(QWidget):
@@ -103,6 +129,12 @@ class PredictionView(QWidget):
         self.source: int | Path | None = None
         self.cam: Any = None
         self.predictions: list[Prediction] = []
+        # Each image request gets a number; a worker's result for an older request (another image was
+        # opened, a sample picked or the model changed meanwhile) is dropped.
+        self._request = 0
+        self._reading: Path | None = None  # the image file a worker thread decodes
+        self._decoded = _Decoded(self)
+        self._decoded.done.connect(self._image_decoded)
 
         self.open_button = QPushButton("Open image…")
         self.open_button.clicked.connect(self._open_dialog)
@@ -224,6 +256,8 @@ class PredictionView(QWidget):
     def pick_sample(self, index: int) -> None:
         if self.samples is None or not 0 <= index < len(self.samples):
             return
+        self._request += 1  # an image still decoding no longer replaces this sample
+        self._reading = None
         self.source = index
         if self.sample_spin.value() != index:
             self.sample_spin.blockSignals(True)
@@ -237,21 +271,73 @@ class PredictionView(QWidget):
         self.run()
 
     def open_image(self, path: str | Path) -> bool:
+        """Show predictions for an image file; False (with a message) when it cannot be read.
+
+        A big image is decoded on a worker thread: this returns True at once, the view says what it
+        is reading, and the image appears when :attr:`decoding` turns False.
+        """
         shape = self.analysis.input_shape if self.analysis is not None else None
         if shape is None:
             self.message.emit("Train or load a model first: predictions need a network with a known Input shape.")
             return False
+        self._request += 1
+        request, self._reading = self._request, None
         try:
-            img = load_image(path, shape, self.mean, self.std)
+            opened = open_image(path)
         except ExplainError as exc:
             self.message.emit(str(exc))
             return False
+        width, height = opened.size
+        if width * height <= SYNC_DECODE_PIXELS:
+            try:
+                img = decode_image(opened, path, shape, self.mean, self.std)
+            except ExplainError as exc:
+                self.message.emit(str(exc))
+                return False
+            self._show_file(img, Path(path), shape)
+            return True
+        self.source_label.setText(f"Reading {Path(path).name} ({width}×{height})…")
+        mean, std = self.mean, self.std
+
+        def work() -> None:
+            result: LoadedImage | str
+            try:
+                result = decode_image(opened, path, shape, mean, std)
+            except ExplainError as exc:
+                result = str(exc)
+            try:
+                self._decoded.done.emit(request, result)
+            except RuntimeError:  # the view was closed while decoding: nobody is waiting
+                pass
+
+        self._reading = Path(path)
+        threading.Thread(target=work, name="decode image", daemon=True).start()
+        return True
+
+    @property
+    def decoding(self) -> bool:
+        """True while a worker thread decodes an image for this view."""
+        return self._reading is not None
+
+    def _image_decoded(self, request: int, result: LoadedImage | str) -> None:
+        if request != self._request:
+            return  # a later request replaced this one
+        path, self._reading = self._reading, None
+        if isinstance(result, str):
+            self.source_label.setText("")
+            self.message.emit(result)
+            return
+        shape = self.analysis.input_shape if self.analysis is not None else None
+        if path is None or shape is None or tuple(result.tensor.shape[1:]) != tuple(shape):
+            return  # the model changed meanwhile; its own reload reads the image again
+        self._show_file(result, path, shape)
+
+    def _show_file(self, img: LoadedImage, path: Path, shape: Sequence[int]) -> None:
         self.display, self.tensor, self.truth = img.display, img.tensor, None
-        self.source = Path(path)
-        self.source_label.setText(f"{Path(path).name} ({img.source_size[0]}×{img.source_size[1]} → "
+        self.source = path
+        self.source_label.setText(f"{path.name} ({img.source_size[0]}×{img.source_size[1]} → "
                                   f"{shape[2]}×{shape[1]})")
         self.run()
-        return True
 
     def _open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open an image", "",
