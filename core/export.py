@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import keyword
+import logging
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -347,18 +349,45 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module 
     try:
         # A batch of 2: with a batch of 1 torch.export may specialise the batch axis to the
         # constant 1 (ConvNeXt's LayerNorm2d does), and the dynamic batch would be refused.
-        torch.onnx.export(model, (torch.zeros(2, *shape),), tmp, input_names=["x"], output_names=outputs,
-                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=False,
-                          verbose=False)
+        with _torch_logs_quiet():
+            torch.onnx.export(model, (torch.zeros(2, *shape),), tmp, input_names=["x"], output_names=outputs,
+                              dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=False,
+                              verbose=False)
         replace_file(tmp, target)  # the umask's permissions, not mkstemp's 0600
     except Exception as exc:
-        raise ExportError(f"torch could not export the network to ONNX: {type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise ExportError(f"torch could not export the network to ONNX: {_first_sentence(exc)}") from None
     finally:
         model.train(was_training)
         if os.path.exists(tmp):
             os.unlink(tmp)
     return target
+
+
+@contextlib.contextmanager
+def _torch_logs_quiet() -> Iterator[None]:
+    """Silence torch's loggers while exporting: a failure is answered in one sentence, and
+    torch's exporter would print its own tracebacks to stderr on the way (a size that overflows)."""
+    loggers = [lg for name, lg in logging.root.manager.loggerDict.items()
+               if isinstance(lg, logging.Logger) and (name == "torch" or name.startswith("torch."))]
+    before = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, was in zip(loggers, before, strict=True):
+            lg.disabled = was
+
+
+def _first_sentence(exc: BaseException) -> str:
+    """``Kind: first sentence`` of the innermost cause of ``exc`` (torch wraps the real one), colours removed."""
+    inner = exc
+    while inner.__cause__ is not None and inner.__cause__ is not inner:
+        inner = inner.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(inner)).strip()
+    first = text.splitlines()[0] if text else ""
+    head = re.split(r"(?<=\.)\s", first, maxsplit=1)[0]
+    return f"{type(inner).__name__}: {head[:200]}" if head else type(inner).__name__
 
 
 # -- dispatch ------------------------------------------------------------------------------------

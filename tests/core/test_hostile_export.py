@@ -224,3 +224,15 @@ def test_a_file_that_would_not_build_is_refused_before_writing() -> None:
              "        self.conv.weight = nn.ReLU()\n"
     with pytest.raises(ExportError, match=r"^the exported file would not build \(TypeError: cannot assign"):
         _check_builds(source, "Net")
+
+
+def test_onnx_of_a_pool_to_10_12_is_one_sentence_without_torch_logs(tmp_path, capfd) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("onnxscript")
+    g = _chain([3, 8, 8], ("AdaptiveAvgPool2d", {"output_size": [10**12, 10**12]}))
+    src = save_project(Project(g, "Hostile"), tmp_path / "hostile.json")
+    out = tmp_path / "hostile.onnx"
+    assert main(["export", str(src), "-o", str(out)]) == 2
+    line = _one_line(capfd.readouterr().err)  # torch's exporter logged its own traceback here before
+    assert line == (f"error: {out}: torch could not export the network to ONNX: RuntimeError: numel: integer "
+                    f"multiplication overflow")
+    assert not out.exists() and list(tmp_path.iterdir()) == [src]
