@@ -35,6 +35,7 @@ from core.analysis import Analysis, Diagnostic, Severity, analyze
 from core.graph import Graph, id_problem
 from core.layers.registry import get_spec
 from core.layers.spec import Emit, LayerSpec, Shape
+from core.memory_guard import biggest_layer, weights_problem
 
 META_KEY = "netcanvas"  # GraphModule.meta[META_KEY]: per-node signatures for carry_weights
 
@@ -52,6 +53,18 @@ class CompileError(ValueError):
     @classmethod
     def single(cls, message: str, node: str | None = None) -> CompileError:
         return cls([Diagnostic(Severity.ERROR, node, message)])
+
+
+class TooBigError(CompileError):
+    """The network cannot fit in the free memory of the device it would be built on
+    (:mod:`core.memory_guard`); ``str()`` is the one plain sentence saying so."""
+
+    def __init__(self, message: str, node: str | None = None) -> None:
+        super().__init__([Diagnostic(Severity.ERROR, node, message)])
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return self.diagnostics[0].message
 
 
 @dataclass(frozen=True)
@@ -356,7 +369,18 @@ def compile_graph(graph: Graph, *, seed: int | None = None, device: str | torch.
 
 def compile_plan(plan: Plan, *, seed: int | None = None, device: str | torch.device | None = None,
                  class_name: str = "NetCanvasModel") -> fx.GraphModule:
-    """:func:`compile_graph` for an already checked :class:`Plan`."""
+    """:func:`compile_graph` for an already checked :class:`Plan`.
+
+    Before anything is allocated, the weights the analysis counts are compared with the free
+    memory of ``device`` (:mod:`core.memory_guard`): a network that cannot fit raises
+    :class:`TooBigError` instead of swapping the machine to a halt.
+    """
+    if device is None or torch.device(device).type != "meta":
+        ids = [n.id for n in plan.module_nodes]
+        problem = weights_problem(plan.analysis, device, ids)
+        if problem is not None:
+            big = biggest_layer(plan.analysis, ids)
+            raise TooBigError(problem, big[0] if big is not None else None)
     where = torch.device(device) if device is not None else contextlib.nullcontext()
     with _seeded(seed), where:
         modules = {n.id: build_module(n) for n in plan.module_nodes}
@@ -429,5 +453,5 @@ def carry_weights(old_module: nn.Module, new_module: nn.Module, old_graph: Graph
     return CarryReport(kept, fresh, removed)
 
 
-__all__ = ["CarryReport", "CompileError", "Plan", "PlannedNode", "apply_init", "carry_weights", "compile_graph",
-           "compile_plan", "plan_graph", "signatures", "var_name"]
+__all__ = ["CarryReport", "CompileError", "Plan", "PlannedNode", "TooBigError", "apply_init", "carry_weights",
+           "compile_graph", "compile_plan", "plan_graph", "signatures", "var_name"]

@@ -164,6 +164,15 @@ def run(args: argparse.Namespace) -> int:
     except TrainingFailure as exc:
         raise UsageError(str(exc)) from None
 
+    # Before a byte is allocated: a network too big for this machine is one sentence, exit 1 (the
+    # file is fine, the run cannot happen here).
+    from core.analysis import analyze
+    from core.memory_guard import training_device_problem
+
+    problem = training_device_problem(analyze(project.graph), config.device, config.batch_size, config.optimizer)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     try:
         ctx = ddp.from_env(config.device)
     except (RuntimeError, ValueError) as exc:

@@ -37,10 +37,12 @@ def verify_graph(graph: Graph, analysis: Analysis) -> VerifyReport:
     import torch
     import torchinfo
 
-    from core.compiler import CompileError, compile_graph
+    from core.compiler import CompileError, TooBigError, compile_graph
 
     try:
         model = compile_graph(graph, seed=0, analysis=analysis)
+    except TooBigError as exc:  # refused before allocating: the sentence is the whole answer
+        return VerifyReport(False, str(exc))
     except CompileError as exc:
         return VerifyReport(False, "The graph does not compile.", [str(exc)])
     names = {id(m): n for n, m in model.named_modules()}

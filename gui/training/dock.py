@@ -444,6 +444,15 @@ class TrainingPanel(QWidget):
                                                  extra=dict(self.doc.project.extra)),
                                  config=cfg, run_dir=default_run_dir(name, self.runs_root),
                                  weights=self.loaded_weights, probes=self.maps.nodes)
+        from core.analysis import analyze
+        from core.memory_guard import training_device_problem
+
+        analysis = self.doc.analysis if resume_from is None else analyze(graph)
+        run_cfg = request.config or cfg
+        too_big = training_device_problem(analysis, run_cfg.device, run_cfg.batch_size, run_cfg.optimizer)
+        if too_big is not None:  # before the worker allocates anything
+            self.show_problem(too_big)
+            return False
         run_dir = request.run_dir
         self.run_graph = graph_to_dict(graph)
         self.run_dir = run_dir
