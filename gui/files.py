@@ -8,7 +8,9 @@
   clean again, and at the next start finds the files a crashed session left behind. A
   ``QLockFile`` per session tells a crashed session (stale lock) from a running one.
 - :class:`FileActions` is the window's File menu: open (with the unsaved-changes prompt), save,
-  export, templates, torchvision import, recent files, rename, autosave and the restore offer.
+  export, templates, torchvision import, recent files, rename, autosave and the restore offer. A
+  big project file is read and analysed on a worker thread while the status bar says so and the
+  window keeps answering; the document is shown on the GUI thread when it arrives.
 - :func:`file_problem`, :func:`drop_refusal` and :func:`when_text` word what the user reads: a
   problem with a file names its path once, a refused drop says what to do instead, an autosave
   time reads "today 11:42".
@@ -19,15 +21,23 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QLockFile, QSettings, QStandardPaths
+from PySide6.QtCore import QCoreApplication, QLockFile, QObject, QSettings, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QUndoCommand
 
-from core.project import Project, ProjectError, atomic_write_text, project_from_dict, project_to_dict
+from core.project import (
+    Project,
+    ProjectError,
+    atomic_write_text,
+    load_project,
+    project_from_dict,
+    project_to_dict,
+)
 
 APP_NAME = "NetCanvas"
 RECENT_MAX = 10
@@ -277,6 +287,17 @@ class RenameProjectCommand(QUndoCommand):
 
 # -- the window's File menu ------------------------------------------------------------------------
 
+# Project files up to this size open on the GUI thread (a few hundred milliseconds at most); bigger
+# ones are read and analysed on a worker thread: a 100,000-node file took 28 s, all of it frozen.
+BIG_PROJECT_BYTES = 2 * 1024 * 1024
+
+
+class _Opened(QObject):
+    """Carries a worker thread's opened document (or the sentence saying why not) to the GUI thread."""
+
+    done = Signal(int, object)  # request number, Document or the problem's sentence
+
+
 class FileActions:
     """New / Open / Save / Export / Import / Recent / autosave for one :class:`MainWindow`.
 
@@ -292,6 +313,15 @@ class FileActions:
         self.recent = RecentFiles(window.settings)
         self.recovery = recovery or Recovery()
         self._autosaved_index: int | None = None
+        # File › Open of a big file: the file being read on a worker thread, each request's number
+        # (a later open wins over one still reading), the document and undo index the unsaved-changes
+        # prompt was answered for, and the status bar's busy bar.
+        self.opening: Path | None = None
+        self._open_request = 0
+        self._prompted_for: tuple[Any, int] | None = None
+        self._busy_bar: Any = None
+        self._opened = _Opened(window if isinstance(window, QObject) else None)
+        self._opened.done.connect(self._project_opened)
 
     # -- opening ------------------------------------------------------------------------------
     def maybe_save(self) -> bool:
@@ -329,21 +359,111 @@ class FileActions:
             self.open_path(Path(path), ask=False)
 
     def open_path(self, path: Path, *, ask: bool = True) -> bool:
-        """Open a project file; a bad file shows the loader's message and changes nothing."""
-        from core.project import load_project
+        """Open a project file; a bad file shows the loader's message and changes nothing.
+
+        A file over :data:`BIG_PROJECT_BYTES` is read and analysed on a worker thread: this returns
+        True at once, the status bar says what is being opened (with a busy bar) and the document is
+        shown when it arrives (:attr:`opening` is None again then).
+        """
         from gui.document import Document
 
         if ask and not self.maybe_save():
             return False
+        path = Path(path)
+        self._open_request += 1
+        self._end_busy()
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0  # the loader words what is wrong with it
+        if size > BIG_PROJECT_BYTES:
+            return self._open_in_background(path, size)
         try:
             project = load_project(path)
         except ProjectError as exc:
             self.w.show_error("Cannot open the project", file_problem(path, exc))
             return False
         self.w.set_document(Document.from_project(project))
-        self.recent.add(Path(path))
-        self.w.show_status(f"Opened {Path(path).name}")
+        self.recent.add(path)
+        self.w.show_status(f"Opened {path.name}")
         return True
+
+    def _open_in_background(self, path: Path, size: int) -> bool:
+        from PySide6.QtWidgets import QApplication, QProgressBar
+
+        from gui.document import Document
+        from gui.training.preload import hold_gc, release_gc
+
+        request = self._open_request
+        doc = self.w.doc
+        self._prompted_for = (doc, doc.undo_stack.index()) if doc is not None else None
+        self.opening = path
+        self.w.show_status(f"Opening {path.name} ({size / 1_048_576:.1f} MiB)…", 0)
+        bar = self._busy_bar = QProgressBar()
+        bar.setRange(0, 0)  # busy: reading and analysing report no fraction
+        bar.setMaximumWidth(120)
+        bar.setAccessibleName(f"Opening {path.name}")
+        self.w.statusBar().addPermanentWidget(bar)
+        QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        # A collection on the worker would finalize the GUI's dropped Qt wrappers there.
+        hold_gc()
+        gui_thread = QCoreApplication.instance().thread()  # type: ignore[union-attr]
+
+        def work() -> None:
+            result: Any
+            try:
+                opened = Document.from_project(load_project(path))
+                opened.moveToThread(gui_thread)  # its signals and undo stack belong to the window
+                result = opened
+            except ProjectError as exc:
+                result = file_problem(path, exc)
+            except Exception as exc:  # whatever else fails is still one sentence, and ends the busy state
+                result = file_problem(path, f"cannot be opened ({type(exc).__name__}: {exc})")
+            try:
+                self._opened.done.emit(request, result)
+            except RuntimeError:  # the window closed meanwhile
+                release_gc()
+
+        threading.Thread(target=work, name="open project", daemon=True).start()
+        return True
+
+    def _end_busy(self) -> None:
+        """Take the busy bar and cursor of a background open away (a later open replaced it, or it ended)."""
+        from PySide6.QtWidgets import QApplication
+
+        if self._busy_bar is None:
+            return
+        self.w.statusBar().removeWidget(self._busy_bar)
+        self._busy_bar.deleteLater()
+        self._busy_bar = None
+        self.opening = None
+        QApplication.restoreOverrideCursor()
+        self.w.show_status("")
+
+    def _project_opened(self, request: int, result: Any) -> None:
+        from gui.training.preload import release_gc
+
+        release_gc()
+        if request != self._open_request:  # a later open replaced this one
+            if not isinstance(result, str):
+                result.dispose()
+                result.deleteLater()
+            return
+        path = self.opening
+        self._end_busy()
+        if isinstance(result, str) or path is None:
+            self.w.show_error("Cannot open the project", str(result))
+            return
+        doc = self.w.doc
+        edited = doc is not None and (doc, doc.undo_stack.index()) != self._prompted_for
+        if edited and not self.maybe_save():  # the document changed while the file was read
+            result.dispose()
+            result.deleteLater()
+            self.w.show_status(f"Kept your changes; {path.name} was not opened")
+            return
+        self.w.set_document(result)
+        self.recent.add(path)
+        self.w.show_status(f"Opened {path.name}")
 
     def open_project(self, project: Project, *, collapse_blocks: bool = True, status: str = "") -> None:
         """Show an unsaved project made here (a template, an import)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -297,3 +298,107 @@ def test_import_a_torchvision_model_with_the_keyboard_only(qtbot, isolated) -> N
     view_rect = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
     assert any(view_rect.intersects(item.sceneBoundingRect()) for item in visible)
     assert "Imported resnet18" in window.statusBar().currentMessage()
+
+
+def _big_project(isolated: Path, nodes: int = 40) -> Path:
+    """A valid project file (a chain of ``nodes`` ReLUs) the test treats as big."""
+    from core.project import new_project, save_project
+
+    project = new_project(name="Long chain")
+    g = project.graph
+    g.add_node("Input", "input", {"shape": [16]})
+    previous = "input"
+    for i in range(nodes):
+        g.add_node("ReLU", f"relu{i}")
+        g.add_edge(previous, f"relu{i}")
+        previous = f"relu{i}"
+    g.add_node("Output", "output")
+    g.add_edge(previous, "output")
+    path = isolated / "long.json"
+    save_project(project, path)
+    return path
+
+
+def _hold_loading(monkeypatch) -> tuple[threading.Event, list[threading.Thread]]:  # type: ignore[no-untyped-def]
+    """Make the worker wait until the test releases it, so the test sees the window while it reads."""
+    import gui.files
+
+    release = threading.Event()
+    threads: list[threading.Thread] = []
+    real_load = gui.files.load_project
+
+    def held_load(path):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread())
+        assert release.wait(10)
+        return real_load(path)
+
+    monkeypatch.setattr(gui.files, "load_project", held_load)
+    monkeypatch.setattr(gui.files, "BIG_PROJECT_BYTES", 1000)  # the test's file counts as big
+    return release, threads
+
+
+def test_a_big_file_opens_on_a_worker_while_the_window_answers(qtbot, isolated, monkeypatch) -> None:
+    from PySide6.QtWidgets import QProgressBar
+
+    window = open_window(qtbot)
+    path = _big_project(isolated)
+    release, threads = _hold_loading(monkeypatch)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    ticks: list[bool] = []
+
+    def tick() -> None:  # the GUI thread runs while the file is read, and then lets the worker go on
+        ticks.append(window.files.opening is not None)
+        release.set()
+
+    trigger(window, "File", "Open")
+    assert window.files.opening == path
+    assert window.statusBar().currentMessage().startswith("Opening long.json (")
+    busy = [bar for bar in window.statusBar().findChildren(QProgressBar) if bar.isVisible()]
+    assert len(busy) == 1 and busy[0].maximum() == 0  # a busy bar, no made-up fraction
+    assert window.doc.project.name == DEMO_NAME  # still the old document until the new one arrives
+    QTimer.singleShot(0, tick)
+    qtbot.waitUntil(lambda: window.files.opening is None, timeout=10000)
+
+    assert ticks == [True] and threads and threads[0] is not threading.main_thread()
+    assert window.doc.project.name == "Long chain" and len(window.doc.graph.nodes) == 42
+    assert len(window.scene.nodes) == 42 and window.doc.analysis is not None
+    assert window.windowTitle().startswith("Long chain") and not window.isWindowModified()
+    assert window.statusBar().currentMessage() == "Opened long.json"
+    assert not [bar for bar in window.statusBar().findChildren(QProgressBar) if bar.isVisible()]
+    assert window.files.recent.paths()[0] == path
+    assert window.errors == []
+    # The document arrived from the worker and lives on the GUI thread: editing it works as usual.
+    assert window.doc.thread() is QApplication.instance().thread()
+    window.doc.undo_stack.push(commands.RenameNodeCommand(window.doc, "relu0", "first"))
+    assert "first" in window.doc.graph.nodes and window.isWindowModified()
+
+
+def test_a_big_broken_file_names_its_path_once_and_keeps_the_document(qtbot, isolated, monkeypatch) -> None:
+    window = open_window(qtbot)
+    bad = isolated / "broken.json"
+    bad.write_text('{"format": "netcanvas-project", "version": 1, "graph": {"nodes": [' + " " * 2000,
+                   encoding="utf-8")
+    release, _ = _hold_loading(monkeypatch)
+    release.set()
+    assert window.files.open_path(bad)
+    qtbot.waitUntil(lambda: window.files.opening is None, timeout=10000)
+    assert len(window.errors) == 1
+    title, text = window.errors[0]
+    assert title == "Cannot open the project"
+    assert text.count(str(bad)) == 1 and "not valid JSON" in text and "\n" not in text, text
+    assert window.doc.project.name == DEMO_NAME
+    assert window.statusBar().currentMessage() == ""  # the "Opening…" line is gone
+
+
+def test_changes_made_while_a_big_file_loads_are_asked_about_again(qtbot, isolated, monkeypatch) -> None:
+    window = open_window(qtbot)
+    path = _big_project(isolated)
+    release, _ = _hold_loading(monkeypatch)
+    assert window.files.open_path(path)  # unmodified: no prompt
+    first = next(iter(window.doc.graph.nodes))
+    window.doc.undo_stack.push(commands.RenameNodeCommand(window.doc, first, "edited_meanwhile"))
+    window.answers[0] = QMessageBox.StandardButton.Cancel
+    release.set()
+    qtbot.waitUntil(lambda: window.files.opening is None, timeout=10000)
+    assert window.doc.project.name == DEMO_NAME and "edited_meanwhile" in window.doc.graph.nodes
+    assert window.statusBar().currentMessage() == "Kept your changes; long.json was not opened"
