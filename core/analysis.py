@@ -730,7 +730,21 @@ class Analyzer:
             elif node.type == "Output":
                 r = results.get(nid)
                 outputs.append(r.output_shape if r is not None else None)
-        t = self._totals
+        # Totals count what the compiled model holds and runs (issue 11, item 9: a dead Linear made
+        # the Summary say 124 where the model had 112). The compiler and export leave out every
+        # layer that reaches no Output (dead code in the forward; under DistributedDataParallel a
+        # parameter that never gets a gradient stops the run), so its parameters, MACs and
+        # activations are not counted here either. Its row keeps its own numbers, and the warning
+        # "… does not reach an Output — its result is unused" already names it. While errors exist
+        # nothing compiles and the totals are a lower bound of the network being built (an Output
+        # not yet wired would otherwise zero them), so every layer counts.
+        t = list(self._totals)
+        compiles = not any(d.severity is Severity.ERROR for d in diags)
+        for nid in self._unreached if compiles else ():
+            r = results.get(nid)
+            if r is not None:
+                for i, v in enumerate((r.params, r.trainable, r.buffers, r.macs, r.activation_bytes)):
+                    t[i] -= v or 0
         return Analysis(dict(results), tuple(self._order), tuple(diags), t[0], t[1], t[2], t[3], t[4],
                         input_shape, tuple(outputs))
 

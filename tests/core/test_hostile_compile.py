@@ -1,12 +1,15 @@
 """Hostile sizes at compile time (issue 11, item 8): a three-line file asking for 12 GB of weights
 is refused in one sentence naming the biggest layer before anything is allocated, by the compiler
-(and so Verify and the training engine) and by ``main.py train``."""
+(and so Verify and the training engine) and by ``main.py train``. And (item 9) a weighted branch that
+reaches no Output is counted by none of analysis, the compiled model and the exported file."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
 
 import core.compiler as compiler
 import core.memory_guard as memory_guard
@@ -102,3 +105,70 @@ def test_cli_train_refuses_before_touching_anything(nothing_built: None, tmp_pat
     assert err.startswith("error: Training needs about ") and "this machine has 8.00 GiB free" in err
     assert "(conv1 has 3.00 G parameters)" in err
     assert not out.exists()
+
+
+# -- 9. a weighted branch that reaches no Output ---------------------------------------------------
+# The rule: the compiler and export leave out every layer that reaches no Output (it would be dead
+# code in the forward, and under DistributedDataParallel parameters that never get a gradient stop
+# the run), so analysis leaves them out of its totals too, once the graph compiles (the warning
+# "… does not reach an Output — its result is unused" names them).
+
+def dead_branch_graph() -> Graph:
+    """Input 10 → fc (110 params) → Output, plus fc → dead (a Linear of 22) → relu and a Conv-free
+    tail with no Output: analysis used to count 132 where the model had 110."""
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [10]})
+    g.add_node("Linear", "fc", {"out_features": 10})
+    g.add_node("Linear", "dead", {"out_features": 2})
+    g.add_node("BatchNorm1d", "dead_bn")
+    g.add_node("ReLU", "dead_relu")
+    g.add_node("Output", "output")
+    for a, b in (("input", "fc"), ("fc", "output"), ("fc", "dead"), ("dead", "dead_bn"), ("dead_bn", "dead_relu")):
+        g.add_edge(a, b)
+    return g
+
+
+def _load_class(path: Path, cls: str) -> torch.nn.Module:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    model: torch.nn.Module = getattr(mod, cls)()
+    return model
+
+
+def test_totals_agree_with_the_compiled_and_the_exported_model(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    g = dead_branch_graph()
+    a = analyze(g)
+    compiled = compile_graph(g)
+    src = save_project(new_project(g, name="Dead"), tmp_path / "dead.json")
+    out = tmp_path / "dead.py"
+    assert main(["export", str(src), "-o", str(out)]) == 0
+    exported = _load_class(out, "Dead")
+    for model in (compiled, exported):
+        assert a.total_params == sum(p.numel() for p in model.parameters()) == 110
+        assert a.trainable_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
+        assert a.buffers == sum(b.numel() for b in model.buffers() if b.dtype.is_floating_point) == 0
+    assert a.macs == 100  # fc only: dead's 20 are not run
+    assert [d.message for d in a.diagnostics] == [
+        "dead_relu does not reach an Output, nor do the 2 layers before it (from dead) — their results are unused; "
+        "connect dead_relu onward or delete them"]
+    assert a.nodes["dead"].params == 22  # its own row keeps its numbers
+    capsys.readouterr()
+
+
+def test_while_errors_remain_every_layer_counts() -> None:
+    # nothing compiles yet: the totals are the lower bound of what is being built
+    g = dead_branch_graph()
+    g.add_node("Linear", "fc2", {"out_features": 3})  # an error: a Linear with no input
+    a = analyze(g)
+    assert not a.ok and a.total_params == 110 + 26
+
+
+def test_without_the_dead_branch_nothing_changes() -> None:
+    g = dead_branch_graph()
+    for nid in ("dead", "dead_bn", "dead_relu"):
+        g.remove_node(nid)
+    a = analyze(g)
+    assert a.ok and not a.diagnostics and a.total_params == 110
