@@ -92,6 +92,13 @@ def test_training_that_does_not_fit_names_the_batch_and_the_layer(monkeypatch: p
     assert "(conv1 has 3.00 G parameters)" in message
 
 
+def test_a_gpu_run_is_measured_against_the_gpus_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * GIB, 80 * GIB))
+    message = memory_guard.training_problem(analyze(huge_graph()), "cuda:0", 8, "sgd")
+    assert message is not None and "but the GPU (cuda:0) has 2.00 GiB free" in message
+
+
 def test_cli_train_refuses_before_touching_anything(nothing_built: None, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "huge.netcanvas.json"
