@@ -99,5 +99,13 @@ def format_table(a: Analysis, title: str = "", batch_size: int = 32) -> str:
 
 
 def _axes(values: tuple[float, ...]) -> str:
-    parts = [str(int(v)) if float(v).is_integer() else f"{v:.3g}" for v in values]
+    parts = [_axis(v) for v in values]
     return parts[0] if len(set(parts)) == 1 else "×".join(parts)
+
+
+def _axis(v: float) -> str:
+    # Integers stay exact and are never pushed through float(): a padding of 10**400 makes sizes
+    # beyond a float's range (they read in scientific form, like every other huge count).
+    if isinstance(v, int):
+        return str(v) if abs(v) < 10**21 else count(v)
+    return str(int(v)) if v.is_integer() else f"{v:.3g}"

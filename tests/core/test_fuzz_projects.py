@@ -450,8 +450,6 @@ def test_an_output_with_a_layer_after_it(tmp_path: Path, capsys: pytest.CaptureF
     _answer(["export", str(path), "-o", str(tmp_path / "out.py")], capsys, "Output with a layer after it")
 
 
-@pytest.mark.xfail(strict=True, reason="open defect found by the fuzzer: a padding of 10**400 makes shapes beyond a "
-                                       "float's range, and summary raises OverflowError in core/cli/summary.py _axes")
 def test_a_size_beyond_a_float(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads((ROOT / "resources" / "demo_lenet.json").read_text())
     conv1 = next(n for n in data["graph"]["nodes"] if n["id"] == "conv1")
