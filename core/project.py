@@ -339,6 +339,8 @@ def _load_edge(g: Graph, ed: Any, at: str) -> None:
         if isinstance(val, bool) or not isinstance(val, int) or val < 0 or val > 10_000:
             raise ProjectError(f"must be a non-negative integer, got {_short(val)}", f"{at}.{key}")
     assert isinstance(src, str) and isinstance(dst, str)
+    if g.nodes[src].type == "Output":  # the editor refuses this wire too (Graph.check_edge)
+        raise ProjectError(f"{src} is an Output node and has no outputs to connect to {dst}", f"{at}.from")
     if port is None:
         port = g.free_port(dst)
     if any(e.port == port for e in g.in_edges(dst)):

@@ -442,8 +442,6 @@ OUTPUT_MID_CHAIN = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="open defect found by the fuzzer: export of an Output with a layer after "
-                                       "it raises KeyError (summary calls the network consistent)")
 def test_an_output_with_a_layer_after_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "case.json"
     path.write_text(json.dumps(OUTPUT_MID_CHAIN))

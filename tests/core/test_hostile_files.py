@@ -185,3 +185,17 @@ def test_a_long_cycle_is_named_by_its_first_layers_and_length_not_listed_whole()
 
 def test_a_short_cycle_is_still_listed_whole() -> None:
     assert describe_cycle(["a", "b", "c"]) == "a → b → c → a"
+
+
+def test_a_wire_out_of_an_output_is_refused_at_its_place() -> None:
+    from core.project import ProjectError, project_from_dict
+
+    data = {"format": "netcanvas-project", "version": 1, "name": "g",
+            "graph": {"nodes": [{"id": "input", "type": "Input", "params": {"shape": [3, 8, 8]}},
+                                {"id": "b", "type": "Output"}, {"id": "c", "type": "ReLU"},
+                                {"id": "output", "type": "Output"}],
+                      "edges": [{"from": "input", "to": "b"}, {"from": "b", "to": "c"},
+                                {"from": "c", "to": "output"}]}}
+    with pytest.raises(ProjectError) as info:
+        project_from_dict(data)
+    assert str(info.value).endswith("graph.edges[1].from: b is an Output node and has no outputs to connect to c")
