@@ -49,7 +49,7 @@ from core.export_code import (
 from core.graph import Graph, id_problem
 from core.layers.spec import fmt_shape
 from core.module_names import id_clash, layer_names
-from core.project import Project, atomic_write_text, replace_file, save_project
+from core.project import Project, atomic_write_text, remove_stale_temp_files, replace_file, save_project
 
 EXTENSIONS = (".py", ".onnx", ".json")
 # Names the generated module itself uses; variables and classes must not shadow them.
@@ -344,6 +344,7 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module 
     assert shape is not None
     target = Path(path)
     outputs = [safe_name(var_name(o)) for o in plan.outputs]
+    remove_stale_temp_files(target, suffix=".onnx")  # what a killed export left beside the target
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".onnx", dir=target.parent)
     os.close(fd)
     try:

@@ -64,3 +64,19 @@ def test_missing_packages_give_one_clear_line(tmp_path, monkeypatch, missing) ->
     assert "\n" not in message
     assert f"({missing} is not installed)" in message and "pip install 'netcanvas[onnx]'" in message
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_an_onnx_export_removes_what_a_killed_export_left(tmp_path) -> None:
+    import os
+    import time
+
+    graph = load_project(ROOT / "resources" / "demo_lenet.json").graph
+    target = tmp_path / "net.onnx"
+    stale = tmp_path / ".net.onnx.k1ll3d0x.onnx"  # a killed export's temporary file
+    fresh = tmp_path / ".net.onnx.wr1t1ng0.onnx"  # another export in progress right now
+    for f in (stale, fresh):
+        f.write_bytes(b"partial")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    export_onnx(graph, target)
+    assert target.exists() and not stale.exists() and fresh.exists()
