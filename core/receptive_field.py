@@ -5,6 +5,12 @@ Per spatial axis a field has a ``size``, an effective ``stride`` (the jump betwe
 output positions, in input pixels) and an effective ``padding``. A layer with kernel ``k``
 (effective ``d·(k−1)+1``), stride ``s`` and padding ``p`` maps ``size += (k_eff−1)·jump``,
 ``padding += p·jump``, ``jump *= s``. A merge takes the largest size and padding over its inputs.
+
+A stride may be a fraction: adaptive pooling from ``n`` to ``o`` positions, ``o`` not dividing
+``n``, has windows of unequal width starting at ⌊i·n/o⌋ (DESIGN.md §5); its declaration gives the
+widest window as the kernel and ``n/o`` as the stride: the field's size is then the exact size of
+the widest window, its stride the mean step, and position ``i``'s window starts up to one jump of
+the pooling's input before ``i·stride − padding`` (windows are not evenly spaced there).
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ class Step:
 
     __slots__ = ("padding", "span", "stride", "transposed")
 
-    def __init__(self, span: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
+    def __init__(self, span: tuple[int, ...], stride: tuple[float, ...], padding: tuple[int, ...],
                  transposed: bool) -> None:
         self.span, self.stride, self.padding, self.transposed = span, stride, padding, transposed
 

@@ -133,9 +133,12 @@ def _adaptive_window(p: Params, shapes: Sequence[Shape]) -> Any:
     if all(o == 1 for o in out):
         return GLOBAL
     spatial = shapes[0][1:]
-    # torch's adaptive windows: start = floor(i·n/o), end = ceil((i+1)·n/o); the widest one:
-    k = tuple(-(-n // o) + (1 if n % o else 0) for n, o in zip(spatial, out, strict=True))
-    s = tuple(max(n // o, 1) for n, o in zip(spatial, out, strict=True))
+    # torch's adaptive windows: start = floor(i·n/o), end = ceil((i+1)·n/o). They are ceil(n/o)
+    # wide, or one wider where i·n mod o > o − n mod o, which happens for some i exactly when
+    # n mod o does not divide o (9 → 6: all 2 wide; 5 → 3: 2, 3, 2). The field's size is the
+    # widest window and its stride n/o, a fraction when o does not divide n (AlexNet at 320 px).
+    k = tuple(-(-n // o) + (1 if n % o and o % (n % o) else 0) for n, o in zip(spatial, out, strict=True))
+    s = tuple(n // o if n % o == 0 else n / o for n, o in zip(spatial, out, strict=True))
     return Window(k, s, (0, 0), (1, 1))
 
 

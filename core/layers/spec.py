@@ -219,7 +219,7 @@ class Window:
     """
 
     kernel: tuple[int, ...]
-    stride: tuple[int, ...]
+    stride: tuple[float, ...]  # n/o for adaptive pooling whose output size does not divide its input
     padding: tuple[int, ...]
     dilation: tuple[int, ...]
     transposed: bool = False
