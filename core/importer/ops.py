@@ -187,6 +187,8 @@ _AS_LAYER: dict[Any, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     F.silu: ("SiLU", ("inplace",), {}),
     F.gelu: ("GELU", ("approximate",), {}),
     F.elu: ("ELU", ("alpha", "inplace"), {}),
+    F.softplus: ("Softplus", ("beta", "threshold"), {}),
+    F.mish: ("Mish", ("inplace",), {}),
     F.leaky_relu: ("LeakyReLU", ("negative_slope", "inplace"), {}),
     torch.sigmoid: ("Sigmoid", (), {}),
     F.sigmoid: ("Sigmoid", (), {}),
@@ -250,7 +252,7 @@ def _defaults(fn: Any, names: Sequence[str]) -> dict[str, Any]:
     except (TypeError, ValueError):
         pass
     known = {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "count_include_pad": True,
-             "divisor_override": None, "return_indices": False}
+             "divisor_override": None, "return_indices": False, "beta": 1.0, "threshold": 20.0}
     return {k: v for k, v in known.items() if k in names}
 
 
@@ -290,6 +292,28 @@ def _mean(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str,
                         else f"{describe(n)} with a dtype")
     dims = _positive_dims(b["dim"], _rank(n))
     return conv.functional(n, "Mean", {"dim": dims, "keepdim": bool(b["keepdim"])}, [x], "mean")
+
+
+_PAD_TYPES = {"reflect": "ReflectionPad2d", "replicate": "ReplicationPad2d"}
+
+
+def _pad(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``F.pad(x, (l, r[, t, b]), mode, value)`` of the last two axes → a 2-D padding layer."""
+    b = _bind(conv, n, args, kwargs, ("input", "pad", "mode", "value"), {"mode": "constant", "value": None})
+    x = _input(conv, n, b["input"])
+    amounts, mode, value = b["pad"], b["mode"], b["value"]
+    if (not isinstance(amounts, (list, tuple)) or len(amounts) not in (2, 4)
+            or not all(isinstance(a, int) for a in amounts)):
+        raise conv.fail(n, f"{describe(n)} with pad={amounts!r}",
+                        "only constant amounts for the last one or two axes map to a 2-D padding layer")
+    padding = [*amounts, 0, 0] if len(amounts) == 2 else list(amounts)
+    if mode == "constant":
+        if value in (None, 0):
+            return conv.functional(n, "ZeroPad2d", {"padding": padding}, [x], "pad")
+        return conv.functional(n, "ConstantPad2d", {"padding": padding, "value": float(value)}, [x], "pad")
+    if mode not in _PAD_TYPES:
+        raise conv.fail(n, f"{describe(n)} with mode={mode!r}")
+    return conv.functional(n, _PAD_TYPES[mode], {"padding": padding}, [x], "pad")
 
 
 def _view(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -412,7 +436,7 @@ _FUNCTIONS: dict[Any, Handler] = {
     torch.flatten: _flatten, torch.mean: _mean, torch.reshape: _view,
     torch.transpose: _transpose, torch.swapaxes: _transpose, torch.permute: _permute,
     torch.chunk: _chunk, torch.split: _split, operator.getitem: _getitem,
-    torch.channel_shuffle: _channel_shuffle, F.channel_shuffle: _channel_shuffle,
+    torch.channel_shuffle: _channel_shuffle, F.channel_shuffle: _channel_shuffle, F.pad: _pad,
     **{fn: _as_layer for fn in _AS_LAYER},
 }
 

@@ -12,6 +12,7 @@ from core.layers import (  # noqa: F401  (imported for their registrations)
     linear,
     merge,
     norm,
+    pad,
     pool,
     shape,
 )

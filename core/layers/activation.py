@@ -68,6 +68,13 @@ Hardsigmoid = activation("Hardsigmoid", "ReLU6(x + 3)/6: a cheap piecewise sigmo
                          _INPLACE)
 Sigmoid = activation("Sigmoid", "1/(1 + e⁻ˣ): squashes to (0, 1); LeNet's activation, saturates in deep nets.")
 Tanh = activation("Tanh", "tanh(x): squashes to (−1, 1), zero-centred; saturates in deep nets.")
+Softplus = activation(
+    "Softplus", "log(1 + e^(β·x))/β: a smooth ReLU that is positive everywhere (linear above the threshold).",
+    ParamSpec("beta", Kind.FLOAT, 1.0, "β: sharpness; larger values come closer to ReLU."),
+    ParamSpec("threshold", Kind.FLOAT, 20.0, "Above β·x > threshold the output is x itself, for stability."),
+    short=lambda p: f"β {p['beta']:g}" if p["beta"] != 1.0 else "",
+)
+Mish = activation("Mish", "x·tanh(softplus(x)): a smooth, non-monotonic activation (YOLOv4).", _INPLACE)
 
 
 # -- PReLU ----------------------------------------------------------------------------------------
@@ -123,5 +130,5 @@ def _softmax(type_name: str, doc: str) -> LayerSpec:
 Softmax = _softmax("Softmax", "exp(x_i)/Σ exp(x_j): turns class scores into probabilities that sum to 1.")
 LogSoftmax = _softmax("LogSoftmax", "log(softmax(x)): numerically stable log-probabilities, for NLLLoss.")
 
-__all__ = ["ELU", "GELU", "Hardsigmoid", "Hardswish", "LeakyReLU", "LogSoftmax", "PReLU", "ReLU", "ReLU6",
-           "SiLU", "Sigmoid", "Softmax", "Tanh", "same_shape"]
+__all__ = ["ELU", "GELU", "Hardsigmoid", "Hardswish", "LeakyReLU", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6",
+           "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh", "same_shape"]

@@ -78,7 +78,7 @@ Identity = register(LayerSpec(
 
 # -- ZeroPad2d ------------------------------------------------------------------------------------
 
-def _pads(p: Params) -> tuple[int, int, int, int]:
+def pads(p: Params) -> tuple[int, int, int, int]:
     """torch's order: (left, right, top, bottom)."""
     left, right, top, bottom = tup(p["padding"], 4)
     return left, right, top, bottom
@@ -91,16 +91,28 @@ def _zeropad_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
         raise LayerError(f"ZeroPad2d pads the H×W axes of a C×H×W input, but gets {fmt_shape(shape)} "
                          f"— it must come before Flatten" if len(shape) == 1 else
                          f"ZeroPad2d pads the H×W axes of a C×H×W input, but gets {fmt_shape(shape)}")
-    left, right, top, bottom = _pads(p)
+    check_crop("ZeroPad2d", p, shape)
+    left, right, top, bottom = pads(p)
     h, w = shape[-2] + top + bottom, shape[-1] + left + right
     if h <= 0 or w <= 0:
-        raise LayerError(f"ZeroPad2d: padding {', '.join(map(str, _pads(p)))} crops {fmt_shape(shape[-2:])} "
+        raise LayerError(f"ZeroPad2d: padding {', '.join(map(str, pads(p)))} crops {fmt_shape(shape[-2:])} "
                          f"down to {h}×{w} — use padding 0", set_param_fix("padding", 0), param="padding")
     return Inferred(out_shapes=((*shape[:-2], h, w),))
 
 
-def _zeropad_window(p: Params, shapes: Sequence[Shape]) -> Window:
-    left, _, top, _ = _pads(p)
+def check_crop(type_name: str, p: Params, shape: Shape) -> None:
+    """torch's constant padding crops before it pads: the negative amounts alone may not take more
+    than the whole axis (padding 2, −2 of one row fails although the size would stay 1)."""
+    left, right, top, bottom = pads(p)
+    for name, size, amounts in (("H", shape[-2], (top, bottom)), ("W", shape[-1], (left, right))):
+        cut = -sum(a for a in amounts if a < 0)
+        if cut > size:
+            raise LayerError(f"{type_name}: padding {', '.join(map(str, pads(p)))} crops {cut} from {name}={size} "
+                             f"— use padding 0", set_param_fix("padding", 0), param="padding")
+
+
+def pad_window(p: Params, shapes: Sequence[Shape]) -> Window:
+    left, _, top, _ = pads(p)
     # A 1×1 window with padding: only the leading (top, left) pad shifts the field's offset;
     # leading spatial axes of a C×D×H×W input are not padded.
     lead = (0,) * (len(shapes[0]) - 3)
@@ -108,9 +120,9 @@ def _zeropad_window(p: Params, shapes: Sequence[Shape]) -> Window:
     return Window(ones, ones, (*lead, top, left), ones)
 
 
-def _zeropad_short(p: Params) -> str:
-    pads = _pads(p)
-    return f"pad {pads[0]}" if len(set(pads)) == 1 else "pad " + ",".join(map(str, pads))
+def pad_short(p: Params) -> str:
+    amounts = pads(p)
+    return f"pad {amounts[0]}" if len(set(amounts)) == 1 else "pad " + ",".join(map(str, amounts))
 
 
 ZeroPad2d = register(LayerSpec(
@@ -118,7 +130,7 @@ ZeroPad2d = register(LayerSpec(
     doc="Adds rows and columns of zeros around each H×W map (negative values crop).",
     params=(ParamSpec("padding", Kind.INTS, 1,
                       "Zeros to add: one value for every side, or (left, right, top, bottom).", arity=4),),
-    infer=_zeropad_infer, window=_zeropad_window, build=torch_builder("ZeroPad2d"), short=_zeropad_short,
+    infer=_zeropad_infer, window=pad_window, build=torch_builder("ZeroPad2d"), short=pad_short,
     fit_role=FitRole.PASS_THROUGH,
 ))
 
@@ -426,4 +438,4 @@ Split = register(LayerSpec(
 ))
 
 __all__ = ["ChannelShuffle", "Chunk", "Flatten", "Identity", "Permute", "Reshape", "Split", "Transpose", "Upsample",
-           "ZeroPad2d"]
+           "ZeroPad2d", "check_crop", "pad_short", "pad_window", "pads"]

@@ -124,6 +124,11 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
         ({"padding": -1}, [(2, 6, 6)]),  # negative padding crops
         ({"padding": 2}, [(2, 3, 5, 5)]),  # C×D×H×W: pads H and W
     ],
+    "ReflectionPad2d": [({}, [(3, 5, 5)]), ({"padding": [1, 2, 0, 3]}, [(2, 4, 5)]), ({"padding": -1}, [(2, 4, 4)])],
+    "ReplicationPad2d": [({}, [(3, 5, 5)]), ({"padding": [3, 0, -1, 2]}, [(2, 4, 5)])],
+    "ConstantPad2d": [({"value": 1.5}, [(3, 5, 5)]), ({"padding": [1, 2, 0, 3]}, [(2, 3, 4, 5)])],
+    "Softplus": [({}, [(3, 4, 4)]), ({"beta": 2.0, "threshold": 5.0}, [(10,)])],
+    "Mish": [({}, [(3, 4, 4)]), ({"inplace": True}, [(10,)])],
     "Upsample": [
         ({"scale_factor": 2}, [(3, 4, 4)]),
         ({"scale_factor": 1.5, "mode": "bilinear", "align_corners": True}, [(3, 5, 7)]),
@@ -328,6 +333,12 @@ REFUSED: list[tuple[str, dict[str, Any], list[Shape], str | None]] = [
     ("AdaptiveAvgPool2d", {}, [(16,)], "torch reads a batch of flat vectors as one H×W image"),
     ("ZeroPad2d", {"padding": -3}, [(2, 5, 5)], None),
     ("ZeroPad2d", {}, [(16,)], "torch pads any last two axes, here the batch axis too"),
+    ("ReflectionPad2d", {"padding": 5}, [(2, 5, 5)], None),
+    ("ReflectionPad2d", {"padding": [0, 0, 2, 1]}, [(2, 2, 6)], None),
+    ("ReflectionPad2d", {}, [(2, 3, 5, 5)], None),
+    ("ReplicationPad2d", {"padding": -3}, [(2, 5, 5)], None),
+    ("ReplicationPad2d", {}, [(16,)], None),
+    ("ConstantPad2d", {}, [(16,)], "torch pads any last two axes, here the batch axis too"),
     ("Upsample", {}, [(3, 4, 4)], None),
     ("Upsample", {"size": 8, "scale_factor": 2.0}, [(3, 4, 4)], None),
     ("Upsample", {"scale_factor": 2.0, "mode": "bilinear"}, [(3, 8)], None),

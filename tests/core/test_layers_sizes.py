@@ -131,6 +131,14 @@ def test_avgpool2d_sizes(h: int, w: int, k: Any, s: Any, p: Any, ceil: bool, cip
                               "count_include_pad": cip}, (2, h, w))
 
 
+@settings(max_examples=EXAMPLES)
+@given(kind=st.sampled_from(["ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"]),
+       h=st.integers(1, 6), w=st.integers(1, 6), pad=ints(-4, 6, 4), depth=st.booleans())
+def test_pad2d_sizes(kind: str, h: int, w: int, pad: Any, depth: bool) -> None:
+    # A C×D×H×W sample: constant padding takes the last two axes, the other two refuse it.
+    check_agree(kind, {"padding": pad}, (2, 3, h, w) if depth else (2, h, w))
+
+
 # Hand-picked edge cases that random draws hit only rarely.
 EDGES = [
     ("Conv2d", {"kernel_size": 3}, (1, 2, 2)),  # kernel larger than the input

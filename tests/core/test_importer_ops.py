@@ -1,0 +1,131 @@
+"""Importer: the layer types added for issue 12 §1, each imported from a small module and checked
+against torch.
+
+Every model is imported with its weights, compiled, loaded with ``strict=True`` and run next to
+the source in eval mode: outputs equal, parameter counts (all and trainable) equal, and the
+state_dict keys the source's (a Parameter node's tensor lives at ``<path>.weight``). The exported
+Python file of the imported graph is executed too and must compute the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.compiler import compile_graph
+from core.export import python_source
+from core.importer import ModelImportError, import_with_weights
+
+Shape = tuple[int, ...]
+
+
+def check(module: nn.Module, *shapes: Shape, keys: dict[str, str] | None = None) -> Any:
+    """Import ``module`` for ``shapes`` (one per input); compare everything with the source.
+
+    ``keys`` maps source state_dict keys to compiled ones where they differ. Returns the graph.
+    """
+    torch.manual_seed(0)
+    module.eval()
+    graph, state = import_with_weights(module, shapes[0]) if len(shapes) == 1 else \
+        import_with_weights(module, shapes)  # type: ignore[arg-type]
+    compiled = compile_graph(graph)
+    compiled.load_state_dict(state, strict=True)
+    compiled.eval()
+    renamed = {k: (keys or {}).get(k, k) for k in module.state_dict()}
+    assert sorted(compiled.state_dict()) == sorted(renamed.values())
+    assert sum(p.numel() for p in compiled.parameters()) == sum(p.numel() for p in module.parameters())
+    assert (sum(p.numel() for p in compiled.parameters() if p.requires_grad)
+            == sum(p.numel() for p in module.parameters() if p.requires_grad))
+    xs = [torch.randn(2, *s) for s in shapes]
+    with torch.no_grad():
+        want, got = module(*xs), compiled(*xs)
+    _same(want, got)
+    namespace: dict[str, Any] = {}
+    exec(compile(python_source(graph, "Imported"), "<exported>", "exec"), namespace)  # our own generated code
+    exported = namespace["Imported"]()
+    exported.load_state_dict(compiled.state_dict(), strict=True)
+    exported.eval()
+    with torch.no_grad():
+        _same(want, exported(*xs))
+    return graph
+
+
+def _same(want: Any, got: Any) -> None:
+    wants = tuple(want.values()) if isinstance(want, dict) else want if isinstance(want, tuple) else (want,)
+    gots = got if isinstance(got, tuple) else (got,)
+    assert len(wants) == len(gots)
+    for a, b in zip(wants, gots, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def types(graph: Any) -> list[str]:
+    return [n.type for n in graph.nodes.values()]
+
+
+class Fn(nn.Module):
+    """A module whose forward is ``fn(self, *xs)``, holding ``layers`` as submodules."""
+
+    def __init__(self, fn: Any, **layers: nn.Module) -> None:
+        super().__init__()
+        self.fn = fn
+        for name, layer in layers.items():
+            self.add_module(name, layer)
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.fn(self, x)
+
+
+class Fn2(Fn):
+    """:class:`Fn` with two tensor inputs (torch.fx traces a fixed signature)."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> Any:  # type: ignore[override]
+        return self.fn(self, x, y)
+
+
+def seq(*layers: nn.Module) -> nn.Module:
+    """``nn.Sequential`` under a named attribute (a top-level ``0`` is no valid node id)."""
+    return Fn(lambda m, x: m.body(x), body=nn.Sequential(*layers))
+
+
+# -- padding ------------------------------------------------------------------------------------
+
+PAD_MODULES = [nn.ReflectionPad2d((1, 2, 0, 3)), nn.ReplicationPad2d(2), nn.ConstantPad2d((1, 0, 2, -1), 0.5),
+               nn.ZeroPad2d(1)]
+
+
+@pytest.mark.parametrize("pad", PAD_MODULES, ids=lambda m: type(m).__name__)
+def test_padding_modules(pad: nn.Module) -> None:
+    g = check(seq(nn.Conv2d(2, 3, 3), pad, nn.Conv2d(3, 2, 1)), (2, 6, 7))
+    assert type(pad).__name__ in types(g)
+
+
+@pytest.mark.parametrize(("call", "want"), [
+    (lambda x: F.pad(x, (1, 2, 3, 0), mode="reflect"), "ReflectionPad2d"),
+    (lambda x: F.pad(x, [2, 1, 1, 0], mode="replicate"), "ReplicationPad2d"),
+    (lambda x: F.pad(x, (1, 1, 1, 1), value=-1.5), "ConstantPad2d"),
+    (lambda x: F.pad(x, (0, 1)), "ZeroPad2d"),
+])
+def test_functional_pad(call: Any, want: str) -> None:
+    g = check(Fn(lambda m, x: m.conv(call(x)), conv=nn.Conv2d(2, 2, 3)), (2, 5, 6))
+    assert want in types(g)
+
+
+def test_functional_pad_refusals_name_the_call() -> None:
+    with pytest.raises(ModelImportError, match=r"F\.pad with mode='circular'"):
+        import_with_weights(Fn(lambda m, x: F.pad(x, (1, 1, 1, 1), mode="circular")), (2, 5, 5))
+    with pytest.raises(ModelImportError, match=r"F\.pad with pad="):
+        import_with_weights(Fn(lambda m, x: F.pad(x, (1, 1, 1, 1, 1, 1))), (2, 5, 5, 5))
+
+
+# -- activations --------------------------------------------------------------------------------
+
+def test_softplus_and_mish() -> None:
+    g = check(seq(nn.Linear(4, 6), nn.Softplus(beta=2.0, threshold=5.0), nn.Mish()), (4,))
+    assert types(g).count("Softplus") == types(g).count("Mish") == 1
+    g = check(Fn(lambda m, x: F.mish(F.softplus(x, beta=0.5)) + F.softplus(x)), (3, 4))
+    assert types(g).count("Softplus") == 2 and "Mish" in types(g)
