@@ -273,6 +273,7 @@ class Analyzer:
         self._param_version = -1
         self._results: dict[str, NodeResult] = {}
         self._diags: dict[str, list[Diagnostic]] = {}  # per node
+        self._head_notes: dict[str, Diagnostic] = {}  # node -> its "field smaller than the input" note
         self._global: list[Diagnostic] = []
         self._unreached: list[str] = []  # nodes with no path to an Output (structure only)
         self._order: list[str] = []
@@ -315,6 +316,7 @@ class Analyzer:
         self._blocked = set(blocked)
         self._results = {}
         self._diags = {}
+        self._head_notes = {}
         self._deps = {}
         self._global = []
         self._unreached = []
@@ -388,6 +390,9 @@ class Analyzer:
             t[3] += result.macs or 0
             t[4] += result.activation_bytes or 0
         self._results[result.id] = result
+        note = self._head_notes.pop(result.id, None)
+        if note is not None and diags and any(d is note for d in diags):  # made by this computation
+            self._head_notes[result.id] = note
         if diags:
             self._diags[result.id] = diags
         elif result.id in self._diags:
@@ -614,11 +619,39 @@ class Analyzer:
         inp = r.output_shape[1:] if r is not None and r.output_shape is not None else None
         if inp is None or len(inp) != len(rf.size) or not any(s < i for s, i in zip(rf.size, inp, strict=True)):
             return
-        diags.append(Diagnostic(
+        note = Diagnostic(
             Severity.INFO, nid,
             f"{nid}: the receptive field before this layer is {rf.short()}, smaller than the "
             f"{fmt_shape(inp)} input — each of the {fmt_shape(shape[1:])} positions sees only part "
-            f"of the image; more layers or strides would let the head see all of it"))
+            f"of the image; more layers or strides would let the head see all of it")
+        diags.append(note)
+        self._head_notes[nid] = note  # kept only if this is the head (see _squeeze_notes)
+
+    def _squeeze_notes(self) -> set[int]:
+        """The ids of head notes made on squeeze branches, to leave out of the snapshot.
+
+        Every global layer whose input field is smaller than the image gets a note, but it matters
+        only for the head: the layers whose global field flows into an Output. A squeeze-excitation
+        (or ECA) branch's global pooling feeds a gate that a Multiply applies back to the feature
+        map, whose field is local again, so its note is noise (EfficientNet-B0 had nine). Walked up
+        from the Outputs through the global fields only, so it touches the head's few layers.
+        """
+        g, results = self.graph, self._results
+        outputs = [n.id for n in g.nodes.values() if n.type == "Output"]
+        if not outputs:  # nothing is the head yet while the network is being drawn
+            return set()
+        head: set[str] = set()
+        stack = [o for o in outputs if (r := results.get(o)) is not None and r.rf is not None and r.rf.size is None]
+        while stack:
+            nid = stack.pop()
+            if nid in head:
+                continue
+            head.add(nid)
+            for e in g._in[nid].values():
+                r = results.get(e.src)
+                if r is not None and r.rf is not None and r.rf.size is None:
+                    stack.append(e.src)
+        return {id(d) for nid, d in self._head_notes.items() if nid not in head}
 
     # -- receptive field ----------------------------------------------------------------------
     # -- receptive field ------------------------------------------------------------------------
@@ -716,6 +749,10 @@ class Analyzer:
         index = self._index
         per_node = sorted(self._diags.items(), key=lambda kv: index.get(kv[0], 0))
         diags: list[Diagnostic] = [d for _, ds in per_node for d in ds]
+        if self._head_notes:
+            squeeze = self._squeeze_notes()
+            if squeeze:
+                diags = [d for d in diags if id(d) not in squeeze]
         if diags or self._unreached:
             diags = fold(self.graph, diags, self._unreached, self.output_shape, self.trial)
         diags += self._global
