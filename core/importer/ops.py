@@ -204,6 +204,14 @@ _AS_LAYER: dict[Any, tuple[str, tuple[str, ...], dict[str, Any]]] = {
                                  "divisor_override"), {}),
     F.max_pool2d: ("MaxPool2d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
                    {"return_indices": False}),
+    F.max_pool1d: ("MaxPool1d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+                   {"return_indices": False}),
+    F.max_pool3d: ("MaxPool3d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+                   {"return_indices": False}),
+    F.avg_pool1d: ("AvgPool1d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"), {}),
+    F.avg_pool3d: ("AvgPool3d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                                 "divisor_override"), {}),
+    F.adaptive_avg_pool3d: ("AdaptiveAvgPool3d", ("output_size",), {}),
 }
 
 _AS_LAYER_METHODS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -1,4 +1,4 @@
-"""Convolutions: Conv1d, Conv2d, ConvTranspose2d (grouped, depthwise and dilated through params).
+"""Convolutions: Conv1d, Conv2d, Conv3d, ConvTranspose2d (grouped, depthwise and dilated through params).
 
 Output size per axis (DESIGN.md §5, the d2l / CS231n formula with dilation):
 ``floor((n + 2p − d·(k−1) − 1) / s) + 1``; transposed:
@@ -237,6 +237,7 @@ def _make_conv(nd: int, transposed: bool) -> LayerSpec:
     docs = {
         (1, False): "1-D convolution over sequences (C×L): learns local patterns along one axis.",
         (2, False): "2-D convolution (C×H×W): slides C_out learned F×F filters over the image.",
+        (3, False): "3-D convolution (C×D×H×W): learned F×F×F filters over volumes or video clips.",
         (2, True): "Transposed 2-D convolution: learned upsampling, the gradient of a strided conv.",
     }
     return LayerSpec(
@@ -249,7 +250,8 @@ def _make_conv(nd: int, transposed: bool) -> LayerSpec:
 
 Conv1d = register(_make_conv(1, False))
 Conv2d = register(_make_conv(2, False))
+Conv3d = register(_make_conv(3, False))
 ConvTranspose2d = register(_make_conv(2, True))
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "conv_out_size", "expect_spatial", "insert_fix",
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "conv_out_size", "expect_spatial", "insert_fix",
            "keeping_padding", "transposed_out_size", "window_sizes", "without_padding_fix"]

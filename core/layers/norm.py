@@ -1,4 +1,4 @@
-"""Normalization: BatchNorm1d/2d, LayerNorm, LayerNorm2d, GroupNorm, LocalResponseNorm, LayerScale.
+"""Normalization: BatchNorm1d/2d/3d, LayerNorm, LayerNorm2d, GroupNorm, LocalResponseNorm, LayerScale.
 
 Shape in = shape out. Learnable parameters are the affine scale γ and shift β (``2C`` for
 BatchNorm, as in the d2l notes); BatchNorm also keeps running statistics as *buffers*
@@ -62,9 +62,11 @@ def _batchnorm(nd: int) -> LayerSpec:
                 hint = " — use BatchNorm2d for C×H×W feature maps" if len(shape) == 3 else ""
                 raise LayerError(f"{type_name} needs a C (features) or C×L (sequence) input, but gets "
                                  f"{fmt_shape(shape)}{hint}")
-        elif len(shape) != 3:
-            hint = " — use BatchNorm1d after Flatten or Linear" if len(shape) in (1, 2) else ""
-            raise LayerError(f"{type_name} needs a C×H×W input, but gets {fmt_shape(shape)}{hint}")
+        elif len(shape) != nd + 1:
+            want = "C×H×W" if nd == 2 else "C×D×H×W"
+            hint = (" — use BatchNorm1d after Flatten or Linear" if len(shape) in (1, 2)
+                    else f" — use BatchNorm{len(shape) - 1}d" if len(shape) in (3, 4) else "")
+            raise LayerError(f"{type_name} needs a {want} input, but gets {fmt_shape(shape)}{hint}")
         c = shape[0]
         buffers = 2 * c + 1 if p["track_running_stats"] else 0
         return Inferred(out_shapes=(tuple(shape),), args={"num_features": c},
@@ -73,6 +75,7 @@ def _batchnorm(nd: int) -> LayerSpec:
     docs = {
         1: "Batch normalization over features (C or C×L): standardizes each feature over the batch.",
         2: "Batch normalization per channel of C×H×W maps: steadies training; put it between conv and ReLU.",
+        3: "Batch normalization per channel of C×D×H×W volumes (after Conv3d).",
     }
     return register(LayerSpec(
         type=type_name, category=Category.NORM, doc=docs[nd],
@@ -96,6 +99,7 @@ def _batchnorm(nd: int) -> LayerSpec:
 
 BatchNorm1d = _batchnorm(1)
 BatchNorm2d = _batchnorm(2)
+BatchNorm3d = _batchnorm(3)
 
 
 # -- LayerNorm ------------------------------------------------------------------------------------
@@ -271,5 +275,5 @@ LayerNorm2d = register(LayerSpec(
     id_stem="ln", fit_role=FitRole.PASS_THROUGH,
 ))
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "LayerNorm2d", "LayerScale",
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "LayerNorm", "LayerNorm2d", "LayerScale",
            "LocalResponseNorm"]

@@ -1,4 +1,5 @@
-"""Pooling: MaxPool2d, AvgPool2d (windows), AdaptiveAvg/MaxPool2d (fixed output size) and Mean.
+"""Pooling: Max/AvgPool1d, 2d and 3d (windows), AdaptiveAvg/MaxPool2d and AdaptiveAvgPool3d (fixed
+output size) and Mean.
 
 Same output-size rule as convolutions (ceil_mode included, where a window larger than the padded
 input still gives one output); torch also refuses a padding larger than half the kernel
@@ -56,6 +57,12 @@ def _pool_infer(type_name: str, nd: int) -> Any:
                 raise LayerError(f"{type_name}: padding {pi} is more than half the kernel size {ki} "
                                  f"(torch allows at most {ki // 2}) — use padding {value}",
                                  set_param_fix("padding", value), param="padding")
+        if type_name == "AvgPool3d" and any(n < ki for n, ki in zip(shape[1:], k, strict=True)):
+            # torch's avg_pool3d alone wants the window inside the unpadded input.
+            fit = min(min(shape[1:]), *k)
+            raise LayerError(f"{type_name}: kernel {'×'.join(map(str, k))} is larger than the input "
+                             f"{fmt_shape(shape[1:])} (AvgPool3d does not count padding here) — use kernel_size "
+                             f"{fit}", set_param_fix("kernel_size", fit), param="kernel_size")
         try:
             out = window_sizes(type_name, shape[1:], k, s, pad, d, p["ceil_mode"])
         except LayerError as exc:
@@ -77,59 +84,78 @@ def _pool_window(nd: int) -> Any:
     return window
 
 
-def _pool_short(p: Params) -> str:
-    k = tup(p["kernel_size"], 2)
-    s = tup(p["stride"], 2) if p["stride"] is not None else k
-    text = "×".join(map(str, k))
-    if s != k:
-        text += f" · s{s[0]}" if len(set(s)) == 1 else " · s" + "×".join(map(str, s))
-    elif s[0] != 1:
-        text += f" · s{s[0]}"
-    return text
+def _pool_short(nd: int) -> Any:
+    def short(p: Params) -> str:
+        k = tup(p["kernel_size"], nd)
+        s = tup(p["stride"], nd) if p["stride"] is not None else k
+        text = "×".join(map(str, k))
+        if s != k:
+            text += f" · s{s[0]}" if len(set(s)) == 1 else " · s" + "×".join(map(str, s))
+        elif s[0] != 1:
+            text += f" · s{s[0]}"
+        return text
+
+    return short
 
 
-_KS = ParamSpec("kernel_size", Kind.INTS, 2, "Window size F (one value, or one per axis).", min=1, arity=2)
-_STRIDE = ParamSpec("stride", Kind.INTS, None, "Step S between windows; unset means S = kernel_size.",
-                    min=1, arity=2, optional=True, default_from="kernel_size")
-_PAD = ParamSpec("padding", Kind.INTS, 0, "Implicit padding P on each side (at most half the kernel).",
-                 min=0, arity=2)
+def _window_specs(nd: int) -> tuple[ParamSpec, ParamSpec, ParamSpec]:
+    """kernel_size, stride and padding of an ``nd``-axis pooling window."""
+    return (ParamSpec("kernel_size", Kind.INTS, 2, "Window size F (one value, or one per axis).", min=1, arity=nd),
+            ParamSpec("stride", Kind.INTS, None, "Step S between windows; unset means S = kernel_size.",
+                      min=1, arity=nd, optional=True, default_from="kernel_size"),
+            ParamSpec("padding", Kind.INTS, 0, "Implicit padding P on each side (at most half the kernel).",
+                      min=0, arity=nd))
+
+
 _CEIL = ParamSpec("ceil_mode", Kind.BOOL, False,
                   "Round the output size up instead of down (a last partial window is kept).")
-
-MaxPool2d = register(LayerSpec(
-    type="MaxPool2d", category=Category.POOL,
-    doc="Takes the maximum of each F×F window: halves H×W with F=2, S=2; no parameters.",
-    params=(_KS, _STRIDE, _PAD,
-            ParamSpec("dilation", Kind.INTS, 1, "Spacing between window taps.", min=1, arity=2),
-            _CEIL),
-    infer=_pool_infer("MaxPool2d", 2), window=_pool_window(2), build=torch_builder("MaxPool2d"), short=_pool_short,
-    feature_maps=True, fit_role=FitRole.PASS_THROUGH,
-))
-
-AvgPool2d = register(LayerSpec(
-    type="AvgPool2d", category=Category.POOL,
-    doc="Averages each F×F window (LeNet's subsampling); no parameters.",
-    params=(_KS, _STRIDE, _PAD, _CEIL,
-            ParamSpec("count_include_pad", Kind.BOOL, True, "Count padded zeros in the average."),
-            ParamSpec("divisor_override", Kind.INT, None, "Divide by this instead of the window size.",
-                      min=1, optional=True)),
-    infer=_pool_infer("AvgPool2d", 2), window=_pool_window(2), build=torch_builder("AvgPool2d"), short=_pool_short,
-    feature_maps=True, fit_role=FitRole.PASS_THROUGH,
-))
+_SIZES = {1: "L", 2: "H×W", 3: "D×H×W"}
 
 
-def _adaptive_infer(type_name: str) -> Any:
+def _max_pool(nd: int, doc: str) -> LayerSpec:
+    type_name = f"MaxPool{nd}d"
+    return register(LayerSpec(
+        type=type_name, category=Category.POOL, doc=doc,
+        params=(*_window_specs(nd), ParamSpec("dilation", Kind.INTS, 1, "Spacing between window taps.", min=1,
+                                              arity=nd), _CEIL),
+        infer=_pool_infer(type_name, nd), window=_pool_window(nd), build=torch_builder(type_name),
+        short=_pool_short(nd), feature_maps=True, fit_role=FitRole.PASS_THROUGH,
+    ))
+
+
+def _avg_pool(nd: int, doc: str) -> LayerSpec:
+    type_name = f"AvgPool{nd}d"
+    divisor = () if nd == 1 else (ParamSpec("divisor_override", Kind.INT, None,
+                                            "Divide by this instead of the window size.", min=1, optional=True),)
+    return register(LayerSpec(
+        type=type_name, category=Category.POOL, doc=doc,
+        params=(*_window_specs(nd), _CEIL,
+                ParamSpec("count_include_pad", Kind.BOOL, True, "Count padded zeros in the average."), *divisor),
+        infer=_pool_infer(type_name, nd), window=_pool_window(nd), build=torch_builder(type_name),
+        short=_pool_short(nd), feature_maps=True, fit_role=FitRole.PASS_THROUGH,
+    ))
+
+
+MaxPool1d = _max_pool(1, "Takes the maximum of each window of F steps along a C×L sequence; no parameters.")
+MaxPool2d = _max_pool(2, "Takes the maximum of each F×F window: halves H×W with F=2, S=2; no parameters.")
+MaxPool3d = _max_pool(3, "Takes the maximum of each F×F×F window of a C×D×H×W volume; no parameters.")
+AvgPool1d = _avg_pool(1, "Averages each window of F steps along a C×L sequence; no parameters.")
+AvgPool2d = _avg_pool(2, "Averages each F×F window (LeNet's subsampling); no parameters.")
+AvgPool3d = _avg_pool(3, "Averages each F×F×F window of a C×D×H×W volume; no parameters.")
+
+
+def _adaptive_infer(type_name: str, nd: int) -> Any:
     def infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
         (shape,) = shapes
-        expect_spatial(type_name, shape, 2)
-        out = tup(p["output_size"], 2)
+        expect_spatial(type_name, shape, nd)
+        out = tup(p["output_size"], nd)
         return Inferred(out_shapes=((shape[0], *out),))
 
     return infer
 
 
 def _adaptive_window(p: Params, shapes: Sequence[Shape]) -> Any:
-    out = tup(p["output_size"], 2)
+    out = tup(p["output_size"], len(shapes[0]) - 1)
     if all(o == 1 for o in out):
         return GLOBAL
     spatial = shapes[0][1:]
@@ -139,16 +165,16 @@ def _adaptive_window(p: Params, shapes: Sequence[Shape]) -> Any:
     # widest window and its stride n/o, a fraction when o does not divide n (AlexNet at 320 px).
     k = tuple(-(-n // o) + (1 if n % o and o % (n % o) else 0) for n, o in zip(spatial, out, strict=True))
     s = tuple(n // o if n % o == 0 else n / o for n, o in zip(spatial, out, strict=True))
-    return Window(k, s, (0, 0), (1, 1))
+    return Window(k, s, (0,) * len(k), (1,) * len(k))
 
 
-def _adaptive(type_name: str, doc: str, stem: str) -> LayerSpec:
+def _adaptive(type_name: str, doc: str, stem: str, nd: int = 2) -> LayerSpec:
     return register(LayerSpec(
         type=type_name, category=Category.POOL, doc=doc,
-        params=(ParamSpec("output_size", Kind.INTS, 1, "Output H×W; 1 = global pooling to one value per channel.",
-                          min=1, arity=2),),
-        infer=_adaptive_infer(type_name), window=_adaptive_window, build=torch_builder(type_name),
-        short=lambda p: "→ " + "×".join(map(str, tup(p["output_size"], 2))),
+        params=(ParamSpec("output_size", Kind.INTS, 1, f"Output {_SIZES[nd]}; 1 = global pooling to one value "
+                          f"per channel.", min=1, arity=nd),),
+        infer=_adaptive_infer(type_name, nd), window=_adaptive_window, build=torch_builder(type_name),
+        short=lambda p: "→ " + "×".join(map(str, tup(p["output_size"], nd))),
         id_stem=stem, feature_maps=True, fit_role=FitRole.PASS_THROUGH,
     ))
 
@@ -157,6 +183,8 @@ AdaptiveAvgPool2d = _adaptive("AdaptiveAvgPool2d",
                               "Averages each channel down to a fixed output size (global average pooling at 1).",
                               "avgpool")
 AdaptiveMaxPool2d = _adaptive("AdaptiveMaxPool2d", "Max-pools each channel down to a fixed output size.", "maxpool")
+AdaptiveAvgPool3d = _adaptive("AdaptiveAvgPool3d", "Averages each channel of a C×D×H×W volume down to a fixed "
+                              "output size (global average pooling at 1).", "avgpool", 3)
 
 
 # -- Mean -----------------------------------------------------------------------------------------
@@ -208,4 +236,5 @@ Mean = register(LayerSpec(
     fit_role=FitRole.PASS_THROUGH,  # over H and W (its default) it keeps the channels
 ))
 
-__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d", "Mean"]
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+           "MaxPool1d", "MaxPool2d", "MaxPool3d", "Mean"]

@@ -129,3 +129,44 @@ def test_softplus_and_mish() -> None:
     assert types(g).count("Softplus") == types(g).count("Mish") == 1
     g = check(Fn(lambda m, x: F.mish(F.softplus(x, beta=0.5)) + F.softplus(x)), (3, 4))
     assert types(g).count("Softplus") == 2 and "Mish" in types(g)
+
+
+# -- pooling over one and three axes, the Conv3d family -------------------------------------------
+
+def test_pooling_over_sequences() -> None:
+    g = check(Fn(lambda m, x: F.avg_pool1d(F.max_pool1d(m.pool(m.conv(x)), 3, 1, 1), 2, count_include_pad=False),
+                 conv=nn.Conv1d(2, 4, 3), pool=nn.MaxPool1d(2, ceil_mode=True)), (2, 15))
+    assert types(g).count("MaxPool1d") == 2 and "AvgPool1d" in types(g)
+
+
+class Video(nn.Module):
+    """A small 3-D network: Conv3d, BatchNorm3d, pooling over volumes, global average pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv3d(3, 8, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1), bias=False),
+                                  nn.BatchNorm3d(8), nn.ReLU(inplace=True), nn.MaxPool3d((1, 2, 2)))
+        self.conv = nn.Conv3d(8, 8, 3, padding=1, groups=2)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = F.avg_pool3d(self.conv(x), 2, stride=1) + F.max_pool3d(x, 2, stride=1)
+        x = F.adaptive_avg_pool3d(x, (1, 2, 2)).flatten(2).mean(-1) + self.pool(x).flatten(1)
+        return self.fc(x)
+
+
+def test_conv3d_family_and_its_analysis() -> None:
+    from core.analysis import analyze
+
+    g = check(Video(), (3, 4, 12, 12))
+    for name in ("Conv3d", "BatchNorm3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d"):
+        assert name in types(g), name
+    result = analyze(g)
+    assert not result.errors
+    conv = result.nodes["conv"]
+    assert conv.out_shapes == ((8, 4, 3, 3),)
+    # One receptive-field entry per axis of the volume: stem 1×3×3 s1×2×2 (3), pool 1×2×2 (5, jump 4), 3×3×3 (13).
+    assert conv.rf is not None and conv.rf.size == (3, 13, 13) and conv.rf.stride == (1, 4, 4)
+    assert result.nodes["pool"].rf is not None and result.nodes["pool"].rf.is_global

@@ -47,6 +47,13 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
           "groups": 2, "bias": False}, [(4, 5, 3)]),
         ({"out_channels": 2, "kernel_size": 3, "dilation": 2, "output_padding": 1}, [(2, 3, 3)]),
     ],
+    "Conv3d": [
+        ({}, [(3, 5, 6, 7)]),
+        ({"out_channels": 4, "kernel_size": [1, 3, 3], "stride": [1, 2, 2], "padding": [0, 1, 1], "groups": 2,
+          "bias": False}, [(2, 3, 7, 8)]),
+        ({"out_channels": 2, "kernel_size": 2, "dilation": 2, "padding": 1, "padding_mode": "replicate"},
+         [(1, 4, 4, 5)]),
+    ],
     "Linear": [
         ({}, [(20,)]),
         ({"out_features": 120}, [(400,)]),  # LeNet's first FC
@@ -63,6 +70,7 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
         ({"affine": False, "track_running_stats": False}, [(3, 5, 5)]),
         ({"bias": False, "momentum": 0.01}, [(5, 3, 2)]),
     ],
+    "BatchNorm3d": [({}, [(4, 3, 4, 4)]), ({"affine": False, "momentum": None}, [(2, 2, 3, 3)])],
     "LayerNorm": [
         ({}, [(10,)]),
         ({}, [(4, 6, 6)]),  # last axis only
@@ -109,6 +117,15 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
         ({"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, "count_include_pad": False}, [(2, 6, 6)]),
         ({"kernel_size": [2, 4], "divisor_override": 2}, [(2, 6, 8)]),
     ],
+    "MaxPool1d": [({}, [(3, 8)]), ({"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2, "ceil_mode": True},
+                                   [(2, 9)])],
+    "AvgPool1d": [({}, [(3, 8)]), ({"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+                                    "count_include_pad": False}, [(2, 9)])],
+    "MaxPool3d": [({}, [(2, 4, 4, 4)]), ({"kernel_size": [1, 3, 3], "stride": [1, 2, 2], "padding": [0, 1, 1]},
+                                        [(2, 3, 7, 6)])],
+    "AvgPool3d": [({}, [(2, 4, 4, 4)]), ({"kernel_size": 3, "stride": 1, "padding": 1, "divisor_override": 4},
+                                        [(2, 3, 4, 5)])],
+    "AdaptiveAvgPool3d": [({}, [(4, 3, 5, 5)]), ({"output_size": [2, 3, 1]}, [(2, 5, 7, 4)])],
     "AdaptiveAvgPool2d": [({}, [(4, 7, 7)]), ({"output_size": [2, 3]}, [(4, 7, 9)]), ({"output_size": 6}, [(2, 4, 4)])],
     "AdaptiveMaxPool2d": [({}, [(4, 7, 7)]), ({"output_size": [3, 3]}, [(2, 10, 5)])],
     "Flatten": [
@@ -316,6 +333,13 @@ REFUSED: list[tuple[str, dict[str, Any], list[Shape], str | None]] = [
     ("Conv2d", {"kernel_size": 3, "padding": 4, "padding_mode": "reflect"}, [(3, 4, 4)], None),
     ("ConvTranspose2d", {"stride": 2, "output_padding": 2}, [(3, 4, 4)], None),
     ("Conv1d", {}, [(3, 8, 8)], None),
+    ("Conv3d", {}, [(3, 8, 8)], None),
+    ("Conv3d", {"kernel_size": 3}, [(3, 2, 8, 8)], None),
+    ("BatchNorm3d", {}, [(4, 5, 5)], None),
+    ("MaxPool1d", {"kernel_size": 4}, [(3, 3)], None),
+    ("AvgPool1d", {}, [(3, 4, 4)], None),
+    ("MaxPool3d", {"kernel_size": 2, "padding": 2}, [(1, 4, 4, 4)], None),
+    ("AdaptiveAvgPool3d", {}, [(3, 4, 4)], "torch reads a batch of C×H×W maps as one C×D×H×W volume"),
     ("Linear", {"in_features": 48}, [(3, 4, 4)], None),
     ("BatchNorm2d", {}, [(16,)], None),
     ("BatchNorm1d", {}, [(4, 5, 5)], None),

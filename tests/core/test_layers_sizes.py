@@ -113,6 +113,7 @@ def test_conv_transpose2d_sizes(h: int, w: int, c: int, c_out: int, k: Any, s: A
 
 
 STRIDE = st.one_of(st.none(), ints(1, 3, 2))
+STRIDE_3 = st.one_of(st.none(), ints(1, 2, 3))
 
 
 @settings(max_examples=EXAMPLES)
@@ -137,6 +138,30 @@ def test_avgpool2d_sizes(h: int, w: int, k: Any, s: Any, p: Any, ceil: bool, cip
 def test_pad2d_sizes(kind: str, h: int, w: int, pad: Any, depth: bool) -> None:
     # A C×D×H×W sample: constant padding takes the last two axes, the other two refuse it.
     check_agree(kind, {"padding": pad}, (2, 3, h, w) if depth else (2, h, w))
+
+
+@settings(max_examples=EXAMPLES)
+@given(n=st.integers(1, 12), k=st.integers(1, 5), s=st.one_of(st.none(), st.integers(1, 3)), p=st.integers(0, 2),
+       d=st.integers(1, 3), ceil=st.booleans(), kind=st.sampled_from(["MaxPool1d", "AvgPool1d"]))
+def test_pool1d_sizes(n: int, k: int, s: Any, p: int, d: int, ceil: bool, kind: str) -> None:
+    params = {"kernel_size": k, "stride": s, "padding": p, "ceil_mode": ceil}
+    check_agree(kind, {**params, "dilation": d} if kind == "MaxPool1d" else params, (2, n))
+
+
+@settings(max_examples=EXAMPLES)
+@given(size=st.lists(st.integers(1, 6), min_size=3, max_size=3), k=ints(1, 3, 3), s=STRIDE_3, p=ints(0, 1, 3),
+       ceil=st.booleans(), kind=st.sampled_from(["MaxPool3d", "AvgPool3d"]))
+def test_pool3d_sizes(size: list[int], k: Any, s: Any, p: Any, ceil: bool, kind: str) -> None:
+    check_agree(kind, {"kernel_size": k, "stride": s, "padding": p, "ceil_mode": ceil}, (2, *size))
+
+
+@settings(max_examples=EXAMPLES // 2)
+@given(size=st.lists(st.integers(1, 6), min_size=3, max_size=3), c=CH, c_out=CH, k=ints(1, 3, 3), s=ints(1, 2, 3),
+       p=ints(0, 2, 3), d=ints(1, 2, 3), g=st.sampled_from([1, 2]), mode=PAD_MODES)
+def test_conv3d_sizes(size: list[int], c: int, c_out: int, k: Any, s: Any, p: Any, d: Any, g: int,
+                      mode: str) -> None:
+    check_agree("Conv3d", {"out_channels": c_out, "kernel_size": k, "stride": s, "padding": p, "dilation": d,
+                           "groups": g, "padding_mode": mode}, (c, *size))
 
 
 # Hand-picked edge cases that random draws hit only rarely.
