@@ -142,6 +142,29 @@ def _mul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
     return conv.functional(n, "Multiply", {}, [a, b], "mul")
 
 
+def _sub(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    a, b = _operands(conv, n, args, kwargs)
+    return conv.functional(n, "Subtract", {}, _tensors(conv, n, a, b), "sub")
+
+
+def _div(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    rest = dict(kwargs)
+    if rest.pop("rounding_mode", None) is not None:
+        raise conv.fail(n, f"{describe(n)} with rounding_mode={kwargs['rounding_mode']!r}")
+    a, b = _operands(conv, n, args, rest)
+    return conv.functional(n, "Divide", {}, _tensors(conv, n, a, b), "div")
+
+
+def _tensors(conv: Conversion, n: fx.Node, *operands: Any) -> list[Any]:
+    """The operands of a merge as references; constants refused."""
+    out = []
+    for v in operands:
+        if not isinstance(v, Ref):
+            raise conv.fail(n, f"{describe(n)} of a tensor and a constant")
+        out.append(v)
+    return out
+
+
 def _layer_scale(conv: Conversion, n: fx.Node, param: Any, x: Any) -> Any:
     """``self.layer_scale * x`` (ConvNeXt): a LayerScale node at the owner's path, keeping the key."""
     owner, _, attr = param.path.rpartition(".")
@@ -440,6 +463,8 @@ def _getitem(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[s
 _FUNCTIONS: dict[Any, Handler] = {
     operator.add: _add, operator.iadd: _add, torch.add: _add,
     operator.mul: _mul, operator.imul: _mul, torch.mul: _mul,
+    operator.sub: _sub, operator.isub: _sub, torch.sub: _sub, torch.subtract: _sub,
+    operator.truediv: _div, operator.itruediv: _div, torch.div: _div, torch.divide: _div, torch.true_divide: _div,
     torch.cat: _cat, torch.concat: _cat, torch.concatenate: _cat,
     torch.flatten: _flatten, torch.mean: _mean, torch.reshape: _view,
     torch.transpose: _transpose, torch.swapaxes: _transpose, torch.permute: _permute,
@@ -449,7 +474,7 @@ _FUNCTIONS: dict[Any, Handler] = {
 }
 
 _METHODS: dict[str, Handler] = {
-    "add": _add, "add_": _add, "mul": _mul, "mul_": _mul,
+    "add": _add, "add_": _add, "mul": _mul, "mul_": _mul, "sub": _sub, "sub_": _sub, "div": _div, "div_": _div,
     "flatten": _flatten, "mean": _mean, "view": _view, "reshape": _view,
     "transpose": _transpose, "swapaxes": _transpose, "permute": _permute,
     "chunk": _chunk, "split": _split, "contiguous": _alias, "clone": _alias,

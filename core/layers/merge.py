@@ -1,4 +1,5 @@
-"""Merges of several inputs: Add (residual), Concat (Inception, DenseNet), Multiply (SE gates).
+"""Merges of several inputs: Add (residual), Concat (Inception, DenseNet), Multiply (SE gates),
+Subtract and Divide (normalizing by a computed statistic, differences of Siamese branches).
 
 These are stateless ``call_function`` nodes in the compiled model: ``function(*inputs, **params)``
 computes the node's output for any number of inputs, ordered by the edge ``port``. Their ``fx``
@@ -39,7 +40,7 @@ def _add_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
     return Inferred(out_shapes=(tuple(first),))
 
 
-def broadcast(shapes: Sequence[Shape]) -> Shape:
+def broadcast(shapes: Sequence[Shape], type_name: str = "Multiply") -> Shape:
     """torch's broadcasting over per-sample shapes.
 
     The batch axis comes first in every input, so torch's right-aligned broadcasting only lines
@@ -48,22 +49,25 @@ def broadcast(shapes: Sequence[Shape]) -> Shape:
     """
     ndim = max(len(s) for s in shapes)
     if any(len(s) != ndim for s in shapes):
-        raise LayerError("Multiply needs inputs with the same number of axes (the batch axes must line up), "
+        raise LayerError(f"{type_name} needs inputs with the same number of axes (the batch axes must line up), "
                          "but gets " + " and ".join(fmt_shape(s) for s in shapes)
                          + " — reshape the smaller one, e.g. a C gate to C×1×1")
     out = []
     for axis in range(-ndim, 0):
         sizes = {s[axis] for s in shapes if len(s) >= -axis} - {1}
         if len(sizes) > 1:
-            raise LayerError("Multiply needs shapes that broadcast, but gets "
+            raise LayerError(f"{type_name} needs shapes that broadcast, but gets "
                              + " and ".join(fmt_shape(s) for s in shapes)
                              + f" (sizes {sorted(sizes)} along axis {axis})")
         out.append(sizes.pop() if sizes else 1)
     return tuple(out)
 
 
-def _mul_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
-    return Inferred(out_shapes=(broadcast(shapes),))
+def _broadcast_infer(type_name: str) -> Any:
+    def infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+        return Inferred(out_shapes=(broadcast(shapes, type_name),))
+
+    return infer
 
 
 def concat_axis(dim: int, ndim: int) -> int:
@@ -101,6 +105,16 @@ def _mul(*xs: Any) -> Any:
     return functools.reduce(operator.mul, xs)
 
 
+def _sub(*xs: Any) -> Any:
+    """The first input minus the others, left to right, broadcasting like torch."""
+    return functools.reduce(operator.sub, xs)
+
+
+def _div(*xs: Any) -> Any:
+    """The first input divided by the others, left to right (true division), broadcasting like torch."""
+    return functools.reduce(operator.truediv, xs)
+
+
 def _cat(*xs: object, dim: int = 1) -> object:
     import torch
 
@@ -118,9 +132,25 @@ Add = register(LayerSpec(
 Multiply = register(LayerSpec(
     type="Multiply", category=Category.MERGE,
     doc="Element-wise product with broadcasting: the squeeze-and-excitation channel gate.",
-    params=(), infer=_mul_infer, function=_mul,
+    params=(), infer=_broadcast_infer("Multiply"), function=_mul,
     code=lambda xs, p: " * ".join(xs), min_inputs=2, max_inputs=None,
     id_stem="mul", fx=FxCall(operator.mul, Emit.CHAIN), fit_role=FitRole.OTHER,
+))
+
+Subtract = register(LayerSpec(
+    type="Subtract", category=Category.MERGE,
+    doc="Element-wise difference a − b (− c …) with broadcasting: input 0 minus the others.",
+    params=(), infer=_broadcast_infer("Subtract"), function=_sub,
+    code=lambda xs, p: " - ".join(xs), min_inputs=2, max_inputs=None,
+    id_stem="sub", fx=FxCall(operator.sub, Emit.CHAIN), fit_role=FitRole.OTHER,
+))
+
+Divide = register(LayerSpec(
+    type="Divide", category=Category.MERGE,
+    doc="Element-wise true division a / b (/ c …) with broadcasting: input 0 divided by the others.",
+    params=(), infer=_broadcast_infer("Divide"), function=_div,
+    code=lambda xs, p: " / ".join(xs), min_inputs=2, max_inputs=None,
+    id_stem="div", fx=FxCall(operator.truediv, Emit.CHAIN), fit_role=FitRole.OTHER,
 ))
 
 Concat = register(LayerSpec(

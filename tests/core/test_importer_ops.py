@@ -170,3 +170,23 @@ def test_conv3d_family_and_its_analysis() -> None:
     # One receptive-field entry per axis of the volume: stem 1×3×3 s1×2×2 (3), pool 1×2×2 (5, jump 4), 3×3×3 (13).
     assert conv.rf is not None and conv.rf.size == (3, 13, 13) and conv.rf.stride == (1, 4, 4)
     assert result.nodes["pool"].rf is not None and result.nodes["pool"].rf.is_global
+
+
+# -- subtraction and division ---------------------------------------------------------------------
+
+def test_subtract_and_divide() -> None:
+    def forward(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        a, b = m.a(x), m.b(x)
+        centred = a - x.mean((2, 3), keepdim=True)
+        scaled = torch.div(centred, torch.sigmoid(b) + a.tanh())
+        return torch.sub(scaled, b) / a.sigmoid()
+
+    g = check(Fn(forward, a=nn.Conv2d(3, 3, 1), b=nn.Conv2d(3, 3, 1)), (3, 4, 4))
+    assert types(g).count("Subtract") == 2 and types(g).count("Divide") == 2
+
+
+def test_arithmetic_with_constants_is_refused_by_name() -> None:
+    with pytest.raises(ModelImportError, match=r"operator\.truediv of a tensor and a constant"):
+        import_with_weights(Fn(lambda m, x: x / 255.0), (3, 4, 4))
+    with pytest.raises(ModelImportError, match=r"torch\.div with rounding_mode='floor'"):
+        import_with_weights(Fn(lambda m, x: torch.div(x, x.sigmoid(), rounding_mode="floor")), (3, 4, 4))

@@ -163,6 +163,8 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
     "Split": [({"sections": [1, 3]}, [(4, 5, 5)]), ({"sections": [2, 2, 1], "dim": -1}, [(3, 5)])],
     "Add": [({}, [(4, 5, 5), (4, 5, 5)]), ({}, [(6,), (6,), (6,)])],
     "Multiply": [({}, [(4, 5, 5), (4, 1, 1)]), ({}, [(3, 4), (3, 4), (1, 4)])],
+    "Subtract": [({}, [(4, 5, 5), (4, 1, 1)]), ({}, [(3, 4), (3, 4), (1, 4)])],
+    "Divide": [({}, [(4, 5, 5), (1, 5, 5)]), ({}, [(6,), (6,)])],
     "Concat": [
         ({}, [(2, 4, 4), (3, 4, 4)]),
         ({}, [(2, 4, 4), (3, 4, 4), (1, 4, 4)]),  # Inception: four paths, here three
@@ -374,6 +376,8 @@ REFUSED: list[tuple[str, dict[str, Any], list[Shape], str | None]] = [
     ("ChannelShuffle", {}, [(6,)], None),
     ("Add", {}, [(3, 4, 4), (3, 4, 5)], None),
     ("Multiply", {}, [(4, 5, 5), (4,)], None),
+    ("Subtract", {}, [(4, 5, 5), (3, 5, 5)], None),
+    ("Divide", {}, [(4, 5, 5), (4,)], None),
     ("Concat", {}, [(2, 4, 4), (2, 5, 4)], None),
     ("Concat", {"dim": 0}, [(2, 4), (2, 4)], "dim 0 would concatenate samples of the batch"),
     ("Flatten", {"start_dim": 0}, [(3, 4)], "start_dim 0 merges the batch axis into the features"),
