@@ -663,6 +663,12 @@ class Analyzer:
         return rf
 
     # -- what the fix finders read (core.repairs.Context) and try (core.diagnostics.fold) -------
+    def _holds_weights(self, node_id: str) -> bool:
+        """Whether the compiled model keeps ``node_id`` although it may not run: a module with state."""
+        r = self._results.get(node_id)
+        spec = get_spec(r.type) if r is not None else None
+        return r is not None and spec is not None and spec.is_module and bool(r.params or r.buffers)
+
     def output_shape(self, node_id: str) -> Shape | None:
         r = self._results.get(node_id)
         return r.output_shape if r is not None else None
@@ -754,7 +760,7 @@ class Analyzer:
             if squeeze:
                 diags = [d for d in diags if id(d) not in squeeze]
         if diags or self._unreached:
-            diags = fold(self.graph, diags, self._unreached, self.output_shape, self.trial)
+            diags = fold(self.graph, diags, self._unreached, self.output_shape, self.trial, self._holds_weights)
         diags += self._global
         diags.sort(key=lambda d: _SEVERITY_ORDER[d.severity])
         results = self._results
@@ -767,21 +773,20 @@ class Analyzer:
             elif node.type == "Output":
                 r = results.get(nid)
                 outputs.append(r.output_shape if r is not None else None)
-        # Totals count what the compiled model holds and runs (issue 11, item 9: a dead Linear made
-        # the Summary say 124 where the model had 112). The compiler and export leave out every
-        # layer that reaches no Output (dead code in the forward; under DistributedDataParallel a
-        # parameter that never gets a gradient stops the run), so its parameters, MACs and
-        # activations are not counted here either. Its row keeps its own numbers, and the warning
-        # "… does not reach an Output — its result is unused" already names it. While errors exist
-        # nothing compiles and the totals are a lower bound of the network being built (an Output
-        # not yet wired would otherwise zero them), so every layer counts.
+        # Totals count what the compiled model holds and what it runs (issue 11, item 9; issue 12).
+        # A layer that reaches no Output is left out of the forward by the compiler and export, but
+        # one with weights stays in the model, idle, so an imported model's state_dict loads strictly:
+        # its parameters and buffers count, its MACs and activations do not (it never runs). The
+        # warning on it says so. While errors exist nothing compiles and the totals are a lower bound
+        # of the network being built (an Output not yet wired would otherwise zero them), so every
+        # layer counts.
         t = list(self._totals)
         compiles = not any(d.severity is Severity.ERROR for d in diags)
         for nid in self._unreached if compiles else ():
             r = results.get(nid)
             if r is not None:
-                for i, v in enumerate((r.params, r.trainable, r.buffers, r.macs, r.activation_bytes)):
-                    t[i] -= v or 0
+                t[3] -= r.macs or 0
+                t[4] -= r.activation_bytes or 0
         return Analysis(dict(results), tuple(self._order), tuple(diags), t[0], t[1], t[2], t[3], t[4],
                         input_shape, tuple(outputs))
 

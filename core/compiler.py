@@ -101,14 +101,23 @@ class PlannedNode:
 class Plan:
     """A graph checked and resolved for building, in topological order."""
 
-    nodes: Mapping[str, PlannedNode]
+    nodes: Mapping[str, PlannedNode]  # what the forward runs
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]  # Output node ids, in file order
     analysis: Analysis
+    # Layers with weights that reach no Output: built and registered (their state_dict keys stay, so
+    # an imported model's weights load with strict=True), never called by the forward.
+    idle: Mapping[str, PlannedNode] = field(default_factory=dict)
 
     @property
     def module_nodes(self) -> list[PlannedNode]:
+        """The modules the forward calls, in topological order."""
         return [n for n in self.nodes.values() if n.spec.is_module]
+
+    @property
+    def built_nodes(self) -> list[PlannedNode]:
+        """Every module the compiled model holds: those the forward calls, then the idle ones."""
+        return [*self.module_nodes, *self.idle.values()]
 
 
 @dataclass(frozen=True)
@@ -195,13 +204,21 @@ def plan_graph(graph: Graph, analysis: Analysis | None = None) -> Plan:
         problems.append(Diagnostic(Severity.ERROR, None, "the network has no Output node — add one"))
     if problems:
         raise CompileError(problems)
-    # Nodes that feed no Output are left out: they would be dead code in the forward.
+    # Nodes that feed no Output are left out of the forward: they would be dead code. Those with
+    # weights stay in the model, idle (issue 12: an imported model whose unused branch holds
+    # weights must load its state_dict strictly); analysis warns that they do not run.
     live = set(outputs)
     for nid in reversed(list(nodes)):
         if nid in live:
             live.update(src for src, _ in nodes[nid].inputs)
+    idle = {nid: n for nid, n in nodes.items() if nid not in live and n.spec.is_module and _holds_state(a, nid)}
     nodes = {nid: n for nid, n in nodes.items() if nid in live}
-    return Plan(nodes, tuple(i for i in inputs if i in live), tuple(outputs), a)
+    return Plan(nodes, tuple(i for i in inputs if i in live), tuple(outputs), a, idle)
+
+
+def _holds_state(a: Analysis, nid: str) -> bool:
+    r = a.nodes.get(nid)
+    return r is not None and bool(r.params or r.buffers)
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -339,6 +356,10 @@ def _fx_graph(plan: Plan) -> fx.Graph:
                 raise CompileError.single(f"{nid}: layer type {spec.type} declares no function", nid)
             results[nid] = g.create_node("call_function", target, tuple(ins), dict(node.params),
                                          name=var_name(nid))
+    for nid in plan.idle:
+        # A bare attribute read, never called: fx.GraphModule keeps only the submodules its graph
+        # names, also in copy.deepcopy and pickling, so this is what keeps an idle layer's weights.
+        g.get_attr(nid)
     ordered = [outs[o] for o in plan.outputs]  # file order, not topological order
     g.output(ordered[0] if len(ordered) == 1 else tuple(ordered))
     g.lint()
@@ -375,19 +396,29 @@ def compile_plan(plan: Plan, *, seed: int | None = None, device: str | torch.dev
     memory of ``device`` (:mod:`core.memory_guard`): a network that cannot fit raises
     :class:`TooBigError` instead of swapping the machine to a halt.
     """
+    built = plan.built_nodes
     if device is None or torch.device(device).type != "meta":
-        ids = [n.id for n in plan.module_nodes]
+        ids = [n.id for n in built]
         problem = weights_problem(plan.analysis, device, ids)
         if problem is not None:
             big = biggest_layer(plan.analysis, ids)
             raise TooBigError(problem, big[0] if big is not None else None)
     where = torch.device(device) if device is not None else contextlib.nullcontext()
     with _seeded(seed), where:
-        modules = {n.id: build_module(n) for n in plan.module_nodes}
+        modules = {n.id: build_module(n) for n in built}
     root = _assemble(modules)
     gm = fx.GraphModule(root, _fx_graph(plan), class_name=class_name)
-    gm.meta[META_KEY] = {"signatures": {n.id: n.signature for n in plan.module_nodes}}
+    gm.meta[META_KEY] = {"signatures": {n.id: n.signature for n in built}, "idle": list(plan.idle)}
     return gm
+
+
+def idle_layers(module: nn.Module) -> list[str]:
+    """The node ids of ``module``'s layers that hold weights but never run (they reach no Output):
+    DistributedDataParallel must be told (``find_unused_parameters``), or it stops the run."""
+    meta = getattr(module, "meta", None)
+    if isinstance(meta, dict) and isinstance(meta.get(META_KEY), dict):
+        return list(meta[META_KEY].get("idle", ()))
+    return []
 
 
 # -- carrying weights ----------------------------------------------------------------------------
@@ -395,7 +426,7 @@ def compile_plan(plan: Plan, *, seed: int | None = None, device: str | torch.dev
 def signatures(module: nn.Module, graph: Graph | None = None) -> dict[str, str] | None:
     """Per module node: its signature, from ``graph`` when given, else from the compiled module."""
     if graph is not None:
-        return {n.id: n.signature for n in plan_graph(graph).module_nodes}
+        return {n.id: n.signature for n in plan_graph(graph).built_nodes}
     meta = getattr(module, "meta", None)
     if isinstance(meta, dict) and isinstance(meta.get(META_KEY), dict):
         return dict(meta[META_KEY]["signatures"])
@@ -454,4 +485,4 @@ def carry_weights(old_module: nn.Module, new_module: nn.Module, old_graph: Graph
 
 
 __all__ = ["CarryReport", "CompileError", "Plan", "PlannedNode", "TooBigError", "apply_init", "carry_weights",
-           "compile_graph", "compile_plan", "plan_graph", "signatures", "var_name"]
+           "compile_graph", "compile_plan", "idle_layers", "plan_graph", "signatures", "var_name"]

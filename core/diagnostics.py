@@ -10,7 +10,8 @@ warnings hides the one line that matters. :func:`fold` keeps one diagnostic per 
   A layer that needs an input and has none is the root cause: the region of the nearest open
   output that fits it is folded into its error ("avgpool has no input, so the 141 layers from
   input to layer3.5.relu_2 do not reach an Output"), with the fix that connects the two. A region
-  that no such error claims becomes one warning on its open output, not one per layer.
+  that no such error claims becomes one warning on its open output, not one per layer; it names
+  the region's layers with weights, which the compiled model keeps but never runs (issue 12).
 - *Repeated fallout.* A missing Flatten makes every Linear after it act on the last axis only:
   the same warning, with the same fix, on fc1, fc2 and fc3, of which only fc1's fix is right.
   A diagnostic whose fix repeats one further up its own chain is folded into that one.
@@ -61,21 +62,25 @@ class Diagnostic:
 # known shape, 1 when dst accepts the input but a later layer does not, 2 when dst refuses it.
 Trial = Callable[[str, str], int]
 ShapeOf = Callable[[str], Shape | None]
+# weighted(node): the node holds weights, so the compiled model keeps it even where it does not run
+Weighted = Callable[[str], bool]
 
 
-def unreached_message(node: str) -> str:
+def unreached_message(node: str, weighted: bool = False) -> str:
+    if weighted:
+        return f"{node} reaches no Output: its weights are kept but it does not run — connect it onward or delete it"
     return f"{node} does not reach an Output — its result is unused; connect it onward or delete it"
 
 
 def fold(graph: Graph, node_diags: list[Diagnostic], unreached: Sequence[str], shape_of: ShapeOf,
-         trial: Trial) -> list[Diagnostic]:
+         trial: Trial, weighted: Weighted | None = None) -> list[Diagnostic]:
     """``node_diags`` (each node's own diagnostics, in graph order) with repeated fallout folded,
     followed by the diagnostics about ``unreached`` layers (those with no path to an Output),
-    one per root cause."""
+    one per root cause; ``weighted`` says which of them the compiled model keeps, idle."""
     diags = _fold_repeats(graph, node_diags) if node_diags else node_diags
     if not unreached:
         return diags
-    return _fold_unreached(graph, diags, unreached, shape_of, trial)
+    return _fold_unreached(graph, diags, unreached, shape_of, trial, weighted or (lambda _n: False))
 
 
 # -- repeated fallout --------------------------------------------------------------------------
@@ -182,7 +187,7 @@ def _distance(graph: Graph, a: str, b: str, order: dict[str, int]) -> float:
 
 
 def _fold_unreached(graph: Graph, diags: list[Diagnostic], unreached: Sequence[str], shape_of: ShapeOf,
-                    trial: Trial) -> list[Diagnostic]:
+                    trial: Trial, weighted: Weighted) -> list[Diagnostic]:
     regions = dict(_regions(graph, unreached))
     order = {n: i for i, n in enumerate(graph.nodes)}
     # each layer that needs an input and has none takes the nearest open output that fits it;
@@ -216,14 +221,16 @@ def _fold_unreached(graph: Graph, diags: list[Diagnostic], unreached: Sequence[s
         if end in chosen:
             continue
         if len(members) == 1:
-            out.append(Diagnostic(Severity.WARNING, end, unreached_message(end)))
+            out.append(Diagnostic(Severity.WARNING, end, unreached_message(end, weighted(end))))
         else:
             k = len(members) - 1
+            held = [m for m in members if weighted(m)]
+            kept = (f", and the weights of {_names(held)} are kept but do not run" if held else "")
             out.append(Diagnostic(
                 Severity.WARNING, end,
                 f"{end} does not reach an Output, nor do the {k} layer{'s' * (k != 1)} before it "
-                f"(from {members[0]}) — their results are unused; connect {end} onward or delete them"))
-    out += [Diagnostic(Severity.WARNING, n, unreached_message(n)) for n in unreached if n not in grouped]
+                f"(from {members[0]}) — their results are unused{kept}; connect {end} onward or delete them"))
+    out += [Diagnostic(Severity.WARNING, n, unreached_message(n, weighted(n))) for n in unreached if n not in grouped]
     return out  # type: ignore[return-value]
 
 

@@ -153,7 +153,7 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
     """
     plan = plan if plan is not None else plan_graph(graph)
     layers = layer_names(graph)
-    for key, node in plan.nodes.items():  # ids were validated at load; check again before they become code
+    for key, node in [*plan.nodes.items(), *plan.idle.items()]:  # validated at load; again before they become code
         for nid in {key, node.id}:
             problem = id_problem(nid)
             if problem:
@@ -164,7 +164,10 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
     cls = class_name(name)
     classes = LayerClasses()
     structured = None
-    if blocks:
+    if blocks and not plan.idle:
+        # Layers that never run (idle: they reach no Output but hold weights) are written out
+        # flat, where each layer is one statement at its module path: the block classes describe
+        # what runs, and an idle layer inside a block would change the block's class.
         structured = structured_model(graph, plan, classes, reserved=_RESERVED | {cls})
     block_sources: list[str] = []
     if structured is not None:
@@ -173,14 +176,18 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
             cls += "Model"
     else:
         writer = _InitWriter(classes)
-        writer.fill(_tree(plan.module_nodes), "self")
+        writer.fill(_tree(plan.built_nodes), "self")
         if cls in classes.sources:
             cls += "Model"
-        frozen = [n for n in plan.module_nodes if n.frozen]
+        frozen = [n for n in plan.built_nodes if n.frozen]
         init = list(writer.lines)
         if writer.containers:
             init[:0] = ["# Containers (nn.ModuleList, nn.Module) only give the layers their module paths,",
                         "# so the state_dict keys match NetCanvas's; forward calls the layers themselves."]
+        if plan.idle:
+            idle = [writer.access[nid] for nid in plan.idle]
+            init.append(f"# {', '.join(idle)}: reach{'es' if len(idle) == 1 else ''} no Output in NetCanvas; "
+                        f"kept with {'its' if len(idle) == 1 else 'their'} weights, never called in forward.")
         if frozen:
             init.append("# Frozen in NetCanvas: no gradient updates.")
             init += [f"{writer.access[n.id]}.requires_grad_(False)" for n in frozen]
@@ -210,10 +217,12 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
     for src in [*classes.sources.values(), *block_sources]:
         body += ["", src.rstrip(), ""]
     returns = "torch.Tensor" if len(plan.outputs) == 1 else "tuple[torch.Tensor, ...]"
+    n_layers = len(plan.built_nodes)
+    layers_text = f"{n_layers} layer{'s' if n_layers != 1 else ''}"
     body += [
         "",
         f"class {cls}(nn.Module):",
-        f'    """{title} ({len(plan.module_nodes)} layers; input N×{fmt_shape(a.input_shape)})."""',
+        f'    """{title} ({layers_text}; input N×{fmt_shape(a.input_shape)})."""',
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",

@@ -273,8 +273,14 @@ class Trainer:
         if self.dist is not None:
             from torch.nn.parallel import DistributedDataParallel
 
+            from core.compiler import idle_layers
+
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.train_model = DistributedDataParallel(self.model, device_ids=ids)
+            # Layers that reach no Output keep their weights in the model but never run, so their
+            # parameters get no gradient: DDP waits for those forever unless told to look for them
+            # (a graph traversal per step, paid only by such graphs).
+            self.train_model = DistributedDataParallel(self.model, device_ids=ids,
+                                                       find_unused_parameters=bool(idle_layers(self.model)))
         self._eager_model = self.train_model
         self._compile_pending = False
         if cfg.compile:

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.analysis import Analysis, NodeResult, analyze
+from core.compiler import compile_graph
 from core.graph import Graph, Node
 from core.layers import get_spec
 
@@ -156,9 +157,12 @@ def check_against_torch(g: Graph, a: Analysis) -> int:
 def test_random_dags_agree_with_torch(g: Graph) -> None:
     a = analyze(g)
     check_against_torch(g, a)
-    # once the graph compiles, layers that reach no Output are left out as the compiled model leaves them out
-    live = g.upstream([n for n, node in g.nodes.items() if node.type == "Output"]) if a.ok else set(g.nodes)
-    assert a.total_params == sum(r.params or 0 for nid, r in a.nodes.items() if r.known and nid in live)
+    # every layer's weights count, also those that reach no Output: the compiled model keeps them (idle)
+    assert a.total_params == sum(r.params or 0 for r in a.nodes.values() if r.known)
+    if a.ok:
+        compiled = compile_graph(g, device="meta")
+        assert a.total_params == sum(p.numel() for p in compiled.parameters())
+        assert a.buffers == sum(b.numel() for b in compiled.buffers())
 
 
 def test_the_generator_reaches_both_agreement_and_refusal() -> None:

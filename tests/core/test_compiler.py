@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import io
 import math
 import operator
 
@@ -9,7 +11,7 @@ import pytest
 import torch
 from torch import fx, nn
 
-from core.compiler import CompileError, compile_graph, var_name
+from core.compiler import CompileError, compile_graph, idle_layers, var_name
 from core.graph import Graph
 from core.project import load_project
 from tests.conftest import ROOT
@@ -256,12 +258,34 @@ def test_names_clashing_with_module_attributes_are_refused() -> None:
     compile_graph(g)
 
 
-def test_dead_branches_are_left_out() -> None:
+def test_dead_branches_with_weights_are_kept_idle_and_others_left_out() -> None:
+    """A branch that reaches no Output does not run; its layers with weights stay in the model
+    (issue 12: a source's state_dict must load strictly), also through deepcopy and pickling."""
     g = chain_graph()
     g.add_node("Linear", "unused", {"out_features": 2})
+    g.add_node("ReLU", "unused_act")
+    g.add_node("Sigmoid", "unused_gate")
     g.add_edge("flat", "unused")
-    gm = compile_graph(g)
-    assert "unused.weight" not in gm.state_dict()
+    g.add_edge("unused", "unused_act")
+    g.add_edge("relu", "unused_gate")
+    gm = compile_graph(g, seed=0)
+    assert idle_layers(gm) == ["unused"]
+    assert [k for k in gm.state_dict() if k.startswith("unused")] == ["unused.weight", "unused.bias"]
+    called = [n.target for n in gm.graph.nodes if n.op in ("call_module", "call_function")]
+    assert "unused" not in called and "unused_act" not in called and torch.sigmoid not in called
+    ref = Chain()
+    ref.load_state_dict({k: v for k, v in gm.state_dict().items() if not k.startswith("unused")})
+    x = torch.randn(2, 3, 8, 8)
+    gm.eval()
+    ref.eval()
+    assert_same(gm(x), ref(x))
+    keys = list(gm.state_dict())
+    assert list(copy.deepcopy(gm).state_dict()) == keys
+    buf = io.BytesIO()
+    torch.save(gm, buf)
+    buf.seek(0)
+    assert list(torch.load(buf, weights_only=False).state_dict()) == keys
+    assert idle_layers(compile_graph(chain_graph())) == []
 
 
 def test_demo_lenet_compiles_with_analysis_totals() -> None:

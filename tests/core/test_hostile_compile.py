@@ -1,7 +1,8 @@
 """Hostile sizes at compile time (issue 11, item 8): a three-line file asking for 12 GB of weights
 is refused in one sentence naming the biggest layer before anything is allocated, by the compiler
-(and so Verify and the training engine) and by ``main.py train``. And (item 9) a weighted branch that
-reaches no Output is counted by none of analysis, the compiled model and the exported file."""
+(and so Verify and the training engine) and by ``main.py train``. And (item 9, revised by issue 12) a
+weighted branch that reaches no Output is held, idle, by the compiled model and the exported file,
+and analysis counts its weights but not its MACs: the three agree."""
 
 from __future__ import annotations
 
@@ -115,14 +116,14 @@ def test_cli_train_refuses_before_touching_anything(nothing_built: None, tmp_pat
 
 
 # -- 9. a weighted branch that reaches no Output ---------------------------------------------------
-# The rule: the compiler and export leave out every layer that reaches no Output (it would be dead
-# code in the forward, and under DistributedDataParallel parameters that never get a gradient stop
-# the run), so analysis leaves them out of its totals too, once the graph compiles (the warning
-# "… does not reach an Output — its result is unused" names them).
+# The rule (issue 12): the forward of the compiled model and of the exported file leaves out every
+# layer that reaches no Output, but those with weights stay in the model, idle, so an imported
+# model's state_dict loads strictly. Analysis counts their parameters and buffers, not their MACs,
+# and the warning says their weights are kept but do not run.
 
 def dead_branch_graph() -> Graph:
-    """Input 10 → fc (110 params) → Output, plus fc → dead (a Linear of 22) → relu and a Conv-free
-    tail with no Output: analysis used to count 132 where the model had 110."""
+    """Input 10 → fc (110 params) → Output, plus fc → dead (a Linear of 22) → dead_bn (4 params,
+    5 buffers) → relu, with no Output."""
     g = Graph()
     g.add_node("Input", "input", {"shape": [10]})
     g.add_node("Linear", "fc", {"out_features": 10})
@@ -154,13 +155,19 @@ def test_totals_agree_with_the_compiled_and_the_exported_model(tmp_path: Path,
     assert main(["export", str(src), "-o", str(out)]) == 0
     exported = _load_class(out, "Dead")
     for model in (compiled, exported):
-        assert a.total_params == sum(p.numel() for p in model.parameters()) == 110
+        assert a.total_params == sum(p.numel() for p in model.parameters()) == 136
         assert a.trainable_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
-        assert a.buffers == sum(b.numel() for b in model.buffers() if b.dtype.is_floating_point) == 0
+        assert a.buffers == sum(b.numel() for b in model.buffers()) == 5
+        assert list(model.state_dict()) == list(compiled.state_dict())
+    exported.load_state_dict(compiled.state_dict(), strict=True)
+    x = torch.randn(3, 10)
+    compiled.eval()
+    exported.eval()
+    assert torch.equal(compiled(x), exported(x))
     assert a.macs == 100  # fc only: dead's 20 are not run
     assert [d.message for d in a.diagnostics] == [
-        "dead_relu does not reach an Output, nor do the 2 layers before it (from dead) — their results are unused; "
-        "connect dead_relu onward or delete them"]
+        "dead_relu does not reach an Output, nor do the 2 layers before it (from dead) — their results are unused, "
+        "and the weights of dead and dead_bn are kept but do not run; connect dead_relu onward or delete them"]
     assert a.nodes["dead"].params == 22  # its own row keeps its numbers
     capsys.readouterr()
 
