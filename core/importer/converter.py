@@ -65,6 +65,7 @@ class Converter:
         self.expected: dict[str, tuple[tuple[int, ...], ...]] = {}  # node id → torch's shapes
         self.skip: set[fx.Node] = set()
         self.ids = id_paths(module)  # module path → node id path
+        self.param_nodes: dict[str, str] = {}  # source parameter name → its Parameter node
         self.reserved = {i for i in self.ids.values() if i}
         self.reserved |= {self.key(name) for name, _ in module.named_parameters(remove_duplicate=False)}
         self.reserved |= {self.key(name) for name, _ in module.named_buffers(remove_duplicate=False)}
@@ -72,7 +73,11 @@ class Converter:
 
     # -- helpers ----------------------------------------------------------------------------------
     def key(self, name: str) -> str:
-        """A source state_dict key (``owner.weight``) as the compiled graph's key."""
+        """A source state_dict key (``owner.weight``) as the compiled graph's key.
+
+        A parameter held by a Parameter node moves one level down, to the node's ``weight``."""
+        if name in self.param_nodes:
+            return f"{self.param_nodes[name]}.weight"
         owner, _, leaf = name.rpartition(".")
         return f"{self.ids[owner]}.{leaf}" if owner else leaf
 
@@ -113,27 +118,28 @@ class Converter:
         return candidate
 
     def add(self, type_name: str, node_id: str, params: Mapping[str, Any], inputs: Sequence[Any],
-            scope: str, n: fx.Node | None) -> Any:
+            scope: str, n: fx.Node | None, *, checked: bool = True) -> Any:
         self.graph.add_node(type_name, node_id, params)
         self.scope[node_id] = scope
         for port, ref in enumerate(inputs):
             self.graph.add_edge(ref.node, node_id, port, ref.port)
         if n is None:
             return Ref(node_id)
-        self.expected[node_id] = self.shapes(n)
+        if checked:
+            self.expected[node_id] = self.shapes(n)
         spec = get_spec(type_name)
         if spec is not None and spec.outputs(spec.resolve(params)) > 1:
             return Multi(node_id, spec.outputs(spec.resolve(params)))
         return Ref(node_id)
 
     def functional(self, n: fx.Node, type_name: str, params: Mapping[str, Any], inputs: Sequence[Any],
-                   name: str | None = None) -> Any:
+                   name: str | None = None, *, last: bool = True) -> Any:
         scope = self.where(n)
         base = (name or _op_name(n)).rstrip("_") or "op"
         node_id = self.fresh(f"{self.ids[scope]}.{base}" if scope else base)
         spec = get_spec(type_name)
         assert spec is not None, type_name
-        return self.add(type_name, node_id, user_params(spec, params, node_id), inputs, scope, n)
+        return self.add(type_name, node_id, user_params(spec, params, node_id), inputs, scope, n, checked=last)
 
     def refs(self, n: fx.Node, value: Any, what: str) -> list[Ref]:
         out = []
@@ -147,14 +153,17 @@ class Converter:
     # -- the walk ---------------------------------------------------------------------------------
     def run(self) -> Graph:
         outputs: Any = None
+        tensors = [n for n in self.gm.graph.nodes
+                   if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.Tensor)]
         for n in self.gm.graph.nodes:
             if n in self.skip:
                 continue
             if n.op == "placeholder":
-                if any(v for v in self.values.values() if isinstance(v, Ref)):
-                    raise ModelImportError(f"{type(self.module).__name__}.forward takes more than one input "
-                                           f"({n.name}); a network here has one Input")
-                node_id = self.fresh("input")
+                if n not in tensors:  # an argument left at its default (a flag): a constant
+                    self.values[n] = n.meta.get("val")
+                    continue
+                # One Input per tensor argument, named after it when there are several (Siamese nets).
+                node_id = self.fresh("input" if len(tensors) == 1 else str(n.target))
                 self.graph.add_node("Input", node_id, {"shape": list(self.shapes(n)[0])})
                 self.values[n] = Ref(node_id)
             elif n.op == "get_attr":
@@ -216,17 +225,25 @@ class Converter:
         return handler(self, n, args, kwargs)
 
     def outputs(self, value: Any) -> None:
+        """One Output node per returned tensor, in order: a dict's keys name them, a tuple's positions."""
+        keyed = isinstance(value, dict)
         if isinstance(value, Outputs):
             items, names = value.items, value.names
+        elif keyed:
+            items, names = tuple(value.values()), tuple(str(k) for k in value)
         elif isinstance(value, (tuple, list)):
             items, names = tuple(value), tuple(str(i) for i in range(len(value)))
         else:
             items, names = (value,), ("",)
         for i, (item, name) in enumerate(zip(items, names, strict=True)):
             if not isinstance(item, Ref):
+                where = f"under key {name!r}" if keyed else f"at position {i}"
                 raise ModelImportError(f"{type(self.module).__name__}.forward returns a {type(item).__name__} "
-                                       f"at position {i}; only tensors (or tuples of tensors) can be Outputs")
-            node_id = self.fresh("output" if i == 0 else f"output_{name}" if name else f"output_{i}")
+                                       f"{where}; only tensors (or tuples or dicts of tensors) can be Outputs")
+            if keyed:
+                node_id = self.fresh(name if name.isidentifier() else f"output_{i}")
+            else:
+                node_id = self.fresh("output" if i == 0 else f"output_{name}" if name else f"output_{i}")
             self.graph.add_node("Output", node_id)
             self.graph.add_edge(item.node, node_id, 0, item.port)
 

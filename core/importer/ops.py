@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx
 
-from core.graph import Graph
+from core.graph import Graph, id_problem
 from core.importer.errors import ModelImportError
 from core.importer.modules import user_params
 from core.importer.values import Multi, Param, Ref
@@ -39,6 +39,7 @@ class Conversion(Protocol):
     values: dict[fx.Node, Any]  # fx node → the value it stands for (a Ref, a Multi, shape arithmetic …)
     ids: dict[str, str]  # module path → node id path
     skip: set[fx.Node]  # fx nodes a handler has already folded into an earlier node
+    param_nodes: dict[str, str]  # source parameter name → the Parameter node that holds it
 
     def fail(self, n: fx.Node, what: str, why: str = ...) -> ModelImportError:
         """The refusal for ``what`` at ``n``, naming the module whose forward does it."""
@@ -54,8 +55,11 @@ class Conversion(Protocol):
         ...
 
     def functional(self, n: fx.Node, type_name: str, params: Mapping[str, Any], inputs: Sequence[Any],
-                   name: str | None = None) -> Any:
-        """Add the node for functional call ``n``, with an id in the calling module's scope."""
+                   name: str | None = None, *, last: bool = True) -> Any:
+        """Add the node for functional call ``n``, with an id in the calling module's scope.
+
+        ``last=False`` for a node that is not yet ``n``'s whole result (a chain of Slices for
+        ``x[:, 1:, :4]``): its shape is not compared with torch's value of ``n``."""
         ...
 
     def refs(self, n: fx.Node, value: Any, what: str) -> list[Ref]:
@@ -126,20 +130,16 @@ def _operands(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[
 
 def _add(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     a, b = _operands(conv, n, args, kwargs)
-    if not isinstance(a, Ref) or not isinstance(b, Ref):
-        raise conv.fail(n, f"{describe(n)} of a tensor and a constant")
-    return conv.functional(n, "Add", {}, [a, b], "add")
+    return conv.functional(n, "Add", {}, _tensors(conv, n, a, b), "add")
 
 
 def _mul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     a, b = _operands(conv, n, args, kwargs)
-    if isinstance(a, Param) and isinstance(b, Ref):
+    if isinstance(a, Param) and isinstance(b, Ref) and _is_layer_scale(conv, n, a):
         return _layer_scale(conv, n, a, b)
-    if isinstance(b, Param) and isinstance(a, Ref):
+    if isinstance(b, Param) and isinstance(a, Ref) and _is_layer_scale(conv, n, b):
         return _layer_scale(conv, n, b, a)
-    if not isinstance(a, Ref) or not isinstance(b, Ref):
-        raise conv.fail(n, f"{describe(n)} of a tensor and a constant")
-    return conv.functional(n, "Multiply", {}, [a, b], "mul")
+    return conv.functional(n, "Multiply", {}, _tensors(conv, n, a, b), "mul")
 
 
 def _sub(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -156,24 +156,61 @@ def _div(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
 
 
 def _tensors(conv: Conversion, n: fx.Node, *operands: Any) -> list[Any]:
-    """The operands of a merge as references; constants refused."""
+    """The operands of a merge as references: parameters become Parameter nodes; constants are refused."""
     out = []
     for v in operands:
+        if isinstance(v, Param):
+            v = parameter_node(conv, n, v)
         if not isinstance(v, Ref):
             raise conv.fail(n, f"{describe(n)} of a tensor and a constant")
         out.append(v)
     return out
 
 
+def parameter_node(conv: Conversion, n: fx.Node, param: Param) -> Ref:
+    """The Parameter node holding ``param`` (one per parameter, made at its first use), at its own path.
+
+    Its id is the parameter's path, so its state is ``<path>.weight`` (the converter's ``key``
+    maps the source's key there); its group is the module that owns it.
+    """
+    if param.path in conv.param_nodes:
+        return Ref(conv.param_nodes[param.path])
+    if not isinstance(param.value, torch.nn.Parameter):
+        raise conv.fail(n, f"the buffer {param.path!r} used directly in forward",
+                        "a Parameter node holds learned weights, not a buffer")
+    owner, _, leaf = param.path.rpartition(".")
+    shape = [int(d) for d in param.value.shape]
+    if not shape:
+        raise conv.fail(n, f"the scalar parameter {param.path!r} used directly in forward",
+                        "a Parameter node holds a tensor of at least one axis")
+    if owner and conv.ids[owner] in conv.graph.nodes:
+        raise conv.fail(n, f"the parameter {param.path!r} of a layer used directly in forward",
+                        "a layer's own weights can only be used by the layer")
+    node_id = f"{conv.ids[owner]}.{leaf}" if owner else leaf
+    if id_problem(node_id) or node_id in conv.graph.nodes:
+        raise conv.fail(n, f"the parameter {param.path!r} used directly in forward",
+                        "its name cannot be a node id here")
+    batch_axis = len(shape) > 1 and shape[0] == 1  # ViT's 1×N×D tokens; else the tensor is one sample
+    params = {"shape": shape[1:] if batch_axis else shape, "batch_axis": batch_axis}
+    spec = get_spec("Parameter")
+    assert spec is not None
+    conv.add("Parameter", node_id, user_params(spec, params, node_id), [], owner, None)
+    conv.param_nodes[param.path] = node_id
+    return Ref(node_id)
+
+
+def _is_layer_scale(conv: Conversion, n: fx.Node, param: Param) -> bool:
+    """``self.layer_scale * x`` (ConvNeXt): a per-channel scale that broadcasts to exactly x's shape."""
+    owner, _, attr = param.path.rpartition(".")
+    (shape,) = conv.shapes(n)
+    want = (shape[0],) + (1,) * (len(shape) - 1)
+    return (attr == "layer_scale" and bool(owner) and tuple(param.value.shape) == want
+            and conv.ids[owner] not in conv.graph.nodes)
+
+
 def _layer_scale(conv: Conversion, n: fx.Node, param: Any, x: Any) -> Any:
     """``self.layer_scale * x`` (ConvNeXt): a LayerScale node at the owner's path, keeping the key."""
-    owner, _, attr = param.path.rpartition(".")
-    (shape,) = conv.shapes(n)  # a per-channel scale broadcasts to exactly x's shape
-    want = (shape[0],) + (1,) * (len(shape) - 1)
-    if (attr != "layer_scale" or not owner or tuple(param.value.shape) != want
-            or conv.ids[owner] in conv.graph.nodes):
-        raise conv.fail(n, f"the parameter {param.path!r} {fmt(param.value.shape)} used directly in forward "
-                           f"(only a per-channel `layer_scale` of shape {fmt(want)} maps to LayerScale)")
+    owner = param.path.rpartition(".")[0]
     params: dict[str, Any] = {}
     flat = param.value.detach().flatten()
     if flat.numel() and not flat.is_meta and bool((flat == flat[0]).all()):
@@ -182,10 +219,6 @@ def _layer_scale(conv: Conversion, n: fx.Node, param: Any, x: Any) -> Any:
     assert spec is not None
     node_id = conv.ids[owner]
     return conv.add("LayerScale", node_id, user_params(spec, params, node_id), [x], owner, n)
-
-
-def fmt(shape: Any) -> str:
-    return "×".join(str(int(d)) for d in shape) or "scalar"
 
 
 def _cat(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -314,15 +347,21 @@ def _positive_dims(dims: Any, rank: int) -> list[int]:
     return [int(d) % rank for d in seq]
 
 
-def _mean(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("input", "dim", "keepdim", "dtype"), {"dim": None, "keepdim": False,
-                                                                            "dtype": None})
+_REDUCTIONS = {"mean": "Mean", "sum": "Sum", "amax": "Amax"}
+
+
+def _reduce(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``x.mean(dims)``, ``torch.sum(x, dims, keepdim)``, ``x.amax(dims)`` over constant axes."""
+    name = str(n.target) if n.op == "call_method" else getattr(n.target, "__name__", "")
+    type_name = _REDUCTIONS[name]
+    names = ("input", "dim", "keepdim") if name == "amax" else ("input", "dim", "keepdim", "dtype")
+    b = _bind(conv, n, args, kwargs, names, {"dim": None, "keepdim": False, "dtype": None})
     x = _input(conv, n, b["input"])
-    if b["dim"] is None or b["dtype"] is not None:
-        raise conv.fail(n, f"{describe(n)} over every axis (batch included)" if b["dim"] is None
+    if b["dim"] in (None, (), []) or b.get("dtype") is not None:
+        raise conv.fail(n, f"{describe(n)} over every axis (batch included)" if b.get("dtype") is None
                         else f"{describe(n)} with a dtype")
     dims = _positive_dims(b["dim"], _rank(n))
-    return conv.functional(n, "Mean", {"dim": dims, "keepdim": bool(b["keepdim"])}, [x], "mean")
+    return conv.functional(n, type_name, {"dim": dims, "keepdim": bool(b["keepdim"])}, [x], name)
 
 
 _PAD_TYPES = {"reflect": "ReflectionPad2d", "replicate": "ReplicationPad2d"}
@@ -457,7 +496,113 @@ def _getitem(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[s
         return Ref(base.node, index % base.count)
     if isinstance(base, (list, tuple)):
         return base[index]
+    if isinstance(base, Ref):
+        return _index(conv, n, base, index)
     raise conv.fail(n, "indexing a tensor (x[...])")
+
+
+def _index(conv: Conversion, n: fx.Node, x: Ref, index: Any) -> Any:
+    """``x[:, :c]``, ``x[..., 1:]``, ``x[:, 0]``: a Slice or Select per indexed axis, last axis first."""
+    items = list(index) if isinstance(index, tuple) else [index]
+    rank = _rank(n)
+    if any(i is None or not isinstance(i, (int, slice, type(Ellipsis))) for i in items) or items.count(...) > 1:
+        raise conv.fail(n, f"indexing a tensor as x[{_show_index(items)}]",
+                        "only constant ints and slices (and one ...) map to Slice and Select")
+    if ... in items:
+        at = items.index(...)
+        items[at:at + 1] = [slice(None)] * (rank - len(items) + 1)
+    if len(items) > rank:
+        raise conv.fail(n, f"indexing a tensor of {rank} axes with {len(items)} indices")
+    steps = []
+    for axis, item in enumerate(items):
+        if isinstance(item, slice) and item == slice(None):
+            continue
+        if axis == 0:
+            raise conv.fail(n, f"indexing the batch axis with {item!r}", "a layer works on each sample alone")
+        if isinstance(item, slice) and not all(v is None or isinstance(v, int) for v in (item.start, item.stop,
+                                                                                          item.step)):
+            raise conv.fail(n, f"slicing a tensor as x[{_show_index(items)}]", "only constant bounds map to Slice")
+        steps.append((axis, item))
+    value: Any = x
+    for k, (axis, item) in enumerate(reversed(steps)):  # the last axis first: earlier axes keep their number
+        last = k == len(steps) - 1
+        if isinstance(item, int):
+            value = conv.functional(n, "Select", {"dim": axis, "index": item}, [value], "select", last=last)
+        else:
+            params = {"dim": axis, "start": item.start or 0, "end": item.stop, "step": item.step or 1}
+            value = conv.functional(n, "Slice", params, [value], "slice", last=last)
+    return value
+
+
+def _show_index(items: Sequence[Any]) -> str:
+    """An index as Python writes it: ``:, None, 1:3``."""
+    def one(item: Any) -> str:
+        if isinstance(item, slice):
+            start, stop, step = ("" if v is None else str(v) if isinstance(v, int) else "?"
+                                 for v in (item.start, item.stop, item.step))
+            return f"{start}:{stop}" + (f":{step}" if step else "")
+        return "..." if item is ... else str(item) if isinstance(item, (int, type(None))) else "tensor"
+    return ", ".join(one(i) for i in items)
+
+
+def _narrow(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("input", "dim", "start", "length"), {})
+    x = _input(conv, n, b["input"])
+    axis = int(b["dim"]) % _rank(n)
+    src = n.args[0]
+    assert isinstance(src, fx.Node)
+    size = conv.shapes(src)[0][axis - 1] if axis else 0
+    start = int(b["start"]) % size if size and int(b["start"]) < 0 else int(b["start"])
+    return _index(conv, n, x, (slice(None),) * axis + (slice(start, start + int(b["length"])),))
+
+
+def _select(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("input", "dim", "index"), {})
+    x = _input(conv, n, b["input"])
+    axis = int(b["dim"]) % _rank(n)
+    return _index(conv, n, x, (slice(None),) * axis + (int(b["index"]),))
+
+
+def _batch_source(conv: Conversion, n: fx.Node, arg: Any) -> Ref | None:
+    """The tensor whose batch size an expand's first size was read from (``x.shape[0]``, ``x.size(0)``)."""
+    todo = [arg] if isinstance(arg, fx.Node) else []
+    seen: set[fx.Node] = set()
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        value = conv.values.get(node)
+        if isinstance(value, Ref):
+            return value
+        todo.extend(node.all_input_nodes)
+    return None
+
+
+def _expand(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``x.expand(b, -1, h, w)`` of a batch, or of a parameter to the batch of the tensor ``b`` came from."""
+    base, sizes = args[0], list(args[1:]) or list(kwargs.get("size", ()))
+    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
+        sizes = list(sizes[0])
+    (target,) = conv.shapes(n)
+    if isinstance(base, Param):
+        raw = n.args[1] if len(n.args) > 1 else None
+        if isinstance(raw, (list, tuple)) and raw:
+            raw = raw[0]
+        like = _batch_source(conv, n, raw)
+        if like is None:
+            raise conv.fail(n, f"{describe(n)} of the parameter {base.path!r} to a constant batch size",
+                            "expand it to the batch of an input, e.g. x.shape[0]")
+        return conv.functional(n, "Expand", {"shape": list(target)}, [parameter_node(conv, n, base), like],
+                               "expand")
+    x = _input(conv, n, base)
+    return conv.functional(n, "Expand", {"shape": list(target)}, [x], "expand")
+
+
+def _expand_as(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("self", "other"), {})
+    x, other = _tensors(conv, n, b["self"], b["other"])
+    return conv.functional(n, "Expand", {}, [x, other], "expand_as")
 
 
 _FUNCTIONS: dict[Any, Handler] = {
@@ -466,7 +611,8 @@ _FUNCTIONS: dict[Any, Handler] = {
     operator.sub: _sub, operator.isub: _sub, torch.sub: _sub, torch.subtract: _sub,
     operator.truediv: _div, operator.itruediv: _div, torch.div: _div, torch.divide: _div, torch.true_divide: _div,
     torch.cat: _cat, torch.concat: _cat, torch.concatenate: _cat,
-    torch.flatten: _flatten, torch.mean: _mean, torch.reshape: _view,
+    torch.flatten: _flatten, torch.mean: _reduce, torch.sum: _reduce, torch.amax: _reduce, torch.reshape: _view,
+    torch.narrow: _narrow, torch.select: _select,
     torch.transpose: _transpose, torch.swapaxes: _transpose, torch.permute: _permute,
     torch.chunk: _chunk, torch.split: _split, operator.getitem: _getitem,
     torch.channel_shuffle: _channel_shuffle, F.channel_shuffle: _channel_shuffle, F.pad: _pad,
@@ -475,7 +621,8 @@ _FUNCTIONS: dict[Any, Handler] = {
 
 _METHODS: dict[str, Handler] = {
     "add": _add, "add_": _add, "mul": _mul, "mul_": _mul, "sub": _sub, "sub_": _sub, "div": _div, "div_": _div,
-    "flatten": _flatten, "mean": _mean, "view": _view, "reshape": _view,
+    "flatten": _flatten, "mean": _reduce, "sum": _reduce, "amax": _reduce, "view": _view, "reshape": _view,
+    "narrow": _narrow, "select": _select, "expand": _expand, "expand_as": _expand_as,
     "transpose": _transpose, "swapaxes": _transpose, "permute": _permute,
     "chunk": _chunk, "split": _split, "contiguous": _alias, "clone": _alias,
     **{name: _as_layer_method for name in _AS_LAYER_METHODS},

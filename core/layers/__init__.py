@@ -13,7 +13,9 @@ from core.layers import (  # noqa: F401  (imported for their registrations)
     merge,
     norm,
     pad,
+    param,
     pool,
+    select,
     shape,
 )
 from core.layers.registry import all_specs, canonical_type, get_spec, register, suggest, type_names

@@ -1,5 +1,6 @@
 """torch modules behind StochasticDepth (:mod:`core.layers.dropout`), LayerScale and LayerNorm2d
-(:mod:`core.layers.norm`), the layer types torchvision's EfficientNet and ConvNeXt need.
+(:mod:`core.layers.norm`), the layer types torchvision's EfficientNet and ConvNeXt need, and
+LearnedTensor behind the Parameter node (:mod:`core.layers.param`).
 
 They live apart from the declarations so that importing :mod:`core.layers` never imports torch
 (only building a module does). Each class is self-contained and uses only ``torch``, so the
@@ -69,3 +70,28 @@ class LayerNorm2d(nn.LayerNorm):
         x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
 
+
+
+class LearnedTensor(nn.Module):
+    """A learned tensor used directly in ``forward``: ViT's class token and positional embedding.
+
+    It takes no input and returns its ``weight``, one sample of ``shape`` with a batch axis of
+    size 1 that broadcasts over the batch (``x + pos``) or is expanded to it (the class token).
+    ``batch_axis`` says whether the stored tensor has that leading axis (ViT's ``1×N×D``) or is
+    ``shape`` itself, so a source's weights load unchanged either way. Initialized like ViT's
+    embeddings: normal with standard deviation 0.02.
+    """
+
+    def __init__(self, shape: list[int] | tuple[int, ...], batch_axis: bool = True) -> None:
+        super().__init__()
+        self.shape = tuple(int(d) for d in shape)
+        self.batch_axis = batch_axis
+        stored = (1, *self.shape) if batch_axis else self.shape
+        self.weight = nn.Parameter(torch.empty(stored))
+        nn.init.normal_(self.weight, std=0.02)
+
+    def forward(self) -> torch.Tensor:
+        return self.weight if self.batch_axis else self.weight.unsqueeze(0)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, batch_axis={self.batch_axis}"

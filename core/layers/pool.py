@@ -7,7 +7,8 @@ input still gives one output); torch also refuses a padding larger than half the
 (DESIGN.md §5).
 
 Mean (``x.mean(dims)``) is global average pooling as MNASNet and ShuffleNet write it: a
-``call_function`` op whose ``dim`` counts the batch axis as 0, like torch.
+``call_function`` op whose ``dim`` counts the batch axis as 0, like torch; Sum and Amax
+(``x.sum(dims)``, ``x.amax(dims)``) are the same reduction with another operation.
 """
 
 from __future__ import annotations
@@ -187,54 +188,69 @@ AdaptiveAvgPool3d = _adaptive("AdaptiveAvgPool3d", "Averages each channel of a C
                               "output size (global average pooling at 1).", "avgpool", 3)
 
 
-# -- Mean -----------------------------------------------------------------------------------------
+# -- Mean, Sum, Amax ------------------------------------------------------------------------------
 
-def _mean_axes(p: Params, shape: Shape) -> list[int]:
+def _reduce_axes(type_name: str, p: Params, shape: Shape) -> list[int]:
     dims = list(p["dim"])
-    axes = [sample_axis("Mean", d, len(shape)) for d in dims]
+    axes = [sample_axis(type_name, d, len(shape)) for d in dims]
     if len(set(axes)) != len(axes):
-        raise LayerError(f"Mean dim={dims} names an axis twice", param="dim")
+        raise LayerError(f"{type_name} dim={dims} names an axis twice", param="dim")
     return axes
 
 
-def _mean_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
-    (shape,) = shapes
-    axes = _mean_axes(p, shape)
-    if p["keepdim"]:
-        out = tuple(1 if i in axes else n for i, n in enumerate(shape))
-    else:
-        out = tuple(n for i, n in enumerate(shape) if i not in axes)
-    if not out:
-        raise LayerError(f"Mean over every axis of the {fmt_shape(shape)} input leaves a scalar per sample "
-                         f"— keep the channel axis (dim [2, 3])", set_param_fix("dim", [2, 3]), param="dim")
-    return Inferred(out_shapes=(out,))
+def _reduce_infer(type_name: str) -> Any:
+    def infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+        (shape,) = shapes
+        axes = _reduce_axes(type_name, p, shape)
+        if p["keepdim"]:
+            out = tuple(1 if i in axes else n for i, n in enumerate(shape))
+        else:
+            out = tuple(n for i, n in enumerate(shape) if i not in axes)
+        if not out:
+            raise LayerError(f"{type_name} over every axis of the {fmt_shape(shape)} input leaves a scalar per "
+                             f"sample — keep the channel axis (dim [2, 3])", set_param_fix("dim", [2, 3]),
+                             param="dim")
+        return Inferred(out_shapes=(out,))
+
+    return infer
 
 
-def _mean_window(p: Params, shapes: Sequence[Shape]) -> Any:
-    shape = shapes[0]
-    try:
-        axes = _mean_axes(p, shape)
-    except LayerError:
-        return None
-    # Averaging over a spatial axis (any axis after the channels) sees the whole input.
-    return GLOBAL if len(shape) > 1 and any(a >= 1 for a in axes) else None
+def _reduce_window(type_name: str) -> Any:
+    def window(p: Params, shapes: Sequence[Shape]) -> Any:
+        shape = shapes[0]
+        try:
+            axes = _reduce_axes(type_name, p, shape)
+        except LayerError:
+            return None
+        # Reducing over a spatial axis (any axis after the channels) sees the whole input.
+        return GLOBAL if len(shape) > 1 and any(a >= 1 for a in axes) else None
+
+    return window
 
 
-def _mean(x: Any, dim: Sequence[int], keepdim: bool = False) -> Any:
-    return x.mean(list(dim), keepdim=keepdim)
+def _reduce(type_name: str, method: str, doc: str, what: str) -> LayerSpec:
+    def function(x: Any, dim: Sequence[int], keepdim: bool = False) -> Any:
+        return getattr(x, method)(list(dim), keepdim=keepdim)
+
+    return register(LayerSpec(
+        type=type_name, category=Category.POOL, doc=doc,
+        params=(ParamSpec("dim", Kind.SHAPE, [2, 3], f"Axes to {what}, counted with the batch axis "
+                          f"(2, 3 = height and width)."),
+                ParamSpec("keepdim", Kind.BOOL, False, "Keep the reduced axes with size 1.")),
+        infer=_reduce_infer(type_name), window=_reduce_window(type_name), function=function,
+        code=lambda xs, p: (f"{xs[0]}.{method}([{', '.join(str(int(d)) for d in p['dim'])}], "
+                            f"keepdim={bool(p['keepdim'])})"),
+        short=lambda p: "dims " + ",".join(str(d) for d in p["dim"]),
+        fit_role=FitRole.PASS_THROUGH,  # over H and W (its default) it keeps the channels
+    ))
 
 
-Mean = register(LayerSpec(
-    type="Mean", category=Category.POOL,
-    doc="Averages over some axes (x.mean): over H and W it is global average pooling (MNASNet, ShuffleNet).",
-    params=(ParamSpec("dim", Kind.SHAPE, [2, 3], "Axes to average, counted with the batch axis "
-                      "(2, 3 = height and width)."),
-            ParamSpec("keepdim", Kind.BOOL, False, "Keep the averaged axes with size 1.")),
-    infer=_mean_infer, window=_mean_window, function=_mean,
-    code=lambda xs, p: f"{xs[0]}.mean([{', '.join(str(int(d)) for d in p['dim'])}], keepdim={bool(p['keepdim'])})",
-    short=lambda p: "dims " + ",".join(str(d) for d in p["dim"]),
-    fit_role=FitRole.PASS_THROUGH,  # over H and W (its default) it keeps the channels
-))
+Mean = _reduce("Mean", "mean", "Averages over some axes (x.mean): over H and W it is global average pooling "
+               "(MNASNet, ShuffleNet).", "average")
+Sum = _reduce("Sum", "sum", "Adds up over some axes (x.sum): over H and W a global sum pooling; attention pooling "
+              "sums weighted values.", "sum up")
+Amax = _reduce("Amax", "amax", "Takes the maximum over some axes (x.amax): over H and W it is global max pooling "
+               "(CBAM's channel attention).", "maximize over")
 
-__all__ = ["AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-           "MaxPool1d", "MaxPool2d", "MaxPool3d", "Mean"]
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool2d", "Amax", "AvgPool1d", "AvgPool2d",
+           "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "Mean", "Sum"]

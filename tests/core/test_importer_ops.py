@@ -190,3 +190,118 @@ def test_arithmetic_with_constants_is_refused_by_name() -> None:
         import_with_weights(Fn(lambda m, x: x / 255.0), (3, 4, 4))
     with pytest.raises(ModelImportError, match=r"torch\.div with rounding_mode='floor'"):
         import_with_weights(Fn(lambda m, x: torch.div(x, x.sigmoid(), rounding_mode="floor")), (3, 4, 4))
+
+
+# -- slicing, indexing, reductions, expand --------------------------------------------------------
+
+class Ghost(nn.Module):
+    """GhostNet's module: a primary conv, cheap depthwise features, concatenated and cut to ``oup``."""
+
+    def __init__(self, inp: int, oup: int) -> None:
+        super().__init__()
+        self.oup = oup
+        init = -(-oup // 2)
+        self.primary = nn.Conv2d(inp, init, 1, bias=False)
+        self.cheap = nn.Conv2d(init, init, 3, padding=1, groups=init, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.primary(x)
+        out = torch.cat([x1, self.cheap(x1)], dim=1)
+        return out[:, :self.oup, :, :]
+
+
+def test_slicing_by_constants() -> None:
+    g = check(Fn(lambda m, x: m.ghost(x), ghost=Ghost(4, 5)), (4, 6, 6))
+    assert types(g).count("Slice") == 1
+    g = check(Fn(lambda m, x: m.fc(x[..., 1:] + x[:, :, :-1]), fc=nn.Linear(5, 3)), (4, 6))
+    assert types(g).count("Slice") == 2
+    # several axes at once: one node per axis, each checked against torch's shape of the whole index
+    g = check(Fn(lambda m, x: x[:, 1:3, ::2, -3:] * x.narrow(1, 0, 2)[:, :, ::2, -3:]), (4, 5, 6))
+    assert types(g).count("Slice") == 6
+
+
+def test_selecting_one_position() -> None:
+    g = check(Fn(lambda m, x: m.fc(x[:, 0] + x.select(1, -1)) + m.fc2(x[:, 2, 1:]),
+                 fc=nn.Linear(6, 3), fc2=nn.Linear(5, 3)), (4, 6))
+    assert types(g).count("Select") == 3 and "Slice" in types(g)
+
+
+def test_sum_and_amax_over_constant_axes() -> None:
+    def forward(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        avg, top = x.mean((2, 3), keepdim=True), torch.amax(x, dim=(2, 3), keepdim=True)
+        gate = torch.sigmoid(m.fc(avg) + m.fc2(top))  # CBAM's channel attention
+        return (x * gate).sum(dim=-1) + x.amax(-1)
+
+    g = check(Fn(forward, fc=nn.Conv2d(4, 4, 1), fc2=nn.Conv2d(4, 4, 1)), (4, 5, 6))
+    assert types(g).count("Amax") == 2 and types(g).count("Sum") == 1
+
+
+def test_expand_and_expand_as() -> None:
+    g = check(Fn(lambda m, x: x + m.pool(x).expand(-1, -1, 5, 6) + m.pool(x).expand_as(x),
+                 pool=nn.AdaptiveAvgPool2d(1)), (4, 5, 6))
+    assert types(g).count("Expand") == 2
+
+
+# -- Parameter nodes ------------------------------------------------------------------------------
+
+class TinyViT(nn.Module):
+    """ViT's use of learned tensors: a class token expanded to the batch and a positional embedding."""
+
+    def __init__(self, d: int = 8, n: int = 4) -> None:
+        super().__init__()
+        self.patch = nn.Linear(6, d)
+        self.class_token = nn.Parameter(torch.randn(1, 1, d))
+        self.encoder = nn.Module()
+        self.encoder.pos_embedding = nn.Parameter(torch.randn(1, n + 1, d))
+        self.encoder.ln = nn.LayerNorm(d)
+        self.head = nn.Linear(d, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch(x)
+        batch_class_token = self.class_token.expand(x.shape[0], -1, -1)
+        x = torch.cat([batch_class_token, x], dim=1)
+        x = self.encoder.ln(x + self.encoder.pos_embedding)
+        return self.head(x[:, 0])
+
+
+def test_parameters_used_in_forward_become_parameter_nodes() -> None:
+    keys = {"class_token": "class_token.weight", "encoder.pos_embedding": "encoder.pos_embedding.weight"}
+    g = check(TinyViT(), (4, 6), keys=keys)
+    assert g.nodes["class_token"].type == g.nodes["encoder.pos_embedding"].type == "Parameter"
+    assert g.nodes["encoder.pos_embedding"].params["shape"] == [5, 8]
+    assert "Expand" in types(g) and "Select" in types(g)
+
+
+class Gamma(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.gamma = nn.Parameter(torch.randn(3, 1, 1))  # no leading batch axis: stored as it is
+        self.offset = nn.Parameter(torch.randn(1, 3, 4, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x) * self.gamma - self.offset
+        return (y + self.offset) / self.gamma
+
+
+def test_a_parameter_used_twice_is_one_node() -> None:
+    g = check(Gamma(), (3, 4, 4), keys={"gamma": "gamma.weight", "offset": "offset.weight"})
+    assert types(g).count("Parameter") == 2
+    assert g.nodes["gamma"].params == {"shape": [3, 1, 1], "batch_axis": False}
+
+
+def test_buffers_and_scalars_used_in_forward_are_refused_by_name() -> None:
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.tensor(2.0))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * self.scale
+
+    with pytest.raises(ModelImportError, match="scalar parameter 'scale'"):
+        import_with_weights(Scaled(), (3,))
+    m = Fn(lambda m, x: x + m.mean_buf)
+    m.register_buffer("mean_buf", torch.zeros(1, 3))
+    with pytest.raises(ModelImportError, match="buffer 'mean_buf'"):
+        import_with_weights(m, (3,))

@@ -163,6 +163,13 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
     "Split": [({"sections": [1, 3]}, [(4, 5, 5)]), ({"sections": [2, 2, 1], "dim": -1}, [(3, 5)])],
     "Add": [({}, [(4, 5, 5), (4, 5, 5)]), ({}, [(6,), (6,), (6,)])],
     "Multiply": [({}, [(4, 5, 5), (4, 1, 1)]), ({}, [(3, 4), (3, 4), (1, 4)])],
+    "Slice": [({"start": 1, "end": 3}, [(4, 5, 5)]), ({"dim": -1, "start": 1}, [(3, 7)]),
+              ({"dim": 2, "start": -4, "step": 2}, [(2, 9, 3)]), ({"dim": 3, "end": -1, "start": -9}, [(2, 3, 4)])],
+    "Select": [({}, [(4, 5, 5)]), ({"dim": -1, "index": -1}, [(3, 7)]), ({"dim": 2, "index": 2}, [(2, 3, 4)])],
+    "Expand": [({"shape": [4, 5, 5]}, [(4, 1, 1)]), ({}, [(1, 6), (3, 6)]), ({"shape": [3, 6]}, [(1, 6), (4, 2)])],
+    "Sum": [({}, [(4, 5, 5)]), ({"dim": [1], "keepdim": True}, [(3, 4)])],
+    "Amax": [({}, [(4, 5, 5)]), ({"dim": [3, 2], "keepdim": True}, [(3, 4, 5)])],
+    "Parameter": [({"shape": [1, 8]}, []), ({"shape": [3, 1, 1], "batch_axis": False}, [])],
     "Subtract": [({}, [(4, 5, 5), (4, 1, 1)]), ({}, [(3, 4), (3, 4), (1, 4)])],
     "Divide": [({}, [(4, 5, 5), (1, 5, 5)]), ({}, [(6,), (6,)])],
     "Concat": [
@@ -240,7 +247,9 @@ def run_torch(spec: LayerSpec, kwargs: dict[str, Any], shapes: list[Shape]) -> t
         # Eagerly first: under FlopCounterMode some ops run decomposed and skip torch's checks
         # (an Upsample to size 0 passes there), so shapes and refusals come from the eager run.
         out = call()
-        with FlopCounterMode(display=False) as counter:
+        # With grad on: torch's module tracker inside FlopCounterMode fails on a module that returns a
+        # view of its own parameter made under no_grad (a Parameter node stored without its batch axis).
+        with torch.enable_grad(), FlopCounterMode(display=False) as counter:
             call()
     if not spec.is_module and spec.code is not None:
         names = [f"x{i}" for i in range(len(xs))]
@@ -377,6 +386,15 @@ REFUSED: list[tuple[str, dict[str, Any], list[Shape], str | None]] = [
     ("Add", {}, [(3, 4, 4), (3, 4, 5)], None),
     ("Multiply", {}, [(4, 5, 5), (4,)], None),
     ("Subtract", {}, [(4, 5, 5), (3, 5, 5)], None),
+    ("Slice", {"start": 5}, [(4, 5, 5)], "torch returns an empty tensor; a size of 0 is an error here"),
+    ("Slice", {"dim": 0, "end": 1}, [(3, 4)], "slicing the batch axis would drop samples"),
+    ("Select", {"index": 4}, [(4, 5)], None),
+    ("Select", {}, [(4,)], "a scalar per sample has no axis left for the layers after it"),
+    ("Expand", {"shape": [4, 5, 5]}, [(3, 1, 1)], None),
+    ("Expand", {"shape": [4, 5]}, [(4, 1, 1)], None),
+    ("Expand", {}, [(4, 1, 1)], "without a second input there is no target shape"),
+    ("Sum", {"dim": [2]}, [(4,)], None),
+    ("Amax", {"dim": [1, 1]}, [(3, 4)], None),
     ("Divide", {}, [(4, 5, 5), (4,)], None),
     ("Concat", {}, [(2, 4, 4), (2, 5, 4)], None),
     ("Concat", {"dim": 0}, [(2, 4), (2, 4)], "dim 0 would concatenate samples of the batch"),
