@@ -305,3 +305,54 @@ def test_buffers_and_scalars_used_in_forward_are_refused_by_name() -> None:
     m.register_buffer("mean_buf", torch.zeros(1, 3))
     with pytest.raises(ModelImportError, match="buffer 'mean_buf'"):
         import_with_weights(m, (3,))
+
+
+# -- several inputs, dict and tuple outputs --------------------------------------------------------
+
+def test_dict_outputs_become_outputs_named_by_their_keys() -> None:
+    g = check(Fn(lambda m, x: {"logits": m.fc(x), "features": x.sigmoid()}, fc=nn.Linear(4, 2)), (4,))
+    outputs = [nid for nid, node in g.nodes.items() if node.type == "Output"]
+    assert outputs == ["logits", "features"]
+
+
+class Siamese(nn.Module):
+    """Two inputs through one tower each, compared by their difference; two outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left_tower = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+        self.right_tower = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = self.left_tower(left).flatten(1), self.right_tower(right).flatten(1)
+        return self.head(a - b), a * b
+
+
+def test_several_tensor_inputs_become_one_input_each() -> None:
+    from torch import fx
+
+    from core.importer.converter import Converter, add_groups
+    from core.importer.trace import BATCH, trace_module
+
+    module = Siamese().eval()
+    gm = trace_module(module)
+
+    class Record(fx.Interpreter):  # the pipeline's shape stage takes one input shape: record both here
+        def run_node(self, n: fx.Node) -> Any:
+            n.meta["val"] = value = super().run_node(n)
+            return value
+
+    xs = [torch.randn(BATCH, 3, 6, 6), torch.randn(BATCH, 3, 5, 5)]
+    with torch.no_grad():
+        Record(gm).run(*xs)
+    conv = Converter(module, gm)
+    graph = conv.run()
+    add_groups(conv)
+    inputs = {nid: node.params["shape"] for nid, node in graph.nodes.items() if node.type == "Input"}
+    assert inputs == {"left": [3, 6, 6], "right": [3, 5, 5]}
+    assert [nid for nid, node in graph.nodes.items() if node.type == "Output"] == ["output", "output_1"]
+    compiled = compile_graph(graph)
+    compiled.load_state_dict({conv.key(k): v for k, v in module.state_dict().items()}, strict=True)
+    with torch.no_grad():
+        _same(module(*xs), compiled.eval()(*xs))
