@@ -4,8 +4,8 @@ This is the importer's whole knowledge of *modules* (the functional calls are in
 :mod:`core.importer.ops`):
 
 - :func:`layer_classes` maps each module class to its layer type, read from every declaration's
-  ``torch_class`` in :mod:`core.layers` (exact classes only), so the tracer knows what to keep
-  whole and the converter what node to make;
+  ``torch_class`` in :mod:`core.layers` (and subclasses that keep their parent's ``forward``), so
+  the tracer knows what to keep whole and the converter what node to make;
 - :func:`module_params` reads a module's constructor arguments back from its attributes (or the
   declaration's ``from_module``), and :func:`user_params` keeps only what differs from torch's
   defaults, which the op handlers use too for the parameters of functional calls;
@@ -53,10 +53,51 @@ def resolve_class(dotted: str) -> type | None:
     return None
 
 
+class LayerClasses(dict[type, LayerSpec]):
+    """Module class → layer type; a subclass that keeps its parent's ``forward`` is that layer too.
+
+    ``get``, ``in`` and ``[]`` answer for subclasses by walking the class's MRO to the first
+    registered class, and accept the subclass only when its ``forward`` is that class's own (a
+    subclass that adds an attribute or a constructor argument computes the same thing); answers
+    are remembered. A subclass with its own ``forward`` is traced into instead, and
+    :mod:`core.importer.trace` recognizes the layer's functional call inside it.
+    """
+
+    def resolve(self, cls: type) -> LayerSpec | None:
+        if dict.__contains__(self, cls):
+            return dict.__getitem__(self, cls)
+        spec = None
+        for base in cls.__mro__[1:]:
+            if dict.__contains__(self, base):
+                if getattr(cls, "forward", None) is getattr(base, "forward", None):
+                    spec = dict.__getitem__(self, base)
+                break
+        if spec is not None:
+            self[cls] = spec
+        return spec
+
+    def registered_base(self, cls: type) -> type | None:
+        """The first registered class in ``cls``'s MRO (itself included), whatever its forward."""
+        return next((base for base in cls.__mro__ if dict.__contains__(self, base)), None)
+
+    def get(self, cls: type, default: Any = None) -> Any:  # type: ignore[override]
+        spec = self.resolve(cls) if isinstance(cls, type) else None
+        return default if spec is None else spec
+
+    def __contains__(self, cls: object) -> bool:
+        return isinstance(cls, type) and self.resolve(cls) is not None
+
+    def __missing__(self, cls: type) -> LayerSpec:
+        spec = self.resolve(cls) if isinstance(cls, type) else None
+        if spec is None:
+            raise KeyError(cls)
+        return spec
+
+
 @cache
-def layer_classes() -> dict[type, LayerSpec]:
-    """Module class → layer type, from every declaration's ``torch_class`` (exact classes only)."""
-    out: dict[type, LayerSpec] = {}
+def layer_classes() -> LayerClasses:
+    """Module class → layer type, from every declaration's ``torch_class`` (subclasses: see :class:`LayerClasses`)."""
+    out = LayerClasses()
     for spec in all_specs():
         names = [spec.torch_class] if (spec.is_module or spec.module_class) else []
         if spec.own_class is not None:
@@ -167,7 +208,8 @@ def _segment(name: str) -> str:
 def id_paths(module: nn.Module) -> dict[str, str]:
     """Module path → node id path: the same path, unless a name has characters ids refuse.
 
-    RegNet names its blocks ``block1-0``; its nodes become ``…block1_0…`` and
+    RegNet names its blocks ``block1-0``; its nodes become ``…block1_0…``, and the layers of a bare
+    ``nn.Sequential`` (``0``, ``1`` …) become ``_0``, ``_1`` …;
     :func:`~core.importer.import_with_weights` renames the weights' keys to match.
     """
     paths = [p for p, _ in module.named_modules(remove_duplicate=False)]
@@ -178,7 +220,8 @@ def id_paths(module: nn.Module) -> dict[str, str]:
             continue
         parent, _, leaf = path.rpartition(".")
         head = out[parent]
-        candidate = f"{head}.{_segment(leaf)}" if head else _segment(leaf)
+        # a top-level number (the layers of a bare nn.Sequential) cannot start an id: 0 → _0
+        candidate = f"{head}.{_segment(leaf)}" if head else ("_" + leaf if leaf.isdigit() else _segment(leaf))
         while candidate in taken:
             candidate += "_"
         out[path] = candidate
@@ -186,4 +229,4 @@ def id_paths(module: nn.Module) -> dict[str, str]:
     return out
 
 
-__all__ = ["id_paths", "layer_classes", "module_params", "resolve_class", "user_params"]
+__all__ = ["LayerClasses", "id_paths", "layer_classes", "module_params", "resolve_class", "user_params"]

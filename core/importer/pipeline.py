@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from core.analysis import analyze
-from core.graph import Graph
+from core.graph import Graph, id_problem
 from core.importer.converter import Converter, add_groups
 from core.importer.errors import ModelImportError
+from core.importer.modules import layer_classes
 from core.importer.trace import shape_values, trace_module
 from core.layers import get_spec
 from core.layers.spec import fmt_shape
@@ -59,17 +60,90 @@ def import_module(module: nn.Module, input_shape: Sequence[int]) -> Graph:
     return _import(module, input_shape).graph
 
 
+class _Whole(nn.Module):
+    """Holds a source that is itself one layer (a bare ``nn.Linear``), so it becomes Input → layer → Output."""
+
+    def __init__(self, name: str, layer: nn.Module) -> None:
+        super().__init__()
+        self.add_module(name, layer)
+        self.name = name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.get_submodule(self.name)(x)  # type: ignore[no-any-return]
+
+
+def _whole(module: nn.Module) -> nn.Module:
+    """``module`` itself, or held by :class:`_Whole` when it is a layer: its node needs an id."""
+    base = layer_classes().registered_base(type(module))
+    if base is None:
+        return module
+    spec = layer_classes()[base]
+    name = spec.type.lower()
+    return _Whole(name if not id_problem(name) else "layer", module)
+
+
+def _refuse_hooks(module: nn.Module) -> None:
+    """Hooks change what a module computes; a layer node cannot carry them, so say which and where."""
+    from torch.nn.modules import module as torch_module
+    from torch.nn.utils import prune
+
+    globals_ = [*torch_module._global_forward_pre_hooks.values(), *torch_module._global_forward_hooks.values()]
+    if globals_:
+        raise ModelImportError(f"a global forward hook is registered ({_hook_name(globals_[0])}): it would run "
+                               f"on every layer of the source but not of the import — remove it first")
+    for path, m in module.named_modules():
+        where = f"module {path!r} ({type(m).__name__})" if path else f"the model ({type(m).__name__})"
+        for kind, hooks in (("forward pre-hook", m._forward_pre_hooks), ("forward hook", m._forward_hooks)):
+            for hook in hooks.values():
+                if isinstance(hook, prune.BasePruningMethod):
+                    name = getattr(hook, "_tensor_name", "weight")
+                    raise ModelImportError(
+                        f"{where} is pruned ({_hook_name(hook)} on {name!r}, a {kind} that multiplies "
+                        f"{name}_orig by {name}_mask): make the pruning permanent with "
+                        f"torch.nn.utils.prune.remove(module, {name!r}) and import again", path)
+                raise ModelImportError(f"{where} has a {kind} ({_hook_name(hook)}), which changes what it computes "
+                                       f"and which a layer node cannot carry: remove it (handle.remove()) and "
+                                       f"import again", path)
+
+
+def _hook_name(hook: object) -> str:
+    if hasattr(hook, "_pruning_methods"):  # several prunings of one tensor, held in a container
+        return " + ".join(type(h).__name__ for h in hook._pruning_methods)
+    name = getattr(hook, "__qualname__", None) or type(hook).__name__
+    return str(name)
+
+
+def _freeze(conv: Converter) -> None:
+    """``requires_grad=False`` in the source becomes the frozen flag of the node that holds the weights."""
+    flags: dict[str, set[bool]] = {}
+    names: dict[str, list[str]] = {}
+    for name, p in conv.module.named_parameters():
+        owner = conv.key(name).rpartition(".")[0]
+        flags.setdefault(owner, set()).add(p.requires_grad)
+        names.setdefault(owner, []).append(name)
+    for owner, seen in flags.items():
+        if seen == {False} and owner in conv.graph.nodes:
+            conv.graph.set_frozen(owner, True)
+        elif len(seen) > 1:
+            frozen = [n.rpartition(".")[2] for n in names[owner] if not conv.module.get_parameter(n).requires_grad]
+            raise ModelImportError(f"{owner}: {', '.join(frozen)} has requires_grad=False but the layer's other "
+                                   f"parameters train; a node is frozen whole — freeze all of them or none", owner)
+
+
 def _import(module: nn.Module, input_shape: Sequence[int]) -> Converter:
     """Every stage in order; the converter comes back because it also maps the weights' keys."""
     shape = tuple(int(d) for d in input_shape)
     if not shape or any(d < 1 for d in shape):
         raise ModelImportError(f"input shape must be positive sizes without the batch axis, got {list(input_shape)}")
-    gm = trace_module(module)
+    _refuse_hooks(module)
+    module = _whole(module)
+    gm = trace_module(module, shape)
     shape_values(gm, module, shape)
     conv = Converter(module, gm)
     graph = conv.run()
     add_groups(conv)
     _check(conv, module)
+    _freeze(conv)
     _drop_inferred(graph)
     # Auto-arrange's layout, in one column (every wire points down, as in the source's forward);
     # the editor folds the blocks when it opens an import and arranges their cards, wrapped if long
@@ -85,7 +159,8 @@ def import_with_weights(module: nn.Module, input_shape: Sequence[int]) -> tuple[
     ``compile_graph(graph).load_state_dict(state, strict=True)`` gives the same model.
     """
     conv = _import(module, input_shape)
-    state = {conv.key(k): v.detach().clone() for k, v in module.state_dict().items()}
+    # conv.module: the source, or what holds it when it is a single layer (its keys get the layer's id)
+    state = {conv.key(k): v.detach().clone() for k, v in conv.module.state_dict().items()}
     return conv.graph, state
 
 

@@ -13,6 +13,7 @@ a :class:`~core.importer.errors.ModelImportError` that names the module where tr
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ import torch
 from torch import fx, nn
 
 from core.importer.errors import ModelImportError
+from core.importer.fold import fold_layer_calls
 from core.importer.modules import layer_classes
 from core.layers.spec import fmt_shape
 
@@ -35,6 +37,9 @@ class _Tracer(fx.Tracer):
         super().__init__()
         self.classes = layer_classes()
         self.stack: list[str] = []
+        # Buffers read in a traced forward become graph reads too: BatchNorm's own forward does
+        # ``self.num_batches_tracked.add_(1)``, which must be recorded, not run on the source.
+        self.proxy_buffer_attributes = True
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return type(m) in self.classes or super().is_leaf_module(m, module_qualified_name)
@@ -45,6 +50,152 @@ class _Tracer(fx.Tracer):
         out = super().call_module(m, forward, args, kwargs)
         self.stack.pop()
         return out
+
+
+class _SizedProxy(fx.Proxy):
+    """A proxy that knows its value (a fake tensor), so sizes read from it are plain ints.
+
+    ``x.shape``, ``x.size()``, ``x.dim()``, ``len(x)`` and ``x.numel()`` answer with the traced
+    input's concrete sizes, so ``if x.shape[-1] % 2``, "same" padding computed from the input and
+    ``F.pad`` amounts become constants of the trace. Only a tensor's *values* stay unknown: an
+    ``if`` on them still fails, and only then does the refusal say the forward depends on them.
+    """
+
+    value: Any = None
+
+    def _known(self) -> torch.Tensor | None:
+        value = self.__dict__.get("value")
+        return value if isinstance(value, torch.Tensor) else None
+
+    def size(self, dim: int | None = None) -> Any:
+        v = self._known()
+        if v is None:
+            return self.tracer.create_proxy("call_method", "size", (self,) if dim is None else (self, dim), {})
+        return v.size() if dim is None else v.size(dim)
+
+    def dim(self) -> Any:
+        v = self._known()
+        return self.tracer.create_proxy("call_method", "dim", (self,), {}) if v is None else v.dim()
+
+    def numel(self) -> Any:
+        v = self._known()
+        return self.tracer.create_proxy("call_method", "numel", (self,), {}) if v is None else v.numel()
+
+    @property
+    def shape(self) -> Any:
+        v = self._known()
+        return self.tracer.create_proxy("call_function", getattr, (self, "shape"), {}) if v is None else v.shape
+
+    @property
+    def ndim(self) -> Any:
+        v = self._known()
+        return self.tracer.create_proxy("call_function", getattr, (self, "ndim"), {}) if v is None else v.dim()
+
+    def __len__(self) -> int:
+        v = self._known()
+        if v is not None:
+            return len(v)
+        value = self.__dict__.get("value")
+        if isinstance(value, (tuple, list)):
+            return len(value)
+        return super().__len__()
+
+
+class _ShapeTracer(_Tracer):
+    """:class:`_Tracer` that also computes every value on fake tensors while it traces.
+
+    Each proxy carries its value (:class:`_SizedProxy`), so shape arithmetic on the concrete
+    input shape is done in Python and leaves constants in the graph. The values are computed on
+    fake tensors: nothing is allocated and the source's weights and buffers are never changed.
+    """
+
+    def __init__(self, module: nn.Module, input_shape: Sequence[int]) -> None:
+        super().__init__()
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        self.mode = FakeTensorMode(allow_non_fake_inputs=True)
+        first = next(iter([*module.parameters(), *module.buffers()]), None)
+        device = first.device if first is not None else torch.device("cpu")
+        self.example: torch.Tensor | None = self.mode.from_tensor(torch.empty(BATCH, *input_shape, device=device))
+        self.eager = False  # True while a value is computed: module calls and attributes run for real
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _SizedProxy(node, self)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
+        return attr_val if self.eager else super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
+        if self.eager:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def iter(self, obj: fx.Proxy) -> Any:
+        value = obj.__dict__.get("value")
+        if isinstance(value, (tuple, list)):
+            return iter([obj[i] for i in range(len(value))])  # type: ignore[index]  # Proxy.__getitem__ is patched in
+        return super().iter(obj)
+
+    def create_proxy(self, kind: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     name: str | None = None, type_expr: Any | None = None,
+                     proxy_factory_fn: Any = None) -> Any:
+        rv = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        if isinstance(rv, fx.Proxy):
+            try:
+                rv.__dict__["value"] = self._value(kind, target, args, kwargs)
+            except Exception:
+                rv.__dict__["value"] = None  # unknown: sizes read from it stay symbolic
+        return rv
+
+    def _value(self, kind: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if kind == "placeholder":
+            first, self.example = self.example, None  # one input is known; a second one is refused later
+            return first
+
+        def unwrap(a: Any) -> Any:
+            if isinstance(a, fx.Proxy):
+                value = a.__dict__.get("value")
+                if value is None:
+                    raise LookupError("unknown value")
+                return value
+            return a
+
+        vargs = fx.node.map_aggregate(args, unwrap)
+        vkwargs = fx.node.map_aggregate(kwargs, unwrap)
+        self.eager = True
+        try:
+            with self.mode, torch.no_grad():
+                if kind == "get_attr":
+                    value: Any = self.root
+                    for seg in str(target).split("."):
+                        value = getattr(value, seg)
+                    # a fake copy: an in-place op traced on it (num_batches_tracked.add_) leaves the source alone
+                    return self.mode.from_tensor(value) if isinstance(value, torch.Tensor) else value
+                if kind == "call_function":
+                    return target(*vargs, **vkwargs)
+                if kind == "call_method":
+                    return getattr(vargs[0], target)(*vargs[1:], **vkwargs)
+                if kind == "call_module":
+                    m = self.root.get_submodule(target)
+                    with _mode(m, False):  # eval: a layer run for its shape updates no statistics
+                        return m(*vargs, **vkwargs)
+        finally:
+            self.eager = False
+        return None
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence torch's own logging of failures we answer ourselves (fake tensors log a traceback)."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextmanager
@@ -59,26 +210,55 @@ def _mode(module: nn.Module, training: bool) -> Iterator[None]:
             m.training = flag
 
 
-def trace_module(module: nn.Module) -> fx.GraphModule:
-    """``module`` traced in training mode, registered layer classes kept whole."""
-    tracer = _Tracer()
+def _reason(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def trace_module(module: nn.Module, input_shape: Sequence[int] | None = None) -> fx.GraphModule:
+    """``module`` traced in training mode, registered layer classes kept whole.
+
+    Plain symbolic tracing first; when it fails and ``input_shape`` is given, once more with
+    sizes known (:class:`_ShapeTracer`), so a forward that branches or pads on its input's shape
+    traces to the constants of that shape. Layer subclasses with their own ``forward`` are then
+    folded back into their layer (:func:`core.importer.fold.fold_layer_calls`).
+    """
+    tracer: _Tracer = _Tracer()
     try:
         with _mode(module, True):
             graph = tracer.trace(module)
     except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError … for dynamic code
-        where = tracer.stack[-1] if tracer.stack else ""
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "control flow" in reason or "iterate" in reason or "Proxy" in reason:
-            reason += " (the forward depends on tensor values, e.g. an `if` on a tensor)"
-        at = f" in module {where!r} ({type(module.get_submodule(where)).__name__})" if where else " in forward"
-        raise ModelImportError(f"torch.fx cannot trace {type(module).__name__}{at}: {reason}", where) from None
-    return fx.GraphModule(module, graph, class_name=type(module).__name__)
+        if input_shape is None:
+            raise _trace_error(module, tracer, exc) from None
+        tracer = _ShapeTracer(module, input_shape)
+        try:
+            with _mode(module, True), _quiet():
+                graph = tracer.trace(module)
+        except Exception as exc2:
+            raise _trace_error(module, tracer, exc2) from None
+    gm = fx.GraphModule(module, graph, class_name=type(module).__name__)
+    fold_layer_calls(gm, module)
+    return gm
+
+
+def _trace_error(module: nn.Module, tracer: _Tracer, exc: Exception) -> ModelImportError:
+    where = tracer.stack[-1] if tracer.stack else ""
+    reason = _reason(exc)
+    if isinstance(tracer, _ShapeTracer) and ("control flow" in reason or "iterate" in reason):
+        # sizes were known, so what the forward branched or looped on is a tensor's values
+        reason += " (the forward depends on tensor values, e.g. an `if` on a tensor)"
+    at = f" in module {where!r} ({type(module.get_submodule(where)).__name__})" if where else " in forward"
+    return ModelImportError(f"torch.fx cannot trace {type(module).__name__}{at}: {reason}", where)
 
 
 class _Recorder(fx.Interpreter):
     """Runs the traced graph and keeps each node's result in ``node.meta['val']``."""
 
+    def __init__(self, gm: fx.GraphModule, at: list[fx.Node]) -> None:
+        super().__init__(gm)
+        self.at = at  # the node being run, so a failure can say where
+
     def run_node(self, n: fx.Node) -> Any:
+        self.at[:] = [n]
         value = super().run_node(n)
         n.meta["val"] = value
         return value
@@ -87,12 +267,57 @@ class _Recorder(fx.Interpreter):
 class _Holder(nn.Module):
     """Lets ``functional_call`` swap the traced module's weights while :class:`_Recorder` runs it."""
 
-    def __init__(self, gm: fx.GraphModule) -> None:
+    def __init__(self, gm: fx.GraphModule, at: list[fx.Node]) -> None:
         super().__init__()
         self.gm = gm
+        self.at = at
 
     def forward(self, x: torch.Tensor) -> Any:
-        return _Recorder(self.gm).run(x)
+        return _Recorder(self.gm, self.at).run(x)
+
+
+def _one_input(gm: fx.GraphModule, module: nn.Module) -> None:
+    """Refuse a forward with required arguments besides the input, naming them."""
+    required = [str(n.target) for n in gm.graph.nodes if n.op == "placeholder" and not n.args]
+    if len(required) > 1:
+        others = ", ".join(required[1:])
+        raise ModelImportError(
+            f"{type(module).__name__}.forward needs {len(required)} inputs ({', '.join(required)}), but a network "
+            f"here has one Input: wrap the model in a module whose forward(x) supplies {others} itself, and "
+            f"import that")
+
+
+def _where(module: nn.Module, n: fx.Node | None) -> tuple[str, str]:
+    """(module path, "module 'p' (Class)") of the module whose forward runs fx node ``n``."""
+    if n is None:
+        return "", ""
+    if n.op == "call_module":
+        path = str(n.target)
+    else:
+        stack = n.meta.get("nn_module_stack") or {}
+        path = str(list(stack.values())[-1][0]) if stack else ""
+    try:
+        cls = type(module.get_submodule(path)).__name__
+    except AttributeError:
+        return path, f"module {path!r}"
+    return path, (f"module {path!r} ({cls})" if path else f"{cls}.forward")
+
+
+def _run_error(module: nn.Module, input_shape: Sequence[int], n: fx.Node | None, exc: Exception) -> ModelImportError:
+    """Why the trace does not run on the input, in the user's terms: which module, which input it needs."""
+    reason = _reason(exc)
+    path, where = _where(module, n)
+    target = module.get_submodule(path) if n is not None and n.op == "call_module" else None
+    takes_ids = isinstance(target, nn.Embedding) or (n is not None and n.target is torch.nn.functional.embedding)
+    if takes_ids or ("Long" in reason and ("Float" in reason or "float" in reason)):
+        what = where or type(module).__name__
+        return ModelImportError(
+            f"{what} takes integer ids (torch.long), but a network here has one float Input "
+            f"({fmt_shape(input_shape)}): a model that starts from token ids cannot be imported yet; the part "
+            f"after its Embedding can be, as a module of its own", path)
+    at = f"{where} fails: " if where else ""
+    return ModelImportError(f"{type(module).__name__} does not run on a {fmt_shape(input_shape)} input: {at}"
+                            f"{reason} — check the input shape (per sample, without the batch axis)", path)
 
 
 def shape_values(gm: fx.GraphModule, module: nn.Module, input_shape: Sequence[int]) -> None:
@@ -101,11 +326,12 @@ def shape_values(gm: fx.GraphModule, module: nn.Module, input_shape: Sequence[in
     Runs on meta tensors standing in for the weights; a forward that needs real values (a tensor
     constant that is not a buffer) runs on fake tensors instead, which is slower but general.
     """
+    _one_input(gm, module)
+    at: list[fx.Node] = []
     try:
         # eval(): nothing in the source (BatchNorm running statistics) may change while we look.
-        with _mode(module, False), torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # shape propagation only; the user sees no torch chatter
-            holder = _Holder(gm)
+        with _mode(module, False), torch.no_grad(), _quiet():  # shape propagation: the user sees no torch chatter
+            holder = _Holder(gm, at)
             try:
                 state = {k: torch.empty_like(v, device="meta")
                          for k, v in [*holder.named_parameters(), *holder.named_buffers()]}
@@ -116,15 +342,19 @@ def shape_values(gm: fx.GraphModule, module: nn.Module, input_shape: Sequence[in
                 from torch._subclasses.fake_tensor import FakeTensorMode
                 from torch.fx.passes.fake_tensor_prop import FakeTensorProp
 
+                class _FakeRecorder(FakeTensorProp):
+                    def run_node(self, n: fx.Node) -> Any:
+                        at[:] = [n]
+                        return super().run_node(n)
+
+                at.clear()
                 mode = FakeTensorMode(allow_non_fake_inputs=True)
                 first = next(iter([*module.parameters(), *module.buffers()]), None)
                 device = first.device if first is not None else torch.device("cpu")
                 fake = mode.from_tensor(torch.empty(BATCH, *input_shape, device=device))
-                FakeTensorProp(gm, mode).propagate_dont_convert_inputs(fake)
+                _FakeRecorder(gm, mode).propagate_dont_convert_inputs(fake)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelImportError(f"{type(module).__name__} does not run on a {fmt_shape(input_shape)} input: "
-                               f"{reason} — check the input shape") from None
+        raise _run_error(module, input_shape, at[0] if at else None, exc) from None
 
 
 __all__ = ["BATCH", "shape_values", "trace_module"]
