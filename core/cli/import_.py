@@ -1,8 +1,10 @@
 """``main.py import SOURCE -o FILE.json``: an editable project file from a model (DESIGN.md §7).
 
-``SOURCE`` is usually ``torchvision:NAME`` (e.g. ``torchvision:resnet50``); project files and
-``template:NAME`` work too (the result is the same project, laid out again only if it has no
-positions). Prints one line: nodes, groups, parameters, MACs and the file written.
+``SOURCE`` is usually ``torchvision:NAME`` (e.g. ``torchvision:resnet50``) or an ONNX file
+(``model.onnx``: its initializers are written beside the project as a ``state_dict``,
+``model.pt`` for ``-o model.json``, which the compiled project loads with ``strict=True``);
+project files and ``template:NAME`` work too (the result is the same project, laid out again only
+if it has no positions). Prints one line: nodes, groups, parameters, MACs and the files written.
 
 Exit status: 0 written, 1 written but the network has error diagnostics, 2 for usage errors,
 unknown names or models the importer cannot represent (one line on stderr naming the
@@ -24,15 +26,17 @@ from core.units import human
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("import", help="import a model (torchvision:NAME) as an editable project file",
+    p = sub.add_parser("import", help="import a model (torchvision:NAME, FILE.onnx) as an editable project file",
                        description="Trace SOURCE with torch.fx and write it as a NetCanvas project: one node per "
                                    "layer (ids = module paths, so the weights' keys are kept), one group per "
                                    "module. SOURCE: torchvision:NAME (any traceable classification model), "
-                                   "template:NAME or a project file.")
+                                   "FILE.onnx (its weights go to FILE.pt beside the project), template:NAME or a "
+                                   "project file.")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("-o", "--output", required=True, metavar="FILE.json", help="the project file to write")
     p.add_argument("--input-shape", metavar="C,H,W",
-                   help="per-sample input shape for torchvision:NAME (default: the model's own, e.g. 3,224,224)")
+                   help="per-sample input shape for torchvision:NAME or an .onnx file whose sizes are not fixed "
+                        "(default: the model's own, e.g. 3,224,224)")
     p.set_defaults(func=run)
 
 
@@ -44,6 +48,38 @@ def _shape(text: str) -> tuple[int, ...]:
     if not shape or any(d < 1 for d in shape):
         raise UsageError(f"--input-shape {text!r}: give positive sizes separated by commas, e.g. 3,224,224")
     return shape
+
+
+def _is_onnx(source: str) -> bool:
+    return source.lower().endswith(".onnx") and not source.startswith(("template:", "torchvision:"))
+
+
+def _load_onnx(source: str, input_shape: str | None) -> tuple[Project, dict[str, Any]]:
+    from core.importer.errors import ModelImportError
+    from core.importer.onnx_import import import_onnx_project
+
+    try:
+        return import_onnx_project(source, _shape(input_shape) if input_shape is not None else None)
+    except ModelImportError as exc:
+        text = str(exc)
+        raise UsageError(text if text.startswith(source) else f"{source}: {text}") from None
+
+
+def _write_weights(state: dict[str, Any], target: Path) -> Path:
+    """The ONNX file's weights as a ``state_dict`` file, written like a project (atomically)."""
+    import io
+
+    import torch
+
+    from core.project import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    try:
+        atomic_write_bytes(target, buffer.getvalue())
+    except OSError as exc:
+        raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    return target
 
 
 def _load(source: str, input_shape: str | None) -> Project:
@@ -64,15 +100,20 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.output)
     if target.suffix.lower() != ".json":
         raise UsageError(f"{args.output}: the project file name must end in .json")
-    project = _load(args.source, args.input_shape)
+    state: dict[str, Any] | None = None
+    if _is_onnx(args.source):
+        project, state = _load_onnx(args.source, args.input_shape)
+    else:
+        project = _load(args.source, args.input_shape)
     if all(n.pos is None for n in project.graph.nodes.values()):
         lay_out(project.graph, wrap=False)
     try:
         written = save_project(project, target)
     except OSError as exc:
         raise UsageError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    weights = f" + weights {_write_weights(state, target.with_suffix('.pt'))}" if state else ""
     result = analyze(project.graph)
     print(f"{project.name}: {len(project.graph.nodes)} nodes, {len(project.graph.groups)} groups, "
           f"input {fmt_shape(result.input_shape)}, {result.total_params:,} parameters "
-          f"({human(result.total_params)}), {human(result.macs)}MACs → {written}")
+          f"({human(result.total_params)}), {human(result.macs)}MACs → {written}{weights}")
     return 0 if result.ok else 1

@@ -1,0 +1,97 @@
+"""Import an ONNX file as an editable graph with its initializers as weights (issue 12 §2).
+
+:func:`import_onnx` reads the file (:mod:`core.importer.onnx_read`), walks its nodes in order and
+sends each to its handler in the one op table of :mod:`core.importer.onnx_ops`, which adds the
+layer nodes the registry declares (:mod:`core.layers`) through the conversion state of
+:mod:`core.importer.onnx_conversion`. It returns the same pair as
+:func:`~core.importer.import_with_weights`: the graph, and a ``state_dict`` that
+``compile_graph(graph).load_state_dict(state, strict=True)`` accepts, so the compiled graph gives
+the ONNX model's outputs. :func:`import_onnx_project` wraps the graph as a project.
+
+Every node's shapes come from the layer declarations as the graph is built and are compared with
+ONNX's own shape inference, so a layer that would compute something else is refused at its node
+rather than imported wrongly; the finished graph must then pass analysis, and its compiled module
+must have exactly the keys and shapes of the weights. An op without a handler, or a configuration
+a layer type cannot represent, is refused in one line naming the op type and the node's name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from core.analysis import analyze
+from core.compiler import compile_graph
+from core.graph import Graph
+from core.importer.errors import ModelImportError
+from core.importer.onnx_conversion import OnnxConversion
+from core.importer.onnx_ops import OPS
+from core.importer.onnx_read import read_onnx
+from core.importer.values import Ref
+from core.layout import lay_out
+from core.project import Project
+
+
+def _walk(conv: OnnxConversion) -> Graph:
+    """Every ONNX node in order: constants evaluated, the rest sent to its handler in :data:`OPS`."""
+    conv.graph.add_node("Input", "input", {"shape": list(conv.m.input_shape)})
+    conv.alias(conv.m.input_name, Ref("input"))
+    conv.out_shapes[Ref("input")] = conv.m.input_shape
+    for node in conv.m.nodes:
+        if id(node) in conv.done:
+            continue
+        if node.domain not in ("", "ai.onnx"):
+            raise conv.fail(node, f"it is an op of the {node.domain!r} domain, which NetCanvas does not import")
+        ins = [conv.value(node, i) if name else None for i, name in enumerate(node.input)]
+        if all(v is None or isinstance(v, np.ndarray) for v in ins):
+            conv.fold(node, ins)
+            continue
+        handler = OPS.get(node.op_type)
+        if handler is None:
+            raise conv.fail(node, "NetCanvas has no layer type for this op")
+        handler(conv, node)
+    conv.add_outputs()
+    return conv.graph
+
+
+def _check(conv: OnnxConversion) -> None:
+    """Refuse rather than return a graph that analysis or the compiled module disagrees with."""
+    result = analyze(conv.graph)
+    if result.errors:
+        first = result.errors[0]
+        raise ModelImportError(f"{conv.m.path}: the imported graph does not check: {first.message}", first.node)
+    module = compile_graph(conv.graph, device="meta")
+    want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in conv.state.items()}
+    if want != got:
+        wrong = sorted(set(want) ^ set(got)) or [k for k in want if want[k] != got[k]]
+        raise ModelImportError(f"{conv.m.path}: the weights do not fit the imported graph at {wrong[0]}", None)
+
+
+def import_onnx(path: str | os.PathLike[str], input_shape: Sequence[int] | None = None,
+                ) -> tuple[Graph, dict[str, torch.Tensor]]:
+    """The editable graph of the ONNX model at ``path`` and its weights, keyed for the compiled graph.
+
+    ``input_shape`` (per sample, without the batch axis) is needed only when the file leaves a
+    size other than the batch open. Raises :class:`ModelImportError` in one line for a file that
+    cannot be read or a node that cannot be represented.
+    """
+    conv = OnnxConversion(read_onnx(path, input_shape))
+    graph = _walk(conv)
+    _check(conv)
+    lay_out(graph, wrap=False)
+    return graph, conv.state
+
+
+def import_onnx_project(path: str | os.PathLike[str], input_shape: Sequence[int] | None = None,
+                        ) -> tuple[Project, dict[str, torch.Tensor]]:
+    """:func:`import_onnx` as a :class:`~core.project.Project` named after the file, plus the weights."""
+    graph, state = import_onnx(path, input_shape)
+    name = os.path.splitext(os.path.basename(os.fspath(path)))[0] or "onnx model"
+    return Project(graph=graph, name=name, extra={"imported_from": f"onnx:{os.path.basename(os.fspath(path))}"}), state
+
+
+__all__ = ["import_onnx", "import_onnx_project"]

@@ -1,0 +1,653 @@
+"""The one op table of the ONNX importer: ONNX op type → the handler that adds its layer node(s).
+
+Each handler reads its node's inputs through the conversion (:class:`~core.importer.onnx_conversion.
+OnnxConversion`: layer outputs as references, constants as numpy arrays), and adds the layer
+types the registry declares; the shape rules and parameters are never restated here. A few
+handlers recognise what exporters write for one torch layer in several ONNX nodes, looking only
+at nodes that feed nothing else: ``MatMul`` + ``Add`` of a constant is a Linear, ``x · Sigmoid(x)``
+a SiLU, ``x · HardSigmoid(x)`` a Hardswish, ``x · Tanh(Softplus(x))`` a Mish, the ``erf`` form of
+GELU, and ``Where(x > t, x, Softplus(x))`` a Softplus with a threshold.
+
+Anything a layer cannot represent is refused in one line that names the op type and the node
+(:meth:`~core.importer.onnx_conversion.OnnxConversion.fail`). Nodes whose inputs are all constants
+never reach a handler: they are evaluated (:meth:`~core.importer.onnx_conversion.OnnxConversion.fold`),
+which covers the shape arithmetic around ``Reshape``, ``Pad`` and ``Resize``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from core.importer.onnx_conversion import OnnxConversion
+from core.importer.onnx_read import BATCH_MARK, attributes
+from core.importer.values import Ref
+from core.layers import get_spec
+
+Handler = Callable[[OnnxConversion, Any], None]
+
+
+def _f(x: float) -> float:
+    """A float32 attribute as the number it was written as (1e-05, not 9.99999974e-06)."""
+    return float(f"{float(x):.7g}")
+
+
+def _ints(values: Any) -> list[int]:
+    return [int(v) for v in np.asarray(values).reshape(-1)]
+
+
+def _single_user(c: OnnxConversion, name: str, op_type: str) -> Any | None:
+    """The node of type ``op_type`` that is the only reader of value ``name``, or None."""
+    users = c.users(name)
+    if len(users) == 1 and users[0].op_type == op_type and name not in c.m.output_names:
+        return users[0]
+    return None
+
+
+def _other_input(node: Any, name: str) -> str | None:
+    """The other input of a two-input node one of whose inputs is ``name``."""
+    ins = list(node.input)
+    if len(ins) == 2 and name in ins:
+        return ins[1] if ins[0] == name else ins[0]
+    return None
+
+
+# -- convolutions, linear -------------------------------------------------------------------------
+
+def _padding(c: OnnxConversion, node: Any, a: dict[str, Any], spatial: Sequence[int], kernel: Sequence[int],
+             strides: Sequence[int], dilations: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(begin, end) padding per spatial axis, ``auto_pad`` worked out from the input size."""
+    nd = len(kernel)
+    auto = a.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        begin, end = [], []
+        for n, k, s, d in zip(spatial, kernel, strides, dilations, strict=True):
+            total = max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
+            small, big = total // 2, total - total // 2
+            begin.append(small if auto == "SAME_UPPER" else big)
+            end.append(big if auto == "SAME_UPPER" else small)
+        return begin, end
+    if auto == "VALID":
+        return [0] * nd, [0] * nd
+    pads = _ints(a.get("pads", [0] * (2 * nd)))
+    if len(pads) != 2 * nd or any(p < 0 for p in pads):
+        raise c.fail(node, f"its pads {pads} are not {2 * nd} sizes of zero or more")
+    return pads[:nd], pads[nd:]
+
+
+def _pad_first(c: OnnxConversion, node: Any, x: Ref, begin: list[int], end: list[int]) -> Ref:
+    """A ZeroPad2d in front of a layer whose padding differs per side (TensorFlow's "same")."""
+    if len(begin) != 2:
+        raise c.fail(node, f"it pads {begin} before and {end} after; a layer pads both sides equally")
+    (ref,) = c.add(node, "ZeroPad2d", {"padding": [begin[1], end[1], begin[0], end[0]]}, [x], outputs=[""],
+                   hint="pad")
+    return ref
+
+
+def _conv(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    x = c.tensor(node)
+    w = c.const(node, 1, "weight")
+    b = c.const(node, 2, "bias")
+    assert w is not None
+    nd = w.ndim - 2
+    if nd not in (1, 2):
+        raise c.fail(node, f"it is a {nd}-D convolution; NetCanvas has Conv1d and Conv2d")
+    kernel = list(w.shape[2:])
+    strides, dil = _ints(a.get("strides", [1] * nd)), _ints(a.get("dilations", [1] * nd))
+    begin, end = _padding(c, node, a, c.shape(x)[1:], kernel, strides, dil)
+    if begin != end:
+        x, begin = _pad_first(c, node, x, begin, end), [0] * nd
+    params = {"out_channels": int(w.shape[0]), "kernel_size": kernel, "stride": strides, "padding": begin,
+              "dilation": dil, "groups": int(a.get("group", 1)), "bias": b is not None}
+    weights = {"weight": w} if b is None else {"weight": w, "bias": b}
+    c.add(node, "Conv2d" if nd == 2 else "Conv1d", params, [x], weights)
+
+
+def _conv_transpose(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    x = c.tensor(node)
+    w = c.const(node, 1, "weight")
+    b = c.const(node, 2, "bias")
+    assert w is not None
+    if w.ndim != 4:
+        raise c.fail(node, f"it is a {w.ndim - 2}-D transposed convolution; NetCanvas has ConvTranspose2d")
+    if "output_shape" in a or a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise c.fail(node, "it sets output_shape or auto_pad; give pads and output_padding instead")
+    groups = int(a.get("group", 1))
+    pads = _ints(a.get("pads", [0, 0, 0, 0]))
+    if pads[:2] != pads[2:]:
+        raise c.fail(node, f"its pads {pads} differ per side; ConvTranspose2d crops both sides equally")
+    params = {"out_channels": int(w.shape[1]) * groups, "kernel_size": list(w.shape[2:]),
+              "stride": _ints(a.get("strides", [1, 1])), "padding": pads[:2],
+              "output_padding": _ints(a.get("output_padding", [0, 0])), "dilation": _ints(a.get("dilations", [1, 1])),
+              "groups": groups, "bias": b is not None}
+    weights = {"weight": w} if b is None else {"weight": w, "bias": b}
+    c.add(node, "ConvTranspose2d", params, [x], weights)
+
+
+def _linear(c: OnnxConversion, node: Any, x: Ref, weight: np.ndarray, bias: np.ndarray | None,
+            outputs: Sequence[str] | None = None) -> None:
+    weights = {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
+    c.add(node, "Linear", {"out_features": int(weight.shape[0]), "bias": bias is not None}, [x], weights,
+          outputs=outputs)
+
+
+def _gemm(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    if a.get("transA", 0):
+        raise c.fail(node, "it transposes its input (transA=1); a Linear layer multiplies the input as it comes")
+    x = c.tensor(node)
+    w = c.const(node, 1, "weight")
+    bias = c.const(node, 2, "bias")
+    assert w is not None
+    weight = (w if a.get("transB", 0) else w.T) * np.float32(a.get("alpha", 1.0))
+    if bias is not None:
+        bias = np.broadcast_to(bias * np.float32(a.get("beta", 1.0)), (1, weight.shape[0])).reshape(-1)
+    _linear(c, node, x, weight, bias)
+
+
+def _matmul(c: OnnxConversion, node: Any) -> None:
+    x = c.tensor(node)
+    w = c.const(node, 1, "weight")
+    assert w is not None
+    if w.ndim != 2:
+        raise c.fail(node, f"it multiplies by a {w.ndim}-D constant; a Linear layer's weight is 2-D")
+    out = node.output[0]
+    add = _single_user(c, out, "Add")
+    other = _other_input(add, out) if add is not None else None
+    bias = c.peek(other) if other else None
+    if add is not None and isinstance(bias, np.ndarray) and bias.size == w.shape[1]:
+        c.done.add(id(add))
+        _linear(c, node, x, w.T, bias.reshape(-1), outputs=[add.output[0]])
+    else:
+        _linear(c, node, x, w.T, None)
+
+
+# -- normalisation --------------------------------------------------------------------------------
+
+def _batch_norm(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    if a.get("training_mode", 0):
+        raise c.fail(node, "it normalises in training mode; import the model exported for inference")
+    if any(name for name in node.output[1:]):
+        raise c.fail(node, "its running statistics are read as outputs; a layer only gives the normalised tensor")
+    x = c.tensor(node)
+    scale, bias, mean, var = (c.const(node, i, what) for i, what in
+                              ((1, "scale"), (2, "bias"), (3, "running mean"), (4, "running variance")))
+    rank = c.rank(x)
+    if rank not in (2, 3, 4):
+        raise c.fail(node, f"it normalises a {rank}-axis tensor; NetCanvas has BatchNorm1d and BatchNorm2d")
+    params = {"eps": _f(a.get("epsilon", 1e-5)), "momentum": round(1.0 - float(a.get("momentum", 0.9)), 6)}
+    weights = {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var}
+    c.add(node, "BatchNorm2d" if rank == 4 else "BatchNorm1d", params, [x], weights)  # type: ignore[arg-type]
+
+
+def _layer_norm(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    x = c.tensor(node)
+    scale, bias = c.const(node, 1, "scale"), c.const(node, 2, "bias")
+    axis = c.axis(node, int(a.get("axis", -1)), c.rank(x))
+    params = {"normalized_shape": list(c.shape(x)[axis - 1:]), "eps": _f(a.get("epsilon", 1e-5)),
+              "bias": bias is not None}
+    weights = {"weight": scale} if bias is None else {"weight": scale, "bias": bias}
+    c.add(node, "LayerNorm", params, [x], weights)  # type: ignore[arg-type]
+
+
+# -- activations ----------------------------------------------------------------------------------
+
+def _simple(type_name: str) -> Handler:
+    def handler(c: OnnxConversion, node: Any) -> None:
+        c.add(node, type_name, {}, [c.tensor(node)])
+    return handler
+
+
+def _fused_mul(c: OnnxConversion, node: Any) -> Any | None:
+    """The Mul that multiplies ``node``'s input by ``node``'s output (x · f(x)), if it alone reads it."""
+    mul = _single_user(c, node.output[0], "Mul")
+    return mul if mul is not None and _other_input(mul, node.output[0]) == node.input[0] else None
+
+
+def _sigmoid(c: OnnxConversion, node: Any) -> None:
+    mul = _fused_mul(c, node)
+    if mul is not None:
+        c.done.add(id(mul))
+        c.add(node, "SiLU", {}, [c.tensor(node)], outputs=[mul.output[0]])
+    else:
+        c.add(node, "Sigmoid", {}, [c.tensor(node)])
+
+
+def _hard_sigmoid(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+    if not (math.isclose(alpha, 1 / 6, rel_tol=1e-5) and math.isclose(beta, 0.5, rel_tol=1e-6)):
+        raise c.fail(node, f"it has alpha {alpha:g} and beta {beta:g}; torch's Hardsigmoid is alpha 1/6, beta 0.5")
+    mul = _fused_mul(c, node)
+    if mul is not None:
+        c.done.add(id(mul))
+        c.add(node, "Hardswish", {}, [c.tensor(node)], outputs=[mul.output[0]])
+    else:
+        c.add(node, "Hardsigmoid", {}, [c.tensor(node)])
+
+
+def _leaky_relu(c: OnnxConversion, node: Any) -> None:
+    c.add(node, "LeakyReLU", {"negative_slope": _f(attributes(node).get("alpha", 0.01))}, [c.tensor(node)])
+
+
+def _elu(c: OnnxConversion, node: Any) -> None:
+    c.add(node, "ELU", {"alpha": _f(attributes(node).get("alpha", 1.0))}, [c.tensor(node)])
+
+
+def _gelu(c: OnnxConversion, node: Any) -> None:
+    c.add(node, "GELU", {"approximate": attributes(node).get("approximate", "none")}, [c.tensor(node)])
+
+
+def _softplus(c: OnnxConversion, node: Any) -> None:
+    x, out = node.input[0], node.output[0]
+    users = c.users(out)
+    where = next((u for u in users if u.op_type == "Where" and list(u.input[1:]) == [x, out]), None)
+    greater = _threshold_of(c, where, x) if where is not None and len(users) == 1 else None
+    if where is not None and greater is not None:
+        c.done.update((id(where), id(greater[0])))
+        c.add(node, "Softplus", {"threshold": greater[1]}, [c.tensor(node)], outputs=[where.output[0]])
+        return
+    tanh = _single_user(c, out, "Tanh")
+    mul = _fused_mul(c, tanh) if tanh is not None else None
+    if tanh is not None and mul is not None and _other_input(mul, tanh.output[0]) == x and get_spec("Mish"):
+        c.done.update((id(tanh), id(mul)))
+        c.add(node, "Mish", {}, [c.tensor(node)], outputs=[mul.output[0]])
+        return
+    c.add(node, "Softplus", {}, [c.tensor(node)])
+
+
+def _threshold_of(c: OnnxConversion, where: Any, x: str) -> tuple[Any, float] | None:
+    """``(Greater node, t)`` when ``where``'s condition is ``x > t`` for a constant ``t`` read by it alone."""
+    cond = where.input[0]
+    producer = c.m.producers.get(cond)
+    if producer is None or producer.op_type != "Greater" or producer.input[0] != x:
+        return None
+    t = c.peek(producer.input[1])
+    if not isinstance(t, np.ndarray) or t.size != 1 or _single_user(c, cond, "Where") is None:
+        return None
+    return producer, _f(t.reshape(-1)[0])
+
+
+def _greater(c: OnnxConversion, node: Any) -> None:
+    """Only as part of an exported Softplus (handled there, see :func:`_softplus`)."""
+    where = _single_user(c, node.output[0], "Where")
+    if where is not None and _threshold_of(c, where, node.input[0]) is not None:
+        sp = c.m.producers.get(where.input[2])
+        if sp is not None and sp.op_type == "Softplus" and sp.input[0] == node.input[0]:
+            return  # the Softplus handler takes it, with the Where
+    raise c.fail(node, "NetCanvas has no layer type for this op")
+
+
+def _mish(c: OnnxConversion, node: Any) -> None:
+    c.add(node, "Mish", {}, [c.tensor(node)])
+
+
+def _prelu(c: OnnxConversion, node: Any) -> None:
+    x = c.tensor(node)
+    slope = c.const(node, 1, "slope")
+    assert slope is not None
+    channels = c.shape(x)[0]
+    if slope.size not in (1, channels) or (slope.size > 1 and slope.shape[-1] == slope.size and len(c.shape(x)) > 1):
+        raise c.fail(node, f"its slope has shape {list(slope.shape)}; PReLU has one slope or one per channel")
+    c.add(node, "PReLU", {"num_parameters": int(slope.size)}, [x], {"weight": slope.reshape(-1)})
+
+
+def _clip(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    if c.m.opset < 11:
+        lo, hi = a.get("min"), a.get("max")
+    else:
+        lo_c, hi_c = c.const(node, 1, "minimum"), c.const(node, 2, "maximum")
+        lo = None if lo_c is None else float(lo_c.reshape(-1)[0])
+        hi = None if hi_c is None else float(hi_c.reshape(-1)[0])
+    x = c.tensor(node)
+    if lo == 0 and hi is None:
+        c.add(node, "ReLU", {}, [x])
+    elif lo == 0 and hi == 6:
+        c.add(node, "ReLU6", {}, [x])
+    elif lo is not None and hi is not None:
+        c.add(node, "Hardtanh", {"min_val": _f(lo), "max_val": _f(hi)}, [x])
+    else:
+        raise c.fail(node, f"it clips to [{lo}, {hi}]; NetCanvas has ReLU (0, ∞), ReLU6 (0, 6) and Hardtanh (a, b)")
+
+
+def _softmax(type_name: str) -> Handler:
+    def handler(c: OnnxConversion, node: Any) -> None:
+        x = c.tensor(node)
+        rank = c.rank(x)
+        default = -1 if c.m.opset >= 13 else 1
+        axis = c.axis(node, int(attributes(node).get("axis", default)), rank)
+        if c.m.opset < 13 and axis != rank - 1:
+            raise c.fail(node, f"before opset 13 it normalises over every axis from {axis} on together; "
+                               f"{type_name} works along one axis")
+        c.add(node, type_name, {"dim": axis}, [x])
+    return handler
+
+
+# -- pooling --------------------------------------------------------------------------------------
+
+def _pool(type_name: str) -> Handler:
+    def handler(c: OnnxConversion, node: Any) -> None:
+        a = attributes(node)
+        x = c.tensor(node)
+        if len(node.output) > 1 and node.output[1]:
+            raise c.fail(node, "its indices output is used; MaxPool2d gives only the pooled tensor here")
+        kernel = _ints(a["kernel_shape"])
+        if len(kernel) != 2:
+            raise c.fail(node, f"it pools over {len(kernel)} axes; NetCanvas has 2-D pooling")
+        strides, dil = _ints(a.get("strides", [1, 1])), _ints(a.get("dilations", [1, 1]))
+        begin, end = _padding(c, node, a, c.shape(x)[1:], kernel, strides, dil)
+        params: dict[str, Any] = {"kernel_size": kernel, "stride": strides, "ceil_mode": bool(a.get("ceil_mode", 0))}
+        if type_name == "MaxPool2d":
+            params["dilation"] = dil
+        else:
+            params["count_include_pad"] = bool(a.get("count_include_pad", 0))
+            if dil != [1, 1]:
+                raise c.fail(node, f"it has dilations {dil}; AvgPool2d has none")
+        if begin != end:
+            if type_name == "MaxPool2d" or not params["count_include_pad"]:
+                raise c.fail(node, f"it pads {begin} before and {end} after; pooling pads both sides equally")
+            x, begin = _pad_first(c, node, x, begin, end), [0, 0]
+        params["padding"] = begin
+        c.add(node, type_name, params, [x])
+    return handler
+
+
+def _global_pool(type_name: str) -> Handler:
+    def handler(c: OnnxConversion, node: Any) -> None:
+        x = c.tensor(node)
+        if c.rank(x) != 4:
+            raise c.fail(node, f"it pools a {c.rank(x)}-axis tensor; NetCanvas pools N×C×H×W maps")
+        c.add(node, type_name, {"output_size": 1}, [x])
+    return handler
+
+
+def _reduce_mean(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    x = c.tensor(node)
+    rank = c.rank(x)
+    given = a.get("axes") if c.m.opset < 18 else c.const(node, 1, "axes")
+    axes = sorted(c.axis(node, int(v), rank) for v in _ints(given)) if given is not None else list(range(1, rank))
+    keep = bool(a.get("keepdims", 1))
+    if given is None and a.get("noop_with_empty_axes", 0):
+        c.alias(node.output[0], x)
+    elif keep and rank == 4 and axes == [2, 3]:
+        c.add(node, "AdaptiveAvgPool2d", {"output_size": 1}, [x])
+    else:
+        c.add(node, "Mean", {"dim": axes, "keepdim": keep}, [x])
+
+
+# -- element-wise and merges ----------------------------------------------------------------------
+
+def _merge(type_name: str, neutral: float) -> Handler:
+    def handler(c: OnnxConversion, node: Any) -> None:
+        values = [c.value(node, i) for i in range(len(node.input))]
+        refs = [v for v in values if isinstance(v, Ref)]
+        consts = [v for v in values if not isinstance(v, Ref)]
+        if consts and len(refs) == 1 and all(np.all(k == neutral) for k in consts):
+            c.alias(node.output[0], refs[0])  # + 0 or × 1
+            return
+        if consts:
+            raise c.fail(node, f"it combines a tensor with a constant ({node.input[values.index(consts[0])]!r}); "
+                               f"{type_name} takes tensors from layers only")
+        c.add(node, type_name, {}, refs)
+    return handler
+
+
+def _div(c: OnnxConversion, node: Any) -> None:
+    """Only as the first node of GELU in its ``erf`` form: 0.5 · x · (1 + erf(x / √2))."""
+    x, out = node.input[0], node.output[0]
+    d = c.peek(node.input[1])
+    erf = _single_user(c, out, "Erf")
+    add = _single_user(c, erf.output[0], "Add") if erf is not None else None
+    one = c.peek(_other_input(add, erf.output[0]) or "") if add is not None and erf is not None else None
+    mul = _single_user(c, add.output[0], "Mul") if add is not None else None
+    half = _single_user(c, mul.output[0], "Mul") if mul is not None else None
+    k = c.peek(_other_input(half, mul.output[0]) or "") if half is not None and mul is not None else None
+    if (isinstance(d, np.ndarray) and d.size == 1 and math.isclose(float(d.reshape(-1)[0]), math.sqrt(2), rel_tol=1e-4)
+            and isinstance(one, np.ndarray) and np.all(one == 1) and mul is not None and add is not None
+            and _other_input(mul, add.output[0]) == x and half is not None and isinstance(k, np.ndarray)
+            and np.all(k == 0.5)):
+        c.done.update(id(n) for n in (erf, add, mul, half))
+        c.add(node, "GELU", {}, [c.tensor(node)], outputs=[half.output[0]])
+        return
+    raise c.fail(node, "NetCanvas has no layer type for dividing tensors")
+
+
+def _concat(c: OnnxConversion, node: Any) -> None:
+    refs = [c.tensor(node, i) for i in range(len(node.input))]
+    axis = c.axis(node, int(attributes(node)["axis"]), c.rank(refs[0]))
+    if len(refs) == 1:
+        c.alias(node.output[0], refs[0])
+    else:
+        c.add(node, "Concat", {"dim": axis}, refs)
+
+
+def _split(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    x = c.tensor(node)
+    axis = c.axis(node, int(a.get("axis", 0)), c.rank(x))
+    size = c.shape(x)[axis - 1]
+    given = a.get("split") if c.m.opset < 13 else c.const(node, 1, "split sizes")
+    count = len(node.output)
+    if given is not None:
+        sections = _ints(given)
+    elif "num_outputs" in a:
+        step = math.ceil(size / int(a["num_outputs"]))
+        sections = [min(step, size - i * step) for i in range(int(a["num_outputs"]))]
+    else:
+        sections = [size // count] * count
+    if sum(sections) != size or len(sections) != count or any(s < 1 for s in sections):
+        raise c.fail(node, f"it splits {size} into {sections} for {count} outputs")
+    c.add(node, "Split", {"sections": sections, "dim": axis}, [x])
+
+
+# -- shape ----------------------------------------------------------------------------------------
+
+def _identity(c: OnnxConversion, node: Any) -> None:
+    if node.op_type == "Dropout" and len(node.output) > 1 and node.output[1] and c.users(node.output[1]):
+        raise c.fail(node, "its mask output is used; in inference Dropout gives only its input")
+    c.alias(node.output[0], c.value(node, 0))
+
+
+def _cast(c: OnnxConversion, node: Any) -> None:
+    if int(attributes(node).get("to", 1)) not in (1, 10, 11, 16):
+        raise c.fail(node, "it casts a tensor to a non-float type, which no layer does")
+    c.alias(node.output[0], c.tensor(node))
+
+
+def _shape(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    full = np.array([BATCH_MARK, *c.shape(c.tensor(node))], dtype=np.int64)
+    start, end = int(a.get("start", 0)), a.get("end")
+    c.alias(node.output[0], full[start:None if end is None else int(end)])
+
+
+def _reshape_to(c: OnnxConversion, node: Any, x: Ref, target: Sequence[int]) -> None:
+    """Reshape ``x`` to per-sample ``target``: nothing when it keeps the shape, Flatten to one axis."""
+    shape = c.shape(x)
+    if tuple(target) == shape:
+        c.alias(node.output[0], x)
+    elif len(target) == 1:
+        c.add(node, "Flatten", {}, [x])
+    else:
+        c.add(node, "Reshape", {"shape": list(target)}, [x])
+
+
+def _reshape(c: OnnxConversion, node: Any) -> None:
+    x = c.tensor(node)
+    raw = c.const(node, 1, "target shape")
+    assert raw is not None
+    target = _ints(raw)
+    shape = c.shape(x)
+    allowzero = bool(attributes(node).get("allowzero", 0))
+    batch_like = {BATCH_MARK, c.m.fixed_batch or BATCH_MARK, -1} | ({0} if not allowzero else set())
+    if not target or target[0] not in batch_like or BATCH_MARK in target[1:]:
+        raise c.fail(node, f"it reshapes to {target}, which does not keep the batch axis first; a layer reshapes "
+                           f"each sample")
+    rest = [shape[i] if (d == 0 and not allowzero and i < len(shape)) else d for i, d in enumerate(target[1:])]
+    numel = math.prod(shape)
+    if (target[0] == -1 and -1 in rest) or any(d < -1 or d == 0 for d in rest):
+        raise c.fail(node, f"its target shape {target} does not say the size of each sample")
+    if target[0] == -1 and math.prod(rest) != numel:
+        raise c.fail(node, f"its target shape {target} regroups samples of {numel} values")
+    if -1 in rest:
+        known = math.prod(d for d in rest if d != -1)
+        rest = [numel // known if d == -1 else d for d in rest]
+    _reshape_to(c, node, x, rest)
+
+
+def _squeeze(c: OnnxConversion, node: Any) -> None:
+    x = c.tensor(node)
+    shape = c.shape(x)
+    rank = c.rank(x)
+    a = attributes(node)
+    given = a.get("axes") if c.m.opset < 13 else c.const(node, 1, "axes")
+    if node.op_type == "Squeeze":
+        axes = {c.axis(node, int(v), rank) for v in _ints(given)} if given is not None else \
+            {i + 1 for i, d in enumerate(shape) if d == 1}
+        target = [d for i, d in enumerate(shape) if i + 1 not in axes]
+    else:
+        assert given is not None
+        out_rank = rank + len(_ints(given))
+        axes = {c.axis(node, int(v), out_rank) for v in _ints(given)}
+        it = iter(shape)
+        target = [1 if i in axes else next(it) for i in range(1, out_rank)]
+    if not target:
+        raise c.fail(node, "it leaves a scalar per sample; a layer keeps at least one axis")
+    _reshape_to(c, node, x, target)
+
+
+def _transpose(c: OnnxConversion, node: Any) -> None:
+    x = c.tensor(node)
+    rank = c.rank(x)
+    perm = _ints(attributes(node).get("perm", list(range(rank))[::-1]))
+    if perm[0] != 0:
+        raise c.fail(node, f"its perm {perm} moves the batch axis; a layer reorders the axes of each sample")
+    moved = [i for i, p in enumerate(perm) if p != i]
+    if not moved:
+        c.alias(node.output[0], x)
+    elif len(moved) == 2:
+        c.add(node, "Transpose", {"dim0": moved[0], "dim1": moved[1]}, [x])
+    else:
+        c.add(node, "Permute", {"dims": perm[1:]}, [x])
+
+
+_PAD_TYPES = {"reflect": "ReflectionPad2d", "edge": "ReplicationPad2d"}
+
+
+def _pad(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    x = c.tensor(node)
+    rank = c.rank(x)
+    if c.m.opset < 11:
+        pads, value = _ints(a.get("pads", a.get("paddings", []))), float(a.get("value", 0.0))
+    else:
+        raw = c.const(node, 1, "pads")
+        v = c.const(node, 2, "constant value")
+        pads = _ints(raw if raw is not None else [])
+        value = 0.0 if v is None or v.size == 0 else float(v.reshape(-1)[0])
+        axes = c.const(node, 3, "axes")
+        if axes is not None:
+            full = [0] * (2 * rank)
+            for i, ax in enumerate(_ints(axes)):
+                ax = ax + rank if ax < 0 else ax
+                full[ax], full[rank + ax] = pads[i], pads[len(pads) // 2 + i]
+            pads = full
+    if len(pads) != 2 * rank or rank != 4:
+        raise c.fail(node, f"it pads a {rank}-axis tensor; NetCanvas pads the H×W maps of N×C×H×W tensors")
+    if any(pads[i] or pads[rank + i] for i in (0, 1)):
+        raise c.fail(node, f"its pads {pads} pad the batch or channel axis; a padding layer pads H and W")
+    if any(p < 0 for p in pads):
+        raise c.fail(node, f"its pads {pads} crop; NetCanvas's padding layers only add")
+    padding = [pads[3], pads[7], pads[2], pads[6]]  # left, right, top, bottom
+    mode = a.get("mode", "constant")
+    if mode == "constant" and value == 0:
+        c.add(node, "ZeroPad2d", {"padding": padding}, [x])
+    elif mode == "constant":
+        c.add(node, "ConstantPad2d", {"padding": padding, "value": _f(value)}, [x])
+    elif mode in _PAD_TYPES:
+        c.add(node, _PAD_TYPES[mode], {"padding": padding}, [x])
+    else:
+        raise c.fail(node, f"its mode {mode!r} has no padding layer in NetCanvas")
+
+
+def _resize(c: OnnxConversion, node: Any) -> None:
+    a = attributes(node)
+    x = c.tensor(node)
+    rank = c.rank(x)
+    if node.op_type == "Upsample" or c.m.opset < 11:
+        scales = c.const(node, 1, "scales") if c.has(node, 1) else np.asarray(a.get("scales", []), dtype=np.float32)
+        sizes = None
+    else:
+        scales = c.const(node, 2, "scales")
+        sizes = c.const(node, 3, "sizes")
+        if scales is not None and scales.size == 0:
+            scales = None
+    mode = a.get("mode", "nearest")
+    ctm = a.get("coordinate_transformation_mode", "half_pixel" if node.op_type == "Resize" else "asymmetric")
+    if rank != 4 or "axes" in a:
+        raise c.fail(node, f"it resizes a {rank}-axis tensor; NetCanvas's Upsample here resizes N×C×H×W maps")
+    if mode == "nearest":
+        if ctm != "asymmetric" or a.get("nearest_mode", "round_prefer_floor") != "floor":
+            if not (ctm == "half_pixel" and a.get("nearest_mode") == "round_prefer_ceil"):
+                raise c.fail(node, f"nearest with {ctm!r} coordinates matches no torch resize mode")
+            mode = "nearest-exact"
+        params: dict[str, Any] = {"mode": mode}
+    elif mode in ("linear", "cubic"):
+        if ctm not in ("align_corners", "half_pixel", "pytorch_half_pixel"):
+            raise c.fail(node, f"{mode} with {ctm!r} coordinates matches no torch resize mode")
+        params = {"mode": "bilinear" if mode == "linear" else "bicubic", "align_corners": ctm == "align_corners"}
+        if mode == "cubic" and not math.isclose(float(a.get("cubic_coeff_a", -0.75)), -0.75):
+            raise c.fail(node, "its cubic coefficient is not torch's -0.75")
+    else:
+        raise c.fail(node, f"its mode {mode!r} matches no torch resize mode")
+    if sizes is not None and sizes.size:
+        size = _ints(sizes)
+        if size[1] != c.shape(x)[0]:
+            raise c.fail(node, f"it resizes the channel axis to {size[1]}; Upsample resizes H and W")
+        params["size"] = size[2:]
+    elif scales is not None and scales.size == 4:
+        f = [float(s) for s in scales.reshape(-1)]
+        if f[0] != 1 or f[1] != 1:
+            raise c.fail(node, f"its scales {f} resize the batch or channel axis; Upsample resizes H and W")
+        params["scale_factor"] = [_f(s) for s in f[2:]]
+    else:
+        raise c.fail(node, "it gives neither scales nor sizes as constants")
+    c.add(node, "Upsample", params, [x])
+
+
+OPS: dict[str, Handler] = {
+    "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
+    "BatchNormalization": _batch_norm, "LayerNormalization": _layer_norm,
+    "Relu": _simple("ReLU"), "Tanh": _simple("Tanh"), "HardSwish": _simple("Hardswish"), "Mish": _mish,
+    "Sigmoid": _sigmoid, "HardSigmoid": _hard_sigmoid, "LeakyRelu": _leaky_relu, "Elu": _elu, "Gelu": _gelu,
+    "Softplus": _softplus, "Greater": _greater, "PRelu": _prelu, "Clip": _clip,
+    "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"),
+    "MaxPool": _pool("MaxPool2d"), "AveragePool": _pool("AvgPool2d"),
+    "GlobalAveragePool": _global_pool("AdaptiveAvgPool2d"), "GlobalMaxPool": _global_pool("AdaptiveMaxPool2d"),
+    "ReduceMean": _reduce_mean,
+    "Add": _merge("Add", 0.0), "Mul": _merge("Multiply", 1.0), "Div": _div, "Concat": _concat, "Split": _split,
+    "Identity": _identity, "Dropout": _identity, "Cast": _cast, "Shape": _shape,
+    "Flatten": lambda c, node: _flatten(c, node), "Reshape": _reshape, "Squeeze": _squeeze, "Unsqueeze": _squeeze,
+    "Transpose": _transpose, "Pad": _pad, "Resize": _resize, "Upsample": _resize,
+}
+
+
+def _flatten(c: OnnxConversion, node: Any) -> None:
+    x = c.tensor(node)
+    axis = int(attributes(node).get("axis", 1))
+    if axis != 1 and not (axis == -1 and c.rank(x) == 2):
+        raise c.fail(node, f"it flattens from axis {axis}; ONNX then merges leading axes with the batch, which a "
+                           f"layer cannot do (axis 1 is Flatten)")
+    _reshape_to(c, node, x, [math.prod(c.shape(x))])
+
+
+__all__ = ["OPS"]
