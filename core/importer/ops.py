@@ -155,6 +155,14 @@ def _div(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
     return conv.functional(n, "Divide", {}, _tensors(conv, n, a, b), "div")
 
 
+def _matmul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("input", "other"), {})
+    if isinstance(b["input"], Param):
+        raise conv.fail(n, f"{describe(n)} of the parameter {b['input'].path!r} by a tensor",
+                        "a MatMul multiplies a sample by a matrix, not a matrix by the batch")
+    return conv.functional(n, "MatMul", {}, _tensors(conv, n, b["input"], b["other"]), "matmul")
+
+
 def _tensors(conv: Conversion, n: fx.Node, *operands: Any) -> list[Any]:
     """The operands of a merge as references: parameters become Parameter nodes; constants are refused."""
     out = []
@@ -608,6 +616,7 @@ def _expand_as(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict
 _FUNCTIONS: dict[Any, Handler] = {
     operator.add: _add, operator.iadd: _add, torch.add: _add,
     operator.mul: _mul, operator.imul: _mul, torch.mul: _mul,
+    operator.matmul: _matmul, torch.matmul: _matmul, torch.mm: _matmul, torch.bmm: _matmul,
     operator.sub: _sub, operator.isub: _sub, torch.sub: _sub, torch.subtract: _sub,
     operator.truediv: _div, operator.itruediv: _div, torch.div: _div, torch.divide: _div, torch.true_divide: _div,
     torch.cat: _cat, torch.concat: _cat, torch.concatenate: _cat,
@@ -621,6 +630,7 @@ _FUNCTIONS: dict[Any, Handler] = {
 
 _METHODS: dict[str, Handler] = {
     "add": _add, "add_": _add, "mul": _mul, "mul_": _mul, "sub": _sub, "sub_": _sub, "div": _div, "div_": _div,
+    "matmul": _matmul, "mm": _matmul, "bmm": _matmul,
     "flatten": _flatten, "mean": _reduce, "sum": _reduce, "amax": _reduce, "view": _view, "reshape": _view,
     "narrow": _narrow, "select": _select, "expand": _expand, "expand_as": _expand_as,
     "transpose": _transpose, "swapaxes": _transpose, "permute": _permute,

@@ -1,5 +1,6 @@
 """Merges of several inputs: Add (residual), Concat (Inception, DenseNet), Multiply (SE gates),
-Subtract and Divide (normalizing by a computed statistic, differences of Siamese branches).
+Subtract and Divide (normalizing by a computed statistic, differences of Siamese branches),
+MatMul (a learned projection ``x @ W`` with a Parameter node, attention scores).
 
 These are stateless ``call_function`` nodes in the compiled model: ``function(*inputs, **params)``
 computes the node's output for any number of inputs, ordered by the edge ``port``. Their ``fx``
@@ -28,6 +29,7 @@ from core.layers.spec import (
     ParamSpec,
     Shape,
     fmt_shape,
+    numel,
 )
 
 
@@ -115,6 +117,37 @@ def _div(*xs: Any) -> Any:
     return functools.reduce(operator.truediv, xs)
 
 
+def _matmul_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    a, b = shapes
+    if len(b) < 2:
+        raise LayerError(f"MatMul needs a matrix (or a stack of matrices) as input 1, but gets {fmt_shape(b)}")
+    k = a[-1]
+    if b[-2] != k:
+        raise LayerError(f"MatMul of {fmt_shape(a)} by {fmt_shape(b)}: the last axis of input 0 ({k}) must equal "
+                         f"the next-to-last axis of input 1 ({b[-2]})")
+    if len(a) == 1:  # a vector per sample: x @ W
+        if len(b) != 2:
+            raise LayerError(f"MatMul of a vector per sample ({fmt_shape(a)}) needs a matrix as input 1, but gets "
+                             f"{fmt_shape(b)}")
+        out = (b[-1],)
+    else:
+        if len(a) != len(b):
+            raise LayerError(f"MatMul needs inputs with the same number of axes (the batch axes must line up), "
+                             f"but gets {fmt_shape(a)} and {fmt_shape(b)}")
+        lead = broadcast([a[:-2], b[:-2]], "MatMul") if len(a) > 2 else ()
+        out = (*lead, a[-2], b[-1])
+    return Inferred(out_shapes=(out,), macs=numel(out) * k)
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` per sample; a sample that is a vector (``N×K`` batch) is multiplied as a row."""
+    import torch
+
+    if a.dim() == 2:
+        return torch.matmul(a.unsqueeze(1), b).squeeze(1)
+    return torch.matmul(a, b)
+
+
 def _cat(*xs: object, dim: int = 1) -> object:
     import torch
 
@@ -151,6 +184,15 @@ Divide = register(LayerSpec(
     params=(), infer=_broadcast_infer("Divide"), function=_div,
     code=lambda xs, p: " / ".join(xs), min_inputs=2, max_inputs=None,
     id_stem="div", fx=FxCall(operator.truediv, Emit.CHAIN), fit_role=FitRole.OTHER,
+))
+
+MatMul = register(LayerSpec(
+    type="MatMul", category=Category.MERGE,
+    doc="Matrix product per sample, input 0 @ input 1: a learned projection x @ W, or attention's Q @ Kᵀ.",
+    params=(), infer=_matmul_infer, function=matmul,
+    code=lambda xs, p: (f"(torch.matmul({xs[0]}.unsqueeze(1), {xs[1]}).squeeze(1) if {xs[0]}.dim() == 2 "
+                        f"else torch.matmul({xs[0]}, {xs[1]}))"),
+    min_inputs=2, max_inputs=2, id_stem="matmul", fx=FxCall(matmul), fit_role=FitRole.OTHER,
 ))
 
 Concat = register(LayerSpec(

@@ -307,6 +307,25 @@ def test_buffers_and_scalars_used_in_forward_are_refused_by_name() -> None:
         import_with_weights(m, (3,))
 
 
+class Projection(nn.Module):
+    """Learned matrices used directly: ``x @ W`` on tokens, attention scores, ``torch.mm`` on vectors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(6, 4))
+        self.v = nn.Parameter(torch.randn(4, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = x @ self.w
+        scores = torch.matmul(q, q.transpose(1, 2)).softmax(-1)
+        return torch.mm((scores @ q).mean(1), self.v)
+
+
+def test_matrix_products_with_parameters() -> None:
+    g = check(Projection(), (5, 6), keys={"w": "w.weight", "v": "v.weight"})
+    assert types(g).count("MatMul") == 4 and types(g).count("Parameter") == 2
+
+
 # -- several inputs, dict and tuple outputs --------------------------------------------------------
 
 def test_dict_outputs_become_outputs_named_by_their_keys() -> None:

@@ -170,6 +170,7 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
     "Sum": [({}, [(4, 5, 5)]), ({"dim": [1], "keepdim": True}, [(3, 4)])],
     "Amax": [({}, [(4, 5, 5)]), ({"dim": [3, 2], "keepdim": True}, [(3, 4, 5)])],
     "Parameter": [({"shape": [1, 8]}, []), ({"shape": [3, 1, 1], "batch_axis": False}, [])],
+    "MatMul": [({}, [(5, 4), (4, 3)]), ({}, [(4,), (4, 3)]), ({}, [(2, 5, 4), (1, 4, 6)])],
     "Subtract": [({}, [(4, 5, 5), (4, 1, 1)]), ({}, [(3, 4), (3, 4), (1, 4)])],
     "Divide": [({}, [(4, 5, 5), (1, 5, 5)]), ({}, [(6,), (6,)])],
     "Concat": [
@@ -386,6 +387,10 @@ REFUSED: list[tuple[str, dict[str, Any], list[Shape], str | None]] = [
     ("Add", {}, [(3, 4, 4), (3, 4, 5)], None),
     ("Multiply", {}, [(4, 5, 5), (4,)], None),
     ("Subtract", {}, [(4, 5, 5), (3, 5, 5)], None),
+    ("MatMul", {}, [(5, 4), (3, 6)], None),
+    ("MatMul", {}, [(5, 4), (4,)], "a vector as input 1 would be multiplied across the batch"),
+    ("MatMul", {}, [(2, 5, 4), (3, 4, 6)], None),
+    ("MatMul", {}, [(3,), (2, 3, 5)], "a vector times a stack of matrices per sample is not declared"),
     ("Slice", {"start": 5}, [(4, 5, 5)], "torch returns an empty tensor; a size of 0 is an error here"),
     ("Slice", {"dim": 0, "end": 1}, [(3, 4)], "slicing the batch axis would drop samples"),
     ("Select", {"index": 4}, [(4, 5)], None),
