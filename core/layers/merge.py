@@ -129,7 +129,7 @@ def _matmul_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
         if len(b) != 2:
             raise LayerError(f"MatMul of a vector per sample ({fmt_shape(a)}) needs a matrix as input 1, but gets "
                              f"{fmt_shape(b)}")
-        out = (b[-1],)
+        out: Shape = (b[-1],)
     else:
         if len(a) != len(b):
             raise LayerError(f"MatMul needs inputs with the same number of axes (the batch axes must line up), "
