@@ -11,20 +11,49 @@ run folder); :class:`TrainingSession` is the one run both front-ends drive aroun
 its main thread, the GUI's worker on its training thread).
 """
 
-from core.training.config import ConfigError, TrainConfig
-from core.training.data import DatasetError, DataSource, check_fit, open_dataset
-from core.training.engine import Trainer, available_devices, resolve_device, seed_everything
-from core.training.events import (
-    BatchProgress,
-    Callbacks,
-    EpochMetrics,
-    NodeStats,
-    ProbeData,
-    RunInfo,
-    RunSummary,
-)
-from core.training.health import TrainingFailure
-from core.training.session import TrainingSession, build_trainer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Where each public name lives. They are imported when first used (PEP 562): ``core.training.options``
+# and ``core.training.config`` are torch-free, and importing them (the editor's Summary panel, the
+# CLI's parser) must not import torch through this package, which takes seconds.
+_WHERE = {
+    "ConfigError": "config", "TrainConfig": "config",
+    "DatasetError": "data", "DataSource": "data", "check_fit": "data", "open_dataset": "data",
+    "Trainer": "engine", "available_devices": "engine", "resolve_device": "engine", "seed_everything": "engine",
+    "BatchProgress": "events", "Callbacks": "events", "EpochMetrics": "events", "NodeStats": "events",
+    "ProbeData": "events", "RunInfo": "events", "RunSummary": "events",
+    "TrainingFailure": "health",
+    "TrainingSession": "session", "build_trainer": "session",
+}
+
+if TYPE_CHECKING:
+    from core.training.config import ConfigError, TrainConfig
+    from core.training.data import DatasetError, DataSource, check_fit, open_dataset
+    from core.training.engine import Trainer, available_devices, resolve_device, seed_everything
+    from core.training.events import (
+        BatchProgress,
+        Callbacks,
+        EpochMetrics,
+        NodeStats,
+        ProbeData,
+        RunInfo,
+        RunSummary,
+    )
+    from core.training.health import TrainingFailure
+    from core.training.session import TrainingSession, build_trainer
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'core.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"core.training.{where}"), name)
+    globals()[name] = value  # once
+    return value
+
 
 __all__ = [
     "BatchProgress", "Callbacks", "ConfigError", "DataSource", "DatasetError", "EpochMetrics", "NodeStats",
