@@ -131,8 +131,9 @@ class Analysis:
     buffers: int
     macs: int
     activation_bytes: int
-    input_shape: Shape | None
+    input_shape: Shape | None  # the first Input's (file order)
     output_shapes: Sequence[Shape | None]
+    input_shapes: Sequence[Shape | None] = ()  # every Input's, in file order (a Siamese network has two)
 
     @property
     def ok(self) -> bool:
@@ -174,15 +175,20 @@ class Analysis:
                               self.activation_bytes * batch_size, self.buffers * DTYPE_BYTES)
 
     def to_dict(self, source: str | None = None) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "source": source, "ok": self.ok,
             "input_shape": list(self.input_shape) if self.input_shape is not None else None,
+        }
+        if len(self.input_shapes) > 1:  # only then: one-Input summaries keep their exact form
+            out["input_shapes"] = [list(s) if s is not None else None for s in self.input_shapes]
+        out |= {
             "output_shapes": [list(s) if s is not None else None for s in self.output_shapes],
             "total_params": self.total_params, "trainable_params": self.trainable_params,
             "macs": self.macs,
             "nodes": [self.nodes[n].to_dict() for n in self.order],
             "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
+        return out
 
 
 _MEMO_LIMIT = 50_000
@@ -736,11 +742,6 @@ class Analyzer:
             self._global.append(Diagnostic(Severity.ERROR, None,
                                            "the network has no Input node — add one and set its shape",
                                            Fix("add an Input node", FixAction.ADD_INPUT)))
-        for extra in inputs[1:]:
-            self._global.append(Diagnostic(
-                Severity.ERROR, extra,
-                f"{extra}: a network takes one Input, and {inputs[0]} is already one — remove {extra} "
-                f"or connect its layers to {inputs[0]}"))
         self._global += id_clashes(g)
         if not outputs:
             self._global.append(Diagnostic(
@@ -764,12 +765,12 @@ class Analyzer:
         diags += self._global
         diags.sort(key=lambda d: _SEVERITY_ORDER[d.severity])
         results = self._results
-        input_shape = None
+        inputs: list[Shape | None] = []
         outputs: list[Shape | None] = []
         for nid, node in self.graph.nodes.items():
-            if node.type == "Input" and input_shape is None:
+            if node.type == "Input":
                 r = results.get(nid)
-                input_shape = r.output_shape if r is not None else None
+                inputs.append(r.output_shape if r is not None else None)
             elif node.type == "Output":
                 r = results.get(nid)
                 outputs.append(r.output_shape if r is not None else None)
@@ -788,7 +789,7 @@ class Analyzer:
                 t[3] -= r.macs or 0
                 t[4] -= r.activation_bytes or 0
         return Analysis(dict(results), tuple(self._order), tuple(diags), t[0], t[1], t[2], t[3], t[4],
-                        input_shape, tuple(outputs))
+                        inputs[0] if inputs else None, tuple(outputs), tuple(inputs))
 
 
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}

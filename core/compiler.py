@@ -1,9 +1,11 @@
 """Graph → ``torch.fx.GraphModule`` (DESIGN.md §6), and carrying weights across an edit.
 
-:func:`compile_graph` builds the fx graph directly from the DAG: one ``placeholder`` (``x``)
-for the Input node, a ``call_module`` per module layer, a ``call_function`` per stateless op
-(merges), an ``operator.getitem`` where an edge picks one output of a multi-output layer, and
-the ``output`` (a tuple when there are several Output nodes, in file order). The node id is the
+:func:`compile_graph` builds the fx graph directly from the DAG: one ``placeholder`` per Input
+node, in file order (``x`` when there is one; see :func:`input_names`), a ``call_module`` per
+module layer, a ``call_function`` per stateless op (merges), an ``operator.getitem`` where an
+edge picks one output of a multi-output layer, and the ``output`` (a tuple when there are
+several Output nodes, in file order). Layers with weights that reach no Output are kept idle
+(:attr:`Plan.idle`). The node id is the
 module path, so ``state_dict`` keys are ``<node id>.<parameter>`` and torchvision's module
 paths give torchvision's keys. Every module is built by its declaration's ``build`` from the
 resolved parameters plus the arguments analysis inferred from the input shape (``in_channels``
@@ -19,8 +21,10 @@ keeps what still fits, and reports what was kept and what was re-initialized.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
+import keyword
 import math
 import operator
 from collections.abc import Iterator, Mapping, Sequence
@@ -167,8 +171,6 @@ def plan_graph(graph: Graph, analysis: Analysis | None = None) -> Plan:
         raise CompileError(errors)
     problems: list[Diagnostic] = []
     nodes: dict[str, PlannedNode] = {}
-    inputs: list[str] = []
-    outputs: list[str] = []
     order = graph.topo_order()
     for nid in order:
         node = graph.nodes[nid]
@@ -195,8 +197,8 @@ def plan_graph(graph: Graph, analysis: Analysis | None = None) -> Plan:
         nodes[nid] = PlannedNode(nid, spec, spec.resolve(node.params), dict(result.args), tuple(in_shapes),
                                  tuple(tuple(s) for s in result.out_shapes),
                                  tuple((e.src, e.from_port) for e in in_edges), node.frozen, node.init)
-        if spec.type == "Input":
-            inputs.append(nid)
+    # Several Inputs (a Siamese network) are the forward's arguments in file order, like Outputs.
+    inputs = [nid for nid, n in graph.nodes.items() if n.type == "Input" and nid in nodes]
     outputs = [nid for nid, n in graph.nodes.items() if n.type == "Output" and nid in nodes]
     if not inputs:
         problems.append(Diagnostic(Severity.ERROR, None, "the network has no Input node — add one"))
@@ -212,8 +214,33 @@ def plan_graph(graph: Graph, analysis: Analysis | None = None) -> Plan:
         if nid in live:
             live.update(src for src, _ in nodes[nid].inputs)
     idle = {nid: n for nid, n in nodes.items() if nid not in live and n.spec.is_module and _holds_state(a, nid)}
-    nodes = {nid: n for nid, n in nodes.items() if nid in live}
-    return Plan(nodes, tuple(i for i in inputs if i in live), tuple(outputs), a, idle)
+    # An Input that reaches no Output stays an argument: the forward's signature follows the file.
+    nodes = {nid: n for nid, n in nodes.items() if nid in live or n.spec.type == "Input"}
+    return Plan(nodes, tuple(inputs), tuple(outputs), a, idle)
+
+
+_ARG_TAKEN = frozenset({"self", "torch", "nn", "F"})  # what a forward reads besides its arguments
+
+
+def input_names(input_ids: Sequence[str]) -> dict[str, str]:
+    """The forward's argument name of each Input node: ``x`` for a network's only Input; with
+    several, each Input's id as a Python name (``left.image`` → ``left_image``).
+
+    A name that is a keyword, a builtin or a name the forward itself uses gets a ``_`` appended,
+    as does the later (in sorted id order) of two ids that map to one name, so the compiled model
+    and the exported file (which sees its Inputs in another order) name every argument alike.
+    """
+    if len(input_ids) == 1:
+        return {input_ids[0]: "x"}
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for nid in sorted(input_ids):
+        name = var_name(nid)
+        while name in _ARG_TAKEN or name in taken or keyword.iskeyword(name) or hasattr(builtins, name):
+            name += "_"
+        taken.add(name)
+        names[nid] = name
+    return names
 
 
 def _holds_state(a: Analysis, nid: str) -> bool:
@@ -329,11 +356,14 @@ def _fx_graph(plan: Plan) -> fx.Graph:
         return values[key]
 
     outs: dict[str, fx.Node] = {}
+    args = input_names(plan.inputs)
+    for nid in plan.inputs:  # placeholders first, in file order: they are the forward's arguments
+        results[nid] = g.placeholder(args[nid])
     for nid, node in plan.nodes.items():
         ins = [value(src, port) for src, port in node.inputs]
         spec = node.spec
         if spec.type == "Input":
-            results[nid] = g.placeholder("x" if nid == plan.inputs[0] else var_name(nid))
+            continue
         elif spec.type == "Output":
             outs[nid] = ins[0]
         elif spec.is_module:
@@ -485,4 +515,4 @@ def carry_weights(old_module: nn.Module, new_module: nn.Module, old_graph: Graph
 
 
 __all__ = ["CarryReport", "CompileError", "Plan", "PlannedNode", "TooBigError", "apply_init", "carry_weights",
-           "compile_graph", "compile_plan", "idle_layers", "plan_graph", "signatures", "var_name"]
+           "compile_graph", "compile_plan", "idle_layers", "input_names", "plan_graph", "signatures", "var_name"]

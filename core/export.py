@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.compiler import Plan, PlannedNode, compile_plan, plan_graph, var_name
+from core.compiler import Plan, PlannedNode, compile_plan, input_names, plan_graph, var_name
 from core.export_blocks import structured_model
 from core.export_code import (
     CtorArg,
@@ -196,10 +196,17 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
     outs = ", ".join(f"N×{fmt_shape(s)}" for s in a.output_shapes if s is not None)
     title = doc_text(name) or "Network"
     frozen_params = a.total_params - a.trainable_params
+    args = input_names(plan.inputs)
+    shapes = [plan.nodes[i].out_shapes[0] for i in plan.inputs]
+    if len(plan.inputs) == 1:
+        inputs_text = f"Input: N×{fmt_shape(shapes[0])} (a batch of {fmt_shape(shapes[0])} samples)."
+    else:  # several Inputs: forward takes them in file order
+        inputs_text = "Inputs, in this order: " + ", ".join(
+            f"{args[i]} N×{fmt_shape(s)}" for i, s in zip(plan.inputs, shapes, strict=True)) + "."
     header = [
         '"""' + f"{title}: a network exported by NetCanvas.",
         "",
-        f"Input: N×{fmt_shape(a.input_shape)} (a batch of {fmt_shape(a.input_shape)} samples).",
+        inputs_text,
         f"Output{'s' if len(plan.outputs) > 1 else ''}: {outs}.",
         f"Parameters: {a.total_params:,} ({a.trainable_params:,} trainable"
         + (f", {frozen_params:,} frozen" if frozen_params else "") + ").",
@@ -217,24 +224,25 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
     for src in [*classes.sources.values(), *block_sources]:
         body += ["", src.rstrip(), ""]
     returns = "torch.Tensor" if len(plan.outputs) == 1 else "tuple[torch.Tensor, ...]"
+    inputs_short = f"input{'s' if len(shapes) > 1 else ''} " + ", ".join(f"N×{fmt_shape(s)}" for s in shapes)
     n_layers = len(plan.built_nodes)
     layers_text = f"{n_layers} layer{'s' if n_layers != 1 else ''}"
     body += [
         "",
         f"class {cls}(nn.Module):",
-        f'    """{title} ({layers_text}; input N×{fmt_shape(a.input_shape)})."""',
+        f'    """{title} ({layers_text}; {inputs_short})."""',
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",
         *(f"        {line}" for line in init),
         "",
-        f"    def forward(self, x: torch.Tensor) -> {returns}:",
+        f"    def forward(self, {', '.join(f'{args[i]}: torch.Tensor' for i in plan.inputs)}) -> {returns}:",
         *(f"        {line}" for line in forward),
         "",
         "",
         'if __name__ == "__main__":',
         f"    model = {cls}()",
-        f"    print(model(torch.zeros(2, {', '.join(str(d) for d in a.input_shape or ())})))",
+        f"    print(model({', '.join('torch.zeros(2, ' + ', '.join(str(d) for d in s) + ')' for s in shapes)}))",
         "",
     ]
     source = "\n".join(header + body)
@@ -276,8 +284,8 @@ def _forward_lines(plan: Plan, access: Mapping[str, str], reserved: frozenset[st
     for node in plan.nodes.values():
         for src, _port in node.inputs:
             consumers[src] = consumers.get(src, 0) + 1
-    names: dict[str, str] = {}
-    used = set(reserved)
+    names: dict[str, str] = dict(input_names(plan.inputs))  # the forward's arguments
+    used = set(reserved) | set(names.values())
 
     def base(nid: str) -> str:
         """``layer1.0.conv1`` → ``layer1_0``; ``inception3a.branch2.1.conv`` → ``inception3a_branch2``."""
@@ -306,7 +314,6 @@ def _forward_lines(plan: Plan, access: Mapping[str, str], reserved: frozenset[st
     for nid, node in plan.nodes.items():
         spec = node.spec
         if spec.type == "Input":
-            names[nid] = "x" if nid == plan.inputs[0] else fresh(nid)
             continue
         ins = [ref(src, port) for src, port in node.inputs]
         if spec.type == "Output":
@@ -332,7 +339,8 @@ def _forward_lines(plan: Plan, access: Mapping[str, str], reserved: frozenset[st
 
 def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module | None = None,
                 plan: Plan | None = None) -> Path:
-    """Write an ONNX model (eval mode, batch axis dynamic) for the graph's Input shape.
+    """Write an ONNX model (eval mode, batch axis dynamic) for the graph's Input shapes; several
+    Inputs are the ONNX inputs in file order, named as the forward's arguments.
 
     ``model`` is a compiled model of ``graph`` whose weights to write (e.g. after training);
     without it the graph is compiled with seed 0. The traced example is a batch of two samples.
@@ -349,8 +357,8 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module 
         model = compile_plan(plan, seed=0)
     was_training = model.training
     model.eval()
-    shape = plan.analysis.input_shape
-    assert shape is not None
+    args = input_names(plan.inputs)
+    examples = tuple(torch.zeros(2, *plan.nodes[i].out_shapes[0]) for i in plan.inputs)
     target = Path(path)
     outputs = [safe_name(var_name(o)) for o in plan.outputs]
     remove_stale_temp_files(target, suffix=".onnx")  # what a killed export left beside the target
@@ -360,9 +368,10 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module 
         # A batch of 2: with a batch of 1 torch.export may specialise the batch axis to the
         # constant 1 (ConvNeXt's LayerNorm2d does), and the dynamic batch would be refused.
         with _torch_logs_quiet():
-            torch.onnx.export(model, (torch.zeros(2, *shape),), tmp, input_names=["x"], output_names=outputs,
-                              dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=False,
-                              verbose=False)
+            batch = torch.export.Dim("batch")  # one batch axis, shared by every Input
+            torch.onnx.export(model, examples, tmp, input_names=[args[i] for i in plan.inputs],
+                              output_names=outputs, dynamic_shapes=tuple({0: batch} for _ in examples),
+                              external_data=False, verbose=False)
         replace_file(tmp, target)  # the umask's permissions, not mkstemp's 0600
     except Exception as exc:
         raise ExportError(f"torch could not export the network to ONNX: {_first_sentence(exc)}") from None

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from core.compiler import PlannedNode, var_name
+from core.compiler import PlannedNode, input_names, var_name
 from core.export_code import is_split, op_statements, safe_name
 
 INPUT = ""  # an item input that reads the scope's input value (``x``)
@@ -221,6 +221,9 @@ class ScopeWriter:
         names: dict[str, str] = {}
         used = set(self.reserved) | {"x"}
         produces: dict[str, ScopeItem] = {it.rel: it for it in self.items}
+        if self.top:  # the model's Inputs are its forward's arguments, named as the compiler names them
+            names = input_names([it.rel for it in self.items if it.kind == "input"])
+            used |= set(names.values())
 
         def base(rel: str) -> str:
             if self.top:
@@ -249,11 +252,10 @@ class ScopeWriter:
 
         lines: list[str] = []
         results: dict[str, str] = {}
-        first_input = True
         for it in self.items:
             if it.kind == "input":
-                names[it.rel] = "x" if first_input else fresh(base(it.rel))
-                first_input = False
+                if it.rel not in names:  # a block's input (only the top scope has Input nodes)
+                    names[it.rel] = "x" if "x" not in names.values() else fresh(base(it.rel))
                 continue
             if it.kind == "output":
                 results[it.rel] = value(it.inputs[0])

@@ -73,7 +73,8 @@ def format_table(a: Analysis, title: str = "", batch_size: int = 32) -> str:
     # With errors, layers of unknown shape are not counted: the totals are lower bounds, and say so.
     at_least = "≥ " if a.partial else ""
     out += [
-        f"Input shape:           {fmt_shape(a.input_shape)}",
+        (f"Input shape:           {fmt_shape(a.input_shape)}" if len(a.input_shapes) < 2
+         else f"Input shapes:          {', '.join(fmt_shape(s) for s in a.input_shapes)}"),
         f"Output shape(s):       {', '.join(fmt_shape(s) for s in a.output_shapes) or '—'}",
         f"Total params:          {at_least}{count(a.total_params)} ({human(a.total_params)})",
         f"Trainable params:      {at_least}{count(a.trainable_params)}",

@@ -42,6 +42,11 @@ def build_trainer(project: Any, config: TrainConfig, callbacks: Callbacks | None
     from core.project import project_to_dict
 
     graph = project.graph.copy()
+    inputs = [n.id for n in graph.nodes.values() if n.type == "Input"]
+    if len(inputs) > 1:  # the data sources give one tensor per sample, and the engine feeds one
+        raise TrainingFailure(f"Training takes a network with one Input, and this one has {len(inputs)} "
+                              f"({', '.join(inputs)}): export it to Python (File › Export to Python…, or main.py "
+                              f"export) and train it with your own loop, or train each branch as its own network.")
     analysis = analyze(graph)
     if not analysis.ok:
         lines = "; ".join(d.message for d in analysis.errors[:3])

@@ -158,11 +158,13 @@ def test_no_input_and_no_output_with_fixes() -> None:
     assert g.successors("conv") == ["output1"]
 
 
-def test_a_second_input_is_an_error() -> None:
+def test_a_second_input_is_a_second_argument_and_unconnected_only_a_warning() -> None:
     g = chain(("relu", "ReLU", {}))
-    g.add_node("Input", "input2")
-    d = only(analyze(g), "input2")
-    assert d.message.startswith("input2: a network takes one Input, and input is already one")
+    g.add_node("Input", "input2", {"shape": [3, 32, 32]})
+    a = analyze(g)
+    assert a.ok and a.input_shapes == ((3, 32, 32), (3, 32, 32))  # several Inputs: a Siamese network's
+    d = only(a, "input2", Severity.WARNING)
+    assert d.message == "input2 does not reach an Output — its result is unused; connect it onward or delete it"
 
 
 def test_output_port_that_does_not_exist() -> None:

@@ -117,7 +117,7 @@ def single_layer_graph(type_name: str) -> Graph | None:
         g = Graph()
         g.add_node("Input", "input", {"shape": shape})
         g.add_node(type_name, "layer")
-        for port in range(max(spec.min_inputs, 1)):
+        for port in range(max(spec.min_inputs, 1) if spec.max_inputs != 0 else 0):  # a source (Parameter): none
             g.add_edge("input", "layer", port=port)
         g.add_node("Output", "output")
         g.add_edge("layer", "output")
