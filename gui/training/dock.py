@@ -237,6 +237,7 @@ class TrainingPanel(QWidget):
         if self._predict is None:
             view = self._predict = PredictionView()
             view.message.connect(self.show_problem)
+            view.set_background(self.running)
             self._place(2, view)
         return self._predict
 
@@ -443,7 +444,7 @@ class TrainingPanel(QWidget):
             request = RunRequest(project=Project(graph=graph, name=name, training=cfg.to_dict(only_changed=True),
                                                  extra=dict(self.doc.project.extra)),
                                  config=cfg, run_dir=default_run_dir(name, self.runs_root),
-                                 weights=self.loaded_weights, probes=self.maps.nodes)
+                                 weights=self.loaded_weights, probes=self.maps.nodes, data=self._opened_data(cfg))
         from core.analysis import analyze
         from core.memory_guard import training_device_problem
 
@@ -485,10 +486,20 @@ class TrainingPanel(QWidget):
         self.progress_text.setText("Starting…")
         self.detail.setText("")
         worker.start()
+        if self._predict is not None:
+            self._predict.set_background(True)
         self._plot_timer.start()
         self._sync_buttons()
         self._update_changed_chip()
         return True
+
+    def _opened_data(self, cfg: Any) -> Any:
+        """The in-memory source the preview already opened for ``cfg``, for the run to train on: opened
+        again on the training thread (shapes draws 9,000 images in Python), it held the interpreter
+        the window needs for a second at every start. A folder source is opened afresh (its loaders
+        and worker processes belong to one run)."""
+        data = self.settings.cached(cfg, self.doc.analysis.input_shape)
+        return data if data is not None and data.in_memory else None
 
     # ------------------------------------------------------------------------- canvas statistics
 
@@ -647,16 +658,16 @@ class TrainingPanel(QWidget):
         model = getattr(self, "predict_model", None)
         if model is None or self.doc is None:
             return
-        if self._snapshot is not None:
-            model.load_state_dict(self._snapshot)
-            self._snapshot = None
+        state, self._snapshot = self._snapshot, None  # the view loads it where it computes
         from core.analysis import analyze
 
         graph = graph_from_dict(self.run_graph) if self.run_graph is not None else self.doc.graph
-        self.predict.set_model(model, analyze(graph), self._classes, *self._norm)
+        self.predict.set_model(model, analyze(graph), self._classes, *self._norm, state=state)
 
     def _finished(self, summary: RunSummary) -> None:
         self._plot_timer.stop()
+        if self._predict is not None:
+            self._predict.set_background(False)
         self._refresh_plots()
         self.last_summary = summary
         t = current_theme()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,10 @@ class PredictionView(QWidget):
         self._reading: Path | None = None  # the image file a worker thread decodes
         self._decoded = _Decoded(self)
         self._decoded.done.connect(self._image_decoded)
+        self.background = False  # compute on a worker thread (set_background: while a run trains)
+        self._state: dict[str, torch.Tensor] | None = None  # weights the next computation loads first
+        self._computer = _Computer(self)
+        self._computer.done.connect(self._show)
 
         self.open_button = QPushButton("Open image…")
         self.open_button.clicked.connect(self._open_dialog)
@@ -204,9 +209,11 @@ class PredictionView(QWidget):
     # ------------------------------------------------------------------------------------ setup
 
     def set_model(self, model: Any, analysis: Any, classes: Sequence[str], mean: Sequence[float] = (),
-                  std: Sequence[float] = ()) -> None:
-        """A CPU model in eval mode (the view never trains it) and what it needs to read images."""
+                  std: Sequence[float] = (), state: dict[str, torch.Tensor] | None = None) -> None:
+        """A CPU model in eval mode (the view never trains it) and what it needs to read images;
+        ``state``: weights to load into it first (where the view computes: see :meth:`set_background`)."""
         self.model = model
+        self._state = state
         self.analysis = analysis
         self.classes = list(classes)
         self.mean, self.std = tuple(mean), tuple(std)
@@ -357,38 +364,72 @@ class PredictionView(QWidget):
 
     # ---------------------------------------------------------------------------------- compute
 
+    def set_background(self, on: bool) -> None:
+        """Compute on a worker thread (``True``: while a run trains) or here.
+
+        While a run trains, its thread holds the interpreter between torch operations, and every
+        operation on the GUI thread waits for it: the ~60 operations of a LeNet prediction with
+        Grad-CAM held the window 0.3–0.5 s at every epoch end. In the background they take as long
+        but the window answers; the result shows when it arrives (a later request wins). Back in the
+        foreground, a computation still running is waited for first (the model is then the GUI's).
+        """
+        if not on:
+            self._computer.wait()
+        self.background = on
+
     def run(self) -> None:
         if self.display is not None:
             self.image_view.set_image(chw_to_rgb(self.display.numpy()))
-        if self.model is None or self.tensor is None:
-            return
-        try:
-            self.predictions = top_k(self.model, self.tensor, 5, self.classes)
-        except (ExplainError, RuntimeError) as exc:
-            self.message.emit(f"Prediction failed: {exc}")
-            return
-        self.bars.set_predictions(self.predictions, self.truth)
-        self.update_cam()
-        self.update_maps()
+        self._compute(("top", "cam", "maps"))
 
     def update_cam(self) -> None:
-        node = self.cam_node.currentText()
-        if self.model is None or self.tensor is None or not node:
+        self._compute(("cam",))
+
+    def update_maps(self) -> None:
+        self._compute(("maps",))
+
+    def _compute(self, parts: tuple[str, ...]) -> None:
+        if self.model is None or self.tensor is None:
             return
         wanted = self.class_combo.currentData()
-        cls = None if wanted is None or wanted < 0 else int(wanted)
-        try:
-            self.cam = gradcam(self.model, self.tensor, node, cls)
-        except (ExplainError, RuntimeError) as exc:
-            self.cam = None
-            self.cam_info.setText(str(exc))
+        job = _Job(parts=parts, model=self.model, state=self._state, tensor=self.tensor, display=self.display,
+                   classes=list(self.classes), cam_node=self.cam_node.currentText(),
+                   cam_class=None if wanted is None or wanted < 0 else int(wanted),
+                   map_node=self.map_node.currentText())
+        self._state = None  # loaded by this job, before it computes
+        if self.background:
+            self._computer.submit(job)
+        else:
+            self._computer.number += 1  # a background result still on its way is older
+            self._show(self._computer.number, job.run())
+
+    def _show(self, number: int, result: _Result) -> None:
+        """Show a computation's result (one for an older request than the latest is dropped)."""
+        if number != self._computer.number:
             return
-        name = self.classes[self.cam.class_index] if self.cam.class_index < len(self.classes) else \
-            f"class {self.cam.class_index}"
-        h, w = self.cam.map_size
-        self.cam_info.setText(f"evidence for <b>{name}</b> (score {self.cam.score:.2f}) in {node}'s {h}×{w} maps, "
-                              "upsampled to the image")
-        self._draw_cam()
+        if result.top_error:
+            self.message.emit(f"Prediction failed: {result.top_error}")
+            return
+        if result.predictions is not None:
+            self.predictions = result.predictions
+            self.bars.set_predictions(self.predictions, self.truth)
+        if "cam" in result.parts and result.cam_node:
+            if result.cam_error:
+                self.cam = None
+                self.cam_info.setText(result.cam_error)
+            else:
+                self.cam = result.cam
+                i = self.cam.class_index
+                name = self.classes[i] if i < len(self.classes) else f"class {i}"
+                h, w = self.cam.map_size
+                self.cam_info.setText(f"evidence for <b>{name}</b> (score {self.cam.score:.2f}) in {result.cam_node}'s "
+                                      f"{h}×{w} maps, upsampled to the image")
+                self._draw_cam()
+        if "maps" in result.parts and result.map_node:
+            if result.map_error:
+                self.message.emit(f"Could not compute {result.map_node}'s feature maps: {result.map_error}")
+            else:
+                self.maps.set_tiles(result.tiles)
 
     def _draw_cam(self) -> None:
         if self.cam is None or self.display is None:
@@ -402,20 +443,110 @@ class PredictionView(QWidget):
             return
         self.cam_view.setToolTip(f"heat {self.cam.heatmap[row, col]:.2f} at ({row}, {col})")
 
-    def update_maps(self) -> None:
-        node = self.map_node.currentText()
-        if self.model is None or self.tensor is None or not node:
-            return
-        prober = Prober(max_channels=64, max_size=64)
-        prober.set_nodes([node])
-        device = next(self.model.parameters(), torch.zeros(0)).device
-        try:
-            data = prober.capture(self.model, self.tensor.to(device), self.display[None], (0,), 0, 0, 0)
-        except RuntimeError as exc:
-            self.message.emit(f"Could not compute {node}'s feature maps: {exc}")
-            return
-        act = data.activations.get(node)
-        self.maps.set_tiles(channel_tiles(act[0]) if act is not None else None)
+
+@dataclass
+class _Result:
+    """What one computation found (errors as the sentence to show)."""
+
+    parts: tuple[str, ...]
+    predictions: list[Prediction] | None = None
+    top_error: str = ""
+    cam_node: str = ""
+    cam: Any = None
+    cam_error: str = ""
+    map_node: str = ""
+    tiles: Any = None
+    map_error: str = ""
+
+
+@dataclass
+class _Job:
+    """One computation's inputs, taken on the GUI thread: it may run on another."""
+
+    parts: tuple[str, ...]  # of "top", "cam", "maps"
+    model: Any
+    state: dict[str, torch.Tensor] | None  # weights to load into ``model`` first (a snapshot of the run)
+    tensor: torch.Tensor
+    display: torch.Tensor | None
+    classes: list[str]
+    cam_node: str
+    cam_class: int | None
+    map_node: str
+
+    def run(self) -> _Result:
+        if self.state is not None:
+            self.model.load_state_dict(self.state)
+        out = _Result(parts=self.parts)
+        if "top" in self.parts:
+            try:
+                out.predictions = top_k(self.model, self.tensor, 5, self.classes)
+            except (ExplainError, RuntimeError) as exc:
+                out.top_error = str(exc)
+                return out
+        if "cam" in self.parts and self.cam_node:
+            out.cam_node = self.cam_node
+            try:
+                out.cam = gradcam(self.model, self.tensor, self.cam_node, self.cam_class)
+            except (ExplainError, RuntimeError) as exc:
+                out.cam_error = str(exc)
+        if "maps" in self.parts and self.map_node and self.display is not None:
+            out.map_node = self.map_node
+            prober = Prober(max_channels=64, max_size=64)
+            prober.set_nodes([self.map_node])
+            device = next(self.model.parameters(), torch.zeros(0)).device
+            try:
+                data = prober.capture(self.model, self.tensor.to(device), self.display[None], (0,), 0, 0, 0)
+            except RuntimeError as exc:
+                out.map_error = str(exc)
+            else:
+                act = data.activations.get(self.map_node)
+                out.tiles = channel_tiles(act[0]) if act is not None else None
+        return out
+
+
+class _Computer(QObject):
+    """Runs the view's computations one at a time on a worker thread, the latest request only: one
+    asked for while another runs waits, and is replaced by any newer one. ``done`` arrives on the
+    GUI thread with the request's number."""
+
+    done = Signal(int, object)  # request number, _Result
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.number = 0  # of the latest request (the view shows only its result)
+        self._pending: tuple[int, _Job] | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: _Job) -> None:
+        self.number += 1
+        with self._lock:
+            self._pending = (self.number, job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="predictions", daemon=True)
+                self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if self._pending is None:
+                    self._thread = None
+                    return
+                (number, job), self._pending = self._pending, None
+            result = job.run()
+            try:
+                self.done.emit(number, result)
+            except RuntimeError:  # the view was closed meanwhile: nobody is waiting
+                pass
+
+    def wait(self) -> None:
+        """Block until no computation runs or waits (then the model is the GUI thread's again)."""
+        while True:
+            with self._lock:
+                thread = self._thread
+            if thread is None:
+                return
+            thread.join()
 
 
 def _heading(text: str) -> QLabel:

@@ -1,0 +1,140 @@
+"""What keeps the GUI thread free while a run trains (issue 11, "GUI thread under training").
+
+While a run trains, its thread holds the interpreter between torch operations, so torch work on the
+GUI thread waits for it at every operation: the Predictions view then computes on a worker thread,
+with the same result as in the foreground, the latest request winning. A run trains on the data
+source the preview already opened instead of drawing it again. The editor itself starts without
+importing torch (the training settings' declarations are torch-free).
+"""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+import gui.training.predict as predict_module
+from core.analysis import analyze
+from core.compiler import compile_graph
+from core.project import new_project
+from gui.document import Document
+from gui.training import TrainingPanel
+from gui.training.predict import PredictionView
+from tests.gui.test_training_worker import tiny_graph
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+ROOT = Path(__file__).resolve().parents[2]
+CLASSES = ["cat", "dog", "car", "cup"]
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread():
+    yield
+    gc.collect()
+
+
+@pytest.fixture
+def view(qtbot):
+    w = PredictionView()
+    qtbot.addWidget(w)
+    graph = tiny_graph()
+    model = compile_graph(graph).eval()
+    w.set_model(model, analyze(graph), CLASSES)
+    torch.manual_seed(0)
+    w.set_samples(torch.randint(0, 256, (3, 3, 8, 8), dtype=torch.uint8), [0, 1, 2], CLASSES)
+    yield w
+    w.set_background(False)
+
+
+def readings(view: PredictionView) -> list[tuple[str, float]]:
+    return [(p.name, round(p.probability, 5)) for p in view.predictions]
+
+
+def test_in_the_background_predictions_are_computed_off_the_gui_thread_and_read_the_same(view, qtbot,
+                                                                                          monkeypatch):
+    view.pick_sample(1)
+    foreground = readings(view)
+    cam = view.cam.heatmap.copy()
+    assert len(foreground) == 4 and view.maps.count == 4
+
+    threads: list[str] = []
+    real = predict_module.top_k
+
+    def spying(*args, **kw):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(predict_module, "top_k", spying)
+    view.set_background(True)
+    view.pick_sample(0)
+    view.predictions = []
+    view.cam = None
+    view.maps.set_tiles(None)
+    view.pick_sample(1)  # the newer request wins
+    qtbot.waitUntil(lambda: view.predictions != [] and view.cam is not None and view.maps.count == 4, timeout=10_000)
+    view.set_background(False)
+    assert threads and threading.main_thread().name not in threads
+    assert readings(view) == foreground
+    assert (view.cam.heatmap == cam).all()
+    assert view.source_label.text() == "dataset sample 1 · label dog"
+
+
+def test_a_snapshot_is_loaded_where_the_view_computes_and_an_older_result_never_replaces_a_newer(view, qtbot):
+    model = view.model
+    zeroed = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
+    view.set_background(True)
+    view.set_model(model, analyze(tiny_graph()), CLASSES, state=zeroed)  # computes sample 0 with it
+    qtbot.waitUntil(lambda: view.predictions != [] and all(p.probability == pytest.approx(0.25)
+                                                           for p in view.predictions), timeout=10_000)
+    view.set_background(False)
+    assert all(float(v.abs().sum()) == 0 for v in model.state_dict().values())
+    view.pick_sample(2)  # in the foreground: at once, and later than anything computed before
+    shown = readings(view)
+    qtbot.wait(50)
+    assert readings(view) == shown
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    project = new_project(tiny_graph(), name="tiny", training=dict(
+        dataset="synthetic:3,8,8,4", train_size=64, val_size=32, batch_size=32, epochs=2, device="cpu", lr=0.05,
+        probe_interval=0.0))
+    doc = Document.from_project(project)
+    p = TrainingPanel(doc, runs_root=tmp_path / "runs")
+    qtbot.addWidget(p)
+    p.resize(1400, 700)
+    p.show()
+    p.settings.wait_for_data()
+    yield p
+    p.shutdown()
+    doc.dispose()
+
+
+def test_a_run_trains_on_the_previewed_data_and_predicts_in_the_background_meanwhile(qtbot, panel):
+    predict = panel.predict
+    assert not predict.background
+    started = []
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000) as blocker:
+        assert panel.start()
+        started.append(panel.predict.background)
+        assert panel.worker.request.data is panel.settings.data  # not drawn again on the training thread
+    panel.worker.wait()
+    assert blocker.args[0].status == "completed"
+    assert started == [True] and not predict.background
+    panel.tabs.setCurrentWidget(predict)  # after the run, in the foreground: shown at once
+    assert len(predict.predictions) == 4 and predict.cam is not None
+
+
+def test_the_editor_and_the_training_settings_start_without_torch():
+    code = ("import sys; import core.training.options, core.training.config; import gui.main_window; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
