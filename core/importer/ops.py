@@ -267,11 +267,15 @@ _AS_LAYER: dict[Any, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     F.avg_pool2d: ("AvgPool2d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
                                  "divisor_override"), {}),
     F.max_pool2d: ("MaxPool2d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
-                   {"return_indices": False}),
+                   {}),
     F.max_pool1d: ("MaxPool1d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
-                   {"return_indices": False}),
+                   {}),
     F.max_pool3d: ("MaxPool3d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
-                   {"return_indices": False}),
+                   {}),
+    **{getattr(F, f"max_pool{nd}d_with_indices"): (f"MaxPool{nd}d", ("kernel_size", "stride", "padding", "dilation",
+                                                                   "ceil_mode", "return_indices"),
+                                                  {"return_indices": True})
+       for nd in (1, 2, 3)},
     F.avg_pool1d: ("AvgPool1d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"), {}),
     F.avg_pool3d: ("AvgPool3d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
                                  "divisor_override"), {}),
@@ -292,7 +296,7 @@ def _as_layer(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[
     if spec is None:
         raise conv.fail(n, describe(n))
     x = _input(conv, n, args[0])
-    defaults = _defaults(n.target, names)
+    defaults = {**_defaults(n.target, names), **required}  # an argument left out has the value it must have
     b = _bind(conv, n, args[1:], kwargs, names, defaults)
     params: dict[str, Any] = {}
     for key, value in b.items():
@@ -392,6 +396,17 @@ def _pad(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
     if mode not in _PAD_TYPES:
         raise conv.fail(n, f"{describe(n)} with mode={mode!r}")
     return conv.functional(n, _PAD_TYPES[mode], {"padding": padding}, [x], "pad")
+
+
+def _max_unpool(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    b = _bind(conv, n, args, kwargs, ("input", "indices", "kernel_size", "stride", "padding", "output_size"),
+              {"stride": None, "padding": 0, "output_size": None})
+    if b["output_size"] is not None:
+        raise conv.fail(n, f"{describe(n)} with output_size", "MaxUnpool2d computes its size from the window")
+    inputs = conv.refs(n, [b["input"], b["indices"]], describe(n))
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in b.items() if k in ("kernel_size", "stride",
+                                                                                       "padding")}
+    return conv.functional(n, "MaxUnpool2d", params, inputs, "max_unpool")
 
 
 def _view(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -625,6 +640,7 @@ _FUNCTIONS: dict[Any, Handler] = {
     torch.transpose: _transpose, torch.swapaxes: _transpose, torch.permute: _permute,
     torch.chunk: _chunk, torch.split: _split, operator.getitem: _getitem,
     torch.channel_shuffle: _channel_shuffle, F.channel_shuffle: _channel_shuffle, F.pad: _pad,
+    F.max_unpool2d: _max_unpool,
     **{fn: _as_layer for fn in _AS_LAYER},
 }
 

@@ -72,7 +72,8 @@ def _pool_infer(type_name: str, nd: int) -> Any:
                 # More padding would break the half-kernel rule above; only a smaller window helps.
                 raise without_padding_fix(exc) from None
             raise
-        return Inferred(out_shapes=((shape[0], *out),))
+        outs = ((shape[0], *out),) * (2 if p.get("return_indices") else 1)
+        return Inferred(out_shapes=outs)
 
     return infer
 
@@ -118,8 +119,11 @@ def _max_pool(nd: int, doc: str) -> LayerSpec:
     return register(LayerSpec(
         type=type_name, category=Category.POOL, doc=doc,
         params=(*_window_specs(nd), ParamSpec("dilation", Kind.INTS, 1, "Spacing between window taps.", min=1,
-                                              arity=nd), _CEIL),
+                                              arity=nd), _CEIL,
+                ParamSpec("return_indices", Kind.BOOL, False, "Also output where each maximum came from "
+                          "(a second output, for MaxUnpool2d).")),
         infer=_pool_infer(type_name, nd), window=_pool_window(nd), build=torch_builder(type_name),
+        num_outputs=lambda p: 2 if p.get("return_indices") else 1,
         short=_pool_short(nd), feature_maps=True, fit_role=FitRole.PASS_THROUGH,
     ))
 
@@ -143,6 +147,37 @@ MaxPool3d = _max_pool(3, "Takes the maximum of each F×F×F window of a C×D×H�
 AvgPool1d = _avg_pool(1, "Averages each window of F steps along a C×L sequence; no parameters.")
 AvgPool2d = _avg_pool(2, "Averages each F×F window (LeNet's subsampling); no parameters.")
 AvgPool3d = _avg_pool(3, "Averages each F×F×F window of a C×D×H×W volume; no parameters.")
+
+
+# -- MaxUnpool2d ----------------------------------------------------------------------------------
+
+def _unpool_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    values, indices = shapes
+    expect_spatial("MaxUnpool2d", values, 2)
+    if tuple(indices) != tuple(values):
+        raise LayerError(f"MaxUnpool2d needs the indices of the values it gets (input 1 from the same "
+                         f"MaxPool2d with return_indices), but they are {fmt_shape(indices)} and "
+                         f"{fmt_shape(values)}")
+    k, s, pad, _ = _window_params(p, 2)
+    out = tuple((n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(values[1:], k, s, pad, strict=True))
+    if any(o <= 0 for o in out):
+        raise LayerError(f"MaxUnpool2d: output size collapses to {fmt_shape(out)} — use padding 0",
+                         set_param_fix("padding", 0), param="padding")
+    return Inferred(out_shapes=((values[0], *out),))
+
+
+def _unpool_window(p: Params, shapes: Sequence[Shape]) -> Window:
+    k, s, pad, d = _window_params(p, 2)
+    return Window(k, s, pad, d, transposed=True)
+
+
+MaxUnpool2d = register(LayerSpec(
+    type="MaxUnpool2d", category=Category.POOL,
+    doc="Puts each value back where its MaxPool2d found the maximum (input 1: its indices), zeros elsewhere.",
+    params=_window_specs(2),
+    infer=_unpool_infer, window=_unpool_window, build=torch_builder("MaxUnpool2d"), short=_pool_short(2),
+    min_inputs=2, max_inputs=2, id_stem="unpool", fit_role=FitRole.OTHER,
+))
 
 
 def _adaptive_infer(type_name: str, nd: int) -> Any:
@@ -253,4 +288,4 @@ Amax = _reduce("Amax", "amax", "Takes the maximum over some axes (x.amax): over 
                "(CBAM's channel attention).", "maximize over")
 
 __all__ = ["AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool2d", "Amax", "AvgPool1d", "AvgPool2d",
-           "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "Mean", "Sum"]
+           "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool2d", "Mean", "Sum"]

@@ -375,3 +375,29 @@ def test_several_tensor_inputs_become_one_input_each() -> None:
     compiled.load_state_dict({conv.key(k): v for k, v in module.state_dict().items()}, strict=True)
     with torch.no_grad():
         _same(module(*xs), compiled.eval()(*xs))
+
+
+# -- MaxPool2d's indices and MaxUnpool2d ----------------------------------------------------------
+
+class SegNetStage(nn.Module):
+    """SegNet's encoder/decoder pair: pooling remembers where each maximum was, unpooling puts it back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(2, stride=2, return_indices=True)
+        self.unpool = nn.MaxUnpool2d(2, stride=2)
+        self.dec = nn.Conv2d(4, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, idx = self.pool(self.enc(x))
+        z, idx2 = F.max_pool2d(y, 3, stride=1, padding=1, return_indices=True)
+        y = F.max_unpool2d(z, idx2, 3, stride=1, padding=1) + y
+        return self.dec(self.unpool(y, idx))
+
+
+def test_max_pool_indices_feed_max_unpool() -> None:
+    g = check(SegNetStage(), (3, 8, 6))
+    assert types(g).count("MaxUnpool2d") == 2
+    assert g.nodes["pool"].params["return_indices"] is True
+    assert [(e.src, e.from_port, e.port) for e in g.in_edges("unpool")] == [("add", 0, 0), ("pool", 1, 1)]

@@ -20,7 +20,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from core.layers import GLOBAL, Category, LayerError, LayerSpec, Window, all_specs, get_spec
-from core.layers.spec import Scale, Shape
+from core.layers.spec import Scale, Shape, tup
 
 # Per type: (user params, per-sample input shapes). The first entry uses the defaults where the
 # defaults are valid. Types without an entry run with their defaults on the first fitting shape
@@ -111,6 +111,7 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
         ({"kernel_size": 3, "stride": 2, "padding": 1}, [(3, 9, 9)]),  # ResNet's stem pool
         ({"kernel_size": [2, 3], "stride": [1, 2], "dilation": 2, "ceil_mode": True}, [(2, 9, 10)]),
         ({"kernel_size": 3, "stride": 2, "ceil_mode": True}, [(2, 2, 2)]),  # a partial window is kept
+        ({"return_indices": True}, [(3, 6, 6)]),  # values and their indices, for MaxUnpool2d
     ],
     "AvgPool2d": [
         ({}, [(6, 28, 28)]),
@@ -126,6 +127,8 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
     "AvgPool3d": [({}, [(2, 4, 4, 4)]), ({"kernel_size": 3, "stride": 1, "padding": 1, "divisor_override": 4},
                                         [(2, 3, 4, 5)])],
     "AdaptiveAvgPool3d": [({}, [(4, 3, 5, 5)]), ({"output_size": [2, 3, 1]}, [(2, 5, 7, 4)])],
+    "MaxUnpool2d": [({}, [(3, 4, 4), (3, 4, 4)]), ({"kernel_size": 3, "stride": 2, "padding": 1},
+                                                   [(2, 4, 5), (2, 4, 5)])],
     "AdaptiveAvgPool2d": [({}, [(4, 7, 7)]), ({"output_size": [2, 3]}, [(4, 7, 9)]), ({"output_size": 6}, [(2, 4, 4)])],
     "AdaptiveMaxPool2d": [({}, [(4, 7, 7)]), ({"output_size": [3, 3]}, [(2, 10, 5)])],
     "Flatten": [
@@ -229,6 +232,13 @@ def run_torch(spec: LayerSpec, kwargs: dict[str, Any], shapes: list[Shape]) -> t
     """Build and run on a batch of 2: (outputs, parameter count, buffer count, FLOPs)."""
     torch.manual_seed(0)
     xs = [torch.randn(2, *s) for s in shapes]
+    if spec.type == "MaxUnpool2d" and len(shapes) == 2 and shapes[0] == shapes[1]:
+        # its second input is where a MaxPool2d found each maximum: make a real pair of them
+        k, s, p = kwargs["kernel_size"], kwargs["stride"], kwargs["padding"]
+        size = [(n - 1) * tup(s if s is not None else k, 2)[i] - 2 * tup(p, 2)[i] + tup(k, 2)[i]
+                for i, n in enumerate(shapes[0][1:])]
+        pool = torch.nn.MaxPool2d(tup(k, 2), s and tup(s, 2), tup(p, 2), return_indices=True)
+        xs = list(pool(torch.randn(2, shapes[0][0], *size)))
     if spec.is_module:
         assert spec.build is not None
         module = spec.build(kwargs)
@@ -352,6 +362,7 @@ REFUSED: list[tuple[str, dict[str, Any], list[Shape], str | None]] = [
     ("AvgPool1d", {}, [(3, 4, 4)], None),
     ("MaxPool3d", {"kernel_size": 2, "padding": 2}, [(1, 4, 4, 4)], None),
     ("AdaptiveAvgPool3d", {}, [(3, 4, 4)], "torch reads a batch of C×H×W maps as one C×D×H×W volume"),
+    ("MaxUnpool2d", {}, [(3, 4, 4), (3, 4, 5)], None),
     ("Linear", {"in_features": 48}, [(3, 4, 4)], None),
     ("BatchNorm2d", {}, [(16,)], None),
     ("BatchNorm1d", {}, [(4, 5, 5)], None),
