@@ -307,6 +307,8 @@ class FileActions:
     """
 
     PROJECT_FILTER = "NetCanvas projects (*.json);;All files (*)"
+    OPEN_FILTER = ("Projects and ONNX models (*.json *.onnx);;NetCanvas projects (*.json);;ONNX models (*.onnx);;"
+                   "All files (*)")
 
     def __init__(self, window: Any, recovery: Recovery | None = None) -> None:
         self.w = window
@@ -354,7 +356,7 @@ class FileActions:
 
         if not self.maybe_save():
             return
-        path, _ = QFileDialog.getOpenFileName(self.w, "Open project", self._start_dir(), self.PROJECT_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.w, "Open project", self._start_dir(), self.OPEN_FILTER)
         if path:
             self.open_path(Path(path), ask=False)
 
@@ -370,6 +372,10 @@ class FileActions:
         if ask and not self.maybe_save():
             return False
         path = Path(path)
+        if path.suffix.lower() == ".onnx":  # imported as a new project, not loaded (gui/dialogs/onnx_import.py)
+            from gui.dialogs.onnx_import import open_onnx
+
+            return open_onnx(self, path)
         self._open_request += 1
         self._end_busy()
         try:
