@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from core.layers import LayerError, get_spec
@@ -162,6 +162,36 @@ def test_conv3d_sizes(size: list[int], c: int, c_out: int, k: Any, s: Any, p: An
                       mode: str) -> None:
     check_agree("Conv3d", {"out_channels": c_out, "kernel_size": k, "stride": s, "padding": p, "dilation": d,
                            "groups": g, "padding_mode": mode}, (c, *size))
+
+
+def torch_index(shape: Shape, dim: int, item: Any) -> tuple[Shape | None, str | None]:
+    """Torch's own indexing of a batch of 2 along ``dim`` (the batch axis counted); empty counts as refused."""
+    x = torch.zeros(2, *shape)
+    index = (slice(None),) * dim + (item,) if dim >= 0 else (Ellipsis, item) + (slice(None),) * (-dim - 1)
+    try:
+        out = x[index]
+    except TORCH_ERRORS as exc:
+        return None, str(exc)
+    return (None, "empty output") if 0 in out.shape else (tuple(out.shape[1:]), None)
+
+
+@settings(max_examples=EXAMPLES)
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3), dim=st.integers(-3, 3), start=st.integers(-8, 8),
+       end=st.one_of(st.none(), st.integers(-8, 8)), step=st.integers(1, 3), select=st.booleans())
+def test_slice_and_select_sizes(shape: list[int], dim: int, start: int, end: Any, step: int, select: bool) -> None:
+    # out of range or the batch axis: refused by the shared axis rule, tested in conformance
+    assume(-len(shape) - 1 < dim <= len(shape) and dim != 0)
+    if select:
+        got, err = ours("Select", {"dim": dim, "index": start}, tuple(shape))
+        want, terr = torch_index(tuple(shape), dim, start)
+        if len(shape) == 1 and terr is None:
+            assert err is not None  # a scalar per sample: refused on purpose
+            return
+    else:
+        got, err = ours("Slice", {"dim": dim, "start": start, "end": end, "step": step}, tuple(shape))
+        want, terr = torch_index(tuple(shape), dim, slice(start, end, step))
+    assert (err is None) == (terr is None), f"{shape} dim {dim}: ours {err and err.message}, torch {terr}"
+    assert got == want
 
 
 # Hand-picked edge cases that random draws hit only rarely.
