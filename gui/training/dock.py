@@ -216,9 +216,7 @@ class TrainingPanel(QWidget):
         self._closing = False
         self._warm = WarmUp(self)
         self._gc_held = False
-        if not WarmUp.done:
-            QTimer.singleShot(1500, self._start_warm_up)  # after the window's first paint
-        QTimer.singleShot(LATER_MS, self._build_later)
+        QTimer.singleShot(LATER_MS, self._build_later)  # then the warm-up
 
     # ------------------------------------------------------------------------------ deferred tabs
 
@@ -275,6 +273,9 @@ class TrainingPanel(QWidget):
                 getattr(self, name[1:])  # the property builds it
                 QTimer.singleShot(LATER_MS, self._build_later)
                 return
+        # Then torch's first-run warm-up on its thread: started with the panel's construction, it held
+        # the interpreter while the GUI thread built the viewers, each Qt call waiting for it.
+        self._start_warm_up()
 
     # ------------------------------------------------------------------------------------- theme
 

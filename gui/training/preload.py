@@ -47,12 +47,13 @@ def release_gc() -> None:
 
 class Preloader(QObject):
     """Imports :data:`HEAVY_MODULES` once per process on a plain Python thread, then emits ``done`` (on
-    the GUI thread), then warms up torch (:class:`~gui.training.worker.WarmUp`) and emits ``warmed``.
+    the GUI thread) and ``warmed`` (the thread ends; the panel warms torch up itself, see
+    :class:`~gui.training.worker.WarmUp`).
     The GUI thread keeps running meanwhile, but for the moments an extension module's initialisation
     holds the interpreter lock."""
 
     done = Signal()  # the modules are imported
-    warmed = Signal()  # and the first-run warm-up is done (the thread ends)
+    warmed = Signal()  # and the thread ends
 
     def __init__(self) -> None:
         super().__init__()
@@ -77,14 +78,10 @@ class Preloader(QObject):
             return
         self.finished = True
         self.done.emit()  # queued to the GUI thread, where the preloader lives
-        # Then what a first run would import in the middle of training (torch._dynamo …), here rather
-        # than on the training thread; the panel is built meanwhile.
-        from gui.training.worker import WarmUp
-
-        try:
-            WarmUp.run_once()
-        finally:
-            self.warmed.emit()
+        # Not the first-run warm-up here (torch._dynamo's ~900 modules): the panel is built meanwhile,
+        # and every Qt call of the GUI thread then waited for this thread's hold of the interpreter
+        # (0.6 s stalls at the first open). The panel starts it once its viewers are built.
+        self.warmed.emit()
 
     def _release_gc(self) -> None:
         release_gc()

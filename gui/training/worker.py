@@ -325,7 +325,7 @@ def warm_up() -> None:
 
 class WarmUp(QThread):
     """Runs :func:`warm_up` once per process on its own thread (unless another thread does:
-    :meth:`run_once`, which the dock's background import also calls)."""
+    :meth:`run_once`). The panel starts it once its viewers are built."""
 
     done = False
     _claimed = False

@@ -138,3 +138,26 @@ def test_the_editor_and_the_training_settings_start_without_torch():
                          env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_torch_warms_up_once_the_panels_viewers_are_built_not_while_they_are(qtbot, tmp_path, monkeypatch):
+    import gui.training.worker as worker
+    from gui.training.preload import Preloader
+
+    monkeypatch.setattr(worker.WarmUp, "done", False)
+    monkeypatch.setattr(worker.WarmUp, "_claimed", False)
+    built: list[list[bool]] = []
+    panels: list[TrainingPanel] = []
+    monkeypatch.setattr(worker, "warm_up", lambda: built.append(
+        [getattr(panels[0], name) is not None for name in ("_filters", "_predict", "_runs")] if panels else []))
+    Preloader()._run()  # the dock's background import (its modules are loaded here): no warm-up on its thread
+    assert built == [] and not worker.WarmUp.done
+    doc = Document.from_project(new_project(tiny_graph(), name="tiny"))
+    panel = TrainingPanel(doc, runs_root=tmp_path / "runs")
+    panels.append(panel)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitUntil(lambda: worker.WarmUp.done, timeout=10_000)
+    assert built == [[True, True, True]]
+    panel.shutdown()
+    doc.dispose()
