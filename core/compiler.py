@@ -5,11 +5,11 @@ node, in file order (``x`` when there is one; see :func:`input_names`), a ``call
 module layer, a ``call_function`` per stateless op (merges), an ``operator.getitem`` where an
 edge picks one output of a multi-output layer, and the ``output`` (a tuple when there are
 several Output nodes, in file order). Layers with weights that reach no Output are kept idle
-(:attr:`Plan.idle`). The node id is the
-module path, so ``state_dict`` keys are ``<node id>.<parameter>`` and torchvision's module
-paths give torchvision's keys. Every module is built by its declaration's ``build`` from the
-resolved parameters plus the arguments analysis inferred from the input shape (``in_channels``
-…), so the model and its forward code (``gm.code``) come from one source.
+(:attr:`Plan.idle`). The node id is the module path, so ``state_dict`` keys are
+``<node id>.<parameter>`` and torchvision's module paths give torchvision's keys. Every module
+is built by its declaration's ``build`` from the resolved parameters plus the arguments analysis
+inferred from the input shape (``in_channels`` …), so the model and its forward code
+(``gm.code``) come from one source.
 
 A graph with error diagnostics is refused with :class:`CompileError`. :func:`plan_graph` is the
 shared front half: the exporter (:mod:`core.export`) writes Python from the same plan.
