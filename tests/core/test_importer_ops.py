@@ -285,9 +285,12 @@ class Gamma(nn.Module):
 
 
 def test_a_parameter_used_twice_is_one_node() -> None:
-    g = check(Gamma(), (3, 4, 4), keys={"gamma": "gamma.weight", "offset": "offset.weight"})
+    source = Gamma()
+    source.offset.requires_grad_(False)  # a frozen tensor stays frozen (check compares trainable counts)
+    g = check(source, (3, 4, 4), keys={"gamma": "gamma.weight", "offset": "offset.weight"})
     assert types(g).count("Parameter") == 2
     assert g.nodes["gamma"].params == {"shape": [3, 1, 1], "batch_axis": False}
+    assert g.nodes["offset"].frozen and not g.nodes["gamma"].frozen
 
 
 def test_buffers_and_scalars_used_in_forward_are_refused_by_name() -> None:
