@@ -289,6 +289,7 @@ class Analyzer:
         # at an upstream conv's params, the head's RF note that reads the Input's size)
         self._deps: dict[str, set[str]] = {}
         self._first_input: str | None = None
+        self._inputs: list[str] = []  # every Input node, in file order
         self._totals = [0, 0, 0, 0, 0]  # params, trainable, buffers, macs, activation bytes
         self._snap: Analysis | None = None
         self.recomputed = 0  # nodes recomputed by the last run (tests and benchmarks read it)
@@ -327,7 +328,8 @@ class Analyzer:
         self._global = []
         self._unreached = []
         self._totals = [0, 0, 0, 0, 0]
-        self._first_input = next((n.id for n in g.nodes.values() if n.type == "Input"), None)
+        self._inputs = [n.id for n in g.nodes.values() if n.type == "Input"]
+        self._first_input = self._inputs[0] if self._inputs else None
         compute = self._compute
         for nid in order:
             compute(nid)
@@ -620,7 +622,13 @@ class Analyzer:
         first = self._first_input
         if first is None or len(shape) < 2 or rf.size is None:
             return
-        self._deps.setdefault(first, set()).add(nid)  # the note reads the Input's size
+        if len(self._inputs) > 1:  # several Inputs (a Siamese network): the one this layer sees
+            for inp in self._inputs:
+                self._deps.setdefault(inp, set()).add(nid)
+            ancestors = self.graph.upstream([nid])
+            first = next((i for i in self._inputs if i in ancestors), first)
+        else:
+            self._deps.setdefault(first, set()).add(nid)  # the note reads the Input's size
         r = self._results.get(first)
         inp = r.output_shape[1:] if r is not None and r.output_shape is not None else None
         if inp is None or len(inp) != len(rf.size) or not any(s < i for s, i in zip(rf.size, inp, strict=True)):

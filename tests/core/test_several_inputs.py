@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.analysis import analyze
+from core.analysis import Severity, analyze
 from core.cli import main
 from core.compiler import compile_graph, input_names
 from core.export import export_onnx, python_source
@@ -77,7 +77,10 @@ def load_class(path: Path, cls: str) -> torch.nn.Module:
 
 def test_analysis_takes_several_inputs_in_file_order() -> None:
     a = analyze(image_and_side_data())
-    assert a.ok and not a.diagnostics
+    assert a.ok
+    # the head's note compares the field with the Input it sees (image), not with the first (side)
+    assert [(d.node, d.severity) for d in a.diagnostics] == [("flat", Severity.INFO)]
+    assert "is 3×3, smaller than the 6×6 input" in a.diagnostics[0].message
     assert a.input_shapes == ((5,), (1, 6, 6)) and a.input_shape == (5,)
     d = a.to_dict()
     assert d["input_shape"] == [5] and d["input_shapes"] == [[5], [1, 6, 6]]
