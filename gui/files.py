@@ -10,7 +10,9 @@
 - :class:`FileActions` is the window's File menu: open (with the unsaved-changes prompt), save,
   export, templates, torchvision import, recent files, rename, autosave and the restore offer. A
   big project file is read and analysed on a worker thread while the status bar says so and the
-  window keeps answering; the document is shown on the GUI thread when it arrives.
+  window keeps answering; its canvas is then drawn in slices (:mod:`gui.canvas.build_job`) with a
+  progress bar, the previous document shown and editable until the new one is complete; Cancel,
+  another open or closing the window stops it.
 - :func:`file_problem`, :func:`drop_refusal` and :func:`when_text` word what the user reads: a
   problem with a file names its path once, a refused drop says what to do instead, an autosave
   time reads "today 11:42".
@@ -322,6 +324,10 @@ class FileActions:
         self._open_request = 0
         self._prompted_for: tuple[Any, int] | None = None
         self._busy_bar: Any = None
+        self._cancel_button: Any = None
+        self.building: Any = None  # the SceneBuild drawing an opened big file's canvas
+        self._built: tuple[Any, Any] | None = None  # its document and scene, dropped if it stops
+        self._gc_held = False  # the collector is off from the read until the canvas is drawn
         self._opened = _Opened(window if isinstance(window, QObject) else None)
         self._opened.done.connect(self._project_opened)
 
@@ -342,6 +348,7 @@ class FileActions:
         from gui.document import Document
 
         if self.maybe_save():
+            self.cancel_open()
             self.w.set_document(Document.new())
 
     def _start_dir(self) -> str:
@@ -395,10 +402,10 @@ class FileActions:
         return True
 
     def _open_in_background(self, path: Path, size: int) -> bool:
-        from PySide6.QtWidgets import QApplication, QProgressBar
+        from PySide6.QtWidgets import QApplication, QProgressBar, QPushButton
 
         from gui.document import Document
-        from gui.training.preload import hold_gc, release_gc
+        from gui.training.preload import hold_gc
 
         request = self._open_request
         doc = self.w.doc
@@ -410,9 +417,17 @@ class FileActions:
         bar.setMaximumWidth(120)
         bar.setAccessibleName(f"Opening {path.name}")
         self.w.statusBar().addPermanentWidget(bar)
+        cancel = self._cancel_button = QPushButton("Cancel")
+        cancel.setToolTip(f"Stop opening {path.name}; the project shown now stays open")
+        cancel.clicked.connect(self._cancel_clicked)
+        self.w.statusBar().addPermanentWidget(cancel)
         QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
-        # A collection on the worker would finalize the GUI's dropped Qt wrappers there.
-        hold_gc()
+        # A collection on the worker would finalize the GUI's dropped Qt wrappers there; and while
+        # the canvas is drawn, each full collection over the growing heap held the GUI thread up to
+        # a second (20,000 nodes): the collector stays off until the open ends.
+        if not self._gc_held:
+            hold_gc()
+            self._gc_held = True
         gui_thread = QCoreApplication.instance().thread()  # type: ignore[union-attr]
 
         def work() -> None:
@@ -428,46 +443,114 @@ class FileActions:
             try:
                 self._opened.done.emit(request, result)
             except RuntimeError:  # the window closed meanwhile
-                release_gc()
+                self._release_gc()
 
         threading.Thread(target=work, name="open project", daemon=True).start()
         return True
 
+    def cancel_open(self) -> bool:
+        """Stop a background open, reading or drawing (another document is shown, the window closes):
+        True when one was under way. A worker still reading finishes unheard."""
+        if self.opening is None:
+            return False
+        self._open_request += 1
+        self._end_busy()
+        return True
+
+    def _cancel_clicked(self) -> None:
+        path = self.opening
+        if self.cancel_open() and path is not None:
+            self.w.show_status(f"Stopped opening {path.name}; {self.w.doc.project.name or 'the project'} "
+                               f"is still open")
+
     def _end_busy(self) -> None:
-        """Take the busy bar and cursor of a background open away (a later open replaced it, or it ended)."""
+        """Take the busy bar and cursor of a background open away (a later open replaced it, or it
+        ended); a canvas still being drawn is dropped."""
         from PySide6.QtWidgets import QApplication
 
+        self._release_gc()
+        if self.building is not None:
+            self.building.cancel()
+            self.building.deleteLater()
+            self.building = None
+        if self._built is not None:
+            _drop(*self._built)
+            self._built = None
         if self._busy_bar is None:
             return
-        self.w.statusBar().removeWidget(self._busy_bar)
-        self._busy_bar.deleteLater()
-        self._busy_bar = None
+        for widget in (self._busy_bar, self._cancel_button):
+            self.w.statusBar().removeWidget(widget)
+            widget.deleteLater()
+        self._busy_bar = self._cancel_button = None
         self.opening = None
         QApplication.restoreOverrideCursor()
         self.w.show_status("")
 
-    def _project_opened(self, request: int, result: Any) -> None:
+    def _release_gc(self, freeze: bool = False) -> None:
+        """The collector runs again; ``freeze``: what is alive now (the opened document and its
+        canvas) is left out of every later collection, which would scan its million objects each
+        time (``gc.freeze``; what it holds is still freed when no longer referenced)."""
+        import gc
+
         from gui.training.preload import release_gc
 
-        release_gc()
+        if self._gc_held:
+            self._gc_held = False
+            if freeze:
+                gc.freeze()
+            release_gc()
+
+    def _project_opened(self, request: int, result: Any) -> None:
         if request != self._open_request:  # a later open replaced this one
             if not isinstance(result, str):
                 result.dispose()
                 result.deleteLater()
             return
         path = self.opening
-        self._end_busy()
         if isinstance(result, str) or path is None:
+            self._end_busy()
             self.w.show_error("Cannot open the project", str(result))
             return
+        self._draw(request, path, result)
+
+    def _draw(self, request: int, path: Path, opened: Any) -> None:
+        """Draw the opened document's canvas in slices, the progress in the status bar; show it when
+        complete (the window shows the previous document meanwhile)."""
+        from gui.canvas.build_job import SceneBuild, progress_text, progress_value
+        from gui.canvas.scene import CanvasScene
+
+        scene = CanvasScene(opened, build=False)
+        self._built = (opened, scene)
+        build = self.building = SceneBuild(scene)
+        bar = self._busy_bar
+        if bar is not None:
+            bar.setRange(0, 1000)
+            bar.setValue(0)
+
+        def progress(what: str, done: int, total: int) -> None:
+            self.w.show_status(progress_text(path.name, what, done, total), 0)
+            if self._busy_bar is not None:
+                self._busy_bar.setValue(progress_value(what, done, total))
+
+        build.progress.connect(progress)
+        build.finished.connect(lambda: self._drawn(request, path))
+        progress("cards", 0, len(opened.graph.nodes))
+        build.start()
+
+    def _drawn(self, request: int, path: Path) -> None:
+        if request != self._open_request or self._built is None:
+            return
+        result, scene = self._built
+        self._built = None  # the window's now (or dropped below): _end_busy must not drop it
+        self._release_gc(freeze=True)
+        self._end_busy()
         doc = self.w.doc
         edited = doc is not None and (doc, doc.undo_stack.index()) != self._prompted_for
-        if edited and not self.maybe_save():  # the document changed while the file was read
-            result.dispose()
-            result.deleteLater()
+        if edited and not self.maybe_save():  # the document changed while the file was read or drawn
+            _drop(result, scene)
             self.w.show_status(f"Kept your changes; {path.name} was not opened")
             return
-        self.w.set_document(result)
+        self.w.set_document(result, scene=scene)
         self.recent.add(path)
         self.w.show_status(f"Opened {path.name}")
 
@@ -475,6 +558,7 @@ class FileActions:
         """Show an unsaved project made here (a template, an import)."""
         from gui.document import Document
 
+        self.cancel_open()
         self.w.set_document(Document.from_project(project, collapse_blocks=collapse_blocks))
         if status:
             self.w.show_status(status)
@@ -698,6 +782,13 @@ class FileActions:
         self.autosave()
         self.w.show_status("Restored the autosaved changes — save to keep them")
         return True
+
+
+def _drop(doc: Any, scene: Any) -> None:
+    """Let go of an opened document and its canvas that will not be shown."""
+    doc.dispose()
+    scene.deleteLater()
+    doc.deleteLater()
 
 
 def _file_stem(name: str) -> str:

@@ -307,8 +307,9 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.problems_label)
 
     # -- the document -------------------------------------------------------------------------
-    def set_document(self, doc: Document) -> None:
-        """Show ``doc``: a new scene and view, every panel re-bound, the old document released."""
+    def set_document(self, doc: Document, scene: Any = None) -> None:
+        """Show ``doc``: a new scene (or ``scene``, its canvas already drawn) and view, every panel
+        re-bound, the old document released."""
         from gui.canvas import CanvasScene, CanvasView
 
         old = self.doc
@@ -318,7 +319,7 @@ class MainWindow(QMainWindow):
         self.doc = doc
         self.undo_group.addStack(doc.undo_stack)
         self.undo_group.setActiveStack(doc.undo_stack)
-        self.scene = CanvasScene(doc)
+        self.scene = scene if scene is not None else CanvasScene(doc)
         old_view = self.view
         self.view = CanvasView(self.scene)
         self.view.set_theme(self.theme)
@@ -725,6 +726,7 @@ class MainWindow(QMainWindow):
         if not self.training.confirm_close():
             event.ignore()
             return
+        self.files.cancel_open()  # a big file still being read or drawn
         self.save_layout()
         self.autosave_timer.stop()
         self.summary.shutdown()

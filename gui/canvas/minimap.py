@@ -17,7 +17,9 @@ you are along the graph, not for its proportions.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
@@ -37,6 +39,10 @@ MIN_SIDE = 48  # the narrow side of a long, thin graph is stretched to at least 
 MARGIN = 12  # from the canvas's corner
 _PAD = 6  # inside the map's frame
 _REBUILD_MS = 120  # the graph's picture is redrawn this long after the scene last changed
+# Over this many cards the picture is drawn a slice per event-loop turn (the previous one shown
+# meanwhile): drawn at once, a 20,000-node graph held the GUI thread about half a second.
+SLICED_OVER = 3000
+_SLICE_S = 0.012
 
 
 def minimap_wanted() -> bool:
@@ -62,6 +68,9 @@ class Minimap(QWidget):
         self._rebuild_timer.setSingleShot(True)
         self._rebuild_timer.setInterval(_REBUILD_MS)
         self._rebuild_timer.timeout.connect(self.rebuild)
+        self._steps: Iterator[None] | None = None  # a picture being drawn in slices
+        self._slice_timer = QTimer(self, interval=0)
+        self._slice_timer.timeout.connect(self._slice)
         # the document's signals, not QGraphicsScene.changed: with that one connected, Qt routes
         # every repaint of the views through it (slower on a big scene)
         doc = view.canvas.doc
@@ -91,40 +100,74 @@ class Minimap(QWidget):
             self.update()
 
     def rebuild(self) -> None:
-        """Draw the graph's picture again (after the scene changed)."""
+        """Draw the graph's picture again (after the scene changed); a big graph's in slices."""
         canvas = self.view.canvas
-        rects: list[tuple[QRectF, QColor]] = []
-        for item in canvas.nodes.values():
-            if item.isVisible():
-                p = item.pos()
-                rects.append((QRectF(p.x(), p.y(), NODE_W, NODE_H), QColor(item.colour)))
+        self._steps = self._rebuild_steps()
+        if len(canvas.nodes) + len(canvas.cards) <= SLICED_OVER:
+            for _ in self._steps:
+                pass
+        else:
+            self._slice_timer.start()
+
+    def rebuilding(self) -> bool:
+        """True while a big graph's picture is being drawn (the previous one is shown meanwhile)."""
+        return self._slice_timer.isActive()
+
+    def _slice(self) -> None:
+        stop = time.perf_counter() + _SLICE_S
+        steps = self._steps
+        try:
+            while steps is not None and time.perf_counter() < stop:
+                next(steps)
+        except StopIteration:
+            steps = None
+        if steps is None:
+            self._slice_timer.stop()
+
+    def _rebuild_steps(self) -> Iterator[None]:
+        canvas = self.view.canvas
+        rects: list[tuple[float, float, float, float, QColor]] = []
+        left = top = float("inf")
+        right = bottom = float("-inf")
         card_colour = canvas.canvas_style.group_border.color()
-        for card in canvas.cards.values():
-            if card.isVisible():
-                p = card.pos()
-                rects.append((QRectF(p.x(), p.y(), CARD_W, CARD_H), card_colour))
+        kinds: tuple[tuple[list[Any], float, float], ...] = (
+            (list(canvas.nodes.values()), NODE_W, NODE_H), (list(canvas.cards.values()), CARD_W, CARD_H))
+        for items, w, h in kinds:
+            for i, item in enumerate(items):
+                if item.isVisible():
+                    p = item.pos()
+                    x, y = p.x(), p.y()
+                    rects.append((x, y, w, h, card_colour if w == CARD_W else item.colour))
+                    left, top, right, bottom = min(left, x), min(top, y), max(right, x + w), max(bottom, y + h)
+                if i % 256 == 255:
+                    yield
         if not rects:
             self._content = QRectF()
             self._picture = None
+            self._steps = None
             self.follow_view()
             return
-        content = QRectF(rects[0][0])
-        for r, _ in rects[1:]:
-            content = content.united(r)
-        self._content = content.adjusted(-40, -40, 40, 40)
-        self._fit_scale()
-        size = self._map_size()
+        content = QRectF(left - 40, top - 40, right - left + 80, bottom - top + 80)
+        old = self._content, self._sx, self._sy
+        self._content = content
+        self._fit_scale()  # the new scale, for the new picture only until it is shown
+        size, sx, sy = self._map_size(), self._sx, self._sy
+        self._content, self._sx, self._sy = old
         picture = QPixmap(size)
         picture.fill(Qt.GlobalColor.transparent)
         painter = QPainter(picture)
-        for r, colour in rects:
-            m = self._to_map(r)
-            # at this scale a card is a pixel or two: never let it vanish
-            m.setWidth(max(m.width(), 1.5))
-            m.setHeight(max(m.height(), 1.0))
-            painter.fillRect(m, colour)
-        painter.end()
+        try:
+            for i, (x, y, w, h, colour) in enumerate(rects):
+                # at this scale a card is a pixel or two: never let it vanish
+                painter.fillRect(QRectF(_PAD + (x - content.left()) * sx, _PAD + (y - content.top()) * sy,
+                                        max(w * sx, 1.5), max(h * sy, 1.0)), colour)
+                if i % 1024 == 1023:
+                    yield
+        finally:
+            painter.end()
+        self._content, self._sx, self._sy = content, sx, sy
         self._picture = picture
+        self._steps = None
         self.follow_view()
 
     def viewport_rect(self) -> QRectF:

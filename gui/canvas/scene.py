@@ -13,12 +13,11 @@ changed (results are compared by identity first, then by value), so a one-parame
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, QTimer, Signal
+from PySide6.QtCore import QObject, QPointF, QRectF, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
@@ -37,7 +36,7 @@ from gui.canvas.blocks import (
 )
 from gui.canvas.items import EdgeItem, NodeItem, curve, severity_of
 from gui.canvas.metrics import CARD_H, CARD_W, LAYER_GAP, NODE_H, NODE_W
-from gui.canvas.style import style_for
+from gui.canvas.style import draw_grid, style_for
 from gui.document import Document
 from gui.theme import Theme
 
@@ -57,7 +56,9 @@ class CanvasScene(QGraphicsScene):
 
     message = Signal(str)
 
-    def __init__(self, doc: Document, theme: Theme | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, doc: Document, theme: Theme | None = None, parent: QObject | None = None, *,
+                 build: bool = True) -> None:
+        """``build=False`` leaves the items to :class:`gui.canvas.build_job.SceneBuild` (a big file)."""
         super().__init__(parent)
         self.doc = doc
         self.canvas_style = style_for(theme)  # not "style": that is QGraphicsScene.style()
@@ -82,9 +83,13 @@ class CanvasScene(QGraphicsScene):
         self._frames_due: set[str] = set()  # frames hidden after a bulk move until the next slice
         self._slice_timer = QTimer(self, interval=0)  # one slice of the deferred reroute per turn
         self._slice_timer.timeout.connect(self._reroute_slice)
+        # content_rect() until a card, block or frame changes: a fit after a 100,000-node build
+        # asked for it twice, 0.3 s each, from every item
+        self._content: QRectF | None = None
         self._rect_timer = QTimer(self, singleShot=True, interval=0)
         self._rect_timer.timeout.connect(self._update_scene_rect)
-        self._build()
+        if build:
+            self._build()
         doc.node_added.connect(self._on_node_added)
         doc.node_removed.connect(self._on_node_removed)
         doc.node_changed.connect(self._on_node_changed)
@@ -100,19 +105,13 @@ class CanvasScene(QGraphicsScene):
 
     # -- building ---------------------------------------------------------------------------------
     def _build(self) -> None:
-        g = self.doc.graph
-        for node in g.nodes.values():
-            self._add_node_item(node.id)
-        for nid in g.nodes:
-            for e in g.in_edges(nid):
-                self._add_edge_item(e)
-        for nid in g.nodes:
-            self._refresh_slots(nid)
-        self.refresh_folding()
-        self.apply_analysis(self.doc.analysis)
-        self._update_scene_rect()
+        from gui.canvas.build_job import build_steps
+
+        for _ in build_steps(self):
+            pass
 
     def _add_node_item(self, node_id: str) -> NodeItem:
+        self._content = None
         node = self.doc.graph.nodes[node_id]
         item = NodeItem(node, self.canvas_style, self.doc.analysis.nodes.get(node_id))
         x, y = node.pos if node.pos is not None else (0.0, 0.0)
@@ -143,7 +142,7 @@ class CanvasScene(QGraphicsScene):
         self._rect_timer.start()
 
     def _on_node_removed(self, node_id: str) -> None:
-        self._slice_index = None
+        self._slice_index = self._content = None
         item = self.nodes.pop(node_id, None)
         if item is not None:
             self.removeItem(item)
@@ -151,6 +150,7 @@ class CanvasScene(QGraphicsScene):
         self._diag_nodes.discard(node_id)
 
     def _on_node_changed(self, node_id: str) -> None:
+        self._content = None
         item = self.nodes.get(node_id)
         if item is not None:
             item.set_node(self.doc.graph.nodes[node_id])
@@ -182,7 +182,7 @@ class CanvasScene(QGraphicsScene):
         was = item.pos()
         self._shifts.add((round(x - was.x(), 3), round(y - was.y(), 3)))
         item.setPos(x, y)
-        self._slice_index = None
+        self._slice_index = self._content = None
         self._moved.add(node_id)
         if not self.doc.in_batch:  # inside a command, the rest waits for batch_finished
             self._flush_moves()
@@ -236,6 +236,7 @@ class CanvasScene(QGraphicsScene):
         self._rect_timer.start()
 
     def _on_edge_added(self, edge: Edge) -> None:
+        self._content = None  # a card at its ends may grow a port
         item = self._add_edge_item(edge)
         self._refresh_slots(edge.dst)
         self._refresh_ports_of(edge)
@@ -245,6 +246,7 @@ class CanvasScene(QGraphicsScene):
                 self._route_edge(self.edges[e])
 
     def _on_edge_removed(self, edge: Edge) -> None:
+        self._content = None
         item = self.edges.pop(edge, None)
         if item is not None:
             self.removeItem(item)
@@ -258,12 +260,21 @@ class CanvasScene(QGraphicsScene):
     # -- folding (blocks) -------------------------------------------------------------------------
     def refresh_folding(self) -> None:
         """Recompute what is visible: nodes, collapsed cards, frames, edges and their ends."""
+        for _ in self._fold_steps():
+            pass
+        self._refresh_cards()
+        self.reroute_edges()
+        self._rect_timer.start()
+
+    def _fold_steps(self) -> Iterator[None]:
+        """:meth:`refresh_folding` up to the block cards' texts and the wires' courses, one item a step."""
         g = self.doc.graph
-        self._slice_index = None
+        self._slice_index = self._content = None
         self._parent = parent = parent_map(g)
         self._unit = {n: visible_unit(g, parent, n) for n in g.nodes}
         for nid, item in self.nodes.items():
             item.setVisible(self._unit.get(nid) == nid)
+            yield
         wanted_cards = {u for u in self._unit.values() if u in g.groups}
         for gid in list(self.cards):
             if gid not in wanted_cards:
@@ -274,6 +285,7 @@ class CanvasScene(QGraphicsScene):
                 self.addItem(card)
                 self.cards[gid] = card
             self._place_card(gid)
+            yield
         wanted_frames = [gid for gid, grp in g.groups.items()
                          if not grp.collapsed and not is_hidden_group(g, parent, gid) and g.group_nodes(gid)]
         for gid in list(self.frames):
@@ -287,14 +299,14 @@ class CanvasScene(QGraphicsScene):
                 self.addItem(frame)
                 self.addItem(frame.title)
                 self.frames[gid] = frame
+            yield
         for gid in sorted(wanted_frames, key=self._depth, reverse=True):
             self._place_frame(gid)
+            yield
         shown: set[tuple[object, ...]] = set()
         for item in self.edges.values():
             self._fold_edge(item, shown)
-        self._refresh_cards()
-        self.reroute_edges()
-        self._rect_timer.start()
+            yield
 
     def _depth(self, gid: str) -> int:
         d, cur = 0, self._parent.get(gid)
@@ -326,17 +338,17 @@ class CanvasScene(QGraphicsScene):
             key: tuple[object, ...] = (su, du, e.src, e.from_port) + ((e.dst, e.port) if du != e.dst else ())
             visible = key not in shown
             shown.add(key)
-        item.setVisible(visible)
-        if visible:
-            self._route_edge(item, lanes=False)
+        item.setVisible(visible)  # its course is the caller's: every caller routes the wires after
 
     def _place_card(self, gid: str) -> None:
+        self._content = None
         card = self.cards.get(gid)
         r = card_rect(self.doc.graph, gid)
         if card is not None and r is not None:
             card.setPos(r[0], r[1])
 
     def _place_frame(self, gid: str) -> None:
+        self._content = None
         self._frames_due.discard(gid)
         frame = self.frames.get(gid)
         grp = self.doc.graph.groups.get(gid)
@@ -406,6 +418,11 @@ class CanvasScene(QGraphicsScene):
                     frame.title.set_geometry()
 
     def _refresh_cards(self) -> None:
+        for _ in self._refresh_cards_steps():
+            pass
+
+    def _refresh_cards_steps(self) -> Iterator[None]:
+        """Each collapsed block card's texts from its layers' results, one card a step."""
         g, a = self.doc.graph, self.doc.analysis
         diags: dict[str, list[tuple[Severity, str]]] = defaultdict(list)
         for d in a.diagnostics:
@@ -447,6 +464,7 @@ class CanvasScene(QGraphicsScene):
             card.set_content(label, len(members), params if known else None, macs if known else None,
                              "  ".join(shapes) or "?", known and bool(shapes), severity_of(mdiags), "\n".join(tip),
                              group_id=gid, composition=composition)
+            yield
 
     # -- edges ------------------------------------------------------------------------------------
     def _ends(self, e: Edge) -> tuple[QGraphicsItem, QPointF, QGraphicsItem, QPointF] | None:
@@ -606,6 +624,7 @@ class CanvasScene(QGraphicsScene):
     # -- analysis ---------------------------------------------------------------------------------
     def apply_analysis(self, analysis: Analysis) -> None:
         """Update the items whose results or diagnostics changed; leave the rest alone."""
+        self._content = None
         changed: list[str] = []
         results = analysis.nodes
         for nid, item in self.nodes.items():
@@ -659,6 +678,7 @@ class CanvasScene(QGraphicsScene):
         item = self.nodes.get(node_id)
         if item is None:
             return False
+        self._content = None
         item.set_sparklines(series)
         return True
 
@@ -715,7 +735,11 @@ class CanvasScene(QGraphicsScene):
 
     # -- look -------------------------------------------------------------------------------------
     def set_theme(self, theme: Theme) -> None:
-        self.canvas_style = st = style_for(theme)
+        st = style_for(theme)
+        if st is self.canvas_style:  # a canvas drawn in this theme: 5 s for nothing at 20,000 nodes
+            return
+        self.canvas_style = st
+        self._content = None
         self.setBackgroundBrush(st.canvas)
         g = self.doc.graph
         for nid, item in self.nodes.items():
@@ -732,37 +756,35 @@ class CanvasScene(QGraphicsScene):
         self._refresh_cards()
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # Qt override
-        painter.fillRect(rect, self.canvas_style.canvas)
-        zoom = painter.worldTransform().m11()
-        step = 24.0
-        while step * zoom < 14:  # never denser than 14 px on screen
-            step *= 5
-        minor: list[QLineF] = []
-        major: list[QLineF] = []
-        i = math.floor(rect.left() / step)
-        while i * step < rect.right():
-            (major if i % 5 == 0 else minor).append(QLineF(i * step, rect.top(), i * step, rect.bottom()))
-            i += 1
-        i = math.floor(rect.top() / step)
-        while i * step < rect.bottom():
-            (major if i % 5 == 0 else minor).append(QLineF(rect.left(), i * step, rect.right(), i * step))
-            i += 1
-        painter.setPen(self.canvas_style.grid_minor)
-        painter.drawLines(minor)
-        painter.setPen(self.canvas_style.grid_major)
-        painter.drawLines(major)
+        draw_grid(painter, rect, self.canvas_style)
 
     def content_rect(self) -> QRectF:
         """The bounding box of what is visible (nodes, cards, frames)."""
+        if self._content is not None:
+            return QRectF(self._content)
         r = QRectF()
         frames = [f for gid, f in self.frames.items() if gid not in self._frames_due]  # due: at old places
         for item in [*self.nodes.values(), *self.cards.values(), *frames]:
             if item.isVisible():
                 r = r.united(item.sceneBoundingRect())
+        if not self._frames_due:
+            self._content = QRectF(r)
         return r
 
     def _update_scene_rect(self) -> None:
-        r = self.content_rect()
+        self.set_content_rect(self.content_rect())
+
+    def set_content_rect(self, r: QRectF, *, exact: bool = False) -> None:
+        """The scene reaches well beyond ``r``, what is visible: room to drag and scroll past it.
+
+        It keeps its rectangle while that holds ``r`` with room to spare and is not far bigger:
+        each change rebuilds the scene's index of every item (0.1 s at 20,000 nodes), and a build
+        that grew it with each slice spent minutes on that."""
+        if exact:  # what content_rect() would say, worked out by the caller
+            self._content = QRectF(r)
         if r.isNull():
             r = QRectF(0, 0, 800, 600)
-        self.setSceneRect(r.adjusted(-3000, -3000, 3000, 3000))
+        wanted = r.adjusted(-3000, -3000, 3000, 3000)
+        now = self.sceneRect()
+        if not (now.contains(wanted) and wanted.adjusted(-3000, -3000, 3000, 3000).contains(now)):
+            self.setSceneRect(wanted)

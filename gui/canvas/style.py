@@ -6,10 +6,11 @@ pan, drag) and allocation there shows up in frame times.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPen, QPixmap
+from PySide6.QtCore import QLineF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen, QPixmap
 
 from core.layers.registry import get_spec
 from core.layers.spec import Category
@@ -138,6 +139,29 @@ def _icon_pixmap(category: str, theme_name: str) -> QPixmap | None:
 
     cat: Category | str = next((c for c in Category if c.value == category), category)
     return category_icon(cat, theme_named(theme_name)).pixmap(40, 40)
+
+
+def draw_grid(painter: QPainter, rect: QRectF, style: CanvasStyle) -> None:
+    """The canvas's background in ``rect``: its colour and a grid, every fifth line stronger."""
+    painter.fillRect(rect, style.canvas)
+    zoom = painter.worldTransform().m11()
+    step = 24.0
+    while step * zoom < 14:  # never denser than 14 px on screen
+        step *= 5
+    minor: list[QLineF] = []
+    major: list[QLineF] = []
+    i = math.floor(rect.left() / step)
+    while i * step < rect.right():
+        (major if i % 5 == 0 else minor).append(QLineF(i * step, rect.top(), i * step, rect.bottom()))
+        i += 1
+    i = math.floor(rect.top() / step)
+    while i * step < rect.bottom():
+        (major if i % 5 == 0 else minor).append(QLineF(rect.left(), i * step, rect.right(), i * step))
+        i += 1
+    painter.setPen(style.grid_minor)
+    painter.drawLines(minor)
+    painter.setPen(style.grid_major)
+    painter.drawLines(major)
 
 
 _styles: dict[str, CanvasStyle] = {}
