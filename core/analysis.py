@@ -623,8 +623,8 @@ class Analyzer:
         if first is None or len(shape) < 2 or rf.size is None:
             return
         if len(self._inputs) > 1:  # several Inputs (a Siamese network): the one this layer sees
-            for inp in self._inputs:
-                self._deps.setdefault(inp, set()).add(nid)
+            for input_id in self._inputs:
+                self._deps.setdefault(input_id, set()).add(nid)
             ancestors = self.graph.upstream([nid])
             first = next((i for i in self._inputs if i in ancestors), first)
         else:
