@@ -388,6 +388,9 @@ def _pad(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
             or not all(isinstance(a, int) for a in amounts)):
         raise conv.fail(n, f"{describe(n)} with pad={amounts!r}",
                         "only constant amounts for the last one or two axes map to a 2-D padding layer")
+    if _rank(n) < 4:
+        raise conv.fail(n, f"{describe(n)} of a {_rank(n) - 1}-axis sample",
+                        "the padding layers pad the H×W axes of C×H×W maps")
     padding = [*amounts, 0, 0] if len(amounts) == 2 else list(amounts)
     if mode == "constant":
         if value in (None, 0):

@@ -120,6 +120,8 @@ def test_functional_pad_refusals_name_the_call() -> None:
         import_with_weights(Fn(lambda m, x: F.pad(x, (1, 1, 1, 1), mode="circular")), (2, 5, 5))
     with pytest.raises(ModelImportError, match=r"F\.pad with pad="):
         import_with_weights(Fn(lambda m, x: F.pad(x, (1, 1, 1, 1, 1, 1))), (2, 5, 5, 5))
+    with pytest.raises(ModelImportError, match=r"F\.pad of a 2-axis sample in Fn\.forward: the padding layers pad"):
+        import_with_weights(Fn(lambda m, x: F.pad(x, (1, 1))), (2, 5))
 
 
 # -- activations --------------------------------------------------------------------------------

@@ -148,7 +148,7 @@ def test_pool1d_sizes(n: int, k: int, s: Any, p: int, d: int, ceil: bool, kind: 
     check_agree(kind, {**params, "dilation": d} if kind == "MaxPool1d" else params, (2, n))
 
 
-@settings(max_examples=EXAMPLES)
+@settings(max_examples=EXAMPLES // 2)
 @given(size=st.lists(st.integers(1, 6), min_size=3, max_size=3), k=ints(1, 3, 3), s=STRIDE_3, p=ints(0, 1, 3),
        ceil=st.booleans(), kind=st.sampled_from(["MaxPool3d", "AvgPool3d"]))
 def test_pool3d_sizes(size: list[int], k: Any, s: Any, p: Any, ceil: bool, kind: str) -> None:
