@@ -531,6 +531,8 @@ def _index(conv: Conversion, n: fx.Node, x: Ref, index: Any) -> Any:
     """``x[:, :c]``, ``x[..., 1:]``, ``x[:, 0]``: a Slice or Select per indexed axis, last axis first."""
     items = list(index) if isinstance(index, tuple) else [index]
     rank = _rank(n)
+    if None in items and all(i is None or i is ... or i == slice(None) for i in items):
+        return _new_shape(conv, n, x)  # x[:, None]: only new axes of size 1
     if any(i is None or not isinstance(i, (int, slice, type(Ellipsis))) for i in items) or items.count(...) > 1:
         raise conv.fail(n, f"indexing a tensor as x[{_show_index(items)}]",
                         "only constant ints and slices (and one ...) map to Slice and Select")
@@ -567,8 +569,28 @@ def _show_index(items: Sequence[Any]) -> str:
             start, stop, step = ("" if v is None else str(v) if isinstance(v, int) else "?"
                                  for v in (item.start, item.stop, item.step))
             return f"{start}:{stop}" + (f":{step}" if step else "")
-        return "..." if item is ... else str(item) if isinstance(item, (int, type(None))) else "tensor"
+        if isinstance(item, list):
+            return str(item)
+        return "..." if item is ... else str(item) if isinstance(item, (int, type(None))) else "a tensor"
     return ", ".join(one(i) for i in items)
+
+
+def _new_shape(conv: Conversion, n: fx.Node, x: Ref) -> Any:
+    """``x.unsqueeze(d)``, ``x.squeeze(d)``, ``x[:, None]``: a Reshape to torch's shape, the batch axis kept."""
+    (out,) = conv.shapes(n)
+    if not out:
+        raise conv.fail(n, f"{describe(n)} down to a scalar per sample")
+    return conv.functional(n, "Reshape", {"shape": list(out)}, [x], "reshape")
+
+
+def _squeeze(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    x = _input(conv, n, args[0])
+    src = n.args[0]
+    assert isinstance(src, fx.Node)
+    if getattr(n.target, "__name__", str(n.target)) == "squeeze" and not (args[1:] or kwargs):
+        # torch squeezes every axis of size 1, the batch axis too when the batch is 1
+        raise conv.fail(n, f"{describe(n)} without a dim", "it would drop the batch axis of a batch of one")
+    return _new_shape(conv, n, x)
 
 
 def _narrow(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -639,7 +661,7 @@ _FUNCTIONS: dict[Any, Handler] = {
     operator.truediv: _div, operator.itruediv: _div, torch.div: _div, torch.divide: _div, torch.true_divide: _div,
     torch.cat: _cat, torch.concat: _cat, torch.concatenate: _cat,
     torch.flatten: _flatten, torch.mean: _reduce, torch.sum: _reduce, torch.amax: _reduce, torch.reshape: _view,
-    torch.narrow: _narrow, torch.select: _select,
+    torch.narrow: _narrow, torch.select: _select, torch.unsqueeze: _squeeze, torch.squeeze: _squeeze,
     torch.transpose: _transpose, torch.swapaxes: _transpose, torch.permute: _permute,
     torch.chunk: _chunk, torch.split: _split, operator.getitem: _getitem,
     torch.channel_shuffle: _channel_shuffle, F.channel_shuffle: _channel_shuffle, F.pad: _pad,
@@ -652,6 +674,7 @@ _METHODS: dict[str, Handler] = {
     "matmul": _matmul, "mm": _matmul, "bmm": _matmul,
     "flatten": _flatten, "mean": _reduce, "sum": _reduce, "amax": _reduce, "view": _view, "reshape": _view,
     "narrow": _narrow, "select": _select, "expand": _expand, "expand_as": _expand_as,
+    "unsqueeze": _squeeze, "squeeze": _squeeze,
     "transpose": _transpose, "swapaxes": _transpose, "permute": _permute,
     "chunk": _chunk, "split": _split, "contiguous": _alias, "clone": _alias,
     **{name: _as_layer_method for name in _AS_LAYER_METHODS},

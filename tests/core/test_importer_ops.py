@@ -228,6 +228,17 @@ def test_selecting_one_position() -> None:
     assert types(g).count("Select") == 3 and "Slice" in types(g)
 
 
+def test_new_and_dropped_axes_of_size_one() -> None:
+    def forward(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        w = m.fc(x.mean((2, 3)))  # SE written with unsqueeze: N×C → N×C×1×1
+        return x * w.unsqueeze(-1).unsqueeze(3) + x[:, None].squeeze(1) * torch.unsqueeze(w, 2)[..., None]
+
+    g = check(Fn(forward, fc=nn.Linear(4, 4)), (4, 3, 3))
+    assert types(g).count("Reshape") == 6
+    with pytest.raises(ModelImportError, match=r"Tensor\.squeeze without a dim in Fn\.forward: it would drop"):
+        import_with_weights(Fn(lambda m, x: x.squeeze()), (1, 4))
+
+
 def test_sum_and_amax_over_constant_axes() -> None:
     def forward(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
         avg, top = x.mean((2, 3), keepdim=True), torch.amax(x, dim=(2, 3), keepdim=True)
