@@ -231,7 +231,7 @@ class OnnxConversion:
         elif scope:
             base = scope
         elif node.name and not node.name.startswith("/"):
-            base = node.name
+            base = node.name.removeprefix("node_") or node.name  # the dynamo exporter's prefix: node_add_45
         else:
             base = node.op_type.lower()
         stem = valid_id(base)
