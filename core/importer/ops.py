@@ -314,7 +314,8 @@ def _as_layer(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[
             params[key] = value
     if type_name in ("Softmax", "LogSoftmax") and params.get("dim") is None:
         raise conv.fail(n, f"{describe(n)} without dim")
-    return conv.functional(n, type_name, params, [x])
+    name = getattr(n.target, "__name__", "").removesuffix("_with_indices")  # F.max_pool2d_with_indices
+    return conv.functional(n, type_name, params, [x], name or None)
 
 
 def _defaults(fn: Any, names: Sequence[str]) -> dict[str, Any]:

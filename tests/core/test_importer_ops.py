@@ -417,3 +417,24 @@ def test_max_pool_indices_feed_max_unpool() -> None:
     assert types(g).count("MaxUnpool2d") == 2
     assert g.nodes["pool"].params["return_indices"] is True
     assert [(e.src, e.from_port, e.port) for e in g.in_edges("unpool")] == [("add", 0, 0), ("pool", 1, 1)]
+
+
+class Repeated(nn.Module):
+    """Blocks used more than once: the exported file writes one class per block (Slice and indices inside)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.g1, self.g2 = Ghost(4, 5), Ghost(5, 5)
+        self.c, self.c2 = nn.Conv2d(5, 3, 1), nn.Conv2d(2, 3, 1)
+        self.s1, self.s2 = SegNetStage(), SegNetStage()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.s2(self.c2(self.s1(self.c(self.g2(self.g1(x))))))
+
+
+def test_repeated_blocks_export_as_classes() -> None:
+    g = check(Repeated(), (4, 8, 6))
+    source = python_source(g, "Repeated")
+    assert "class Ghost(nn.Module):" in source and "class SegNetStage(nn.Module):" in source
+    assert "out[:, :5]" in source and "nn.MaxPool2d(kernel_size=2, stride=2, return_indices=True)" in source
+    assert "max_pool2d_with_indices" not in source
