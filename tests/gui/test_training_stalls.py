@@ -17,13 +17,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from PySide6.QtCore import Qt
 
 import gui.training.predict as predict_module
 from core.analysis import analyze
 from core.compiler import compile_graph
 from core.project import new_project
+from core.training import NodeStats, ProbeData
 from gui.document import Document
 from gui.training import TrainingPanel
+from gui.training.maps import FeatureMapView
 from gui.training.predict import PredictionView
 from tests.gui.test_training_worker import tiny_graph
 
@@ -161,3 +164,36 @@ def test_torch_warms_up_once_the_panels_viewers_are_built_not_while_they_are(qtb
     assert built == [[True, True, True]]
     panel.shutdown()
     doc.dispose()
+
+
+def probe(*nodes: str, channels: int = 3) -> ProbeData:
+    torch.manual_seed(1)
+    return ProbeData(epoch=1, step=1, global_step=1, images=torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8),
+                     labels=(0, 1), probabilities=torch.full((2, 4), 0.25),
+                     activations={n: torch.rand(2, channels, 8, 8) for n in nodes},
+                     stats={n: NodeStats(0.5, 0.1, 0.0, None) for n in nodes})
+
+
+def test_a_new_selection_takes_over_the_feature_map_sections_it_no_longer_shows(qtbot):
+    maps = FeatureMapView()
+    qtbot.addWidget(maps)
+    maps.resize(900, 500)
+    maps.show()
+    wanted: list[list[str]] = []
+    maps.probes_wanted.connect(wanted.append)
+    maps.set_nodes(["conv", "relu"])
+    maps.show_probe(probe("conv", "relu"))
+    maps.render()
+    relu = maps.sections["relu"]
+    assert relu.mosaic.count == 3 and len(relu.spark["mean"].values) == 1
+    maps.set_nodes(["conv", "pool"])  # relu's section now shows pool, empty until pool is probed
+    assert wanted[-1] == ["conv", "pool"] and list(maps.sections) == ["conv", "pool"]
+    assert maps.sections["pool"] is relu and relu.node_id == "pool" and relu.title.text().startswith("<b>pool</b>")
+    assert relu.mosaic.count == 0 and relu.spark["mean"].values == [] and maps.sections["conv"].mosaic.count == 3
+    maps.show_probe(probe("conv", "pool", channels=5))
+    maps.render()
+    assert maps.sections["pool"].mosaic.count == 5
+    qtbot.mouseClick(relu.mosaic, Qt.MouseButton.LeftButton, pos=relu.mosaic.tile_rect(2).center().toPoint())
+    assert maps.zoom == ("pool", 2)  # the taken-over section's clicks name its new node
+    maps.set_nodes(["conv"])
+    assert list(maps.sections) == ["conv"] and maps.list_layout.indexOf(relu) == -1
