@@ -654,16 +654,19 @@ class Analyzer:
         outputs = [n.id for n in g.nodes.values() if n.type == "Output"]
         if not outputs:  # nothing is the head yet while the network is being drawn
             return set()
+        def passes(r: NodeResult | None) -> bool:
+            # a global field, or one unknown after an error: a note stays while its head is being fixed
+            return r is not None and (r.rf is None or r.rf.size is None)
+
         head: set[str] = set()
-        stack = [o for o in outputs if (r := results.get(o)) is not None and r.rf is not None and r.rf.size is None]
+        stack = [o for o in outputs if passes(results.get(o))]
         while stack:
             nid = stack.pop()
             if nid in head:
                 continue
             head.add(nid)
             for e in g._in[nid].values():
-                r = results.get(e.src)
-                if r is not None and r.rf is not None and r.rf.size is None:
+                if passes(results.get(e.src)):
                     stack.append(e.src)
         return {id(d) for nid, d in self._head_notes.items() if nid not in head}
 

@@ -53,6 +53,13 @@ def test_the_note_follows_edits_in_an_incremental_analysis() -> None:
     assert analyzer.run().to_dict() == analyze(g).to_dict()
 
 
+def test_an_error_after_the_head_keeps_its_note() -> None:
+    g = se_net()
+    g.set_param("fc", "in_features", 3)  # fc refuses the 8 features: it and the Output get unknown shapes
+    a = analyze(g)
+    assert not a.ok and notes(a) == ["pool"]
+
+
 def test_while_no_output_exists_every_global_layer_keeps_its_note() -> None:
     assert notes(analyze(se_net(output=False))) == ["se.pool", "pool"]
 
