@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -628,6 +628,13 @@ class MetricsPlots(QWidget):
     @property
     def dirty(self) -> bool:
         return self._dirty
+
+    def showEvent(self, event: QShowEvent) -> None:  # Qt override
+        # The dock refreshes the plots only while they are shown (a hidden plot's new data would be
+        # downsampled and its axes re-fitted for nobody): shown again, they catch up at once.
+        if self._dirty:
+            self.refresh()
+        super().showEvent(event)
 
     def set_smoothing(self, weight: float) -> None:
         self.smoothing = float(np.clip(weight, 0.0, 0.99))

@@ -197,3 +197,17 @@ def test_a_new_selection_takes_over_the_feature_map_sections_it_no_longer_shows(
     assert maps.zoom == ("pool", 2)  # the taken-over section's clicks name its new node
     maps.set_nodes(["conv"])
     assert list(maps.sections) == ["conv"] and maps.list_layout.indexOf(relu) == -1
+
+
+def test_hidden_curves_and_runs_list_catch_up_when_shown(qtbot, panel):
+    panel.tabs.setCurrentWidget(panel.predict)  # the curves and the runs list are hidden during the run
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000):
+        assert panel.start()
+        assert panel.runs.records == {}  # the running run is read when the list is opened
+    panel.worker.wait()
+    assert panel.plots.step_loss.n == 4 and panel.plots.c_step.getOriginalDataset()[0] is None
+    panel.tabs.setCurrentIndex(0)
+    xs, _ = panel.plots.c_step.getOriginalDataset()
+    assert xs is not None and len(xs) == 4 and "4 steps" in panel.plots.status.text()
+    panel.tabs.setCurrentWidget(panel.runs)
+    assert [r.status for r in panel.runs.records.values()] == ["completed"]
