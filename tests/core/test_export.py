@@ -117,8 +117,13 @@ def single_layer_graph(type_name: str) -> Graph | None:
         g = Graph()
         g.add_node("Input", "input", {"shape": shape})
         g.add_node(type_name, "layer")
-        for port in range(max(spec.min_inputs, 1) if spec.max_inputs != 0 else 0):  # a source (Parameter): none
-            g.add_edge("input", "layer", port=port)
+        if type_name == "MaxUnpool2d":  # its input 1 is where a MaxPool2d found each maximum
+            g.add_node("MaxPool2d", "pool", {"return_indices": True})
+            g.add_edge("input", "pool")
+            g.add_edge("pool", "layer", port=0)
+            g.add_edge("pool", "layer", port=1, from_port=1)
+        for port in range(max(spec.min_inputs, 1) if spec.max_inputs != 0 and type_name != "MaxUnpool2d" else 0):
+            g.add_edge("input", "layer", port=port)  # a source (Parameter): none
         g.add_node("Output", "output")
         g.add_edge("layer", "output")
         for _ in range(2):
