@@ -63,10 +63,13 @@ def _scope_path(node: Any) -> str | None:
             scopes = [s.strip(" '\"") for s in prop.value.strip("[]").split(",")]
             return scopes[-2] if len(scopes) >= 3 and scopes[-2] else None
     name = node.name
-    if name.startswith("/") and name.count("/") >= 2:  # torch's older exporter: /layer1/layer1.0/relu/Relu
-        path = ""
+    if name.startswith("/") and name.count("/") >= 2:
+        # torch's older exporter: /features/features.1/conv/conv.0/Conv is features.1.conv.0 (a scope
+        # that starts with the one before it names that one's child)
+        path, prev = "", ""
         for part in name.strip("/").split("/")[:-1]:
-            path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+            leaf = part[len(prev) + 1:] if prev and part.startswith(prev + ".") else part
+            path, prev = (f"{path}.{leaf}" if path else leaf), part
         return path or None
     return None
 
@@ -83,6 +86,10 @@ class OnnxConversion:
         self.done: set[int] = set()  # ids of ONNX nodes a handler has folded into an earlier node
         # Ids that nodes with weights will take: nothing else may take them, or a path under them.
         self.reserved = {p for p in (self._weights_prefix(n) for n in m.nodes) if p}
+        # Module paths that hold other modules (layer1.0 of layer1.0.conv1): a call recorded there is
+        # a call in that module's own forward, named after it (layer1.0.add), never the path itself.
+        paths = self.reserved | {valid_id(p) for p in (_scope_path(n) for n in m.nodes) if p}
+        self.containers = {".".join(p.split(".")[:k]) for p in paths for k in range(1, p.count(".") + 1)}
 
     # -- what handlers read ----------------------------------------------------------------------
     def fail(self, node: Any, why: str) -> ModelImportError:
@@ -236,10 +243,13 @@ class OnnxConversion:
             base = node.op_type.lower()
         stem = valid_id(base)
         op = _segment(node.op_type.lower())
-        if stem.rpartition(".")[2].isdigit() or any(t.startswith(stem + ".") for t in self.reserved):
+        if stem in self.containers:
             stem = f"{stem}.{op}"  # a call in a block's own forward (layer1.0 → layer1.0.add)
         candidate, k = stem, 0
         while self._clashes(candidate):
+            if stem.rpartition(".")[2].isdigit():  # features.0_1 is no id: features.0.conv, features.0.conv_1
+                stem = candidate = f"{stem}.{op}"
+                continue
             k += 1
             candidate = f"{stem}_{k}"
         return candidate
@@ -251,7 +261,9 @@ class OnnxConversion:
             if not isinstance(v, Ref):
                 raise ModelImportError(f"{self.m.path}: output {out.name!r} is a constant, not computed from the "
                                        f"input; only computed tensors can be Outputs")
-            stem = valid_id(out.name) if i else "output"
+            # the file's name for it where that is an id (our export writes the Output ids), else output, output_1 …
+            named = not id_problem(out.name) and out.name not in _TORCH_NAMES
+            stem = out.name if named else "output" if i == 0 else f"output_{i}"
             node_id, k = stem, 0
             while self._clashes(node_id):
                 k += 1

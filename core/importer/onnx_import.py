@@ -27,7 +27,7 @@ from core.analysis import analyze
 from core.compiler import compile_graph
 from core.graph import Graph
 from core.importer.errors import ModelImportError
-from core.importer.onnx_conversion import OnnxConversion
+from core.importer.onnx_conversion import OnnxConversion, valid_id
 from core.importer.onnx_ops import OPS
 from core.importer.onnx_read import read_onnx
 from core.importer.values import Ref
@@ -57,6 +57,40 @@ def _walk(conv: OnnxConversion) -> Graph:
     return conv.graph
 
 
+def _class_names(conv: OnnxConversion) -> dict[str, str]:
+    """Module path → class name, where torch's exporter recorded both (``layer1.0`` → ``BasicBlock``)."""
+    out: dict[str, str] = {}
+    for node in conv.m.nodes:
+        props = {p.key: p.value for p in node.metadata_props}
+        scopes, classes = props.get("pkg.torch.onnx.name_scopes"), props.get("pkg.torch.onnx.class_hierarchy")
+        if scopes and classes:
+            paths = [s.strip(" '\"") for s in scopes.strip("[]").split(",")]
+            names = [c.strip(" '\"").rpartition(".")[2] for c in classes.strip("[]").split(",")]
+            out.update((valid_id(p), c) for p, c in zip(paths, names, strict=False) if p)
+    return out
+
+
+def _add_groups(conv: OnnxConversion) -> None:
+    """One group per module path that holds nodes (``layer1``, ``layer1.0``), as the torch importer makes,
+    labelled with the module's class where the file records it, else with the path."""
+    g = conv.graph
+    members: dict[str, list[str]] = {}  # group path → its direct members, in order
+    for nid in list(g.nodes):
+        child, path = nid, nid.rpartition(".")[0]
+        while path and path not in g.nodes:
+            bucket = members.setdefault(path, [])
+            if child in bucket:
+                break
+            bucket.append(child)
+            child, path = path, path.rpartition(".")[0]
+    if not members:
+        return
+    labels = _class_names(conv)
+    for path in sorted(members, key=lambda p: -p.count(".")):  # children first: members must exist
+        if all(m in g.nodes or m in g.groups for m in members[path]):
+            g.add_group(path, labels.get(path, path), members[path])
+
+
 def _check(conv: OnnxConversion) -> None:
     """Refuse rather than return a graph that analysis or the compiled module disagrees with."""
     result = analyze(conv.graph)
@@ -81,6 +115,7 @@ def import_onnx(path: str | os.PathLike[str], input_shape: Sequence[int] | None 
     """
     conv = OnnxConversion(read_onnx(path, input_shape))
     graph = _walk(conv)
+    _add_groups(conv)
     _check(conv)
     lay_out(graph, wrap=False)
     return graph, conv.state

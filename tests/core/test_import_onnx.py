@@ -193,10 +193,41 @@ def test_resnet18_round_trips_with_batchnorm_folded_by_the_exporter(tmp_path: Pa
     assert Counter(n.type for n in back.nodes.values()) == want
     convs = [nid for nid, n in graph.nodes.items() if n.type == "Conv2d"]
     assert sorted(nid for nid, n in back.nodes.items() if n.type == "Conv2d") == sorted(convs)
+    # one block per module path, as the torch importer makes them: layer1 holds layer1.0 and layer1.1
+    assert back.groups["layer1"].members == ["layer1.0", "layer1.1"]
+    assert {"layer1.0.conv1", "layer1.0.conv2"} <= set(back.groups["layer1.0"].members)
     x = torch.randn(2, 3, 32, 32)
     _same_outputs(model, path, x)
     with torch.no_grad():
         np.testing.assert_allclose(model(x).numpy(), source(x).numpy(), rtol=1e-4, atol=1e-4)
+
+
+class TwoHeads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.relu(self.conv(x))
+        return h, self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+
+
+def test_open_sizes_need_an_input_shape_and_every_output_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "two.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(TwoHeads().eval(), (torch.zeros(1, 3, 16, 16),), str(path), dynamo=False,
+                          input_names=["x"], output_names=["features", "logits"],
+                          dynamic_axes={"x": {0: "n", 2: "height", 3: "width"}})
+    with pytest.raises(ModelImportError, match=r"input 'x' has no fixed size at axis 2 \('height'\); give the sizes"):
+        import_onnx(path)
+    graph, state = import_onnx(path, input_shape=(3, 20, 24))
+    assert graph.nodes["input"].params["shape"] == [3, 20, 24]
+    assert [nid for nid, n in graph.nodes.items() if n.type == "Output"] == ["features", "logits"]
+    model = compile_graph(graph)
+    model.load_state_dict(state, strict=True)
+    _same_outputs(model.eval(), path, torch.randn(2, 3, 20, 24))
 
 
 def _tiny(op: str, name: str, **attrs: Any) -> onnx.ModelProto:
