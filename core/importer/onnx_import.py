@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from core.analysis import analyze
@@ -28,7 +27,7 @@ from core.compiler import compile_graph
 from core.graph import Graph
 from core.importer.errors import ModelImportError
 from core.importer.onnx_conversion import OnnxConversion, valid_id
-from core.importer.onnx_ops import OPS
+from core.importer.onnx_ops import convert_node
 from core.importer.onnx_read import read_onnx
 from core.importer.values import Ref
 from core.layout import lay_out
@@ -36,23 +35,13 @@ from core.project import Project
 
 
 def _walk(conv: OnnxConversion) -> Graph:
-    """Every ONNX node in order: constants evaluated, the rest sent to its handler in :data:`OPS`."""
+    """Every ONNX node in order (:func:`~core.importer.onnx_ops.convert_node`), then the Outputs."""
     conv.graph.add_node("Input", "input", {"shape": list(conv.m.input_shape)})
     conv.alias(conv.m.input_name, Ref("input"))
     conv.out_shapes[Ref("input")] = conv.m.input_shape
     for node in conv.m.nodes:
-        if id(node) in conv.done:
-            continue
-        if node.domain not in ("", "ai.onnx"):
-            raise conv.fail(node, f"it is an op of the {node.domain!r} domain, which NetCanvas does not import")
-        ins = [conv.value(node, i) if name else None for i, name in enumerate(node.input)]
-        if all(v is None or isinstance(v, np.ndarray) for v in ins):
-            conv.fold(node, ins)
-            continue
-        handler = OPS.get(node.op_type)
-        if handler is None:
-            raise conv.fail(node, "NetCanvas has no layer type for this op")
-        handler(conv, node)
+        if id(node) not in conv.done:
+            convert_node(conv, node)
     conv.add_outputs()
     return conv.graph
 

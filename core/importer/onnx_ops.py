@@ -624,6 +624,36 @@ def _resize(c: OnnxConversion, node: Any) -> None:
     c.add(node, "Upsample", params, [x])
 
 
+def convert_node(c: OnnxConversion, node: Any) -> None:
+    """One ONNX node: evaluated when its inputs are all constants, else sent to its handler in :data:`OPS`."""
+    if node.domain not in ("", "ai.onnx"):
+        raise c.fail(node, f"it is an op of the {node.domain!r} domain, which NetCanvas does not import")
+    ins = [c.value(node, i) if name else None for i, name in enumerate(node.input)]
+    if node.op_type != "If" and all(v is None or isinstance(v, np.ndarray) for v in ins):
+        c.fold(node, ins)
+        return
+    handler = OPS.get(node.op_type)
+    if handler is None:
+        raise c.fail(node, "NetCanvas has no layer type for this op")
+    handler(c, node)
+
+
+def _if(c: OnnxConversion, node: Any) -> None:
+    """A branch on a constant (the TorchScript exporter's ``x.squeeze(1)`` asks whether the axis is 1):
+    the branch taken is converted in place, the other is never looked at."""
+    cond = c.const(node, 0, "condition")
+    assert cond is not None
+    a = attributes(node)
+    branch = a["then_branch"] if bool(cond.reshape(-1)[0]) else a["else_branch"]
+    for inner in branch.node:
+        if id(inner) not in c.done:
+            convert_node(c, inner)
+    for name, out in zip(node.output, branch.output, strict=True):
+        if out.name not in c.values:
+            raise c.fail(node, f"its branch gives {out.name!r}, which nothing computes")
+        c.alias(name, c.values[out.name])
+
+
 OPS: dict[str, Handler] = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
     "BatchNormalization": _batch_norm, "LayerNormalization": _layer_norm,
@@ -637,7 +667,7 @@ OPS: dict[str, Handler] = {
     "Add": _merge("Add", 0.0), "Mul": _merge("Multiply", 1.0), "Div": _div, "Concat": _concat, "Split": _split,
     "Identity": _identity, "Dropout": _identity, "Cast": _cast, "Shape": _shape,
     "Flatten": lambda c, node: _flatten(c, node), "Reshape": _reshape, "Squeeze": _squeeze, "Unsqueeze": _squeeze,
-    "Transpose": _transpose, "Pad": _pad, "Resize": _resize, "Upsample": _resize,
+    "Transpose": _transpose, "Pad": _pad, "Resize": _resize, "Upsample": _resize, "If": _if,
 }
 
 
@@ -650,4 +680,4 @@ def _flatten(c: OnnxConversion, node: Any) -> None:
     _reshape_to(c, node, x, [math.prod(c.shape(x))])
 
 
-__all__ = ["OPS"]
+__all__ = ["OPS", "convert_node"]

@@ -136,10 +136,26 @@ class Decoder(nn.Module):
         return torch.softmax(x.reshape(x.size(0), -1, 3).transpose(1, 2), dim=1)
 
 
+class Resampler(nn.Module):
+    """Constant and edge padding, the resize modes, and a squeeze the exporter writes as an If."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(F.relu6(self.conv(x)), (1, 2, 0, 1), value=0.25)
+        x = F.interpolate(F.pad(x, (1, 1, 1, 1), mode="replicate"), scale_factor=2, mode="nearest")
+        x = F.interpolate(x, size=(30, 31), mode="bilinear", align_corners=True)
+        x = F.avg_pool2d(F.interpolate(x, scale_factor=0.5, mode="bicubic"), 3, 2, padding=1)
+        return torch.sigmoid(x).squeeze(1).unsqueeze(1)
+
+
 @pytest.mark.parametrize(("make", "shape", "opset"), [
     (Classifier, (3, 16, 16), 17), (Classifier, (3, 16, 16), 11), (Mobile, (3, 16, 16), 17),
-    (Mobile, (3, 16, 16), 13), (Decoder, (4, 3, 3), 17),
-], ids=["classifier", "classifier-opset11", "mobile", "mobile-opset13", "decoder"])
+    (Mobile, (3, 16, 16), 13), (Decoder, (4, 3, 3), 17), (Resampler, (3, 12, 12), 11), (Resampler, (3, 12, 12), 20),
+], ids=["classifier", "classifier-opset11", "mobile", "mobile-opset13", "decoder", "resampler-opset11",
+        "resampler-opset20"])
 def test_exported_models_give_onnxruntimes_outputs_with_the_sources_parameters(
         tmp_path: Path, make: type[nn.Module], shape: tuple[int, ...], opset: int) -> None:
     torch.manual_seed(0)
