@@ -20,9 +20,10 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from core.analysis import Severity
+from core.analysis import Analysis, Severity
 from core.graph import Graph
 from core.layers.registry import get_spec
+from core.layers.spec import fmt_shape
 from core.layout import FRAME_TITLE_H
 from gui.canvas.items import LOD_FAR, LOD_TEXT, lod_of, paint_severity_badge
 from gui.canvas.metrics import CARD_H, CARD_W, FRAME_PAD, FRAME_TOP, PORT_HIT, PORT_R, RADIUS
@@ -112,6 +113,29 @@ def live_label(label: str, stride: int | None, channels: int | None) -> str:
     if channels is not None and len(ch) == 1 and int(ch[0].group(1)) != channels:
         label = label[:ch[0].start()] + f"{channels}{ch[0].group(2)}" + label[ch[0].end():]
     return label
+
+
+def block_facts(graph: Graph, analysis: Analysis, gid: str) -> tuple[list[str], list[str], int | None, int | None]:
+    """The shapes going into and coming out of block ``gid`` (as text), its stride and its output
+    channels (``None`` where the analysis does not know)."""
+    g, a = graph, analysis
+    ins, outs = block_ports(g, gid)
+    in_shapes: list[tuple[int, ...] | None] = []
+    for nid, port in ins:
+        e = next((e for e in g.in_edges(nid) if e.port == port), None)
+        r = a.nodes.get(e.src) if e is not None else None
+        known = r is not None and r.out_shapes is not None and e is not None and e.from_port < len(r.out_shapes)
+        in_shapes.append(tuple(r.out_shapes[e.from_port]) if known else None)  # type: ignore[union-attr,index]
+    out_shapes: list[tuple[int, ...] | None] = []
+    for nid, port in outs:
+        r = a.nodes.get(nid)
+        known = r is not None and r.out_shapes is not None and port < len(r.out_shapes)
+        out_shapes.append(tuple(r.out_shapes[port]) if known else None)  # type: ignore[union-attr,index]
+    channels = {s[0] for s in out_shapes if s is not None and len(s) == 3}
+    texts_in = list(dict.fromkeys(fmt_shape(s) for s in in_shapes))
+    texts_out = list(dict.fromkeys(fmt_shape(s) for s in out_shapes))
+    return (texts_in, texts_out, block_stride(in_shapes, out_shapes),
+            channels.pop() if len(channels) == 1 and None not in out_shapes else None)
 
 
 def human(n: int | None) -> str:

@@ -53,24 +53,25 @@ def build_steps(scene: CanvasScene) -> Iterator[Step]:
         # with room for the blocks' frames and titles: the rectangle then stays as it is at the end
         scene.set_content_rect(cards.adjusted(-1000, -1000, 1000, 1000))
     yield "cards", 0, n
+    wires = 0
     for i, nid in enumerate(list(g.nodes)):
         scene._add_node_item(nid)
+        wires += len(g.in_edges(nid))
         yield "cards", i + 1, n
-    edges = g.edges
     done = 0
     for nid in list(g.nodes):
         for e in g.in_edges(nid):
             scene._add_edge_item(e)
             done += 1
-            yield "wires", done, len(edges)
+            yield "wires", done, wires
         scene._refresh_slots(nid)
     for _ in scene._fold_steps():
         yield "blocks", 0, 0
     for _ in scene._refresh_cards_steps():
         yield "blocks", 0, 0
     scene.apply_analysis(scene.doc.analysis)
-    yield "routes", 0, len(edges)
-    yield from _route_steps(scene, len(edges))
+    yield "routes", 0, wires
+    yield from _route_steps(scene, wires)
     yield from _scene_rect_steps(scene)
 
 
@@ -78,8 +79,10 @@ def _route_steps(scene: CanvasScene, total: int) -> Iterator[Step]:
     """Every visible wire's course (its lane beside the cards it would cross), sharing one index
     of the cards; :meth:`CanvasScene.reroute_edges` in steps."""
     rects: list[tuple[tuple[float, float, float, float], QGraphicsItem]] = []
-    for items, w, h in ((scene.nodes, NODE_W, NODE_H), (scene.cards, CARD_W, CARD_H)):
-        for it in items.values():  # type: ignore[attr-defined]
+    kinds: tuple[tuple[list[QGraphicsItem], float, float], ...] = (
+        (list(scene.nodes.values()), NODE_W, NODE_H), (list(scene.cards.values()), CARD_W, CARD_H))
+    for items, w, h in kinds:
+        for it in items:
             if it.isVisible():
                 p = it.pos()
                 rects.append(((p.x(), p.y(), p.x() + w, p.y() + h), it))

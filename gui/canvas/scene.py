@@ -17,7 +17,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from PySide6.QtCore import QObject, QPointF, QRectF, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
@@ -28,8 +28,8 @@ from core.layout import RectIndex, card_rect, is_hidden_group, parent_map, visib
 from gui.canvas.blocks import (
     BlockItem,
     FrameItem,
+    block_facts,
     block_ports,
-    block_stride,
     human,
     live_label,
     makes_claims,
@@ -271,7 +271,11 @@ class CanvasScene(QGraphicsScene):
         g = self.doc.graph
         self._slice_index = self._content = None
         self._parent = parent = parent_map(g)
-        self._unit = {n: visible_unit(g, parent, n) for n in g.nodes}
+        unit: dict[str, str] = {}
+        for n in g.nodes:
+            unit[n] = visible_unit(g, parent, n)
+            yield
+        self._unit = unit
         for nid, item in self.nodes.items():
             item.setVisible(self._unit.get(nid) == nid)
             yield
@@ -286,10 +290,14 @@ class CanvasScene(QGraphicsScene):
                 self.cards[gid] = card
             self._place_card(gid)
             yield
-        wanted_frames = [gid for gid, grp in g.groups.items()
-                         if not grp.collapsed and not is_hidden_group(g, parent, gid) and g.group_nodes(gid)]
+        wanted_frames: list[str] = []
+        for gid, grp in g.groups.items():  # 25,000 groups of a 100,000-node file: seconds at once
+            if not grp.collapsed and not is_hidden_group(g, parent, gid) and g.group_nodes(gid):
+                wanted_frames.append(gid)
+            yield
+        wanted = set(wanted_frames)
         for gid in list(self.frames):
-            if gid not in wanted_frames:
+            if gid not in wanted:
                 frame = self.frames.pop(gid)
                 self.removeItem(frame.title)
                 self.removeItem(frame)
@@ -382,24 +390,7 @@ class CanvasScene(QGraphicsScene):
     def block_facts(self, gid: str) -> tuple[list[str], list[str], int | None, int | None]:
         """The shapes going into and coming out of block ``gid`` (as text), its stride and its
         output channels (``None`` where the analysis does not know)."""
-        g, a = self.doc.graph, self.doc.analysis
-        ins, outs = block_ports(g, gid)
-        in_shapes: list[tuple[int, ...] | None] = []
-        for nid, port in ins:
-            e = next((e for e in g.in_edges(nid) if e.port == port), None)
-            r = a.nodes.get(e.src) if e is not None else None
-            known = r is not None and r.out_shapes is not None and e is not None and e.from_port < len(r.out_shapes)
-            in_shapes.append(tuple(r.out_shapes[e.from_port]) if known else None)  # type: ignore[union-attr,index]
-        out_shapes: list[tuple[int, ...] | None] = []
-        for nid, port in outs:
-            r = a.nodes.get(nid)
-            known = r is not None and r.out_shapes is not None and port < len(r.out_shapes)
-            out_shapes.append(tuple(r.out_shapes[port]) if known else None)  # type: ignore[union-attr,index]
-        channels = {s[0] for s in out_shapes if s is not None and len(s) == 3}
-        texts_in = list(dict.fromkeys(fmt_shape(s) for s in in_shapes))
-        texts_out = list(dict.fromkeys(fmt_shape(s) for s in out_shapes))
-        return (texts_in, texts_out, block_stride(in_shapes, out_shapes),
-                channels.pop() if len(channels) == 1 and None not in out_shapes else None)
+        return block_facts(self.doc.graph, self.doc.analysis, gid)
 
     def block_title(self, gid: str) -> str:
         """The block's label with its claims about its layers (stride, channels) made true now."""
@@ -754,6 +745,14 @@ class CanvasScene(QGraphicsScene):
         for frame in self.frames.values():
             frame.title.set_geometry()
         self._refresh_cards()
+
+    def event(self, event: QEvent) -> bool:  # Qt override
+        # Qt tells every item that the window became active or inactive, one Python call per item
+        # (1 s for a 20,000-node scene at its first paint, and at each switch of windows); no item
+        # here is a panel or takes focus, so the news is for none of them.
+        if event.type() in (QEvent.Type.WindowActivate, QEvent.Type.WindowDeactivate):
+            return True
+        return super().event(event)
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # Qt override
         draw_grid(painter, rect, self.canvas_style)
