@@ -13,7 +13,9 @@ a :class:`~core.importer.errors.ModelImportError` that names the module where tr
 
 from __future__ import annotations
 
+import inspect
 import logging
+import operator
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -55,10 +57,11 @@ class _Tracer(fx.Tracer):
 class _SizedProxy(fx.Proxy):
     """A proxy that knows its value (a fake tensor), so sizes read from it are plain ints.
 
-    ``x.shape``, ``x.size()``, ``x.dim()``, ``len(x)`` and ``x.numel()`` answer with the traced
-    input's concrete sizes, so ``if x.shape[-1] % 2``, "same" padding computed from the input and
-    ``F.pad`` amounts become constants of the trace. Only a tensor's *values* stay unknown: an
-    ``if`` on them still fails, and only then does the refusal say the forward depends on them.
+    ``x.shape``, ``x.size()``, ``x.dim()``, ``len(x)``, ``x.numel()``, ``x.dtype`` and ``x.device``
+    answer with the traced input's concrete values, so ``if x.shape[-1] % 2``, "same" padding
+    computed from the input and ``F.pad`` amounts become constants of the trace. Only a tensor's
+    *values* stay unknown: an ``if`` on them still fails, and only then does the refusal say the
+    forward depends on them.
     """
 
     value: Any = None
@@ -85,6 +88,16 @@ class _SizedProxy(fx.Proxy):
     def shape(self) -> Any:
         v = self._known()
         return self.tracer.create_proxy("call_function", getattr, (self, "shape"), {}) if v is None else v.shape
+
+    @property
+    def dtype(self) -> Any:
+        v = self._known()
+        return self.tracer.create_proxy("call_function", getattr, (self, "dtype"), {}) if v is None else v.dtype
+
+    @property
+    def device(self) -> Any:
+        v = self._known()
+        return self.tracer.create_proxy("call_function", getattr, (self, "device"), {}) if v is None else v.device
 
     @property
     def ndim(self) -> Any:
@@ -153,6 +166,8 @@ class _ShapeTracer(_Tracer):
             return first
 
         def unwrap(a: Any) -> Any:
+            if isinstance(a, fx.proxy.Attribute):  # x.dtype, x.T …: the attribute of its root's value
+                return getattr(unwrap(a.root), a.attr)
             if isinstance(a, fx.Proxy):
                 value = a.__dict__.get("value")
                 if value is None:
@@ -223,26 +238,60 @@ def trace_module(module: nn.Module, input_shape: Sequence[int] | None = None) ->
     folded back into their layer (:func:`core.importer.fold.fold_layer_calls`).
     """
     tracer: _Tracer = _Tracer()
+    defaults = _optional_args(module)
     try:
         with _mode(module, True):
-            graph = tracer.trace(module)
+            graph = tracer.trace(module, concrete_args=defaults)
     except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError … for dynamic code
         if input_shape is None:
             raise _trace_error(module, tracer, exc) from None
         tracer = _ShapeTracer(module, input_shape)
         try:
             with _mode(module, True), _quiet():
-                graph = tracer.trace(module)
+                graph = tracer.trace(module, concrete_args=defaults)
         except Exception as exc2:
             raise _trace_error(module, tracer, exc2) from None
+    _drop_specializations(graph)
     gm = fx.GraphModule(module, graph, class_name=type(module).__name__)
     fold_layer_calls(gm, module)
     return gm
 
 
+def _optional_args(module: nn.Module) -> dict[str, Any]:
+    """The forward's optional arguments (``mask=None``) at their defaults: the import is of that call.
+
+    Traced as placeholders, ``if mask is not None`` would take the wrong branch and each would be a
+    second input; given as constants, they take their default's branch and leave no input.
+    """
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params[1:]
+            if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _drop_specializations(graph: fx.Graph) -> None:
+    """Drop fx's checks that the optional arguments keep their defaults, and their placeholders."""
+    for n in reversed(list(graph.nodes)):
+        if n.op == "call_function" and n.target is torch.fx._symbolic_trace._assert_is_none:
+            graph.erase_node(n)
+        elif (n.op == "call_function" and n.target is torch._assert and len(n.args) > 1
+              and "has been specialized" in str(n.args[1])):
+            graph.erase_node(n)
+        elif n.op == "call_function" and n.target is operator.eq and not n.users:
+            graph.erase_node(n)
+        elif n.op == "placeholder" and n.args and not n.users:
+            graph.erase_node(n)
+
+
 def _trace_error(module: nn.Module, tracer: _Tracer, exc: Exception) -> ModelImportError:
     where = tracer.stack[-1] if tracer.stack else ""
     reason = _reason(exc)
+    for internal in ("'_SizedProxy' object", "'Proxy' object"):  # our stand-in for a tensor is no user's word
+        reason = reason.replace(internal, "a tensor")
+    if "does not support item assignment" in reason:
+        reason += " (x[...] = … changes a tensor in place, which a layer node cannot do)"
     if isinstance(tracer, _ShapeTracer) and ("control flow" in reason or "iterate" in reason):
         # sizes were known, so what the forward branched or looped on is a tensor's values
         reason += " (the forward depends on tensor values, e.g. an `if` on a tensor)"

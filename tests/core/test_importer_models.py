@@ -327,3 +327,38 @@ def test_extra_forward_arguments_are_named() -> None:
 def test_a_wrong_input_size_names_the_module_that_fails() -> None:
     with pytest.raises(ModelImportError, match=r"does not run on a 5×6×6 input: module 'conv' \(Conv2d\) fails"):
         import_with_weights(Stem(nn.BatchNorm2d(8)), (5, 6, 6))
+
+
+class OptionalMask(nn.Module):
+    """An optional forward argument: the import is of the call without it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
+        if mask is not None:
+            x = x * mask
+        return self.fc(x) if scale == 1.0 else self.fc(x) * scale
+
+
+def test_optional_forward_arguments_take_their_defaults() -> None:
+    assert sorted(types(same_model(OptionalMask(), (4,))).values()) == ["Input", "Linear", "Output"]
+
+
+class WritesInPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        y[:, 0] = 0
+        return y
+
+
+def test_an_assignment_into_a_tensor_is_refused_in_the_users_words() -> None:
+    with pytest.raises(ModelImportError) as info:
+        import_with_weights(WritesInPlace(), (4,))
+    assert "x[...] = … changes a tensor in place" in str(info.value)
+    assert "Proxy" not in str(info.value)
