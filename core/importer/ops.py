@@ -130,7 +130,7 @@ def _operands(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[
 
 def _add(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     a, b = _operands(conv, n, args, kwargs)
-    return conv.functional(n, "Add", {}, _tensors(conv, n, a, b), "add")
+    return conv.functional(n, "Add", {}, _tensors(conv, n, a, b, fit="Add"), "add")
 
 
 def _mul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -139,12 +139,12 @@ def _mul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
         return _layer_scale(conv, n, a, b)
     if isinstance(b, Param) and isinstance(a, Ref) and _is_layer_scale(conv, n, b):
         return _layer_scale(conv, n, b, a)
-    return conv.functional(n, "Multiply", {}, _tensors(conv, n, a, b), "mul")
+    return conv.functional(n, "Multiply", {}, _tensors(conv, n, a, b, fit="Multiply"), "mul")
 
 
 def _sub(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     a, b = _operands(conv, n, args, kwargs)
-    return conv.functional(n, "Subtract", {}, _tensors(conv, n, a, b), "sub")
+    return conv.functional(n, "Subtract", {}, _tensors(conv, n, a, b, fit="Subtract"), "sub")
 
 
 def _div(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -152,7 +152,7 @@ def _div(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
     if rest.pop("rounding_mode", None) is not None:
         raise conv.fail(n, f"{describe(n)} with rounding_mode={kwargs['rounding_mode']!r}")
     a, b = _operands(conv, n, args, rest)
-    return conv.functional(n, "Divide", {}, _tensors(conv, n, a, b), "div")
+    return conv.functional(n, "Divide", {}, _tensors(conv, n, a, b, fit="Divide"), "div")
 
 
 def _matmul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -163,16 +163,36 @@ def _matmul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[st
     return conv.functional(n, "MatMul", {}, _tensors(conv, n, b["input"], b["other"]), "matmul")
 
 
-def _tensors(conv: Conversion, n: fx.Node, *operands: Any) -> list[Any]:
-    """The operands of a merge as references: parameters become Parameter nodes; constants are refused."""
+def _tensors(conv: Conversion, n: fx.Node, *operands: Any, fit: str = "") -> list[Any]:
+    """The operands of a merge as references: parameters become Parameter nodes; constants are refused.
+
+    ``fit`` (a merge type) lines a parameter up with the result as torch broadcasts it: one with
+    fewer axes than a sample (timm's per-feature ``gamma`` of shape D on N×D tokens) gets leading
+    axes of size 1 through a Reshape, and for Add, which takes equal shapes only, an Expand.
+    """
     out = []
     for v in operands:
         if isinstance(v, Param):
             v = parameter_node(conv, n, v)
+            if fit:
+                v = _fitted(conv, n, v, fit)
         if not isinstance(v, Ref):
             raise conv.fail(n, f"{describe(n)} of a tensor and a constant")
         out.append(v)
     return out
+
+
+def _fitted(conv: Conversion, n: fx.Node, ref: Ref, merge: str) -> Ref:
+    (target,) = conv.shapes(n)
+    spec = get_spec("Parameter")
+    assert spec is not None
+    shape = list(spec.resolve(conv.graph.nodes[ref.node].params)["shape"])
+    if len(shape) < len(target):
+        shape = [1] * (len(target) - len(shape)) + shape
+        ref = conv.functional(n, "Reshape", {"shape": shape}, [ref], "reshape", last=False)
+    if merge == "Add" and tuple(shape) != tuple(target):
+        ref = conv.functional(n, "Expand", {"shape": list(target)}, [ref], "expand", last=False)
+    return ref
 
 
 def parameter_node(conv: Conversion, n: fx.Node, param: Param) -> Ref:

@@ -306,6 +306,26 @@ def test_a_parameter_used_twice_is_one_node() -> None:
     assert g.nodes["offset"].frozen and not g.nodes["gamma"].frozen
 
 
+class TokenMixer(nn.Module):
+    """timm-style tensors with fewer axes than a sample: a per-feature gamma and bias on N×D tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.gamma = nn.Parameter(torch.randn(6))
+        self.bias = nn.Parameter(torch.randn(6))
+        self.shift = nn.Parameter(torch.randn(1, 1, 6))  # one row for every token
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.gamma * self.fc(x) + self.bias - (x + self.shift)
+
+
+def test_parameters_broadcast_like_torch() -> None:
+    g = check(TokenMixer(), (5, 6), keys={k: f"{k}.weight" for k in ("gamma", "bias", "shift")})
+    assert types(g).count("Parameter") == 3 and types(g).count("Reshape") == 2
+    assert types(g).count("Expand") == 2  # Add takes equal shapes: bias and shift widened to 5×6
+
+
 def test_buffers_and_scalars_used_in_forward_are_refused_by_name() -> None:
     class Scaled(nn.Module):
         def __init__(self) -> None:
