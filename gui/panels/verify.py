@@ -32,8 +32,11 @@ def verify_graph(graph: Graph, analysis: Analysis) -> VerifyReport:
     if not analysis.ok:
         return VerifyReport(False, "Fix the errors first: a graph with errors cannot be compiled.",
                             [d.message for d in analysis.errors])
-    if analysis.input_shape is None:
+    shapes = list(analysis.input_shapes) or [analysis.input_shape]
+    if any(s is None for s in shapes):
         return VerifyReport(False, "The graph has no Input node with a shape to run torchinfo on.")
+    # One size per Input, in file order (the compiled forward's argument order); one Input: one tuple.
+    sizes = [(2, *s) for s in shapes if s is not None]
     import torch
     import torchinfo
 
@@ -49,7 +52,7 @@ def verify_graph(graph: Graph, analysis: Analysis) -> VerifyReport:
     try:
         # Batch 2 and eval mode: BatchNorm1d refuses a batch of one in training mode.
         with torch.no_grad():
-            stats = torchinfo.summary(model, input_size=(2, *analysis.input_shape), verbose=0, device="cpu",
+            stats = torchinfo.summary(model, input_size=sizes if len(sizes) > 1 else sizes[0], verbose=0, device="cpu",
                                       mode="eval", depth=64)
     except Exception as exc:  # torch's own message is the most useful thing to show here
         return VerifyReport(False, "torchinfo could not run the compiled model.", [f"{type(exc).__name__}: {exc}"])

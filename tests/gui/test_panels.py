@@ -297,3 +297,15 @@ def test_code_panel_shows_code_then_errors(qtbot, doc):
     assert not panel.showing_code
     assert "fc1" in panel.text() and "errors" in panel.text()
     assert not panel.copy_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_verify_with_torchinfo_runs_a_network_with_two_inputs():
+    from core.analysis import analyze
+    from gui.panels.verify import verify_graph
+    from tests.core.test_several_inputs import siamese
+
+    graph = siamese()
+    report = verify_graph(graph, analyze(graph))
+    assert report.agrees, (report.headline, report.differences)  # one input size per Input, in file order
+    assert report.layers_compared >= 6
