@@ -94,8 +94,8 @@ def _conv(c: OnnxConversion, node: Any) -> None:
     b = c.const(node, 2, "bias")
     assert w is not None
     nd = w.ndim - 2
-    if nd not in (1, 2):
-        raise c.fail(node, f"it is a {nd}-D convolution; NetCanvas has Conv1d and Conv2d")
+    if nd not in (1, 2, 3):
+        raise c.fail(node, f"it is a {nd}-D convolution; NetCanvas has Conv1d, Conv2d and Conv3d")
     kernel = list(w.shape[2:])
     strides, dil = _ints(a.get("strides", [1] * nd)), _ints(a.get("dilations", [1] * nd))
     begin, end = _padding(c, node, a, c.shape(x)[1:], kernel, strides, dil)
@@ -104,7 +104,7 @@ def _conv(c: OnnxConversion, node: Any) -> None:
     params = {"out_channels": int(w.shape[0]), "kernel_size": kernel, "stride": strides, "padding": begin,
               "dilation": dil, "groups": int(a.get("group", 1)), "bias": b is not None}
     weights = {"weight": w} if b is None else {"weight": w, "bias": b}
-    c.add(node, "Conv2d" if nd == 2 else "Conv1d", params, [x], weights)
+    c.add(node, f"Conv{nd}d", params, [x], weights)
 
 
 def _conv_transpose(c: OnnxConversion, node: Any) -> None:
@@ -152,6 +152,9 @@ def _gemm(c: OnnxConversion, node: Any) -> None:
 
 def _matmul(c: OnnxConversion, node: Any) -> None:
     x = c.tensor(node)
+    if isinstance(c.value(node, 1), Ref):  # attention's Q @ Kᵀ: a product of two tensors
+        c.add(node, "MatMul", {}, [x, c.tensor(node, 1)])
+        return
     w = c.const(node, 1, "weight")
     assert w is not None
     if w.ndim != 2:
@@ -179,11 +182,12 @@ def _batch_norm(c: OnnxConversion, node: Any) -> None:
     scale, bias, mean, var = (c.const(node, i, what) for i, what in
                               ((1, "scale"), (2, "bias"), (3, "running mean"), (4, "running variance")))
     rank = c.rank(x)
-    if rank not in (2, 3, 4):
-        raise c.fail(node, f"it normalises a {rank}-axis tensor; NetCanvas has BatchNorm1d and BatchNorm2d")
+    if rank not in (2, 3, 4, 5):
+        raise c.fail(node, f"it normalises a {rank}-axis tensor; NetCanvas has BatchNorm1d, 2d and 3d")
     params = {"eps": _f(a.get("epsilon", 1e-5)), "momentum": round(1.0 - float(a.get("momentum", 0.9)), 6)}
     weights = {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var}
-    c.add(node, "BatchNorm2d" if rank == 4 else "BatchNorm1d", params, [x], weights)  # type: ignore[arg-type]
+    kind = {4: "BatchNorm2d", 5: "BatchNorm3d"}.get(rank, "BatchNorm1d")
+    c.add(node, kind, params, [x], weights)  # type: ignore[arg-type]
 
 
 def _layer_norm(c: OnnxConversion, node: Any) -> None:
@@ -333,66 +337,84 @@ def _softmax(type_name: str) -> Handler:
 
 # -- pooling --------------------------------------------------------------------------------------
 
-def _pool(type_name: str) -> Handler:
+def _pool(kind: str) -> Handler:
+    """MaxPool / AveragePool over 1, 2 or 3 axes (``kind`` is ``Max`` or ``Avg``)."""
     def handler(c: OnnxConversion, node: Any) -> None:
         a = attributes(node)
         x = c.tensor(node)
         if len(node.output) > 1 and node.output[1]:
-            raise c.fail(node, "its indices output is used; MaxPool2d gives only the pooled tensor here")
+            raise c.fail(node, "its indices output is used; a pooling layer gives only the pooled tensor here")
         kernel = _ints(a["kernel_shape"])
-        if len(kernel) != 2:
-            raise c.fail(node, f"it pools over {len(kernel)} axes; NetCanvas has 2-D pooling")
-        strides, dil = _ints(a.get("strides", [1, 1])), _ints(a.get("dilations", [1, 1]))
+        nd = len(kernel)
+        if nd not in (1, 2, 3):
+            raise c.fail(node, f"it pools over {nd} axes; NetCanvas pools over 1, 2 or 3")
+        type_name = f"{kind}Pool{nd}d"
+        strides, dil = _ints(a.get("strides", [1] * nd)), _ints(a.get("dilations", [1] * nd))
         begin, end = _padding(c, node, a, c.shape(x)[1:], kernel, strides, dil)
         params: dict[str, Any] = {"kernel_size": kernel, "stride": strides, "ceil_mode": bool(a.get("ceil_mode", 0))}
-        if type_name == "MaxPool2d":
+        if kind == "Max":
             params["dilation"] = dil
         else:
             params["count_include_pad"] = bool(a.get("count_include_pad", 0))
-            if dil != [1, 1]:
-                raise c.fail(node, f"it has dilations {dil}; AvgPool2d has none")
+            if dil != [1] * nd:
+                raise c.fail(node, f"it has dilations {dil}; {type_name} has none")
         if begin != end:
-            if type_name == "MaxPool2d" or not params["count_include_pad"]:
+            if kind == "Max" or not params["count_include_pad"]:
                 raise c.fail(node, f"it pads {begin} before and {end} after; pooling pads both sides equally")
-            x, begin = _pad_first(c, node, x, begin, end), [0, 0]
+            x, begin = _pad_first(c, node, x, begin, end), [0] * nd
         params["padding"] = begin
         c.add(node, type_name, params, [x])
     return handler
 
 
-def _global_pool(type_name: str) -> Handler:
+def _global_pool(kind: str) -> Handler:
+    """GlobalAveragePool / GlobalMaxPool: adaptive pooling to 1, or a mean / max over the axes."""
     def handler(c: OnnxConversion, node: Any) -> None:
         x = c.tensor(node)
-        if c.rank(x) != 4:
-            raise c.fail(node, f"it pools a {c.rank(x)}-axis tensor; NetCanvas pools N×C×H×W maps")
-        c.add(node, type_name, {"output_size": 1}, [x])
+        rank = c.rank(x)
+        if rank < 3:
+            raise c.fail(node, f"it pools a {rank}-axis tensor, which has no spatial axes")
+        if (kind, rank) in (("Avg", 4), ("Avg", 5), ("Max", 4)):
+            c.add(node, f"Adaptive{kind}Pool{rank - 2}d", {"output_size": 1}, [x])
+        else:
+            c.add(node, "Mean" if kind == "Avg" else "Amax", {"dim": list(range(2, rank)), "keepdim": True}, [x])
     return handler
 
 
-def _reduce_mean(c: OnnxConversion, node: Any) -> None:
+# Reduce op → (layer type, the opset from which its axes are an input rather than an attribute)
+_REDUCE = {"ReduceMean": ("Mean", 18), "ReduceSum": ("Sum", 13), "ReduceMax": ("Amax", 18)}
+
+
+def _reduce(c: OnnxConversion, node: Any) -> None:
     a = attributes(node)
     x = c.tensor(node)
     rank = c.rank(x)
-    given = a.get("axes") if c.m.opset < 18 else c.const(node, 1, "axes")
+    type_name, since = _REDUCE[node.op_type]
+    given = a.get("axes") if c.m.opset < since else c.const(node, 1, "axes")
+    if given is not None and not np.asarray(given).size:
+        given = None
     axes = sorted(c.axis(node, int(v), rank) for v in _ints(given)) if given is not None else list(range(1, rank))
     keep = bool(a.get("keepdims", 1))
     if given is None and a.get("noop_with_empty_axes", 0):
         c.alias(node.output[0], x)
-    elif keep and rank == 4 and axes == [2, 3]:
+    elif type_name == "Mean" and keep and rank == 4 and axes == [2, 3]:
         c.add(node, "AdaptiveAvgPool2d", {"output_size": 1}, [x])
     else:
-        c.add(node, "Mean", {"dim": axes, "keepdim": keep}, [x])
+        c.add(node, type_name, {"dim": axes, "keepdim": keep}, [x])
 
 
 # -- element-wise and merges ----------------------------------------------------------------------
 
-def _merge(type_name: str, neutral: float) -> Handler:
+def _merge(type_name: str, neutral: float, *, first_only: bool = False) -> Handler:
+    """An element-wise op of tensors; a constant equal to ``neutral`` (+ 0, × 1) is no op at all
+    (for ``first_only`` ops, − 0 and / 1, only as the second operand)."""
     def handler(c: OnnxConversion, node: Any) -> None:
         values = [c.value(node, i) for i in range(len(node.input))]
         refs = [v for v in values if isinstance(v, Ref)]
         consts = [v for v in values if not isinstance(v, Ref)]
-        if consts and len(refs) == 1 and all(np.all(k == neutral) for k in consts):
-            c.alias(node.output[0], refs[0])  # + 0 or × 1
+        neutral_ok = not first_only or isinstance(values[0], Ref)
+        if consts and len(refs) == 1 and neutral_ok and all(np.all(k == neutral) for k in consts):
+            c.alias(node.output[0], refs[0])
             return
         if consts:
             raise c.fail(node, f"it combines a tensor with a constant ({node.input[values.index(consts[0])]!r}); "
@@ -418,7 +440,52 @@ def _div(c: OnnxConversion, node: Any) -> None:
         c.done.update(id(n) for n in (erf, add, mul, half))
         c.add(node, "GELU", {}, [c.tensor(node)], outputs=[half.output[0]])
         return
-    raise c.fail(node, "NetCanvas has no layer type for dividing tensors")
+    _merge("Divide", 1.0, first_only=True)(c, node)
+
+
+def _slice(c: OnnxConversion, node: Any) -> None:
+    """Constant starts/ends/axes/steps: one Slice layer per sliced axis (``x[:, :c]``)."""
+    a = attributes(node)
+    x = c.tensor(node)
+    rank = c.rank(x)
+    if c.m.opset < 10:
+        starts, ends, axes, steps = a["starts"], a["ends"], a.get("axes"), None
+    else:
+        starts, ends = c.const(node, 1, "starts"), c.const(node, 2, "ends")
+        axes, steps = c.const(node, 3, "axes"), c.const(node, 4, "steps")
+    st, en = _ints(starts), _ints(ends)
+    ax = _ints(axes) if axes is not None else list(range(len(st)))
+    sp = _ints(steps) if steps is not None else [1] * len(st)
+    ref = x
+    for i, (axis, start, end, step) in enumerate(zip(ax, st, en, sp, strict=True)):
+        dim = c.axis(node, axis, rank)
+        size = c.shape(ref)[dim - 1]
+        if step < 1:
+            raise c.fail(node, f"it steps {step} along axis {dim}; Slice steps forward")
+        start = min(max(start + size if start < 0 else start, 0), size)
+        end = min(max(end + size if end < 0 else end, 0), size)
+        if (start, end, step) == (0, size, 1):
+            continue
+        last = i == len(ax) - 1
+        params = {"dim": dim, "start": start, "end": None if end >= size else end, "step": step}
+        (ref,) = c.add(node, "Slice", params, [ref], outputs=None if last else [""], hint=None if last else "slice")
+    if ref == x:
+        c.alias(node.output[0], x)
+    elif c.values.get(node.output[0]) != ref:
+        c.alias(node.output[0], ref)
+
+
+def _gather(c: OnnxConversion, node: Any) -> None:
+    """A constant single index along one axis of a tensor: Select (``x[:, 0]``)."""
+    x = c.tensor(node)
+    index = c.const(node, 1, "index")
+    assert index is not None
+    dim = c.axis(node, int(attributes(node).get("axis", 0)), c.rank(x))
+    if index.ndim != 0:
+        raise c.fail(node, f"it gathers {index.size} positions; Select takes one (a scalar index)")
+    size = c.shape(x)[dim - 1]
+    i = int(index)
+    c.add(node, "Select", {"dim": dim, "index": i + size if i < 0 else i}, [x])
 
 
 def _concat(c: OnnxConversion, node: Any) -> None:
@@ -661,10 +728,11 @@ OPS: dict[str, Handler] = {
     "Sigmoid": _sigmoid, "HardSigmoid": _hard_sigmoid, "LeakyRelu": _leaky_relu, "Elu": _elu, "Gelu": _gelu,
     "Softplus": _softplus, "Greater": _greater, "PRelu": _prelu, "Clip": _clip,
     "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"),
-    "MaxPool": _pool("MaxPool2d"), "AveragePool": _pool("AvgPool2d"),
-    "GlobalAveragePool": _global_pool("AdaptiveAvgPool2d"), "GlobalMaxPool": _global_pool("AdaptiveMaxPool2d"),
-    "ReduceMean": _reduce_mean,
-    "Add": _merge("Add", 0.0), "Mul": _merge("Multiply", 1.0), "Div": _div, "Concat": _concat, "Split": _split,
+    "MaxPool": _pool("Max"), "AveragePool": _pool("Avg"),
+    "GlobalAveragePool": _global_pool("Avg"), "GlobalMaxPool": _global_pool("Max"),
+    "ReduceMean": _reduce, "ReduceSum": _reduce, "ReduceMax": _reduce,
+    "Add": _merge("Add", 0.0), "Mul": _merge("Multiply", 1.0), "Sub": _merge("Subtract", 0.0, first_only=True),
+    "Div": _div, "Concat": _concat, "Split": _split, "Slice": _slice, "Gather": _gather,
     "Identity": _identity, "Dropout": _identity, "Cast": _cast, "Shape": _shape,
     "Flatten": lambda c, node: _flatten(c, node), "Reshape": _reshape, "Squeeze": _squeeze, "Unsqueeze": _squeeze,
     "Transpose": _transpose, "Pad": _pad, "Resize": _resize, "Upsample": _resize, "If": _if,

@@ -151,11 +151,38 @@ class Resampler(nn.Module):
         return torch.sigmoid(x).squeeze(1).unsqueeze(1)
 
 
+class Sequence1d(nn.Module):
+    """C×L: 1-D layers, slicing and indexing by constants, a product of two tensors, − and /, sum and max."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(4, 6, 3, padding=1)
+        self.bn = nn.BatchNorm1d(6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.avg_pool1d(F.max_pool1d(torch.relu(self.bn(self.conv(x))), 2), 2, count_include_pad=False, padding=1)
+        a, b = x[:, :2], x[:, 2:5:2]
+        attention = torch.softmax(x.transpose(1, 2) @ x, dim=-1)
+        y = (a - b) / (torch.sigmoid(b) + torch.sigmoid(a))
+        return torch.cat([y.sum(dim=2), x.amax(dim=2), attention[:, 0]], dim=1)
+
+
+class Volume(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(2, 4, 3, padding=1)
+        self.bn = nn.BatchNorm3d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool3d(F.max_pool3d(torch.relu(self.bn(self.conv(x))), 2), 1).flatten(1)
+
+
 @pytest.mark.parametrize(("make", "shape", "opset"), [
     (Classifier, (3, 16, 16), 17), (Classifier, (3, 16, 16), 11), (Mobile, (3, 16, 16), 17),
     (Mobile, (3, 16, 16), 13), (Decoder, (4, 3, 3), 17), (Resampler, (3, 12, 12), 11), (Resampler, (3, 12, 12), 20),
+    (Sequence1d, (4, 16), 11), (Volume, (2, 8, 8, 8), 17),
 ], ids=["classifier", "classifier-opset11", "mobile", "mobile-opset13", "decoder", "resampler-opset11",
-        "resampler-opset20"])
+        "resampler-opset20", "sequence-1d", "volume-3d"])
 def test_exported_models_give_onnxruntimes_outputs_with_the_sources_parameters(
         tmp_path: Path, make: type[nn.Module], shape: tuple[int, ...], opset: int) -> None:
     torch.manual_seed(0)
