@@ -178,6 +178,7 @@ class SceneBuild(QObject):
         stop = now + SLICE_S
         step: Step | None = None
         try:
+            step = next(steps)  # at least one step a turn, however short the slice
             while time.perf_counter() < stop:
                 step = next(steps)
         except StopIteration:

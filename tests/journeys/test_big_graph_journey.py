@@ -5,7 +5,9 @@ used to zoom out to 0.04 and leave a 1-px stripe; Arrange on a big graph froze t
 no word of progress. Here the user opens it at 1600×1000, presses Ctrl+0, reads the top of the
 graph as blocks of colour with a minimap in the corner, clicks the minimap to jump down the
 graph, and presses Ctrl+L: the window keeps handling events while the layout computes, the
-status bar says what is going on, and the result is one undoable step.
+status bar says what is going on, and the result is one undoable step. Opening a big project
+file counts the nodes drawn in the status bar while the previous project stays on screen, then
+shows every card.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import pytest
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, QTimer
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QFileDialog
 
 import templates
 from gui.canvas import arrange_job
@@ -125,3 +128,42 @@ def test_arrange_on_a_big_graph_keeps_the_window_responsive_and_is_one_undo_step
     assert view.zoom() >= ZOOM_FLOOR - 1e-9 and "input" in _cards_on_screen(window)  # fitted, top shown
     trigger(window, "Edit", "Undo Auto-arrange")
     assert {n: doc.graph.nodes[n].pos for n in doc.graph.nodes} == before
+
+
+def test_opening_a_big_project_counts_what_is_drawn_then_shows_every_card(qtbot, isolated, monkeypatch):
+    import gui.files
+    from core.project import save_project
+    from gui.canvas import build_job
+    from tests.gui.test_canvas_build import residual_project
+
+    # the file counts as big, and its canvas is drawn one item per event-loop turn, as a
+    # 100,000-node file is drawn over thousands of turns
+    monkeypatch.setattr(gui.files, "BIG_PROJECT_BYTES", 100)
+    monkeypatch.setattr(build_job, "SLICE_S", 0.0)
+    path = isolated / "big.json"
+    save_project(residual_project(60, name="Big"), path)
+    window = open_window(qtbot, SIZES[0])
+    before = window.doc.project.name
+    shown: list[str] = []
+    window.statusBar().messageChanged.connect(shown.append)
+    seen_meanwhile: list[str] = []  # what the window showed while the canvas was drawn
+    timer = QTimer(interval=0)
+    timer.timeout.connect(lambda: seen_meanwhile.append(window.doc.project.name)
+                          if window.files.building is not None else None)
+    timer.start()
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    trigger(window, "File", "Open")
+    qtbot.waitUntil(lambda: window.files.opening is None, timeout=30000)
+    timer.stop()
+    settle(100)
+
+    counts = [m for m in shown if m.startswith("Opening big.json: ") and m.endswith(" of 242 nodes drawn…")]
+    assert counts, shown
+    assert seen_meanwhile and set(seen_meanwhile) == {before}  # the previous project stayed on screen, answering
+    assert window.statusBar().currentMessage() == "Opened big.json"
+    assert window.totals_label.text().endswith("242 nodes")
+    assert window.doc.project.name == "Big" and not window.isWindowModified()
+    canvas = window.view.canvas
+    assert len(canvas.nodes) == 242 and len(canvas.edges) == 301 and len(canvas.cards) == 20
+    on_screen = _cards_on_screen(window)
+    assert "input" in on_screen and len(on_screen) > 3
