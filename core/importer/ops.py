@@ -170,14 +170,14 @@ def _tensors(conv: Conversion, n: fx.Node, *operands: Any, fit: str = "") -> lis
     fewer axes than a sample (timm's per-feature ``gamma`` of shape D on N×D tokens) gets leading
     axes of size 1 through a Reshape, and for Add, which takes equal shapes only, an Expand.
     """
+    if not all(isinstance(v, (Ref, Param)) for v in operands):
+        raise conv.fail(n, f"{describe(n)} of a tensor and a constant")
     out = []
     for v in operands:
         if isinstance(v, Param):
             v = parameter_node(conv, n, v)
             if fit:
                 v = _fitted(conv, n, v, fit)
-        if not isinstance(v, Ref):
-            raise conv.fail(n, f"{describe(n)} of a tensor and a constant")
         out.append(v)
     return out
 

@@ -30,7 +30,7 @@ def test_import_writes_a_project_and_prints_one_line(tmp_path: Path, capsys: pyt
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["torchvision:resnt18"], "torchvision:resnt18: torchvision has no classification model 'resnt18' — did you mean"),
-    (["torchvision:vit_b_32"], "torchvision:vit_b_32: cannot import the method Tensor.expand in VisionTransformer"),
+    (["torchvision:vit_b_32"], "torchvision:vit_b_32: cannot import module 'encoder.layers.encoder_layer_0.self_"),
     (["torchvision:resnet18", "--input-shape", "3,x"], "--input-shape '3,x': give positive sizes"),
     (["template:nope", "--input-shape", "3,8,8"], "--input-shape applies to torchvision:NAME sources only"),
 ], ids=["unknown", "untraceable", "bad-shape", "shape-for-template"])
