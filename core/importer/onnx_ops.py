@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from core.graph import id_problem
 from core.importer.onnx_conversion import OnnxConversion
 from core.importer.onnx_read import BATCH_MARK, attributes
 from core.importer.values import Ref
@@ -406,8 +407,8 @@ def _reduce(c: OnnxConversion, node: Any) -> None:
 # -- element-wise and merges ----------------------------------------------------------------------
 
 def _merge(type_name: str, neutral: float, *, first_only: bool = False) -> Handler:
-    """An element-wise op of tensors; a constant equal to ``neutral`` (+ 0, × 1) is no op at all
-    (for ``first_only`` ops, − 0 and / 1, only as the second operand)."""
+    """An element-wise op; a constant equal to ``neutral`` (+ 0, × 1) is no op at all (for ``first_only``
+    ops, − 0 and / 1, only as the second operand), any other constant a Parameter node feeding it."""
     def handler(c: OnnxConversion, node: Any) -> None:
         values = [c.value(node, i) for i in range(len(node.input))]
         refs = [v for v in values if isinstance(v, Ref)]
@@ -416,11 +417,33 @@ def _merge(type_name: str, neutral: float, *, first_only: bool = False) -> Handl
         if consts and len(refs) == 1 and neutral_ok and all(np.all(k == neutral) for k in consts):
             c.alias(node.output[0], refs[0])
             return
-        if consts:
-            raise c.fail(node, f"it combines a tensor with a constant ({node.input[values.index(consts[0])]!r}); "
-                               f"{type_name} takes tensors from layers only")
-        c.add(node, type_name, {}, refs)
+        if not refs:
+            raise c.fail(node, "none of its inputs comes from the network's input")
+        rank = c.rank(refs[0])
+        inputs = [v if isinstance(v, Ref) else _constant_tensor(c, node, i, v, rank) for i, v in enumerate(values)]
+        c.add(node, type_name, {}, inputs)
     return handler
+
+
+def _constant_tensor(c: OnnxConversion, node: Any, i: int, value: np.ndarray, rank: int) -> Ref:
+    """Constant input ``i`` of an element-wise op as a Parameter node holding it (a positional
+    embedding, a layer scale, a normalisation's mean), shaped to broadcast over one sample and
+    named after its initializer where that name is an id (``pos_embedding``)."""
+    arr = np.asarray(value, dtype=np.float32)
+    if (arr.ndim == rank and arr.shape[0] != 1) or arr.ndim > rank:
+        raise c.fail(node, f"its constant of shape {list(arr.shape)} differs along the batch axis; a layer "
+                           f"treats every sample alike")
+    sample = list(arr.shape[1:]) if arr.ndim == rank else [1] * (rank - 1 - arr.ndim) + list(arr.shape)
+    if any(d < 1 for d in sample):
+        raise c.fail(node, f"its constant of shape {list(arr.shape)} is empty")
+    (ref,) = c.add(node, "Parameter", {"shape": sample, "batch_axis": True}, [],
+                   {"weight": arr.reshape(1, *sample)}, outputs=[""], hint=_constant_name(c, node.input[i]))
+    return ref
+
+
+def _constant_name(c: OnnxConversion, name: str) -> str:
+    leaf = name.rpartition(".")[2] if name in c.m.consts else ""  # an initializer: the source's own name
+    return leaf if leaf and not id_problem(leaf) else "constant"
 
 
 def _div(c: OnnxConversion, node: Any) -> None:

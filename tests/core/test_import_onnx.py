@@ -273,6 +273,31 @@ def test_open_sizes_need_an_input_shape_and_every_output_is_kept(tmp_path: Path)
     _same_outputs(model.eval(), path, torch.randn(2, 3, 20, 24))
 
 
+class Constants(nn.Module):
+    """Tensors used directly: a normalisation baked in, a layer scale, a positional embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.gamma = nn.Parameter(torch.rand(4, 1, 1))
+        self.pos = nn.Parameter(torch.rand(1, 4, 8, 8))
+        self.register_buffer("mean", torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2.0 - (self.conv((x - self.mean) / 0.25) * self.gamma + self.pos)
+
+
+def test_constant_operands_become_parameter_nodes(tmp_path: Path) -> None:
+    source = Constants().eval()
+    path = _export(source, tmp_path / "k.onnx", (3, 8, 8))
+    graph, model = _imported(path)
+    _same_outputs(model, path, torch.randn(2, 3, 8, 8))
+    params = {nid: n.params["shape"] for nid, n in graph.nodes.items() if n.type == "Parameter"}
+    assert params["gamma"] == [4, 1, 1] and params["pos"] == [4, 8, 8]
+    assert sorted(params.values()) == [[1, 1, 1], [1, 1, 1], [3, 1, 1], [4, 1, 1], [4, 8, 8]]
+    assert _params(model) == _params(source) + 3 + 1 + 1  # the mean buffer, 0.25 and 2.0 are tensors too
+
+
 def _tiny(op: str, name: str, **attrs: Any) -> onnx.ModelProto:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4, 4])
