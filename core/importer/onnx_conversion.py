@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -272,4 +272,6 @@ class OnnxConversion:
             self.graph.add_edge(v.node, node_id, 0, v.port)
 
 
-__all__ = ["OnnxConversion", "valid_id"]
+Handler = Callable[[OnnxConversion, Any], None]  # what the op tables map an ONNX op type to
+
+__all__ = ["Handler", "OnnxConversion", "valid_id"]

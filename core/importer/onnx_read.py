@@ -31,6 +31,16 @@ BATCH_MARK = 1_000_003
 FLOAT_TYPES = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
 
+def as_written(x: float) -> float:
+    """A float32 attribute as the number it was written as (1e-05, not 9.99999974e-06)."""
+    return float(f"{float(x):.7g}")
+
+
+def ints(values: Any) -> list[int]:
+    """An attribute or constant as a list of Python ints."""
+    return [int(v) for v in np.asarray(values).reshape(-1)]
+
+
 def node_label(node: Any) -> str:
     """How a message names an ONNX node: ``node 'conv1' (Conv)``."""
     return f"node {node.name!r} ({node.op_type})" if node.name else f"a {node.op_type} node"
@@ -206,4 +216,4 @@ def read_onnx(path: str | os.PathLike[str], input_shape: Sequence[int] | None = 
     return m
 
 
-__all__ = ["BATCH_MARK", "OnnxModel", "attributes", "node_label", "read_onnx"]
+__all__ = ["BATCH_MARK", "OnnxModel", "as_written", "attributes", "ints", "node_label", "read_onnx"]
