@@ -300,6 +300,8 @@ _AS_LAYER: dict[Any, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     F.avg_pool3d: ("AvgPool3d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
                                  "divisor_override"), {}),
     F.adaptive_avg_pool3d: ("AdaptiveAvgPool3d", ("output_size",), {}),
+    F.adaptive_avg_pool1d: ("AdaptiveAvgPool1d", ("output_size",), {}),
+    F.adaptive_max_pool1d: ("AdaptiveMaxPool1d", ("output_size", "return_indices"), {"return_indices": False}),
 }
 
 _AS_LAYER_METHODS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -1,5 +1,5 @@
-"""Pooling: Max/AvgPool1d, 2d and 3d (windows), AdaptiveAvg/MaxPool2d and AdaptiveAvgPool3d (fixed
-output size) and Mean.
+"""Pooling: Max/AvgPool1d, 2d and 3d (windows), AdaptiveAvg/MaxPool1d and 2d and AdaptiveAvgPool3d
+(fixed output size), MaxUnpool2d, and Mean, Sum, Amax.
 
 Same output-size rule as convolutions (ceil_mode included, where a window larger than the padded
 input still gives one output); torch also refuses a padding larger than half the kernel
@@ -219,6 +219,10 @@ AdaptiveAvgPool2d = _adaptive("AdaptiveAvgPool2d",
                               "Averages each channel down to a fixed output size (global average pooling at 1).",
                               "avgpool")
 AdaptiveMaxPool2d = _adaptive("AdaptiveMaxPool2d", "Max-pools each channel down to a fixed output size.", "maxpool")
+AdaptiveAvgPool1d = _adaptive("AdaptiveAvgPool1d", "Averages each channel of a C×L sequence down to a fixed "
+                              "length (global average pooling at 1).", "avgpool", 1)
+AdaptiveMaxPool1d = _adaptive("AdaptiveMaxPool1d", "Max-pools each channel of a C×L sequence down to a fixed "
+                              "length.", "maxpool", 1)
 AdaptiveAvgPool3d = _adaptive("AdaptiveAvgPool3d", "Averages each channel of a C×D×H×W volume down to a fixed "
                               "output size (global average pooling at 1).", "avgpool", 3)
 
@@ -287,5 +291,6 @@ Sum = _reduce("Sum", "sum", "Adds up over some axes (x.sum): over H and W a glob
 Amax = _reduce("Amax", "amax", "Takes the maximum over some axes (x.amax): over H and W it is global max pooling "
                "(CBAM's channel attention).", "maximize over")
 
-__all__ = ["AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool2d", "Amax", "AvgPool1d", "AvgPool2d",
-           "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool2d", "Mean", "Sum"]
+__all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+           "Amax", "AvgPool1d", "AvgPool2d", "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool2d", "Mean",
+           "Sum"]

@@ -136,9 +136,14 @@ def test_softplus_and_mish() -> None:
 # -- pooling over one and three axes, the Conv3d family -------------------------------------------
 
 def test_pooling_over_sequences() -> None:
-    g = check(Fn(lambda m, x: F.avg_pool1d(F.max_pool1d(m.pool(m.conv(x)), 3, 1, 1), 2, count_include_pad=False),
-                 conv=nn.Conv1d(2, 4, 3), pool=nn.MaxPool1d(2, ceil_mode=True)), (2, 15))
+    def forward(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        y = F.avg_pool1d(F.max_pool1d(m.pool(m.conv(x)), 3, 1, 1), 2, count_include_pad=False)
+        return m.gap(y).flatten(1) + F.adaptive_max_pool1d(y, 1).flatten(1) + F.adaptive_avg_pool1d(y, 2).sum(-1)
+
+    g = check(Fn(forward, conv=nn.Conv1d(2, 4, 3), pool=nn.MaxPool1d(2, ceil_mode=True), gap=nn.AdaptiveAvgPool1d(1)),
+              (2, 15))
     assert types(g).count("MaxPool1d") == 2 and "AvgPool1d" in types(g)
+    assert types(g).count("AdaptiveAvgPool1d") == 2 and "AdaptiveMaxPool1d" in types(g)
 
 
 class Video(nn.Module):
