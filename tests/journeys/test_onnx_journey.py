@@ -7,9 +7,10 @@ import warnings
 from pathlib import Path
 
 import torch
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from torch import nn
 
+from gui.files import RenameProjectCommand
 from tests.journeys.conftest import SIZES, assert_not_clipped, open_window, settle, trigger
 from tests.journeys.test_files_journey import assert_status_fits
 
@@ -29,7 +30,11 @@ def test_file_open_of_an_onnx_model_lands_its_graph_on_the_canvas(qtbot, isolate
     window = open_window(qtbot, SIZES[1])
     path = _small_onnx(isolated / "tiny_net.onnx")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    before = window.doc
     trigger(window, "File", "Open")
+    # the import runs on a worker thread: the status bar says so and the window keeps answering
+    assert window.statusBar().currentMessage() == "Importing tiny_net.onnx…"
+    qtbot.waitUntil(lambda: window.doc is not before, timeout=20000)
     settle(50)
     assert not window.errors
     doc = window.doc
@@ -54,8 +59,23 @@ def test_a_broken_onnx_file_names_its_path_once_and_keeps_the_document(qtbot, is
     bad.write_bytes(_small_onnx(isolated / "whole.onnx").read_bytes()[:300])
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
     trigger(window, "File", "Open")
-    settle()
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=20000)
     title, text = window.errors[-1]
     assert title == "Cannot import the ONNX model"
     assert text.count(str(bad)) == 1 and "not a readable ONNX model" in text and "\n" not in text
     assert window.doc is doc
+    assert QApplication.overrideCursor() is None  # the busy cursor is gone
+
+
+def test_edits_made_while_an_onnx_model_imports_are_asked_about(qtbot, isolated, monkeypatch) -> None:
+    window = open_window(qtbot)
+    doc = window.doc
+    path = _small_onnx(isolated / "later.onnx")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    asked: list[bool] = []
+    window.ask_unsaved = lambda: asked.append(True) or QMessageBox.StandardButton.Cancel  # type: ignore[method-assign]
+    trigger(window, "File", "Open")
+    doc.undo_stack.push(RenameProjectCommand(doc, "edited meanwhile", lambda: None))  # an edit while it imports
+    qtbot.waitUntil(lambda: "was not imported" in window.statusBar().currentMessage(), timeout=20000)
+    assert asked == [True] and window.doc is doc and doc.project.name == "edited meanwhile"  # the user said Cancel
+    assert window.statusBar().currentMessage() == "Kept your changes; later.onnx was not imported"
