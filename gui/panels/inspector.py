@@ -149,7 +149,22 @@ class InspectorPanel(QScrollArea):
         ids = [i for i in ids if i in self.doc.graph.nodes]
         self.node_id = ids[0] if len(ids) == 1 else None
         self._selected = ids
+        if self.node_id is not None and self._shows_type(self.doc.graph.nodes[self.node_id].type):
+            # Another node of the type on show: the same widgets with its values. Building them again
+            # held the GUI thread ~20 ms (and as much again to lay them out) at every click.
+            self._built_for = (self.node_id, self.doc.graph.nodes[self.node_id].type)
+            for label in (self.id_error, self.param_error):
+                if label is not None:
+                    label.hide()
+            self.refresh()
+            return
         self._rebuild()
+
+    def _shows_type(self, type_name: str) -> bool:
+        """Whether the widgets on show were built for one node of ``type_name`` (and are not being edited)."""
+        built = self._built_for
+        return (built is not None and bool(built[0]) and built[1] == type_name
+                and not (self.id_edit is not None and self.id_edit.hasFocus()))
 
     def _analysis_updated(self, _analysis: Analysis) -> None:
         ids = [i for i in getattr(self, "_selected", []) if i in self.doc.graph.nodes]

@@ -211,3 +211,29 @@ def test_hidden_curves_and_runs_list_catch_up_when_shown(qtbot, panel):
     assert xs is not None and len(xs) == 4 and "4 steps" in panel.plots.status.text()
     panel.tabs.setCurrentWidget(panel.runs)
     assert [r.status for r in panel.runs.records.values()] == ["completed"]
+
+
+def test_the_inspector_shows_another_node_of_the_same_type_in_the_same_widgets(qtbot):
+    from core.project import load_project
+    from gui.panels.inspector import InspectorPanel
+
+    doc = Document.from_project(load_project(ROOT / "resources" / "demo_lenet.json"))
+    panel = InspectorPanel()
+    qtbot.addWidget(panel)
+    panel.set_document(doc)
+    doc.set_selection(["conv1"])
+    panel.editors["out_channels"].box.setValue(7)
+    panel.id_edit.setText("conv2")  # taken: the error shows under the id
+    panel.id_edit.editingFinished.emit()
+    assert not panel.id_error.isHidden()
+    body, editor = panel.widget(), panel.editors["out_channels"]
+    doc.set_selection(["conv2"])  # a Conv2d too
+    assert panel.widget() is body and panel.editors["out_channels"] is editor
+    assert panel.node_id == "conv2" and panel.id_edit.text() == "conv2" and panel.id_error.isHidden()
+    assert editor.box.value() == 16 and panel.stats["shape"].text().startswith("16×")
+    editor.box.setValue(20)  # the edit goes to the node on show
+    params = {nid: doc.graph.nodes[nid].params["out_channels"] for nid in ("conv1", "conv2")}
+    assert params == {"conv1": 7, "conv2": 20}
+    doc.set_selection(["fc1"])  # another type: its own widgets
+    assert panel.widget() is not body and "in_features" in panel.inferred_labels
+    doc.dispose()
