@@ -351,7 +351,8 @@ def _defaults(fn: Any, names: Sequence[str]) -> dict[str, Any]:
     except (TypeError, ValueError):
         pass
     known = {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "count_include_pad": True,
-             "divisor_override": None, "return_indices": False, "beta": 1.0, "threshold": 20.0}
+             "divisor_override": None, "return_indices": False, "beta": 1.0, "threshold": 20.0,
+             "approximate": "none"}
     return {k: v for k, v in known.items() if k in names}
 
 
@@ -422,6 +423,52 @@ def _pad(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
     if mode not in _PAD_TYPES:
         raise conv.fail(n, f"{describe(n)} with mode={mode!r}")
     return conv.functional(n, _PAD_TYPES[mode], {"padding": padding}, [x], "pad")
+
+
+_RESIZE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")
+
+
+def _interpolate(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``F.interpolate`` / ``F.upsample`` to a constant size or by a constant factor → an Upsample node.
+
+    A size read from another tensor (``x.shape[-2:]``, as torchvision's segmentation heads do) is a
+    constant here: the trace knows every size. ``F.upsample_bilinear`` aligns the corners, as torch's does.
+    """
+    name = getattr(n.target, "__name__", "")
+    if name in ("upsample_nearest", "upsample_bilinear"):
+        b = _bind(conv, n, args, kwargs, ("input", "size", "scale_factor"), {"size": None, "scale_factor": None})
+        b["mode"], b["align_corners"] = name.removeprefix("upsample_"), True if name.endswith("bilinear") else None
+        b["recompute_scale_factor"], b["antialias"] = None, False
+    else:
+        b = _bind(conv, n, args, kwargs, ("input", "size", "scale_factor", "mode", "align_corners",
+                                          "recompute_scale_factor", "antialias"),
+                  {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None,
+                   "recompute_scale_factor": None, "antialias": False})
+    x = _input(conv, n, b["input"])
+    mode = b["mode"]
+    if mode not in _RESIZE_MODES:
+        raise conv.fail(n, f"{describe(n)} with mode={mode!r}",
+                        f"Upsample resizes with the modes {', '.join(_RESIZE_MODES)}")
+    if b["antialias"]:
+        raise conv.fail(n, f"{describe(n)} with antialias=True", "Upsample resizes without antialiasing")
+    nsp = _rank(n) - 2
+
+    def constant(value: Any, kind: type) -> Any:
+        seq = list(value) if isinstance(value, (list, tuple, torch.Size)) else [value]
+        if len(seq) not in (1, nsp) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in seq):
+            return None
+        seq = [kind(v) for v in seq]
+        return seq if len(seq) > 1 and (nsp == 2 or len(set(seq)) > 1) else seq[0]  # as written: one, or per axis
+
+    params: dict[str, Any] = {"mode": mode, "align_corners": b["align_corners"],
+                              "recompute_scale_factor": b["recompute_scale_factor"]}
+    for key, kind in (("size", int), ("scale_factor", float)):
+        value = b[key]
+        params[key] = None if value is None else constant(value, kind)
+        if value is not None and params[key] is None:
+            raise conv.fail(n, f"{describe(n)} with {key}={value!r}",
+                            f"Upsample takes one constant {key} per spatial axis ({nsp} here)")
+    return conv.functional(n, "Upsample", params, [x], "interpolate")
 
 
 def _max_unpool(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -689,6 +736,7 @@ _FUNCTIONS: dict[Any, Handler] = {
     torch.chunk: _chunk, torch.split: _split, operator.getitem: _getitem,
     torch.channel_shuffle: _channel_shuffle, F.channel_shuffle: _channel_shuffle, F.pad: _pad,
     F.max_unpool2d: _max_unpool,
+    **{fn: _interpolate for fn in (F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear)},
     **{fn: _as_layer for fn in _AS_LAYER},
 }
 

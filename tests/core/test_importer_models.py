@@ -362,3 +362,34 @@ def test_an_assignment_into_a_tensor_is_refused_in_the_users_words() -> None:
         import_with_weights(WritesInPlace(), (4,))
     assert "x[...] = … changes a tensor in place" in str(info.value)
     assert "Proxy" not in str(info.value)
+
+
+# -- torchvision segmentation: F.interpolate back to the input size, dict outputs -----------------
+
+@pytest.mark.parametrize("name", ["lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large"])
+def test_segmentation_models_import_with_their_dict_outputs(name: str) -> None:
+    """torchvision's segmentation heads resize to ``x.shape[-2:]``; the outputs keep the keys 'out' and 'aux'."""
+    from torchvision.models import segmentation
+
+    torch.manual_seed(0)
+    kwargs: dict[str, Any] = {"aux_loss": True} if name.startswith("deeplab") else {}
+    module = getattr(segmentation, name)(weights=None, weights_backbone=None, num_classes=5, **kwargs).eval()
+    graph, state = import_with_weights(module, (3, 64, 48))
+    compiled = compile_graph(graph)
+    compiled.load_state_dict(state, strict=True)
+    compiled.eval()
+    assert sum(p.numel() for p in compiled.parameters()) == sum(p.numel() for p in module.parameters())
+    assert (sum(p.numel() for p in compiled.parameters() if p.requires_grad)
+            == sum(p.numel() for p in module.parameters() if p.requires_grad))
+    assert sorted(compiled.state_dict()) == sorted(module.state_dict())  # torchvision's own keys
+    outputs = [nid for nid, n in graph.nodes.items() if n.type == "Output"]
+    assert outputs == (["out", "aux"] if kwargs else ["out"])
+    assert "Upsample" in types(graph).values()
+    x = torch.randn(2, 3, 64, 48)
+    with torch.no_grad():
+        want, got = module(x), compiled(x)
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(got) == len(want)
+    for key, value in zip(outputs, got, strict=True):
+        assert value.shape == want[key].shape == (2, 5, 64, 48)
+        torch.testing.assert_close(value, want[key], rtol=1e-4, atol=1e-5)

@@ -463,3 +463,38 @@ def test_repeated_blocks_export_as_classes() -> None:
     assert "class Ghost(nn.Module):" in source and "class SegNetStage(nn.Module):" in source
     assert "out[:, :5]" in source and "nn.MaxPool2d(kernel_size=2, stride=2, return_indices=True)" in source
     assert "max_pool2d_with_indices" not in source
+
+
+# -- GELU's default, resizing with F.interpolate -------------------------------------------------
+
+def test_gelu_without_approximate_takes_torchs_default() -> None:
+    g = check(Fn(lambda m, x: F.gelu(m.fc(x)) + F.gelu(x, approximate="tanh"), fc=nn.Linear(4, 4)), (4,))
+    gelus = [n.params.get("approximate", "none") for n in g.nodes.values() if n.type == "GELU"]
+    assert sorted(gelus) == ["none", "tanh"]
+
+
+@pytest.mark.parametrize(("call", "shape", "want"), [
+    (lambda x: F.interpolate(x, scale_factor=2), (2, 3, 5), {"scale_factor": 2.0}),
+    (lambda x: F.interpolate(x[:, :, ::2, ::2], size=x.shape[-2:], mode="bilinear", align_corners=False), (2, 7, 6),
+     {"size": [7, 6], "align_corners": False}),
+    (lambda x: F.interpolate(x, size=(4, 9), mode="bicubic", align_corners=True), (2, 3, 5), {"size": [4, 9]}),
+    (lambda x: F.interpolate(x, scale_factor=(1.5, 2.0), mode="bilinear"), (2, 4, 4), {"scale_factor": [1.5, 2.0]}),
+    (lambda x: F.upsample_bilinear(x, scale_factor=2), (2, 3, 3), {"align_corners": True, "mode": "bilinear"}),
+    (lambda x: F.upsample(x, 7, mode="nearest"), (2, 3, 3), {"size": 7}),
+    (lambda x: F.interpolate(x, scale_factor=3, mode="linear"), (2, 5), {"scale_factor": 3.0}),
+], ids=["factor", "size-of-input", "bicubic", "two-factors", "upsample_bilinear", "upsample", "linear-1d"])
+@pytest.mark.filterwarnings("ignore:.*upsample.* is deprecated")  # F.upsample*: still found in model zoos
+def test_interpolate_becomes_upsample(call: Any, shape: Shape, want: dict[str, Any]) -> None:
+    channels = shape[0]
+    conv: nn.Module = nn.Conv2d(channels, 2, 1) if len(shape) == 3 else nn.Conv1d(channels, 2, 1)
+    g = check(Fn(lambda m, x: m.conv(call(x)), conv=conv), shape)
+    (up,) = [n for n in g.nodes.values() if n.type == "Upsample"]
+    assert {k: up.params[k] for k in want} == want
+
+
+def test_interpolate_refusals_name_the_call() -> None:
+    with pytest.raises(ModelImportError, match=r"F\.interpolate with mode='area' in Fn\.forward: Upsample resizes"):
+        import_with_weights(Fn(lambda m, x: F.interpolate(x, size=(3, 3), mode="area")), (2, 6, 6))
+    with pytest.raises(ModelImportError, match=r"F\.interpolate with antialias=True"):
+        import_with_weights(Fn(lambda m, x: F.interpolate(x, size=(3, 3), mode="bilinear", antialias=True)),
+                            (2, 6, 6))
