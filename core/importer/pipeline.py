@@ -13,6 +13,7 @@ order; this module adds the last two, which judge the finished graph rather than
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -23,7 +24,7 @@ from core.graph import Graph, id_problem
 from core.importer.converter import Converter, add_groups
 from core.importer.errors import ModelImportError
 from core.importer.modules import layer_classes
-from core.importer.trace import shape_values, trace_module
+from core.importer.trace import Shapes, shape_values, trace_module
 from core.layers import get_spec
 from core.layers.spec import fmt_shape
 from core.layout import lay_out
@@ -52,9 +53,14 @@ def _check(conv: Converter, module: nn.Module) -> None:
                                f"weights (an unused head or branch?)", lost[0].rpartition(".")[0])
 
 
-def import_module(module: nn.Module, input_shape: Sequence[int]) -> Graph:
+InputShapes = Sequence[int] | Sequence[Sequence[int]]
+
+
+def import_module(module: nn.Module, input_shape: InputShapes) -> Graph:
     """The editable graph of ``module`` for per-sample ``input_shape`` (e.g. ``(3, 224, 224)``).
 
+    A forward with several tensor arguments takes one shape per argument, in its order
+    (``[(3, 64, 64), (3, 64, 64)]`` for a Siamese net): each becomes an Input node.
     Raises :class:`ModelImportError` for anything that cannot be represented.
     """
     return _import(module, input_shape).graph
@@ -130,15 +136,25 @@ def _freeze(conv: Converter) -> None:
                                    f"parameters train; a node is frozen whole — freeze all of them or none", owner)
 
 
-def _import(module: nn.Module, input_shape: Sequence[int]) -> Converter:
+def _shapes(input_shape: InputShapes) -> Shapes:
+    """One shape, or one per input, as a tuple of shapes; anything else is refused saying what was given."""
+    items: list[Any] = list(input_shape)
+    several = bool(items) and all(isinstance(s, Sequence) and not isinstance(s, str) for s in items)
+    shapes: list[list[Any]] = [list(s) for s in items] if several else [items]
+    for shape in shapes:
+        if not shape or not all(isinstance(d, Integral) and not isinstance(d, bool) and int(d) >= 1 for d in shape):
+            raise ModelImportError(f"input shape must be positive sizes without the batch axis, got {shape}"
+                                   + (f" (in {shapes})" if several else ""))
+    return tuple(tuple(int(d) for d in shape) for shape in shapes)
+
+
+def _import(module: nn.Module, input_shape: InputShapes) -> Converter:
     """Every stage in order; the converter comes back because it also maps the weights' keys."""
-    shape = tuple(int(d) for d in input_shape)
-    if not shape or any(d < 1 for d in shape):
-        raise ModelImportError(f"input shape must be positive sizes without the batch axis, got {list(input_shape)}")
+    shapes = _shapes(input_shape)
     _refuse_hooks(module)
     module = _whole(module)
-    gm = trace_module(module, shape)
-    shape_values(gm, module, shape)
+    gm = trace_module(module, shapes)
+    shape_values(gm, module, shapes)
     conv = Converter(module, gm)
     graph = conv.run()
     add_groups(conv)
@@ -151,7 +167,7 @@ def _import(module: nn.Module, input_shape: Sequence[int]) -> Converter:
     return conv
 
 
-def import_with_weights(module: nn.Module, input_shape: Sequence[int]) -> tuple[Graph, dict[str, torch.Tensor]]:
+def import_with_weights(module: nn.Module, input_shape: InputShapes) -> tuple[Graph, dict[str, torch.Tensor]]:
     """:func:`import_module` plus a copy of the source's weights, keyed for the compiled graph.
 
     Node ids are the source's module paths, so the keys are the source's own ``state_dict``

@@ -17,7 +17,7 @@ import inspect
 import logging
 import operator
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,6 +30,7 @@ from core.importer.modules import layer_classes
 from core.layers.spec import fmt_shape
 
 BATCH = 2  # traced batch size: 2 tells the batch axis apart from a real axis of size 1
+Shapes = tuple[tuple[int, ...], ...]  # per-sample shape of each tensor input, in the forward's order
 
 
 class _Tracer(fx.Tracer):
@@ -122,14 +123,14 @@ class _ShapeTracer(_Tracer):
     fake tensors: nothing is allocated and the source's weights and buffers are never changed.
     """
 
-    def __init__(self, module: nn.Module, input_shape: Sequence[int]) -> None:
+    def __init__(self, module: nn.Module, input_shapes: Shapes) -> None:
         super().__init__()
         from torch._subclasses.fake_tensor import FakeTensorMode
 
         self.mode = FakeTensorMode(allow_non_fake_inputs=True)
-        first = next(iter([*module.parameters(), *module.buffers()]), None)
-        device = first.device if first is not None else torch.device("cpu")
-        self.example: torch.Tensor | None = self.mode.from_tensor(torch.empty(BATCH, *input_shape, device=device))
+        device = _device(module)
+        # one example per tensor input, in the forward's order (the required arguments come first)
+        self.examples = [self.mode.from_tensor(torch.empty(BATCH, *shape, device=device)) for shape in input_shapes]
         self.eager = False  # True while a value is computed: module calls and attributes run for real
 
     def proxy(self, node: fx.Node) -> fx.Proxy:
@@ -161,9 +162,8 @@ class _ShapeTracer(_Tracer):
         return rv
 
     def _value(self, kind: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if kind == "placeholder":
-            first, self.example = self.example, None  # one input is known; a second one is refused later
-            return first
+        if kind == "placeholder":  # an input beyond the shapes given stays unknown; it is refused later
+            return self.examples.pop(0) if self.examples else None
 
         def unwrap(a: Any) -> Any:
             if isinstance(a, fx.proxy.Attribute):  # x.dtype, x.T …: the attribute of its root's value
@@ -229,10 +229,10 @@ def _reason(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def trace_module(module: nn.Module, input_shape: Sequence[int] | None = None) -> fx.GraphModule:
+def trace_module(module: nn.Module, input_shapes: Shapes | None = None) -> fx.GraphModule:
     """``module`` traced in training mode, registered layer classes kept whole.
 
-    Plain symbolic tracing first; when it fails and ``input_shape`` is given, once more with
+    Plain symbolic tracing first; when it fails and ``input_shapes`` are given, once more with
     sizes known (:class:`_ShapeTracer`), so a forward that branches or pads on its input's shape
     traces to the constants of that shape. Layer subclasses with their own ``forward`` are then
     folded back into their layer (:func:`core.importer.fold.fold_layer_calls`).
@@ -243,9 +243,9 @@ def trace_module(module: nn.Module, input_shape: Sequence[int] | None = None) ->
         with _mode(module, True):
             graph = tracer.trace(module, concrete_args=defaults)
     except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError … for dynamic code
-        if input_shape is None:
+        if input_shapes is None:
             raise _trace_error(module, tracer, exc) from None
-        tracer = _ShapeTracer(module, input_shape)
+        tracer = _ShapeTracer(module, input_shapes)
         try:
             with _mode(module, True), _quiet():
                 graph = tracer.trace(module, concrete_args=defaults)
@@ -321,19 +321,29 @@ class _Holder(nn.Module):
         self.gm = gm
         self.at = at
 
-    def forward(self, x: torch.Tensor) -> Any:
-        return _Recorder(self.gm, self.at).run(x)
+    def forward(self, *xs: torch.Tensor) -> Any:
+        return _Recorder(self.gm, self.at).run(*xs)
 
 
-def _one_input(gm: fx.GraphModule, module: nn.Module) -> None:
-    """Refuse a forward with required arguments besides the input, naming them."""
+def _inputs_match(gm: fx.GraphModule, module: nn.Module, input_shapes: Shapes) -> None:
+    """Refuse a forward whose required arguments are not one per input shape given, naming them."""
     required = [str(n.target) for n in gm.graph.nodes if n.op == "placeholder" and not n.args]
-    if len(required) > 1:
-        others = ", ".join(required[1:])
+    if len(required) != len(input_shapes):
+        given = "one input shape was" if len(input_shapes) == 1 else f"{len(input_shapes)} input shapes were"
         raise ModelImportError(
-            f"{type(module).__name__}.forward needs {len(required)} inputs ({', '.join(required)}), but a network "
-            f"here has one Input: wrap the model in a module whose forward(x) supplies {others} itself, and "
-            f"import that")
+            f"{type(module).__name__}.forward takes {len(required)} tensor input{'s' * (len(required) != 1)} "
+            f"({', '.join(required)}), but {given} given: give one shape per input, in the forward's order"
+            + (f", or wrap the model in a module whose forward supplies {', '.join(required[len(input_shapes):])} "
+               f"itself" if len(input_shapes) < len(required) else ""))
+
+
+def _device(module: nn.Module) -> torch.device:
+    first = next(iter([*module.parameters(), *module.buffers()]), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _fmt_shapes(input_shapes: Shapes) -> str:
+    return " and ".join(fmt_shape(s) for s in input_shapes)
 
 
 def _where(module: nn.Module, n: fx.Node | None) -> tuple[str, str]:
@@ -352,7 +362,7 @@ def _where(module: nn.Module, n: fx.Node | None) -> tuple[str, str]:
     return path, (f"module {path!r} ({cls})" if path else f"{cls}.forward")
 
 
-def _run_error(module: nn.Module, input_shape: Sequence[int], n: fx.Node | None, exc: Exception) -> ModelImportError:
+def _run_error(module: nn.Module, input_shapes: Shapes, n: fx.Node | None, exc: Exception) -> ModelImportError:
     """Why the trace does not run on the input, in the user's terms: which module, which input it needs."""
     reason = _reason(exc)
     path, where = _where(module, n)
@@ -362,20 +372,21 @@ def _run_error(module: nn.Module, input_shape: Sequence[int], n: fx.Node | None,
         what = where or type(module).__name__
         return ModelImportError(
             f"{what} takes integer ids (torch.long), but a network here has one float Input "
-            f"({fmt_shape(input_shape)}): a model that starts from token ids cannot be imported yet; the part "
+            f"({_fmt_shapes(input_shapes)}): a model that starts from token ids cannot be imported yet; the part "
             f"after its Embedding can be, as a module of its own", path)
     at = f"{where} fails: " if where else ""
-    return ModelImportError(f"{type(module).__name__} does not run on a {fmt_shape(input_shape)} input: {at}"
+    inputs = f"a {_fmt_shapes(input_shapes)} input" if len(input_shapes) == 1 else f"{_fmt_shapes(input_shapes)} inputs"
+    return ModelImportError(f"{type(module).__name__} does not run on {inputs}: {at}"
                             f"{reason} — check the input shape (per sample, without the batch axis)", path)
 
 
-def shape_values(gm: fx.GraphModule, module: nn.Module, input_shape: Sequence[int]) -> None:
+def shape_values(gm: fx.GraphModule, module: nn.Module, input_shapes: Shapes) -> None:
     """Fill ``node.meta['val']`` with every value's shape (ints for shape arithmetic), computing nothing.
 
     Runs on meta tensors standing in for the weights; a forward that needs real values (a tensor
     constant that is not a buffer) runs on fake tensors instead, which is slower but general.
     """
-    _one_input(gm, module)
+    _inputs_match(gm, module, input_shapes)
     at: list[fx.Node] = []
     try:
         # eval(): nothing in the source (BatchNorm running statistics) may change while we look.
@@ -384,8 +395,8 @@ def shape_values(gm: fx.GraphModule, module: nn.Module, input_shape: Sequence[in
             try:
                 state = {k: torch.empty_like(v, device="meta")
                          for k, v in [*holder.named_parameters(), *holder.named_buffers()]}
-                x = torch.empty(BATCH, *input_shape, device="meta")
-                torch.func.functional_call(holder, state, (x,))
+                xs = tuple(torch.empty(BATCH, *shape, device="meta") for shape in input_shapes)
+                torch.func.functional_call(holder, state, xs)
             except Exception:
                 # The fallback's machinery is imported only when a model needs it.
                 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -398,12 +409,11 @@ def shape_values(gm: fx.GraphModule, module: nn.Module, input_shape: Sequence[in
 
                 at.clear()
                 mode = FakeTensorMode(allow_non_fake_inputs=True)
-                first = next(iter([*module.parameters(), *module.buffers()]), None)
-                device = first.device if first is not None else torch.device("cpu")
-                fake = mode.from_tensor(torch.empty(BATCH, *input_shape, device=device))
-                _FakeRecorder(gm, mode).propagate_dont_convert_inputs(fake)
+                device = _device(module)
+                fakes = [mode.from_tensor(torch.empty(BATCH, *shape, device=device)) for shape in input_shapes]
+                _FakeRecorder(gm, mode).propagate_dont_convert_inputs(*fakes)
     except Exception as exc:
-        raise _run_error(module, input_shape, at[0] if at else None, exc) from None
+        raise _run_error(module, input_shapes, at[0] if at else None, exc) from None
 
 
 __all__ = ["BATCH", "shape_values", "trace_module"]

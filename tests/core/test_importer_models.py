@@ -320,7 +320,8 @@ def test_an_embedding_model_is_told_it_needs_integer_ids() -> None:
 
 
 def test_extra_forward_arguments_are_named() -> None:
-    with pytest.raises(ModelImportError, match=r"^Masked.forward needs 2 inputs \(x, mask\).* supplies mask itself"):
+    with pytest.raises(ModelImportError, match=r"^Masked.forward takes 2 tensor inputs \(x, mask\), but one input "
+                                               r"shape was given: give one shape per input.* supplies mask itself$"):
         import_with_weights(Masked(), (4,))
 
 

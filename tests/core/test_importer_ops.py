@@ -30,8 +30,7 @@ def check(module: nn.Module, *shapes: Shape, keys: dict[str, str] | None = None)
     """
     torch.manual_seed(0)
     module.eval()
-    graph, state = import_with_weights(module, shapes[0]) if len(shapes) == 1 else \
-        import_with_weights(module, shapes)  # type: ignore[arg-type]
+    graph, state = import_with_weights(module, shapes[0] if len(shapes) == 1 else shapes)
     compiled = compile_graph(graph)
     compiled.load_state_dict(state, strict=True)
     compiled.eval()
@@ -390,32 +389,23 @@ class Siamese(nn.Module):
 
 
 def test_several_tensor_inputs_become_one_input_each() -> None:
-    from torch import fx
-
-    from core.importer.converter import Converter, add_groups
-    from core.importer.trace import BATCH, trace_module
-
-    module = Siamese().eval()
-    gm = trace_module(module)
-
-    class Record(fx.Interpreter):  # the pipeline's shape stage takes one input shape: record both here
-        def run_node(self, n: fx.Node) -> Any:
-            n.meta["val"] = value = super().run_node(n)
-            return value
-
-    xs = [torch.randn(BATCH, 3, 6, 6), torch.randn(BATCH, 3, 5, 5)]
-    with torch.no_grad():
-        Record(gm).run(*xs)
-    conv = Converter(module, gm)
-    graph = conv.run()
-    add_groups(conv)
-    inputs = {nid: node.params["shape"] for nid, node in graph.nodes.items() if node.type == "Input"}
+    g = check(Siamese(), (3, 6, 6), (3, 5, 5))  # one shape per forward argument, in its order
+    inputs = {nid: node.params["shape"] for nid, node in g.nodes.items() if node.type == "Input"}
     assert inputs == {"left": [3, 6, 6], "right": [3, 5, 5]}
-    assert [nid for nid, node in graph.nodes.items() if node.type == "Output"] == ["output", "output_1"]
-    compiled = compile_graph(graph)
-    compiled.load_state_dict({conv.key(k): v for k, v in module.state_dict().items()}, strict=True)
-    with torch.no_grad():
-        _same(module(*xs), compiled.eval()(*xs))
+    assert [nid for nid, node in g.nodes.items() if node.type == "Output"] == ["output", "output_1"]
+
+
+def test_the_number_of_input_shapes_must_match_the_forward() -> None:
+    with pytest.raises(ModelImportError, match=r"^Siamese\.forward takes 2 tensor inputs \(left, right\), but one "
+                                               r"input shape was given: give one shape per input"):
+        import_with_weights(Siamese(), (3, 6, 6))
+    with pytest.raises(ModelImportError, match=r"^Fn\.forward takes 1 tensor input \(x\), but 2 input shapes"):
+        import_with_weights(Fn(lambda m, x: x.relu()), [(3,), (4,)])
+    with pytest.raises(ModelImportError, match=r"Siamese does not run on 3×6×6 and 4×5×5 inputs: module "
+                                               r"'right_tower\.0' \(Conv2d\) fails"):
+        import_with_weights(Siamese(), [(3, 6, 6), (4, 5, 5)])
+    with pytest.raises(ModelImportError, match=r"input shape must be positive sizes .* got \[3, 0\] \(in"):
+        import_with_weights(Siamese(), [(3, 6, 6), (3, 0)])
 
 
 # -- MaxPool2d's indices and MaxUnpool2d ----------------------------------------------------------
