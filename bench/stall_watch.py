@@ -62,7 +62,8 @@ class Stall:
     def cause(self) -> str:
         """The most sampled project frame (innermost) with its caller, or the innermost frame."""
         names = Counter(describe(s.stack) for s in self.samples)
-        return names.most_common(1)[0][0] if names else "(no sample: the GUI thread held the lock throughout)"
+        return names.most_common(1)[0][0] if names else \
+            "(no sample: the watchdog did not run either: the process got no CPU, or a C call held the lock)"
 
     def detail(self, depth: int = 6) -> str:
         """The commonest stack of the stall (``depth`` innermost frames) and the other threads' tops."""
@@ -100,7 +101,7 @@ def ours(path: str) -> bool:
 
 def describe(stack: tuple[tuple[str, int, str], ...]) -> str:
     """``innermost project frame ← its project caller`` plus the innermost frame when that is a library's."""
-    if stack and short(stack[-1][0]).startswith("bench/"):  # the bench's own event loop is innermost
+    if stack and stack[-1][2] == "wait_until":  # the bench's own event loop is innermost
         return "in Qt, no Python frame (C++ paint/layout/slot, or waiting for the interpreter lock)"
     mine = [f for f in stack if ours(f[0])]
     parts = [f"{short(f)}:{line} {fn}" for f, line, fn in reversed(mine[-2:])]
