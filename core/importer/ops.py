@@ -104,6 +104,11 @@ def _bind(conv: Conversion, n: fx.Node, args: Sequence[Any], kwargs: Mapping[str
 
 
 def _input(conv: Conversion, n: fx.Node, value: Any) -> Any:
+    if isinstance(value, Param):  # in the user's words: the attribute they read, not our stand-in for it
+        what = "buffer" if not isinstance(value.value, torch.nn.Parameter) else "parameter"
+        raise conv.fail(n, f"{describe(n)} of the {what} {value.path!r} used directly in forward",
+                        "only a layer's output can go through it; a parameter can be added, multiplied or "
+                        "expanded as it is")
     if not isinstance(value, Ref):
         raise conv.fail(n, f"{describe(n)} on a {type(value).__name__}")
     return value
@@ -302,6 +307,7 @@ _AS_LAYER: dict[Any, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     F.adaptive_avg_pool3d: ("AdaptiveAvgPool3d", ("output_size",), {}),
     F.adaptive_avg_pool1d: ("AdaptiveAvgPool1d", ("output_size",), {}),
     F.adaptive_max_pool1d: ("AdaptiveMaxPool1d", ("output_size", "return_indices"), {"return_indices": False}),
+    F.normalize: ("Normalize", ("p", "dim", "eps", "out"), {"out": None}),
 }
 
 _AS_LAYER_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -483,6 +489,8 @@ def _max_unpool(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dic
 
 
 def _view(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if isinstance(args[0], Param):
+        return _view_param(conv, n, args[0])
     x = _input(conv, n, args[0])
     src = n.args[0]
     assert isinstance(src, fx.Node)
@@ -500,6 +508,19 @@ def _view(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str,
         conv.values[last] = ref
         return ref
     return conv.functional(n, "Reshape", {"shape": list(out_shape)}, [x], "reshape")
+
+
+def _view_param(conv: Conversion, n: fx.Node, param: Param) -> Any:
+    """``self.scale.view(1, -1, 1, 1)`` (SSD's L2 norm scale): its Parameter node, reshaped to broadcast."""
+    value = n.meta.get("val")
+    if not isinstance(value, torch.Tensor) or value.dim() < 2 or value.shape[0] != 1:
+        raise conv.fail(n, f"{describe(n)} of the parameter {param.path!r} to shape "
+                        f"{list(value.shape) if isinstance(value, torch.Tensor) else '?'}",
+                        "a parameter reshaped for use in forward needs a leading axis of size 1, which "
+                        "broadcasts over the batch")
+    x = parameter_node(conv, n, param)
+    # torch's value has a batch of one, not the traced batch: the shape is checked where it meets a batch
+    return conv.functional(n, "Reshape", {"shape": list(value.shape[1:])}, [x], "reshape", last=False)
 
 
 def _is_transpose(n: fx.Node, a: int, b: int) -> bool:

@@ -275,5 +275,41 @@ LayerNorm2d = register(LayerSpec(
     id_stem="ln", fit_role=FitRole.PASS_THROUGH,
 ))
 
+
+# -- Normalize (F.normalize) ----------------------------------------------------------------------
+
+def _normalize_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    dim, nd = p["dim"], len(shape) + 1  # torch's dim counts the batch axis
+    if not -nd <= dim < nd or dim in (0, -nd):
+        raise LayerError(f"Normalize dim={dim} is not an axis of a {fmt_shape(shape)} sample (dim counts the "
+                         f"batch axis, which is never normalized across) — use dim=1 (channels)",
+                         set_param_fix("dim", 1), param="dim")
+    return Inferred(out_shapes=(tuple(shape),))
+
+
+def _normalize(x: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Any:
+    import torch.nn.functional as F
+
+    return F.normalize(x, p=p, dim=dim, eps=eps)
+
+
+Normalize = register(LayerSpec(
+    type="Normalize", category=Category.NORM,
+    doc="Divides each vector along an axis by its p-norm, F.normalize (SSD's L2 norm of conv4_3, "
+        "embeddings on the unit sphere); no parameters.",
+    params=(ParamSpec("p", Kind.FLOAT, 2.0, "Which norm: 2 = Euclidean length, 1 = sum of magnitudes.",
+                      min=0.0, min_inclusive=False),
+            ParamSpec("dim", Kind.INT, 1, "Axis of the vectors, counted with the batch axis: 1 = channels.",
+                      min=-8, max=8),
+            ParamSpec("eps", Kind.FLOAT, 1e-12, "Smallest norm divided by, so a zero vector stays zero.",
+                      min=0.0)),
+    infer=_normalize_infer, function=_normalize,
+    code=lambda xs, p: (f"torch.nn.functional.normalize({xs[0]}, p={float(p['p'])!r}, dim={int(p['dim'])}, "
+                        f"eps={float(p['eps'])!r})"),
+    short=lambda p: f"L{p['p']:g} · dim {p['dim']}",
+    fit_role=FitRole.PASS_THROUGH,
+))
+
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "LayerNorm", "LayerNorm2d", "LayerScale",
-           "LocalResponseNorm"]
+           "LocalResponseNorm", "Normalize"]

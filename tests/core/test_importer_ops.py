@@ -488,3 +488,41 @@ def test_interpolate_refusals_name_the_call() -> None:
     with pytest.raises(ModelImportError, match=r"F\.interpolate with antialias=True"):
         import_with_weights(Fn(lambda m, x: F.interpolate(x, size=(3, 3), mode="bilinear", antialias=True)),
                             (2, 6, 6))
+
+
+# -- a parameter reshaped to broadcast, F.normalize: SSD's L2 norm --------------------------------
+
+class L2NormScale(nn.Module):
+    """SSD300's conv4_3 rescaling: F.normalize over channels, times a learned per-channel scale."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.scale_weight = nn.Parameter(torch.rand(4) + 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return self.scale_weight.view(1, -1, 1, 1) * F.normalize(y) + F.normalize(y, p=1.0, dim=-1, eps=1e-6)
+
+
+def test_normalize_and_a_parameter_viewed_to_broadcast() -> None:
+    g = check(L2NormScale(), (3, 5, 6), keys={"scale_weight": "scale_weight.weight"})
+    assert types(g).count("Normalize") == 2
+    assert [n.type for nid, n in g.nodes.items() if nid.startswith("scale_weight")] == ["Parameter"]
+
+
+def test_a_parameter_viewed_to_a_batch_is_refused_by_name() -> None:
+    class Viewed(nn.Module):
+        def __init__(self, reshape: Any) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(2, 3))
+            self.reshape = reshape
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.reshape(self.w)
+
+    with pytest.raises(ModelImportError, match=r"Tensor\.view of the parameter 'w' to shape \[6\] in Viewed\.forward: "
+                                               r"a parameter reshaped for use in forward needs a leading axis"):
+        import_with_weights(Viewed(lambda w: w.view(6)), (6,))
+    with pytest.raises(ModelImportError, match=r"Tensor\.flatten of the parameter 'w' used directly in forward"):
+        import_with_weights(Viewed(lambda w: w.flatten()), (6,))  # no internal class named (it said "on a _Param")
