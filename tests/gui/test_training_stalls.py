@@ -200,6 +200,7 @@ def test_a_new_selection_takes_over_the_feature_map_sections_it_no_longer_shows(
 
 
 def test_hidden_curves_and_runs_list_catch_up_when_shown(qtbot, panel):
+    assert panel.runs.records == {}  # built (and its folder read) before the run
     panel.tabs.setCurrentWidget(panel.predict)  # the curves and the runs list are hidden during the run
     with qtbot.waitSignal(panel.run_finished, timeout=60_000):
         assert panel.start()
