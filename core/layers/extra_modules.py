@@ -1,5 +1,5 @@
-"""torch modules behind StochasticDepth (:mod:`core.layers.dropout`), LayerScale and LayerNorm2d
-(:mod:`core.layers.norm`), the layer types torchvision's EfficientNet and ConvNeXt need, and
+"""torch modules behind StochasticDepth (:mod:`core.layers.dropout`), LayerScale, LayerNorm2d and
+FrozenBatchNorm2d (:mod:`core.layers.norm`), the layer types torchvision's EfficientNet and ConvNeXt need, and
 LearnedTensor behind the Parameter node (:mod:`core.layers.param`).
 
 They live apart from the declarations so that importing :mod:`core.layers` never imports torch
@@ -70,6 +70,42 @@ class LayerNorm2d(nn.LayerNorm):
         x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
 
+
+
+class FrozenBatchNorm2d(nn.Module):
+    """BatchNorm2d with fixed statistics and affine transform: all four are buffers, nothing trains.
+
+    Detection backbones (torchvision's Faster R-CNN, RetinaNet …) freeze their normalization this
+    way; in training and eval alike it computes ``(x - running_mean) / sqrt(running_var + eps)``
+    scaled by ``weight`` and shifted by ``bias``. A BatchNorm2d's ``num_batches_tracked`` is
+    skipped when loading, so a trained BatchNorm2d's weights load into it.
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def _load_from_state_dict(self, state_dict: dict[str, torch.Tensor], prefix: str, *args: object) -> None:
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        shift = self.bias - self.running_mean * scale
+        return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}"
 
 
 class LearnedTensor(nn.Module):

@@ -276,6 +276,36 @@ LayerNorm2d = register(LayerSpec(
 ))
 
 
+# -- FrozenBatchNorm2d ----------------------------------------------------------------------------
+
+def _frozen_bn_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    if len(shape) != 3:
+        raise LayerError(f"FrozenBatchNorm2d needs a C×H×W input, but gets {fmt_shape(shape)}")
+    return Inferred(out_shapes=(tuple(shape),), args={"num_features": shape[0]}, params=0, buffers=4 * shape[0])
+
+
+def _frozen_bn_build(p: Params) -> Any:
+    from core.layers.extra_modules import FrozenBatchNorm2d as Module
+
+    return Module(p["num_features"], eps=p["eps"])
+
+
+FrozenBatchNorm2d = register(LayerSpec(
+    type="FrozenBatchNorm2d", category=Category.NORM,
+    doc="BatchNorm2d with fixed statistics, scale and shift (detection backbones): normalizes every batch "
+        "with the stored statistics and never trains.",
+    params=(ParamSpec("num_features", Kind.INT, None, "Channels C; inferred from the input.", min=1,
+                      inferred=True),
+            _EPS),
+    infer=_frozen_bn_infer, build=_frozen_bn_build,
+    module_class="torchvision.ops.misc.FrozenBatchNorm2d",
+    own_class="core.layers.extra_modules.FrozenBatchNorm2d",
+    trainable_note="no learnable parameters: γ, β and the running statistics are 4C buffers",
+    id_stem="bn", feature_maps=True, fit_role=FitRole.PASS_THROUGH,
+))
+
+
 # -- Normalize (F.normalize) ----------------------------------------------------------------------
 
 def _normalize_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
@@ -311,5 +341,5 @@ Normalize = register(LayerSpec(
     fit_role=FitRole.PASS_THROUGH,
 ))
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "LayerNorm", "LayerNorm2d", "LayerScale",
-           "LocalResponseNorm", "Normalize"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "FrozenBatchNorm2d", "GroupNorm", "LayerNorm", "LayerNorm2d",
+           "LayerScale", "LocalResponseNorm", "Normalize"]

@@ -394,3 +394,25 @@ def test_segmentation_models_import_with_their_dict_outputs(name: str) -> None:
     for key, value in zip(outputs, got, strict=True):
         assert value.shape == want[key].shape == (2, 5, 64, 48)
         torch.testing.assert_close(value, want[key], rtol=1e-4, atol=1e-5)
+
+
+# -- torchvision's FrozenBatchNorm2d (detection backbones) ----------------------------------------
+
+def test_frozen_batchnorm_imports_as_its_own_layer_with_its_buffers() -> None:
+    """Every key (weight, bias, running_mean, running_var: all buffers) loads strictly; eps is kept."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    torch.manual_seed(0)
+    norm = FrozenBatchNorm2d(8, eps=1e-3)
+    for name in ("weight", "bias", "running_mean"):
+        getattr(norm, name).uniform_(-1.0, 1.0)
+    norm.running_var.uniform_(0.5, 2.0)
+    module = Stem(norm)
+    graph = same_model(module, (3, 6, 6))
+    assert types(graph)["norm"] == "FrozenBatchNorm2d"
+    assert graph.nodes["norm"].params["eps"] == 1e-3
+    compiled = compile_graph(graph)
+    compiled.load_state_dict(import_with_weights(module, (3, 6, 6))[1], strict=True)
+    x = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():  # its statistics are fixed: training mode computes the same as the source
+        torch.testing.assert_close(compiled.train()(x), module.train()(x))
