@@ -114,7 +114,7 @@ def training_problem(analysis: Analysis, device: str | torch.device, batch_size:
 def training_device_problem(analysis: Analysis, device: str, batch_size: int, optimizer: str) -> str | None:
     """:func:`training_problem` on the device a run with ``--device device`` would use (``auto``
     resolved as the engine does); an unknown device is left to the engine to refuse."""
-    from core.training.engine import resolve_device
+    from core.training.devices import resolve_device
     from core.training.health import TrainingFailure
 
     try:

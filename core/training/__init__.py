@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "ConfigError": "config", "TrainConfig": "config",
     "DatasetError": "data", "DataSource": "data", "check_fit": "data", "open_dataset": "data",
-    "Trainer": "engine", "available_devices": "engine", "resolve_device": "engine", "seed_everything": "engine",
+    "Trainer": "engine", "available_devices": "engine", "resolve_device": "devices", "seed_everything": "engine",
     "BatchProgress": "events", "Callbacks": "events", "EpochMetrics": "events", "NodeStats": "events",
     "ProbeData": "events", "RunInfo": "events", "RunSummary": "events",
     "TrainingFailure": "health",
@@ -32,7 +32,8 @@ _WHERE = {
 if TYPE_CHECKING:
     from core.training.config import ConfigError, TrainConfig
     from core.training.data import DatasetError, DataSource, check_fit, open_dataset
-    from core.training.engine import Trainer, available_devices, resolve_device, seed_everything
+    from core.training.devices import resolve_device
+    from core.training.engine import Trainer, available_devices, seed_everything
     from core.training.events import (
         BatchProgress,
         Callbacks,

@@ -33,6 +33,7 @@ from core.training import distributed as ddp
 from core.training.config import TrainConfig
 from core.training.data import DataSource, check_fit
 from core.training.data.base import Augment, Normalizer
+from core.training.devices import resolve_device
 from core.training.events import BatchProgress, Callbacks, EpochMetrics, RunInfo, RunSummary
 from core.training.health import (
     TrainingFailure,
@@ -61,34 +62,6 @@ REPORT_INTERVAL_S = 0.05  # ≤ 20 batch events per second
 
 class _Stopped(Exception):
     """Raised inside the loop when stop() was requested."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA, then MPS, then CPU; an explicit device must exist."""
-    name = (name or "auto").lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise TrainingFailure(f"Unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps.") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainingFailure(f"The device {name} was requested but no CUDA GPU is available here; "
-                                  "use --device auto (or cpu).")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            count = torch.cuda.device_count()
-            raise TrainingFailure(f"The device {name} does not exist: this machine has {count} GPU(s), "
-                                  f"cuda:0 to cuda:{count - 1}.")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise TrainingFailure("The device mps was requested but Apple's Metal backend is not available here; "
-                              "use --device auto (or cpu).")
-    return device
 
 
 def device_name(device: torch.device) -> str:
