@@ -7,119 +7,28 @@ and returns the value the call produces: a reference to a new node, an existing 
 picks the handler; a call it has none for is refused by the converter, which names it with
 :func:`describe`.
 
-The seam with the converter is :class:`Conversion`, the few things a handler may ask of the
-conversion (add a node, look up shapes and ids, refuse). Declaring it here, instead of importing
-the converter, keeps the arrow pointing one way: the converter imports the handlers, never the
-reverse. The tables map torch's functional spellings to the registry's layer types; the layer
-types themselves (shape rules, parameters) are only ever declared in :mod:`core.layers`.
+The seam with the converter, :class:`~core.importer.op_base.Conversion`, and the helpers every
+handler uses live in :mod:`~core.importer.op_base`. The tables map torch's functional spellings to
+the registry's layer types; the layer types themselves (shape rules, parameters) are only ever
+declared in :mod:`core.layers`.
 """
 
 from __future__ import annotations
 
 import inspect
 import operator
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import fx
 
-from core.graph import Graph, id_problem
-from core.importer.errors import ModelImportError
+from core.graph import id_problem
 from core.importer.modules import user_params
+from core.importer.op_base import Conversion, Handler, bind_args, describe, rank_of, tensor_input
 from core.importer.values import Multi, Param, Ref
 from core.layers import get_spec
-
-
-class Conversion(Protocol):
-    """What a handler may use of the conversion in progress (:class:`~core.importer.converter.Converter`)."""
-
-    graph: Graph
-    values: dict[fx.Node, Any]  # fx node → the value it stands for (a Ref, a Multi, shape arithmetic …)
-    ids: dict[str, str]  # module path → node id path
-    skip: set[fx.Node]  # fx nodes a handler has already folded into an earlier node
-    param_nodes: dict[str, str]  # source parameter name → the Parameter node that holds it
-
-    def fail(self, n: fx.Node, what: str, why: str = ...) -> ModelImportError:
-        """The refusal for ``what`` at ``n``, naming the module whose forward does it."""
-        ...
-
-    def shapes(self, n: fx.Node) -> tuple[tuple[int, ...], ...]:
-        """Torch's per-sample shapes of ``n``'s value(s)."""
-        ...
-
-    def add(self, type_name: str, node_id: str, params: Mapping[str, Any], inputs: Sequence[Any],
-            scope: str, n: fx.Node | None) -> Any:
-        """Add node ``node_id`` in the group of module ``scope``, fed by ``inputs``."""
-        ...
-
-    def functional(self, n: fx.Node, type_name: str, params: Mapping[str, Any], inputs: Sequence[Any],
-                   name: str | None = None, *, last: bool = True) -> Any:
-        """Add the node for functional call ``n``, with an id in the calling module's scope.
-
-        ``last=False`` for a node that is not yet ``n``'s whole result (a chain of Slices for
-        ``x[:, 1:, :4]``): its shape is not compared with torch's value of ``n``."""
-        ...
-
-    def refs(self, n: fx.Node, value: Any, what: str) -> list[Ref]:
-        """The tensors in ``value`` as references; anything else is refused."""
-        ...
-
-
-Handler = Callable[[Conversion, fx.Node, tuple[Any, ...], dict[str, Any]], Any]
-
-
-def describe(n: fx.Node) -> str:
-    """How a reader would write the call: ``F.relu``, ``torch.einsum``, ``Tensor.view``, ``operator.add``."""
-    if n.op == "call_method":
-        return f"Tensor.{n.target}"
-    name = getattr(n.target, "__name__", str(n.target))
-    if getattr(F, name, None) is n.target:
-        return f"F.{name}"
-    if getattr(torch, name, None) is n.target:
-        return f"torch.{name}"
-    if getattr(operator, name, None) is n.target:
-        return f"operator.{name}"
-    mod = getattr(n.target, "__module__", None) or ""
-    return f"{mod}.{name}" if mod else name
-
-
-def _bind(conv: Conversion, n: fx.Node, args: Sequence[Any], kwargs: Mapping[str, Any],
-          names: Sequence[str], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """Positional and keyword arguments by name (``names[0]`` is the tensor input)."""
-    if len(args) > len(names):
-        raise conv.fail(n, f"{describe(n)} with {len(args)} positional arguments")
-    bound = dict(zip(names, args, strict=False))
-    for key, value in kwargs.items():
-        if key not in names:
-            raise conv.fail(n, f"{describe(n)} with argument {key}=")
-        bound[key] = value
-    for key, value in defaults.items():
-        bound.setdefault(key, value)
-    missing = [k for k in names if k not in bound]
-    if missing:
-        raise conv.fail(n, f"{describe(n)} without {missing[0]}")
-    return bound
-
-
-def _input(conv: Conversion, n: fx.Node, value: Any) -> Any:
-    if isinstance(value, Param):  # in the user's words: the attribute they read, not our stand-in for it
-        what = "buffer" if not isinstance(value.value, torch.nn.Parameter) else "parameter"
-        raise conv.fail(n, f"{describe(n)} of the {what} {value.path!r} used directly in forward",
-                        "only a layer's output can go through it; a parameter can be added, multiplied or "
-                        "expanded as it is")
-    if not isinstance(value, Ref):
-        raise conv.fail(n, f"{describe(n)} on a {type(value).__name__}")
-    return value
-
-
-def _rank(n: fx.Node, arg: int = 0) -> int:
-    """Number of axes of the argument's value, the batch axis included."""
-    src = n.args[arg]
-    assert isinstance(src, fx.Node)
-    return int(src.meta["val"].dim())
-
 
 # -- element-wise merges -------------------------------------------------------------------------
 
@@ -161,7 +70,7 @@ def _div(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
 
 
 def _matmul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("input", "other"), {})
+    b = bind_args(conv, n, args, kwargs, ("input", "other"), {})
     if isinstance(b["input"], Param):
         raise conv.fail(n, f"{describe(n)} of the parameter {b['input'].path!r} by a tensor",
                         "a MatMul multiplies a sample by a matrix, not a matrix by the batch")
@@ -255,7 +164,7 @@ def _layer_scale(conv: Conversion, n: fx.Node, param: Any, x: Any) -> Any:
 
 
 def _cat(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("tensors", "dim"), {"dim": 0})
+    b = bind_args(conv, n, args, kwargs, ("tensors", "dim"), {"dim": 0})
     tensors = conv.refs(n, b["tensors"], describe(n))
     if len(tensors) == 1:  # DenseNet concatenates a one-element list: the tensor itself
         return tensors[0]
@@ -323,9 +232,9 @@ def _as_layer(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[
     spec = get_spec(type_name)
     if spec is None:
         raise conv.fail(n, describe(n))
-    x = _input(conv, n, args[0])
+    x = tensor_input(conv, n, args[0])
     defaults = {**_defaults(n.target, names), **required}  # an argument left out has the value it must have
-    b = _bind(conv, n, args[1:], kwargs, names, defaults)
+    b = bind_args(conv, n, args[1:], kwargs, names, defaults)
     params: dict[str, Any] = {}
     for key, value in b.items():
         if key == "training":
@@ -364,10 +273,10 @@ def _defaults(fn: Any, names: Sequence[str]) -> dict[str, Any]:
 
 def _as_layer_method(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     type_name, fixed = _AS_LAYER_METHODS[str(n.target)]
-    x = _input(conv, n, args[0])
+    x = tensor_input(conv, n, args[0])
     params = dict(fixed)
     if type_name in ("Softmax", "LogSoftmax"):
-        b = _bind(conv, n, args, kwargs, ("self", "dim", "dtype"), {"dtype": None})
+        b = bind_args(conv, n, args, kwargs, ("self", "dim", "dtype"), {"dtype": None})
         if b["dtype"] is not None or b["dim"] is None:
             raise conv.fail(n, f"{describe(n)} without dim or with a dtype")
         params["dim"] = b["dim"]
@@ -379,8 +288,8 @@ def _as_layer_method(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs
 # -- shape operations -----------------------------------------------------------------------------
 
 def _flatten(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("input", "start_dim", "end_dim"), {"start_dim": 0, "end_dim": -1})
-    x = _input(conv, n, b["input"])
+    b = bind_args(conv, n, args, kwargs, ("input", "start_dim", "end_dim"), {"start_dim": 0, "end_dim": -1})
+    x = tensor_input(conv, n, b["input"])
     return conv.functional(n, "Flatten", {"start_dim": b["start_dim"], "end_dim": b["end_dim"]}, [x], "flatten")
 
 
@@ -397,12 +306,12 @@ def _reduce(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[st
     name = str(n.target) if n.op == "call_method" else getattr(n.target, "__name__", "")
     type_name = _REDUCTIONS[name]
     names = ("input", "dim", "keepdim") if name == "amax" else ("input", "dim", "keepdim", "dtype")
-    b = _bind(conv, n, args, kwargs, names, {"dim": None, "keepdim": False, "dtype": None})
-    x = _input(conv, n, b["input"])
+    b = bind_args(conv, n, args, kwargs, names, {"dim": None, "keepdim": False, "dtype": None})
+    x = tensor_input(conv, n, b["input"])
     if b["dim"] in (None, (), []) or b.get("dtype") is not None:
         raise conv.fail(n, f"{describe(n)} over every axis (batch included)" if b.get("dtype") is None
                         else f"{describe(n)} with a dtype")
-    dims = _positive_dims(b["dim"], _rank(n))
+    dims = _positive_dims(b["dim"], rank_of(n))
     return conv.functional(n, type_name, {"dim": dims, "keepdim": bool(b["keepdim"])}, [x], name)
 
 
@@ -411,15 +320,15 @@ _PAD_TYPES = {"reflect": "ReflectionPad2d", "replicate": "ReplicationPad2d"}
 
 def _pad(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``F.pad(x, (l, r[, t, b]), mode, value)`` of the last two axes → a 2-D padding layer."""
-    b = _bind(conv, n, args, kwargs, ("input", "pad", "mode", "value"), {"mode": "constant", "value": None})
-    x = _input(conv, n, b["input"])
+    b = bind_args(conv, n, args, kwargs, ("input", "pad", "mode", "value"), {"mode": "constant", "value": None})
+    x = tensor_input(conv, n, b["input"])
     amounts, mode, value = b["pad"], b["mode"], b["value"]
     if (not isinstance(amounts, (list, tuple)) or len(amounts) not in (2, 4)
             or not all(isinstance(a, int) for a in amounts)):
         raise conv.fail(n, f"{describe(n)} with pad={amounts!r}",
                         "only constant amounts for the last one or two axes map to a 2-D padding layer")
-    if _rank(n) < 4:
-        raise conv.fail(n, f"{describe(n)} of a {_rank(n) - 1}-axis sample",
+    if rank_of(n) < 4:
+        raise conv.fail(n, f"{describe(n)} of a {rank_of(n) - 1}-axis sample",
                         "the padding layers pad the H×W axes of C×H×W maps")
     padding = [*amounts, 0, 0] if len(amounts) == 2 else list(amounts)
     if mode == "constant":
@@ -442,22 +351,22 @@ def _interpolate(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: di
     """
     name = getattr(n.target, "__name__", "")
     if name in ("upsample_nearest", "upsample_bilinear"):
-        b = _bind(conv, n, args, kwargs, ("input", "size", "scale_factor"), {"size": None, "scale_factor": None})
+        b = bind_args(conv, n, args, kwargs, ("input", "size", "scale_factor"), {"size": None, "scale_factor": None})
         b["mode"], b["align_corners"] = name.removeprefix("upsample_"), True if name.endswith("bilinear") else None
         b["recompute_scale_factor"], b["antialias"] = None, False
     else:
-        b = _bind(conv, n, args, kwargs, ("input", "size", "scale_factor", "mode", "align_corners",
+        b = bind_args(conv, n, args, kwargs, ("input", "size", "scale_factor", "mode", "align_corners",
                                           "recompute_scale_factor", "antialias"),
                   {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None,
                    "recompute_scale_factor": None, "antialias": False})
-    x = _input(conv, n, b["input"])
+    x = tensor_input(conv, n, b["input"])
     mode = b["mode"]
     if mode not in _RESIZE_MODES:
         raise conv.fail(n, f"{describe(n)} with mode={mode!r}",
                         f"Upsample resizes with the modes {', '.join(_RESIZE_MODES)}")
     if b["antialias"]:
         raise conv.fail(n, f"{describe(n)} with antialias=True", "Upsample resizes without antialiasing")
-    nsp = _rank(n) - 2
+    nsp = rank_of(n) - 2
 
     def constant(value: Any, kind: type) -> Any:
         seq = list(value) if isinstance(value, (list, tuple, torch.Size)) else [value]
@@ -478,7 +387,7 @@ def _interpolate(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: di
 
 
 def _max_unpool(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("input", "indices", "kernel_size", "stride", "padding", "output_size"),
+    b = bind_args(conv, n, args, kwargs, ("input", "indices", "kernel_size", "stride", "padding", "output_size"),
               {"stride": None, "padding": 0, "output_size": None})
     if b["output_size"] is not None:
         raise conv.fail(n, f"{describe(n)} with output_size", "MaxUnpool2d computes its size from the window")
@@ -491,7 +400,7 @@ def _max_unpool(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dic
 def _view(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if isinstance(args[0], Param):
         return _view_param(conv, n, args[0])
-    x = _input(conv, n, args[0])
+    x = tensor_input(conv, n, args[0])
     src = n.args[0]
     assert isinstance(src, fx.Node)
     (in_shape,) = conv.shapes(src)
@@ -529,7 +438,7 @@ def _is_transpose(n: fx.Node, a: int, b: int) -> bool:
         return False
     if len(n.args) != 3 or n.kwargs:
         return False
-    rank = _rank(n)
+    rank = rank_of(n)
     return {int(n.args[1]) % rank, int(n.args[2]) % rank} == {a, b}  # type: ignore[call-overload, arg-type]
 
 
@@ -563,48 +472,48 @@ def _is_reshape(n: fx.Node) -> bool:
 
 
 def _transpose(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("input", "dim0", "dim1"), {})
-    x = _input(conv, n, b["input"])
+    b = bind_args(conv, n, args, kwargs, ("input", "dim0", "dim1"), {})
+    x = tensor_input(conv, n, b["input"])
     return conv.functional(n, "Transpose", {"dim0": b["dim0"], "dim1": b["dim1"]}, [x], "transpose")
 
 
 def _permute(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    x = _input(conv, n, args[0])
+    x = tensor_input(conv, n, args[0])
     rest = args[1:] or tuple(kwargs.values())
     dims = list(rest[0]) if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else list(rest)
-    dims = _positive_dims(dims, _rank(n))
+    dims = _positive_dims(dims, rank_of(n))
     if not dims or dims[0] != 0:
         raise conv.fail(n, f"{describe(n)} {dims} that moves the batch axis")
     return conv.functional(n, "Permute", {"dims": dims[1:]}, [x], "permute")
 
 
 def _chunk(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("input", "chunks", "dim"), {"dim": 0})
-    x = _input(conv, n, b["input"])
+    b = bind_args(conv, n, args, kwargs, ("input", "chunks", "dim"), {"dim": 0})
+    x = tensor_input(conv, n, b["input"])
     count = len(conv.shapes(n))  # torch may return fewer pieces than asked for
     return conv.functional(n, "Chunk", {"chunks": count, "dim": b["dim"]}, [x], "chunk")
 
 
 def _split(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("input", "split_size_or_sections", "dim"), {"dim": 0})
+    b = bind_args(conv, n, args, kwargs, ("input", "split_size_or_sections", "dim"), {"dim": 0})
     if "split_size" in kwargs:
         b["split_size_or_sections"] = kwargs["split_size"]
-    x = _input(conv, n, b["input"])
-    axis = int(b["dim"]) % _rank(n)
+    x = tensor_input(conv, n, b["input"])
+    axis = int(b["dim"]) % rank_of(n)
     sections = [s[axis - 1] for s in conv.shapes(n)]
     return conv.functional(n, "Split", {"sections": sections, "dim": b["dim"]}, [x], "split")
 
 
 def _channel_shuffle(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("input", "groups"), {})
-    x = _input(conv, n, b["input"])
+    b = bind_args(conv, n, args, kwargs, ("input", "groups"), {})
+    x = tensor_input(conv, n, b["input"])
     return conv.functional(n, "ChannelShuffle", {"groups": b["groups"]}, [x], "channel_shuffle")
 
 
 def _alias(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if len(args) > 1 or any(k != "memory_format" for k in kwargs):
         raise conv.fail(n, f"{describe(n)} with arguments")
-    return _input(conv, n, args[0])
+    return tensor_input(conv, n, args[0])
 
 
 def _getitem(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -621,7 +530,7 @@ def _getitem(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[s
 def _index(conv: Conversion, n: fx.Node, x: Ref, index: Any) -> Any:
     """``x[:, :c]``, ``x[..., 1:]``, ``x[:, 0]``: a Slice or Select per indexed axis, last axis first."""
     items = list(index) if isinstance(index, tuple) else [index]
-    rank = _rank(n)
+    rank = rank_of(n)
     if None in items and all(i is None or i is ... or i == slice(None) for i in items):
         return _new_shape(conv, n, x)  # x[:, None]: only new axes of size 1
     if any(i is None or not isinstance(i, (int, slice, type(Ellipsis))) for i in items) or items.count(...) > 1:
@@ -675,7 +584,7 @@ def _new_shape(conv: Conversion, n: fx.Node, x: Ref) -> Any:
 
 
 def _squeeze(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    x = _input(conv, n, args[0])
+    x = tensor_input(conv, n, args[0])
     src = n.args[0]
     assert isinstance(src, fx.Node)
     if getattr(n.target, "__name__", str(n.target)) == "squeeze" and not (args[1:] or kwargs):
@@ -685,9 +594,9 @@ def _squeeze(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[s
 
 
 def _narrow(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("input", "dim", "start", "length"), {})
-    x = _input(conv, n, b["input"])
-    axis = int(b["dim"]) % _rank(n)
+    b = bind_args(conv, n, args, kwargs, ("input", "dim", "start", "length"), {})
+    x = tensor_input(conv, n, b["input"])
+    axis = int(b["dim"]) % rank_of(n)
     src = n.args[0]
     assert isinstance(src, fx.Node)
     size = conv.shapes(src)[0][axis - 1] if axis else 0
@@ -696,9 +605,9 @@ def _narrow(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[st
 
 
 def _select(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("input", "dim", "index"), {})
-    x = _input(conv, n, b["input"])
-    axis = int(b["dim"]) % _rank(n)
+    b = bind_args(conv, n, args, kwargs, ("input", "dim", "index"), {})
+    x = tensor_input(conv, n, b["input"])
+    axis = int(b["dim"]) % rank_of(n)
     return _index(conv, n, x, (slice(None),) * axis + (int(b["index"]),))
 
 
@@ -734,12 +643,12 @@ def _expand(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[st
                             "expand it to the batch of an input, e.g. x.shape[0]")
         return conv.functional(n, "Expand", {"shape": list(target)}, [parameter_node(conv, n, base), like],
                                "expand")
-    x = _input(conv, n, base)
+    x = tensor_input(conv, n, base)
     return conv.functional(n, "Expand", {"shape": list(target)}, [x], "expand")
 
 
 def _expand_as(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    b = _bind(conv, n, args, kwargs, ("self", "other"), {})
+    b = bind_args(conv, n, args, kwargs, ("self", "other"), {})
     x, other = _tensors(conv, n, b["self"], b["other"])
     return conv.functional(n, "Expand", {}, [x, other], "expand_as")
 
