@@ -15,6 +15,7 @@ size, so a target shape ``[N, -1]`` is recognised as "keep the batch, flatten th
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -135,7 +136,8 @@ def _check(path: str, model: Any) -> None:
     if not model.graph.node and not model.graph.output:
         raise ModelImportError(f"{path} is not an ONNX model: it holds no graph (an empty or foreign file?)")
     try:
-        onnx.checker.check_model(model)
+        # the checker reads the file itself: a model of weights is not serialised again for it
+        onnx.checker.check_model(path)
     except (onnx.checker.ValidationError, ValueError) as exc:
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise ModelImportError(f"{path}: the ONNX checker refuses the model: {first[:200]}") from None
@@ -185,6 +187,25 @@ def _the_input(path: str, model: Any, given: Sequence[int] | None) -> tuple[Any,
     return inp, shape, fixed
 
 
+def _without_weights(model: Any) -> Any:
+    """The model with its large initializers declared (name, type, shape) but not holding their data:
+    shape inference needs their shapes only, and serialising a VGG's 500 MB for it took seconds.
+    Small ones (shapes for Reshape, pads, scales) keep their values for inference's data propagation."""
+    from onnx import helper
+
+    g = model.graph
+    size = {i.name: math.prod(i.dims) for i in g.initializer}
+    small = [i for i in g.initializer if size[i.name] <= 1024]
+    named = {i.name for i in g.input}
+    declared = [helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in g.initializer
+                if size[i.name] > 1024 and i.name not in named]
+    graph = helper.make_graph(list(g.node), g.name, [*g.input, *declared], list(g.output), small,
+                              value_info=list(g.value_info))
+    light = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    light.functions.extend(model.functions)
+    return light
+
+
 def read_onnx(path: str | os.PathLike[str], input_shape: Sequence[int] | None = None) -> OnnxModel:
     """Load, check and shape-infer the ONNX model at ``path``; raises :class:`ModelImportError`."""
     import onnx
@@ -196,7 +217,8 @@ def read_onnx(path: str | os.PathLike[str], input_shape: Sequence[int] | None = 
     inp, shape, fixed = _the_input(where, model, input_shape)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(_without_weights(model), check_type=False, strict_mode=False,
+                                                     data_prop=True)
     except Exception:  # inference is a cross-check only; the conversion infers its own shapes
         inferred = model
     m = OnnxModel(where, model, int(opset), inp.name, shape, fixed_batch=fixed)
