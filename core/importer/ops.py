@@ -42,13 +42,52 @@ def _operands(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[
     return args[0], args[1]
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _with_constant(conv: Conversion, n: fx.Node, a: Any, b: Any, op: str) -> Any:
+    """``x + c``, ``c - x``, ``x * c``, ``x / c`` …: a Scale node (x · factor + offset), or None if no constant.
+
+    Division by ``c`` is multiplication by ``1/c``, which may differ from torch's quotient in the
+    last bit of a float.
+    """
+    if isinstance(a, Ref) and _number(b):
+        x, c, x_first = a, float(b), True
+    elif isinstance(b, Ref) and _number(a):
+        x, c, x_first = b, float(a), False
+    else:
+        return None
+    if op == "add":
+        factor, offset = 1.0, c
+    elif op == "sub":
+        factor, offset = (1.0, -c) if x_first else (-1.0, c)
+    elif op == "mul":
+        factor, offset = c, 0.0
+    elif not x_first:
+        raise conv.fail(n, f"{describe(n)} of a constant by a tensor", "a reciprocal maps to no layer type")
+    elif c == 0.0:
+        raise conv.fail(n, f"{describe(n)} of a tensor by the constant 0")
+    else:
+        factor, offset = 1.0 / c, 0.0
+    if factor == 1.0 and offset == 0.0:
+        return x  # + 0, × 1: no op
+    return conv.functional(n, "Scale", {"factor": factor, "offset": offset}, [x], op)
+
+
 def _add(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     a, b = _operands(conv, n, args, kwargs)
+    scaled = _with_constant(conv, n, a, b, "add")
+    if scaled is not None:
+        return scaled
     return conv.functional(n, "Add", {}, _tensors(conv, n, a, b, fit="Add"), "add")
 
 
 def _mul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     a, b = _operands(conv, n, args, kwargs)
+    scaled = _with_constant(conv, n, a, b, "mul")
+    if scaled is not None:
+        return scaled
     if isinstance(a, Param) and isinstance(b, Ref) and _is_layer_scale(conv, n, a):
         return _layer_scale(conv, n, a, b)
     if isinstance(b, Param) and isinstance(a, Ref) and _is_layer_scale(conv, n, b):
@@ -58,6 +97,9 @@ def _mul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
 
 def _sub(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     a, b = _operands(conv, n, args, kwargs)
+    scaled = _with_constant(conv, n, a, b, "sub")
+    if scaled is not None:
+        return scaled
     return conv.functional(n, "Subtract", {}, _tensors(conv, n, a, b, fit="Subtract"), "sub")
 
 
@@ -66,6 +108,9 @@ def _div(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
     if rest.pop("rounding_mode", None) is not None:
         raise conv.fail(n, f"{describe(n)} with rounding_mode={kwargs['rounding_mode']!r}")
     a, b = _operands(conv, n, args, rest)
+    scaled = _with_constant(conv, n, a, b, "div")
+    if scaled is not None:
+        return scaled
     return conv.functional(n, "Divide", {}, _tensors(conv, n, a, b, fit="Divide"), "div")
 
 

@@ -6,6 +6,7 @@ Only PReLU has parameters: one learned slope, or one per channel.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from core.layers.registry import register
 from core.layers.spec import (
@@ -130,5 +131,31 @@ def _softmax(type_name: str, doc: str) -> LayerSpec:
 Softmax = _softmax("Softmax", "exp(x_i)/Σ exp(x_j): turns class scores into probabilities that sum to 1.")
 LogSoftmax = _softmax("LogSoftmax", "log(softmax(x)): numerically stable log-probabilities, for NLLLoss.")
 
+
+# -- Scale (arithmetic with constants) ------------------------------------------------------------
+
+def _scale(x: Any, factor: float = 1.0, offset: float = 0.0) -> Any:
+    if factor != 1.0:
+        x = x * factor
+    return x + offset if offset != 0.0 else x
+
+
+def _scale_code(xs: Sequence[str], p: Params) -> str:
+    text = xs[0] if p["factor"] == 1.0 else f"{xs[0]} * {float(p['factor'])!r}"
+    return text if p["offset"] == 0.0 else f"{text} + {float(p['offset'])!r}"
+
+
+Scale = register(LayerSpec(
+    type="Scale", category=Category.ACTIVATION,
+    doc="x · factor + offset with constant numbers, element-wise: input scaling (x / 255), a fixed "
+        "gain or shift; no parameters.",
+    params=(ParamSpec("factor", Kind.FLOAT, 1.0, "Every value is multiplied by this (1/255 for x / 255)."),
+            ParamSpec("offset", Kind.FLOAT, 0.0, "Then this is added (−0.5 for x − 0.5).")),
+    infer=same_shape, function=_scale, code=_scale_code,
+    short=lambda p: " ".join(t for t in (f"×{p['factor']:g}" if p["factor"] != 1.0 else "",
+                                         f"{p['offset']:+g}" if p["offset"] != 0.0 else "") if t),
+    fit_role=FitRole.PASS_THROUGH,
+))
+
 __all__ = ["ELU", "GELU", "Hardsigmoid", "Hardswish", "LeakyReLU", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6",
-           "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh", "same_shape"]
+           "Scale", "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh", "same_shape"]

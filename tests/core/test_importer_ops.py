@@ -192,8 +192,9 @@ def test_subtract_and_divide() -> None:
 
 
 def test_arithmetic_with_constants_is_refused_by_name() -> None:
-    with pytest.raises(ModelImportError, match=r"operator\.truediv of a tensor and a constant"):
-        import_with_weights(Fn(lambda m, x: x / 255.0), (3, 4, 4))
+    with pytest.raises(ModelImportError, match=r"operator\.truediv of a constant by a tensor in Fn\.forward: a "
+                                               r"reciprocal maps to no layer type"):
+        import_with_weights(Fn(lambda m, x: 1.0 / x), (3, 4, 4))
     with pytest.raises(ModelImportError, match=r"torch\.div with rounding_mode='floor'"):
         import_with_weights(Fn(lambda m, x: torch.div(x, x.sigmoid(), rounding_mode="floor")), (3, 4, 4))
 
@@ -526,3 +527,16 @@ def test_a_parameter_viewed_to_a_batch_is_refused_by_name() -> None:
         import_with_weights(Viewed(lambda w: w.view(6)), (6,))
     with pytest.raises(ModelImportError, match=r"Tensor\.flatten of the parameter 'w' used directly in forward"):
         import_with_weights(Viewed(lambda w: w.flatten()), (6,))  # no internal class named (it said "on a _Param")
+
+
+# -- arithmetic with constant numbers: Scale -----------------------------------------------------
+
+def test_arithmetic_with_constant_numbers_becomes_scale() -> None:
+    def forward(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        y = m.conv(x / 255.0 - 0.5)
+        return torch.mul(y, 2) + (1 - y.sigmoid()) * 0.5 + (y + 0) * 1
+
+    g = check(Fn(forward, conv=nn.Conv2d(3, 2, 1)), (3, 4, 4))
+    scales = sorted((n.params.get("factor", 1.0), n.params.get("offset", 0.0))
+                    for n in g.nodes.values() if n.type == "Scale")
+    assert scales == [(-1.0, 1.0), (1.0 / 255.0, 0.0), (0.5, 0.0), (1.0, -0.5), (2.0, 0.0)]  # + 0 and × 1: none
