@@ -282,8 +282,6 @@ class _Plot(pg.PlotWidget):
         self.readout.setZValue(100)
         self.readout.hide()
         item.addItem(self.readout, ignoreBounds=True)
-        self.marker = pg.ScatterPlotItem(size=8, pen=None)
-        item.addItem(self.marker, ignoreBounds=True)
         self.apply_theme(theme)
         self.hover_curves: list[tuple[str, pg.PlotDataItem]] = []
         self.scene().sigMouseMoved.connect(self._hover)
@@ -307,11 +305,9 @@ class _Plot(pg.PlotWidget):
         self.readout.setColor(theme.text)
         self.readout.fill = pg.mkBrush(QColor(theme.panel_alt))
         self.readout.update()
-        self.marker.setBrush(pg.mkBrush(theme.accent))
 
     def leaveEvent(self, event: object) -> None:  # Qt override
         self.readout.hide()
-        self.marker.setData([], [])
         super().leaveEvent(event)  # type: ignore[arg-type]
 
     def readout_at(self, x: float) -> str | None:
@@ -622,8 +618,16 @@ class MetricsPlots(QWidget):
         snug = (hi - lo) >= 0.6 * (y1 - y0)
         if self._loss_fixed and inside and snug:
             return
+        # A loss leaving the range keeps going the same way (falling, most of a run): refitted with room
+        # on that side (35% of the span, still snug), the axis and the plot's grid are re-rendered a few
+        # times per run instead of at almost every refresh while the loss falls fast.
+        below = 0.35 if self._loss_fixed and lo < y0 else 0.05
+        above = 0.35 if self._loss_fixed and hi > y1 else 0.05
+        bottom = lo - below * span
+        if lo >= 0:
+            bottom = max(bottom, -0.05 * span)  # a loss never goes under 0: no room for it there
         self._loss_fixed = True
-        item.setYRange(lo - 0.05 * span, hi + 0.05 * span, padding=0)
+        item.setYRange(bottom, hi + above * span, padding=0)
 
     @property
     def dirty(self) -> bool:

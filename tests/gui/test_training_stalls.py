@@ -4,7 +4,9 @@ While a run trains, its thread holds the interpreter between torch operations, s
 GUI thread waits for it at every operation: the Predictions view then computes on a worker thread,
 with the same result as in the foreground, the latest request winning. A run trains on the data
 source the preview already opened instead of drawing it again. The editor itself starts without
-importing torch (the training settings' declarations are torch-free).
+importing torch (the training settings' declarations are torch-free). While a run trains the GIL
+hand-over is shorter and put back after it; a falling loss refits the loss axis a few times, not at
+every refresh; the inspector warms the style's widgets once shown, before the first click.
 """
 
 from __future__ import annotations
@@ -238,3 +240,98 @@ def test_the_inspector_shows_another_node_of_the_same_type_in_the_same_widgets(q
     doc.set_selection(["fc1"])  # another type: its own widgets
     assert panel.widget() is not body and "in_features" in panel.inferred_labels
     doc.dispose()
+
+
+def test_the_gil_hand_over_is_shorter_while_a_run_trains_and_restored_after(qtbot):
+    from gui.training.worker import TRAINING_SWITCH_INTERVAL_S, RunRequest, SwitchInterval, TrainingWorker
+    from tests.gui.test_training_worker import tiny_config
+
+    before = sys.getswitchinterval()
+    assert before != TRAINING_SWITCH_INTERVAL_S
+    during: list[float] = []
+    worker = TrainingWorker(RunRequest.for_graph(tiny_graph(), config=tiny_config(epochs=2)))
+    worker.progress.connect(lambda _ev: during.append(sys.getswitchinterval()))
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
+    worker.wait()
+    assert during and set(during) == {TRAINING_SWITCH_INTERVAL_S}
+    assert sys.getswitchinterval() == before and SwitchInterval.held() == 0
+    g = tiny_graph()
+    g.set_param("fc", "out_features", 7)  # a run that fails while setting up gives it back too
+    worker = TrainingWorker(RunRequest.for_graph(g, config=tiny_config()))
+    with qtbot.waitSignal(worker.finished, timeout=60_000) as blocker:
+        worker.start()
+    worker.wait()
+    assert blocker.args[0].status == "failed"
+    assert sys.getswitchinterval() == before and SwitchInterval.held() == 0
+
+
+def test_nested_holds_of_the_switch_interval_restore_what_was_set_before_the_first():
+    from gui.training.worker import TRAINING_SWITCH_INTERVAL_S, SwitchInterval
+
+    before = sys.getswitchinterval()
+    SwitchInterval.hold()
+    SwitchInterval.hold()
+    assert sys.getswitchinterval() == TRAINING_SWITCH_INTERVAL_S
+    SwitchInterval.release()
+    assert sys.getswitchinterval() == TRAINING_SWITCH_INTERVAL_S  # the other run still trains
+    SwitchInterval.release()
+    SwitchInterval.release()  # one release too many changes nothing
+    assert sys.getswitchinterval() == before and SwitchInterval.held() == 0
+
+
+def test_the_inspector_warms_the_styles_widgets_once_shown_and_a_click_still_shows_them(qtbot, monkeypatch):
+    from core.project import load_project
+    from gui.panels import inspector as inspector_module
+
+    rendered = []
+    real = inspector_module.warm_style
+    monkeypatch.setattr(inspector_module, "warm_style", lambda parent=None: rendered.append(real(parent)))
+    doc = Document.from_project(load_project(ROOT / "resources" / "demo_lenet.json"))
+    panel = inspector_module.InspectorPanel()
+    qtbot.addWidget(panel)
+    panel.set_document(doc)
+    panel.show()
+    qtbot.waitUntil(lambda: len(rendered) == 1)
+    assert not rendered[0].isNull() and rendered[0].width() > 0 and rendered[0].height() > 0
+    panel.hide()
+    panel.show()
+    qtbot.wait(20)
+    assert len(rendered) == 1  # once per panel
+    qtbot.waitUntil(lambda: not [w for w in panel.findChildren(inspector_module.QWidget)
+                                 if w.testAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)])  # thrown away
+    doc.set_selection(["conv1"])  # the first click builds and shows the node's form as before
+    qtbot.waitUntil(lambda: panel.frozen_box is not None and panel.frozen_box.isVisible())
+    assert panel.editors["out_channels"].box.value() == 6
+    doc.dispose()
+
+
+def test_a_falling_loss_keeps_the_loss_axis_still_between_a_few_refits_and_always_shows_every_point(qtbot):
+    import numpy as np
+
+    from core.training import BatchProgress
+    from gui.training.plots import MetricsPlots
+
+    plots = MetricsPlots()
+    qtbot.addWidget(plots)
+    plots.show()
+    plots.set_epochs(2)
+    view = plots.loss_plot.getPlotItem().getViewBox()
+    changes: list[tuple[float, float]] = []
+    view.sigYRangeChanged.connect(lambda _vb, r: changes.append(tuple(r)))
+    steps, rng = 200, np.random.default_rng(0)
+    losses = 2.3 * np.exp(-np.arange(2 * steps) / 60) + 0.05 + 0.05 * rng.random(2 * steps)  # a run's fall
+    refreshes = 0
+    for first in range(0, 2 * steps, 8):  # 8 steps per refresh, as at 2.5 refreshes a second
+        chunk = tuple(float(v) for v in losses[first:first + 8])
+        epoch = first // steps + 1
+        plots.add_batch(BatchProgress(epoch=epoch, epochs=2, step=first % steps + 8, steps=steps,
+                                      global_step=first + 8, loss=chunk[-1], losses=chunk, first_step=first + 1,
+                                      lr=0.05, images_per_s=1.0, eta_s=1.0))
+        plots.refresh()
+        refreshes += 1
+        y0, y1 = view.viewRange()[1]
+        shown = losses[:first + 8]
+        assert y0 <= shown.min() and shown.max() <= y1  # every point on screen
+        assert y0 >= -0.05 * (shown.max() - shown.min()) - 1e-9  # a loss axis does not reach far below 0
+    assert refreshes == 50 and 0 < len(changes) <= refreshes // 4
