@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -66,6 +67,11 @@ class User:
         self.turn = 0
         self.runs = 0
         self.actions: Counter[str] = Counter()
+        self.images_per_s: list[float] = []  # every epoch's training images/s but each run's first
+
+    def _epoch(self, metrics: Any) -> None:
+        if metrics.epoch > 1:
+            self.images_per_s.append(metrics.images_per_s)
 
     def tick(self) -> None:
         t = time.perf_counter() - self.t0
@@ -75,6 +81,7 @@ class User:
             self.actions["run start"] += 1
             if not panel.start(epochs=self.run_epochs):
                 raise SystemExit(f"the run did not start: {panel.problem_text}")
+            panel.worker.epoch_ended.connect(self._epoch)
             self.runs += 1
             return
         tab = tab_for(t)
@@ -121,6 +128,8 @@ def main() -> int:
     ap.add_argument("--bare", type=float, default=10.0, help="seconds of bare event loop first (0: skip)")
     ap.add_argument("--events", action="store_true", help="record the last Qt event too (costs a little)")
     ap.add_argument("--json", type=Path, help="write every stall with its samples here")
+    ap.add_argument("--switch-interval", type=float, default=None,
+                    help="the GIL hand-over (s) while a run trains (0: Python's; default: the app's)")
     args = ap.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -140,6 +149,11 @@ def main() -> int:
                         "probe_interval": 0.5, "checkpoint_every": 1000}
     tmp = Path(tempfile.mkdtemp(prefix="nc-soak-"))
     window = open_window(app, project, tmp / "runs")
+    from gui.training.worker import SwitchInterval
+
+    if args.switch_interval is not None:
+        SwitchInterval.interval = args.switch_interval
+    print(f"switch interval while training: {SwitchInterval.interval * 1000 or sys.getswitchinterval() * 1000:g} ms")
     window.doc.set_selection(["conv1", "conv2"])
 
     watch = StallWatch(args.beat, args.budget, events=args.events)
@@ -173,6 +187,9 @@ def main() -> int:
     print(f"\nsoak {args.soak:.0f} s: {user.runs} runs of {args.run_epochs} epochs, actions "
           + ", ".join(f"{k} ×{v}" for k, v in sorted(user.actions.items())))
     print(f"heartbeat every {args.beat} ms: {fmt_pcts(watch.lateness)}")
+    if user.images_per_s:
+        print(f"training: median {statistics.median(user.images_per_s):.0f} images/s over "
+              f"{len(user.images_per_s)} epochs (each run's first left out)")
     print(watch.report())
     kinds = Counter(classify(s.note) for s in stalls)
     print("stalls by moment: " + (", ".join(f"{k} {v}" for k, v in kinds.most_common()) or "none"))
