@@ -40,11 +40,13 @@ from core.project import (
     project_from_dict,
     project_to_dict,
 )
+from gui.file_messages import file_problem
 
 APP_NAME = "NetCanvas"
 RECENT_MAX = 10
 RECOVERY_FORMAT = "netcanvas-recovery"
 PROJECT_SUFFIXES = (".json",)
+OPENABLE_SUFFIXES = (*PROJECT_SUFFIXES, ".onnx")  # what File › Open and a drop open (.onnx: imported)
 MAX_NAME = 120  # a project name is a title, not a paragraph
 _RECOVERY_RE = re.compile(r"recovery-(\d+)\.json")
 
@@ -185,22 +187,6 @@ class Recovery:
 
 # -- what the user reads about files ---------------------------------------------------------------
 
-def file_problem(path: Path | str, exc: BaseException | str) -> str:
-    """``"PATH: problem"`` with the path exactly once, whether or not the error already names it.
-
-    Loader errors (:class:`ProjectError`) start with the path; an ``OSError`` names the file it
-    failed on (perhaps a temporary one) inside its text, so only its ``strerror`` is kept.
-    """
-    if isinstance(exc, OSError) and exc.strerror:
-        problem = exc.strerror
-    else:
-        problem = str(exc)
-    where = str(path)
-    if problem.startswith(f"{where}: ") or problem == where:
-        return problem
-    return f"{where}: {problem}"
-
-
 def drop_refusal(paths: Sequence[str | None]) -> str | None:
     """Why the dropped items cannot be opened (one status-bar line), or None when one is a project file.
 
@@ -211,9 +197,9 @@ def drop_refusal(paths: Sequence[str | None]) -> str | None:
     if not paths:
         return None
     local = [Path(p) for p in paths if p is not None]
-    if any(p.suffix.lower() in PROJECT_SUFFIXES for p in local):
+    if any(p.suffix.lower() in OPENABLE_SUFFIXES for p in local):
         return None
-    opens = "NetCanvas opens project files (.json)"
+    opens = "NetCanvas opens project files (.json) and ONNX models"
     if not local:
         return f"{opens} from this computer, not links: save the file, then drop it here"
     first = local[0]
@@ -223,8 +209,6 @@ def drop_refusal(paths: Sequence[str | None]) -> str | None:
         return f"{first.name} is a folder: {opens}; to train on images, pick the folder in the Training panel"
     if kind == ".py":
         return f"{first.name} is Python code: {opens}; to import a model use File › Import torchvision model…"
-    if kind == ".onnx":
-        return f"{first.name} is an ONNX model: {opens}, and writes ONNX with File › Export to ONNX…"
     if kind in (".pt", ".pth", ".ckpt", ".safetensors"):
         return f"{first.name} holds weights, not a graph: {opens}"
     if kind in images:
@@ -796,5 +780,6 @@ def _file_stem(name: str) -> str:
     return stem or "untitled"
 
 
-__all__ = ["APP_NAME", "PROJECT_SUFFIXES", "FileActions", "RecentFiles", "Recovery", "RenameProjectCommand", "data_dir",
+__all__ = ["APP_NAME", "OPENABLE_SUFFIXES", "PROJECT_SUFFIXES",
+           "FileActions", "RecentFiles", "Recovery", "RenameProjectCommand", "data_dir",
            "drop_refusal", "file_problem", "name_problem", "settings", "settings_org", "when_text"]

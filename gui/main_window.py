@@ -42,7 +42,7 @@ from core.analysis import Analysis, Severity
 from core.units import human
 from gui import commands
 from gui.document import Document
-from gui.files import APP_NAME, PROJECT_SUFFIXES, FileActions, Recovery, settings
+from gui.files import APP_NAME, OPENABLE_SUFFIXES, FileActions, Recovery, settings
 from gui.panels import CodePanel, InspectorPanel, PalettePanel, ProblemsPanel, SummaryPanel
 from gui.panels.icons import app_icon, severity_icon
 from gui.theme import THEMES, Theme, apply_theme, theme_named
@@ -591,7 +591,7 @@ class MainWindow(QMainWindow):
         if not md.hasUrls():
             return None
         for url in md.urls():
-            if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in PROJECT_SUFFIXES:
+            if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in OPENABLE_SUFFIXES:
                 return Path(url.toLocalFile())
         return None
 

@@ -38,7 +38,7 @@ class OnnxOpener(QObject):
         self.done.connect(self._arrived)
 
     def start(self, path: Path) -> None:
-        from gui.files import file_problem
+        from gui.file_messages import file_problem
         from gui.training.preload import hold_gc
 
         self.request += 1

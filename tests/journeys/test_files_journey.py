@@ -107,8 +107,6 @@ def test_dropping_files_that_are_no_project_says_why(qtbot, isolated) -> None:
     assert "File › Import torchvision model" in message  # … with what to do instead
 
     window.statusBar().clearMessage()
-    drop_on_window(window, isolated / "model.onnx")
-    assert assert_status_fits(window).startswith("model.onnx is an ONNX model")
     drop_on_window(window, isolated / "cat.png")
     message = assert_status_fits(window)
     assert message.startswith("cat.png is an image") and "Training panel" in message

@@ -79,3 +79,16 @@ def test_edits_made_while_an_onnx_model_imports_are_asked_about(qtbot, isolated,
     qtbot.waitUntil(lambda: "was not imported" in window.statusBar().currentMessage(), timeout=20000)
     assert asked == [True] and window.doc is doc and doc.project.name == "edited meanwhile"  # the user said Cancel
     assert window.statusBar().currentMessage() == "Kept your changes; later.onnx was not imported"
+
+
+def test_dropping_an_onnx_model_on_the_window_imports_it(qtbot, isolated) -> None:
+    from tests.journeys.test_files_journey import drop_on_window
+
+    window = open_window(qtbot, SIZES[1])
+    before = window.doc
+    drop_on_window(window, _small_onnx(isolated / "dropped.onnx"))
+    qtbot.waitUntil(lambda: window.doc is not before, timeout=20000)
+    settle(50)
+    assert not window.errors and window.doc.project.name == "dropped"
+    assert set(window.scene.nodes) == set(window.doc.graph.nodes) and len(window.doc.graph.nodes) == 8
+    assert assert_status_fits(window).startswith("Imported dropped.onnx: 6 layers")
