@@ -4,11 +4,15 @@ A small convolutional net trains on random images on a plain Python thread (what
 thread does: a torch op, the interpreter, the next op) while the GUI thread, every 100 ms, gives the
 live plots new points, refreshes and repaints them (what the Training dock does 2.5 times a second).
 The process's switch interval (``sys.setswitchinterval``) bounds how long the GUI thread waits to get
-the interpreter back each time it gave it up; the Training dock lowers it to
-``gui.training.worker.TRAINING_SWITCH_INTERVAL_S`` while a run trains. The intervals take turns in
+the interpreter back each time it gave it up. The intervals take turns in
 short rounds, so machine noise falls on all of them alike. Prints, per interval, the GUI thread's
 wall time per refresh + repaint (p50, p95, max), how many went over 50 ms, and the training images/s,
 with ratios to Python's default (5 ms).
+
+Measured (issue 11, round 2; 2 cores, torch using 2 threads): at load ~6 the repaints' p95 and max
+were a little lower at 1 ms (18 vs 24 ms p95) and the throughput the same, but on a quieter machine
+(load ~1) 1 ms trained at 0.14× the images/s of 5 ms (436 vs 3073), with the same repaint times: the
+app keeps Python's interval. Soaks (``bench/gui_soak.py --switch-interval``) were inconclusive.
 
 Run: ``.venv/bin/python bench/gil_handover.py`` (about a minute; ``--rounds``, ``--round-s``,
 ``--intervals 0.005,0.001,0.0005``).

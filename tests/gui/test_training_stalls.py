@@ -4,9 +4,9 @@ While a run trains, its thread holds the interpreter between torch operations, s
 GUI thread waits for it at every operation: the Predictions view then computes on a worker thread,
 with the same result as in the foreground, the latest request winning. A run trains on the data
 source the preview already opened instead of drawing it again. The editor itself starts without
-importing torch (the training settings' declarations are torch-free). While a run trains the GIL
-hand-over is shorter and put back after it; a falling loss refits the loss axis a few times, not at
-every refresh; the inspector warms the style's widgets once shown, before the first click.
+importing torch (the training settings' declarations are torch-free). A falling loss refits the
+loss axis a few times, not at every refresh; the inspector warms the style's widgets once shown,
+before the first click.
 """
 
 from __future__ import annotations
@@ -240,44 +240,6 @@ def test_the_inspector_shows_another_node_of_the_same_type_in_the_same_widgets(q
     doc.set_selection(["fc1"])  # another type: its own widgets
     assert panel.widget() is not body and "in_features" in panel.inferred_labels
     doc.dispose()
-
-
-def test_the_gil_hand_over_is_shorter_while_a_run_trains_and_restored_after(qtbot):
-    from gui.training.worker import TRAINING_SWITCH_INTERVAL_S, RunRequest, SwitchInterval, TrainingWorker
-    from tests.gui.test_training_worker import tiny_config
-
-    before = sys.getswitchinterval()
-    assert before != TRAINING_SWITCH_INTERVAL_S
-    during: list[float] = []
-    worker = TrainingWorker(RunRequest.for_graph(tiny_graph(), config=tiny_config(epochs=2)))
-    worker.progress.connect(lambda _ev: during.append(sys.getswitchinterval()))
-    with qtbot.waitSignal(worker.finished, timeout=60_000):
-        worker.start()
-    worker.wait()
-    assert during and set(during) == {TRAINING_SWITCH_INTERVAL_S}
-    assert sys.getswitchinterval() == before and SwitchInterval.held() == 0
-    g = tiny_graph()
-    g.set_param("fc", "out_features", 7)  # a run that fails while setting up gives it back too
-    worker = TrainingWorker(RunRequest.for_graph(g, config=tiny_config()))
-    with qtbot.waitSignal(worker.finished, timeout=60_000) as blocker:
-        worker.start()
-    worker.wait()
-    assert blocker.args[0].status == "failed"
-    assert sys.getswitchinterval() == before and SwitchInterval.held() == 0
-
-
-def test_nested_holds_of_the_switch_interval_restore_what_was_set_before_the_first():
-    from gui.training.worker import TRAINING_SWITCH_INTERVAL_S, SwitchInterval
-
-    before = sys.getswitchinterval()
-    SwitchInterval.hold()
-    SwitchInterval.hold()
-    assert sys.getswitchinterval() == TRAINING_SWITCH_INTERVAL_S
-    SwitchInterval.release()
-    assert sys.getswitchinterval() == TRAINING_SWITCH_INTERVAL_S  # the other run still trains
-    SwitchInterval.release()
-    SwitchInterval.release()  # one release too many changes nothing
-    assert sys.getswitchinterval() == before and SwitchInterval.held() == 0
 
 
 def test_the_inspector_warms_the_styles_widgets_once_shown_and_a_click_still_shows_them(qtbot, monkeypatch):
