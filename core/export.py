@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -369,9 +370,11 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module 
         # constant 1 (ConvNeXt's LayerNorm2d does), and the dynamic batch would be refused.
         with _torch_logs_quiet():
             batch = torch.export.Dim("batch")  # one batch axis, shared by every Input
-            torch.onnx.export(model, examples, tmp, input_names=[args[i] for i in plan.inputs],
-                              output_names=outputs, dynamic_shapes=tuple({0: batch} for _ in examples),
-                              external_data=False, verbose=False)
+            program = torch.onnx.export(model, examples, None, input_names=[args[i] for i in plan.inputs],
+                                        output_names=outputs, dynamic_shapes=tuple({0: batch} for _ in examples),
+                                        optimize=False, verbose=False)
+            _keep_layers(program.model, set(model.state_dict()))
+            program.save(tmp, external_data=False)
         replace_file(tmp, target)  # the umask's permissions, not mkstemp's 0600
     except Exception as exc:
         raise ExportError(f"torch could not export the network to ONNX: {_first_sentence(exc)}") from None
@@ -380,6 +383,27 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module 
         if os.path.exists(tmp):
             os.unlink(tmp)
     return target
+
+
+def _keep_layers(onnx_model: Any, parameters: set[str]) -> None:
+    """Tidy torch's unoptimised ONNX graph without merging layers, so the file re-imports as the graph.
+
+    torch's own optimiser folds each BatchNorm into the convolution before it; a NetCanvas graph
+    exported and opened again would lose its BatchNorm layers. Instead only the shape arithmetic
+    torch writes around each op is folded away, and the zero bias torch's lowering gives a Conv
+    that has none (a constant, not one of the model's parameters) is dropped again.
+    """
+    import onnxscript.optimizer as onnx_optimizer
+
+    onnx_optimizer.fold_constants(onnx_model)
+    for node in onnx_model.graph:
+        if node.op_type not in ("Conv", "ConvTranspose") or len(node.inputs) < 3 or node.inputs[2] is None:
+            continue
+        bias = node.inputs[2]
+        value = bias.const_value
+        if bias.name not in parameters and value is not None and not value.numpy().any():
+            node.replace_input_with(2, None)
+    onnx_optimizer.remove_unused_nodes(onnx_model)
 
 
 @contextlib.contextmanager

@@ -226,16 +226,18 @@ def test_lenet_round_trips_through_our_export(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # torch's dynamo exporter takes several seconds for a ResNet
-def test_resnet18_round_trips_with_batchnorm_folded_by_the_exporter(tmp_path: Path) -> None:
+def test_resnet18_round_trips_to_the_same_layers_and_weights(tmp_path: Path) -> None:
     graph = load_source("template:resnet18_cifar").graph
     source = _stats(compile_graph(graph, seed=0)).eval()
     path = export_onnx(graph, tmp_path / "r18.onnx", model=source)
     back, model = _imported(path)
-    # torch's exporter folds each BatchNorm into the convolution before it: the rest is the same graph
-    want = Counter(n.type for n in graph.nodes.values() if n.type != "BatchNorm2d")
-    assert Counter(n.type for n in back.nodes.values()) == want
-    convs = [nid for nid, n in graph.nodes.items() if n.type == "Conv2d"]
-    assert sorted(nid for nid, n in back.nodes.items() if n.type == "Conv2d") == sorted(convs)
+    # our export keeps every BatchNorm (torch's optimiser would fold it into the conv before it) and
+    # no zero conv bias is added: the same layer types, and every layer with weights keeps its id
+    assert Counter(n.type for n in back.nodes.values()) == Counter(n.type for n in graph.nodes.values())
+    weighted = {nid for nid, n in graph.nodes.items() if n.type in ("Conv2d", "BatchNorm2d", "Linear")}
+    assert weighted <= set(back.nodes)
+    assert {nid: back.nodes[nid].params for nid in weighted} == {nid: graph.nodes[nid].params for nid in weighted}
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in source.parameters())
     # one block per module path, as the torch importer makes them: layer1 holds layer1.0 and layer1.1
     assert back.groups["layer1"].members == ["layer1.0", "layer1.1"]
     assert {"layer1.0.conv1", "layer1.0.conv2"} <= set(back.groups["layer1.0"].members)
