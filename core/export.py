@@ -373,6 +373,8 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module 
             program = torch.onnx.export(model, examples, None, input_names=[args[i] for i in plan.inputs],
                                         output_names=outputs, dynamic_shapes=tuple({0: batch} for _ in examples),
                                         optimize=False, verbose=False)
+            if program is None:  # torch returns None only for the TorchScript exporter, which is not used
+                raise RuntimeError("torch's exporter returned no ONNX program")
             _keep_layers(program.model, set(model.state_dict()))
             program.save(tmp, external_data=False)
         replace_file(tmp, target)  # the umask's permissions, not mkstemp's 0600
