@@ -389,7 +389,7 @@ class FileActions:
         from PySide6.QtWidgets import QApplication, QProgressBar, QPushButton
 
         from gui.document import Document
-        from gui.training.preload import hold_gc
+        from gui.gc_pause import hold_gc
 
         request = self._open_request
         doc = self.w.doc
@@ -476,7 +476,7 @@ class FileActions:
         time (``gc.freeze``; what it holds is still freed when no longer referenced)."""
         import gc
 
-        from gui.training.preload import release_gc
+        from gui.gc_pause import release_gc
 
         if self._gc_held:
             self._gc_held = False

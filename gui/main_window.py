@@ -43,6 +43,7 @@ from core.units import human
 from gui import commands
 from gui.document import Document
 from gui.files import APP_NAME, OPENABLE_SUFFIXES, FileActions, Recovery, settings
+from gui.gc_pause import hold_gc, release_gc
 from gui.panels import CodePanel, InspectorPanel, PalettePanel, ProblemsPanel, SummaryPanel
 from gui.panels.icons import app_icon, severity_icon
 from gui.theme import THEMES, Theme, apply_theme, theme_named
@@ -549,15 +550,13 @@ class MainWindow(QMainWindow):
         # (triggered on either thread) would finalize Qt wrappers and torch objects beside the job's own
         # torch work, which crashed the ONNX export at random. The GUI thread only waits meanwhile.
         gc.collect()
-        gc_was_on = gc.isenabled()
-        gc.disable()
+        hold_gc()
         try:
             thread.start()
             loop.exec()
             thread.wait()
         finally:
-            if gc_was_on:
-                gc.enable()
+            release_gc()
             QApplication.restoreOverrideCursor()
             dialog.reset()
             dialog.deleteLater()

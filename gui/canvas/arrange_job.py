@@ -17,7 +17,6 @@ wrong thread, the failure the busy export jobs already guard against.
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QTimer
 
 from core.graph import Graph
 from core.layout import arrange
+from gui.gc_pause import hold_gc, release_gc
 
 if TYPE_CHECKING:
     from gui.document import Document
@@ -88,13 +88,13 @@ class _GcPause:
 
     def __init__(self) -> None:
         self.jobs: list[ArrangeJob] = []
-        self.was_enabled = False
+        self.held = False  # our hold_gc() is on
         self.timer: QTimer | None = None
 
     def hold(self, job: ArrangeJob) -> None:
-        if not self.jobs:
-            self.was_enabled = gc.isenabled()
-            gc.disable()
+        if not self.held:
+            hold_gc()
+            self.held = True
         self.jobs.append(job)
         if self.timer is None:
             # parented to the application, not to a view: a view closed mid-job still resumes GC
@@ -108,8 +108,9 @@ class _GcPause:
         if not self.jobs:
             if self.timer is not None:
                 self.timer.stop()
-            if self.was_enabled:
-                gc.enable()
+            if self.held:
+                self.held = False
+                release_gc()
 
 
 _gc_pause = _GcPause()

@@ -39,7 +39,7 @@ class OnnxOpener(QObject):
 
     def start(self, path: Path) -> None:
         from gui.file_messages import file_problem
-        from gui.training.preload import hold_gc
+        from gui.gc_pause import hold_gc
 
         self.request += 1
         request, window = self.request, self.files.w
@@ -63,14 +63,14 @@ class OnnxOpener(QObject):
             try:
                 self.done.emit(request, (path, result))
             except RuntimeError:  # the window closed meanwhile
-                from gui.training.preload import release_gc
+                from gui.gc_pause import release_gc
 
                 release_gc()
 
         threading.Thread(target=work, name="import onnx", daemon=True).start()
 
     def _arrived(self, request: int, outcome: tuple[Path, Any]) -> None:
-        from gui.training.preload import release_gc
+        from gui.gc_pause import release_gc
 
         release_gc()
         self.running -= 1

@@ -88,6 +88,7 @@ class TorchvisionImportDialog(QDialog):
         self.project: Any = None
         self._note = ""  # the status line under the list once it is loaded
         self.worker: _Worker | None = None
+        self._gc_held = False  # a hold_gc() of ours is on (the worker runs)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter models (e.g. resnet, efficientnet)")
         self.filter.setClearButtonEnabled(True)
@@ -126,8 +127,15 @@ class TorchvisionImportDialog(QDialog):
         return self.worker is not None and self.worker.isRunning()
 
     def _run(self, job: Callable[[], Any], done: Callable[[Any], None], message: str) -> None:
+        from gui.gc_pause import hold_gc
+
         self.status.setText(message)
         self.progress.show()
+        # Building and tracing a model allocates enough to start collections on the worker, which
+        # would finalize the GUI's dropped Qt wrappers there (a Qt abort): the collector waits.
+        if not self._gc_held:
+            hold_gc()
+            self._gc_held = True
         self.worker = _Worker(job, self)
         self.worker.succeeded.connect(done)
         self.worker.failed.connect(self._failed)
@@ -138,6 +146,14 @@ class TorchvisionImportDialog(QDialog):
         # is no longer busy when it enables Import or takes the next Enter.
         if self.worker is not None:
             self.worker.wait()
+        self._release_gc()
+
+    def _release_gc(self) -> None:
+        from gui.gc_pause import release_gc
+
+        if self._gc_held:
+            self._gc_held = False
+            release_gc()
 
     def _listed(self, rows: list[tuple[str, int | None, float | None]]) -> None:
         self._join()
@@ -218,6 +234,7 @@ class TorchvisionImportDialog(QDialog):
         # Closing while a worker runs: wait for it so no thread outlives its dialog.
         if self.worker is not None:
             self.worker.wait()
+        self._release_gc()
         super().done(result)
 
 

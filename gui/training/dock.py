@@ -41,13 +41,13 @@ from core.layers.registry import get_spec
 from core.project import Project, graph_from_dict, graph_to_dict
 from core.training import BatchProgress, ConfigError, EpochMetrics, ProbeData, RunInfo, RunSummary
 from core.training.runs import RunFolder, RunFolderError, default_run_dir, load_checkpoint
+from gui.gc_pause import hold_gc, release_gc
 from gui.theme import Theme, current_theme
 from gui.training.commands import SetTrainingCommand
 from gui.training.images import ProgressLine
 from gui.training.maps import MAX_FPS, FeatureMapView, FiltersView
 from gui.training.plots import MetricsPlots
 from gui.training.predict import PredictionView
-from gui.training.preload import hold_gc, release_gc
 from gui.training.runs import RunsPanel
 from gui.training.settings import TrainingSettings
 from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_config, resume_request

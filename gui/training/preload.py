@@ -8,42 +8,17 @@ meanwhile (:func:`hold_gc`): a collection on that thread would finalize the GUI'
 
 from __future__ import annotations
 
-import gc
 import importlib
 import threading
 
 from PySide6.QtCore import QObject, Signal
 
+from gui.gc_pause import hold_gc, release_gc
+
 # What the panel imports that takes long (torch: 2 s on an idle 2-core machine, 10 s on a busy one),
 # in import order; the last one pulls in the rest of the panel.
 HEAVY_MODULES = ("numpy", "torch", "pyqtgraph", "core.compiler", "core.training", "core.training.session",
                  "core.explain", "gui.training.dock")
-
-_gc_holds = 0
-_gc_was_enabled = False
-
-
-def hold_gc() -> None:
-    """Keep the cyclic collector off until :func:`release_gc` (call both on the GUI thread).
-
-    Held while a background thread imports or warms up torch: its allocations would otherwise start
-    collections on that thread, which finalize the GUI's dropped Qt wrappers there ("Timers cannot be
-    started from another thread", and worse).
-    """
-    global _gc_holds, _gc_was_enabled
-    if _gc_holds == 0:
-        _gc_was_enabled = gc.isenabled()
-        gc.disable()
-    _gc_holds += 1
-
-
-def release_gc() -> None:
-    """End one :func:`hold_gc`; the collector runs again when the last hold ends."""
-    global _gc_holds
-    _gc_holds = max(0, _gc_holds - 1)
-    if _gc_holds == 0 and _gc_was_enabled:
-        gc.enable()
-
 
 class Preloader(QObject):
     """Imports :data:`HEAVY_MODULES` once per process on a plain Python thread, then emits ``done`` (on
@@ -99,4 +74,4 @@ def preload() -> Preloader:
     return _preloader
 
 
-__all__ = ["HEAVY_MODULES", "Preloader", "hold_gc", "preload", "release_gc"]
+__all__ = ["HEAVY_MODULES", "Preloader", "preload"]

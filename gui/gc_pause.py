@@ -1,0 +1,40 @@
+"""One switch for the cyclic garbage collector, shared by everything that pauses it.
+
+A collection that starts on a worker thread (importing torch, tracing a model, reading a big
+project, laying out a graph) finalizes the GUI's dropped Qt wrappers on that thread, which Qt
+answers with an abort. Each such job holds the collector off while it runs. Holds are counted, so
+two overlapping jobs cannot switch it back on under each other (each saving and restoring
+``gc.isenabled()`` on its own did exactly that when their lifetimes interleaved).
+"""
+
+from __future__ import annotations
+
+import gc
+
+_gc_holds = 0
+_gc_was_enabled = False
+
+
+def hold_gc() -> None:
+    """Keep the cyclic collector off until :func:`release_gc` (call both on the GUI thread).
+
+    Held while a background thread imports or warms up torch: its allocations would otherwise start
+    collections on that thread, which finalize the GUI's dropped Qt wrappers there ("Timers cannot be
+    started from another thread", and worse).
+    """
+    global _gc_holds, _gc_was_enabled
+    if _gc_holds == 0:
+        _gc_was_enabled = gc.isenabled()
+        gc.disable()
+    _gc_holds += 1
+
+
+def release_gc() -> None:
+    """End one :func:`hold_gc`; the collector runs again when the last hold ends."""
+    global _gc_holds
+    _gc_holds = max(0, _gc_holds - 1)
+    if _gc_holds == 0 and _gc_was_enabled:
+        gc.enable()
+
+
+__all__ = ["hold_gc", "release_gc"]
