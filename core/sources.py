@@ -89,12 +89,15 @@ def list_sources(prefix: str) -> list[Listing]:
 def load_source(source: str) -> Project:
     """Load ``source``; raises :class:`SourceError` or :class:`ProjectError` with a clear message.
 
-    ``KIND:NAME`` with a registered ``KIND`` goes to that kind's resolver; anything else is a
-    project file path."""
+    ``KIND:NAME`` with a registered ``KIND`` goes to that kind's resolver; a path ending in
+    ``.onnx`` is imported (its graph only: ``main.py import`` also writes its weights); anything
+    else is a project file path."""
     prefix, colon, name = source.partition(":")
     kind = _KINDS.get(prefix) if colon else None
     if kind is not None:
         return kind.resolve(name)
+    if source.lower().endswith(".onnx"):
+        return _onnx(source)
     return load_project(source)
 
 
@@ -105,6 +108,19 @@ def _torchvision(name: str) -> Project:
 
 
 register_source("torchvision", _torchvision)
+
+
+def _onnx(path: str) -> Project:
+    from core.importer.errors import ModelImportError
+    from core.importer.onnx_import import import_onnx_project  # onnx is imported only for such a file
+
+    try:
+        return import_onnx_project(path)[0]
+    except ModelImportError as exc:
+        text = str(exc)
+        if text.startswith(path):  # a problem with the file itself names it; the caller names it once
+            text = text[len(path):].lstrip(": ").removeprefix("is ")
+        raise SourceError(text) from None
 
 __all__ = ["Listing", "SourceError", "SourceKind", "list_sources", "load_source", "register_source",
            "source_kind"]

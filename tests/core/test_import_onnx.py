@@ -23,11 +23,12 @@ import torch.nn.functional as F
 from onnx import TensorProto, helper
 from torch import nn
 
+from core.analysis import analyze
 from core.cli import main
 from core.compiler import compile_graph
 from core.export import export_onnx
 from core.importer.errors import ModelImportError
-from core.importer.onnx_import import import_onnx
+from core.importer.onnx_import import import_onnx, import_onnx_project
 from core.project import load_project
 from core.sources import load_source
 
@@ -376,3 +377,21 @@ def test_cli_refuses_a_broken_file_in_one_line(tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(bad) in err and "not a readable ONNX model" in err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_every_command_takes_an_onnx_file_as_its_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    onnx_path = _export(_stats(Classifier()).eval(), tmp_path / "net.onnx", (3, 16, 16))
+    assert main(["summary", str(onnx_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    want = analyze(import_onnx_project(onnx_path)[0].graph)
+    assert summary["total_params"] == want.total_params and summary["input_shape"] == [3, 16, 16]
+    assert main(["export", str(onnx_path), "-o", str(tmp_path / "net.py")]) == 0
+    assert "class " in (tmp_path / "net.py").read_text(encoding="utf-8")
+    capsys.readouterr()
+    bad = tmp_path / "cut.onnx"
+    bad.write_bytes(onnx_path.read_bytes()[:300])
+    assert main(["summary", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {bad}: not a readable ONNX model (truncated or another format?): it does not parse"
