@@ -225,6 +225,7 @@ _AS_LAYER: dict[Any, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     torch.relu_: ("ReLU", (), {"inplace": True}),
     F.relu_: ("ReLU", (), {"inplace": True}),
     F.relu6: ("ReLU6", ("inplace",), {}),
+    F.hardtanh: ("Hardtanh", ("min_val", "max_val", "inplace"), {}),
     F.hardsigmoid: ("Hardsigmoid", ("inplace",), {}),
     F.hardswish: ("Hardswish", ("inplace",), {}),
     F.silu: ("SiLU", ("inplace",), {}),

@@ -78,6 +78,26 @@ Softplus = activation(
 Mish = activation("Mish", "x·tanh(softplus(x)): a smooth, non-monotonic activation (YOLOv4).", _INPLACE)
 
 
+def _hardtanh_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    lo, hi = p["min_val"], p["max_val"]
+    if not hi > lo:  # torch asserts it when the layer is built
+        raise LayerError(f"Hardtanh max_val={hi:g} must be above min_val={lo:g} — raise max_val or lower min_val",
+                         fix=set_param_fix("max_val", lo + 1.0), param="max_val")
+    return same_shape(p, shapes)
+
+
+# Clip to any [a, b] (ONNX's Clip, F.hardtanh): ReLU6 is Hardtanh(0, 6).
+Hardtanh = register(LayerSpec(
+    type="Hardtanh", category=Category.ACTIVATION,
+    doc="min(max(x, a), b): clips to [min_val, max_val]; ReLU6 is Hardtanh(0, 6).",
+    params=(ParamSpec("min_val", Kind.FLOAT, -1.0, "a: the lowest output value."),
+            ParamSpec("max_val", Kind.FLOAT, 1.0, "b: the highest output value (above min_val)."),
+            _INPLACE),
+    infer=_hardtanh_infer, build=torch_builder("Hardtanh"),
+    short=lambda p: f"[{p['min_val']:g}, {p['max_val']:g}]",
+    feature_maps=True, fit_role=FitRole.PASS_THROUGH))
+
+
 # -- PReLU ----------------------------------------------------------------------------------------
 
 def _prelu_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
@@ -157,5 +177,5 @@ Scale = register(LayerSpec(
     fit_role=FitRole.PASS_THROUGH,
 ))
 
-__all__ = ["ELU", "GELU", "Hardsigmoid", "Hardswish", "LeakyReLU", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6",
-           "Scale", "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh", "same_shape"]
+__all__ = ["ELU", "GELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU", "LogSoftmax", "Mish", "PReLU",
+           "ReLU", "ReLU6", "Scale", "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh", "same_shape"]

@@ -395,3 +395,34 @@ def test_every_command_takes_an_onnx_file_as_its_source(tmp_path: Path, capsys: 
     assert main(["summary", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: {bad}: not a readable ONNX model (truncated or another format?): it does not parse"
+
+
+class Clipped(nn.Module):
+    """A clip to bounds other than ReLU6's, as a module and as a function."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.clip = nn.Hardtanh(-0.5, 2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.hardtanh(self.clip(self.conv(x)) * 3.0, -1.0, 1.5)
+
+
+def test_a_clip_to_any_bounds_is_a_hardtanh_from_onnx_and_from_torch(tmp_path: Path) -> None:
+    from core.importer import import_with_weights
+
+    source = Clipped().eval()
+    path = _export(source, tmp_path / "clip.onnx", (3, 8, 8))
+    graph, model = _imported(path)
+    clips = [(n.params.get("min_val", -1.0), n.params.get("max_val", 1.0))  # torch's defaults are left out
+             for n in graph.nodes.values() if n.type == "Hardtanh"]
+    assert clips == [(-0.5, 2.0), (-1.0, 1.5)]
+    x = torch.randn(2, 3, 8, 8) * 2
+    _same_outputs(model, path, x)
+    imported, state = import_with_weights(source, (3, 8, 8))  # the torch importer: module and F.hardtanh
+    assert [n.type for n in imported.nodes.values()].count("Hardtanh") == 2
+    compiled = compile_graph(imported)
+    compiled.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled.eval()(x), source(x))

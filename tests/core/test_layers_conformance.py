@@ -151,6 +151,7 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
     "ConstantPad2d": [({"value": 1.5}, [(3, 5, 5)]), ({"padding": [1, 2, 0, 3]}, [(2, 3, 4, 5)])],
     "Softplus": [({}, [(3, 4, 4)]), ({"beta": 2.0, "threshold": 5.0}, [(10,)])],
     "Mish": [({}, [(3, 4, 4)]), ({"inplace": True}, [(10,)])],
+    "Hardtanh": [({}, [(3, 4, 4)]), ({"min_val": -0.5, "max_val": 2.5}, [(10,)])],
     "Upsample": [
         ({"scale_factor": 2}, [(3, 4, 4)]),
         ({"scale_factor": 1.5, "mode": "bilinear", "align_corners": True}, [(3, 5, 7)]),
@@ -366,6 +367,7 @@ REFUSED: list[tuple[str, dict[str, Any], list[Shape], str | None]] = [
     ("AdaptiveAvgPool3d", {}, [(3, 4, 4)], "torch reads a batch of C×H×W maps as one C×D×H×W volume"),
     ("AdaptiveAvgPool1d", {}, [(3, 4, 4)], None),
     ("MaxUnpool2d", {}, [(3, 4, 4), (3, 4, 5)], None),
+    ("Hardtanh", {"min_val": 2.0, "max_val": 2.0}, [(3, 4, 4)], "torch only asserts it (python -O lets it through)"),
     ("Linear", {"in_features": 48}, [(3, 4, 4)], None),
     ("BatchNorm2d", {}, [(16,)], None),
     ("BatchNorm1d", {}, [(4, 5, 5)], None),
