@@ -331,6 +331,23 @@ def _as_layer_method(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs
     return conv.functional(n, type_name, params, [x], str(n.target))
 
 
+def _clamp(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``x.clamp(a, b)`` / ``torch.clamp`` / ``clip`` with constant bounds: ReLU (0, ∞), ReLU6 (0, 6) or Hardtanh."""
+    b = bind_args(conv, n, args, kwargs, ("input", "min", "max"), {"min": None, "max": None})
+    x = tensor_input(conv, n, b["input"])
+    lo, hi = b["min"], b["max"]
+    if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in (lo, hi)):
+        raise conv.fail(n, f"{describe(n)} to bounds that are tensors", "only constant numbers map to a layer")
+    if lo == 0 and hi is None:
+        return conv.functional(n, "ReLU", {}, [x], "clamp")
+    if lo == 0 and hi == 6:
+        return conv.functional(n, "ReLU6", {}, [x], "clamp")
+    if lo is None or hi is None:
+        raise conv.fail(n, f"{describe(n)} with one bound ({lo}, {hi})",
+                        "NetCanvas clips with ReLU (0, ∞), ReLU6 (0, 6) or Hardtanh (a, b)")
+    return conv.functional(n, "Hardtanh", {"min_val": float(lo), "max_val": float(hi)}, [x], "clamp")
+
+
 # -- shape operations -----------------------------------------------------------------------------
 
 def _flatten(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -711,7 +728,7 @@ _FUNCTIONS: dict[Any, Handler] = {
     torch.transpose: _transpose, torch.swapaxes: _transpose, torch.permute: _permute,
     torch.chunk: _chunk, torch.split: _split, operator.getitem: _getitem,
     torch.channel_shuffle: _channel_shuffle, F.channel_shuffle: _channel_shuffle, F.pad: _pad,
-    F.max_unpool2d: _max_unpool,
+    F.max_unpool2d: _max_unpool, torch.clamp: _clamp, torch.clip: _clamp,
     **{fn: _interpolate for fn in (F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear)},
     **{fn: _as_layer for fn in _AS_LAYER},
 }
@@ -724,6 +741,7 @@ _METHODS: dict[str, Handler] = {
     "unsqueeze": _squeeze, "squeeze": _squeeze,
     "transpose": _transpose, "swapaxes": _transpose, "permute": _permute,
     "chunk": _chunk, "split": _split, "contiguous": _alias, "clone": _alias,
+    "clamp": _clamp, "clamp_": _clamp, "clip": _clamp, "clip_": _clamp,
     **{name: _as_layer_method for name in _AS_LAYER_METHODS},
 }
 

@@ -540,3 +540,32 @@ def test_arithmetic_with_constant_numbers_becomes_scale() -> None:
     scales = sorted((n.params.get("factor", 1.0), n.params.get("offset", 0.0))
                     for n in g.nodes.values() if n.type == "Scale")
     assert scales == [(-1.0, 1.0), (1.0 / 255.0, 0.0), (0.5, 0.0), (1.0, -0.5), (2.0, 0.0)]  # + 0 and × 1: none
+
+
+class Clamps(nn.Module):
+    """clamp / clip with constant bounds, as methods and functions (YOLO-style box clipping, ReLU written by hand)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x).clamp(min=0)  # ReLU
+        y = torch.clamp(y * 4.0, 0, 6)  # ReLU6
+        return torch.clip(y - 3.0, -1.5, 2).clamp_(-0.25, 0.25)  # Hardtanh ×2
+
+
+def test_clamp_with_constant_bounds_is_relu_relu6_or_hardtanh() -> None:
+    graph = check(Clamps(), (3, 8, 8))
+    assert [t for t in types(graph) if t in ("ReLU", "ReLU6", "Hardtanh")] == ["ReLU", "ReLU6", "Hardtanh", "Hardtanh"]
+
+
+class OneBound(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(max=1.0)
+
+
+def test_clamp_with_only_an_upper_bound_is_refused_in_one_sentence() -> None:
+    with pytest.raises(ModelImportError) as err:
+        import_with_weights(OneBound(), (3, 4, 4))
+    assert "clamp" in str(err.value) and "Hardtanh" in str(err.value) and "\n" not in str(err.value)
