@@ -94,4 +94,12 @@ def json_safe(value: Any) -> Any:
     return root[0]
 
 
-__all__ = ["EXACT_BELOW", "count", "human", "human_bytes", "json_safe", "scientific"]
+def fmt_duration(seconds: float) -> str:
+    """A run's time as a clock reads it: ``4:07``, ``1:02:03`` (non-finite or negative: ``0:00``)."""
+    s = max(0, round(seconds)) if math.isfinite(seconds) else 0
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+__all__ = ["EXACT_BELOW", "count", "fmt_duration", "human", "human_bytes", "json_safe", "scientific"]

@@ -15,13 +15,11 @@ draw under the nodes' cards; the panel itself never touches the canvas.
 
 from __future__ import annotations
 
-import math
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QStandardPaths, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import Qt, QThread, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -41,47 +39,27 @@ from core.layers.registry import get_spec
 from core.project import Project, graph_from_dict, graph_to_dict
 from core.training import BatchProgress, ConfigError, EpochMetrics, ProbeData, RunInfo, RunSummary
 from core.training.runs import RunFolder, RunFolderError, default_run_dir, load_checkpoint
+from core.units import fmt_duration
 from gui.gc_pause import hold_gc, release_gc
 from gui.theme import Theme, current_theme
 from gui.training.commands import SetTrainingCommand
 from gui.training.images import ProgressLine
 from gui.training.maps import MAX_FPS, FeatureMapView, FiltersView
+from gui.training.node_stats import NodeStatsHistory
 from gui.training.plots import MetricsPlots
 from gui.training.predict import PredictionView
-from gui.training.runs import RunsPanel
+from gui.training.runs import RunsPanel, default_runs_root
 from gui.training.settings import TrainingSettings
 from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_config, resume_request
 
 LATER_MS = 80  # between building the viewers of the other tabs, so paints and input get in between
 PLOT_INTERVAL_MS = 400  # plots repaint at most 2.5 times a second (progress signals come at most 20 times)
-STAT_HISTORY = 120  # values kept per node and statistic for the canvas sparklines
 
 
 def _shows_maps(type_name: str) -> bool:
     """Whether the Maps tab offers this layer's output first: its declaration says (``feature_maps``)."""
     spec = get_spec(type_name)
     return spec is not None and spec.feature_maps
-
-
-def fmt_duration(seconds: float) -> str:
-    s = max(0, round(seconds)) if math.isfinite(seconds) else 0
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-_BUNDLED = Path(__file__).resolve().parents[2] / "resources"  # the demo and examples that ship with the app
-
-
-def default_runs_root(doc: Any) -> Path:
-    """``runs/`` next to the project file; in the user's data folder for an unsaved project or one
-    of the app's own examples (their folder is the app's, not the user's)."""
-    if doc is not None and doc.path is not None:
-        folder = Path(doc.path).resolve().parent
-        if folder != _BUNDLED and _BUNDLED not in folder.parents:
-            return folder / "runs"
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".netcanvas") / "runs"
 
 
 class TrainingPanel(QWidget):
@@ -112,7 +90,7 @@ class TrainingPanel(QWidget):
         self._plot_timer = QTimer(self)
         self._plot_timer.setInterval(PLOT_INTERVAL_MS)
         self._plot_timer.timeout.connect(self._refresh_plots)
-        self._stats: dict[str, dict[str, deque[float]]] = {}
+        self._stats = NodeStatsHistory()
         self._stats_doc: Any = None  # the document whose graph the run trains: only its canvas gets the stats
         self._stats_sent = 0.0
         self._stats_timer = QTimer(self)
@@ -506,14 +484,7 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------------- canvas statistics
 
     def _collect_node_stats(self, data: ProbeData) -> None:
-        for nid, stats in data.stats.items():
-            hist = self._stats.get(nid)
-            if hist is None:
-                hist = self._stats[nid] = {k: deque(maxlen=STAT_HISTORY) for k in ("mean", "std", "dead", "grad")}
-            for key, value in (("mean", stats.mean), ("std", stats.std), ("dead", stats.zero_fraction),
-                               ("grad", stats.grad_norm)):
-                if value is not None and math.isfinite(value):
-                    hist[key].append(float(value))
+        self._stats.add(data)
         # Coalesced like the feature maps: at most MAX_FPS sends whatever the probe rate.
         wait = 1.0 / MAX_FPS - (time.perf_counter() - self._stats_sent)
         if wait <= 0:
@@ -525,12 +496,12 @@ class TrainingPanel(QWidget):
         self._stats_sent = time.perf_counter()
         if self.doc is None or self.doc is not self._stats_doc:
             return  # another document is shown: the run's statistics are not about its nodes
-        self.node_stats.emit({nid: {k: list(v) for k, v in hist.items() if v} for nid, hist in self._stats.items()})
+        self.node_stats.emit(self._stats.series())
 
     def clear_node_stats(self) -> None:
         """Forget the run's statistics and take them off the canvas."""
         self._stats_timer.stop()
-        self._stats = {}
+        self._stats.clear()
         self.node_stats.emit({})
 
     def toggle_pause(self) -> None:
@@ -814,4 +785,4 @@ def _mappable(analysis: Any, node_id: str) -> bool:
     return r is not None and r.output_shape is not None and r.type not in ("Input", "Output")
 
 
-__all__ = ["PLOT_INTERVAL_MS", "TrainingPanel", "default_runs_root", "fmt_duration"]
+__all__ = ["PLOT_INTERVAL_MS", "TrainingPanel"]

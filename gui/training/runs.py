@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -51,6 +51,20 @@ MAX_LABEL_PARTS = 3  # a label names at most this many differences; Compare show
 COMPARE_HINT = "Tick two runs to compare them"
 LABEL_COLUMN_MAX = 360  # px; a longer label is elided in the list (Compare shows every difference)
 WHERE_WIDTH = 220  # px for the runs folder beside the buttons (elided in the middle; whole in its tooltip)
+
+
+_BUNDLED = Path(__file__).resolve().parents[2] / "resources"  # the demo and examples that ship with the app
+
+
+def default_runs_root(doc: Any) -> Path:
+    """``runs/`` next to the project file; in the user's data folder for an unsaved project or one
+    of the app's own examples (their folder is the app's, not the user's)."""
+    if doc is not None and doc.path is not None:
+        folder = Path(doc.path).resolve().parent
+        if folder != _BUNDLED and _BUNDLED not in folder.parents:
+            return folder / "runs"
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".netcanvas") / "runs"
 
 
 @dataclass
@@ -607,4 +621,4 @@ class RunsPanel(QWidget):
                                     for p in self.ticked() if p in self.records})
 
 
-__all__ = ["RunRecord", "RunsPanel", "compare_html", "run_labels", "scan_runs"]
+__all__ = ["RunRecord", "RunsPanel", "compare_html", "default_runs_root", "run_labels", "scan_runs"]
