@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.layers.registry import register
@@ -162,29 +162,24 @@ Add = register(LayerSpec(
     fx=FxCall(operator.add, Emit.CHAIN), feature_maps=True, fit_role=FitRole.OTHER,
 ))
 
-Multiply = register(LayerSpec(
-    type="Multiply", category=Category.MERGE,
-    doc="Element-wise product with broadcasting: the squeeze-and-excitation channel gate.",
-    params=(), infer=_broadcast_infer("Multiply"), function=_mul,
-    code=lambda xs, p: " * ".join(xs), min_inputs=2, max_inputs=None,
-    id_stem="mul", fx=FxCall(operator.mul, Emit.CHAIN), fit_role=FitRole.OTHER,
-))
 
-Subtract = register(LayerSpec(
-    type="Subtract", category=Category.MERGE,
-    doc="Element-wise difference a − b (− c …) with broadcasting: input 0 minus the others.",
-    params=(), infer=_broadcast_infer("Subtract"), function=_sub,
-    code=lambda xs, p: " - ".join(xs), min_inputs=2, max_inputs=None,
-    id_stem="sub", fx=FxCall(operator.sub, Emit.CHAIN), fit_role=FitRole.OTHER,
-))
+def _broadcasting(type_name: str, doc: str, function: Callable[..., Any], op: Callable[[Any, Any], Any],
+                  symbol: str, stem: str) -> LayerSpec:
+    """Declare an element-wise merge of two or more inputs that broadcasts like torch, chained left
+    to right (``a - b - c``) in the compiled forward and in exported code."""
+    return register(LayerSpec(
+        type=type_name, category=Category.MERGE, doc=doc, params=(), infer=_broadcast_infer(type_name),
+        function=function, code=lambda xs, p: f" {symbol} ".join(xs), min_inputs=2, max_inputs=None,
+        id_stem=stem, fx=FxCall(op, Emit.CHAIN), fit_role=FitRole.OTHER,
+    ))
 
-Divide = register(LayerSpec(
-    type="Divide", category=Category.MERGE,
-    doc="Element-wise true division a / b (/ c …) with broadcasting: input 0 divided by the others.",
-    params=(), infer=_broadcast_infer("Divide"), function=_div,
-    code=lambda xs, p: " / ".join(xs), min_inputs=2, max_inputs=None,
-    id_stem="div", fx=FxCall(operator.truediv, Emit.CHAIN), fit_role=FitRole.OTHER,
-))
+
+Multiply = _broadcasting("Multiply", "Element-wise product with broadcasting: the squeeze-and-excitation channel gate.",
+                         _mul, operator.mul, "*", "mul")
+Subtract = _broadcasting("Subtract", "Element-wise difference a − b (− c …) with broadcasting: input 0 minus the "
+                         "others.", _sub, operator.sub, "-", "sub")
+Divide = _broadcasting("Divide", "Element-wise true division a / b (/ c …) with broadcasting: input 0 divided by the "
+                       "others.", _div, operator.truediv, "/", "div")
 
 MatMul = register(LayerSpec(
     type="MatMul", category=Category.MERGE,
