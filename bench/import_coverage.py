@@ -52,16 +52,21 @@ class Outcome:
     nodes: int = 0
 
 
-def _build(name: str, **kwargs: object) -> nn.Module:
-    import torchvision
-
+def _on_meta(build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()`` on the meta device (no weights allocated); for real where an init reads its own values."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             with torch.device("meta"):
-                return torchvision.models.get_model(name, **kwargs)
+                return build()
         except (NotImplementedError, RuntimeError):
-            return torchvision.models.get_model(name, **kwargs)
+            return build()
+
+
+def _build(name: str, **kwargs: object) -> nn.Module:
+    import torchvision
+
+    return _on_meta(lambda: torchvision.models.get_model(name, **kwargs))
 
 
 def _size_from_weights(name: str, key: str, default: int) -> int:
@@ -98,13 +103,7 @@ def detection(name: str) -> tuple[nn.Module, tuple[int, ...]]:
 def timm_model(name: str) -> tuple[nn.Module, tuple[int, ...]]:
     import timm
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            with torch.device("meta"):
-                model = timm.create_model(name, pretrained=False)
-        except (NotImplementedError, RuntimeError):
-            model = timm.create_model(name, pretrained=False)
+    model = _on_meta(lambda: timm.create_model(name, pretrained=False))
     size = tuple(int(d) for d in model.pretrained_cfg.get("input_size", (3, 224, 224)))
     return model, size
 
