@@ -35,10 +35,12 @@ def _lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-@pytest.mark.slow
-def test_two_process_gloo_matches_single_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    project = tmp_path / "tiny.json"
-    project.write_text(json.dumps(PROJECT))
+def train_single_and_ddp(project_json: dict, tmp_path: Path,
+                         capsys: pytest.CaptureFixture[str]) -> tuple[list[dict], list[dict]]:
+    """Train ``project_json`` in one process (``tmp_path/single``) and with 2-process Gloo through
+    torchrun, as a user runs it (``tmp_path/ddp``); each run's per-epoch JSON lines."""
+    project = tmp_path / "project.json"
+    project.write_text(json.dumps(project_json))
     assert main(["train", str(project), "--json", "--out", str(tmp_path / "single")]) == 0
     single = _lines(capsys.readouterr().out)
 
@@ -48,7 +50,12 @@ def test_two_process_gloo_matches_single_process(tmp_path: Path, capsys: pytest.
          str(project), "--json", "--out", str(tmp_path / "ddp")],
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=240)
     assert out.returncode == 0, out.stderr[-2000:]
-    ddp = _lines(out.stdout)
+    return single, _lines(out.stdout)
+
+
+@pytest.mark.slow
+def test_two_process_gloo_matches_single_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    single, ddp = train_single_and_ddp(PROJECT, tmp_path, capsys)
     assert [m["epoch"] for m in ddp] == [1, 2]  # rank 0 alone prints
     for a, b in zip(single, ddp, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4, abs=1e-5)

@@ -5,17 +5,12 @@ the single-process run, and the idle layer's weights come out unchanged."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from core.cli import main
-from tests.conftest import ROOT
+from tests.core.test_training_ddp import train_single_and_ddp
 
 PROJECT = {
     "format": "netcanvas-project", "version": 1, "name": "tiny-mlp-idle",
@@ -35,10 +30,6 @@ PROJECT = {
 }
 
 
-def _lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
 def _aux(run: Path) -> dict[str, torch.Tensor]:
     state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
     model = state.get("model", state) if isinstance(state, dict) else state
@@ -48,18 +39,7 @@ def _aux(run: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 def test_two_process_gloo_trains_a_graph_with_an_idle_layer(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    project = tmp_path / "idle.json"
-    project.write_text(json.dumps(PROJECT))
-    assert main(["train", str(project), "--json", "--out", str(tmp_path / "single")]) == 0
-    single = _lines(capsys.readouterr().out)
-
-    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
-    out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "main.py", "train",
-         str(project), "--json", "--out", str(tmp_path / "ddp")],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=240)
-    assert out.returncode == 0, out.stderr[-2000:]
-    ddp = _lines(out.stdout)
+    single, ddp = train_single_and_ddp(PROJECT, tmp_path, capsys)
     assert [m["epoch"] for m in ddp] == [1, 2]
     for a, b in zip(single, ddp, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4, abs=1e-5)
