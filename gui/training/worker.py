@@ -17,19 +17,12 @@ end, a pause and the end of the run, so the last update is never missed.
 Control (:meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`set_probes`) may be called from the
 GUI thread at any time, also before the engine exists (a stop while the data loads ends the run
 before its first batch).
-
-GIL hand-over (:class:`SwitchInterval`): while a run trains, the process's switch interval is
-lowered to :data:`TRAINING_SWITCH_INTERVAL_S` and put back when the last run ends. Every time the GUI
-thread gives up the interpreter lock (a Qt call, a paint), the training thread takes it and keeps
-it until the interval has passed; at Python's 5 ms default a GUI callback that releases the lock
-ten times waits up to ten times 5 ms, so a shorter hand-over bounds how late the window answers.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -55,40 +48,6 @@ from core.training import (
 from core.training.session import TrainingSession, open_data
 
 MIN_INTERVAL_S = 0.1  # ≤ 10 progress signals per second (the plots repaint 2.5 times a second)
-TRAINING_SWITCH_INTERVAL_S = 0.001  # the GIL hand-over while a run trains (Python's default: 0.005)
-
-
-class SwitchInterval:
-    """The process's switch interval lowered while at least one run holds it, restored after the last.
-
-    Counted, so two runs (or a run and a test's own) nest; what was set before the first hold is what
-    comes back, also when someone changed it meanwhile (the run's value would otherwise stay).
-    ``interval`` is read at each first hold (0: leave Python's interval alone).
-    """
-
-    interval = TRAINING_SWITCH_INTERVAL_S
-    _holds = 0
-    _saved: float | None = None
-
-    @classmethod
-    def hold(cls) -> None:
-        if cls._holds == 0 and cls.interval > 0:
-            cls._saved = sys.getswitchinterval()
-            sys.setswitchinterval(cls.interval)
-        cls._holds += 1
-
-    @classmethod
-    def release(cls) -> None:
-        if cls._holds == 0:
-            return
-        cls._holds -= 1
-        if cls._holds == 0 and cls._saved is not None:
-            sys.setswitchinterval(cls._saved)
-            cls._saved = None
-
-    @classmethod
-    def held(cls) -> int:
-        return cls._holds
 
 
 @dataclass
@@ -278,7 +237,6 @@ class TrainingWorker(QObject):
         self.summary: RunSummary | None = None
         self._started = False
         self._done = False
-        self._holds_switch = False
         self.thread_side = _SessionSignals(request)
         self.session = self.thread_side.session
         self._thread = QThread()
@@ -288,12 +246,9 @@ class TrainingWorker(QObject):
         for name in _SessionSignals.NAMES:
             getattr(self.thread_side, name).connect(getattr(self, name))  # queued: the receiver lives here
         self.finished.connect(self._on_finished)
-        self._thread.finished.connect(self._release_switch)  # also a thread that ended without a summary
 
     def start(self) -> None:
         self._started = True
-        SwitchInterval.hold()
-        self._holds_switch = True
         self._thread.start()
 
     @property
@@ -312,12 +267,6 @@ class TrainingWorker(QObject):
     def _on_finished(self, summary: RunSummary) -> None:
         self.summary = summary
         self._done = True
-        self._release_switch()
-
-    def _release_switch(self) -> None:
-        if self._holds_switch:
-            self._holds_switch = False
-            SwitchInterval.release()
 
     def pause(self) -> None:
         self.session.pause()
