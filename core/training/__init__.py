@@ -26,6 +26,8 @@ _WHERE = {
     "BatchProgress": "events", "Callbacks": "events", "EpochMetrics": "events", "NodeStats": "events",
     "ProbeData": "events", "RunInfo": "events", "RunSummary": "events",
     "TrainingFailure": "health",
+    "ClassStats": "evaluate", "Evaluation": "evaluate", "EvaluationError": "evaluate", "evaluate": "evaluate",
+    "evaluate_run": "evaluate",
     "TrainingSession": "session", "build_trainer": "session",
 }
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from core.training.data import DatasetError, DataSource, check_fit, open_dataset
     from core.training.devices import resolve_device
     from core.training.engine import Trainer, available_devices, seed_everything
+    from core.training.evaluate import ClassStats, Evaluation, EvaluationError, evaluate, evaluate_run
     from core.training.events import (
         BatchProgress,
         Callbacks,
@@ -61,3 +64,4 @@ __all__ = [
     "ProbeData", "RunInfo", "RunSummary", "TrainConfig", "Trainer", "TrainingFailure", "TrainingSession",
     "available_devices", "build_trainer", "check_fit", "open_dataset", "resolve_device", "seed_everything",
 ]
+__all__ += ["ClassStats", "Evaluation", "EvaluationError", "evaluate", "evaluate_run"]
