@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import heapq
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -95,6 +96,21 @@ def describe_cycle(cycle: list[str], shown: int = 6) -> str:
     return " → ".join([*cycle[:shown], "…", cycle[-1], cycle[0]]) + f", {len(cycle):,} layers"
 
 
+def lr_mult_problem(value: Any) -> str | None:
+    """Why ``value`` is not a learning-rate multiplier (a positive finite number), or ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a positive number, got {value!r}"
+    if not math.isfinite(value) or value <= 0:
+        return f"must be a positive finite number, got {value!r}"
+    return None
+
+
+def check_lr_mult(value: Any) -> None:
+    problem = lr_mult_problem(value)
+    if problem:
+        raise GraphError(f"learning-rate multiplier {problem}")
+
+
 def check_id(node_id: Any) -> str:
     problem = id_problem(node_id)
     if problem:
@@ -108,7 +124,9 @@ class Node:
 
     ``init`` is the weight initialisation name (``default``, ``kaiming_normal`` …, or
     ``normal(0.01)``); ``frozen`` turns ``requires_grad`` off in the compiled model; ``extra``
-    keeps unknown keys from the project file so they are written back.
+    keeps unknown keys from the project file so they are written back. ``lr_mult`` multiplies the
+    learning rate of the node's parameters (the optimizer gives them their own parameter group:
+    10× for a new head while the pretrained layers learn at the base rate).
     """
 
     id: str
@@ -118,7 +136,8 @@ class Node:
     frozen: bool = False
     init: str = "default"
     extra: dict[str, Any] = field(default_factory=dict)
-    # Bumped on every params/frozen/init edit; analysis caches validated params by it.
+    lr_mult: float = 1.0
+    # Bumped on every params/frozen/init/lr_mult edit; analysis caches validated params by it.
     rev: int = field(default=0, compare=False, repr=False)
     # Derived data keyed by ``rev`` (analysis keeps the validated params here, so a full pass
     # after a structural edit does not validate unchanged nodes again). Never saved or copied.
@@ -167,7 +186,7 @@ class Graph:
         self._edits_base = 0
         self.node_added = Event("node_added")  # (node)
         self.node_removed = Event("node_removed")  # (node)
-        self.node_changed = Event("node_changed")  # (node_id) params / frozen / init
+        self.node_changed = Event("node_changed")  # (node_id) params / frozen / init / lr_mult
         self.node_renamed = Event("node_renamed")  # (old_id, new_id)
         self.node_moved = Event("node_moved")  # (node_id, pos)
         self.edge_added = Event("edge_added")  # (edge)
@@ -333,8 +352,9 @@ class Graph:
     # -- nodes --------------------------------------------------------------------------------
     def add_node(self, type: str, id: str | None = None, params: Mapping[str, Any] | None = None,
                  pos: tuple[float, float] | None = None, *, frozen: bool = False, init: str = "default",
-                 extra: Mapping[str, Any] | None = None) -> Node:
+                 extra: Mapping[str, Any] | None = None, lr_mult: float = 1.0) -> Node:
         """Add a node of ``type`` (unknown types are kept; analysis reports them)."""
+        check_lr_mult(lr_mult)
         node_id = id if id is not None else self.fresh_id(type)
         check_id(node_id)
         if node_id in self.nodes:
@@ -343,7 +363,7 @@ class Graph:
             raise DuplicateIdError(f"{node_id!r} is already the id of a group")
         node = Node(node_id, canonical_type(type), dict(params or {}),
                     None if pos is None else (float(pos[0]), float(pos[1])),
-                    frozen, init, dict(extra or {}))
+                    frozen, init, dict(extra or {}), float(lr_mult))
         return self.insert_node(node)
 
     def insert_node(self, node: Node, index: int | None = None) -> Node:
@@ -414,6 +434,14 @@ class Graph:
         node = self.node(node_id)
         if node.frozen != frozen:
             node.frozen = frozen
+            self._param_changed(node_id)
+
+    def set_lr_mult(self, node_id: str, value: float) -> None:
+        """Set the node's learning-rate multiplier (a positive finite number; 1 is the base rate)."""
+        node = self.node(node_id)
+        check_lr_mult(value)
+        if node.lr_mult != value:
+            node.lr_mult = float(value)
             self._param_changed(node_id)
 
     def set_init(self, node_id: str, init: str) -> None:
@@ -611,7 +639,7 @@ class Graph:
         g = Graph()
         for n in self.nodes.values():
             g.nodes[n.id] = Node(n.id, n.type, copy.deepcopy(n.params), n.pos, n.frozen, n.init,
-                                 copy.deepcopy(n.extra))
+                                 copy.deepcopy(n.extra), n.lr_mult)
             g._g.add_node(n.id)
             g._in[n.id] = {}
             g._out[n.id] = []

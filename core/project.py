@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.graph import MAX_GROUP_DEPTH, Edge, Graph, GraphError, id_problem
+from core.graph import MAX_GROUP_DEPTH, Edge, Graph, GraphError, id_problem, lr_mult_problem
 from core.layers.registry import canonical_type, get_spec
 from core.layers.spec import ParamError
 
@@ -37,7 +37,7 @@ FORMAT = "netcanvas-project"
 VERSION = 1
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a project is a few hundred KB; refuse absurd files early
 MAX_NODES = 100_000
-_NODE_KEYS = {"id", "type", "params", "frozen", "init"}
+_NODE_KEYS = {"id", "type", "params", "frozen", "init", "lr_mult"}
 _EDGE_KEYS = {"from", "to", "port", "from_port"}
 _GROUP_KEYS = {"id", "label", "nodes", "collapsed"}
 INIT_CHOICES = ("default", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "zeros")
@@ -315,9 +315,13 @@ def _load_node(g: Graph, nd: Any, at: str) -> None:
     problem = init_problem(init)
     if problem:
         raise ProjectError(problem, f"{at}.init")
+    lr_mult = nd.get("lr_mult", 1.0)
+    problem = lr_mult_problem(lr_mult)
+    if problem:
+        raise ProjectError(problem, f"{at}.lr_mult")
     extra = {k: v for k, v in nd.items() if k not in _NODE_KEYS}
     try:
-        g.add_node(canonical_type(typ), nid, params, frozen=frozen, init=init, extra=extra)
+        g.add_node(canonical_type(typ), nid, params, frozen=frozen, init=init, extra=extra, lr_mult=lr_mult)
     except GraphError as exc:  # pragma: no cover - ids were checked above
         raise ProjectError(str(exc), at) from None
 
@@ -394,6 +398,8 @@ def graph_to_dict(g: Graph) -> dict[str, Any]:
             d["frozen"] = True
         if n.init != "default":
             d["init"] = n.init
+        if n.lr_mult != 1:  # written as the user reads it: 10, not 10.0
+            d["lr_mult"] = int(n.lr_mult) if n.lr_mult.is_integer() and abs(n.lr_mult) < 1e15 else n.lr_mult
         d.update({k: v for k, v in n.extra.items() if k != "_edge_extra"})
         nodes.append(d)
     edges = []
