@@ -28,6 +28,7 @@ from core.layers.registry import get_spec
 from core.layers.spec import ParamError, fmt_shape
 from core.units import count
 from gui.canvas.metrics import NODE_H, NODE_W, PORT_HIT, PORT_R, RADIUS
+from gui.canvas.weight_map import STATUS_TEXT, paint_badges, paint_frozen_tint
 
 if TYPE_CHECKING:
     from core.graph import Edge, Node
@@ -109,6 +110,8 @@ class NodeItem(QGraphicsItem):
         self.sparklines: dict[str, list[float]] = {}
         self._spark_paths: list[tuple[str, QPainterPath]] = []
         self._spark_dead: float | None = None
+        # the weight map (gui.canvas.weight_map): "pretrained" | "partial" | "new" | "run", or None
+        self.weight_status: str | None = None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
@@ -127,6 +130,7 @@ class NodeItem(QGraphicsItem):
         self.multi = spec is not None and spec.max_inputs is None
         self.params_text = short_params(node)
         self.frozen = node.frozen
+        self.lr_mult = float(getattr(node, "lr_mult", 1.0))
         self.colour = self.style.category_color(node.type)
         self.icon = self.style.icon(node.type)
         self._layout_text()
@@ -145,6 +149,13 @@ class NodeItem(QGraphicsItem):
         if self.sparklines:  # the strip ends left of the first output port, which may have moved
             self._layout_sparklines()
         self.update()
+
+    def set_weight_status(self, status: str | None) -> None:
+        """Show where the card's weights come from (the weight map); ``None`` hides the pill."""
+        if status != self.weight_status:
+            self.weight_status = status
+            self._refresh_tooltip()
+            self.update()
 
     def set_diags(self, diags: tuple[tuple[Severity, str], ...]) -> None:
         if diags == self.diags:
@@ -210,6 +221,11 @@ class NodeItem(QGraphicsItem):
             lines.append(f"Parameters: {_count(r.params)} · MACs: {_count(r.macs)}")
         else:
             lines.append("Output: unknown (an error here or upstream)")
+        if self.weight_status is not None or self.frozen or self.lr_mult != 1.0:
+            facts = [f"{STATUS_TEXT.get(self.weight_status, self.weight_status)} weights"] if self.weight_status else []
+            facts += ["frozen (not trained)"] if self.frozen else []
+            facts += [f"learning rate ×{self.lr_mult:g}"] if self.lr_mult != 1.0 and not self.frozen else []
+            lines.append("Training: " + " · ".join(facts))
         lines += [m for _, m in self.diags]
         if self.sparklines:
             parts = []
@@ -362,6 +378,8 @@ class NodeItem(QGraphicsItem):
         else:
             painter.setPen(st.node_border)
         painter.drawRoundedRect(rect, RADIUS, RADIUS)
+        if self.frozen:
+            paint_frozen_tint(painter, st)
         if self.isSelected() and sev is not None:  # keep the severity border, add a selection halo
             halo = QPen(st.node_selected)
             halo.setWidthF(1.5)
@@ -401,11 +419,8 @@ class NodeItem(QGraphicsItem):
         painter.setPen(st.text_dim if self.result is None or self.result.out_shapes is None else st.accent)
         painter.drawText(QRectF(0, 31, NODE_W - _PAD, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                          self.shape_text)
-        if self.frozen:
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(st.text_dim)
-            painter.drawEllipse(QPointF(NODE_W - 8, NODE_H - 8), 2.5, 2.5)
         self._paint_ports(painter)
+        paint_badges(painter, st, self)
         if sev is not None:
             self._paint_badge(painter, sev)
         if self.sparklines and lod >= LOD_SPARK:

@@ -14,7 +14,7 @@ as one undoable step.
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QMouseEvent, QPainter, QResizeEvent, QWheelEvent
+from PySide6.QtGui import QContextMenuEvent, QKeyEvent, QKeySequence, QMouseEvent, QPainter, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from gui.canvas.arrange_job import Arranger, Positions
@@ -443,6 +443,17 @@ class CanvasView(QGraphicsView):
             self.viewport().unsetCursor()
             return
         super().keyReleaseEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # Qt override
+        # freeze / unfreeze / learning-rate multiplier of a card or block (gui.canvas.finetune_menu)
+        from gui.canvas.finetune_menu import build_menu
+
+        menu = build_menu(self, event.pos())
+        if menu is None:
+            super().contextMenuEvent(event)
+            return
+        menu.exec(event.globalPos())
+        menu.deleteLater()
 
     def focusOutEvent(self, event: object) -> None:  # Qt override
         self.space_held = False

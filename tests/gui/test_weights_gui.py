@@ -1,0 +1,165 @@
+"""Weights and fine-tuning in the editor (issue 13 §1–2): the canvas context menu's freeze and
+learning-rate entries, replace head, the cards' pills (frozen, lr ×N, pretrained/new), the
+weight map following edits, and the Load Weights dialog on its worker thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMenu
+
+from gui.canvas.items import NodeItem
+from gui.canvas.weight_map import badge_texts, pill_rects, set_weight_map, weight_map
+from gui.document import Document
+from gui.finetune_commands import FreezeNodesCommand, ReplaceHeadCommand, SetLrMultCommand
+from templates import build_template
+from tests.gui.canvas_helpers import make_view
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+def _resnet_view(qtbot):  # type: ignore[no-untyped-def]
+    doc = Document.from_project(build_template("resnet18"))
+    view = make_view(qtbot, doc)
+    return doc, view
+
+
+def _menu_at(view, node_id: str) -> QMenu:  # type: ignore[no-untyped-def]
+    from gui.canvas.finetune_menu import build_menu
+
+    view.center_on_node(node_id)
+    item = view.canvas.nodes[node_id]
+    pos = view.mapFromScene(item.sceneBoundingRect().center())
+    menu = build_menu(view, pos)
+    assert menu is not None
+    return menu
+
+
+def _action(menu: QMenu, text: str):  # type: ignore[no-untyped-def]
+    for a in menu.actions():
+        if a.text() == text:
+            return a
+    raise AssertionError(f"no {text!r} in {[a.text() for a in menu.actions()]}")
+
+
+def test_freeze_from_the_context_menu_is_one_undo_step_and_the_cards_look_frozen(qtbot) -> None:
+    doc, view = _resnet_view(qtbot)
+    menu = _menu_at(view, "layer1.1.bn2")
+    assert not _action(menu, "Unfreeze").isEnabled()
+    _action(menu, "Freeze Everything up to Here").trigger()
+    g = doc.graph
+    assert doc.undo_stack.undoText().startswith("Freeze everything up to layer1.1.bn2 (")
+    frozen = [n for n in g.nodes if g.nodes[n].frozen]
+    assert "conv1" in frozen and "layer1.1.bn2" in frozen and "layer2.0.conv1" not in frozen
+    assert "input" not in frozen  # an Input has nothing to freeze
+    card: NodeItem = view.canvas.nodes["conv1"]
+    assert badge_texts(card) == ["frozen"]
+    assert "frozen (not trained)" in card.toolTip()
+    assert badge_texts(view.canvas.nodes["layer2.0.conv1"]) == []
+    doc.undo_stack.undo()
+    assert not any(n.frozen for n in g.nodes.values())
+    assert badge_texts(card) == []
+
+
+def test_a_block_is_frozen_and_unfrozen_as_a_whole(qtbot) -> None:
+    doc, view = _resnet_view(qtbot)
+    assert view.canvas.nodes  # the blocks are expanded: right-click the first card's frame
+    from gui.canvas.blocks import FrameTitleItem
+    from gui.canvas.finetune_menu import build_menu
+
+    titles = [i for i in view.canvas.items() if isinstance(i, FrameTitleItem) and i.group_id == "layer1"]
+    assert titles
+    view.centerOn(titles[0])
+    menu = build_menu(view, view.mapFromScene(titles[0].sceneBoundingRect().center()))
+    assert menu is not None
+    _action(menu, "Freeze layer1").trigger()
+    assert doc.undo_stack.undoText() == "Freeze layer1 (12 layers)"
+    assert all(doc.graph.nodes[n].frozen for n in ("layer1.0.conv1", "layer1.1.bn2"))
+    menu = build_menu(view, view.mapFromScene(titles[0].sceneBoundingRect().center()))
+    assert menu is not None
+    assert not _action(menu, "Freeze layer1").isEnabled()
+    _action(menu, "Unfreeze layer1").trigger()
+    assert not any(n.frozen for n in doc.graph.nodes.values())
+
+
+def test_learning_rate_multiplier_shows_on_the_card(qtbot, monkeypatch) -> None:
+    import gui.canvas.finetune_menu as fm
+
+    doc, view = _resnet_view(qtbot)
+    asked: list[tuple[str, float]] = []
+    monkeypatch.setattr(fm, "ask_lr_mult", lambda parent, what, cur: asked.append((what, cur)) or 10.0)
+    _action(_menu_at(view, "fc"), "Learning-Rate Multiplier…").trigger()
+    assert asked == [("fc", 1.0)]
+    assert doc.graph.nodes["fc"].lr_mult == 10.0
+    assert doc.undo_stack.undoText() == "Set learning rate ×10 on fc"
+    card = view.canvas.nodes["fc"]
+    assert badge_texts(card) == ["lr ×10"]
+    assert "learning rate ×10" in card.toolTip()
+    doc.undo_stack.undo()
+    assert badge_texts(card) == []
+
+
+def test_a_bad_multiplier_is_refused_with_a_message(qtbot) -> None:
+    doc, _view = _resnet_view(qtbot)
+    with pytest.raises(ValueError, match="learning-rate multiplier of fc"):
+        SetLrMultCommand(doc, ["fc"], -1.0, "fc")
+    with pytest.raises(ValueError, match="no layers"):
+        FreezeNodesCommand(doc, ["input"], True, "input")
+
+
+def test_replace_head_is_one_undoable_edit(qtbot) -> None:
+    doc, view = _resnet_view(qtbot)
+    doc.push(ReplaceHeadCommand(doc, 4))
+    assert doc.graph.nodes["fc"].params["out_features"] == 4
+    assert doc.undo_stack.undoText() == "Replace head for 4 classes"
+    assert "×4" in view.canvas.nodes["fc"].shape_text or "4" in view.canvas.nodes["fc"].shape_text
+    doc.undo_stack.undo()
+    assert doc.graph.nodes["fc"].params["out_features"] == 1000
+    with pytest.raises(ValueError, match="positive integer"):
+        ReplaceHeadCommand(doc, 0)
+
+
+def test_weight_map_follows_edits_and_names_what_an_edit_drops(qtbot) -> None:
+    doc, view = _resnet_view(qtbot)
+    statuses = {n: "pretrained" for n, r in doc.analysis.nodes.items() if r.params}
+    messages: list[str] = []
+    wmap = set_weight_map(doc, statuses, doc.graph.copy(), "test", view.canvas)
+    wmap.message.connect(messages.append)
+    assert weight_map(doc) is wmap
+    fc, conv = view.canvas.nodes["fc"], view.canvas.nodes["conv1"]
+    assert badge_texts(fc) == ["pretrained"] and badge_texts(conv) == ["pretrained"]
+    assert badge_texts(view.canvas.nodes["relu"]) == []  # no weights, no pill
+    # replace head says it drops the pretrained head, in its undo text, before it happens
+    cmd = ReplaceHeadCommand(doc, 4)
+    assert cmd.text() == "Replace head for 4 classes (drops pretrained fc weights)"
+    doc.push(cmd)
+    assert badge_texts(fc) == ["new"]
+    assert badge_texts(conv) == ["pretrained"]
+    assert messages and messages[-1].startswith("fc no longer fits its loaded weights")
+    doc.undo_stack.undo()
+    assert badge_texts(fc) == ["pretrained"]
+    # any reshaping edit: the status bar says so and the undo text names what it dropped
+    from gui.commands import SetParamCommand
+
+    doc.push(SetParamCommand(doc, "conv1", "out_channels", 32))
+    assert doc.undo_stack.undoText().startswith("Set conv1.out_channels = 32 (drops pretrained conv1, bn1, ")
+    assert badge_texts(conv) == ["new"] and badge_texts(view.canvas.nodes["bn1"]) == ["new"]
+    doc.undo_stack.undo()
+    doc.undo_stack.redo()  # redo does not add the note twice
+    assert doc.undo_stack.undoText().count("drops pretrained") == 1
+    # frozen and pretrained pills do not overlap, and stay on the card's top edge
+    doc.undo_stack.undo()
+    doc.push(FreezeNodesCommand(doc, ["conv1"], True, "conv1"))
+    assert badge_texts(conv) == ["frozen", "pretrained"]
+    a, b = pill_rects(conv)
+    assert a.right() < b.left() and b.right() <= conv.boundingRect().right()
+
+
+def _make_pth(tmp_path: Path) -> Path:
+    import torch
+    import torchvision
+
+    path = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    return path
