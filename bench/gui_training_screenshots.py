@@ -141,6 +141,7 @@ def main() -> int:
         panel.predict.sample_spin.setValue(5)
     panel.predict.cam_node.setCurrentText("conv2")
     panel.predict.map_node.setCurrentText("relu1")
+    panel.predict.flush()  # its computations run on a worker thread
     settle(app)
     save(window, out / "gradcam.png")
     if args.filters:

@@ -214,7 +214,6 @@ class TrainingPanel(QWidget):
         if self._predict is None:
             view = self._predict = PredictionView()
             view.message.connect(self.show_problem)
-            view.set_background(self.running)
             self._place(2, view)
         return self._predict
 
@@ -466,8 +465,6 @@ class TrainingPanel(QWidget):
         self.progress_text.setText("Starting…")
         self.detail.setText("")
         worker.start()
-        if self._predict is not None:
-            self._predict.set_background(True)
         self._plot_timer.start()
         self._sync_buttons()
         self._update_changed_chip()
@@ -644,8 +641,6 @@ class TrainingPanel(QWidget):
 
     def _finished(self, summary: RunSummary) -> None:
         self._plot_timer.stop()
-        if self._predict is not None:
-            self._predict.set_background(False)
         self._refresh_plots()
         self.last_summary = summary
         t = current_theme()

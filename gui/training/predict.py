@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PySide6.QtCore import QObject, QRectF, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -136,7 +136,6 @@ class PredictionView(QWidget):
         self._reading: Path | None = None  # the image file a worker thread decodes
         self._decoded = _Decoded(self)
         self._decoded.done.connect(self._image_decoded)
-        self.background = False  # compute on a worker thread (set_background: while a run trains)
         self._state: dict[str, torch.Tensor] | None = None  # weights the next computation loads first
         self._computer = _Computer(self)
         self._computer.done.connect(self._show)
@@ -211,7 +210,7 @@ class PredictionView(QWidget):
     def set_model(self, model: Any, analysis: Any, classes: Sequence[str], mean: Sequence[float] = (),
                   std: Sequence[float] = (), state: dict[str, torch.Tensor] | None = None) -> None:
         """A CPU model in eval mode (the view never trains it) and what it needs to read images;
-        ``state``: weights to load into it first (where the view computes: see :meth:`set_background`)."""
+        ``state``: weights to load into it first (on the computing thread: see :meth:`flush`)."""
         self.model = model
         self._state = state
         self.analysis = analysis
@@ -364,18 +363,18 @@ class PredictionView(QWidget):
 
     # ---------------------------------------------------------------------------------- compute
 
-    def set_background(self, on: bool) -> None:
-        """Compute on a worker thread (``True``: while a run trains) or here.
+    def flush(self) -> None:
+        """Wait for the computation in flight and show its result now (tests, and before the model is
+        handed elsewhere).
 
-        While a run trains, its thread holds the interpreter between torch operations, and every
-        operation on the GUI thread waits for it: the ~60 operations of a LeNet prediction with
-        Grad-CAM held the window 0.3–0.5 s at every epoch end. In the background they take as long
-        but the window answers; the result shows when it arrives (a later request wins). Back in the
-        foreground, a computation still running is waited for first (the model is then the GUI's).
+        Every computation runs on a worker thread, one at a time, the latest request winning. On the
+        GUI thread the ~60 torch operations of a LeNet prediction with Grad-CAM held the window
+        0.3–0.5 s at an epoch end while a run trained (its thread holds the interpreter between
+        operations), and a ResNet-50's take longer than the 50 ms budget on a CPU even when nothing
+        trains; off it they take as long, but the window answers and the result shows when it arrives.
         """
-        if not on:
-            self._computer.wait()
-        self.background = on
+        self._computer.wait()
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)  # the queued ``done``
 
     def run(self) -> None:
         if self.display is not None:
@@ -397,11 +396,7 @@ class PredictionView(QWidget):
                    cam_class=None if wanted is None or wanted < 0 else int(wanted),
                    map_node=self.map_node.currentText())
         self._state = None  # loaded by this job, before it computes
-        if self.background:
-            self._computer.submit(job)
-        else:
-            self._computer.number += 1  # a background result still on its way is older
-            self._show(self._computer.number, job.run())
+        self._computer.submit(job)
 
     def _show(self, number: int, result: _Result) -> None:
         """Show a computation's result (one for an older request than the latest is dropped)."""

@@ -117,6 +117,7 @@ def test_a_big_photo_is_decoded_off_the_gui_thread_at_reduced_scale(view, qtbot,
     assert view.messages == []
     assert tuple(view.display.shape) == (3, 8, 8) and tuple(view.tensor.shape) == (1, 3, 8, 8)
     assert view.source_label.text() == f"photo{suffix} (4000×3000 → 8×8)"
+    view.flush()  # the prediction is computed on its worker thread
     assert len(view.predictions) == 4 and view.bars.predictions == view.predictions
     assert reductions and all(int(f) > 1 for f in reductions)  # type: ignore[call-overload]
     if suffix == ".jpg":

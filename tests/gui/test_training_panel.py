@@ -223,6 +223,7 @@ def test_runs_compare_resume_and_load_weights(qtbot, panel):
     panel.tabs.setCurrentWidget(panel.predict)
     panel.predict.set_samples(*panel.settings.data.preview(4, "val"))
     panel.predict.pick_sample(1)
+    panel.predict.flush()  # computed on its worker thread
     assert len(panel.predict.predictions) == 4  # top-5 capped at the 4 classes
     assert abs(sum(p.probability for p in panel.predict.predictions) - 1) < 1e-4
     assert panel.predict.cam is not None and panel.predict.cam.heatmap.shape == (8, 8)
@@ -242,6 +243,7 @@ def test_predictions_from_a_dropped_image_file(qtbot, panel, tmp_path):
     Image.fromarray((np.random.default_rng(0).random((20, 30, 3)) * 255).astype(np.uint8)).save(path)
     assert panel.predict.open_image(path)
     assert panel.predict.tensor.shape == (1, 3, 8, 8)
+    panel.predict.flush()
     assert len(panel.predict.predictions) == 4 and panel.predict.cam is not None
     bad = tmp_path / "bad.png"
     bad.write_text("nope")

@@ -68,12 +68,14 @@ def test_the_first_predictions_view_after_a_run_names_the_sample_and_shows_grad_
     truth = view.sample_labels[0]
     name = view.classes[truth]
     assert view.source_label.text() == f"dataset sample 0 · label {name}"
+    view.flush()  # computed on its worker thread
     assert view.cam is not None and float(view.cam.heatmap.max()) > 0
     assert view.cam_view.isVisible() and view.cam_view.image is not None
     assert view.cam_view.image != view.image_view.image  # the heat map is drawn over the image
     first = [(p.name, round(p.probability, 5)) for p in view.predictions]
     view.sample_spin.stepUp()  # step away and back: the same reading of the same image
     view.sample_spin.stepDown()
+    view.flush()
     assert view.source_label.text() == f"dataset sample 0 · label {name}"
     assert [(p.name, round(p.probability, 5)) for p in view.predictions] == first
 

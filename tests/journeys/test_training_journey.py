@@ -128,6 +128,7 @@ def test_train_the_demo_watch_it_and_resume_and_extend_runs(qtbot, isolated):
     truth = panel.settings.data.classes[view.sample_labels[0]]
     assert view.source_label.text() == f"dataset sample 0 · label {truth}"
     assert_not_clipped(view.source_label)
+    view.flush()  # computed on its worker thread
     assert [p.name for p in view.predictions] == [b.name for b in view.bars.predictions] and len(view.predictions) == 5
     assert view.cam is not None and float(view.cam.heatmap.max()) > 0
     assert view.cam_view.isVisible() and view.cam_view.image is not None
