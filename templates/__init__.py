@@ -53,7 +53,12 @@ def build_template(name: str, **options: Any) -> Project:
     num_classes = options.get("num_classes", info.num_classes)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise SourceError(f"template {name!r}: num_classes must be a positive integer, got {num_classes!r}")
-    return build(**options)
+    project = build(**options)
+    if info.torchvision is not None:
+        # The project file's top-level "torchvision" key: which model's pretrained weights fit this
+        # graph (DESIGN.md §11), so `--weights DEFAULT` knows what DEFAULT means.
+        project.extra.setdefault("torchvision", info.torchvision)
+    return project
 
 
 register_source("template", build_template, lister=list_templates)

@@ -85,7 +85,8 @@ def import_torchvision(name: str, input_shape: Sequence[int] | None = None) -> P
     """
     model = torchvision_model(name, meta=True)
     graph = import_module(model, input_shape or torchvision_input_shape(name, model))
-    return Project(graph=graph, name=name, extra={"imported_from": f"torchvision:{name}"})
+    # "torchvision": which pretrained weights fit the graph (DESIGN.md §11: weights=DEFAULT needs it)
+    return Project(graph=graph, name=name, extra={"imported_from": f"torchvision:{name}", "torchvision": name})
 
 
 __all__ = ["import_torchvision", "torchvision_input_shape", "torchvision_model", "torchvision_names"]

@@ -29,6 +29,9 @@ _WHERE = {
     "ClassStats": "evaluate", "Evaluation": "evaluate", "EvaluationError": "evaluate", "evaluate": "evaluate",
     "evaluate_run": "evaluate",
     "TrainingSession": "session", "build_trainer": "session",
+    "InputPipeline": "weights", "WeightsCancelled": "weights", "WeightsError": "weights",
+    "WeightsReport": "weights", "WeightsSpec": "weights", "apply_weights": "weights", "load_weights": "weights",
+    "project_arch": "weights", "project_weights": "weights", "set_project_weights": "weights",
 }
 
 if TYPE_CHECKING:
@@ -48,6 +51,18 @@ if TYPE_CHECKING:
     )
     from core.training.health import TrainingFailure
     from core.training.session import TrainingSession, build_trainer
+    from core.training.weights import (
+        InputPipeline,
+        WeightsCancelled,
+        WeightsError,
+        WeightsReport,
+        WeightsSpec,
+        apply_weights,
+        load_weights,
+        project_arch,
+        project_weights,
+        set_project_weights,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -60,8 +75,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "BatchProgress", "Callbacks", "ConfigError", "DataSource", "DatasetError", "EpochMetrics", "NodeStats",
-    "ProbeData", "RunInfo", "RunSummary", "TrainConfig", "Trainer", "TrainingFailure", "TrainingSession",
-    "available_devices", "build_trainer", "check_fit", "open_dataset", "resolve_device", "seed_everything",
+    "BatchProgress", "Callbacks", "ConfigError", "DataSource", "DatasetError", "EpochMetrics", "InputPipeline",
+    "NodeStats", "ProbeData", "RunInfo", "RunSummary", "TrainConfig", "Trainer", "TrainingFailure", "TrainingSession",
+    "WeightsCancelled", "WeightsError", "WeightsReport", "WeightsSpec", "apply_weights", "available_devices",
+    "build_trainer", "check_fit", "load_weights", "open_dataset", "project_arch", "project_weights",
+    "resolve_device", "seed_everything", "set_project_weights",
 ]
 __all__ += ["ClassStats", "Evaluation", "EvaluationError", "evaluate", "evaluate_run"]
