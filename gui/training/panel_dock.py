@@ -30,6 +30,7 @@ from gui.training.preload import preload
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
     from gui.training.dock import TrainingPanel
+    from gui.training.evaluation import EvaluationView
 
 
 class TrainingDock(QDockWidget):
@@ -58,6 +59,7 @@ class TrainingDock(QDockWidget):
         self.setWidget(placeholder)
         self._waiting = False  # for the preload to finish before building the panel
         self._unplaced: TrainingPanel | None = None  # made, not yet in the dock
+        self.evaluation: EvaluationView | None = None  # the panel's Evaluation tab (added with the panel)
         self.visibilityChanged.connect(self._visible)
 
     @property
@@ -79,7 +81,10 @@ class TrainingDock(QDockWidget):
 
     def _place(self, panel: TrainingPanel) -> None:
         """Put a made panel in the dock and show the document in it."""
+        from gui.training.evaluation import attach
+
         self._unplaced = None
+        self.evaluation = attach(panel)
         # Weak: the panel is the dock's child, a strong reference back would make a cycle for Python's
         # collector, which may run on any thread (and must not delete widgets).
         highlight = weakref.WeakMethod(self._highlight)
@@ -116,6 +121,8 @@ class TrainingDock(QDockWidget):
             return True
         if not panel.can_close():
             return False
+        if self.evaluation is not None:
+            self.evaluation.shutdown()
         panel.shutdown()  # no thread of ours may outlive the window
         return True
 
