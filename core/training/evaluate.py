@@ -431,16 +431,11 @@ def evaluate_run(run_dir: str | Path, *, model: nn.Module | None = None, data: D
     the last checkpoint holds). ``device`` defaults to the run's. Raises :class:`EvaluationError`.
     """
     from core.analysis import analyze
-    from core.training.data import DatasetError
-    from core.training.session import open_data
 
     project, config, loaded, ckpt = load_run_model(run_dir, checkpoint)
     shape = analyze(project.graph).input_shape
     if data is None:
-        try:
-            data = open_data(config, shape)
-        except DatasetError as exc:
-            raise EvaluationError(str(exc)) from None
+        data = open_run_data(run_dir, config, shape)
     split = "val" if data.val_count else "train"
     ev = evaluate(model if model is not None else loaded, data, split=split, device=device or config.device,
                   batch_size=max(config.batch_size, 256), progress=progress, cancel=cancel, input_shape=shape)
@@ -451,6 +446,50 @@ def evaluate_run(run_dir: str | Path, *, model: nn.Module | None = None, data: D
         except OSError as exc:
             raise EvaluationError(f"cannot write {Path(run_dir) / EVALUATION_FILE}: {exc}") from None
     return ev
+
+
+def open_run_data(run_dir: str | Path, config: Any, input_shape: Sequence[int] | None,
+                  log: Callable[[str], None] | None = None) -> DataSource:
+    """The data a run trained on, opened from its settings (``config``, a TrainConfig), normalised
+    with the statistics the run recorded in its ``config.json``.
+
+    The built-in shapes set is then generated without its training split (its validation images
+    come from their own seed; only the normalisation read the training split, and the run recorded
+    that): a few seconds instead of twenty. Raises :class:`EvaluationError` when the data cannot be
+    opened or its classes are no longer the ones the run trained on (a folder that changed).
+    """
+    from core.training.data import DatasetError, parse_spec
+    from core.training.runs import RunFolder, RunFolderError
+    from core.training.session import open_data
+
+    try:
+        recorded = RunFolder(run_dir).read_json("config.json").get("dataset") or {}
+    except (RunFolderError, AttributeError):
+        recorded = {}
+    mean, std = recorded.get("mean"), recorded.get("std")
+    stats: tuple[list[Any], list[Any]] | None = None
+    if isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) > 0:
+        stats = (mean, std)
+    try:
+        if stats is not None and parse_spec(config.dataset).kind == "shapes":
+            config = config.updated(train_size=1)
+        data = open_data(config, input_shape, log)
+    except DatasetError as exc:
+        raise EvaluationError(str(exc)) from None
+    classes = recorded.get("classes")
+    if isinstance(classes, list) and classes and [str(c) for c in classes] != list(data.classes):
+        raise EvaluationError(f"{data.name} no longer has the classes the run trained on "
+                              f"({len(classes)} then, {data.num_classes} now: {_diff(classes, data.classes)})")
+    if stats is not None and len(stats[0]) == len(data.mean):
+        data.mean, data.std = tuple(float(v) for v in stats[0]), tuple(float(v) for v in stats[1])
+    return data
+
+
+def _diff(then: Sequence[Any], now: Sequence[str]) -> str:
+    gone = [str(c) for c in then if str(c) not in now]
+    new = [c for c in now if c not in {str(t) for t in then}]
+    parts = ([f"gone {', '.join(gone[:3])}"] if gone else []) + ([f"new {', '.join(new[:3])}"] if new else [])
+    return "; ".join(parts) or "the same names in another order"
 
 
 def load_run_evaluation(run_dir: str | Path) -> Evaluation | None:
@@ -488,5 +527,5 @@ def _list_of(data: dict[str, Any], key: str, kind: type, prefix: str = "") -> li
 
 __all__ = [
     "EVALUATION_FILE", "ClassStats", "Evaluation", "EvaluationCancelled", "EvaluationError", "evaluate",
-    "evaluate_run", "from_confusion", "load_run_evaluation", "load_run_model", "sample_images",
+    "evaluate_run", "from_confusion", "load_run_evaluation", "load_run_model", "open_run_data", "sample_images",
 ]

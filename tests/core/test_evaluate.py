@@ -232,3 +232,34 @@ def test_evaluate_run_writes_evaluation_json(tmp_path: Path) -> None:
     with pytest.raises(EvaluationError) as info:
         evaluate_run(tmp_path / "nowhere")
     assert "no checkpoint" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_shapes_run_is_evaluated_on_its_own_validation_set(tmp_path: Path) -> None:
+    config = TrainConfig(dataset="shapes", train_size=64, val_size=40, epochs=1, batch_size=32, device="cpu",
+                         probe_interval=0.0)
+    summary = TrainingSession(load_project(DEMO), config, Callbacks(), run_dir=tmp_path / "run").run()
+    assert summary.status == "completed" and summary.last is not None
+    # generated without its training split, normalised with the statistics the run recorded:
+    # the very numbers the run reported for its last epoch
+    ev = evaluate_run(tmp_path / "run", save=False)
+    assert ev.count == 40 and ev.dataset == "shapes"
+    assert ev.accuracy == pytest.approx(summary.last.val_acc) and ev.top5 == pytest.approx(summary.last.val_top5)
+
+
+def test_a_folder_whose_classes_changed_since_the_run_is_refused(tmp_path: Path) -> None:
+    from PIL import Image
+
+    root = _folder(tmp_path / "pets")
+    config = TrainConfig(dataset=f"folder:{root}", epochs=1, batch_size=4, device="cpu", workers=0,
+                         val_fraction=0.34, probe_interval=0.0)
+    project = load_project(DEMO)
+    project.graph.set_param("fc3", "out_features", 2)
+    run = tmp_path / "run"
+    assert TrainingSession(project, config, Callbacks(), run_dir=run).run().status == "completed"
+    assert evaluate_run(run, save=False).classes == ["cat", "dog"]
+    (root / "bird").mkdir()
+    Image.new("RGB", (10, 12), (0, 200, 0)).save(root / "bird" / "0.png")
+    with pytest.raises(EvaluationError) as info:
+        evaluate_run(run)
+    assert "no longer has the classes the run trained on (2 then, 3 now: new bird)" in str(info.value)
+    assert not (run / EVALUATION_FILE).exists() or Evaluation.load(run / EVALUATION_FILE).classes == ["cat", "dog"]
