@@ -53,6 +53,7 @@ class TrainConfig:
     aux_weights: list[float] | None = None  # weights of outputs 2..n (None: 0.3 each, GoogLeNet's)
     grad_clip: float = 0.0  # max gradient norm (0: off)
     early_stopping: int = 0  # patience in epochs without a better validation accuracy (0: off)
+    frozen_bn_eval: bool = True  # frozen nodes' BatchNorm stays in eval mode while training (fine-tuning)
 
     augment: bool = True
     crop_padding: int | None = None  # None: 4 for 32×32-ish images, else 0 (random crop)

@@ -21,7 +21,7 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from core.training.health import (
     oom_message,
     starvation_warning,
 )
-from core.training.optim import LRSchedule, build_loss, build_optimizer, main_output
+from core.training.optim import LRSchedule, build_loss, build_optimizer, frozen_batchnorms, main_output
 from core.training.options import memory_key
 from core.training.probes import Prober
 from core.training.runs import (
@@ -118,7 +118,7 @@ class Trainer:
     def __init__(self, model: nn.Module, data: DataSource, config: TrainConfig, callbacks: Callbacks | None = None,
                  *, run_dir: str | Path | None = None, project: dict[str, Any] | None = None,
                  analysis: Any = None, graph: Any = None, resume_from: str | Path | None = None,
-                 dist: ddp.DistContext | None = None) -> None:
+                 dist: ddp.DistContext | None = None, weights: Any = None) -> None:
         self.model = model
         self.data = data
         self.cfg = config
@@ -129,6 +129,10 @@ class Trainer:
         self.graph = graph
         self.resume_from = Path(resume_from) if resume_from is not None else None
         self.dist = dist
+        self.weights = weights  # the WeightsReport of weights loaded into the model (config.json records it)
+        # Called with the summary after the run ends and before ``finished`` is emitted (the session
+        # writes the run's evaluation there, so it exists when the front-ends hear ``finished``).
+        self.before_finish: Callable[[RunSummary], None] | None = None
         self.prober = Prober()
         self.history: list[EpochMetrics] = []
         self.mismatch: Any = None  # the data/graph Mismatch (with its fixes) when that is why the run failed
@@ -199,6 +203,8 @@ class Trainer:
                 self._folder.write_json("run.json", summary.to_dict())
         if status == "failed":
             self._emit("failed", message)
+        if self.before_finish is not None:
+            self.before_finish(summary)
         self._emit("finished", summary)
         return summary
 
@@ -227,7 +233,9 @@ class Trainer:
         self._check_forward()  # before the layout change: it also initialises lazy modules
         if self._channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.optimizer = build_optimizer(self.model, cfg)
+        self.optimizer = build_optimizer(self.model, cfg, self.graph)
+        # Fine-tuning: frozen layers' BatchNorm keeps the pretrained running statistics.
+        self._frozen_bn = list(frozen_batchnorms(self.model, self.graph)) if cfg.frozen_bn_eval else []
         self.augment = default_augment(cfg, self.data)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         torch.manual_seed((cfg.seed + self.rank) % 2**64)  # torch seeds are < 2**64
@@ -266,8 +274,11 @@ class Trainer:
         if self._folder is not None:
             self._folder.create()
             mark_running(self._folder)  # the runs list tells a killed run by its dead owner
-            self._folder.write_json("config.json", {"training": cfg.to_dict(), "dataset": self.data.describe(),
-                                                    "device": str(self.device), "world_size": self.world})
+            config: dict[str, Any] = {"training": cfg.to_dict(), "dataset": self.data.describe(),
+                                      "device": str(self.device), "world_size": self.world}
+            if self.weights is not None:
+                config["weights"] = self.weights.to_dict()
+            self._folder.write_json("config.json", config)
             if self.project is not None:
                 self._folder.write_json("graph.json", self.project)
             self._folder.write_metrics([m.to_dict() for m in self.history])
@@ -312,6 +323,11 @@ class Trainer:
         if shape is None or tuple(shape) == tuple(self.data.sample_shape):
             return None
         return tuple(int(v) for v in shape)
+
+    def _hold_frozen_bn(self) -> None:
+        """Frozen nodes' BatchNorm in eval mode (after every ``train()`` call, which sets them back)."""
+        for module in self._frozen_bn:
+            module.eval()
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         if self._input_view is not None:
@@ -411,6 +427,7 @@ class Trainer:
     def _train_epoch(self, epoch: int, epoch_times: list[float]) -> dict[str, Any]:
         cfg, dev = self.cfg, self.device
         self.train_model.train()
+        self._hold_frozen_bn()
         stream = self.data.batches("train", cfg.batch_size, dev, self.gen, self.augment, self.rank, self.world,
                                    drop_last=self.world > 1)
         steps = len(stream)
@@ -561,6 +578,7 @@ class Trainer:
     def _probe(self, epoch: int, step: int, global_step: int) -> None:
         data = self.prober.capture(self.model, self._probe_x, self._probe_images, self._probe_labels,
                                    epoch, step, global_step)
+        self._hold_frozen_bn()  # the probe's model.train() put them back in train mode
         self._emit("probe", data)
 
     # --------------------------------------------------------------------------------- checkpoints

@@ -398,7 +398,7 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "last.pt") -> tuple[An
     from core.compiler import CompileError, compile_graph
     from core.training.health import TrainingFailure
     from core.training.runs import RunFolderError, load_checkpoint
-    from core.training.session import resume_settings
+    from core.training.run_inputs import resume_settings
 
     folder = Path(run_dir)
     try:
@@ -460,7 +460,7 @@ def open_run_data(run_dir: str | Path, config: Any, input_shape: Sequence[int] |
     """
     from core.training.data import DatasetError, parse_spec
     from core.training.runs import RunFolder, RunFolderError
-    from core.training.session import open_data
+    from core.training.run_inputs import open_data
 
     try:
         recorded = RunFolder(run_dir).read_json("config.json").get("dataset") or {}

@@ -161,6 +161,8 @@ class Callbacks:
     paused: Callable[[bool], None] | None = None  # True when the run pauses, False when it goes on
     finished: Callable[[RunSummary], None] | None = None
     failed: Callable[[str], None] | None = None
+    # the core.training.weights.WeightsReport of weights loaded before the first batch (fine-tuning)
+    weights: Callable[[Any], None] | None = None
 
     def emit(self, name: str, *args: Any) -> None:
         fn = getattr(self, name)

@@ -8,7 +8,7 @@ and its whole state is two numbers, so checkpoints and resume are exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -19,13 +19,59 @@ from core.training.health import TrainingFailure
 from core.training.options import LOSSES, OPTIMIZERS, SCHEDULES
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The configured optimizer over the parameters that require grad (frozen nodes are left out)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
+def owner(name: str, node_ids: Collection[str]) -> str | None:
+    """The node that owns the parameter, buffer or submodule ``name`` of a compiled model: the
+    longest prefix of the dotted ``name`` that is a node id (a node id is its module's path, and a
+    layer's module may hold submodules of its own, like MultiheadAttention's ``out_proj``)."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in node_ids:
+            return prefix
+    return None
+
+
+def param_groups(model: nn.Module, graph: Any = None) -> list[dict[str, Any]]:
+    """The trainable parameters grouped by their node's learning-rate multiplier (``Node.lr_mult``):
+    ``[{"params": [...], "lr_mult": 1.0}, {"params": [...], "lr_mult": 10.0}, ...]``, base rate
+    first, then the others in the order their first parameter appears. Frozen parameters
+    (``requires_grad`` off) are left out. Without a graph everything is one group at the base rate."""
+    mults: dict[str, float] = {}
+    if graph is not None:
+        mults = {nid: float(node.lr_mult) for nid, node in graph.nodes.items()
+                 if getattr(node, "lr_mult", 1.0) != 1.0}
+    groups: dict[float, list[torch.nn.Parameter]] = {1.0: []}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        node = owner(name, mults) if mults else None
+        groups.setdefault(mults[node] if node is not None else 1.0, []).append(p)
+    return [{"params": ps, "lr_mult": m} for m, ps in groups.items() if ps]
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, graph: Any = None) -> torch.optim.Optimizer:
+    """The configured optimizer over the parameters that require grad (frozen nodes are left out),
+    one parameter group per learning-rate multiplier of ``graph``'s nodes (:func:`param_groups`);
+    each group's ``lr`` is ``cfg.lr × lr_mult``, and :class:`LRSchedule` keeps that ratio."""
+    groups = param_groups(model, graph)
+    if not groups:
         raise TrainingFailure("Nothing to train: every layer is frozen (or the network has no parameters). "
                               "Unfreeze at least one layer in the inspector.")
-    return OPTIMIZERS[cfg.optimizer].build(params, cfg)
+    optimizer = OPTIMIZERS[cfg.optimizer].build(groups, cfg)
+    for group in optimizer.param_groups:
+        group["lr"] = cfg.lr * group.get("lr_mult", 1.0)
+    return optimizer
+
+
+def frozen_batchnorms(model: nn.Module, graph: Any) -> Iterator[nn.Module]:
+    """The BatchNorm modules of ``model`` owned by frozen nodes of ``graph`` (a frozen BatchNorm
+    node, or one inside a frozen layer)."""
+    frozen = {nid for nid, node in graph.nodes.items() if node.frozen} if graph is not None else set()
+    if not frozen:
+        return
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and owner(name, frozen) is not None:
+            yield module
 
 
 class LRSchedule:
@@ -62,7 +108,7 @@ class LRSchedule:
         """Set the learning rate for ``step`` (0-based) of ``epoch`` (1-based); returns it."""
         self.lr = self.base_lr * self.factor(epoch - 1 + step / self.steps_per_epoch)
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
+            group["lr"] = self.lr * group.get("lr_mult", 1.0)
         return self.lr
 
     def epoch_end(self, val_loss: float | None) -> None:

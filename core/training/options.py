@@ -58,7 +58,8 @@ class ParamOption:
 
     ``kind`` is ``int``, ``float``, ``bool`` or ``tuple`` (a pair of floats, each in ``valid``).
     ``form`` is the spin box's range in the GUI (inside ``valid``; ``None``: not in the form);
-    ``flag`` the command-line option (``None``: project file only).
+    ``flag`` the command-line option (``None``: project file only); a bool's flag sets
+    ``flag_value`` (``False`` for a setting that is on by default and the flag turns off).
     """
 
     key: str
@@ -71,6 +72,7 @@ class ParamOption:
     flag: str | None = None
     metavar: str | None = None
     limit_reason: str = ""  # why the maximum is what it is, said when a value is over it
+    flag_value: bool = True
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not allowed (``None`` when it is), in the words of the config's messages."""
@@ -146,7 +148,13 @@ LABEL_SMOOTHING = ParamOption("label_smoothing", "Label smoothing", "cross-entro
                               Range(0, 1, below_maximum=True), form=(0.0, 0.99), decimals=2,
                               flag="--label-smoothing")
 
-GENERAL_PARAMS = (BATCH_SIZE, EPOCHS, SEED)  # read by every run whatever the choices
+# Fine-tuning: a frozen layer's BatchNorm would still update its running mean and variance in train
+# mode, drifting away from the pretrained statistics the frozen weights were trained with.
+FROZEN_BN_EVAL = ParamOption("frozen_bn_eval", "Frozen BatchNorm in eval mode",
+                             "BatchNorm layers that are frozen keep their running statistics (eval mode) "
+                             "while the rest trains", bool, flag="--train-frozen-bn", flag_value=False)
+
+GENERAL_PARAMS = (BATCH_SIZE, EPOCHS, SEED, FROZEN_BN_EVAL)  # read by every run whatever the choices
 
 
 # ------------------------------------------------------------------------------------ optimizers

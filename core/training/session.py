@@ -8,7 +8,8 @@ errors :class:`TrainingFailure`, :class:`DatasetError` or :class:`ConfigError`.
 :class:`TrainingSession` is the one run both front-ends drive: the CLI on its main thread
 (``main.py train``), the GUI's :class:`gui.training.worker.TrainingWorker` on its training thread.
 It adds what a run needs around the build: resuming a run folder with overrides, carrying loaded
-weights, control requested before the trainer exists, and a run that never raises.
+weights or loading pretrained ones, control requested before the trainer exists, the run's
+evaluation at its end, and a run that never raises.
 """
 
 from __future__ import annotations
@@ -16,27 +17,43 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.training import distributed as ddp
 from core.training.config import ConfigError, TrainConfig
-from core.training.data import DatasetError, DataSource, open_dataset
+from core.training.data import DatasetError, DataSource
 from core.training.engine import Trainer, seed_everything
 from core.training.events import Callbacks, RunInfo, RunSummary
 from core.training.health import TrainingFailure
-from core.training.runs import RunFolder, RunFolderError, load_checkpoint
+from core.training.run_inputs import open_data, open_shared_data, resume_settings
+
+
+@dataclass(frozen=True)
+class WeightsLoad:
+    """Weights to load into the compiled model before the first batch: ``spec`` is what
+    :func:`core.training.weights.apply_weights` takes (``DEFAULT``, an enum name, a file), ``arch``
+    the torchvision model the graph mirrors (``None``: the project's, :func:`project_arch`);
+    ``progress(done, total)`` hears a download's bytes, ``cancel()`` ends it."""
+
+    spec: str
+    arch: str | None = None
+    progress: Callable[[int, int], None] | None = None
+    cancel: Callable[[], bool] | None = None
 
 
 def build_trainer(project: Any, config: TrainConfig, callbacks: Callbacks | None = None, *,
                   run_dir: str | Path | None = None, resume_from: str | Path | None = None,
                   dist: ddp.DistContext | None = None, log: Callable[[str], None] | None = None,
-                  data: DataSource | None = None) -> Trainer:
-    """Compile ``project``'s graph and open its dataset (or use ``data``, already opened — the GUI
-    keeps the one it previewed); see the module docstring."""
+                  data: DataSource | None = None, weights: WeightsLoad | None = None) -> Trainer:
+    """Compile ``project``'s graph, load ``weights`` into it (raising
+    :class:`core.training.weights.WeightsError`) and open its dataset (or use ``data``, already
+    opened — the GUI keeps the one it previewed); see the module docstring."""
     from core.analysis import analyze
     from core.compiler import CompileError, compile_graph
     from core.project import project_to_dict
@@ -57,31 +74,20 @@ def build_trainer(project: Any, config: TrainConfig, callbacks: Callbacks | None
         model = compile_graph(graph, seed=config.seed, analysis=analysis)
     except CompileError as exc:
         raise TrainingFailure(str(exc)) from None
-    shape = analysis.input_shape
+    trained = _with_graph(project, graph)  # the copy that trains, not the live graph
+    report = None
+    if weights is not None:
+        from core.training.weights import apply_weights, project_arch, set_project_weights
+
+        arch = weights.arch if weights.arch is not None else project_arch(project)
+        report = apply_weights(model, weights.spec, arch, weights.progress, weights.cancel)
+        set_project_weights(trained, report)  # the run's graph.json says where its weights came from
     if data is None:
-        if dist is None:
-            data = open_data(config, shape, log)
-        elif dist.local_rank == 0:  # one process per node downloads; the others wait, then read the files
-            try:
-                data = open_data(config, shape, log)
-            finally:
-                ddp.barrier()
-        else:
-            ddp.barrier()
-            data = open_data(config, shape, log)
-    project_dict = project_to_dict(_with_graph(project, graph))  # the copy that trains, not the live graph
+        data = open_shared_data(config, analysis.input_shape, dist, log)
+    project_dict = project_to_dict(trained)
     project_dict["training"] = config.to_dict(only_changed=True)
     return Trainer(model, data, config, callbacks, run_dir=run_dir, project=project_dict, analysis=analysis,
-                   graph=graph, resume_from=resume_from, dist=dist)
-
-
-def open_data(config: TrainConfig, input_shape: Sequence[int] | None,
-              log: Callable[[str], None] | None = None) -> DataSource:
-    """The data source ``config`` names (folder images are decoded to the graph's Input size)."""
-    shape = tuple(input_shape) if input_shape is not None and len(input_shape) == 3 else None
-    return open_dataset(config.dataset, root=config.data_root, seed=config.seed, train_size=config.train_size,
-                        val_size=config.val_size, val_fraction=config.val_fraction, image_shape=shape,
-                        val_folder=config.val_folder, download=config.download, workers=config.workers, log=log)
+                   graph=graph, resume_from=resume_from, dist=dist, weights=report)
 
 
 class TrainingSession:
@@ -109,6 +115,15 @@ class TrainingSession:
     stop before the first batch ends the run with status ``stopped`` and no epoch).
     ``mismatch`` holds the data/graph mismatch (with its ``Fix`` list) when that is why it failed;
     ``carried`` the :class:`core.compiler.CarryReport` of the loaded weights.
+
+    Fine-tuning: ``weights_spec`` (``DEFAULT``, a torchvision enum name, a file) is loaded into the
+    compiled model before the first batch (:class:`WeightsLoad`; ``weights_arch`` the torchvision
+    model, default the project's; ``weights_progress`` hears a download). The report is
+    ``weights_report``, the ``weights`` event, and the run folder's ``config.json`` and ``graph.json``
+    record it; a :class:`core.training.weights.WeightsError` is raised by :meth:`build` (one line).
+    With ``evaluate`` (the default) a run that trained an epoch writes its ``evaluation.json``
+    (:func:`core.training.evaluate.evaluate_run`) before ``finished`` is emitted; ``evaluation``
+    holds it, and a failure there is a warning.
     """
 
     def __init__(self, project: Any | None, config: TrainConfig | None, callbacks: Callbacks | None = None, *,
@@ -116,7 +131,9 @@ class TrainingSession:
                  overrides: dict[str, Any] | None = None, data: DataSource | None = None,
                  weights: tuple[Any, Any] | None = None, dist: ddp.DistContext | None = None,
                  step: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None,
-                 built: Callable[[Trainer], None] | None = None) -> None:
+                 built: Callable[[Trainer], None] | None = None, weights_spec: str | None = None,
+                 weights_arch: str | None = None, weights_progress: Callable[[int, int], None] | None = None,
+                 evaluate: bool = True) -> None:
         if project is None and resume_from is None:
             raise ValueError("TrainingSession needs a project or a run folder to resume")
         # Copied here, on the caller's thread: the user may go on editing the live graph meanwhile.
@@ -126,6 +143,10 @@ class TrainingSession:
         self.callbacks = callbacks or Callbacks()
         self.run_dir, self.resume_from, self.data = run_dir, resume_from, data
         self.weights, self.dist = weights, dist
+        self.weights_spec, self.weights_arch, self.weights_progress = weights_spec, weights_arch, weights_progress
+        self.weights_report: Any = None
+        self.evaluate = evaluate
+        self.evaluation: Any = None
         self._step, self._log, self._built = step, log, built
         self.trainer: Trainer | None = None
         self.mismatch: Any = None
@@ -182,8 +203,17 @@ class TrainingSession:
         config = config.updated(**self.overrides) if self.overrides else config
         self.config = config
         self._say(f"Opening {config.dataset} and compiling…")
+        load = None
+        if self.weights_spec is not None and self.resume_from is None:  # a resumed run has its checkpoint
+            load = WeightsLoad(self.weights_spec, self.weights_arch, self.weights_progress, lambda: self.stopped)
         trainer = build_trainer(project, config, self._callbacks(), run_dir=self.run_dir,
-                                resume_from=self.resume_from, dist=self.dist, log=self._log, data=self.data)
+                                resume_from=self.resume_from, dist=self.dist, log=self._log, data=self.data,
+                                weights=load)
+        if trainer.weights is not None:
+            self.weights_report = trainer.weights
+            self.callbacks.emit("weights", trainer.weights)
+        if self.evaluate:
+            trainer.before_finish = lambda summary: self._evaluate_run(trainer, summary)
         if self.weights is not None and self.resume_from is None:
             from core.compiler import carry_weights
 
@@ -207,6 +237,8 @@ class TrainingSession:
         except (TrainingFailure, DatasetError, ConfigError) as exc:
             return self._ended("failed", str(exc), started)
         except Exception as exc:  # a plain line for the window, never a traceback
+            if _weights_error(exc):  # its message is already the plain line
+                return self._ended("failed", str(exc), started)
             return self._ended("failed", f"Cannot start training: {type(exc).__name__}: {exc}", started)
         if self.stopped:  # before the first batch: no run folder for a run that never ran
             return self._ended("stopped", "", started)
@@ -216,6 +248,30 @@ class TrainingSession:
         summary = trainer.run()
         self.mismatch = trainer.mismatch
         return summary
+
+    def _evaluate_run(self, trainer: Trainer, summary: RunSummary) -> None:
+        """Write the run's ``evaluation.json`` (per-class table, confusion matrix) once it trained an
+        epoch; a problem there is a warning, never a failed run."""
+        if summary.epochs_done < 1 or summary.status == "failed" or trainer.run_dir is None:
+            return
+        if trainer.dist is not None and not trainer.dist.main:
+            return
+        if not (trainer.run_dir / "checkpoints" / "last.pt").is_file():
+            return
+        cfg = trainer.cfg
+        # The model in memory is the one last.pt holds unless the run stopped mid-epoch or its last
+        # epoch was not a checkpoint epoch: then the evaluation reads last.pt.
+        saved_last = summary.epochs_done % cfg.checkpoint_every == 0 or summary.epochs_done == cfg.epochs
+        model = trainer.model if summary.status != "stopped" and saved_last else None
+        try:
+            from core.training.evaluate import evaluate_run
+
+            self._say("Evaluating…")
+            self.evaluation = evaluate_run(trainer.run_dir, model=model, data=trainer.data,
+                                           device=str(getattr(trainer, "device", cfg.device)))
+        except Exception as exc:  # the run itself succeeded: say so, keep it
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.callbacks.emit("warning", f"The run trained, but its evaluation failed: {first}")
 
     def _say(self, text: str) -> None:
         if self._step is not None:
@@ -261,21 +317,12 @@ def carry_message(report: Any) -> str:
     return text + "."
 
 
-def resume_settings(run_dir: str | Path) -> tuple[Any, TrainConfig]:
-    """The project (graph.json) and the settings (from the last checkpoint) of a run folder."""
-    from core.project import ProjectError, project_from_dict
-
-    folder = RunFolder(run_dir)
-    try:
-        ckpt = load_checkpoint(folder.path)
-        project = project_from_dict(folder.read_json("graph.json"))
-    except (RunFolderError, ProjectError) as exc:
-        raise TrainingFailure(f"Cannot resume from {folder.path}: {exc}") from None
-    try:
-        config = TrainConfig.from_dict(ckpt.get("config", {}))
-    except ConfigError as exc:
-        raise TrainingFailure(f"Cannot resume from {folder.path}: {exc}") from None
-    return project, config
+def _weights_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a :class:`core.training.weights.WeightsError` (looked up only if that module
+    was imported: a session without weights never imports it)."""
+    module = sys.modules.get("core.training.weights_download")
+    error = getattr(module, "WeightsError", None)
+    return error is not None and isinstance(exc, error)
 
 
 def _with_graph(project: Any, graph: Any) -> Any:
@@ -284,4 +331,5 @@ def _with_graph(project: Any, graph: Any) -> Any:
     return Project(graph=graph, name=project.name, training=dict(project.training), extra=dict(project.extra))
 
 
-__all__ = ["DatasetError", "TrainingSession", "build_trainer", "carry_message", "open_data", "resume_settings"]
+__all__ = ["DatasetError", "TrainingSession", "WeightsLoad", "build_trainer", "carry_message", "open_data",
+           "open_shared_data", "resume_settings"]

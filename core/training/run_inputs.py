@@ -1,0 +1,62 @@
+"""What a run starts from: the data source its settings name, and the project and settings of a run folder.
+
+Kept apart from :mod:`core.training.session` (which re-exports these names) so that modules the
+session itself calls at a run's end, like :mod:`core.training.evaluate`, can open a run's data
+without importing the session back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.training import distributed as ddp
+from core.training.config import ConfigError, TrainConfig
+from core.training.data import DataSource, open_dataset
+from core.training.health import TrainingFailure
+from core.training.runs import RunFolder, RunFolderError, load_checkpoint
+
+
+def open_data(config: TrainConfig, input_shape: Sequence[int] | None,
+              log: Callable[[str], None] | None = None) -> DataSource:
+    """The data source ``config`` names (folder images are decoded to the graph's Input size)."""
+    shape = tuple(input_shape) if input_shape is not None and len(input_shape) == 3 else None
+    return open_dataset(config.dataset, root=config.data_root, seed=config.seed, train_size=config.train_size,
+                        val_size=config.val_size, val_fraction=config.val_fraction, image_shape=shape,
+                        val_folder=config.val_folder, download=config.download, workers=config.workers, log=log)
+
+
+def open_shared_data(config: TrainConfig, input_shape: Sequence[int] | None, dist: ddp.DistContext | None = None,
+                     log: Callable[[str], None] | None = None) -> DataSource:
+    """:func:`open_data`, with one process per node opening first under DDP (it downloads; the
+    others wait at a barrier, then read the files)."""
+    if dist is None:
+        return open_data(config, input_shape, log)
+    if dist.local_rank == 0:
+        try:
+            return open_data(config, input_shape, log)
+        finally:
+            ddp.barrier()
+    ddp.barrier()
+    return open_data(config, input_shape, log)
+
+
+def resume_settings(run_dir: str | Path) -> tuple[Any, TrainConfig]:
+    """The project (graph.json) and the settings (from the last checkpoint) of a run folder."""
+    from core.project import ProjectError, project_from_dict
+
+    folder = RunFolder(run_dir)
+    try:
+        ckpt = load_checkpoint(folder.path)
+        project = project_from_dict(folder.read_json("graph.json"))
+    except (RunFolderError, ProjectError) as exc:
+        raise TrainingFailure(f"Cannot resume from {folder.path}: {exc}") from None
+    try:
+        config = TrainConfig.from_dict(ckpt.get("config", {}))
+    except ConfigError as exc:
+        raise TrainingFailure(f"Cannot resume from {folder.path}: {exc}") from None
+    return project, config
+
+
+__all__ = ["open_data", "open_shared_data", "resume_settings"]
