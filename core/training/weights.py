@@ -325,10 +325,15 @@ def read_weights_file(path: Path) -> tuple[dict[str, torch.Tensor], str]:
 def _load_torch_file(p: Path, label: str) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # weights_only refused an object it would have to run code to build (a whole pickled model)
-        raise WeightsError(f"{label} contains code, not only tensors (a whole pickled model?); it was not loaded — "
-                           "save its state_dict() instead") from None
+    except pickle.UnpicklingError as exc:
+        # weights_only refused an object it would have to run code to build (a whole pickled model:
+        # "Unsupported global: GLOBAL torch.nn.modules.linear.Linear …"), or the bytes are no pickle
+        # at all; torch's own message is lines of advice to turn the safety off, never shown
+        needs = re.search(r"GLOBAL (\S+)", str(exc))
+        if needs is None:
+            raise WeightsError(f"cannot read {label} (damaged or not a weights file)") from None
+        raise WeightsError(f"{label} contains code, not only tensors (it needs {needs.group(1)}: a whole pickled "
+                           "model?); it was not loaded — save its state_dict() instead") from None
     except Exception as exc:  # truncated, damaged or not a torch file
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise WeightsError(f"cannot read {label} (damaged or not a weights file): {reason}") from None

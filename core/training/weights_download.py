@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import re
 import tempfile
@@ -90,7 +91,7 @@ def download(url: str, target: Path, *, size_hint: int | None = None, progress: 
         with os.fdopen(fd, "wb") as fh:
             try:
                 response = urllib.request.urlopen(url, timeout=timeout)
-            except (urllib.error.URLError, OSError, ValueError) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
                 raise WeightsError(_offline(url, target, size_hint, exc)) from None
             with response:
                 total = int(response.headers.get("Content-Length") or 0) or (size_hint or 0)
@@ -102,8 +103,8 @@ def download(url: str, target: Path, *, size_hint: int | None = None, progress: 
                         raise WeightsCancelled(f"download of {url} cancelled; nothing was saved")
                     try:
                         block = response.read(CHUNK)
-                    except (OSError, ValueError) as exc:  # the connection dropped midway
-                        raise WeightsError(_offline(url, target, size_hint, exc)) from None
+                    except (http.client.HTTPException, OSError, ValueError) as exc:  # the connection dropped
+                        raise WeightsError(_offline(url, target, total or size_hint, exc)) from None
                     if not block:
                         break
                     fh.write(block)
@@ -112,8 +113,8 @@ def download(url: str, target: Path, *, size_hint: int | None = None, progress: 
                     if progress is not None:
                         progress(done, max(total, done))
             if total and done < total:
-                raise WeightsError(_offline(url, target, size_hint, f"the connection closed after {done} of "
-                                                                    f"{total} bytes"))
+                raise WeightsError(_offline(url, target, total, f"the connection closed after {done} of "
+                                                                f"{total} bytes"))
             fh.flush()
             os.fsync(fh.fileno())
         sha = digest.hexdigest()
