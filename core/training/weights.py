@@ -193,26 +193,29 @@ def resolve(spec: str, arch: str | None) -> WeightsSpec:
     text = spec.strip()
     if not text:
         raise WeightsError("no weights source given: say DEFAULT, a torchvision weights name or a file")
-    path = Path(text).expanduser()
-    if path.exists() or path.suffix.lower() in WEIGHT_FILE_SUFFIXES or "/" in text or "\\" in text:
-        if not path.exists():
-            raise WeightsError(f"no weights file at {text}")
-        return WeightsSpec(label=text, path=path)
+    # A name (DEFAULT, IMAGENET1K_V2, ResNet18_Weights.IMAGENET1K_V1) is a name even where a file of
+    # that name happens to exist in the working folder: ./DEFAULT says the file
     if _QUALIFIED.fullmatch(text):
         return _enum_spec(_qualified(text), text)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        path = Path(text).expanduser()
+        if path.exists():
+            return WeightsSpec(label=text, path=path)
+        if path.suffix.lower() in WEIGHT_FILE_SUFFIXES or "/" in text or "\\" in text:
+            raise WeightsError(f"no weights file at {text}")
         raise WeightsError(f"{text!r} is neither a file nor a torchvision weights name "
                            "(DEFAULT, IMAGENET1K_V1, ResNet18_Weights.IMAGENET1K_V1)")
+    as_file = f" (for the file {text}, say ./{text})" if Path(text).exists() else ""
     if arch is None:
         raise WeightsError(f"{text} names weights of the torchvision model this network mirrors, but it mirrors "
-                           "none; give a qualified name (ResNet18_Weights.IMAGENET1K_V1) or a file")
+                           f"none; give a qualified name (ResNet18_Weights.IMAGENET1K_V1) or a file{as_file}")
     enum = _model_weights(arch)
     members = list(dict.fromkeys(m.name for m in enum))
-    name = "DEFAULT" if text.upper() == "DEFAULT" else text.upper()
     try:
-        weights = enum[name]
+        weights = enum[text.upper()]
     except KeyError:
-        raise WeightsError(f"{arch} has no weights {text!r}; its weights: DEFAULT, {', '.join(members)}") from None
+        raise WeightsError(f"{arch} has no weights {text!r}; its weights: DEFAULT, {', '.join(members)}"
+                           f"{as_file}") from None
     return _enum_spec(weights, text)
 
 

@@ -251,6 +251,17 @@ def test_resolve_enum_names(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve("DEFAULT", "resnet18").url == "http://mirror.example/models/resnet18-f37072fd.pth"
 
 
+def test_a_name_stays_a_name_beside_a_file_of_that_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       resnet18_state: dict[str, torch.Tensor]) -> None:
+    monkeypatch.chdir(tmp_path)
+    torch.save(resnet18_state, tmp_path / "DEFAULT")
+    torch.save(resnet18_state, tmp_path / "mine")
+    assert resolve("DEFAULT", "resnet18").label == "ResNet18_Weights.IMAGENET1K_V1"
+    assert resolve("./DEFAULT", "resnet18").path == Path("DEFAULT")
+    with pytest.raises(WeightsError, match=r"its weights: DEFAULT, IMAGENET1K_V1 \(for the file mine, say ./mine\)"):
+        resolve("mine", "resnet18")
+
+
 @pytest.mark.parametrize(("spec", "arch", "message"), [
     ("IMAGENET1K_V9", "resnet18", "resnet18 has no weights 'IMAGENET1K_V9'; its weights: DEFAULT, IMAGENET1K_V1"),
     ("DEFAULT", None, "mirrors none"),
