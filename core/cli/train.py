@@ -8,6 +8,14 @@ as fractions) and everything else goes to stderr. Each run writes a run folder (
 The dataset, optimizer, schedule, loss and precision options and the settings they read are built
 from their declarations (:mod:`core.training.options`).
 
+Fine-tuning (issue 13): ``--weights W`` loads pretrained weights (``DEFAULT``, a torchvision
+weights name, a file or run folder; :mod:`core.training.weights`) after compiling and before the
+first batch, and prints the report first (with ``--json`` the first stdout line is
+``{"weights": {"source", "kept", "reinitialized", "missing", "unexpected"}}``); ``--replace-head``
+gives the head the opened dataset's class count; ``--freeze`` and ``--lr-mult`` take node ids and
+block ids (:mod:`core.finetune`). An unknown id is a usage error naming the closest ids.
+At the end of a run that trained an epoch the run folder gets its ``evaluation.json``.
+
 Under ``torchrun --nproc_per_node=N`` the run uses DistributedDataParallel; rank 0 prints and saves.
 Exit status: 0 trained (or stopped early by early stopping), 1 training failed (plain message),
 2 usage or unreadable input, 130 interrupted with Ctrl-C (the last epoch checkpoint is kept).
@@ -92,10 +100,11 @@ def declared_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
 
 
 def declared_flags() -> list[tuple[str, str, bool]]:
-    """``(option, config key, True)`` of every declared on/off setting that has a flag (``--nesterov``)."""
+    """``(option, config key, value)`` of every declared on/off setting that has a flag (``--nesterov``
+    sets True; ``--train-frozen-bn`` turns ``frozen_bn_eval``, on by default, off)."""
     from core.training.options import all_params
 
-    return [(p.flag, p.key, True) for p in all_params() if p.flag is not None and p.kind is bool]
+    return [(p.flag, p.key, p.flag_value) for p in all_params() if p.flag is not None and p.kind is bool]
 
 
 def add_parser(sub: Any) -> None:
@@ -107,11 +116,20 @@ def add_parser(sub: Any) -> None:
         p.add_argument(*names, default=None, **kwargs)
     from core.training.options import all_params
 
-    docs = {p.flag: p.doc.replace("%", "%%") for p in all_params() if p.flag is not None}
+    docs = {p.flag: (p.doc if p.flag_value else f"off: {p.doc}").replace("%", "%%")
+            for p in all_params() if p.flag is not None}
     for option, key, value in [*declared_flags(), *_FLAGS]:
         p.add_argument(option, dest=f"flag_{option[2:].replace('-', '_')}", action="store_const", const=(key, value),
                        default=None, help=docs.get(option))
     p.add_argument("--aux-weights", dest="aux_weights", metavar="W,W", help="loss weights of auxiliary outputs")
+    p.add_argument("--weights", metavar="W", help="start from pretrained weights: DEFAULT or a torchvision weights "
+                                                   "name (IMAGENET1K_V2), downloaded into torch hub's cache, or a "
+                                                   ".pth/.pt/.safetensors file or run folder")
+    p.add_argument("--freeze", metavar="NODE_OR_BLOCK[,…]", help="freeze these nodes or blocks (e.g. layer1,layer2)")
+    p.add_argument("--lr-mult", dest="lr_mult", metavar="NODE_OR_BLOCK=X[,…]",
+                   help="learning-rate multipliers per node or block (e.g. fc=10,layer4=2)")
+    p.add_argument("--replace-head", dest="replace_head", action="store_true",
+                   help="give the last Linear (or 1×1 conv) the dataset's class count (its weights start fresh)")
     p.add_argument("--json", action="store_true", help="one JSON object per epoch on stdout")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<name>-<time>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
@@ -149,6 +167,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.source is None and args.resume is None:
         raise UsageError("train needs a SOURCE (a project file, template:NAME or torchvision:NAME) or --resume RUN_DIR")
+    tuning = [flag for flag, given in (("--weights", args.weights is not None), ("--freeze", args.freeze is not None),
+                                       ("--lr-mult", args.lr_mult is not None), ("--replace-head", args.replace_head))
+              if given]
+    if tuning and args.resume is not None:
+        raise UsageError(f"{', '.join(tuning)} cannot be combined with --resume: the run continues with the "
+                         "network and weights of its checkpoint")
     try:
         if args.resume is not None:
             project, config = resume_settings(args.resume)
@@ -163,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except TrainingFailure as exc:
         raise UsageError(str(exc)) from None
+    _fine_tune_edits(project, args)
+    weights_label, weights_error = _check_weights(project, args.weights)
 
     # Before a byte is allocated: a network too big for this machine is one sentence, exit 1 (the
     # file is fine, the run cannot happen here).
@@ -184,11 +210,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(taken_message(args.out))
     run_dir = args.out or args.resume or str(default_run_dir(project.name or "run"))
     report = _Reporter(args.json, progress=not args.quiet, main=main_rank)
+    data = None
+    if args.replace_head:
+        data = _replace_head(project, config, ctx, report.note)
+    progress = None
+    if weights_label is not None and main_rank:
+        from core.cli.progress import cli_progress
+
+        progress = cli_progress(sys.stderr, weights_label)
     session = TrainingSession(project, config, report.callbacks(), run_dir=run_dir, resume_from=args.resume,
-                              dist=ctx, log=report.note)
+                              dist=ctx, log=report.note, data=data, weights_spec=args.weights,
+                              weights_progress=progress)
+    usage_errors: tuple[type[Exception], ...] = (DatasetError, *weights_error)
     try:
         session.build()
-    except DatasetError as exc:
+    except usage_errors as exc:
         ddp.shutdown()
         raise UsageError(str(exc)) from None
     except TrainingFailure as exc:
@@ -203,12 +239,75 @@ def run(args: argparse.Namespace) -> int:
         _restore_sigint(previous)
         ddp.shutdown()
     if summary.status == "failed":
+        if main_rank and _head_mismatch(session.mismatch):
+            print("hint: --replace-head gives the head the dataset's class count", file=sys.stderr)
         return 1
     if main_rank and not args.json:
         best = f"{summary.best_val_acc:.2%} at epoch {summary.best_epoch}" if summary.best_val_acc is not None else "—"
         print(f"{summary.status}: {summary.epochs_done} epoch(s) in {summary.seconds:.1f} s; best validation "
               f"accuracy {best}; run folder {run_dir}", file=sys.stderr)
     return 130 if summary.status == "stopped" else 0
+
+
+def _fine_tune_edits(project: Any, args: argparse.Namespace) -> None:
+    """``--freeze`` and ``--lr-mult`` on the project's graph (every id checked before any change)."""
+    from core.finetune import FineTuneError, freeze, parse_ids, parse_lr_mults, set_lr_mults
+
+    for option, text in (("--freeze", args.freeze), ("--lr-mult", args.lr_mult)):
+        if text is None:
+            continue
+        try:
+            if option == "--freeze":
+                ids = parse_ids(text)
+                if not ids:
+                    raise FineTuneError("expected node or block ids separated by commas (e.g. layer1,layer2)")
+                freeze(project.graph, ids)
+            else:
+                set_lr_mults(project.graph, parse_lr_mults(text))
+        except (KeyError, FineTuneError) as exc:
+            raise UsageError(f"{option}: {exc}") from None
+
+
+def _check_weights(project: Any, spec: str | None) -> tuple[str | None, tuple[type[Exception], ...]]:
+    """Resolve ``--weights`` before anything is opened (a bad name fails at once, exit 2): the label of
+    its progress bar and the error class a fetch raises (none without ``--weights``)."""
+    if spec is None:
+        return None, ()
+    from core.training.weights import WeightsError, project_arch, resolve
+
+    try:
+        resolved = resolve(spec, project_arch(project))
+    except WeightsError as exc:
+        raise UsageError(f"--weights: {exc}") from None
+    label = resolved.cache_path.name if resolved.cache_path is not None else resolved.label
+    return label, (WeightsError,)
+
+
+def _replace_head(project: Any, config: Any, ctx: Any, log: Any) -> Any:
+    """Open the dataset and give the graph's head its class count (``--replace-head``): the data,
+    which the session then trains on."""
+    from core.analysis import analyze
+    from core.finetune import FineTuneError, replace_head
+    from core.training import distributed as ddp
+    from core.training.data import DatasetError
+    from core.training.run_inputs import open_shared_data
+
+    try:
+        data = open_shared_data(config, analyze(project.graph).input_shape, ctx, log)
+        edit = replace_head(project.graph, data.num_classes)
+    except (DatasetError, FineTuneError) as exc:
+        ddp.shutdown()
+        raise UsageError(f"--replace-head: {exc}" if isinstance(exc, FineTuneError) else str(exc)) from None
+    if edit.old_out != edit.new_out and (ctx is None or ctx.main):
+        log(f"replaced the head: {edit.node_id}.{edit.param} {edit.old_out} → {edit.new_out} "
+            f"({data.name} has {data.num_classes} classes)")
+    return data
+
+
+def _head_mismatch(mismatch: Any) -> bool:
+    """Whether a failed run's data/graph mismatch is the class count (a fix on the head)."""
+    return mismatch is not None and any(getattr(f, "param", None) in ("out_features", "out_channels")
+                                        for f in getattr(mismatch, "fixes", ()))
 
 
 def _same_folder(out: str, resume: str | None) -> bool:
@@ -237,7 +336,7 @@ class _Reporter:
         from core.training.events import Callbacks
 
         return Callbacks(run_started=self.started, batch=self.batch, epoch_end=self.epoch, warning=self.warning,
-                         failed=self.failed)
+                         failed=self.failed, weights=self.weights)
 
     def _clear(self) -> None:
         if self._line:
@@ -248,6 +347,16 @@ class _Reporter:
         if self.main:
             self._clear()
             print(message, file=sys.stderr, flush=True)
+
+    def weights(self, report: Any) -> None:
+        """The weights report, before the first epoch: the first stdout line with ``--json``."""
+        if not self.main:
+            return
+        self._clear()
+        if self.as_json:
+            print(json.dumps({"weights": report.to_dict()}), flush=True)
+        else:
+            print(report.summary(), file=sys.stderr, flush=True)
 
     def started(self, info: Any) -> None:
         if not self.progress:
