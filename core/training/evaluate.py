@@ -258,7 +258,7 @@ def evaluate(model: nn.Module, data: DataSource, *, split: str = "val", device: 
     predicted: list[torch.Tensor] = []
     confidence: list[torch.Tensor] = []
     indices: list[torch.Tensor] = []
-    hits5 = 0
+    hits5 = torch.zeros((), dtype=torch.long, device=dev)
     was_training = model.training
     model.to(dev).eval()
     done = 0
@@ -283,26 +283,27 @@ def evaluate(model: nn.Module, data: DataSource, *, split: str = "val", device: 
                 conf, pred = probs.max(dim=1)
                 y = y.to(dev)
                 if k > TOP_K:
-                    hits5 += int((logits.topk(TOP_K, dim=1).indices == y[:, None]).any(1).sum())
-                truth.append(y.cpu())
-                predicted.append(pred.cpu())
-                confidence.append(conf.cpu())
-                indices.append(idx.cpu())
+                    hits5 += (logits.topk(TOP_K, dim=1).indices == y[:, None]).any(1).sum()
+                # kept on the device until the end: a copy per batch would wait for each batch
+                truth.append(y)
+                predicted.append(pred)
+                confidence.append(conf)
+                indices.append(idx)
                 done += int(y.shape[0])
                 if progress is not None:
                     progress(done, total)
     finally:
         model.train(was_training)
-    t = torch.cat(truth) if truth else torch.zeros(0, dtype=torch.long)
-    p = torch.cat(predicted) if predicted else torch.zeros(0, dtype=torch.long)
+    t = torch.cat(truth).cpu() if truth else torch.zeros(0, dtype=torch.long)
+    p = torch.cat(predicted).cpu() if predicted else torch.zeros(0, dtype=torch.long)
     if t.numel() == 0:
         raise EvaluationError(f"no sample of {data.name}'s {split} split could be read")
     matrix = torch.bincount(t * k + p, minlength=k * k).view(k, k).numpy()
-    ev = from_confusion(matrix, list(data.classes), top5=hits5 / t.numel() if k > TOP_K else None, split=split,
+    ev = from_confusion(matrix, list(data.classes), top5=int(hits5) / t.numel() if k > TOP_K else None, split=split,
                         dataset=data.name)
     ev.truth, ev.predicted = t.tolist(), p.tolist()
-    ev.confidence = torch.cat(confidence).tolist()
-    where = torch.cat(indices).tolist()
+    ev.confidence = torch.cat(confidence).cpu().tolist()
+    where = torch.cat([i.cpu() for i in indices]).tolist()
     ev.indices = None if where == list(range(len(where))) else where
     return ev
 
@@ -397,8 +398,8 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "last.pt") -> tuple[An
     from core.analysis import analyze
     from core.compiler import CompileError, compile_graph
     from core.training.health import TrainingFailure
-    from core.training.runs import RunFolderError, load_checkpoint
     from core.training.run_inputs import resume_settings
+    from core.training.runs import RunFolderError, load_checkpoint
 
     folder = Path(run_dir)
     try:
@@ -459,8 +460,8 @@ def open_run_data(run_dir: str | Path, config: Any, input_shape: Sequence[int] |
     opened or its classes are no longer the ones the run trained on (a folder that changed).
     """
     from core.training.data import DatasetError, parse_spec
-    from core.training.runs import RunFolder, RunFolderError
     from core.training.run_inputs import open_data
+    from core.training.runs import RunFolder, RunFolderError
 
     try:
         recorded = RunFolder(run_dir).read_json("config.json").get("dataset") or {}
