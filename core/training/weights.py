@@ -480,6 +480,21 @@ def project_arch(project: Project) -> str | None:
     return None
 
 
+def project_pipeline(project: Project) -> InputPipeline | None:
+    """The input pipeline of the torchvision weights the project records (None for a file or none):
+    what a folder dataset should apply so the network sees images as its weights were trained on."""
+    entry = project_weights(project)
+    if entry is None:
+        return None
+    source = entry["source"]
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", source) or Path(source).suffix.lower() in WEIGHT_FILE_SUFFIXES:
+        return None  # a file: it does not say how its network's inputs were prepared
+    try:
+        return resolve(source, project_arch(project)).transforms()
+    except WeightsError:
+        return None
+
+
 def describe(spec: WeightsSpec) -> str:
     """One line for a progress dialog: ``ResNet18_Weights.IMAGENET1K_V1 (44.66 MiB) from URL``."""
     if spec.path is not None:
@@ -487,5 +502,5 @@ def describe(spec: WeightsSpec) -> str:
     return f"{spec.label} ({size_text(spec.file_size)}) from {spec.url}"
 
 __all__ = ["InputPipeline", "WeightsCancelled", "WeightsError", "WeightsReport", "WeightsSpec", "apply_weights",
-           "best_mapping", "describe", "fetch", "load_weights", "owner", "project_arch", "project_weights",
-           "read_weights_file", "resolve", "set_project_weights", "state_from"]
+           "best_mapping", "describe", "fetch", "load_weights", "owner", "project_arch", "project_pipeline",
+           "project_weights", "read_weights_file", "resolve", "set_project_weights", "state_from"]

@@ -32,6 +32,7 @@ from core.training.weights import (
     fetch,
     load_weights,
     project_arch,
+    project_pipeline,
     project_weights,
     resolve,
     set_project_weights,
@@ -292,8 +293,14 @@ def test_project_records_its_weights_and_its_torchvision_model(tmp_path: Path) -
     again = load_project(save_project(project, tmp_path / "p.json"))
     assert project_weights(again) == {"source": "ResNet18_Weights.IMAGENET1K_V1", "sha256": "ab" * 32}
     assert project_arch(again) == "resnet18"
+    pipeline = project_pipeline(again)  # the folder dataset's resize/crop/mean/std for these weights
+    assert pipeline is not None and pipeline.to_dict() == {
+        "resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+        "interpolation": "bilinear"}
     del again.extra["torchvision"]
     assert project_arch(again) == "resnet18"  # from the recorded qualified weights name
+    again.extra["weights"] = {"source": "runs/x/checkpoints/last.pt"}
+    assert project_pipeline(again) is None  # a file does not say
     for bad, where in (({"source": ""}, "weights.source"), ("x", "weights"),
                        ({"source": "DEFAULT", "sha256": "zz"}, "weights.sha256")):
         again.extra["weights"] = bad
