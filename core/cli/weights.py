@@ -20,7 +20,7 @@ from core.cli.common import UsageError, load_or_fail
 from core.cli.progress import cli_progress
 
 if TYPE_CHECKING:
-    from core.training.weights import WeightsReport
+    from core.training.weights import InputPipeline, WeightsReport
 
 
 def add_parser(sub: Any) -> None:
@@ -62,12 +62,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict()), flush=True)
     else:
-        print(format_report(report))
+        print(format_report(report, spec.transforms()))
     return 0
 
 
-def format_report(report: WeightsReport) -> str:
-    """The summary line, then each list with what it means."""
+def format_report(report: WeightsReport, pipeline: InputPipeline | None = None) -> str:
+    """The summary line, then each list with what it means, then the input the weights expect."""
     lines = [report.summary()]
     if report.sha256:
         lines.append(f"  sha256: {report.sha256}")
@@ -84,6 +84,9 @@ def format_report(report: WeightsReport) -> str:
     if report.unexpected:
         lines.append("  unexpected (in the file, not in the network; unused):")
         lines += [f"    {key}" for key in report.unexpected]
+    if pipeline is not None:
+        lines.append(f"  input these weights expect: resize {pipeline.resize} → centre crop {pipeline.crop}, "
+                     f"mean {list(pipeline.mean)}, std {list(pipeline.std)}")
     return "\n".join(lines)
 
 

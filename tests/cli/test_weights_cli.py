@@ -18,6 +18,7 @@ import torchvision
 
 from core.cli import main
 from core.cli.progress import bar, cli_progress
+from core.cli.weights import format_report
 from core.project import save_project
 from core.training.weights_download import MIRROR_ENV
 from templates import build_template
@@ -46,6 +47,23 @@ def test_text_report(resnet18_file: Path, capsys: pytest.CaptureFixture[str]) ->
     text = capsys.readouterr().out.splitlines()
     assert text[0] == f"Loaded 122 tensors from {resnet18_file}"
     assert text[1].startswith("  sha256: ") and len(text) == 2
+
+
+def test_text_report_of_a_new_head_and_the_weights_input() -> None:
+    from core.training.weights import WeightsReport, resolve
+
+    report = WeightsReport("ResNet18_Weights.IMAGENET1K_V1", "ab" * 32, ["conv1.weight"], ["fc.weight"], ["x"],
+                           ["y"], shapes={"fc.weight": ((1000, 512), (10, 512))}, prefix="module.", last_key="fc.bias")
+    assert format_report(report, resolve("DEFAULT", "resnet18").transforms()).splitlines() == [
+        "Loaded 1 tensors from ResNet18_Weights.IMAGENET1K_V1; fc.weight reinitialized (shape changed: 1000→10 "
+        "outputs); 1 missing, left at their initial values (x); 1 in the file unused (y)",
+        f"  sha256: {'ab' * 32}", "  the file's key prefix 'module.' was stripped",
+        "  reinitialized (shape changed; left at their initial values):",
+        "    fc.weight: file [1000, 512] → network [10, 512]",
+        "  missing (not in the file; left at their initial values):", "    x",
+        "  unexpected (in the file, not in the network; unused):", "    y",
+        "  input these weights expect: resize 256 → centre crop 224, mean [0.485, 0.456, 0.406], "
+        "std [0.229, 0.224, 0.225]"]
 
 
 def test_unusable_weights_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
