@@ -10,6 +10,12 @@ longest stall the user would feel.
 Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python bench/open_big.py`` (20,000 and 100,000 nodes);
 ``--nodes 20000`` for one size; ``--against REV`` also runs this bench on the editor as it was at
 git revision ``REV`` (an export of it in a temporary folder) and prints the ratios.
+
+Then the user edits the opened graph, each step through the undo stack as the inspector and the
+canvas do it: select a block in the middle, change a Linear's ``out_features`` (the shapes below it
+change and the Add under it becomes an error), undo that, move a node, add a node, delete it, undo
+the delete. For each step: the time the step's own call held the GUI thread, and the longest gap of
+the heartbeat in the second after it (analysis, the panels' deferred refreshes, repaints).
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NETCANVAS_SETTINGS_ORG", "NetCanvasBench")  # never touch the user's settings
@@ -140,11 +148,14 @@ def measure(path: Path) -> dict[str, float | int]:
     heart.stop()
     poll.stop()
     scene = window.scene
+    opened_worst = gaps["worst"]
+    edits = _edit_after_open(app, window, beat, gaps)
     result: dict[str, float | int] = {
-        "first_paint_s": painted[0] - t0, "total_s": done[0] - t0, "worst_stall_s": gaps["worst"],
+        "first_paint_s": painted[0] - t0, "total_s": done[0] - t0, "worst_stall_s": opened_worst,
         "nodes": len(window.doc.graph.nodes), "node_items": len(scene.nodes), "edge_items": len(scene.edges),
         "edges": len(window.doc.graph.edges),
         **{f"stall_{where}_s": gap for where, gap in worst_in.items()},
+        **edits,
     }
     window.ask_unsaved = lambda: None  # type: ignore[method-assign]
     window.files.recovery.stop()
@@ -153,6 +164,50 @@ def measure(path: Path) -> dict[str, float | int]:
     window.deleteLater()
     app.processEvents()
     return result
+
+
+EDIT_STEPS = ("select", "set_param", "undo_param", "move", "add", "delete", "undo_delete")
+
+
+def _edit_after_open(app: Any, window: Any, beat: Callable[[], None],
+                     gaps: dict[str, float]) -> dict[str, float]:
+    """The user's first edits on the opened graph (see the module docstring): per step, the call's
+    own time (``edit_<step>_call_s``) and the longest heartbeat gap in the second after it
+    (``edit_<step>_stall_s``)."""
+    from PySide6.QtCore import QTimer
+
+    from gui.commands import AddNodeCommand, MoveNodesCommand, RemoveItemsCommand, SetParamCommand
+
+    doc = window.doc
+    linears = [nid for nid, n in doc.graph.nodes.items() if n.type == "Linear"]
+    middle = linears[len(linears) // 2]
+    block = middle.split("_")[0]
+    members = [nid for nid in doc.graph.nodes if nid.startswith(block + "_")]
+    pos = doc.graph.nodes[middle].pos or (0.0, 0.0)
+    steps: dict[str, Callable[[], Any]] = {
+        "select": lambda: doc.set_selection(members),
+        "set_param": lambda: doc.push(SetParamCommand(doc, middle, "out_features", 32)),
+        "undo_param": lambda: doc.undo_stack.undo(),
+        "move": lambda: doc.push(MoveNodesCommand(doc, {middle: (pos, (pos[0] + 40.0, pos[1] + 20.0))})),
+        "add": lambda: doc.push(AddNodeCommand(doc, "ReLU", "bench_relu", pos=(pos[0] + 300.0, pos[1]))),
+        "delete": lambda: doc.push(RemoveItemsCommand(doc, ["bench_relu"])),
+        "undo_delete": lambda: doc.undo_stack.undo(),
+    }
+    heart = QTimer(interval=0)
+    heart.timeout.connect(beat)
+    heart.start()
+    out: dict[str, float] = {}
+    for name in EDIT_STEPS:
+        t0 = time.perf_counter()
+        steps[name]()
+        out[f"edit_{name}_call_s"] = time.perf_counter() - t0
+        gaps["last"], gaps["worst"] = time.perf_counter(), 0.0
+        end = time.perf_counter() + 1.0
+        while time.perf_counter() < end:
+            app.processEvents()
+        out[f"edit_{name}_stall_s"] = max(gaps["worst"], out[f"edit_{name}_call_s"])
+    heart.stop()
+    return out
 
 
 def _run_at(rev: str, nodes: int, path: Path) -> dict[str, float | int]:
@@ -174,7 +229,10 @@ def _line(label: str, r: dict[str, float | int]) -> str:
             f"wire items of {r['nodes']:,} / {r['edges']:,}\n"
             f"  {'':<10} longest stall while " + ", ".join(
                 f"{where} {r[f'stall_{where}_s'] * 1000:.0f} ms" for where in ("reading", "drawing", "shown")
-                if f"stall_{where}_s" in r))
+                if f"stall_{where}_s" in r)
+            + (f"\n  {'':<10} editing after open, longest stall per step: " + ", ".join(
+                f"{step} {r[f'edit_{step}_stall_s'] * 1000:.0f} ms" for step in EDIT_STEPS)
+               if "edit_select_stall_s" in r else ""))
 
 
 def main() -> int:
