@@ -4,9 +4,10 @@
 A RUN_DIR (a folder ``main.py train`` or the Training dock wrote) is evaluated with its last
 checkpoint (``--checkpoint best.pt`` for the best one) on the data and settings it trained with,
 and the result is also saved as the run's ``evaluation.json`` (what the Evaluation tab shows) when
-that data is the run's own. A SOURCE (a project file, ``template:NAME``, ``torchvision:NAME``) is
-compiled fresh and evaluated with the weights ``--weights`` names, or with those its project file
-records; ``--dataset`` overrides the data either way.
+that data and checkpoint are the run's own (no ``--dataset``, ``last.pt``). A SOURCE (a project
+file, ``template:NAME``, ``torchvision:NAME``) is compiled fresh and evaluated with the weights
+``--weights`` names, or with those its project file records; ``--dataset`` overrides the data
+either way.
 
 Text mode prints accuracy, top-5 (six classes or more), macro F1, the per-class table, the most
 confused pairs and the confusion matrix (a wide one shows the classes with the most errors).
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         if as_run:
             data = open_run_data(args.source, config, analysis.input_shape, note)
         else:
-            from core.training.session import open_data
+            from core.training.run_inputs import open_data
 
             data = open_data(config, analysis.input_shape, note)
     except (ConfigError, DatasetError) as exc:
@@ -119,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
     bar.clear()
     if ckpt is not None:
         ev.extra = {"run": str(Path(args.source)), "epoch": int(ckpt.get("epoch", 0)), "checkpoint": args.checkpoint}
-        if own_data and split == ("val" if data.val_count else "train"):
+        # evaluation.json is the run's own evaluation (what the run wrote at its end): only the
+        # last checkpoint on the run's data replaces it
+        if own_data and args.checkpoint == "last.pt" and split == ("val" if data.val_count else "train"):
             _save_quietly(ev, Path(args.source), quiet=args.quiet or args.json)
     report = data.report()
     if report and not args.quiet:

@@ -55,6 +55,16 @@ def test_run_folder_json_is_one_object_with_the_runs_numbers(run_dir: Path,
     assert saved.confusion == d["confusion"] and saved.count == 32
 
 
+def test_best_checkpoint_leaves_the_runs_evaluation_alone(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(run_dir), "--json", "--quiet"]) == 0
+    last = json.loads(capsys.readouterr().out)
+    saved = (run_dir / EVALUATION_FILE).read_bytes()
+    assert main(["evaluate", str(run_dir), "--checkpoint", "best.pt", "--json", "--quiet"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert best["checkpoint"] == "best.pt" and best["accuracy"] == last["accuracy"]  # one epoch: the same weights
+    assert (run_dir / EVALUATION_FILE).read_bytes() == saved
+
+
 def test_text_report(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", str(run_dir), "--quiet"]) == 0
     out = capsys.readouterr().out
