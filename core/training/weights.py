@@ -146,7 +146,8 @@ class WeightsReport:
     def summary(self) -> str:
         """One line, e.g. ``Loaded 120 tensors from ResNet18_Weights.IMAGENET1K_V1; fc.weight, fc.bias
         reinitialized (shape changed: 1000→10 classes)``."""
-        parts = [f"Loaded {len(self.kept)} tensors from {self.source}"]
+        n = len(self.kept)
+        parts = [f"Loaded {n} tensor{'s' * (n != 1)} from {self.source}"]
         if self.reinitialized:
             parts.append(f"{_names(self.reinitialized)} reinitialized (shape changed: {self._change()})")
         if self.missing:

@@ -55,7 +55,7 @@ def test_text_report_of_a_new_head_and_the_weights_input() -> None:
     report = WeightsReport("ResNet18_Weights.IMAGENET1K_V1", "ab" * 32, ["conv1.weight"], ["fc.weight"], ["x"],
                            ["y"], shapes={"fc.weight": ((1000, 512), (10, 512))}, prefix="module.", last_key="fc.bias")
     assert format_report(report, resolve("DEFAULT", "resnet18").transforms()).splitlines() == [
-        "Loaded 1 tensors from ResNet18_Weights.IMAGENET1K_V1; fc.weight reinitialized (shape changed: 1000→10 "
+        "Loaded 1 tensor from ResNet18_Weights.IMAGENET1K_V1; fc.weight reinitialized (shape changed: 1000→10 "
         "outputs); 1 missing, left at their initial values (x); 1 in the file unused (y)",
         f"  sha256: {'ab' * 32}", "  the file's key prefix 'module.' was stripped",
         "  reinitialized (shape changed; left at their initial values):",
