@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         config = config.updated(**overrides)
         parse_spec(config.dataset)
         if not as_run:
-            weights = _load_weights(model, project, args.weights, quiet=args.quiet)
+            weights = _load_weights(model, project, args.weights, quiet=args.quiet, source=args.source)
         note = None if args.quiet else _note
         own_data = as_run and not ({"dataset", "train_size", "val_size", "val_folder"} & set(overrides))
         if as_run:
@@ -165,20 +165,24 @@ def _from_source(source: str) -> tuple[Any, Any, Any, Any]:
     return project, config, model, analysis
 
 
-def _load_weights(model: Any, project: Any, spec: str | None, quiet: bool) -> Any:
+def _load_weights(model: Any, project: Any, spec: str | None, quiet: bool, source: str) -> Any:
     """Load ``--weights`` (or the weights the project file records) into ``model``: the report, or
     ``None`` when there were none to load. A source that cannot be read is a :class:`UsageError`."""
     from core.cli.progress import cli_progress
+    from core.project import ProjectError
     from core.training.weights import WeightsError, fetch, load_weights, project_arch, project_weights, resolve
 
     if spec is not None:
         text = spec
     else:
-        recorded = project_weights(project)
+        try:
+            recorded = project_weights(project)
+        except ProjectError as exc:
+            raise UsageError(f"{source}: {exc}") from None
         if recorded is None:
             return None
         text = str(recorded["source"])
-    where = "--weights" if spec is not None else "the project's weights.source"
+    where = "--weights" if spec is not None else f"{source}: weights.source"
     try:
         resolved = resolve(text, project_arch(project))
         label = resolved.cache_path.name if resolved.cache_path is not None else resolved.label

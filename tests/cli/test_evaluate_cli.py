@@ -102,6 +102,23 @@ def test_source_with_the_runs_weights_matches_the_run(run_dir: Path, capsys: pyt
     assert d["weights"]["kept"] > 0 and d["weights"]["reinitialized"] == [] and "run" not in d
 
 
+def test_source_loads_the_weights_its_project_file_records(run_dir: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    project = json.loads(Path(DEMO).read_text(encoding="utf-8"))
+    project["weights"] = {"source": str(run_dir / "checkpoints" / "last.pt")}
+    path = tmp_path / "tuned.json"
+    path.write_text(json.dumps(project), encoding="utf-8")
+    assert main(["evaluate", str(path), *DATA, "--device", "cpu", "--json", "--quiet"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["accuracy"] == pytest.approx(float(_last_epoch(run_dir)["val_acc"])) and d["weights"]["kept"] > 0
+
+    project["weights"] = {"source": ""}
+    path.write_text(json.dumps(project), encoding="utf-8")
+    assert main(["evaluate", str(path), *DATA, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "weights.source" in err and err.count("\n") == 1
+
+
 def test_source_without_weights_and_train_split(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "template:lenet5", "--dataset", "synthetic:1,28,28,10", "--train-size", "12",
                  "--val-size", "8", "--split", "train", "--device", "cpu", "--json", "--quiet"]) == 0
