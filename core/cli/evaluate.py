@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -284,16 +285,20 @@ def _note(message: str) -> None:
 class _Progress:
     """A one-line progress bar on stderr (only on a terminal)."""
 
-    def __init__(self, enabled: bool, unit: str = "samples") -> None:
-        self.enabled, self.unit, self.shown = enabled, unit, False
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.shown = enabled, False
+        self.last = 0.0
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled or total <= 0:
             return
+        now = time.monotonic()
+        if now - self.last < 0.1 and done < total:  # at most ten redraws a second
+            return
+        self.last = now
         width = 24
         filled = int(width * done / total)
-        amount = (f"{done / 2**20:,.1f}/{total / 2**20:,.1f} MiB" if self.unit == "bytes"
-                  else f"{done:,}/{total:,} {self.unit}")
+        amount = f"{done:,}/{total:,} samples"
         print(f"\r{'█' * filled}{'·' * (width - filled)} {amount}\033[K", end="", file=sys.stderr, flush=True)
         self.shown = True
 
