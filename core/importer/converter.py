@@ -6,7 +6,8 @@ value's shape in ``node.meta['val']``:
 - each leaf module becomes a layer node whose id is its module path (``layer1.0.conv1``), with
   its constructor arguments read back by :mod:`core.importer.modules`, so the compiled import has
   exactly the source's ``state_dict`` keys;
-- each functional call goes to its handler in :mod:`core.importer.ops`, which adds the matching
+- each functional call goes to its handler in :mod:`core.importer.ops` (or
+  :mod:`core.importer.ops_more`, asked first), which adds the matching
   layer node with an id in the calling module's scope (``layer1.0.add``) that never equals a real
   module path; shape arithmetic (``x.size(0)``, ``c // groups``) leaves no node;
 - anything else is refused with a :class:`~core.importer.errors.ModelImportError` naming the
@@ -28,7 +29,8 @@ from torch import fx, nn
 from core.graph import Graph, id_problem
 from core.importer.errors import ModelImportError
 from core.importer.modules import id_paths, layer_classes, module_params, user_params
-from core.importer.ops import describe, handler_for
+from core.importer.ops import describe
+from core.importer.ops_more import handler_for, is_mask
 from core.importer.trace import BATCH
 from core.importer.values import Multi, Outputs, Param, Ref, tensors_in
 from core.layers import get_spec
@@ -66,6 +68,7 @@ class Converter:
         self.skip: set[fx.Node] = set()
         self.ids = id_paths(module)  # module path → node id path
         self.param_nodes: dict[str, str] = {}  # source parameter name → its Parameter node
+        self.absorbed: set[str] = set()  # buffers a node computes itself (BlurPool2d's filter), not held
         self.reserved = {i for i in self.ids.values() if i}
         self.reserved |= {self.key(name) for name, _ in module.named_parameters(remove_duplicate=False)}
         self.reserved |= {self.key(name) for name, _ in module.named_buffers(remove_duplicate=False)}
@@ -214,7 +217,8 @@ class Converter:
         if isinstance(n.target, type) and issubclass(n.target, tuple):  # a namedtuple of outputs
             names = getattr(n.target, "_fields", ())
             return Outputs(tuple(args) + tuple(kwargs.values()), tuple(names) + tuple(kwargs))
-        if n.op == "call_method" and str(n.target).endswith("_") and len(n.args[0].users) > 1:  # type: ignore[union-attr]
+        if (n.op == "call_method" and str(n.target).endswith("_") and len(n.args[0].users) > 1  # type: ignore[union-attr]
+                and not is_mask(args[0])):  # a drop-path mask divided in place is followed by its handler
             # x.sigmoid_() changes x for its other users too; a layer node cannot do that.
             raise self.fail(n, f"the in-place {describe(n)}", "it changes a tensor that is used again, "
                             "which a layer node cannot do")

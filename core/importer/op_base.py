@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
-from torch import fx
+from torch import fx, nn
 
 from core.graph import Graph
 from core.importer.errors import ModelImportError
@@ -26,11 +26,13 @@ from core.importer.values import Param, Ref
 class Conversion(Protocol):
     """What a handler may use of the conversion in progress (:class:`~core.importer.converter.Converter`)."""
 
+    module: nn.Module  # the source module (a buffer's owner tells whether it is saved in state_dict)
     graph: Graph
     values: dict[fx.Node, Any]  # fx node → the value it stands for (a Ref, a Multi, shape arithmetic …)
     ids: dict[str, str]  # module path → node id path
     skip: set[fx.Node]  # fx nodes a handler has already folded into an earlier node
     param_nodes: dict[str, str]  # source parameter name → the Parameter node that holds it
+    absorbed: set[str]  # non-persistent buffers a node computes itself (BlurPool2d's filter)
 
     def fail(self, n: fx.Node, what: str, why: str = ...) -> ModelImportError:
         """The refusal for ``what`` at ``n``, naming the module whose forward does it."""

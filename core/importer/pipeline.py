@@ -46,7 +46,7 @@ def _check(conv: Converter, module: nn.Module) -> None:
                                    f"configuration cannot be imported faithfully", node_id)
     owners = {nid for nid, node in g.nodes.items() if (spec := get_spec(node.type)) is not None and spec.is_module}
     lost = [name for name, _ in [*module.named_parameters(), *module.named_buffers()]
-            if conv.key(name).rpartition(".")[0] not in owners]
+            if conv.key(name).rpartition(".")[0] not in owners and name not in conv.absorbed]
     if lost:
         shown = ", ".join(lost[:4]) + (f" and {len(lost) - 4} more" if len(lost) > 4 else "")
         raise ModelImportError(f"{type(module).__name__}.forward never uses {shown}: importing would drop these "

@@ -1,6 +1,7 @@
 """torch modules behind StochasticDepth (:mod:`core.layers.dropout`), LayerScale, LayerNorm2d and
-FrozenBatchNorm2d (:mod:`core.layers.norm`), the layer types torchvision's EfficientNet and ConvNeXt need, and
-LearnedTensor behind the Parameter node (:mod:`core.layers.param`).
+FrozenBatchNorm2d (:mod:`core.layers.norm`), the layer types torchvision's EfficientNet and ConvNeXt need,
+BlurPool2d (:mod:`core.layers.pool`, TResNet's anti-aliasing) and LearnedTensor behind the Parameter node
+(:mod:`core.layers.param`).
 
 They live apart from the declarations so that importing :mod:`core.layers` never imports torch
 (only building a module does). Each class is self-contained and uses only ``torch``, so the
@@ -106,6 +107,36 @@ class FrozenBatchNorm2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}"
+
+
+class BlurPool2d(nn.Module):
+    """A fixed binomial blur of each channel, then a stride: anti-aliased downsampling (Zhang, 2019).
+
+    The filter is the outer product of row ``filt_size - 1`` of Pascal's triangle with itself,
+    normalized to sum 1 (3 → [1, 2, 1] / 4 per axis). It is computed, not learned, and kept as a
+    non-persistent buffer: nothing of it is in ``state_dict``, as in the model zoos that use it.
+    The same filter blurs every channel (a depthwise convolution without padding).
+    """
+
+    filt: torch.Tensor
+
+    def __init__(self, filt_size: int = 3, stride: int = 2) -> None:
+        super().__init__()
+        self.filt_size = filt_size
+        self.stride = stride
+        row = [1.0]
+        for _ in range(filt_size - 1):
+            row = [a + b for a, b in zip([0.0, *row], [*row, 0.0], strict=True)]
+        coeffs = torch.tensor(row, dtype=torch.float32) / 2.0 ** (filt_size - 1)
+        self.register_buffer("filt", (coeffs[:, None] * coeffs[None, :])[None, None], persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[1]
+        weight = self.filt.to(x.dtype).expand(channels, 1, self.filt_size, self.filt_size)
+        return nn.functional.conv2d(x, weight, stride=self.stride, groups=channels)
+
+    def extra_repr(self) -> str:
+        return f"filt_size={self.filt_size}, stride={self.stride}"
 
 
 class LearnedTensor(nn.Module):

@@ -1,4 +1,4 @@
-"""Merges of several inputs: Add (residual), Concat (Inception, DenseNet), Multiply (SE gates),
+"""Merges of several inputs: Add (residual), Concat (Inception, DenseNet), Stack (SKNet), Multiply (SE gates),
 Subtract and Divide (normalizing by a computed statistic, differences of Siamese branches),
 MatMul (a learned projection ``x @ W`` with a Parameter node, attention scores).
 
@@ -95,6 +95,28 @@ def _cat_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
     out = list(first)
     out[axis] = sum(s[axis] for s in shapes)
     return Inferred(out_shapes=(tuple(out),))
+
+
+def _stack_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    first = tuple(shapes[0])
+    for i, s in enumerate(shapes[1:], start=1):
+        if tuple(s) != first:
+            raise LayerError(f"Stack needs inputs of identical shape, but input {i} is {fmt_shape(s)} "
+                             f"and input 0 is {fmt_shape(first)}")
+    dim = int(p["dim"])
+    # The new axis goes among the output's len(first) + 1 per-sample axes; dim counts the batch axis.
+    axis = dim - 1 if dim > 0 else len(first) + 1 + dim
+    if dim == 0 or not 0 <= axis <= len(first):
+        raise LayerError(f"Stack dim={dim} is out of range for {len(first)}-D samples (dim counts the batch "
+                         f"axis: 1 puts the new axis right after it)", param="dim")
+    out = (*first[:axis], len(shapes), *first[axis:])
+    return Inferred(out_shapes=(out,))
+
+
+def _stack(*xs: object, dim: int = 1) -> object:
+    import torch
+
+    return torch.stack(xs, dim=dim)  # type: ignore[arg-type]
 
 
 def _add(*xs: Any) -> Any:
@@ -199,4 +221,16 @@ Concat = register(LayerSpec(
     code=lambda xs, p: f"torch.cat([{', '.join(xs)}], dim={int(p['dim'])})",
     min_inputs=2, max_inputs=None, short=lambda p: f"dim {p['dim']}",
     id_stem="cat", fx=FxCall("torch.cat", Emit.LIST), feature_maps=True, fit_role=FitRole.OTHER,
+))
+
+Stack = register(LayerSpec(
+    type="Stack", category=Category.MERGE,
+    doc="Stacks inputs of identical shape along a new axis (torch.stack): SKNet's kernel paths, weighted then "
+        "summed.",
+    params=(ParamSpec("dim", Kind.INT, 1, "Where the new axis goes, counted with the batch axis: 1 = right "
+                      "after it, -1 = last.", min=-8, max=8),),
+    infer=_stack_infer, function=_stack,
+    code=lambda xs, p: f"torch.stack([{', '.join(xs)}], dim={int(p['dim'])})",
+    min_inputs=2, max_inputs=None, short=lambda p: f"dim {p['dim']}",
+    id_stem="stack", fx=FxCall("torch.stack", Emit.LIST), fit_role=FitRole.OTHER,
 ))

@@ -1,5 +1,5 @@
 """Pooling: Max/AvgPool1d, 2d and 3d (windows), AdaptiveAvg/MaxPool1d and 2d and AdaptiveAvgPool3d
-(fixed output size), MaxUnpool2d, and Mean, Sum, Amax.
+(fixed output size), MaxUnpool2d, BlurPool2d (a fixed binomial blur, then a stride), and Mean, Sum, Amax.
 
 Same output-size rule as convolutions (ceil_mode included, where a window larger than the padded
 input still gives one output); torch also refuses a padding larger than half the kernel
@@ -291,6 +291,41 @@ Sum = _reduce("Sum", "sum", "Adds up over some axes (x.sum): over H and W a glob
 Amax = _reduce("Amax", "amax", "Takes the maximum over some axes (x.amax): over H and W it is global max pooling "
                "(CBAM's channel attention).", "maximize over")
 
+# -- BlurPool2d -----------------------------------------------------------------------------------
+
+def _blur_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    expect_spatial("BlurPool2d", shape, 2)
+    k, s = int(p["filt_size"]), int(p["stride"])
+    out = window_sizes("BlurPool2d", shape[1:], (k, k), (s, s), (0, 0), (1, 1))
+    channels = shape[0]
+    # a depthwise convolution: weight elements (C·k·k) × output positions; the k×k filter is a
+    # buffer (non-persistent: in buffers(), not in state_dict)
+    return Inferred(out_shapes=((channels, *out),), buffers=k * k, macs=channels * k * k * out[0] * out[1])
+
+
+BlurPool2d = register(LayerSpec(
+    type="BlurPool2d", category=Category.POOL,
+    doc="Blurs each channel with a fixed binomial F×F filter, then steps by S: anti-aliased downsampling "
+        "(TResNet); nothing is learned.",
+    params=(ParamSpec("filt_size", Kind.INT, 3, "Filter size F: row F−1 of Pascal's triangle, normalized "
+                      "(3 → 1 2 1).", min=2, max=7),
+            ParamSpec("stride", Kind.INT, 2, "Step S between windows (2 halves H×W).", min=1)),
+    infer=_blur_infer,
+    window=lambda p, shapes: Window((int(p["filt_size"]),) * 2, (int(p["stride"]),) * 2, (0, 0), (1, 1)),
+    build=lambda p: _blur_module(p),
+    short=lambda p: f"{p['filt_size']}×{p['filt_size']} · s{p['stride']}",
+    module_class="core.layers.extra_modules.BlurPool2d",
+    feature_maps=True, fit_role=FitRole.PASS_THROUGH,
+))
+
+
+def _blur_module(p: Params) -> Any:
+    from core.layers.extra_modules import BlurPool2d as Module
+
+    return Module(filt_size=int(p["filt_size"]), stride=int(p["stride"]))
+
+
 __all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-           "Amax", "AvgPool1d", "AvgPool2d", "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool2d", "Mean",
-           "Sum"]
+           "Amax", "AvgPool1d", "AvgPool2d", "AvgPool3d", "BlurPool2d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
+           "MaxUnpool2d", "Mean", "Sum"]
