@@ -2,7 +2,9 @@
 
 ``SOURCE`` is usually ``torchvision:NAME`` (e.g. ``torchvision:resnet50``) or an ONNX file
 (``model.onnx``: its initializers are written beside the project as a ``state_dict``,
-``model.pt`` for ``-o model.json``, which the compiled project loads with ``strict=True``);
+``model.pt`` for ``-o model.json``, which the compiled project loads with ``strict=True``; a model
+with several inputs becomes one Input node per input, and ``--input-shape`` is repeated, once per
+input in the file's order, where the file leaves sizes open);
 project files and ``template:NAME`` work too (the result is the same project, laid out again only
 if it has no positions). Prints one line: nodes, groups, parameters, MACs and the files written.
 
@@ -34,9 +36,10 @@ def add_parser(sub: Any) -> None:
                                    "project file.")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("-o", "--output", required=True, metavar="FILE.json", help="the project file to write")
-    p.add_argument("--input-shape", metavar="C,H,W",
+    p.add_argument("--input-shape", metavar="C,H,W", action="append",
                    help="per-sample input shape for torchvision:NAME or an .onnx file whose sizes are not fixed "
-                        "(default: the model's own, e.g. 3,224,224)")
+                        "(default: the model's own, e.g. 3,224,224); repeat it for a model with several inputs, "
+                        "one per input in the model's order")
     p.set_defaults(func=run)
 
 
@@ -54,12 +57,13 @@ def _is_onnx(source: str) -> bool:
     return source.lower().endswith(".onnx") and not source.startswith(("template:", "torchvision:"))
 
 
-def _load_onnx(source: str, input_shape: str | None) -> tuple[Project, dict[str, Any]]:
+def _load_onnx(source: str, input_shapes: list[str] | None) -> tuple[Project, dict[str, Any]]:
     from core.importer.errors import ModelImportError
     from core.importer.onnx_import import import_onnx_project
 
+    shapes = [_shape(text) for text in input_shapes] if input_shapes else None
     try:
-        return import_onnx_project(source, _shape(input_shape) if input_shape is not None else None)
+        return import_onnx_project(source, shapes)
     except ModelImportError as exc:
         text = str(exc)
         raise UsageError(text if text.startswith(source) else f"{source}: {text}") from None
@@ -82,18 +86,26 @@ def _write_weights(state: dict[str, Any], target: Path) -> Path:
     return target
 
 
-def _load(source: str, input_shape: str | None) -> Project:
-    if input_shape is None:
+def _load(source: str, input_shapes: list[str] | None) -> Project:
+    if not input_shapes:
         return load_or_fail(source)
     if not source.startswith("torchvision:"):
-        raise UsageError(f"--input-shape applies to torchvision:NAME sources only, not {source!r}")
+        raise UsageError(f"--input-shape applies to torchvision:NAME and .onnx sources only, not {source!r}")
+    if len(input_shapes) > 1:
+        raise UsageError(f"{source} has one input, but --input-shape was given {len(input_shapes)} times")
     from core.importer import import_torchvision
     from core.sources import SourceError
 
     try:
-        return import_torchvision(source.split(":", 1)[1], _shape(input_shape))
+        return import_torchvision(source.split(":", 1)[1], _shape(input_shapes[0]))
     except SourceError as exc:
         raise UsageError(f"{source}: {exc}") from None
+
+
+def _inputs(shapes: Any) -> str:
+    """``input 3×224×224``, or ``inputs 3×64×64 and 3×64×64`` for a model with several."""
+    shown = [fmt_shape(s) if s is not None else "?" for s in shapes]
+    return f"input {shown[0]}" if len(shown) == 1 else f"inputs {', '.join(shown[:-1])} and {shown[-1]}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,6 +126,6 @@ def run(args: argparse.Namespace) -> int:
     weights = f" + weights {_write_weights(state, target.with_suffix('.pt'))}" if state else ""
     result = analyze(project.graph)
     print(f"{project.name}: {len(project.graph.nodes)} nodes, {len(project.graph.groups)} groups, "
-          f"input {fmt_shape(result.input_shape)}, {result.total_params:,} parameters "
+          f"{_inputs(result.input_shapes or (result.input_shape,))}, {result.total_params:,} parameters "
           f"({human(result.total_params)}), {human(result.macs)}MACs → {written}{weights}")
     return 0 if result.ok else 1

@@ -223,7 +223,8 @@ class OnnxConversion:
                 return valid_id(head)
         return None
 
-    def _clashes(self, candidate: str) -> bool:
+    def clashes(self, candidate: str) -> bool:
+        """Whether ``candidate`` is taken, or a path above or below a taken id."""
         taken = [*self.graph.nodes, *(r for r in self.reserved)]
         return any(t == candidate or t.startswith(candidate + ".") or candidate.startswith(t + ".") for t in taken)
 
@@ -246,7 +247,7 @@ class OnnxConversion:
         if stem in self.containers:
             stem = f"{stem}.{op}"  # a call in a block's own forward (layer1.0 → layer1.0.add)
         candidate, k = stem, 0
-        while self._clashes(candidate):
+        while self.clashes(candidate):
             if stem.rpartition(".")[2].isdigit():  # features.0_1 is no id: features.0.conv, features.0.conv_1
                 stem = candidate = f"{stem}.{op}"
                 continue
@@ -265,7 +266,7 @@ class OnnxConversion:
             named = not id_problem(out.name) and out.name not in _TORCH_NAMES
             stem = out.name if named else "output" if i == 0 else f"output_{i}"
             node_id, k = stem, 0
-            while self._clashes(node_id):
+            while self.clashes(node_id):
                 k += 1
                 node_id = f"{stem}_{k}"
             self.graph.add_node("Output", node_id)

@@ -36,9 +36,16 @@ from core.project import Project
 
 def _walk(conv: OnnxConversion) -> Graph:
     """Every ONNX node in order (:func:`~core.importer.onnx_ops.convert_node`), then the Outputs."""
-    conv.graph.add_node("Input", "input", {"shape": list(conv.m.input_shape)})
-    conv.alias(conv.m.input_name, Ref("input"))
-    conv.out_shapes[Ref("input")] = conv.m.input_shape
+    several = len(conv.m.inputs) > 1
+    for k, (name, shape) in enumerate(conv.m.inputs):
+        # one Input per data input, named after it when there are several (as the torch importer does)
+        node_id = "input"
+        if several:
+            stem = valid_id(name)
+            node_id = stem if "." not in stem and not conv.clashes(stem) else f"input_{k}"
+        conv.graph.add_node("Input", node_id, {"shape": list(shape)})
+        conv.alias(name, Ref(node_id))
+        conv.out_shapes[Ref(node_id)] = shape
     for node in conv.m.nodes:
         if id(node) not in conv.done:
             convert_node(conv, node)
@@ -94,12 +101,16 @@ def _check(conv: OnnxConversion) -> None:
         raise ModelImportError(f"{conv.m.path}: the weights do not fit the imported graph at {wrong[0]}", None)
 
 
-def import_onnx(path: str | os.PathLike[str], input_shape: Sequence[int] | None = None,
+InputShapes = Sequence[int] | Sequence[Sequence[int]]
+
+
+def import_onnx(path: str | os.PathLike[str], input_shape: InputShapes | None = None,
                 ) -> tuple[Graph, dict[str, torch.Tensor]]:
     """The editable graph of the ONNX model at ``path`` and its weights, keyed for the compiled graph.
 
-    ``input_shape`` (per sample, without the batch axis) is needed only when the file leaves a
-    size other than the batch open. Raises :class:`ModelImportError` in one line for a file that
+    ``input_shape`` (per sample, without the batch axis; one shape per data input, in the file's
+    order, for a model with several) is needed only when the file leaves a size other than the
+    batch open. Raises :class:`ModelImportError` in one line for a file that
     cannot be read or a node that cannot be represented.
     """
     conv = OnnxConversion(read_onnx(path, input_shape))
@@ -110,7 +121,7 @@ def import_onnx(path: str | os.PathLike[str], input_shape: Sequence[int] | None 
     return graph, conv.state
 
 
-def import_onnx_project(path: str | os.PathLike[str], input_shape: Sequence[int] | None = None,
+def import_onnx_project(path: str | os.PathLike[str], input_shape: InputShapes | None = None,
                         ) -> tuple[Project, dict[str, torch.Tensor]]:
     """:func:`import_onnx` as a :class:`~core.project.Project` named after the file, plus the weights."""
     graph, state = import_onnx(path, input_shape)

@@ -8,7 +8,8 @@ into the table here. A few
 handlers recognise what exporters write for one torch layer in several ONNX nodes, looking only
 at nodes that feed nothing else: ``MatMul`` + ``Add`` of a constant is a Linear, ``x · Sigmoid(x)``
 a SiLU, ``x · HardSigmoid(x)`` a Hardswish, ``x · Tanh(Softplus(x))`` a Mish, the ``erf`` form of
-GELU, and ``Where(x > t, x, Softplus(x))`` a Softplus with a threshold.
+GELU, ``Where(x > t, x, Softplus(x))`` a Softplus with a threshold, and the ReduceMean, Sub, Pow,
+ReduceMean, Add, Sqrt, Div (Mul, Add) chain of a LayerNorm exported below opset 17.
 
 Anything a layer cannot represent is refused in one line that names the op type and the node
 (:meth:`~core.importer.onnx_conversion.OnnxConversion.fail`). Nodes whose inputs are all constants
@@ -378,15 +379,23 @@ def _global_pool(kind: str) -> Handler:
 _REDUCE = {"ReduceMean": ("Mean", 18), "ReduceSum": ("Sum", 13), "ReduceMax": ("Amax", 18)}
 
 
+def _reduce_axes(c: OnnxConversion, node: Any, rank: int) -> list[int] | None:
+    """The axes a Reduce node reduces (non-negative, sorted), None for all of them."""
+    given = attributes(node).get("axes") if c.m.opset < _REDUCE[node.op_type][1] else c.const(node, 1, "axes")
+    if given is not None and not np.asarray(given).size:
+        given = None
+    return sorted(c.axis(node, int(v), rank) for v in ints(given)) if given is not None else None
+
+
 def _reduce(c: OnnxConversion, node: Any) -> None:
     a = attributes(node)
     x = c.tensor(node)
     rank = c.rank(x)
-    type_name, since = _REDUCE[node.op_type]
-    given = a.get("axes") if c.m.opset < since else c.const(node, 1, "axes")
-    if given is not None and not np.asarray(given).size:
-        given = None
-    axes = sorted(c.axis(node, int(v), rank) for v in ints(given)) if given is not None else list(range(1, rank))
+    type_name = _REDUCE[node.op_type][0]
+    if type_name == "Mean" and _decomposed_layer_norm(c, node):
+        return
+    given = _reduce_axes(c, node, rank)
+    axes = given if given is not None else list(range(1, rank))
     keep = bool(a.get("keepdims", 1))
     if given is None and a.get("noop_with_empty_axes", 0):
         c.alias(node.output[0], x)
@@ -394,6 +403,58 @@ def _reduce(c: OnnxConversion, node: Any) -> None:
         c.add(node, "AdaptiveAvgPool2d", {"output_size": 1}, [x])
     else:
         c.add(node, type_name, {"dim": axes, "keepdim": keep}, [x])
+
+
+def _scalar(c: OnnxConversion, name: str | None) -> float | None:
+    v = c.peek(name or "")
+    return float(v.reshape(-1)[0]) if isinstance(v, np.ndarray) and v.size == 1 else None
+
+
+def _decomposed_layer_norm(c: OnnxConversion, mean: Any) -> bool:
+    """LayerNorm as torch exports it below opset 17, folded back into one LayerNorm node:
+    ``d = x − ReduceMean(x)``, ``d / Sqrt(ReduceMean(Pow(d, 2)) + eps)``, then ``· weight + bias``
+    (the affine part only where the constants have the normalised shape). Every node but the last
+    must feed only the next one; anything else stays the ops it is. True when folded."""
+    x, rank = c.tensor(mean), c.rank(c.tensor(mean))
+    axes = _reduce_axes(c, mean, rank)
+    keep = attributes(mean).get("keepdims", 1)
+    if not axes or axes != list(range(axes[0], rank)) or not keep:
+        return False
+    sub = _single_user(c, mean.output[0], "Sub")
+    if sub is None or list(sub.input) != [mean.input[0], mean.output[0]]:
+        return False
+    d = sub.output[0]
+    users = c.users(d)
+    pow_ = next((u for u in users if u.op_type == "Pow" and u.input[0] == d), None)
+    div = next((u for u in users if u.op_type == "Div" and u.input[0] == d), None)
+    if len(users) != 2 or pow_ is None or div is None or _scalar(c, pow_.input[1]) != 2.0 or d in c.m.output_names:
+        return False
+    var = _single_user(c, pow_.output[0], "ReduceMean")
+    if var is None or _reduce_axes(c, var, rank) != axes or not attributes(var).get("keepdims", 1):
+        return False
+    add = _single_user(c, var.output[0], "Add")
+    eps = _scalar(c, _other_input(add, var.output[0])) if add is not None else None
+    sqrt = _single_user(c, add.output[0], "Sqrt") if add is not None else None
+    if eps is None or sqrt is None or add is None or _single_user(c, sqrt.output[0], "Div") is not div:
+        return False
+    assert div is not None  # checked above
+    normalized = list(c.shape(x)[axes[0] - 1:])
+    folded, out = [sub, pow_, var, add, sqrt, div], div.output[0]
+    weights: dict[str, np.ndarray] = {}
+    for op, leaf in (("Mul", "weight"), ("Add", "bias")):
+        user = _single_user(c, out, op)
+        const = c.peek(_other_input(user, out) or "") if user is not None else None
+        if user is None or not isinstance(const, np.ndarray) or list(const.shape) != normalized:
+            break
+        weights[leaf], out = const, user.output[0]
+        folded.append(user)
+    params: dict[str, Any] = {"normalized_shape": normalized, "eps": as_written(eps),
+                              "elementwise_affine": bool(weights)}
+    if weights:
+        params["bias"] = "bias" in weights
+    c.done.update(id(n) for n in folded)
+    c.add(mean, "LayerNorm", params, [x], weights, outputs=[out])
+    return True
 
 
 # -- element-wise and merges ----------------------------------------------------------------------
@@ -411,10 +472,30 @@ def _merge(type_name: str, neutral: float, *, first_only: bool = False) -> Handl
             return
         if not refs:
             raise c.fail(node, "none of its inputs comes from the network's input")
+        if len(values) == 2 and len(refs) == 1 and np.asarray(consts[0]).size == 1:
+            scale = _scale_by(type_name, float(np.asarray(consts[0]).reshape(-1)[0]), isinstance(values[0], Ref))
+            if scale is not None:  # x + 1e-5, 1 - x, x / 6: a Scale node, no Parameter to broadcast
+                c.add(node, "Scale", {"factor": scale[0], "offset": scale[1]}, refs)
+                return
         rank = c.rank(refs[0])
         inputs = [v if isinstance(v, Ref) else _constant_tensor(c, node, i, v, rank) for i, v in enumerate(values)]
         c.add(node, type_name, {}, inputs)
     return handler
+
+
+def _scale_by(type_name: str, k: float, x_first: bool) -> tuple[float, float] | None:
+    """(factor, offset) of ``x op k`` (or ``k op x``) as ``x · factor + offset``; None when it is no such."""
+    if not math.isfinite(k):
+        return None
+    if type_name == "Add":
+        return 1.0, k
+    if type_name == "Multiply":
+        return k, 0.0
+    if type_name == "Subtract":
+        return (1.0, -k) if x_first else (-1.0, k)
+    if type_name == "Divide" and x_first and k != 0.0:
+        return 1.0 / k, 0.0
+    return None
 
 
 def _constant_tensor(c: OnnxConversion, node: Any, i: int, value: np.ndarray, rank: int) -> Ref:

@@ -1,8 +1,9 @@
-"""Reading an ONNX file for the importer: the checked model, its one input, constants and shapes.
+"""Reading an ONNX file for the importer: the checked model, its inputs, constants and shapes.
 
 :func:`read_onnx` turns a path into an :class:`OnnxModel`, or refuses it in one line naming the
 file: a file that is not ONNX (or is cut short) does not parse, a model the ``onnx`` checker
-refuses, a model with several data inputs or a non-float one, sizes that are not fixed. ONNX's own
+refuses, a model without a data input or with a non-float one, sizes that are not fixed (each
+data input becomes one Input node). ONNX's own
 shape inference then gives the full shape of every value it can (the batch axis first, symbolic);
 the importer compares its own shapes with these, node by node.
 
@@ -69,8 +70,7 @@ class OnnxModel:
     path: str
     model: Any  # onnx.ModelProto
     opset: int  # of the default domain
-    input_name: str
-    input_shape: tuple[int, ...]  # per sample, without the batch axis
+    inputs: list[tuple[str, tuple[int, ...]]]  # each data input's name and per-sample shape (no batch axis)
     consts: dict[str, np.ndarray] = field(default_factory=dict)
     shapes: dict[str, tuple[int | None, ...]] = field(default_factory=dict)  # full shapes, batch first
     consumers: dict[str, list[Any]] = field(default_factory=dict)  # value name → nodes reading it
@@ -79,6 +79,16 @@ class OnnxModel:
     # The nodes in order, read once: protobuf may hand out a new wrapper object on each access,
     # and the conversion tells nodes apart by identity.
     nodes: list[Any] = field(default_factory=list)
+
+    @property
+    def input_name(self) -> str:
+        """The first data input's name."""
+        return self.inputs[0][0]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The first data input's per-sample shape."""
+        return self.inputs[0][1]
 
     @property
     def output_names(self) -> list[str]:
@@ -143,15 +153,32 @@ def _check(path: str, model: Any) -> None:
         raise ModelImportError(f"{path}: the ONNX checker refuses the model: {first[:200]}") from None
 
 
-def _the_input(path: str, model: Any, given: Sequence[int] | None) -> tuple[Any, tuple[int, ...], int | None]:
-    """The one data input (initializers listed as inputs by old exporters are not data) and its sizes."""
+def _the_inputs(path: str, model: Any, given: Sequence[Sequence[int]] | None,
+                ) -> tuple[list[tuple[str, tuple[int, ...]]], int | None]:
+    """The data inputs (initializers listed as inputs by old exporters are not data), each with its
+    per-sample sizes (``given``: one shape per input, in the file's order), and the batch size the
+    file fixed, if it fixed one."""
     weights = {i.name for i in model.graph.initializer}
     data = [i for i in model.graph.input if i.name not in weights]
-    if len(data) != 1:
-        names = ", ".join(repr(i.name) for i in data) or "none"
-        raise ModelImportError(f"{path}: the model has {len(data)} data inputs ({names}); a network here has one "
-                               f"Input")
-    inp = data[0]
+    if not data:
+        raise ModelImportError(f"{path}: the model has no data input; a network here starts from at least one Input")
+    if given is not None and len(given) != len(data):
+        names = ", ".join(repr(i.name) for i in data)
+        raise ModelImportError(f"{path}: the model has {len(data)} data input{'s' * (len(data) != 1)} ({names}), "
+                               f"but {len(given)} --input-shape {'was' if len(given) == 1 else 'were'} given: give "
+                               f"one per input, in that order")
+    out = [(inp.name, _sizes(path, inp, given[k] if given is not None else None)) for k, inp in enumerate(data)]
+    dims = list(data[0].type.tensor_type.shape.dim)
+    fixed = int(dims[0].dim_value) if dims[0].HasField("dim_value") and dims[0].dim_value >= 1 else None
+    for inp in data:
+        batch = inp.type.tensor_type.shape.dim[0]
+        batch.Clear()  # the first axis is the batch, whatever the file fixed it to
+        batch.dim_param = "batch"
+    return out, fixed
+
+
+def _sizes(path: str, inp: Any, given: Sequence[int] | None) -> tuple[int, ...]:
+    """Input ``inp``'s sizes without the batch axis: the file's, or ``given`` where the file leaves them open."""
     tt = inp.type.tensor_type
     if not inp.type.HasField("tensor_type") or tt.elem_type not in FLOAT_TYPES:
         import onnx
@@ -174,17 +201,13 @@ def _the_input(path: str, model: Any, given: Sequence[int] | None) -> tuple[Any,
                 raise ModelImportError(f"{path}: input {inp.name!r} is fixed at {[x.dim_value for x in dims[1:]]}, "
                                        f"not {list(shape)}")
             d.dim_value = size
-    else:
-        for axis, d in enumerate(dims[1:], start=1):
-            if not d.HasField("dim_value") or d.dim_value < 1:
-                named = f" ({d.dim_param!r})" if d.dim_param else ""
-                raise ModelImportError(f"{path}: input {inp.name!r} has no fixed size at axis {axis}{named}; give "
-                                       f"the sizes without the batch axis (--input-shape C,H,W)")
-        shape = tuple(int(d.dim_value) for d in dims[1:])
-    fixed = int(dims[0].dim_value) if dims[0].HasField("dim_value") and dims[0].dim_value >= 1 else None
-    dims[0].Clear()  # the first axis is the batch, whatever the file fixed it to
-    dims[0].dim_param = "batch"
-    return inp, shape, fixed
+        return shape
+    for axis, d in enumerate(dims[1:], start=1):
+        if not d.HasField("dim_value") or d.dim_value < 1:
+            named = f" ({d.dim_param!r})" if d.dim_param else ""
+            raise ModelImportError(f"{path}: input {inp.name!r} has no fixed size at axis {axis}{named}; give "
+                                   f"the sizes without the batch axis (--input-shape C,H,W)")
+    return tuple(int(d.dim_value) for d in dims[1:])
 
 
 def _without_weights(model: Any) -> Any:
@@ -206,22 +229,31 @@ def _without_weights(model: Any) -> Any:
     return light
 
 
-def read_onnx(path: str | os.PathLike[str], input_shape: Sequence[int] | None = None) -> OnnxModel:
-    """Load, check and shape-infer the ONNX model at ``path``; raises :class:`ModelImportError`."""
+def read_onnx(path: str | os.PathLike[str],
+              input_shape: Sequence[int] | Sequence[Sequence[int]] | None = None) -> OnnxModel:
+    """Load, check and shape-infer the ONNX model at ``path``; raises :class:`ModelImportError`.
+
+    ``input_shape``: the per-sample sizes of the one data input, or one shape per data input (in the
+    file's order) for a model with several; needed only where the file leaves sizes open."""
     import onnx
     from onnx import numpy_helper
 
     where = os.fspath(path)
     model = _load(where)
     _check(where, model)
-    inp, shape, fixed = _the_input(where, model, input_shape)
+    given: list[Sequence[int]] | None = None
+    if input_shape is not None:
+        items = list(input_shape)
+        flat = all(isinstance(d, int) for d in items)  # one shape, (3, 224, 224), or one per input
+        given = [[int(d) for d in items]] if flat else [list(s) for s in items]  # type: ignore[arg-type, call-overload]
+    inputs, fixed = _the_inputs(where, model, given)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
     try:
         inferred = onnx.shape_inference.infer_shapes(_without_weights(model), check_type=False, strict_mode=False,
                                                      data_prop=True)
     except Exception:  # inference is a cross-check only; the conversion infers its own shapes
         inferred = model
-    m = OnnxModel(where, model, int(opset), inp.name, shape, fixed_batch=fixed)
+    m = OnnxModel(where, model, int(opset), inputs, fixed_batch=fixed)
     for init in model.graph.initializer:
         m.consts[init.name] = numpy_helper.to_array(init)
     for vi in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]:

@@ -297,8 +297,12 @@ def test_constant_operands_become_parameter_nodes(tmp_path: Path) -> None:
     _same_outputs(model, path, torch.randn(2, 3, 8, 8))
     params = {nid: n.params["shape"] for nid, n in graph.nodes.items() if n.type == "Parameter"}
     assert params["gamma"] == [4, 1, 1] and params["pos"] == [4, 8, 8]
-    assert sorted(params.values()) == [[1, 1, 1], [1, 1, 1], [3, 1, 1], [4, 1, 1], [4, 8, 8]]
-    assert _params(model) == _params(source) + 3 + 1 + 1  # the mean buffer, 0.25 and 2.0 are tensors too
+    assert sorted(params.values()) == [[3, 1, 1], [4, 1, 1], [4, 8, 8]]
+    # the scalars are Scale nodes, as the torch importer makes them: / 0.25 is × 4, 2 − y is y × −1 + 2
+    scales = sorted((n.params.get("factor", 1.0), n.params.get("offset", 0.0))
+                    for n in graph.nodes.values() if n.type == "Scale")
+    assert scales == [(-1.0, 2.0), (4.0, 0.0)]
+    assert _params(model) == _params(source) + 3  # the mean buffer is a tensor too
 
 
 def _tiny(op: str, name: str, **attrs: Any) -> onnx.ModelProto:
