@@ -116,7 +116,7 @@ def add_parser(sub: Any) -> None:
         p.add_argument(*names, default=None, **kwargs)
     from core.training.options import all_params
 
-    docs = {p.flag: (p.doc if p.flag_value else f"off: {p.doc}").replace("%", "%%")
+    docs = {p.flag: (p.doc if p.flag_value else f"turns off the default: {p.doc}").replace("%", "%%")
             for p in all_params() if p.flag is not None}
     for option, key, value in [*declared_flags(), *_FLAGS]:
         p.add_argument(option, dest=f"flag_{option[2:].replace('-', '_')}", action="store_const", const=(key, value),
