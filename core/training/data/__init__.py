@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -22,6 +22,9 @@ from core.training.data import shapes as _shapes
 from core.training.data.base import Augment, BatchStream, DatasetError, DataSource, InMemorySource, Split
 from core.training.data.folder import FolderSource
 from core.training.options import DATASETS, aliases, dataset_usage
+
+if TYPE_CHECKING:
+    from core.training.weights import InputPipeline
 
 KINDS = tuple(DATASETS)  # declared with their labels and docs in core.training.options
 _ALIASES = aliases(DATASETS)
@@ -71,10 +74,12 @@ def open_dataset(spec: str | DatasetSpec, *, root: str | Path | None = None, see
                  train_size: int | None = None, val_size: int | None = None, val_fraction: float = 0.1,
                  image_shape: Sequence[int] | None = None, val_folder: str | Path | None = None,
                  download: bool = True, workers: int | None = None,
-                 log: Callable[[str], None] | None = None) -> DataSource:
+                 log: Callable[[str], None] | None = None, pipeline: InputPipeline | None = None) -> DataSource:
     """Open a data source. ``train_size``/``val_size`` set the generated sizes (shapes, synthetic)
     or cap the loaded ones (a class-balanced prefix is not attempted: the first N are taken).
-    ``image_shape`` (C, H, W) is the size folder images are decoded to (the graph's Input)."""
+    ``image_shape`` (C, H, W) is the size folder images are decoded to (the graph's Input).
+    ``pipeline`` (the pretrained weights' resize/crop/mean/std, :func:`core.training.weights.project_pipeline`)
+    makes folder images what the weights were trained on; the built-in sets keep their own statistics."""
     spec = parse_spec(spec) if isinstance(spec, str) else spec
     folder = Path(spec.arg) if spec.arg and spec.kind not in ("synthetic",) else (Path(root) if root else None)
     source: DataSource
@@ -97,7 +102,7 @@ def open_dataset(spec: str | DatasetSpec, *, root: str | Path | None = None, see
         if len(shape) != 3:
             raise DatasetError(f"folder datasets hold images: the graph's Input shape must be C,H,W, got {list(shape)}")
         source = FolderSource(Path(spec.arg or ""), shape, Path(val_folder) if val_folder else None,
-                              val_fraction, seed, workers)  # type: ignore[arg-type]
+                              val_fraction, seed, workers, pipeline)  # type: ignore[arg-type]
     return source
 
 
@@ -177,6 +182,31 @@ def check_fit(source: DataSource, analysis: Any, graph: Any = None) -> Mismatch 
     return Mismatch("; and ".join(problems), tuple(fixes))
 
 
+def check_pipeline(source: DataSource, analysis: Any, graph: Any = None,
+                   pipeline: InputPipeline | None = None) -> Mismatch | None:
+    """A warning (never a reason to refuse a run) when the graph's Input H×W is not the size the
+    pretrained weights were trained at: the network still runs, but accuracy may drop.
+
+    ``pipeline`` defaults to the one the source applies (a folder opened with the weights'
+    pipeline). Returns the advice with a fix that sets the Input shape, or ``None``.
+    Kept apart from :func:`check_fit`, whose result makes the engine refuse to train.
+    """
+    from core.layers.spec import Fix, FixAction
+
+    pipeline = pipeline if pipeline is not None else getattr(source, "pipeline", None)
+    in_shape = tuple(analysis.input_shape) if analysis.input_shape is not None else None
+    if pipeline is None or in_shape is None or len(in_shape) != 3:
+        return None
+    crop = int(pipeline.crop)
+    if tuple(in_shape[1:]) == (crop, crop):
+        return None
+    wanted = [int(in_shape[0]), crop, crop]
+    message = (f"the weights were trained at {crop}×{crop}; your Input is {in_shape[1]}×{in_shape[2]} — accuracy "
+               f"may drop; set the Input to {'×'.join(map(str, wanted))}")
+    fix = Fix(f"set Input shape to {wanted}", FixAction.SET_PARAM, _input_node(graph), "shape", wanted)
+    return Mismatch(message, (fix,))
+
+
 def _numel(shape: Sequence[int]) -> int:
     n = 1
     for v in shape:
@@ -215,6 +245,6 @@ def _head_node(graph: Any) -> tuple[str | None, str]:
 
 __all__ = [
     "KINDS", "Augment", "BatchStream", "DataSource", "DatasetError", "DatasetSpec", "FolderSource",
-    "InMemorySource", "Mismatch", "Split", "check_fit", "open_dataset", "parse_spec", "shapes_source",
+    "InMemorySource", "Mismatch", "Split", "check_fit", "check_pipeline", "open_dataset", "parse_spec", "shapes_source",
     "synthetic_source",
 ]

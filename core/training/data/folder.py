@@ -8,6 +8,12 @@ channels (RGB or grey), resized so the shorter side fits and centre-cropped to t
 input size, and sent to the device as uint8 through pinned memory; crop/flip augmentation and
 normalisation then run batched on the device like the in-memory sources.
 
+With pretrained weights, an :class:`~core.training.weights.InputPipeline` (from torchvision's
+``weights.transforms()``) makes the images what the weights were trained on: the shorter side is
+resized to the pipeline's ``resize`` (256 for ResNet-18) and centre-cropped to the Input's H×W
+(224), with torchvision's own size and offset arithmetic and interpolation, and normalised with
+the pipeline's mean/std; the uint8 images equal ``weights.transforms()``'s before its float steps.
+
 A file that cannot be decoded is skipped, counted and named in :meth:`FolderSource.report`,
 never fatal; so is a class subfolder without images (it is left out of the classes, and said so).
 """
@@ -17,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,6 +41,9 @@ from core.training.data.base import (
     shard_plan,
 )
 
+if TYPE_CHECKING:  # weights.py imports torchvision machinery the data sources never need at run time
+    from core.training.weights import InputPipeline
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -43,19 +52,35 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 PREVIEW_TRIES = 64
 
 
-def decode_image(path: str, shape: tuple[int, int, int]) -> np.ndarray:
-    """Decode, convert, resize (shorter side) and centre-crop to ``shape`` = (C, H, W) → uint8 CHW."""
+# torchvision's InterpolationMode values → Pillow's filters (torchvision's own ``pil_modes_mapping``)
+INTERPOLATIONS = {"nearest": 0, "nearest-exact": 0, "bilinear": 2, "bicubic": 3, "box": 4, "hamming": 5, "lanczos": 1}
+
+
+def decode_image(path: str, shape: tuple[int, int, int], resize: int | None = None,
+                 interpolation: str = "bilinear") -> np.ndarray:
+    """Decode, convert, resize and centre-crop to ``shape`` = (C, H, W) → uint8 CHW.
+
+    ``resize=None``: the shorter side is scaled so the image just covers H×W. ``resize=N``: the
+    shorter side becomes N as torchvision's ``Resize(N)`` makes it (the longer side truncated, not
+    rounded), then the centre H×W is cut with ``CenterCrop``'s offsets; an image that would then
+    not cover H×W (a crop wider than the resize) is scaled to cover it instead.
+    """
     from PIL import Image
 
     c, h, w = shape
     mode = "L" if c == 1 else "RGB"
     with Image.open(path) as opened:
-        opened.draft(mode, (w, h))  # JPEG: decode at a reduced scale when the target is small
-        img = opened.convert(mode)
-        scale = max(w / img.width, h / img.height)
-        size = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
-        img = img.resize(size, Image.Resampling.BILINEAR)
-        left, top = (size[0] - w) // 2, (size[1] - h) // 2
+        if resize is None:
+            opened.draft(mode, (w, h))  # JPEG: decode at a reduced scale when the target is small
+            img = opened.convert(mode)
+            scale = max(w / img.width, h / img.height)
+            size = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
+            img = img.resize(size, Image.Resampling.BILINEAR)
+            left, top = (size[0] - w) // 2, (size[1] - h) // 2
+        else:
+            img, size = _resize_like_torchvision(opened, mode, (w, h), resize, interpolation)
+            # torchvision's CenterCrop rounds the offset (Python's round: halves to even)
+            left, top = round((size[0] - w) / 2.0), round((size[1] - h) / 2.0)
         img = img.crop((left, top, left + w, top + h))
         arr = np.array(img, dtype=np.uint8)  # a writable copy (torch.from_numpy warns on read-only arrays)
     if arr.ndim == 2:
@@ -63,12 +88,56 @@ def decode_image(path: str, shape: tuple[int, int, int]) -> np.ndarray:
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 
+def _resize_like_torchvision(opened: Any, mode: str, target: tuple[int, int], resize: int,
+                             interpolation: str) -> tuple[Any, tuple[int, int]]:
+    """``opened`` with its shorter side resized to ``resize`` as torchvision's ``Resize`` does it
+    (the size from the full image; ``interpolation`` through Pillow, which antialiases), or scaled
+    to just cover ``target`` (W, H) when that would not cover it. Returns the image and its size."""
+    from PIL import Image
+
+    full_w, full_h = opened.size
+    size = _pipeline_size(full_w, full_h, resize)
+    filt = Image.Resampling(INTERPOLATIONS.get(interpolation, 2))
+    if size[0] < target[0] or size[1] < target[1]:  # a crop larger than the resize: cover it instead
+        scale = max(target[0] / full_w, target[1] / full_h)
+        size = (max(target[0], round(full_w * scale)), max(target[1], round(full_h * scale)))
+    # JPEG: decode at a reduced scale (1/2 … 1/8) that leaves the shorter side ≥ twice the resize, and
+    # resize from the box the full image maps to (so no sub-pixel shift when the scale does not divide
+    # the size): a large photo decodes several times faster and differs from decoding it whole by a
+    # level or two (tests/core/test_weights_pipeline.py measures it); other formats decode whole
+    wanted = (2 * size[0], 2 * size[1])
+    drafted = opened.draft(mode, wanted) if full_w >= wanted[0] and full_h >= wanted[1] else None
+    img = opened.convert(mode)
+    if drafted is None and img.size == size:
+        return img, size
+    return img.resize(size, filt, box=drafted[1] if drafted else None), size
+
+
+def _pipeline_size(width: int, height: int, resize: int) -> tuple[int, int]:
+    """torchvision's ``Resize([resize])`` output (W, H): the shorter side ``resize``, the longer truncated."""
+    if width <= height:
+        return resize, int(resize * height / width)
+    return int(resize * width / height), resize
+
+
+def pipeline_resize(pipeline: InputPipeline, shape: Sequence[int]) -> int:
+    """The shorter side to resize to before cropping ``shape``'s H×W: the weights' ``resize`` when the
+    Input is their crop size, otherwise scaled with it, so the crop keeps the share of the image the
+    weights saw (224 of 256 for ResNet-18: a 160×160 Input resizes to 183)."""
+    side = max(int(shape[-2]), int(shape[-1]))
+    if side == pipeline.crop or pipeline.crop <= 0:
+        return max(side, int(pipeline.resize))
+    return max(side, round(pipeline.resize * side / pipeline.crop))
+
+
 class _Files(Dataset[tuple[np.ndarray | None, int, str]]):
     """Decodes one file per item; a failure returns ``None`` instead of raising."""
 
-    def __init__(self, items: Sequence[tuple[str, int]], shape: tuple[int, int, int]) -> None:
+    def __init__(self, items: Sequence[tuple[str, int]], shape: tuple[int, int, int], resize: int | None = None,
+                 interpolation: str = "bilinear") -> None:
         self.items = list(items)
         self.shape = shape
+        self.resize, self.interpolation = resize, interpolation
 
     def __len__(self) -> int:
         return len(self.items)
@@ -76,7 +145,7 @@ class _Files(Dataset[tuple[np.ndarray | None, int, str]]):
     def __getitem__(self, index: int) -> tuple[np.ndarray | None, int, str]:
         path, label = self.items[index]
         try:
-            return decode_image(path, self.shape), label, path
+            return decode_image(path, self.shape, self.resize, self.interpolation), label, path
         except Exception:  # any decoder error means "unreadable": skip it, the report names it
             return None, label, path
 
@@ -133,10 +202,11 @@ class FolderStream(BatchStream):
 
 
 class FolderSource(DataSource):
-    """Images under ``root/<class>/``; see the module docstring for the split rules."""
+    """Images under ``root/<class>/``; see the module docstring for the split rules and ``pipeline``."""
 
     def __init__(self, root: Path, shape: tuple[int, int, int] = (3, 224, 224), val_root: Path | None = None,
-                 val_fraction: float = 0.1, seed: int = 0, workers: int | None = None) -> None:
+                 val_fraction: float = 0.1, seed: int = 0, workers: int | None = None,
+                 pipeline: InputPipeline | None = None) -> None:
         root = Path(root)
         if not root.is_dir():
             raise DatasetError(f"folder:{root}: no such folder; give a folder with one subfolder per class")
@@ -169,6 +239,15 @@ class FolderSource(DataSource):
             self._items = dict(zip(("train", "val"), _split(items, len(classes), val_fraction, seed), strict=True))
         self.mean = IMAGENET_MEAN if self.sample_shape[0] == 3 else (0.5,)
         self.std = IMAGENET_STD if self.sample_shape[0] == 3 else (0.25,)
+        self.pipeline = pipeline
+        self.resize: int | None = None  # the shorter side before the centre crop; None: just cover the Input
+        self.interpolation = "bilinear"
+        if pipeline is not None:
+            self.resize = pipeline_resize(pipeline, self.sample_shape)
+            self.interpolation = pipeline.interpolation
+            if len(pipeline.mean) == len(pipeline.std) == self.sample_shape[0]:
+                # a grey Input keeps its own statistics: RGB weights' first layer is re-initialised for it anyway
+                self.mean, self.std = tuple(pipeline.mean), tuple(pipeline.std)
         self.in_memory = False
         cpus = os.cpu_count() or 1
         self.workers = min(8, max(0, cpus - 1)) if workers is None else max(0, int(workers))
@@ -194,13 +273,18 @@ class FolderSource(DataSource):
                 break
             path, label = items[i]
             try:
-                images.append(torch.from_numpy(decode_image(path, self.sample_shape)))
+                images.append(torch.from_numpy(self.decode(path)))
                 labels.append(label)
             except Exception:  # unreadable: counted like in training
                 self.skipped.add(path)
         if not images:
             return torch.zeros((0, *self.sample_shape), dtype=torch.uint8), []
         return torch.stack(images), labels
+
+    def decode(self, path: str) -> np.ndarray:
+        """One file as the network sees it before normalisation (uint8 CHW): the preview and the
+        evaluation's sample grid show exactly what training feeds."""
+        return decode_image(path, self.sample_shape, self.resize, self.interpolation)
 
     def report(self) -> str | None:
         parts = []
@@ -222,7 +306,8 @@ class FolderSource(DataSource):
             sampler = _PlanSampler()
             workers = self.workers
             loader: DataLoader[Any] = DataLoader(
-                _Files(self._items[split], self.sample_shape), batch_sampler=sampler, num_workers=workers,
+                _Files(self._items[split], self.sample_shape, self.resize, self.interpolation),
+                batch_sampler=sampler, num_workers=workers,
                 collate_fn=_collate, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
                 prefetch_factor=4 if workers > 0 else None)
             self._loaders[key] = (loader, sampler)
@@ -244,6 +329,9 @@ class FolderSource(DataSource):
         d["val_root"] = str(self.val_root) if self.val_root else None
         d["skipped"] = len(self.skipped)
         d["empty_classes"] = list(self.empty_classes)
+        if self.pipeline is not None:
+            d["pipeline"] = self.pipeline.to_dict()
+            d["resize"] = self.resize  # the pipeline's, scaled when the Input is not its crop size
         return d
 
 
