@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import copy
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QSize, Qt, Signal
-from PySide6.QtGui import QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QPixmap, QResizeEvent, QShowEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QTableView,
@@ -57,6 +59,7 @@ EMPTY_TEXT = ("Train a run, or select one in the Runs tab, and press Evaluate: t
               "per-class precision, recall and F1, and the samples of any cell show here.")
 MAX_GRID = 120  # thumbnails shown for one cell (the most confident first); the heading says how many there are
 THUMB = 72  # px
+MIN_FIT_HEIGHT = 220  # px of the tab kept in view in a low dock (below it, the panel scrolls as before)
 COLUMNS = ("Class", "Precision", "Recall", "F1", "Support")
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -235,9 +238,10 @@ class EvaluationView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # The names as wide as they are, the figures share the rest (stretched, the names got "c…").
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         for c in range(1, len(COLUMNS)):
-            self.table.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+            self.table.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch)
         self.table.setToolTip("Click a heading to sort (F1 lowest first shows the weakest classes)")
         self.pairs = QLabel("")
         self.pairs.setWordWrap(True)
@@ -269,10 +273,9 @@ class EvaluationView(QWidget):
         self.split.addWidget(self.matrix)
         self.split.addWidget(table_box)
         self.split.addWidget(grid_box)
-        self.split.setStretchFactor(0, 3)
-        self.split.setStretchFactor(1, 2)
-        self.split.setStretchFactor(2, 2)
-        self.split.setSizes([520, 380, 360])
+        for i in range(3):
+            self.split.setStretchFactor(i, 1)
+        self.split.setSizes([420, 420, 420])
 
         self.empty = QLabel(EMPTY_TEXT)
         self.empty.setWordWrap(True)
@@ -281,13 +284,55 @@ class EvaluationView(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.split)
-        layout = QVBoxLayout(self)
+        layout = self._layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        self._scroll: QScrollArea | None = None  # the dock's, watched for its height (see _fit_to_dock)
         layout.addLayout(bar)
         layout.addWidget(self.progress)
         layout.addWidget(self.problem)
         layout.addWidget(self.stack, 1)
         self._sync()
+
+    # ------------------------------------------------------------------------------ fitting in
+
+    def showEvent(self, event: QShowEvent) -> None:  # Qt override
+        super().showEvent(event)
+        if self._scroll is None:
+            parent = self.parentWidget()
+            while parent is not None and not isinstance(parent, QScrollArea):
+                parent = parent.parentWidget()
+            if parent is not None:
+                self._scroll = parent
+                parent.viewport().installEventFilter(self)
+        self._fit_to_dock()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # Qt override
+        super().resizeEvent(event)
+        self._fit_to_dock()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override: the dock's viewport resized
+        if event.type() == QEvent.Type.Resize:
+            self._fit_to_dock()
+        return False
+
+    def _fit_to_dock(self) -> None:
+        """Keep the tab's content in the part of the dock that shows without scrolling.
+
+        The Training panel scrolls inside its dock, as tall as its tallest tab needs (Predictions);
+        in a dock lower than that, the matrix's last rows and the grid's lower half would sit below
+        the fold. The bottom margin takes what the dock hides, while what remains is enough to read.
+        """
+        scroll = self._scroll
+        inner = scroll.widget() if scroll is not None else None
+        hidden = 0
+        if scroll is not None and inner is not None and inner.isAncestorOf(self):
+            bottom = self.mapTo(inner, QPoint(0, self.height())).y()
+            hidden = max(0, bottom - scroll.viewport().height())
+            if self.height() - hidden < MIN_FIT_HEIGHT:
+                hidden = max(0, self.height() - MIN_FIT_HEIGHT)
+        margins = self._layout.contentsMargins()
+        if margins.bottom() != 6 + hidden:
+            self._layout.setContentsMargins(6, 6, 6, 6 + hidden)
 
     # ---------------------------------------------------------------------------------- the run
 
@@ -561,8 +606,8 @@ class EvaluationView(QWidget):
         self.b_evaluate.setEnabled(self.run_dir is not None and not evaluating)
         self.b_cancel.setVisible(evaluating)
         self.progress.setVisible(evaluating)
-        self.b_csv.setEnabled(has)
-        self.b_png.setEnabled(has)
+        self.b_csv.setVisible(has)
+        self.b_png.setVisible(has)
         if has:
             self.stack.setCurrentWidget(self.split)
         else:
@@ -615,41 +660,55 @@ def attach(panel: TrainingPanel) -> EvaluationView:
     run choose the run it shows, a clicked sample opens in Predictions, its messages reach the window."""
     view = EvaluationView()
     view.message.connect(panel.message)
-    view.sample_opened.connect(lambda choice: open_in_predictions(panel, choice))
-    index = panel.tabs.addTab(view, "Evaluation")
-    connected: list[Any] = []  # the Runs tab, once its selection is followed
+    _Wiring(panel, view, panel.tabs.addTab(view, "Evaluation"))
+    return view
 
-    def follow_runs() -> None:
-        if not connected:
-            runs = panel.runs  # built by now (the panel builds its tabs right after its first paint)
-            connected.append(runs)
-            runs.tree.itemSelectionChanged.connect(lambda: selected(runs))
 
-    def selected(runs: Any) -> None:
-        chosen = runs.selected()
-        if len(chosen) == 1:  # a click elsewhere (nothing selected) keeps what is shown
-            view.set_run(Path(chosen[0].path), panel.tabs.currentWidget() is view and not panel.running)
+class _Wiring(QObject):
+    """The tab's connections to its panel (a child of the view, so it goes with it). The panel is held
+    weakly: closures holding it kept the whole panel alive past its window, threads and all."""
 
-    def opened(i: int) -> None:
-        if i != index:
+    def __init__(self, panel: TrainingPanel, view: EvaluationView, index: int) -> None:
+        super().__init__(view)
+        self.panel = weakref.ref(panel)
+        self.view = view
+        self.index = index
+        self.runs: Any = None  # the Runs tab, once its selection is followed
+        view.sample_opened.connect(self.sample_opened)
+        panel.tabs.currentChanged.connect(self.opened)
+        panel.run_finished.connect(self.finished)
+
+    def sample_opened(self, choice: SampleChoice) -> None:
+        panel = self.panel()
+        if panel is not None:
+            open_in_predictions(panel, choice)
+
+    def selected(self) -> None:
+        panel = self.panel()
+        chosen = self.runs.selected() if self.runs is not None else []
+        if panel is not None and len(chosen) == 1:  # a click elsewhere (nothing selected) keeps what is shown
+            self.view.set_run(Path(chosen[0].path), panel.tabs.currentWidget() is self.view and not panel.running)
+
+    def opened(self, i: int) -> None:
+        panel = self.panel()
+        if i != self.index or panel is None:
             return
-        follow_runs()
-        run = view.run_dir
+        if self.runs is None:
+            self.runs = panel.runs  # built by now (the panel builds its tabs right after its first paint)
+            self.runs.tree.itemSelectionChanged.connect(self.selected)
+        run = self.view.run_dir
         if run is None:
-            chosen = panel.runs.selected()
+            chosen = self.runs.selected()
             summary = panel.last_summary
             run = (Path(chosen[0].path) if len(chosen) == 1
                    else Path(summary.run_dir) if summary is not None and summary.run_dir else None)
-        view.set_run(run, evaluate_missing=not panel.running)
+        self.view.set_run(run, evaluate_missing=not panel.running)
 
-    def finished(summary: Any) -> None:
-        if summary.run_dir and summary.epochs_done:
-            view.run_dir = None  # the folder has a new checkpoint: read it again
-            view.set_run(Path(summary.run_dir), panel.tabs.currentWidget() is view)
-
-    panel.tabs.currentChanged.connect(opened)
-    panel.run_finished.connect(finished)
-    return view
+    def finished(self, summary: Any) -> None:
+        panel = self.panel()
+        if panel is not None and summary.run_dir and summary.epochs_done:
+            self.view.run_dir = None  # the folder has a new checkpoint: read it again
+            self.view.set_run(Path(summary.run_dir), panel.tabs.currentWidget() is self.view)
 
 
 __all__ = ["EMPTY_TEXT", "CellSamples", "EvaluationView", "RunContext", "SampleChoice", "attach", "cell_samples",
