@@ -153,7 +153,7 @@ def _replace_type(graph: Graph, applied: AppliedFix, fix: Fix) -> None:
     edges = list(dict.fromkeys(graph.in_edges(old.id) + graph.out_edges(old.id)))
     memberships = [(g.id, g.members.index(old.id)) for g in graph.groups.values() if old.id in g.members]
     params = {k: v for k, v in old.params.items() if k in spec.param_names}
-    new = Node(old.id, spec.type, params, old.pos, old.frozen, old.init, dict(old.extra))
+    new = Node(old.id, spec.type, params, old.pos, old.frozen, old.init, dict(old.extra), lr_mult=old.lr_mult)
     # Detach first, step by step, so that undo can put every edge and membership back.
     for e in edges:
         _run(graph, applied, ("remove_edge", e))

@@ -198,3 +198,22 @@ def project_to_dict_of(g: Graph) -> dict[str, Any]:
     from core.project import Project
 
     return project_to_dict(Project(graph=g, name="t"))
+
+
+def test_a_misspelt_type_fix_keeps_the_nodes_fine_tuning_settings():
+    """The replace-type fix rebuilds the node: its frozen flag and learning-rate multiplier stay."""
+    from core.fixes import apply_fix
+    from core.layers.spec import Fix, FixAction
+
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [8]})
+    g.add_node("Linaer", "fc", {"out_features": 4}, frozen=True)
+    g.set_lr_mult("fc", 10.0)
+    g.add_node("Output", "output")
+    g.add_edge("input", "fc")
+    g.add_edge("fc", "output")
+    applied = apply_fix(g, Fix("change the type to Linear", FixAction.REPLACE_TYPE, "fc", layer_type="Linear"))
+    fc = g.nodes["fc"]
+    assert (fc.type, fc.frozen, fc.lr_mult, fc.params) == ("Linear", True, 10.0, {"out_features": 4})
+    applied.undo(g)
+    assert (g.nodes["fc"].type, g.nodes["fc"].lr_mult) == ("Linaer", 10.0)
