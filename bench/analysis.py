@@ -9,6 +9,10 @@ global-pool / Flatten / Linear head), times
 - ``Graph.set_param`` + an incremental ``Analyzer.run()`` after a one-parameter edit that does not
   change any shape (a conv's ``bias``, the Dropout ``p``),
 
+- structural edits followed by an incremental ``Analyzer.run()``: adding a node (and removing it
+  again), removing a block's input edge (and putting it back), on the graph of ``--nodes`` and on
+  one of ``--big`` nodes (20,000 by default),
+
 each as the median of many runs, and ``torchinfo.summary`` of the same network written by hand
 as an ``nn.Module`` here (same layers, same input), all in one run so the ratios compare like
 with like. BatchNorm2d is used when the layer registry declares it.
@@ -137,10 +141,63 @@ def timings(fn: Callable[[], object], repeat: int, budget_s: float = 2.0) -> lis
     return times
 
 
+def alternating(first: Callable[[], object], second: Callable[[], object], repeat: int,
+                budget_s: float = 2.0) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """:func:`timings` of an edit and the edit that undoes it, run in turns (the graph is back where
+    it started after each pair)."""
+    a: list[tuple[float, float]] = []
+    b: list[tuple[float, float]] = []
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a += timings(first, 1)
+        b += timings(second, 1)
+        if time.perf_counter() - start > budget_s and len(a) >= 5:
+            break
+    return a, b
+
+
+def structural_rows(g: Graph, blocks: int, repeat: int) -> None:
+    """Add a node / remove it, remove an edge / put it back, each with ``Analyzer.run()`` after it
+    (what the editor pays per structural edit); checks the analyzer still agrees with a full pass."""
+    analyzer = Analyzer(g)
+    analyzer.run()
+    n = len(g)
+    counts: dict[str, list[int]] = {}
+
+    def edit(label: str, fn: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            fn()
+            analyzer.run()
+            counts.setdefault(label, []).append(analyzer.recomputed)
+        return run
+
+    mid = f"blocks.{blocks // 2}"
+    added = edit("add", lambda: g.add_node("ReLU", "bench_new"))
+    removed = edit("remove node", lambda: g.remove_node("bench_new"))
+    edge = g.in_edges(f"{mid}.conv1")[0]
+    cut = edit("cut", lambda: g.remove_edge(edge))
+    joined = edit("join", lambda: g.insert_edge(edge))
+    add_t, remove_t = alternating(added, removed, repeat)
+    cut_t, join_t = alternating(cut, joined, repeat)
+    for label, key, times in [("add a node", "add", add_t), ("remove that node", "remove node", remove_t),
+                              ("remove an edge", "cut", cut_t), ("put that edge back", "join", join_t)]:
+        report(f"{n} nodes: {label} + run", times, BUDGET_FULL_MS,
+               f"({statistics.median(counts[key]):g} node{'s' if statistics.median(counts[key]) != 1 else ''} "
+               f"recomputed)")
+    g.add_node("ReLU", "bench_new")
+    analyzer.run()
+    assert analyzer.run() == analyze(g), "incremental analysis drifted from a full one after a structural edit"
+    g.remove_node("bench_new")
+    g.remove_edge(edge)
+    assert analyzer.run() == analyze(g), "incremental analysis drifted from a full one after a structural edit"
+    g.insert_edge(edge)
+    assert analyzer.run() == analyze(g)
+
+
 def report(label: str, times: list[tuple[float, float]], budget: float | None = None, note: str = "") -> float:
     wall = [w for w, _ in times]
     med = statistics.median(wall)
-    line = (f"{label:<34}{med:9.3f} ms median, {min(wall):8.3f} min, {statistics.median(c for _, c in times):8.3f} "
+    line = (f"{label:<40}{med:9.3f} ms median, {min(wall):8.3f} min, {statistics.median(c for _, c in times):8.3f} "
             f"cpu, of {len(times):4d}")
     if budget is not None:
         line += f"   budget {budget:.1f} ms {'OK' if med <= budget else 'OVER'}"
@@ -151,6 +208,8 @@ def report(label: str, times: list[tuple[float, float]], budget: float | None = 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=1000)
+    ap.add_argument("--big", type=int, default=20_000, help="nodes of the graph for the second set of "
+                    "structural-edit rows (0: none)")
     ap.add_argument("--no-torchinfo", action="store_true", help="skip the torchinfo comparison")
     args = ap.parse_args(argv)
 
@@ -195,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"({statistics.median(recomputed):g} node recomputed)")
         inc_ms = max(inc_ms, med)
     assert analyzer.run() == analyze(g), "incremental analysis drifted from a full one"
+    structural_rows(g, blocks, 400)
+    if args.big:
+        big, big_blocks, _f = build_graph(args.big, use_bn)
+        report(f"{args.big} nodes: analyze, full pass", timings(lambda: analyze(big), 20))
+        structural_rows(big, big_blocks, 100)
 
     status = 0 if full_ms <= BUDGET_FULL_MS and inc_ms <= BUDGET_INCREMENTAL_MS else 1
     if args.no_torchinfo:

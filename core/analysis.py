@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
+import operator
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -151,7 +152,9 @@ class Analyzer:
         self._deps: dict[str, set[str]] = {}
         self._first_input: str | None = None
         self._inputs: list[str] = []  # every Input node, in file order
-        self._totals = [0, 0, 0, 0, 0]  # params, trainable, buffers, macs, activation bytes
+        self._outputs: list[str] = []  # every Output node, in file order
+        # params, trainable, buffers, macs, activation bytes; None while a full pass runs
+        self._totals: list[int] | None = [0, 0, 0, 0, 0]
         self._snap: Analysis | None = None
         self.recomputed = 0  # nodes recomputed by the last run (tests and benchmarks read it)
 
@@ -180,7 +183,7 @@ class Analyzer:
         self._structure_version = g.structure_version
         order, blocked = g.kahn()
         self._order = order + blocked
-        self._index = {n: i for i, n in enumerate(self._order)}
+        self._index = dict(zip(self._order, range(len(self._order)), strict=True))
         self._blocked = set(blocked)
         self._results = {}
         self._diags = {}
@@ -188,14 +191,20 @@ class Analyzer:
         self._deps = {}
         self._global = []
         self._unreached = []
-        self._totals = [0, 0, 0, 0, 0]
-        self._inputs = [n.id for n in g.nodes.values() if n.type == "Input"]
-        self._first_input = self._inputs[0] if self._inputs else None
+        self._totals = None
+        inputs, outputs = self._inputs, self._outputs = [], []
+        for node in g.nodes.values():
+            if node.type == "Input":
+                inputs.append(node.id)
+            elif node.type == "Output":
+                outputs.append(node.id)
+        self._first_input = inputs[0] if inputs else None
         compute = self._compute
         for nid in order:
             compute(nid)
         for nid in blocked:
             self._results[nid] = NodeResult(nid, g.nodes[nid].type, None)
+        self._totals = self._sum_totals()
         if blocked:
             self._global.append(self._cycle_diagnostic())
         self._structural_checks()
@@ -244,28 +253,37 @@ class Analyzer:
         return entry
 
     def _set(self, result: NodeResult, diags: list[Diagnostic] | None) -> None:
-        old = self._results.get(result.id)
+        rid = result.id
         t = self._totals
-        if old is not None and old.out_shapes is not None:
-            t[0] -= old.params or 0
-            t[1] -= old.trainable or 0
-            t[2] -= old.buffers or 0
-            t[3] -= old.macs or 0
-            t[4] -= old.activation_bytes or 0
-        if result.out_shapes is not None:
-            t[0] += result.params or 0
-            t[1] += result.trainable or 0
-            t[2] += result.buffers or 0
-            t[3] += result.macs or 0
-            t[4] += result.activation_bytes or 0
-        self._results[result.id] = result
-        note = self._head_notes.pop(result.id, None)
-        if note is not None and diags and any(d is note for d in diags):  # made by this computation
-            self._head_notes[result.id] = note
+        if t is not None:  # None during a full pass, which sums the totals once at its end
+            old = self._results.get(rid)
+            if old is not None and old.out_shapes is not None:
+                t[0] -= old.params or 0
+                t[1] -= old.trainable or 0
+                t[2] -= old.buffers or 0
+                t[3] -= old.macs or 0
+                t[4] -= old.activation_bytes or 0
+            if result.out_shapes is not None:
+                t[0] += result.params or 0
+                t[1] += result.trainable or 0
+                t[2] += result.buffers or 0
+                t[3] += result.macs or 0
+                t[4] += result.activation_bytes or 0
+        self._results[rid] = result
+        if self._head_notes:
+            note = self._head_notes.pop(rid, None)
+            if note is not None and diags and any(d is note for d in diags):  # made by this computation
+                self._head_notes[rid] = note
         if diags:
-            self._diags[result.id] = diags
-        elif result.id in self._diags:
-            del self._diags[result.id]
+            self._diags[rid] = diags
+        elif rid in self._diags:
+            del self._diags[rid]
+
+    def _sum_totals(self) -> list[int]:
+        """Params, trainable, buffers, MACs and activation bytes of every node with a known shape;
+        each a C-level sum (a full pass sums once instead of updating five totals per node)."""
+        known = [r for r in self._results.values() if r.out_shapes is not None]
+        return [sum(filter(None, map(getter, known))) for getter in _TOTAL_FIELDS]  # filter: None counts 0
 
     def _fail(self, node: Node, diag: Diagnostic | None) -> None:
         self._set(NodeResult(node.id, node.type, None), [diag] if diag is not None else None)
@@ -280,7 +298,7 @@ class Analyzer:
                 self._fail(node, self._unknown_type(node))
                 return
             entry = self._resolve(node, found)
-        key, params, spec = entry[1], entry[2], entry[3]
+        _rev, key, params, spec = entry
         if isinstance(params, ParamError):
             self._fail(node, self._param_problem(node, spec, params))
             return
@@ -294,17 +312,18 @@ class Analyzer:
         if n_in == 1:  # the common case, without temporary lists (fewer allocations, fewer GC passes)
             for e in ins.values():
                 src = results.get(e.src)
-                if src is None or src.out_shapes is None:
+                src_shapes = src.out_shapes if src is not None else None
+                if src_shapes is None:
                     self._fail(node, None)  # downstream of an error: unknown, silently
                     return
-                if e.from_port >= len(src.out_shapes):
-                    self._fail(node, self._port_problem(nid, e, src))
+                if e.from_port >= len(src_shapes):
+                    self._fail(node, self._port_problem(nid, e, src))  # type: ignore[arg-type]
                     return
-                shape_key: Any = src.out_shapes[e.from_port]
-                base_rf = src.rf
+                shape_key: Any = src_shapes[e.from_port]
+                base_rf = src.rf  # type: ignore[union-attr]
                 edges: tuple[Edge, ...] = (e,)
         else:
-            edges = tuple(ins[p] for p in sorted(ins))
+            edges = tuple(map(ins.__getitem__, sorted(ins)))
             shapes: list[Shape] = []
             rfs = []
             for e in edges:
@@ -365,9 +384,13 @@ class Analyzer:
                     rf = GLOBAL_RF
                 elif rf.size is not None:
                     rf = apply_rule(rf, rule)
-        trainable = 0 if node.frozen else inf.params
-        self._set(NodeResult(nid, spec.type, inf.out_shapes, inf.args, inf.params, trainable, inf.buffers,
-                             inf.macs, rf, act), diags)
+        # tuple.__new__ builds the named tuple without the Python-level __new__ that NodeResult(...) calls
+        result = _new_tuple(NodeResult, (nid, spec.type, inf.out_shapes, inf.args, inf.params,
+                                         0 if node.frozen else inf.params, inf.buffers, inf.macs, rf, act))
+        if diags or self._totals is not None:
+            self._set(result, diags)
+        else:  # a full pass without news on this node: _set would only store it (totals are summed at the end)
+            self._results[nid] = result
 
     # -- diagnostics for one node ---------------------------------------------------------------
     @staticmethod
@@ -512,7 +535,7 @@ class Analyzer:
         from the Outputs through the global fields only, so it touches the head's few layers.
         """
         g, results = self.graph, self._results
-        outputs = [n.id for n in g.nodes.values() if n.type == "Output"]
+        outputs = self._outputs
         if not outputs:  # nothing is the head yet while the network is being drawn
             return set()
         def passes(r: NodeResult | None) -> bool:
@@ -608,8 +631,7 @@ class Analyzer:
         g = self.graph
         if not g.nodes:
             return
-        inputs = [n.id for n in g.nodes.values() if n.type == "Input"]
-        outputs = [n.id for n in g.nodes.values() if n.type == "Output"]
+        inputs, outputs = self._inputs, self._outputs
         if not inputs:
             self._global.append(Diagnostic(Severity.ERROR, None,
                                            "the network has no Input node — add one and set its shape",
@@ -637,15 +659,8 @@ class Analyzer:
         diags += self._global
         diags.sort(key=lambda d: _SEVERITY_ORDER[d.severity])
         results = self._results
-        inputs: list[Shape | None] = []
-        outputs: list[Shape | None] = []
-        for nid, node in self.graph.nodes.items():
-            if node.type == "Input":
-                r = results.get(nid)
-                inputs.append(r.output_shape if r is not None else None)
-            elif node.type == "Output":
-                r = results.get(nid)
-                outputs.append(r.output_shape if r is not None else None)
+        inputs: list[Shape | None] = [self.output_shape(nid) for nid in self._inputs]
+        outputs: list[Shape | None] = [self.output_shape(nid) for nid in self._outputs]
         # Totals count what the compiled model holds and what it runs (issue 11, item 9; issue 12).
         # A layer that reaches no Output is left out of the forward by the compiler and export, but
         # one with weights stays in the model, idle, so an imported model's state_dict loads strictly:
@@ -653,7 +668,7 @@ class Analyzer:
         # warning on it says so. While errors exist nothing compiles and the totals are a lower bound
         # of the network being built (an Output not yet wired would otherwise zero them), so every
         # layer counts.
-        t = list(self._totals)
+        t = list(self._totals or self._sum_totals())
         compiles = not any(d.severity is Severity.ERROR for d in diags)
         for nid in self._unreached if compiles else ():
             r = results.get(nid)
@@ -665,6 +680,8 @@ class Analyzer:
 
 
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+_new_tuple = tuple.__new__
+_TOTAL_FIELDS = tuple(operator.attrgetter(f) for f in ("params", "trainable", "buffers", "macs", "activation_bytes"))
 
 
 def analyze(graph: Graph) -> Analysis:

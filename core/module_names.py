@@ -14,7 +14,7 @@ The names are written out here, not read from torch, so that analysis does not i
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from core.diagnostics import Diagnostic, Severity
 from core.graph import Graph
@@ -117,12 +117,70 @@ def layer_names(graph: Graph) -> dict[str, frozenset[str]]:
     return out
 
 
-def id_clashes(graph: Graph) -> list[Diagnostic]:
-    """An error, with a rename fix, for every node whose id clashes with a torch attribute."""
+# node id -> (whether a segment clashes wherever it sits, the ids of the prefixes whose segment after
+# them clashes only when that prefix is a layer, those (prefix, segment) pairs). Ids are few and
+# long-lived; the memo is cleared when it grows large.
+_IdShape = tuple[bool, tuple[str, ...], tuple[tuple[str, str], ...]]
+_shape_memo: dict[str, _IdShape] = {}
+_SHAPE_MEMO_LIMIT = 200_000
+
+
+def _id_shape(node_id: str) -> _IdShape:
+    hit = _shape_memo.get(node_id)
+    if hit is None:
+        segments = node_id.split(".")
+        always = any(seg in TORCH_MODULE_NAMES for seg in segments) or segments[0] in GRAPH_MODULE_NAMES
+        pairs = tuple((".".join(segments[:i]), seg) for i, seg in enumerate(segments) if i and not seg.isdigit())
+        if len(_shape_memo) >= _SHAPE_MEMO_LIMIT:
+            _shape_memo.clear()
+        hit = _shape_memo[node_id] = (always, tuple(p for p, _ in pairs), pairs)
+    return hit
+
+
+def may_clash(node_id: str, graph: Graph) -> bool:
+    """Whether :func:`id_clash` finds a problem with ``node_id`` in ``graph``, without building
+    :func:`layer_names` for the whole graph: only the nodes that are prefixes of the id are looked at,
+    and most ids (``blocks.3.conv1``, ``fc``) have none."""
+    always, parents, pairs = _id_shape(node_id)
+    if always:
+        return True
+    nodes = graph.nodes
+    if not parents or nodes.keys().isdisjoint(parents):
+        return False
+    for parent, seg in pairs:
+        node = nodes.get(parent)
+        if node is None:
+            continue
+        spec = get_spec(node.type)
+        if spec is not None and spec.is_module and (
+                seg in LAYER_TENSOR_NAMES or seg in spec.param_names or seg in node.params):
+            return True
+    return False
+
+
+def id_clashes(graph: Graph, among: Iterable[str] | None = None) -> list[Diagnostic]:
+    """An error, with a rename fix, for every node whose id clashes with a torch attribute.
+
+    ``among``: only these ids are looked at (analysis after an edit passes the ids it touched); the
+    fixes' new names still avoid every id of the graph. Each id is screened by :func:`may_clash`;
+    the few that clash get their message and fix from :func:`id_clash` and :func:`clash_fix`.
+    """
+    nodes = graph.nodes
+    keys = nodes.keys()
+    memo = _shape_memo
+    suspects = []
+    for nid in nodes if among is None else among:
+        # may_clash inlined for the common answer (no clash, no prefix of the id is a node): this runs
+        # for every node on every full pass
+        hit = memo.get(nid) or _id_shape(nid)
+        if (hit[0] or (hit[1] and not keys.isdisjoint(hit[1]))) and nid in keys and may_clash(nid, graph):
+            suspects.append(nid)
+    if not suspects:
+        return []
     layers = layer_names(graph)
     taken = set(graph.nodes) | set(graph.groups)
     diags = []
-    for nid in graph.nodes:
+    for nid in suspects:
         problem = id_clash(nid, layers)
         if problem is None:
             continue
@@ -133,4 +191,4 @@ def id_clashes(graph: Graph) -> list[Diagnostic]:
 
 
 __all__ = ["GRAPH_MODULE_NAMES", "LAYER_TENSOR_NAMES", "TORCH_MODULE_NAMES", "clash_fix", "id_clash", "id_clashes",
-           "layer_names"]
+           "layer_names", "may_clash"]
