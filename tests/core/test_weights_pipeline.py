@@ -108,6 +108,7 @@ def test_folder_batches_equal_torchvision_normalised(tmp_path: Path, odd_images:
         (root / ("ab"[i % 2])).mkdir(parents=True, exist_ok=True)
         path.rename(root / "ab"[i % 2] / path.name)
     pipeline = resolve(RESNET, None).transforms()
+    assert pipeline is not None
     src = open_dataset(f"folder:{root}", image_shape=(3, 224, 224), val_fraction=0.0, workers=0, pipeline=pipeline)
     assert isinstance(src, FolderSource)
     assert (src.mean, src.std, src.resize) == (pipeline.mean, pipeline.std, 256)
