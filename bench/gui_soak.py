@@ -130,6 +130,9 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write every stall with its samples here")
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="the process's GIL switch interval in s (default: Python's, 0.005)")
+    ap.add_argument("--nice", type=int, default=None,
+                    help="how much the training thread lowers its CPU priority (default: the app's, "
+                         "gui.training.worker.TRAINING_NICENESS; 0: not at all)")
     args = ap.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -152,6 +155,11 @@ def main() -> int:
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)  # the whole soak: the GUI thread's waits for the GIL
     print(f"GIL switch interval: {sys.getswitchinterval() * 1000:g} ms")
+    import gui.training.worker as worker_module
+
+    if args.nice is not None:
+        worker_module.TRAINING_NICENESS = args.nice
+    print(f"training thread niceness: +{worker_module.TRAINING_NICENESS}")
     window.doc.set_selection(["conv1", "conv2"])
 
     watch = StallWatch(args.beat, args.budget, events=args.events)

@@ -17,12 +17,21 @@ end, a pause and the end of the run, so the last update is never missed.
 Control (:meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`set_probes`) may be called from the
 GUI thread at any time, also before the engine exists (a stop while the data loads ends the run
 before its first batch).
+
+The window first (:func:`yield_cpu_to_window`): the training thread lowers its own scheduling
+priority when it starts (on Linux by :data:`TRAINING_NICENESS` steps of nice, which the torch worker
+threads and DataLoader processes it starts inherit; elsewhere Qt's low thread priority). On a
+machine whose cores training fills, the GUI thread then gets a core the moment it has work, instead
+of waiting its turn behind torch's threads — the soak's stalls with no Python frame on the GUI
+thread were that wait.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from core.graph import Graph
 from core.project import Project
@@ -47,6 +56,7 @@ from core.training import (
 )
 from core.training.session import TrainingSession, open_data
 
+TRAINING_NICENESS = 10  # how much less CPU priority the training thread takes (0: the same as the window)
 MIN_INTERVAL_S = 0.1  # ≤ 10 progress signals per second (the plots repaint 2.5 times a second)
 
 
@@ -119,6 +129,25 @@ class ProgressThrottle:
         self._emit(event)
 
 
+def yield_cpu_to_window(niceness: int) -> bool:
+    """Lower the calling thread's CPU priority by ``niceness`` (see the module docstring); ``True``
+    when it was lowered. Linux nices threads one by one; elsewhere Qt's low priority for the thread."""
+    if niceness <= 0:
+        return False
+    if sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+        except OSError:  # a sandbox that forbids it: train at the window's priority
+            return False
+        return True
+    thread = QThread.currentThread()
+    if thread is None or thread is QCoreApplication.instance().thread():  # type: ignore[union-attr]
+        return False
+    thread.setPriority(QThread.Priority.LowPriority)
+    return True
+
+
 class _SessionSignals(QObject):
     """The training thread's side: runs the session there and emits its events as signals (the
     worker, on the GUI thread, re-emits them through queued connections)."""
@@ -158,6 +187,7 @@ class _SessionSignals(QObject):
 
     @Slot()
     def run(self) -> None:
+        yield_cpu_to_window(TRAINING_NICENESS)
         try:
             summary = self.session.run()
         except Exception as exc:  # a bug below us: one plain line for the user, never a traceback

@@ -293,3 +293,28 @@ def test_a_falling_loss_keeps_the_loss_axis_still_between_a_few_refits_and_alway
         assert y0 <= shown.min() and shown.max() <= y1  # every point on screen
         assert y0 >= -0.05 * (shown.max() - shown.min()) - 1e-9  # a loss axis does not reach far below 0
     assert refreshes == 50 and 0 < len(changes) <= refreshes // 4
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux nices threads one by one")
+def test_the_training_thread_takes_a_lower_cpu_priority_than_the_window(qtbot, panel, monkeypatch):
+    import os
+
+    import gui.training.worker as worker_module
+
+    window_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[tuple[bool, int, bool]] = []
+    real = worker_module.yield_cpu_to_window
+
+    def spying(niceness: int) -> bool:
+        lowered = real(niceness)
+        seen.append((lowered, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
+                     threading.current_thread() is threading.main_thread()))
+        return lowered
+
+    monkeypatch.setattr(worker_module, "yield_cpu_to_window", spying)
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000) as blocker:
+        assert panel.start()
+    panel.worker.wait()
+    assert blocker.args[0].status == "completed"
+    assert seen == [(True, min(19, window_nice + worker_module.TRAINING_NICENESS), False)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == window_nice  # the window keeps its own
