@@ -67,7 +67,7 @@ def is_run_folder(path: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     from core.training.config import ConfigError
     from core.training.data import DatasetError, parse_spec
-    from core.training.evaluate import EvaluationError, evaluate, open_run_data
+    from core.training.evaluate import EvaluationError, evaluate, open_eval_data, open_run_data
 
     as_run = is_run_folder(args.source)
     if not as_run and Path(args.source).is_dir():
@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
                                    ("workers", args.workers), ("download", args.download),
                                    ("device", args.device)) if v is not None}
     weights: Any = None
+    pipeline: Any = None
     try:
         if as_run:
             project, config, model, ckpt, analysis = _from_run(args.source, args.checkpoint)
@@ -93,15 +94,13 @@ def run(args: argparse.Namespace) -> int:
         config = config.updated(**overrides)
         parse_spec(config.dataset)
         if not as_run:
-            weights = _load_weights(model, project, args.weights, quiet=args.quiet, source=args.source)
+            weights, pipeline = _load_weights(model, project, args.weights, quiet=args.quiet, source=args.source)
         note = None if args.quiet else _note
         own_data = as_run and not ({"dataset", "train_size", "val_size", "val_folder"} & set(overrides))
         if as_run:
             data = open_run_data(args.source, config, analysis.input_shape, note)
-        else:
-            from core.training.run_inputs import open_data
-
-            data = open_data(config, analysis.input_shape, note)
+        else:  # folder images as the loaded weights expect them (their resize, crop, mean, std)
+            data = open_eval_data(config, analysis.input_shape, note, pipeline)
     except (ConfigError, DatasetError) as exc:
         raise UsageError(str(exc)) from None
     except EvaluationError as exc:
@@ -166,9 +165,10 @@ def _from_source(source: str) -> tuple[Any, Any, Any, Any]:
     return project, config, model, analysis
 
 
-def _load_weights(model: Any, project: Any, spec: str | None, quiet: bool, source: str) -> Any:
-    """Load ``--weights`` (or the weights the project file records) into ``model``: the report, or
-    ``None`` when there were none to load. A source that cannot be read is a :class:`UsageError`."""
+def _load_weights(model: Any, project: Any, spec: str | None, quiet: bool, source: str) -> tuple[Any, Any]:
+    """Load ``--weights`` (or the weights the project file records) into ``model``: the report and
+    the input pipeline the weights expect (torchvision's; ``None`` for a file), or ``(None, None)``
+    when there were none to load. A source that cannot be read is a :class:`UsageError`."""
     from core.cli.progress import cli_progress
     from core.project import ProjectError
     from core.training.weights import WeightsError, fetch, load_weights, project_arch, project_weights, resolve
@@ -181,7 +181,7 @@ def _load_weights(model: Any, project: Any, spec: str | None, quiet: bool, sourc
         except ProjectError as exc:
             raise UsageError(f"{source}: {exc}") from None
         if recorded is None:
-            return None
+            return None, None
         text = str(recorded["source"])
     where = "--weights" if spec is not None else f"{source}: weights.source"
     try:
@@ -193,7 +193,7 @@ def _load_weights(model: Any, project: Any, spec: str | None, quiet: bool, sourc
     report = load_weights(model, state, resolved.label, sha)
     if not quiet:
         _note(report.summary())
-    return report
+    return report, resolved.transforms()
 
 
 def _save_quietly(ev: Any, run_dir: Path, quiet: bool) -> None:

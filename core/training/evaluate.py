@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from core.training.data import DataSource
+    from core.training.weights import InputPipeline
 
 EVALUATION_FILE = "evaluation.json"
 TOP_K = 5  # top-5 accuracy is reported when there are more classes than this
@@ -374,14 +375,13 @@ def sample_images(data: DataSource, indices: Sequence[int], split: str = "val") 
         idx = torch.as_tensor([int(i) for i in indices], dtype=torch.long, device=images.device)
         chosen = images.index_select(0, idx).cpu()
         return [np.ascontiguousarray(img.permute(1, 2, 0).numpy()) for img in chosen]
-    items = getattr(data, "_items", None)  # FolderSource: (path, label) per sample
-    if isinstance(items, dict):
-        from core.training.data.folder import decode_image
-
+    # FolderSource: (path, label) per sample, and decode(path) as the network sees it (its pipeline)
+    items, decode = getattr(data, "_items", None), getattr(data, "decode", None)
+    if isinstance(items, dict) and callable(decode):
         out = []
         for i in indices:
             try:
-                chw = decode_image(items[split][int(i)][0], data.sample_shape)
+                chw = decode(items[split][int(i)][0])
             except Exception:  # any decoder error: the file changed since the evaluation
                 chw = np.zeros(data.sample_shape, dtype=np.uint8)
             out.append(np.ascontiguousarray(chw.transpose(1, 2, 0)))
@@ -456,17 +456,20 @@ def open_run_data(run_dir: str | Path, config: Any, input_shape: Sequence[int] |
 
     The built-in shapes set is then generated without its training split (its validation images
     come from their own seed; only the normalisation read the training split, and the run recorded
-    that): a few seconds instead of twenty. Raises :class:`EvaluationError` when the data cannot be
-    opened or its classes are no longer the ones the run trained on (a folder that changed).
+    that): a few seconds instead of twenty. A folder is decoded with the input pipeline the run
+    recorded (pretrained weights' resize, crop, mean, std). Raises :class:`EvaluationError` when the
+    data cannot be opened or its classes are not the ones the run trained on (a folder that changed).
     """
     from core.training.data import DatasetError, parse_spec
-    from core.training.run_inputs import open_data
     from core.training.runs import RunFolder, RunFolderError
 
     try:
         recorded = RunFolder(run_dir).read_json("config.json").get("dataset") or {}
     except (RunFolderError, AttributeError):
         recorded = {}
+    if not isinstance(recorded, dict):
+        recorded = {}
+    pipeline = _recorded_pipeline(recorded, Path(run_dir) / "config.json")
     mean, std = recorded.get("mean"), recorded.get("std")
     stats: tuple[list[Any], list[Any]] | None = None
     if isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) > 0:
@@ -474,22 +477,56 @@ def open_run_data(run_dir: str | Path, config: Any, input_shape: Sequence[int] |
     try:
         if stats is not None and parse_spec(config.dataset).kind == "shapes":
             config = config.updated(train_size=1)
-        data = open_data(config, input_shape, log)
+        data = open_eval_data(config, input_shape, log, pipeline)
     except DatasetError as exc:
         raise EvaluationError(str(exc)) from None
     classes = recorded.get("classes")
     if isinstance(classes, list) and classes and [str(c) for c in classes] != list(data.classes):
-        raise EvaluationError(f"{data.name} no longer has the classes the run trained on "
-                              f"({len(classes)} then, {data.num_classes} now: {_diff(classes, data.classes)})")
+        raise EvaluationError(f"{data.name} does not have the classes the run trained on ({len(classes)} in the "
+                              f"run, {data.num_classes} here: {_diff(classes, data.classes)})")
     if stats is not None and len(stats[0]) == len(data.mean):
         data.mean, data.std = tuple(float(v) for v in stats[0]), tuple(float(v) for v in stats[1])
     return data
 
 
+def open_eval_data(config: Any, input_shape: Sequence[int] | None, log: Callable[[str], None] | None = None,
+                   pipeline: InputPipeline | None = None) -> DataSource:
+    """The data ``config`` names, opened as training opens it (:func:`core.training.run_inputs.open_data`),
+    with ``pipeline`` (pretrained weights' resize, crop, mean and std) applied to folder images.
+    Raises :class:`~core.training.data.DatasetError`."""
+    from core.training.data import open_dataset
+    from core.training.run_inputs import open_data
+
+    if pipeline is None:
+        return open_data(config, input_shape, log)
+    shape = tuple(input_shape) if input_shape is not None and len(input_shape) == 3 else None
+    return open_dataset(config.dataset, root=config.data_root, seed=config.seed, train_size=config.train_size,
+                        val_size=config.val_size, val_fraction=config.val_fraction, image_shape=shape,
+                        val_folder=config.val_folder, download=config.download, workers=config.workers, log=log,
+                        pipeline=pipeline)
+
+
+def _recorded_pipeline(recorded: dict[str, Any], where: Path) -> InputPipeline | None:
+    """The input pipeline a run's folder dataset applied (its config.json's ``dataset.pipeline``)."""
+    entry = recorded.get("pipeline")
+    if entry is None:
+        return None
+    from core.training.weights import InputPipeline
+
+    try:
+        pipeline = InputPipeline(resize=int(entry["resize"]), crop=int(entry["crop"]),
+                                 mean=tuple(float(v) for v in entry["mean"]),
+                                 std=tuple(float(v) for v in entry["std"]),
+                                 interpolation=str(entry.get("interpolation", "bilinear")))
+    except (TypeError, KeyError, ValueError, AttributeError):
+        raise EvaluationError(f"{where}: dataset.pipeline must hold resize, crop, mean and std") from None
+    return pipeline
+
+
 def _diff(then: Sequence[Any], now: Sequence[str]) -> str:
     gone = [str(c) for c in then if str(c) not in now]
     new = [c for c in now if c not in {str(t) for t in then}]
-    parts = ([f"gone {', '.join(gone[:3])}"] if gone else []) + ([f"new {', '.join(new[:3])}"] if new else [])
+    parts = ([f"missing {', '.join(gone[:3])}"] if gone else []) + ([f"new {', '.join(new[:3])}"] if new else [])
     return "; ".join(parts) or "the same names in another order"
 
 
@@ -528,5 +565,6 @@ def _list_of(data: dict[str, Any], key: str, kind: type, prefix: str = "") -> li
 
 __all__ = [
     "EVALUATION_FILE", "ClassStats", "Evaluation", "EvaluationCancelled", "EvaluationError", "evaluate",
-    "evaluate_run", "from_confusion", "load_run_evaluation", "load_run_model", "open_run_data", "sample_images",
+    "evaluate_run", "from_confusion", "load_run_evaluation", "load_run_model", "open_eval_data", "open_run_data",
+    "sample_images",
 ]

@@ -26,8 +26,11 @@ from core.training.evaluate import (
     evaluate_run,
     from_confusion,
     load_run_evaluation,
+    load_run_model,
+    open_run_data,
     sample_images,
 )
+from core.training.weights import InputPipeline
 from tests.conftest import ROOT
 
 DEMO = ROOT / "resources" / "demo_lenet.json"
@@ -246,7 +249,7 @@ def test_a_shapes_run_is_evaluated_on_its_own_validation_set(tmp_path: Path) -> 
     assert ev.accuracy == pytest.approx(summary.last.val_acc) and ev.top5 == pytest.approx(summary.last.val_top5)
 
 
-def test_a_folder_whose_classes_changed_since_the_run_is_refused(tmp_path: Path) -> None:
+def test_a_folder_run_opens_with_its_pipeline_and_is_refused_when_its_classes_changed(tmp_path: Path) -> None:
     from PIL import Image
 
     root = _folder(tmp_path / "pets")
@@ -257,9 +260,25 @@ def test_a_folder_whose_classes_changed_since_the_run_is_refused(tmp_path: Path)
     run = tmp_path / "run"
     assert TrainingSession(project, config, Callbacks(), run_dir=run).run().status == "completed"
     assert evaluate_run(run, save=False).classes == ["cat", "dog"]
+
+    # a run whose folder was decoded with pretrained weights' pipeline is evaluated with that pipeline
+    recorded = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    pipeline = InputPipeline(resize=40, crop=32, mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2))
+    recorded["dataset"].update(pipeline=pipeline.to_dict(), mean=list(pipeline.mean), std=list(pipeline.std))
+    (run / "config.json").write_text(json.dumps(recorded), encoding="utf-8")
+    _project, config, _model, _ckpt = load_run_model(run)
+    data = open_run_data(run, config, (3, 32, 32))
+    assert data.pipeline == pipeline and data.resize == 40 and data.mean == pipeline.mean
+    recorded["dataset"]["pipeline"] = {"resize": "big"}
+    (run / "config.json").write_text(json.dumps(recorded), encoding="utf-8")
+    with pytest.raises(EvaluationError, match=r"dataset\.pipeline must hold resize, crop, mean and std"):
+        evaluate_run(run)
+    del recorded["dataset"]["pipeline"]
+    (run / "config.json").write_text(json.dumps(recorded), encoding="utf-8")
+
     (root / "bird").mkdir()
     Image.new("RGB", (10, 12), (0, 200, 0)).save(root / "bird" / "0.png")
     with pytest.raises(EvaluationError) as info:
         evaluate_run(run)
-    assert "no longer has the classes the run trained on (2 then, 3 now: new bird)" in str(info.value)
+    assert "does not have the classes the run trained on (2 in the run, 3 here: new bird)" in str(info.value)
     assert not (run / EVALUATION_FILE).exists() or Evaluation.load(run / EVALUATION_FILE).classes == ["cat", "dog"]
