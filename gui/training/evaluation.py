@@ -48,7 +48,7 @@ from PySide6.QtWidgets import (
 from core.project import atomic_write_bytes, atomic_write_text
 from core.training.evaluate import Evaluation, EvaluationError, load_run_evaluation
 from gui.gc_pause import hold_gc, release_gc
-from gui.theme import current_theme
+from gui.theme import Theme, current_theme
 from gui.training.confusion import ConfusionView, cell_tooltip
 from gui.training.images import ProgressLine, to_qimage
 
@@ -185,7 +185,6 @@ class EvaluationView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        t = current_theme()
         self.run_dir: Path | None = None
         self.evaluation: Evaluation | None = None
         self.context: RunContext | None = None
@@ -216,7 +215,6 @@ class EvaluationView(QWidget):
         self.summary = QLabel("")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problem = QLabel("")  # one line: what failed and where
-        self.problem.setStyleSheet(f"color: {t.error};")
         self.problem.setWordWrap(True)
         self.problem.hide()
         bar = QHBoxLayout()
@@ -254,7 +252,6 @@ class EvaluationView(QWidget):
         tv.addWidget(self.pairs)
         self.grid_title = QLabel("Click a cell of the matrix to see its samples.")
         self.grid_title.setWordWrap(True)
-        self.grid_title.setStyleSheet(f"color: {t.text_dim};")
         self.grid = QListWidget()
         self.grid.setViewMode(QListWidget.ViewMode.IconMode)
         self.grid.setIconSize(QSize(THUMB, THUMB))
@@ -280,7 +277,6 @@ class EvaluationView(QWidget):
         self.empty = QLabel(EMPTY_TEXT)
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setStyleSheet(f"color: {t.text_dim}; padding: 24px;")
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.split)
@@ -291,7 +287,15 @@ class EvaluationView(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.problem)
         layout.addWidget(self.stack, 1)
+        self.set_theme(current_theme())
         self._sync()
+
+    def set_theme(self, t: Theme) -> None:
+        """Restyle the texts coloured by the theme (the matrix paints with the current theme)."""
+        self.problem.setStyleSheet(f"color: {t.error};")
+        self.grid_title.setStyleSheet(f"color: {t.text_dim};")
+        self.empty.setStyleSheet(f"color: {t.text_dim}; padding: 24px;")
+        self.matrix.update()
 
     # ------------------------------------------------------------------------------ fitting in
 

@@ -130,6 +130,8 @@ class TrainingDock(QDockWidget):
         """Restyle the panel if it is built (a panel built later takes the current theme)."""
         if self._panel is not None:
             self._panel.set_theme(theme)
+        if self.evaluation is not None:
+            self.evaluation.set_theme(theme)
 
     def set_runs_root(self, root: Path) -> None:
         """Where runs are kept (default: ``runs/`` next to the project file)."""

@@ -240,3 +240,43 @@ def test_an_unreadable_evaluation_file_is_one_line_and_evaluate_still_works(qtbo
     view.evaluate()
     qtbot.waitUntil(lambda: not view.busy, timeout=30_000)
     assert view.problem.text().startswith("Evaluation failed: ") and "\n" not in view.problem.text()
+
+
+def test_hovering_a_cell_shows_what_it_holds_and_the_keys_walk_the_matrix(qtbot):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    view = shown_view(qtbot)
+    view.show_evaluation(known_evaluation())
+    matrix = view.matrix
+    pos = matrix.cell_rect(2, 3).center().toPoint()
+    QApplication.sendEvent(matrix, QHelpEvent(QEvent.Type.ToolTip, pos, matrix.mapToGlobal(pos)))
+    qtbot.waitUntil(QToolTip.isVisible, timeout=2000)
+    assert QToolTip.text() == "true triangle, predicted star: 4 samples (57% of triangle)"
+    QToolTip.hideText()
+    # Arrows move the marked cell, Enter lists its samples (the same as a click).
+    matrix.setFocus()
+    matrix.select(0, 0)
+    for key in (Qt.Key.Key_Down, Qt.Key.Key_Down, Qt.Key.Key_Right, Qt.Key.Key_Right, Qt.Key.Key_Right,
+                Qt.Key.Key_Right):  # the last one stops at the edge
+        qtbot.keyClick(matrix, key)
+    assert matrix.selected == (2, 3)
+    with qtbot.waitSignal(matrix.cell_clicked) as clicked:
+        qtbot.keyClick(matrix, Qt.Key.Key_Return)
+    assert clicked.args == [2, 3]
+    assert view.grid_title.text().startswith("true triangle, predicted star")
+
+
+def test_the_theme_switch_restyles_the_tab(qtbot):
+    from gui.theme import DARK, LIGHT, apply_theme
+
+    view = shown_view(qtbot)
+    try:
+        apply_theme(DARK)
+        view.set_theme(DARK)
+        assert DARK.text_dim in view.empty.styleSheet() and DARK.error in view.problem.styleSheet()
+    finally:
+        apply_theme(LIGHT)
+    view.set_theme(LIGHT)
+    assert LIGHT.text_dim in view.empty.styleSheet()

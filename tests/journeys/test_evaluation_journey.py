@@ -103,3 +103,11 @@ def test_train_then_see_where_it_errs(qtbot, isolated):
     assert predict.truth == t and len(predict.predictions) == 5
     assert predict.predictions[0].name == classes[p]  # what the evaluation said it predicted
     assert predict.cam is not None
+
+    # Back in the tab, Evaluate measures the run again (on a worker thread), to the same numbers.
+    click_tab(qtbot, panel, view)
+    assert view.evaluation is ev and view.b_evaluate.isEnabled()
+    qtbot.mouseClick(view.b_evaluate, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.busy, timeout=30_000)  # (the unit tests hold it to see progress and Cancel)
+    assert view.evaluation is not ev and view.evaluation.confusion == ev.confusion
+    assert view.problem.isHidden() and view.b_evaluate.isEnabled() and not view.b_cancel.isVisible()
