@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.training import distributed as ddp
 from core.training.config import ConfigError, TrainConfig
@@ -17,29 +17,35 @@ from core.training.data import DataSource, open_dataset
 from core.training.health import TrainingFailure
 from core.training.runs import RunFolder, RunFolderError, load_checkpoint
 
+if TYPE_CHECKING:
+    from core.training.weights import InputPipeline
+
 
 def open_data(config: TrainConfig, input_shape: Sequence[int] | None,
-              log: Callable[[str], None] | None = None) -> DataSource:
-    """The data source ``config`` names (folder images are decoded to the graph's Input size)."""
+              log: Callable[[str], None] | None = None, pipeline: InputPipeline | None = None) -> DataSource:
+    """The data source ``config`` names (folder images are decoded to the graph's Input size, through
+    the pretrained weights' ``pipeline`` when given: :func:`core.training.weights.project_pipeline`)."""
     shape = tuple(input_shape) if input_shape is not None and len(input_shape) == 3 else None
     return open_dataset(config.dataset, root=config.data_root, seed=config.seed, train_size=config.train_size,
                         val_size=config.val_size, val_fraction=config.val_fraction, image_shape=shape,
-                        val_folder=config.val_folder, download=config.download, workers=config.workers, log=log)
+                        val_folder=config.val_folder, download=config.download, workers=config.workers, log=log,
+                        pipeline=pipeline)
 
 
 def open_shared_data(config: TrainConfig, input_shape: Sequence[int] | None, dist: ddp.DistContext | None = None,
-                     log: Callable[[str], None] | None = None) -> DataSource:
+                     log: Callable[[str], None] | None = None,
+                     pipeline: InputPipeline | None = None) -> DataSource:
     """:func:`open_data`, with one process per node opening first under DDP (it downloads; the
     others wait at a barrier, then read the files)."""
     if dist is None:
-        return open_data(config, input_shape, log)
+        return open_data(config, input_shape, log, pipeline)
     if dist.local_rank == 0:
         try:
-            return open_data(config, input_shape, log)
+            return open_data(config, input_shape, log, pipeline)
         finally:
             ddp.barrier()
     ddp.barrier()
-    return open_data(config, input_shape, log)
+    return open_data(config, input_shape, log, pipeline)
 
 
 def resume_settings(run_dir: str | Path) -> tuple[Any, TrainConfig]:

@@ -83,7 +83,10 @@ def build_trainer(project: Any, config: TrainConfig, callbacks: Callbacks | None
         report = apply_weights(model, weights.spec, arch, weights.progress, weights.cancel)
         set_project_weights(trained, report)  # the run's graph.json says where its weights came from
     if data is None:
-        data = open_shared_data(config, analysis.input_shape, dist, log)
+        from core.training.weights import project_pipeline
+
+        # torchvision weights (loaded now or recorded by the project): their resize/crop/mean/std
+        data = open_shared_data(config, analysis.input_shape, dist, log, project_pipeline(trained))
     project_dict = project_to_dict(trained)
     project_dict["training"] = config.to_dict(only_changed=True)
     return Trainer(model, data, config, callbacks, run_dir=run_dir, project=project_dict, analysis=analysis,

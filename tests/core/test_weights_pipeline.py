@@ -199,3 +199,24 @@ def test_grey_input_keeps_its_own_statistics(tmp_path: Path) -> None:
     assert isinstance(src, FolderSource)
     assert (src.mean, src.std, src.resize) == ((0.5,), (0.25,), 256)
     assert src.preview(1)[0].shape == (1, 1, 224, 224)
+
+
+def test_session_opens_folders_through_the_projects_weights_pipeline(tmp_path: Path) -> None:
+    from core.project import load_project
+    from core.training import TrainConfig, TrainingSession
+    from tests.conftest import ROOT
+
+    root = tmp_path / "digits"
+    for k in range(10):  # the demo LeNet: 3×32×32 in, 10 classes out
+        (root / f"c{k}").mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(_photo(60 + 7 * i, 45, k * 2 + i)).save(root / f"c{k}" / f"{i}.png")
+    config = TrainConfig(dataset=f"folder:{root}", epochs=1, batch_size=4, device="cpu", workers=0,
+                         val_fraction=0.5, probe_interval=0.0)
+    project = load_project(ROOT / "resources" / "demo_lenet.json")
+    plain = TrainingSession(project, config).build().data
+    assert isinstance(plain, FolderSource) and plain.pipeline is None
+    project.extra["weights"] = {"source": RESNET}  # what loading ResNet-18's ImageNet weights records
+    data = TrainingSession(project, config).build().data
+    assert isinstance(data, FolderSource) and data.pipeline == resolve(RESNET, None).transforms()
+    assert data.resize == 37  # 256·32/224: a 32×32 Input keeps the weights' crop share
