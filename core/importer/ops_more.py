@@ -5,7 +5,8 @@ The converter asks :func:`handler_for`, which answers from the tables here first
 there (``x * y`` is a Multiply unless ``y`` is a drop-path mask). What is added:
 
 - **Drop path** (stochastic depth written as a function, timm's ``DropPath``):
-  ``x * x.new_empty(b, 1, 1, 1).bernoulli_(keep).div_(keep)``. The importer traces in training mode
+  ``x * x.new_empty(b, 1, 1, 1).bernoulli_(keep).div_(keep)``, or ``x / keep * floor(keep + torch.rand(b, 1,
+  1, 1))`` (EfficientNet's ``drop_connect``). The importer traces in training mode
   (so training-only branches are kept), where this mask is drawn; it is followed through the calls
   as a :class:`Mask` and the product becomes a **StochasticDepth** node, the layer type torchvision's
   ``StochasticDepth`` already imports as: identity in eval, the same per-sample drop in training. A
@@ -41,6 +42,7 @@ from torch import fx
 from core.importer import ops
 from core.importer.modules import user_params
 from core.importer.op_base import Conversion, Handler, bind_args, describe, rank_of, tensor_input
+from core.importer.trace import BATCH
 from core.importer.values import Param
 from core.layers import get_spec
 
@@ -49,16 +51,21 @@ from core.layers import get_spec
 
 @dataclass(frozen=True)
 class Mask:
-    """A random per-sample keep mask while it is being drawn: ``new_empty`` → ``bernoulli_`` → ``div_``.
+    """A random per-sample keep mask while it is being drawn, in either spelling of drop path:
+    ``x.new_empty(b, 1, 1, 1).bernoulli_(keep).div_(keep)``, or ``floor(keep + torch.rand(b, 1, 1, 1))``
+    with ``x / keep`` (EfficientNet's ``drop_connect``).
 
-    ``keep`` is the probability of keeping a sample (None until ``bernoulli_``), ``scaled`` whether the
-    kept samples were divided by ``keep``; ``mode`` is StochasticDepth's: one draw per sample ("row")
-    or one for the whole batch ("batch").
+    ``keep`` is the probability of keeping a sample (None until the draw is complete), ``scaled``
+    whether the kept samples are divided by ``keep``; ``mode`` is StochasticDepth's: one draw per
+    sample ("row") or one for the whole batch ("batch"); ``uniform`` is set while the mask is still
+    ``torch.rand``'s uniform values (plus ``shift``, the constant added to them).
     """
 
     mode: str
     keep: float | None = None
     scaled: bool = False
+    uniform: bool = False
+    shift: float = 0.0
 
 
 def is_mask(value: Any) -> bool:
@@ -70,25 +77,55 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _new_empty(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``x.new_empty(b, 1, 1, 1)``: the start of a drop-path mask (only that shape maps to a layer)."""
-    tensor_input(conv, n, args[0])
+def _mask_shape(conv: Conversion, n: fx.Node, *, uniform: bool = False) -> Mask:
+    """A new tensor of shape ``b×1×…×1`` (or all ones): the start of a drop-path mask; any other is refused."""
     value = n.meta.get("val")
     shape = tuple(int(d) for d in value.shape) if isinstance(value, torch.Tensor) else ()
-    src = n.args[0]
-    assert isinstance(src, fx.Node)
-    batch = int(src.meta["val"].shape[0])
-    if len(shape) >= 2 and all(d == 1 for d in shape[1:]) and shape[0] in (batch, 1):
-        return Mask("row" if shape[0] == batch and batch != 1 else "batch")
+    if len(shape) >= 2 and all(d == 1 for d in shape[1:]) and shape[0] in (BATCH, 1):
+        return Mask("row" if shape[0] == BATCH else "batch", uniform=uniform)
     raise conv.fail(n, f"{describe(n)} of shape {list(shape)}",
-                    "an uninitialized tensor maps to a layer only as a drop-path mask, one value per sample")
+                    "a new tensor maps to a layer only as a drop-path mask, one value per sample")
+
+
+def _new_empty(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``x.new_empty(b, 1, 1, 1)``: the start of a drop-path mask."""
+    tensor_input(conv, n, args[0])
+    return _mask_shape(conv, n)
+
+
+def _rand(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``torch.rand(b, 1, 1, 1)``: uniform values that ``floor(keep + u)`` turns into a drop-path mask."""
+    return _mask_shape(conv, n, uniform=True)
+
+
+def _mask_add(conv: Conversion, n: fx.Node, mask: Mask, k: Any) -> Mask:
+    """``keep + torch.rand(…)``: the uniform values shifted, so that their floor is 1 with probability keep."""
+    if not mask.uniform or mask.shift or not _number(k) or not 0.0 <= float(k) <= 1.0:
+        raise conv.fail(n, f"{describe(n)} of a random tensor and {k!r}",
+                        "random values map to a layer only as a drop-path mask, floor(keep + torch.rand(b, 1, 1, 1))")
+    return Mask(mask.mode, uniform=True, shift=float(k))
+
+
+def _floor(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``floor(keep + u)``: 1 with probability keep, else 0 — a drop-path mask, not yet rescaled."""
+    mask = args[0] if args else None
+    if not isinstance(mask, Mask) or not mask.uniform or len(args) != 1 or kwargs:
+        if isinstance(mask, Mask):
+            raise conv.fail(n, f"{describe(n)} of a random tensor", "it is no drop-path mask")
+        raise conv.fail(n, f"the {'method' if n.op == 'call_method' else 'function'} {describe(n)}")
+    drawn = Mask(mask.mode, mask.shift)
+    src = n.args[0]
+    if str(n.target).endswith("_") and isinstance(src, fx.Node):
+        conv.values[src] = drawn  # in place: later uses of the tensor see the mask
+    return drawn
 
 
 def _bernoulli(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``mask.bernoulli_(keep)``: each sample kept with probability ``keep``."""
     b = bind_args(conv, n, args, kwargs, ("self", "p", "generator"), {"p": 0.5, "generator": None})
     mask = b["self"]
-    if not isinstance(mask, Mask) or mask.keep is not None or not _number(b["p"]) or b["generator"] is not None:
+    if (not isinstance(mask, Mask) or mask.keep is not None or mask.uniform or not _number(b["p"])
+            or b["generator"] is not None):
         raise conv.fail(n, f"{describe(n)} on a {type(mask).__name__}",
                         "random draws map to a layer only as a drop-path mask (x.new_empty(b, 1, 1, 1).bernoulli_(p))")
     return Mask(mask.mode, float(b["p"]))
@@ -137,10 +174,39 @@ def _mul(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
     return _base(n)(conv, n, args, kwargs)
 
 
+def _add(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if len(args) == 2 and not kwargs and any(isinstance(a, Mask) for a in args):
+        mask, k = (args[0], args[1]) if isinstance(args[0], Mask) else (args[1], args[0])
+        return _mask_add(conv, n, mask, k)
+    return _base(n)(conv, n, args, kwargs)
+
+
 def _div(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if args and isinstance(args[0], Mask) and len(args) == 2 and not kwargs:
         return _mask_div(conv, n, args[0], args[1])
+    if len(args) == 2 and not kwargs and _number(args[1]):
+        mask_node = _masked_by(conv, n)
+        if mask_node is not None:
+            # x / keep * mask is x * (mask / keep): the rescaling belongs to the mask, and x passes on as it is
+            mask = conv.values[mask_node]
+            conv.values[mask_node] = Mask(mask.mode, mask.keep, True)
+            return tensor_input(conv, n, args[0])
     return _base(n)(conv, n, args, kwargs)
+
+
+def _masked_by(conv: Conversion, n: fx.Node) -> fx.Node | None:
+    """The mask node when ``n`` (``x / keep``) feeds only ``… * mask`` and ``keep`` is the mask's, else None."""
+    users = list(n.users)
+    if len(users) != 1 or users[0].target not in (operator.mul, torch.mul, "mul") or len(users[0].args) != 2:
+        return None
+    other = users[0].args[1] if users[0].args[0] is n else users[0].args[0]
+    mask = conv.values.get(other) if isinstance(other, fx.Node) else None
+    divisor = n.args[1]
+    if (not isinstance(mask, Mask) or mask.keep is None or mask.scaled or mask.uniform
+            or not _number(divisor) or not math.isclose(float(divisor), mask.keep)):  # type: ignore[arg-type]
+        return None
+    assert isinstance(other, fx.Node)  # its value is a Mask
+    return other
 
 
 # -- torch.stack, torch.softmax ---------------------------------------------------------------------
@@ -426,6 +492,7 @@ def _ancestors(call: fx.Node) -> list[fx.Node]:
 
 _FUNCTIONS: dict[Any, Handler] = {
     operator.mul: _mul, operator.imul: _mul, torch.mul: _mul,
+    operator.add: _add, operator.iadd: _add, torch.add: _add, torch.rand: _rand, torch.floor: _floor,
     operator.truediv: _div, operator.itruediv: _div, torch.div: _div,
     torch.stack: _stack, torch.softmax: _softmax, torch.log_softmax: _softmax,
     operator.neg: _neg, torch.neg: _neg,
@@ -434,6 +501,7 @@ _FUNCTIONS: dict[Any, Handler] = {
 
 _METHODS: dict[str, Handler] = {
     "mul": _mul, "mul_": _mul, "div": _div, "div_": _div,
+    "add": _add, "add_": _add, "floor": _floor, "floor_": _floor,
     "neg": _neg, "new_empty": _new_empty, "bernoulli_": _bernoulli, "expand": _buffer_expand,
 }
 

@@ -115,3 +115,22 @@ def test_a_one_input_source_refuses_several_shapes(tmp_path: Path, capsys: pytes
     assert "torchvision:squeezenet1_1 has one input, but --input-shape was given 2 times" in err
     assert err.count("\n") == 1
     assert not target.exists()
+
+
+def test_a_two_input_graph_round_trips_through_our_export(tmp_path: Path) -> None:
+    from core.export import export_onnx
+    from core.importer import import_module
+    from core.importer.onnx_import import import_onnx
+
+    graph = import_module(Siamese(), [(3, 8, 8), (3, 6, 6)])
+    source = compile_graph(graph, seed=2).eval()
+    path = export_onnx(graph, tmp_path / "siamese.onnx", model=source)
+    back, state = import_onnx(path)
+    assert [(nid, n.params["shape"]) for nid, n in back.nodes.items() if n.type == "Input"] == \
+        [(nid, n.params["shape"]) for nid, n in graph.nodes.items() if n.type == "Input"]
+    model = compile_graph(back)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    a, b = torch.randn(3, 3, 8, 8), torch.randn(3, 3, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(model(a, b), source(a, b), rtol=1e-5, atol=1e-6)

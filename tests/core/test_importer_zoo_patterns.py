@@ -145,6 +145,44 @@ def test_drop_path_without_rescaling_is_refused() -> None:
     assert "does not rescale" in message and "'drop_path' (DropPath)" in message and "StochasticDepth" in message
 
 
+def drop_connect(inputs: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Stochastic depth as EfficientNet ports write it: floor(keep + uniform) is 1 with probability keep."""
+    if not training:
+        return inputs
+    keep_prob = 1 - p
+    random_tensor = keep_prob
+    random_tensor += torch.rand([inputs.shape[0], 1, 1, 1], dtype=inputs.dtype, device=inputs.device)
+    binary_tensor = torch.floor(random_tensor)
+    return inputs / keep_prob * binary_tensor
+
+
+class MBBlock(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, groups=c)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + drop_connect(self.bn(self.conv(x)), 0.3, self.training)
+
+
+def test_drop_connect_with_torch_rand_imports_as_stochastic_depth() -> None:
+    graph = check(MBBlock(4), (4, 6, 6))
+    assert sorted(types(graph).values()) == ["Add", "BatchNorm2d", "Conv2d", "Input", "Output", "StochasticDepth"]
+    (node,) = [n for n in graph.nodes.values() if n.type == "StochasticDepth"]
+    assert node.params == {"p": 0.3, "mode": "row"}
+
+
+class Noisy(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rand([x.shape[0], 1, 1])
+
+
+def test_random_values_that_are_no_drop_path_are_refused() -> None:
+    with pytest.raises(ModelImportError, match=r"operator.mul by an undrawn tensor"):
+        import_module(Noisy(), (3, 4))
+
+
 class RandomBuffer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + x.new_empty(x.shape).normal_()
@@ -370,3 +408,38 @@ def test_weight_standardisation_is_refused_in_one_sentence() -> None:
     assert message.startswith("cannot import F.conv2d whose weight is computed in forward from 'stem.gain', "
                               "'stem.weight' (weight standardisation")
     assert "in module 'stem' (ScaledStdConv)" in message and "train a different model" in message
+
+
+# -- reshapes that fold the batch axis --------------------------------------------------------------
+
+class RowLSTM(nn.Module):
+    """Sequencer's mixing: every row of a B×H×W×C map is one sequence for an LSTM (batch folded with H)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(c, c, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w, c = x.shape
+        y, _ = self.rnn(x.reshape(b * h, w, c))
+        return y.reshape(b, h, w, c)
+
+
+class Mixer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.mix = RowLSTM(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(x)
+
+
+def test_a_reshape_that_folds_the_batch_axis_is_refused_in_one_line() -> None:
+    # Decided per model (botnet's attention, bat_resnext's torch.eye blocks, sequencer's LSTM): what
+    # runs between the fold and the unfold maps to no layer, so the fold is refused where it happens.
+    with pytest.raises(ModelImportError) as info:
+        import_module(Mixer(), (3, 5, 4))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message == ("reshape in module 'mix' gives (6, 5, 4), which is not a batch of samples (the batch axis "
+                       "must stay first)")
