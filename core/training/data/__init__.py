@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from core.layers import FitRole, get_spec
+from core.finetune import head_of
 from core.training.data import shapes as _shapes
 from core.training.data.base import Augment, BatchStream, DatasetError, DataSource, InMemorySource, Split
 from core.training.data.folder import FolderSource
@@ -170,7 +170,8 @@ def check_fit(source: DataSource, analysis: Any, graph: Any = None) -> Mismatch 
     if outs:
         width = _numel(tuple(outs[0]))
         if width != source.num_classes:
-            head, param = _head_node(graph)
+            found = head_of(graph) if graph is not None else None
+            head, param = found if found is not None else (None, "")
             where = f"{head}.{param}" if head else "the last layer's output width"
             problems.append(f"the dataset {source.name} has {source.num_classes} classes but the network's "
                             f"output has {width} values: set {where} to {source.num_classes}")
@@ -218,29 +219,6 @@ def _input_node(graph: Any) -> str | None:
     if graph is None:
         return None
     return next((nid for nid, node in graph.nodes.items() if node.type == "Input"), None)
-
-
-def _head_node(graph: Any) -> tuple[str | None, str]:
-    """The layer whose width sets the first Output's size, walking back through the layers whose
-    declaration says they pass the width through (``fit_role``) to one that declares itself a head."""
-    if graph is None:
-        return None, ""
-    outputs = [nid for nid, node in graph.nodes.items() if node.type == "Output"]
-    if not outputs:
-        return None, ""
-    node = outputs[0]
-    for _ in range(64):
-        preds = graph.predecessors(node)
-        if len(preds) != 1:
-            return None, ""
-        node = preds[0]
-        spec = get_spec(graph.nodes[node].type)
-        role = spec.fit_role if spec is not None else FitRole.OTHER
-        if role is FitRole.HEAD and spec is not None and spec.width_param:
-            return node, spec.width_param
-        if role is not FitRole.PASS_THROUGH:
-            return None, ""
-    return None, ""
 
 
 __all__ = [
