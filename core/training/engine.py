@@ -31,7 +31,7 @@ from torch import nn
 
 from core.training import distributed as ddp
 from core.training.config import TrainConfig
-from core.training.data import DataSource, check_fit
+from core.training.data import DataSource, check_fit, check_pipeline
 from core.training.data.base import Augment, Normalizer
 from core.training.devices import resolve_device
 from core.training.events import BatchProgress, Callbacks, EpochMetrics, RunInfo, RunSummary
@@ -226,6 +226,10 @@ class Trainer:
             self.mismatch = check_fit(self.data, self.analysis, self.graph)
             if self.mismatch is not None:
                 raise TrainingFailure(f"The data doesn't fit the network: {self.mismatch.message}.")
+            # Pretrained weights at another Input size still run, so this is a note, not a failure.
+            advice = check_pipeline(self.data, self.analysis, self.graph)
+            if advice is not None:
+                self.notes.append(f"{advice.message[:1].upper()}{advice.message[1:]}.")
         self._input_view = self._flat_input()
         self._channels_last = self._use_channels_last()
         self.data.to(self.device, channels_last=self._channels_last)
