@@ -181,7 +181,6 @@ class EvaluationView(QWidget):
 
     message = Signal(str)  # status-bar text
     sample_opened = Signal(object)  # SampleChoice
-    evaluated = Signal(object)  # Evaluation shown (read or computed)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -438,15 +437,7 @@ class EvaluationView(QWidget):
         links = [f"<a href='{index[a]},{index[b]}'>{_esc(a)} → {_esc(b)}</a> ({n})" for a, b, n in pairs]
         self.pairs.setText("<b>Most confused:</b> " + (" · ".join(links) if links else "none — no sample is "
                                                         "mistaken for another class"))
-        where = ev.extra.get("run")
-        epoch = ev.extra.get("epoch")
-        split = "validation set" if ev.split == "val" else "training set (the data has no validation split)"
-        parts = [f"<b>{Path(str(where)).name if where else ''}</b>" if where else "",
-                 f"epoch {epoch}" if epoch else "", f"{split}, {ev.count or sum(map(sum, ev.confusion)):,} samples",
-                 f"accuracy <b>{ev.accuracy:.1%}</b>", f"top-5 {ev.top5:.1%}" if ev.top5 is not None else "",
-                 f"macro F1 {ev.macro_f1:.3f}"]
-        self.summary.setText(" · ".join(p for p in parts if p))
-        self.evaluated.emit(ev)
+        self.summary.setText(summary_text(ev))
 
     def show_cell(self, true_idx: int, pred_idx: int) -> None:
         """List the cell's samples (their images are read on the worker thread)."""
@@ -589,7 +580,7 @@ class EvaluationView(QWidget):
             if isinstance(result, str):
                 cancelled = job.cancelled.is_set()
                 if job.work is _evaluate:
-                    self._show(self.evaluation)  # the summary of what is still shown
+                    self.summary.setText(summary_text(self.evaluation) if self.evaluation is not None else "")
                 self.show_problem("Evaluation cancelled." if cancelled else f"Evaluation failed: {result}")
             else:
                 ctx, value = result
@@ -618,6 +609,17 @@ class EvaluationView(QWidget):
             self.stack.setCurrentWidget(self.empty)
             if evaluating:
                 self.empty.setText("Evaluating… the matrix shows here when it is done.")
+
+
+def summary_text(ev: Evaluation) -> str:
+    """The line above the matrix: which run and epoch, on what, and the headline numbers."""
+    where = ev.extra.get("run")
+    epoch = ev.extra.get("epoch")
+    split = "validation set" if ev.split == "val" else "training set (the data has no validation split)"
+    parts = [f"<b>{_esc(Path(str(where)).name)}</b>" if where else "", f"epoch {epoch}" if epoch else "",
+             f"{split}, {ev.count or sum(map(sum, ev.confusion)):,} samples", f"accuracy <b>{ev.accuracy:.1%}</b>",
+             f"top-5 {ev.top5:.1%}" if ev.top5 is not None else "", f"macro F1 {ev.macro_f1:.3f}"]
+    return " · ".join(p for p in parts if p)
 
 
 def _item(text: str, key: Any, number: bool = True) -> QStandardItem:
