@@ -96,7 +96,20 @@ def bind_args(conv: Conversion, n: fx.Node, args: Sequence[Any], kwargs: Mapping
     return bound
 
 
+def made_in_forward(param: Param) -> bool:
+    """Whether ``param`` is no attribute of the source but a tensor its forward creates (``torch.rand(2, 3)``,
+    ``torch.tensor([…])``), which torch.fx keeps as a constant named ``_tensor_constant0``."""
+    return param.path.rpartition(".")[2].startswith("_tensor_constant")
+
+
+MADE_IN_FORWARD = ("a tensor created in forward (torch.tensor, torch.rand, torch.zeros …)",
+                   "its values are made by the forward, not learned or computed from the input, and a layer "
+                   "node only takes a layer's output or a learned parameter")
+
+
 def tensor_input(conv: Conversion, n: fx.Node, value: Any) -> Any:
+    if isinstance(value, Param) and made_in_forward(value):
+        raise conv.fail(n, f"{describe(n)} of {MADE_IN_FORWARD[0]}", MADE_IN_FORWARD[1])
     if isinstance(value, Param):  # in the user's words: the attribute they read, not our stand-in for it
         what = "buffer" if not isinstance(value.value, torch.nn.Parameter) else "parameter"
         raise conv.fail(n, f"{describe(n)} of the {what} {value.path!r} used directly in forward",
@@ -114,4 +127,5 @@ def rank_of(n: fx.Node, arg: int = 0) -> int:
     return int(src.meta["val"].dim())
 
 
-__all__ = ["Conversion", "Handler", "bind_args", "describe", "rank_of", "tensor_input"]
+__all__ = ["MADE_IN_FORWARD", "Conversion", "Handler", "bind_args", "describe", "made_in_forward", "rank_of",
+           "tensor_input"]

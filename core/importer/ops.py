@@ -26,7 +26,16 @@ from torch import fx
 
 from core.graph import id_problem
 from core.importer.modules import user_params
-from core.importer.op_base import Conversion, Handler, bind_args, describe, rank_of, tensor_input
+from core.importer.op_base import (
+    MADE_IN_FORWARD,
+    Conversion,
+    Handler,
+    bind_args,
+    describe,
+    made_in_forward,
+    rank_of,
+    tensor_input,
+)
 from core.importer.values import Multi, Param, Ref
 from core.layers import get_spec
 
@@ -162,6 +171,8 @@ def parameter_node(conv: Conversion, n: fx.Node, param: Param) -> Ref:
     """
     if param.path in conv.param_nodes:
         return Ref(conv.param_nodes[param.path])
+    if made_in_forward(param):
+        raise conv.fail(n, f"{describe(n)} of {MADE_IN_FORWARD[0]}", MADE_IN_FORWARD[1])
     if not isinstance(param.value, torch.nn.Parameter):
         raise conv.fail(n, f"the buffer {param.path!r} used directly in forward",
                         "a Parameter node holds learned weights, not a buffer")

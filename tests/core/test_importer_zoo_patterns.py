@@ -443,3 +443,17 @@ def test_a_reshape_that_folds_the_batch_axis_is_refused_in_one_line() -> None:
     assert "\n" not in message
     assert message == ("reshape in module 'mix' gives (6, 5, 4), which is not a batch of samples (the batch axis "
                        "must stay first)")
+
+
+class MadeInForward(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rand(x.shape[0], 1, 1)
+
+
+def test_a_tensor_made_in_forward_is_named_so_not_by_an_internal_name() -> None:
+    with pytest.raises(ModelImportError) as info:
+        import_module(MadeInForward(), (3, 4))
+    message = str(info.value)
+    assert "_tensor_constant" not in message and "\n" not in message
+    assert message.startswith("cannot import operator.mul of a tensor created in forward (torch.tensor, torch.rand, "
+                              "torch.zeros …) in MadeInForward.forward: its values are made by the forward")
