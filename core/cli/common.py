@@ -18,7 +18,8 @@ def load_or_fail(source: str) -> Project:
     try:
         return load_source(source)
     except (ProjectError, SourceError) as exc:
-        raise UsageError(f"{source}: {exc}") from None
+        message = str(exc)  # a file's own errors already start with its path
+        raise UsageError(message if message.startswith(source) else f"{source}: {message}") from None
     except Exception as exc:  # an importer or template failure must still be one line
         raise UsageError(f"{source}: {type(exc).__name__}: {exc}") from None
 

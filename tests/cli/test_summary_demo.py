@@ -82,3 +82,11 @@ def test_totals_with_an_error_say_they_are_lower_bounds() -> None:
     assert "Totals are partial (≥)" in text
     clean = _run("summary", "resources/demo_lenet.json").stdout
     assert "≥" not in clean and "partial" not in clean
+
+
+def test_a_missing_file_is_named_once(tmp_path):
+    missing = tmp_path / "missing.json"
+    out = subprocess.run([sys.executable, str(ROOT / "main.py"), "summary", str(missing)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"error: {missing}: no such file"
