@@ -494,16 +494,9 @@ def open_eval_data(config: Any, input_shape: Sequence[int] | None, log: Callable
     """The data ``config`` names, opened as training opens it (:func:`core.training.run_inputs.open_data`),
     with ``pipeline`` (pretrained weights' resize, crop, mean and std) applied to folder images.
     Raises :class:`~core.training.data.DatasetError`."""
-    from core.training.data import open_dataset
     from core.training.run_inputs import open_data
 
-    if pipeline is None:
-        return open_data(config, input_shape, log)
-    shape = tuple(input_shape) if input_shape is not None and len(input_shape) == 3 else None
-    return open_dataset(config.dataset, root=config.data_root, seed=config.seed, train_size=config.train_size,
-                        val_size=config.val_size, val_fraction=config.val_fraction, image_shape=shape,
-                        val_folder=config.val_folder, download=config.download, workers=config.workers, log=log,
-                        pipeline=pipeline)
+    return open_data(config, input_shape, log, pipeline)
 
 
 def _recorded_pipeline(recorded: dict[str, Any], where: Path) -> InputPipeline | None:
