@@ -21,7 +21,7 @@ there (``x * y`` is a Multiply unless ``y`` is a drop-path mask). What is added:
   **MaxPool2d** with its own padding, which pads with -inf too, when the padding is even on both
   sides of each axis; else **ReplicationPad2d** + MaxPool2d, which gives the same maxima exactly
   (each window that holds padding also holds the edge value it repeats). Other -inf padding is
-  refused: a project file is JSON, which has no -inf.
+  refused: a project file is JSON, which has no -inf. A pad of 0 on every axis is no node at all.
 - A convolution or linear weight **computed in forward from parameters** (NFNet's scaled weight
   standardisation, ``ScaledStdConv2d``) is refused at its first step, in one sentence that says so.
 - ``torch.softmax`` / ``torch.log_softmax`` with a dim → Softmax / LogSoftmax; ``-x`` → Scale by -1.
@@ -346,6 +346,9 @@ def _pad(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, 
     """``F.pad(x, amounts, value=-inf)`` then a max pool: one MaxPool2d with that padding, when even."""
     b = bind_args(conv, n, args, kwargs, ("input", "pad", "mode", "value"), {"mode": "constant", "value": None})
     value = b["value"]
+    amounts = b["pad"]
+    if isinstance(amounts, (list, tuple)) and amounts and all(a == 0 for a in amounts):
+        return tensor_input(conv, n, b["input"])  # no padding on any axis (Swin pads 0 when windows fit): no node
     if not (_number(value) and not math.isfinite(float(value))):
         return _base(n)(conv, n, args, kwargs)
     x = tensor_input(conv, n, b["input"])

@@ -369,6 +369,22 @@ class PadTooWide(nn.Module):
         return F.max_pool2d(F.pad(x, [3, 0, 0, 0], value=-math.inf), 3, 1)
 
 
+class PadNothing(nn.Module):
+    """Window attention pads H and W up to a multiple of the window: by 0 on every axis when they fit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.pad(x, (0, 0, 0, 0, 0, 0)))
+
+
+def test_padding_by_nothing_is_no_node() -> None:
+    graph = check(PadNothing(), (3, 5, 4))
+    assert sorted(types(graph).values()) == ["Input", "Linear", "Output"]
+
+
 def test_other_infinite_padding_is_refused_with_the_reason() -> None:
     with pytest.raises(ModelImportError) as info:
         import_module(PadThenAvg(), (3, 5, 5))
