@@ -468,12 +468,18 @@ def _attr(root: Any, target: str) -> Any:
     return value
 
 
+_STANDARDISE = frozenset({F.batch_norm, F.layer_norm, F.group_norm, F.instance_norm, torch.std, torch.var,
+                          torch.std_mean, torch.var_mean, "std", "var"})
+
+
 def _computed_weight(conv: Conversion, n: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     call = _weight_steps(n.graph)[n]
-    params = sorted({str(a.target) for a in _ancestors(call) if a.op == "get_attr"})
+    steps = _ancestors(call)
+    params = sorted({str(a.target) for a in steps if a.op == "get_attr"})
     named = ", ".join(repr(p) for p in params[:3]) + (" …" if len(params) > 3 else "")
-    raise conv.fail(n, f"{describe(call)} whose weight is computed in forward from {named} (weight "
-                    f"standardisation, as NFNet's ScaledStdConv2d does)",
+    standardised = any(a.op in ("call_function", "call_method") and a.target in _STANDARDISE for a in steps)
+    kind = " (weight standardisation, as NFNet's ScaledStdConv2d does)" if standardised else ""
+    raise conv.fail(n, f"{describe(call)} whose weight is computed in forward from {named}{kind}",
                     "a layer node holds its weight as it is; folding the computed weight in would match in eval "
                     "but train a different model")
 

@@ -473,3 +473,23 @@ def test_a_tensor_made_in_forward_is_named_so_not_by_an_internal_name() -> None:
     assert "_tensor_constant" not in message and "\n" not in message
     assert message.startswith("cannot import operator.mul of a tensor created in forward (torch.tensor, torch.rand, "
                               "torch.zeros …) in MadeInForward.forward: its values are made by the forward")
+
+
+class TiedDecoder(nn.Module):
+    """An output layer that reuses the input layer's weight, transposed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encode = nn.Linear(6, 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(torch.relu(self.encode(x)), self.encode.weight.t())
+
+
+def test_another_computed_weight_is_refused_without_the_nfnet_hint() -> None:
+    with pytest.raises(ModelImportError) as info:
+        import_module(TiedDecoder(), (6,))
+    message = str(info.value)
+    assert message.startswith("cannot import F.linear whose weight is computed in forward from 'encode.weight' in "
+                              "TiedDecoder.forward: a layer node holds its weight as it is")
+    assert "standardisation" not in message
