@@ -8,6 +8,14 @@ starts. The training-memory estimate comes from :meth:`core.analysis.Analysis.me
 every keystroke. When the data doesn't fit the graph (:func:`core.training.check_fit`), a banner
 says why and offers the fix as one undoable edit on the document.
 
+Pretrained weights: with the document (:meth:`TrainingSettings.set_document`) the form holds the
+input pipeline of the torchvision weights its project records
+(:func:`core.training.weights.project_pipeline`: resize, centre crop, mean/std) and opens folder
+data through it, so the preview shows what the network sees (``FolderSource.decode``). When the
+Input is not the size those weights were trained at (:func:`core.training.data.check_pipeline`), a
+second banner says so with a Fix that sets the Input shape; that is advice, not a reason to refuse
+a run, so it never counts as the data not fitting.
+
 The dataset, optimizer, schedule, loss and precision choices and the number fields come from their
 declarations (:mod:`core.training.options`): each choice is followed by the settings its options
 read, and a field is enabled when the chosen option reads it (momentum for SGD and RMSprop).
@@ -17,11 +25,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -39,7 +48,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.project import ProjectError
 from core.training import DatasetError, DataSource, TrainConfig, check_fit
+from core.training.data import check_pipeline
 from core.training.health import device_memory
 from core.training.options import (
     AMP_MODES,
@@ -57,6 +68,9 @@ from core.units import human_bytes
 from gui.theme import Theme, current_theme
 from gui.training.images import MosaicView, chw_to_rgb
 from gui.training.worker import open_data
+
+if TYPE_CHECKING:
+    from core.training.weights import InputPipeline
 
 PREVIEW = 16
 
@@ -77,11 +91,13 @@ def available_devices() -> list[tuple[str, str]]:
     return [(f"Auto — {best}", "auto"), *out]
 
 
-def data_key(cfg: TrainConfig, input_shape: Any) -> tuple[Any, ...]:
-    """What identifies an opened data source (a folder decodes to the Input's size)."""
-    shape = tuple(input_shape) if cfg.dataset.startswith("folder") and input_shape is not None else None
+def data_key(cfg: TrainConfig, input_shape: Any, pipeline: InputPipeline | None = None) -> tuple[Any, ...]:
+    """What identifies an opened data source (a folder decodes to the Input's size, through the
+    pretrained weights' ``pipeline`` when there is one: a folder opened without it is another source)."""
+    folder = cfg.dataset.startswith("folder")
+    shape = tuple(input_shape) if folder and input_shape is not None else None
     return (cfg.dataset, cfg.data_root, cfg.seed, cfg.train_size, cfg.val_size, cfg.val_fraction, cfg.val_folder,
-            shape)
+            shape, pipeline if folder else None)
 
 
 # Data-source loaders still running, kept alive by the module rather than by a form that may close first.
@@ -93,13 +109,14 @@ class _Loader(QObject):
 
     done = Signal(object, object, str)  # key, DataSource or None, error message
 
-    def __init__(self, key: tuple[Any, ...], cfg: TrainConfig, shape: Any) -> None:
+    def __init__(self, key: tuple[Any, ...], cfg: TrainConfig, shape: Any,
+                 pipeline: InputPipeline | None = None) -> None:
         super().__init__()
-        self.key, self.cfg, self.shape = key, cfg, shape
+        self.key, self.cfg, self.shape, self.pipeline = key, cfg, shape, pipeline
 
     def run(self) -> None:
         try:
-            data = open_data(self.cfg, self.shape)
+            data = open_data(self.cfg, self.shape, pipeline=self.pipeline)
             data.preview(PREVIEW, "train")  # warm (folder sources decode here, not on the GUI thread)
             self.done.emit(self.key, data, "")
         except DatasetError as exc:
@@ -127,6 +144,13 @@ class TrainingSettings(QWidget):
         self.data: DataSource | None = None
         self.data_error = ""
         self.mismatch: Any = None
+        # Pretrained weights: the project whose recorded weights say how images are prepared, their
+        # pipeline, and the Input-size advice (a Mismatch that is only a warning).
+        self.project: Any = None
+        self.pipeline: InputPipeline | None = None
+        self.pipeline_advice: Any = None
+        self._pipeline_of: tuple[str, ...] | None = None  # what ``pipeline`` was computed from
+        self._doc: Any = None
         self._cache: dict[tuple[Any, ...], DataSource] = {}
         self._loading: tuple[tuple[Any, ...], QThread, _Loader] | None = None
         self._wanted_key: tuple[Any, ...] | None = None
@@ -199,6 +223,21 @@ class TrainingSettings(QWidget):
         bl.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignRight)
         self.banner.hide()
 
+        # The weights' Input size: its own banner (a run still trains; see the module docstring).
+        self.weights_banner = QFrame()
+        self.weights_banner.setObjectName("weightsBanner")
+        self.weights_banner.setStyleSheet(f"#weightsBanner {{ border: 1px solid {t.warning}; border-radius: 4px; }}")
+        self.weights_text = QLabel("")
+        self.weights_text.setWordWrap(True)
+        self.weights_fix = QPushButton("Fix")
+        self.weights_fix.setToolTip("Set the Input to the size the weights were trained at (one undoable edit)")
+        self.weights_fix.clicked.connect(self.apply_pipeline_fix)
+        wl = QVBoxLayout(self.weights_banner)
+        wl.setContentsMargins(8, 6, 8, 6)
+        wl.addWidget(self.weights_text)
+        wl.addWidget(self.weights_fix, 0, Qt.AlignmentFlag.AlignRight)
+        self.weights_banner.hide()
+
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setHorizontalSpacing(8)
@@ -225,6 +264,7 @@ class TrainingSettings(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.memory)
         layout.addWidget(self.banner)
+        layout.addWidget(self.weights_banner)
         layout.addStretch(1)
         for combo in self.findChildren(QComboBox):  # long labels must not widen the column
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -296,7 +336,62 @@ class TrainingSettings(QWidget):
         cfg = self.config_or_none()
         if cfg is not None and cfg.dataset.startswith("folder") and analysis.input_shape != old_shape:
             self._reload.start()
+        if not self.refresh_pipeline():  # a new pipeline re-checks the fit itself
+            self.check_fit()
+
+    # ---------------------------------------------------------------------------- pretrained weights
+
+    def set_document(self, doc: Any) -> None:
+        """Follow ``doc``'s project: the pipeline of the weights it records now, and again whenever
+        the document's modified state changes (loading weights records them and marks it modified)."""
+        if self._doc is not None:
+            try:
+                self._doc.modified_changed.disconnect(self._modified)
+            except (RuntimeError, TypeError):
+                pass
+        self._doc = doc
+        doc.modified_changed.connect(self._modified)
+        self.set_project(doc.project)
+
+    def set_project(self, project: Any) -> None:
+        """The project whose recorded weights decide how folder images are prepared."""
+        self.project = project
+        self.refresh_pipeline()
+
+    def _modified(self, _modified: bool) -> None:
+        self.refresh_pipeline()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Weights loaded while the panel was hidden (into an already modified document, which sends
+        no modified signal): the form reads the project again when it is shown."""
+        self.refresh_pipeline()
+        super().showEvent(event)
+
+    def refresh_pipeline(self) -> bool:
+        """Read the project's recorded weights again; True when their pipeline changed (a folder is
+        then opened again through the new one, and the advice follows)."""
+        extra = getattr(self.project, "extra", None) or {}
+        # what project_pipeline reads: re-resolving the weights on every edit is needless work
+        source = tuple(repr(extra.get(k)) for k in ("weights", "torchvision", "imported_from"))
+        if source == self._pipeline_of:
+            return False
+        self._pipeline_of = source
+        pipeline: InputPipeline | None = None
+        if self.project is not None:
+            from core.training.weights import project_pipeline
+
+            try:
+                pipeline = project_pipeline(self.project)
+            except ProjectError:  # a malformed entry: the project's loader names it; prepare images plainly
+                pipeline = None
+        if pipeline == self.pipeline:
+            return False
+        self.pipeline = pipeline
+        cfg = self.config_or_none()
+        if cfg is not None and cfg.dataset.startswith("folder"):
+            self._reload.start()
         self.check_fit()
+        return True
 
     def config_or_none(self) -> TrainConfig | None:
         try:
@@ -338,6 +433,9 @@ class TrainingSettings(QWidget):
         """Restyle the class list, the fit banner and the memory line for ``theme`` (View ▸ theme)."""
         self.classes.setStyleSheet(f"color: {theme.text_dim};")
         self.banner.setStyleSheet(f"#fitBanner {{ border: 1px solid {theme.warning}; border-radius: 4px; }}")
+        self.weights_banner.setStyleSheet(f"#weightsBanner {{ border: 1px solid {theme.warning}; "
+                                          "border-radius: 4px; }")
+        self._check_pipeline()
         self.update_memory()
         self.preview.update()
 
@@ -370,8 +468,9 @@ class TrainingSettings(QWidget):
         cfg = self.config_or_none()
         if cfg is None:
             return
+        self.refresh_pipeline()  # open through the weights the project records now
         shape = getattr(self.analysis, "input_shape", None)
-        key = data_key(cfg, shape)
+        key = data_key(cfg, shape, self.pipeline)
         self._wanted_key = key
         if key in self._cache:
             self._set_data(self._cache[key], "")
@@ -379,7 +478,7 @@ class TrainingSettings(QWidget):
         if self._loading is not None and self._loading[0] == key:
             return
         self.classes.setText("Opening the dataset…")
-        loader = _Loader(key, cfg, shape)
+        loader = _Loader(key, cfg, shape, self.pipeline)
         # No Qt parent: a thread owned by this form would be destroyed with it while still opening
         # the data (the window closed meanwhile), and Qt aborts the process for that. The module
         # keeps the pair alive until the thread has finished; a late result finds no receiver.
@@ -430,8 +529,8 @@ class TrainingSettings(QWidget):
         self.data_changed.emit(data)
 
     def cached(self, cfg: TrainConfig, input_shape: Any) -> DataSource | None:
-        """The already opened source for ``cfg``, if the preview opened it."""
-        return self._cache.get(data_key(cfg, input_shape))
+        """The already opened source for ``cfg`` (through the form's weights pipeline), if the preview opened it."""
+        return self._cache.get(data_key(cfg, input_shape, self.pipeline))
 
     def wait_for_data(self, ms: int = 60_000) -> DataSource | None:
         """Block until the pending data source is open (tests and the screenshot path)."""
@@ -451,10 +550,12 @@ class TrainingSettings(QWidget):
     def check_fit(self) -> None:
         t = current_theme()
         if self.data is None or self.analysis is None or not getattr(self.analysis, "ok", False):
-            self.mismatch = None
+            self.mismatch = self.pipeline_advice = None
             self.banner.hide()
+            self.weights_banner.hide()
             return
         self.mismatch = check_fit(self.data, self.analysis, self.graph)
+        self._check_pipeline()
         if self.mismatch is None:
             self.banner.hide()
             return
@@ -464,6 +565,33 @@ class TrainingSettings(QWidget):
         self.fix_button.setVisible(bool(fixes))
         self.fix_button.setText("Fix: " + "; ".join(f.label for f in fixes) if fixes else "Fix")
         self.banner.show()
+
+    def _check_pipeline(self) -> None:
+        """The weights' Input-size advice for the opened data, as the engine words its run note."""
+        t = current_theme()
+        ready = self.analysis is not None and getattr(self.analysis, "ok", False)
+        # the source's own pipeline, as the engine asks: the form's data was opened through the
+        # current one (after a change, the reload it started brings the advice)
+        self.pipeline_advice = (check_pipeline(self.data, self.analysis, self.graph)
+                                if ready and self.data is not None else None)
+        if self.pipeline_advice is None:
+            self.weights_banner.hide()
+            return
+        message = self.pipeline_advice.message
+        self.weights_text.setText(f"<span style='color:{t.warning}'><b>Pretrained weights</b></span> — "
+                                  f"{html.escape(message[:1].upper() + message[1:])}.")
+        fixes = [f for f in self.pipeline_advice.fixes if f.node]
+        self.weights_fix.setVisible(bool(fixes))
+        self.weights_fix.setText("Fix: " + "; ".join(f.label for f in fixes) if fixes else "Fix")
+        self.weights_banner.show()
+
+    def apply_pipeline_fix(self) -> None:
+        """Set the Input to the weights' training size (one undoable edit, like the fit fix)."""
+        if self.pipeline_advice is None or self.apply_fixes is None:
+            return
+        fixes = [f for f in self.pipeline_advice.fixes if f.node]
+        if fixes:
+            self.apply_fixes(fixes, "Set the Input to the pretrained weights' size")
 
     def apply_fit_fix(self) -> None:
         if self.mismatch is None or self.apply_fixes is None or self.data is None:
