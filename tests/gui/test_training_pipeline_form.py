@@ -6,10 +6,12 @@ the preview tiles are the images as the network sees them (``FolderSource.decode
 resized to 256·160/224, then centre-cropped), not the plain cover-and-crop of a folder without
 weights; a warning banner (not "The data doesn't fit") says the Input is not the weights' size, and
 its Fix sets the Input to 3×224×224 as one undoable edit (the banner goes; undo brings both back).
+A run started from the panel says the same advice (the engine's run note) and still trains.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +46,8 @@ def _folder(root: Path) -> list[Path]:
     return files
 
 
-def _panel(qtbot, tmp_path: Path) -> tuple[TrainingPanel, Document]:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def panel_doc(qtbot, tmp_path: Path) -> Iterator[tuple[TrainingPanel, Document]]:  # type: ignore[no-untyped-def]
     project = build_template("resnet18")
     project.graph.set_param("input", "shape", [3, 160, 160])
     project.graph.set_param("fc", "out_features", 2)  # the folder's two classes: the data fits
@@ -57,12 +60,15 @@ def _panel(qtbot, tmp_path: Path) -> tuple[TrainingPanel, Document]:  # type: ig
     panel.resize(420, 900)
     panel.show()
     qtbot.waitExposed(panel)
-    return panel, doc
+    yield panel, doc
+    panel.shutdown()
+    doc.dispose()
 
 
-def test_the_form_previews_through_the_weights_pipeline_and_offers_their_input_size(qtbot, tmp_path: Path) -> None:
+def test_the_form_previews_through_the_weights_pipeline_and_offers_their_input_size(
+        qtbot, tmp_path: Path, panel_doc: tuple[TrainingPanel, Document]) -> None:
     files = _folder(tmp_path / "pets")
-    panel, doc = _panel(qtbot, tmp_path)
+    panel, doc = panel_doc
     form = panel.settings
     form.dataset.setCurrentIndex(form.dataset.findData("folder"))
     form.data_arg.clear()
@@ -100,9 +106,10 @@ def test_the_form_previews_through_the_weights_pipeline_and_offers_their_input_s
     assert form.weights_banner.isVisible() and ADVICE in form.weights_text.text()
 
 
-def test_weights_recorded_later_reopen_the_folder_through_their_pipeline(qtbot, tmp_path: Path) -> None:
+def test_weights_recorded_later_reopen_the_folder_through_their_pipeline(
+        tmp_path: Path, panel_doc: tuple[TrainingPanel, Document]) -> None:
     _folder(tmp_path / "pets")
-    panel, doc = _panel(qtbot, tmp_path)
+    panel, doc = panel_doc
     form = panel.settings
     doc.project.extra.pop("weights")
     form.refresh_pipeline()
@@ -118,3 +125,23 @@ def test_weights_recorded_later_reopen_the_folder_through_their_pipeline(qtbot, 
     assert isinstance(data, FolderSource) and data is not plain and data.pipeline is not None
     assert form.cached(form.config(), doc.analysis.input_shape) is data  # the plain source is not reused
     assert form.weights_banner.isVisible() and ADVICE in form.weights_text.text()
+
+
+def test_a_run_from_the_panel_says_the_advice_and_trains(qtbot, tmp_path: Path,
+                                                         panel_doc: tuple[TrainingPanel, Document]) -> None:
+    from core.training import TrainConfig
+
+    _folder(tmp_path / "pets")
+    panel, _doc = panel_doc
+    panel.settings.set_config(TrainConfig(dataset=f"folder:{tmp_path / 'pets'}", val_fraction=0.5, epochs=1,
+                                          batch_size=2, device="cpu", workers=0))
+    assert panel.settings.wait_for_data() is not None
+    said: list[str] = []
+    panel.message.connect(said.append)
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as blocker:
+        assert panel.start()  # advice only: the run is not refused
+    assert panel.worker is not None
+    panel.worker.wait()
+    summary = blocker.args[0]
+    assert summary.status == "completed", summary.message
+    assert ADVICE in said  # the engine's run note, shown by the panel (status line and detail)
