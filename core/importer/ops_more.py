@@ -39,12 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch import fx
 
-from core.importer import ops
 from core.importer.modules import user_params
 from core.importer.op_base import Conversion, Handler, bind_args, describe, rank_of, tensor_input
+from core.importer.ops import handler_for as handler_in_ops
 from core.importer.trace import BATCH
 from core.importer.values import Param
 from core.layers import get_spec
+from core.layers.extra_modules import BlurPool2d
 
 # -- drop path -----------------------------------------------------------------------------------
 
@@ -280,8 +281,6 @@ def _is_conv_weight(user: fx.Node, arg: fx.Node) -> bool:
 
 def binomial_filter(size: int) -> torch.Tensor:
     """The normalized 2-D binomial filter BlurPool2d blurs with, as BlurPool2d builds it."""
-    from core.layers.extra_modules import BlurPool2d
-
     return BlurPool2d(size, 1).filt[0, 0]
 
 
@@ -517,7 +516,7 @@ _METHODS: dict[str, Handler] = {
 
 def _base(n: fx.Node) -> Handler:
     """The handler :mod:`core.importer.ops` has for ``n`` (these tables only add to its)."""
-    handler = ops.handler_for(n)
+    handler = handler_in_ops(n)
     if handler is None:
         return _refuse
     return handler
@@ -540,7 +539,7 @@ def handler_for(n: fx.Node) -> Handler | None:
             handler = _FUNCTIONS.get(n.target)
         except TypeError:  # an unhashable callable
             handler = None
-    return handler if handler is not None else ops.handler_for(n)
+    return handler if handler is not None else handler_in_ops(n)
 
 
 __all__ = ["Kernel", "Mask", "binomial_filter", "handler_for", "is_mask"]
