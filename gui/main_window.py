@@ -43,6 +43,8 @@ from core.units import human
 from gui import commands
 from gui.document import Document
 from gui.files import APP_NAME, OPENABLE_SUFFIXES, FileActions, Recovery, settings
+from gui.finetune_actions import attach as attach_weight_map
+from gui.finetune_actions import install_finetune
 from gui.gc_pause import hold_gc, release_gc
 from gui.panels import CodePanel, InspectorPanel, PalettePanel, ProblemsPanel, SummaryPanel
 from gui.panels.icons import app_icon, severity_icon
@@ -133,6 +135,7 @@ class MainWindow(QMainWindow):
         self._sync_theme_actions()
         # The Training dock (built lazily when first shown) and the Train menu; set_document rebinds it.
         self.training, self.training_menu = install_training(self)
+        self.finetune_actions = install_finetune(self)  # Train ▸ Load Pretrained Weights…, Replace Head…
         self.set_document(doc if doc is not None else Document.new())
         self._default_state = self.saveState()  # View ▸ Reset Layout goes back to this
         self._check_restored_layout = False
@@ -339,6 +342,7 @@ class MainWindow(QMainWindow):
         for panel in (self.inspector, self.problems, self.summary, self.code):
             panel.set_document(doc)
         self.training.set_document(doc, self.view)
+        attach_weight_map(self)  # a document with loaded weights shows its weight map on the new canvas
         doc.analysis_updated.connect(self._show_totals)
         doc.modified_changed.connect(self._modified_changed)
         doc.path_changed.connect(self._update_title)

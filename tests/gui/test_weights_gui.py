@@ -163,3 +163,132 @@ def _make_pth(tmp_path: Path) -> Path:
     path = tmp_path / "resnet18.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
     return path
+
+
+# -- the Load Weights dialog and its worker ---------------------------------------------------------
+
+def test_dialog_lists_the_torchvision_weights_of_the_mirrored_model(qtbot, tmp_path: Path) -> None:
+    from gui.dialogs.weights import LoadWeightsDialog
+
+    run = tmp_path / "runs" / "r1"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"")
+    dialog = LoadWeightsDialog("resnet50", tmp_path / "runs")
+    qtbot.addWidget(dialog)
+    items = [dialog.enum_box.itemData(i) for i in range(dialog.enum_box.count())]
+    assert items == ["DEFAULT", "IMAGENET1K_V1", "IMAGENET1K_V2"]
+    assert dialog.enum_box.itemText(0).startswith("DEFAULT  (IMAGENET1K_V2, top-1 80.9 %")
+    assert dialog.r_enum.isChecked() and dialog.spec_text() == "DEFAULT"
+    dialog.enum_box.setCurrentIndex(1)
+    assert dialog.spec_text() == "IMAGENET1K_V1"
+    dialog.file_edit.setText("/some/where.safetensors")  # typing a path chooses the file source
+    assert dialog.r_file.isChecked() and dialog.spec_text() == "/some/where.safetensors"
+    dialog.r_run.click()
+    assert dialog.run_box.currentText() == "r1" and dialog.spec_text() == str(run)
+    dialog.file_edit.clear()
+    dialog.r_file.click()
+    assert not dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled()  # nothing chosen
+
+
+def test_dialog_without_a_torchvision_model_offers_files(qtbot) -> None:
+    from gui.dialogs.weights import LoadWeightsDialog
+
+    dialog = LoadWeightsDialog(None)
+    qtbot.addWidget(dialog)
+    assert not dialog.r_enum.isEnabled() and dialog.r_file.isChecked()
+    assert "mirrors no torchvision model" in dialog.r_enum.toolTip()
+
+
+def _loader(qtbot, doc: Document, spec: str, arch: str | None = "resnet18"):  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QWidget
+
+    from gui.dialogs.weights import WeightsLoader
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    loader = WeightsLoader(doc.graph.copy(), spec, arch, host)
+    got: dict[str, object] = {"host": host}  # the dialog's parent lives as long as the test
+    loader.loaded.connect(lambda r: got.setdefault("loaded", r))
+    loader.failed.connect(lambda m: got.setdefault("failed", m))
+    loader.cancelled.connect(lambda: got.setdefault("cancelled", True))
+    return loader, got
+
+
+def test_loader_loads_a_file_off_the_gui_thread(qtbot, tmp_path: Path) -> None:
+    import gc
+
+    doc = Document.from_project(build_template("resnet18"))
+    loader, got = _loader(qtbot, doc, str(_make_pth(tmp_path)))
+    loader.start()
+    assert not gc.isenabled()  # held while torch works on the worker
+    qtbot.waitUntil(lambda: len(got) > 1, timeout=60_000)
+    qtbot.waitUntil(lambda: gc.isenabled(), timeout=10_000)
+    result = got["loaded"]
+    assert result.report.summary() == f"Loaded 122 tensors from {tmp_path / 'resnet18.pth'}"  # type: ignore[attr-defined]
+    assert not result.from_run  # type: ignore[attr-defined]
+    assert set(result.report.node_status(result.graph).values()) == {"pretrained"}  # type: ignore[attr-defined]
+
+
+def test_loader_says_in_one_line_what_is_wrong(qtbot, tmp_path: Path) -> None:
+    doc = Document.from_project(build_template("resnet18"))
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint")
+    loader, got = _loader(qtbot, doc, str(bad))
+    loader.start()
+    qtbot.waitUntil(lambda: len(got) > 1, timeout=60_000)
+    message = got["failed"]
+    assert isinstance(message, str) and "broken.pth" in message and "\n" not in message
+    loader, got = _loader(qtbot, doc, "IMAGENET1K_V9")
+    loader.start()
+    qtbot.waitUntil(lambda: len(got) > 1, timeout=60_000)
+    assert got["failed"] == "resnet18 has no weights 'IMAGENET1K_V9'; its weights: DEFAULT, IMAGENET1K_V1"
+
+
+def test_cancel_stops_a_download_and_leaves_nothing(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """A slow local server stands in for download.pytorch.org; Cancel in the progress dialog stops it."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    stop = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(64 << 20))
+            self.end_headers()
+            try:
+                for _ in range(64):
+                    if stop.is_set():
+                        return
+                    self.wfile.write(b"\0" * (1 << 20))
+                    time.sleep(0.05)
+            except OSError:  # the client went away: it cancelled
+                return
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("NETCANVAS_WEIGHTS_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    try:
+        doc = Document.from_project(build_template("resnet18"))
+        loader, got = _loader(qtbot, doc, "DEFAULT")
+        loader.start()
+        qtbot.waitUntil(lambda: loader.dialog.maximum() == 1000 and loader.dialog.value() > 0, timeout=30_000)
+        assert loader.dialog.labelText().startswith("Downloading DEFAULT: ")
+        from PySide6.QtWidgets import QPushButton
+
+        buttons = loader.dialog.findChildren(QPushButton)
+        assert [b.text() for b in buttons] == ["Cancel"]
+        buttons[0].click()  # the progress dialog's Cancel button
+        qtbot.waitUntil(lambda: len(got) > 1, timeout=30_000)
+        assert got.keys() == {"host", "cancelled"}, got.get("failed")
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    assert not cache.exists() or list(cache.iterdir()) == []
