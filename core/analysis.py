@@ -11,14 +11,16 @@ cause by :func:`core.diagnostics.fold`. While errors exist the totals are partia
 
 :class:`Analyzer` keeps the per-node results between runs: after a parameter edit only the
 edited node is recomputed, and its successors only while its output shape or receptive field
-actually changed (the GUI's live checking relies on that to stay well under a frame).
+actually changed (the GUI's live checking relies on that to stay well under a frame); adding or
+removing a node or an edge is followed the same way (a 20,000-node graph pays no full pass for it).
 
 Speed (DESIGN.md §10: 1,000 nodes in ≤ 5 ms, ≤ 1 ms after an edit; ``bench/analysis.py``): the
 walk uses the graph's own adjacency and its cached Kahn order, never networkx; validated params
 are cached on each node by revision; shape and window rules, pure functions of (type, params,
 input shapes), are memoised, so a stack of identical blocks evaluates each rule once; per-node
-results are named tuples. A merge's fix is found up its branches by :mod:`core.repairs`; fixes are
-applied by :func:`core.fixes.apply_fix`.
+results are named tuples; a full pass sums the totals once at its end and screens ids for clashes
+without building every layer's names. A merge's fix is found up its branches by :mod:`core.repairs`;
+fixes are applied by :func:`core.fixes.apply_fix`.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ import dataclasses
 import heapq
 import itertools
 import operator
+import weakref
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from core.analysis_result import DTYPE_BYTES, Analysis, MemoryEstimate, NodeResult
+from core.analysis_structure import StructureLog, file_order_after, update_reach
 from core.diagnostics import Diagnostic, Severity, fold
 from core.graph import Edge, Graph, Node, describe_cycle
 from core.layers.registry import get_spec, suggest
@@ -49,7 +53,7 @@ from core.layers.spec import (
     numel,
     set_param_fix,
 )
-from core.module_names import id_clashes
+from core.module_names import clashes_after, id_clashes, id_prefixes
 from core.receptive_field import GLOBAL_RF, ReceptiveField, apply_rule, compile_rule, merge_fields
 from core.repairs import merge_fix
 
@@ -130,9 +134,10 @@ _ARG_WORDS = {"in_channels": "input channels", "in_features": "input features", 
 class Analyzer:
     """Incremental analysis bound to one graph; :meth:`run` returns a fresh :class:`Analysis`.
 
-    Structural edits (nodes, edges, renames) trigger a full pass; parameter edits recompute the
-    edited nodes and propagate only while a node's output shapes or receptive field change.
-    Several analyzers may watch the same graph: each keeps its own place in the graph's edit log.
+    Parameter edits recompute the edited nodes and propagate only while a node's output shapes or
+    receptive field change; from its second run on, added and removed nodes and edges are followed
+    the same way (:meth:`_structural`). Several analyzers may watch the same graph: each keeps its
+    own place in the graph's edit log and its own structure log.
     """
 
     def __init__(self, graph: Graph) -> None:
@@ -145,7 +150,9 @@ class Analyzer:
         self._global: list[Diagnostic] = []
         self._unreached: list[str] = []  # nodes with no path to an Output (structure only)
         self._order: list[str] = []
-        self._index: dict[str, int] = {}
+        self._index: dict[str, int] = {}  # node -> a number that grows along self._order (gaps allowed)
+        self._next_index = 0  # the number the next appended node gets
+        self._file_ordered = False  # whether self._order is the file order (Kahn's fast path)
         self._blocked: set[str] = set()
         # node -> nodes whose result reads more than its inputs' shapes from it (a fix that looks
         # at an upstream conv's params, the head's RF note that reads the Input's size)
@@ -156,23 +163,34 @@ class Analyzer:
         # params, trainable, buffers, macs, activation bytes; None while a full pass runs
         self._totals: list[int] | None = [0, 0, 0, 0, 0]
         self._snap: Analysis | None = None
+        self._reach: set[str] | None = None  # nodes with a path to an Output (None: no Output)
+        self._clashes: list[Diagnostic] = []  # ids that clash with torch's names (part of _global)
+        self._prefixes: set[str] | None = None  # proper prefixes of all ids (built on the first structural edit)
+        self._log: StructureLog | None = None  # structural edits since the last run (from the 2nd run on)
         self.recomputed = 0  # nodes recomputed by the last run (tests and benchmarks read it)
 
     # -- public -------------------------------------------------------------------------------
     def run(self) -> Analysis:
         g = self.graph
-        dirty = None
-        if g.structure_version == self._structure_version:
-            dirty = g.params_changed_since(self._param_version)
+        if self._log is None and self._structure_version >= 0:
+            # a second run: a long-lived analyzer (the editor's); analyze() runs once, never subscribes
+            self._log = StructureLog(g, self._structure_version)
+            weakref.finalize(self, self._log.close)
+        dirty = g.params_changed_since(self._param_version)
+        structural = g.structure_version != self._structure_version
         self._param_version = g.param_version
-        if dirty is None:
+        if dirty is None or (structural and not self._structural(dirty)):
             self._full()
+            self._snap = None
+        elif structural:
             self._snap = None
         else:
             self.recomputed = 0
             if dirty:
                 self._incremental(dirty)
                 self._snap = None
+        if self._log is not None:
+            self._log.reset()
         if self._snap is None:
             self._snap = self._snapshot()
         return self._snap
@@ -183,13 +201,13 @@ class Analyzer:
         self._structure_version = g.structure_version
         order, blocked = g.kahn()
         self._order = order + blocked
-        self._index = dict(zip(self._order, range(len(self._order)), strict=True))
+        self._set_index()
         self._blocked = set(blocked)
         self._results = {}
         self._diags = {}
         self._head_notes = {}
         self._deps = {}
-        self._global = []
+        self._global = [self._cycle_diagnostic()] if blocked else []
         self._unreached = []
         self._totals = None
         inputs, outputs = self._inputs, self._outputs = [], []
@@ -205,10 +223,84 @@ class Analyzer:
         for nid in blocked:
             self._results[nid] = NodeResult(nid, g.nodes[nid].type, None)
         self._totals = self._sum_totals()
-        if blocked:
-            self._global.append(self._cycle_diagnostic())
         self._structural_checks()
         self.recomputed = len(order)
+
+    def _structural(self, dirty: set[str]) -> bool:
+        """Follow the structural edits in the log (and the param edits ``dirty``) without a full pass:
+        the added nodes, the ends of added and removed edges and every node with an error (a merge's
+        fix reads the branches above it) are recomputed, with their successors while their
+        results change; the Output reachability and id clashes are updated from what changed.
+        ``False`` when the log cannot say (a rename, a cycle, several Inputs, an Input added or
+        removed): the caller makes a full pass."""
+        log, g = self._log, self.graph
+        nodes, changed = g.nodes, list(itertools.chain(log.nodes_added, log.nodes_removed)) if log else []
+        if (log is None or not log.complete() or self._blocked or len(self._inputs) > 1 or not nodes
+                or any(n.type == "Input" for n in changed)):
+            return False
+        gone = {n.id for n in log.nodes_removed if n.id not in nodes}
+        index = self._index
+        found = file_order_after(g, self._order, index, gone, log.edges_added, self._next_index) \
+            if self._file_ordered else None
+        if found is not None:
+            self._order, self._next_index = found
+        else:
+            order, blocked = g.kahn()
+            if blocked:
+                return False
+            self._order = order
+            self._set_index()
+            index = self._index
+        for nid in gone:
+            self._drop(nid)
+        outputs_changed = any(n.type == "Output" for n in changed)
+        if outputs_changed:
+            self._outputs = [n.id for n in nodes.values() if n.type == "Output"]
+        touched = {n.id for n in changed}
+        touched.update(e.dst for e in itertools.chain(log.edges_added, log.edges_removed))
+        # a merge's error reads the branches above it (core.repairs): errors are looked at again
+        touched.update(nid for nid, ds in self._diags.items() if any(d.severity is Severity.ERROR for d in ds))
+        touched.update(dirty)
+        self._structure_version = g.structure_version
+        self.recomputed = 0
+        self._incremental({n for n in touched if n in nodes})
+        if self._prefixes is None:
+            self._prefixes = id_prefixes(nodes)
+        self._clashes = clashes_after(g, self._clashes, self._prefixes, [n.id for n in log.nodes_added], dirty)
+        self._global = []
+        self._add_global_checks()
+        reach, lost = self._reach, None
+        if outputs_changed or reach is None or not self._outputs:
+            self._reach = reach = g.upstream(self._outputs) if self._outputs else None
+        else:
+            reach.difference_update(gone)
+            lost = update_reach(g, reach, index, set(self._outputs), (e.src for e in log.edges_removed),
+                                log.edges_added)
+        if reach is None or len(reach) == len(nodes):
+            self._unreached = []
+        elif lost is not None and self._file_ordered:
+            # only the layers unreached before, those just cut off and the new ones can be unreached
+            # now; the index follows the file order, so sorting by it gives what a scan would
+            maybe = itertools.chain(self._unreached, lost, (n.id for n in log.nodes_added))
+            self._unreached = sorted({n for n in maybe if n in nodes and n not in reach}, key=index.__getitem__)
+        else:
+            self._unreached = [nid for nid in nodes if nid not in reach]
+        return True
+
+    def _set_index(self) -> None:  # after self._order is replaced
+        order = self._order
+        self._index = dict(zip(order, range(len(order)), strict=True))
+        self._next_index = len(order)
+        self._file_ordered = len(order) == len(self.graph.nodes) and order == list(self.graph.nodes)
+
+    def _drop(self, nid: str) -> None:
+        """Forget a removed node: its result (and its share of the totals), diagnostics and dependants."""
+        r = self._results.pop(nid, None)
+        if r is not None:
+            self._count(r, -1)
+        self._diags.pop(nid, None)
+        self._head_notes.pop(nid, None)
+        self._deps.pop(nid, None)
 
     def _incremental(self, dirty: set[str]) -> None:
         index, blocked = self._index, self._blocked
@@ -254,21 +346,11 @@ class Analyzer:
 
     def _set(self, result: NodeResult, diags: list[Diagnostic] | None) -> None:
         rid = result.id
-        t = self._totals
-        if t is not None:  # None during a full pass, which sums the totals once at its end
+        if self._totals is not None:  # None during a full pass, which sums the totals once at its end
             old = self._results.get(rid)
-            if old is not None and old.out_shapes is not None:
-                t[0] -= old.params or 0
-                t[1] -= old.trainable or 0
-                t[2] -= old.buffers or 0
-                t[3] -= old.macs or 0
-                t[4] -= old.activation_bytes or 0
-            if result.out_shapes is not None:
-                t[0] += result.params or 0
-                t[1] += result.trainable or 0
-                t[2] += result.buffers or 0
-                t[3] += result.macs or 0
-                t[4] += result.activation_bytes or 0
+            if old is not None:
+                self._count(old, -1)
+            self._count(result, 1)
         self._results[rid] = result
         if self._head_notes:
             note = self._head_notes.pop(rid, None)
@@ -278,6 +360,15 @@ class Analyzer:
             self._diags[rid] = diags
         elif rid in self._diags:
             del self._diags[rid]
+
+    def _count(self, r: NodeResult, sign: int) -> None:  # add (1) or take away (-1) a node's share
+        t = self._totals
+        if t is not None and r.out_shapes is not None:
+            t[0] += sign * (r.params or 0)
+            t[1] += sign * (r.trainable or 0)
+            t[2] += sign * (r.buffers or 0)
+            t[3] += sign * (r.macs or 0)
+            t[4] += sign * (r.activation_bytes or 0)
 
     def _sum_totals(self) -> list[int]:
         """Params, trainable, buffers, MACs and activation bytes of every node with a known shape;
@@ -554,7 +645,6 @@ class Analyzer:
                     stack.append(e.src)
         return {id(d) for nid, d in self._head_notes.items() if nid not in head}
 
-    # -- receptive field ----------------------------------------------------------------------
     # -- receptive field ------------------------------------------------------------------------
     def _merge_rf(self, nid: str, spec: LayerSpec, rfs: Sequence[ReceptiveField | None],
                   diags: list[Diagnostic]) -> ReceptiveField | None:
@@ -629,21 +719,27 @@ class Analyzer:
     # -- whole-graph checks -------------------------------------------------------------------
     def _structural_checks(self) -> None:
         g = self.graph
+        self._reach = None
+        self._clashes = []
         if not g.nodes:
             return
-        inputs, outputs = self._inputs, self._outputs
-        if not inputs:
+        self._clashes = id_clashes(g)
+        self._add_global_checks()
+        if self._outputs:
+            reach = self._reach = g.upstream(self._outputs)
+            self._unreached = [nid for nid in g.nodes if nid not in reach]  # folded by root cause in the snapshot
+
+    def _add_global_checks(self) -> None:
+        """The graph-wide errors after the cycle's: no Input, clashing ids, no Output."""
+        if not self._inputs:
             self._global.append(Diagnostic(Severity.ERROR, None,
                                            "the network has no Input node — add one and set its shape",
                                            Fix("add an Input node", FixAction.ADD_INPUT)))
-        self._global += id_clashes(g)
-        if not outputs:
+        self._global += self._clashes
+        if not self._outputs:
             self._global.append(Diagnostic(
                 Severity.ERROR, None, "the network has no Output node — connect the last layer to an Output",
                 Fix("add an Output after the last layer", FixAction.ADD_OUTPUT)))
-            return
-        reach = g.upstream(outputs)
-        self._unreached = [nid for nid in g.nodes if nid not in reach]  # folded by root cause in the snapshot
 
     # -- snapshot -----------------------------------------------------------------------------
     def _snapshot(self) -> Analysis:

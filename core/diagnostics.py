@@ -180,16 +180,20 @@ def _regions(graph: Graph, unreached: Sequence[str]) -> list[tuple[str, list[str
 
 
 def _distance(graph: Graph, a: str, b: str, order: dict[str, int]) -> float:
+    """Between the cards when both have a place, else between their places in the file; ``order``
+    is filled here on first need (a walk over every node, which most folds never need)."""
     pa, pb = graph.nodes[a].pos, graph.nodes[b].pos
     if pa is not None and pb is not None:
         return math.hypot(pa[0] - pb[0], pa[1] - pb[1])
+    if not order:
+        order.update((n, i) for i, n in enumerate(graph.nodes))
     return float(abs(order.get(a, 0) - order.get(b, 0)))
 
 
 def _fold_unreached(graph: Graph, diags: list[Diagnostic], unreached: Sequence[str], shape_of: ShapeOf,
                     trial: Trial, weighted: Weighted) -> list[Diagnostic]:
     regions = dict(_regions(graph, unreached))
-    order = {n: i for i, n in enumerate(graph.nodes)}
+    order: dict[str, int] = {}  # file positions, filled by _distance when a card has no place
     # each layer that needs an input and has none takes the nearest open output that fits it;
     # several taking the same one (both branches of a deleted block's successor) share one diagnostic
     chosen: dict[str, list[int]] = {}

@@ -158,6 +158,32 @@ def may_clash(node_id: str, graph: Graph) -> bool:
     return False
 
 
+def id_prefixes(ids: Iterable[str]) -> set[str]:
+    """Every proper prefix of the ids (``blocks`` and ``blocks.3`` of ``blocks.3.conv1``): a node added
+    with one of these ids is a parent of existing ids, whose clashes it may change."""
+    out: set[str] = set()
+    for nid in ids:
+        end = nid.rfind(".")
+        while end > 0:
+            out.add(nid[:end])
+            end = nid.rfind(".", 0, end)
+    return out
+
+
+def clashes_after(graph: Graph, clashes: list[Diagnostic], prefixes: set[str], added: Collection[str],
+                  edited: Collection[str]) -> list[Diagnostic]:
+    """:func:`id_clashes` after structural edits, from ``clashes`` (before them), ``prefixes`` (the
+    :func:`id_prefixes` of the ids before, brought up to date here), the ids ``added`` and those
+    whose params were ``edited``. Only an added id can clash, unless it is the parent of other ids,
+    an edit changed a parent layer's names, or clashes exist (their fixes' new names avoid every id
+    of the graph): then every id is checked again, as it is when an added id clashes (file order)."""
+    added = [nid for nid in added if nid in graph.nodes]
+    prefixes.update(id_prefixes(added))
+    if clashes or any(nid in prefixes for nid in added) or any(nid in prefixes for nid in edited):
+        return id_clashes(graph)
+    return id_clashes(graph) if added and id_clashes(graph, among=added) else []
+
+
 def id_clashes(graph: Graph, among: Iterable[str] | None = None) -> list[Diagnostic]:
     """An error, with a rename fix, for every node whose id clashes with a torch attribute.
 
@@ -190,5 +216,5 @@ def id_clashes(graph: Graph, among: Iterable[str] | None = None) -> list[Diagnos
     return diags
 
 
-__all__ = ["GRAPH_MODULE_NAMES", "LAYER_TENSOR_NAMES", "TORCH_MODULE_NAMES", "clash_fix", "id_clash", "id_clashes",
-           "layer_names", "may_clash"]
+__all__ = ["GRAPH_MODULE_NAMES", "LAYER_TENSOR_NAMES", "TORCH_MODULE_NAMES", "clash_fix", "clashes_after", "id_clash",
+           "id_clashes", "id_prefixes", "layer_names", "may_clash"]
