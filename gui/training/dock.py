@@ -299,6 +299,7 @@ class TrainingPanel(QWidget):
         for signal, slot in self._doc_connections():
             signal.connect(slot)
         self.settings.set_config(default_config(doc.project.training))
+        self.settings.set_document(doc)  # the recorded weights' input pipeline for the preview and the run
         if self._runs is not None:
             self._runs.set_root(self.runs_root)
         self._analysis(doc.analysis)
