@@ -461,7 +461,8 @@ def _decomposed_layer_norm(c: OnnxConversion, mean: Any) -> bool:
 
 def _merge(type_name: str, neutral: float, *, first_only: bool = False) -> Handler:
     """An element-wise op; a constant equal to ``neutral`` (+ 0, × 1) is no op at all (for ``first_only``
-    ops, − 0 and / 1, only as the second operand), any other constant a Parameter node feeding it."""
+    ops, − 0 and / 1, only as the second operand), a literal number a Scale node (x · factor + offset), any
+    other constant (an initializer named like a parameter, a tensor) a Parameter node feeding it."""
     def handler(c: OnnxConversion, node: Any) -> None:
         values = [c.value(node, i) for i in range(len(node.input))]
         refs = [v for v in values if isinstance(v, Ref)]
@@ -472,7 +473,8 @@ def _merge(type_name: str, neutral: float, *, first_only: bool = False) -> Handl
             return
         if not refs:
             raise c.fail(node, "none of its inputs comes from the network's input")
-        if len(values) == 2 and len(refs) == 1 and np.asarray(consts[0]).size == 1:
+        at = next(i for i, v in enumerate(values) if not isinstance(v, Ref)) if consts else -1
+        if len(values) == 2 and len(refs) == 1 and np.asarray(consts[0]).size == 1 and not _learned(c, node.input[at]):
             scale = _scale_by(type_name, float(np.asarray(consts[0]).reshape(-1)[0]), isinstance(values[0], Ref))
             if scale is not None:  # x + 1e-5, 1 - x, x / 6: a Scale node, no Parameter to broadcast
                 c.add(node, "Scale", {"factor": scale[0], "offset": scale[1]}, refs)
@@ -481,6 +483,12 @@ def _merge(type_name: str, neutral: float, *, first_only: bool = False) -> Handl
         inputs = [v if isinstance(v, Ref) else _constant_tensor(c, node, i, v, rank) for i, v in enumerate(values)]
         c.add(node, type_name, {}, inputs)
     return handler
+
+
+def _learned(c: OnnxConversion, name: str) -> bool:
+    """Whether constant ``name`` is an initializer named like a source parameter (``alpha``, ``block.scale``),
+    which stays a Parameter node; a literal (a Constant node, torch's ``onnx::Mul_12``) does not."""
+    return name in c.m.consts and not name.startswith(("onnx::", "/"))
 
 
 def _scale_by(type_name: str, k: float, x_first: bool) -> tuple[float, float] | None:

@@ -116,3 +116,29 @@ def test_a_constant_of_another_shape_stays_a_multiply(tmp_path: Path) -> None:
     x = torch.randn(2, 4, 8)
     with torch.no_grad():
         np.testing.assert_allclose(model(x).numpy(), _ort(path, x), rtol=1e-4, atol=1e-5)
+
+
+class ScalarGain(nn.Module):
+    """A learned scalar (ReZero's α) next to literal numbers: the one stays a Parameter, the others are Scales."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.alpha = nn.Parameter(torch.tensor([0.3]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.conv(x) * self.alpha + 1.5) / 4.0
+
+
+def test_a_learned_scalar_stays_a_parameter_and_literals_become_scales(tmp_path: Path) -> None:
+    source = ScalarGain()
+    path = _export(source, tmp_path / "m.onnx", (3, 6, 6), 17)
+    graph, state = import_onnx(path)
+    types = sorted(n.type for n in graph.nodes.values())
+    assert types == ["Conv2d", "Input", "Multiply", "Output", "Parameter", "Scale", "Scale"]
+    model = compile_graph(graph).eval()
+    model.load_state_dict(state, strict=True)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in source.parameters())
+    x = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():
+        np.testing.assert_allclose(model(x).numpy(), _ort(path, x), rtol=1e-5, atol=1e-6)
