@@ -19,6 +19,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QInputDialog
 
@@ -81,7 +82,7 @@ def load_pretrained(window: MainWindow, spec_text: str | None = None) -> Weights
     when the user cancelled the dialog."""
     arch = _arch(window)
     if spec_text is None:
-        dialog = LoadWeightsDialog(arch, _runs_root(window), window)
+        dialog = LoadWeightsDialog(arch, _runs_root(window), window, recorded=recorded_source(_doc(window)))
         try:
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return None
@@ -134,11 +135,28 @@ def apply_loaded(window: MainWindow, result: LoadedWeights) -> None:
     window.show_status(report.summary(), STATUS_MS)
 
 
+def recorded_source(doc: Document) -> str | None:
+    """The project's recorded weights source (its ``"weights"`` entry), read without importing torch;
+    ``core.training.weights.project_weights`` checks it when the weights are loaded."""
+    entry = doc.project.extra.get("weights")
+    source = entry.get("source") if isinstance(entry, dict) else None
+    return source.strip() if isinstance(source, str) and source.strip() else None
+
+
 def attach(window: MainWindow) -> None:
-    """The window shows another document (or a new canvas): its weight map goes on that canvas."""
-    wmap = weight_map(_doc(window))
+    """The window shows another document (or a new canvas): its weight map goes on that canvas; a
+    project whose file records weights it was not given yet says how to load them."""
+    doc = _doc(window)
+    wmap = weight_map(doc)
     if wmap is not None:
         wmap.attach(window.view.canvas)
+        return
+    source = recorded_source(doc)
+    if source is not None:
+        ref = weakref.ref(window)
+        text = f"This project's weights come from {source}: Train ▸ Load Pretrained Weights… loads them again"
+        # after the window's own "Opened …" line, which follows set_document
+        QTimer.singleShot(0, lambda: _call(ref, lambda w: w.show_status(text, STATUS_MS)))
 
 
 def head_classes_default(window: MainWindow) -> int:
@@ -181,4 +199,4 @@ def replace_head(window: MainWindow, n: int) -> bool:
 
 
 __all__ = ["apply_loaded", "ask_replace_head", "attach", "head_classes_default", "install_finetune",
-           "load_pretrained", "replace_head"]
+           "load_pretrained", "recorded_source", "replace_head"]

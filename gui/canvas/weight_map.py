@@ -226,8 +226,16 @@ class WeightMap(QObject):
         self._seen.update(id(stack.command(i)) for i in range(stack.count()))
 
     def _announce(self, lost: list[str]) -> None:
-        self.message.emit(f"{_names(lost)} no longer {'fits its' if len(lost) == 1 else 'fit their'} loaded weights: "
-                          f"{'it starts' if len(lost) == 1 else 'they start'} from new weights (Ctrl+Z keeps them)")
+        gone = [n for n in lost if n not in self.doc.graph.nodes]
+        kept = [n for n in lost if n in self.doc.graph.nodes]
+        parts = []
+        if kept:  # a node id is never capitalised: the sentence starts with words of ours
+            one = len(kept) == 1
+            parts.append(f"{_names(kept)} no longer {'fits' if one else 'fit'} them and "
+                         f"{'starts' if one else 'start'} fresh")
+        if gone:
+            parts.append(f"{_names(gone)} {'is' if len(gone) == 1 else 'are'} deleted")
+        self.message.emit(f"Loaded weights dropped: {'; '.join(parts)} (Ctrl+Z brings them back)")
 
 
 def drops_text(node_ids: list[str]) -> str:

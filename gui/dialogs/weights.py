@@ -109,7 +109,8 @@ def run_choices(runs_root: Path | None) -> list[Path]:
 class LoadWeightsDialog(QDialog):
     """Pick a weights source; :meth:`spec_text` is what :func:`core.training.weights.resolve` takes."""
 
-    def __init__(self, arch: str | None, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, arch: str | None, runs_root: Path | None = None, parent: QWidget | None = None,
+                 recorded: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Load Pretrained Weights")
         self.arch = arch
@@ -166,8 +167,23 @@ class LoadWeightsDialog(QDialog):
         self.file_edit.textChanged.connect(self._update)
         self.run_box.currentTextChanged.connect(self._update)
         self.file_edit.textChanged.connect(self._typed_file)
+        if recorded:
+            self.choose(recorded)
         self._update()
         self.setMinimumWidth(520)
+
+    def choose(self, source: str) -> None:
+        """Preselect ``source`` (the project's recorded weights): an enum entry, a run folder or a file."""
+        member = source.rsplit(".", 1)[-1] if "_Weights." in source else source
+        index = self.enum_box.findData(member)
+        if index >= 0 and self.r_enum.isEnabled():
+            self.enum_box.setCurrentIndex(index)
+            self.r_enum.setChecked(True)
+        elif Path(source).is_dir():
+            self.run_box.setEditText(source)
+            self.r_run.setChecked(True)
+        else:
+            self.file_edit.setText(source)
 
     def _typed_file(self, text: str) -> None:
         if text:  # typing a path chooses the file source

@@ -136,7 +136,7 @@ def test_weight_map_follows_edits_and_names_what_an_edit_drops(qtbot) -> None:
     doc.push(cmd)
     assert badge_texts(fc) == ["new"]
     assert badge_texts(conv) == ["pretrained"]
-    assert messages and messages[-1].startswith("fc no longer fits its loaded weights")
+    assert messages[-1] == "Loaded weights dropped: fc no longer fits them and starts fresh (Ctrl+Z brings them back)"
     doc.undo_stack.undo()
     assert badge_texts(fc) == ["pretrained"]
     # any reshaping edit: the status bar says so and the undo text names what it dropped
@@ -292,3 +292,31 @@ def test_cancel_stops_a_download_and_leaves_nothing(qtbot, tmp_path: Path, monke
         server.server_close()
     cache = tmp_path / "torch" / "hub" / "checkpoints"
     assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_deleting_a_pretrained_layer_says_it_drops_its_weights(qtbot) -> None:
+    from gui.commands import RemoveItemsCommand
+
+    doc, view = _resnet_view(qtbot)
+    statuses = {n: "pretrained" for n, r in doc.analysis.nodes.items() if r.params}
+    messages: list[str] = []
+    set_weight_map(doc, statuses, doc.graph.copy(), "test", view.canvas).message.connect(messages.append)
+    doc.push(RemoveItemsCommand(doc, ["fc"]))
+    assert doc.undo_stack.undoText() == "Delete fc (drops pretrained fc weights)"
+    assert messages[-1] == "Loaded weights dropped: fc is deleted (Ctrl+Z brings them back)"
+    doc.undo_stack.undo()
+    assert badge_texts(view.canvas.nodes["fc"]) == ["pretrained"]
+
+
+def test_dialog_preselects_the_source_the_project_recorded(qtbot, tmp_path: Path) -> None:
+    from gui.dialogs.weights import LoadWeightsDialog
+
+    dialog = LoadWeightsDialog("resnet18", None, recorded="ResNet18_Weights.IMAGENET1K_V1")
+    qtbot.addWidget(dialog)
+    assert dialog.r_enum.isChecked() and dialog.spec_text() == "IMAGENET1K_V1"
+    dialog = LoadWeightsDialog("resnet18", None, recorded=str(tmp_path / "mine.pth"))
+    qtbot.addWidget(dialog)
+    assert dialog.r_file.isChecked() and dialog.spec_text() == str(tmp_path / "mine.pth")
+    dialog = LoadWeightsDialog("resnet18", None, recorded=str(tmp_path))
+    qtbot.addWidget(dialog)
+    assert dialog.r_run.isChecked() and dialog.spec_text() == str(tmp_path)

@@ -102,7 +102,7 @@ def right_click_menu(window, scene_item, action_text: str) -> None:  # type: ign
     assert action_text in chosen, chosen
 
 
-def test_finetune_resnet18_on_my_images(qtbot, isolated: Path) -> None:
+def test_finetune_resnet18_on_my_images(qtbot, isolated: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     weights = make_weights(isolated)
     data = make_images(isolated / "photos")
     project = build_template("resnet18")
@@ -177,3 +177,30 @@ def test_finetune_resnet18_on_my_images(qtbot, isolated: Path) -> None:
     assert ckpt["model"]["fc.weight"].shape == (4, 512)
     saved = json.loads((panel.run_dir / "graph.json").read_text())
     assert sum(1 for n in saved["graph"]["nodes"] if n.get("frozen")) == 12 + 14
+
+    # 5. Save: the project file records where the weights came from; reopened, the window says how to
+    # load them again and the Load dialog starts on that file
+    from PySide6.QtWidgets import QFileDialog
+
+    target = isolated / "finetune.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    trigger(window, "File", "Save As…")
+    entry = json.loads(target.read_text())["weights"]
+    assert entry["source"] == str(weights) and len(entry["sha256"]) == 64
+    assert window.files.open_path(target, ask=False)
+    settle()
+    assert window.doc is not doc and window.doc.project.extra["weights"]["source"] == str(weights)
+    assert window.statusBar().currentMessage() == (f"This project's weights come from {weights}: "
+                                                   "Train ▸ Load Pretrained Weights… loads them again")
+    assert badge_texts(window.view.canvas.nodes["conv1"]) == []  # not loaded yet: no weight map
+    reopened: list[str] = []
+
+    def look_and_cancel() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, LoadWeightsDialog), dialog
+        reopened.append(dialog.spec_text())
+        dialog.reject()
+
+    QTimer.singleShot(0, look_and_cancel)
+    trigger(window, "Train", "Load Pretrained Weights…")
+    assert reopened == [str(weights)]
