@@ -181,7 +181,8 @@ def structural_rows(g: Graph, blocks: int, repeat: int) -> None:
     cut_t, join_t = alternating(cut, joined, repeat)
     for label, key, times in [("add a node", "add", add_t), ("remove that node", "remove node", remove_t),
                               ("remove an edge", "cut", cut_t), ("put that edge back", "join", join_t)]:
-        report(f"{n} nodes: {label} + run", times, BUDGET_FULL_MS,
+        # DESIGN §10 budgets a 1,000-node graph; a structural edit there must cost no more than a full pass
+        report(f"{n} nodes: {label} + run", times, BUDGET_FULL_MS if n <= 1000 else None,
                f"({statistics.median(counts[key]):g} node{'s' if statistics.median(counts[key]) != 1 else ''} "
                f"recomputed)")
     g.add_node("ReLU", "bench_new")
