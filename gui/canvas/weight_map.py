@@ -100,7 +100,8 @@ def paint_badges(painter: QPainter, style: CanvasStyle, item: NodeItem) -> None:
     severity badge's corner)."""
     x = 14.0
     if item.frozen:
-        x = _pill(painter, style, x, FROZEN_TEXT, QColor(_ICE).darker(135), right=False) + 4
+        ice = QColor(_ICE) if style.theme.dark else QColor(_ICE).darker(135)  # readable on either fill
+        x = _pill(painter, style, x, FROZEN_TEXT, ice, right=False) + 4
     elif abs(item.lr_mult - 1.0) > 1e-12:
         x = _pill(painter, style, x, lr_text(item.lr_mult), QColor(style.theme.accent), right=False) + 4
     if item.weight_status is not None:
