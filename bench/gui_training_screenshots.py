@@ -10,6 +10,8 @@ Everything runs in the real editor window (offscreen), through the same code the
   overlaid, and the changed node is selected on the canvas.
 - ``gradcam.png`` — the Predictions tab on a validation sample: top-5 classes, Grad-CAM for the
   predicted class at conv2 over the image, and the image's feature maps at conv1.
+- ``evaluation.png`` — the Evaluation tab of the second run: its confusion matrix, the per-class
+  table and the samples of its most confused pair.
 
 Run: ``.venv/bin/python bench/gui_training_screenshots.py [--out resources/screenshots]`` (a few
 minutes on 2 CPU cores; ``--train`` sets the number of training images, ``--epochs`` the run length).
@@ -144,6 +146,29 @@ def main() -> int:
     panel.predict.flush()  # its computations run on a worker thread
     settle(app)
     save(window, out / "gradcam.png")
+
+    # 4. where the second run errs: its confusion matrix, the table and the busiest mistake's samples
+    view = dock.evaluation
+    if view is not None:
+        panel.tabs.setCurrentWidget(view)
+        view.set_run(Path(second), evaluate_missing=True)
+        wait = QEventLoop()
+        poll = QTimer(interval=100)
+        poll.timeout.connect(lambda: wait.quit() if view.evaluation is not None and not view.busy else None)
+        poll.start()
+        wait.exec()
+        ev = view.evaluation
+        pairs = [(ev.confusion[t][p], t, p) for t in range(len(ev.classes)) for p in range(len(ev.classes)) if t != p]
+        if pairs:
+            _, t, p = max(pairs)
+            view.show_cell(t, p)
+            wait = QEventLoop()
+            poll.timeout.disconnect()
+            poll.timeout.connect(lambda: wait.quit() if not view.busy else None)
+            wait.exec()
+        poll.stop()
+        settle(app)
+        save(window, out / "evaluation.png")
     if args.filters:
         panel.tabs.setCurrentWidget(panel.filters)
         settle(app)
