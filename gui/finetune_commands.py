@@ -50,7 +50,7 @@ class FreezeNodesCommand(_Command):
         changed = [n for n, was in self.old.items() if was != self.frozen]
         verb = "Freeze" if frozen else "Unfreeze"
         text = f"{verb} {what}"
-        if len(nodes) > 1 or what != nodes[0]:
+        if (len(nodes) > 1 or what != nodes[0]) and not what.endswith("selected layers"):
             text += f" ({_plural(len(nodes), 'layer')})"
         super().__init__(doc, text)
         self.nodes = nodes
@@ -81,7 +81,7 @@ class SetLrMultCommand(_Command):
         self.value = float(value)
         self.old = {n: g.nodes[n].lr_mult for n in nodes}
         text = f"Set learning rate ×{self.value:g} on {what}"
-        if len(nodes) > 1 or what != nodes[0]:
+        if (len(nodes) > 1 or what != nodes[0]) and not what.endswith("selected layers"):
             text += f" ({_plural(len(nodes), 'layer')})"
         super().__init__(doc, text)
         self.noop = all(v == self.value for v in self.old.values())

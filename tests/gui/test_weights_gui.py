@@ -320,3 +320,14 @@ def test_dialog_preselects_the_source_the_project_recorded(qtbot, tmp_path: Path
     dialog = LoadWeightsDialog("resnet18", None, recorded=str(tmp_path))
     qtbot.addWidget(dialog)
     assert dialog.r_run.isChecked() and dialog.spec_text() == str(tmp_path)
+
+
+def test_right_click_on_a_selected_card_acts_on_the_selection(qtbot) -> None:
+    doc, view = _resnet_view(qtbot)
+    view.select_nodes(["conv1", "bn1", "fc"])
+    menu = _menu_at(view, "bn1")
+    _action(menu, "Freeze").trigger()
+    assert doc.undo_stack.undoText() == "Freeze 3 selected layers"
+    assert [n for n, node in doc.graph.nodes.items() if node.frozen] == ["conv1", "bn1", "fc"]
+    menu = _menu_at(view, "input")  # an Input holds nothing to freeze: the entries are there, disabled
+    assert not any(a.isEnabled() for a in menu.actions() if not a.isSeparator())
