@@ -100,6 +100,16 @@ class PlannedNode:
         return json.dumps([self.type, self.build_params, [list(s) for s in self.in_shapes]],
                           sort_keys=True, default=str)
 
+    @property
+    def carry_signature(self) -> str:
+        """What :func:`carry_weights` compares: type, build params, and of each input its rank and
+        channel count, not its spatial extent. A convolution's or a BatchNorm's trained weights are as
+        good at 160×160 as at 224×224: counting the size made a new Input resolution start 40 of
+        ResNet-18's 41 pretrained layers fresh (what the build depends on, ``in_features`` after a
+        Flatten for one, is in the build params)."""
+        return json.dumps([self.type, self.build_params, [[len(s), *s[:1]] for s in self.in_shapes]],
+                          sort_keys=True, default=str)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -438,7 +448,7 @@ def compile_plan(plan: Plan, *, seed: int | None = None, device: str | torch.dev
         modules = {n.id: build_module(n) for n in built}
     root = _assemble(modules)
     gm = fx.GraphModule(root, _fx_graph(plan), class_name=class_name)
-    gm.meta[META_KEY] = {"signatures": {n.id: n.signature for n in built}, "idle": list(plan.idle)}
+    gm.meta[META_KEY] = {"signatures": {n.id: n.carry_signature for n in built}, "idle": list(plan.idle)}
     return gm
 
 
@@ -456,7 +466,7 @@ def idle_layers(module: nn.Module) -> list[str]:
 def signatures(module: nn.Module, graph: Graph | None = None) -> dict[str, str] | None:
     """Per module node: its signature, from ``graph`` when given, else from the compiled module."""
     if graph is not None:
-        return {n.id: n.signature for n in plan_graph(graph).built_nodes}
+        return {n.id: n.carry_signature for n in plan_graph(graph).built_nodes}
     meta = getattr(module, "meta", None)
     if isinstance(meta, dict) and isinstance(meta.get(META_KEY), dict):
         return dict(meta[META_KEY]["signatures"])
@@ -485,9 +495,10 @@ def carry_weights(old_module: nn.Module, new_module: nn.Module, old_graph: Graph
                   new_graph: Graph | None = None) -> CarryReport:
     """Copy into ``new_module`` the state of every node that did not change since ``old_module``.
 
-    A node keeps its weights when its type, resolved parameters, inferred arguments and input
-    shapes are equal in both (from the graphs when given, else from what :func:`compile_graph`
-    recorded in each module) and its tensors have the same names and shapes. Everything else in
+    A node keeps its weights when its type, resolved parameters, inferred arguments and its inputs'
+    ranks and channel counts (not their spatial size: :attr:`PlannedNode.carry_signature`) are equal
+    in both (from the graphs when given, else from what :func:`compile_graph` recorded in each
+    module) and its tensors have the same names and shapes. Everything else in
     ``new_module`` keeps its fresh initialisation. ``requires_grad`` follows the new model.
     """
     old_sigs = signatures(old_module, old_graph)

@@ -8,8 +8,8 @@ wear a **frozen** pill and an icy tint; a learning-rate multiplier other than 1 
 **lr ×10**. Painting these is :func:`paint_badges`, called by :class:`gui.canvas.items.NodeItem`.
 
 :class:`WeightMap` keeps, per document, the statuses the weights report gave at load time and
-the node signatures of the graph then (:func:`core.compiler.signatures`: type, parameters, input
-shapes — exactly what :func:`core.compiler.carry_weights` compares when training starts). After
+the node signatures of the graph then (:func:`core.compiler.signatures`: type, parameters, the
+inputs' ranks and channels — exactly what :func:`core.compiler.carry_weights` compares when training starts). After
 every edit a node keeps its loaded status only while its signature is unchanged; otherwise it
 is **new**. When an edit turns pretrained cards new, the map says so in the status bar and
 appends "(drops pretrained … weights)" to that edit's undo text, so the Edit menu and the undo
@@ -250,7 +250,7 @@ def _names(ids: list[str], most: int = 3) -> str:
 
 
 def _signatures(graph: Graph, analysis: Any) -> dict[str, str | None]:
-    """Per module node its build signature (:attr:`core.compiler.PlannedNode.signature`, what
+    """Per module node its carry signature (:attr:`core.compiler.PlannedNode.carry_signature`, what
     :func:`core.compiler.carry_weights` compares), ``None`` where its shapes are unknown (an error
     here or upstream: its status stays as it was). torch is loaded already: weights were."""
     from core.analysis import analyze
@@ -276,7 +276,7 @@ def _signatures(graph: Graph, analysis: Any) -> dict[str, str | None]:
             out[nid] = None
             continue
         out[nid] = PlannedNode(nid, spec, params, dict(r.args), in_shapes, tuple(tuple(s) for s in r.out_shapes),
-                               ()).signature
+                               ()).carry_signature
     return out
 
 

@@ -83,17 +83,32 @@ def test_inserting_a_layer_that_changes_channels_reinitializes_the_consumer() ->
     assert report.kept == ["conv1", "fc1", "fc2", "fc3"]
 
 
-def test_changing_a_kernel_reinitializes_layers_whose_input_shape_changed() -> None:
+def test_changing_a_kernel_keeps_the_layers_after_it_whose_channels_are_unchanged() -> None:
     g = lenet()
     old = trained(g)
     g.set_param("conv1", "kernel_size", 3)
     new = compile_graph(g, seed=1)
     report = carry_weights(old, new, old_graph=lenet(), new_graph=g)
-    # conv2's weight has the same shape, but it now sees 6×15×15 instead of 6×14×14: fresh.
+    # conv2 now sees 6×15×15 instead of 6×14×14: the same 6 channels, its filters still apply: kept.
     # fc1 still gets 16·5·5 = 400 features: kept.
-    assert report.reinitialized == ["conv1", "conv2"]
-    assert report.kept == ["fc1", "fc2", "fc3"]
-    assert_fresh(old, new, "conv2")
+    assert report.reinitialized == ["conv1"]
+    assert report.kept == ["conv2", "fc1", "fc2", "fc3"]
+    assert_fresh(old, new, "conv1")
+    assert_kept(old, new, report.kept)
+
+
+def test_a_new_input_resolution_keeps_every_convolution_and_batchnorm() -> None:
+    """Fine-tuning at another image size: pretrained feature extractors stay pretrained."""
+    from templates import build_template
+
+    g = build_template("resnet18").graph
+    old = compile_graph(g, seed=0)
+    small = g.copy()
+    small.set_param("input", "shape", [3, 160, 160])
+    new = compile_graph(small, seed=1)
+    report = carry_weights(old, new, old_graph=g, new_graph=small)
+    assert report.reinitialized == []  # global pooling before fc: even the head's input is unchanged
+    assert len(report.kept) == 41
     assert_kept(old, new, report.kept)
 
 
