@@ -18,8 +18,13 @@ Prints one line per model (imported or refused with the importer's one-line reas
 time), the totals per family, and the refusals grouped by reason (module paths and numbers taken
 out, so the same cause in different places counts once).
 
+With ``--verify``, each imported model is also built for real (random weights, BatchNorm statistics
+that are not the identity) and checked against its import: parameters, ``state_dict`` keys under a
+strict load, and outputs on one random input (``equal`` when identical to the bit, else the
+largest difference). This allocates the weights and runs both models once: use ``--only``.
+
 Run: ``.venv/bin/python bench/import_coverage.py [--family classification|segmentation|detection|timm]
-[--only SUBSTRING]`` (timm is included by default when it is importable).
+[--only SUBSTRING] [--verify]`` (timm is included by default when it is importable).
 """
 
 from __future__ import annotations
@@ -149,6 +154,46 @@ def run_one(family: str, name: str) -> Outcome:
     return Outcome(family, name, shape, time.perf_counter() - start, None, len(graph.nodes))
 
 
+def verify(family: str, name: str) -> str:
+    """The import of ``name`` built for real, against the source: params, strict keys, outputs."""
+    from core.compiler import compile_graph
+    from core.importer import import_with_weights
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if family == "timm":
+            import timm
+
+            model = timm.create_model(name, pretrained=False)
+            shape = tuple(int(d) for d in model.pretrained_cfg.get("input_size", (3, 224, 224)))
+        else:
+            import torchvision
+
+            model = torchvision.models.get_model(name)
+            shape = torchvision_input_shape(name, model)
+    for m in model.modules():  # statistics that are not the identity, so a wrong buffer shows
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    graph, state = import_with_weights(model, shape)
+    compiled = compile_graph(graph)
+    compiled.load_state_dict(state, strict=True)
+    compiled.eval()
+    same_keys = sorted(compiled.state_dict()) == sorted(state) and len(state) == len(model.state_dict())
+    params = (sum(p.numel() for p in model.parameters()), sum(p.numel() for p in compiled.parameters()))
+    x = torch.randn(1, *shape)
+    with torch.no_grad():
+        want, got = model(x), compiled(x)
+    if isinstance(want, torch.Tensor) and isinstance(got, torch.Tensor):
+        outputs = "equal" if torch.equal(want, got) else f"max difference {(want - got).abs().max().item():.3g}"
+    else:
+        outputs = "not compared (structured outputs)"
+    return (f"params {params[0]:,} / {params[1]:,}, strict keys {'ok' if same_keys else 'DIFFER'}, "
+            f"outputs {outputs}")
+
+
 def _cause(reason: str) -> str:
     """A refusal without its module paths and numbers, so one cause in many places counts once."""
     text = re.sub(r"'[^']*'", "'…'", reason)
@@ -160,6 +205,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", choices=sorted(FAMILIES), action="append")
     parser.add_argument("--only", default="", help="import only the models whose name contains this")
+    parser.add_argument("--verify", action="store_true",
+                        help="also build each imported model for real and compare its import with it")
     ns = parser.parse_args()
     torch.set_num_threads(1)
     outcomes: list[Outcome] = []
@@ -177,6 +224,8 @@ def main() -> None:
             shape = "×".join(map(str, o.shape))
             verdict = f"imported ({o.nodes} nodes)" if o.reason is None else f"refused: {o.reason}"
             print(f"{family:14} {name:38} {shape:12} {o.seconds:6.2f} s  {verdict}", flush=True)
+            if ns.verify and o.reason is None:
+                print(f"{'':14} {name:38} verified: {verify(family, name)}", flush=True)
     print()
     for family in families:
         mine = [o for o in outcomes if o.family == family]
