@@ -157,10 +157,21 @@ def expand(graph: Graph, item_ids: Iterable[str]) -> list[str]:
     return list(out)
 
 
+def module_nodes(graph: Graph, node_ids: Iterable[str]) -> list[str]:
+    """The nodes among ``node_ids`` that are modules, each once: the ones a frozen flag means anything
+    for (an Input, an Output or a functional Add has nothing to freeze)."""
+    out = []
+    for n in dict.fromkeys(node_ids):
+        spec = get_spec(graph.nodes[n].type) if n in graph.nodes else None
+        if spec is not None and spec.is_module:
+            out.append(n)
+    return out
+
+
 def freeze(graph: Graph, item_ids: Iterable[str], frozen: bool = True) -> list[str]:
-    """Freeze (or unfreeze) the nodes of ``item_ids`` (nodes or blocks); returns the node ids whose
-    flag changed. Every id is checked before any node changes: an unknown one changes nothing."""
-    nodes = expand(graph, item_ids)
+    """Freeze (or unfreeze) the module nodes of ``item_ids`` (nodes or blocks); returns the node ids
+    whose flag changed. Every id is checked before any node changes: an unknown one changes nothing."""
+    nodes = module_nodes(graph, expand(graph, item_ids))
     changed = [n for n in nodes if graph.nodes[n].frozen != frozen]
     for n in changed:
         graph.set_frozen(n, frozen)
@@ -212,5 +223,6 @@ def parse_lr_mults(text: str) -> dict[str, float]:
 
 __all__ = [
     "FineTuneError", "HeadEdit", "UnknownIdError", "expand", "freeze", "head_node", "head_of", "head_width",
-    "main_output", "nodes_of", "nodes_up_to", "parse_ids", "parse_lr_mults", "replace_head", "set_lr_mults",
+    "main_output", "module_nodes", "nodes_of", "nodes_up_to", "parse_ids", "parse_lr_mults", "replace_head",
+    "set_lr_mults",
 ]

@@ -14,22 +14,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from core.graph import GraphError
-from core.layers.registry import get_spec
 from gui.canvas.weight_map import drops_text, weight_map
 from gui.commands import _Command
 from gui.document import Document
 
 
 def trainable_nodes(doc: Document, node_ids: Iterable[str]) -> list[str]:
-    """The nodes among ``node_ids`` that are modules (the ones the inspector offers "frozen" for:
-    an Input, an Output or a functional Add has nothing to freeze)."""
-    g = doc.graph
-    out = []
-    for n in dict.fromkeys(node_ids):
-        spec = get_spec(g.nodes[n].type) if n in g.nodes else None
-        if spec is not None and spec.is_module:
-            out.append(n)
-    return out
+    """The nodes among ``node_ids`` that are modules (:func:`core.finetune.module_nodes`: the ones the
+    inspector offers "frozen" for, as ``main.py train --freeze`` does)."""
+    from core.finetune import module_nodes
+
+    return module_nodes(doc.graph, node_ids)
 
 
 def _plural(n: int, word: str) -> str:
