@@ -35,7 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from core.analysis_result import DTYPE_BYTES, Analysis, MemoryEstimate, NodeResult
-from core.analysis_structure import StructureLog, file_order_after, update_reach
+from core.analysis_structure import StructureLog, file_order_after, unsubscribe, update_reach
 from core.diagnostics import Diagnostic, Severity, fold
 from core.graph import Edge, Graph, Node, describe_cycle
 from core.layers.registry import get_spec, suggest
@@ -175,7 +175,7 @@ class Analyzer:
         if self._log is None and self._structure_version >= 0:
             # a second run: a long-lived analyzer (the editor's); analyze() runs once, never subscribes
             self._log = StructureLog(g, self._structure_version)
-            weakref.finalize(self, self._log.close)
+            weakref.finalize(self, unsubscribe, self._log.subscribe(g))
         dirty = g.params_changed_since(self._param_version)
         structural = g.structure_version != self._structure_version
         self._param_version = g.param_version

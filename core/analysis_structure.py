@@ -13,6 +13,7 @@ change before it. A rename, an overflow, or a version the log did not see mean a
 from __future__ import annotations
 
 import heapq
+import weakref
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
@@ -25,17 +26,20 @@ LOG_LIMIT = 10_000  # more changes than this between two runs: a full pass is ch
 class StructureLog:
     """The nodes and edges added and removed in ``graph`` since :meth:`reset`, from its events.
 
-    It holds no reference to its analyzer (the graph's events hold the log): the analyzer closes
-    it when it is collected (``weakref.finalize``), so throwaway analyzers leave nothing behind.
+    The graph's events hold the log; the log holds neither its analyzer nor the graph (a weak
+    reference): a cycle through the graph would leave the graph, and the GUI objects its events
+    reach, to the cyclic garbage collector, which may free Qt objects in the middle of a paint.
+    The analyzer unsubscribes it when it is collected (``weakref.finalize`` on :meth:`subscribe`'s
+    pairs), so throwaway analyzers leave nothing behind.
     """
 
-    __slots__ = ("edges_added", "edges_removed", "graph", "nodes_added", "nodes_removed", "overflow", "renamed",
-                 "seen", "subscriptions")
+    __slots__ = ("_graph", "edges_added", "edges_removed", "nodes_added", "nodes_removed", "overflow", "renamed",
+                 "seen")
 
     def __init__(self, graph: Graph, seen: int) -> None:
         """``seen``: the graph's structure version the analysis reflects (a log started after a change
         since then is incomplete: the change was not recorded)."""
-        self.graph = graph
+        self._graph = weakref.ref(graph)
         self.nodes_added: list[Node] = []
         self.nodes_removed: list[Node] = []
         self.edges_added: list[Edge] = []
@@ -43,16 +47,20 @@ class StructureLog:
         self.renamed = False
         self.overflow = False
         self.seen = seen  # the graph's version after the last recorded event
-        self.subscriptions: list[tuple[Event, Callable[..., Any]]] = [
+
+    def subscribe(self, graph: Graph) -> list[tuple[Event, Callable[..., Any]]]:
+        """Listen to ``graph``'s structural events; returns the pairs :func:`unsubscribe` takes."""
+        pairs: list[tuple[Event, Callable[..., Any]]] = [
             (graph.node_added, self._node_added), (graph.node_removed, self._node_removed),
             (graph.edge_added, self._edge_added), (graph.edge_removed, self._edge_removed),
             (graph.node_renamed, self._node_renamed)]
-        for event, callback in self.subscriptions:
+        for event, callback in pairs:
             event.sub(callback)
+        return pairs
 
-    def close(self) -> None:
-        for event, callback in self.subscriptions:
-            event.unsub(callback)
+    def _version(self) -> int:
+        graph = self._graph()
+        return graph.structure_version if graph is not None else -1
 
     def reset(self) -> None:
         """Forget what was recorded: the analysis now reflects the graph as it is."""
@@ -61,15 +69,15 @@ class StructureLog:
         self.edges_added.clear()
         self.edges_removed.clear()
         self.renamed = self.overflow = False
-        self.seen = self.graph.structure_version
+        self.seen = self._version()
 
     def complete(self) -> bool:
         """Whether the log describes every structural change since :meth:`reset` in terms
         :func:`update_reach` and the analyzer's structural pass follow (no rename, no overflow)."""
-        return not self.renamed and not self.overflow and self.seen == self.graph.structure_version
+        return not self.renamed and not self.overflow and self.seen == self._version()
 
     def _note(self, items: list[Node] | list[Edge], item: Node | Edge) -> None:
-        self.seen = self.graph.structure_version
+        self.seen = self._version()
         if self.overflow:
             return
         items.append(item)  # type: ignore[arg-type]
@@ -93,8 +101,13 @@ class StructureLog:
         self._note(self.edges_removed, edge)
 
     def _node_renamed(self, _old: str, _new: str) -> None:
-        self.seen = self.graph.structure_version
+        self.seen = self._version()
         self.renamed = True  # every edge of the node changed its ends: a full pass says it best
+
+
+def unsubscribe(pairs: list[tuple[Event, Callable[..., Any]]]) -> None:
+    for event, callback in pairs:
+        event.unsub(callback)
 
 
 def present(graph: Graph, edge: Edge) -> bool:
@@ -179,4 +192,4 @@ def update_reach(graph: Graph, reach: set[str], index: Mapping[str, int], output
     return lost
 
 
-__all__ = ["LOG_LIMIT", "StructureLog", "file_order_after", "present", "update_reach"]
+__all__ = ["LOG_LIMIT", "StructureLog", "file_order_after", "present", "unsubscribe", "update_reach"]

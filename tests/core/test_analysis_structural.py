@@ -217,6 +217,27 @@ def test_a_one_off_analysis_leaves_no_subscriber_on_the_graph_and_a_collected_on
     assert len(g.node_added) == before and len(g.edge_removed) == before
 
 
+def test_a_following_analyzer_leaves_no_cycle_through_the_graph() -> None:
+    """Freed by reference counting, not left to the cyclic collector: in the editor the graph's events
+    reach Qt objects, which the collector may free in the middle of a paint."""
+    import gc
+    import weakref
+
+    g = resnet_like()
+    a = Analyzer(g)
+    a.run()
+    a.run()
+    g.add_node("ReLU", "loose")
+    a.run()
+    graph_ref, analyzer_ref = weakref.ref(g), weakref.ref(a)
+    gc.disable()
+    try:
+        del a, g
+        assert graph_ref() is None and analyzer_ref() is None
+    finally:
+        gc.enable()
+
+
 def test_undoing_a_delete_puts_the_node_back_in_its_place_in_the_order() -> None:
     g = resnet_like()
     a = Analyzer(g)

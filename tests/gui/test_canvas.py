@@ -320,7 +320,11 @@ def test_nodes_without_positions_are_laid_out_on_load(qtbot, qapp):
         n.pos = None
     doc = Document.from_project(project)
     assert not doc.is_modified()
-    assert_no_overlaps(make_view(qtbot, doc).canvas)
+    # keep the view while it is shown: qtbot holds it weakly, and a shown view left to the garbage
+    # collector can be freed in the middle of its own paint (a segfault, depending on GC timing)
+    view = make_view(qtbot, doc)
+    assert_no_overlaps(view.canvas)
+    view.close()
     doc.dispose()
     # only some without a place: the others stay where the file put them
     project = load_project(DEMO)
@@ -329,7 +333,9 @@ def test_nodes_without_positions_are_laid_out_on_load(qtbot, qapp):
         n.pos = None if n.id in ("relu2", "fc3") else (0.0, i * 200.0)
     doc = Document.from_project(project)
     assert g.nodes["conv2"].pos == (0.0, 800.0) and g.nodes["relu2"].pos is not None
-    assert_no_overlaps(make_view(qtbot, doc).canvas)
+    view = make_view(qtbot, doc)
+    assert_no_overlaps(view.canvas)
+    view.close()
     doc.dispose()
 
 
