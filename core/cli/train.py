@@ -125,6 +125,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--weights", metavar="W", help="start from pretrained weights: DEFAULT or a torchvision weights "
                                                    "name (IMAGENET1K_V2), downloaded into torch hub's cache, or a "
                                                    ".pth/.pt/.safetensors file or run folder")
+    p.add_argument("--no-weights", dest="no_weights", action="store_true",
+                   help="start fresh although the project records pretrained weights (which it loads otherwise)")
     p.add_argument("--freeze", metavar="NODE_OR_BLOCK[,…]", help="freeze these nodes or blocks (e.g. layer1,layer2)")
     p.add_argument("--lr-mult", dest="lr_mult", metavar="NODE_OR_BLOCK=X[,…]",
                    help="learning-rate multipliers per node or block (e.g. fc=10,layer4=2)")
@@ -188,6 +190,10 @@ def run(args: argparse.Namespace) -> int:
     except TrainingFailure as exc:
         raise UsageError(str(exc)) from None
     _fine_tune_edits(project, args)
+    if args.weights is not None and args.no_weights:
+        raise UsageError("--weights and --no-weights contradict each other: give one")
+    if args.weights is None and not args.no_weights and args.resume is None:
+        args.weights = _recorded_weights(project)
     weights_label, weights_error = _check_weights(project, args.weights)
 
     # Before a byte is allocated: a network too big for this machine is one sentence, exit 1 (the
@@ -266,6 +272,22 @@ def _fine_tune_edits(project: Any, args: argparse.Namespace) -> None:
                 set_lr_mults(project.graph, parse_lr_mults(text))
         except (KeyError, FineTuneError) as exc:
             raise UsageError(f"{option}: {exc}") from None
+
+
+def _recorded_weights(project: Any) -> str | None:
+    """The weights the project file records (loaded again as if given with --weights), said on stderr."""
+    from core.project import ProjectError
+
+    try:
+        from core.training.weights import recorded_source
+
+        source = recorded_source(project)
+    except ProjectError as exc:
+        raise UsageError(str(exc)) from None
+    if source is not None:
+        print(f"starting from the weights the project records: {source} (--no-weights starts fresh)",
+              file=sys.stderr)
+    return source
 
 
 def _check_weights(project: Any, spec: str | None) -> tuple[str | None, tuple[type[Exception], ...]]:

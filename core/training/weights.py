@@ -454,6 +454,20 @@ def project_weights(project: Project) -> dict[str, Any] | None:
     return {"source": source, "sha256": sha}
 
 
+def recorded_source(project: Project) -> str | None:
+    """The weights source the project file records, to load again (``None`` when it records none): a
+    relative file path is read from the project file's folder when the file is there."""
+    entry = project_weights(project)
+    if entry is None:
+        return None
+    source = str(entry["source"])
+    if project.path is not None and not Path(source).is_absolute():
+        beside = Path(project.path).parent / source
+        if beside.exists():
+            return str(beside)
+    return source
+
+
 def set_project_weights(project: Project, report: WeightsReport) -> None:
     """Record where the project's weights came from (saved with the project file)."""
     entry: dict[str, Any] = {"source": report.source}
@@ -504,4 +518,4 @@ def describe(spec: WeightsSpec) -> str:
 
 __all__ = ["InputPipeline", "WeightsCancelled", "WeightsError", "WeightsReport", "WeightsSpec", "apply_weights",
            "best_mapping", "describe", "fetch", "load_weights", "owner", "project_arch", "project_pipeline",
-           "project_weights", "read_weights_file", "resolve", "set_project_weights", "state_from"]
+           "project_weights", "read_weights_file", "recorded_source", "resolve", "set_project_weights", "state_from"]

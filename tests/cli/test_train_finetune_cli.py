@@ -139,3 +139,29 @@ def test_train_frozen_bn_turns_the_setting_off() -> None:
     args = build_parser().parse_args(["train", "x.json", "--train-frozen-bn"])
     assert overrides(args) == {"frozen_bn_eval": False}
     assert overrides(build_parser().parse_args(["train", "x.json"])) == {}
+
+
+def test_a_project_that_records_weights_trains_from_them_unless_told_not_to(
+        tmp_path: Path, files: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """The project file's ``weights`` entry is loaded again (a path relative to the project file is
+    read from its folder); --no-weights starts fresh."""
+    project_path, weights = files
+    from core.project import load_project
+
+    project = load_project(project_path)
+    project.extra["weights"] = {"source": Path(weights).name}  # relative: beside the project file
+    save_project(project, project_path)
+    code = main(["train", project_path, *DATA, "--json", "--replace-head", "--out", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    first = json.loads(captured.out.splitlines()[0])
+    assert first["weights"]["source"] == weights and first["weights"]["kept"] > 0
+    assert f"starting from the weights the project records: {weights} (--no-weights starts fresh)" in captured.err
+
+    code = main(["train", project_path, *DATA, "--json", "--replace-head", "--no-weights",
+                 "--out", str(tmp_path / "fresh")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "weights" not in json.loads(captured.out.splitlines()[0])
+    assert main(["train", project_path, *DATA, "--weights", weights, "--no-weights"]) == 2
+    assert "contradict" in capsys.readouterr().err
