@@ -287,6 +287,19 @@ class TrainingPanel(QWidget):
 
     # ---------------------------------------------------------------------------------- document
 
+    def _recorded_weights(self) -> str | None:
+        """The pretrained weights the project records, loaded by a new run unless weights from the editor
+        (Load Pretrained Weights, a run's Load weights) are carried instead."""
+        if self.loaded_weights is not None or self.doc is None or "weights" not in self.doc.project.extra:
+            return None
+        from core.project import ProjectError
+        from core.training.weights import recorded_source
+
+        try:
+            return recorded_source(self.doc.project)
+        except ProjectError:
+            return None  # a malformed entry: the file's loader names it; the run starts fresh
+
     def set_document(self, doc: Any) -> None:
         """Observe ``doc`` (the window calls this whenever it shows another document)."""
         if self.doc is not None:
@@ -424,7 +437,8 @@ class TrainingPanel(QWidget):
             request = RunRequest(project=Project(graph=graph, name=name, training=cfg.to_dict(only_changed=True),
                                                  extra=dict(self.doc.project.extra)),
                                  config=cfg, run_dir=default_run_dir(name, self.runs_root),
-                                 weights=self.loaded_weights, probes=self.maps.nodes, data=self._opened_data(cfg))
+                                 weights=self.loaded_weights, probes=self.maps.nodes, data=self._opened_data(cfg),
+                                 weights_spec=self._recorded_weights())
         from core.analysis import analyze
         from core.memory_guard import training_device_problem
 

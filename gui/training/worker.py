@@ -76,6 +76,7 @@ class RunRequest:
     resume_from: Path | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     weights: tuple[Any, Graph] | None = None  # (module, its graph) to carry unchanged nodes' weights from
+    weights_spec: str | None = None  # pretrained weights to load before the first batch (the project's record)
     probes: Sequence[str] = ()
     data: DataSource | None = None
 
@@ -91,7 +92,8 @@ class RunRequest:
         setup steps and the data source's messages through ``status``)."""
         session = TrainingSession(self.project, self.config, callbacks, run_dir=self.run_dir,
                                   resume_from=self.resume_from, overrides=self.overrides, data=self.data,
-                                  weights=self.weights, step=status, log=status, built=built)
+                                  weights=self.weights, step=status, log=status, built=built,
+                                  weights_spec=self.weights_spec)
         session.set_probes(self.probes)
         return session
 
