@@ -154,7 +154,8 @@ def attach(window: MainWindow) -> None:
     source = recorded_source(doc)
     if source is not None:
         ref = weakref.ref(window)
-        text = f"This project's weights come from {source}: Train ▸ Load Pretrained Weights… loads them again"
+        text = (f"This project's weights come from {source}: a run starts from them; Train ▸ Load Pretrained "
+                "Weights… shows them on the canvas")
         # after the window's own "Opened …" line, which follows set_document
         QTimer.singleShot(0, lambda: _call(ref, lambda w: w.show_status(text, STATUS_MS)))
 

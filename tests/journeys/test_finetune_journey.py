@@ -190,8 +190,9 @@ def test_finetune_resnet18_on_my_images(qtbot, isolated: Path, monkeypatch) -> N
     assert window.files.open_path(target, ask=False)
     settle()
     assert window.doc is not doc and window.doc.project.extra["weights"]["source"] == str(weights)
-    assert window.statusBar().currentMessage() == (f"This project's weights come from {weights}: "
-                                                   "Train ▸ Load Pretrained Weights… loads them again")
+    assert window.statusBar().currentMessage() == (
+        f"This project's weights come from {weights}: a run starts from them; Train ▸ Load Pretrained Weights… "
+        "shows them on the canvas")
     assert badge_texts(window.view.canvas.nodes["conv1"]) == []  # not loaded yet: no weight map
     reopened: list[str] = []
 
