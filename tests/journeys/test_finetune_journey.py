@@ -178,6 +178,18 @@ def test_finetune_resnet18_on_my_images(qtbot, isolated: Path, monkeypatch) -> N
     saved = json.loads((panel.run_dir / "graph.json").read_text())
     assert sum(1 for n in saved["graph"]["nodes"] if n.get("frozen")) == 12 + 14
 
+    # ... and the Evaluation tab shows where it errs: the 4×4 confusion matrix of my classes
+    view = window.training.evaluation
+    assert view is not None
+    panel.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.evaluation is not None and not view.busy, timeout=60_000)
+    settle()
+    ev = view.evaluation
+    assert ev.classes == list(panel.settings.data.classes) and len(ev.confusion) == 4
+    assert sum(map(sum, ev.confusion)) == ev.count
+    assert view.matrix.isVisible() and view.summary.text().startswith(f"<b>{panel.run_dir.name}</b> · epoch 1")
+    assert [lab.text for lab in view.matrix.drawn_labels if lab.axis == "true"] == ev.classes
+
     # 5. Save: the project file records where the weights came from; reopened, the window says how to
     # load them again and the Load dialog starts on that file
     from PySide6.QtWidgets import QFileDialog
