@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from core.explain import GraphDiff, diff_configs, diff_graphs
 from core.layers import get_spec
-from core.training.runs import RunFolder, RunFolderError, run_status
+from core.training.runs import LABEL_FILE, RUNNING, RunFolder, RunFolderError, run_status
 from gui.theme import current_theme
 from gui.training.plots import OVERLAY_COLOURS, legend_above, short_label
 
@@ -121,11 +121,45 @@ class RunRecord:
         return rec
 
 
+# The files a run record is read from: a folder none of whose files changed (size and time) since it
+# was read is not read again. Rescanning a runs folder read every file of every run on the GUI thread
+# (the soak's stalls in read_json and read_metrics, at each run end, with 20 runs in the folder).
+_RECORD_FILES = ("config.json", "graph.json", "metrics.csv", "run.json", LABEL_FILE)
+_records: dict[Path, tuple[tuple[tuple[int, int] | None, ...], RunRecord]] = {}
+
+
+def _stamp(path: Path) -> tuple[tuple[int, int] | None, ...]:
+    out: list[tuple[int, int] | None] = []
+    for name in _RECORD_FILES:
+        try:
+            st = (path / name).stat()
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def read_run(path: Path) -> RunRecord:
+    """The run folder's record, read again only when one of its files changed; a run still shown as
+    running has its status asked again (its process may have ended without a word)."""
+    stamp = _stamp(path)
+    cached = _records.get(path)
+    if cached is not None and cached[0] == stamp:
+        rec = cached[1]
+        if rec.status == RUNNING:
+            rec.status = run_status(RunFolder(path))
+        return rec
+    rec = RunRecord.read(path)
+    _records[path] = (stamp, rec)
+    return rec
+
+
 def scan_runs(root: Path) -> list[RunRecord]:
     """Every run folder (one holding config.json) directly under ``root``, newest first."""
     if not root.is_dir():
         return []
-    found = [RunRecord.read(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+    found = [read_run(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
     return sorted(found, key=lambda r: (r.started, r.name), reverse=True)
 
 
@@ -478,7 +512,7 @@ class RunsPanel(QWidget):
         if key not in self.records:
             self.refresh()
             return
-        rec = RunRecord.read(path)
+        rec = read_run(path)
         self.records[key] = rec
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)

@@ -78,3 +78,40 @@ def test_a_foreign_metrics_file_with_words_does_not_break_the_list(qtbot, tmp_pa
     assert panel.item_for(good.path).text(3) == "25.0%"
     assert panel.item_for(foreign.path) is not None and panel.item_for(foreign.path).text(3) == "–"
     assert panel.item_for(undecodable.path) is not None
+
+
+def test_a_rescan_reads_only_the_runs_whose_files_changed(tmp_path, monkeypatch):
+    """The Runs tab rescans at every run end: unchanged folders are not read again (a run still
+    running has its status asked again), a folder whose metrics grew is."""
+    import gui.training.runs as runs_module
+
+    for i in range(3):
+        _run(tmp_path, f"run{i}")
+    live = _run(tmp_path, "live")
+    mark_running(live)  # this process: alive
+    first = {r.name: r for r in runs_module.scan_runs(tmp_path)}
+    assert first["live"].status == "running"
+
+    reads: list[str] = []
+    real = runs_module.RunRecord.read
+
+    def counting(path):  # type: ignore[no-untyped-def]
+        reads.append(path.name)
+        return real(path)
+
+    asked: list[str] = []
+    real_status = runs_module.run_status
+
+    def status(folder):  # type: ignore[no-untyped-def]
+        asked.append(folder.path.name)
+        return real_status(folder)
+
+    monkeypatch.setattr(runs_module.RunRecord, "read", staticmethod(counting))
+    monkeypatch.setattr(runs_module, "run_status", status)
+    again = {r.name: r for r in runs_module.scan_runs(tmp_path)}
+    assert reads == [] and asked == ["live"]
+    assert again.keys() == first.keys() and again["run1"].metrics == first["run1"].metrics
+
+    RunFolder(tmp_path / "run1").write_metrics([{"epoch": 1, "val_acc": 0.25}, {"epoch": 2, "val_acc": 0.5}])
+    third = {r.name: r for r in runs_module.scan_runs(tmp_path)}
+    assert reads == ["run1"] and third["run1"].best_val_acc == 0.5
