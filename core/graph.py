@@ -390,7 +390,8 @@ class Graph:
     def remove_node(self, node_id: str) -> tuple[Node, list[Edge], list[tuple[str, int]]]:
         """Remove a node with its edges and group memberships; returns them for undo."""
         node = self.node(node_id)
-        edges = self.in_edges(node_id) + self.out_edges(node_id)
+        # once each: a wire from the node to itself (a file may hold one) is in both lists
+        edges = list(dict.fromkeys(self.in_edges(node_id) + self.out_edges(node_id)))
         for e in edges:
             self._remove_edge_quiet(e)
             self.edge_removed.emit(e)

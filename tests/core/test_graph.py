@@ -293,3 +293,16 @@ def test_insert_node_at_its_old_file_position() -> None:
     assert g.topo_order() == ["input", "conv", "relu", "add", "out"]
     with pytest.raises(DuplicateIdError):
         g.insert_node(node, 0)
+
+
+def test_removing_a_node_wired_to_itself_in_a_file_removes_the_wire_once():
+    import json
+
+    from core.project import loads_project
+
+    data = {"format": "netcanvas-project", "version": 1, "graph": {
+        "nodes": [{"id": "i", "type": "Input", "params": {"shape": [4]}}, {"id": "r", "type": "ReLU"}],
+        "edges": [{"from": "i", "to": "r"}, {"from": "r", "to": "r", "port": 1}]}}
+    g = loads_project(json.dumps(data)).graph
+    _, edges, _ = g.remove_node("r")
+    assert list(g.nodes) == ["i"] and g.edges == [] and len(edges) == 2
