@@ -73,7 +73,8 @@ def test_the_cli_prints_the_note(tmp_path: Path, capsys: pytest.CaptureFixture[s
     project.extra["weights"] = {"source": RESNET}
     path = save_project(project, tmp_path / "lenet.json")
     code = main(["train", str(path), "--dataset", f"folder:{root}", "--val-fraction", "0.5", "--batch-size", "4",
-                 "--device", "cpu", "--epochs", "1", "--workers", "0", "--out", str(tmp_path / "run")])
+                 "--device", "cpu", "--epochs", "1", "--workers", "0", "--out", str(tmp_path / "run"),
+                 "--no-weights"])  # the recorded torchvision weights' pipeline, without fetching them (offline here)
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert f"warning: {SENTENCE}" in captured.err.splitlines()

@@ -138,6 +138,10 @@ def test_a_run_from_the_panel_says_the_advice_and_trains(qtbot, tmp_path: Path,
     assert panel.settings.wait_for_data() is not None
     said: list[str] = []
     panel.message.connect(said.append)
+    from core.compiler import compile_graph
+
+    # weights from the editor are carried: the run does not fetch the recorded torchvision weights (offline here)
+    panel.loaded_weights = (compile_graph(_doc.graph), _doc.graph.copy())
     with qtbot.waitSignal(panel.run_finished, timeout=120_000) as blocker:
         assert panel.start()  # advice only: the run is not refused
     assert panel.worker is not None
