@@ -41,6 +41,7 @@ from core.graph import Edge, Graph, Node, describe_cycle
 from core.layers.registry import get_spec, suggest
 from core.layers.spec import (
     GLOBAL,
+    UNKNOWN_FIELD,
     Fix,
     FixAction,
     Inferred,
@@ -473,6 +474,8 @@ class Analyzer:
                             diags = []
                         self._head_note(nid, rf, shape_key if n_in == 1 else shape_key[0], diags)
                     rf = GLOBAL_RF
+                elif rule is UNKNOWN_FIELD:  # a sequence layer: its field is not computed yet
+                    rf = None
                 elif rf.size is not None:
                     rf = apply_rule(rf, rule)
         # tuple.__new__ builds the named tuple without the Python-level __new__ that NodeResult(...) calls

@@ -199,6 +199,8 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
     frozen_params = a.total_params - a.trainable_params
     args = input_names(plan.inputs)
     shapes = [plan.nodes[i].out_shapes[0] for i in plan.inputs]
+    tokens = token_inputs(plan)
+    examples = list(zip(plan.inputs, shapes, strict=True))
     if len(plan.inputs) == 1:
         inputs_text = f"Input: N×{fmt_shape(shapes[0])} (a batch of {fmt_shape(shapes[0])} samples)."
     else:  # several Inputs: forward takes them in file order
@@ -243,12 +245,23 @@ def python_source(graph: Graph, name: str = "Network", *, plan: Plan | None = No
         "",
         'if __name__ == "__main__":',
         f"    model = {cls}()",
-        f"    print(model({', '.join('torch.zeros(2, ' + ', '.join(str(d) for d in s) + ')' for s in shapes)}))",
+        f"    print(model({', '.join(_zeros_source(s, i in tokens) for i, s in examples)}))",
         "",
     ]
     source = "\n".join(header + body)
     _check_builds(source, cls)
     return source
+
+
+def token_inputs(plan: Plan) -> frozenset[str]:
+    """The Inputs that feed a layer taking integer ids (Embedding): their example tensors are long, not float."""
+    return frozenset(src for node in plan.nodes.values() if node.spec.int_inputs
+                     for src, _ in node.inputs if src in plan.inputs)
+
+
+def _zeros_source(shape: Sequence[int], ids: bool) -> str:
+    """``torch.zeros(2, 3, 32, 32)``: a batch of two example samples (token ids: ``dtype=torch.long``)."""
+    return f"torch.zeros(2, {', '.join(str(d) for d in shape)}{', dtype=torch.long' if ids else ''})"
 
 
 def _check_builds(source: str, cls: str) -> None:
@@ -359,7 +372,9 @@ def export_onnx(graph: Graph, path: str | os.PathLike[str], *, model: nn.Module 
     was_training = model.training
     model.eval()
     args = input_names(plan.inputs)
-    examples = tuple(torch.zeros(2, *plan.nodes[i].out_shapes[0]) for i in plan.inputs)
+    tokens = token_inputs(plan)
+    examples = tuple(torch.zeros(2, *plan.nodes[i].out_shapes[0], dtype=torch.long if i in tokens else torch.float32)
+                     for i in plan.inputs)
     target = Path(path)
     outputs = [safe_name(var_name(o)) for o in plan.outputs]
     remove_stale_temp_files(target, suffix=".onnx")  # what a killed export left beside the target

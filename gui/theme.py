@@ -73,6 +73,7 @@ _CATEGORY_LIGHT = {
     Category.ACTIVATION.value: "#e0892b",
     Category.LINEAR.value: "#c8416a",
     Category.DROPOUT.value: "#7b8a3a",
+    Category.RECURRENT.value: "#a0522d",
     Category.SHAPE.value: "#6f7a8a",
     Category.MERGE.value: "#2c9c4a",
 }
@@ -85,6 +86,7 @@ _CATEGORY_DARK = {
     Category.ACTIVATION.value: "#f0a350",
     Category.LINEAR.value: "#e66a91",
     Category.DROPOUT.value: "#a6b65c",
+    Category.RECURRENT.value: "#d2875a",
     Category.SHAPE.value: "#96a2b3",
     Category.MERGE.value: "#4fc46d",
 }

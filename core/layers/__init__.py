@@ -15,6 +15,7 @@ from core.layers import (  # noqa: F401  (imported for their registrations)
     pad,
     param,
     pool,
+    recurrent,
     select,
     shape,
 )

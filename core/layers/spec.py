@@ -41,6 +41,7 @@ class Category(StrEnum):
     ACTIVATION = "Activation"
     LINEAR = "Linear"
     DROPOUT = "Dropout"
+    RECURRENT = "Recurrent"  # sequences: Embedding, RNN, LSTM, GRU
     SHAPE = "Shape"
     MERGE = "Merge"
 
@@ -242,6 +243,19 @@ class _Global:
 GLOBAL: Any = _Global()
 
 
+class _UnknownField:
+    """Sentinel: the layer's receptive field is not computed (a sequence layer, whose field is the whole
+    sequence or its prefix, DESIGN.md §5): analysis shows it, and the fields after it, as unknown."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNKNOWN_FIELD"
+
+
+UNKNOWN_FIELD: Any = _UnknownField()
+
+
 class Scale:
     """Receptive-field rule for resampling by ``factor`` per axis (Upsample): jump /= factor."""
 
@@ -270,7 +284,7 @@ class Inferred:
 
 
 InferFn = Callable[[Params, Sequence[Shape]], Inferred]
-WindowFn = Callable[[Params, Sequence[Shape]], "Window | _Global | Scale | None"]
+WindowFn = Callable[[Params, Sequence[Shape]], "Window | _Global | _UnknownField | Scale | None"]
 BuildFn = Callable[[Params], "torch.nn.Module"]
 ShortFn = Callable[[Params], str]
 FromModuleFn = Callable[["torch.nn.Module"], dict[str, Any]]
@@ -324,6 +338,8 @@ class LayerSpec:
     feature_maps: bool = False  # the training dock's Maps tab shows this layer's output by default
     fit_role: FitRole | None = None  # to the data-fit check; every registered type declares one
     width_param: str | None = None  # a head's parameter that sets the output width (out_features)
+    # Takes integer ids, not floats (Embedding): examples fed to it (conformance tests) are token ids.
+    int_inputs: bool = False
 
     # -- parameters ---------------------------------------------------------------------------
     def param(self, name: str) -> ParamSpec:

@@ -24,7 +24,7 @@ from core.analysis import analyze
 from core.compiler import compile_graph, plan_graph
 from core.export import ExportError, class_name, constructor, doc_text, python_source, safe_name
 from core.graph import Graph
-from core.layers import all_specs
+from core.layers import all_specs, get_spec
 from core.project import load_project
 from tests.conftest import ROOT
 from tests.core.test_compiler import chain_graph, residual_graph
@@ -178,7 +178,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, A
         model.eval()
         shape = analyze(g).input_shape
         assert shape is not None
-        x = torch.randn(2, *shape)
+        ids = any(getattr(get_spec(g.node(n).type), "int_inputs", False) for n in g.nodes)
+        x = torch.randint(0, 2, (2, *shape)) if ids else torch.randn(2, *shape)  # Embedding: token ids
         with torch.no_grad():
             expected[name] = model(x)
         src = python_source(g, f"Test {name}")
