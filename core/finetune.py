@@ -17,6 +17,7 @@ import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from core.graph import Graph, lr_mult_problem
 from core.layers.registry import get_spec
@@ -157,13 +158,24 @@ def expand(graph: Graph, item_ids: Iterable[str]) -> list[str]:
     return list(out)
 
 
-def module_nodes(graph: Graph, node_ids: Iterable[str]) -> list[str]:
-    """The nodes among ``node_ids`` that are modules, each once: the ones a frozen flag means anything
-    for (an Input, an Output or a functional Add has nothing to freeze)."""
+def module_nodes(graph: Graph, node_ids: Iterable[str], analysis: Any = None) -> list[str]:
+    """The nodes among ``node_ids`` that hold state, each once: the ones freezing means anything for
+    (parameters, or BatchNorm's running statistics, which a frozen node keeps in eval mode). An Input,
+    an Output, a functional Add, a ReLU or a pool has nothing to freeze. A node whose counts are
+    unknown (an error upstream) counts as holding state when it is a module. ``analysis``: the
+    graph's, when the caller has it (else it is computed)."""
+    ids = list(dict.fromkeys(node_ids))
+    if analysis is None:
+        from core.analysis import analyze
+
+        analysis = analyze(graph)
     out = []
-    for n in dict.fromkeys(node_ids):
+    for n in ids:
         spec = get_spec(graph.nodes[n].type) if n in graph.nodes else None
-        if spec is not None and spec.is_module:
+        if spec is None or not spec.is_module:
+            continue
+        r = analysis.nodes.get(n)
+        if r is None or r.params is None or (r.params or 0) + (r.buffers or 0) > 0:
             out.append(n)
     return out
 

@@ -20,11 +20,11 @@ from gui.document import Document
 
 
 def trainable_nodes(doc: Document, node_ids: Iterable[str]) -> list[str]:
-    """The nodes among ``node_ids`` that are modules (:func:`core.finetune.module_nodes`: the ones the
-    inspector offers "frozen" for, as ``main.py train --freeze`` does)."""
+    """The nodes among ``node_ids`` that hold state (:func:`core.finetune.module_nodes`, as
+    ``main.py train --freeze`` freezes them)."""
     from core.finetune import module_nodes
 
-    return module_nodes(doc.graph, node_ids)
+    return module_nodes(doc.graph, node_ids, doc.analysis)
 
 
 def _plural(n: int, word: str) -> str:

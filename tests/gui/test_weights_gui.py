@@ -74,7 +74,8 @@ def test_a_block_is_frozen_and_unfrozen_as_a_whole(qtbot) -> None:
     menu = build_menu(view, view.mapFromScene(titles[0].sceneBoundingRect().center()))
     assert menu is not None
     _action(menu, "Freeze layer1").trigger()
-    assert doc.undo_stack.undoText() == "Freeze layer1 (12 layers)"
+    assert doc.undo_stack.undoText() == "Freeze layer1 (8 layers)"  # convolutions and BatchNorms: not the ReLUs
+    assert not doc.graph.nodes["layer1.0.relu"].frozen
     assert all(doc.graph.nodes[n].frozen for n in ("layer1.0.conv1", "layer1.1.bn2"))
     menu = build_menu(view, view.mapFromScene(titles[0].sceneBoundingRect().center()))
     assert menu is not None

@@ -151,7 +151,7 @@ def test_finetune_resnet18_on_my_images(qtbot, isolated: Path, monkeypatch) -> N
     titles = {i.group_id: i for i in window.view.canvas.items() if isinstance(i, FrameTitleItem)}
     right_click_menu(window, titles["layer1"], "Freeze layer1")
     right_click_menu(window, titles["layer2"], "Freeze layer2")
-    assert doc.undo_stack.undoText() == "Freeze layer2 (14 layers)"
+    assert doc.undo_stack.undoText() == "Freeze layer2 (10 layers)"
     assert badge_texts(cards["layer1.0.conv1"]) == ["frozen", "pretrained"]
     assert badge_texts(cards["layer2.0.downsample.0"]) == ["frozen", "pretrained"]
     assert badge_texts(cards["layer3.0.conv1"]) == ["pretrained"]
@@ -176,7 +176,7 @@ def test_finetune_resnet18_on_my_images(qtbot, isolated: Path, monkeypatch) -> N
     assert not torch.equal(ckpt["model"]["layer4.1.conv2.weight"], loaded["layer4.1.conv2.weight"])
     assert ckpt["model"]["fc.weight"].shape == (4, 512)
     saved = json.loads((panel.run_dir / "graph.json").read_text())
-    assert sum(1 for n in saved["graph"]["nodes"] if n.get("frozen")) == 12 + 14
+    assert sum(1 for n in saved["graph"]["nodes"] if n.get("frozen")) == 8 + 10  # convolutions and BatchNorms
 
     # ... and the Evaluation tab shows where it errs: the 4×4 confusion matrix of my classes
     view = window.training.evaluation
