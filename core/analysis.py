@@ -54,6 +54,7 @@ from core.layers.spec import (
     numel,
     set_param_fix,
 )
+from core.memo_keys import params_key
 from core.module_names import clashes_after, id_clashes, id_prefixes
 from core.receptive_field import GLOBAL_RF, ReceptiveField, apply_rule, compile_rule, merge_fields
 from core.repairs import merge_fix
@@ -68,39 +69,6 @@ _resolve_memo: dict[tuple[Any, ...], tuple[int, dict[str, Any] | ParamError]] = 
 _infer_memo: dict[int, dict[Any, tuple[Inferred, Any, int, Any] | LayerError]] = {}
 _key_ids = itertools.count()
 _CACHE_KEY = "analysis"  # Node.cache entry: (rev, interned key, resolved params or ParamError, spec)
-
-
-def _freeze(value: Any) -> Any:
-    """A hashable stand-in for a JSON-like value that keeps ``True``, ``1`` and ``1.0`` apart."""
-    cls = value.__class__
-    if cls is list or cls is tuple:
-        return (list, *(_freeze(v) for v in value))
-    if cls is dict:
-        return (dict, *((str(k), _freeze(v)) for k, v in value.items()))
-    try:
-        hash(value)
-    except TypeError:
-        return (object, repr(value))
-    return (cls, value)
-
-
-_SCALARS = frozenset((int, float, bool, str, type(None)))
-
-
-def _params_key(params: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The memo key of a node's user params: scalars and flat lists take a fast path (they are
-    all a layer declaration accepts); anything else goes through :func:`_freeze`. Key order follows
-    the dict, so the same params in another order only miss the memo."""
-    out: list[Any] = []
-    for k, v in params.items():
-        cls = v.__class__
-        if cls in _SCALARS:
-            out.append((k, cls, v))
-        elif cls is list and all(x.__class__ is int for x in v):
-            out.append((k, list, tuple(v)))
-        else:
-            out.append((k, _freeze(v)))
-    return tuple(out)
 
 
 def _infer(spec: LayerSpec, params: Mapping[str, Any],
@@ -326,7 +294,7 @@ class Analyzer:
     # -- one node -----------------------------------------------------------------------------
     @staticmethod
     def _resolve(node: Node, spec: LayerSpec) -> tuple[int, int, dict[str, Any] | ParamError, LayerSpec]:
-        key = (spec.type, _params_key(node.params))
+        key = (spec.type, params_key(node.params))
         hit = _resolve_memo.get(key)
         if hit is None:
             resolved: dict[str, Any] | ParamError
