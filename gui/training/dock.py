@@ -79,6 +79,7 @@ class TrainingPanel(QWidget):
         self.worker: TrainingWorker | None = None
         self.last_summary: RunSummary | None = None
         self.run_graph: dict[str, Any] | None = None  # the graph (file form) the current/last run trained
+        self.run_doc: Any = None  # the document that run was started from (the "graph changed" chip compares)
         self.run_dir: Path | None = None
         self.run_info: RunInfo | None = None
         self.loaded_weights: tuple[Any, Any] | None = None  # (module, graph) from "Load weights"
@@ -288,8 +289,7 @@ class TrainingPanel(QWidget):
     # ---------------------------------------------------------------------------------- document
 
     def _recorded_weights(self) -> str | None:
-        """The pretrained weights the project records, loaded by a new run unless weights from the editor
-        (Load Pretrained Weights, a run's Load weights) are carried instead."""
+        """The project's recorded pretrained weights for a new run (None: the editor's are carried instead)."""
         if self.loaded_weights is not None or self.doc is None or "weights" not in self.doc.project.extra:
             return None
         from core.project import ProjectError
@@ -298,10 +298,12 @@ class TrainingPanel(QWidget):
         try:
             return recorded_source(self.doc.project)
         except ProjectError:
-            return None  # a malformed entry: the file's loader names it; the run starts fresh
+            return None
 
     def set_document(self, doc: Any) -> None:
         """Observe ``doc`` (the window calls this whenever it shows another document)."""
+        if doc is not self.doc:  # another project's loaded weights and last run do not carry over here
+            self.loaded_weights, self.run_doc = None, self.run_doc if self.running else None
         if self.doc is not None:
             for signal, slot in self._doc_connections():
                 try:
@@ -380,7 +382,7 @@ class TrainingPanel(QWidget):
             self.maps.set_nodes(sources)
 
     def _update_changed_chip(self) -> None:
-        if self.run_graph is None or self.doc is None:
+        if self.run_graph is None or self.doc is None or self.run_doc is not self.doc:  # another project's run
             self.changed_chip.hide()
             return
         diff = diff_graphs(self.run_graph, graph_to_dict(self.doc.graph))
@@ -449,7 +451,7 @@ class TrainingPanel(QWidget):
             self.show_problem(too_big)
             return False
         run_dir = request.run_dir
-        self.run_graph = graph_to_dict(graph)
+        self.run_graph, self.run_doc = graph_to_dict(graph), self.doc
         self.run_dir = run_dir
         self.plots.clear()
         self.maps.clear()
