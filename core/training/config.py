@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.training.options import AMP_MODES, LOSSES, OPTIMIZERS, SCHEDULES, aliases, all_params
+from core.training.tasks import task_option
 
 
 class ConfigError(ValueError):
@@ -26,7 +27,12 @@ class ConfigError(ValueError):
 class TrainConfig:
     """Training settings (defaults match the demo: LeNet-5 on shapes with SGD)."""
 
+    task: str = "classification"  # a core.training.tasks name: what the data, loss and metrics are
     dataset: str = "shapes"
+    tokenize: str = "char"  # text datasets: "char" or "word" tokens
+    prompt: str = ""  # language models: the generated text's start ("": the validation text's first tokens)
+    temperature: float = 1.0
+    generate_length: int = 100
     data_root: str | None = None  # where mnist/fashion-mnist/cifar10 files live (or are downloaded to)
     download: bool = True
     train_size: int | None = None  # generated size (shapes, synthetic) or cap (others)
@@ -123,6 +129,14 @@ class TrainConfig:
         self.schedule = aliases(SCHEDULES).get(schedule, schedule)
         self.loss = str(self.loss).lower().replace("-", "_")
         self.amp = str(self.amp).lower()
+        try:
+            self.task = task_option(str(self.task)).name
+        except KeyError as exc:
+            raise ConfigError(f"training.task: {exc.args[0]}") from None
+        self.tokenize = str(self.tokenize).lower()
+        _choice("tokenize", self.tokenize, ("char", "word"))
+        if not isinstance(self.prompt, str):
+            raise ConfigError(f"training.prompt: must be text, got {self.prompt!r}")
         _choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
         _choice("schedule", self.schedule, tuple(SCHEDULES))
         _choice("loss", self.loss, tuple(LOSSES))

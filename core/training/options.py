@@ -154,7 +154,14 @@ FROZEN_BN_EVAL = ParamOption("frozen_bn_eval", "Frozen BatchNorm in eval mode",
                              "BatchNorm layers that are frozen keep their running statistics (eval mode) "
                              "while the rest trains", bool, flag="--train-frozen-bn", flag_value=False)
 
+TEMPERATURE = ParamOption("temperature", "Temperature",
+                          "language models: sampling temperature of the generated text (lower: safer)", float,
+                          Range(0, above_minimum=True), form=(0.05, 10.0), decimals=2)
+GENERATE_LENGTH = ParamOption("generate_length", "Generated tokens",
+                              "language models: tokens generated after each epoch (0: none)", int, Range(0),
+                              form=(0, 10_000))
 GENERAL_PARAMS = (BATCH_SIZE, EPOCHS, SEED, FROZEN_BN_EVAL)  # read by every run whatever the choices
+TASK_PARAMS = (TEMPERATURE, GENERATE_LENGTH)  # read by some tasks only (core.training.tasks declares which)
 
 
 # ------------------------------------------------------------------------------------ optimizers
@@ -404,6 +411,14 @@ _DATASETS = (
                   aliases=("cifar-10", "cifar")),
     DatasetOption("folder", "Image folder…", "your images, one subfolder per class", DataArg.FOLDER, "folder:DIR",
                   "folder with one subfolder per class", aliases=("imagefolder",)),
+    DatasetOption("text", "Text file…", "any UTF-8 text, split into character or word tokens (language models)",
+                  DataArg.FOLDER, "text:FILE", "UTF-8 text file", aliases=("txt",)),
+    DatasetOption("brackets", "Balanced brackets (built-in)",
+                  "generated bracket strings: balanced or not (sequence classification), no download",
+                  DataArg.NONE, "brackets", "generated in memory"),
+    DatasetOption("digitsum", "Digit sums (built-in)",
+                  "generated digit strings: their sum modulo 10 (sequence classification), no download",
+                  DataArg.NONE, "digitsum", "generated in memory"),
     DatasetOption("synthetic", "Synthetic tensors", "class-coloured noise of any shape, for throughput tests",
                   DataArg.TEXT, "synthetic:C,H,W,CLASSES", "C,H,W,CLASSES  e.g. 3,32,32,10"),
 )
@@ -446,9 +461,10 @@ def params_of(registry: dict[str, OptimizerOption] | dict[str, ScheduleOption] |
 
 
 def all_params() -> Iterator[ParamOption]:
-    """Every declared setting once: the general ones, then those of the optimizers, schedules, losses."""
+    """Every declared setting once: the general ones, then those of the optimizers, schedules, losses
+    and tasks."""
     seen: set[str] = set()
-    for p in (*GENERAL_PARAMS, *params_of(OPTIMIZERS), *params_of(SCHEDULES), *params_of(LOSSES)):
+    for p in (*GENERAL_PARAMS, *params_of(OPTIMIZERS), *params_of(SCHEDULES), *params_of(LOSSES), *TASK_PARAMS):
         if p.key not in seen:
             seen.add(p.key)
             yield p

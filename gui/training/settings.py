@@ -64,6 +64,7 @@ from core.training.options import (
     memory_key,
     params_of,
 )
+from core.training.tasks import DEFAULT_TASK, TASKS
 from core.units import human_bytes
 from gui.theme import Theme, current_theme
 from gui.training.images import MosaicView, chw_to_rgb
@@ -160,7 +161,7 @@ class TrainingSettings(QWidget):
         self._reload.setInterval(250)
         self._reload.timeout.connect(self.load_data)
 
-        self.dataset = _combo(DATASETS)
+        self.dataset = _combo({name: DATASETS[name] for name in TASKS[DEFAULT_TASK].datasets})
         self.data_arg = QLineEdit()
         self.data_arg.setPlaceholderText("folder (optional for MNIST / CIFAR-10)")
         self.browse = QToolButton()
