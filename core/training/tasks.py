@@ -53,7 +53,7 @@ _TASKS = (
                ("val_acc", "val_top5"), ("maps", "predictions", "evaluation"), aliases=("image-classification",)),
     TaskOption("language-model", "Language model (next token)",
                "predict each next token of a text: cross-entropy per token, perplexity, generated text",
-               "tokens", "next-token", ("text",),
+               "tokens", "next-token", ("sentences", "text"),
                ("val_perplexity", "val_acc"), ("maps", "text", "attention"), aliases=("lm", "language_model"),
                params=(TEMPERATURE, GENERATE_LENGTH)),
     TaskOption("sequence-classification", "Sequence classification",
