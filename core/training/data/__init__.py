@@ -5,7 +5,12 @@
 - ``shapes`` — built-in procedural 10-class 3×32×32 shapes (:mod:`.shapes`), no download;
 - ``mnist[:DIR]``, ``fashion-mnist[:DIR]``, ``cifar10[:DIR]`` — torchvision file layouts (:mod:`.files`);
 - ``folder:DIR`` — one subfolder per class, streamed (:mod:`.folder`);
-- ``synthetic:C,H,W,CLASSES`` — random class-coloured noise of any shape, for throughput tests.
+- ``synthetic:C,H,W,CLASSES`` — random class-coloured noise of any shape, for throughput tests;
+- ``text:FILE`` — character- or word-level language modelling on a UTF-8 text file (:mod:`.text`);
+- ``sentences``, ``brackets``, ``digitsum`` — generated token sets (:mod:`.sequences`).
+
+The image sets are ``modality == "image"``, the last four token sets (:class:`.tokens.TokenSource`);
+a task (:mod:`core.training.tasks`) takes the datasets it declares and refuses the others.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from core.finetune import head_of
 from core.training.data import shapes as _shapes
 from core.training.data.base import Augment, BatchStream, DatasetError, DataSource, InMemorySource, Split
 from core.training.data.folder import FolderSource
+from core.training.data.tokens import TokenSource
 from core.training.options import DATASETS, aliases, dataset_usage
+from core.training.tasks import task_option
 
 if TYPE_CHECKING:
     from core.training.weights import InputPipeline
@@ -30,6 +37,8 @@ KINDS = tuple(DATASETS)  # declared with their labels and docs in core.training.
 _ALIASES = aliases(DATASETS)
 SHAPES_TRAIN, SHAPES_VAL = 20_000, 4_000
 SYNTHETIC_TRAIN, SYNTHETIC_VAL = 2_048, 512
+TOKEN_SETS = ("sentences", "brackets", "digitsum")  # generated token sets (no argument)
+TOKEN_KINDS = ("text", *TOKEN_SETS)  # the dataset kinds whose samples are token sequences
 
 
 @dataclass(frozen=True)
@@ -52,10 +61,12 @@ def parse_spec(text: str) -> DatasetSpec:
         raise DatasetError(f"unknown dataset {text!r}; use one of {dataset_usage()}")
     if kind == "folder" and not arg:
         raise DatasetError("folder needs a path: --dataset folder:DIR (one subfolder per class)")
+    if kind == "text" and not arg:
+        raise DatasetError("text needs a file: --dataset text:FILE (any UTF-8 text)")
     if kind == "synthetic":
         _synthetic_dims(arg or "")
-    if kind == "shapes" and arg:
-        raise DatasetError(f"shapes takes no argument, got {text!r}")
+    if kind in ("shapes", *TOKEN_SETS) and arg:
+        raise DatasetError(f"{kind} takes no argument, got {text!r}")
     return DatasetSpec(kind, arg or None)
 
 
@@ -74,13 +85,24 @@ def open_dataset(spec: str | DatasetSpec, *, root: str | Path | None = None, see
                  train_size: int | None = None, val_size: int | None = None, val_fraction: float = 0.1,
                  image_shape: Sequence[int] | None = None, val_folder: str | Path | None = None,
                  download: bool = True, workers: int | None = None,
-                 log: Callable[[str], None] | None = None, pipeline: InputPipeline | None = None) -> DataSource:
-    """Open a data source. ``train_size``/``val_size`` set the generated sizes (shapes, synthetic)
-    or cap the loaded ones (a class-balanced prefix is not attempted: the first N are taken).
-    ``image_shape`` (C, H, W) is the size folder images are decoded to (the graph's Input).
-    ``pipeline`` (the pretrained weights' resize/crop/mean/std, :func:`core.training.weights.project_pipeline`)
-    makes folder images what the weights were trained on; the built-in sets keep their own statistics."""
+                 log: Callable[[str], None] | None = None, pipeline: InputPipeline | None = None,
+                 task: str | None = "classification", seq_len: int | None = None,
+                 tokenize: str = "char") -> DataSource:
+    """Open a data source. ``train_size``/``val_size`` set the generated sizes (shapes, synthetic,
+    sentences, brackets, digitsum) or cap the loaded ones (a class-balanced prefix is not attempted:
+    the first N are taken). ``image_shape`` (C, H, W) is the size folder images are decoded to (the
+    graph's Input). ``pipeline`` (the pretrained weights' resize/crop/mean/std,
+    :func:`core.training.weights.project_pipeline`) makes folder images what the weights were trained
+    on; the built-in sets keep their own statistics.
+
+    ``task`` (a :mod:`core.training.tasks` name) refuses a dataset it does not take, in one sentence.
+    ``seq_len`` is T of the token sets (the graph's Input length; ``None``: 35 for text and
+    sentences, 32 for brackets and digitsum); ``tokenize`` (``char``/``word``) splits text and
+    sentences into characters or words."""
     spec = parse_spec(spec) if isinstance(spec, str) else spec
+    _check_task(spec, task)
+    if spec.kind in TOKEN_KINDS:
+        return _token_source(spec, seed, train_size, val_size, val_fraction, seq_len, tokenize)
     folder = Path(spec.arg) if spec.arg and spec.kind not in ("synthetic",) else (Path(root) if root else None)
     source: DataSource
     if spec.kind == "shapes":
@@ -104,6 +126,47 @@ def open_dataset(spec: str | DatasetSpec, *, root: str | Path | None = None, see
         source = FolderSource(Path(spec.arg or ""), shape, Path(val_folder) if val_folder else None,
                               val_fraction, seed, workers, pipeline)  # type: ignore[arg-type]
     return source
+
+
+def _check_task(spec: DatasetSpec, task: str | None) -> None:
+    """A dataset the task does not take is refused with the datasets it does take."""
+    if task is None:
+        return
+    try:
+        option = task_option(task)
+    except KeyError as exc:
+        raise DatasetError(str(exc.args[0])) from None
+    if spec.kind in option.datasets:
+        return
+    has = "token sequences" if spec.kind in TOKEN_KINDS else "images"
+    needs = "token data" if option.modality == "tokens" else "image data"
+    if option.modality == "tokens" and spec.kind in TOKEN_KINDS:
+        needs = "text" if option.target == "next-token" else "labelled sequences"
+    usages = ", ".join(DATASETS[name].usage for name in option.datasets)
+    raise DatasetError(f"The {option.name} task needs {needs} ({usages}); {spec.kind} is {has}: "
+                       f"choose one of those datasets or another task")
+
+
+def _token_source(spec: DatasetSpec, seed: int, train_size: int | None, val_size: int | None,
+                  val_fraction: float, seq_len: int | None, tokenize: str) -> DataSource:
+    from core.training.data import sequences as seqs
+    from core.training.data.text import text_source
+    from core.training.data.tokens import check_tokenize
+
+    check_tokenize(tokenize)
+    if spec.kind == "text":
+        return text_source(Path(spec.arg or ""), seq_len or seqs.TEXT_SEQ_LEN, tokenize, val_fraction,
+                           train_size, val_size)
+    if spec.kind == "sentences":
+        return seqs.sentences_source(seed, seqs.SENTENCES_TRAIN if train_size is None else train_size,
+                                     seqs.SENTENCES_VAL if val_size is None else val_size,
+                                     seq_len or seqs.TEXT_SEQ_LEN, tokenize)
+    if spec.kind == "brackets":
+        return seqs.brackets_source(seed, seqs.BRACKETS_TRAIN if train_size is None else train_size,
+                                    seqs.BRACKETS_VAL if val_size is None else val_size,
+                                    seq_len or seqs.CLASS_SEQ_LEN)
+    return seqs.digitsum_source(seed, seqs.DIGITSUM_TRAIN if train_size is None else train_size,
+                                seqs.DIGITSUM_VAL if val_size is None else val_size, seq_len or seqs.CLASS_SEQ_LEN)
 
 
 def shapes_source(seed: int = 0, train: int = SHAPES_TRAIN, val: int = SHAPES_VAL) -> InMemorySource:
@@ -148,9 +211,13 @@ class Mismatch:
 def check_fit(source: DataSource, analysis: Any, graph: Any = None) -> Mismatch | None:
     """Compare the data (sample shape, class count) with the graph's Input and first output.
 
-    A 1-D Input whose size equals C·H·W is accepted (an MLP on flattened images). Returns ``None``
-    when they fit, or the mismatch with its fixes (``Fix`` from :mod:`core.layers.spec`).
+    Images: a 1-D Input whose size equals C·H·W is accepted (an MLP on flattened images). Token
+    data needs an Input of shape [T]; a next-token target an output of T×V (a prediction over the
+    vocabulary at every step), a class target an output of (classes,). Returns ``None`` when they
+    fit, or the mismatch with its fixes (``Fix`` from :mod:`core.layers.spec`).
     """
+    if getattr(source, "modality", "image") == "tokens":
+        return _check_token_fit(source, analysis, graph)
     from core.layers.spec import Fix, FixAction
 
     problems: list[str] = []
@@ -170,14 +237,55 @@ def check_fit(source: DataSource, analysis: Any, graph: Any = None) -> Mismatch 
     if outs:
         width = _numel(tuple(outs[0]))
         if width != source.num_classes:
-            found = head_of(graph) if graph is not None else None
-            head, param = found if found is not None else (None, "")
-            where = f"{head}.{param}" if head else "the last layer's output width"
-            problems.append(f"the dataset {source.name} has {source.num_classes} classes but the network's "
-                            f"output has {width} values: set {where} to {source.num_classes}")
-            if head:
-                fixes.append(Fix(f"set {head}.{param} to {source.num_classes}", FixAction.SET_PARAM, head,
-                                 param, source.num_classes))
+            problems.append(_width_problem(source, width, graph, fixes))
+    if not problems:
+        return None
+    return Mismatch("; and ".join(problems), tuple(fixes))
+
+
+def _width_problem(source: DataSource, width: int, graph: Any, fixes: list[Any]) -> str:
+    """"set fc.out_features to 10", and its fix when one parameter sets the output's size."""
+    from core.layers.spec import Fix, FixAction
+
+    found = head_of(graph) if graph is not None else None
+    head, param = found if found is not None else (None, "")
+    where = f"{head}.{param}" if head else "the last layer's output width"
+    if head:
+        fixes.append(Fix(f"set {head}.{param} to {source.num_classes}", FixAction.SET_PARAM, head, param,
+                         source.num_classes))
+    what = "tokens in its vocabulary" if getattr(source, "target", "class") == "next-token" else "classes"
+    return (f"the dataset {source.name} has {source.num_classes} {what} but the network's output has {width} "
+            f"values{' per step' if what.startswith('tokens') else ''}: set {where} to {source.num_classes}")
+
+
+def _check_token_fit(source: DataSource, analysis: Any, graph: Any) -> Mismatch | None:
+    from core.layers.spec import Fix, FixAction
+
+    problems: list[str] = []
+    fixes: list[Any] = []
+    t = int(source.sample_shape[0])
+    in_shape = tuple(analysis.input_shape) if analysis.input_shape is not None else None
+    if in_shape is not None and in_shape != (t,):
+        problems.append(f"the dataset {source.name} gives sequences of {t} token ids but the graph's Input is "
+                        f"{'×'.join(map(str, in_shape))}: set the Input shape to [{t}]")
+        fixes.append(Fix(f"set Input shape to [{t}]", FixAction.SET_PARAM, _input_node(graph), "shape", [t]))
+    outs = [tuple(s) for s in analysis.output_shapes if s is not None]
+    if outs:
+        out = outs[0]
+        k = source.num_classes
+        if getattr(source, "target", "class") == "next-token":
+            if len(out) != 2:
+                problems.append(f"a language model predicts a token at every step: the network's output must be "
+                                f"T×V ({t}×{k}), got {'×'.join(map(str, out))}; apply the last Linear to every "
+                                f"step (no Select, Mean or Flatten before it) with out_features {k}")
+            elif out[1] != k:
+                problems.append(_width_problem(source, int(out[1]), graph, fixes))
+        elif len(out) > 1 and _numel(out) != k:
+            problems.append(f"a sequence classifier gives one class per sequence but the network's output is "
+                            f"{'×'.join(map(str, out))}: take the last step (Select) or the mean over time (Mean) "
+                            f"before the last Linear, with out_features {k}")
+        elif _numel(out) != k:
+            problems.append(_width_problem(source, _numel(out), graph, fixes))
     if not problems:
         return None
     return Mismatch("; and ".join(problems), tuple(fixes))
@@ -223,6 +331,7 @@ def _input_node(graph: Any) -> str | None:
 
 __all__ = [
     "KINDS", "Augment", "BatchStream", "DataSource", "DatasetError", "DatasetSpec", "FolderSource",
-    "InMemorySource", "Mismatch", "Split", "check_fit", "check_pipeline", "open_dataset", "parse_spec", "shapes_source",
+    "InMemorySource", "Mismatch", "Split", "TokenSource", "check_fit", "check_pipeline", "open_dataset", "parse_spec",
+    "shapes_source",
     "synthetic_source",
 ]

@@ -75,8 +75,11 @@ class DataSource:
     """Base class: metadata, preview and the epoch batch stream. Subclasses fill the fields."""
 
     name: str = ""
+    # What a sample is, matched against the task's (core.training.tasks): "image" (uint8 C×H×W) or
+    # "tokens" (int64 token ids, T per sample: core.training.data.tokens.TokenSource).
+    modality: str = "image"
     classes: Sequence[str] = ()
-    sample_shape: tuple[int, int, int] = (0, 0, 0)
+    sample_shape: tuple[int, ...] = (0, 0, 0)
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     in_memory: bool = True

@@ -217,7 +217,7 @@ class FolderSource(DataSource):
                     break
         self.root, self.val_root = root, val_root
         self.name = f"folder:{root}"
-        self.sample_shape = (int(shape[0]), int(shape[1]), int(shape[2]))
+        self.sample_shape: tuple[int, int, int] = (int(shape[0]), int(shape[1]), int(shape[2]))
         if self.sample_shape[0] not in (1, 3):
             raise DatasetError(f"folder:{root}: images can be loaded with 1 (grey) or 3 (RGB) channels, but the "
                                f"graph's Input asks for {self.sample_shape[0]}; set the Input shape's first "
