@@ -48,6 +48,7 @@ from core.layers.spec import (
     LayerError,
     LayerSpec,
     ParamError,
+    SequenceRule,
     Shape,
     fmt_shape,
     insert_fix,
@@ -56,7 +57,7 @@ from core.layers.spec import (
 )
 from core.memo_keys import params_key
 from core.module_names import clashes_after, id_clashes, id_prefixes
-from core.receptive_field import GLOBAL_RF, ReceptiveField, apply_rule, compile_rule, merge_fields
+from core.receptive_field import GLOBAL_RF, ReceptiveField, apply_rule, compile_rule, merge_fields, sequence_field
 from core.repairs import merge_fix
 
 _MEMO_LIMIT = 50_000
@@ -86,7 +87,7 @@ def _infer(spec: LayerSpec, params: Mapping[str, Any],
     except Exception as exc:  # a declaration's bug must not break analysis of the whole graph
         return LayerError(f"{spec.type} cannot take input{'s' if len(shapes) != 1 else ''} "
                           f"{', '.join(fmt_shape(s) for s in shapes)} ({type(exc).__name__}: {exc})")
-    act = 0
+    act = inf.saved  # attention weights kept for backward, besides the outputs
     for s in inf.out_shapes:
         act += numel(s)
     mismatch = next(((name, params[name], value) for name, value in inf.args.items()
@@ -442,8 +443,10 @@ class Analyzer:
                             diags = []
                         self._head_note(nid, rf, shape_key if n_in == 1 else shape_key[0], diags)
                     rf = GLOBAL_RF
-                elif rule is UNKNOWN_FIELD:  # a sequence layer: its field is not computed yet
+                elif rule is UNKNOWN_FIELD:  # a layer whose field is not computed
                     rf = None
+                elif rule.__class__ is SequenceRule:  # along a sequence: whole, prefix, or 1 step
+                    rf = sequence_field(rf, rule)
                 elif rf.size is not None:
                     rf = apply_rule(rf, rule)
         # tuple.__new__ builds the named tuple without the Python-level __new__ that NodeResult(...) calls

@@ -74,6 +74,7 @@ _CATEGORY_LIGHT = {
     Category.LINEAR.value: "#c8416a",
     Category.DROPOUT.value: "#7b8a3a",
     Category.RECURRENT.value: "#a0522d",
+    Category.ATTENTION.value: "#b0357f",
     Category.SHAPE.value: "#6f7a8a",
     Category.MERGE.value: "#2c9c4a",
 }
@@ -87,6 +88,7 @@ _CATEGORY_DARK = {
     Category.LINEAR.value: "#e66a91",
     Category.DROPOUT.value: "#a6b65c",
     Category.RECURRENT.value: "#d2875a",
+    Category.ATTENTION.value: "#de6bb0",
     Category.SHAPE.value: "#96a2b3",
     Category.MERGE.value: "#4fc46d",
 }

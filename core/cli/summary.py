@@ -46,8 +46,8 @@ def format_table(a: Analysis, title: str = "", batch_size: int = 32) -> str:
         r = a.nodes[nid]
         if r.rf is None:
             rf = "—"
-        elif r.rf.size is None:
-            rf = "global"
+        elif r.rf.size is None or r.rf.sequence:  # global, whole sequence, prefix, 9 steps
+            rf = r.rf.short()
         else:
             rf = "/".join(_axes(v) for v in (r.rf.size, r.rf.stride, r.rf.padding))
         shape = fmt_shape(r.output_shape) if r.known else "?"

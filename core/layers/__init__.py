@@ -6,6 +6,7 @@ family (convolutions, pooling, …); see :mod:`core.layers.spec` for what a decl
 
 from core.layers import (  # noqa: F401  (imported for their registrations)
     activation,
+    attention,
     conv,
     dropout,
     io,

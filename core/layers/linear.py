@@ -1,4 +1,8 @@
-"""Fully connected layers. Linear: ``(n + 1)·m`` parameters, ``n·m`` MACs per position."""
+"""Fully connected layers. Linear: ``(n + 1)·m`` parameters, ``n·m`` MACs per position.
+
+On a C×H×W map without Flatten it acts per position, which analysis warns about; on a T×C sequence
+acting per time step is what is meant (one prediction per token), so it does not.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +41,8 @@ def _linear_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
                 f"({'·'.join(map(str, shape))} = {flat}) — insert Flatten before it",
                 insert_fix("Flatten", label=f"insert Flatten ({fmt_shape(shape)} → {flat})"),
                 param="in_features")
-        if given is None:
+        # A T×C sequence is meant per step (a language model's head, a Transformer's MLP): no warning.
+        if given is None and len(shape) > 2:
             warnings = ((f"Linear on a {fmt_shape(shape)} input acts on the last axis only "
                          f"({n} features); insert Flatten to use all {flat}",
                          insert_fix("Flatten", label=f"insert Flatten ({fmt_shape(shape)} → {flat})")),)

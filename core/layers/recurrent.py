@@ -12,9 +12,9 @@ matrices of (C_in + H)·H weights and two biases of H; the first layer's C_in is
 later layers' H·dirs. MACs = gate weight elements × T per direction per layer. An Embedding is a
 table lookup: N·D parameters and no MACs.
 
-The receptive field along a sequence (the whole sequence, or its prefix for a forward RNN) is not
-computed yet: these layers declare ``UNKNOWN_FIELD``, so analysis shows their field, and the fields
-after them, as unknown.
+The receptive field along a sequence (:class:`~core.layers.spec.SequenceRule`): a forward RNN's
+step t has read the prefix 0…t, a bidirectional one the whole sequence; an Embedding's vector is one
+token's, a field of 1 step that a Conv1d stack then widens like any window.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 
 from core.layers.registry import register
 from core.layers.spec import (
-    UNKNOWN_FIELD,
     Category,
     FitRole,
     InferFn,
@@ -34,6 +33,7 @@ from core.layers.spec import (
     LayerSpec,
     Params,
     ParamSpec,
+    SequenceRule,
     Shape,
     fmt_shape,
     set_param_fix,
@@ -115,8 +115,12 @@ def _recurrent_from_module(type_name: str) -> Any:
     return from_module
 
 
-def _no_field(p: Params, shapes: Sequence[Shape]) -> Any:
-    return UNKNOWN_FIELD  # along a sequence the field is not a window: not computed yet
+def _recurrent_field(p: Params, shapes: Sequence[Shape]) -> SequenceRule:
+    return SequenceRule.WHOLE if p["bidirectional"] else SequenceRule.PREFIX
+
+
+def _embedding_field(p: Params, shapes: Sequence[Shape]) -> SequenceRule:
+    return SequenceRule.STEP
 
 
 def _two_outputs(p: Params) -> int:
@@ -154,7 +158,8 @@ def _recurrent(type_name: str, doc: str) -> LayerSpec:
     ports = "output, h_n, c_n" if type_name == "LSTM" else "output, h_n"
     return register(LayerSpec(
         type=type_name, category=Category.RECURRENT, doc=f"{doc} Outputs: {ports}.",
-        params=tuple(params), infer=_recurrent_infer(type_name), window=_no_field, build=_recurrent_build(type_name),
+        params=tuple(params), infer=_recurrent_infer(type_name), window=_recurrent_field,
+        build=_recurrent_build(type_name),
         num_outputs=_three_outputs if type_name == "LSTM" else _two_outputs,
         short=_short,
         module_class=f"core.layers.recurrent_modules.Sequence{type_name}",
@@ -191,7 +196,7 @@ Embedding = register(LayerSpec(
             ParamSpec("embedding_dim", Kind.INT, 64, "Features D of each token's vector.", min=1),
             ParamSpec("padding_idx", Kind.INT, None, "An id whose vector stays zero and is not trained; empty: none.",
                       optional=True)),
-    infer=_embedding_infer, window=_no_field, build=torch_builder("Embedding"),
+    infer=_embedding_infer, window=_embedding_field, build=torch_builder("Embedding"),
     short=lambda p: f"{p['num_embeddings']} → {p['embedding_dim']}",
     trainable_note="one D-vector per id (N·D parameters); a lookup, no MACs",
     int_inputs=True, fit_role=FitRole.OTHER,

@@ -42,6 +42,7 @@ class Category(StrEnum):
     LINEAR = "Linear"
     DROPOUT = "Dropout"
     RECURRENT = "Recurrent"  # sequences: Embedding, RNN, LSTM, GRU
+    ATTENTION = "Attention"  # multi-head attention, Transformer layers, positional encoding
     SHAPE = "Shape"
     MERGE = "Merge"
 
@@ -256,6 +257,17 @@ class _UnknownField:
 UNKNOWN_FIELD: Any = _UnknownField()
 
 
+class SequenceRule(StrEnum):
+    """Receptive-field rule of a sequence layer, whose field is no sliding window (DESIGN.md §5):
+    ``WHOLE`` (attention, a bidirectional RNN: every step sees every step), ``PREFIX`` (causal
+    attention, a forward RNN: step t sees steps 0…t) and ``STEP`` (an Embedding: each vector is one
+    token's, a field of 1 step that later windows widen). See :func:`core.receptive_field.sequence_field`."""
+
+    WHOLE = "whole sequence"
+    PREFIX = "prefix"
+    STEP = "1 step"
+
+
 class Scale:
     """Receptive-field rule for resampling by ``factor`` per axis (Upsample): jump /= factor."""
 
@@ -281,10 +293,13 @@ class Inferred:
     buffers: int = 0
     macs: int = 0
     warnings: tuple[tuple[str, Any], ...] = ()
+    # Elements per sample saved for backward besides the outputs (attention's heads·T·S weights),
+    # which the training-memory estimate adds to the outputs' size.
+    saved: int = 0
 
 
 InferFn = Callable[[Params, Sequence[Shape]], Inferred]
-WindowFn = Callable[[Params, Sequence[Shape]], "Window | _Global | _UnknownField | Scale | None"]
+WindowFn = Callable[[Params, Sequence[Shape]], "Window | _Global | _UnknownField | SequenceRule | Scale | None"]
 BuildFn = Callable[[Params], "torch.nn.Module"]
 ShortFn = Callable[[Params], str]
 FromModuleFn = Callable[["torch.nn.Module"], dict[str, Any]]

@@ -91,8 +91,8 @@ def _rf_text(r: NodeResult) -> tuple[str, str, str]:
     rf = r.rf
     if rf is None:
         return "?", "?", "?"
-    if rf.is_global:
-        return "global (whole input)", "—", "—"
+    if rf.is_global:  # along a sequence: "whole sequence" or "prefix"
+        return rf.short() if rf.sequence else "global (whole input)", "—", "—"
 
     def join(xs: tuple[float, ...]) -> str:
         return " × ".join(str(int(x)) if float(x).is_integer() else f"{x:g}" for x in xs)

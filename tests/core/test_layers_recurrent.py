@@ -150,18 +150,17 @@ class HandWritten(nn.Module):
         return self.decoder(out), h_n, c_n
 
 
-def test_analysis_shapes_ports_and_unknown_field() -> None:
+def test_analysis_shapes_ports_and_sequence_field() -> None:
     a = analyze(language_model())
-    # Linear's own rule still warns that a 7×8 input is used per step (here it is meant: one
-    # prediction per token); the sequence layers add nothing
-    assert [d.node for d in a.diagnostics] == ["decoder"]
-    assert a.diagnostics[0].severity is Severity.WARNING
+    # a Linear on T×C acts per step, as meant here (one prediction per token): no warning
+    assert a.diagnostics == ()
     lstm = a.nodes["lstm"]
     assert lstm.out_shapes == ((7, 8), (4, 4), (4, 4))
     assert a.nodes["embed"].out_shapes == ((7, 5),)
     assert a.nodes["decoder"].out_shapes == ((7, 30),)
-    # along a sequence the field is not a window: unknown from the Embedding on, not a wrong number
-    assert a.nodes["embed"].rf is None and lstm.rf is None and a.nodes["decoder"].rf is None
+    # along a sequence: one token per embedding, the whole sequence for a bidirectional LSTM
+    assert [a.nodes[n].rf.short() for n in ("embed", "lstm", "decoder")] == ["1 step", "whole sequence",
+                                                                            "whole sequence"]
     assert a.total_params == sum(p.numel() for p in HandWritten().parameters())
 
 

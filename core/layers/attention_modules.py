@@ -1,0 +1,151 @@
+"""torch modules behind the attention declarations (:mod:`core.layers.attention`).
+
+Each is batch first (a sample is T×C, DESIGN.md §5) and, where torch has the layer, a subclass of
+torch's own, so a torch model's ``state_dict`` loads unchanged (``in_proj_weight``,
+``self_attn.out_proj.weight``, ``linear1.weight``, ``norm1.weight`` …). The attention of every
+one of them can be watched: a module with ``keep_attention`` set (the training probes set it for
+one pass) keeps its last per-head attention weights, (B, heads, T, S), in ``last_attention``.
+Otherwise attention runs without materialising them (``need_weights=False``: torch's
+``scaled_dot_product_attention``, fused on a GPU).
+
+They live apart from the declarations so that importing :mod:`core.layers` never imports torch.
+Each class uses only ``torch``, ``nn`` and ``F`` (and, for the Transformer layers, the attention
+class above them), so the code exporter copies their source into a generated file.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class SequenceMultiheadAttention(nn.MultiheadAttention):
+    """``nn.MultiheadAttention`` with ``batch_first=True``, called as ``attn(query[, key[, value]])``.
+
+    One input is self-attention; with two, the key is also the value (attending to a memory).
+    ``causal`` lets position ``t`` of the query attend only to positions ``≤ t`` (the upper triangle
+    of the T×S score matrix is masked). Returns the attended values only (one output port).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 kdim: int | None = None, vdim: int | None = None, causal: bool = False) -> None:
+        super().__init__(embed_dim, num_heads, dropout=dropout, bias=bias, kdim=kdim, vdim=vdim, batch_first=True)
+        self.causal = causal
+        self.keep_attention = False
+        self.last_attention: torch.Tensor | None = None
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None,  # type: ignore[override]
+                value: torch.Tensor | None = None) -> torch.Tensor:
+        key = query if key is None else key
+        value = key if value is None else value
+        mask = None
+        if self.causal:  # True above the diagonal: query t may not see keys after t
+            mask = torch.ones(query.shape[1], key.shape[1], dtype=torch.bool, device=query.device).triu(1)
+        if self.keep_attention:
+            out, weights = super().forward(query, key, value, attn_mask=mask, need_weights=True,
+                                           average_attn_weights=False)
+            self.last_attention = None if weights is None else weights.detach()
+            return out
+        # is_causal lets the fused kernel skip the masked half instead of reading the mask
+        out, _ = super().forward(query, key, value, attn_mask=mask, need_weights=False, is_causal=self.causal)
+        return out
+
+
+class SequenceTransformerEncoderLayer(nn.TransformerEncoderLayer):
+    """``nn.TransformerEncoderLayer`` (batch first) whose ``self_attn`` keeps its attention on request.
+
+    The forward is the layer's own two residual blocks (self-attention, then the feed-forward
+    network; each normalised before with ``norm_first``, else after the residual sum), always the
+    path the probes can watch: torch's fused inference kernel would bypass ``self_attn``.
+    """
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
+                 activation: str = "relu", layer_norm_eps: float = 1e-5, norm_first: bool = False,
+                 bias: bool = True, causal: bool = False) -> None:
+        super().__init__(d_model, nhead, dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                         layer_norm_eps=layer_norm_eps, batch_first=True, norm_first=norm_first, bias=bias)
+        self.self_attn = SequenceMultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, causal=causal)
+        self.causal = causal
+
+    def forward(self, src: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        x = src
+        if self.norm_first:
+            x = x + self.dropout1(self.self_attn(self.norm1(x)))
+            return x + self._feed_forward(self.norm2(x))
+        x = self.norm1(x + self.dropout1(self.self_attn(x)))
+        return self.norm2(x + self._feed_forward(x))
+
+    def _feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class SequenceTransformerDecoderLayer(nn.TransformerDecoderLayer):
+    """``nn.TransformerDecoderLayer`` (batch first), called as ``layer(tgt, memory)``.
+
+    Self-attention over the target (``causal``: each position sees only the ones before it), then
+    attention from the target to the memory (never masked), then the feed-forward network.
+    """
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
+                 activation: str = "relu", layer_norm_eps: float = 1e-5, norm_first: bool = False,
+                 bias: bool = True, causal: bool = True) -> None:
+        super().__init__(d_model, nhead, dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                         layer_norm_eps=layer_norm_eps, batch_first=True, norm_first=norm_first, bias=bias)
+        self.self_attn = SequenceMultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, causal=causal)
+        self.multihead_attn = SequenceMultiheadAttention(d_model, nhead, dropout=dropout, bias=bias)
+        self.causal = causal
+
+    def forward(self, tgt: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        x = tgt
+        if self.norm_first:
+            x = x + self.dropout1(self.self_attn(self.norm1(x)))
+            x = x + self.dropout2(self.multihead_attn(self.norm2(x), memory))
+            return x + self._feed_forward(self.norm3(x))
+        x = self.norm1(x + self.dropout1(self.self_attn(x)))
+        x = self.norm2(x + self.dropout2(self.multihead_attn(x, memory)))
+        return self.norm3(x + self._feed_forward(x))
+
+    def _feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class PositionalEncoding(nn.Module):
+    """Adds a position code to each time step of a T×C sequence, then dropout.
+
+    ``sinusoidal`` (Vaswani et al. 2017, as d2l builds it): ``P[t, 2i] = sin(t / 10000^(2i/C))`` and
+    ``P[t, 2i+1] = cos(t / 10000^(2i/C))``, a fixed buffer of ``max_len``×C that is not saved with
+    the weights (it is recomputed from the sizes). ``learned``: a trained ``weight`` of ``max_len``×C.
+    The first T rows are added to a sequence of T steps.
+    """
+
+    def __init__(self, num_features: int, mode: str = "sinusoidal", max_len: int = 1000,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if mode not in ("sinusoidal", "learned"):
+            raise ValueError(f"mode must be 'sinusoidal' or 'learned', got {mode!r}")
+        self.num_features, self.mode, self.max_len = num_features, mode, max_len
+        self.dropout = nn.Dropout(dropout)
+        if mode == "learned":
+            self.weight = nn.Parameter(torch.empty(max_len, num_features))
+            nn.init.normal_(self.weight, std=0.02)
+        else:
+            position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
+            rate = torch.exp(torch.arange(0, num_features, 2, dtype=torch.float32)
+                             * (-math.log(10000.0) / num_features))
+            table = torch.zeros(max_len, num_features)
+            table[:, 0::2] = torch.sin(position * rate)
+            table[:, 1::2] = torch.cos(position * rate[: num_features // 2])
+            self.register_buffer("table", table, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        code: torch.Tensor = self.weight if self.mode == "learned" else self.get_buffer("table")
+        return self.dropout(x + code[: x.shape[1]])
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, mode={self.mode!r}, max_len={self.max_len}"
+
+
+__all__ = ["PositionalEncoding", "SequenceMultiheadAttention", "SequenceTransformerDecoderLayer",
+           "SequenceTransformerEncoderLayer"]
