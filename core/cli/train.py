@@ -8,6 +8,13 @@ as fractions) and everything else goes to stderr. Each run writes a run folder (
 The dataset, optimizer, schedule, loss and precision options and the settings they read are built
 from their declarations (:mod:`core.training.options`).
 
+Tasks (issue 14): ``--task language-model`` trains on token sequences (``sentences``, the default
+then, or ``text:FILE`` with ``--tokenize char|word``) as long as the graph's Input; the epoch lines
+add ``val_ppl`` and the text generated from ``--prompt`` at ``--temperature`` (``--generate-length``
+tokens), and the JSON lines add ``val_perplexity`` and ``generated``. ``--task
+sequence-classification`` trains a classifier on ``brackets`` or ``digitsum``. Rates of token data
+are in tokens per second.
+
 Fine-tuning (issue 13): ``--weights W`` loads pretrained weights (``DEFAULT``, a torchvision
 weights name, a file or run folder; :mod:`core.training.weights`) after compiling and before the
 first batch, and prints the report first (with ``--json`` the first stdout line is
@@ -67,10 +74,19 @@ def declared_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     each call, so a newly declared optimizer is a choice at once): the dataset, the optimizer,
     schedule, loss and precision choices, and every declared setting that has a flag."""
     from core.training import options as o
+    from core.training.tasks import TASKS
 
     default = o.DATASETS.get("shapes")
     dataset_help = ", ".join(f"{d.usage} (default)" if d is default else d.usage for d in o.DATASETS.values())
-    out: list[tuple[tuple[str, ...], dict[str, Any]]] = [(("--dataset",), {"help": dataset_help})]
+    task_help = "; ".join(f"{t.name}: {t.doc} (datasets {', '.join(t.datasets)})" for t in TASKS.values())
+    out: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+        (("--task",), {"metavar": "TASK", "help": f"what the network learns (default classification): {task_help}"
+                       .replace("%", "%%")}),
+        (("--dataset",), {"help": dataset_help + " (a token task without --dataset takes its first)"}),
+        (("--tokenize",), {"choices": ("char", "word"), "help": "text:FILE: character or word tokens (default char)"}),
+        (("--prompt",), {"metavar": "TEXT", "help": "language models: the start of the text generated after each "
+                                                    "epoch (default: the validation text's first tokens)"}),
+    ]
     by_key = {p.key: p for p in o.all_params() if p.flag is not None and p.kind in (int, float)}
     placed: set[str] = set()
 
@@ -164,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     from core.training.config import ConfigError, TrainConfig
     from core.training.data import DatasetError, parse_spec
     from core.training.health import TrainingFailure
+    from core.training.run_inputs import task_dataset
     from core.training.runs import default_run_dir, holds_run, taken_message
     from core.training.session import TrainingSession, resume_settings
 
@@ -183,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             project = load_or_fail(args.source)
             config = TrainConfig.from_dict(project.training)
-        config = config.updated(**overrides(args))
+        config = task_dataset(config.updated(**overrides(args)))
         parse_spec(config.dataset)
     except (ConfigError, DatasetError) as exc:
         raise UsageError(str(exc)) from None
@@ -249,9 +266,13 @@ def run(args: argparse.Namespace) -> int:
             print("hint: --replace-head gives the head the dataset's class count", file=sys.stderr)
         return 1
     if main_rank and not args.json:
-        best = f"{summary.best_val_acc:.2%} at epoch {summary.best_epoch}" if summary.best_val_acc is not None else "—"
+        if summary.best_val_perplexity is not None:
+            best = f"perplexity {summary.best_val_perplexity:.2f} at epoch {summary.best_epoch}"
+        else:
+            best = ("accuracy " + (f"{summary.best_val_acc:.2%} at epoch {summary.best_epoch}"
+                                   if summary.best_val_acc is not None else "—"))
         print(f"{summary.status}: {summary.epochs_done} epoch(s) in {summary.seconds:.1f} s; best validation "
-              f"accuracy {best}; run folder {run_dir}", file=sys.stderr)
+              f"{best}; run folder {run_dir}", file=sys.stderr)
     return 130 if summary.status == "stopped" else 0
 
 
@@ -353,6 +374,7 @@ class _Reporter:
         self.main = main  # other DDP ranks print nothing
         self.tty = sys.stderr.isatty()
         self._line = False
+        self.seq_len = 0  # T of token data (rates in tokens per second), 0 for images
 
     def callbacks(self) -> Any:
         from core.training.events import Callbacks
@@ -381,15 +403,19 @@ class _Reporter:
             print(report.summary(), file=sys.stderr, flush=True)
 
     def started(self, info: Any) -> None:
+        tokens = info.dataset.get("modality") == "tokens"
+        self.seq_len = int(info.dataset["sample_shape"][0]) if tokens else 0
         if not self.progress:
             return
         ds = info.dataset
         shape = "×".join(map(str, ds["sample_shape"]))
+        kind = (f"{ds.get('vocab_size', len(ds['classes']))} tokens" if ds.get("target") == "next-token"
+                else f"{len(ds['classes'])} classes")
         where = f" × {info.world_size} processes" if info.world_size > 1 else ""
         resumed = f", resuming at epoch {info.start_epoch}" if info.start_epoch > 1 else ""
         precision = info.amp if info.amp != "off" else "float32"
         print(f"training on {info.device_name} ({info.device}{where}, {precision}): {ds['name']} {shape}, "
-              f"{len(ds['classes'])} classes, {ds['train_count']:,} train / {ds['val_count']:,} val; "
+              f"{kind}, {ds['train_count']:,} train / {ds['val_count']:,} val; "
               f"{info.trainable_params:,} trainable parameters; run folder {info.run_dir}{resumed}",
               file=sys.stderr, flush=True)
 
@@ -399,8 +425,9 @@ class _Reporter:
         width = 24
         done = int(width * p.step / max(p.steps, 1))
         bar = "█" * done + "·" * (width - done)
+        rate = f"{p.images_per_s * self.seq_len:,.0f} tok/s" if self.seq_len else f"{p.images_per_s:,.0f} img/s"
         print(f"\repoch {p.epoch}/{p.epochs} {bar} {p.step}/{p.steps}  loss {p.loss:.4f}  "
-              f"{p.images_per_s:,.0f} img/s  ETA {_clock(p.eta_s)}\033[K", end="", file=sys.stderr, flush=True)
+              f"{rate}  ETA {_clock(p.eta_s)}\033[K", end="", file=sys.stderr, flush=True)
         self._line = True
 
     def epoch(self, m: Any) -> None:
@@ -412,9 +439,14 @@ class _Reporter:
             return
         val = (f"val loss {m.val_loss:.4f} acc {m.val_acc:6.2%}" if m.val_loss is not None else "no validation set")
         top5 = f" top-5 {m.val_top5:6.2%}" if m.val_top5 is not None else ""
+        ppl = f" val_ppl {m.val_perplexity:.2f}" if m.val_perplexity is not None else ""
         star = " *" if m.best else ""
-        print(f"epoch {m.epoch:>3}/{m.epochs}  train loss {m.train_loss:.4f} acc {m.train_acc:6.2%}  {val}{top5}  "
-              f"lr {m.lr:.3g}  {m.images_per_s:,.0f} img/s  {m.seconds:.1f} s{star}", flush=True)
+        rate = (f"{m.images_per_s * self.seq_len:,.0f} tok/s" if self.seq_len
+                else f"{m.images_per_s:,.0f} img/s")
+        print(f"epoch {m.epoch:>3}/{m.epochs}  train loss {m.train_loss:.4f} acc {m.train_acc:6.2%}  {val}{top5}{ppl}  "
+              f"lr {m.lr:.3g}  {rate}  {m.seconds:.1f} s{star}", flush=True)
+        if m.generated:
+            print(f"  generated: {_one_line(m.generated)}", flush=True)
 
     def warning(self, message: str) -> None:
         if self.main:
@@ -425,6 +457,12 @@ class _Reporter:
         if self.main:
             self._clear()
             print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def _one_line(text: str, width: int = 160) -> str:
+    """Generated text on one line: newlines shown as ⏎, cut at ``width`` characters."""
+    flat = text.replace("\r\n", "\n").replace("\n", " ⏎ ")
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _clock(seconds: float) -> str:

@@ -42,7 +42,7 @@ from core.training.health import (
     oom_message,
     starvation_warning,
 )
-from core.training.optim import LRSchedule, build_loss, build_optimizer, frozen_batchnorms, main_output
+from core.training.optim import LRSchedule, build_loss, build_optimizer, frozen_batchnorms, task_logits
 from core.training.options import memory_key
 from core.training.probes import Prober
 from core.training.runs import (
@@ -56,6 +56,7 @@ from core.training.runs import (
     set_rng_state,
     taken_message,
 )
+from core.training.tasks import TaskOption, task_option
 
 REPORT_INTERVAL_S = 0.05  # ≤ 20 batch events per second
 
@@ -97,14 +98,31 @@ def seed_everything(seed: int) -> None:
 
 
 def default_augment(cfg: TrainConfig, data: DataSource) -> Augment:
-    """Crop/flip settings: explicit ones from the config, else what suits the dataset."""
-    if not cfg.augment:
+    """Crop/flip settings: explicit ones from the config, else what suits the dataset (token
+    sequences are never cropped or flipped)."""
+    if not cfg.augment or modality(data) != "image":
         return Augment()
     kind = data.name.split(":", 1)[0]
     natural = kind in ("cifar10", "folder")
     pad = cfg.crop_padding if cfg.crop_padding is not None else (4 if kind == "cifar10" else 0)
     flip = cfg.hflip if cfg.hflip is not None else natural
     return Augment(crop_padding=pad, hflip=flip)
+
+
+def modality(data: DataSource) -> str:
+    """What ``data``'s samples are: ``"image"`` (uint8 C×H×W) or ``"tokens"`` (int64 ids, T per sample)."""
+    return str(getattr(data, "modality", "image"))
+
+
+def modality_problem(task: TaskOption, data: DataSource) -> str | None:
+    """The sentence that refuses ``data`` for ``task`` when their samples differ (None when they fit)."""
+    have = modality(data)
+    if have == task.modality:
+        return None
+    what = {"image": "images", "tokens": "token sequences"}
+    return (f"The {task.name} task needs {what.get(task.modality, task.modality)} "
+            f"({', '.join(task.datasets)}), and {data.name} is {what.get(have, have)}: choose one of its "
+            f"datasets or the task that fits the data.")
 
 
 class Trainer:
@@ -133,7 +151,10 @@ class Trainer:
         # Called with the summary after the run ends and before ``finished`` is emitted (the session
         # writes the run's evaluation there, so it exists when the front-ends hear ``finished``).
         self.before_finish: Callable[[RunSummary], None] | None = None
-        self.prober = Prober()
+        self.task = task_option(config.task)
+        self.tokens = self.task.modality == "tokens"
+        self.next_token = self.task.target == "next-token"  # a language model: a prediction per time step
+        self.prober = Prober(sequence=self.tokens)
         self.history: list[EpochMetrics] = []
         self.mismatch: Any = None  # the data/graph Mismatch (with its fixes) when that is why the run failed
         self._stop = threading.Event()
@@ -222,6 +243,9 @@ class Trainer:
         self._amp = self._amp_mode()
         self.world = self.dist.world if self.dist else 1
         self.rank = self.dist.rank if self.dist else 0
+        refused = modality_problem(self.task, self.data)
+        if refused is not None:
+            raise TrainingFailure(refused)
         if self.analysis is not None:
             self.mismatch = check_fit(self.data, self.analysis, self.graph)
             if self.mismatch is not None:
@@ -247,7 +271,7 @@ class Trainer:
                                            self.world, drop_last=self.world > 1))
         self.schedule = LRSchedule(self.optimizer, cfg, self.steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self._amp == "fp16")
-        self.loss_fn, self.single_loss = build_loss(cfg, self.data.num_classes)
+        self.loss_fn, self.single_loss = build_loss(cfg, self.data.num_classes, self.task.target)
         self.start_epoch = 1
         self.best_epoch: int | None = None
         self.best_acc: float | None = None
@@ -275,6 +299,9 @@ class Trainer:
             except Exception as exc:  # an unsupported platform: train eagerly
                 self.notes.append(f"torch.compile is not available here ({exc}); training without it.")
         self._probe_x, self._probe_images, self._probe_labels = self._probe_sample()
+        # Generated text samples with its own generator, seeded per epoch: the training RNG is never
+        # drawn from, so a resumed run generates (and trains) exactly as an uninterrupted one.
+        self._text_seed = cfg.seed
         if self._folder is not None:
             self._folder.create()
             mark_running(self._folder)  # the runs list tells a killed run by its dead owner
@@ -318,13 +345,15 @@ class Trainer:
         MLP would only pay a copy at its Flatten, and Apple's MPS gains nothing."""
         if self.cfg.channels_last is not None:
             return bool(self.cfg.channels_last)
+        if self.tokens:  # token ids are (B, T): there is no channel axis to move
+            return False
         convs = any(isinstance(m, nn.Conv2d) for m in self.model.modules())
         return convs and self.device.type in ("cpu", "cuda") and self._input_view is None
 
     def _flat_input(self) -> tuple[int, ...] | None:
         """A 1-D graph Input of size C·H·W takes the images flattened (an MLP on pixels)."""
         shape = getattr(self.analysis, "input_shape", None)
-        if shape is None or tuple(shape) == tuple(self.data.sample_shape):
+        if self.tokens or shape is None or tuple(shape) == tuple(self.data.sample_shape):
             return None
         return tuple(int(v) for v in shape)
 
@@ -340,37 +369,56 @@ class Trainer:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def _inputs(self, samples: torch.Tensor) -> torch.Tensor:
+        """A preview's samples as the model takes them: token ids as they are, images normalised."""
+        if self.tokens:
+            return samples.to(self.device)
+        return self._prepare(Normalizer(self.data.mean, self.data.std, self.device)(samples.to(self.device)))
+
     def _check_forward(self) -> None:
         """One tiny forward pass so a shape problem is a plain message, not a traceback mid-epoch."""
         images, _ = self.data.preview(2, "train")
+        noun = "sequences" if self.tokens else "images"
         if images.shape[0] == 0:
-            raise TrainingFailure(f"The dataset {self.data.name} has no training images.")
-        x = self._prepare(Normalizer(self.data.mean, self.data.std, self.device)(images.to(self.device)))
+            raise TrainingFailure(f"The dataset {self.data.name} has no training {noun}.")
+        x = self._inputs(images)
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.no_grad(), self._autocast():
-                out = main_output(self.model(x))
+                out = task_logits(self.model(x), self.task.target)
         except torch.cuda.OutOfMemoryError:
             raise
         except (RuntimeError, ValueError, TypeError) as exc:
             shape = "×".join(map(str, self.data.sample_shape))
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if self.tokens:
+                raise TrainingFailure(f"The network cannot take the dataset's sequences of {shape} token ids "
+                                      f"({first}). Set the Input shape to [{shape}] and start with an Embedding "
+                                      "of the vocabulary's size.") from None
             raise TrainingFailure(f"The network cannot take the dataset's {shape} images ({first}). "
                                   "Set the Input shape to the images' shape and check the layer sizes.") from None
         finally:
             self.model.train(was_training)
-        if out.ndim != 2 or out.shape[1] != self.data.num_classes:
+        k = self.data.num_classes
+        if self.next_token:
+            t = int(self.data.sample_shape[0])
+            if tuple(out.shape[1:]) != (t, k):
+                size = "×".join(map(str, out.shape[1:])) if out.ndim > 1 else "1"
+                raise TrainingFailure(f"The network's output is {size} values per sequence but a language model needs "
+                                      f"T×V = {t}×{k} (a Linear applied per time step with out_features {k}).")
+            return
+        if out.ndim != 2 or out.shape[1] != k:
             got = out.shape[1] if out.ndim == 2 else list(out.shape[1:])
-            raise TrainingFailure(f"The network's output has {got} values per image but the dataset "
-                                  f"{self.data.name} has {self.data.num_classes} classes: set the last layer's "
-                                  f"out_features to {self.data.num_classes}.")
+            sample = "sequence" if self.tokens else "image"
+            raise TrainingFailure(f"The network's output has {got} values per {sample} but the dataset "
+                                  f"{self.data.name} has {k} classes: set the last layer's "
+                                  f"out_features to {k}.")
 
     def _probe_sample(self) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
         split = "val" if self.data.val_count else "train"
         images, labels = self.data.preview(self.cfg.probe_samples, split)
-        x = self._prepare(Normalizer(self.data.mean, self.data.std, self.device)(images.to(self.device)))
-        return x, images, tuple(labels)
+        return self._inputs(images), images, tuple(labels)
 
     # ---------------------------------------------------------------------------------------- loop
 
@@ -392,8 +440,13 @@ class Trainer:
             self.history.append(metrics)
             self._after_epoch(metrics)
             if cfg.early_stopping and self.best_epoch is not None and epoch - self.best_epoch >= cfg.early_stopping:
-                self._warn(f"Early stopping: validation accuracy has not improved for {cfg.early_stopping} epochs "
-                           f"(best {self.best_acc:.2%} at epoch {self.best_epoch}).")
+                if self.next_token:
+                    best = perplexity(self.best_loss) if self.best_loss is not None else math.inf
+                    self._warn(f"Early stopping: validation perplexity has not improved for {cfg.early_stopping} "
+                               f"epochs (best {best:.2f} at epoch {self.best_epoch}).")
+                else:
+                    self._warn(f"Early stopping: validation accuracy has not improved for {cfg.early_stopping} "
+                               f"epochs (best {self.best_acc:.2%} at epoch {self.best_epoch}).")
                 return "early_stopped"
         return "completed"
 
@@ -438,7 +491,8 @@ class Trainer:
         step_losses = torch.zeros(steps, device=dev)
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.int64)
-        seen = 0
+        seen = 0  # samples (images, sequences)
+        scored = 0  # predictions: one per sample, or one per token for a language model
         reported, last_report, last_probe = 0, 0.0, 0.0
         wait = 0.0
         start = time.perf_counter()
@@ -466,9 +520,10 @@ class Trainer:
             self.scaler.update()
             detached = loss.detach().float()
             step_losses[step] = detached
-            loss_sum += detached * y.shape[0]
-            correct += (main_output(outputs).argmax(1) == y).sum()
+            loss_sum += detached * y.numel()
+            correct += (task_logits(outputs, self.task.target).argmax(-1) == y).sum()
             seen += int(y.shape[0])
+            scored += y.numel()
             now = time.perf_counter()
             if self._main and (now - last_report >= REPORT_INTERVAL_S or step == steps - 1):
                 losses = step_losses[reported:step + 1].tolist()
@@ -489,15 +544,15 @@ class Trainer:
                     self._probe(epoch, step + 1, (epoch - 1) * steps + step + 1)
                     last_probe = time.perf_counter()
         totals = torch.stack([loss_sum, correct.to(loss_sum.dtype),
-                              torch.tensor(float(seen), device=dev)])
+                              torch.tensor(float(scored), device=dev), torch.tensor(float(seen), device=dev)])
         totals = ddp.all_reduce_sum(totals) if self.world > 1 else totals
-        loss_total, correct_total, n = totals.tolist()
+        loss_total, correct_total, n, samples = totals.tolist()
         train_s = time.perf_counter() - start - self._paused_s
         if not math.isfinite(loss_total):
             raise TrainingFailure(nonfinite_message(loss_total, epoch, steps, self.schedule.lr, self._amp,
                                                     cfg.grad_clip))
         return {"loss": loss_total / max(n, 1), "acc": correct_total / max(n, 1), "seconds": train_s,
-                "rate": n / max(train_s, 1e-9), "wait": wait / max(train_s, 1e-9)}
+                "rate": samples / max(train_s, 1e-9), "wait": wait / max(train_s, 1e-9)}
 
     def _evaluate(self) -> dict[str, Any]:
         k = self.data.num_classes
@@ -510,28 +565,35 @@ class Trainer:
         correct = torch.zeros((), device=dev)
         top5 = torch.zeros((), device=dev)
         seen = torch.zeros((), device=dev)
-        confusion = torch.zeros(k * k, device=dev, dtype=torch.int64)
+        # the confusion matrix is for class targets: a language model's V×V matrix (V = 5000 words)
+        # would be large and say little
+        confusion = torch.zeros(0 if self.next_token else k * k, device=dev, dtype=torch.int64)
         with torch.no_grad():
             for x, y in stream:
                 self._check_control()
                 with self._autocast():
                     outputs = self.model(self._prepare(x))
-                    loss = self.single_loss(main_output(outputs), y)
-                logits = main_output(outputs).float()
-                pred = logits.argmax(1)
-                loss_sum += loss.float() * y.shape[0]
+                    loss = self.single_loss(task_logits(outputs, self.task.target), y)
+                logits = task_logits(outputs, self.task.target).float()
+                pred = logits.argmax(-1)
+                loss_sum += loss.float() * y.numel()
                 correct += (pred == y).sum()
+                seen += y.numel()
+                if self.next_token:
+                    continue
                 if k > 5:
                     top5 += (logits.topk(5, dim=1).indices == y[:, None]).any(1).sum()
-                seen += y.shape[0]
                 confusion += torch.bincount(y * k + pred, minlength=k * k)
         self.model.train()
         totals = torch.stack([loss_sum, correct, top5, seen])
         if self.world > 1:
             ddp.all_reduce_sum(totals)
-            ddp.all_reduce_sum(confusion)
+            if not self.next_token:
+                ddp.all_reduce_sum(confusion)
         loss_total, correct_total, top5_total, n = totals.tolist()
         n = max(n, 1)
+        if self.next_token:
+            return {"loss": loss_total / n, "acc": correct_total / n, "top5": None, "confusion": ()}
         matrix = confusion.view(k, k).tolist()
         return {"loss": loss_total / n, "acc": correct_total / n, "top5": top5_total / n if k > 5 else None,
                 "confusion": tuple(tuple(row) for row in matrix)}
@@ -545,15 +607,34 @@ class Trainer:
                  epoch_times: list[float]) -> EpochMetrics:
         acc = val["acc"] if val["acc"] is not None else train["acc"]
         loss = val["loss"] if val["loss"] is not None else train["loss"]
-        best = (self.best_acc is None or acc > self.best_acc
-                or (acc == self.best_acc and self.best_loss is not None and loss < self.best_loss))
+        if self.next_token:  # a language model's best epoch is its lowest validation loss (perplexity)
+            best = self.best_loss is None or loss < self.best_loss
+        else:
+            best = (self.best_acc is None or acc > self.best_acc
+                    or (acc == self.best_acc and self.best_loss is not None and loss < self.best_loss))
         if best:
             self.best_epoch, self.best_acc, self.best_loss = epoch, acc, loss
         eta = (self.cfg.epochs - epoch) * sum(epoch_times) / len(epoch_times)
+        lm: dict[str, Any] = {}
+        if self.next_token:
+            lm = {"train_perplexity": perplexity(train["loss"]),
+                  "val_perplexity": perplexity(val["loss"]) if val["loss"] is not None else None,
+                  "generated": self._generate(epoch)}
         return EpochMetrics(epoch=epoch, epochs=self.cfg.epochs, train_loss=train["loss"], train_acc=train["acc"],
                             val_loss=val["loss"], val_acc=val["acc"], val_top5=val["top5"], lr=self.schedule.lr,
                             images_per_s=train["rate"], seconds=seconds, eta_s=eta, data_wait=train["wait"],
-                            best=best, confusion=val["confusion"])
+                            best=best, confusion=val["confusion"], **lm)
+
+    def _generate(self, epoch: int) -> str:
+        """The language model's text after ``epoch``: ``generate_length`` tokens from the prompt at the
+        temperature, sampled with a generator of its own (seeded by the run's seed and the epoch)."""
+        if self.cfg.generate_length <= 0 or not self._main:
+            return ""
+        from core.training.generate import generate
+
+        gen = torch.Generator().manual_seed((self._text_seed * 1_000_003 + epoch) % 2**63)
+        return generate(self.model, self.data, self.cfg.prompt, self.cfg.generate_length, self.cfg.temperature,
+                        self.device, gen)
 
     def _after_epoch(self, m: EpochMetrics) -> None:
         if not self._main:
@@ -580,10 +661,28 @@ class Trainer:
             self._warn(f"{self.data.name}: {report}")
 
     def _probe(self, epoch: int, step: int, global_step: int) -> None:
-        data = self.prober.capture(self.model, self._probe_x, self._probe_images, self._probe_labels,
-                                   epoch, step, global_step)
+        if not self.tokens:
+            data = self.prober.capture(self.model, self._probe_x, self._probe_images, self._probe_labels,
+                                       epoch, step, global_step)
+        else:
+            data = self.prober.capture(self.model, self._probe_x, self._probe_images, self._probe_labels,
+                                       epoch, step, global_step, target=self.task.target, loss=self.loss_fn,
+                                       y=self._probe_targets(), tokens=self._probe_tokens())
         self._hold_frozen_bn()  # the probe's model.train() put them back in train mode
         self._emit("probe", data)
+
+    def _probe_targets(self) -> torch.Tensor:
+        """The probe sample's targets: its class, or (next-token) each position's next token — the
+        sample shifted by one, then the label the preview gives for the last position."""
+        labels = torch.as_tensor(self._probe_labels, dtype=torch.int64, device=self.device)
+        if not self.next_token:
+            return labels
+        return torch.cat([self._probe_x[:, 1:], labels[:, None]], dim=1)
+
+    def _probe_tokens(self) -> tuple[tuple[str, ...], ...]:
+        vocab = tuple(getattr(self.data, "vocab", ()))
+        return tuple(tuple(vocab[i] if 0 <= i < len(vocab) else "?" for i in row)
+                     for row in self._probe_images.tolist())
 
     # --------------------------------------------------------------------------------- checkpoints
 
@@ -626,10 +725,13 @@ class Trainer:
     # ------------------------------------------------------------------------------------- helpers
 
     def _summary(self, status: str, message: str, seconds: float) -> RunSummary:
+        best_loss = getattr(self, "best_loss", None)
         return RunSummary(status=status, epochs_done=self.history[-1].epoch if self.history else 0,
                           best_epoch=getattr(self, "best_epoch", None), best_val_acc=getattr(self, "best_acc", None),
                           last=self.history[-1] if self.history else None,
-                          run_dir=str(self.run_dir) if self.run_dir else None, seconds=seconds, message=message)
+                          run_dir=str(self.run_dir) if self.run_dir else None, seconds=seconds, message=message,
+                          best_val_perplexity=perplexity(best_loss) if self.next_token and best_loss is not None
+                          else None)
 
     def _estimate(self) -> Any:
         if self.analysis is None or not hasattr(self.analysis, "memory"):
@@ -658,6 +760,11 @@ class Trainer:
         with contextlib.suppress(OSError):
             self._folder.path.mkdir(parents=True, exist_ok=True)
             (self._folder.path / "error.log").write_text(text, encoding="utf-8")
+
+
+def perplexity(loss: float) -> float:
+    """exp(mean loss per token); infinite where that overflows a float (a diverged model)."""
+    return math.exp(loss) if loss < 700 else math.inf
 
 
 def _metrics_from_dict(d: dict[str, Any]) -> EpochMetrics:

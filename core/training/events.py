@@ -9,6 +9,7 @@ the engine to at most 20 calls per second and carries every step's loss since th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -76,7 +77,12 @@ class EpochMetrics:
     eta_s: float
     data_wait: float  # fraction of the training pass spent waiting for batches
     best: bool = False
-    confusion: tuple[tuple[int, ...], ...] = ()  # [true class][predicted class], validation set
+    confusion: tuple[tuple[int, ...], ...] = ()  # [true class][predicted class], validation set (class targets)
+    # Language models: exp(mean loss per token) of the training and validation passes, and the text
+    # generated from the prompt after the epoch ("" when none). Accuracies are then per token.
+    train_perplexity: float | None = None
+    val_perplexity: float | None = None
+    generated: str = ""
 
     JSON_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s", "seconds")
 
@@ -86,10 +92,16 @@ class EpochMetrics:
         return d
 
     def json_line(self) -> dict[str, Any]:
-        """The ``train --json`` object: the documented keys (plus top-5 when there is one)."""
+        """The ``train --json`` object: the documented keys (plus top-5 when there is one, and a
+        language model's ``val_perplexity`` and ``generated`` text). A perplexity too large for a
+        float (a diverged model) is ``null``: JSON has no infinity."""
         d = {k: _round(getattr(self, k)) for k in self.JSON_KEYS}
         if self.val_top5 is not None:
             d["val_top5"] = _round(self.val_top5)
+        if self.val_perplexity is not None:
+            d["val_perplexity"] = _round(self.val_perplexity) if math.isfinite(self.val_perplexity) else None
+        if self.generated:
+            d["generated"] = self.generated
         return d
 
 
@@ -111,7 +123,13 @@ class ProbeData:
     """Feature maps of the probed nodes for the fixed probe sample (CPU tensors, downsampled).
 
     ``activations[node]`` is ``(samples, channels, H, W)`` for maps or ``(samples, features)``;
-    ``channels`` holds the original channel count before the cap.
+    ``channels`` holds the original channel count before the cap. On token data ``images`` holds the
+    probe sample's token ids (int64 (samples, T)), ``tokens`` the same decoded, a T×C node's
+    activation is ``(samples, T, C)`` (a hidden-state heat map; ``channels`` is C) and
+    ``probabilities`` are a language model's at the last position. ``attention[node]`` is float32
+    ``(samples, heads, T, S)`` of each module that keeps its attention weights (``keep_attention``);
+    ``time_grad_norms[node]`` is float32 ``(T,)``: ‖∂loss/∂output_t‖ over the probe sample of each
+    recurrent node, computed with ``torch.autograd.grad`` (parameters' ``.grad`` untouched).
     """
 
     epoch: int
@@ -123,6 +141,9 @@ class ProbeData:
     activations: dict[str, torch.Tensor] = field(default_factory=dict)
     channels: dict[str, int] = field(default_factory=dict)
     stats: dict[str, NodeStats] = field(default_factory=dict)
+    tokens: tuple[tuple[str, ...], ...] = ()
+    attention: dict[str, torch.Tensor] = field(default_factory=dict)
+    time_grad_norms: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,6 +158,7 @@ class RunSummary:
     run_dir: str | None
     seconds: float
     message: str = ""
+    best_val_perplexity: float | None = None  # language models: the best epoch's (lowest val loss) perplexity
 
     @property
     def ok(self) -> bool:

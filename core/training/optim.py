@@ -135,12 +135,19 @@ LossFn = Callable[[torch.Tensor | Sequence[torch.Tensor], torch.Tensor], torch.T
 SingleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def build_loss(cfg: TrainConfig, num_classes: int) -> tuple[LossFn, SingleLoss]:
+def build_loss(cfg: TrainConfig, num_classes: int, target: str = "class") -> tuple[LossFn, SingleLoss]:
     """``(loss(outputs, labels), single(logits, labels))``: the first sums the main output and the
-    weighted auxiliary outputs (GoogLeNet: ``loss0 + 0.3·aux1 + 0.3·aux2``)."""
+    weighted auxiliary outputs (GoogLeNet: ``loss0 + 0.3·aux1 + 0.3·aux2``).
+
+    ``target`` is the task's (:class:`core.training.tasks.TaskOption`): ``"class"`` takes (B, K)
+    logits (a larger output is flattened) and (B,) labels; ``"next-token"`` takes (B, T, V) logits
+    and (B, T) next tokens and averages the loss over all B·T tokens (label smoothing as set)."""
     loss_fn = LOSSES[cfg.loss].fn
+    per_token = target == "next-token"
 
     def single(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if per_token:
+            return loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), num_classes, cfg)
         if logits.ndim > 2:
             logits = logits.flatten(1)
         return loss_fn(logits, y, num_classes, cfg)
@@ -148,6 +155,8 @@ def build_loss(cfg: TrainConfig, num_classes: int) -> tuple[LossFn, SingleLoss]:
     def total(outputs: torch.Tensor | Sequence[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
         if isinstance(outputs, torch.Tensor):
             return single(outputs, y)
+        if per_token:  # an RNN's h_n/c_n outputs are states, not predictions: only the first is scored
+            return single(outputs[0], y)
         main, *aux = outputs
         loss = single(main, y)
         weights = list(cfg.aux_weights) if cfg.aux_weights is not None else [0.3] * len(aux)
@@ -163,3 +172,11 @@ def main_output(outputs: Any) -> torch.Tensor:
     """The first output (the classifier) of a model that may return a tuple, flattened to (B, K)."""
     out = outputs[0] if isinstance(outputs, tuple | list) else outputs
     return out.flatten(1) if out.ndim > 2 else out
+
+
+def task_logits(outputs: Any, target: str) -> torch.Tensor:
+    """The predictions the task scores: :func:`main_output` for class targets, the first output as
+    it is — (B, T, V), one prediction per time step — for next-token targets."""
+    if target != "next-token":
+        return main_output(outputs)
+    return outputs[0] if isinstance(outputs, tuple | list) else outputs

@@ -156,10 +156,10 @@ FROZEN_BN_EVAL = ParamOption("frozen_bn_eval", "Frozen BatchNorm in eval mode",
 
 TEMPERATURE = ParamOption("temperature", "Temperature",
                           "language models: sampling temperature of the generated text (lower: safer)", float,
-                          Range(0, above_minimum=True), form=(0.05, 10.0), decimals=2)
+                          Range(0, above_minimum=True), form=(0.05, 10.0), decimals=2, flag="--temperature")
 GENERATE_LENGTH = ParamOption("generate_length", "Generated tokens",
                               "language models: tokens generated after each epoch (0: none)", int, Range(0),
-                              form=(0, 10_000))
+                              form=(0, 10_000), flag="--generate-length", metavar="TOKENS")
 GENERAL_PARAMS = (BATCH_SIZE, EPOCHS, SEED, FROZEN_BN_EVAL)  # read by every run whatever the choices
 TASK_PARAMS = (TEMPERATURE, GENERATE_LENGTH)  # read by some tasks only (core.training.tasks declares which)
 

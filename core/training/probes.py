@@ -8,12 +8,22 @@ by interpreting the graph for that one pass. The probe pass runs in eval mode un
 
 Captured maps are detached, capped to ``max_channels`` channels and ``max_size`` pixels per side
 (adaptive average pooling), and moved to the CPU as float32.
+
+Sequence models (``sequence=True``: the run trains on token ids) add three things. A T×C output is
+kept as ``(samples, T, C)`` (time steps and units capped, not pooled): a hidden-state heat map.
+Every module with a ``keep_attention`` attribute (the attention layers) keeps its attention weights
+for the probe pass only; they are read from its ``last_attention`` and reset. And each recurrent
+node (torch's RNN, LSTM, GRU and their subclasses) gets its gradient norm per time step,
+‖∂loss/∂output_t‖ over the probe sample: a second, small pass with gradients, differentiated with
+``torch.autograd.grad`` with respect to the node's output only, so the parameters' ``.grad`` (the
+optimizer's) are never touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -24,14 +34,17 @@ from core.training.events import NodeStats, ProbeData
 from core.training.optim import main_output
 
 MAX_FEATURES = 1024  # a vector output (Linear) is shown as a strip; longer ones are cut
+MAX_STEPS = 512  # time steps of a sequence's heat map (longer sequences are cut)
+MAX_UNITS = 256  # units (channels) of a sequence's heat map
 
 
 class Prober:
     """Which nodes to probe (settable from any thread) and the capture itself."""
 
-    def __init__(self, max_channels: int = 32, max_size: int = 64) -> None:
+    def __init__(self, max_channels: int = 32, max_size: int = 64, sequence: bool = False) -> None:
         self.max_channels = max_channels
         self.max_size = max_size
+        self.sequence = sequence  # token data: T×C outputs are heat maps, attention and time gradients apply
         self._nodes: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
@@ -45,8 +58,14 @@ class Prober:
             return self._nodes
 
     def capture(self, model: nn.Module, x: torch.Tensor, images: torch.Tensor, labels: tuple[int, ...],
-                epoch: int, step: int, global_step: int) -> ProbeData:
-        """One probe pass of ``x`` (already normalised, on the model's device) through ``model``."""
+                epoch: int, step: int, global_step: int, *, target: str = "class",
+                loss: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
+                y: torch.Tensor | None = None, tokens: tuple[tuple[str, ...], ...] = ()) -> ProbeData:
+        """One probe pass of ``x`` (already normalised, on the model's device) through ``model``.
+
+        Sequence probes: ``target`` is the task's (``"next-token"``: the probabilities are the last
+        position's), ``loss(outputs, y)`` with the probe sample's targets ``y`` gives the time-step
+        gradient norms of the recurrent nodes, and ``tokens`` (the decoded sample) is passed on."""
         nodes = self.nodes
         modules = dict(model.named_modules())
         module_ids = [n for n in nodes if n in modules and n != ""]
@@ -55,6 +74,9 @@ class Prober:
         handles = []
         for nid in module_ids:
             handles.append(modules[nid].register_forward_hook(_recorder(raw, nid)))
+        keepers = attention_modules(model) if self.sequence else {}
+        for module in keepers.values():
+            module.keep_attention = True
         was_training = model.training
         model.eval()
         try:
@@ -63,11 +85,15 @@ class Prober:
                     out = _Recorder(model, other_ids, raw).run(x)
                 else:
                     out = model(x)
-                probs = torch.softmax(main_output(out).float(), dim=1).cpu()
+                logits = main_output(out) if target != "next-token" else _first(out)[:, -1]
+                probs = torch.softmax(logits.float(), dim=1).cpu()
         finally:
             for h in handles:
                 h.remove()
+            attention = _take_attention(keepers)
             model.train(was_training)
+        time_grads = (time_grad_norms(model, x, y, loss)
+                      if self.sequence and loss is not None and y is not None else {})
         activations: dict[str, torch.Tensor] = {}
         channels: dict[str, int] = {}
         stats: dict[str, NodeStats] = {}
@@ -78,10 +104,15 @@ class Prober:
             stats[nid] = NodeStats(mean=float(t.mean()), std=float(t.std()) if t.numel() > 1 else 0.0,
                                    zero_fraction=float((t == 0).float().mean()),
                                    grad_norm=_grad_norm(modules.get(nid)))
+            if self.sequence and t.ndim == 3:  # (samples, T, C): time steps × units
+                channels[nid] = int(t.shape[2])
+                activations[nid] = t[:, :MAX_STEPS, :MAX_UNITS].contiguous().cpu()
+                continue
             channels[nid] = int(t.shape[1]) if t.ndim >= 2 else 1
             activations[nid] = self._downsample(t).cpu()
         return ProbeData(epoch=epoch, step=step, global_step=global_step, images=images, labels=labels,
-                         probabilities=probs, activations=activations, channels=channels, stats=stats)
+                         probabilities=probs, activations=activations, channels=channels, stats=stats,
+                         tokens=tokens, attention=attention, time_grad_norms=time_grads)
 
     def _downsample(self, t: torch.Tensor) -> torch.Tensor:
         if t.ndim >= 3:
@@ -91,6 +122,77 @@ class Prober:
         if t.ndim == 4 and (t.shape[2] > self.max_size or t.shape[3] > self.max_size):
             t = F.adaptive_avg_pool2d(t, (min(t.shape[2], self.max_size), min(t.shape[3], self.max_size)))
         return t.contiguous()
+
+
+def _first(outputs: Any) -> torch.Tensor:
+    return outputs[0] if isinstance(outputs, tuple | list) else outputs
+
+
+def attention_modules(model: nn.Module) -> dict[str, Any]:
+    """The modules that can keep their attention weights (a bool ``keep_attention``), by module path;
+    one inside another such module is left to it (the outer one is the node)."""
+    found: dict[str, Any] = {}  # Any: mypy types a Module's attributes as Tensor | Module
+    for name, module in model.named_modules():
+        if not isinstance(getattr(module, "keep_attention", None), bool):
+            continue
+        if any(name.startswith(f"{outer}.") for outer in found if outer):
+            continue
+        found[name] = module
+    return found
+
+
+def _take_attention(keepers: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Each keeper's ``last_attention`` as float32 on the CPU; keeping is switched off and reset."""
+    out: dict[str, torch.Tensor] = {}
+    for name, module in keepers.items():
+        weights = getattr(module, "last_attention", None)
+        module.keep_attention = False
+        if isinstance(weights, torch.Tensor):
+            out[name] = weights.detach().float()[:, :, :MAX_STEPS, :MAX_STEPS].cpu()
+        with contextlib.suppress(AttributeError):
+            module.last_attention = None
+    return out
+
+
+def recurrent(module: nn.Module) -> bool:
+    """Whether ``module`` is a recurrent layer (torch's RNN, LSTM, GRU or a subclass, or a module of
+    that name)."""
+    return isinstance(module, nn.RNNBase) or any(k in type(module).__name__ for k in ("RNN", "LSTM", "GRU"))
+
+
+def time_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                    loss: Callable[[Any, torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
+    """‖∂loss/∂output_t‖ (float32 (T,), over the samples and units) of every recurrent node, from one
+    pass in eval mode with gradients on (cuDNN off: its RNN backward runs only in training mode)."""
+    layers = {name: m for name, m in model.named_modules() if name and recurrent(m)}
+    if not layers:
+        return {}
+    outputs: dict[str, torch.Tensor] = {}
+
+    def keep(name: str) -> Any:
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            value = output[0] if isinstance(output, tuple | list) else output
+            if isinstance(value, torch.Tensor) and value.requires_grad and value.ndim == 3:
+                outputs[name] = value
+
+        return hook
+
+    handles = [m.register_forward_hook(keep(name)) for name, m in layers.items()]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
+            value = loss(model(x), y)
+            if not outputs or not value.requires_grad:
+                return {}
+            names = list(outputs)
+            grads = torch.autograd.grad(value, [outputs[n] for n in names], allow_unused=True)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return {name: g.detach().float().pow(2).sum(dim=(0, 2)).sqrt().cpu()
+            for name, g in zip(names, grads, strict=True) if g is not None}
 
 
 def _recorder(store: dict[str, torch.Tensor], nid: str) -> Any:

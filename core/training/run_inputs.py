@@ -24,12 +24,35 @@ if TYPE_CHECKING:
 def open_data(config: TrainConfig, input_shape: Sequence[int] | None,
               log: Callable[[str], None] | None = None, pipeline: InputPipeline | None = None) -> DataSource:
     """The data source ``config`` names (folder images are decoded to the graph's Input size, through
-    the pretrained weights' ``pipeline`` when given: :func:`core.training.weights.project_pipeline`)."""
+    the pretrained weights' ``pipeline`` when given: :func:`core.training.weights.project_pipeline`).
+    A token task's sequences are as long as the graph's Input (its first dimension: T)."""
     shape = tuple(input_shape) if input_shape is not None and len(input_shape) == 3 else None
     return open_dataset(config.dataset, root=config.data_root, seed=config.seed, train_size=config.train_size,
                         val_size=config.val_size, val_fraction=config.val_fraction, image_shape=shape,
                         val_folder=config.val_folder, download=config.download, workers=config.workers, log=log,
-                        pipeline=pipeline)
+                        pipeline=pipeline, task=config.task, seq_len=sequence_length(config, input_shape),
+                        tokenize=config.tokenize)
+
+
+def sequence_length(config: TrainConfig, input_shape: Sequence[int] | None) -> int | None:
+    """T for a token task: the graph Input's first dimension (``None``: the dataset's default)."""
+    from core.training.tasks import task_option
+
+    if task_option(config.task).modality != "tokens" or not input_shape:
+        return None
+    t = input_shape[0]
+    return int(t) if isinstance(t, int) and t > 0 else None
+
+
+def task_dataset(config: TrainConfig) -> TrainConfig:
+    """``config`` with the task's default dataset where it still names the image default (``shapes``)
+    under a token task (``--task language-model`` without ``--dataset`` trains on ``sentences``)."""
+    from core.training.tasks import task_option
+
+    task = task_option(config.task)
+    if task.modality != "image" and config.dataset == TrainConfig().dataset:
+        return config.updated(dataset=task.default_dataset)
+    return config
 
 
 def open_shared_data(config: TrainConfig, input_shape: Sequence[int] | None, dist: ddp.DistContext | None = None,
@@ -65,4 +88,4 @@ def resume_settings(run_dir: str | Path) -> tuple[Any, TrainConfig]:
     return project, config
 
 
-__all__ = ["open_data", "open_shared_data", "resume_settings"]
+__all__ = ["open_data", "open_shared_data", "resume_settings", "sequence_length", "task_dataset"]

@@ -4,7 +4,7 @@ A run folder holds everything needed to look at, compare and resume a run::
 
     RUN_DIR/config.json        the training settings and the dataset's description
     RUN_DIR/graph.json         the project (graph) that was trained, in the project format
-    RUN_DIR/metrics.csv        one row per epoch
+    RUN_DIR/metrics.csv        one row per epoch (language models add their perplexity columns)
     RUN_DIR/run.json           status, best epoch, timing (rewritten as the run goes)
     RUN_DIR/label.json         the name the user gave the run (optional; only the user writes it)
     RUN_DIR/checkpoints/last.pt, best.pt
@@ -41,6 +41,7 @@ CHECKPOINT_FORMAT = "netcanvas-checkpoint"
 LABEL_FILE = "label.json"
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "images_per_s",
                   "seconds", "data_wait")
+PERPLEXITY_COLUMNS = ("train_perplexity", "val_perplexity")  # language models only
 
 
 class RunFolderError(Exception):
@@ -82,11 +83,16 @@ class RunFolder:
             raise RunFolderError(f"cannot read {self.path / name}: {exc}") from None
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """metrics.csv: :data:`METRIC_COLUMNS`, and a language model's perplexity columns
+        (:data:`PERPLEXITY_COLUMNS`) when its rows have them."""
+        columns: tuple[str, ...] = METRIC_COLUMNS
+        if any(row.get(k) is not None for row in rows for k in PERPLEXITY_COLUMNS):
+            columns = (*METRIC_COLUMNS, *PERPLEXITY_COLUMNS)
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in METRIC_COLUMNS})
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
         atomic_write_text(self.path / "metrics.csv", buf.getvalue())
 
     def read_metrics(self) -> list[dict[str, float | None]]:
