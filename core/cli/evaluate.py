@@ -12,7 +12,10 @@ either way.
 Text mode prints accuracy, top-5 (six classes or more), macro F1, the per-class table, the most
 confused pairs and the confusion matrix (a wide one shows the classes with the most errors).
 ``--json`` prints exactly one JSON object on stdout (:meth:`Evaluation.to_dict`, with ``weights``
-when weights were loaded); progress and notes go to stderr.
+when weights were loaded); progress and notes go to stderr. A language model (training task
+``language-model``) reports its loss per token, ``perplexity`` and ``token_accuracy``
+(:class:`~core.training.evaluate.TokenEvaluation`; it writes no ``evaluation.json``); a sequence
+classifier is evaluated like an image classifier.
 Exit status: 0 evaluated, 1 the network cannot be evaluated on that data (errors in the graph, an
 output that does not match the classes), 2 usage or unreadable input (one line), 130 Ctrl-C.
 """
@@ -67,7 +70,9 @@ def is_run_folder(path: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     from core.training.config import ConfigError
     from core.training.data import DatasetError, parse_spec
-    from core.training.evaluate import EvaluationError, evaluate, open_eval_data, open_run_data
+    from core.training.evaluate import EvaluationError, evaluate, evaluate_tokens, open_eval_data, open_run_data
+    from core.training.run_inputs import task_dataset
+    from core.training.tasks import task_option
 
     as_run = is_run_folder(args.source)
     if not as_run and Path(args.source).is_dir():
@@ -92,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
             project, config, model, analysis = _from_source(args.source)
             ckpt = None
         config = config.updated(**overrides)
+        if args.dataset is None:  # a token task on the image default: the task's own first dataset
+            config = task_dataset(config)
         parse_spec(config.dataset)
         if not as_run:
             weights, pipeline = _load_weights(model, project, args.weights, quiet=args.quiet, source=args.source)
@@ -110,6 +117,20 @@ def run(args: argparse.Namespace) -> int:
         return exc.status
     split = args.split or ("val" if data.val_count else "train")
     bar = _Progress(enabled=not args.quiet and sys.stderr.isatty())
+    if task_option(config.task).target == "next-token":
+        try:
+            lm = evaluate_tokens(model, data, split=split, device=config.device, batch_size=args.batch_size,
+                                 progress=bar)
+        except EvaluationError as exc:
+            bar.clear()
+            print(f"error: {args.source}: {exc}", file=sys.stderr)
+            return 1
+        bar.clear()
+        if ckpt is not None:
+            lm.extra = {"run": str(Path(args.source)), "epoch": int(ckpt.get("epoch", 0)),
+                        "checkpoint": args.checkpoint}
+        print(json.dumps(lm.to_dict()) if args.json else format_tokens(lm, source=args.source))
+        return 0
     try:
         ev = evaluate(model, data, split=split, device=config.device, batch_size=args.batch_size,
                       progress=bar, input_shape=analysis.input_shape)
@@ -229,6 +250,15 @@ def format_text(ev: Any, source: str = "") -> str:
         lines += ["", "no sample was misclassified"]
     lines += ["", *_matrix(ev)]
     return "\n".join(lines)
+
+
+def format_tokens(ev: Any, source: str = "") -> str:
+    """A language model's text report: where, then loss per token, perplexity and token accuracy."""
+    where = f" — {ev.extra['run']}, epoch {ev.extra['epoch']} ({ev.extra['checkpoint']})" if "run" in ev.extra \
+        else (f" — {source}" if source else "")
+    split = "validation" if ev.split == "val" else "training"
+    return (f"{ev.dataset}, {split} split, {ev.count:,} tokens{where}\n"
+            f"loss {ev.loss:.4f} per token   perplexity {ev.perplexity:.2f}   token accuracy {ev.token_accuracy:.2%}")
 
 
 def _support(ev: Any, name: str) -> int:

@@ -200,7 +200,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             project = load_or_fail(args.source)
             config = TrainConfig.from_dict(project.training)
-        config = task_dataset(config.updated(**overrides(args)))
+        config = config.updated(**overrides(args))
+        if args.dataset is None:  # a token task on the image default: the task's own first dataset
+            config = task_dataset(config)
         parse_spec(config.dataset)
     except (ConfigError, DatasetError) as exc:
         raise UsageError(str(exc)) from None

@@ -27,7 +27,8 @@ _WHERE = {
     "ProbeData": "events", "RunInfo": "events", "RunSummary": "events",
     "TrainingFailure": "health",
     "ClassStats": "evaluate", "Evaluation": "evaluate", "EvaluationError": "evaluate", "evaluate": "evaluate",
-    "evaluate_run": "evaluate",
+    "evaluate_run": "evaluate", "TokenEvaluation": "evaluate", "evaluate_tokens": "evaluate",
+    "generate": "generate", "TaskOption": "tasks", "task_option": "tasks",
     "TrainingSession": "session", "build_trainer": "session",
     "InputPipeline": "weights", "WeightsCancelled": "weights", "WeightsError": "weights",
     "WeightsReport": "weights", "WeightsSpec": "weights", "apply_weights": "weights", "load_weights": "weights",
@@ -39,7 +40,15 @@ if TYPE_CHECKING:
     from core.training.data import DatasetError, DataSource, check_fit, open_dataset
     from core.training.devices import resolve_device
     from core.training.engine import Trainer, available_devices, seed_everything
-    from core.training.evaluate import ClassStats, Evaluation, EvaluationError, evaluate, evaluate_run
+    from core.training.evaluate import (
+        ClassStats,
+        Evaluation,
+        EvaluationError,
+        TokenEvaluation,
+        evaluate,
+        evaluate_run,
+        evaluate_tokens,
+    )
     from core.training.events import (
         BatchProgress,
         Callbacks,
@@ -49,8 +58,10 @@ if TYPE_CHECKING:
         RunInfo,
         RunSummary,
     )
+    from core.training.generate import generate
     from core.training.health import TrainingFailure
     from core.training.session import TrainingSession, build_trainer
+    from core.training.tasks import TaskOption, task_option
     from core.training.weights import (
         InputPipeline,
         WeightsCancelled,
@@ -82,3 +93,4 @@ __all__ = [
     "resolve_device", "seed_everything", "set_project_weights",
 ]
 __all__ += ["ClassStats", "Evaluation", "EvaluationError", "evaluate", "evaluate_run"]
+__all__ += ["TaskOption", "TokenEvaluation", "evaluate_tokens", "generate", "task_option"]

@@ -14,6 +14,10 @@ The metrics are computed from the confusion matrix with numpy. A class that is n
 has precision 0 (there is nothing to be precise about, and no 0/0 warning is raised); a class
 with no samples has recall 0 and support 0.
 
+A language model has no classes to tabulate: :func:`evaluate_tokens` measures its loss per token,
+perplexity (exp of that loss) and next-token accuracy (:class:`TokenEvaluation`). A sequence
+classifier is evaluated like an image classifier.
+
 This module imports torch only inside the functions that run a model, so the editor can read an
 ``evaluation.json`` (and the CLI build its parser) without paying for the torch import.
 """
@@ -222,6 +226,83 @@ def from_confusion(confusion: np.ndarray, classes: Sequence[str], *, top5: float
                       split=split, dataset=dataset)
 
 
+@dataclass
+class TokenEvaluation:
+    """A language model on one split: mean cross-entropy per token, its exp (perplexity) and the
+    share of next tokens predicted exactly (``count`` tokens scored)."""
+
+    loss: float
+    perplexity: float
+    token_accuracy: float
+    count: int
+    split: str = "val"
+    dataset: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``main.py evaluate --json``'s object for a language model (a perplexity that overflows is null)."""
+        return {"loss": self.loss, "perplexity": self.perplexity if math.isfinite(self.perplexity) else None,
+                "token_accuracy": self.token_accuracy, "tokens": self.count, "split": self.split,
+                "dataset": self.dataset, **self.extra}
+
+
+def evaluate_tokens(model: nn.Module, data: DataSource, *, split: str = "val", device: str = "cpu",
+                    batch_size: int = 256, progress: Callable[[int, int], None] | None = None,
+                    cancel: Callable[[], bool] | None = None) -> TokenEvaluation:
+    """Run a language model over ``data``'s ``split`` (token sequences with next-token targets) in
+    order, in eval mode: :class:`TokenEvaluation`. ``progress(done, total)`` hears the sequences
+    done; ``cancel()`` is asked before each batch. Raises :class:`EvaluationError` for an empty split
+    or an output that is not T×V."""
+    import torch
+    import torch.nn.functional as F
+
+    from core.training.devices import resolve_device
+    from core.training.health import TrainingFailure
+    from core.training.optim import task_logits
+
+    if split not in ("train", "val"):
+        raise EvaluationError(f"split must be 'train' or 'val', got {split!r}")
+    try:
+        dev = resolve_device(device)
+    except TrainingFailure as exc:
+        raise EvaluationError(str(exc)) from None
+    total = data.count(split)
+    if total == 0:
+        raise EvaluationError(f"the dataset {data.name} has no {'validation' if split == 'val' else 'training'} "
+                              "sequences to evaluate")
+    t, v = int(data.sample_shape[0]), data.num_classes
+    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+    hits = torch.zeros((), dtype=torch.long, device=dev)
+    tokens = done = 0
+    was_training = model.training
+    model.to(dev).eval()
+    try:
+        with torch.inference_mode():
+            for x, y in data.batches(split, batch_size, dev, None):
+                if cancel is not None and cancel():
+                    raise EvaluationCancelled("evaluation cancelled")
+                try:
+                    logits = task_logits(model(x), "next-token").float()
+                except (RuntimeError, ValueError, TypeError) as exc:
+                    raise EvaluationError(f"the network cannot take the dataset's sequences of {t} token ids "
+                                          f"({_first_line(exc)})") from None
+                if tuple(logits.shape[1:]) != (t, v):
+                    raise EvaluationError(f"the network's output is {'×'.join(map(str, logits.shape[1:]))} values "
+                                          f"per sequence but a language model needs T×V = {t}×{v}")
+                flat = logits.reshape(-1, v)
+                loss_sum += F.cross_entropy(flat, y.reshape(-1), reduction="sum").double()
+                hits += (flat.argmax(-1) == y.reshape(-1)).sum()
+                tokens += y.numel()
+                done += int(y.shape[0])
+                if progress is not None:
+                    progress(done, total)
+    finally:
+        model.train(was_training)
+    loss = float(loss_sum) / max(tokens, 1)
+    return TokenEvaluation(loss=loss, perplexity=math.exp(loss) if loss < 700 else math.inf,
+                           token_accuracy=int(hits) / max(tokens, 1), count=tokens, split=split, dataset=data.name)
+
+
 def evaluate(model: nn.Module, data: DataSource, *, split: str = "val", device: str = "cpu", batch_size: int = 256,
              progress: Callable[[int, int], None] | None = None, cancel: Callable[[], bool] | None = None,
              input_shape: Sequence[int] | None = None) -> Evaluation:
@@ -274,7 +355,9 @@ def evaluate(model: nn.Module, data: DataSource, *, split: str = "val", device: 
                     logits = main_output(model(x)).float()
                 except (RuntimeError, ValueError, TypeError) as exc:
                     shape = "×".join(map(str, data.sample_shape))
-                    raise EvaluationError(f"the network cannot take the dataset's {shape} images "
+                    noun = (f"sequences of {shape} token ids" if getattr(data, "modality", "image") == "tokens"
+                            else f"{shape} images")
+                    raise EvaluationError(f"the network cannot take the dataset's {noun} "
                                           f"({_first_line(exc)})") from None
                 if logits.ndim != 2 or logits.shape[1] != k:
                     got = logits.shape[1] if logits.ndim == 2 else list(logits.shape[1:])
@@ -557,7 +640,7 @@ def _list_of(data: dict[str, Any], key: str, kind: type, prefix: str = "") -> li
 
 
 __all__ = [
-    "EVALUATION_FILE", "ClassStats", "Evaluation", "EvaluationCancelled", "EvaluationError", "evaluate",
-    "evaluate_run", "from_confusion", "load_run_evaluation", "load_run_model", "open_eval_data", "open_run_data",
-    "sample_images",
+    "EVALUATION_FILE", "ClassStats", "Evaluation", "EvaluationCancelled", "EvaluationError", "TokenEvaluation",
+    "evaluate", "evaluate_run", "evaluate_tokens", "from_confusion", "load_run_evaluation", "load_run_model",
+    "open_eval_data", "open_run_data", "sample_images",
 ]

@@ -46,7 +46,9 @@ def sequence_length(config: TrainConfig, input_shape: Sequence[int] | None) -> i
 
 def task_dataset(config: TrainConfig) -> TrainConfig:
     """``config`` with the task's default dataset where it still names the image default (``shapes``)
-    under a token task (``--task language-model`` without ``--dataset`` trains on ``sentences``)."""
+    under a token task: ``--task language-model`` without ``--dataset`` trains on ``sentences``
+    (a project file does not store the default dataset, so only the caller knows whether ``shapes``
+    was asked for: the CLI applies this when no ``--dataset`` was given)."""
     from core.training.tasks import task_option
 
     task = task_option(config.task)

@@ -31,7 +31,7 @@ from core.training.data import DatasetError, DataSource
 from core.training.engine import Trainer, seed_everything
 from core.training.events import Callbacks, RunInfo, RunSummary
 from core.training.health import TrainingFailure
-from core.training.run_inputs import open_data, open_shared_data, resume_settings, task_dataset
+from core.training.run_inputs import open_data, open_shared_data, resume_settings
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,7 @@ class TrainingSession:
     model, default the project's; ``weights_progress`` hears a download). The report is
     ``weights_report``, the ``weights`` event, and the run folder's ``config.json`` and ``graph.json``
     record it; a :class:`core.training.weights.WeightsError` is raised by :meth:`build` (one line).
-    A token task opens sequences as long as the graph's Input; one whose settings still name the
-    image default dataset trains on the task's own (:func:`core.training.run_inputs.task_dataset`).
+    A token task opens sequences as long as the graph's Input.
     With ``evaluate`` (the default) a classifier's run that trained an epoch writes its ``evaluation.json``
     (:func:`core.training.evaluate.evaluate_run`) before ``finished`` is emitted; ``evaluation``
     holds it, and a failure there is a warning.
@@ -206,7 +205,6 @@ class TrainingSession:
             read_project, read_config = resume_settings(self.resume_from)
             project, config = project or read_project, config or read_config
         config = config.updated(**self.overrides) if self.overrides else config
-        config = task_dataset(config)  # a token task that names no dataset of its own takes its default
         self.config = config
         self._say(f"Opening {config.dataset} and compiling…")
         load = None
