@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QCursor, QFont, QFontMetrics, QShowEvent
+from PySide6.QtGui import QColor, QCursor, QFont, QFontMetrics, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -41,6 +41,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.explain import lookup_table
+from core.layers.registry import get_spec
+from core.layers.spec import Category
 from gui.theme import Theme, current_theme
 
 MAX_UNITS = 64  # hidden-state rows shown; a 512-unit LSTM would be a grey smear at dock height
@@ -51,6 +53,7 @@ NO_ATTENTION = "No attention layer in this network"
 NO_HIDDEN = ("No sequence output is probed yet: select a recurrent layer (RNN, LSTM, GRU) or another "
              "time × channels node on the canvas to see its hidden states")
 NO_GRADIENTS = "Gradient norms per time step show for recurrent layers (RNN, LSTM, GRU); this network has none"
+WIDE = 2.8  # width / height above which hidden states and gradients stand side by side
 VANISH = 1e-3  # first steps' gradient below this share of the last steps' → "vanishing"
 EXPLODE = 1e3
 _SHOWN = {" ": "␣", "\n": "↵", "\t": "⇥", "": "∅"}
@@ -164,7 +167,7 @@ class _ThemedPlot(pg.PlotWidget):
             ax = item.getAxis(axis)
             ax.setStyle(tickFont=_tick_font())
             ax.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.setMinimumSize(140, 110)
+        self.setMinimumSize(120, 60)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def apply_theme(self, theme: Theme) -> None:
@@ -289,7 +292,7 @@ class GradientPlot(_ThemedPlot):
     """‖∂loss/∂h_t‖ against the time step t, on a log scale."""
 
     def __init__(self) -> None:
-        super().__init__("time step t", "")
+        super().__init__("", "")
         item = self.getPlotItem()
         item.setLogMode(x=False, y=True)
         item.showGrid(x=False, y=True, alpha=0.2)
@@ -423,14 +426,18 @@ class SequenceView(QWidget):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             self.attention.tools.addWidget(combo)
 
-        self.hidden_map = HeatMap("time step", "unit", "diverging")
+        # No "time step" title under the hidden states and gradients: at dock height (~300 px) it took a
+        # fifth of the picture, and their captions say what the columns are.
+        self.hidden_map = HeatMap("", "unit", "diverging")
         self.hidden = _Section("Hidden states", self.hidden_map)
         self.hidden_combo = QComboBox()
         self.hidden_combo.setToolTip("The probed node whose output (time × units) is shown")
         self.hidden.tools.addWidget(self.hidden_combo)
 
         self.gradient_plot = GradientPlot()
-        self.gradients = _Section("Gradient norm per time step ‖∂loss/∂hₜ‖", self.gradient_plot)
+        self.gradients = _Section("Gradient per time step", self.gradient_plot)
+        self.gradients.title.setToolTip("‖∂loss/∂hₜ‖ on the probe batch: how strongly the loss pulls on the "
+                                        "layer's output at each time step (log scale)")
         self.gradient_combo = QComboBox()
         self.gradient_combo.setToolTip("The recurrent layer whose gradient norms are shown")
         self.gradients.tools.addWidget(self.gradient_combo)
@@ -493,6 +500,16 @@ class SequenceView(QWidget):
             plot.apply_theme(theme)
         self.info.setStyleSheet(f"color: {theme.text_dim};")
 
+    def resizeEvent(self, event: QResizeEvent) -> None:  # Qt override
+        # A wide, short dock (1280×300) stacked hidden states over gradients into two 60 px strips whose
+        # axes were cut off; there they stand side by side, in a taller one one above the other.
+        wide = event.size().width() >= WIDE * event.size().height()
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if orientation != self.right.orientation():
+            self.right.setOrientation(orientation)
+            self.right.setSizes([1000, 1000])  # halves (the splitter scales them to its size)
+        super().resizeEvent(event)
+
     def showEvent(self, event: QShowEvent) -> None:  # Qt override: draw what came while hidden
         super().showEvent(event)
         if self._dirty:
@@ -510,7 +527,7 @@ class SequenceView(QWidget):
         activations: Mapping[str, Any] = getattr(data, "activations", None) or {}
         grads: Mapping[str, Any] = getattr(data, "time_grad_norms", None) or {}
         tokens: Sequence[Sequence[str]] = getattr(data, "tokens", None) or ()
-        sequences = {nid: a for nid, a in activations.items() if getattr(a, "ndim", 0) == 3}
+        sequences = self._sequence_outputs(activations, grads)
         self._samples(tokens, attention, sequences)
         self.info.setText(f"epoch {data.epoch} · step {data.step}")
         sample = max(self.sample_combo.currentIndex(), 0)
@@ -559,9 +576,9 @@ class SequenceView(QWidget):
         self.attention_map.set_map(m, queries, keys, (0.0, top if top > 0 else 1.0))
         which = "mean of heads" if head is None else f"head {head + 1} of {heads}"
         causal = t == s and t > 1 and bool(np.allclose(np.triu(m, 1), 0.0))
-        note = " · causal: each token sees only itself and earlier ones" if causal else ""
-        self.attention.show_body(f"{self._node_label(nid)} · {which} · {t}×{s}: each row is a query and how "
-                                 f"it spreads its attention over the keys (a row sums to 1){note}")
+        note = " · causal: a token sees only itself and earlier ones" if causal else ""
+        self.attention.show_body(f"{self._node_label(nid)} · {which} · {t}×{s} · each row: where one query "
+                                 f"looks (sums to 1){note}")
 
     def _render_hidden(self, sequences: Mapping[str, Any], sample: int, tokens: list[str],
                        channels: Mapping[str, int]) -> None:
@@ -584,7 +601,7 @@ class SequenceView(QWidget):
         self.hidden_map.set_map(shown, [str(u) for u in range(shown.shape[0])], steps, (-reach, reach))
         total = max(int(channels.get(nid, units)), units)  # the probe may have cut the units already
         cap = f"first {shown.shape[0]} of {total} units" if shown.shape[0] < total else f"{total} units"
-        self.hidden.show_body(f"{self._node_label(nid)} · {cap} (rows) over {h.shape[0]} time steps · "
+        self.hidden.show_body(f"{self._node_label(nid)} · {cap} (rows) over {h.shape[0]} time steps (columns) · "
                               "blue < 0 < red")
 
     def _render_gradients(self, grads: Mapping[str, Any]) -> None:
@@ -598,6 +615,15 @@ class SequenceView(QWidget):
         norms = _numpy(grads[nid]).reshape(-1)
         self.gradient_plot.set_norms(norms)
         self.gradients.show_body(gradient_caption(norms, self._node_type(nid)))
+
+    def _sequence_outputs(self, activations: Mapping[str, Any], grads: Mapping[str, Any]) -> dict[str, Any]:
+        """The probed outputs laid out time × channels, recurrent layers first (the default choice).
+
+        A 3-D output of a Conv1d, a 1-D pool or BatchNorm1d is channels × length, not one state per
+        time step: it is left out when the analysis names its type."""
+        found = {nid: a for nid, a in activations.items()
+                 if getattr(a, "ndim", 0) == 3 and not _channels_first(self._node_type(nid))}
+        return dict(sorted(found.items(), key=lambda item: item[0] not in grads))
 
     def _follow_hidden(self, nid: str) -> None:
         """Picking a recurrent layer's hidden states shows its gradients too."""
@@ -621,6 +647,14 @@ class SequenceView(QWidget):
     def _node_label(self, nid: str) -> str:
         kind = self._node_type(nid)
         return f"{nid} ({kind})" if kind else nid
+
+
+def _channels_first(layer_type: str) -> bool:
+    """Whether a layer's 3-D output is channels × length (convolutions, pools, BatchNorm1d, GroupNorm)."""
+    spec = get_spec(layer_type) if layer_type else None
+    if spec is None:
+        return False
+    return spec.category in (Category.CONV, Category.POOL) or layer_type.endswith("1d") or layer_type == "GroupNorm"
 
 
 def _numpy(value: Any) -> np.ndarray:

@@ -259,3 +259,26 @@ def test_theme_switch_recolours_everything(qtbot) -> None:
         apply_theme(LIGHT)
         view.set_theme(LIGHT)
     assert view.attention_map.backgroundBrush().color().name() == LIGHT.panel
+
+
+def test_the_analysis_orders_and_names_the_sequence_outputs(qtbot) -> None:
+    view = shown_view(qtbot)
+    node = types.SimpleNamespace
+    view.set_analysis(types.SimpleNamespace(nodes={"conv": node(type="Conv1d"), "lstm": node(type="LSTM"),
+                                                   "enc": node(type="TransformerEncoderLayer")}))
+    view.show_probe(probe(activations={"enc": torch.ones(2, 5, 8), "conv": torch.ones(2, 8, 5),
+                                       "lstm": torch.ones(2, 5, 16)},
+                          grads={"lstm": torch.logspace(-8, 0, 5)}))
+    # The recurrent layer (it has gradients per step) comes first; a Conv1d's channels × length is no sequence.
+    assert combo_items(view.hidden_combo) == ["lstm", "enc"]
+    assert view.hidden.caption.text().startswith("lstm (LSTM) · 16 units")
+    assert view.gradients.caption.text().endswith("try shorter sequences or gradient clipping")  # it is an LSTM
+
+
+def test_a_wide_short_dock_puts_hidden_states_beside_the_gradients(qtbot) -> None:
+    view = shown_view(qtbot, 1260, 300)
+    view.show_probe(probe(activations={"lstm": torch.ones(2, 5, 16)}, grads={"lstm": torch.ones(5)}))
+    qtbot.waitUntil(lambda: view.gradients.geometry().left() > view.hidden.geometry().right())
+    assert view.hidden.width() > 150 and view.gradients.width() > 150
+    view.resize(900, 600)
+    qtbot.waitUntil(lambda: view.gradients.geometry().top() > view.hidden.geometry().bottom())
