@@ -127,14 +127,18 @@ def _class_ref(cls: type, node: PlannedNode, classes: LayerClasses) -> str:
     if cls.__module__.split(".")[0] == "core":
         name = safe_name(cls.__name__)
         if name not in classes.sources:
-            classes.sources[name] = _class_source(cls, node)
+            source, needs = _class_source(cls, node)
+            for dep in needs:  # core classes it builds (a Transformer layer's attention) come first
+                _class_ref(dep, node, classes)
+            classes.sources[name] = source
         return name
     raise ExportError(f"{node.id}: {node.type} builds {cls.__module__}.{cls.__qualname__}, which a file that "
                       f"imports only torch cannot construct")
 
 
-def _class_source(cls: type, node: PlannedNode) -> str:
-    """The source of a layer class defined in core/, if it only uses torch and builtins."""
+def _class_source(cls: type, node: PlannedNode) -> tuple[str, list[type]]:
+    """The source of a layer class defined in core/, if it only uses torch, builtins and other such
+    classes of its own module (returned second, for the file to define too)."""
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError) as exc:
@@ -146,10 +150,14 @@ def _class_source(cls: type, node: PlannedNode) -> str:
     bound |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     foreign = sorted(loaded - bound - _ALLOWED_GLOBALS)
+    home = vars(inspect.getmodule(cls) or object)
+    needs = [home[n] for n in foreign if isinstance(home.get(n), type) and issubclass(home[n], nn.Module)
+             and home[n].__module__ == cls.__module__]
+    foreign = [n for n in foreign if not any(c.__name__ == n for c in needs)]
     if foreign:
         raise ExportError(f"{node.id}: {cls.__qualname__} uses {', '.join(foreign)}, which a file that imports "
                           f"only torch does not have")
-    return source
+    return source, needs
 
 
 @dataclass(frozen=True)

@@ -152,4 +152,190 @@ MultiheadAttention = register(LayerSpec(
 ))
 
 
-__all__ = ["MultiheadAttention", "attention_counts", "check_heads", "nearest_heads", "sequence_shape"]
+# -- Transformer layers ---------------------------------------------------------------------------
+
+def feed_forward_counts(t: int, e: int, f: int, bias: bool) -> tuple[int, int]:
+    """(parameters, MACs per sample) of a Transformer layer's E → F → E network on T steps."""
+    return 2 * e * f + ((f + e) if bias else 0), 2 * t * e * f
+
+
+def layer_saved(heads: int, t: int, sources: Sequence[int], e: int, f: int) -> int:
+    """Elements a Transformer layer keeps for backward besides its output (an estimate): per
+    attention the heads·T·S weights and its q, k, v and context (4·T·E); the feed-forward
+    network's hidden activations before and after the activation (2·T·F)."""
+    return sum(heads * t * s + 4 * t * e for s in sources) + 2 * t * f
+
+
+def _layer_params() -> tuple[ParamSpec, ...]:
+    return (
+        ParamSpec("d_model", Kind.INT, None, "Features E of each step; inferred from the T×E input.", min=1,
+                  inferred=True),
+        ParamSpec("nhead", Kind.INT, 8, "Attention heads; each attends with E / heads features.", min=1),
+        ParamSpec("dim_feedforward", Kind.INT, 2048, "Hidden units F of the feed-forward network (often 4·E).", min=1),
+        ParamSpec("dropout", Kind.FLOAT, 0.1, "Dropout on the attention weights and after each block while "
+                  "training.", min=0.0, max=1.0),
+        ParamSpec("activation", Kind.CHOICE, "relu", "Activation of the feed-forward network.",
+                  choices=("relu", "gelu")),
+        ParamSpec("layer_norm_eps", Kind.FLOAT, 1e-5, "Added to the variance in the layer norms.", min=0.0,
+                  min_inclusive=False),
+        ParamSpec("norm_first", Kind.BOOL, False, "Normalise before each block (pre-norm, as ViT) instead of "
+                  "after the residual sum."),
+        ParamSpec("bias", Kind.BOOL, True, "Learn the biases of the projections, the feed-forward network and the "
+                  "layer norms."),
+    )
+
+
+def _norms(n: int, e: int, bias: bool) -> int:
+    return n * (2 * e if bias else e)
+
+
+def _encoder_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    t, e = sequence_shape("TransformerEncoderLayer", shape)
+    heads, f, bias = int(p["nhead"]), int(p["dim_feedforward"]), bool(p["bias"])
+    check_heads(e, heads, "nhead", "d_model")
+    a_params, a_macs = attention_counts(t, t, e, e, e, bias)
+    f_params, f_macs = feed_forward_counts(t, e, f, bias)
+    return Inferred(out_shapes=((t, e),), args={"d_model": e}, params=a_params + f_params + _norms(2, e, bias),
+                    macs=a_macs + f_macs, saved=layer_saved(heads, t, [t], e, f))
+
+
+def _decoder_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    tgt, memory = shapes
+    t, e = sequence_shape("TransformerDecoderLayer", tgt, "tgt")
+    s, c = sequence_shape("TransformerDecoderLayer", memory, "memory")
+    heads, f, bias = int(p["nhead"]), int(p["dim_feedforward"]), bool(p["bias"])
+    check_heads(e, heads, "nhead", "d_model")
+    if c != e:
+        raise LayerError(f"TransformerDecoderLayer's memory has {c} features per step but its target {e} "
+                         f"(d_model): the cross-attention takes both at d_model — project the memory to {e} "
+                         f"with a Linear")
+    self_params, self_macs = attention_counts(t, t, e, e, e, bias)
+    cross_params, cross_macs = attention_counts(t, s, e, e, e, bias)
+    f_params, f_macs = feed_forward_counts(t, e, f, bias)
+    return Inferred(out_shapes=((t, e),), args={"d_model": e},
+                    params=self_params + cross_params + f_params + _norms(3, e, bias),
+                    macs=self_macs + cross_macs + f_macs, saved=layer_saved(heads, t, [t, s], e, f))
+
+
+def _layer_build(class_name: str) -> Any:
+    def build(p: Params) -> Any:
+        from core.layers import attention_modules
+
+        return getattr(attention_modules, class_name)(**p)
+
+    return build
+
+
+def _layer_from_module(m: Any) -> dict[str, Any]:
+    if not getattr(m.self_attn, "batch_first", False):
+        raise ParamError("is sequence first (batch_first=False); only batch-first layers (N×T×C) can be imported")
+    return {"nhead": int(m.self_attn.num_heads), "dim_feedforward": int(m.linear1.out_features),
+            "dropout": float(m.dropout.p), "activation": _activation_name(m.activation),
+            "layer_norm_eps": float(m.norm1.eps), "norm_first": bool(m.norm_first),
+            "bias": m.linear1.bias is not None, "causal": bool(getattr(m, "causal", False))}
+
+
+def _activation_name(act: Any) -> str:
+    """torch's activation (F.relu, F.gelu or their modules) as the layer's choice."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    if act is F.relu or isinstance(act, nn.ReLU):
+        return "relu"
+    if act is F.gelu or (isinstance(act, nn.GELU) and act.approximate == "none"):
+        return "gelu"
+    name = getattr(act, "__name__", type(act).__name__)
+    raise ParamError(f"has the activation {name}; NetCanvas's Transformer layers take relu or gelu")
+
+
+def _layer_defaults(shape: Shape | None) -> dict[str, Any]:
+    """A dropped Transformer layer: heads that divide the features, and the usual 4·E hidden units."""
+    if shape is None or len(shape) != 2:
+        return {}
+    return {"nhead": nearest_heads(shape[1], 8), "dim_feedforward": 4 * shape[1]}
+
+
+def _layer_short(p: Params) -> str:
+    text = f"{p['nhead']} heads · F {p['dim_feedforward']}"
+    return text + (" · pre-norm" if p["norm_first"] else "") + (" · causal" if p["causal"] else "")
+
+
+_LAYER_NOTE = ("attention 4·E² + 4·E, feed-forward 2·E·F + F + E, 2·E per layer norm (without bias: the "
+               "weights only)")
+
+TransformerEncoderLayer = register(LayerSpec(
+    type="TransformerEncoderLayer", category=Category.ATTENTION,
+    doc="A Transformer encoder block on a T×E sequence: self-attention and a feed-forward network, each with a "
+        "residual sum and a layer norm.",
+    params=(*_layer_params(), ParamSpec("causal", Kind.BOOL, False, "Step t attends only to steps up to t (a "
+                                        "decoder-only language model).")),
+    infer=_encoder_infer, window=_seq_rule, build=_layer_build("SequenceTransformerEncoderLayer"),
+    short=_layer_short, module_class="torch.nn.TransformerEncoderLayer", from_module=_layer_from_module,
+    own_class="core.layers.attention_modules.SequenceTransformerEncoderLayer",
+    trainable_note=_LAYER_NOTE, id_stem="encoder", editor_defaults=_layer_defaults, fit_role=FitRole.PASS_THROUGH,
+))
+
+TransformerDecoderLayer = register(LayerSpec(
+    type="TransformerDecoderLayer", category=Category.ATTENTION,
+    doc="A Transformer decoder block; inputs tgt (T×E) and memory (S×E): masked self-attention, attention to "
+        "the memory, then a feed-forward network.",
+    params=(*_layer_params(), ParamSpec("causal", Kind.BOOL, True, "Target step t attends only to target steps "
+                                        "up to t (the memory is always seen whole).")),
+    infer=_decoder_infer, window=_seq_rule, build=_layer_build("SequenceTransformerDecoderLayer"),
+    min_inputs=2, max_inputs=2,
+    short=_layer_short, module_class="torch.nn.TransformerDecoderLayer", from_module=_layer_from_module,
+    own_class="core.layers.attention_modules.SequenceTransformerDecoderLayer",
+    trainable_note="two attentions, the feed-forward network and three layer norms; " + _LAYER_NOTE,
+    id_stem="decoder", editor_defaults=_layer_defaults, fit_role=FitRole.OTHER,
+))
+
+
+# -- PositionalEncoding ---------------------------------------------------------------------------
+
+def _pe_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    t, c = sequence_shape("PositionalEncoding", shape)
+    n = int(p["max_len"])
+    if t > n:
+        raise LayerError(f"PositionalEncoding has codes for {n} positions (max_len) but the sequence has {t} steps "
+                         f"— set max_len to {t}", set_param_fix("max_len", t), param="max_len")
+    table = n * c
+    learned = p["mode"] == "learned"
+    return Inferred(out_shapes=(shape,), args={"num_features": c}, params=table if learned else 0,
+                    buffers=0 if learned else table)
+
+
+def _pe_build(p: Params) -> Any:
+    from core.layers.attention_modules import PositionalEncoding as Module
+
+    return Module(int(p["num_features"]), mode=p["mode"], max_len=int(p["max_len"]), dropout=float(p["dropout"]))
+
+
+def _pe_from_module(m: Any) -> dict[str, Any]:
+    return {"mode": str(m.mode), "max_len": int(m.max_len), "dropout": float(m.dropout.p)}
+
+
+PositionalEncoding = register(LayerSpec(
+    type="PositionalEncoding", category=Category.ATTENTION,
+    doc="Adds a code of each step's position to a T×C sequence (sinusoidal as in Vaswani et al., or learned), "
+        "then dropout.",
+    params=(
+        ParamSpec("num_features", Kind.INT, None, "Features C of each step; inferred from the T×C input.", min=1,
+                  inferred=True),
+        ParamSpec("mode", Kind.CHOICE, "sinusoidal", "sinusoidal: fixed sines and cosines of the position; "
+                  "learned: a trained max_len×C table.", choices=("sinusoidal", "learned")),
+        ParamSpec("max_len", Kind.INT, 1000, "Longest sequence it has codes for.", min=1),
+        ParamSpec("dropout", Kind.FLOAT, 0.1, "Dropout after adding the codes while training.", min=0.0, max=1.0),
+    ),
+    infer=_pe_infer, build=_pe_build,
+    short=lambda p: p["mode"],
+    module_class="core.layers.attention_modules.PositionalEncoding", from_module=_pe_from_module,
+    trainable_note="learned: max_len·C parameters; sinusoidal: a fixed max_len·C buffer, not saved with the "
+                   "weights",
+    id_stem="pos", fit_role=FitRole.PASS_THROUGH,
+))
+
+
+__all__ = ["MultiheadAttention", "PositionalEncoding", "TransformerDecoderLayer", "TransformerEncoderLayer",
+           "attention_counts", "check_heads", "feed_forward_counts", "nearest_heads", "sequence_shape"]

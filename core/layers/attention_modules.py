@@ -15,8 +15,6 @@ class above them), so the code exporter copies their source into a generated fil
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -121,7 +119,7 @@ class PositionalEncoding(nn.Module):
     """
 
     def __init__(self, num_features: int, mode: str = "sinusoidal", max_len: int = 1000,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.1) -> None:
         super().__init__()
         if mode not in ("sinusoidal", "learned"):
             raise ValueError(f"mode must be 'sinusoidal' or 'learned', got {mode!r}")
@@ -132,8 +130,8 @@ class PositionalEncoding(nn.Module):
             nn.init.normal_(self.weight, std=0.02)
         else:
             position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
-            rate = torch.exp(torch.arange(0, num_features, 2, dtype=torch.float32)
-                             * (-math.log(10000.0) / num_features))
+            # 1 / 10000^(2i/C) for the feature pairs i
+            rate = torch.pow(10000.0, -torch.arange(0, num_features, 2, dtype=torch.float32) / num_features)
             table = torch.zeros(max_len, num_features)
             table[:, 0::2] = torch.sin(position * rate)
             table[:, 1::2] = torch.cos(position * rate[: num_features // 2])

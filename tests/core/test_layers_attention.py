@@ -22,7 +22,12 @@ from core.compiler import compile_graph
 from core.graph import Graph
 from core.layers import LayerError, get_spec
 from core.layers.attention import attention_counts, nearest_heads
-from core.layers.attention_modules import SequenceMultiheadAttention
+from core.layers.attention_modules import (
+    PositionalEncoding,
+    SequenceMultiheadAttention,
+    SequenceTransformerDecoderLayer,
+    SequenceTransformerEncoderLayer,
+)
 from core.layers.spec import Shape
 from tests.core import test_layers_conformance as conformance
 
@@ -32,6 +37,16 @@ CASES: list[tuple[str, dict[str, Any], list[Shape]]] = [
     ("MultiheadAttention", {"num_heads": 3, "dropout": 0.1}, [(4, 12), (9, 5)]),  # to a memory: key = value
     ("MultiheadAttention", {"num_heads": 1, "causal": True}, [(6, 4), (6, 3), (6, 7)]),  # kdim ≠ vdim ≠ E
     ("MultiheadAttention", {"num_heads": 2, "bias": False}, [(3, 6), (5, 6), (5, 6)]),  # packed, T ≠ S
+    ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 12}, [(5, 8)]),
+    ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 16, "norm_first": True, "activation": "gelu",
+                                 "causal": True, "dropout": 0.0}, [(6, 8)]),
+    ("TransformerEncoderLayer", {"nhead": 1, "dim_feedforward": 5, "bias": False, "layer_norm_eps": 1e-6}, [(3, 4)]),
+    ("TransformerDecoderLayer", {"nhead": 2, "dim_feedforward": 12}, [(5, 8), (7, 8)]),
+    ("TransformerDecoderLayer", {"nhead": 4, "dim_feedforward": 6, "norm_first": True, "bias": False,
+                                 "causal": False, "activation": "gelu"}, [(3, 8), (2, 8)]),
+    ("PositionalEncoding", {}, [(5, 8)]),
+    ("PositionalEncoding", {"max_len": 5, "dropout": 0.0}, [(5, 7)]),  # odd features: one sine more
+    ("PositionalEncoding", {"mode": "learned", "max_len": 6}, [(5, 7)]),
 ]
 
 
@@ -178,3 +193,192 @@ def test_sequence_first_attention_is_refused_by_the_importer() -> None:
     with pytest.raises(ValueError, match="batch_first=False"):
         spec.from_module(nn.MultiheadAttention(8, 2))
     assert spec.from_module(nn.MultiheadAttention(8, 2, batch_first=True, bias=False))["bias"] is False
+
+
+# -- Transformer layers and positional encoding ---------------------------------------------------
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_encoder_layer_equals_torch_own_with_the_same_weights(norm_first: bool, activation: str) -> None:
+    torch.manual_seed(2)
+    kwargs = {"dim_feedforward": 24, "activation": activation, "norm_first": norm_first}
+    ours = SequenceTransformerEncoderLayer(16, 4, **kwargs).eval()  # type: ignore[arg-type]
+    ref = nn.TransformerEncoderLayer(16, 4, batch_first=True, **kwargs).eval()  # type: ignore[arg-type]
+    _same_weights(ours, ref)
+    x = torch.randn(3, 9, 16)
+    with torch.no_grad():  # torch takes its fused inference kernel here, ours the watched path
+        want = ref(x)
+        assert torch.allclose(ours(x), want, atol=1e-5)
+    # training mode (dropout off in both): the same again, and the probes can see the attention
+    for m in (ours.train(), ref.train()):
+        for sub in m.modules():
+            if isinstance(sub, nn.Dropout):
+                sub.p = 0.0
+        m.self_attn.dropout = 0.0
+    ours.self_attn.keep_attention = True
+    assert torch.allclose(ours(x), ref(x), atol=1e-5)
+    assert ours.self_attn.last_attention is not None and ours.self_attn.last_attention.shape == (3, 4, 9, 9)
+
+
+def test_causal_encoder_layer_is_torch_with_the_square_subsequent_mask() -> None:
+    torch.manual_seed(3)
+    ours = SequenceTransformerEncoderLayer(8, 2, dim_feedforward=16, causal=True).eval()
+    ref = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True).eval()
+    _same_weights(ours, ref)
+    x = torch.randn(2, 6, 8)
+    mask = nn.Transformer.generate_square_subsequent_mask(6)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), ref(x, src_mask=mask, is_causal=True), atol=1e-5)
+        # a later step never changes an earlier one's output
+        y = x.clone()
+        y[:, 4:] = torch.randn(2, 2, 8)
+        assert torch.allclose(ours(x)[:, :4], ours(y)[:, :4], atol=1e-6)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_decoder_layer_equals_torch_own_with_the_same_weights(norm_first: bool) -> None:
+    torch.manual_seed(4)
+    ours = SequenceTransformerDecoderLayer(12, 3, dim_feedforward=20, norm_first=norm_first).eval()
+    ref = nn.TransformerDecoderLayer(12, 3, dim_feedforward=20, norm_first=norm_first, batch_first=True).eval()
+    _same_weights(ours, ref)
+    tgt, memory = torch.randn(2, 5, 12), torch.randn(2, 8, 12)
+    mask = nn.Transformer.generate_square_subsequent_mask(5)
+    with torch.no_grad():
+        assert torch.allclose(ours(tgt, memory), ref(tgt, memory, tgt_mask=mask, tgt_is_causal=True), atol=1e-5)
+    ours.multihead_attn.keep_attention = True
+    with torch.no_grad():
+        ours(tgt, memory)
+    assert ours.multihead_attn.last_attention is not None
+    assert ours.multihead_attn.last_attention.shape == (2, 3, 5, 8)  # target steps × memory steps
+
+
+@pytest.mark.parametrize(("type_name", "shapes", "heads"), [("TransformerEncoderLayer", [(7, 16)], 4),
+                                                            ("TransformerDecoderLayer", [(7, 16), (11, 16)], 2)])
+def test_transformer_layer_counts_are_the_sum_of_theirs(type_name: str, shapes: list[Shape], heads: int) -> None:
+    """Attention(s) + feed-forward 2·T·E·F MACs, and every parameter torch holds; FlopCounterMode agrees."""
+    t, e = shapes[0]
+    f = 40
+    spec = get_spec(type_name)
+    assert spec is not None
+    inf = spec.infer(spec.resolve({"nhead": heads, "dim_feedforward": f}), shapes)
+    macs = attention_counts(t, t, e, e, e, True)[1] + 2 * t * e * f
+    if type_name == "TransformerDecoderLayer":
+        macs += attention_counts(t, shapes[1][0], e, e, e, True)[1]
+    assert inf.macs == macs
+    module = spec.build(spec.resolve({"nhead": heads, "dim_feedforward": f}) | dict(inf.args))  # type: ignore[misc]
+    assert inf.params == sum(p.numel() for p in module.parameters())
+    assert counted_macs(module, *(torch.randn(2, *s) for s in shapes)) == macs
+
+
+def test_sinusoidal_code_is_vaswani_and_learned_is_a_parameter() -> None:
+    pe = PositionalEncoding(6, max_len=10, dropout=0.0)
+    table = pe.get_buffer("table")
+    t, i = 3, 1  # P[t, 2i] = sin(t / 10000^(2i/C)), P[t, 2i+1] = cos(...)
+    assert torch.isclose(table[t, 2 * i], torch.sin(torch.tensor(t / 10000 ** (2 * i / 6))))
+    assert torch.isclose(table[t, 2 * i + 1], torch.cos(torch.tensor(t / 10000 ** (2 * i / 6))))
+    assert "table" not in pe.state_dict()  # recomputed from the sizes, not saved with the weights
+    x = torch.randn(2, 4, 6)
+    assert torch.equal(pe(x), x + table[:4])
+    learned = PositionalEncoding(6, mode="learned", max_len=10, dropout=0.0)
+    assert list(learned.state_dict()) == ["weight"] and learned.weight.shape == (10, 6)
+    assert torch.equal(learned(x), x + learned.weight[:4])
+
+
+def test_a_sequence_longer_than_max_len_is_refused_with_the_fix() -> None:
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [40, 8]})
+    g.add_node("PositionalEncoding", "pos", {"max_len": 32})
+    g.add_node("Output", "out")
+    g.add_edge("input", "pos")
+    g.add_edge("pos", "out")
+    (diag,) = analyze(g).errors
+    assert diag.message.startswith("pos: PositionalEncoding has codes for 32 positions (max_len) but the sequence "
+                                   "has 40 steps — set max_len to 40")
+    assert diag.fix is not None and (diag.fix.param, diag.fix.value) == ("max_len", 40)
+
+
+LAYER_REFUSED: list[tuple[str, dict[str, Any], list[Shape], str | None, str]] = [
+    ("TransformerEncoderLayer", {"nhead": 3}, [(5, 8)], "torch: AssertionError",
+     "d_model 8 is not divisible by nhead 3"),
+    ("TransformerEncoderLayer", {}, [(3, 8, 8)], "torch reads 3-D as a batch",
+     "TransformerEncoderLayer expects 2-D input per sample (T×C), got C×H×W"),
+    ("TransformerDecoderLayer", {"nhead": 2}, [(5, 8), (6, 4)], "torch: AssertionError",
+     "TransformerDecoderLayer's memory has 4 features per step but its target 8"),
+    ("PositionalEncoding", {"max_len": 4}, [(5, 8)], None, "PositionalEncoding has codes for 4 positions"),
+]
+
+
+@pytest.mark.parametrize(("type_name", "params", "shapes", "ours_only", "message"), LAYER_REFUSED,
+                         ids=[f"{t}-{i}" for i, (t, *_) in enumerate(LAYER_REFUSED)])
+def test_layer_refusals(type_name: str, params: dict[str, Any], shapes: list[Shape], ours_only: str | None,
+                        message: str) -> None:
+    conformance.test_refusal(type_name, params, shapes, ours_only)
+    spec = get_spec(type_name)
+    assert spec is not None
+    with pytest.raises(LayerError) as info:
+        spec.infer(spec.resolve(params), shapes)
+    assert message in info.value.message
+
+
+def _encoder_graph() -> Graph:
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [7, 16]})
+    g.add_node("PositionalEncoding", "pos", {"mode": "learned", "max_len": 16})
+    g.add_node("TransformerEncoderLayer", "enc", {"nhead": 4, "dim_feedforward": 32, "norm_first": True})
+    g.add_node("TransformerDecoderLayer", "dec", {"nhead": 2, "dim_feedforward": 24})
+    g.add_node("Output", "out")
+    g.add_edge("input", "pos")
+    g.add_edge("pos", "enc")
+    g.add_edge("input", "dec")
+    g.add_edge("enc", "dec", port=1)
+    g.add_edge("dec", "out")
+    return g
+
+
+def test_transformer_graph_exports_with_its_attention_class_and_imports_back(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from core.importer import import_module
+
+    g = _encoder_graph()
+    model = compile_graph(g).eval()
+    source = export.python_source(g, "Seq2Seq")
+    # the layers' class needs the attention class: the file defines it first
+    assert source.index("class SequenceMultiheadAttention(") < source.index("class SequenceTransformerEncoderLayer(")
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(source, "seq2seq.py", "exec"), namespace)
+    capsys.readouterr()
+    exported = namespace["Seq2Seq"]().eval()
+    exported.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 7, 16)
+    assert torch.equal(exported(x), model(x))
+    again = import_module(model, input_shape=(7, 16))
+    assert [again.node(n).type for n in ("pos", "enc", "dec")] == ["PositionalEncoding", "TransformerEncoderLayer",
+                                                                   "TransformerDecoderLayer"]
+    assert again.node("dec").params == {"nhead": 2, "dim_feedforward": 24}
+    rebuilt = compile_graph(again).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    assert torch.equal(rebuilt(x), model(x))
+
+
+def test_torch_encoder_layer_imports_with_its_weights() -> None:
+    from core.importer import import_module
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, activation="gelu", batch_first=True,
+                                                    norm_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = self.layer(x)
+            return out
+
+    torch.manual_seed(5)
+    source = Encoder().eval()
+    g = import_module(source, input_shape=(6, 16))
+    assert g.node("layer").params == {"nhead": 4, "dim_feedforward": 32, "activation": "gelu", "norm_first": True}
+    model = compile_graph(g).eval()
+    model.load_state_dict(source.state_dict(), strict=True)
+    x = torch.randn(2, 6, 16)
+    with torch.no_grad():
+        assert torch.allclose(model(x), source(x), atol=1e-5)

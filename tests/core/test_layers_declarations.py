@@ -97,10 +97,11 @@ def test_own_classes_are_the_modules_the_declaration_builds(spec: LayerSpec) -> 
 def _inferred_args(spec: LayerSpec) -> dict[str, Any]:
     """Values for the inferred arguments (channels …) that a build needs, from a 4×6×6 input (a 6×16
     sequence for the layers that take T×C)."""
+    n = max(spec.min_inputs, 1)
     try:
-        return dict(spec.infer(spec.resolve({}), [(4, 6, 6)]).args)
+        return dict(spec.infer(spec.resolve({}), [(4, 6, 6)] * n).args)
     except LayerError:
-        return dict(spec.infer(spec.resolve({}), [(6, 16)]).args)
+        return dict(spec.infer(spec.resolve({}), [(6, 16)] * n).args)
 
 
 # -- what the declarations replaced --------------------------------------------------------------
