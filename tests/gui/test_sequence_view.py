@@ -282,3 +282,41 @@ def test_a_wide_short_dock_puts_hidden_states_beside_the_gradients(qtbot) -> Non
     assert view.hidden.width() > 150 and view.gradients.width() > 150
     view.resize(900, 600)
     qtbot.waitUntil(lambda: view.gradients.geometry().top() > view.hidden.geometry().bottom())
+
+
+def test_a_real_probe_of_attention_and_an_lstm(qtbot) -> None:
+    """The engine's own probe of a compiled Embedding → causal MultiheadAttention → LSTM → Linear graph."""
+    from core.compiler import compile_graph
+    from core.graph import Graph
+    from core.training.probes import Prober
+
+    t, vocab, samples = 10, 6, 2
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [t]})
+    g.add_node("Embedding", "embed", {"num_embeddings": vocab, "embedding_dim": 8})
+    g.add_node("MultiheadAttention", "attn", {"num_heads": 2, "causal": True})
+    g.add_node("LSTM", "lstm", {"hidden_size": 80})
+    g.add_node("Linear", "decoder", {"out_features": vocab})
+    g.add_node("Output", "logits")
+    for a, b in (("input", "embed"), ("embed", "attn"), ("attn", "lstm"), ("lstm", "decoder"), ("decoder", "logits")):
+        g.add_edge(a, b)
+    model = compile_graph(g, seed=0)
+    x = torch.randint(0, vocab, (samples, t), generator=torch.Generator().manual_seed(0))
+    y = torch.roll(x, -1, dims=1)
+    prober = Prober(sequence=True)
+    prober.set_nodes(["attn", "lstm"])
+    ce = torch.nn.CrossEntropyLoss()
+    tokens = tuple(tuple("abcdef"[i] for i in row) for row in x.tolist())
+    data = prober.capture(model, x, x, (0,) * samples, 1, 3, 3, target="next-token", y=y, tokens=tokens,
+                          loss=lambda out, target: ce(out.reshape(-1, vocab), target.reshape(-1)))
+    view = shown_view(qtbot)
+    view.show_probe(data)
+    assert combo_items(view.layer_combo) == ["attn"] and combo_items(view.head_combo)[1:] == ["head 1", "head 2"]
+    np.testing.assert_allclose(view.attention_map.image.image, data.attention["attn"][0].mean(0).numpy(), atol=1e-6)
+    assert "causal" in view.attention.caption.text()
+    assert [name for _, name in view.attention_map.row_ticks] == list(tokens[0])
+    assert combo_items(view.hidden_combo) == ["lstm", "attn"]  # the recurrent layer first
+    assert view.hidden_map.image.image.shape == (MAX_UNITS, t)
+    assert f"first {MAX_UNITS} of 80 units" in view.hidden.caption.text()
+    x_norms, _ = view.gradient_plot.curve.getOriginalDataset()
+    assert len(x_norms) == t and view.gradients.caption.text()
