@@ -49,7 +49,9 @@ from gui.training.node_stats import NodeStatsHistory
 from gui.training.plots import MetricsPlots
 from gui.training.predict import PredictionView
 from gui.training.runs import RunsPanel, default_runs_root
-from gui.training.settings import TrainingSettings
+from gui.training.settings import TrainingSettings, wait_for_loaders
+from gui.training.tabs import BuiltViewer, TabViewer, ViewerTabs
+from gui.training.task_views import TaskViews
 from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_config, resume_request
 
 LATER_MS = 80  # between building the viewers of the other tabs, so paints and input get in between
@@ -156,11 +158,6 @@ class TrainingPanel(QWidget):
         self.plots = MetricsPlots()
         self.maps = FeatureMapView()
         self.maps.probes_wanted.connect(self._probes_wanted)
-        # Filters, Predictions and Runs are built after the panel's first paint, one per event-loop turn
-        # (or at once when asked for): built with the rest, the first open held the window ~0.4 s.
-        self._filters: FiltersView | None = None
-        self._predict: PredictionView | None = None
-        self._runs: RunsPanel | None = None
         self.live = QSplitter()
         self.live.addWidget(self.plots)
         self.live.addWidget(self.maps)
@@ -170,8 +167,14 @@ class TrainingPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.live, "Curves && feature maps")
-        for title in ("Filters", "Predictions", "Runs"):  # placeholders until built
-            self.tabs.addTab(QWidget(), title)
+        # Filters, Predictions and Runs are built after the panel's first paint, one per event-loop turn
+        # (or at once when asked for): built with the rest, the first open held the window ~0.4 s. The
+        # task's own viewers (and the Evaluation tab, which the dock adds) wait until they are opened.
+        self.viewer_tabs = ViewerTabs(self, self.tabs)
+        self.viewer_tabs.add("filters", "Filters", TrainingPanel._make_filters)
+        self.viewer_tabs.add("predict", "Predictions", TrainingPanel._make_predict, "predictions")
+        self.viewer_tabs.add("runs", "Runs", TrainingPanel._make_runs)
+        self.task_views = TaskViews(self)
         self.tabs.currentChanged.connect(self._tab_changed)
 
         right = QWidget()
@@ -200,56 +203,38 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------------------ deferred tabs
 
-    @property
-    def filters(self) -> FiltersView:
-        if self._filters is None:
-            view = self._filters = FiltersView()
-            view.node_wanted.connect(self._filter_wanted)
-            self._place(1, view)
-            if self.doc is not None:
-                self._sync_filters(list(self.doc.selection))
-        return self._filters
+    # the viewers of the deferred tabs: made when read; the underscored ones are None until then
+    filters, _filters = TabViewer[FiltersView]("filters"), BuiltViewer[FiltersView]("filters")
+    predict, _predict = TabViewer[PredictionView]("predict"), BuiltViewer[PredictionView]("predict")
+    runs, _runs = TabViewer[RunsPanel]("runs"), BuiltViewer[RunsPanel]("runs")
 
-    @property
-    def predict(self) -> PredictionView:
-        if self._predict is None:
-            view = self._predict = PredictionView()
-            view.message.connect(self.show_problem)
-            self._place(2, view)
-        return self._predict
+    def _make_filters(self) -> FiltersView:
+        view = FiltersView()
+        view.node_wanted.connect(self._filter_wanted)
+        if self.doc is not None:
+            self._sync_filters(list(self.doc.selection), view)
+        return view
 
-    @property
-    def runs(self) -> RunsPanel:
-        if self._runs is None:
-            view = self._runs = RunsPanel()
-            view.overlays_changed.connect(self.plots.set_overlays)
-            view.resume_requested.connect(lambda p: self.start(resume_from=Path(p)))
-            view.load_weights_requested.connect(lambda p: self.load_weights(Path(p)))
-            view.highlight_requested.connect(self._highlight)
-            self._place(3, view)
-            if self.doc is not None:
-                view.set_root(self.runs_root)
-        return self._runs
+    def _make_predict(self) -> PredictionView:
+        view = PredictionView()
+        view.message.connect(self.show_problem)
+        return view
 
-    def _place(self, index: int, widget: QWidget) -> None:
-        """Put a built viewer in its tab, in place of the placeholder (the current tab stays current)."""
-        current = self.tabs.currentIndex()
-        title = self.tabs.tabText(index)
-        self.tabs.blockSignals(True)
-        old = self.tabs.widget(index)
-        self.tabs.removeTab(index)
-        self.tabs.insertTab(index, widget, title)
-        self.tabs.setCurrentIndex(current)
-        self.tabs.blockSignals(False)
-        old.deleteLater()
-        if current == index:
-            self._tab_changed(index)
+    def _make_runs(self) -> RunsPanel:
+        view = RunsPanel()
+        view.overlays_changed.connect(self.plots.set_overlays)
+        view.resume_requested.connect(lambda p: self.start(resume_from=Path(p)))
+        view.load_weights_requested.connect(lambda p: self.load_weights(Path(p)))
+        view.highlight_requested.connect(self._highlight)
+        if self.doc is not None:
+            view.set_root(self.runs_root)
+        return view
 
     def _build_later(self) -> None:
         """Build the next viewer not built yet, then come back for the next one."""
-        for name in ("_filters", "_predict", "_runs"):
-            if getattr(self, name) is None:
-                getattr(self, name[1:])  # the property builds it
+        for name in ("filters", "predict", "runs"):
+            if self.viewer_tabs.built(name) is None:
+                self.viewer_tabs.get(name)
                 QTimer.singleShot(LATER_MS, self._build_later)
                 return
         # Then torch's first-run warm-up on its thread: started with the panel's construction, it held
@@ -267,6 +252,7 @@ class TrainingPanel(QWidget):
         if self._filters is not None:  # one built later takes the current theme
             self._filters.set_theme(theme)
         self.settings.set_theme(theme)
+        self.task_views.set_theme(theme)
         if self.last_summary is not None and not self.running:
             self.detail.setText(self._finished_detail(self.last_summary, theme))
         for widget in (w for w in (self._predict, self._runs) if w is not None):
@@ -364,14 +350,15 @@ class TrainingPanel(QWidget):
         if self._filters is not None:
             self._sync_filters(ids)
 
-    def _sync_filters(self, ids: list[str]) -> None:
+    def _sync_filters(self, ids: list[str], view: FiltersView | None = None) -> None:
         """The Filters tab offers the graph's convolutions, the first selected one shown."""
         analysis = self.doc.analysis
+        filters = view or self.filters
         convs = [i for i in analysis.order if "Conv" in analysis.nodes[i].type]
-        self.filters.set_convs(convs)
+        filters.set_convs(convs)
         selected_convs = [i for i in ids if i in convs]
-        if selected_convs and self.filters.current != selected_convs[0]:
-            self.filters.combo.setCurrentText(selected_convs[0])
+        if selected_convs and filters.current != selected_convs[0]:
+            filters.combo.setCurrentText(selected_convs[0])
 
     def show_edges(self, edges: list[Any]) -> None:
         """Edges clicked on the canvas: show the feature maps of their source nodes (what flows along them)."""
@@ -439,7 +426,8 @@ class TrainingPanel(QWidget):
             request = RunRequest(project=Project(graph=graph, name=name, training=cfg.to_dict(only_changed=True),
                                                  extra=dict(self.doc.project.extra)),
                                  config=cfg, run_dir=default_run_dir(name, self.runs_root),
-                                 weights=self.loaded_weights, probes=self.maps.nodes, data=self._opened_data(cfg),
+                                 weights=self.loaded_weights, probes=self.task_views.probes(self.maps.nodes),
+                                 data=self._opened_data(cfg),
                                  weights_spec=self._recorded_weights())
         from core.analysis import analyze
         from core.memory_guard import training_device_problem
@@ -453,6 +441,7 @@ class TrainingPanel(QWidget):
         run_dir = request.run_dir
         self.run_graph, self.run_doc = graph_to_dict(graph), self.doc
         self.run_dir = run_dir
+        self.task_views.run_started(run_cfg)
         self.plots.clear()
         self.maps.clear()
         self.clear_node_stats()
@@ -468,6 +457,7 @@ class TrainingPanel(QWidget):
         worker.epoch_ended.connect(self._epoch)
         worker.probed.connect(self.maps.show_probe)
         worker.probed.connect(self._collect_node_stats)
+        worker.probed.connect(self.task_views.show_probe)
         worker.warned.connect(self._warned)
         worker.paused_changed.connect(self._paused)
         worker.status_changed.connect(self.progress_text.setText)
@@ -571,6 +561,7 @@ class TrainingPanel(QWidget):
         # destroyed with the panel while it runs, its QThread would abort the process.
         for thread in self.settings.findChildren(QThread):
             thread.wait(ms)
+        wait_for_loaders(ms)  # and those without a parent, replaced by a later choice
         self._warm.wait(ms)
         self._warm_done()
 
@@ -619,10 +610,11 @@ class TrainingPanel(QWidget):
 
     def _epoch(self, m: EpochMetrics) -> None:
         self.plots.add_epoch(m)
+        self.task_views.add_epoch(m)
         if self.plots.isVisible():  # hidden, they catch up when shown (MetricsPlots.showEvent)
             self.plots.refresh()
-        val = f" · val acc {m.val_acc:.1%}" if m.val_acc is not None else ""
-        self.message.emit(f"Epoch {m.epoch}/{m.epochs}: train loss {m.train_loss:.4f}{val}")
+        val = self.task_views.epoch_headline(m)
+        self.message.emit(f"Epoch {m.epoch}/{m.epochs}: train loss {m.train_loss:.4f}{' · ' * bool(val)}{val}")
         if self.run_dir is not None and self._runs is not None and self.tabs.currentWidget() is self._runs:
             self._runs.update_run(self.run_dir)
 
@@ -664,10 +656,8 @@ class TrainingPanel(QWidget):
         text = {"completed": "Finished", "early_stopped": "Stopped early", "stopped": "Stopped",
                 "failed": "Failed"}.get(summary.status, summary.status)
         if summary.last is not None:
-            acc = summary.best_val_acc
-            text += f" · {summary.epochs_done} epoch{'s' * (summary.epochs_done != 1)}"
-            if acc is not None:
-                text += f" · best val acc {acc:.1%} (epoch {summary.best_epoch})"
+            best = self.task_views.summary_headline(summary)
+            text += f" · {summary.epochs_done} epoch{'s' * (summary.epochs_done != 1)}{' · ' * bool(best)}{best}"
         self.progress_text.setText(text)
         self.detail.setText(self._finished_detail(summary, t))
         self.detail.setToolTip(f"Run folder: {summary.run_dir}" if summary.run_dir else "")
@@ -675,6 +665,7 @@ class TrainingPanel(QWidget):
             self.progress.setValue(1000)
         self.b_pause.setText("Pause")
         self._sync_buttons()
+        self.task_views.run_ended()
         if self._runs is not None:
             self._runs.refresh()
         if self._predict is not None and self.tabs.currentWidget() is self._predict:
@@ -749,7 +740,7 @@ class TrainingPanel(QWidget):
         return True
 
     def _data_changed(self, data: Any) -> None:
-        if data is None:
+        if data is None or data.modality != "image":  # Predictions shows images (token tasks hide it)
             return
         images, labels = data.preview(16, "val" if data.val_count else "train")
         if not self._classes:
@@ -760,7 +751,7 @@ class TrainingPanel(QWidget):
 
     def _probes_wanted(self, ids: list[str]) -> None:
         if self.worker is not None:
-            self.worker.set_probes(ids)
+            self.worker.set_probes(self.task_views.probes(ids))
 
     def _filter_wanted(self, node_id: str) -> None:
         if self.worker is not None:
@@ -774,10 +765,6 @@ class TrainingPanel(QWidget):
             self.doc.set_selection(present)
 
     def _tab_changed(self, index: int) -> None:
-        name = {1: "filters", 2: "predict", 3: "runs"}.get(index)
-        if name is not None and getattr(self, f"_{name}") is None:
-            getattr(self, name)  # opened before it was built: build it now (its placing calls back here)
-            return
         if self._predict is not None and self.tabs.currentWidget() is self._predict:
             self._apply_snapshot()
         if self._runs is not None and self._runs_stale and self.tabs.currentWidget() is self._runs:

@@ -13,6 +13,7 @@ as a grid (rows = output channels, columns = input channels) in a blue-white-red
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -298,7 +299,12 @@ class FeatureMapView(QWidget):
         self.renders += 1
         n = int(data.images.shape[0])
         self.sample = min(self.sample, max(n - 1, 0))
-        if n:
+        if n and data.images.ndim != 4:  # token ids (samples, T): the sample as text, no picture
+            self.waiting.hide()
+            tokens = data.tokens[self.sample] if self.sample < len(data.tokens) else ()
+            words = "".join(tokens) if all(len(t) <= 1 for t in tokens) else " ".join(tokens)
+            self.prediction.setText(f"sample {self.sample}: <tt>{html.escape(words)}</tt>")
+        elif n:
             thumbs = np.stack([chw_to_rgb(img.numpy()) for img in data.images])
             self.samples.set_tiles(thumbs, columns=n)
             self.samples.selected = self.sample

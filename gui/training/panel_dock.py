@@ -18,7 +18,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -59,13 +59,23 @@ class TrainingDock(QDockWidget):
         self.setWidget(placeholder)
         self._waiting = False  # for the preload to finish before building the panel
         self._unplaced: TrainingPanel | None = None  # made, not yet in the dock
-        self.evaluation: EvaluationView | None = None  # the panel's Evaluation tab (added with the panel)
         self.visibilityChanged.connect(self._visible)
 
     @property
     def built(self) -> TrainingPanel | None:
         """The panel if it exists (without building it)."""
         return self._panel
+
+    @property
+    def evaluation(self) -> EvaluationView | None:
+        """The panel's Evaluation tab (made now if it was not yet; ``None`` before the panel is)."""
+        if self._panel is None:
+            return None
+        return cast("EvaluationView", self._panel.viewer_tabs.get("evaluation"))
+
+    def _built_evaluation(self) -> EvaluationView | None:
+        tabs = self._panel.viewer_tabs if self._panel is not None else None
+        return cast("EvaluationView | None", tabs.built("evaluation") if tabs is not None else None)
 
     @property
     def panel(self) -> TrainingPanel:
@@ -81,10 +91,9 @@ class TrainingDock(QDockWidget):
 
     def _place(self, panel: TrainingPanel) -> None:
         """Put a made panel in the dock and show the document in it."""
-        from gui.training.evaluation import attach
-
         self._unplaced = None
-        self.evaluation = attach(panel)
+        # The Evaluation tab is made when first opened (or asked for): its plots held the first open.
+        panel.viewer_tabs.add("evaluation", "Evaluation", _attach_evaluation, "evaluation", places_itself=True)
         # Weak: the panel is the dock's child, a strong reference back would make a cycle for Python's
         # collector, which may run on any thread (and must not delete widgets).
         highlight = weakref.WeakMethod(self._highlight)
@@ -121,8 +130,9 @@ class TrainingDock(QDockWidget):
             return True
         if not panel.can_close():
             return False
-        if self.evaluation is not None:
-            self.evaluation.shutdown()
+        evaluation = self._built_evaluation()
+        if evaluation is not None:
+            evaluation.shutdown()
         panel.shutdown()  # no thread of ours may outlive the window
         return True
 
@@ -130,8 +140,9 @@ class TrainingDock(QDockWidget):
         """Restyle the panel if it is built (a panel built later takes the current theme)."""
         if self._panel is not None:
             self._panel.set_theme(theme)
-        if self.evaluation is not None:
-            self.evaluation.set_theme(theme)
+        evaluation = self._built_evaluation()
+        if evaluation is not None:
+            evaluation.set_theme(theme)
 
     def set_runs_root(self, root: Path) -> None:
         """Where runs are kept (default: ``runs/`` next to the project file)."""
@@ -275,6 +286,12 @@ def _open_height(dock: TrainingDock | None) -> None:
         window = dock.parentWidget()
         if isinstance(window, QMainWindow):
             window.resizeDocks([dock], [training_dock_height(window)], Qt.Orientation.Vertical)
+
+
+def _attach_evaluation(panel: TrainingPanel) -> EvaluationView:
+    from gui.training.evaluation import attach
+
+    return attach(panel)
 
 
 def _dead() -> None:

@@ -1,4 +1,4 @@
-"""Live training curves (pyqtgraph): loss, accuracy and learning rate.
+"""Live training curves (pyqtgraph): loss, accuracy (perplexity for language models) and learning rate.
 
 Built to stay smooth at 100,000+ points: each series lives in a preallocated numpy buffer that
 doubles when full (:class:`Series`), each curve is ONE ``PlotDataItem`` whose data is replaced in
@@ -354,6 +354,7 @@ class MetricsPlots(QWidget):
         self.epoch_loss, self.val_loss = Series(64), Series(64)
         self.train_acc, self.val_acc = Series(64), Series(64)
         self.lr = Series()
+        self.shows = "accuracy"  # or "perplexity" (language models): what train_acc/val_acc hold
         self.smoothing = 0.9
         self._smooth_last: float | None = None
         self._dirty = False
@@ -455,7 +456,7 @@ class MetricsPlots(QWidget):
             plot.getPlotItem().enableAutoRange(axis="y")
         self._fit_x_range()
         self._loss_fixed = False
-        self.acc_plot.getPlotItem().setYRange(0, 100, padding=0.02)
+        self._fit_metric_range()
         self._lr_range = None
 
     def x_extent(self) -> float | None:
@@ -503,15 +504,46 @@ class MetricsPlots(QWidget):
         self.lr.append(float(xs[-1]), event.lr)
         self._dirty = True
 
+    def set_metric(self, metric: str) -> None:
+        """What the second plot shows: ``"accuracy"`` (percent, 0–100) or ``"perplexity"`` (language
+        models: exp of the per-token loss, from the vocabulary's size down towards 1). Its points
+        go with it: a run of the other kind is not drawn on these axes."""
+        if metric == self.shows:
+            return
+        self.shows = metric
+        plot = self.acc_plot
+        plot.title, plot.y_label = (("Perplexity", "perplexity") if metric == "perplexity"
+                                    else ("Accuracy", "%"))
+        plot.apply_theme(self.theme)
+        self.train_acc.clear()
+        self.val_acc.clear()
+        self._fit_metric_range()
+        self.refresh(force=True)
+
+    def _fit_metric_range(self) -> None:
+        item = self.acc_plot.getPlotItem()
+        if self.shows == "perplexity":
+            item.enableAutoRange(axis="y")  # no fixed scale: it starts near the vocabulary's size
+        else:
+            item.setYRange(0, 100, padding=0.02)
+
     def add_epoch(self, m: EpochMetrics) -> None:
         # Training figures are averages over the epoch's steps: drawn mid-epoch, where the per-step
         # curve they summarise is; validation is measured at the epoch's end.
         self.epoch_loss.append(m.epoch - 0.5, m.train_loss)
-        self.train_acc.append(m.epoch - 0.5, 100 * m.train_acc)
         if m.val_loss is not None:
             self.val_loss.append(m.epoch, m.val_loss)
-        if m.val_acc is not None:
-            self.val_acc.append(m.epoch, 100 * m.val_acc)
+        if self.shows == "perplexity":
+            train = getattr(m, "train_perplexity", None)
+            val = getattr(m, "val_perplexity", None)
+            if train is not None:
+                self.train_acc.append(m.epoch - 0.5, train)
+            if val is not None:
+                self.val_acc.append(m.epoch, val)
+        else:
+            self.train_acc.append(m.epoch - 0.5, 100 * m.train_acc)
+            if m.val_acc is not None:
+                self.val_acc.append(m.epoch, 100 * m.val_acc)
         self._dirty = True
 
     def load_history(self, rows: Sequence[Mapping[str, float | None]]) -> None:
@@ -521,16 +553,23 @@ class MetricsPlots(QWidget):
             e = float(r.get("epoch") or 0)
             if r.get("train_loss") is not None:
                 self.epoch_loss.append(e - 0.5, float(r["train_loss"]))  # type: ignore[arg-type]
-            if r.get("train_acc") is not None:
-                self.train_acc.append(e - 0.5, 100 * float(r["train_acc"]))  # type: ignore[arg-type]
+            train, val, scale = self._metric_keys()
+            if r.get(train) is not None:
+                self.train_acc.append(e - 0.5, scale * float(r[train]))  # type: ignore[arg-type]
             if r.get("val_loss") is not None:
                 self.val_loss.append(e, float(r["val_loss"]))  # type: ignore[arg-type]
-            if r.get("val_acc") is not None:
-                self.val_acc.append(e, 100 * float(r["val_acc"]))  # type: ignore[arg-type]
+            if r.get(val) is not None:
+                self.val_acc.append(e, scale * float(r[val]))  # type: ignore[arg-type]
             if r.get("lr") is not None:
                 self.lr.append(e, float(r["lr"]))  # type: ignore[arg-type]
         self.refresh(force=True)
         self._fit_x_range()
+
+    def _metric_keys(self) -> tuple[str, str, float]:
+        """The metrics.csv columns of the second plot (train, validation) and their scale."""
+        if self.shows == "perplexity":
+            return "train_perplexity", "val_perplexity", 1.0
+        return "train_acc", "val_acc", 100.0
 
     def set_overlays(self, runs: Mapping[str, Sequence[Mapping[str, float | None]]]) -> None:
         """Dashed validation (or train) curves of other runs (label → metrics rows), one colour per run.
@@ -544,7 +583,8 @@ class MetricsPlots(QWidget):
         for i, (name, rows) in enumerate(runs.items()):
             colour = OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)]
             epochs = [float(r["epoch"] or 0) for r in rows]
-            for plot, key, scale in ((self.loss_plot, "val_loss", 1.0), (self.acc_plot, "val_acc", 100.0)):
+            _train, val, metric_scale = self._metric_keys()
+            for plot, key, scale in ((self.loss_plot, "val_loss", 1.0), (self.acc_plot, val, metric_scale)):
                 fallback = key.replace("val_", "train_")
                 ys = [r.get(key) if r.get(key) is not None else r.get(fallback) for r in rows]
                 pts = [(x, float(y) * scale) for x, y in zip(epochs, ys, strict=True) if y is not None]
@@ -672,9 +712,14 @@ class MetricsPlots(QWidget):
             w.writerow(["series", "epoch", "value"])
             for name, s in (("train_loss_step", self.step_loss), ("train_loss_smoothed", self.smooth_loss),
                             ("lr", self.lr), ("train_loss", self.epoch_loss), ("val_loss", self.val_loss),
-                            ("train_acc_percent", self.train_acc), ("val_acc_percent", self.val_acc)):
+                            *self._metric_series()):
                 for x, y in zip(s.x.tolist(), s.y.tolist(), strict=True):
                     w.writerow([name, f"{x:.6g}", f"{y:.6g}"])
+
+    def _metric_series(self) -> tuple[tuple[str, Series], tuple[str, Series]]:
+        if self.shows == "perplexity":
+            return ("train_perplexity", self.train_acc), ("val_perplexity", self.val_acc)
+        return ("train_acc_percent", self.train_acc), ("val_acc_percent", self.val_acc)
 
     def _export_png_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export plots", "training-curves.png", "PNG image (*.png)")

@@ -19,6 +19,11 @@ a run, so it never counts as the data not fitting.
 The dataset, optimizer, schedule, loss and precision choices and the number fields come from their
 declarations (:mod:`core.training.options`): each choice is followed by the settings its options
 read, and a field is enabled when the chosen option reads it (momentum for SGD and RMSprop).
+
+The Task chooser comes first (:data:`core.training.tasks.TASKS`): the dataset list offers the
+task's datasets only, the task's own settings (temperature, generated tokens) and, for token
+data, Tokens and Prompt are shown while the image-only ones (augmentation) are hidden. Token data
+is previewed as a few decoded samples in text, not as a mosaic.
 """
 
 from __future__ import annotations
@@ -64,16 +69,20 @@ from core.training.options import (
     memory_key,
     params_of,
 )
-from core.training.tasks import DEFAULT_TASK, TASKS
+from core.training.tasks import DEFAULT_TASK, TASKS, TaskOption, task_option
 from core.units import human_bytes
 from gui.theme import Theme, current_theme
 from gui.training.images import MosaicView, chw_to_rgb
+from gui.training.text_view import token_preview
 from gui.training.worker import open_data
 
 if TYPE_CHECKING:
     from core.training.weights import InputPipeline
 
 PREVIEW = 16
+TEXT_PREVIEW = 4  # decoded token samples shown in place of the mosaic
+TOKENIZERS = {"char": ("Characters", "one token per character: a small vocabulary, any text"),
+              "word": ("Words", "one token per word (split at white space): a larger vocabulary, shorter sequences")}
 
 
 def available_devices() -> list[tuple[str, str]]:
@@ -94,15 +103,28 @@ def available_devices() -> list[tuple[str, str]]:
 
 def data_key(cfg: TrainConfig, input_shape: Any, pipeline: InputPipeline | None = None) -> tuple[Any, ...]:
     """What identifies an opened data source (a folder decodes to the Input's size, through the
-    pretrained weights' ``pipeline`` when there is one: a folder opened without it is another source)."""
+    pretrained weights' ``pipeline`` when there is one: a folder opened without it is another source;
+    token sequences are as long as the Input)."""
     folder = cfg.dataset.startswith("folder")
-    shape = tuple(input_shape) if folder and input_shape is not None else None
+    shape = tuple(input_shape) if _sized_by_input(cfg) and input_shape is not None else None
     return (cfg.dataset, cfg.data_root, cfg.seed, cfg.train_size, cfg.val_size, cfg.val_fraction, cfg.val_folder,
-            shape, pipeline if folder else None)
+            shape, pipeline if folder else None, cfg.task, cfg.tokenize)
+
+
+def _sized_by_input(cfg: TrainConfig) -> bool:
+    """Whether the graph's Input decides the data's size: folder images, and token sequences (T)."""
+    return cfg.dataset.startswith("folder") or task_option(cfg.task).modality == "tokens"
 
 
 # Data-source loaders still running, kept alive by the module rather than by a form that may close first.
 _RUNNING_LOADERS: set[tuple[QThread, _Loader]] = set()
+
+
+def wait_for_loaders(ms: int = 60_000) -> None:
+    """Wait for every data loader still running, also those a later choice replaced: a closing window's
+    process must not end with one (Qt aborts for a QThread destroyed while it runs)."""
+    for thread, _loader in list(_RUNNING_LOADERS):
+        thread.wait(ms)
 
 
 class _Loader(QObject):
@@ -161,6 +183,7 @@ class TrainingSettings(QWidget):
         self._reload.setInterval(250)
         self._reload.timeout.connect(self.load_data)
 
+        self.task = _combo(TASKS)
         self.dataset = _combo({name: DATASETS[name] for name in TASKS[DEFAULT_TASK].datasets})
         self.data_arg = QLineEdit()
         self.data_arg.setPlaceholderText("folder (optional for MNIST / CIFAR-10)")
@@ -173,6 +196,13 @@ class TrainingSettings(QWidget):
         arg_row.addWidget(self.browse)
         self.preview = MosaicView()
         self.preview.setFixedHeight(96)
+        # token data: a few decoded samples in place of the mosaic
+        self.text_preview = QLabel("")
+        self.text_preview.setObjectName("textPreview")
+        self.text_preview.setWordWrap(True)
+        self.text_preview.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text_preview.setTextFormat(Qt.TextFormat.RichText)
+        self.text_preview.hide()
         self.classes = QLabel("")
         self.classes.setWordWrap(True)
         self.classes.setStyleSheet(f"color: {t.text_dim};")
@@ -203,6 +233,17 @@ class TrainingSettings(QWidget):
         self.augment = QCheckBox("Random crop + flip")
         self.augment.setToolTip("Batched on the device: random crop with padding and horizontal flip, "
                                 "as suits the dataset")
+        # Token tasks: how text is split, where generated text starts, and each task's own settings.
+        self.tokenize = _combo({k: _Named(label, doc) for k, (label, doc) in TOKENIZERS.items()})
+        self.prompt = QLineEdit()
+        self.prompt.setPlaceholderText("the validation text's first words")
+        self.prompt.setToolTip("Language models: the start of the text generated after each epoch")
+        self.task_fields: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        for task in TASKS.values():
+            for param in task.params:
+                if param.form is not None and param.key not in self.task_fields:
+                    self.task_fields[param.key] = _field(param)
+        self.fields.update(self.task_fields)
         self.device = QComboBox()
         for label, value in available_devices():
             self.device.addItem(label, value)
@@ -243,10 +284,16 @@ class TrainingSettings(QWidget):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setHorizontalSpacing(8)
         form.setVerticalSpacing(5)
+        form.addRow("Task", self.task)
         form.addRow("Dataset", self.dataset)
         form.addRow("", arg_row)
         form.addRow(self.preview)
+        form.addRow(self.text_preview)
         form.addRow(self.classes)
+        form.addRow("Tokens", self.tokenize)
+        form.addRow("Prompt", self.prompt)
+        for key, box in self.task_fields.items():
+            form.addRow(next(p.label for t in TASKS.values() for p in t.params if p.key == key), box)
         run_params = [p for p in general if p.key != "seed"]  # the seed closes the form, by the device
         for param in run_params:
             form.addRow(param.label, self.fields[param.key])
@@ -260,6 +307,7 @@ class TrainingSettings(QWidget):
         for param in general:
             if param not in run_params:
                 form.addRow(param.label, self.fields[param.key])
+        self.form = form
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(form)
@@ -270,7 +318,7 @@ class TrainingSettings(QWidget):
         for combo in self.findChildren(QComboBox):  # long labels must not widen the column
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
-        for field in (*self.fields.values(), self.data_arg):
+        for field in (*self.fields.values(), self.data_arg, self.prompt):
             field.setMinimumWidth(60)
 
         for box in self.fields.values():
@@ -278,6 +326,9 @@ class TrainingSettings(QWidget):
         for combo in (self.optimizer, self.schedule, self.loss, self.device, self.amp):
             combo.currentIndexChanged.connect(self._edited)
         self.augment.toggled.connect(self._edited)
+        self.prompt.textChanged.connect(self._edited)
+        self.task.currentIndexChanged.connect(self._task_edited)
+        self.tokenize.currentIndexChanged.connect(self._dataset_edited)
         self.dataset.currentIndexChanged.connect(self._dataset_edited)
         self.data_arg.textChanged.connect(self._dataset_edited)
         self.seed.valueChanged.connect(self._dataset_edited)
@@ -299,6 +350,8 @@ class TrainingSettings(QWidget):
         """Fill the form from ``cfg`` (the project's section); keys without a widget are kept."""
         self.base = cfg
         self._filling = True
+        _select(self.task, cfg.task)
+        self._offer_datasets(task_option(cfg.task))
         kind, _, arg = cfg.dataset.partition(":")
         _select(self.dataset, kind)
         self.data_arg.setText(arg or (cfg.data_root or ""))
@@ -307,6 +360,8 @@ class TrainingSettings(QWidget):
         for key, combo in self.choices.items():
             _select(combo, getattr(cfg, key))
         self.augment.setChecked(cfg.augment)
+        _select(self.tokenize, cfg.tokenize)
+        self.prompt.setText(cfg.prompt)
         if not _select(self.device, cfg.device):
             _select(self.device, "auto")
         _select(self.amp, cfg.amp)
@@ -326,6 +381,7 @@ class TrainingSettings(QWidget):
         elif where is DataArg.ROOT:
             root = arg or None
         return self.base.updated(
+            task=self.task.currentData(), tokenize=self.tokenize.currentData(), prompt=self.prompt.text(),
             dataset=dataset, data_root=root, augment=self.augment.isChecked(), device=self.device.currentData(),
             amp=self.amp.currentData(), **{key: field.value() for key, field in self.fields.items()},
             **{key: combo.currentData() for key, combo in self.choices.items()})
@@ -335,7 +391,7 @@ class TrainingSettings(QWidget):
         self.analysis, self.graph = analysis, graph
         self.update_memory()
         cfg = self.config_or_none()
-        if cfg is not None and cfg.dataset.startswith("folder") and analysis.input_shape != old_shape:
+        if cfg is not None and _sized_by_input(cfg) and analysis.input_shape != old_shape:
             self._reload.start()
         if not self.refresh_pipeline():  # a new pipeline re-checks the fit itself
             self.check_fit()
@@ -414,19 +470,62 @@ class TrainingSettings(QWidget):
         self._reload.start()
         self.changed.emit()
 
+    @property
+    def task_option(self) -> TaskOption:
+        """The chosen task's declaration."""
+        return task_option(str(self.task.currentData()))
+
+    def _task_edited(self) -> None:
+        """Another task: offer its datasets (its default unless the chosen one is among them)."""
+        if self._filling:
+            return
+        self._filling = True
+        self._offer_datasets(self.task_option)
+        self._filling = False
+        self._dataset_edited()
+        self.update_memory()
+
+    def _offer_datasets(self, task: TaskOption) -> None:
+        """Fill the dataset list with ``task``'s datasets, keeping the chosen one when it is offered."""
+        current = str(self.dataset.currentData())
+        self.dataset.clear()
+        for name in task.datasets:
+            option = DATASETS[name]
+            self.dataset.addItem(option.label, name)
+            self.dataset.setItemData(self.dataset.count() - 1, option.doc, Qt.ItemDataRole.ToolTipRole)
+        if not _select(self.dataset, current):
+            _select(self.dataset, task.default_dataset)
+
     def _sync_enabled(self) -> None:
         dataset = DATASETS.get(str(self.dataset.currentData()))
         where = dataset.arg if dataset is not None else DataArg.NONE
         self.data_arg.setEnabled(where is not DataArg.NONE)
         self.browse.setEnabled(where in (DataArg.FOLDER, DataArg.ROOT))
+        self.browse.setToolTip("Choose the text file" if self._picks_file() else "Choose the folder")
         self.data_arg.setPlaceholderText(dataset.placeholder if dataset is not None else "")
+        task = self.task_option
+        tokens = task.modality == "tokens"
+        self.form.setRowVisible(self.augment, not tokens)  # random crop and flip are for images
+        self.form.setRowVisible(self.tokenize, task.target == "next-token")  # text is split into chars or words
+        self.form.setRowVisible(self.prompt, task.target == "next-token")
+        own = {p.key for p in task.params}
+        for key, box in self.task_fields.items():
+            self.form.setRowVisible(box, key in own)
         registries: dict[str, Any] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES}
         for key, choice in self._owners.items():
             option = registries[choice].get(str(self.choices[choice].currentData()))
             self.fields[key].setEnabled(option is not None and any(p.key == key for p in option.params))
 
+    def _picks_file(self) -> bool:
+        """Whether the dataset's argument is a file (``text:FILE``) rather than a folder."""
+        return self.dataset.currentData() == "text"
+
     def _browse(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose the dataset folder", self.data_arg.text())
+        if self._picks_file():
+            path, _ = QFileDialog.getOpenFileName(self, "Choose the text file", self.data_arg.text(),
+                                                  "Text files (*.txt *.md *.csv);;All files (*)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Choose the dataset folder", self.data_arg.text())
         if path:
             self.data_arg.setText(path)
 
@@ -507,9 +606,14 @@ class TrainingSettings(QWidget):
     def _set_data(self, data: DataSource | None, error: str) -> None:
         t = current_theme()
         self.data, self.data_error = data, error
+        tokens = data is not None and getattr(data, "modality", "image") == "tokens"
+        self.preview.setVisible(not tokens)
+        self.text_preview.setVisible(tokens)
         if data is None:
             self.preview.set_tiles(None)
             self.classes.setText(f"<span style='color:{t.error}'>{error}</span>")
+        elif tokens:
+            self._show_tokens(data)
         else:
             images, labels = data.preview(PREVIEW, "train")
             names = list(data.classes)
@@ -528,6 +632,12 @@ class TrainingSettings(QWidget):
                                  f"{note}")
         self.check_fit()
         self.data_changed.emit(data)
+
+    def _show_tokens(self, data: DataSource) -> None:
+        """A few training samples decoded to text, and what the data holds where the mosaic's counts would be."""
+        preview, counts = token_preview(data, current_theme(), TEXT_PREVIEW)
+        self.text_preview.setText(preview)
+        self.classes.setText(counts)
 
     def cached(self, cfg: TrainConfig, input_shape: Any) -> DataSource | None:
         """The already opened source for ``cfg`` (through the form's weights pipeline), if the preview opened it."""
@@ -602,6 +712,13 @@ class TrainingSettings(QWidget):
             self.apply_fixes(fixes, f"Fit the network to {self.data.name}")
 
 
+class _Named:
+    """A choice without a declaration of its own (the tokenizers): its label and its doc."""
+
+    def __init__(self, label: str, doc: str) -> None:
+        self.label, self.doc = label, doc
+
+
 def _device_total(device: str) -> int | None:
     try:
         if device == "auto":
@@ -657,4 +774,4 @@ def _select(combo: QComboBox, value: str) -> bool:
     return False
 
 
-__all__ = ["TrainingSettings", "available_devices", "data_key"]
+__all__ = ["TrainingSettings", "available_devices", "data_key", "wait_for_loaders"]

@@ -1,0 +1,134 @@
+"""The Training dock's viewer tabs: each built the first time it is needed, each shown for the tasks it serves.
+
+A tab starts as an empty placeholder with its title; its viewer is made when the tab is first
+opened or first asked for (:meth:`ViewerTabs.get`), so opening the dock does not pay for viewers
+nobody looks at (the Evaluation tab's pyqtgraph plots held the first open 0.1–0.2 s). A tab may
+name the viewer it is (``maps``, ``predictions``, ``evaluation``, ``text``, ``attention``: the
+words of :attr:`core.training.tasks.TaskOption.viewers`); :meth:`ViewerTabs.set_viewers` hides
+the tabs the chosen task does not use and shows them again when it changes back. Tabs keep their
+indices whether shown or not, so code that remembers a tab's index stays right.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QTabWidget, QWidget
+
+V = TypeVar("V", bound=QWidget)
+
+
+@dataclass
+class _Tab:
+    title: str
+    make: Callable[[Any], QWidget]  # owner → its viewer (a plain function: it holds nothing of the owner)
+    viewer: str | None  # the task viewer it is; None: every task
+    places_itself: bool  # make() adds its own tab (at the end), in place of the removed placeholder
+    widget: QWidget  # the placeholder until built
+
+
+class ViewerTabs(QObject):
+    """The tabs of ``tabs`` added through :meth:`add`, made on first need for ``owner``."""
+
+    def __init__(self, owner: QWidget, tabs: QTabWidget) -> None:
+        super().__init__(tabs)
+        self._owner = weakref.ref(owner)  # the panel owns the tabs: a strong reference back would be a cycle
+        self.tabs = tabs
+        self._tabs: dict[str, _Tab] = {}
+        self._built: set[str] = set()
+        self._viewers: Collection[str] | None = None
+        tabs.currentChanged.connect(self._opened)
+
+    def add(self, key: str, title: str, make: Callable[[Any], QWidget], viewer: str | None = None,
+            places_itself: bool = False) -> None:
+        """A tab called ``title`` whose viewer ``make(owner)`` makes when first needed. One that
+        ``places_itself`` must be the last tab when it is made (it appends its own)."""
+        placeholder = QWidget()
+        self._tabs[key] = _Tab(title, make, viewer, places_itself, placeholder)
+        self.tabs.addTab(placeholder, title)
+        self._show_for_task(key)
+
+    def built(self, key: str) -> QWidget | None:
+        """The viewer of ``key`` if it was made (without making it)."""
+        return self._tabs[key].widget if key in self._built else None
+
+    def get(self, key: str) -> QWidget:
+        """The viewer of ``key``, made and put in its tab now if it was not yet."""
+        tab = self._tabs[key]
+        if key in self._built:
+            return tab.widget
+        owner = self._owner()
+        assert owner is not None, "the tabs outlived their panel"
+        index = self.tabs.indexOf(tab.widget)
+        current = self.tabs.currentIndex()
+        placeholder = tab.widget
+        self.tabs.blockSignals(True)
+        try:
+            self.tabs.removeTab(index)
+            if tab.places_itself:
+                assert index == self.tabs.count(), f"the {tab.title} tab must be the last one to place itself"
+                widget = tab.make(owner)
+            else:
+                widget = tab.make(owner)
+                self.tabs.insertTab(index, widget, tab.title)
+            tab.widget = widget
+            self._built.add(key)
+            self._show_for_task(key)
+            self.tabs.setCurrentIndex(current)
+        finally:
+            self.tabs.blockSignals(False)
+        placeholder.deleteLater()
+        if current == index:  # it was opened: whoever follows the tabs hears of it now that it is there
+            self.tabs.currentChanged.emit(index)
+        return widget
+
+    def key_of(self, widget: QWidget | None) -> str | None:
+        return next((k for k, t in self._tabs.items() if t.widget is widget), None)
+
+    def set_viewers(self, viewers: Collection[str]) -> None:
+        """Show the tabs whose viewer is in ``viewers`` (and those of every task), hide the others."""
+        self._viewers = tuple(viewers)
+        for key in self._tabs:
+            self._show_for_task(key)
+
+    def shown(self, key: str) -> bool:
+        """Whether ``key``'s tab is offered for the current task."""
+        return self.tabs.isTabVisible(self.tabs.indexOf(self._tabs[key].widget))
+
+    def _show_for_task(self, key: str) -> None:
+        tab = self._tabs[key]
+        visible = tab.viewer is None or self._viewers is None or tab.viewer in self._viewers
+        self.tabs.setTabVisible(self.tabs.indexOf(tab.widget), visible)
+
+    def _opened(self, index: int) -> None:
+        key = self.key_of(self.tabs.widget(index))
+        if key is not None and key not in self._built:
+            self.get(key)
+
+
+class TabViewer(Generic[V]):
+    """A class attribute that is the viewer of one tab of the instance's ``viewer_tabs``, made when first
+    read (``panel.filters``)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __get__(self, owner: Any, _type: type | None = None) -> V:
+        return cast(V, owner.viewer_tabs.get(self.key))
+
+
+class BuiltViewer(Generic[V]):
+    """Like :class:`TabViewer`, but ``None`` until the viewer was made (reading it makes nothing)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __get__(self, owner: Any, _type: type | None = None) -> V | None:
+        return cast("V | None", owner.viewer_tabs.built(self.key))
+
+
+__all__ = ["BuiltViewer", "TabViewer", "ViewerTabs"]
