@@ -117,23 +117,14 @@ def run(args: argparse.Namespace) -> int:
         return exc.status
     split = args.split or ("val" if data.val_count else "train")
     bar = _Progress(enabled=not args.quiet and sys.stderr.isatty())
-    if task_option(config.task).target == "next-token":
-        try:
-            lm = evaluate_tokens(model, data, split=split, device=config.device, batch_size=args.batch_size,
-                                 progress=bar)
-        except EvaluationError as exc:
-            bar.clear()
-            print(f"error: {args.source}: {exc}", file=sys.stderr)
-            return 1
-        bar.clear()
-        if ckpt is not None:
-            lm.extra = {"run": str(Path(args.source)), "epoch": int(ckpt.get("epoch", 0)),
-                        "checkpoint": args.checkpoint}
-        print(json.dumps(lm.to_dict()) if args.json else format_tokens(lm, source=args.source))
-        return 0
+    language_model = task_option(config.task).target == "next-token"
     try:
-        ev = evaluate(model, data, split=split, device=config.device, batch_size=args.batch_size,
-                      progress=bar, input_shape=analysis.input_shape)
+        if language_model:
+            ev: Any = evaluate_tokens(model, data, split=split, device=config.device, batch_size=args.batch_size,
+                                      progress=bar)
+        else:
+            ev = evaluate(model, data, split=split, device=config.device, batch_size=args.batch_size,
+                          progress=bar, input_shape=analysis.input_shape)
     except EvaluationError as exc:
         bar.clear()
         print(f"error: {args.source}: {exc}", file=sys.stderr)
@@ -141,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
     bar.clear()
     if ckpt is not None:
         ev.extra = {"run": str(Path(args.source)), "epoch": int(ckpt.get("epoch", 0)), "checkpoint": args.checkpoint}
+    if language_model:  # no class table: nothing for evaluation.json (the Evaluation tab's file)
+        print(json.dumps(ev.to_dict()) if args.json else format_tokens(ev, source=args.source))
+        return 0
+    if ckpt is not None:
         # evaluation.json is the run's own evaluation (what the run wrote at its end): only the
         # last checkpoint on the run's data replaces it
         if own_data and args.checkpoint == "last.pt" and split == ("val" if data.val_count else "train"):

@@ -256,20 +256,9 @@ def evaluate_tokens(model: nn.Module, data: DataSource, *, split: str = "val", d
     import torch
     import torch.nn.functional as F
 
-    from core.training.devices import resolve_device
-    from core.training.health import TrainingFailure
     from core.training.optim import task_logits
 
-    if split not in ("train", "val"):
-        raise EvaluationError(f"split must be 'train' or 'val', got {split!r}")
-    try:
-        dev = resolve_device(device)
-    except TrainingFailure as exc:
-        raise EvaluationError(str(exc)) from None
-    total = data.count(split)
-    if total == 0:
-        raise EvaluationError(f"the dataset {data.name} has no {'validation' if split == 'val' else 'training'} "
-                              "sequences to evaluate")
+    dev, total = _split_and_device(data, split, device, batch_size, "sequences")
     t, v = int(data.sample_shape[0]), data.num_classes
     loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
     hits = torch.zeros((), dtype=torch.long, device=dev)
@@ -318,22 +307,9 @@ def evaluate(model: nn.Module, data: DataSource, *, split: str = "val", device: 
     """
     import torch
 
-    from core.training.devices import resolve_device
-    from core.training.health import TrainingFailure
     from core.training.optim import main_output
 
-    if split not in ("train", "val"):
-        raise EvaluationError(f"split must be 'train' or 'val', got {split!r}")
-    if batch_size < 1:
-        raise EvaluationError(f"the batch size must be at least 1, got {batch_size}")
-    try:
-        dev = resolve_device(device)
-    except TrainingFailure as exc:
-        raise EvaluationError(str(exc)) from None
-    total = data.count(split)
-    if total == 0:
-        raise EvaluationError(f"the dataset {data.name} has no {'validation' if split == 'val' else 'training'} "
-                              "samples to evaluate")
+    dev, total = _split_and_device(data, split, device, batch_size, "samples")
     k = data.num_classes
     view = _flat_view(input_shape, data.sample_shape)
     truth: list[torch.Tensor] = []
@@ -390,6 +366,28 @@ def evaluate(model: nn.Module, data: DataSource, *, split: str = "val", device: 
     where = torch.cat([i.cpu() for i in indices]).tolist()
     ev.indices = None if where == list(range(len(where))) else where
     return ev
+
+
+def _split_and_device(data: DataSource, split: str, device: str, batch_size: int,
+                      noun: str) -> tuple[torch.device, int]:
+    """The device to evaluate on and the split's size, after checking the split name, the batch size
+    and that the split has ``noun`` (samples, sequences) to evaluate; :class:`EvaluationError` if not."""
+    from core.training.devices import resolve_device
+    from core.training.health import TrainingFailure
+
+    if split not in ("train", "val"):
+        raise EvaluationError(f"split must be 'train' or 'val', got {split!r}")
+    if batch_size < 1:
+        raise EvaluationError(f"the batch size must be at least 1, got {batch_size}")
+    try:
+        dev = resolve_device(device)
+    except TrainingFailure as exc:
+        raise EvaluationError(str(exc)) from None
+    total = data.count(split)
+    if total == 0:
+        raise EvaluationError(f"the dataset {data.name} has no {'validation' if split == 'val' else 'training'} "
+                              f"{noun} to evaluate")
+    return dev, total
 
 
 def _flat_view(input_shape: Sequence[int] | None, sample_shape: Sequence[int]) -> tuple[int, ...] | None:

@@ -266,3 +266,20 @@ def test_generate_is_repeatable_and_leaves_the_global_random_state() -> None:
     assert generate(model, data, "the", 0, 1.0, "cpu") == "the"
     with pytest.raises(ValueError, match="temperature"):
         generate(model, data, "the", 5, 0.0, "cpu")
+
+
+def test_language_model_early_stopping_speaks_of_perplexity() -> None:
+    """The best epoch of a language model is its lowest validation loss: weights that do not move
+    (a learning rate far below float precision) never improve on epoch 1."""
+    from core.compiler import compile_graph
+
+    data = sentences()
+    ev, callbacks = events()
+    config = lm_config(epochs=4, optimizer="sgd", momentum=0.0, lr=1e-30, early_stopping=2, generate_length=0)
+    summary = Trainer(compile_graph(lm_graph(data.num_classes)), data, config, callbacks).run()
+    assert summary.status == "early_stopped" and summary.best_epoch == 1 and summary.epochs_done == 3
+    (warning,) = [w for w in ev["warning"] if w.startswith("Early stopping")]
+    ppl = ev["epoch_end"][0].val_perplexity
+    assert warning == (f"Early stopping: validation perplexity has not improved for 2 epochs "
+                       f"(best {ppl:.2f} at epoch 1).")
+    assert all(m.generated == "" for m in ev["epoch_end"])  # generate_length 0: no text
