@@ -72,7 +72,7 @@ class EpochMetrics:
     val_acc: float | None
     val_top5: float | None
     lr: float
-    images_per_s: float  # of the training pass
+    images_per_s: float  # samples (images, or token sequences: × T for tokens) per second of the training pass
     seconds: float
     eta_s: float
     data_wait: float  # fraction of the training pass spent waiting for batches
