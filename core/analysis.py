@@ -42,6 +42,7 @@ from core.layers.registry import get_spec, suggest
 from core.layers.spec import (
     GLOBAL,
     UNKNOWN_FIELD,
+    Category,
     Fix,
     FixAction,
     Inferred,
@@ -96,6 +97,9 @@ def _infer(spec: LayerSpec, params: Mapping[str, Any],
         inf = dataclasses.replace(inf, args=MappingProxyType(dict(inf.args)))
     return inf, rule, act * DTYPE_BYTES, mismatch
 
+
+# Layer families whose field rule (a SequenceRule) spans the whole sequence or its prefix.
+_READS_EVERY_STEP = (Category.ATTENTION, Category.RECURRENT)
 
 _ARG_WORDS = {"in_channels": "input channels", "in_features": "input features", "num_features": "features",
               "num_channels": "channels"}
@@ -614,6 +618,12 @@ class Analyzer:
             if nid in head:
                 continue
             head.add(nid)
+            r = results.get(nid)
+            spec = get_spec(r.type) if r is not None else None
+            if spec is not None and spec.window is not None and spec.category in _READS_EVERY_STEP:
+                # attention or an RNN reads every token itself: a note before it (ViT's Flatten of the
+                # 4×4 patches) is not about what the head sees
+                continue
             for e in g._in[nid].values():
                 if passes(results.get(e.src)):
                     stack.append(e.src)
