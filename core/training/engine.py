@@ -42,7 +42,7 @@ from core.training.health import (
     oom_message,
     starvation_warning,
 )
-from core.training.optim import LRSchedule, build_loss, build_optimizer, frozen_batchnorms, task_logits
+from core.training.optim import LRSchedule, build_loss, build_nll, build_optimizer, frozen_batchnorms, task_logits
 from core.training.options import memory_key
 from core.training.probes import Prober
 from core.training.runs import (
@@ -272,6 +272,7 @@ class Trainer:
         self.schedule = LRSchedule(self.optimizer, cfg, self.steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self._amp == "fp16")
         self.loss_fn, self.single_loss = build_loss(cfg, self.data.num_classes, self.task.target)
+        self.nll = build_nll(cfg, self.task.target)  # perplexity's own cross-entropy where the loss is another
         self.start_epoch = 1
         self.best_epoch: int | None = None
         self.best_acc: float | None = None
@@ -490,6 +491,7 @@ class Trainer:
         steps = len(stream)
         step_losses = torch.zeros(steps, device=dev)
         loss_sum = torch.zeros((), device=dev)
+        nll_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.int64)
         seen = 0  # samples (images, sequences)
         scored = 0  # predictions: one per sample, or one per token for a language model
@@ -522,6 +524,8 @@ class Trainer:
             step_losses[step] = detached
             loss_sum += detached * y.numel()
             correct += (task_logits(outputs, self.task.target).argmax(-1) == y).sum()
+            if self.nll is not None:
+                nll_sum += self.nll(task_logits(outputs, self.task.target), y)
             seen += int(y.shape[0])
             scored += y.numel()
             now = time.perf_counter()
@@ -543,16 +547,17 @@ class Trainer:
                 if self.cb.probe is not None and self.prober.nodes and now - last_probe >= cfg.probe_interval:
                     self._probe(epoch, step + 1, (epoch - 1) * steps + step + 1)
                     last_probe = time.perf_counter()
-        totals = torch.stack([loss_sum, correct.to(loss_sum.dtype),
-                              torch.tensor(float(scored), device=dev), torch.tensor(float(seen), device=dev)])
+        totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), torch.tensor(float(scored), device=dev),
+                              torch.tensor(float(seen), device=dev), nll_sum])
         totals = ddp.all_reduce_sum(totals) if self.world > 1 else totals
-        loss_total, correct_total, n, samples = totals.tolist()
+        loss_total, correct_total, n, samples, nll_total = totals.tolist()
         train_s = time.perf_counter() - start - self._paused_s
         if not math.isfinite(loss_total):
             raise TrainingFailure(nonfinite_message(loss_total, epoch, steps, self.schedule.lr, self._amp,
                                                     cfg.grad_clip))
         return {"loss": loss_total / max(n, 1), "acc": correct_total / max(n, 1), "seconds": train_s,
-                "rate": samples / max(train_s, 1e-9), "wait": wait / max(train_s, 1e-9)}
+                "rate": samples / max(train_s, 1e-9), "wait": wait / max(train_s, 1e-9),
+                "nll": (nll_total if self.nll is not None else loss_total) / max(n, 1)}
 
     def _evaluate(self) -> dict[str, Any]:
         k = self.data.num_classes
@@ -562,6 +567,7 @@ class Trainer:
         self.model.eval()
         stream = self.data.batches("val", self.cfg.batch_size, dev, None, Augment(), self.rank, self.world)
         loss_sum = torch.zeros((), device=dev)
+        nll_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev)
         top5 = torch.zeros((), device=dev)
         seen = torch.zeros((), device=dev)
@@ -580,20 +586,23 @@ class Trainer:
                 correct += (pred == y).sum()
                 seen += y.numel()
                 if self.next_token:
+                    if self.nll is not None:
+                        nll_sum += self.nll(logits, y)
                     continue
                 if k > 5:
                     top5 += (logits.topk(5, dim=1).indices == y[:, None]).any(1).sum()
                 confusion += torch.bincount(y * k + pred, minlength=k * k)
         self.model.train()
-        totals = torch.stack([loss_sum, correct, top5, seen])
+        totals = torch.stack([loss_sum, correct, top5, seen, nll_sum])
         if self.world > 1:
             ddp.all_reduce_sum(totals)
             if not self.next_token:
                 ddp.all_reduce_sum(confusion)
-        loss_total, correct_total, top5_total, n = totals.tolist()
+        loss_total, correct_total, top5_total, n, nll_total = totals.tolist()
         n = max(n, 1)
         if self.next_token:
-            return {"loss": loss_total / n, "acc": correct_total / n, "top5": None, "confusion": ()}
+            return {"loss": loss_total / n, "acc": correct_total / n, "top5": None, "confusion": (),
+                    "nll": (nll_total if self.nll is not None else loss_total) / n}
         matrix = confusion.view(k, k).tolist()
         return {"loss": loss_total / n, "acc": correct_total / n, "top5": top5_total / n if k > 5 else None,
                 "confusion": tuple(tuple(row) for row in matrix)}
@@ -607,7 +616,8 @@ class Trainer:
                  epoch_times: list[float]) -> EpochMetrics:
         acc = val["acc"] if val["acc"] is not None else train["acc"]
         loss = val["loss"] if val["loss"] is not None else train["loss"]
-        if self.next_token:  # a language model's best epoch is its lowest validation loss (perplexity)
+        if self.next_token:  # a language model's best epoch is its lowest validation perplexity
+            loss = val["nll"] if val["loss"] is not None else train["nll"]
             best = self.best_loss is None or loss < self.best_loss
         else:
             best = (self.best_acc is None or acc > self.best_acc
@@ -617,8 +627,8 @@ class Trainer:
         eta = (self.cfg.epochs - epoch) * sum(epoch_times) / len(epoch_times)
         lm: dict[str, Any] = {}
         if self.next_token:
-            lm = {"train_perplexity": perplexity(train["loss"]),
-                  "val_perplexity": perplexity(val["loss"]) if val["loss"] is not None else None,
+            lm = {"train_perplexity": perplexity(train["nll"]),
+                  "val_perplexity": perplexity(val["nll"]) if val["loss"] is not None else None,
                   "generated": self._generate(epoch)}
         return EpochMetrics(epoch=epoch, epochs=self.cfg.epochs, train_loss=train["loss"], train_acc=train["acc"],
                             val_loss=val["loss"], val_acc=val["acc"], val_top5=val["top5"], lr=self.schedule.lr,

@@ -168,6 +168,23 @@ def build_loss(cfg: TrainConfig, num_classes: int, target: str = "class") -> tup
     return total, single
 
 
+def build_nll(cfg: TrainConfig, target: str) -> SingleLoss | None:
+    """A language model's plain cross-entropy summed over the tokens (no gradient), from which its
+    perplexity is computed, where the training loss differs from it (label smoothing, another
+    loss); ``None`` where the loss is that already, or the task has no perplexity."""
+    if target != "next-token" or (cfg.loss == "cross_entropy" and cfg.label_smoothing == 0):
+        return None
+
+    def nll(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        with torch.no_grad():
+            return F.cross_entropy(logits.detach().float().reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                   reduction="sum")
+
+    return nll
+
+
 def main_output(outputs: Any) -> torch.Tensor:
     """The first output (the classifier) of a model that may return a tuple, flattened to (B, K)."""
     out = outputs[0] if isinstance(outputs, tuple | list) else outputs

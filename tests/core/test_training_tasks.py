@@ -283,3 +283,20 @@ def test_language_model_early_stopping_speaks_of_perplexity() -> None:
     assert warning == (f"Early stopping: validation perplexity has not improved for 2 epochs "
                        f"(best {ppl:.2f} at epoch 1).")
     assert all(m.generated == "" for m in ev["epoch_end"])  # generate_length 0: no text
+
+
+def test_perplexity_is_of_the_plain_cross_entropy_under_label_smoothing() -> None:
+    """Label smoothing raises the loss the model trains on, not the perplexity it reaches: that is
+    exp of the plain cross-entropy, as main.py evaluate measures it."""
+    from core.compiler import compile_graph
+    from core.training.evaluate import evaluate_tokens
+
+    data = sentences()
+    ev, callbacks = events()
+    trainer = Trainer(compile_graph(lm_graph(data.num_classes)), data, lm_config(epochs=1, label_smoothing=0.3,
+                                                                                generate_length=0), callbacks)
+    assert trainer.run().status == "completed"
+    m: EpochMetrics = ev["epoch_end"][0]
+    assert m.val_loss is not None and m.val_perplexity is not None
+    assert m.val_perplexity < torch.tensor(m.val_loss).exp().item()
+    assert m.val_perplexity == pytest.approx(evaluate_tokens(trainer.model, data).perplexity, rel=1e-5)
