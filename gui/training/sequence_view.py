@@ -298,12 +298,30 @@ class GradientPlot(_ThemedPlot):
         item.showGrid(x=False, y=True, alpha=0.2)
         self.curve = pg.PlotDataItem(symbol="o", symbolSize=4)
         item.addItem(self.curve)
+        self.norms = np.zeros(0)
+        self.hover_text = ""
+        self.scene().sigMouseMoved.connect(self._hover)
         self.apply_theme(current_theme())
 
     def set_norms(self, norms: np.ndarray) -> None:
-        y = np.asarray(norms, dtype=np.float64)
-        y = np.where(np.isfinite(y) & (y > 0), y, np.nan)  # a log axis cannot place 0 or inf
+        self.norms = np.asarray(norms, dtype=np.float64)
+        y = np.where(np.isfinite(self.norms) & (self.norms > 0), self.norms, np.nan)  # log axes skip 0 and inf
         self.curve.setData(np.arange(len(y), dtype=np.float64), y, connect="finite")
+
+    def text_at(self, step: int) -> str:
+        """``t=4: ‖∂loss/∂h‖ 0.031``."""
+        return f"t={step}: ‖∂loss/∂h‖ {fmt_value(float(self.norms[step]))}"
+
+    def _hover(self, scene_pos: QPointF) -> None:
+        vb = self.getPlotItem().getViewBox()
+        step = round(vb.mapSceneToView(scene_pos).x())
+        inside = vb.sceneBoundingRect().contains(scene_pos) and 0 <= step < len(self.norms)
+        text = self.text_at(step) if inside else ""
+        if text != self.hover_text:
+            self.hover_text = text
+            vb.setToolTip(text)  # the scene shows an item's tooltip: the nearest step's norm anywhere over the plot
+            if text and QToolTip.isVisible():
+                QToolTip.showText(QCursor.pos(), text, self)
 
     def apply_theme(self, theme: Theme) -> None:
         super().apply_theme(theme)

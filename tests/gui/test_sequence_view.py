@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import math
 import types
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QPointF
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtCore import QEvent, QPointF
+from PySide6.QtGui import QHelpEvent, QImage, QPainter
+from PySide6.QtWidgets import QApplication, QToolTip
 
 from core.training import ProbeData
 from gui.theme import DARK, LIGHT, apply_theme
@@ -102,6 +104,16 @@ def hover(qtbot, heat, x: float, y: float) -> str:  # type: ignore[no-untyped-de
     return str(heat.hover_text)
 
 
+def tooltip_shown(plot, x: float, y: float) -> str:  # type: ignore[no-untyped-def]
+    """The tooltip Qt shows for a rest of the mouse on the plot's point (x, y) in data units."""
+    vb = plot.getPlotItem().getViewBox()
+    pos = plot.mapFromScene(vb.mapViewToScene(QPointF(x, y)))
+    QApplication.sendEvent(plot.viewport(), QHelpEvent(QEvent.Type.ToolTip, pos, plot.viewport().mapToGlobal(pos)))
+    text = QToolTip.text() if QToolTip.isVisible() else ""
+    QToolTip.hideText()
+    return text
+
+
 def test_waits_for_the_first_probe_in_words(qtbot) -> None:
     view = shown_view(qtbot)
     for section in (view.attention, view.hidden, view.gradients):
@@ -140,7 +152,7 @@ def test_the_tokens_label_the_axes_and_the_hover_says_who_attends_to_whom(qtbot)
     assert heat.text_at(4, 3) == "query 'b' (t=4) → key 'a' (t=3): 0.60"  # mean of 1 and 1/5
     # The mouse over the cell (query 4, key 2) of the map reads the same way.
     assert hover(qtbot, heat, 2.5, 4.5) == "query 'b' (t=4) → key 'c' (t=2): 0.10"
-    assert heat.image.toolTip() == heat.hover_text
+    assert tooltip_shown(heat, 2.5, 4.5) == heat.hover_text  # the tooltip Qt shows when the mouse rests there
     assert hover(qtbot, heat, 2.5, 5.5) == ""  # below the map
     # The second sample's tokens, on choosing it.
     assert combo_items(view.sample_combo) == ["1 · abcab", "2 · cabca"]
@@ -204,6 +216,12 @@ def test_gradient_norm_captions_in_plain_words(qtbot) -> None:
     assert list(x) == list(range(20))
     np.testing.assert_allclose(y, vanishing.numpy(), rtol=1e-6)
     assert view.gradient_plot.getPlotItem().ctrl.logYCheck.isChecked()
+    qtbot.wait(30)  # pyqtgraph's scene passes on at most one mouse move per 10 ms
+    vb = view.gradient_plot.getPlotItem().getViewBox()
+    qtbot.mouseMove(view.gradient_plot.viewport(),
+                    view.gradient_plot.mapFromScene(vb.mapViewToScene(QPointF(3.2, math.log10(vanishing[3].item())))))
+    assert view.gradient_plot.hover_text == f"t=3: ‖∂loss/∂h‖ {vanishing[3].item():.2g}"
+    assert tooltip_shown(view.gradient_plot, 3.2, math.log10(vanishing[3].item())) == view.gradient_plot.hover_text
     assert view.gradients.caption.text().startswith("Gradients vanish over the sequence: earlier steps barely learn")
     view.show_probe(probe(grads={"rnn": vanishing.flip(0)}))
     assert view.gradients.caption.text().startswith("Gradients explode towards the start of the sequence")
