@@ -271,3 +271,26 @@ def test_check_fit_for_tokens_names_the_fix() -> None:
     assert per_step is not None and "take the last step (Select) or the mean over time (Mean)" in per_step.message
     wide = check_fit(cls, _analysis([32], [10]))
     assert wide is not None and "has 2 classes but the network's output has 10 values" in wide.message
+
+
+def test_check_fit_asks_for_an_embedding_row_per_token() -> None:
+    from core.analysis import analyze
+    from core.graph import Graph
+
+    data = sentences_source(train=2, val=1, seq_len=35, tokenize="word")
+    v = data.vocab_size
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [35]})
+    g.add_node("Embedding", "embed", {"num_embeddings": 27, "embedding_dim": 8})
+    g.add_node("GRU", "rnn", {"hidden_size": 16})
+    g.add_node("Linear", "head", {"out_features": v})
+    g.add_node("Output", "out")
+    for a, b in (("input", "embed"), ("embed", "rnn"), ("rnn", "head"), ("head", "out")):
+        g.add_edge(a, b)
+    found = check_fit(data, analyze(g), g)
+    assert found is not None
+    assert found.message == (f"the dataset sentences has {v} token ids but embed has 27 embeddings: "
+                             f"set embed.num_embeddings to {v}")
+    assert [(f.node, f.param, f.value) for f in found.fixes] == [("embed", "num_embeddings", v)]
+    g.set_param("embed", "num_embeddings", v)
+    assert check_fit(data, analyze(g), g) is None

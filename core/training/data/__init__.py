@@ -169,6 +169,32 @@ def _token_source(spec: DatasetSpec, seed: int, train_size: int | None, val_size
                                 seqs.DIGITSUM_VAL if val_size is None else val_size, seq_len or seqs.CLASS_SEQ_LEN)
 
 
+def _embedding_problems(source: DataSource, graph: Any, fixes: list[Any]) -> list[str]:
+    """An Embedding fed by the Input must have a vector for every token id (0 … V−1), or the first
+    batch with a high id fails inside torch ("index out of range in self")."""
+    from core.layers.registry import get_spec
+    from core.layers.spec import Fix, FixAction, ParamError
+
+    vocab = len(getattr(source, "vocab", ()))
+    spec = get_spec("Embedding")
+    if graph is None or spec is None or not vocab:
+        return []
+    problems: list[str] = []
+    for nid, node in graph.nodes.items():
+        if node.type != "Embedding" or not any(graph.nodes[p].type == "Input" for p in graph.predecessors(nid)):
+            continue
+        try:
+            size = int(spec.resolve(node.params)["num_embeddings"])
+        except (ParamError, TypeError, ValueError):
+            continue  # the analysis reports a bad parameter itself
+        if size < vocab:
+            problems.append(f"the dataset {source.name} has {vocab} token ids but {nid} has {size} embeddings: "
+                            f"set {nid}.num_embeddings to {vocab}")
+            fixes.append(Fix(f"set {nid}.num_embeddings to {vocab}", FixAction.SET_PARAM, nid, "num_embeddings",
+                             vocab))
+    return problems
+
+
 def shapes_source(seed: int = 0, train: int = SHAPES_TRAIN, val: int = SHAPES_VAL) -> InMemorySource:
     """The built-in shapes set; train and val come from different seeds (no shared images)."""
     tx, ty = _shapes.generate(train, (seed * 2 + 1) % 2**64)  # torch seeds are < 2**64
@@ -269,6 +295,7 @@ def _check_token_fit(source: DataSource, analysis: Any, graph: Any) -> Mismatch 
         problems.append(f"the dataset {source.name} gives sequences of {t} token ids but the graph's Input is "
                         f"{'×'.join(map(str, in_shape))}: set the Input shape to [{t}]")
         fixes.append(Fix(f"set Input shape to [{t}]", FixAction.SET_PARAM, _input_node(graph), "shape", [t]))
+    problems += _embedding_problems(source, graph, fixes)
     outs = [tuple(s) for s in analysis.output_shapes if s is not None]
     if outs:
         out = outs[0]
