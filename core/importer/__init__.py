@@ -18,7 +18,8 @@ The package is split where the knowledge changes, each part importing only the o
   ``F.relu``, ``x.view`` …) into layer nodes, through the small ``Conversion`` interface that
   :mod:`~core.importer.op_base` declares with the helpers every handler uses;
   :mod:`~core.importer.ops_more` adds the model zoos' patterns (drop path, ``torch.stack``, a fixed
-  blur kernel, -inf padding before a max pool) and is asked first;
+  blur kernel, -inf padding before a max pool) and is asked first; :mod:`~core.importer.ops_vit`
+  (attention modules called with arguments, Swin's patch merging) before it;
 - :mod:`~core.importer.converter`: the walk over the fx graph that builds nodes and groups;
 - :mod:`~core.importer.pipeline`: the stages in order, plus the checks against torch; the nodes
   are placed by :func:`core.layout.lay_out`, the layout Auto-arrange uses;

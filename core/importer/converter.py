@@ -5,9 +5,10 @@ value's shape in ``node.meta['val']``:
 
 - each leaf module becomes a layer node whose id is its module path (``layer1.0.conv1``), with
   its constructor arguments read back by :mod:`core.importer.modules`, so the compiled import has
-  exactly the source's ``state_dict`` keys;
+  exactly the source's ``state_dict`` keys (a module called with more than its tensors, like ViT's
+  ``self_attention(x, x, x, need_weights=False)``, as :func:`~core.importer.ops_vit.module_call` says);
 - each functional call goes to its handler in :mod:`core.importer.ops` (or
-  :mod:`core.importer.ops_more`, asked first), which adds the matching
+  :mod:`core.importer.ops_vit` and :mod:`core.importer.ops_more`, asked first), which adds the matching
   layer node with an id in the calling module's scope (``layer1.0.add``) that never equals a real
   module path; shape arithmetic (``x.size(0)``, ``c // groups``) leaves no node;
 - anything else is refused with a :class:`~core.importer.errors.ModelImportError` naming the
@@ -30,7 +31,8 @@ from core.graph import Graph, id_problem
 from core.importer.errors import ModelImportError
 from core.importer.modules import id_paths, layer_classes, module_params, user_params
 from core.importer.ops import describe
-from core.importer.ops_more import handler_for, is_mask
+from core.importer.ops_more import is_mask
+from core.importer.ops_vit import handler_for, module_call
 from core.importer.trace import BATCH
 from core.importer.values import Multi, Outputs, Param, Ref, tensors_in
 from core.layers import get_spec
@@ -192,10 +194,12 @@ class Converter:
         cls = f"{type(m).__module__}.{type(m).__qualname__}"
         if spec is None:
             raise ModelImportError(f"cannot import module {path!r} ({cls}): NetCanvas has no layer type for it", path)
-        if n.kwargs or any(not isinstance(a, fx.Node) for a in n.args):
+        special = module_call(self, n, m, spec)  # nn.MultiheadAttention(x, x, x, need_weights=False)
+        if special is None and (n.kwargs or any(not isinstance(a, fx.Node) for a in n.args)):
             raise ModelImportError(f"cannot import module {path!r} ({spec.type}): it is called with extra "
                                    f"arguments, which a layer node cannot take", path)
-        inputs = self.refs(n, [self.values[a] for a in n.args if isinstance(a, fx.Node)], spec.type)  # all are
+        inputs = (special.inputs if special is not None
+                  else self.refs(n, [self.values[a] for a in n.args if isinstance(a, fx.Node)], spec.type))
         params = module_params(spec, m, path)
         self.calls[path] = self.calls.get(path, 0) + 1
         node_id = self.ids[path]
@@ -206,6 +210,8 @@ class Converter:
                                        f"its weights; a graph of layers gives each use its own weights", path)
             node_id = self.fresh(node_id)
         parent = path.rpartition(".")[0]
+        if special is not None:
+            return special.result(self.add(spec.type, node_id, params, inputs, parent, n, checked=special.checked))
         return self.add(spec.type, node_id, params, inputs, parent, n)
 
     def call(self, n: fx.Node) -> Any:

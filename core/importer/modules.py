@@ -94,6 +94,10 @@ class LayerClasses(dict[type, LayerSpec]):
         return spec
 
 
+# Module classes that are another spelling of a layer type: Swin V2's attention is the V1 type with cosine on.
+ALSO_LAYERS = {"torchvision.models.swin_transformer.ShiftedWindowAttentionV2": "ShiftedWindowAttention"}
+
+
 @cache
 def layer_classes() -> LayerClasses:
     """Module class → layer type, from every declaration's ``torch_class`` (subclasses: see :class:`LayerClasses`)."""
@@ -102,6 +106,7 @@ def layer_classes() -> LayerClasses:
         names = [spec.torch_class] if (spec.is_module or spec.module_class) else []
         if spec.own_class is not None:
             names.append(spec.own_class)
+        names += [cls for cls, type_name in ALSO_LAYERS.items() if type_name == spec.type]
         for name in names:
             cls = resolve_class(name)
             if cls is not None and issubclass(cls, nn.Module):

@@ -12,7 +12,7 @@ order; this module adds the last two, which judge the finished graph rather than
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from numbers import Integral
 from typing import Any
 
@@ -46,11 +46,20 @@ def _check(conv: Converter, module: nn.Module) -> None:
                                    f"configuration cannot be imported faithfully", node_id)
     owners = {nid for nid, node in g.nodes.items() if (spec := get_spec(node.type)) is not None and spec.is_module}
     lost = [name for name, _ in [*module.named_parameters(), *module.named_buffers()]
-            if conv.key(name).rpartition(".")[0] not in owners and name not in conv.absorbed]
+            if _holder(conv.key(name), owners) is None and name not in conv.absorbed]
     if lost:
         shown = ", ".join(lost[:4]) + (f" and {len(lost) - 4} more" if len(lost) > 4 else "")
         raise ModelImportError(f"{type(module).__name__}.forward never uses {shown}: importing would drop these "
                                f"weights (an unused head or branch?)", lost[0].rpartition(".")[0])
+
+
+def _holder(key: str, nodes: Collection[str]) -> str | None:
+    """The node whose state holds ``key``: its owner, or a module above it (``attn.out_proj.weight`` is
+    the attention layer's own sub-module's weight), or None."""
+    owner = key.rpartition(".")[0]
+    while owner and owner not in nodes:
+        owner = owner.rpartition(".")[0]
+    return owner or None
 
 
 InputShapes = Sequence[int] | Sequence[Sequence[int]]
@@ -124,7 +133,7 @@ def _freeze(conv: Converter) -> None:
     flags: dict[str, set[bool]] = {}
     names: dict[str, list[str]] = {}
     for name, p in conv.module.named_parameters():
-        owner = conv.key(name).rpartition(".")[0]
+        owner = _holder(conv.key(name), conv.graph.nodes) or conv.key(name).rpartition(".")[0]
         flags.setdefault(owner, set()).add(p.requires_grad)
         names.setdefault(owner, []).append(name)
     for owner, seen in flags.items():

@@ -19,6 +19,7 @@ from core.layers import (  # noqa: F401  (imported for their registrations)
     recurrent,
     select,
     shape,
+    vision,
 )
 from core.layers.registry import all_specs, canonical_type, get_spec, register, suggest, type_names
 from core.layers.spec import (

@@ -30,10 +30,11 @@ def test_import_writes_a_project_and_prints_one_line(tmp_path: Path, capsys: pyt
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["torchvision:resnt18"], "torchvision:resnt18: torchvision has no classification model 'resnt18' — did you mean"),
-    (["torchvision:vit_b_32"], "torchvision:vit_b_32: cannot import module 'encoder.layers.encoder_layer_0.self_"),
+    (["torchvision:swin_t", "--input-shape", "3,200,200"],
+     "torchvision:swin_t: cannot import Swin's patch merging of a 25×25×192 map in module 'features.4'"),
     (["torchvision:resnet18", "--input-shape", "3,x"], "--input-shape '3,x': give positive sizes"),
     (["template:nope", "--input-shape", "3,8,8"], "--input-shape applies to torchvision:NAME and .onnx sources only"),
-], ids=["unknown", "untraceable", "bad-shape", "shape-for-template"])
+], ids=["unknown", "refused-op", "bad-shape", "shape-for-template"])
 def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                                        message: str) -> None:
     target = tmp_path / "out.json"

@@ -180,6 +180,13 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
     "MatMul": [({}, [(5, 4), (4, 3)]), ({}, [(4,), (4, 3)]), ({}, [(2, 5, 4), (1, 4, 6)])],
     "Subtract": [({}, [(4, 5, 5), (4, 1, 1)]), ({}, [(3, 4), (3, 4), (1, 4)])],
     "Divide": [({}, [(4, 5, 5), (1, 5, 5)]), ({}, [(6,), (6,)])],
+    # Vision transformers' attention (vision.py): MaxViT's groups of P tokens form an h×w patch.
+    "RelativePositionAttention": [({"head_dim": 4}, [(3, 9, 8)]), ({"head_dim": 2}, [(2, 6, 6)]),
+                                  ({"head_dim": 3, "window_size": [4, 1]}, [(2, 4, 6)])],
+    "ShiftedWindowAttention": [
+        ({}, [(8, 12, 12)]),
+        ({"window_size": [4, 3], "shift_size": [2, 1], "num_heads": 2, "qkv_bias": False}, [(9, 7, 8)]),
+    ],
     "Concat": [
         ({}, [(2, 4, 4), (3, 4, 4)]),
         ({}, [(2, 4, 4), (3, 4, 4), (1, 4, 4)]),  # Inception: four paths, here three
