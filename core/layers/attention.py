@@ -264,31 +264,33 @@ def _layer_short(p: Params) -> str:
 _LAYER_NOTE = ("attention 4·E² + 4·E, feed-forward 2·E·F + F + E, 2·E per layer norm (without bias: the "
                "weights only)")
 
-TransformerEncoderLayer = register(LayerSpec(
-    type="TransformerEncoderLayer", category=Category.ATTENTION,
-    doc="A Transformer encoder block on a T×E sequence: self-attention and a feed-forward network, each with a "
-        "residual sum and a layer norm.",
-    params=(*_layer_params(), ParamSpec("causal", Kind.BOOL, False, "Step t attends only to steps up to t (a "
-                                        "decoder-only language model).")),
-    infer=_encoder_infer, window=_seq_rule, build=_layer_build("SequenceTransformerEncoderLayer"),
-    short=_layer_short, module_class="torch.nn.TransformerEncoderLayer", from_module=_layer_from_module,
-    own_class="core.layers.attention_modules.SequenceTransformerEncoderLayer",
-    trainable_note=_LAYER_NOTE, id_stem="encoder", editor_defaults=_layer_defaults, fit_role=FitRole.PASS_THROUGH,
-))
+def _transformer_layer(type_name: str, doc: str, causal: ParamSpec, infer: Any, inputs: int, note: str,
+                       stem: str, role: FitRole) -> LayerSpec:
+    """Declare torch's Transformer layer ``type_name`` (built as our batch-first ``Sequence…`` subclass)."""
+    return register(LayerSpec(
+        type=type_name, category=Category.ATTENTION, doc=doc, params=(*_layer_params(), causal),
+        infer=infer, window=_seq_rule, build=_layer_build(f"Sequence{type_name}"),
+        min_inputs=inputs, max_inputs=inputs, short=_layer_short, module_class=f"torch.nn.{type_name}",
+        from_module=_layer_from_module, own_class=f"core.layers.attention_modules.Sequence{type_name}",
+        trainable_note=note, id_stem=stem, editor_defaults=_layer_defaults, fit_role=role,
+    ))
 
-TransformerDecoderLayer = register(LayerSpec(
-    type="TransformerDecoderLayer", category=Category.ATTENTION,
-    doc="A Transformer decoder block; inputs tgt (T×E) and memory (S×E): masked self-attention, attention to "
-        "the memory, then a feed-forward network.",
-    params=(*_layer_params(), ParamSpec("causal", Kind.BOOL, True, "Target step t attends only to target steps "
-                                        "up to t (the memory is always seen whole).")),
-    infer=_decoder_infer, window=_seq_rule, build=_layer_build("SequenceTransformerDecoderLayer"),
-    min_inputs=2, max_inputs=2,
-    short=_layer_short, module_class="torch.nn.TransformerDecoderLayer", from_module=_layer_from_module,
-    own_class="core.layers.attention_modules.SequenceTransformerDecoderLayer",
-    trainable_note="two attentions, the feed-forward network and three layer norms; " + _LAYER_NOTE,
-    id_stem="decoder", editor_defaults=_layer_defaults, fit_role=FitRole.OTHER,
-))
+
+TransformerEncoderLayer = _transformer_layer(
+    "TransformerEncoderLayer",
+    "A Transformer encoder block on a T×E sequence: self-attention and a feed-forward network, each with a "
+    "residual sum and a layer norm.",
+    ParamSpec("causal", Kind.BOOL, False, "Step t attends only to steps up to t (a decoder-only language model)."),
+    _encoder_infer, 1, _LAYER_NOTE, "encoder", FitRole.PASS_THROUGH)
+
+TransformerDecoderLayer = _transformer_layer(
+    "TransformerDecoderLayer",
+    "A Transformer decoder block; inputs tgt (T×E) and memory (S×E): masked self-attention, attention to the "
+    "memory, then a feed-forward network.",
+    ParamSpec("causal", Kind.BOOL, True, "Target step t attends only to target steps up to t (the memory is "
+              "always seen whole)."),
+    _decoder_infer, 2, "two attentions, the feed-forward network and three layer norms; " + _LAYER_NOTE, "decoder",
+    FitRole.OTHER)
 
 
 # -- PositionalEncoding ---------------------------------------------------------------------------

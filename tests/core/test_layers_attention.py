@@ -165,20 +165,28 @@ def test_refusals_in_the_users_words(params: dict[str, Any], shapes: list[Shape]
     assert info.value.message.startswith(message)
 
 
+def _exports_the_same(g: Graph, model: nn.Module, capsys: pytest.CaptureFixture[str]) -> str:
+    """The exported file's class (its own example call run too) loads the model's weights strictly and
+    computes the same on a 2×7×16 batch; returns the file's source."""
+    source = export.python_source(g, "Exported")
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(source, "exported.py", "exec"), namespace)
+    capsys.readouterr()
+    exported = namespace["Exported"]().eval()
+    exported.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 7, 16)
+    assert torch.equal(exported(x), model(x))
+    return source
+
+
 def test_graph_compiles_exports_and_imports_back(capsys: pytest.CaptureFixture[str]) -> None:
     from core.importer import import_module
 
     g = _attention_graph([7, 16], num_heads=4, causal=True)
     model = compile_graph(g).eval()
-    source = export.python_source(g, "Attn")
+    source = _exports_the_same(g, model, capsys)
     assert "self.attn = SequenceMultiheadAttention(16, 4, causal=True)" in source
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    exec(compile(source, "attn.py", "exec"), namespace)
-    capsys.readouterr()
-    exported = namespace["Attn"]().eval()
-    exported.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, 7, 16)
-    assert torch.equal(exported(x), model(x))
     again = import_module(model, input_shape=(7, 16))
     node = again.node("attn")
     assert node.type == "MultiheadAttention" and node.params == {"num_heads": 4, "causal": True}
@@ -341,16 +349,10 @@ def test_transformer_graph_exports_with_its_attention_class_and_imports_back(
 
     g = _encoder_graph()
     model = compile_graph(g).eval()
-    source = export.python_source(g, "Seq2Seq")
+    source = _exports_the_same(g, model, capsys)
     # the layers' class needs the attention class: the file defines it first
     assert source.index("class SequenceMultiheadAttention(") < source.index("class SequenceTransformerEncoderLayer(")
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    exec(compile(source, "seq2seq.py", "exec"), namespace)
-    capsys.readouterr()
-    exported = namespace["Seq2Seq"]().eval()
-    exported.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, 7, 16)
-    assert torch.equal(exported(x), model(x))
     again = import_module(model, input_shape=(7, 16))
     assert [again.node(n).type for n in ("pos", "enc", "dec")] == ["PositionalEncoding", "TransformerEncoderLayer",
                                                                    "TransformerDecoderLayer"]

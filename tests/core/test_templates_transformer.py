@@ -86,3 +86,24 @@ def test_listed_and_laid_out_like_every_template(name: str) -> None:
     from tests.core import test_templates
 
     test_templates.test_template_is_consistent(name)  # analysis, shapes, training, rows along the data flow
+
+
+@pytest.mark.parametrize(("build", "example"), [
+    (transformer_classifier, lambda: torch.randint(0, 5, (2, 32))),
+    (lambda: vit_tiny(depth=2), lambda: torch.randn(2, 3, 32, 32)),
+])
+def test_onnx_export_gives_the_compiled_outputs(build: Any, example: Any, tmp_path: Any) -> None:
+    import onnxruntime as ort
+
+    from core.export import export_onnx
+
+    torch.manual_seed(0)
+    project = build()
+    model = compile_graph(project.graph).eval()
+    path = tmp_path / "model.onnx"
+    export_onnx(project.graph, path, model=model)
+    x = example()
+    session = ort.InferenceSession(str(path))
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(got), model(x), rtol=1e-4, atol=1e-5)
