@@ -49,6 +49,8 @@ MAX_UNITS = 64  # hidden-state rows shown; a 512-unit LSTM would be a grey smear
 MAX_LABEL_CHARS = 8  # a word token longer than this is elided on the axes (the hover text has it whole)
 TICK_POINT_SIZE = 8.0
 WAITING = "Waiting for the first probe…"
+BEFORE_RUN = ("While the model trains, the attention, hidden states and gradients per time step of a fixed "
+              "probe sample show here")
 NO_ATTENTION = "No attention layer in this network"
 NO_HIDDEN = ("No sequence output is probed yet: select a recurrent layer (RNN, LSTM, GRU) or another "
              "time × channels node on the canvas to see its hidden states")
@@ -426,9 +428,12 @@ class SequenceView(QWidget):
         self.sample_combo.setMinimumContentsLength(32)
         self.sample_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.info = QLabel("")
+        self.info.setWordWrap(True)  # the sentence before a run must not make a narrow dock wider
+        self.info.setMinimumWidth(40)
         top = QHBoxLayout()
         top.setContentsMargins(4, 4, 4, 0)
-        top.addWidget(QLabel("Probe sample"))
+        self.sample_label = QLabel("Probe sample")
+        top.addWidget(self.sample_label)
         top.addWidget(self.sample_combo)
         top.addWidget(self.info, 1)
 
@@ -507,7 +512,9 @@ class SequenceView(QWidget):
         for combo in (self.sample_combo, self.layer_combo, self.head_combo, self.hidden_combo, self.gradient_combo):
             _set_items(combo, [])
             combo.setEnabled(False)
-        self.info.setText("")
+        self.sample_label.hide()
+        self.sample_combo.hide()
+        self.info.setText(BEFORE_RUN)
 
     def set_theme(self, theme: Theme) -> None:
         """Restyle the sections, plots and colour bars for ``theme`` (View ▸ theme)."""
@@ -567,6 +574,8 @@ class SequenceView(QWidget):
             names.append(f"{i + 1} · {text[:40]}{'…' if len(text) > 40 else ''}" if text else f"sample {i + 1}")
         _set_items(self.sample_combo, names)
         self.sample_combo.setEnabled(n > 1)
+        for widget in (self.sample_label, self.sample_combo):
+            widget.setVisible(n > 0)  # an empty chooser before the first probe looks broken
 
     def _render_attention(self, attention: Mapping[str, Any], sample: int, tokens: list[str]) -> None:
         _set_items(self.layer_combo, list(attention))
@@ -682,6 +691,6 @@ def _numpy(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float32)
 
 
-__all__ = ["MAX_UNITS", "NO_ATTENTION", "NO_GRADIENTS", "NO_HIDDEN", "WAITING", "GradientPlot", "HeatMap",
+__all__ = ["BEFORE_RUN", "MAX_UNITS", "NO_ATTENTION", "NO_GRADIENTS", "NO_HIDDEN", "WAITING", "GradientPlot", "HeatMap",
            "SequenceView", "attention_tooltip", "display_token", "gradient_caption", "head_map", "hidden_tooltip",
            "label_step", "nice_step"]

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QToolTip
 from core.training import ProbeData
 from gui.theme import DARK, LIGHT, apply_theme
 from gui.training.sequence_view import (
+    BEFORE_RUN,
     MAX_UNITS,
     NO_ATTENTION,
     NO_GRADIENTS,
@@ -119,7 +120,8 @@ def test_waits_for_the_first_probe_in_words(qtbot) -> None:
     for section in (view.attention, view.hidden, view.gradients):
         assert section.empty and section.message.text() == WAITING
         assert section.message.isVisible()
-    assert not view.layer_combo.isVisible()  # no empty choosers beside the sentence
+    assert not view.layer_combo.isVisible() and not view.sample_combo.isVisible()  # no empty choosers
+    assert view.info.text() == BEFORE_RUN and view.info.isVisible()
 
 
 def test_attention_map_shows_the_chosen_layer_and_head(qtbot) -> None:
@@ -155,7 +157,7 @@ def test_the_tokens_label_the_axes_and_the_hover_says_who_attends_to_whom(qtbot)
     assert tooltip_shown(heat, 2.5, 4.5) == heat.hover_text  # the tooltip Qt shows when the mouse rests there
     assert hover(qtbot, heat, 2.5, 5.5) == ""  # below the map
     # The second sample's tokens, on choosing it.
-    assert combo_items(view.sample_combo) == ["1 · abcab", "2 · cabca"]
+    assert combo_items(view.sample_combo) == ["1 · abcab", "2 · cabca"] and view.sample_combo.isVisible()
     view.sample_combo.setCurrentIndex(1)
     assert [name for _, name in heat.row_ticks] == list("cabca")
 
