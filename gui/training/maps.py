@@ -299,8 +299,10 @@ class FeatureMapView(QWidget):
         self.renders += 1
         n = int(data.images.shape[0])
         self.sample = min(self.sample, max(n - 1, 0))
+        self.samples.setVisible(data.images.ndim == 4)
         if n and data.images.ndim != 4:  # token ids (samples, T): the sample as text, no picture
             self.waiting.hide()
+            self.sample_view.hide()
             tokens = data.tokens[self.sample] if self.sample < len(data.tokens) else ()
             words = "".join(tokens) if all(len(t) <= 1 for t in tokens) else " ".join(tokens)
             self.prediction.setText(f"sample {self.sample}: <tt>{html.escape(words)}</tt>")

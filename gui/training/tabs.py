@@ -91,9 +91,12 @@ class ViewerTabs(QObject):
 
     def set_viewers(self, viewers: Collection[str]) -> None:
         """Show the tabs whose viewer is in ``viewers`` (and those of every task), hide the others."""
+        current = self.tabs.currentIndex()
         self._viewers = tuple(viewers)
         for key in self._tabs:
             self._show_for_task(key)
+        if current > 0 and not self.tabs.isTabVisible(current):
+            self.tabs.setCurrentIndex(0)  # the tab shown went away: back to the first (not a random neighbour)
 
     def shown(self, key: str) -> bool:
         """Whether ``key``'s tab is offered for the current task."""

@@ -165,7 +165,7 @@ def test_each_task_shows_its_tabs_and_evaluation_is_made_when_first_opened(qtbot
     doc = make_doc()
     dock = TrainingDock(doc, runs_root=tmp_path / "runs")
     qtbot.addWidget(dock)
-    dock.resize(1400, 700)
+    dock.resize(1400, 700)  # the settings column: about 340 px
     dock.show()
     panel = dock.panel
     bar = panel.tabs.tabBar()
@@ -183,6 +183,15 @@ def test_each_task_shows_its_tabs_and_evaluation_is_made_when_first_opened(qtbot
     shown = [bar.tabText(i) for i in range(bar.count()) if bar.isTabVisible(i)]
     assert shown == ["Curves && feature maps", "Filters", "Runs", "Text", "Attention"]
     assert panel.plots.acc_plot.getPlotItem().getAxis("left").labelText == "perplexity"
+    # The tiny image graph does not fit token data: the banner's long Fix label wraps in the form's
+    # width instead of widening the form past its scroll area (which cut off every row).
+    form.wait_for_data()
+    qtbot.waitUntil(lambda: form.fix_button.isVisible(), timeout=5_000)
+    scroll = form.parentWidget().parentWidget()
+    assert form.width() <= scroll.viewport().width()
+    button = form.fix_button
+    assert button.label.startswith("Fix: ") and button.label in button.toolTip()
+    assert all(button.fontMetrics().horizontalAdvance(line) <= button.width() for line in button.text().splitlines())
     form.task.setCurrentIndex(form.task.findData("sequence-classification"))
     shown = [bar.tabText(i) for i in range(bar.count()) if bar.isTabVisible(i)]
     assert shown == ["Curves && feature maps", "Filters", "Runs", "Attention", "Evaluation"]
