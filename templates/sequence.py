@@ -45,6 +45,19 @@ def _positive(name: str, value: Any) -> int:
     return value
 
 
+def _start(seq_len: int, hidden_size: int, num_layers: int, dropout: float) -> tuple[Builder, str, dict[str, Any]]:
+    """A builder with the (T,) token-id Input, and the recurrent layer's params as a user would set them."""
+    b = Builder()
+    x = b.input((_positive("seq_len", seq_len),))
+    params: dict[str, Any] = {"hidden_size": _positive("hidden_size", hidden_size)}
+    layers = _positive("num_layers", num_layers)
+    if layers != 1:
+        params["num_layers"] = layers
+        if dropout:
+            params["dropout"] = float(dropout)
+    return b, x, params
+
+
 def rnn_lm(*, num_classes: int | None = None, cell: str = "gru", hidden_size: int = 256, num_layers: int = 1,
            embedding_dim: int = 32, dropout: float = 0.0, seq_len: int = TEXT_SEQ_LEN, tokenize: str = "char",
            bidirectional: bool = False) -> Project:
@@ -56,14 +69,8 @@ def rnn_lm(*, num_classes: int | None = None, cell: str = "gru", hidden_size: in
         raise SourceError(f"tokenize must be 'char' or 'word', got {tokenize!r}")
     vocab = _positive("num_classes", SENTENCES_VOCAB[tokenize] if num_classes is None else num_classes)
     kind = _cell(cell)
-    hidden, layers = _positive("hidden_size", hidden_size), _positive("num_layers", num_layers)
-    b = Builder()
-    x = b.input((_positive("seq_len", seq_len),))
-    rnn: dict[str, Any] = {"hidden_size": hidden}
-    if layers != 1:
-        rnn["num_layers"] = layers
-        if dropout:
-            rnn["dropout"] = float(dropout)
+    b, x, rnn = _start(seq_len, hidden_size, num_layers, dropout)
+    layers = int(rnn.get("num_layers", 1))
     with b.group("encoder", f"Embedding → {kind} (the hidden state carries the prefix)"):
         x = b.chain(x, [("Embedding", "embedding", {"num_embeddings": vocab,
                                                     "embedding_dim": _positive("embedding_dim", embedding_dim)}),
@@ -87,12 +94,7 @@ def lstm_classifier(*, num_classes: int = 2, vocab_size: int = BRACKETS_VOCAB, h
     """Embedding → LSTM → last step (or mean over time) → Linear(classes), on the brackets set."""
     if pooling not in POOLINGS:
         raise SourceError(f"pooling must be 'last' or 'mean', got {pooling!r}")
-    hidden, layers = _positive("hidden_size", hidden_size), _positive("num_layers", num_layers)
-    b = Builder()
-    x = b.input((_positive("seq_len", seq_len),))
-    lstm: dict[str, Any] = {"hidden_size": hidden}
-    if layers != 1:
-        lstm["num_layers"] = layers
+    b, x, lstm = _start(seq_len, hidden_size, num_layers, 0.0)
     if bidirectional:
         lstm["bidirectional"] = True
     with b.group("encoder", "Embedding → LSTM" + (" (both directions)" if bidirectional else "")):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -248,9 +248,7 @@ class InMemorySource(DataSource):
         self.in_memory = True
 
     def split(self, name: str) -> Split:
-        if name not in ("train", "val"):
-            raise ValueError(f"split must be 'train' or 'val', got {name!r}")
-        return self.train if name == "train" else self.val
+        return pick_split(name, self.train, self.val)
 
     def count(self, split: str) -> int:
         return len(self.split(split))
@@ -261,8 +259,7 @@ class InMemorySource(DataSource):
 
     def preview(self, n: int = 16, split: str = "train") -> tuple[torch.Tensor, list[int]]:
         data = self._cpu[0 if split == "train" else 1]
-        n = max(0, min(n, len(data)))
-        idx = torch.linspace(0, len(data) - 1, n).round().long() if n else torch.zeros(0, dtype=torch.long)
+        idx = spread(n, len(data))
         return data.images[idx].clone(), data.labels[idx].tolist()
 
     def report(self) -> str | None:
@@ -288,6 +285,22 @@ class InMemorySource(DataSource):
             self._normalizers[key] = Normalizer(self.mean, self.std, device)
         return InMemoryStream(data, shard_plan(order, batch_size, world, drop_last), self._normalizers[key],
                               augment, generator, rank, world)
+
+
+_S = TypeVar("_S")
+
+
+def pick_split(name: str, train: _S, val: _S) -> _S:
+    """``train`` or ``val`` by name; anything else is a programming error."""
+    if name not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {name!r}")
+    return train if name == "train" else val
+
+
+def spread(n: int, length: int) -> torch.Tensor:
+    """Up to ``n`` indices spread evenly over ``range(length)`` (a preview shows the whole split)."""
+    n = max(0, min(n, length))
+    return torch.linspace(0, length - 1, n).round().long() if n else torch.zeros(0, dtype=torch.long)
 
 
 def shard_plan(order: torch.Tensor, batch_size: int, world: int, drop_last: bool) -> BatchPlan:

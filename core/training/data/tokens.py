@@ -22,7 +22,16 @@ from typing import Any
 
 import torch
 
-from core.training.data.base import Augment, BatchPlan, BatchStream, DatasetError, DataSource, shard_plan
+from core.training.data.base import (
+    Augment,
+    BatchPlan,
+    BatchStream,
+    DatasetError,
+    DataSource,
+    pick_split,
+    shard_plan,
+    spread,
+)
 
 UNK = "<unk>"
 PAD = "<pad>"
@@ -140,9 +149,7 @@ class TokenSource(DataSource):
     # ------------------------------------------------------------------------------ DataSource
 
     def split(self, name: str) -> TokenSplit:
-        if name not in ("train", "val"):
-            raise ValueError(f"split must be 'train' or 'val', got {name!r}")
-        return self.train if name == "train" else self.val
+        return pick_split(name, self.train, self.val)
 
     def count(self, split: str) -> int:
         return len(self.split(split))
@@ -156,8 +163,7 @@ class TokenSource(DataSource):
         """``n`` samples spread over the split as int64 ``(n, T)`` on the CPU, and a label each
         (the class, or for next-token the last target token)."""
         data = self._cpu[0 if split == "train" else 1]
-        n = max(0, min(n, len(data)))
-        idx = torch.linspace(0, len(data) - 1, n).round().long() if n else torch.zeros(0, dtype=torch.long)
+        idx = spread(n, len(data))
         y = data.y[idx]
         labels = y[:, -1] if y.ndim == 2 else y
         return data.x[idx].clone(), labels.tolist()
