@@ -63,11 +63,15 @@ def generate(model: nn.Module, source: Any, prompt: str, length: int, temperatur
             for _ in range(length):
                 result = model(context)
                 logits = result[0] if isinstance(result, tuple | list) else result
-                scaled = logits[0, -1].float().cpu() / temperature
-                if has_pad and scaled.shape[0] > 1:  # padding only fills the window: never a next token
-                    scaled[pad] = -math.inf
-                probs = torch.softmax(scaled, dim=-1)
-                token = int(torch.multinomial(probs, 1, generator=generator))
+                last = logits[0, -1].double().cpu()
+                if has_pad and last.shape[0] > 1:  # padding only fills the window: never a next token
+                    last[pad] = -math.inf
+                scaled = last / temperature
+                if bool(torch.isfinite(scaled.max())):
+                    probs = torch.softmax(scaled, dim=-1)
+                    token = int(torch.multinomial(probs, 1, generator=generator))
+                else:  # a temperature so low that the logits overflow: the likeliest token
+                    token = int(last.argmax())
                 out.append(token)
                 context = torch.roll(context, -1, dims=1)
                 context[0, -1] = token

@@ -266,6 +266,10 @@ def test_generate_is_repeatable_and_leaves_the_global_random_state() -> None:
     assert generate(model, data, "the", 0, 1.0, "cpu") == "the"
     with pytest.raises(ValueError, match="temperature"):
         generate(model, data, "the", 5, 0.0, "cpu")
+    # a temperature whose scaled logits overflow picks the likeliest token, as the limit T → 0 does
+    cold = [generate(model, data, "the ", 8, t, "cpu", torch.Generator().manual_seed(s)) for t, s in
+            ((1e-300, 1), (1e-300, 2), (1e-320, 3))]
+    assert cold[0] == cold[1] == cold[2] and cold[0].startswith("the ")
 
 
 def test_language_model_early_stopping_speaks_of_perplexity() -> None:
