@@ -605,7 +605,7 @@ class TrainingPanel(QWidget):
             self.progress_text.setText(f"Epoch {ev.epoch}/{ev.epochs} · batch {ev.step}/{ev.steps}")
         info = self.run_info
         where = f"{info.device_name} · " if info else ""
-        self.detail.setText(f"{where}loss {ev.loss:.4f} · {ev.images_per_s:,.0f} img/s · ETA "
+        self.detail.setText(f"{where}loss {ev.loss:.4f} · {ev.images_per_s:,.0f} {self.task_views.rate_unit} · ETA "
                             f"{fmt_duration(ev.eta_s)}")
 
     def _epoch(self, m: EpochMetrics) -> None:

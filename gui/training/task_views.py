@@ -130,6 +130,11 @@ class TaskViews(QObject):
         if attention is not None:
             attention.show_probe(data)
 
+    @property
+    def rate_unit(self) -> str:
+        """What the run's samples per second count: images, or token sequences."""
+        return "seq/s" if self.run_task.modality == "tokens" else "img/s"
+
     def epoch_headline(self, m: EpochMetrics) -> str:
         return epoch_headline(m, self.run_task)
 

@@ -170,6 +170,16 @@ def test_build_an_lstm_language_model_train_it_and_read_what_it_writes(qtbot, is
     assert lstm in attention.latest.activations
     assert attention.hidden_combo.currentText() and attention.hidden_map.isVisible()
 
+    # Start wrote the task into the project as one undo step, like the other settings: undo and redo it.
+    assert doc.project.training["task"] == "language-model" and doc.undo_stack.undoText() == "Set training settings"
+    window.view.setFocus()
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    settle()
+    assert "task" not in doc.project.training and form.task.currentText() == "Image classification"
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    settle()
+    assert form.task.currentText() == "Language model (next token)" and form.prompt.text() == "the "
+
     # Back to image classification: its tabs return, the language model's go.
     choose(form.task, "Image classification")
     assert visible_tabs(panel) == ["Curves & feature maps", "Filters", "Predictions", "Runs", "Evaluation"]
