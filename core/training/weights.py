@@ -417,12 +417,17 @@ def best_mapping(state: Mapping[str, torch.Tensor],
     candidates += [p for p in KNOWN_PREFIXES if p not in candidates and any(k.startswith(p) for k in keys)]
     best: tuple[int, str, dict[str, torch.Tensor]] | None = None
     for p in candidates:
-        renamed = {(k[len(p):] if p and k.startswith(p) else k): v for k, v in state.items()}
+        renamed = {_held(k[len(p):] if p and k.startswith(p) else k, target): v for k, v in state.items()}
         score = sum(1 for k in renamed if k in target)
         if best is None or score > best[0]:
             best = (score, p, renamed)
     assert best is not None
     return best[1], best[2]
+
+
+def _held(key: str, target: Mapping[str, torch.Tensor]) -> str:
+    """A learned tensor the file names ``x`` (ViT's ``class_token``) is held by a Parameter node as ``x.weight``."""
+    return f"{key}.weight" if key not in target and f"{key}.weight" in target else key
 
 
 def apply_weights(model: nn.Module, spec_text: str, arch: str | None, progress: Progress | None = None,

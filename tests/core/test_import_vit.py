@@ -35,6 +35,7 @@ from core.export import python_source
 from core.importer import ModelImportError, import_with_weights, torchvision_input_shape, torchvision_model
 from core.layers import get_spec
 from core.layers.vision import CPB_HIDDEN
+from core.training.weights import load_weights
 
 pytestmark = pytest.mark.slow
 
@@ -73,12 +74,15 @@ def types(graph: Any) -> list[str]:
 
 # -- small configurations of torchvision's classes, checked to the bit ----------------------------
 
-@pytest.mark.parametrize("representation", [None, 12])
-def test_a_small_vision_transformer_imports_faithfully(representation: int | None) -> None:
-    model = randomize(vision_transformer.VisionTransformer(
+def small_vit(representation: int | None = None) -> nn.Module:
+    return randomize(vision_transformer.VisionTransformer(
         image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=10,
         representation_size=representation))
-    graph = same_model(model, (3, 32, 32))
+
+
+@pytest.mark.parametrize("representation", [None, 12])
+def test_a_small_vision_transformer_imports_faithfully(representation: int | None) -> None:
+    graph = same_model(small_vit(representation), (3, 32, 32))
     block = "encoder.layers.encoder_layer_0"
     attention = graph.nodes[f"{block}.self_attention"]
     assert attention.type == "MultiheadAttention" and attention.params["num_heads"] == 2
@@ -170,6 +174,17 @@ def test_named_model_has_torchvision_counts_keys_and_published_macs(name: str) -
     renamed = {k for k in source.state_dict() if k not in state}
     assert {f"{k}.weight" for k in renamed} == set(state) - set(source.state_dict())
     assert renamed == ({"class_token", "encoder.pos_embedding"} if name.startswith("vit") else set())
+
+
+def test_torchvision_vit_weights_load_by_name_into_the_import() -> None:
+    """Pretrained weights (Load Pretrained Weights, train --weights) fill the class token and position
+    embedding too, though their Parameter nodes hold them as class_token.weight and so on."""
+    source = small_vit()
+    graph, _ = import_with_weights(source, (3, 32, 32))
+    compiled = compile_graph(graph)
+    report = load_weights(compiled, source.state_dict(), "vit.pth")
+    assert not report.missing and not report.unexpected and not report.reinitialized
+    assert torch.equal(compiled.get_parameter("class_token.weight"), source.class_token)
 
 
 def test_vit_macs_hold_because_attention_products_are_counted() -> None:
