@@ -32,7 +32,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from core.layers.attention import check_heads
+from core.layers.attention import check_heads, nearest_heads
 from core.layers.registry import register
 from core.layers.spec import (
     UNKNOWN_FIELD,
@@ -65,11 +65,13 @@ def _window_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
     sh, sw = (int(v) for v in tup(p["shift_size"], 2))
     if sh >= wh or sw >= ww:
         raise LayerError(f"ShiftedWindowAttention shift_size {[sh, sw]} must be smaller than window_size {[wh, ww]} "
-                         f"(Swin shifts by half a window)", set_param_fix("shift_size", [wh // 2, ww // 2]),
+                         f"— Swin shifts by half a window, {[wh // 2, ww // 2]}",
+                         set_param_fix("shift_size", [wh // 2, ww // 2]),
                          param="shift_size")
     if p["cosine"] and (wh < 2 or ww < 2):
         raise LayerError(f"ShiftedWindowAttention with cosine on needs windows of at least 2×2 (its position "
-                         f"coordinates are scaled by window − 1), got {wh}×{ww}", set_param_fix("window_size", 2),
+                         f"coordinates are scaled by window − 1), got {wh}×{ww} — use a window of 2 or more",
+                         set_param_fix("window_size", 2),
                          param="window_size")
     tokens = (h + (wh - h % wh) % wh) * (w + (ww - w % ww) % ww)
     n, offsets = wh * ww, (2 * wh - 1) * (2 * ww - 1)
@@ -103,6 +105,13 @@ def _window_from_module(m: Any) -> dict[str, Any]:
             "cosine": hasattr(m, "logit_scale")}
 
 
+def _window_editor(shape: Shape | None) -> dict[str, Any]:
+    """A dropped layer's heads: 3 (Swin-T's first stage) where they divide the channels, else the nearest that do."""
+    if shape is None or len(shape) != 3:
+        return {}
+    return {"num_heads": nearest_heads(shape[2], 3)}
+
+
 def _window_short(p: Params) -> str:
     wh, ww = tup(p["window_size"], 2)
     shifted = any(tup(p["shift_size"], 2))
@@ -131,7 +140,7 @@ ShiftedWindowAttention = register(LayerSpec(
     ),
     infer=_window_infer, window=lambda p, shapes: UNKNOWN_FIELD, build=_window_build, short=_window_short,
     module_class="torchvision.models.swin_transformer.ShiftedWindowAttention", from_module=_window_from_module,
-    own_class="core.layers.vision_modules.ShiftedWindowAttention",
+    own_class="core.layers.vision_modules.ShiftedWindowAttention", editor_defaults=_window_editor,
     trainable_note="projections 4C² (+4C biases) and a bias table of (2wh−1)(2ww−1)×heads; cosine: an MLP "
                    "2→512→heads and heads logit scales instead of the table",
     id_stem="attn", fit_role=FitRole.PASS_THROUGH,
@@ -150,7 +159,8 @@ def _relative_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
     wh, ww = _group_window(p, tokens)
     if wh * ww != tokens:
         raise LayerError(f"RelativePositionAttention's window_size {wh}×{ww} holds {wh * ww} tokens, but its input "
-                         f"has groups of P = {tokens} ({fmt_shape(shape)})", set_param_fix("window_size", None),
+                         f"has groups of P = {tokens} ({fmt_shape(shape)}) — unset it for the squarest patch",
+                         set_param_fix("window_size", None),
                          param="window_size")
     head_dim = int(p["head_dim"])
     if d % head_dim:

@@ -439,6 +439,14 @@ REFUSED: list[tuple[str, dict[str, Any], list[Shape], str | None]] = [
     ("Concat", {}, [(2, 4, 4), (2, 5, 4)], None),
     ("Concat", {"dim": 0}, [(2, 4), (2, 4)], "dim 0 would concatenate samples of the batch"),
     ("Flatten", {"start_dim": 0}, [(3, 4)], "start_dim 0 merges the batch axis into the features"),
+    ("ShiftedWindowAttention", {"num_heads": 3}, [(8, 8, 8)], None),
+    ("ShiftedWindowAttention", {}, [(8, 12)], None),
+    ("ShiftedWindowAttention", {"window_size": 4, "shift_size": 4, "num_heads": 2}, [(8, 8, 8)],
+     "a shift of a whole window moves every window onto the next: the masks no longer match Swin's"),
+    ("ShiftedWindowAttention", {"window_size": 1, "num_heads": 2, "cosine": True}, [(8, 8, 8)],
+     "V2's coordinates divide by window - 1: NaN biases"),
+    ("RelativePositionAttention", {"head_dim": 4}, [(2, 9, 6)], None),
+    ("RelativePositionAttention", {"window_size": [2, 2]}, [(3, 6, 4)], None),
 ]
 
 
