@@ -34,7 +34,6 @@ from core.training.data.base import (
 )
 
 UNK = "<unk>"
-PAD = "<pad>"
 TARGETS = ("next-token", "class")
 TOKENIZERS = ("char", "word")
 WORD = re.compile(r"\w+|[^\w\s]")  # words, and each punctuation mark as a token of its own
