@@ -97,7 +97,8 @@ def _rf_text(r: NodeResult) -> tuple[str, str, str]:
     def join(xs: tuple[float, ...]) -> str:
         return " × ".join(str(int(x)) if float(x).is_integer() else f"{x:g}" for x in xs)
 
-    return join(rf.size or ()), join(rf.stride), join(rf.padding)
+    # along a sequence the size reads "9 steps"
+    return rf.short() if rf.sequence else join(rf.size or ()), join(rf.stride), join(rf.padding)
 
 
 def warm_style(parent: QWidget | None = None) -> QPixmap:
