@@ -278,13 +278,11 @@ class InMemorySource(DataSource):
         if data.images.device != device:
             self.to(device)
             data = self.split(split)
-        n = len(data)
-        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
         key = str(device)
         if key not in self._normalizers:
             self._normalizers[key] = Normalizer(self.mean, self.std, device)
-        return InMemoryStream(data, shard_plan(order, batch_size, world, drop_last), self._normalizers[key],
-                              augment, generator, rank, world)
+        return InMemoryStream(data, epoch_plan(len(data), batch_size, generator, world, drop_last),
+                              self._normalizers[key], augment, generator, rank, world)
 
 
 _S = TypeVar("_S")
@@ -301,6 +299,13 @@ def spread(n: int, length: int) -> torch.Tensor:
     """Up to ``n`` indices spread evenly over ``range(length)`` (a preview shows the whole split)."""
     n = max(0, min(n, length))
     return torch.linspace(0, length - 1, n).round().long() if n else torch.zeros(0, dtype=torch.long)
+
+
+def epoch_plan(n: int, batch_size: int, generator: torch.Generator | None, world: int,
+               drop_last: bool) -> BatchPlan:
+    """One epoch over ``n`` samples: shuffled by ``generator`` (in order without one), sharded."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    return shard_plan(order, batch_size, world, drop_last)
 
 
 def shard_plan(order: torch.Tensor, batch_size: int, world: int, drop_last: bool) -> BatchPlan:

@@ -38,7 +38,7 @@ from core.training.data.base import (
     Normalizer,
     apply_augment,
     draw_augment,
-    shard_plan,
+    epoch_plan,
 )
 
 if TYPE_CHECKING:  # weights.py imports torchvision machinery the data sources never need at run time
@@ -316,12 +316,11 @@ class FolderSource(DataSource):
     def batches(self, split: str, batch_size: int, device: torch.device, generator: torch.Generator | None,
                 augment: Augment = Augment(), rank: int = 0, world: int = 1,
                 drop_last: bool = False) -> BatchStream:
-        n = self.count(split)
-        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        plan = epoch_plan(self.count(split), batch_size, generator, world, drop_last)
         if str(device) not in self._normalizers:
             self._normalizers[str(device)] = Normalizer(self.mean, self.std, device)
-        return FolderStream(self, split, shard_plan(order, batch_size, world, drop_last),
-                            self._normalizers[str(device)], augment, generator, device, rank, world)
+        return FolderStream(self, split, plan, self._normalizers[str(device)], augment, generator, device, rank,
+                            world)
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()

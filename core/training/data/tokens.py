@@ -10,7 +10,7 @@ of a file (:mod:`.text`) or a generated set (:mod:`.sequences`), already cut int
 
 Batches are an index gather on the device (no DataLoader, no per-sample Python); shuffling
 draws from the run's generator and DDP ranks keep their ``[rank::world]`` slice of the same
-global plan, exactly as the image sources do (:func:`.base.shard_plan`).
+global plan, exactly as the image sources do (:func:`.base.epoch_plan`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from core.training.data.base import (
     BatchStream,
     DatasetError,
     DataSource,
+    epoch_plan,
     pick_split,
-    shard_plan,
     spread,
 )
 
@@ -181,9 +181,7 @@ class TokenSource(DataSource):
         if data.x.device != device:
             self.to(device)
             data = self.split(split)
-        n = len(data)
-        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-        return TokenStream(data, shard_plan(order, batch_size, world, drop_last), rank, world)
+        return TokenStream(data, epoch_plan(len(data), batch_size, generator, world, drop_last), rank, world)
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
