@@ -54,7 +54,7 @@ from gui.training.tabs import BuiltViewer, TabViewer, ViewerTabs
 from gui.training.task_views import TaskViews
 from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_config, resume_request
 
-LATER_MS = 80  # between building the viewers of the other tabs, so paints and input get in between
+LATER_MS = 80  # after the panel's first paint: the warm-up waits for it
 PLOT_INTERVAL_MS = 400  # plots repaint at most 2.5 times a second (progress signals come at most 20 times)
 
 
@@ -167,9 +167,8 @@ class TrainingPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.live, "Curves && feature maps")
-        # Filters, Predictions and Runs are built after the panel's first paint, one per event-loop turn
-        # (or at once when asked for): built with the rest, the first open held the window ~0.4 s. The
-        # task's own viewers (and the Evaluation tab, which the dock adds) wait until they are opened.
+        # The other tabs' viewers are built when first opened or asked for: built with the rest, the first
+        # open held the window ~0.4 s, and built one by one after it, the runs list alone held it 0.15 s.
         self.viewer_tabs = ViewerTabs(self, self.tabs)
         self.viewer_tabs.add("filters", "Filters", TrainingPanel._make_filters)
         self.viewer_tabs.add("predict", "Predictions", TrainingPanel._make_predict, "predictions")
@@ -199,7 +198,9 @@ class TrainingPanel(QWidget):
         self._closing = False
         self._warm = WarmUp(self)
         self._gc_held = False
-        QTimer.singleShot(LATER_MS, self._build_later)  # then the warm-up
+        # torch's first-run warm-up on its thread, after the first paint: started with the panel's
+        # construction, it held the interpreter while the GUI thread built the panel, each Qt call waiting.
+        QTimer.singleShot(LATER_MS, self._start_warm_up)
 
     # ------------------------------------------------------------------------------ deferred tabs
 
@@ -229,17 +230,6 @@ class TrainingPanel(QWidget):
         if self.doc is not None:
             view.set_root(self.runs_root)
         return view
-
-    def _build_later(self) -> None:
-        """Build the next viewer not built yet, then come back for the next one."""
-        for name in ("filters", "predict", "runs"):
-            if self.viewer_tabs.built(name) is None:
-                self.viewer_tabs.get(name)
-                QTimer.singleShot(LATER_MS, self._build_later)
-                return
-        # Then torch's first-run warm-up on its thread: started with the panel's construction, it held
-        # the interpreter while the GUI thread built the viewers, each Qt call waiting for it.
-        self._start_warm_up()
 
     # ------------------------------------------------------------------------------------- theme
 

@@ -178,7 +178,10 @@ def test_a_tab_opened_before_its_viewer_is_built_shows_it(qtbot, tmp_path):
     assert panel.runs.tree.isVisible() and panel.runs.b_resume.isVisible()
     shown = [bar.tabText(i) for i in range(bar.count()) if bar.isTabVisible(i)]  # the task's tabs (Text: hidden)
     assert shown == ["Curves && feature maps", "Filters", "Predictions", "Runs"]
-    qtbot.waitUntil(lambda: all(panel.tabs.widget(i).findChildren(QPushButton) or panel.tabs.widget(i).findChildren(
-        QComboBox) for i in (1, 2, 3)), timeout=5_000)  # the others follow on their own
+    panel.settings.wait_for_data()
+    qtbot.wait(300)
+    assert panel._filters is None and panel.tabs.widget(1).findChildren(QComboBox) == []  # made when opened
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
+    assert panel.tabs.currentWidget() is panel.filters and panel.filters.combo.isVisible()
     panel.shutdown()
     doc.dispose()
