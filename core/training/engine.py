@@ -496,6 +496,7 @@ class Trainer:
         seen = 0  # samples (images, sequences)
         scored = 0  # predictions: one per sample, or one per token for a language model
         reported, last_report, last_probe = 0, 0.0, 0.0
+        probe_gap = cfg.probe_interval
         wait = 0.0
         start = time.perf_counter()
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -544,9 +545,12 @@ class Trainer:
                     global_step=(epoch - 1) * steps + step + 1, loss=losses[-1], losses=tuple(losses),
                     first_step=(epoch - 1) * steps + reported + 1, lr=lr, images_per_s=rate, eta_s=eta))
                 reported, last_report = step + 1, now
-                if self.cb.probe is not None and self.prober.nodes and now - last_probe >= cfg.probe_interval:
+                if self.cb.probe is not None and self.prober.nodes and now - last_probe >= probe_gap:
                     self._probe(epoch, step + 1, (epoch - 1) * steps + step + 1)
                     last_probe = time.perf_counter()
+                    # Probes take at most a tenth of the run: where steps are slower than the probe
+                    # interval (an LSTM on a loaded CPU), probing every step would halve throughput.
+                    probe_gap = max(cfg.probe_interval, 9 * (last_probe - now))
         totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), torch.tensor(float(scored), device=dev),
                               torch.tensor(float(seen), device=dev), nll_sum])
         totals = ddp.all_reduce_sum(totals) if self.world > 1 else totals
