@@ -97,7 +97,8 @@ class TaskViews(QObject):
         """The nodes a run probes: those the maps show, and for a task with the Attention tab, every
         recurrent and attention layer (their hidden states, attention weights and step gradients)."""
         doc = self.panel.doc
-        if "attention" not in self.task.viewers or doc is None:
+        task = self.run_task if self.panel.running else self.task  # a run probes for its own task
+        if "attention" not in task.viewers or doc is None:
             return ids
         analysis = doc.analysis
         extra = [i for i in analysis.order if i not in ids and _is_sequence_layer(analysis.nodes[i].type)]
