@@ -29,14 +29,13 @@ is previewed as a few decoded samples in text, not as a mosaic.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from PySide6.QtCore import QObject, QSize, Qt, QThread, QTimer, Signal
-from PySide6.QtGui import QFontMetrics, QResizeEvent, QShowEvent
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -47,8 +46,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
-    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -74,6 +71,7 @@ from core.training.options import (
 from core.training.tasks import DEFAULT_TASK, TASKS, TaskOption, task_option
 from core.units import human_bytes
 from gui.theme import Theme, current_theme
+from gui.training.fix_button import FixButton
 from gui.training.images import MosaicView, chw_to_rgb
 from gui.training.text_view import token_preview
 from gui.training.worker import open_data
@@ -258,7 +256,7 @@ class TrainingSettings(QWidget):
         self.banner.setStyleSheet(f"#fitBanner {{ border: 1px solid {t.warning}; border-radius: 4px; }}")
         self.banner_text = QLabel("")
         self.banner_text.setWordWrap(True)
-        self.fix_button = _FixButton("Fix")
+        self.fix_button = FixButton("Fix")
         self.fix_button.setToolTip("Change the graph to fit the data (one undoable edit)")
         self.fix_button.clicked.connect(self.apply_fit_fix)
         bl = QVBoxLayout(self.banner)
@@ -273,7 +271,7 @@ class TrainingSettings(QWidget):
         self.weights_banner.setStyleSheet(f"#weightsBanner {{ border: 1px solid {t.warning}; border-radius: 4px; }}")
         self.weights_text = QLabel("")
         self.weights_text.setWordWrap(True)
-        self.weights_fix = _FixButton("Fix")
+        self.weights_fix = FixButton("Fix")
         self.weights_fix.setToolTip("Set the Input to the size the weights were trained at (one undoable edit)")
         self.weights_fix.clicked.connect(self.apply_pipeline_fix)
         wl = QVBoxLayout(self.weights_banner)
@@ -712,59 +710,6 @@ class TrainingSettings(QWidget):
         fixes = [f for f in self.mismatch.fixes if f.node]
         if fixes:
             self.apply_fixes(fixes, f"Fit the network to {self.data.name}")
-
-
-class _FixButton(QPushButton):
-    """A banner's Fix button that says what it does, in more lines where the form is narrower than that
-    (the whole text also in its tooltip): with its full width as a minimum, a long fix ("set the last
-    Linear's out_features to 27") widened the form past its scroll area, cutting off every row."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        # a push button's own policy (Minimum) would keep it at its whole label's width
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        self.label = text
-        self.hint: str | None = None  # what any fix does (the tooltip it was given)
-
-    def set_label(self, text: str) -> None:
-        if self.hint is None:
-            self.hint = self.toolTip()
-        self.label = text
-        self.setToolTip(f"{text} — {self.hint}" if text != "Fix" else self.hint)
-        self.updateGeometry()
-        self._elide()
-
-    def minimumSizeHint(self) -> QSize:  # Qt override
-        hint = super().minimumSizeHint()
-        return QSize(min(hint.width(), self.fontMetrics().horizontalAdvance("Fix: …") + 24), hint.height())
-
-    def sizeHint(self) -> QSize:  # Qt override: as wide as the whole label
-        hint = super().sizeHint()
-        return QSize(self.fontMetrics().horizontalAdvance(self.label) + 24, hint.height())
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # Qt override
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        room = self.width() - 20 if self.width() > 40 else 10_000
-        text = _wrap(self.label, self.fontMetrics(), room)
-        if text != self.text():
-            self.setText(text)
-            self.updateGeometry()  # a line more or less: another height
-
-
-def _wrap(text: str, metrics: QFontMetrics, room: int) -> str:
-    """``text`` in lines of at most ``room`` pixels, broken at spaces but never inside ``[3, 224, 224]``;
-    a word wider than the room is shortened with "…"."""
-    lines: list[str] = []
-    for word in re.findall(r"\[[^\]]*\]\S*|\S+", text):
-        joined = f"{lines[-1]} {word}" if lines else word
-        if lines and metrics.horizontalAdvance(joined) <= room:
-            lines[-1] = joined
-        else:
-            lines.append(word)
-    return "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideRight, room) for line in lines)
 
 
 class _Named:
