@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 import operator
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -362,9 +363,23 @@ def _where(module: nn.Module, n: fx.Node | None) -> tuple[str, str]:
     return path, (f"module {path!r} ({cls})" if path else f"{cls}.forward")
 
 
+def _traced_values(reason: str, n: fx.Node | None) -> str:
+    """A forward's own message with the sizes it printed while traced (``Proxy(getitem_2)``) written out:
+    torchvision's ViT says ``Expected 224 but got Proxy(getitem_2)!`` of an image that is 384 high."""
+    if n is None or "Proxy(" not in reason:
+        return reason
+    known = {node.name: node.meta.get("val") for node in n.graph.nodes}
+
+    def value(match: re.Match[str]) -> str:
+        val = known.get(match.group(1))
+        return str(val) if isinstance(val, (int, float)) and not isinstance(val, bool) else "a traced value"
+
+    return re.sub(r"Proxy\((\w+)\)", value, reason)
+
+
 def _run_error(module: nn.Module, input_shapes: Shapes, n: fx.Node | None, exc: Exception) -> ModelImportError:
     """Why the trace does not run on the input, in the user's terms: which module, which input it needs."""
-    reason = _reason(exc)
+    reason = _traced_values(_reason(exc), n)
     path, where = _where(module, n)
     target = module.get_submodule(path) if n is not None and n.op == "call_module" else None
     takes_ids = isinstance(target, nn.Embedding) or (n is not None and n.target is torch.nn.functional.embedding)

@@ -32,7 +32,13 @@ from torchvision.models import maxvit, swin_transformer, vision_transformer
 from core.analysis import analyze
 from core.compiler import compile_graph
 from core.export import python_source
-from core.importer import ModelImportError, import_with_weights, torchvision_input_shape, torchvision_model
+from core.importer import (
+    ModelImportError,
+    import_torchvision,
+    import_with_weights,
+    torchvision_input_shape,
+    torchvision_model,
+)
 from core.layers import get_spec
 from core.layers.vision import CPB_HIDDEN
 from core.training.weights import load_weights
@@ -226,6 +232,12 @@ def test_cosine_window_attention_counts_its_bias_mlp_once_per_sample() -> None:
 
 
 # -- refusals ------------------------------------------------------------------------------------
+
+def test_vit_at_another_image_size_is_refused_with_the_sizes() -> None:
+    """torchvision's ViT asserts its image size with a message that prints the traced height: written out."""
+    with pytest.raises(ModelImportError, match=r"does not run on a 3×384×384 input: .*Expected 224 but got 384!"):
+        import_torchvision("vit_b_32", (3, 384, 384))
+
 
 class UsesWeights(nn.Module):
     def __init__(self, need_weights: bool = True, mask: bool = False) -> None:
