@@ -607,7 +607,8 @@ class TrainingSettings(QWidget):
         t = current_theme()
         self.data, self.data_error = data, error
         tokens = data is not None and getattr(data, "modality", "image") == "tokens"
-        self.preview.setVisible(not tokens)
+        image_task = self.task_option.modality == "image"  # a token set that failed to open: no empty mosaic
+        self.preview.setVisible(not tokens and (data is not None or image_task))
         self.text_preview.setVisible(tokens)
         if data is None:
             self.preview.set_tiles(None)

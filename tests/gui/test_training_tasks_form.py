@@ -115,6 +115,10 @@ def test_token_data_is_previewed_as_decoded_text(form, tmp_path) -> None:
     data = form.wait_for_data()
     assert data is not None and data.modality == "tokens"
     assert any(f"{name}:" in form.text_preview.text() for name in data.classes)
+    # a text file that is not there: the reason in one line, and no empty image mosaic
+    form.set_config(TrainConfig(task="language-model", dataset=f"text:{tmp_path / 'missing.txt'}"))
+    assert form.wait_for_data() is None and "missing.txt" in form.classes.text()
+    assert not form.preview.isVisible() and not form.text_preview.isVisible()
     # and images are a mosaic again
     form.set_config(TrainConfig(dataset="synthetic:3,8,8,4", train_size=16, val_size=8))
     form.wait_for_data()
