@@ -44,7 +44,7 @@ from core.training.runs import LABEL_FILE, RUNNING, RunFolder, RunFolderError, r
 from gui.theme import current_theme
 from gui.training.plots import OVERLAY_COLOURS, legend_above, short_label
 
-COLUMNS = ("Run", "Status", "Epochs", "Best val acc", "Dataset", "Started")
+COLUMNS = ("Run", "Status", "Epochs", "Best val", "Dataset", "Started")
 _PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 _LABEL_ROLE = Qt.ItemDataRole.UserRole + 2  # the label shown before an edit (an edit is a change of text)
 MAX_LABEL_PARTS = 3  # a label names at most this many differences; Compare shows them all
@@ -88,6 +88,21 @@ class RunRecord:
     def best_val_acc(self) -> float | None:
         values = [r.get("val_acc") for r in self.metrics if r.get("val_acc") is not None]
         return max(values) if values else None  # type: ignore[type-var]
+
+    @property
+    def best_val_perplexity(self) -> float | None:
+        values = [r.get("val_perplexity") for r in self.metrics if r.get("val_perplexity") is not None]
+        return min(values) if values else None  # type: ignore[type-var]
+
+    @property
+    def best_text(self) -> str:
+        """The run's best validation figure as the list shows it: perplexity for a language model
+        (lower is better; its token accuracy says little), accuracy otherwise."""
+        ppl = self.best_val_perplexity
+        if ppl is not None:
+            return f"ppl {ppl:.2f}"
+        acc = self.best_val_acc
+        return "–" if acc is None else f"{acc:.1%}"
 
     @property
     def has_checkpoint(self) -> bool:
@@ -322,13 +337,12 @@ def compare_html(a: RunRecord, b: RunRecord, diff: GraphDiff, labels: dict[str, 
         out.append(f"<div style='color:{t.warning}'>~ {nid}: <span style='color:{t.text}'>{'; '.join(notes)}"
                    "</span></div>")
     out.append("<p style='margin:8px 0 2px 0'><b>Results</b></p><table cellspacing=0 cellpadding=3>")
-    out.append(f"<tr style='color:{t.text_dim}'><td></td><td>epochs</td><td>best val acc</td>"
+    out.append(f"<tr style='color:{t.text_dim}'><td></td><td>epochs</td><td>best val</td>"
                "<td>last train loss</td><td>status</td></tr>")
     for tag, rec in (("A", a), ("B", b)):
         last = rec.metrics[-1] if rec.metrics else {}
-        best = rec.best_val_acc
         out.append(f"<tr><td><b>{tag}</b></td><td>{len(rec.metrics)}</td>"
-                   f"<td>{'–' if best is None else f'{best:.2%}'}</td><td>{_cell(last.get('train_loss'))}</td>"
+                   f"<td>{rec.best_text}</td><td>{_cell(last.get('train_loss'))}</td>"
                    f"<td>{rec.status}</td></tr>")
     out.append("</table>")
     return "".join(out)
@@ -478,11 +492,10 @@ class RunsPanel(QWidget):
         self.tree.blockSignals(True)
         self.tree.clear()
         for rec in records:
-            best = rec.best_val_acc
             started = _dt.datetime.fromtimestamp(rec.started).strftime("%d %b %Y %H:%M") if rec.started else ""
             epochs = f"{len(rec.metrics)}/{rec.config.get('epochs', '?')}"
             label = self.labels[str(rec.path)]
-            item = QTreeWidgetItem([label, rec.status, epochs, "–" if best is None else f"{best:.1%}",
+            item = QTreeWidgetItem([label, rec.status, epochs, rec.best_text,
                                     str(rec.dataset.get("name", rec.config.get("dataset", ""))), started])
             item.setData(0, _PATH_ROLE, str(rec.path))
             item.setData(0, _LABEL_ROLE, label)
@@ -517,11 +530,10 @@ class RunsPanel(QWidget):
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
             if item.data(0, _PATH_ROLE) == key:
-                best = rec.best_val_acc
                 self.tree.blockSignals(True)
                 item.setText(1, rec.status)
                 item.setText(2, f"{len(rec.metrics)}/{rec.config.get('epochs', '?')}")
-                item.setText(3, "–" if best is None else f"{best:.1%}")
+                item.setText(3, rec.best_text)
                 self.tree.blockSignals(False)
         if key in self.ticked():
             self._emit_overlays()
