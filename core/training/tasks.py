@@ -51,7 +51,7 @@ _TASKS = (
                "one class per image: softmax cross-entropy, accuracy and top-5",
                "image", "class", ("shapes", "mnist", "fashion-mnist", "cifar10", "folder", "synthetic"),
                ("val_acc", "val_top5"), ("maps", "predictions", "evaluation"), aliases=("image-classification",)),
-    TaskOption("language-model", "Language model (next token)",
+    TaskOption("language-model", "Language model",
                "predict each next token of a text: cross-entropy per token, perplexity, generated text",
                "tokens", "next-token", ("sentences", "text"),
                ("val_perplexity", "val_acc"), ("maps", "text", "attention"), aliases=("lm", "language_model"),

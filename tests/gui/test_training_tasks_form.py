@@ -53,7 +53,7 @@ def test_the_task_comes_first_and_its_choice_filters_the_datasets_and_settings(f
     assert form.augment.isVisible() and not form.prompt.isVisible()
 
     form.task.setCurrentIndex(form.task.findData("language-model"))
-    assert items(form.dataset) == ["Generated sentences (built-in)", "Text file…"]
+    assert items(form.dataset) == ["Sentences (built-in)", "Text file…"]
     assert form.dataset.itemData(0, Qt.ItemDataRole.ToolTipRole) == DATASETS["sentences"].doc
     assert not form.augment.isVisible()  # random crop and flip are for images
     for widget in (form.tokenize, form.prompt, form.task_fields["temperature"], form.task_fields["generate_length"]):
@@ -68,7 +68,7 @@ def test_the_task_comes_first_and_its_choice_filters_the_datasets_and_settings(f
 
     # Sequence classification: its own generated sets; no prompt or temperature.
     form.task.setCurrentIndex(form.task.findData("sequence-classification"))
-    assert items(form.dataset) == ["Balanced brackets (built-in)", "Digit sums (built-in)"]
+    assert items(form.dataset) == ["Brackets (built-in)", "Digit sums (built-in)"]
     assert not form.prompt.isVisible() and not form.task_fields["temperature"].isVisible()
 
     # Back to images: the image datasets (the default one) and augmentation again.

@@ -19,7 +19,7 @@ import pytest
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QComboBox, QFileDialog, QStyle, QStyleOptionComboBox
 
 from core.graph import Edge
 from core.project import load_project
@@ -104,10 +104,15 @@ def test_build_an_lstm_language_model_train_it_and_read_what_it_writes(qtbot, is
     panel = dock.panel
     form = panel.settings
     assert "Predictions" in visible_tabs(panel) and "Text" not in visible_tabs(panel)
-    choose(form.task, "Language model (next token)")
+    choose(form.task, "Language model")
     assert [form.dataset.itemText(i) for i in range(form.dataset.count())] == [
-        "Generated sentences (built-in)", "Text file…"]
-    assert form.dataset.currentText() == "Generated sentences (built-in)"
+        "Sentences (built-in)", "Text file…"]
+    assert form.dataset.currentText() == "Sentences (built-in)"
+    for combo in (form.task, form.dataset):  # the chosen names read in full in the closed combo boxes
+        settle()
+        room = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, _combo_option(combo),
+                                            QStyle.SubControl.SC_ComboBoxEditField, combo).width()
+        assert combo.fontMetrics().horizontalAdvance(combo.currentText()) <= room, combo.currentText()
     assert form.prompt.isVisible() and form.task_fields["temperature"].isVisible() and not form.augment.isVisible()
     form.prompt.setText("the ")
     data = form.wait_for_data()
@@ -178,13 +183,13 @@ def test_build_an_lstm_language_model_train_it_and_read_what_it_writes(qtbot, is
     assert "task" not in doc.project.training and form.task.currentText() == "Image classification"
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     settle()
-    assert form.task.currentText() == "Language model (next token)" and form.prompt.text() == "the "
+    assert form.task.currentText() == "Language model" and form.prompt.text() == "the "
 
     # Back to image classification: its tabs return, the language model's go.
     choose(form.task, "Image classification")
     assert visible_tabs(panel) == ["Curves & feature maps", "Filters", "Predictions", "Runs", "Evaluation"]
     assert plots.acc_plot.getPlotItem().getAxis("left").labelText == "%"
-    choose(form.task, "Language model (next token)")
+    choose(form.task, "Language model")
 
     # Saved and reopened: the project still trains a language model, from the same form.
     target = isolated / "lstm_lm.json"
@@ -199,6 +204,12 @@ def test_build_an_lstm_language_model_train_it_and_read_what_it_writes(qtbot, is
     trigger(again, "Train", "Show Training Panel")
     qtbot.waitUntil(lambda: again.training.built is not None, timeout=30_000)
     reopened = again.training.panel
-    assert reopened.settings.task.currentText() == "Language model (next token)"
+    assert reopened.settings.task.currentText() == "Language model"
     assert "Text" in visible_tabs(reopened) and "Predictions" not in visible_tabs(reopened)
     again.close()
+
+
+def _combo_option(combo: QComboBox) -> QStyleOptionComboBox:
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    return option
