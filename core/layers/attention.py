@@ -7,6 +7,14 @@ MultiheadAttention takes ``query[, key[, value]]``: one input is self-attention,
 the query to a memory that is both key and value. ``causal`` masks the upper triangle of the T×S
 scores, so that step t sees only steps ≤ t.
 
+Key padding masks: with ``key_padding_mask`` on (``src_key_padding_mask`` on an encoder layer,
+``tgt_key_padding_mask`` / ``memory_key_padding_mask`` on a decoder layer) the layer takes one more
+input per mask, after its sequences and in that order, so the number of wired inputs always says
+which port is which. A mask is per sample (S,): bool, or 0/1 ids, True (1) where a key step is
+padding and is not attended to. :data:`PaddingMask` makes one from token ids (``ids == pad_id``):
+Input → PaddingMask → the mask port. Masks change no parameter and no MAC (the scores are computed
+whole either way).
+
 Counting (exactly what torch's ``parameters()`` holds, and FlopCounterMode's matmuls / 2): with
 query T×E and key/value S×kdim, S×vdim, attention has the projections
 ``T·E·E + S·kdim·E + S·vdim·E`` (q, k, v), the scores ``QKᵀ`` (T·S·E over all heads), the weighted
@@ -80,18 +88,59 @@ def _seq_rule(p: Params, shapes: Sequence[Shape]) -> SequenceRule:
     return SequenceRule.PREFIX if p["causal"] else SequenceRule.WHOLE
 
 
+_MASK_DOC = ("Take a padding mask of the {what} as the last input: per sample (S,), bool or 0/1 ids, True where "
+             "a step is padding and is not attended to (PaddingMask makes it from token ids).")
+
+
 # -- MultiheadAttention ---------------------------------------------------------------------------
+
+def _split_masks(type_name: str, p: Params, shapes: Sequence[Shape], sequences: tuple[str, ...], low: int,
+                 masks: tuple[str, ...]) -> tuple[list[Shape], list[Shape]]:
+    """Split the inputs into the sequences (``low`` to all of ``sequences``) and the masks that
+    ``p`` turns on (the last inputs, in the order of ``masks``); a count that does not fit the
+    flags is refused with the flag to change."""
+    on = [m for m in masks if p[m]]
+    n, high = len(shapes), len(sequences)
+    wanted = " and ".join(sequences[:low]) + (" (and optionally " + ", ".join(sequences[low:]) + ")"
+                                              if high > low else "")
+    if n - len(on) < low:
+        names = " and ".join(on)
+        raise LayerError(f"{type_name}'s {names} {'is' if len(on) == 1 else 'are'} on, so its last "
+                         f"{'input is a mask' if len(on) == 1 else f'{len(on)} inputs are masks'}, but it has "
+                         f"{n} input{'s' if n != 1 else ''}: wire {wanted} first, then the padding mask (S,) "
+                         f"(PaddingMask makes it from token ids) — or turn {on[-1]} off",
+                         set_param_fix(on[-1], False), param=on[-1])
+    if n - len(on) > high:
+        off = next(m for m in masks if not p[m])
+        raise LayerError(f"{type_name} takes {', '.join(sequences)}; input {n} can only be a key padding mask — "
+                         f"turn {off} on to use it as one", set_param_fix(off, True), param=off)
+    return list(shapes[:n - len(on)]), list(shapes[n - len(on):])
+
+
+def check_mask(type_name: str, name: str, mask: Shape, steps: int, keys: Shape) -> None:
+    """A key padding mask must be one flag per key step: (S,) for keys of S steps."""
+    if len(mask) != 1:
+        raise LayerError(f"{type_name}'s {name} must be one flag per key step, ({steps},), got "
+                         f"{fmt_shape(mask)}: make it from the token ids with PaddingMask, or turn {name} off if "
+                         f"this input is not a mask", set_param_fix(name, False), param=name)
+    if mask[0] != steps:
+        raise LayerError(f"{type_name}'s {name} has {mask[0]} steps but the keys have {steps} ({fmt_shape(keys)}): "
+                         f"one flag per key step — make it from the same token ids as the keys", param=name)
+
 
 def _mha_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
     names = ("query", "key", "value")
-    dims = [sequence_shape("MultiheadAttention", s, names[i] if len(shapes) > 1 else "")
-            for i, s in enumerate(shapes)]
+    seqs, masks = _split_masks("MultiheadAttention", p, shapes, names, 1, ("key_padding_mask",))
+    dims = [sequence_shape("MultiheadAttention", s, names[i] if len(seqs) > 1 else "")
+            for i, s in enumerate(seqs)]
     t, e = dims[0]
     s, kdim = dims[1] if len(dims) > 1 else dims[0]
     s_v, vdim = dims[2] if len(dims) > 2 else (s, kdim)
     if s_v != s:
         raise LayerError(f"MultiheadAttention's key has {s} steps but its value {s_v}: each key needs its value "
-                         f"({fmt_shape(shapes[1])} and {fmt_shape(shapes[2])})")
+                         f"({fmt_shape(seqs[1])} and {fmt_shape(seqs[2])})")
+    for mask in masks:
+        check_mask("MultiheadAttention", "key_padding_mask", mask, s, seqs[min(1, len(seqs) - 1)])
     heads = int(p["num_heads"])
     check_heads(e, heads, "num_heads", "embed_dim")
     params, macs = attention_counts(t, s, e, kdim, vdim, bool(p["bias"]))
@@ -106,7 +155,8 @@ def _mha_build(p: Params) -> Any:
     from core.layers.attention_modules import SequenceMultiheadAttention
 
     return SequenceMultiheadAttention(int(p["embed_dim"]), int(p["num_heads"]), dropout=float(p["dropout"]),
-                                      bias=bool(p["bias"]), kdim=p["kdim"], vdim=p["vdim"], causal=bool(p["causal"]))
+                                      bias=bool(p["bias"]), kdim=p["kdim"], vdim=p["vdim"], causal=bool(p["causal"]),
+                                      key_padding_mask=bool(p["key_padding_mask"]))
 
 
 def _mha_from_module(m: Any) -> dict[str, Any]:
@@ -117,7 +167,8 @@ def _mha_from_module(m: Any) -> dict[str, Any]:
         raise ParamError("has add_bias_kv or add_zero_attn, which NetCanvas does not support")
     return {"embed_dim": int(m.embed_dim), "num_heads": int(m.num_heads), "dropout": float(m.dropout),
             "bias": m.in_proj_bias is not None, "kdim": int(m.kdim), "vdim": int(m.vdim),
-            "causal": bool(getattr(m, "causal", False))}
+            "causal": bool(getattr(m, "causal", False)),
+            "key_padding_mask": bool(getattr(m, "key_padding_mask", False))}
 
 
 def _heads_default(shape: Shape | None) -> dict[str, Any]:
@@ -130,7 +181,7 @@ def _heads_default(shape: Shape | None) -> dict[str, Any]:
 MultiheadAttention = register(LayerSpec(
     type="MultiheadAttention", category=Category.ATTENTION,
     doc="Multi-head scaled dot-product attention over T×C sequences; inputs query, key, value (one input: "
-        "self-attention).",
+        "self-attention), then the key padding mask (S,) when key_padding_mask is on.",
     params=(
         ParamSpec("embed_dim", Kind.INT, None, "Features E of the query and the output; inferred from the query.",
                   min=1, inferred=True),
@@ -142,9 +193,11 @@ MultiheadAttention = register(LayerSpec(
         ParamSpec("vdim", Kind.INT, None, "Features of the value; inferred from the value input (the key's when "
                   "not wired).", min=1, inferred=True),
         ParamSpec("causal", Kind.BOOL, False, "Step t attends only to steps up to t (a language model's mask)."),
+        ParamSpec("key_padding_mask", Kind.BOOL, False, _MASK_DOC.format(what="keys")),
     ),
-    infer=_mha_infer, window=_seq_rule, build=_mha_build, min_inputs=1, max_inputs=3,
-    short=lambda p: f"{p['num_heads']} heads" + (" · causal" if p["causal"] else ""),
+    infer=_mha_infer, window=_seq_rule, build=_mha_build, min_inputs=1, max_inputs=4,
+    short=lambda p: f"{p['num_heads']} heads" + (" · causal" if p["causal"] else "")
+    + (" · masked" if p["key_padding_mask"] else ""),
     module_class="torch.nn.MultiheadAttention", from_module=_mha_from_module,
     own_class="core.layers.attention_modules.SequenceMultiheadAttention",
     trainable_note="q, k, v and output projections: E·(E + kdim + vdim) + E² weights and 4·E biases",
@@ -190,8 +243,10 @@ def _norms(n: int, e: int, bias: bool) -> int:
 
 
 def _encoder_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
-    (shape,) = shapes
+    (shape,), masks = _split_masks("TransformerEncoderLayer", p, shapes, ("src",), 1, ("src_key_padding_mask",))
     t, e = sequence_shape("TransformerEncoderLayer", shape)
+    for mask in masks:
+        check_mask("TransformerEncoderLayer", "src_key_padding_mask", mask, t, shape)
     heads, f, bias = int(p["nhead"]), int(p["dim_feedforward"]), bool(p["bias"])
     check_heads(e, heads, "nhead", "d_model")
     a_params, a_macs = attention_counts(t, t, e, e, e, bias)
@@ -201,9 +256,13 @@ def _encoder_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
 
 
 def _decoder_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
-    tgt, memory = shapes
+    (tgt, memory), masks = _split_masks("TransformerDecoderLayer", p, shapes, ("tgt", "memory"), 2, _DECODER_MASKS)
     t, e = sequence_shape("TransformerDecoderLayer", tgt, "tgt")
     s, c = sequence_shape("TransformerDecoderLayer", memory, "memory")
+    on = [m for m in _DECODER_MASKS if p[m]]
+    for name, mask in zip(on, masks, strict=True):
+        steps, keys = (t, tgt) if name == "tgt_key_padding_mask" else (s, memory)
+        check_mask("TransformerDecoderLayer", name, mask, steps, keys)
     heads, f, bias = int(p["nhead"]), int(p["dim_feedforward"]), bool(p["bias"])
     check_heads(e, heads, "nhead", "d_model")
     if c != e:
@@ -216,6 +275,9 @@ def _decoder_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
     return Inferred(out_shapes=((t, e),), args={"d_model": e},
                     params=self_params + cross_params + f_params + _norms(3, e, bias),
                     macs=self_macs + cross_macs + f_macs, saved=layer_saved(heads, t, [t, s], e, f))
+
+
+_DECODER_MASKS = ("tgt_key_padding_mask", "memory_key_padding_mask")
 
 
 def _layer_build(class_name: str) -> Any:
@@ -233,7 +295,8 @@ def _layer_from_module(m: Any) -> dict[str, Any]:
     return {"nhead": int(m.self_attn.num_heads), "dim_feedforward": int(m.linear1.out_features),
             "dropout": float(m.dropout.p), "activation": _activation_name(m.activation),
             "layer_norm_eps": float(m.norm1.eps), "norm_first": bool(m.norm_first),
-            "bias": m.linear1.bias is not None, "causal": bool(getattr(m, "causal", False))}
+            "bias": m.linear1.bias is not None, "causal": bool(getattr(m, "causal", False)),
+            **{name: bool(getattr(m, name, False)) for name in _MASK_PARAMS[int(hasattr(m, "multihead_attn"))]}}
 
 
 def _activation_name(act: Any) -> str:
@@ -258,19 +321,24 @@ def _layer_defaults(shape: Shape | None) -> dict[str, Any]:
 
 def _layer_short(p: Params) -> str:
     text = f"{p['nhead']} heads · F {p['dim_feedforward']}"
-    return text + (" · pre-norm" if p["norm_first"] else "") + (" · causal" if p["causal"] else "")
+    masked = any(p.get(name) for names in _MASK_PARAMS for name in names)
+    return (text + (" · pre-norm" if p["norm_first"] else "") + (" · causal" if p["causal"] else "")
+            + (" · masked" if masked else ""))
 
+
+# the mask flags of an encoder layer [False] and a decoder layer [True], as their modules hold them
+_MASK_PARAMS = (("src_key_padding_mask",), _DECODER_MASKS)
 
 _LAYER_NOTE = ("attention 4·E² + 4·E, feed-forward 2·E·F + F + E, 2·E per layer norm (without bias: the "
                "weights only)")
 
-def _transformer_layer(type_name: str, doc: str, causal: ParamSpec, infer: Any, inputs: int, note: str,
-                       stem: str, role: FitRole) -> LayerSpec:
+def _transformer_layer(type_name: str, doc: str, causal: ParamSpec, masks: tuple[ParamSpec, ...], infer: Any,
+                       inputs: int, note: str, stem: str, role: FitRole) -> LayerSpec:
     """Declare torch's Transformer layer ``type_name`` (built as our batch-first ``Sequence…`` subclass)."""
     return register(LayerSpec(
-        type=type_name, category=Category.ATTENTION, doc=doc, params=(*_layer_params(), causal),
+        type=type_name, category=Category.ATTENTION, doc=doc, params=(*_layer_params(), causal, *masks),
         infer=infer, window=_seq_rule, build=_layer_build(f"Sequence{type_name}"),
-        min_inputs=inputs, max_inputs=inputs, short=_layer_short, module_class=f"torch.nn.{type_name}",
+        min_inputs=inputs, max_inputs=inputs + len(masks), short=_layer_short, module_class=f"torch.nn.{type_name}",
         from_module=_layer_from_module, own_class=f"core.layers.attention_modules.Sequence{type_name}",
         trainable_note=note, id_stem=stem, editor_defaults=_layer_defaults, fit_role=role,
     ))
@@ -279,16 +347,21 @@ def _transformer_layer(type_name: str, doc: str, causal: ParamSpec, infer: Any, 
 TransformerEncoderLayer = _transformer_layer(
     "TransformerEncoderLayer",
     "A Transformer encoder block on a T×E sequence: self-attention and a feed-forward network, each with a "
-    "residual sum and a layer norm.",
+    "residual sum and a layer norm; then the padding mask (T,) when src_key_padding_mask is on.",
     ParamSpec("causal", Kind.BOOL, False, "Step t attends only to steps up to t (a decoder-only language model)."),
-    _encoder_infer, 1, _LAYER_NOTE, "encoder", FitRole.PASS_THROUGH)
+    (ParamSpec("src_key_padding_mask", Kind.BOOL, False, _MASK_DOC.format(what="sequence")),),
+    # OTHER since the mask port: the head walk follows one input only (it stops at a wired mask anyway)
+    _encoder_infer, 1, _LAYER_NOTE, "encoder", FitRole.OTHER)
 
 TransformerDecoderLayer = _transformer_layer(
     "TransformerDecoderLayer",
-    "A Transformer decoder block; inputs tgt (T×E) and memory (S×E): masked self-attention, attention to the "
-    "memory, then a feed-forward network.",
+    "A Transformer decoder block; inputs tgt (T×E) and memory (S×E), then the padding masks that are on: "
+    "masked self-attention, attention to the memory, then a feed-forward network.",
     ParamSpec("causal", Kind.BOOL, True, "Target step t attends only to target steps up to t (the memory is "
               "always seen whole)."),
+    (ParamSpec("tgt_key_padding_mask", Kind.BOOL, False, _MASK_DOC.format(what="target")),
+     ParamSpec("memory_key_padding_mask", Kind.BOOL, False, _MASK_DOC.format(what="memory").replace(
+         "as the last input", "as the last input (after the target's mask when both are on)"))),
     _decoder_infer, 2, "two attentions, the feed-forward network and three layer norms; " + _LAYER_NOTE, "decoder",
     FitRole.OTHER)
 
@@ -339,5 +412,32 @@ PositionalEncoding = register(LayerSpec(
 ))
 
 
-__all__ = ["MultiheadAttention", "PositionalEncoding", "TransformerDecoderLayer", "TransformerEncoderLayer",
-           "attention_counts", "check_heads", "feed_forward_counts", "nearest_heads", "sequence_shape"]
+# -- PaddingMask ----------------------------------------------------------------------------------
+
+def _padding_mask_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
+    (shape,) = shapes
+    if len(shape) != 1:
+        raise LayerError(f"PaddingMask expects token ids (T,), got {fmt_shape(shape)}: take the mask from the ids "
+                         f"(the Input before the Embedding), not from the vectors")
+    return Inferred(out_shapes=(shape,))
+
+
+def padding_mask(ids: Any, pad_id: int = 0) -> Any:
+    """True where a token id is the padding id: the key padding mask of attention."""
+    return ids == pad_id
+
+
+PaddingMask = register(LayerSpec(
+    type="PaddingMask", category=Category.SHAPE,
+    doc="Marks the padding of token ids, ids == pad_id: (T,) ids → (T,) bool, True at padding (an attention "
+        "layer's key padding mask).",
+    params=(ParamSpec("pad_id", Kind.INT, 0, "The id that pads the sequences (the vocabulary's <pad>)."),),
+    infer=_padding_mask_infer, function=padding_mask,
+    code=lambda xs, p: f"{xs[0]} == {int(p['pad_id'])}",
+    short=lambda p: f"== {p['pad_id']}", id_stem="pad_mask", int_inputs=True, fit_role=FitRole.OTHER,
+))
+
+
+__all__ = ["MultiheadAttention", "PaddingMask", "PositionalEncoding", "TransformerDecoderLayer",
+           "TransformerEncoderLayer", "attention_counts", "check_heads", "check_mask", "feed_forward_counts",
+           "nearest_heads", "padding_mask", "sequence_shape"]

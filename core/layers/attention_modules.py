@@ -11,6 +11,10 @@ Otherwise attention runs without materialising them (``need_weights=False``: tor
 They live apart from the declarations so that importing :mod:`core.layers` never imports torch.
 Each class uses only ``torch``, ``nn`` and ``F`` (and, for the Transformer layers, the attention
 class above them), so the code exporter copies their source into a generated file.
+
+Key padding masks arrive as extra positional inputs after the sequences, one per flag that is on
+(``key_padding_mask``; ``src_key_padding_mask``; ``tgt_key_padding_mask`` then
+``memory_key_padding_mask``): per sample (S,), bool or 0/1 ids, True where a key is padding.
 """
 
 from __future__ import annotations
@@ -20,34 +24,47 @@ from torch import nn
 
 
 class SequenceMultiheadAttention(nn.MultiheadAttention):
-    """``nn.MultiheadAttention`` with ``batch_first=True``, called as ``attn(query[, key[, value]])``.
+    """``nn.MultiheadAttention`` with ``batch_first=True``, called as ``attn(query[, key[, value]][, mask])``.
 
     One input is self-attention; with two, the key is also the value (attending to a memory).
     ``causal`` lets position ``t`` of the query attend only to positions ``≤ t`` (the upper triangle
-    of the T×S score matrix is masked). Returns the attended values only (one output port).
+    of the T×S score matrix is masked). With ``key_padding_mask`` the last input is the key padding
+    mask (N×S, True: ignore that key). Returns the attended values only (one output port).
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 kdim: int | None = None, vdim: int | None = None, causal: bool = False) -> None:
+                 kdim: int | None = None, vdim: int | None = None, causal: bool = False,
+                 key_padding_mask: bool = False) -> None:
         super().__init__(embed_dim, num_heads, dropout=dropout, bias=bias, kdim=kdim, vdim=vdim, batch_first=True)
         self.causal = causal
+        self.key_padding_mask = key_padding_mask  # the flag: the last input is a mask
         self.keep_attention = False
         self.last_attention: torch.Tensor | None = None
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None,  # type: ignore[override]
-                value: torch.Tensor | None = None) -> torch.Tensor:
-        key = query if key is None else key
-        value = key if value is None else value
+    def forward(self, query: torch.Tensor, *inputs: torch.Tensor,  # type: ignore[override]
+                padding: torch.Tensor | None = None) -> torch.Tensor:
+        """Attention from ``query`` to the key (default: the query) and the value (default: the key),
+        ignoring the keys that the padding mask (N×S) marks: the last input with ``key_padding_mask``,
+        else ``padding`` (how the Transformer layers pass theirs)."""
+        if self.key_padding_mask:
+            padding, inputs = inputs[-1], inputs[:-1]
+        key = inputs[0] if inputs else query
+        value = inputs[1] if len(inputs) > 1 else key
+        if padding is not None and padding.dtype != torch.bool:
+            # 0/1 ids are flags; torch would add a float mask to the scores as numbers
+            padding = padding != 0
         mask = None
         if self.causal:  # True above the diagonal: query t may not see keys after t
             mask = torch.ones(query.shape[1], key.shape[1], dtype=torch.bool, device=query.device).triu(1)
         if self.keep_attention:
-            out, weights = super().forward(query, key, value, attn_mask=mask, need_weights=True,
-                                           average_attn_weights=False)
+            out, weights = super().forward(query, key, value, key_padding_mask=padding, attn_mask=mask,
+                                           need_weights=True, average_attn_weights=False)
             self.last_attention = None if weights is None else weights.detach()
             return out
         # is_causal lets the fused kernel skip the masked half instead of reading the mask
-        out, _ = super().forward(query, key, value, attn_mask=mask, need_weights=False, is_causal=self.causal)
+        # (torch turns the hint off itself when it merges a padding mask into the causal one)
+        out, _ = super().forward(query, key, value, key_padding_mask=padding, attn_mask=mask, need_weights=False,
+                                 is_causal=self.causal)
         return out
 
 
@@ -57,22 +74,24 @@ class SequenceTransformerEncoderLayer(nn.TransformerEncoderLayer):
     The forward is the layer's own two residual blocks (self-attention, then the feed-forward
     network; each normalised before with ``norm_first``, else after the residual sum), always the
     path the probes can watch: torch's fused inference kernel would bypass ``self_attn``.
+    With ``src_key_padding_mask`` it is called as ``layer(src, mask)``.
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: str = "relu", layer_norm_eps: float = 1e-5, norm_first: bool = False,
-                 bias: bool = True, causal: bool = False) -> None:
+                 bias: bool = True, causal: bool = False, src_key_padding_mask: bool = False) -> None:
         super().__init__(d_model, nhead, dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
                          layer_norm_eps=layer_norm_eps, batch_first=True, norm_first=norm_first, bias=bias)
         self.self_attn = SequenceMultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, causal=causal)
         self.causal = causal
+        self.src_key_padding_mask = src_key_padding_mask  # the flag: a second input is the mask
 
-    def forward(self, src: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, src: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
         x = src
         if self.norm_first:
-            x = x + self.dropout1(self.self_attn(self.norm1(x)))
+            x = x + self.dropout1(self.self_attn(self.norm1(x), padding=padding))
             return x + self._feed_forward(self.norm2(x))
-        x = self.norm1(x + self.dropout1(self.self_attn(x)))
+        x = self.norm1(x + self.dropout1(self.self_attn(x, padding=padding)))
         return self.norm2(x + self._feed_forward(x))
 
     def _feed_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,26 +102,34 @@ class SequenceTransformerDecoderLayer(nn.TransformerDecoderLayer):
     """``nn.TransformerDecoderLayer`` (batch first), called as ``layer(tgt, memory)``.
 
     Self-attention over the target (``causal``: each position sees only the ones before it), then
-    attention from the target to the memory (never masked), then the feed-forward network.
+    attention from the target to the memory (never causal), then the feed-forward network. The
+    padding masks whose flags are on follow ``memory``: the target's, then the memory's.
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: str = "relu", layer_norm_eps: float = 1e-5, norm_first: bool = False,
-                 bias: bool = True, causal: bool = True) -> None:
+                 bias: bool = True, causal: bool = True, tgt_key_padding_mask: bool = False,
+                 memory_key_padding_mask: bool = False) -> None:
         super().__init__(d_model, nhead, dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
                          layer_norm_eps=layer_norm_eps, batch_first=True, norm_first=norm_first, bias=bias)
         self.self_attn = SequenceMultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, causal=causal)
         self.multihead_attn = SequenceMultiheadAttention(d_model, nhead, dropout=dropout, bias=bias)
         self.causal = causal
+        self.tgt_key_padding_mask = tgt_key_padding_mask  # the flags: which masks follow memory
+        self.memory_key_padding_mask = memory_key_padding_mask
 
-    def forward(self, tgt: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, tgt: torch.Tensor, memory: torch.Tensor,  # type: ignore[override]
+                *masks: torch.Tensor) -> torch.Tensor:
+        queue = list(masks)
+        tgt_padding = queue.pop(0) if self.tgt_key_padding_mask else None
+        memory_padding = queue.pop(0) if self.memory_key_padding_mask else None
         x = tgt
         if self.norm_first:
-            x = x + self.dropout1(self.self_attn(self.norm1(x)))
-            x = x + self.dropout2(self.multihead_attn(self.norm2(x), memory))
+            x = x + self.dropout1(self.self_attn(self.norm1(x), padding=tgt_padding))
+            x = x + self.dropout2(self.multihead_attn(self.norm2(x), memory, padding=memory_padding))
             return x + self._feed_forward(self.norm3(x))
-        x = self.norm1(x + self.dropout1(self.self_attn(x)))
-        x = self.norm2(x + self.dropout2(self.multihead_attn(x, memory)))
+        x = self.norm1(x + self.dropout1(self.self_attn(x, padding=tgt_padding)))
+        x = self.norm2(x + self.dropout2(self.multihead_attn(x, memory, padding=memory_padding)))
         return self.norm3(x + self._feed_forward(x))
 
     def _feed_forward(self, x: torch.Tensor) -> torch.Tensor:

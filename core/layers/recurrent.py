@@ -4,7 +4,10 @@ A sequence sample is T×C: time first, then features (DESIGN.md §5; batch-first
 The recurrent layers build :mod:`core.layers.recurrent_modules`' batch-first subclasses of torch's
 own layers (cuDNN on a GPU, never a Python loop over time steps), whose results are separate
 output ports: port 0 ``output`` (T × H·dirs), port 1 ``h_n`` ((layers·dirs) × H) and, for the
-LSTM, port 2 ``c_n`` ((layers·dirs) × H). Initial states are not an input: sequences start from zeros.
+LSTM, port 2 ``c_n`` ((layers·dirs) × H). Sequences start from zeros, unless ``initial_state`` is on:
+then the layer takes ``h_0`` (and the LSTM ``c_0``) as inputs 1 (and 2), per sample
+(layers·dirs) × H like ``h_n``, so that an encoder's final state starts a decoder (seq2seq). The
+initial state changes no parameter and no MAC.
 
 Counting (exactly what torch's ``parameters()`` holds, and FlopCounterMode's matmuls / 2): each
 layer and direction has ``gates`` (RNN 1, GRU 3, LSTM 4) input-to-hidden and hidden-to-hidden
@@ -68,9 +71,46 @@ def recurrent_counts(type_name: str, p: Params, c: int, t: int) -> tuple[int, in
     return params, macs
 
 
+def state_names(type_name: str) -> tuple[str, ...]:
+    """The initial-state inputs of a recurrent layer, in port order after the sequence."""
+    return ("h_0", "c_0") if type_name == "LSTM" else ("h_0",)
+
+
+def check_states(type_name: str, p: Params, states: Sequence[Shape]) -> None:
+    """The initial states wired must be what ``initial_state`` asks for, each (layers·dirs)×H."""
+    names = state_names(type_name)
+    if not p["initial_state"]:
+        if states:
+            raise LayerError(f"{type_name} takes one input (the T×C sequence) unless initial_state is on — turn "
+                             f"it on to start from {' and '.join(names)}", set_param_fix("initial_state", True),
+                             param="initial_state")
+        return
+    if len(states) != len(names):
+        missing = ", ".join(names[len(states):])
+        raise LayerError(f"{type_name}'s initial_state is on: wire {missing} after the sequence, "
+                         f"each (layers·dirs)×H per sample like h_n (an encoder's h_n) — or turn initial_state off",
+                         set_param_fix("initial_state", False), param="initial_state")
+    h, layers, dirs = int(p["hidden_size"]), int(p["num_layers"]), 2 if p["bidirectional"] else 1
+    want = (layers * dirs, h)
+    for name, shape in zip(names, states, strict=True):
+        if tuple(shape) == want:
+            continue
+        fix = None
+        if len(shape) == 2 and shape[0] == want[0]:  # the units differ: take the state's
+            fix, hint = set_param_fix("hidden_size", shape[1]), f"set hidden_size to {shape[1]}"
+        elif len(shape) == 2 and shape[1] == h and shape[0] % dirs == 0:  # the layers differ
+            fix, hint = set_param_fix("num_layers", shape[0] // dirs), f"set num_layers to {shape[0] // dirs}"
+        else:
+            hint = "feed it the h_n of a layer with the same num_layers, bidirectional and hidden_size"
+        raise LayerError(f"{type_name}'s {name} must be (layers·dirs)×H = {fmt_shape(want)} per sample "
+                         f"({layers} layer{'s' if layers != 1 else ''} × {dirs} direction{'s' if dirs != 1 else ''}, "
+                         f"hidden_size {h}), got {fmt_shape(shape)} — {hint}", fix,
+                         param=fix.param if fix is not None else None)
+
+
 def _recurrent_infer(type_name: str) -> InferFn:
     def infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
-        (shape,) = shapes
+        shape = shapes[0]
         if len(shape) != 2:
             raise LayerError(sequence_problem(type_name, shape))
         t, c = shape
@@ -79,6 +119,7 @@ def _recurrent_infer(type_name: str) -> InferFn:
             raise LayerError(f"{type_name} input_size {given} does not match the input's {c} features per step "
                              f"({fmt_shape(shape)}) — leave it empty to infer it",
                              set_param_fix("input_size", None), param="input_size")
+        check_states(type_name, p, shapes[1:])
         h, layers, dirs = int(p["hidden_size"]), int(p["num_layers"]), 2 if p["bidirectional"] else 1
         params, macs = recurrent_counts(type_name, p, c, t)
         state = (layers * dirs, h)
@@ -107,7 +148,8 @@ def _recurrent_from_module(type_name: str) -> Any:
     def from_module(m: Any) -> dict[str, Any]:
         out: dict[str, Any] = {
             "input_size": int(m.input_size), "hidden_size": int(m.hidden_size), "num_layers": int(m.num_layers),
-            "bias": bool(m.bias), "dropout": float(m.dropout), "bidirectional": bool(m.bidirectional)}
+            "bias": bool(m.bias), "dropout": float(m.dropout), "bidirectional": bool(m.bidirectional),
+            "initial_state": bool(getattr(m, "initial_state", False))}
         if type_name == "RNN":
             out["nonlinearity"] = str(m.nonlinearity)
         return out
@@ -135,7 +177,7 @@ def _short(p: Params) -> str:
     text = f"H {p['hidden_size']}"
     if p["num_layers"] != 1:
         text += f" ×{p['num_layers']}"
-    return text + (" · bi" if p["bidirectional"] else "")
+    return text + (" · bi" if p["bidirectional"] else "") + (" · h_0" if p["initial_state"] else "")
 
 
 def _recurrent(type_name: str, doc: str) -> LayerSpec:
@@ -154,12 +196,16 @@ def _recurrent(type_name: str, doc: str) -> LayerSpec:
         ParamSpec("dropout", Kind.FLOAT, 0.0, "Dropout between stacked layers while training (not after the last).",
                   min=0.0, max=1.0),
         ParamSpec("bidirectional", Kind.BOOL, False, "Also read the sequence backwards: outputs have 2·H features."),
+        ParamSpec("initial_state", Kind.BOOL, False, f"Start from {' and '.join(state_names(type_name))} wired as "
+                  f"the next inputs, each (layers·dirs)×H like h_n (seq2seq: an encoder's final state); off: zeros."),
     ]
     ports = "output, h_n, c_n" if type_name == "LSTM" else "output, h_n"
     return register(LayerSpec(
-        type=type_name, category=Category.RECURRENT, doc=f"{doc} Outputs: {ports}.",
+        type=type_name, category=Category.RECURRENT,
+        doc=f"{doc} Inputs: the sequence (then {', '.join(state_names(type_name))} with initial_state). "
+            f"Outputs: {ports}.",
         params=tuple(params), infer=_recurrent_infer(type_name), window=_recurrent_field,
-        build=_recurrent_build(type_name),
+        build=_recurrent_build(type_name), max_inputs=1 + len(state_names(type_name)),
         num_outputs=_three_outputs if type_name == "LSTM" else _two_outputs,
         short=_short,
         module_class=f"core.layers.recurrent_modules.Sequence{type_name}",
@@ -202,4 +248,5 @@ Embedding = register(LayerSpec(
     int_inputs=True, fit_role=FitRole.OTHER,
 ))
 
-__all__ = ["GATES", "GRU", "LSTM", "RNN", "Embedding", "recurrent_counts", "sequence_problem"]
+__all__ = ["GATES", "GRU", "LSTM", "RNN", "Embedding", "check_states", "recurrent_counts", "sequence_problem",
+           "state_names"]

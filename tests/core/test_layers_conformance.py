@@ -243,7 +243,7 @@ def run_torch(spec: LayerSpec, kwargs: dict[str, Any], shapes: list[Shape]) -> t
     """Build and run on a batch of 2: (outputs, parameter count, buffer count, FLOPs)."""
     torch.manual_seed(0)
     if spec.int_inputs:  # token ids (Embedding): integers below the table size
-        xs = [torch.randint(0, int(kwargs["num_embeddings"]), (2, *s)) for s in shapes]
+        xs = [torch.randint(0, int(kwargs.get("num_embeddings", 4)), (2, *s)) for s in shapes]
     else:
         xs = [torch.randn(2, *s) for s in shapes]
     if spec.type == "MaxUnpool2d" and len(shapes) == 2 and shapes[0] == shapes[1]:
