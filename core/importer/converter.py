@@ -7,7 +7,7 @@ value's shape in ``node.meta['val']``:
   its constructor arguments read back by :mod:`core.importer.modules`, so the compiled import has
   exactly the source's ``state_dict`` keys (a module called with more than its tensors, like ViT's
   ``self_attention(x, x, x, need_weights=False)``, as :func:`~core.importer.ops_vit.module_call` says);
-- each functional call goes to its handler in :mod:`core.importer.ops` (or
+- each functional call goes to its handler in :mod:`core.importer.ops` (or :mod:`core.importer.ops_timm`,
   :mod:`core.importer.ops_vit` and :mod:`core.importer.ops_more`, asked first), which adds the matching
   layer node with an id in the calling module's scope (``layer1.0.add``) that never equals a real
   module path; shape arithmetic (``x.size(0)``, ``c // groups``) leaves no node;
@@ -32,7 +32,8 @@ from core.importer.errors import ModelImportError
 from core.importer.modules import id_paths, layer_classes, module_params, user_params
 from core.importer.ops import describe
 from core.importer.ops_more import is_mask
-from core.importer.ops_vit import handler_for, module_call
+from core.importer.ops_timm import handler_for
+from core.importer.ops_vit import module_call
 from core.importer.trace import BATCH
 from core.importer.values import Multi, Outputs, Param, Ref, tensors_in
 from core.layers import get_spec

@@ -17,6 +17,7 @@ from core.layers import (  # noqa: F401  (imported for their registrations)
     param,
     pool,
     recurrent,
+    sdpa,
     select,
     shape,
     vision,
