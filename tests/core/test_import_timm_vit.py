@@ -2,8 +2,9 @@
 
 timm is no dependency of NetCanvas: the timm tests skip when it is not installed. They build small
 configurations of timm's own classes (pretrained=False, random weights) and check that the compiled
-import is the model: the source's parameter and buffer counts, its ``state_dict`` keys under a
-strict load, and eval outputs equal to the bit. timm's ``Attention`` is imported both ways it runs:
+import is the model (``same_model`` of tests/core/test_import_vit.py): the source's parameter and
+buffer counts, its ``state_dict`` keys under a strict load, and eval outputs equal to the bit.
+timm's ``Attention`` is imported both ways it runs:
 fused (``F.scaled_dot_product_attention``, one ScaledDotProductAttention node) and as explicit
 ``q @ kᵀ · scale``, softmax, ``@ v`` (MatMul, Softmax …). The split of q, k and v off the batch-moving
 ``permute(2, 0, 3, 1, 4)`` becomes Selects and Permutes. The declaration of ScaledDotProductAttention
@@ -24,38 +25,10 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from core.analysis import analyze
-from core.compiler import compile_graph
 from core.export import python_source
 from core.importer import ModelImportError, import_module, import_with_weights
 from core.layers import LayerError, get_spec
-
-
-def randomize(model: nn.Module) -> nn.Module:
-    """Random weights everywhere (timm zeroes some, which would make a wrong import look equal)."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn_like(p) * 0.3)
-    return model.eval()
-
-
-def same_model(model: nn.Module, shape: tuple[int, ...]) -> Any:
-    """Import ``model`` with its weights and check the compiled import is the model; return the graph."""
-    graph, state = import_with_weights(model, shape)
-    result = analyze(graph)
-    assert result.ok, [d.message for d in result.errors]
-    assert result.total_params == sum(p.numel() for p in model.parameters())
-    assert result.buffers == sum(b.numel() for b in model.buffers())
-    compiled = compile_graph(graph, analysis=result)
-    compiled.load_state_dict(state, strict=True)
-    compiled.eval()
-    # the source's keys, a parameter read in forward moved to its Parameter node's ``.weight``
-    assert len(compiled.state_dict()) == len(model.state_dict())
-    x = torch.randn(2, *shape)
-    with torch.no_grad():
-        assert torch.equal(compiled(x), model(x))
-    return graph
+from tests.core.test_import_vit import randomize, same_model  # random weights; the import checked to the bit
 
 
 def through_identity(graph: Any, node_id: str) -> str:
