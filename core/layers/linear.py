@@ -35,7 +35,8 @@ def _linear_infer(p: Params, shapes: Sequence[Shape]) -> Inferred:
     warnings: tuple[tuple[str, Any], ...] = ()
     if len(shape) > 1:
         flat = numel(shape)
-        if given is not None and given == flat:
+        # A 1×C input (a class token alone: CaiT, PiT) has in_features = C both ways: torch's is meant.
+        if given is not None and given == flat and given != n:
             raise LayerError(
                 f"in_features={given} matches the input {fmt_shape(shape)} only once flattened "
                 f"({'·'.join(map(str, shape))} = {flat}) — insert Flatten before it",

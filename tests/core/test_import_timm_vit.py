@@ -136,6 +136,16 @@ def test_a_small_poolformer_imports_faithfully() -> None:
     assert graph.nodes[scale].type == "Parameter"
 
 
+@pytest.mark.parametrize(("name", "kwargs", "size"), [
+    ("cait_xxs24_224", {"img_size": 32, "patch_size": 8, "depth": 2, "depth_token_only": 1}, 32),
+    ("pit_ti_224", {"img_size": 64}, 64),
+])
+def test_class_token_attention_imports_faithfully(name: str, kwargs: dict[str, Any], size: int) -> None:
+    """CaiT's class attention and PiT's class-token pooling: Linears on the class token alone (1×C per sample)."""
+    timm = pytest.importorskip("timm")
+    same_model(randomize(timm.create_model(name, pretrained=False, **kwargs)), (3, size, size))
+
+
 class _MaskedAttention(nn.Module):
     def __init__(self) -> None:
         super().__init__()
