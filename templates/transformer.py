@@ -7,9 +7,14 @@
   a learned position embedding (a Parameter of 65×192) is added, then pre-norm encoder layers
   with GELU, a final LayerNorm, token 0 and a Linear head. It trains on the built-in ``shapes``
   with AdamW.
-- ``transformer-classifier``: token ids → Embedding → sinusoidal PositionalEncoding → 2 encoder
-  layers → the mean over time → Linear to the classes, on the generated ``brackets`` (balanced or
-  not), d2l's Transformer encoder put to a classification task.
+- ``transformer-classifier``: token ids → Embedding → sinusoidal PositionalEncoding → 2 causal
+  pre-norm encoder layers → LayerNorm → the maximum over time → Linear to the classes, on the
+  generated ``brackets`` (balanced or not). Causal attention makes each step's features describe
+  its prefix (how deep the nesting is there, whether a bracket closed what it did not open); the
+  maximum over time then asks whether any step saw a fault. The first version (bidirectional
+  post-norm layers, the mean over time) stayed at chance on brackets: a Linear on a mean cannot
+  tell an excess of opening brackets from an excess of closing ones, and a fault at one step is
+  diluted 32-fold by the mean.
 """
 
 from __future__ import annotations
@@ -79,8 +84,12 @@ def vit_tiny(*, num_classes: int = 10, depth: int = 12, patch_size: int = 4, emb
 
 def transformer_classifier(*, num_classes: int = 2, vocab_size: int = BRACKETS_VOCAB, embed_dim: int = 64,
                            num_heads: int = 4, num_layers: int = 2, dim_feedforward: int = 128,
-                           dropout: float = 0.1, seq_len: int = CLASS_SEQ_LEN) -> Project:
-    """Embedding → PositionalEncoding → encoder layers → mean over time → Linear, on the brackets set."""
+                           dropout: float = 0.0, seq_len: int = CLASS_SEQ_LEN, causal: bool = True) -> Project:
+    """Embedding → PositionalEncoding → pre-norm encoder layers → LayerNorm → max over time → Linear.
+
+    ``causal`` (default) lets step t attend only to steps up to t, so every step describes its
+    prefix; off, every step sees the whole sequence (as BERT's encoder does).
+    """
     dim, layers, length = _positive("embed_dim", embed_dim), _positive("num_layers", num_layers), _positive(
         "seq_len", seq_len)
     heads = _heads(dim, num_heads)
@@ -90,16 +99,24 @@ def transformer_classifier(*, num_classes: int = 2, vocab_size: int = BRACKETS_V
         x = b.chain(x, [("Embedding", "embedding", {"num_embeddings": _positive("vocab_size", vocab_size),
                                                     "embedding_dim": dim}),
                         ("PositionalEncoding", "positions", {"max_len": max(length, 1000), "dropout": float(dropout)})])
+    # Pre-norm (norm_first) layers train without a long warm-up plateau; the final LayerNorm
+    # normalises what the residual stream sums up, as in GPT-2 and ViT.
     layer = {"nhead": heads, "dim_feedforward": _positive("dim_feedforward", dim_feedforward),
-             "dropout": float(dropout)}
-    with b.group("encoder", f"{layers} encoder layers ({heads} heads)"):
+             "dropout": float(dropout), "norm_first": True, "causal": bool(causal)}
+    kind = "causal " if causal else ""
+    with b.group("encoder", f"{layers} {kind}pre-norm encoder layers ({heads} heads)"):
         for i in range(layers):
             x = b.add("TransformerEncoderLayer", f"layer{i}", layer, inputs=x)
-    with b.group("head", "Mean over time → Linear"):
-        x = b.chain(x, [("Mean", "mean_over_time", {"dim": [1]}), ("Linear", "fc", {"out_features": num_classes})])
+    with b.group("head", "LayerNorm → max over time → Linear"):
+        # The maximum, not the mean: "did any step see a fault" (a mean dilutes one step's fault by T)
+        x = b.chain(x, [("LayerNorm", "norm", {"normalized_shape": [dim]}), ("Amax", "max_over_time", {"dim": [1]}),
+                        ("Linear", "fc", {"out_features": num_classes})])
     b.output(x)
-    training = {"task": "sequence-classification", "dataset": "brackets", "epochs": 5, "batch_size": 64,
-                "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "grad_clip": 1.0}
+    # Measured on brackets (CPU, seed 0): val_acc ~0.94 after 10 epochs with a one-epoch warm-up
+    # and a cosine decay; the first version (mean, post-norm, 5 epochs) stayed at 0.50.
+    training = {"task": "sequence-classification", "dataset": "brackets", "epochs": 10, "batch_size": 64,
+                "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "schedule": "cosine", "warmup_epochs": 1.0,
+                "grad_clip": 1.0}
     return b.project("Transformer text classifier", training)
 
 
@@ -109,8 +126,9 @@ add_template("vit-tiny", "ViT-Tiny (32×32, patch 4)",
              "output → Linear. Trains on the built-in shapes with AdamW.",
              (3, IMAGE_SIZE, IMAGE_SIZE), 10, vit_tiny)
 add_template("transformer-classifier", "Transformer text classifier",
-             "Token ids → Embedding → sinusoidal positional encoding → 2 Transformer encoder layers → mean over "
-             "time → Linear. Trains on generated bracket strings: balanced or not.",
+             "Token ids → Embedding → sinusoidal positional encoding → 2 causal pre-norm Transformer encoder "
+             "layers (each step sees its prefix) → LayerNorm → max over time → Linear. Trains on generated "
+             "bracket strings: balanced or not.",
              (CLASS_SEQ_LEN,), 2, transformer_classifier)
 
 __all__ = ["transformer_classifier", "vit_tiny"]
