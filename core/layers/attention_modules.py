@@ -20,6 +20,7 @@ Key padding masks arrive as extra positional inputs after the sequences, one per
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -56,16 +57,42 @@ class SequenceMultiheadAttention(nn.MultiheadAttention):
         mask = None
         if self.causal:  # True above the diagonal: query t may not see keys after t
             mask = torch.ones(query.shape[1], key.shape[1], dtype=torch.bool, device=query.device).triu(1)
+        if padding is not None:
+            return self._padded(query, key, value, padding, mask)
         if self.keep_attention:
-            out, weights = super().forward(query, key, value, key_padding_mask=padding, attn_mask=mask,
-                                           need_weights=True, average_attn_weights=False)
+            out, weights = super().forward(query, key, value, attn_mask=mask, need_weights=True,
+                                           average_attn_weights=False)
             self.last_attention = None if weights is None else weights.detach()
             return out
         # is_causal lets the fused kernel skip the masked half instead of reading the mask
-        # (torch turns the hint off itself when it merges a padding mask into the causal one)
-        out, _ = super().forward(query, key, value, key_padding_mask=padding, attn_mask=mask, need_weights=False,
-                                 is_causal=self.causal)
+        out, _ = super().forward(query, key, value, attn_mask=mask, need_weights=False, is_causal=self.causal)
         return out
+
+    def _padded(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, padding: torch.Tensor,
+                mask: torch.Tensor | None) -> torch.Tensor:
+        """Attention with a key padding mask, always through torch's scaled-dot-product path.
+
+        A query that sees no key at all (a sample of padding only; a left-padded prompt under a
+        causal mask) gets zeros there, but NaN from torch's inference fast path and from its
+        weights path, which would spread through the next layers and into every gradient. So
+        this calls what ``nn.MultiheadAttention`` runs outside its fast path, and the probes'
+        weights are only looked at (NaN shown as no attention).
+        """
+        def attend(need_weights: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+            out, weights = F.multi_head_attention_forward(
+                query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1), self.embed_dim,
+                self.num_heads, self.in_proj_weight, self.in_proj_bias, self.bias_k, self.bias_v,
+                self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias, training=self.training,
+                key_padding_mask=padding, need_weights=need_weights, attn_mask=mask,
+                use_separate_proj_weight=not self._qkv_same_embed_dim, q_proj_weight=self.q_proj_weight,
+                k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight, average_attn_weights=False)
+            return out.transpose(0, 1), weights
+
+        if self.keep_attention:
+            with torch.no_grad():
+                weights = attend(True)[1]
+            self.last_attention = None if weights is None else weights.nan_to_num(0.0)
+        return attend(False)[0]
 
 
 class SequenceTransformerEncoderLayer(nn.TransformerEncoderLayer):

@@ -34,15 +34,21 @@ def _ids(batch: int = 3, t: int = 6, vocab: int = 9, seed: int = 0) -> torch.Ten
 
 # -- the modules against torch's ------------------------------------------------------------------
 
-@pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("grad", [False, True])  # without grad torch's eval fast path runs
-def test_attention_with_a_padding_mask_is_torchs(causal: bool, grad: bool) -> None:
+def _masked_attention(causal: bool) -> tuple[Any, nn.MultiheadAttention]:
+    """Our MultiheadAttention (E 8, 2 heads, a mask port) and torch's with the same weights."""
     spec = get_spec("MultiheadAttention")
     assert spec is not None and spec.build is not None
     torch.manual_seed(0)
     ours = spec.build(spec.resolve({"embed_dim": 8, "num_heads": 2, "causal": causal, "key_padding_mask": True}))
     theirs = nn.MultiheadAttention(8, 2, batch_first=True)
     theirs.load_state_dict(ours.state_dict())
+    return ours, theirs
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("grad", [False, True])  # without grad torch's eval fast path runs
+def test_attention_with_a_padding_mask_is_torchs(causal: bool, grad: bool) -> None:
+    ours, theirs = _masked_attention(causal)
     ours.eval(), theirs.eval()
     x, ids = torch.randn(3, 6, 8), _ids()
     mask = ids == PAD
@@ -56,6 +62,33 @@ def test_attention_with_a_padding_mask_is_torchs(causal: bool, grad: bool) -> No
         ours.keep_attention = True  # the probes' path: weights kept, padded keys get none
         torch.testing.assert_close(ours(x, mask), want)
         assert ours.last_attention is not None and ours.last_attention[2, :, :, 4:].abs().max() == 0
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_query_that_sees_only_padding_stays_finite(causal: bool, keep: bool) -> None:
+    """A query whose every visible key is padding (a left-padded prompt under a causal mask, a
+    sample of padding only): torch's scaled-dot-product path gives it zeros, its weights path and
+    its inference fast path NaN, which would reach the next layers and every gradient. Ours is the
+    scaled-dot-product path's, also while the probes keep the weights and in inference."""
+    ours, theirs = _masked_attention(causal)
+    ids = _ids().flip(1)  # left padding: sample b starts with b pads
+    ids[0] = PAD  # and one sample of padding only
+    mask, x = ids == PAD, torch.randn(3, 6, 8, requires_grad=True)
+    causal_mask = torch.ones(6, 6, dtype=torch.bool).triu(1) if causal else None
+    want, _ = theirs(x, x, x, key_padding_mask=mask, attn_mask=causal_mask, need_weights=False)
+    ours.keep_attention = keep
+    got = ours(x, mask)
+    torch.testing.assert_close(got, want)
+    got.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in ours.parameters())
+    if keep:
+        weights = ours.last_attention
+        assert weights is not None and torch.isfinite(weights).all() and weights[0].abs().max() == 0
+    ours.eval()
+    with torch.no_grad():  # torch's fast path would run here (self-attention, eval, no grad)
+        torch.testing.assert_close(ours(x, mask), want.detach())
 
 
 def test_cross_attention_masks_the_memory_keys() -> None:
