@@ -56,6 +56,9 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--val-fraction",), {"type": float, "dest": "val_fraction", "help": "folder: share held out for validation"}),
     (("--val-folder",), {"dest": "val_folder", "metavar": "DIR", "help": "folder: a separate validation folder"}),
     (("--workers",), {"type": int, "help": "DataLoader workers for folder datasets"}),
+    (("--threads",), {"type": int, "metavar": "N", "help": "CPU threads torch computes with (default: torch's "
+                                                           "choice; 1 is often fastest for a small model on a "
+                                                           "busy machine)"}),
 ]
 _FLAGS = [  # (option, config key, value when given)
     ("--channels-last", "channels_last", True), ("--no-channels-last", "channels_last", False),

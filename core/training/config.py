@@ -39,6 +39,7 @@ class TrainConfig:
     val_size: int | None = None
     val_fraction: float = 0.1  # folder datasets without a validation folder
     val_folder: str | None = None
+    threads: int | None = None  # torch's CPU threads for the run (None: torch's default)
     workers: int | None = None  # DataLoader workers for folder datasets (None: auto)
 
     epochs: int = 5
@@ -156,6 +157,8 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"training.{name}: must be an integer ≥ 0, got {value!r}")
         _positive_int("checkpoint_every", self.checkpoint_every)
+        if self.threads is not None:
+            _positive_int("threads", self.threads)
         for name in ("train_size", "val_size", "workers", "crop_padding"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):

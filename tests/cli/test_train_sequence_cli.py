@@ -101,3 +101,20 @@ def test_task_usage_errors_exit_2(text_lm: tuple[Path, Path], tmp_path: Path, ca
     if "--tokenize" not in args:  # argparse prints its usage line first; ours is one line
         assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_threads_sets_torchs_cpu_threads_for_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        run = tmp_path / "run"
+        assert main(["train", "template:lstm-classifier", "--threads", "1", "--epochs", "1", "--train-size", "64",
+                     "--val-size", "16", "--device", "cpu", "--quiet", "--out", str(run)]) == 0
+        assert torch.get_num_threads() == 1
+        assert json.loads((run / "config.json").read_text())["training"]["threads"] == 1
+        capsys.readouterr()
+        assert main(["train", "template:lstm-classifier", "--threads", "0", "--epochs", "1"]) == 2
+        assert capsys.readouterr().err.strip() == "error: training.threads: must be a positive integer, got 0"
+    finally:
+        torch.set_num_threads(before)
