@@ -349,7 +349,23 @@ def _replace_head(project: Any, config: Any, ctx: Any, log: Any) -> Any:
     if edit.old_out != edit.new_out and (ctx is None or ctx.main):
         log(f"replaced the head: {edit.node_id}.{edit.param} {edit.old_out} → {edit.new_out} "
             f"({data.name} has {data.num_classes} classes)")
+    _fit_embeddings(project.graph, data, log if ctx is None or ctx.main else None)
     return data
+
+
+def _fit_embeddings(graph: Any, data: Any, log: Any) -> None:
+    """Token data: the input Embedding gets a vector for each of the dataset's token ids too (a
+    language model's vocabulary is both its head's width and its Embedding's rows)."""
+    from core.analysis import analyze
+    from core.training.data import check_fit
+
+    mismatch = check_fit(data, analyze(graph), graph)
+    for fix in mismatch.fixes if mismatch is not None else ():
+        if getattr(fix, "param", None) == "num_embeddings":
+            graph.set_param(fix.node, fix.param, fix.value)
+            if log is not None:
+                log(f"resized the embedding: {fix.node}.num_embeddings → {fix.value} "
+                    f"({data.name} has {fix.value} token ids)")
 
 
 def _head_mismatch(mismatch: Any) -> bool:

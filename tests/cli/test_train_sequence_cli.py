@@ -118,3 +118,18 @@ def test_threads_sets_torchs_cpu_threads_for_the_run(tmp_path: Path, capsys: pyt
         assert capsys.readouterr().err.strip() == "error: training.threads: must be a positive integer, got 0"
     finally:
         torch.set_num_threads(before)
+
+
+def test_replace_head_fits_a_language_models_head_and_embedding_to_a_larger_vocabulary(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = tmp_path / "words.txt"
+    text.write_text(" ".join(f"w{i % 40}" for i in range(3000)), encoding="utf-8")  # 40 words + <unk>
+    assert main(["train", "template:rnn-lm", "--dataset", f"text:{text}", "--tokenize", "word"]) == 1  # 27 < 41
+    assert "set linear.out_features to 41" in capsys.readouterr().err
+    assert main(["train", "template:rnn-lm", "--dataset", f"text:{text}", "--tokenize", "word", "--replace-head",
+                 "--epochs", "1", "--train-size", "2000", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "linear.out_features 27 → 41" in err and "resized the embedding: embedding.num_embeddings → 41" in err
+    graph = json.loads((tmp_path / "run" / "graph.json").read_text())["graph"]
+    params = {n["id"]: n.get("params", {}) for n in graph["nodes"]}
+    assert params["embedding"]["num_embeddings"] == 41 and params["linear"]["out_features"] == 41
