@@ -32,6 +32,7 @@ from core.importer.errors import ModelImportError
 from core.importer.modules import id_paths, layer_classes, module_params, user_params
 from core.importer.ops import describe
 from core.importer.ops_more import is_mask
+from core.importer.ops_sequence import on_state, state_op
 from core.importer.ops_timm import handler_for
 from core.importer.ops_vit import module_call
 from core.importer.trace import BATCH
@@ -229,6 +230,8 @@ class Converter:
             # x.sigmoid_() changes x for its other users too; a layer node cannot do that.
             raise self.fail(n, f"the in-place {describe(n)}", "it changes a tensor that is used again, "
                             "which a layer node cannot do")
+        if (state := on_state(args, kwargs, n)) is not None:  # h_n of an nn.LSTM: torch's axis order
+            return state_op(self, n, state, args, kwargs)
         handler = handler_for(n)
         if handler is None:
             kind = "method" if n.op == "call_method" else "function"

@@ -31,7 +31,7 @@ from torch import nn
 
 from core.graph import id_problem
 from core.importer.errors import ModelImportError
-from core.layers import all_specs
+from core.layers import all_specs, recurrent_modules
 from core.layers.spec import Kind, LayerSpec, ParamError, ParamSpec, tup
 
 # -- which module classes are layers --------------------------------------------------------------
@@ -69,7 +69,7 @@ class LayerClasses(dict[type, LayerSpec]):
         spec = None
         for base in cls.__mro__[1:]:
             if dict.__contains__(self, base):
-                if getattr(cls, "forward", None) is getattr(base, "forward", None):
+                if getattr(cls, "forward", None) is getattr(base, "forward", None) or _exported_copy(cls):
                     spec = dict.__getitem__(self, base)
                 break
         if spec is not None:
@@ -94,8 +94,32 @@ class LayerClasses(dict[type, LayerSpec]):
         return spec
 
 
+def _exported_copy(cls: type) -> bool:
+    """Whether ``cls`` is the copy of our batch-first recurrent class that an exported ``.py`` holds
+    (``SequenceLSTM`` in ``lm.py``): the same name and, on a small bidirectional two-layer example with
+    the same weights, the same results as ours. Then it is the layer, as the original is."""
+    own = getattr(recurrent_modules, cls.__name__, None)
+    if own is None or own is cls or not issubclass(cls, nn.RNNBase) or not issubclass(own, nn.RNNBase):
+        return False
+    try:
+        with torch.random.fork_rng():  # the check leaves the caller's random numbers alone
+            torch.manual_seed(0)
+            classes: list[Any] = [own, cls]  # both RNNBase subclasses built as ours is
+            ours, theirs = (c(3, 4, num_layers=2, bidirectional=True) for c in classes)
+            theirs.load_state_dict(ours.state_dict())
+            x = torch.randn(2, 5, 3)
+            with torch.no_grad():  # forward, not __call__: this may run while torch.fx traces, which patches it
+                a, b = ours.forward(x), theirs.forward(x)
+        return len(a) == len(b) and all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+    except Exception:  # a class of the same name that does not even build like ours is not ours
+        return False
+
+
 # Module classes that are another spelling of a layer type: Swin V2's attention is the V1 type with cosine on.
-ALSO_LAYERS = {"torchvision.models.swin_transformer.ShiftedWindowAttentionV2": "ShiftedWindowAttention"}
+# torch's own recurrent modules are the layer types whose batch-first subclasses the compiler builds
+# (their calls are mapped by core.importer.ops_sequence, which refuses batch_first=False).
+ALSO_LAYERS = {"torchvision.models.swin_transformer.ShiftedWindowAttentionV2": "ShiftedWindowAttention",
+               "torch.nn.RNN": "RNN", "torch.nn.LSTM": "LSTM", "torch.nn.GRU": "GRU"}
 
 
 @cache

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -127,5 +128,20 @@ def rank_of(n: fx.Node, arg: int = 0) -> int:
     return int(src.meta["val"].dim())
 
 
-__all__ = ["MADE_IN_FORWARD", "Conversion", "Handler", "bind_args", "describe", "made_in_forward", "rank_of",
-           "tensor_input"]
+@dataclass(frozen=True)
+class ModuleCall:
+    """How the converter makes the node of a layer module called with more than its tensors.
+
+    ``inputs`` are the node's inputs, ``result`` turns the node's reference into the value of the
+    call (a tuple for a module that returns one), ``checked`` whether torch's value of the call is
+    the node's output, whose shape the import compares with the analysis'. (Declared here, below
+    every handler module, because the attention and the recurrent calls both make one.)
+    """
+
+    inputs: list[Ref]
+    result: Callable[[Ref], Any]
+    checked: bool
+
+
+__all__ = ["MADE_IN_FORWARD", "Conversion", "Handler", "ModuleCall", "bind_args", "describe", "made_in_forward",
+           "rank_of", "tensor_input"]

@@ -26,9 +26,9 @@ from typing import Any
 
 from torch import fx, nn
 
-from core.importer.op_base import Conversion, Handler, bind_args, describe, tensor_input
+from core.importer.op_base import Conversion, Handler, ModuleCall, bind_args, describe, tensor_input
 from core.importer.ops_more import handler_for as handler_in_ops_more
-from core.importer.values import Ref
+from core.importer.ops_sequence import encoder_layer_call, recurrent_call
 from core.layers.spec import LayerSpec, fmt_shape
 
 # -- attention modules called with arguments ------------------------------------------------------
@@ -39,20 +39,6 @@ class AttentionWeights:
     """The attention weights an ``nn.MultiheadAttention`` call returns second: not an output of the layer."""
 
     path: str
-
-
-@dataclass(frozen=True)
-class ModuleCall:
-    """How the converter makes the node of a layer module called with more than its tensors.
-
-    ``inputs`` are the node's inputs, ``result`` turns the node's reference into the value of the
-    call (a tuple for a module that returns one), ``checked`` whether torch's value of the call is
-    the node's output, whose shape the import compares with the analysis'.
-    """
-
-    inputs: list[Ref]
-    result: Callable[[Ref], Any]
-    checked: bool
 
 
 _MHA_ARGS = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights",
@@ -87,6 +73,8 @@ def _attention_call(conv: Conversion, n: fx.Node, m: nn.Module, path: str) -> Mo
 
 _MODULE_CALLS: dict[type[nn.Module], Callable[[Conversion, fx.Node, nn.Module, str], ModuleCall]] = {
     nn.MultiheadAttention: _attention_call,
+    nn.RNN: recurrent_call, nn.LSTM: recurrent_call, nn.GRU: recurrent_call,
+    nn.TransformerEncoderLayer: encoder_layer_call,
 }
 
 

@@ -24,6 +24,7 @@ from core.graph import Graph, id_problem
 from core.importer.converter import Converter, add_groups
 from core.importer.errors import ModelImportError
 from core.importer.modules import layer_classes
+from core.importer.sequence import id_inputs
 from core.importer.trace import Shapes, shape_values, trace_module
 from core.layers import get_spec
 from core.layers.spec import fmt_shape
@@ -163,7 +164,7 @@ def _import(module: nn.Module, input_shape: InputShapes) -> Converter:
     _refuse_hooks(module)
     module = _whole(module)
     gm = trace_module(module, shapes)
-    shape_values(gm, module, shapes)
+    shape_values(gm, module, shapes, id_inputs(gm))
     conv = Converter(module, gm)
     graph = conv.run()
     add_groups(conv)

@@ -28,6 +28,7 @@ from torch import fx, nn
 from core.importer.errors import ModelImportError
 from core.importer.fold import fold_layer_calls
 from core.importer.modules import layer_classes
+from core.importer.sequence import as_ids, example, takes_ids
 from core.layers.spec import fmt_shape
 
 BATCH = 2  # traced batch size: 2 tells the batch axis apart from a real axis of size 1
@@ -46,6 +47,8 @@ class _Tracer(fx.Tracer):
         self.proxy_buffer_attributes = True
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        if isinstance(m, nn.TransformerEncoder) and type(m) not in self.classes:
+            return False  # a stack of TransformerEncoderLayer (a layer type each) with a final norm: traced into
         return type(m) in self.classes or super().is_leaf_module(m, module_qualified_name)
 
     def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
@@ -102,6 +105,11 @@ class _SizedProxy(fx.Proxy):
         return self.tracer.create_proxy("call_function", getattr, (self, "device"), {}) if v is None else v.device
 
     @property
+    def is_nested(self) -> Any:  # nn.TransformerEncoder asks before choosing its path
+        v = self._known()
+        return self.tracer.create_proxy("call_function", getattr, (self, "is_nested"), {}) if v is None else v.is_nested
+
+    @property
     def ndim(self) -> Any:
         v = self._known()
         return self.tracer.create_proxy("call_function", getattr, (self, "ndim"), {}) if v is None else v.dim()
@@ -143,6 +151,8 @@ class _ShapeTracer(_Tracer):
     def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
         if self.eager:
             return forward(*args, **kwargs)
+        if args and isinstance(args[0], _SizedProxy) and args[0].node.op == "placeholder" and takes_ids(m):
+            args[0].__dict__["value"] = as_ids(args[0].__dict__.get("value"))  # an Input of token ids
         return super().call_module(m, forward, args, kwargs)
 
     def iter(self, obj: fx.Proxy) -> Any:
@@ -386,20 +396,22 @@ def _run_error(module: nn.Module, input_shapes: Shapes, n: fx.Node | None, exc: 
     if takes_ids or ("Long" in reason and ("Float" in reason or "float" in reason)):
         what = where or type(module).__name__
         return ModelImportError(
-            f"{what} takes integer ids (torch.long), but a network here has one float Input "
-            f"({_fmt_shapes(input_shapes)}): a model that starts from token ids cannot be imported yet; the part "
-            f"after its Embedding can be, as a module of its own", path)
+            f"{what} takes integer ids (torch.long), but the forward's argument ({_fmt_shapes(input_shapes)}) "
+            f"reaches it through other operations: an input is imported as token ids when the Embedding reads "
+            f"it directly", path)
     at = f"{where} fails: " if where else ""
     inputs = f"a {_fmt_shapes(input_shapes)} input" if len(input_shapes) == 1 else f"{_fmt_shapes(input_shapes)} inputs"
     return ModelImportError(f"{type(module).__name__} does not run on {inputs}: {at}"
                             f"{reason} — check the input shape (per sample, without the batch axis)", path)
 
 
-def shape_values(gm: fx.GraphModule, module: nn.Module, input_shapes: Shapes) -> None:
+def shape_values(gm: fx.GraphModule, module: nn.Module, input_shapes: Shapes,
+                 ids: frozenset[int] = frozenset()) -> None:
     """Fill ``node.meta['val']`` with every value's shape (ints for shape arithmetic), computing nothing.
 
     Runs on meta tensors standing in for the weights; a forward that needs real values (a tensor
     constant that is not a buffer) runs on fake tensors instead, which is slower but general.
+    The inputs at positions ``ids`` are token ids (``torch.long``, see :mod:`core.importer.sequence`).
     """
     _inputs_match(gm, module, input_shapes)
     at: list[fx.Node] = []
@@ -410,7 +422,7 @@ def shape_values(gm: fx.GraphModule, module: nn.Module, input_shapes: Shapes) ->
             try:
                 state = {k: torch.empty_like(v, device="meta")
                          for k, v in [*holder.named_parameters(), *holder.named_buffers()]}
-                xs = tuple(torch.empty(BATCH, *shape, device="meta") for shape in input_shapes)
+                xs = tuple(example(shape, i in ids, BATCH, "meta") for i, shape in enumerate(input_shapes))
                 torch.func.functional_call(holder, state, xs)
             except Exception:
                 # The fallback's machinery is imported only when a model needs it.
@@ -425,7 +437,8 @@ def shape_values(gm: fx.GraphModule, module: nn.Module, input_shapes: Shapes) ->
                 at.clear()
                 mode = FakeTensorMode(allow_non_fake_inputs=True)
                 device = _device(module)
-                fakes = [mode.from_tensor(torch.empty(BATCH, *shape, device=device)) for shape in input_shapes]
+                fakes = [mode.from_tensor(example(shape, i in ids, BATCH, device))
+                         for i, shape in enumerate(input_shapes)]
                 _FakeRecorder(gm, mode).propagate_dont_convert_inputs(*fakes)
     except Exception as exc:
         raise _run_error(module, input_shapes, at[0] if at else None, exc) from None

@@ -260,7 +260,8 @@ class Unused(nn.Module):
                           r"NetCanvas has no layer type for it"),
     (Indexing(), (3, 4, 4), r"cannot import indexing a tensor as x\[:, \[0, 2\]\] in Indexing.forward: only "
                             r"constant ints and slices"),
-    (Unknown(), (3, 4), r"cannot import module 'rnn' \(torch.nn.modules.rnn.GRU\): NetCanvas has no layer type"),
+    (Unknown(), (3, 4), r"cannot import module 'rnn' \(GRU\) with batch_first=False in module 'rnn' \(GRU\): .*"
+                        r"construct it with batch_first=True"),
     (Unused(), (4,), r"Unused.forward never uses spare.weight, spare.bias: importing would drop these weights"),
 ], ids=["einsum", "indexing", "gru", "unused"])
 def test_refusals_name_the_operation_and_the_module(module: nn.Module, shape: tuple[int, ...], pattern: str) -> None:
