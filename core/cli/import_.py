@@ -5,6 +5,9 @@
 ``model.pt`` for ``-o model.json``, which the compiled project loads with ``strict=True``; a model
 with several inputs becomes one Input node per input, and ``--input-shape`` is repeated, once per
 input in the file's order, where the file leaves sizes open);
+a Python file (``lm.py``, e.g. one ``main.py export`` wrote) gives the ``nn.Module`` class it
+defines (``--class NAME``, default the last that builds without arguments) for the
+``--input-shape`` given (required: ``35`` for a sequence of 35 token ids);
 project files and ``template:NAME`` work too (the result is the same project, laid out again only
 if it has no positions). Prints one line: nodes, groups, parameters, MACs and the files written.
 
@@ -32,14 +35,19 @@ def add_parser(sub: Any) -> None:
                        description="Trace SOURCE with torch.fx and write it as a NetCanvas project: one node per "
                                    "layer (ids = module paths, so the weights' keys are kept), one group per "
                                    "module. SOURCE: torchvision:NAME (any traceable classification model), "
-                                   "FILE.onnx (its weights go to FILE.pt beside the project), template:NAME or a "
+                                   "FILE.onnx (its weights go to FILE.pt beside the project), FILE.py (an nn.Module it "
+                                   "defines; an input its Embedding reads is token ids), template:NAME or a "
                                    "project file.")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("-o", "--output", required=True, metavar="FILE.json", help="the project file to write")
     p.add_argument("--input-shape", metavar="C,H,W", action="append",
                    help="per-sample input shape for torchvision:NAME or an .onnx file whose sizes are not fixed "
-                        "(default: the model's own, e.g. 3,224,224); repeat it for a model with several inputs, "
-                        "one per input in the model's order")
+                        "(default: the model's own, e.g. 3,224,224), required for FILE.py (token ids: the "
+                        "sequence length T, e.g. 35); repeat it for a model with several inputs, one per input "
+                        "in the model's order")
+    p.add_argument("--class", dest="class_name", metavar="NAME",
+                   help="for FILE.py: the nn.Module class to import (default: the last one the file defines "
+                        "that builds without arguments, the network of a file NetCanvas exported)")
     p.set_defaults(func=run)
 
 
@@ -86,6 +94,25 @@ def _write_weights(state: dict[str, Any], target: Path) -> Path:
     return target
 
 
+def _is_python(source: str) -> bool:
+    return source.lower().endswith(".py") and not source.startswith(("template:", "torchvision:"))
+
+
+def _load_python(source: str, input_shapes: list[str] | None, class_name: str | None) -> Project:
+    """``FILE.py``: the network class it defines, for the input shapes given (the file does not say them)."""
+    from core.importer.errors import ModelImportError
+    from core.importer.python_file import import_python
+
+    if not input_shapes:
+        raise UsageError(f"{source}: give the per-sample input shape with --input-shape (e.g. 35 for a sequence "
+                         f"of 35 token ids, 3,32,32 for an image), once per forward input")
+    try:
+        return import_python(source, [_shape(text) for text in input_shapes], class_name)
+    except ModelImportError as exc:
+        text = str(exc)
+        raise UsageError(text if text.startswith(source) else f"{source}: {text}") from None
+
+
 def _load(source: str, input_shapes: list[str] | None) -> Project:
     if not input_shapes:
         return load_or_fail(source)
@@ -113,8 +140,12 @@ def run(args: argparse.Namespace) -> int:
     if target.suffix.lower() != ".json":
         raise UsageError(f"{args.output}: the project file name must end in .json")
     state: dict[str, Any] | None = None
+    if args.class_name is not None and not _is_python(args.source):
+        raise UsageError(f"--class applies to FILE.py sources only, not {args.source!r}")
     if _is_onnx(args.source):
         project, state = _load_onnx(args.source, args.input_shape)
+    elif _is_python(args.source):
+        project = _load_python(args.source, args.input_shape, args.class_name)
     else:
         project = _load(args.source, args.input_shape)
     if all(n.pos is None for n in project.graph.nodes.values()):
