@@ -18,16 +18,9 @@ from core.analysis import analyze
 from core.compiler import compile_graph, plan_graph
 from core.export import python_source, token_inputs
 from core.importer import ModelImportError, import_with_weights
+from tests.core.test_import_vit import randomize  # random weights everywhere, eval mode
 
 VOCAB, STEPS = 37, 9
-
-
-def randomize(model: nn.Module) -> nn.Module:
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn_like(p) * 0.3)
-    return model.eval()
 
 
 def same_model(model: nn.Module, shape: tuple[int, ...] = (STEPS,), vocab: int = VOCAB) -> Any:
