@@ -32,7 +32,7 @@ from core.importer.errors import ModelImportError
 from core.importer.modules import id_paths, layer_classes, module_params, user_params
 from core.importer.ops import describe
 from core.importer.ops_more import is_mask
-from core.importer.ops_sequence import on_state, state_op
+from core.importer.ops_sequence import State, on_state, state_name, state_op
 from core.importer.ops_timm import handler_for
 from core.importer.ops_vit import module_call
 from core.importer.trace import BATCH
@@ -252,6 +252,10 @@ class Converter:
         for i, (item, name) in enumerate(zip(items, names, strict=True)):
             if not isinstance(item, Ref):
                 where = f"under key {name!r}" if keyed else f"at position {i}"
+                if isinstance(item, State):  # d2l's language model returns its state: torch's axis order
+                    raise ModelImportError(f"{type(self.module).__name__}.forward returns {state_name(item)} {where}"
+                                           f", which an Output holds batch first: return its .transpose(0, 1) "
+                                           f"instead, or only the output", item.path)
                 raise ModelImportError(f"{type(self.module).__name__}.forward returns a {type(item).__name__} "
                                        f"{where}; only tensors (or tuples or dicts of tensors) can be Outputs")
             if keyed:

@@ -91,6 +91,11 @@ def on_state(args: tuple[Any, ...], kwargs: dict[str, Any], n: fx.Node) -> State
     return next((v for v in [*args, *kwargs.values()] if isinstance(v, State)), None)
 
 
+def state_name(state: State) -> str:
+    """``the h_n of module 'rnn' ((layers·directions)×N×H in torch)``, for refusals."""
+    return f"the {'c_n' if state.port == 2 else 'h_n'} of module {state.path!r} ((layers·directions)×N×H in torch)"
+
+
 def state_op(conv: Conversion, n: fx.Node, state: State, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``h_n[-1]``, ``h_n.transpose(0, 1)``, ``h_n.squeeze(0)`` on a recurrent state; anything else refused."""
     port = Ref(state.node, state.port)
@@ -105,9 +110,9 @@ def state_op(conv: Conversion, n: fx.Node, state: State, args: tuple[Any, ...], 
     if args and args[0] is state and name == "squeeze" and rest in ((0,), ()) and state.count == 1 and not kwargs:
         return conv.functional(n, "Select", {"dim": 1, "index": 0}, [port], "select")
     which = "c_n" if state.port == 2 else "h_n"
-    raise conv.fail(n, f"{name} of the {which} that module {state.path!r} returns",
-                    f"torch holds it (layers·directions)×N×H but the node's {which} port is batch first: take "
-                    f"one layer's state with {which}[-1] (or {which}[i]), or all with {which}.transpose(0, 1)")
+    raise conv.fail(n, f"{name} of {state_name(state)}",
+                    f"the node's {which} port is batch first: take one layer's state with {which}[-1] (or "
+                    f"{which}[i]), or all with {which}.transpose(0, 1)")
 
 
-__all__ = ["State", "on_state", "recurrent_call", "state_op"]
+__all__ = ["State", "encoder_layer_call", "on_state", "recurrent_call", "state_name", "state_op"]

@@ -168,7 +168,8 @@ def test_a_state_used_in_torch_axis_order_is_refused_by_name() -> None:
             _, h = self.gru(self.embedding(x))
             return h.sum(0)
 
-    with pytest.raises(ModelImportError, match=r"h_n that module 'gru' returns.*h_n\[-1\]"):
+    with pytest.raises(ModelImportError, match=r"sum of the h_n of module 'gru' \(\(layers·directions\)×N×H "
+                                               r"in torch\).*h_n\[-1\]"):
         import_with_weights(Flat(), (STEPS,))
 
 
@@ -184,3 +185,33 @@ def test_ids_reaching_an_embedding_through_other_operations_are_refused_by_name(
     with pytest.raises(ModelImportError, match=r"^module 'embedding' \(Embedding\) takes integer ids .* reads it "
                                                r"directly$"):
         import_with_weights(Shifted(), (STEPS,))
+
+
+class StateOf(nn.Module):
+    """A GRU classifier reading its final state in one of torch's ways (or d2l's LM returning it)."""
+
+    def __init__(self, layers: int, read: str) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, 8)
+        self.gru = nn.GRU(8, 6, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(6 * layers, 3)
+        self.read = read
+
+    def forward(self, x: torch.Tensor) -> Any:
+        _, h = self.gru(self.embedding(x))
+        if self.read == "squeeze":
+            return self.head(h.squeeze(0))
+        if self.read == "transpose":
+            return self.head(h.transpose(0, 1).flatten(1))
+        return self.head(h[-1]), h  # d2l's language model returns its state too
+
+
+@pytest.mark.parametrize(("layers", "read"), [(1, "squeeze"), (2, "transpose")])
+def test_squeezed_or_transposed_states_import_faithfully(layers: int, read: str) -> None:
+    same_model(randomize(StateOf(layers, read)))
+
+
+def test_returning_a_state_in_torch_axis_order_is_refused_with_the_fix() -> None:
+    with pytest.raises(ModelImportError, match=r"^StateOf.forward returns the h_n of module 'gru' .* at position 1, "
+                                               r"which an Output holds batch first: return its .transpose\(0, 1\)"):
+        import_with_weights(StateOf(1, "return"), (STEPS,))
