@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -79,3 +80,28 @@ def test_engine_emits_probes_only_when_nodes_are_chosen() -> None:
     assert probes[0].activations["conv"].shape == (2, 32, 8, 8)
     assert probes[0].images.shape == (2, 3, 8, 8) and len(probes[0].labels) == 2
     assert _hooks(model) == 0
+
+
+def test_probes_slower_than_the_steps_take_at_most_a_tenth_of_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe that takes longer than the interval (a big model's maps on a slow CPU) waits nine
+    of its own durations before the next, instead of running after every step."""
+    import time
+
+    from core.training.probes import Prober
+
+    capture = Prober.capture
+
+    def slow_capture(self: Prober, *args: object, **kwargs: object) -> object:
+        time.sleep(0.2)
+        return capture(self, *args, **kwargs)
+
+    monkeypatch.setattr(Prober, "capture", slow_capture)
+    monkeypatch.setattr(engine, "REPORT_INTERVAL_S", 0.0)
+    data = synthetic_source((3, 8, 8), 4, train=64, val=16)
+    cfg = TrainConfig(epochs=1, batch_size=8, device="cpu", probe_interval=0.001, probe_samples=2)
+    probes: list = []
+    trainer = Trainer(Net(), data, cfg, Callbacks(probe=probes.append))
+    trainer.set_probes(["conv"])
+    trainer.run()
+    # 8 steps of a few ms: the first probe (0.2 s) holds the next back for 1.8 s, past the epoch's end
+    assert len(probes) == 1
