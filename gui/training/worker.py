@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import os
 import sys
 import threading
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from core.graph import Graph
 from core.project import Project
@@ -55,9 +56,11 @@ from core.training import (
     Trainer,
 )
 from core.training.session import TrainingSession, open_data
+from gui.gc_pause import hold_gc, release_gc
 
 TRAINING_NICENESS = 10  # how much less CPU priority the training thread takes (0: the same as the window)
 MIN_INTERVAL_S = 0.1  # ≤ 10 progress signals per second (the plots repaint 2.5 times a second)
+GC_INTERVAL_MS = 1000  # while a run holds the cyclic collector, the GUI thread collects the young generations
 
 
 @dataclass
@@ -278,10 +281,29 @@ class TrainingWorker(QObject):
         for name in _SessionSignals.NAMES:
             getattr(self.thread_side, name).connect(getattr(self, name))  # queued: the receiver lives here
         self.finished.connect(self._on_finished)
+        # The run's allocations (events, the end-of-run evaluation compiling the graph again) would
+        # start cyclic collections on the training thread, which finalize the GUI's dropped Qt
+        # wrappers there ("Timers cannot be started from another thread", or a crash): the collector
+        # is held for the run, and the young generations are collected here, on the GUI thread.
+        self._gc_held = False
+        self._gc_timer = QTimer(self)
+        self._gc_timer.setInterval(GC_INTERVAL_MS)
+        self._gc_timer.timeout.connect(lambda: gc.collect(1))
+        self._thread.finished.connect(self._release_gc)  # queued: runs here once the thread has ended
 
     def start(self) -> None:
         self._started = True
+        hold_gc()
+        self._gc_held = True
+        self._gc_timer.start()
         self._thread.start()
+
+    def _release_gc(self) -> None:
+        """End the run's hold on the collector (once; from the thread's end or from ``wait``)."""
+        if self._gc_held:
+            self._gc_held = False
+            self._gc_timer.stop()
+            release_gc()
 
     @property
     def running(self) -> bool:
@@ -325,6 +347,8 @@ class TrainingWorker(QObject):
             from PySide6.QtCore import QCoreApplication
 
             QCoreApplication.sendPostedEvents(self)  # deliver the queued finished (and what came before)
+        if not self._thread.isRunning():
+            self._release_gc()
         return True
 
     def shutdown(self, ms: int = 30_000) -> bool:

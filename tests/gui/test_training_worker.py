@@ -259,3 +259,22 @@ def test_an_opened_data_source_is_trained_on_not_opened_again(qtbot):
     worker, summary = run_worker(qtbot, RunRequest.for_graph(tiny_graph(), config=tiny_config(), data=data))
     assert summary.status == "completed"
     assert worker.session.data is data and worker.trainer is not None and worker.trainer.data is data
+
+
+def test_a_run_holds_the_cyclic_collector_off_its_thread_and_gives_it_back(qtbot, tmp_path):
+    """Collections started by the training thread's allocations would finalize the GUI's dropped Qt
+    wrappers on that thread ('Timers cannot be started from another thread', or a crash): the run
+    holds the collector, the GUI thread collects the young generations meanwhile, and the end of
+    the run gives the collector back."""
+    import gc
+
+    assert gc.isenabled()
+    seen_during: list[bool] = []
+    worker = TrainingWorker(RunRequest.for_graph(tiny_graph(), config=tiny_config(), run_dir=tmp_path / "run"))
+    worker.epoch_ended.connect(lambda _m: seen_during.append(gc.isenabled()))
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        worker.start()
+        assert not gc.isenabled() and worker._gc_timer.isActive()
+    worker.wait()
+    assert seen_during == [False]
+    assert gc.isenabled() and not worker._gc_timer.isActive()
