@@ -288,8 +288,7 @@ class TrainingWorker(QObject):
         self._gc_held = False
         self._gc_timer = QTimer(self)
         self._gc_timer.setInterval(GC_INTERVAL_MS)
-        self._gc_timer.timeout.connect(lambda: gc.collect(1))
-        self._thread.finished.connect(self._release_gc)  # queued: runs here once the thread has ended
+        self._gc_timer.timeout.connect(_collect_young)
 
     def start(self) -> None:
         self._started = True
@@ -304,6 +303,10 @@ class TrainingWorker(QObject):
             self._gc_held = False
             self._gc_timer.stop()
             release_gc()
+            # Collect what the run left now, at a safe point: left to the next allocation, the
+            # collection could fall inside Qt code that holds a lock a dropped QObject's
+            # destructor needs (a connect() in the next worker's constructor deadlocked so).
+            _collect_young()
 
     @property
     def running(self) -> bool:
@@ -321,6 +324,7 @@ class TrainingWorker(QObject):
     def _on_finished(self, summary: RunSummary) -> None:
         self.summary = summary
         self._done = True
+        self._release_gc()
 
     def pause(self) -> None:
         self.session.pause()
@@ -355,6 +359,11 @@ class TrainingWorker(QObject):
         """Stop and wait for the thread: what a closing window calls."""
         self.stop()
         return self.wait(ms)
+
+
+def _collect_young() -> None:
+    """Collect the young generations (what a run's allocations leave): cheap, on the GUI thread."""
+    gc.collect(1)
 
 
 def warm_up() -> None:

@@ -200,7 +200,7 @@ def test_palette_category() -> None:
     assert recurrent == {"Embedding", "RNN", "LSTM", "GRU"}
 
 
-def test_a_compiled_recurrent_model_imports_back_and_plain_torch_lstm_is_refused() -> None:
+def test_a_compiled_recurrent_model_and_a_batch_first_torch_lstm_import_and_a_time_first_one_is_refused() -> None:
     from core.importer import ModelImportError, import_module
 
     g = Graph()
@@ -220,13 +220,17 @@ def test_a_compiled_recurrent_model_imports_back_and_plain_torch_lstm_is_refused
     assert all(torch.equal(a, b) for a, b in zip(model(x), rebuilt(x), strict=True))
 
     class Plain(nn.Module):  # torch's own LSTM returns (output, (h_n, c_n)) with h_n batch-second
-        def __init__(self) -> None:
+        def __init__(self, batch_first: bool = True) -> None:
             super().__init__()
-            self.lstm = nn.LSTM(5, 6, batch_first=True)
+            self.lstm = nn.LSTM(5, 6, batch_first=batch_first)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             out: torch.Tensor = self.lstm(x)[0]
             return out
 
-    with pytest.raises(ModelImportError, match="lstm"):
-        import_module(Plain(), input_shape=(7, 5))
+    plain = Plain().eval()
+    imported = compile_graph(import_module(plain, input_shape=(7, 5))).eval()
+    imported.load_state_dict(plain.state_dict(), strict=True)
+    assert torch.equal(imported(x), plain(x))
+    with pytest.raises(ModelImportError, match="lstm"):  # time-first: the sample axes are not T×C
+        import_module(Plain(batch_first=False), input_shape=(7, 5))
