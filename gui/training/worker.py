@@ -61,6 +61,7 @@ from gui.gc_pause import hold_gc, release_gc
 TRAINING_NICENESS = 10  # how much less CPU priority the training thread takes (0: the same as the window)
 MIN_INTERVAL_S = 0.1  # ≤ 10 progress signals per second (the plots repaint 2.5 times a second)
 GC_INTERVAL_MS = 1000  # while a run holds the cyclic collector, the GUI thread collects the young generations
+GC_FULL_EVERY = 600  # … and every this many ticks (10 minutes) all of them, so a long run's old cycles are freed
 
 
 @dataclass
@@ -288,7 +289,7 @@ class TrainingWorker(QObject):
         self._gc_held = False
         self._gc_timer = QTimer(self)
         self._gc_timer.setInterval(GC_INTERVAL_MS)
-        self._gc_timer.timeout.connect(_collect_young)
+        self._gc_timer.timeout.connect(_GcTicker())  # no reference to self: no cycle through the connection
 
     def start(self) -> None:
         self._started = True
@@ -364,6 +365,23 @@ class TrainingWorker(QObject):
 def _collect_young() -> None:
     """Collect the young generations (what a run's allocations leave): cheap, on the GUI thread."""
     gc.collect(1)
+
+
+class _GcTicker:
+    """The held collector's stand-in on the GUI thread: the young generations each tick, and every
+    ``GC_FULL_EVERY`` ticks the old one too (a full pass holds the interpreter ~0.2 s with torch
+    loaded, as the automatic one would have; cycles that grew old during an hours-long run are
+    freed instead of waiting for its end)."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    def __call__(self) -> None:
+        self.ticks += 1
+        if self.ticks % GC_FULL_EVERY == 0:
+            gc.collect()
+        else:
+            _collect_young()
 
 
 def warm_up() -> None:

@@ -278,3 +278,19 @@ def test_a_run_holds_the_cyclic_collector_off_its_thread_and_gives_it_back(qtbot
     worker.wait()
     assert seen_during == [False]
     assert gc.isenabled() and not worker._gc_timer.isActive()
+
+
+def test_the_held_collectors_ticks_collect_the_old_generation_now_and_then(monkeypatch):
+    """While a run holds the collector, the GUI thread's ticks collect the young generations, and
+    every GC_FULL_EVERY ticks all of them, so cycles that grew old during a long run are freed."""
+    import gc
+
+    from gui.training import worker as worker_module
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(gc, "collect", lambda *args: calls.append(args) or 0)
+    monkeypatch.setattr(worker_module, "GC_FULL_EVERY", 3)
+    ticker = worker_module._GcTicker()
+    for _ in range(6):
+        ticker()
+    assert calls == [(1,), (1,), (), (1,), (1,), ()]
