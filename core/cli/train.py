@@ -114,6 +114,9 @@ def declared_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     out.append((("--amp",), {"nargs": "?", "const": "auto", "choices": tuple(o.AMP_MODES),
                              "help": "mixed precision on CUDA (bf16 where supported, else fp16 with a grad "
                                      "scaler): " + _choices_help(o.AMP_MODES)}))
+    out.append((("--gan-loss",), {"choices": tuple(o.GAN_LOSSES), "dest": "gan_loss",
+                                  "help": "GANs' adversarial loss (default bce): " + "; ".join(
+                                      f"{k}: {v}" for k, v in o.GAN_LOSSES.items()).replace("%", "%%")}))
     params(list(by_key))
     return out
 
@@ -458,7 +461,14 @@ class _Reporter:
         if self.as_json:
             print(json.dumps(m.json_line()), flush=True)
             return
+        if m.d_loss is not None:  # a GAN: its own four numbers, no accuracy
+            print(f"epoch {m.epoch:>3}/{m.epochs}  d_loss {m.d_loss:.4f}  g_loss {m.g_loss:.4f}  "
+                  f"D(x) {m.d_real:.3f}  D(G(z)) {m.d_fake:.3f}  lr {m.lr:.3g}  {m.images_per_s:,.0f} img/s  "
+                  f"{m.seconds:.1f} s", flush=True)
+            return
         val = (f"val loss {m.val_loss:.4f} acc {m.val_acc:6.2%}" if m.val_loss is not None else "no validation set")
+        if m.val_miou is not None:
+            val += f" val_miou {m.val_miou:.4f} val_pixel_acc {m.val_pixel_acc:6.2%}"
         top5 = f" top-5 {m.val_top5:6.2%}" if m.val_top5 is not None else ""
         ppl = f" val_ppl {m.val_perplexity:.2f}" if m.val_perplexity is not None else ""
         star = " *" if m.best else ""

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.training.options import AMP_MODES, LOSSES, OPTIMIZERS, SCHEDULES, aliases, all_params
+from core.training.options import AMP_MODES, GAN_LOSSES, LOSSES, OPTIMIZERS, SCHEDULES, aliases, all_params
 from core.training.tasks import task_option
 
 
@@ -33,6 +33,9 @@ class TrainConfig:
     prompt: str = ""  # language models: the generated text's start ("": the validation text's first tokens)
     temperature: float = 1.0
     generate_length: int = 100
+    ignore_index: int = 255  # segmentation: the mask value of no class (VOC's borders)
+    gan_loss: str = "bce"  # GANs: core.training.options.GAN_LOSSES
+    n_critic: int = 1  # GANs: discriminator steps per generator step
     data_root: str | None = None  # where mnist/fashion-mnist/cifar10 files live (or are downloaded to)
     download: bool = True
     train_size: int | None = None  # generated size (shapes, synthetic) or cap (others)
@@ -142,6 +145,8 @@ class TrainConfig:
         _choice("schedule", self.schedule, tuple(SCHEDULES))
         _choice("loss", self.loss, tuple(LOSSES))
         _choice("amp", self.amp, tuple(AMP_MODES))
+        self.gan_loss = str(self.gan_loss).lower()
+        _choice("gan_loss", self.gan_loss, tuple(GAN_LOSSES))
         for param in all_params():
             problem = param.problem(getattr(self, param.key))
             if problem is not None:

@@ -83,6 +83,19 @@ class EpochMetrics:
     train_perplexity: float | None = None
     val_perplexity: float | None = None
     generated: str = ""
+    # Segmentation: mean IoU over the classes present (in truth or prediction) in the validation set,
+    # the share of labelled pixels predicted right, and each class's IoU (None: the class is absent).
+    # ``confusion`` is then per pixel, and val_acc equals val_pixel_acc.
+    val_miou: float | None = None
+    val_pixel_acc: float | None = None
+    val_iou: tuple[float | None, ...] = ()
+    # GANs: the epoch's mean discriminator and generator losses, and the discriminator's mean
+    # probability for real images, D(x), and for generated ones, D(G(z)) (sigmoid of its logit).
+    # train_loss is d_loss + g_loss; val_loss/val_acc are None.
+    d_loss: float | None = None
+    g_loss: float | None = None
+    d_real: float | None = None
+    d_fake: float | None = None
 
     JSON_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s", "seconds")
 
@@ -102,6 +115,9 @@ class EpochMetrics:
             d["val_perplexity"] = _round(self.val_perplexity) if math.isfinite(self.val_perplexity) else None
         if self.generated:
             d["generated"] = self.generated
+        for key in ("val_miou", "val_pixel_acc", "d_loss", "g_loss", "d_real", "d_fake"):
+            if getattr(self, key) is not None:
+                d[key] = _round(getattr(self, key))
         return d
 
 
@@ -144,6 +160,22 @@ class ProbeData:
     tokens: tuple[tuple[str, ...], ...] = ()
     attention: dict[str, torch.Tensor] = field(default_factory=dict)
     time_grad_norms: dict[str, torch.Tensor] = field(default_factory=dict)
+    # Segmentation: the probe sample's true and predicted masks, uint8 (samples, H, W) class ids at
+    # the images' size (the ignore index stays as it is in the truth).
+    masks_true: torch.Tensor | None = None
+    masks_pred: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class GanSamples:
+    """A GAN's generator output for the run's fixed noise (the same z all run long), after an epoch
+    and every few seconds while training: uint8 ``(n, C, H, W)`` on the CPU, mapped from the
+    generator's [-1, 1] back to 0..255."""
+
+    epoch: int
+    step: int
+    global_step: int
+    images: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -159,6 +191,7 @@ class RunSummary:
     seconds: float
     message: str = ""
     best_val_perplexity: float | None = None  # language models: the best epoch's (lowest val loss) perplexity
+    best_val_miou: float | None = None  # segmentation: the best epoch's mean IoU
 
     @property
     def ok(self) -> bool:
@@ -185,6 +218,7 @@ class Callbacks:
     failed: Callable[[str], None] | None = None
     # the core.training.weights.WeightsReport of weights loaded before the first batch (fine-tuning)
     weights: Callable[[Any], None] | None = None
+    samples: Callable[[GanSamples], None] | None = None  # GANs: the fixed-noise grid
 
     def emit(self, name: str, *args: Any) -> None:
         fn = getattr(self, name)

@@ -160,8 +160,22 @@ TEMPERATURE = ParamOption("temperature", "Temperature",
 GENERATE_LENGTH = ParamOption("generate_length", "Generated tokens",
                               "language models: tokens generated after each epoch (0: none)", int, Range(0),
                               form=(0, 10_000), flag="--generate-length", metavar="TOKENS")
+IGNORE_INDEX = ParamOption("ignore_index", "Ignore index",
+                           "segmentation: the mask value that is no class (object borders, void); "
+                           "its pixels count in neither the loss nor the metrics", int, Range(0, 255),
+                           form=(0, 255), flag="--ignore-index", metavar="VALUE")
+N_CRITIC = ParamOption("n_critic", "Discriminator steps",
+                       "GANs: discriminator steps per generator step (WGAN-style critics take 5)", int, Range(1, 100),
+                       form=(1, 100), flag="--n-critic", metavar="STEPS")
 GENERAL_PARAMS = (BATCH_SIZE, EPOCHS, SEED, FROZEN_BN_EVAL)  # read by every run whatever the choices
-TASK_PARAMS = (TEMPERATURE, GENERATE_LENGTH)  # read by some tasks only (core.training.tasks declares which)
+# read by some tasks only (core.training.tasks declares which)
+TASK_PARAMS = (TEMPERATURE, GENERATE_LENGTH, IGNORE_INDEX, N_CRITIC)
+# GANs' adversarial losses (TrainConfig.gan_loss): the non-saturating BCE-with-logits of Goodfellow et al.
+# (the generator maximises log D(G(z))) and the hinge loss of SAGAN/BigGAN
+GAN_LOSSES: dict[str, str] = {
+    "bce": "non-saturating BCE with logits: D learns real → 1, fake → 0; G maximises log D(G(z))",
+    "hinge": "hinge: D minimises relu(1 − D(x)) + relu(1 + D(G(z))); G minimises −D(G(z))",
+}
 
 
 # ------------------------------------------------------------------------------------ optimizers
@@ -422,6 +436,14 @@ _DATASETS = (
     DatasetOption("digitsum", "Digit sums (built-in)",
                   "generated digit strings: their sum modulo 10 (sequence classification), no download",
                   DataArg.NONE, "digitsum", "generated in memory"),
+    DatasetOption("shapes-seg", "Shapes with masks (built-in)",
+                  "procedural 3×64×64 scenes of several shapes with a class per pixel (segmentation), no download",
+                  DataArg.NONE, "shapes-seg", "generated in memory", aliases=("shapes_seg", "shapesseg")),
+    DatasetOption("segfolder", "Segmentation folder…",
+                  "your images and masks: images/ and masks/ with the same file stems (segmentation)",
+                  DataArg.FOLDER, "segfolder:DIR", "folder with images/ and masks/", aliases=("seg-folder",)),
+    DatasetOption("voc", "Pascal VOC 2012", "21-class segmentation (VOC2012 layout)", DataArg.ROOT, "voc[:DIR]",
+                  _FILES, aliases=("pascal-voc", "voc2012")),
     DatasetOption("synthetic", "Synthetic tensors", "class-coloured noise of any shape, for throughput tests",
                   DataArg.TEXT, "synthetic:C,H,W,CLASSES", "C,H,W,CLASSES  e.g. 3,32,32,10"),
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.training.options import GENERATE_LENGTH, TEMPERATURE, ParamOption
+from core.training.options import GENERATE_LENGTH, IGNORE_INDEX, N_CRITIC, TEMPERATURE, ParamOption
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,18 @@ class TaskOption:
     """One task.
 
     ``modality``: the samples it trains on, matched against ``DataSource.modality``: ``"image"``
-    (uint8 C×H×W) or ``"tokens"`` (int64 token ids, T per sample). ``target``: what a label is:
-    ``"class"`` (one class per sample; the output is (classes,)) or ``"next-token"`` (a token per
-    time step; the output is T×vocabulary). ``datasets``: the dataset option names it offers,
-    default first. ``metrics``: the :class:`~core.training.events.EpochMetrics` fields its curves
-    and epoch lines show. ``viewers``: the Training-dock tabs that apply (``maps``, ``predictions``,
-    ``evaluation``, ``text``, ``attention``). ``params``: settings only this task reads.
+    (uint8 C×H×W) or ``"tokens"`` (int64 token ids, T per sample).
+
+    ``target``: what a label is: ``"class"`` (one class per sample; the output is (classes,)),
+    ``"next-token"`` (a token per time step; the output is T×vocabulary), ``"mask"`` (a class per
+    pixel: the output is classes×H×W against an H×W mask) or ``"gan"`` (no label: a generator and
+    a discriminator, two networks in one graph, are trained against each other on the images).
+
+    ``datasets``: the dataset option names it offers, default first. ``metrics``: the
+    :class:`~core.training.events.EpochMetrics` fields its curves and epoch lines show.
+    ``viewers``: the Training-dock tabs that apply (``maps``, ``predictions``, ``evaluation``,
+    ``text``, ``attention``, ``segmentation``, ``samples``). ``params``: settings only this task
+    reads.
     """
 
     name: str
@@ -61,6 +67,17 @@ _TASKS = (
                "tokens", "class", ("brackets", "digitsum"),
                ("val_acc",), ("maps", "evaluation", "attention"),
                aliases=("seq-classification", "sequence_classification")),
+    TaskOption("segmentation", "Semantic segmentation",
+               "a class per pixel: cross-entropy (or Dice) over the pixels, pixel accuracy and mean IoU",
+               "image", "mask", ("shapes-seg", "segfolder", "voc"),
+               ("val_miou", "val_pixel_acc"), ("maps", "segmentation", "evaluation"),
+               aliases=("seg", "semantic-segmentation"), params=(IGNORE_INDEX,)),
+    TaskOption("gan", "GAN (image generation)",
+               "a generator and a discriminator trained against each other: D's and G's losses, D(x) and D(G(z)), "
+               "a grid of generated samples",
+               "image", "gan", ("shapes", "mnist", "fashion-mnist", "cifar10", "folder"),
+               ("d_loss", "g_loss", "d_real", "d_fake"), ("samples", "maps"), aliases=("dcgan",),
+               params=(N_CRITIC,)),
 )
 
 TASKS: dict[str, TaskOption] = {t.name: t for t in _TASKS}
