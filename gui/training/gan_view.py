@@ -2,11 +2,12 @@
 
 The engine sends the generator's output for the same noise vectors all run long
 (:class:`core.training.GanSamples`, uint8 ``(n, C, H, W)``) every few seconds and after each epoch.
-This tab lays them out as one grid and shows it as large as the tab allows, scaled by whole
-pixels where it can (nearest-neighbour, so a 28×28 digit stays crisp squares; one channel is
-shown as grey levels). It keeps one grid per epoch — the last one sent during that epoch — so a
-slider ("Epoch N of M") goes back through the run; it follows the newest epoch unless the user
-moved it back, and follows again once moved to the end. The line above the grid gives the shown
+This tab lays them out as one grid (:func:`core.training.gan_sample.grid_image`, the layout of the
+run folder's PNGs) and shows it as large as the tab allows, scaled by whole pixels where it can
+(nearest-neighbour, so a 28×28 digit stays crisp squares; one channel shows as grey levels). It
+keeps one grid per epoch — the last one sent during that epoch — so a slider ("Epoch N of M") goes
+back through the run; it follows the newest epoch unless the user moved it back, and follows again
+once moved to the end. The line above the grid gives the shown
 epoch's discriminator and generator figures: D(x), the discriminator's mean probability for real
 images, D(G(z)) for generated ones, and the two losses.
 
@@ -23,43 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, QSize, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from core.project import atomic_write_bytes
 from core.training.events import EpochMetrics, GanSamples
+from core.training.gan_sample import grid_image
 from gui.theme import Theme, current_theme
 from gui.training.images import ImageView, to_qimage
 
 EMPTY_TEXT = "The generator's samples for a fixed noise appear here, epoch by epoch, once a GAN trains."
-GAP = 2  # pixels between the grid's tiles
-GAP_GREY = 96  # their grey level: apart from black and white backgrounds alike
 SAMPLE_FILE = re.compile(r"epoch_(\d+)\.png$")
-
-
-def grid_columns(n: int) -> int:
-    """Columns of a square-ish grid of ``n`` tiles (8 for 64)."""
-    return max(1, math.ceil(math.sqrt(max(n, 1))))
-
-
-def grid_array(images: np.ndarray, columns: int | None = None) -> np.ndarray:
-    """uint8 ``(n, C, H, W)`` samples laid out as one picture: ``(rows, cols)`` grey for one channel,
-    ``(rows, cols, 3)`` RGB for three (other channel counts show their first three, or the first)."""
-    a = np.asarray(images, dtype=np.uint8)
-    if a.ndim == 3:
-        a = a[:, None]
-    n, c, h, w = a.shape
-    tiles = a[:, 0] if c != 3 else a.transpose(0, 2, 3, 1)  # (n, h, w) grey or (n, h, w, 3)
-    cols = max(1, min(columns or grid_columns(n), max(n, 1)))
-    rows = max(1, math.ceil(n / cols))
-    shape = (rows * (h + GAP) - GAP, cols * (w + GAP) - GAP, *tiles.shape[3:])
-    out = np.full(shape, GAP_GREY, dtype=np.uint8)
-    for i in range(n):
-        r, col = divmod(i, cols)
-        out[r * (h + GAP):r * (h + GAP) + h, col * (w + GAP):col * (w + GAP) + w] = tiles[i]
-    return out
 
 
 def png_bytes(image: QImage) -> bytes:
@@ -173,8 +149,13 @@ class GanSamplesView(QWidget):
     def add_samples(self, s: GanSamples) -> None:
         """The generator's grid for the fixed noise at step ``s.step`` of epoch ``s.epoch``: the
         epoch's grid from now on (the last one of an epoch stays)."""
+        try:  # laid out as the run folder's samples/epoch_NNN.png (core's grid)
+            image = to_qimage(grid_image(s.images).numpy())
+        except ValueError as exc:  # images the grid cannot show (not 1 or 3 channels): say so, keep the old
+            self._show_problem(f"Cannot show the samples of epoch {s.epoch}: {exc}")
+            return
         entry = self.epochs.setdefault(int(s.epoch), _Epoch())
-        entry.image = to_qimage(grid_array(s.images.cpu().numpy()))
+        entry.image = image
         entry.step = int(s.step)
         self._sync()
 
@@ -313,4 +294,4 @@ class GanSamplesView(QWidget):
             self.caption.setText(f"Epoch {epoch}")
 
 
-__all__ = ["EMPTY_TEXT", "GanSamplesView", "grid_array", "metrics_caption", "png_bytes"]
+__all__ = ["EMPTY_TEXT", "GanSamplesView", "metrics_caption", "png_bytes"]

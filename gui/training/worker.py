@@ -12,7 +12,9 @@ Throttling (:class:`ProgressThrottle`): the engine reports batches at most every
 coalesces them further (merging the per-step losses, so no plot point is lost) to at most 10
 signals per second — the plots repaint 2.5 times a second, and every Python call on the GUI thread
 holds the interpreter the training loop also needs — and flushes what is pending before an epoch
-end, a pause and the end of the run, so the last update is never missed.
+end, a pause and the end of the run, so the last update is never missed. A GAN's fixed-noise grids
+(:class:`SamplesThrottle`) likewise: at most two a second, the latest kept, and the last of every
+epoch always delivered.
 
 Control (:meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`set_probes`) may be called from the
 GUI thread at any time, also before the engine exists (a stop while the data loads ends the run
@@ -31,6 +33,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import gc
+import math
 import os
 import sys
 import threading
@@ -55,11 +58,13 @@ from core.training import (
     TrainConfig,
     Trainer,
 )
+from core.training.events import GanSamples
 from core.training.session import TrainingSession, open_data
 from gui.gc_pause import hold_gc, release_gc
 
 TRAINING_NICENESS = 10  # how much less CPU priority the training thread takes (0: the same as the window)
 MIN_INTERVAL_S = 0.1  # ≤ 10 progress signals per second (the plots repaint 2.5 times a second)
+SAMPLES_INTERVAL_S = 0.5  # ≤ 2 GAN sample grids per second (each is a picture the GUI thread lays out)
 GC_INTERVAL_MS = 1000  # while a run holds the cyclic collector, the GUI thread collects the young generations
 GC_FULL_EVERY = 600  # … and every this many ticks (10 minutes) all of them, so a long run's old cycles are freed
 
@@ -135,6 +140,39 @@ class ProgressThrottle:
         self._emit(event)
 
 
+class SamplesThrottle:
+    """Passes a GAN's sample grids on at most once per :data:`SAMPLES_INTERVAL_S`, holding back only the
+    latest; a grid of a new epoch first sends the previous epoch's held one (the grid that epoch ends
+    with), and :meth:`flush` sends what is held (before an epoch's figures, a pause, the run's end)."""
+
+    def __init__(self, emit: Callable[[GanSamples], None], interval: float = SAMPLES_INTERVAL_S) -> None:
+        self._emit = emit
+        self._interval = interval
+        self._pending: GanSamples | None = None
+        self._last = -math.inf
+        self.sent = 0
+
+    def samples(self, event: GanSamples) -> None:
+        if self._pending is not None and self._pending.epoch != event.epoch:
+            self.flush()
+        now = time.perf_counter()
+        if now - self._last >= self._interval:
+            self._pending = None
+            self._send(event, now)
+        else:
+            self._pending = event
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            event, self._pending = self._pending, None
+            self._send(event, time.perf_counter())
+
+    def _send(self, event: GanSamples, now: float) -> None:
+        self._last = now
+        self.sent += 1
+        self._emit(event)
+
+
 def yield_cpu_to_window(niceness: int) -> bool:
     """Lower the calling thread's CPU priority by ``niceness`` (see the module docstring); ``True``
     when it was lowered. Linux nices threads one by one; elsewhere Qt's low priority for the thread."""
@@ -162,6 +200,7 @@ class _SessionSignals(QObject):
     progress = Signal(object)  # BatchProgress (losses of every step since the previous signal)
     epoch_ended = Signal(object)  # EpochMetrics
     probed = Signal(object)  # ProbeData
+    samples = Signal(object)  # GanSamples: a GAN generator's grid for the run's fixed noise
     checkpoint_saved = Signal(str)
     warned = Signal(str)
     paused_changed = Signal(bool)
@@ -172,19 +211,22 @@ class _SessionSignals(QObject):
     failed = Signal(str)
     finished = Signal(object)  # RunSummary (always the last signal)
 
-    NAMES = ("run_started", "progress", "epoch_ended", "probed", "checkpoint_saved", "warned", "paused_changed",
-             "status_changed", "model_ready", "weights_snapshot", "filters_snapshot", "failed", "finished")
+    NAMES = ("run_started", "progress", "epoch_ended", "probed", "samples", "checkpoint_saved", "warned",
+             "paused_changed", "status_changed", "model_ready", "weights_snapshot", "filters_snapshot", "failed",
+             "finished")
 
     def __init__(self, request: RunRequest) -> None:
         super().__init__()
         self.throttle = ProgressThrottle(self.progress.emit)
+        self.samples_throttle = SamplesThrottle(self.samples.emit)
         self.model: Any = None  # the trained model, once built (and not stopped before its first batch)
         self._lock = threading.Lock()
         self._filter_nodes: tuple[str, ...] = ()
         callbacks = Callbacks(
             run_started=self.run_started.emit, batch=self.throttle.batch, epoch_end=self._on_epoch,
             probe=self._on_probe, checkpoint_saved=self.checkpoint_saved.emit, warning=self.warned.emit,
-            paused=self._on_paused, failed=self._on_failed, finished=None)  # ``finished`` follows the last snapshot
+            paused=self._on_paused, failed=self._on_failed, finished=None,  # ``finished`` follows the last snapshot
+            samples=self.samples_throttle.samples)
         self.session = request.session(callbacks, status=self.status_changed.emit, built=self._on_built)
 
     def set_filter_nodes(self, node_ids: Sequence[str]) -> None:
@@ -203,6 +245,7 @@ class _SessionSignals(QObject):
                                  message=message)
             self.failed.emit(message)
         self.throttle.flush()
+        self.samples_throttle.flush()
         if self.model is not None:
             self.weights_snapshot.emit(_cpu_state(self.model))
         self.finished.emit(summary)
@@ -216,6 +259,7 @@ class _SessionSignals(QObject):
 
     def _on_epoch(self, metrics: EpochMetrics) -> None:
         self.throttle.flush()
+        self.samples_throttle.flush()
         self.epoch_ended.emit(metrics)
         self.weights_snapshot.emit(_cpu_state(self.model))
         self._send_filters()
@@ -237,6 +281,7 @@ class _SessionSignals(QObject):
 
     def _on_paused(self, paused: bool) -> None:
         self.throttle.flush()
+        self.samples_throttle.flush()
         self.paused_changed.emit(paused)
 
     def _on_failed(self, message: str) -> None:
@@ -257,6 +302,7 @@ class TrainingWorker(QObject):
     progress = Signal(object)
     epoch_ended = Signal(object)
     probed = Signal(object)
+    samples = Signal(object)
     checkpoint_saved = Signal(str)
     warned = Signal(str)
     paused_changed = Signal(bool)
@@ -473,5 +519,5 @@ def default_config(training: dict[str, Any] | None) -> TrainConfig:
         return TrainConfig()
 
 
-__all__ = ["MIN_INTERVAL_S", "ProgressThrottle", "RunRequest", "TrainingWorker", "WarmUp", "default_config",
-           "open_data", "resume_request", "warm_up"]
+__all__ = ["MIN_INTERVAL_S", "SAMPLES_INTERVAL_S", "ProgressThrottle", "RunRequest", "SamplesThrottle",
+           "TrainingWorker", "WarmUp", "default_config", "open_data", "resume_request", "warm_up"]

@@ -12,13 +12,13 @@ from __future__ import annotations
 import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PySide6.QtGui import QColor, QImage
 
 from core.training.events import EpochMetrics, GanSamples
-from gui.training.gan_view import EMPTY_TEXT, GAP, GAP_GREY, GanSamplesView, grid_array, png_bytes
+from core.training.gan_sample import GAP, GAP_VALUE
+from gui.training.gan_view import EMPTY_TEXT, GanSamplesView, png_bytes
 
 
 def samples(epoch: int, step: int = 3, n: int = 16, c: int = 1, size: int = 8, fill: int | None = None) -> GanSamples:
@@ -47,16 +47,23 @@ def view(qtbot) -> GanSamplesView:  # type: ignore[no-untyped-def]
     return v
 
 
-def test_grid_array_lays_tiles_out_square_with_grey_gaps() -> None:
-    a = np.zeros((9, 1, 4, 4), dtype=np.uint8)
-    a[4] = 200  # the middle tile of a 3×3 grid
-    grid = grid_array(a)
-    assert grid.shape == (3 * 4 + 2 * GAP, 3 * 4 + 2 * GAP)  # grey: one channel stays one
-    assert (grid[4 + GAP:8 + GAP, 4 + GAP:8 + GAP] == 200).all()
-    assert (grid[4, :] == GAP_GREY).all() and (grid[:, 4] == GAP_GREY).all()
-    rgb = grid_array(np.full((5, 3, 2, 2), 7, dtype=np.uint8))
-    assert rgb.shape == (2 * 2 + GAP, 3 * 2 + 2 * GAP, 3)  # 5 tiles: 3 columns, 2 rows
-    assert (rgb[:2, :2] == 7).all() and (rgb[-2:, -2:] == GAP_GREY).all()  # the missing sixth tile is gap
+def test_grey_samples_show_as_grey_in_cores_grid_layout(view: GanSamplesView) -> None:
+    images = torch.zeros((9, 1, 4, 4), dtype=torch.uint8)
+    images[4] = 200  # the middle tile of a 3×3 grid
+    view.add_samples(GanSamples(epoch=1, step=1, global_step=1, images=images))
+    image = view.shown_image()
+    assert image is not None
+    assert image.size().width() == 3 * 4 + 2 * GAP == image.size().height()
+    assert image.pixelColor(4 + GAP, 4 + GAP) == QColor(200, 200, 200)  # grey levels, not a colour map
+    assert image.pixelColor(4, 4) == QColor(GAP_VALUE, GAP_VALUE, GAP_VALUE)  # the gap between tiles
+    assert image.pixelColor(0, 0) == QColor(0, 0, 0)
+
+
+def test_samples_the_grid_cannot_show_are_refused_in_one_line(view: GanSamplesView) -> None:
+    view.add_samples(samples(1, fill=5))
+    view.add_samples(GanSamples(epoch=2, step=1, global_step=9, images=torch.zeros((4, 2, 3, 3), dtype=torch.uint8)))
+    assert view.problem.isVisibleTo(view) and "epoch 2" in view.problem.text() and "these have 2" in view.problem.text()
+    assert view.slider.maximum() == 1 and view.shown_image() is not None  # the last good grid stays
 
 
 def test_empty_then_live_grid_and_caption(view: GanSamplesView) -> None:
@@ -65,7 +72,6 @@ def test_empty_then_live_grid_and_caption(view: GanSamplesView) -> None:
     view.add_samples(samples(1, step=5))
     image = view.shown_image()
     assert image is not None and image.size().width() == 4 * 8 + 3 * GAP == image.size().height()
-    assert image.format() == QImage.Format.Format_Grayscale8
     assert "in progress (step 5)" in view.caption.text()
     assert view.epoch_label.text() == "Epoch 1 of 3"
     view.add_epoch(metrics(1))
@@ -114,7 +120,7 @@ def test_colour_samples_and_a_run_folder_opened_later(view: GanSamplesView, tmp_
     assert view.caption.text() == "Epoch 2: D(x) 0.750 · D(G(z)) 0.350 · d_loss 0.9000 · g_loss 1.1000"
     view.add_samples(samples(3, c=3))  # a resumed run goes on from there, in colour
     assert view.slider.maximum() == 3 and view.epoch_label.text() == "Epoch 3 of 3"
-    assert view.shown_image().format() == QImage.Format.Format_RGB888  # type: ignore[union-attr]
+    assert view.shown_image().size().width() == 4 * 8 + 3 * GAP  # type: ignore[union-attr]
 
 
 def test_save_grid_writes_the_shown_png_and_refuses_plainly(view: GanSamplesView, tmp_path: Path) -> None:
@@ -128,3 +134,19 @@ def test_save_grid_writes_the_shown_png_and_refuses_plainly(view: GanSamplesView
     assert not view.save_grid(tmp_path / "missing" / "grid.png")
     assert view.problem.isVisibleTo(view) and "Cannot write" in view.problem.text()
     assert not (tmp_path / "missing").exists()
+
+
+def test_samples_throttle_keeps_the_latest_and_each_epochs_last() -> None:
+    from gui.training.worker import SamplesThrottle
+
+    got: list[GanSamples] = []
+    throttle = SamplesThrottle(got.append, interval=3600.0)  # nothing is due again within the test
+    throttle.samples(samples(1, step=1))  # the first goes at once
+    throttle.samples(samples(1, step=2))
+    throttle.samples(samples(1, step=3))  # held: replaces step 2
+    assert [(s.epoch, s.step) for s in got] == [(1, 1)]
+    throttle.samples(samples(2, step=1))  # a new epoch: epoch 1's last grid is sent first, this one held
+    assert [(s.epoch, s.step) for s in got] == [(1, 1), (1, 3)]
+    throttle.flush()  # the run's end (or an epoch's figures, a pause)
+    throttle.flush()
+    assert [(s.epoch, s.step) for s in got] == [(1, 1), (1, 3), (2, 1)] and throttle.sent == 3
