@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from core.cli.common import UsageError
 
-SUBCOMMANDS = ("summary", "export", "import", "templates", "train", "weights", "evaluate")
+SUBCOMMANDS = ("summary", "export", "import", "templates", "train", "weights", "evaluate", "sample")
 
 
 def _module_for(name: str) -> str:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from core.project import atomic_write_bytes
+from core.training.runs import RunFolder, RunFolderError, load_checkpoint
 
 GAP = 2  # pixels between tiles
 # A mid grey, not black: MNIST digits and most generated images have black backgrounds, and black
@@ -79,6 +80,11 @@ def to_uint8(generated: torch.Tensor) -> torch.Tensor:
     return ((generated.detach().float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
+class GeneratorLoadError(RunFolderError):
+    """A GAN run whose generator does not compile or whose weights do not fit it (a
+    :class:`core.training.runs.RunFolderError`; the CLI exits 1 for it, 2 for other folder errors)."""
+
+
 def load_generator(run_dir: str | Path) -> tuple[nn.Module, tuple[int, ...]]:
     """The trained generator of a GAN run folder (in eval mode, on the CPU) and its noise shape.
 
@@ -89,7 +95,6 @@ def load_generator(run_dir: str | Path) -> tuple[nn.Module, tuple[int, ...]]:
     from core.compiler import CompileError, compile_graph
     from core.gan_graph import GanGraphError, split_gan
     from core.project import ProjectError, project_from_dict
-    from core.training.runs import RunFolder, RunFolderError, load_checkpoint
 
     folder = RunFolder(run_dir)
     if not folder.path.is_dir():
@@ -114,12 +119,12 @@ def load_generator(run_dir: str | Path) -> tuple[nn.Module, tuple[int, ...]]:
         model = compile_graph(nets.generator, device="cpu")
     except CompileError as exc:
         first = str(exc).splitlines()[-1].strip(" -")
-        raise RunFolderError(f"the generator in {graph_file} does not compile: {first}") from None
+        raise GeneratorLoadError(f"the generator in {graph_file} does not compile: {first}") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         reason = _first_problem(str(exc))
-        raise RunFolderError(f"the generator weights in {where} do not fit the generator in {graph_file}: "
+        raise GeneratorLoadError(f"the generator weights in {where} do not fit the generator in {graph_file}: "
                              f"{reason}") from None
     model.eval()
     return model, nets.noise_shape
@@ -128,8 +133,8 @@ def load_generator(run_dir: str | Path) -> tuple[nn.Module, tuple[int, ...]]:
 def _first_problem(message: str) -> str:
     """torch's load_state_dict message lists every key over several lines; keep its first problem."""
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
-    detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "mismatch")
-    return detail.rstrip(".")
+    detail = (lines[1] if len(lines) > 1 else (lines[0] if lines else "mismatch")).rstrip(".")
+    return detail if len(detail) <= 300 else detail[:300].rsplit(",", 1)[0] + ", …"
 
 
 def sample(generator: nn.Module, noise_shape: tuple[int, ...], n: int, seed: int | None = None,
@@ -157,4 +162,4 @@ def sample(generator: nn.Module, noise_shape: tuple[int, ...], n: int, seed: int
     return torch.cat(parts)
 
 
-__all__ = ["GAP", "grid_image", "grid_png", "load_generator", "sample", "save_grid", "to_uint8"]
+__all__ = ["GAP", "GeneratorLoadError", "grid_image", "grid_png", "load_generator", "sample", "save_grid", "to_uint8"]
