@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from core.graph import Graph
 from core.layers.spec import Shape, fmt_shape
+from core.project import Project
 
 ROLES = ("generator", "discriminator")
 
@@ -72,6 +73,17 @@ def is_gan_graph(graph: Graph) -> bool:
     except GanGraphError:
         return False
     return True
+
+
+def network_project(project: Project, network: str) -> Project:
+    """A project holding only ``network`` (``generator`` or ``discriminator``) of a GAN project: what
+    ``main.py export --network`` writes. Its name says which network; it has no training section
+    (one network of a GAN cannot train alone)."""
+    if network not in ROLES:
+        raise GanGraphError(f"the network must be generator or discriminator, got {network!r}")
+    nets = split_gan(project.graph)
+    graph = nets.generator if network == "generator" else nets.discriminator
+    return Project(graph=graph, name=f"{project.name} {network.capitalize()}")
 
 
 def _components(graph: Graph) -> list[set[str]]:
@@ -201,4 +213,4 @@ def _subgraph(graph: Graph, keep: set[str]) -> Graph:
     return g
 
 
-__all__ = ["ROLES", "GanGraphError", "GanNetworks", "is_gan_graph", "split_gan"]
+__all__ = ["ROLES", "GanGraphError", "GanNetworks", "is_gan_graph", "network_project", "split_gan"]

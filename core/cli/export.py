@@ -1,4 +1,12 @@
-"""``main.py export SOURCE -o FILE``: ``.py`` (standalone Python), ``.onnx`` or ``.json`` (the project).
+"""``main.py export SOURCE [--network generator|discriminator] -o FILE``: ``.py`` (standalone Python),
+``.onnx`` or ``.json`` (the project).
+
+A GAN project (two networks, :mod:`core.gan_graph`) is exported one network at a time: a user
+exporting a GAN wants the generator to make images with (or the discriminator to judge them), never
+one module whose forward takes noise *and* an image. So ``--network`` picks it, and a ``.py`` or
+``.onnx`` export of a GAN without ``--network`` is refused with one line saying to choose; the
+generator's file loads the ``"generator"`` state_dict of the run's checkpoint. A ``.json`` export
+without ``--network`` writes the whole project, as for any project.
 
 Exit status (DESIGN.md §7): 0 written, 1 when the network has error diagnostics (nothing is
 written for ``.py``/``.onnx``; a ``.json`` project file is written anyway, errors and all, since
@@ -16,6 +24,7 @@ from typing import Any
 from core.cli.common import UsageError, load_or_fail
 from core.compiler import CompileError
 from core.export import EXTENSIONS, ExportError, export_project
+from core.project import Project
 
 
 def add_parser(sub: Any) -> None:
@@ -26,6 +35,8 @@ def add_parser(sub: Any) -> None:
                                    ".json = a NetCanvas project file.")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="ends in " + ", ".join(EXTENSIONS))
+    p.add_argument("--network", choices=("generator", "discriminator"),
+                   help="a GAN project: export this network alone (required for .py and .onnx)")
     p.set_defaults(func=run)
 
 
@@ -35,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.output}: unknown export format — the file name must end in "
                          f"{', '.join(EXTENSIONS)}")
     project = load_or_fail(args.source)
+    project = _gan_network(project, args.source, args.network, target.suffix.lower())
     try:
         written = export_project(project, target)
     except CompileError as exc:
@@ -46,3 +58,18 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     print(f"wrote {written}")
     return 0
+
+
+def _gan_network(project: Project, source: str, network: str | None, ext: str) -> Project:
+    """The project to export: the one network ``--network`` names of a GAN, or ``project`` itself."""
+    from core.gan_graph import GanGraphError, is_gan_graph, network_project
+
+    if network is None:
+        if ext != ".json" and is_gan_graph(project.graph):
+            raise UsageError(f"{source} is a GAN (a generator and a discriminator): export one network with "
+                             f"--network generator or --network discriminator")
+        return project
+    try:
+        return network_project(project, network)
+    except GanGraphError as exc:
+        raise UsageError(f"{source}: --network applies to a GAN project, and this is not one: {exc}") from None

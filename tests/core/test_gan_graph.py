@@ -172,3 +172,15 @@ def test_save_grid_writes_the_png_atomically(tmp_path):
 
 def test_to_uint8_maps_tanh_range():
     assert to_uint8(torch.tensor([-1.0, 0.0, 1.0, 2.0])).tolist() == [0, 128, 255, 255]
+
+
+def test_network_project_holds_one_network_and_no_training():
+    from core.gan_graph import network_project
+    from core.project import Project
+
+    project = Project(_gan(), name="Toy GAN", training={"task": "gan"})
+    gen = network_project(project, "generator")
+    assert gen.name == "Toy GAN Generator" and gen.training == {}
+    assert set(gen.graph.nodes) == {"gen_in", "gen_fc", "gen_act", "gen_out"}
+    with pytest.raises(GanGraphError, match="generator or discriminator, got 'critic'"):
+        network_project(project, "critic")
