@@ -45,6 +45,7 @@ from gui.document import Document
 from gui.files import APP_NAME, OPENABLE_SUFFIXES, FileActions, Recovery, settings
 from gui.finetune_actions import attach as attach_weight_map
 from gui.finetune_actions import install_finetune
+from gui.gan_export import export_generator, sync_action
 from gui.gc_pause import hold_gc, release_gc
 from gui.panels import CodePanel, InspectorPanel, PalettePanel, ProblemsPanel, SummaryPanel
 from gui.panels.icons import app_icon, severity_icon
@@ -185,6 +186,8 @@ class MainWindow(QMainWindow):
         self.act_export_py = self._action("Export to &Python…", f.export_python, "Ctrl+E",
                                           "Write a standalone PyTorch module")
         self.act_export_onnx = self._action("Export to &ONNX…", f.export_onnx, None, "Write an ONNX model")
+        self.act_export_generator = self._action("Export &Generator…", lambda: export_generator(self), None,
+                                                 "Write a GAN's generator alone (.py or .onnx)")
         self.act_quit = self._action("&Quit", self.close, K.Quit)
 
         self.act_undo = self.undo_group.createUndoAction(self, "&Undo")
@@ -234,7 +237,8 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addActions([self.act_save, self.act_save_as, self.act_rename])
         m.addSeparator()
-        m.addActions([self.act_export_py, self.act_export_onnx])
+        m.addActions([self.act_export_py, self.act_export_onnx, self.act_export_generator])
+        m.aboutToShow.connect(lambda: sync_action(self, self.act_export_generator))  # offered for a GAN only
         m.addSeparator()
         m.addAction(self.act_quit)
         self.file_menu = m
