@@ -15,7 +15,10 @@ confused pairs and the confusion matrix (a wide one shows the classes with the m
 when weights were loaded); progress and notes go to stderr. A language model (training task
 ``language-model``) reports its loss per token, ``perplexity`` and ``token_accuracy``
 (:class:`~core.training.evaluate.TokenEvaluation`; it writes no ``evaluation.json``); a sequence
-classifier is evaluated like an image classifier.
+classifier is evaluated like an image classifier. A segmentation network (task ``segmentation``)
+is evaluated per pixel (:func:`~core.training.evaluate.evaluate_masks`): pixel accuracy, mean IoU
+and each class's IoU beside its precision and recall, and the confusion matrix of pixels; ``--json``
+adds ``pixel_accuracy``, ``miou`` and ``per_class[i].iou``.
 Exit status: 0 evaluated, 1 the network cannot be evaluated on that data (errors in the graph, an
 output that does not match the classes), 2 usage or unreadable input (one line), 130 Ctrl-C.
 """
@@ -70,7 +73,14 @@ def is_run_folder(path: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     from core.training.config import ConfigError
     from core.training.data import DatasetError, parse_spec
-    from core.training.evaluate import EvaluationError, evaluate, evaluate_tokens, open_eval_data, open_run_data
+    from core.training.evaluate import (
+        EvaluationError,
+        evaluate,
+        evaluate_masks,
+        evaluate_tokens,
+        open_eval_data,
+        open_run_data,
+    )
     from core.training.run_inputs import task_dataset
     from core.training.tasks import task_option
 
@@ -117,11 +127,15 @@ def run(args: argparse.Namespace) -> int:
         return exc.status
     split = args.split or ("val" if data.val_count else "train")
     bar = _Progress(enabled=not args.quiet and sys.stderr.isatty())
-    language_model = task_option(config.task).target == "next-token"
+    target = task_option(config.task).target
+    language_model = target == "next-token"
     try:
         if language_model:
             ev: Any = evaluate_tokens(model, data, split=split, device=config.device, batch_size=args.batch_size,
                                       progress=bar)
+        elif target == "mask":
+            ev = evaluate_masks(model, data, split=split, device=config.device, batch_size=args.batch_size,
+                                ignore_index=config.ignore_index, progress=bar)
         else:
             ev = evaluate(model, data, split=split, device=config.device, batch_size=args.batch_size,
                           progress=bar, input_shape=analysis.input_shape)
@@ -149,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             out["weights"] = weights.to_dict()
         print(json.dumps(out))
     else:
-        print(format_text(ev, source=args.source))
+        print(format_masks(ev, source=args.source) if ev.per_pixel else format_text(ev, source=args.source))
     return 0
 
 
@@ -243,6 +257,26 @@ def format_text(ev: Any, source: str = "") -> str:
         lines += [f"  {t:<{width}} → {p}: {n:,} ({n / max(1, _support(ev, t)):.0%} of {t})" for t, p, n in pairs]
     else:
         lines += ["", "no sample was misclassified"]
+    lines += ["", *_matrix(ev)]
+    return "\n".join(lines)
+
+
+def format_masks(ev: Any, source: str = "") -> str:
+    """A segmentation's text report: where, pixel accuracy and mean IoU, the per-class table with
+    IoU ("—" for a class absent from truth and prediction), the confusion matrix of pixels."""
+    where = f" — {ev.extra['run']}, epoch {ev.extra['epoch']} ({ev.extra['checkpoint']})" if "run" in ev.extra \
+        else (f" — {source}" if source else "")
+    split = "validation" if ev.split == "val" else "training"
+    pixels = sum(map(sum, ev.confusion))
+    acc = f"{ev.pixel_accuracy:.2%}" if ev.pixel_accuracy is not None else "—"
+    miou = f"{ev.miou:.3f}" if ev.miou is not None else "—"
+    lines = [f"{ev.dataset}, {split} split, {ev.count:,} images ({pixels:,} labelled pixels){where}",
+             f"pixel accuracy {acc}   mean IoU {miou}", ""]
+    width = max(5, *(len(c.name) for c in ev.per_class))
+    lines.append(f"{'class':<{width}}    IoU  precision  recall  pixels")
+    for c in ev.per_class:
+        iou = f"{c.iou:.3f}" if c.iou is not None else "—"
+        lines.append(f"{c.name:<{width}}  {iou:>5}  {c.precision:>9.1%}  {c.recall:>6.1%}  {c.support:>7,}")
     lines += ["", *_matrix(ev)]
     return "\n".join(lines)
 

@@ -34,6 +34,7 @@ from core.training.config import TrainConfig
 from core.training.data import DataSource, check_fit, check_pipeline
 from core.training.data.base import Augment, Normalizer
 from core.training.devices import resolve_device
+from core.training.engine_eval import evaluate_epoch, output_problem
 from core.training.events import BatchProgress, Callbacks, EpochMetrics, RunInfo, RunSummary
 from core.training.health import (
     TrainingFailure,
@@ -117,6 +118,9 @@ def modality(data: DataSource) -> str:
 def modality_problem(task: TaskOption, data: DataSource) -> str | None:
     """The sentence that refuses ``data`` for ``task`` when their samples differ (None when they fit)."""
     have = modality(data)
+    if have == task.modality and task.target == "mask" and getattr(data, "target", "class") != "mask":
+        return (f"The {task.name} task needs images with masks ({', '.join(task.datasets)}), and {data.name} "
+                "has one class per image: choose one of its datasets.")
     if have == task.modality:
         return None
     what = {"image": "images", "tokens": "token sequences"}
@@ -154,6 +158,7 @@ class Trainer:
         self.task = task_option(config.task)
         self.tokens = self.task.modality == "tokens"
         self.next_token = self.task.target == "next-token"  # a language model: a prediction per time step
+        self.masks = self.task.target == "mask"  # segmentation: a class per pixel, scored by mean IoU
         self.prober = Prober(sequence=self.tokens)
         self.history: list[EpochMetrics] = []
         self.mismatch: Any = None  # the data/graph Mismatch (with its fixes) when that is why the run failed
@@ -281,6 +286,7 @@ class Trainer:
         self.best_epoch: int | None = None
         self.best_acc: float | None = None
         self.best_loss: float | None = None
+        self.best_miou: float | None = None
         if self.resume_from is not None:
             self._load(self.resume_from)
         self.train_model: nn.Module = self.model
@@ -405,24 +411,17 @@ class Trainer:
                                   "Set the Input shape to the images' shape and check the layer sizes.") from None
         finally:
             self.model.train(was_training)
-        k = self.data.num_classes
-        if self.next_token:
-            t = int(self.data.sample_shape[0])
-            if tuple(out.shape[1:]) != (t, k):
-                size = "×".join(map(str, out.shape[1:])) if out.ndim > 1 else "1"
-                raise TrainingFailure(f"The network's output is {size} values per sequence but a language model needs "
-                                      f"T×V = {t}×{k} (a Linear applied per time step with out_features {k}).")
-            return
-        if out.ndim != 2 or out.shape[1] != k:
-            got = out.shape[1] if out.ndim == 2 else list(out.shape[1:])
-            sample = "sequence" if self.tokens else "image"
-            raise TrainingFailure(f"The network's output has {got} values per {sample} but the dataset "
-                                  f"{self.data.name} has {k} classes: set the last layer's "
-                                  f"out_features to {k}.")
+        problem = output_problem(out, self.data, self.task.target, self.tokens)
+        if problem is not None:
+            raise TrainingFailure(problem)
 
     def _probe_sample(self) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
         split = "val" if self.data.val_count else "train"
         images, labels = self.data.preview(self.cfg.probe_samples, split)
+        # segmentation: the same samples' true masks, shown under the predicted ones
+        self._probe_masks: torch.Tensor | None = None
+        if self.masks:  # a mask source (modality_problem checked its target) has preview_masks
+            self._probe_masks = getattr(self.data, "preview_masks")(self.cfg.probe_samples, split)  # noqa: B009
         return self._inputs(images), images, tuple(labels)
 
     # ---------------------------------------------------------------------------------------- loop
@@ -437,7 +436,7 @@ class Trainer:
             t0 = time.perf_counter()
             self._paused_s = 0.0
             train = self._train_epoch(epoch, epoch_times)
-            val = self._evaluate()
+            val = evaluate_epoch(self)
             seconds = time.perf_counter() - t0 - self._paused_s
             epoch_times.append(seconds)
             self.schedule.epoch_end(val["loss"])
@@ -449,6 +448,9 @@ class Trainer:
                     best = perplexity(self.best_loss) if self.best_loss is not None else math.inf
                     self._warn(f"Early stopping: validation perplexity has not improved for {cfg.early_stopping} "
                                f"epochs (best {best:.2f} at epoch {self.best_epoch}).")
+                elif self.masks and self.best_miou is not None:
+                    self._warn(f"Early stopping: validation mean IoU has not improved for {cfg.early_stopping} "
+                               f"epochs (best {self.best_miou:.3f} at epoch {self.best_epoch}).")
                 else:
                     self._warn(f"Early stopping: validation accuracy has not improved for {cfg.early_stopping} "
                                f"epochs (best {self.best_acc:.2%} at epoch {self.best_epoch}).")
@@ -499,6 +501,7 @@ class Trainer:
         correct = torch.zeros((), device=dev, dtype=torch.int64)
         seen = 0  # samples (images, sequences)
         scored = 0  # predictions: one per sample, or one per token for a language model
+        pixels = torch.zeros((), device=dev, dtype=torch.int64)  # segmentation: labelled pixels (on the device)
         reported, last_report, last_probe = 0, 0.0, 0.0
         probe_gap = cfg.probe_interval
         wait = 0.0
@@ -527,12 +530,19 @@ class Trainer:
             self.scaler.update()
             detached = loss.detach().float()
             step_losses[step] = detached
-            loss_sum += detached * y.numel()
-            correct += (task_logits(outputs, self.task.target).argmax(-1) == y).sum()
-            if self.nll is not None:
-                nll_sum += self.nll(task_logits(outputs, self.task.target), y)
             seen += int(y.shape[0])
-            scored += y.numel()
+            if self.masks:  # pixel accuracy and a loss weighted by the labelled pixels
+                labelled = y != cfg.ignore_index
+                count = labelled.sum()
+                loss_sum += detached * count
+                correct += ((task_logits(outputs, "mask").argmax(1) == y) & labelled).sum()
+                pixels += count
+            else:
+                loss_sum += detached * y.numel()
+                correct += (task_logits(outputs, self.task.target).argmax(-1) == y).sum()
+                if self.nll is not None:
+                    nll_sum += self.nll(task_logits(outputs, self.task.target), y)
+                scored += y.numel()
             now = time.perf_counter()
             if self._main and (now - last_report >= REPORT_INTERVAL_S or step == steps - 1):
                 losses = step_losses[reported:step + 1].tolist()
@@ -549,7 +559,9 @@ class Trainer:
                     global_step=(epoch - 1) * steps + step + 1, loss=losses[-1], losses=tuple(losses),
                     first_step=(epoch - 1) * steps + reported + 1, lr=lr, images_per_s=rate, eta_s=eta))
                 reported, last_report = step + 1, now
-                if self.cb.probe is not None and self.prober.nodes and now - last_probe >= probe_gap:
+                # segmentation probes with no node probed too: the mask overlays are live
+                if (self.cb.probe is not None and (self.prober.nodes or self.masks)
+                        and now - last_probe >= probe_gap):
                     self._probe(epoch, step + 1, (epoch - 1) * steps + step + 1)
                     last_probe = time.perf_counter()
                     # Probes take at most a tenth of the run: where steps are slower than the probe
@@ -557,7 +569,7 @@ class Trainer:
                     # An interval of 0 asks for every step, and gets it.
                     if cfg.probe_interval > 0:
                         probe_gap = max(cfg.probe_interval, 9 * (last_probe - now))
-        totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), torch.tensor(float(scored), device=dev),
+        totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), pixels.to(loss_sum.dtype) + float(scored),
                               torch.tensor(float(seen), device=dev), nll_sum])
         totals = ddp.all_reduce_sum(totals) if self.world > 1 else totals
         loss_total, correct_total, n, samples, nll_total = totals.tolist()
@@ -569,54 +581,6 @@ class Trainer:
                 "rate": samples / max(train_s, 1e-9), "wait": wait / max(train_s, 1e-9),
                 "nll": (nll_total if self.nll is not None else loss_total) / max(n, 1)}
 
-    def _evaluate(self) -> dict[str, Any]:
-        k = self.data.num_classes
-        if self.data.val_count == 0:
-            return {"loss": None, "acc": None, "top5": None, "confusion": ()}
-        dev = self.device
-        self.model.eval()
-        stream = self.data.batches("val", self.cfg.batch_size, dev, None, Augment(), self.rank, self.world)
-        loss_sum = torch.zeros((), device=dev)
-        nll_sum = torch.zeros((), device=dev)
-        correct = torch.zeros((), device=dev)
-        top5 = torch.zeros((), device=dev)
-        seen = torch.zeros((), device=dev)
-        # the confusion matrix is for class targets: a language model's V×V matrix (V = 5000 words)
-        # would be large and say little
-        confusion = torch.zeros(0 if self.next_token else k * k, device=dev, dtype=torch.int64)
-        with torch.no_grad():
-            for x, y in stream:
-                self._check_control()
-                with self._autocast():
-                    outputs = self.model(self._prepare(x))
-                    loss = self.single_loss(task_logits(outputs, self.task.target), y)
-                logits = task_logits(outputs, self.task.target).float()
-                pred = logits.argmax(-1)
-                loss_sum += loss.float() * y.numel()
-                correct += (pred == y).sum()
-                seen += y.numel()
-                if self.next_token:
-                    if self.nll is not None:
-                        nll_sum += self.nll(logits, y)
-                    continue
-                if k > 5:
-                    top5 += (logits.topk(5, dim=1).indices == y[:, None]).any(1).sum()
-                confusion += torch.bincount(y * k + pred, minlength=k * k)
-        self.model.train()
-        totals = torch.stack([loss_sum, correct, top5, seen, nll_sum])
-        if self.world > 1:
-            ddp.all_reduce_sum(totals)
-            if not self.next_token:
-                ddp.all_reduce_sum(confusion)
-        loss_total, correct_total, top5_total, n, nll_total = totals.tolist()
-        n = max(n, 1)
-        if self.next_token:
-            return {"loss": loss_total / n, "acc": correct_total / n, "top5": None, "confusion": (),
-                    "nll": (nll_total if self.nll is not None else loss_total) / n}
-        matrix = confusion.view(k, k).tolist()
-        return {"loss": loss_total / n, "acc": correct_total / n, "top5": top5_total / n if k > 5 else None,
-                "confusion": tuple(tuple(row) for row in matrix)}
-
     def _eta(self, epoch: int, epoch_times: list[float], step_s: float) -> float:
         remaining = self.cfg.epochs - epoch
         per_epoch = sum(epoch_times) / len(epoch_times) if epoch_times else step_s * self.steps * 1.1
@@ -626,20 +590,26 @@ class Trainer:
                  epoch_times: list[float]) -> EpochMetrics:
         acc = val["acc"] if val["acc"] is not None else train["acc"]
         loss = val["loss"] if val["loss"] is not None else train["loss"]
+        miou = val.get("miou")
         if self.next_token:  # a language model's best epoch is its lowest validation perplexity
             loss = val["nll"] if val["loss"] is not None else train["nll"]
             best = self.best_loss is None or loss < self.best_loss
+        elif self.masks and miou is not None:  # segmentation: the highest mean IoU (then the lowest loss)
+            best = (self.best_miou is None or miou > self.best_miou
+                    or (miou == self.best_miou and self.best_loss is not None and loss < self.best_loss))
         else:
             best = (self.best_acc is None or acc > self.best_acc
                     or (acc == self.best_acc and self.best_loss is not None and loss < self.best_loss))
         if best:
-            self.best_epoch, self.best_acc, self.best_loss = epoch, acc, loss
+            self.best_epoch, self.best_acc, self.best_loss, self.best_miou = epoch, acc, loss, miou
         eta = (self.cfg.epochs - epoch) * sum(epoch_times) / len(epoch_times)
         lm: dict[str, Any] = {}
         if self.next_token:
             lm = {"train_perplexity": perplexity(train["nll"]),
                   "val_perplexity": perplexity(val["nll"]) if val["loss"] is not None else None,
                   "generated": self._generate(epoch)}
+        elif self.masks:
+            lm = {"val_miou": miou, "val_pixel_acc": val["pixel_acc"], "val_iou": val["iou"]}
         return EpochMetrics(epoch=epoch, epochs=self.cfg.epochs, train_loss=train["loss"], train_acc=train["acc"],
                             val_loss=val["loss"], val_acc=val["acc"], val_top5=val["top5"], lr=self.schedule.lr,
                             images_per_s=train["rate"], seconds=seconds, eta_s=eta, data_wait=train["wait"],
@@ -683,7 +653,7 @@ class Trainer:
     def _probe(self, epoch: int, step: int, global_step: int) -> None:
         if not self.tokens:
             data = self.prober.capture(self.model, self._probe_x, self._probe_images, self._probe_labels,
-                                       epoch, step, global_step)
+                                       epoch, step, global_step, target=self.task.target, masks=self._probe_masks)
         else:
             data = self.prober.capture(self.model, self._probe_x, self._probe_images, self._probe_labels,
                                        epoch, step, global_step, target=self.task.target, loss=self.loss_fn,
@@ -713,7 +683,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": rng_state(self.gen), "config": self.cfg.to_dict(),
             "history": [h.to_dict() for h in self.history],
-            "best": {"epoch": self.best_epoch, "acc": self.best_acc, "loss": self.best_loss},
+            "best": {"epoch": self.best_epoch, "acc": self.best_acc, "loss": self.best_loss, "miou": self.best_miou},
         }
 
     def _load(self, path: Path) -> None:
@@ -740,6 +710,7 @@ class Trainer:
         self.history = [_metrics_from_dict(d) for d in ckpt["history"]]
         best = ckpt["best"]
         self.best_epoch, self.best_acc, self.best_loss = best["epoch"], best["acc"], best["loss"]
+        self.best_miou = best.get("miou")  # absent from checkpoints written before segmentation
         self.start_epoch = int(ckpt["epoch"]) + 1
 
     # ------------------------------------------------------------------------------------- helpers
@@ -751,7 +722,7 @@ class Trainer:
                           last=self.history[-1] if self.history else None,
                           run_dir=str(self.run_dir) if self.run_dir else None, seconds=seconds, message=message,
                           best_val_perplexity=perplexity(best_loss) if self.next_token and best_loss is not None
-                          else None)
+                          else None, best_val_miou=getattr(self, "best_miou", None))
 
     def _estimate(self) -> Any:
         if self.analysis is None or not hasattr(self.analysis, "memory"):
@@ -790,4 +761,5 @@ def perplexity(loss: float) -> float:
 def _metrics_from_dict(d: dict[str, Any]) -> EpochMetrics:
     fields = dict(d)
     fields["confusion"] = tuple(tuple(row) for row in fields.get("confusion", ()))
+    fields["val_iou"] = tuple(fields.get("val_iou", ()))
     return EpochMetrics(**fields)

@@ -16,7 +16,10 @@ with no samples has recall 0 and support 0.
 
 A language model has no classes to tabulate: :func:`evaluate_tokens` measures its loss per token,
 perplexity (exp of that loss) and next-token accuracy (:class:`TokenEvaluation`). A sequence
-classifier is evaluated like an image classifier.
+classifier is evaluated like an image classifier. A segmentation network (task target ``mask``) is
+evaluated per pixel by :func:`evaluate_masks`: the same :class:`Evaluation`, whose confusion matrix
+counts labelled pixels (the ignore index left out), plus ``pixel_accuracy``, ``miou`` and each
+class's ``iou`` (:mod:`core.training.pixel_metrics`); it has no per-sample lists.
 
 This module imports torch only inside the functions that run a model, so the editor can read an
 ``evaluation.json`` (and the CLI build its parser) without paying for the torch import.
@@ -34,6 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from core.training.pixel_metrics import pixel_confusion, pixel_scores
 
 if TYPE_CHECKING:
     import torch
@@ -62,11 +67,15 @@ class ClassStats:
     precision: float
     recall: float
     f1: float
-    support: int  # samples whose true class this is
+    support: int  # samples (segmentation: labelled pixels) whose true class this is
+    iou: float | None = None  # segmentation: intersection over union (None: absent from truth and prediction)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"class": self.name, "precision": self.precision, "recall": self.recall, "f1": self.f1,
-                "support": self.support}
+    def to_dict(self, per_pixel: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {"class": self.name, "precision": self.precision, "recall": self.recall, "f1": self.f1,
+                             "support": self.support}
+        if per_pixel:
+            d["iou"] = self.iou
+        return d
 
 
 @dataclass
@@ -90,11 +99,16 @@ class Evaluation:
     indices: list[int] | None = None
     dataset: str = ""  # the data source's name, e.g. "shapes" or "folder:…"
     extra: dict[str, Any] = field(default_factory=dict)  # where the model came from (run, epoch, weights)
+    # Segmentation (per_pixel): the confusion counts pixels; images evaluated, pixel accuracy, mean IoU.
+    per_pixel: bool = False
+    images: int = 0
+    pixel_accuracy: float | None = None
+    miou: float | None = None
 
     @property
     def count(self) -> int:
-        """Samples evaluated."""
-        return len(self.truth)
+        """Samples (images) evaluated."""
+        return self.images if self.per_pixel else len(self.truth)
 
     @property
     def macro_f1(self) -> float:
@@ -120,21 +134,24 @@ class Evaluation:
     def to_dict(self) -> dict[str, Any]:
         """``main.py evaluate --json``'s object (DESIGN.md §7) with ``most_confused``, ``split``,
         ``dataset`` and ``count`` added; the per-sample lists are left out (see :meth:`save`)."""
+        pixels = {"pixel_accuracy": self.pixel_accuracy, "miou": self.miou,
+                  "pixels": int(sum(map(sum, self.confusion)))} if self.per_pixel else {}
         return {
-            "accuracy": self.accuracy, "top5": self.top5, "classes": list(self.classes),
-            "per_class": [c.to_dict() for c in self.per_class],
+            "accuracy": self.accuracy, "top5": self.top5, **pixels, "classes": list(self.classes),
+            "per_class": [c.to_dict(self.per_pixel) for c in self.per_class],
             "confusion": [list(row) for row in self.confusion],
             "most_confused": [{"true": t, "predicted": p, "count": n} for t, p, n in self.most_confused()],
             "split": self.split, "dataset": self.dataset, "count": self.count, **self.extra,
         }
 
     def to_csv(self) -> str:
-        """The per-class table as CSV (``class,precision,recall,f1,support``)."""
+        """The per-class table as CSV (``class,precision,recall,f1,support``, then ``iou`` for segmentation)."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["class", "precision", "recall", "f1", "support"])
+        writer.writerow(["class", "precision", "recall", "f1", "support", *(["iou"] if self.per_pixel else [])])
         for c in self.per_class:
-            writer.writerow([c.name, f"{c.precision:.6g}", f"{c.recall:.6g}", f"{c.f1:.6g}", c.support])
+            iou = ([f"{c.iou:.6g}" if c.iou is not None else ""] if self.per_pixel else [])
+            writer.writerow([c.name, f"{c.precision:.6g}", f"{c.recall:.6g}", f"{c.f1:.6g}", c.support, *iou])
         return buf.getvalue()
 
     def save(self, path: str | Path) -> None:
@@ -188,26 +205,34 @@ class Evaluation:
             raise EvaluationError("samples: truth, predicted, confidence and indices must have one entry per sample")
         if any(not 0 <= v < k for v in (*truth, *predicted)):
             raise EvaluationError(f"samples: class numbers must be 0 to {k - 1}")
+        per_pixel = "miou" in data  # a segmentation's: its scores come from the confusion again
         ev = from_confusion(np.asarray(confusion, dtype=np.int64).reshape(k, k), classes, top5=None,
-                            split=str(data.get("split", "val")), dataset=str(data.get("dataset", "")))
+                            split=str(data.get("split", "val")), dataset=str(data.get("dataset", "")),
+                            per_pixel=per_pixel)
+        if per_pixel:
+            images = data.get("count", 0)
+            if not _is_int(images) or images < 0:
+                raise EvaluationError("count: expected the number of images evaluated")
+            ev.images = int(images)
         top5 = data.get("top5")
         if top5 is not None and not isinstance(top5, int | float):
             raise EvaluationError("top5: expected a number or null")
         ev.top5 = float(top5) if top5 is not None else None
         ev.predicted, ev.truth, ev.confidence, ev.indices = predicted, truth, confidence, indices
         known = {"accuracy", "top5", "classes", "per_class", "confusion", "most_confused", "split", "dataset",
-                 "count", "samples"}
+                 "count", "samples", "miou", "pixel_accuracy", "pixels"}
         ev.extra = {key: value for key, value in data.items() if key not in known}
         return ev
 
 
 def from_confusion(confusion: np.ndarray, classes: Sequence[str], *, top5: float | None, split: str = "val",
-                   dataset: str = "") -> Evaluation:
+                   dataset: str = "", per_pixel: bool = False) -> Evaluation:
     """Accuracy and the per-class table from a confusion matrix (rows = true class), with numpy.
 
     precision_i = C[i,i] / Σ_t C[t,i] (0 when class i is never predicted), recall_i = C[i,i] /
     Σ_p C[i,p] (0 without samples), F1 = 2PR / (P + R) (0 when both are 0). The per-sample lists
-    are left empty (:func:`evaluate` fills them).
+    are left empty (:func:`evaluate` fills them). ``per_pixel``: a segmentation's matrix of pixels,
+    whose IoU per class, mean IoU and pixel accuracy are filled in too.
     """
     c = np.asarray(confusion, dtype=np.int64)
     diag = np.diag(c).astype(np.float64)
@@ -219,11 +244,15 @@ def from_confusion(confusion: np.ndarray, classes: Sequence[str], *, top5: float
     both = precision + recall
     f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(diag), where=both > 0)
     total = int(c.sum())
-    rows = [ClassStats(str(name), float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
+    scores = pixel_scores(c) if per_pixel else None
+    rows = [ClassStats(str(name), float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]),
+                       scores.iou[i] if scores is not None else None)
             for i, name in enumerate(classes)]
     return Evaluation(classes=[str(n) for n in classes], accuracy=float(diag.sum() / total) if total else 0.0,
                       top5=top5, per_class=rows, confusion=c.tolist(), predicted=[], truth=[], confidence=[],
-                      split=split, dataset=dataset)
+                      split=split, dataset=dataset, per_pixel=per_pixel,
+                      pixel_accuracy=scores.pixel_accuracy if scores is not None else None,
+                      miou=scores.miou if scores is not None else None)
 
 
 @dataclass
@@ -365,6 +394,55 @@ def evaluate(model: nn.Module, data: DataSource, *, split: str = "val", device: 
     ev.confidence = torch.cat(confidence).cpu().tolist()
     where = torch.cat([i.cpu() for i in indices]).tolist()
     ev.indices = None if where == list(range(len(where))) else where
+    return ev
+
+
+def evaluate_masks(model: nn.Module, data: DataSource, *, split: str = "val", device: str = "cpu",
+                   batch_size: int = 64, ignore_index: int | None = None,
+                   progress: Callable[[int, int], None] | None = None,
+                   cancel: Callable[[], bool] | None = None) -> Evaluation:
+    """Run a segmentation network over ``data``'s ``split`` (images with masks) in eval mode and
+    count its labelled pixels in a K×K confusion matrix: the per-pixel :class:`Evaluation`
+    (precision/recall/F1 per class, IoU per class, mean IoU, pixel accuracy). Pixels equal to
+    ``ignore_index`` (default: the data's, else 255) count nowhere. ``progress``/``cancel`` as in
+    :func:`evaluate`. Raises :class:`EvaluationError` for an empty split or an output that is not
+    classes×H×W at the masks' size."""
+    import torch
+
+    from core.training.data.base import Augment
+    from core.training.optim import task_logits
+
+    dev, total = _split_and_device(data, split, device, batch_size, "images")
+    k = data.num_classes
+    ignore = int(ignore_index if ignore_index is not None else getattr(data, "ignore_index", 255))
+    confusion = torch.zeros(k * k, dtype=torch.int64, device=dev)
+    was_training = model.training
+    model.to(dev).eval()
+    done = 0
+    try:
+        with torch.inference_mode():
+            for x, y in data.batches(split, batch_size, dev, None, Augment()):
+                if cancel is not None and cancel():
+                    raise EvaluationCancelled("evaluation cancelled")
+                try:
+                    logits = task_logits(model(x), "mask")
+                except (RuntimeError, ValueError, TypeError) as exc:
+                    shape = "×".join(map(str, data.sample_shape))
+                    raise EvaluationError(f"the network cannot take the dataset's {shape} images "
+                                          f"({_first_line(exc)})") from None
+                want = (k, *y.shape[1:])
+                if tuple(logits.shape[1:]) != want:
+                    raise EvaluationError(f"the network's output is {'×'.join(map(str, logits.shape[1:]))} per "
+                                          f"image but the masks need classes×H×W = {'×'.join(map(str, want))}")
+                confusion += pixel_confusion(y.to(dev), logits.argmax(1), k, ignore)
+                done += int(y.shape[0])
+                if progress is not None:
+                    progress(done, total)
+    finally:
+        model.train(was_training)
+    ev = from_confusion(confusion.view(k, k).cpu().numpy(), list(data.classes), top5=None, split=split,
+                        dataset=data.name, per_pixel=True)
+    ev.images = done
     return ev
 
 
@@ -513,14 +591,20 @@ def evaluate_run(run_dir: str | Path, *, model: nn.Module | None = None, data: D
     the last checkpoint holds). ``device`` defaults to the run's. Raises :class:`EvaluationError`.
     """
     from core.analysis import analyze
+    from core.training.tasks import task_option
 
     project, config, loaded, ckpt = load_run_model(run_dir, checkpoint)
     shape = analyze(project.graph).input_shape
     if data is None:
         data = open_run_data(run_dir, config, shape)
     split = "val" if data.val_count else "train"
-    ev = evaluate(model if model is not None else loaded, data, split=split, device=device or config.device,
-                  batch_size=max(config.batch_size, 256), progress=progress, cancel=cancel, input_shape=shape)
+    net = model if model is not None else loaded
+    if task_option(config.task).target == "mask":  # per pixel: masks of H×W, batches the size training used
+        ev = evaluate_masks(net, data, split=split, device=device or config.device, batch_size=config.batch_size,
+                            ignore_index=config.ignore_index, progress=progress, cancel=cancel)
+    else:
+        ev = evaluate(net, data, split=split, device=device or config.device, batch_size=max(config.batch_size, 256),
+                      progress=progress, cancel=cancel, input_shape=shape)
     ev.extra = {"run": str(Path(run_dir)), "epoch": int(ckpt.get("epoch", 0)), "checkpoint": checkpoint}
     if save:
         try:
@@ -639,6 +723,6 @@ def _list_of(data: dict[str, Any], key: str, kind: type, prefix: str = "") -> li
 
 __all__ = [
     "EVALUATION_FILE", "ClassStats", "Evaluation", "EvaluationCancelled", "EvaluationError", "TokenEvaluation",
-    "evaluate", "evaluate_run", "evaluate_tokens", "from_confusion", "load_run_evaluation", "load_run_model",
-    "open_eval_data", "open_run_data", "sample_images",
+    "evaluate", "evaluate_masks", "evaluate_run", "evaluate_tokens", "from_confusion", "load_run_evaluation",
+    "load_run_model", "open_eval_data", "open_run_data", "sample_images",
 ]

@@ -16,7 +16,9 @@ from torch import nn
 
 from core.training.config import TrainConfig
 from core.training.health import TrainingFailure
-from core.training.options import LOSSES, OPTIMIZERS, SCHEDULES
+from core.training.options import LOSSES, OPTIMIZERS, SCHEDULES, pixel_cross_entropy
+
+PIXEL_LOSSES = ("cross_entropy", "dice", "ce_dice")  # the losses that know an ignore index
 
 
 def owner(name: str, node_ids: Collection[str]) -> str | None:
@@ -141,11 +143,23 @@ def build_loss(cfg: TrainConfig, num_classes: int, target: str = "class") -> tup
 
     ``target`` is the task's (:class:`core.training.tasks.TaskOption`): ``"class"`` takes (B, K)
     logits (a larger output is flattened) and (B,) labels; ``"next-token"`` takes (B, T, V) logits
-    and (B, T) next tokens and averages the loss over all B·T tokens (label smoothing as set)."""
+    and (B, T) next tokens and averages the loss over all B·T tokens (label smoothing as set);
+    ``"mask"`` takes (B, K, H, W) logits and (B, H, W) masks, and its losses leave the pixels equal
+    to ``cfg.ignore_index`` out (cross-entropy, Dice, or both: the one-hot losses are refused)."""
     loss_fn = LOSSES[cfg.loss].fn
     per_token = target == "next-token"
+    per_pixel = target == "mask"
+    if per_pixel:
+        if cfg.loss not in PIXEL_LOSSES:
+            raise TrainingFailure(f"The segmentation task trains with {', '.join(PIXEL_LOSSES)} (they leave the "
+                                  f"ignore-index pixels out); the {cfg.loss} loss compares one-hot labels: choose "
+                                  "one of those.")
+        if cfg.loss == "cross_entropy":  # torch's, told the ignore index
+            loss_fn = pixel_cross_entropy
 
     def single(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if per_pixel:
+            return loss_fn(logits, y, num_classes, cfg)
         if per_token:
             return loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), num_classes, cfg)
         if logits.ndim > 2:
@@ -193,7 +207,8 @@ def main_output(outputs: Any) -> torch.Tensor:
 
 def task_logits(outputs: Any, target: str) -> torch.Tensor:
     """The predictions the task scores: :func:`main_output` for class targets, the first output as
-    it is — (B, T, V), one prediction per time step — for next-token targets."""
-    if target != "next-token":
+    it is — (B, T, V), one prediction per time step — for next-token targets, and (B, K, H, W), a
+    class score per pixel, for mask targets."""
+    if target not in ("next-token", "mask"):
         return main_output(outputs)
     return outputs[0] if isinstance(outputs, tuple | list) else outputs

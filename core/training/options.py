@@ -345,6 +345,47 @@ def _on_one_hot(name: str) -> Callable[[torch.Tensor, torch.Tensor, int, TrainCo
     return loss
 
 
+def pixel_cross_entropy(logits: torch.Tensor, y: torch.Tensor, classes: int, cfg: TrainConfig) -> torch.Tensor:
+    """Cross-entropy per pixel of (B, K, H, W) logits against (B, H, W) masks, averaged over the
+    labelled pixels: those equal to ``cfg.ignore_index`` count nowhere (label smoothing as set).
+    The sum over the count rather than torch's mean, so a batch without a labelled pixel is 0, not NaN."""
+    import torch.nn.functional as F
+
+    total = F.cross_entropy(logits, y, ignore_index=cfg.ignore_index, label_smoothing=cfg.label_smoothing,
+                            reduction="sum")
+    return total / (y != cfg.ignore_index).sum().clamp(min=1)
+
+
+def _soft_dice(logits: torch.Tensor, y: torch.Tensor, classes: int, cfg: TrainConfig) -> torch.Tensor:
+    """1 − the mean over the K classes of the soft Dice coefficient (2·Σ p·g + 1) / (Σ p + Σ g + 1),
+    p the softmax probability of the class and g its one-hot truth, summed over the batch (and the
+    pixels of (B, K, H, W) logits, where pixels equal to ``cfg.ignore_index`` count nowhere). The +1
+    keeps a class absent from truth and prediction at Dice ≈ 1 instead of 0/0."""
+    import torch
+
+    probs = torch.softmax(logits.float(), dim=1)
+    if logits.ndim > 2:
+        valid = (y != cfg.ignore_index).unsqueeze(1).to(probs.dtype)
+        target = torch.where(y == cfg.ignore_index, torch.zeros_like(y), y)
+    else:
+        valid, target = torch.ones_like(probs[:, :1]), y
+    truth = torch.zeros_like(probs).scatter_(1, target.unsqueeze(1), 1.0) * valid
+    probs = probs * valid
+    dims = [0, *range(2, probs.ndim)]
+    inter = (probs * truth).sum(dims)
+    dice = (2 * inter + 1) / (probs.sum(dims) + truth.sum(dims) + 1)
+    return 1 - dice.mean()
+
+
+def _ce_dice(logits: torch.Tensor, y: torch.Tensor, classes: int, cfg: TrainConfig) -> torch.Tensor:
+    """Cross-entropy (per pixel, ignoring ``cfg.ignore_index``, for (B, K, H, W) logits) plus soft Dice."""
+    import torch.nn.functional as F
+
+    ce = (pixel_cross_entropy(logits, y, classes, cfg) if logits.ndim > 2
+          else F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing))
+    return ce + _soft_dice(logits, y, classes, cfg)
+
+
 @dataclass(frozen=True)
 class LossOption:
     """A loss between a (B, K) output and class labels: ``fn(logits, labels, classes, config)``."""
@@ -365,6 +406,10 @@ _LOSSES = (
     LossOption("l1", "L1", "mean absolute error against the one-hot label", (), _on_one_hot("l1_loss")),
     LossOption("huber", "Huber", "Huber loss against the one-hot label (L2 near 0, L1 beyond 1)", (),
                _on_one_hot("huber_loss")),
+    LossOption("dice", "Dice", "1 − mean soft Dice over the classes (softmax; segmentation: ignore-index pixels "
+               "left out)", (), _soft_dice),
+    LossOption("ce_dice", "Cross-entropy + Dice", "cross-entropy plus soft Dice (segmentation: both leave out "
+               "ignore-index pixels)", (LABEL_SMOOTHING,), _ce_dice),
 )
 
 

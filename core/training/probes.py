@@ -60,8 +60,14 @@ class Prober:
     def capture(self, model: nn.Module, x: torch.Tensor, images: torch.Tensor, labels: tuple[int, ...],
                 epoch: int, step: int, global_step: int, *, target: str = "class",
                 loss: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
-                y: torch.Tensor | None = None, tokens: tuple[tuple[str, ...], ...] = ()) -> ProbeData:
+                y: torch.Tensor | None = None, tokens: tuple[tuple[str, ...], ...] = (),
+                masks: torch.Tensor | None = None) -> ProbeData:
         """One probe pass of ``x`` (already normalised, on the model's device) through ``model``.
+
+        Segmentation probes (``target == "mask"``): ``masks`` are the sample's true masks (uint8
+        (samples, H, W)), passed on as ``masks_true``; ``masks_pred`` is the argmax over the classes
+        of the first output, (B, K, H, W), as uint8, and ``probabilities`` are each class's mean
+        probability over the pixels (the share of the image the network gives it).
 
         Sequence probes: ``target`` is the task's (``"next-token"``: the probabilities are the last
         position's), ``loss(outputs, y)`` with the probe sample's targets ``y`` gives the time-step
@@ -85,8 +91,14 @@ class Prober:
                     out = _Recorder(model, other_ids, raw).run(x)
                 else:
                     out = model(x)
-                logits = main_output(out) if target != "next-token" else _first(out)[:, -1]
-                probs = torch.softmax(logits.float(), dim=1).cpu()
+                masks_pred = None
+                if target == "mask":
+                    scores = torch.softmax(_first(out).float(), dim=1)
+                    masks_pred = scores.argmax(1).to(torch.uint8).cpu()
+                    probs = scores.mean(dim=(2, 3)).cpu()
+                else:
+                    logits = main_output(out) if target != "next-token" else _first(out)[:, -1]
+                    probs = torch.softmax(logits.float(), dim=1).cpu()
         finally:
             for h in handles:
                 h.remove()
@@ -112,7 +124,8 @@ class Prober:
             activations[nid] = self._downsample(t).cpu()
         return ProbeData(epoch=epoch, step=step, global_step=global_step, images=images, labels=labels,
                          probabilities=probs, activations=activations, channels=channels, stats=stats,
-                         tokens=tokens, attention=attention, time_grad_norms=time_grads)
+                         tokens=tokens, attention=attention, time_grad_norms=time_grads,
+                         masks_true=masks.to(torch.uint8).cpu() if masks is not None else None, masks_pred=masks_pred)
 
     def _downsample(self, t: torch.Tensor) -> torch.Tensor:
         if t.ndim >= 3:
