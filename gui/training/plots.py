@@ -1,4 +1,5 @@
-"""Live training curves (pyqtgraph): loss, accuracy (perplexity for language models) and learning rate.
+"""Live training curves (pyqtgraph): loss, accuracy (perplexity for language models, mean IoU for
+segmentation, D(x) and D(G(z)) for GANs: :data:`METRICS`) and learning rate.
 
 Built to stay smooth at 100,000+ points: each series lives in a preallocated numpy buffer that
 doubles when full (:class:`Series`), each curve is ONE ``PlotDataItem`` whose data is replaced in
@@ -21,6 +22,7 @@ import html
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +49,33 @@ from gui.theme import Theme, current_theme
 _BLOCK = 256
 LR_INTERVAL_S = 1.0
 OVERLAY_COLOURS = ("#8a5bd6", "#0f9a8f", "#c8416a", "#7b8a3a", "#e0892b", "#5b6b7f")
+
+
+@dataclass(frozen=True)
+class MetricPlot:
+    """What the second plot shows: its title and axis, the EpochMetrics fields (and metrics.csv columns)
+    of its two curves with their legend names, the scale, where the first curve's points sit (training
+    averages mid-epoch, ``-0.5``; validation at the epoch's end, ``0``) and the fixed y range (None: auto)."""
+
+    title: str
+    y_label: str
+    first: str
+    second: str
+    names: tuple[str, str]
+    scale: float = 1.0
+    first_at: float = -0.5
+    y_range: tuple[float, float] | None = None
+
+
+METRICS = {
+    "accuracy": MetricPlot("Accuracy", "%", "train_acc", "val_acc", ("train", "validation"), 100.0, y_range=(0, 100)),
+    # language models: exp of the per-token loss, from the vocabulary's size down towards 1 (no fixed scale)
+    "perplexity": MetricPlot("Perplexity", "perplexity", "train_perplexity", "val_perplexity", ("train", "validation")),
+    "miou": MetricPlot("Mean IoU", "IoU", "val_pixel_acc", "val_miou", ("val pixel acc", "val mIoU"), first_at=0.0,
+                       y_range=(0, 1)),
+    # the discriminator's mean output on real images and on generated ones (training averages)
+    "gan": MetricPlot("D(x) and D(G(z))", "D output", "d_real", "d_fake", ("D(x)", "D(G(z))"), y_range=(0, 1)),
+}
 
 
 def short_label(name: str) -> str:
@@ -353,8 +382,9 @@ class MetricsPlots(QWidget):
         self.step_loss, self.smooth_loss = Series(), Series()
         self.epoch_loss, self.val_loss = Series(64), Series(64)
         self.train_acc, self.val_acc = Series(64), Series(64)
+        self.d_loss, self.g_loss = Series(64), Series(64)  # a GAN's two losses, per epoch
         self.lr = Series()
-        self.shows = "accuracy"  # or "perplexity" (language models): what train_acc/val_acc hold
+        self.shows = "accuracy"  # a key of METRICS: what train_acc/val_acc hold
         self.smoothing = 0.9
         self._smooth_last: float | None = None
         self._dirty = False
@@ -368,6 +398,10 @@ class MetricsPlots(QWidget):
         self.c_smooth = _curve(lp, t.accent, 2.0, "train (smoothed)")
         self.c_epoch = _curve(lp, t.text_dim, 1.5, "train (epoch mean)", symbol="o")
         self.c_val = _curve(lp, t.warning, 2.0, "validation", symbol="o")
+        self.c_d_loss = _curve(lp, t.error, 2.0, "D loss", symbol="o")
+        self.c_g_loss = _curve(lp, t.ok, 2.0, "G loss", symbol="o")
+        for curve in (self.c_d_loss, self.c_g_loss):  # on the plot (and in its legend) for GAN runs only
+            lp.removeItem(curve)
         self.loss_plot.hover_curves = [("train", self.c_step), ("smoothed", self.c_smooth),
                                        ("val", self.c_val)]
         ap = self.acc_plot.getPlotItem()
@@ -380,7 +414,8 @@ class MetricsPlots(QWidget):
         self.overlay_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
         self._pairs = [(self.c_step, self.step_loss), (self.c_smooth, self.smooth_loss),
                        (self.c_epoch, self.epoch_loss), (self.c_val, self.val_loss),
-                       (self.c_train_acc, self.train_acc), (self.c_val_acc, self.val_acc), (self.c_lr, self.lr)]
+                       (self.c_train_acc, self.train_acc), (self.c_val_acc, self.val_acc), (self.c_lr, self.lr),
+                       (self.c_d_loss, self.d_loss), (self.c_g_loss, self.g_loss)]
         self._shown: dict[int, int] = {}
         self._lr_range: float | None = None
         self._lr_shown_at = 0.0
@@ -442,7 +477,8 @@ class MetricsPlots(QWidget):
             plot.apply_theme(t)
         for curve, colour in ((self.c_step, _blend(t.accent, t.panel, 0.3)), (self.c_smooth, t.accent),
                               (self.c_epoch, t.text_dim), (self.c_val, t.warning), (self.c_train_acc, t.accent),
-                              (self.c_val_acc, t.warning), (self.c_lr, t.ok)):
+                              (self.c_val_acc, t.warning), (self.c_lr, t.ok), (self.c_d_loss, t.error),
+                              (self.c_g_loss, t.ok)):
             _recolour(curve, colour)
         self.status.setStyleSheet(f"color: {t.text_dim};")
 
@@ -480,7 +516,7 @@ class MetricsPlots(QWidget):
 
     def clear(self) -> None:
         for s in (self.step_loss, self.smooth_loss, self.epoch_loss, self.val_loss, self.train_acc, self.val_acc,
-                  self.lr):
+                  self.lr, self.d_loss, self.g_loss):
             s.clear()
         self._smooth_last = None
         for plot in (self.loss_plot, self.lr_plot):
@@ -505,27 +541,45 @@ class MetricsPlots(QWidget):
         self._dirty = True
 
     def set_metric(self, metric: str) -> None:
-        """What the second plot shows: ``"accuracy"`` (percent, 0–100) or ``"perplexity"`` (language
-        models: exp of the per-token loss, from the vocabulary's size down towards 1). Its points
-        go with it: a run of the other kind is not drawn on these axes."""
+        """What the second plot shows, a key of :data:`METRICS`: ``"accuracy"`` (percent, 0–100),
+        ``"perplexity"`` (language models), ``"miou"`` (segmentation: val mean IoU and pixel accuracy,
+        0–1) or ``"gan"`` (D(x) and D(G(z)), 0–1; the loss plot then adds D's and G's losses). Its
+        points go with it: a run of another kind is not drawn on these axes."""
         if metric == self.shows:
             return
         self.shows = metric
+        spec = METRICS[metric]
         plot = self.acc_plot
-        plot.title, plot.y_label = (("Perplexity", "perplexity") if metric == "perplexity"
-                                    else ("Accuracy", "%"))
+        plot.title, plot.y_label = spec.title, spec.y_label
         plot.apply_theme(self.theme)
-        self.train_acc.clear()
-        self.val_acc.clear()
+        legend = plot.getPlotItem().legend
+        for curve, name in zip((self.c_train_acc, self.c_val_acc), spec.names, strict=True):
+            if isinstance(legend, StripLegend) and legend.names.get(id(_entry(legend, curve))) != name:
+                legend.removeItem(curve)
+                legend.addItem(curve, name)
+        plot.hover_curves = [(name, curve) for name, curve in zip(spec.names, (self.c_train_acc, self.c_val_acc),
+                                                                  strict=True)]
+        lp = self.loss_plot.getPlotItem()
+        gan = metric == "gan"
+        for curve in (self.c_d_loss, self.c_g_loss):
+            if gan and curve not in lp.items:
+                lp.addItem(curve)
+            elif not gan and curve in lp.items:
+                lp.removeItem(curve)
+        self.loss_plot.hover_curves = [("train", self.c_step), ("smoothed", self.c_smooth), ("val", self.c_val),
+                                       *((("D", self.c_d_loss), ("G", self.c_g_loss)) if gan else ())]
+        for series in (self.train_acc, self.val_acc, self.d_loss, self.g_loss):
+            series.clear()
         self._fit_metric_range()
         self.refresh(force=True)
 
     def _fit_metric_range(self) -> None:
         item = self.acc_plot.getPlotItem()
-        if self.shows == "perplexity":
-            item.enableAutoRange(axis="y")  # no fixed scale: it starts near the vocabulary's size
+        bounds = METRICS[self.shows].y_range
+        if bounds is None:
+            item.enableAutoRange(axis="y")  # no fixed scale (perplexity starts near the vocabulary's size)
         else:
-            item.setYRange(0, 100, padding=0.02)
+            item.setYRange(*bounds, padding=0.02)
 
     def add_epoch(self, m: EpochMetrics) -> None:
         # Training figures are averages over the epoch's steps: drawn mid-epoch, where the per-step
@@ -533,17 +587,15 @@ class MetricsPlots(QWidget):
         self.epoch_loss.append(m.epoch - 0.5, m.train_loss)
         if m.val_loss is not None:
             self.val_loss.append(m.epoch, m.val_loss)
-        if self.shows == "perplexity":
-            train = getattr(m, "train_perplexity", None)
-            val = getattr(m, "val_perplexity", None)
-            if train is not None:
-                self.train_acc.append(m.epoch - 0.5, train)
-            if val is not None:
-                self.val_acc.append(m.epoch, val)
-        else:
-            self.train_acc.append(m.epoch - 0.5, 100 * m.train_acc)
-            if m.val_acc is not None:
-                self.val_acc.append(m.epoch, 100 * m.val_acc)
+        spec = METRICS[self.shows]
+        first, second = getattr(m, spec.first, None), getattr(m, spec.second, None)
+        if first is not None:
+            self.train_acc.append(m.epoch + spec.first_at, spec.scale * first)
+        if second is not None:
+            self.val_acc.append(m.epoch, spec.scale * second)
+        for series, value in ((self.d_loss, getattr(m, "d_loss", None)), (self.g_loss, getattr(m, "g_loss", None))):
+            if value is not None:
+                series.append(m.epoch - 0.5, value)
         self._dirty = True
 
     def load_history(self, rows: Sequence[Mapping[str, float | None]]) -> None:
@@ -555,21 +607,23 @@ class MetricsPlots(QWidget):
                 self.epoch_loss.append(e - 0.5, float(r["train_loss"]))  # type: ignore[arg-type]
             train, val, scale = self._metric_keys()
             if r.get(train) is not None:
-                self.train_acc.append(e - 0.5, scale * float(r[train]))  # type: ignore[arg-type]
+                self.train_acc.append(e + METRICS[self.shows].first_at, scale * float(r[train]))  # type: ignore[arg-type]
             if r.get("val_loss") is not None:
                 self.val_loss.append(e, float(r["val_loss"]))  # type: ignore[arg-type]
             if r.get(val) is not None:
                 self.val_acc.append(e, scale * float(r[val]))  # type: ignore[arg-type]
             if r.get("lr") is not None:
                 self.lr.append(e, float(r["lr"]))  # type: ignore[arg-type]
+            for series, key in ((self.d_loss, "d_loss"), (self.g_loss, "g_loss")):
+                if r.get(key) is not None:
+                    series.append(e - 0.5, float(r[key]))  # type: ignore[arg-type]
         self.refresh(force=True)
         self._fit_x_range()
 
     def _metric_keys(self) -> tuple[str, str, float]:
         """The metrics.csv columns of the second plot (train, validation) and their scale."""
-        if self.shows == "perplexity":
-            return "train_perplexity", "val_perplexity", 1.0
-        return "train_acc", "val_acc", 100.0
+        spec = METRICS[self.shows]
+        return spec.first, spec.second, spec.scale
 
     def set_overlays(self, runs: Mapping[str, Sequence[Mapping[str, float | None]]]) -> None:
         """Dashed validation (or train) curves of other runs (label → metrics rows), one colour per run.
@@ -643,7 +697,7 @@ class MetricsPlots(QWidget):
         if self.log_box.isChecked():
             item.enableAutoRange(axis="y")
             return
-        parts = [s.y for s in (self.step_loss, self.epoch_loss, self.val_loss) if s.n]
+        parts = [s.y for s in (self.step_loss, self.epoch_loss, self.val_loss, self.d_loss, self.g_loss) if s.n]
         parts += [curve.getOriginalDataset()[1] for plot, curve in self.overlay_items
                   if plot is item and curve.getOriginalDataset()[1] is not None]
         if not parts:
@@ -712,14 +766,15 @@ class MetricsPlots(QWidget):
             w.writerow(["series", "epoch", "value"])
             for name, s in (("train_loss_step", self.step_loss), ("train_loss_smoothed", self.smooth_loss),
                             ("lr", self.lr), ("train_loss", self.epoch_loss), ("val_loss", self.val_loss),
-                            *self._metric_series()):
+                            ("d_loss", self.d_loss), ("g_loss", self.g_loss), *self._metric_series()):
                 for x, y in zip(s.x.tolist(), s.y.tolist(), strict=True):
                     w.writerow([name, f"{x:.6g}", f"{y:.6g}"])
 
     def _metric_series(self) -> tuple[tuple[str, Series], tuple[str, Series]]:
-        if self.shows == "perplexity":
-            return ("train_perplexity", self.train_acc), ("val_perplexity", self.val_acc)
-        return ("train_acc_percent", self.train_acc), ("val_acc_percent", self.val_acc)
+        if self.shows == "accuracy":
+            return ("train_acc_percent", self.train_acc), ("val_acc_percent", self.val_acc)
+        spec = METRICS[self.shows]
+        return (spec.first, self.train_acc), (spec.second, self.val_acc)
 
     def _export_png_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export plots", "training-curves.png", "PNG image (*.png)")
@@ -732,4 +787,9 @@ class MetricsPlots(QWidget):
             self.export_csv(path)
 
 
-__all__ = ["MetricsPlots", "Series", "ema"]
+def _entry(legend: StripLegend, curve: pg.PlotDataItem) -> object:
+    """The legend's label of ``curve`` (None when it has no entry)."""
+    return next((label for sample, label in legend.items if sample.item is curve), None)
+
+
+__all__ = ["METRICS", "MetricPlot", "MetricsPlots", "Series", "ema"]

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from core.explain import GraphDiff, diff_configs, diff_graphs
 from core.layers import get_spec
 from core.training.runs import LABEL_FILE, RUNNING, RunFolder, RunFolderError, run_status
+from core.training.tasks import task_option
 from gui.theme import current_theme
 from gui.training.plots import OVERLAY_COLOURS, legend_above, short_label
 
@@ -95,12 +96,33 @@ class RunRecord:
         return min(values) if values else None  # type: ignore[type-var]
 
     @property
+    def task_target(self) -> str:
+        """What the run's task trains towards (``class``, ``mask``, ``gan`` …; ``""`` for an unknown task)."""
+        try:
+            return task_option(self.config.get("task")).target
+        except KeyError:
+            return ""
+
+    @property
+    def best_val_miou(self) -> float | None:
+        values = [r.get("val_miou") for r in self.metrics if r.get("val_miou") is not None]
+        return max(values) if values else None  # type: ignore[type-var]
+
+    @property
     def best_text(self) -> str:
         """The run's best validation figure as the list shows it: perplexity for a language model
-        (lower is better; its token accuracy says little), accuracy otherwise."""
+        (lower is better; its token accuracy says little), mean IoU for segmentation (its pixel
+        accuracy is mostly background), for a GAN the last epoch's G loss (it has no validation
+        figure, and no loss of a GAN is "best"), accuracy otherwise."""
         ppl = self.best_val_perplexity
         if ppl is not None:
             return f"ppl {ppl:.2f}"
+        miou = self.best_val_miou
+        if miou is not None:
+            return f"mIoU {miou:.2f}"
+        if self.task_target == "gan" or any("g_loss" in r for r in self.metrics):
+            last = next((r.get("g_loss") for r in reversed(self.metrics) if r.get("g_loss") is not None), None)
+            return "–" if last is None else f"G loss {last:.3f}"
         acc = self.best_val_acc
         return "–" if acc is None else f"{acc:.1%}"
 
