@@ -194,7 +194,9 @@ def constructor_args(node: PlannedNode, classes: LayerClasses | None = None) -> 
     cls = type(built)
     ref = _class_ref(cls, node, classes)
     sig = inspect.signature(cls)
-    given = node.build_params
+    # A parameter the build consumes itself (it picks the class) is no constructor argument.
+    given = {k: v for k, v in node.build_params.items()
+             if k not in node.spec.param_names or node.spec.param(k).constructor}
     unknown = [k for k in given if k not in sig.parameters]
     if unknown:
         raise ExportError(f"{node.id}: {node.type}'s parameter(s) {', '.join(unknown)} are not arguments of "

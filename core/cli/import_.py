@@ -34,10 +34,10 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("import", help="import a model (torchvision:NAME, FILE.onnx) as an editable project file",
                        description="Trace SOURCE with torch.fx and write it as a NetCanvas project: one node per "
                                    "layer (ids = module paths, so the weights' keys are kept), one group per "
-                                   "module. SOURCE: torchvision:NAME (any traceable classification model), "
-                                   "FILE.onnx (its weights go to FILE.pt beside the project), FILE.py (an nn.Module it "
-                                   "defines; an input its Embedding reads is token ids), template:NAME or a "
-                                   "project file.")
+                                   "module. SOURCE: torchvision:NAME (any traceable classification or segmentation "
+                                   "model), FILE.onnx (its weights go to FILE.pt beside the project), FILE.py (an "
+                                   "nn.Module it defines; an input its Embedding reads is token ids), template:NAME "
+                                   "or a project file.")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("-o", "--output", required=True, metavar="FILE.json", help="the project file to write")
     p.add_argument("--input-shape", metavar="C,H,W", action="append",

@@ -38,6 +38,7 @@ from core.importer.ops_vit import module_call
 from core.importer.trace import BATCH
 from core.importer.values import Multi, Outputs, Param, Ref, tensors_in
 from core.layers import get_spec
+from core.layers.spec import is_identifier_segment
 
 
 def _has_tensor(value: Any) -> bool:
@@ -262,7 +263,9 @@ class Converter:
                 node_id = self.fresh(name if name.isidentifier() else f"output_{i}")
             else:
                 node_id = self.fresh("output" if i == 0 else f"output_{name}" if name else f"output_{i}")
-            self.graph.add_node("Output", node_id)
+            # a dict's key names its Output (torchvision's segmentation models return {"out", "aux"})
+            named = keyed and is_identifier_segment(name)
+            self.graph.add_node("Output", node_id, {"name": name} if named else {})
             self.graph.add_edge(item.node, node_id, 0, item.port)
 
 

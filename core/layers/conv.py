@@ -5,6 +5,10 @@ Output size per axis (DESIGN.md §5, the d2l / CS231n formula with dilation):
 ``(n−1)·s − 2p + d·(k−1) + output_padding + 1``.
 Parameters: ``k·k·C_in/groups·C_out (+ C_out bias)``. MACs: weight elements × output positions
 (× input positions for the transposed convolution).
+
+ConvTranspose2d's ``weight_init`` picks the starting weight: torch's (``default``) or d2l's bilinear
+upsampling kernel (``bilinear``, FCN's upsampling layer), which builds
+:class:`core.layers.conv_modules.BilinearConvTranspose2d`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from core.layers.spec import (
 )
 
 _AXES = {1: "L", 2: "H×W", 3: "D×H×W"}
+WEIGHT_INITS = ("default", "bilinear")  # ConvTranspose2d's starting weights
 
 
 def conv_out_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> int:
@@ -129,6 +134,10 @@ def _conv_params(nd: int, transposed: bool) -> tuple[ParamSpec, ...]:
         ParamSpec("bias", Kind.BOOL, True, "Learn an additive bias per output channel "
                   "(usually off before BatchNorm)."),
     ]
+    if transposed:
+        ps.append(ParamSpec("weight_init", Kind.CHOICE, "default",
+                            "Starting weight: torch's random one, or bilinear upsampling (d2l's FCN; needs "
+                            "out_channels = in_channels).", choices=WEIGHT_INITS, constructor=False))
     if not transposed:
         ps.append(ParamSpec("padding_mode", Kind.CHOICE, "zeros", "How the border is padded.",
                             choices=("zeros", "reflect", "replicate", "circular")))
@@ -171,6 +180,42 @@ def _check_padding_mode(type_name: str, mode: str, spatial: Sequence[int], pad: 
     return
 
 
+def _check_bilinear(type_name: str, p: Params, c_in: int, c_out: int) -> None:
+    """Bilinear initialisation upsamples each channel onto itself (d2l's kernel is diagonal)."""
+    if p["weight_init"] != "bilinear":
+        return
+    if c_out != c_in:
+        raise LayerError(
+            f"{type_name}: bilinear weight_init upsamples each channel onto itself, so it needs out_channels "
+            f"= in_channels = {c_in}, but out_channels is {c_out} — use out_channels={c_in}",
+            set_param_fix("out_channels", c_in), param="weight_init")
+    if any(d != 1 for d in tup(p["dilation"], 2)):
+        raise LayerError(f"{type_name}: bilinear weight_init is an interpolation kernel of adjacent taps, so it "
+                         f"needs dilation 1 — use dilation 1", set_param_fix("dilation", 1), param="weight_init")
+
+
+def _build_transposed(p: Params) -> Any:
+    """``nn.ConvTranspose2d``, or its bilinear-initialised subclass for ``weight_init="bilinear"``."""
+    import torch.nn as nn
+
+    args: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items() if k != "weight_init"}
+    if p.get("weight_init", "default") == "bilinear":
+        from core.layers.conv_modules import BilinearConvTranspose2d
+
+        return BilinearConvTranspose2d(**args)
+    return nn.ConvTranspose2d(**args)
+
+
+def _transposed_from_module(m: Any) -> dict[str, Any]:
+    """The importer's reading of a transposed convolution: torch's attributes, and ``weight_init`` from
+    the class (an exported file's copy of :class:`~core.layers.conv_modules.BilinearConvTranspose2d`
+    says ``bilinear``; torch's own class has none, which is ``default``)."""
+    return {"out_channels": m.out_channels, "kernel_size": list(m.kernel_size), "stride": list(m.stride),
+            "padding": list(m.padding), "output_padding": list(m.output_padding), "dilation": list(m.dilation),
+            "groups": m.groups, "bias": m.bias is not None,
+            "weight_init": "bilinear" if getattr(m, "weight_init", None) == "bilinear" else "default"}
+
+
 def _make_conv(nd: int, transposed: bool) -> LayerSpec:
     type_name = f"ConvTranspose{nd}d" if transposed else f"Conv{nd}d"
 
@@ -197,6 +242,7 @@ def _make_conv(nd: int, transposed: bool) -> LayerSpec:
             if any(o <= 0 for o in out_sp):
                 raise LayerError(f"{type_name}: output size collapses to {fmt_shape(out_sp)} "
                                  f"— reduce padding", set_param_fix("padding", 0), param="padding")
+            _check_bilinear(type_name, p, c_in, c_out)
             weight = c_in * (c_out // g) * numel(k)
             macs = weight * numel(spatial)
         else:
@@ -232,6 +278,8 @@ def _make_conv(nd: int, transposed: bool) -> LayerSpec:
             parts.append(f"d{d[0]}" if len(set(d)) == 1 else "d" + "×".join(map(str, d)))
         if p["groups"] != 1:
             parts.append(f"g{p['groups']}")
+        if transposed and p["weight_init"] == "bilinear":
+            parts.append("bilinear")
         return " · ".join(parts)
 
     docs = {
@@ -242,7 +290,11 @@ def _make_conv(nd: int, transposed: bool) -> LayerSpec:
     }
     return LayerSpec(
         type=type_name, category=Category.CONV, doc=docs[(nd, transposed)],
-        params=_conv_params(nd, transposed), infer=infer, window=window, build=torch_builder(type_name), short=short,
+        params=_conv_params(nd, transposed), infer=infer, window=window,
+        build=_build_transposed if transposed else torch_builder(type_name), short=short,
+        # BilinearConvTranspose2d keeps torch's forward, so the importer takes it (and an exported file's
+        # copy) as a ConvTranspose2d; from_module reads its weight_init back
+        from_module=_transposed_from_module if transposed else None,
         id_stem="deconv" if transposed else "", feature_maps=True,
         fit_role=FitRole.HEAD, width_param="out_channels",  # a 1×1 conv head sets the classes too
     )
@@ -253,5 +305,5 @@ Conv2d = register(_make_conv(2, False))
 Conv3d = register(_make_conv(3, False))
 ConvTranspose2d = register(_make_conv(2, True))
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "conv_out_size", "expect_spatial", "insert_fix",
-           "keeping_padding", "transposed_out_size", "window_sizes", "without_padding_fix"]
+__all__ = ["WEIGHT_INITS", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "conv_out_size", "expect_spatial",
+           "insert_fix", "keeping_padding", "transposed_out_size", "window_sizes", "without_padding_fix"]

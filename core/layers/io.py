@@ -29,5 +29,10 @@ Input = register(LayerSpec(
 Output = register(LayerSpec(
     type="Output", category=Category.IO,
     doc="A network output. Several Outputs (auxiliary heads) make the model return a tuple.",
-    params=(), infer=_output_infer, fit_role=FitRole.OTHER,
+    # A name says what the output is (``out``/``aux``: the keys of the dict an imported torchvision
+    # segmentation model returns); the compiled model still returns its outputs in file order.
+    params=(ParamSpec("name", Kind.NAME, "", "What this output is called (a Python name, e.g. out or aux), "
+                      "or empty; the model returns its outputs in file order either way."),),
+    infer=_output_infer, fit_role=FitRole.OTHER,
+    short=lambda p: p["name"],
 ))

@@ -57,6 +57,7 @@ class Kind(StrEnum):
     INTS = "ints"  # an int, or a list of ``arity`` ints (kernel_size=3 or [3, 5])
     FLOATS = "floats"  # a float, or a list of ``arity`` floats (Upsample scale_factor)
     SHAPE = "shape"  # a list of positive ints of any length >= 1 (Input shape, LayerNorm)
+    NAME = "name"  # a Python identifier, or "" for none (an Output's name: a dict output's key)
 
 
 class Emit(StrEnum):
@@ -132,6 +133,9 @@ class ParamSpec:
     # An optional parameter whose unset value (``None``) means "the value of that other parameter":
     # torch's pooling ``stride=None`` is ``kernel_size``. The inspector shows the value in effect.
     default_from: str | None = None
+    # False: the declaration's ``build`` consumes the value itself (ConvTranspose2d's ``weight_init`` picks
+    # the class it builds), so it is no argument of the built class's constructor and export leaves it out.
+    constructor: bool = True
 
     # -- validation ------------------------------------------------------------------------
     def validate(self, value: Any) -> Any:
@@ -169,6 +173,11 @@ class ParamSpec:
                 # A list of identical values is still kept as the user wrote it.
                 return items
             return self._number(value, integer=integer)
+        if kind is Kind.NAME:
+            if isinstance(value, str) and (value == "" or is_identifier_segment(value)):
+                return value
+            raise ParamError(f"must be a Python identifier (letters, digits and _, not starting with a digit) "
+                             f"or empty, got {_show(value)}")
         if kind is Kind.SHAPE:
             if not isinstance(value, (list, tuple)) or not value:
                 raise ParamError(f"must be a non-empty list of positive integers, got {_show(value)}")

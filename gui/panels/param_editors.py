@@ -278,6 +278,30 @@ class ShapeEditor(ParamEditor):
         self.field.setModified(False)
 
 
+class NameEditor(ParamEditor):
+    """A name as text (an Output's ``out``); the declaration checks it is a Python identifier or empty."""
+
+    def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.field = QLineEdit()
+        self.field.setPlaceholderText("none")
+        self._layout.addWidget(self.field)
+        self.field.editingFinished.connect(self._finish)
+
+    def _finish(self) -> None:
+        if not self.field.isModified():
+            return
+        self.field.setModified(False)
+        self._submit(self.current())
+
+    def current(self) -> Any:
+        return self.field.text().strip()
+
+    def set_value(self, value: Any) -> None:
+        self.field.setText(value if isinstance(value, str) else "")
+        self.field.setModified(False)
+
+
 class OptionalEditor(ParamEditor):
     """An optional parameter: a "default" checkbox (value ``None``) beside the real editor."""
 
@@ -332,6 +356,7 @@ EDITORS: dict[Kind, Any] = {
     Kind.INTS: _ints_editor,
     Kind.FLOATS: _floats_editor,
     Kind.SHAPE: ShapeEditor,
+    Kind.NAME: NameEditor,
 }
 
 

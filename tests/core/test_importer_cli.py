@@ -29,7 +29,8 @@ def test_import_writes_a_project_and_prints_one_line(tmp_path: Path, capsys: pyt
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["torchvision:resnt18"], "torchvision:resnt18: torchvision has no classification model 'resnt18' — did you mean"),
+    (["torchvision:resnt18"],
+     "torchvision:resnt18: torchvision has no classification or segmentation model 'resnt18' — did you mean"),
     (["torchvision:swin_t", "--input-shape", "3,200,200"],
      "torchvision:swin_t: cannot import Swin's patch merging of a 25×25×192 map in module 'features.4'"),
     (["torchvision:resnet18", "--input-shape", "3,x"], "--input-shape '3,x': give positive sizes"),

@@ -47,6 +47,10 @@ CASES: dict[str, list[tuple[dict[str, Any], list[Shape]]]] = {
         ({"out_channels": 6, "kernel_size": [3, 2], "stride": [2, 3], "padding": [1, 0], "output_padding": [1, 2],
           "groups": 2, "bias": False}, [(4, 5, 3)]),
         ({"out_channels": 2, "kernel_size": 3, "dilation": 2, "output_padding": 1}, [(2, 3, 3)]),
+        # d2l's bilinear upsampling ×2 (its FCN uses kernel 64, stride 32), and a depthwise one of odd kernel
+        ({"out_channels": 4, "kernel_size": 4, "stride": 2, "padding": 1, "weight_init": "bilinear"}, [(4, 5, 5)]),
+        ({"out_channels": 6, "kernel_size": 3, "stride": 2, "groups": 6, "bias": False, "weight_init": "bilinear"},
+         [(6, 4, 4)]),
     ],
     "Conv3d": [
         ({}, [(3, 5, 6, 7)]),
@@ -376,6 +380,9 @@ REFUSED: list[tuple[str, dict[str, Any], list[Shape], str | None]] = [
     ("Conv2d", {"kernel_size": 5}, [(3, 4, 4)], None),
     ("Conv2d", {"kernel_size": 3, "padding": 4, "padding_mode": "reflect"}, [(3, 4, 4)], None),
     ("ConvTranspose2d", {"stride": 2, "output_padding": 2}, [(3, 4, 4)], None),
+    ("ConvTranspose2d", {"out_channels": 3, "weight_init": "bilinear"}, [(4, 5, 5)], None),
+    ("ConvTranspose2d", {"out_channels": 4, "dilation": 2, "weight_init": "bilinear"}, [(4, 5, 5)],
+     "a dilated kernel's taps are not adjacent pixels, so it cannot interpolate bilinearly"),
     ("Conv1d", {}, [(3, 8, 8)], None),
     ("Conv3d", {}, [(3, 8, 8)], None),
     ("Conv3d", {"kernel_size": 3}, [(3, 2, 8, 8)], None),
