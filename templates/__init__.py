@@ -23,7 +23,8 @@ from templates.registry import TemplateInfo, registered
 
 # Family modules register their templates at import; this order is the listing's order (the
 # order a course meets them).
-FAMILIES = ("classic", "vgg", "googlenet", "resnet", "densenet", "mobilenet", "sequence", "transformer", "gan")
+FAMILIES = ("classic", "vgg", "googlenet", "resnet", "densenet", "mobilenet", "sequence", "transformer",
+            "segmentation", "gan")
 for _family in FAMILIES:
     importlib.import_module(f"templates.{_family}")
 

@@ -81,11 +81,10 @@ class _ResNetBuilder:
         return x
 
 
-def resnet(title: str, layers: Sequence[int], bottleneck: bool, groups: int = 1, width_per_group: int = 64,
-           cifar_stem: bool = False, *, num_classes: int = 1000) -> Project:
-    """The structure comes positionally (bound per template); keyword-only arguments are user options."""
-    b = Builder()
-    x = b.input((3, 32, 32) if cifar_stem else (3, 224, 224))
+def resnet_features(b: Builder, x: str, layers: Sequence[int], bottleneck: bool, groups: int = 1,
+                    width_per_group: int = 64, cifar_stem: bool = False) -> str:
+    """The stem and the four stages from ``x`` (torchvision's node ids): the network minus avgpool and fc,
+    which d2l's FCN keeps as its backbone. Returns the last stage's output."""
     with b.group("stem", "Stem: conv 3×3 · 64 → BN → ReLU" if cifar_stem
                  else "Stem: conv 7×7 · 64 · s2 → BN → ReLU → max-pool · s2"):
         conv1 = conv_params(64, 3, 1, 1, bias=False) if cifar_stem else conv_params(64, 7, 2, 3, bias=False)
@@ -95,6 +94,15 @@ def resnet(title: str, layers: Sequence[int], bottleneck: bool, groups: int = 1,
     rb = _ResNetBuilder(b, bottleneck, groups, width_per_group)
     for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers, strict=True), start=1):
         x = rb.stage(x, i, planes, blocks, 1 if i == 1 else 2)
+    return x
+
+
+def resnet(title: str, layers: Sequence[int], bottleneck: bool, groups: int = 1, width_per_group: int = 64,
+           cifar_stem: bool = False, *, num_classes: int = 1000) -> Project:
+    """The structure comes positionally (bound per template); keyword-only arguments are user options."""
+    b = Builder()
+    x = b.input((3, 32, 32) if cifar_stem else (3, 224, 224))
+    x = resnet_features(b, x, layers, bottleneck, groups, width_per_group, cifar_stem)
     with b.group("head", "Head: global average pooling → dense"):
         x = b.chain(x, [("AdaptiveAvgPool2d", "avgpool", {"output_size": [1, 1]}), ("Flatten", "flatten", None),
                         ("Linear", "fc", {"out_features": num_classes})])
@@ -126,4 +134,4 @@ add_template("resnet18_cifar", "ResNet-18 for CIFAR-10",
              (3, 32, 32), 10, partial(resnet, "ResNet-18 for CIFAR-10", (2, 2, 2, 2), False, 1, 64, True,
                                       num_classes=10))
 
-__all__ = ["resnet"]
+__all__ = ["resnet", "resnet_features"]

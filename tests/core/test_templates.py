@@ -30,6 +30,7 @@ EXPECTED_NAMES = {
 SEQUENCE_NAMES = {"rnn-lm", "lstm-classifier"}  # T×V / token outputs: tests/core/test_templates_sequence.py
 TRANSFORMER_NAMES = {"vit-tiny", "transformer-classifier"}  # tests/core/test_templates_transformer.py
 GAN_NAMES = {"dcgan", "dcgan-mnist"}  # two networks, no classes: tests/core/test_gan_templates.py
+SEGMENTATION_NAMES = {"fcn-resnet18", "unet"}  # class maps: tests/core/test_templates_segmentation.py
 INFOS = {info.name: info for info in list_templates()}
 MIRRORED = sorted(name for name, info in INFOS.items() if info.torchvision)
 # googlenet() without weights has the auxiliary heads; torchvision's published figures are for
@@ -50,7 +51,7 @@ def imagenet_meta(name: str) -> dict:
 
 
 def test_the_library_has_every_template_the_issue_names() -> None:
-    assert set(INFOS) == EXPECTED_NAMES | SEQUENCE_NAMES | TRANSFORMER_NAMES | GAN_NAMES
+    assert set(INFOS) == EXPECTED_NAMES | SEQUENCE_NAMES | TRANSFORMER_NAMES | GAN_NAMES | SEGMENTATION_NAMES
     for name, info in INFOS.items():
         assert info.name == name and info.title and len(info.description) > 40
         assert info.torchvision in (None, name)  # torchvision's name wherever torchvision has the model
