@@ -1,9 +1,9 @@
 """File › Export Generator…: a GAN canvas's generator alone, as a standalone .py or as ONNX.
 
 A GAN project draws its generator and its discriminator on one canvas; what makes images after
-training is the generator alone. :func:`core.gan_graph.split_gan` finds it (its node ids
-unchanged, so the module names and a run checkpoint's ``"generator"`` weights keep the canvas's
-names) and the ordinary exporters write it (:func:`core.export.python_source`,
+training is the generator alone. :func:`core.gan_graph.network_project` takes it out, as
+``main.py export --network generator`` does (node ids unchanged, so a run checkpoint's
+``"generator"`` weights load into the module), and the ordinary exporters write it (:func:`core.export.python_source`,
 :func:`core.export.export_onnx`). The menu offers the action only while the canvas holds a GAN
 (:func:`sync_action`); asked anyway, it says why in one sentence.
 """
@@ -37,13 +37,13 @@ def export_generator(window: MainWindow, target: Path | None = None) -> bool:
     """Write the canvas's generator alone to ``target`` (asked for when ``None``): a standalone
     PyTorch module for ``.py``, an ONNX model for ``.onnx``. False, with the reason shown, when the
     canvas holds no GAN, has errors, or the file cannot be written."""
-    from core.gan_graph import GanGraphError, split_gan
+    from core.gan_graph import GanGraphError, network_project
 
     doc = window.doc
     if doc is None:
         return False
     try:
-        generator = split_gan(doc.graph).generator
+        project = network_project(doc.project, "generator")  # as ``main.py export --network generator``
     except GanGraphError as exc:
         window.show_error("Cannot export the generator", str(exc))
         return False
@@ -55,7 +55,7 @@ def export_generator(window: MainWindow, target: Path | None = None) -> bool:
         target = _ask_target(window, doc)
         if target is None:
             return False
-    name = f"{doc.project.name or 'Network'} generator"
+    generator, name = project.graph, project.name or "Generator"
     if target.suffix.lower() == ".onnx":
         def job() -> Path:
             from core import export
