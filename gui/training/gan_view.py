@@ -104,6 +104,9 @@ class GanSamplesView(QWidget):
         self.caption = QLabel(EMPTY_TEXT)
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.caption.setToolTip("D(x): the discriminator's mean probability that real images are real; D(G(z)): "
+                                "that the generated ones are. Near 0.5 each, it cannot tell them apart; D(G(z)) "
+                                "near 0 with a climbing g_loss: the discriminator wins")
         self.grid = GridView(min_size=120)
         self.epoch_label = QLabel("")
         # wide enough for a long run's numbers: the label never clips or makes the slider jump
@@ -127,10 +130,11 @@ class GanSamplesView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
-        layout.addWidget(self.caption)
-        layout.addWidget(self.grid, 1)
+        # the controls and the figures above the grid: a short dock scrolls the grid's bottom away, not them
         layout.addLayout(row)
+        layout.addWidget(self.caption)
         layout.addWidget(self.problem)
+        layout.addWidget(self.grid, 1)
         self.set_theme(current_theme())
         self._sync()
 
