@@ -53,11 +53,22 @@ def build_trainer(project: Any, config: TrainConfig, callbacks: Callbacks | None
                   data: DataSource | None = None, weights: WeightsLoad | None = None) -> Trainer:
     """Compile ``project``'s graph, load ``weights`` into it (raising
     :class:`core.training.weights.WeightsError`) and open its dataset (or use ``data``, already
-    opened — the GUI keeps the one it previewed); see the module docstring."""
+    opened — the GUI keeps the one it previewed); see the module docstring. The ``gan`` task builds a
+    :class:`core.training.gan.GanTrainer` (a Trainer of the generator and the discriminator the graph
+    holds, :func:`core.training.gan.build_gan_trainer`); every other task takes a graph with one Input."""
     from core.analysis import analyze
     from core.compiler import CompileError, compile_graph
     from core.project import project_to_dict
+    from core.training.tasks import task_option
 
+    if task_option(config.task).target == "gan":  # two networks trained against each other
+        if weights is not None:
+            raise TrainingFailure("Pretrained weights are not loaded into a GAN's networks: start the GAN fresh "
+                                  "(or carry an earlier run's weights in the canvas).")
+        from core.training.gan import build_gan_trainer
+
+        return build_gan_trainer(project, config, callbacks, run_dir=run_dir, resume_from=resume_from, dist=dist,
+                                 log=log, data=data)
     graph = project.graph.copy()
     inputs = [n.id for n in graph.nodes.values() if n.type == "Input"]
     if len(inputs) > 1:  # the data sources give one tensor per sample, and the engine feeds one
@@ -259,6 +270,8 @@ class TrainingSession:
         if summary.epochs_done < 1 or summary.status == "failed" or trainer.run_dir is None:
             return
         if trainer.next_token:  # a language model has no classes to tabulate: metrics.csv holds its perplexity
+            return
+        if trainer.task.target == "gan":  # nothing to classify: the run's samples/ grids show what it learnt
             return
         if trainer.dist is not None and not trainer.dist.main:
             return
