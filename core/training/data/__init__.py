@@ -5,6 +5,8 @@
 - ``shapes`` — built-in procedural 10-class 3×32×32 shapes (:mod:`.shapes`), no download;
 - ``mnist[:DIR]``, ``fashion-mnist[:DIR]``, ``cifar10[:DIR]`` — torchvision file layouts (:mod:`.files`);
 - ``folder:DIR`` — one subfolder per class, streamed (:mod:`.folder`);
+- ``shapes-seg`` — built-in 3×64×64 scenes with a class per pixel (:mod:`.segmentation`);
+- ``segfolder:DIR``, ``voc[:DIR]`` — images with masks, Pascal VOC 2012 (:mod:`.seg_files`);
 - ``synthetic:C,H,W,CLASSES`` — random class-coloured noise of any shape, for throughput tests;
 - ``text:FILE`` — character- or word-level language modelling on a UTF-8 text file (:mod:`.text`);
 - ``sentences``, ``brackets``, ``digitsum`` — generated token sets (:mod:`.sequences`).
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from core.finetune import head_of
+from core.finetune import head_of, main_output
 from core.training.data import shapes as _shapes
 from core.training.data.base import Augment, BatchStream, DatasetError, DataSource, InMemorySource, Split
 from core.training.data.folder import FolderSource
@@ -61,11 +63,14 @@ def parse_spec(text: str) -> DatasetSpec:
         raise DatasetError(f"unknown dataset {text!r}; use one of {dataset_usage()}")
     if kind == "folder" and not arg:
         raise DatasetError("folder needs a path: --dataset folder:DIR (one subfolder per class)")
+    if kind == "segfolder" and not arg:
+        raise DatasetError("segfolder needs a path: --dataset segfolder:DIR (images/ and masks/ with the same "
+                           "file stems)")
     if kind == "text" and not arg:
         raise DatasetError("text needs a file: --dataset text:FILE (any UTF-8 text)")
     if kind == "synthetic":
         _synthetic_dims(arg or "")
-    if kind in ("shapes", *TOKEN_SETS) and arg:
+    if kind in ("shapes", "shapes-seg", *TOKEN_SETS) and arg:
         raise DatasetError(f"{kind} takes no argument, got {text!r}")
     return DatasetSpec(kind, arg or None)
 
@@ -107,6 +112,20 @@ def open_dataset(spec: str | DatasetSpec, *, root: str | Path | None = None, see
     source: DataSource
     if spec.kind == "shapes":
         source = shapes_source(seed, train_size or SHAPES_TRAIN, val_size if val_size is not None else SHAPES_VAL)
+    elif spec.kind == "shapes-seg":
+        from core.training.data import segmentation as seg
+
+        source = seg.shapes_seg_source(seed, train_size or seg.SHAPES_SEG_TRAIN,
+                                       val_size if val_size is not None else seg.SHAPES_SEG_VAL)
+    elif spec.kind in ("segfolder", "voc"):
+        from core.training.data import seg_files
+
+        shape = tuple(int(v) for v in image_shape) if image_shape is not None else None
+        if spec.kind == "voc":
+            source = seg_files.load_voc(folder, shape, download, log, train_size, val_size)
+        else:
+            source = seg_files.load_segfolder(Path(spec.arg or ""), shape, Path(val_folder) if val_folder else None,
+                                              val_fraction, seed, train_size, val_size, log)
     elif spec.kind == "synthetic":
         c, h, w, k = _synthetic_dims(spec.arg or "")
         source = synthetic_source((c, h, w), k, train_size or SYNTHETIC_TRAIN,
@@ -237,28 +256,19 @@ class Mismatch:
 def check_fit(source: DataSource, analysis: Any, graph: Any = None) -> Mismatch | None:
     """Compare the data (sample shape, class count) with the graph's Input and first output.
 
-    Images: a 1-D Input whose size equals C·H·W is accepted (an MLP on flattened images). Token
+    Images: a 1-D Input whose size equals C·H·W is accepted (an MLP on flattened images); a mask
+    target (segmentation) needs an output of classes×H×W with the mask's H×W. Token
     data needs an Input of shape [T]; a next-token target an output of T×V (a prediction over the
     vocabulary at every step), a class target an output of (classes,). Returns ``None`` when they
     fit, or the mismatch with its fixes (``Fix`` from :mod:`core.layers.spec`).
     """
     if getattr(source, "modality", "image") == "tokens":
         return _check_token_fit(source, analysis, graph)
-    from core.layers.spec import Fix, FixAction
-
+    if getattr(source, "target", "class") == "mask":
+        return _check_mask_fit(source, analysis, graph)
     problems: list[str] = []
     fixes: list[Any] = []
-    data_shape = tuple(source.sample_shape)
-    in_shape = tuple(analysis.input_shape) if analysis.input_shape is not None else None
-    input_id = _input_node(graph)
-    if in_shape is not None and in_shape != data_shape:
-        flat_ok = len(in_shape) == 1 and in_shape[0] == _numel(data_shape)
-        if not flat_ok:
-            shown = "×".join(map(str, data_shape))
-            problems.append(f"the dataset {source.name} gives {shown} images but the graph's Input is "
-                            f"{'×'.join(map(str, in_shape))}: set the Input shape to {list(data_shape)}")
-            fixes.append(Fix(f"set Input shape to {list(data_shape)}", FixAction.SET_PARAM, input_id, "shape",
-                             list(data_shape)))
+    _image_input_problem(source, analysis, graph, problems, fixes, flat_ok=True)
     outs = [s for s in analysis.output_shapes if s is not None]
     if outs:
         width = _numel(tuple(outs[0]))
@@ -267,6 +277,85 @@ def check_fit(source: DataSource, analysis: Any, graph: Any = None) -> Mismatch 
     if not problems:
         return None
     return Mismatch("; and ".join(problems), tuple(fixes))
+
+
+def _image_input_problem(source: DataSource, analysis: Any, graph: Any, problems: list[str], fixes: list[Any],
+                         flat_ok: bool) -> None:
+    """The graph's Input must take the dataset's C×H×W images (``flat_ok``: or C·H·W values)."""
+    from core.layers.spec import Fix, FixAction
+
+    data_shape = tuple(source.sample_shape)
+    in_shape = tuple(analysis.input_shape) if analysis.input_shape is not None else None
+    if in_shape is None or in_shape == data_shape or (flat_ok and len(in_shape) == 1
+                                                      and in_shape[0] == _numel(data_shape)):
+        return
+    shown = "×".join(map(str, data_shape))
+    problems.append(f"the dataset {source.name} gives {shown} images but the graph's Input is "
+                    f"{'×'.join(map(str, in_shape))}: set the Input shape to {list(data_shape)}")
+    fixes.append(Fix(f"set Input shape to {list(data_shape)}", FixAction.SET_PARAM, _input_node(graph), "shape",
+                     list(data_shape)))
+
+
+def _check_mask_fit(source: DataSource, analysis: Any, graph: Any) -> Mismatch | None:
+    """Segmentation: the first output must be classes×H×W with the masks' H×W. A wrong class count
+    is fixed on the head (the last conv's ``out_channels``); a wrong H×W by an ``Upsample`` inserted
+    before the Output, bilinear, by the integer factor when there is one, else to the mask's size."""
+    from core.layers.spec import Fix, FixAction
+
+    problems: list[str] = []
+    fixes: list[Any] = []
+    _image_input_problem(source, analysis, graph, problems, fixes, flat_ok=False)
+    outs = [tuple(int(v) for v in s) for s in analysis.output_shapes if s is not None]
+    k, h, w = source.num_classes, int(source.sample_shape[1]), int(source.sample_shape[2])
+    if outs:
+        out = outs[0]
+        if len(out) != 3:
+            problems.append(f"a segmentation network gives a class score per pixel: its output must be classes×H×W "
+                            f"({k}×{h}×{w}), got {'×'.join(map(str, out))}; end it with a 1×1 Conv2d to {k} "
+                            f"channels and upsample to {h}×{w} (no Flatten or Linear head)")
+        else:
+            if out[0] != k:
+                found = head_of(graph) if graph is not None else None
+                where = f"{found[0]}.{found[1]}" if found else "the last convolution's out_channels"
+                problems.append(f"the dataset {source.name} has {k} classes but the network's output has {out[0]} "
+                                f"channels: set {where} to {k}")
+                if found:
+                    fixes.append(Fix(f"set {found[0]}.{found[1]} to {k}", FixAction.SET_PARAM, found[0], found[1], k))
+            # a wrong Input is fixed above: the output's size then follows the Input's (a fully
+            # convolutional network), so the output is judged against the Input the graph has
+            in_shape = tuple(analysis.input_shape) if analysis.input_shape is not None else ()
+            ref = (int(in_shape[1]), int(in_shape[2])) if len(in_shape) == 3 else (h, w)
+            if out[1:] != ref:
+                problems.append(_mask_size_problem(source.name, out[1:], (h, w), ref, graph, fixes))
+    if not problems:
+        return None
+    return Mismatch("; and ".join(problems), tuple(fixes))
+
+
+def _mask_size_problem(name: str, got: tuple[int, ...], want: tuple[int, int], ref: tuple[int, int], graph: Any,
+                       fixes: list[Any]) -> str:
+    """"the masks are 64×64 but the network predicts 2×2": an Upsample before the Output fixes it.
+    ``ref`` is the H×W the output should have now (the Input's, the masks' once the Input fits)."""
+    from core.layers.spec import Fix, FixAction
+
+    gh, gw = int(got[0]), int(got[1])
+    rh, rw = ref
+    factor = rh // gh if gh and gw and rh % gh == 0 and rw % gw == 0 and rh // gh == rw // gw and rh > gh else None
+    params: dict[str, Any] = {"mode": "bilinear"}
+    if factor is not None:
+        params["scale_factor"] = [float(factor), float(factor)]
+        what = f"an Upsample ×{factor} (bilinear) before the Output"
+    else:
+        params["size"] = [want[0], want[1]]
+        what = f"an Upsample to {want[0]}×{want[1]} (bilinear) before the Output"
+    out_id = main_output(graph) if graph is not None else None
+    if out_id is not None:
+        fixes.append(Fix(f"insert {what}", FixAction.INSERT_BEFORE, out_id, layer_type="Upsample",
+                         layer_params=params))
+    advice = f"insert {what}" + (f", or a ConvTranspose2d with stride {factor}" if factor else "")
+    if ref != want:
+        return f"the network predicts {gh}×{gw} per class from its {rh}×{rw} Input, not one class per pixel: {advice}"
+    return f"the masks of {name} are {want[0]}×{want[1]} but the network predicts {gh}×{gw} per class: {advice}"
 
 
 def _width_problem(source: DataSource, width: int, graph: Any, fixes: list[Any]) -> str:

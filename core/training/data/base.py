@@ -78,6 +78,9 @@ class DataSource:
     # What a sample is, matched against the task's (core.training.tasks): "image" (uint8 C×H×W) or
     # "tokens" (int64 token ids, T per sample: core.training.data.tokens.TokenSource).
     modality: str = "image"
+    # What a sample's target is, matched against the task's: "class" (one label per sample),
+    # "next-token" (token sources) or "mask" (a class per pixel: core.training.data.segmentation).
+    target: str = "class"
     classes: Sequence[str] = ()
     sample_shape: tuple[int, ...] = (0, 0, 0)
     mean: tuple[float, ...] = ()
@@ -156,12 +159,13 @@ def draw_augment(augment: Augment, n: int, generator: torch.Generator | None) ->
     return draws
 
 
-def apply_augment(x: torch.Tensor, augment: Augment, draws: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Crop-with-padding and flip a uint8 ``(B, C, H, W)`` batch on its device, per sample."""
+def apply_augment(x: torch.Tensor, augment: Augment, draws: dict[str, torch.Tensor], fill: int = 0) -> torch.Tensor:
+    """Crop-with-padding and flip a uint8 ``(B, C, H, W)`` batch on its device, per sample; the
+    padding is ``fill`` (0 for images; segmentation masks pad with their ignore index)."""
     if "shift" in draws:
         p = augment.crop_padding
         b, c, h, w = x.shape
-        padded = F.pad(x, (p, p, p, p))
+        padded = F.pad(x, (p, p, p, p), value=fill)
         shift = draws["shift"].to(x.device, non_blocking=True)
         rows = (shift[:, 0:1] + torch.arange(h, device=x.device)).view(b, 1, h, 1).expand(b, c, h, w)
         cols = (shift[:, 1:2] + torch.arange(w, device=x.device)).view(b, 1, 1, w).expand(b, c, h, w)
@@ -170,6 +174,13 @@ def apply_augment(x: torch.Tensor, augment: Augment, draws: dict[str, torch.Tens
         flip = draws["flip"].to(x.device, non_blocking=True).view(-1, 1, 1, 1)
         x = torch.where(flip, x.flip(3), x)
     return x
+
+
+def apply_mask_augment(masks: torch.Tensor, augment: Augment, draws: dict[str, torch.Tensor],
+                       fill: int) -> torch.Tensor:
+    """The same crop and flip as :func:`apply_augment` with the same ``draws``, on uint8 masks
+    ``(B, H, W)`` padded with ``fill``: image and mask stay aligned pixel for pixel."""
+    return apply_augment(masks.unsqueeze(1), augment, draws, fill).squeeze(1)
 
 
 def _crop(padded: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

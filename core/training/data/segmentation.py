@@ -23,10 +23,27 @@ Folders of images and masks (``segfolder:DIR``) and Pascal VOC (``voc[:DIR]``) a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from core.training.data.base import (
+    Augment,
+    BatchPlan,
+    BatchStream,
+    DataSource,
+    Normalizer,
+    apply_augment,
+    apply_mask_augment,
+    channel_stats,
+    draw_augment,
+    epoch_plan,
+    gather,
+    pick_split,
+    spread,
+)
 from core.training.data.shapes import _LEVELS
 
 # Index 0 is background; the others are shapes of shapes.py's kinds (its level functions draw them).
@@ -128,4 +145,158 @@ def typical_object_px(areas: Sequence[float] | torch.Tensor) -> float | None:
     a = a[a > 0]
     if a.numel() == 0:
         return None
-    return round(float(a.sqrt().median()), 2)
+    return float(a.sqrt().median())
+
+
+def voc_colormap(count: int) -> tuple[tuple[int, int, int], ...]:
+    """Pascal VOC's colour map (class ``i``'s bits spread over the high bits of R, G and B): VOC's
+    palette for its 21 classes, and distinct colours for any other class count."""
+    colours = []
+    for i in range(count):
+        r = g = b = 0
+        c = i
+        for shift in range(7, -1, -1):
+            r |= (c & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        colours.append((r, g, b))
+    return tuple(colours)
+
+
+@dataclass
+class SegSplit:
+    """One split held in memory: uint8 images ``(N, C, H, W)`` and uint8 masks ``(N, H, W)``."""
+
+    images: torch.Tensor
+    masks: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.masks.shape[0])
+
+
+class SegStream(BatchStream):
+    """One epoch of ``(x, y)``: normalised images and int64 masks, augmented together."""
+
+    def __init__(self, split: SegSplit, plan: BatchPlan, normalize: Normalizer, augment: Augment,
+                 generator: torch.Generator | None, rank: int, world: int, ignore_index: int) -> None:
+        super().__init__(plan, rank, world)
+        self.split, self.normalize, self.augment = split, normalize, augment
+        self.generator, self.ignore_index = generator, ignore_index
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        device = self.split.images.device
+        for step in range(len(self)):
+            gidx = self.plan.global_batch(step)
+            # the same draws as the classification sources make, so a run's generator advances alike
+            draws = draw_augment(self.augment, int(gidx.numel()), self.generator) if self.augment.active else {}
+            idx = self.local(gidx).to(device, non_blocking=True)
+            x = gather(self.split.images, idx)
+            y = self.split.masks.index_select(0, idx)
+            if draws:
+                local = {k: self.local(v) for k, v in draws.items()}
+                x = apply_augment(x, self.augment, local)
+                y = apply_mask_augment(y, self.augment, local, self.ignore_index)
+            yield self.normalize(x), y.long()
+
+
+class SegmentationSource(DataSource):
+    """Images and their masks in memory (see the module docstring): ``target == "mask"``."""
+
+    target = "mask"
+
+    def __init__(self, name: str, classes: Sequence[str], train: SegSplit, val: SegSplit,
+                 palette: Sequence[tuple[int, int, int]] | None = None, ignore_index: int = IGNORE_INDEX,
+                 typical_px: float | None = None, mean: Sequence[float] = (), std: Sequence[float] = (),
+                 notes: Sequence[str] = ()) -> None:
+        self.name = name
+        self.classes = tuple(classes)
+        self.train, self.val = train, val
+        self._cpu = (train, val)
+        c, h, w = train.images.shape[1:]
+        self.sample_shape = (int(c), int(h), int(w))
+        colours = tuple(palette) if palette is not None else ()
+        if len(colours) < len(self.classes):
+            colours = colours + voc_colormap(len(self.classes))[len(colours):]
+        self.palette: tuple[tuple[int, int, int], ...] = tuple(tuple(int(v) for v in col)  # type: ignore[misc]
+                                                               for col in colours[:len(self.classes)])
+        self.ignore_index = int(ignore_index)
+        self.typical_object_px = typical_px
+        if mean and std:
+            self.mean, self.std = tuple(mean), tuple(std)
+        else:
+            self.mean, self.std = channel_stats(train.images)
+        self.notes = list(notes)
+        self.in_memory = True
+        self._normalizers: dict[str, Normalizer] = {}
+
+    def split(self, name: str) -> SegSplit:
+        return pick_split(name, self.train, self.val)
+
+    def _cpu_split(self, name: str) -> SegSplit:
+        return pick_split(name, *self._cpu)
+
+    def count(self, split: str) -> int:
+        return len(self.split(split))
+
+    def class_counts(self, split: str = "train") -> list[int]:
+        """Labelled pixels per class (ignored pixels are not counted)."""
+        masks = self._cpu_split(split).masks
+        counts = torch.bincount(masks.flatten().long(), minlength=256)
+        return counts[:self.num_classes].tolist()
+
+    def preview(self, n: int = 16, split: str = "train") -> tuple[torch.Tensor, list[int]]:
+        """``n`` images spread over the split, each labelled with its mask's most frequent
+        non-background class (0 when it shows only background)."""
+        data = self._cpu_split(split)
+        idx = spread(n, len(data))
+        return data.images[idx].clone(), [dominant_class(m, self.num_classes) for m in data.masks[idx]]
+
+    def preview_masks(self, n: int = 16, split: str = "train") -> torch.Tensor:
+        """The masks of :meth:`preview`'s samples: uint8 ``(n, H, W)`` on the CPU."""
+        data = self._cpu_split(split)
+        return data.masks[spread(n, len(data))].clone()
+
+    def report(self) -> str | None:
+        return "; ".join(self.notes) or None
+
+    def to(self, device: torch.device, channels_last: bool = False) -> SegmentationSource:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.train, self.val = (SegSplit(s.images.to(device, memory_format=fmt), s.masks.to(device))
+                                for s in self._cpu)
+        return self
+
+    def batches(self, split: str, batch_size: int, device: torch.device, generator: torch.Generator | None,
+                augment: Augment = Augment(), rank: int = 0, world: int = 1,
+                drop_last: bool = False) -> BatchStream:
+        data = self.split(split)
+        if data.images.device != device:
+            self.to(device)
+            data = self.split(split)
+        key = str(device)
+        if key not in self._normalizers:
+            self._normalizers[key] = Normalizer(self.mean, self.std, device)
+        return SegStream(data, epoch_plan(len(data), batch_size, generator, world, drop_last),
+                         self._normalizers[key], augment, generator, rank, world, self.ignore_index)
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update(target=self.target, num_classes=self.num_classes, palette=[list(c) for c in self.palette],
+                 ignore_index=self.ignore_index,
+                 typical_object_px=None if self.typical_object_px is None else round(self.typical_object_px, 2),
+                 mask_shape=list(self.sample_shape[1:]))
+        return d
+
+
+def dominant_class(mask: torch.Tensor, num_classes: int) -> int:
+    """The most frequent class of ``mask`` other than background (0) and ignored pixels, or 0."""
+    counts = torch.bincount(mask.flatten().long(), minlength=256)[1:num_classes]
+    return int(counts.argmax()) + 1 if counts.numel() and int(counts.max()) > 0 else 0
+
+
+def shapes_seg_source(seed: int = 0, train: int = SHAPES_SEG_TRAIN, val: int = SHAPES_SEG_VAL) -> SegmentationSource:
+    """The built-in ``shapes-seg`` set; train and val come from different seeds (no shared scenes)."""
+    tx, tm, areas = generate_scenes(train, (seed * 2 + 1) % 2**64)
+    vx, vm, _ = generate_scenes(val, (seed * 2 + 2) % 2**64)
+    return SegmentationSource("shapes-seg", SHAPES_SEG_CLASSES, SegSplit(tx, tm), SegSplit(vx, vm),
+                              palette=SHAPES_SEG_PALETTE, typical_px=typical_object_px(areas))
