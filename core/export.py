@@ -452,8 +452,11 @@ def _first_sentence(exc: BaseException) -> str:
 
 # -- dispatch ------------------------------------------------------------------------------------
 
-def export_project(project: Project, path: str | os.PathLike[str]) -> Path:
-    """Write ``project`` to ``path`` in the format its extension names (``.py``, ``.onnx``, ``.json``)."""
+def export_project(project: Project, path: str | os.PathLike[str], *, model: nn.Module | None = None) -> Path:
+    """Write ``project`` to ``path`` in the format its extension names (``.py``, ``.onnx``, ``.json``).
+
+    ``model`` is a compiled model of the graph whose weights an ONNX file holds (a run's trained
+    network); without it :func:`export_onnx` compiles the graph with seed 0."""
     target = Path(path)
     ext = target.suffix.lower()
     if ext not in EXTENSIONS:
@@ -464,7 +467,7 @@ def export_project(project: Project, path: str | os.PathLike[str]) -> Path:
     if ext == ".json":
         return save_project(project, target)
     if ext == ".onnx":
-        return export_onnx(project.graph, target)
+        return export_onnx(project.graph, target, model=model)
     atomic_write_text(target, python_source(project.graph, project.name))
     return target
 

@@ -55,8 +55,8 @@ def split_gan(graph: Graph) -> GanNetworks:
         roles = _roles_from_shapes(graph, ends, shapes)
     gi, di = roles
     (g_in, g_out), (d_in, _) = ends[gi], ends[di]
-    noise = _input_shape(graph, g_in)
-    image = _input_shape(graph, d_in)
+    noise = input_shape(graph, g_in)
+    image = input_shape(graph, d_in)
     shapes = shapes if shapes is not None else _shapes(graph)
     made = shapes.get(g_out)
     if made is not None and tuple(made) != image:
@@ -162,7 +162,7 @@ def _roles_from_shapes(graph: Graph, ends: list[tuple[str, str]],
     fits = []
     for gi, di in ((0, 1), (1, 0)):
         made, judged = shapes.get(ends[gi][1]), shapes.get(ends[di][1])
-        image = _input_shape(graph, ends[di][0])
+        image = input_shape(graph, ends[di][0])
         if made is not None and judged is not None and tuple(made) == image and _one_value(judged):
             fits.append((gi, di))
     if len(fits) == 1:
@@ -184,7 +184,8 @@ def _shapes(graph: Graph) -> dict[str, Shape | None]:
     return {nid: r.output_shape for nid, r in analyze(graph).nodes.items()}
 
 
-def _input_shape(graph: Graph, node_id: str) -> tuple[int, ...]:
+def input_shape(graph: Graph, node_id: str) -> tuple[int, ...]:
+    """The per-sample shape an Input node feeds (its ``shape`` param, or the declaration's default)."""
     shape = graph.nodes[node_id].params.get("shape", [3, 32, 32])
     if isinstance(shape, int):
         return (shape,)
@@ -213,4 +214,4 @@ def _subgraph(graph: Graph, keep: set[str]) -> Graph:
     return g
 
 
-__all__ = ["ROLES", "GanGraphError", "GanNetworks", "is_gan_graph", "network_project", "split_gan"]
+__all__ = ["ROLES", "GanGraphError", "GanNetworks", "input_shape", "is_gan_graph", "network_project", "split_gan"]

@@ -49,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
     if target.is_dir():
         raise UsageError(f"{args.output} is a folder: give a file name ending in .png")
 
-    from core.training.gan_sample import GeneratorLoadError, load_generator, sample, save_grid
+    from core.training.gan_sample import NetworkLoadError, load_generator, sample, save_grid
     from core.training.runs import RunFolderError
 
     if not Path(args.run_dir).is_dir():
         raise UsageError(f"{args.run_dir}: no such run folder")
     try:
         generator, noise_shape = load_generator(args.run_dir)
-    except GeneratorLoadError as exc:  # a GAN run whose generator does not build or load: 1
+    except NetworkLoadError as exc:  # a GAN run whose generator does not build or load: 1
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except RunFolderError as exc:  # not a run, not a GAN, unreadable files: the input's fault, 2

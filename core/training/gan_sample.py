@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.project import atomic_write_bytes
+from core.project import Project, atomic_write_bytes
 from core.training.runs import RunFolder, RunFolderError, load_checkpoint
 
 GAP = 2  # pixels between tiles
@@ -80,20 +80,13 @@ def to_uint8(generated: torch.Tensor) -> torch.Tensor:
     return ((generated.detach().float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-class GeneratorLoadError(RunFolderError):
-    """A GAN run whose generator does not compile or whose weights do not fit it (a
+class NetworkLoadError(RunFolderError):
+    """A run whose network does not compile or whose weights do not fit it (a
     :class:`core.training.runs.RunFolderError`; the CLI exits 1 for it, 2 for other folder errors)."""
 
 
-def load_generator(run_dir: str | Path) -> tuple[nn.Module, tuple[int, ...]]:
-    """The trained generator of a GAN run folder (in eval mode, on the CPU) and its noise shape.
-
-    Reads ``RUN_DIR/graph.json`` (the project that was trained) and the ``"generator"`` weights of
-    ``RUN_DIR/checkpoints/last.pt``. Raises :class:`core.training.runs.RunFolderError` with one
-    sentence naming the file and the problem.
-    """
-    from core.compiler import CompileError, compile_graph
-    from core.gan_graph import GanGraphError, split_gan
+def run_project(run_dir: str | Path) -> Project:
+    """The project a run folder trained (its ``graph.json``); :class:`RunFolderError` when missing or invalid."""
     from core.project import ProjectError, project_from_dict
 
     folder = RunFolder(run_dir)
@@ -103,31 +96,64 @@ def load_generator(run_dir: str | Path) -> tuple[nn.Module, tuple[int, ...]]:
     if not graph_file.is_file():
         raise RunFolderError(f"{graph_file} is missing: {folder.path} is not a run folder")
     try:
-        project = project_from_dict(folder.read_json("graph.json"))
+        return project_from_dict(folder.read_json("graph.json"))
     except ProjectError as exc:
         raise RunFolderError(f"{graph_file} is not a valid project: {exc}") from None
-    try:
-        nets = split_gan(project.graph)
-    except GanGraphError as exc:
-        raise RunFolderError(f"{folder.path} is not a GAN run ({graph_file}): {exc}") from None
+
+
+def load_run_network(run_dir: str | Path, network: str | None = None) -> tuple[Project, nn.Module]:
+    """One trained network of a run folder, in eval mode on the CPU, with the project holding it.
+
+    ``network`` ``"generator"`` or ``"discriminator"`` is that network of a GAN run (its own
+    state_dict in ``checkpoints/last.pt``; the project is :func:`core.gan_graph.network_project`'s);
+    ``None`` is the whole trained graph with the checkpoint's ``"model"`` weights. Raises
+    :class:`RunFolderError` (:class:`NetworkLoadError` when the network does not build or load) with
+    one sentence naming the file and the problem.
+    """
+    from core.compiler import CompileError, compile_graph
+    from core.gan_graph import GanGraphError, network_project
+
+    folder = RunFolder(run_dir)
+    project = run_project(folder.path)
+    graph_file = folder.path / "graph.json"
+    what = network or "network"
+    if network is not None:
+        try:
+            project = network_project(project, network)
+        except GanGraphError as exc:
+            raise RunFolderError(f"{folder.path} is not a GAN run ({graph_file}): {exc}") from None
     ckpt = load_checkpoint(folder.path)
     where = folder.checkpoint_path()
-    state = ckpt.get("generator")
+    state = ckpt.get(network or "model")
     if not isinstance(state, dict):
-        raise RunFolderError(f"{where} holds no generator weights: {folder.path} is not a GAN run")
+        raise RunFolderError(f"{where} holds no {what} weights" + (f": {folder.path} is not a GAN run"
+                                                                   if network else ""))
     try:
-        model = compile_graph(nets.generator, device="cpu")
+        model = compile_graph(project.graph, device="cpu")
     except CompileError as exc:
         first = str(exc).splitlines()[-1].strip(" -")
-        raise GeneratorLoadError(f"the generator in {graph_file} does not compile: {first}") from None
+        raise NetworkLoadError(f"the {what} in {graph_file} does not compile: {first}") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        reason = _first_problem(str(exc))
-        raise GeneratorLoadError(f"the generator weights in {where} do not fit the generator in {graph_file}: "
-                             f"{reason}") from None
+        raise NetworkLoadError(f"the {what} weights in {where} do not fit the {what} in {graph_file}: "
+                               f"{_first_problem(str(exc))}") from None
     model.eval()
-    return model, nets.noise_shape
+    return project, model
+
+
+def load_generator(run_dir: str | Path) -> tuple[nn.Module, tuple[int, ...]]:
+    """The trained generator of a GAN run folder (in eval mode, on the CPU) and its noise shape.
+
+    Reads ``RUN_DIR/graph.json`` (the project that was trained) and the ``"generator"`` weights of
+    ``RUN_DIR/checkpoints/last.pt``. Raises :class:`core.training.runs.RunFolderError` with one
+    sentence naming the file and the problem.
+    """
+    from core.gan_graph import input_shape
+
+    project, model = load_run_network(run_dir, "generator")
+    noise = next(n.id for n in project.graph.nodes.values() if n.type == "Input")
+    return model, input_shape(project.graph, noise)
 
 
 def _first_problem(message: str) -> str:
@@ -162,4 +188,5 @@ def sample(generator: nn.Module, noise_shape: tuple[int, ...], n: int, seed: int
     return torch.cat(parts)
 
 
-__all__ = ["GAP", "GeneratorLoadError", "grid_image", "grid_png", "load_generator", "sample", "save_grid", "to_uint8"]
+__all__ = ["GAP", "NetworkLoadError", "grid_image", "grid_png", "load_generator", "load_run_network", "run_project",
+           "sample", "save_grid", "to_uint8"]

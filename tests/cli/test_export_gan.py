@@ -12,8 +12,12 @@ import pytest
 import torch
 
 from core.cli import main
-from core.project import load_project
+from core.compiler import compile_graph
+from core.gan_graph import split_gan
+from core.project import load_project, project_to_dict
 from core.training.gan_sample import load_generator
+from core.training.runs import CHECKPOINT_FORMAT, RunFolder
+from templates import build_template
 from tests.cli.test_sample import make_gan_run
 
 
@@ -97,10 +101,6 @@ def test_ordinary_projects_export_as_before(tmp_path, capsys) -> None:  # type: 
 def test_generator_onnx_matches_the_compiled_generator(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     import onnxruntime as ort
 
-    from core.compiler import compile_graph
-    from core.gan_graph import split_gan
-    from templates import build_template
-
     out = tmp_path / "g.onnx"
     assert main(["export", "template:dcgan-mnist", "--network", "generator", "-o", str(out)]) == 0
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -110,3 +110,57 @@ def test_generator_onnx_matches_the_compiled_generator(tmp_path, capsys) -> None
     model = compile_graph(split_gan(build_template("dcgan-mnist").graph).generator, seed=0).eval()
     with torch.no_grad():
         np.testing.assert_allclose(got, model(z).numpy(), atol=1e-5, rtol=1e-4)
+
+
+def _onnx_out(path: Path, x: torch.Tensor) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    return got
+
+
+@pytest.mark.slow  # torch's ONNX exporter
+def test_onnx_from_a_run_folder_holds_the_trained_generator(gan_run, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "g.onnx"
+    assert main(["export", str(gan_run), "--network", "generator", "-o", str(out)]) == 0
+    model, noise_shape = load_generator(gan_run)
+    z = torch.randn(3, *noise_shape, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        np.testing.assert_allclose(_onnx_out(out, z), model(z).numpy(), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow  # torch's ONNX exporter
+def test_onnx_from_a_classifier_run_holds_its_model_weights(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    project = build_template("lenet5")
+    model = compile_graph(project.graph, seed=5).eval()
+    folder = RunFolder(tmp_path / "run")
+    folder.create()
+    folder.write_json("graph.json", project_to_dict(project))
+    folder.save_checkpoint("last.pt", {"format": CHECKPOINT_FORMAT, "epoch": 1, "model": model.state_dict()})
+    out = tmp_path / "lenet.onnx"
+    assert main(["export", str(folder.path), "-o", str(out)]) == 0
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        np.testing.assert_allclose(_onnx_out(out, x), model(x).numpy(), atol=1e-5, rtol=1e-4)
+
+
+def test_python_from_a_run_folder_says_where_the_weights_are(gan_run, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "d.py"
+    assert main(["export", str(gan_run), "--network", "discriminator", "-o", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    ckpt = gan_run / "checkpoints" / "last.pt"
+    assert lines == [f"wrote {out}", f"its trained weights: model.load_state_dict(torch.load({str(ckpt)!r}, "
+                                     "weights_only=True)['discriminator'])"]
+
+
+def test_run_folder_errors(gan_run, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["export", str(gan_run), "-o", str(tmp_path / "g.onnx")]) == 2
+    assert "is a GAN" in _one_line_error(capsys.readouterr().err)
+    assert main(["export", str(tmp_path), "-o", str(tmp_path / "g.py")]) == 2
+    assert "graph.json is missing" in _one_line_error(capsys.readouterr().err)
+    mismatched = make_gan_run(tmp_path / "bad", template="dcgan")  # 32×32 weights, a 28×28 graph
+    RunFolder(mismatched).write_json("graph.json", project_to_dict(build_template("dcgan-mnist")))
+    assert main(["export", str(mismatched), "--network", "generator", "-o", str(tmp_path / "g.onnx")]) == 1
+    assert "do not fit the generator" in _one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "g.onnx").exists()
