@@ -168,3 +168,10 @@ def test_weights_of_another_generator_exit_1(tmp_path, capsys) -> None:  # type:
     line = _one_line_error(capsys.readouterr().err)
     assert "the generator weights in" in line and "do not fit the generator in" in line
     assert not (tmp_path / "g.png").exists()
+
+
+def test_the_sample_parser_does_not_import_torch() -> None:
+    code = ("import argparse, sys, core.cli.sample as s; s.add_parser(argparse.ArgumentParser().add_subparsers()); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
