@@ -42,6 +42,7 @@ LABEL_FILE = "label.json"
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "images_per_s",
                   "seconds", "data_wait")
 PERPLEXITY_COLUMNS = ("train_perplexity", "val_perplexity")  # language models only
+SEGMENTATION_COLUMNS = ("val_miou", "val_pixel_acc")  # segmentation only
 
 
 class RunFolderError(Exception):
@@ -84,10 +85,12 @@ class RunFolder:
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """metrics.csv: :data:`METRIC_COLUMNS`, and a language model's perplexity columns
-        (:data:`PERPLEXITY_COLUMNS`) when its rows have them."""
+        (:data:`PERPLEXITY_COLUMNS`) or a segmentation's mean IoU and pixel accuracy
+        (:data:`SEGMENTATION_COLUMNS`) when its rows have them."""
         columns: tuple[str, ...] = METRIC_COLUMNS
-        if any(row.get(k) is not None for row in rows for k in PERPLEXITY_COLUMNS):
-            columns = (*METRIC_COLUMNS, *PERPLEXITY_COLUMNS)
+        for extra in (PERPLEXITY_COLUMNS, SEGMENTATION_COLUMNS):
+            if any(row.get(k) is not None for row in rows for k in extra):
+                columns = (*columns, *extra)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()

@@ -18,6 +18,7 @@ from core.training.health import TrainingFailure
 from core.training.optim import build_loss
 from core.training.options import LOSSES
 from core.training.pixel_metrics import pixel_confusion, pixel_scores
+from core.training.runs import RunFolder
 
 K, SIDE = 3, 8
 
@@ -269,6 +270,10 @@ def test_resume_keeps_the_best_mean_iou(tmp_path: Path) -> None:
     assert run_ok.ok and resumed.ok and resumed.epochs_done == 3
     everything = ev1["epoch_end"] + ev2["epoch_end"]
     assert resumed.best_val_miou == pytest.approx(max(m.val_miou for m in everything))
+    # metrics.csv keeps each epoch's mean IoU and pixel accuracy (the curves of a finished run)
+    rows = RunFolder(tmp_path / "r").read_metrics()
+    assert [r["val_miou"] for r in rows] == pytest.approx([m.val_miou for m in everything])
+    assert [r["val_pixel_acc"] for r in rows] == pytest.approx([m.val_pixel_acc for m in everything])
 
 
 def test_probes_carry_masks_without_probed_nodes() -> None:
