@@ -134,7 +134,8 @@ def test_what_cannot_be_imported_is_refused_by_name() -> None:
 
 
 def test_unknown_torchvision_name_suggests_close_ones() -> None:
-    with pytest.raises(SourceError, match=r"no classification model 'resnet81' — did you mean resnet18"):
+    with pytest.raises(SourceError,
+                       match=r"no classification or segmentation model 'resnet81' — did you mean resnet18"):
         load_source("torchvision:resnet81")
 
 
