@@ -203,6 +203,12 @@ def test_segfolder_reads_pairs_resizes_and_holds_out(tmp_path: Path) -> None:
     assert source.palette[1] == voc_colormap(3)[1]  # the masks' own palette
     assert source.class_counts("train")[0] == 8 * 20 * 10
     assert source.typical_object_px == pytest.approx((20 * 10) ** 0.5)
+    # pretrained weights' statistics normalise the images when they match the channels
+    imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    weighted = sf.load_segfolder(tmp_path, (3, 20, 20), val_fraction=0.2, seed=1, stats=imagenet)
+    assert (weighted.mean, weighted.std) == imagenet
+    grey = sf.load_segfolder(tmp_path, (1, 20, 20), val_fraction=0.2, seed=1, stats=imagenet)
+    assert len(grey.mean) == 1 and grey.mean != imagenet[0][:1]
 
 
 def test_segfolder_grey_masks_classes_txt_and_val_folder(tmp_path: Path) -> None:
@@ -406,3 +412,26 @@ def test_check_fit_for_masks_input_shape() -> None:
         apply_fix(graph, fix)
     assert tuple(analyze(graph).output_shapes[0]) == (source.num_classes, 64, 64)
     assert check_fit(source, analyze(graph), graph) is None
+
+
+def test_check_fit_for_masks_fixes_both_layers_of_an_fcn_head() -> None:
+    """d2l's FCN ends 1×1 conv (class scores) → ConvTranspose2d: a new class count sets both."""
+    source = shapes_seg_source(0, 8, 4)
+    k = source.num_classes
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [3, 64, 64]})
+    g.add_node("Conv2d", "body", {"out_channels": 8, "kernel_size": 4, "stride": 4})
+    g.add_node("Conv2d", "score", {"out_channels": 21, "kernel_size": 1})
+    g.add_node("ConvTranspose2d", "deconv", {"in_channels": 21, "out_channels": 21, "kernel_size": 8, "stride": 4,
+                                             "padding": 2})
+    g.add_node("Output", "output")
+    for a, b in (("input", "body"), ("body", "score"), ("score", "deconv"), ("deconv", "output")):
+        g.add_edge(a, b)
+    assert tuple(analyze(g).output_shapes[0]) == (21, 64, 64)
+    problem = check_fit(source, analyze(g), g)
+    assert problem is not None
+    assert (f"output has 21 channels: set score.out_channels to {k} and set deconv.out_channels to {k} and "
+            f"set deconv.in_channels to {k}") in problem.message
+    for fix in problem.fixes:
+        apply_fix(g, fix)
+    assert analyze(g).ok and check_fit(source, analyze(g), g) is None

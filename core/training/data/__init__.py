@@ -121,11 +121,12 @@ def open_dataset(spec: str | DatasetSpec, *, root: str | Path | None = None, see
         from core.training.data import seg_files
 
         shape = tuple(int(v) for v in image_shape) if image_shape is not None else None
+        stats = (tuple(pipeline.mean), tuple(pipeline.std)) if pipeline is not None else None  # pretrained weights'
         if spec.kind == "voc":
-            source = seg_files.load_voc(folder, shape, download, log, train_size, val_size)
+            source = seg_files.load_voc(folder, shape, download, log, train_size, val_size, stats)
         else:
             source = seg_files.load_segfolder(Path(spec.arg or ""), shape, Path(val_folder) if val_folder else None,
-                                              val_fraction, seed, train_size, val_size, log)
+                                              val_fraction, seed, train_size, val_size, log, stats)
     elif spec.kind == "synthetic":
         c, h, w, k = _synthetic_dims(spec.arg or "")
         source = synthetic_source((c, h, w), k, train_size or SYNTHETIC_TRAIN,
@@ -300,8 +301,6 @@ def _check_mask_fit(source: DataSource, analysis: Any, graph: Any) -> Mismatch |
     """Segmentation: the first output must be classes×H×W with the masks' H×W. A wrong class count
     is fixed on the head (the last conv's ``out_channels``); a wrong H×W by an ``Upsample`` inserted
     before the Output, bilinear, by the integer factor when there is one, else to the mask's size."""
-    from core.layers.spec import Fix, FixAction
-
     problems: list[str] = []
     fixes: list[Any] = []
     _image_input_problem(source, analysis, graph, problems, fixes, flat_ok=False)
@@ -316,11 +315,11 @@ def _check_mask_fit(source: DataSource, analysis: Any, graph: Any) -> Mismatch |
         else:
             if out[0] != k:
                 found = head_of(graph) if graph is not None else None
-                where = f"{found[0]}.{found[1]}" if found else "the last convolution's out_channels"
+                own = _class_fixes(graph, found[0], found[1], k) if found else []
+                todo = " and ".join(f.label for f in own) or f"set the last convolution's out_channels to {k}"
                 problems.append(f"the dataset {source.name} has {k} classes but the network's output has {out[0]} "
-                                f"channels: set {where} to {k}")
-                if found:
-                    fixes.append(Fix(f"set {found[0]}.{found[1]} to {k}", FixAction.SET_PARAM, found[0], found[1], k))
+                                f"channels: {todo}")
+                fixes += own
             # a wrong Input is fixed above: the output's size then follows the Input's (a fully
             # convolutional network), so the output is judged against the Input the graph has
             in_shape = tuple(analysis.input_shape) if analysis.input_shape is not None else ()
@@ -330,6 +329,26 @@ def _check_mask_fit(source: DataSource, analysis: Any, graph: Any) -> Mismatch |
     if not problems:
         return None
     return Mismatch("; and ".join(problems), tuple(fixes))
+
+
+def _class_fixes(graph: Any, head: str, param: str, k: int) -> list[Any]:
+    """Set the head's width to ``k``; when the head is d2l's FCN upsampler (a ConvTranspose2d fed
+    by a convolution giving as many channels, the class scores), that convolution too, and the
+    upsampler's ``in_channels`` if it was written out."""
+    from core.layers.spec import Fix, FixAction
+
+    fixes = [Fix(f"set {head}.{param} to {k}", FixAction.SET_PARAM, head, param, k)]
+    node = graph.nodes[head]
+    preds = graph.predecessors(head)
+    if node.type != "ConvTranspose2d" or len(preds) != 1:
+        return fixes
+    scores = graph.nodes[preds[0]]
+    old = node.params.get("out_channels")
+    if scores.type == "Conv2d" and scores.params.get("out_channels") == old and len(graph.successors(scores.id)) == 1:
+        fixes.insert(0, Fix(f"set {scores.id}.out_channels to {k}", FixAction.SET_PARAM, scores.id, "out_channels", k))
+        if node.params.get("in_channels") is not None:
+            fixes.append(Fix(f"set {head}.in_channels to {k}", FixAction.SET_PARAM, head, "in_channels", k))
+    return fixes
 
 
 def _mask_size_problem(name: str, got: tuple[int, ...], want: tuple[int, int], ref: tuple[int, int], graph: Any,

@@ -58,6 +58,7 @@ _CHUNK_BYTES = 1 << 20
 
 Pair = tuple[str, str]  # (image path, mask path)
 Log = Callable[[str], None] | None
+Stats = tuple[Sequence[float], Sequence[float]] | None  # (mean, std) of pretrained weights, or None
 
 
 # ------------------------------------------------------------------------------------ decoding
@@ -147,9 +148,13 @@ def _region_sizes(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def _source(name: str, classes: Sequence[str], train: SegSplit, val: SegSplit, palette: Sequence[tuple[int, int, int]],
-            notes: Sequence[str] = ()) -> SegmentationSource:
+            stats: Stats) -> SegmentationSource:
+    """The source; normalised with ``stats`` (pretrained weights' mean/std) when they match the
+    channels, else with the training images' own statistics."""
     typical = typical_object_px(_region_sizes(train.masks, len(classes)))
-    return SegmentationSource(name, classes, train, val, palette=palette, typical_px=typical, notes=notes)
+    channels = int(train.images.shape[1])
+    mean, std = stats if stats is not None and len(stats[0]) == len(stats[1]) == channels else ((), ())
+    return SegmentationSource(name, classes, train, val, palette=palette, typical_px=typical, mean=mean, std=std)
 
 
 def _shape(image_shape: Sequence[int] | None, name: str) -> tuple[int, int, int]:
@@ -225,7 +230,7 @@ def _palette_of(mask_path: str, count: int) -> tuple[tuple[int, int, int], ...] 
 
 def load_segfolder(root: Path, image_shape: Sequence[int] | None = None, val_root: Path | None = None,
                    val_fraction: float = 0.1, seed: int = 0, train_size: int | None = None,
-                   val_size: int | None = None, log: Log = None) -> SegmentationSource:
+                   val_size: int | None = None, log: Log = None, stats: Stats = None) -> SegmentationSource:
     """``segfolder:DIR`` (see the module docstring) as a :class:`SegmentationSource`."""
     root = Path(root)
     name = f"segfolder:{root}"
@@ -256,7 +261,7 @@ def load_segfolder(root: Path, image_shape: Sequence[int] | None = None, val_roo
     for split, pairs in ((train, train_pairs), (val, val_pairs)):
         _check_labels(split, pairs, len(classes), name, hint)
     palette = _palette_of(train_pairs[0][1], len(classes)) or voc_colormap(len(classes))
-    return _source(name, classes, train, val, palette)
+    return _source(name, classes, train, val, palette, stats)
 
 
 # ----------------------------------------------------------------------------------------- VOC
@@ -283,7 +288,7 @@ def find_voc(root: Path) -> Path | None:
 
 
 def load_voc(root: Path | None, image_shape: Sequence[int] | None = None, download: bool = True, log: Log = None,
-             train_size: int | None = None, val_size: int | None = None) -> SegmentationSource:
+             train_size: int | None = None, val_size: int | None = None, stats: Stats = None) -> SegmentationSource:
     """Pascal VOC 2012 segmentation (1,464 train / 1,449 val) as a :class:`SegmentationSource`."""
     root = Path(root) if root is not None else default_root()
     shape = _shape(image_shape, "voc")
@@ -302,7 +307,7 @@ def load_voc(root: Path | None, image_shape: Sequence[int] | None = None, downlo
         split = _decode_all(pairs, shape, log, which)
         _check_labels(split, pairs, len(VOC_CLASSES), "voc", "VOC masks hold 0–20 and 255; replace the file")
         splits.append(split)
-    return _source("voc", VOC_CLASSES, splits[0], splits[1], VOC_PALETTE)
+    return _source("voc", VOC_CLASSES, splits[0], splits[1], VOC_PALETTE, stats)
 
 
 def _voc_pairs(folder: Path, which: str) -> list[Pair]:
