@@ -21,6 +21,8 @@ from core.compiler import compile_graph
 from core.diagnostics import Severity
 from core.export import python_source
 from core.importer.python_file import import_python, python_model
+from core.layers import get_spec
+from core.layers.conv_modules import BilinearConvTranspose2d
 from core.project import dumps_project, loads_project
 from core.sources import SourceError
 from core.training import TrainConfig
@@ -159,6 +161,24 @@ def test_fcn_transposed_conv_starts_as_d2l_bilinear_kernel() -> None:
     assert torch.equal(ours.transpose_conv.weight.detach(), bilinear_kernel(K, K, 64))
     # the bias is torch's default init, drawn as d2l's nn.ConvTranspose2d draws it
     assert ours.transpose_conv.bias is not None and ours.transpose_conv.bias.abs().max() > 0
+
+
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [(4, 2, 1), (3, 2, 1), (64, 32, 16), (5, 1, 2)])
+def test_bilinear_weight_init_is_d2l_bilinear_kernel(kernel: int, stride: int, padding: int) -> None:
+    """ConvTranspose2d(weight_init="bilinear") against d2l's formula, even and odd kernels, and grouped."""
+    layer = get_spec("ConvTranspose2d")
+    assert layer is not None and layer.build is not None
+    params = layer.resolve({"out_channels": 3, "kernel_size": kernel, "stride": stride, "padding": padding,
+                            "weight_init": "bilinear"})
+    built = layer.build({**params, "in_channels": 3})
+    assert isinstance(built, BilinearConvTranspose2d)
+    assert torch.equal(built.weight.detach(), bilinear_kernel(3, 3, kernel))
+    depthwise = layer.build({**params, "in_channels": 3, "groups": 3})  # (C, 1, k, k): every channel its tent
+    assert torch.equal(depthwise.weight.detach(), bilinear_kernel(3, 3, kernel).sum(dim=1, keepdim=True))
+    if stride == 2 and kernel == 4:  # d2l's ×2 upsampling of a constant map is that constant inside the border
+        with torch.no_grad():
+            up = nn.functional.conv_transpose2d(torch.ones(1, 3, 6, 6), built.weight, stride=2, padding=1)
+        torch.testing.assert_close(up[..., 1:-1, 1:-1], torch.ones_like(up[..., 1:-1, 1:-1]))
 
 
 @pytest.mark.parametrize("scales", [4, 3])
