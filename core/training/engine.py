@@ -566,9 +566,10 @@ class Trainer:
                     last_probe = time.perf_counter()
                     # Probes take at most a tenth of the run: where steps are slower than the probe
                     # interval (an LSTM on a loaded CPU), probing every step would halve throughput.
-                    # An interval of 0 asks for every step, and gets it.
+                    # An interval of 0 asks for every step, and gets it. A segmentation run's probes
+                    # with no node probed only refresh the mask overlays: a twentieth of the run.
                     if cfg.probe_interval > 0:
-                        probe_gap = max(cfg.probe_interval, 9 * (last_probe - now))
+                        probe_gap = max(cfg.probe_interval, (9 if self.prober.nodes else 19) * (last_probe - now))
         totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), pixels.to(loss_sum.dtype) + float(scored),
                               torch.tensor(float(seen), device=dev), nll_sum])
         totals = ddp.all_reduce_sum(totals) if self.world > 1 else totals

@@ -309,3 +309,29 @@ def test_class_labels_are_refused_for_the_segmentation_task() -> None:
 
     summary, _, _ = run(cfg(), data=synthetic_source((3, 8, 8), 3, train=8, val=4))
     assert summary.status == "failed" and "needs images with masks" in summary.message
+
+
+def test_shapes_seg_with_crops_and_flips_against_an_independent_computation() -> None:
+    """The built-in shapes-seg, augmented (crops pad the masks with the ignore index): the
+    validation metrics are the trained model's on the validation masks, computed by hand."""
+    from core.training.data import open_dataset
+
+    data = open_dataset("shapes-seg", train_size=32, val_size=8, task="segmentation")
+    k = data.num_classes
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, k, 1))
+    summary, ev, trainer = run(cfg(epochs=1, batch_size=16, crop_padding=4, hflip=True), model=model, data=data)
+    assert summary.ok, summary.message
+    m = ev["epoch_end"][0]
+    val = data._cpu_split("val")  # type: ignore[attr-defined]
+    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.std).view(1, -1, 1, 1)
+    with torch.no_grad():
+        pred = trainer.model.eval()((val.images.float() / 255 - mean) / std).argmax(1)
+    truth = val.masks.long().numpy()
+    keep = truth != 255
+    conf = np.zeros((k, k), dtype=np.int64)
+    np.add.at(conf, (truth[keep], pred.numpy()[keep]), 1)
+    assert [list(r) for r in m.confusion] == conf.tolist()
+    assert m.val_pixel_acc == pytest.approx(np.trace(conf) / conf.sum())
+    assert len(m.val_iou) == k and m.val_miou is not None and 0 <= m.val_miou <= 1
+    assert 0 <= m.train_acc <= 1 and np.isfinite(m.train_loss)
