@@ -14,6 +14,8 @@ the two networks against each other:
 - losses (``gan_loss``): ``bce``, the non-saturating loss with logits — D: BCE(D(x), 1 − label_smoothing)
   + BCE(D(G(z)), 0), G: BCE(D(G(z)), 1) — or ``hinge`` — D: relu(1 − D(x)) + relu(1 + D(G(z))),
   G: −D(G(z));
+- augmentation of the real images: the dataset's flips (cifar10, folder) but random crops only when
+  ``crop_padding`` is set (zero-padded crops would teach the generator black borders);
 - two optimizers with the run's settings (:func:`~core.training.optim.build_optimizer` on each network,
   its own learning-rate multipliers) and two schedules driven by the same step count.
 
