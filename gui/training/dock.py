@@ -448,6 +448,7 @@ class TrainingPanel(QWidget):
         worker.probed.connect(self.maps.show_probe)
         worker.probed.connect(self._collect_node_stats)
         worker.probed.connect(self.task_views.show_probe)
+        worker.samples.connect(self.task_views.show_samples)  # a GAN's fixed-noise grids
         worker.warned.connect(self._warned)
         worker.paused_changed.connect(self._paused)
         worker.status_changed.connect(self.progress_text.setText)

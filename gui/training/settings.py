@@ -666,7 +666,11 @@ class TrainingSettings(QWidget):
             self.banner.hide()
             self.weights_banner.hide()
             return
-        self.mismatch = check_fit(self.data, self.analysis, self.graph)
+        # A GAN's canvas holds two networks that check_fit (one Input, one classifying output) cannot
+        # judge: its trainer compares the discriminator's Input with the images and refuses in one
+        # sentence when Start is pressed.
+        gan = self.task_option.target == "gan"
+        self.mismatch = None if gan else check_fit(self.data, self.analysis, self.graph)
         self._check_pipeline()
         if self.mismatch is None:
             self.banner.hide()
