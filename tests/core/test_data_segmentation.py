@@ -261,8 +261,11 @@ def test_segfolder_spec_needs_a_path_and_the_task() -> None:
         parse_spec("segfolder")
     with pytest.raises(DatasetError, match="shapes-seg takes no argument"):
         parse_spec("shapes-seg:3")
-    with pytest.raises(DatasetError, match="classification"):
+    with pytest.raises(DatasetError, match="shapes-seg is images with masks"):
         open_dataset("shapes-seg", task="classification")
+    with pytest.raises(DatasetError, match=r"The segmentation task needs images with masks \(shapes-seg, "
+                                           r"segfolder:DIR, voc\[:DIR\]\); shapes is images with a class each"):
+        open_dataset("shapes", task="segmentation")
 
 
 # ------------------------------------------------------------------------------------------- VOC

@@ -41,6 +41,7 @@ SHAPES_TRAIN, SHAPES_VAL = 20_000, 4_000
 SYNTHETIC_TRAIN, SYNTHETIC_VAL = 2_048, 512
 TOKEN_SETS = ("sentences", "brackets", "digitsum")  # generated token sets (no argument)
 TOKEN_KINDS = ("text", *TOKEN_SETS)  # the dataset kinds whose samples are token sequences
+SEG_KINDS = ("shapes-seg", "segfolder", "voc")  # images with a class per pixel (target "mask")
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,10 @@ def _check_task(spec: DatasetSpec, task: str | None) -> None:
         return
     has = "token sequences" if spec.kind in TOKEN_KINDS else "images"
     needs = "token data" if option.modality == "tokens" else "image data"
+    if option.target == "mask":
+        needs, has = "images with masks", has if spec.kind in TOKEN_KINDS else "images with a class each"
+    elif spec.kind in SEG_KINDS:
+        has = "images with masks (segmentation)"
     if option.modality == "tokens" and spec.kind in TOKEN_KINDS:
         needs = "text" if option.target == "next-token" else "labelled sequences"
     usages = ", ".join(DATASETS[name].usage for name in option.datasets)
