@@ -13,6 +13,7 @@ from core.analysis import analyze
 from core.compiler import compile_graph
 from core.gan_graph import split_gan
 from core.project import dumps_project, loads_project
+from core.sources import SourceError
 from core.training.config import TrainConfig
 from templates import build_template, list_templates
 
@@ -67,7 +68,7 @@ def test_template_is_two_labelled_networks_that_split(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_networks_conform_to_a_hand_written_torch_dcgan(name: str) -> None:
     image, _ = CASES[name]
-    nets = split_gan(build_template(name).graph)
+    nets = split_gan(build_template(name, width=64).graph)  # the usual DCGAN size, as the reference
     ours = [compile_graph(nets.generator, seed=0), compile_graph(nets.discriminator, seed=0)]
     theirs = torch_dcgan(image)
     for mine, ref in zip(ours, theirs, strict=True):
@@ -123,3 +124,14 @@ def test_networks_stand_side_by_side_without_overlap(name: str) -> None:
     for xs in rows.values():
         xs.sort()
         assert all(b - a >= 200 for a, b in itertools.pairwise(xs))
+
+
+def test_width_option_scales_both_networks() -> None:
+    nets = split_gan(build_template("dcgan").graph)  # the default: CPU-sized
+    g = [n.params["out_channels"] for n in nets.generator.nodes.values() if n.type == "ConvTranspose2d"]
+    d = [n.params["out_channels"] for n in nets.discriminator.nodes.values() if n.type == "Conv2d"]
+    assert g == [128, 64, 32, 3] and d == [32, 64, 128, 1]
+    assert analyze(build_template("dcgan-mnist", width=16).graph).ok
+    for bad in (0, 2000, 1.5, True):
+        with pytest.raises(SourceError, match="DCGAN width must be an integer from 1 to 1024"):
+            build_template("dcgan", width=bad)
