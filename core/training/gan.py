@@ -124,7 +124,7 @@ class GanTrainer(Trainer):
         self.networks = networks
         self.noise_shape = tuple(int(v) for v in networks.noise_shape)
         self._warned: set[str] = set()
-        self._collapsed = False  # the last epoch's samples were collapsed (mode collapse warns on two in a row)
+        self._failing: set[str] = set()  # the health checks that held at the last epoch's end
 
     # ------------------------------------------------------------------------------------ setup
 
@@ -472,13 +472,13 @@ class GanTrainer(Trainer):
                 self._emit("checkpoint_saved", str(path))
         self._emit_samples(m.epoch, self.steps, m.epoch * self.steps, generated)
         self._emit("epoch_end", m)
-        collapse = mode_collapse_warning(m.epoch, mean_pairwise_distance(generated), self._real_spread)
-        # Two epochs in a row: a generator a few steps old makes near-identical images too.
-        collapsed_before, self._collapsed = self._collapsed, collapse is not None
-        checks = (("wins", discriminator_wins_warning(m.epoch, m.d_fake or 0.0, g_losses, previous_g)),
-                  ("collapse", collapse if collapsed_before else None))
-        for key, warning in checks:
-            if warning is not None and key not in self._warned:  # said once per run: it is a state, not news
+        found = {"wins": discriminator_wins_warning(m.epoch, m.d_fake or 0.0, g_losses, previous_g),
+                 "collapse": mode_collapse_warning(m.epoch, mean_pairwise_distance(generated), self._real_spread)}
+        # Said when they hold at two epoch ends in a row: early in a run the discriminator usually
+        # wins for a while, and a generator a few steps old makes near-identical images.
+        before, self._failing = self._failing, {k for k, w in found.items() if w is not None}
+        for key, warning in found.items():
+            if warning is not None and key in before and key not in self._warned:  # once per run: a state
                 self._warned.add(key)
                 self._warn(warning)
         report = self.data.report()

@@ -10,8 +10,10 @@
 - **Mode collapse** (:func:`mode_collapse_warning`): the fixed-noise samples are nearly identical,
   i.e. their mean pairwise L2 distance is below :data:`COLLAPSE_SHARE` of the real images'.
 
-No state here: the trainer (:mod:`core.training.gan`) computes the numbers and keeps which
-warnings it already gave.
+No state here: the trainer (:mod:`core.training.gan`) computes the numbers and says each warning
+once per run, when its check holds at two epoch ends in a row: early in a run the discriminator
+usually wins for a while (DCGAN recovers from it), and a generator a few steps old makes
+near-identical images.
 """
 
 from __future__ import annotations
