@@ -140,12 +140,15 @@ class SegmentationView(QWidget):
         self.sample_combo.setToolTip("Which probe sample is shown")
         self.sample_combo.currentIndexChanged.connect(lambda _=0: self.redraw())
         self.info = QLabel("")
-        self.info.setWordWrap(True)
-        self.info.setMinimumWidth(40)
+        self.legend = QLabel("")
+        self.legend.setWordWrap(True)
+        self.legend.setMinimumWidth(40)
+        self.legend.setToolTip("Each class's colour in the true and predicted masks")
         top = QHBoxLayout()
         top.setContentsMargins(4, 4, 4, 0)
+        top.setSpacing(10)
         top.addWidget(self.sample_combo)
-        top.addWidget(self.info, 1)
+        top.addWidget(self.legend, 1)
 
         self.image_view = ImageView(min_size=90)
         self.truth_view = ImageView(min_size=90)
@@ -156,25 +159,13 @@ class SegmentationView(QWidget):
             view.clicked.connect(self.show_field_at)
             view.hovered.connect(self._hover)
             pictures.addWidget(view, 1)
-        self.field = QLabel(CLICK_HINT)
-        self.field.setWordWrap(True)
-        self.field.setMinimumWidth(40)
-        self.diagnostic = QLabel("")
-        self.diagnostic.setWordWrap(True)
-        self.diagnostic.setMinimumWidth(40)
-        self.diagnostic.hide()
-        self.legend = QLabel("")
-        self.legend.setWordWrap(True)
-        self.legend.setMinimumWidth(40)
-        self.legend.setToolTip("Each class's colour in the true and predicted masks")
         left = QVBoxLayout()
         left.setSpacing(4)
         left.addLayout(top)
         left.addLayout(pictures, 1)
-        left.addWidget(self.legend)
-        left.addWidget(self.field)
-        left.addWidget(self.diagnostic)
 
+        # The side column: the epoch's figures per class, then what the probe and the head show. The
+        # sentences sit under the table, not under the pictures, where a short dock cut them off.
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.table = QTableWidget(0, 2)
@@ -189,15 +180,26 @@ class SegmentationView(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
+        self.table.setMinimumHeight(60)
+        self.field = QLabel(CLICK_HINT)
+        self.diagnostic = QLabel("")
+        for label in (self.info, self.field, self.diagnostic):
+            label.setWordWrap(True)
+            label.setMinimumWidth(40)
+        self.diagnostic.hide()
         side = QFrame()
-        side.setMinimumWidth(170)
-        side.setMaximumWidth(300)
+        side.setMinimumWidth(200)
+        side.setMaximumWidth(320)
         side.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         sv = QVBoxLayout(side)
         sv.setContentsMargins(4, 4, 4, 4)
         sv.setSpacing(4)
         sv.addWidget(self.summary)
         sv.addWidget(self.table, 1)
+        sv.addWidget(self.info)
+        sv.addWidget(self.field)
+        sv.addWidget(self.diagnostic)
+        sv.addStretch(0)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -262,6 +264,7 @@ class SegmentationView(QWidget):
                 number.setToolTip(f"{name} is in neither the true nor the predicted masks of the validation split")
             self.table.setItem(row, 0, item)
             self.table.setItem(row, 1, number)
+        self._fit_table()
         miou, acc = getattr(m, "val_miou", None), getattr(m, "val_pixel_acc", None)
         parts = [f"epoch {m.epoch}"]
         if miou is not None:
@@ -269,6 +272,12 @@ class SegmentationView(QWidget):
         if acc is not None:
             parts.append(f"pixel accuracy {acc:.1%}")
         self.summary.setText(" · ".join(parts))
+
+    def _fit_table(self) -> None:
+        """As tall as its rows (the sentences follow right under it); scrolled when the dock is shorter."""
+        rows = self.table.rowCount()
+        need = self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize()
+        self.table.setMaximumHeight(need + 2 * self.table.frameWidth() + 2)
 
     def clear(self) -> None:
         """Forget the run's probes and epochs: the view says what will show here."""
@@ -283,6 +292,7 @@ class SegmentationView(QWidget):
         self.sample_combo.hide()
         self.info.setText(BEFORE_RUN)
         self.table.setRowCount(0)
+        self._fit_table()
         self.summary.setText("Per-class IoU shows after the first epoch")
         self._show_field()
 
@@ -294,6 +304,12 @@ class SegmentationView(QWidget):
         self._show_legend()
         for view in self.views:
             view.update()
+
+    def hasHeightForWidth(self) -> bool:  # Qt override
+        # Its wrapped sentences give the view a height-for-width, and then the dock's tab stack (Qt's
+        # QStackedLayout) takes every other tab's preferred height as its minimum: the panel grew 60 px
+        # taller than the dock and its bottom (these pictures' captions, the legend) was cut off.
+        return False
 
     def showEvent(self, event: QShowEvent) -> None:  # Qt override: draw what came while hidden
         super().showEvent(event)

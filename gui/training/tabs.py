@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QTabWidget, QWidget
+from PySide6.QtWidgets import QSizePolicy, QTabWidget, QWidget
 
 V = TypeVar("V", bound=QWidget)
 
@@ -29,6 +29,7 @@ class _Tab:
     viewer: str | None  # the task viewer it is; None: every task
     places_itself: bool  # make() adds its own tab (at the end), in place of the removed placeholder
     widget: QWidget  # the placeholder until built
+    policy: QSizePolicy | None = None  # the widget's own size policy while the task hides the tab
 
 
 class ViewerTabs(QObject):
@@ -75,7 +76,7 @@ class ViewerTabs(QObject):
             else:
                 widget = tab.make(owner)
                 self.tabs.insertTab(index, widget, tab.title)
-            tab.widget = widget
+            tab.widget, tab.policy = widget, None  # the placeholder's policy goes with it
             self._built.add(key)
             self._show_for_task(key)
             self.tabs.setCurrentIndex(current)
@@ -106,6 +107,15 @@ class ViewerTabs(QObject):
         tab = self._tabs[key]
         visible = tab.viewer is None or self._viewers is None or tab.viewer in self._viewers
         self.tabs.setTabVisible(self.tabs.indexOf(tab.widget), visible)
+        # A hidden tab's viewer must not size the dock: the tab stack is as tall as its tallest page's
+        # minimum, shown or not (Predictions, built from a segmentation data set's preview while its tab
+        # was hidden, made the panel 60 px taller than the dock). Hidden, its size policy is Ignored.
+        if not visible and tab.policy is None:
+            tab.policy = tab.widget.sizePolicy()
+            tab.widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        elif visible and tab.policy is not None:
+            tab.widget.setSizePolicy(tab.policy)
+            tab.policy = None
 
     def _opened(self, index: int) -> None:
         key = self.key_of(self.tabs.widget(index))

@@ -228,3 +228,32 @@ def test_best_val_in_the_runs_list(tmp_path: Path) -> None:
                     metrics=[{"epoch": 1, "g_loss": 0.9}, {"epoch": 2, "g_loss": 1.25}])
     assert gan.best_text == "G loss 1.250"
     assert RunRecord(tmp_path, config={"task": "gan"}).best_text == "–"
+
+
+def test_a_tab_the_task_hides_does_not_make_the_dock_taller(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Predictions, built from a segmentation data set's preview while hidden, made the panel taller than
+    its dock: a hidden tab's viewer is left out of the tab stack's minimum height until shown again."""
+    from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+
+    from gui.training.tabs import ViewerTabs
+
+    def tall(_owner: object) -> QWidget:
+        page = QWidget()
+        inner = QWidget()
+        inner.setFixedHeight(500)
+        QVBoxLayout(page).addWidget(inner)
+        return page
+
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    tabs = QTabWidget(owner)
+    tabs.addTab(QWidget(), "Curves")
+    viewer_tabs = ViewerTabs(owner, tabs)
+    viewer_tabs.add("predict", "Predictions", tall, "predictions")
+    viewer_tabs.set_viewers(["maps", "segmentation"])
+    viewer_tabs.get("predict")  # built while hidden
+    assert not viewer_tabs.shown("predict") and tabs.minimumSizeHint().height() < 200
+    viewer_tabs.set_viewers(["maps", "predictions"])
+    assert viewer_tabs.shown("predict") and tabs.minimumSizeHint().height() >= 500
+    viewer_tabs.set_viewers(["maps"])
+    assert tabs.minimumSizeHint().height() < 200
