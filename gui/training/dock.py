@@ -724,7 +724,8 @@ class TrainingPanel(QWidget):
         self.predict_model = model
         self._classes = list(dataset.get("classes", []))
         self._norm = (tuple(dataset.get("mean", ())), tuple(dataset.get("std", ())))
-        self.predict.set_model(model, analyze(graph), self._classes, *self._norm)
+        if self.viewer_tabs.shown("predict"):  # a mask or GAN model has no class predictions to show
+            self.predict.set_model(model, analyze(graph), self._classes, *self._norm)
         self.filters.set_weights({k: v.detach().clone() for k, v in conv_weights(model).items()})
         self.message.emit(f"Loaded the weights of {run_dir.name}: predictions use them, and the next run starts "
                           "from them (layers you changed start fresh).")

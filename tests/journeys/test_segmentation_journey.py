@@ -8,12 +8,14 @@ shows a probe sample three times (the image, the true mask over it, the predicte
 each at the data's 64×64), a legend naming the data's classes, and one IoU row per class with
 the numbers the run reported. Clicking a pixel draws the head's receptive field there (the box
 the analysis's field gives, clipped to the image) and says in words what the head sees; U-Net's
-head sees more than a typical shape, so no warning shows.
+head sees more than a typical shape, so no warning shows. Loading the run's weights for the next run
+raises no problem (a mask model has no class predictions to show).
 """
 
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -127,3 +129,6 @@ def test_train_the_unet_template_and_look_at_its_masks(qtbot, isolated) -> None:
     # U-Net's head sees more than a typical shape (~17 px): no warning.
     assert min(rf.size) > data.typical_object_px and not view.diagnostic.isVisible()
     assert bar.tabRect(index).width() >= bar.fontMetrics().horizontalAdvance("Segmentation")
+
+    # The run's weights, loaded for the next run: no class-prediction failure for a mask model.
+    assert panel.load_weights(Path(summary.run_dir)) and panel.problem_text == ""
