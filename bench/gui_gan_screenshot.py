@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,6 +38,7 @@ def main() -> int:
     ap.add_argument("--resume", metavar="RUN_DIR", help="continue this GAN run folder")
     ap.add_argument("--niceness", type=int,
                     help="CPU priority steps the training thread gives up (default: the editor's)")
+    ap.add_argument("--runs", metavar="DIR", help="where the run folder goes (default: a new temporary folder)")
     ap.add_argument("--size", default="1600x1000")
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
@@ -66,6 +68,7 @@ def main() -> int:
     window = MainWindow(Document.from_project(project, collapse_blocks=True), restore_layout=False)
     window.resize(width, height)
     dock = window.training
+    dock.set_runs_root(Path(args.runs) if args.runs else Path(tempfile.mkdtemp(prefix="netcanvas-gan-")))
     panel = dock.panel
     window.show()
     dock.show()
@@ -95,6 +98,11 @@ def main() -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(path), "PNG"):
         raise SystemExit(f"cannot write {path}")
+    # 256 colours (no dithering): a third of the size, the sample grid still as drawn to the eye
+    from PIL import Image
+
+    Image.open(path).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                             dither=Image.Dither.NONE).save(path, optimize=True)
     print(f"saved {path} · run {summary.run_dir} · {view.caption.text()}")
     return 0
 
