@@ -274,12 +274,18 @@ def run(args: argparse.Namespace) -> int:
             print("hint: --replace-head gives the head the dataset's class count", file=sys.stderr)
         return 1
     if main_rank and not args.json:
-        if summary.best_val_perplexity is not None:
-            best = f"perplexity {summary.best_val_perplexity:.2f} at epoch {summary.best_epoch}"
+        last = summary.last
+        if last is not None and last.d_loss is not None:  # a GAN has no validation: its last figures
+            best = (f"last epoch D(x) {last.d_real:.3f}, D(G(z)) {last.d_fake:.3f}; "
+                    f"sample it with: main.py sample {run_dir} -n 64 -o grid.png")
+        elif summary.best_val_miou is not None:
+            best = f"best validation mIoU {summary.best_val_miou:.4f} at epoch {summary.best_epoch}"
+        elif summary.best_val_perplexity is not None:
+            best = f"best validation perplexity {summary.best_val_perplexity:.2f} at epoch {summary.best_epoch}"
         else:
-            best = ("accuracy " + (f"{summary.best_val_acc:.2%} at epoch {summary.best_epoch}"
-                                   if summary.best_val_acc is not None else "—"))
-        print(f"{summary.status}: {summary.epochs_done} epoch(s) in {summary.seconds:.1f} s; best validation "
+            best = ("best validation accuracy " + (f"{summary.best_val_acc:.2%} at epoch {summary.best_epoch}"
+                                                   if summary.best_val_acc is not None else "—"))
+        print(f"{summary.status}: {summary.epochs_done} epoch(s) in {summary.seconds:.1f} s; "
               f"{best}; run folder {run_dir}", file=sys.stderr)
     return 130 if summary.status == "stopped" else 0
 
@@ -467,8 +473,8 @@ class _Reporter:
                   f"{m.seconds:.1f} s", flush=True)
             return
         val = (f"val loss {m.val_loss:.4f} acc {m.val_acc:6.2%}" if m.val_loss is not None else "no validation set")
-        if m.val_miou is not None:
-            val += f" val_miou {m.val_miou:.4f} val_pixel_acc {m.val_pixel_acc:6.2%}"
+        if m.val_miou is not None and m.val_loss is not None:  # pixel accuracy is the accuracy here
+            val = f"val loss {m.val_loss:.4f} pixel acc {m.val_pixel_acc:6.2%} mIoU {m.val_miou:.4f}"
         top5 = f" top-5 {m.val_top5:6.2%}" if m.val_top5 is not None else ""
         ppl = f" val_ppl {m.val_perplexity:.2f}" if m.val_perplexity is not None else ""
         star = " *" if m.best else ""
