@@ -46,7 +46,8 @@ def test_the_form_reads_as_before_from_the_declarations(qtbot) -> None:
                                     "Synthetic tensors"]
     assert _items(form.optimizer) == ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
     assert _items(form.schedule) == ["Constant", "Step decay", "Cosine", "One-cycle", "Reduce on plateau"]
-    assert _items(form.loss) == ["Cross-entropy", "BCE with logits", "MSE (L2)", "L1", "Huber", "Dice", "Cross-entropy + Dice"]
+    assert _items(form.loss) == ["Cross-entropy", "BCE with logits", "MSE (L2)", "L1", "Huber", "Dice",
+                                 "Cross-entropy + Dice"]
     assert _items(form.amp) == ["Off (float32)", "Auto (bf16 or fp16)", "bfloat16", "float16"]
     assert (form.lr.minimum(), form.lr.maximum(), form.lr.decimals()) == (1e-6, 10.0, 6)
     assert (form.momentum.maximum(), form.smoothing.maximum(), form.batch.maximum()) == (0.999, 0.99, 1 << 16)
