@@ -176,6 +176,7 @@ GAN_LOSSES: dict[str, str] = {
     "bce": "non-saturating BCE with logits: D learns real → 1, fake → 0; G maximises log D(G(z))",
     "hinge": "hinge: D minimises relu(1 − D(x)) + relu(1 + D(G(z))); G minimises −D(G(z))",
 }
+GAN_LOSS_LABELS: dict[str, str] = {"bce": "Non-saturating BCE", "hinge": "Hinge"}  # the GUI's names
 
 
 # ------------------------------------------------------------------------------------ optimizers

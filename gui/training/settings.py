@@ -59,6 +59,8 @@ from core.training.health import device_memory
 from core.training.options import (
     AMP_MODES,
     DATASETS,
+    GAN_LOSS_LABELS,
+    GAN_LOSSES,
     GENERAL_PARAMS,
     LOSSES,
     OPTIMIZERS,
@@ -212,7 +214,10 @@ class TrainingSettings(QWidget):
         self.optimizer = _combo(OPTIMIZERS)
         self.schedule = _combo(SCHEDULES)
         self.loss = _combo(LOSSES)
-        self.choices = {"optimizer": self.optimizer, "schedule": self.schedule, "loss": self.loss}
+        # GANs train with their own adversarial loss instead (shown in the Loss row's place)
+        self.gan_loss = _combo({k: _Named(GAN_LOSS_LABELS.get(k, k), doc) for k, doc in GAN_LOSSES.items()})
+        self.choices = {"optimizer": self.optimizer, "schedule": self.schedule, "loss": self.loss,
+                        "gan_loss": self.gan_loss}
         self.fields: dict[str, QSpinBox | QDoubleSpinBox] = {}
         self._owners: dict[str, str] = {}  # setting → the choice whose options read it
         general = [p for p in GENERAL_PARAMS if p.form is not None]
@@ -299,6 +304,8 @@ class TrainingSettings(QWidget):
             form.addRow(param.label, self.fields[param.key])
         for choice, params in chosen:
             form.addRow(choice.capitalize(), self.choices[choice])
+            if choice == "loss":
+                form.addRow("GAN loss", self.gan_loss)
             for param in params:
                 form.addRow(param.label, self.fields[param.key])
         form.addRow("Augmentation", self.augment)
@@ -323,7 +330,7 @@ class TrainingSettings(QWidget):
 
         for box in self.fields.values():
             box.valueChanged.connect(self._edited)
-        for combo in (self.optimizer, self.schedule, self.loss, self.device, self.amp):
+        for combo in (self.optimizer, self.schedule, self.loss, self.gan_loss, self.device, self.amp):
             combo.currentIndexChanged.connect(self._edited)
         self.augment.toggled.connect(self._edited)
         self.prompt.textChanged.connect(self._edited)
@@ -508,6 +515,8 @@ class TrainingSettings(QWidget):
         self.form.setRowVisible(self.augment, not tokens)  # random crop and flip are for images
         self.form.setRowVisible(self.tokenize, task.target == "next-token")  # text is split into chars or words
         self.form.setRowVisible(self.prompt, task.target == "next-token")
+        self.form.setRowVisible(self.loss, task.target != "gan")  # a GAN's loss is the adversarial one
+        self.form.setRowVisible(self.gan_loss, task.target == "gan")
         own = {p.key for p in task.params}
         for key, box in self.task_fields.items():
             self.form.setRowVisible(box, key in own)

@@ -204,3 +204,21 @@ def test_each_task_shows_its_tabs_and_evaluation_is_made_when_first_opened(qtbot
     assert shown == ["Curves && feature maps", "Filters", "Predictions", "Runs", "Evaluation"]
     assert dock.confirm_close()
     doc.dispose()
+
+
+def test_a_gan_chooses_its_adversarial_loss_in_the_loss_rows_place(form) -> None:
+    assert form.loss.isVisible() and not form.gan_loss.isVisible()
+    form.task.setCurrentIndex(form.task.findData("gan"))
+    assert not form.loss.isVisible() and form.gan_loss.isVisible()
+    assert items(form.gan_loss) == ["Non-saturating BCE", "Hinge"]
+    assert form.form.labelForField(form.gan_loss).text() == "GAN loss"
+    assert form.task_fields["n_critic"].isVisible()
+    form.gan_loss.setCurrentIndex(form.gan_loss.findData("hinge"))
+    form.task_fields["n_critic"].setValue(5)
+    cfg = form.config()
+    assert (cfg.task, cfg.gan_loss, cfg.n_critic) == ("gan", "hinge", 5)
+    form.set_config(TrainConfig(task="gan", gan_loss="bce"))  # a project's section fills it back
+    assert form.gan_loss.currentData() == "bce"
+    form.task.setCurrentIndex(form.task.findData("segmentation"))
+    assert form.loss.isVisible() and not form.gan_loss.isVisible()
+    assert form.task_fields["ignore_index"].isVisible() and not form.task_fields["n_critic"].isVisible()
