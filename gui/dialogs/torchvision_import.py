@@ -1,4 +1,5 @@
-"""File ▸ Import torchvision model…: pick a classification model, import it as an editable graph.
+"""File ▸ Import torchvision model…: pick a classification or segmentation model, import it as an
+editable graph.
 
 Importing torch/torchvision and tracing a model take seconds, so both the model list and the
 import run in :class:`_Worker` threads; the dialog stays responsive and shows progress. The
@@ -71,6 +72,29 @@ def list_classification_models() -> list[tuple[str, int | None, float | None]]:
     return out
 
 
+def list_segmentation_models() -> list[tuple[str, int | None, float | None]]:
+    """``(name, parameters, GFLOPs)`` for torchvision's semantic segmentation models (FCN, DeepLabV3,
+    LR-ASPP; their ``out``/``aux`` dict entries import as named Outputs)."""
+    from torchvision import models
+
+    out = []
+    for name in models.list_models(module=models.segmentation):
+        params = gflops = None
+        try:
+            meta = models.get_model_weights(name).DEFAULT.meta
+            params, gflops = meta.get("num_params"), meta.get("_ops")
+        except (ValueError, AttributeError):
+            pass
+        out.append((name, params, gflops))
+    return out
+
+
+def list_all_models() -> list[tuple[str, int | None, float | None, str]]:
+    """Every model the dialog offers, with its task: classification first, then segmentation."""
+    return ([(*row, "classification") for row in list_classification_models()]
+            + [(*row, "segmentation") for row in list_segmentation_models()])
+
+
 def import_model(name: str) -> Any:
     """The importer's project for torchvision model ``name``."""
     from core.importer import import_torchvision
@@ -93,7 +117,7 @@ class TorchvisionImportDialog(QDialog):
         self.filter.setPlaceholderText("Filter models (e.g. resnet, efficientnet)")
         self.filter.setClearButtonEnabled(True)
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Model", "Parameters", "GFLOPs"])
+        self.tree.setHeaderLabels(["Model", "Parameters", "GFLOPs", "Task"])
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -121,7 +145,7 @@ class TorchvisionImportDialog(QDialog):
         self.tree.currentItemChanged.connect(lambda *_: self._update_button())
         self.tree.itemDoubleClicked.connect(lambda *_: self.start_import())
         self.filter.setFocus()
-        self._run(list_classification_models, self._listed, "Loading torchvision's model list…")
+        self._run(list_all_models, self._listed, "Loading torchvision's model list…")
 
     def _busy(self) -> bool:
         return self.worker is not None and self.worker.isRunning()
@@ -155,14 +179,15 @@ class TorchvisionImportDialog(QDialog):
             self._gc_held = False
             release_gc()
 
-    def _listed(self, rows: list[tuple[str, int | None, float | None]]) -> None:
+    def _listed(self, rows: list[tuple[str, int | None, float | None, str]]) -> None:
         self._join()
         self.progress.hide()
-        self._note = (f"{len(rows)} classification models. Importing traces the model with torch.fx; "
-                      "no weights are downloaded.")
+        seg = sum(1 for row in rows if row[3] == "segmentation")
+        kinds = f"{len(rows) - seg} classification" + (f" and {seg} segmentation" if seg else "")
+        self._note = f"{kinds} models. Importing traces the model with torch.fx; no weights are downloaded."
         self.status.setText(self._note)
-        for name, params, gflops in rows:
-            item = QTreeWidgetItem([name, human(params), f"{gflops:.2f}" if gflops is not None else "?"])
+        for name, params, gflops, task in rows:
+            item = QTreeWidgetItem([name, human(params), f"{gflops:.2f}" if gflops is not None else "?", task])
             for col in (1, 2):
                 item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
@@ -238,4 +263,5 @@ class TorchvisionImportDialog(QDialog):
         super().done(result)
 
 
-__all__ = ["TorchvisionImportDialog", "import_model", "list_classification_models"]
+__all__ = ["TorchvisionImportDialog", "import_model", "list_all_models", "list_classification_models",
+           "list_segmentation_models"]

@@ -391,6 +391,7 @@ def test_import_dialog_keys_and_a_readable_disabled_import_button(qtbot, isolate
     rows = [("alexnet", 61_100_840, 0.71), ("resnet101", 44_549_160, 7.8), ("resnet152", 60_192_808, 11.5),
             ("resnet18", 11_689_512, 1.81), ("vgg16", 138_357_544, 15.47)]
     monkeypatch.setattr(ti, "list_classification_models", lambda: rows)
+    monkeypatch.setattr(ti, "list_segmentation_models", lambda: [])
     imported: list[str] = []
     monkeypatch.setattr(ti, "import_model", lambda name: imported.append(name) or name)
     apply_theme(theme)
