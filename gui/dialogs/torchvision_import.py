@@ -55,13 +55,13 @@ class _Worker(QThread):
         self.succeeded.emit(result)
 
 
-def list_classification_models() -> list[tuple[str, int | None, float | None]]:
-    """``(name, parameters, GFLOPs)`` for torchvision's classification models (figures from the
+def _listed_rows(module: Any) -> list[tuple[str, int | None, float | None]]:
+    """``(name, parameters, GFLOPs)`` of the models in torchvision's ``module`` (figures from the
     weights' metadata: no download)."""
     from torchvision import models
 
     out = []
-    for name in models.list_models(module=models):
+    for name in models.list_models(module=module):
         params = gflops = None
         try:
             meta = models.get_model_weights(name).DEFAULT.meta
@@ -70,6 +70,13 @@ def list_classification_models() -> list[tuple[str, int | None, float | None]]:
             pass
         out.append((name, params, gflops))
     return out
+
+
+def list_classification_models() -> list[tuple[str, int | None, float | None]]:
+    """``(name, parameters, GFLOPs)`` for torchvision's classification models."""
+    from torchvision import models
+
+    return _listed_rows(models)
 
 
 def list_segmentation_models() -> list[tuple[str, int | None, float | None]]:
@@ -77,16 +84,7 @@ def list_segmentation_models() -> list[tuple[str, int | None, float | None]]:
     LR-ASPP; their ``out``/``aux`` dict entries import as named Outputs)."""
     from torchvision import models
 
-    out = []
-    for name in models.list_models(module=models.segmentation):
-        params = gflops = None
-        try:
-            meta = models.get_model_weights(name).DEFAULT.meta
-            params, gflops = meta.get("num_params"), meta.get("_ops")
-        except (ValueError, AttributeError):
-            pass
-        out.append((name, params, gflops))
-    return out
+    return _listed_rows(models.segmentation)
 
 
 def list_all_models() -> list[tuple[str, int | None, float | None, str]]:
