@@ -45,7 +45,10 @@ def ours(type_name: str, params: dict[str, Any], shape: Shape) -> tuple[Shape | 
 def theirs(type_name: str, params: dict[str, Any], shape: Shape) -> tuple[Shape | None, str | None]:
     spec = get_spec(type_name)
     assert spec is not None
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.resolve(params).items()}
+    # torch's constructor takes the arguments only (not e.g. ConvTranspose2d's weight_init, which the
+    # built module applies itself)
+    own = {p.name for p in spec.params if not p.constructor}
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.resolve(params).items() if k not in own}
     if "in_channels" in kwargs:
         kwargs["in_channels"] = shape[0]
     try:
