@@ -250,13 +250,15 @@ class TupleEditor(ParamEditor):
 _SHAPE_SPLIT = re.compile(r"[\s,×x*]+")
 
 
-class ShapeEditor(ParamEditor):
-    """A shape as text: ``3 × 224 × 224`` (commas, ``x`` or spaces also accepted)."""
+class _TextEditor(ParamEditor):
+    """A value typed in a line edit, submitted once when editing finishes (and only if it changed)."""
+
+    PLACEHOLDER = ""
 
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
         self.field = QLineEdit()
-        self.field.setPlaceholderText("e.g. 3 × 224 × 224")
+        self.field.setPlaceholderText(self.PLACEHOLDER)
         self._layout.addWidget(self.field)
         self.field.editingFinished.connect(self._finish)
 
@@ -265,6 +267,12 @@ class ShapeEditor(ParamEditor):
             return
         self.field.setModified(False)
         self._submit(self.current())
+
+
+class ShapeEditor(_TextEditor):
+    """A shape as text: ``3 × 224 × 224`` (commas, ``x`` or spaces also accepted)."""
+
+    PLACEHOLDER = "e.g. 3 × 224 × 224"
 
     def current(self) -> Any:
         parts = [p for p in _SHAPE_SPLIT.split(self.field.text().strip().strip("[]()")) if p]
@@ -278,21 +286,10 @@ class ShapeEditor(ParamEditor):
         self.field.setModified(False)
 
 
-class NameEditor(ParamEditor):
+class NameEditor(_TextEditor):
     """A name as text (an Output's ``out``); the declaration checks it is a Python identifier or empty."""
 
-    def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
-        super().__init__(spec, parent)
-        self.field = QLineEdit()
-        self.field.setPlaceholderText("none")
-        self._layout.addWidget(self.field)
-        self.field.editingFinished.connect(self._finish)
-
-    def _finish(self) -> None:
-        if not self.field.isModified():
-            return
-        self.field.setModified(False)
-        self._submit(self.current())
+    PLACEHOLDER = "none"
 
     def current(self) -> Any:
         return self.field.text().strip()

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
@@ -107,16 +107,36 @@ class RunRequest:
         return session
 
 
-class ProgressThrottle:
+E = TypeVar("E")  # the event a throttle holds back
+
+
+class _Held(Generic[E]):
+    """What the throttles share: the one event held back, sent by :meth:`flush` or when due."""
+
+    def __init__(self, emit: Callable[[E], None], last: float) -> None:
+        self._emit = emit
+        self._pending: E | None = None
+        self._last = last
+        self.sent = 0  # for the throttles' tests and the benchmark
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            event, self._pending = self._pending, None
+            self._send(event, time.perf_counter())
+
+    def _send(self, event: E, now: float) -> None:
+        self._last = now
+        self.sent += 1
+        self._emit(event)
+
+
+class ProgressThrottle(_Held[BatchProgress]):
     """Coalesces batch reports to at most one ``emit`` per :data:`MIN_INTERVAL_S` (and the last step of
     every epoch), merging the losses of the steps in between so none is lost; :meth:`flush` sends
     what is pending."""
 
     def __init__(self, emit: Callable[[BatchProgress], None]) -> None:
-        self._emit = emit
-        self._pending: BatchProgress | None = None
-        self._last = 0.0
-        self.sent = 0  # for the throttle's tests and the benchmark
+        super().__init__(emit, 0.0)
 
     def batch(self, event: BatchProgress) -> None:
         pending = self._pending
@@ -129,28 +149,16 @@ class ProgressThrottle:
         else:
             self._pending = event
 
-    def flush(self) -> None:
-        if self._pending is not None:
-            event, self._pending = self._pending, None
-            self._send(event, time.perf_counter())
-
-    def _send(self, event: BatchProgress, now: float) -> None:
-        self._last = now
-        self.sent += 1
-        self._emit(event)
 
 
-class SamplesThrottle:
+class SamplesThrottle(_Held[GanSamples]):
     """Passes a GAN's sample grids on at most once per :data:`SAMPLES_INTERVAL_S`, holding back only the
     latest; a grid of a new epoch first sends the previous epoch's held one (the grid that epoch ends
     with), and :meth:`flush` sends what is held (before an epoch's figures, a pause, the run's end)."""
 
     def __init__(self, emit: Callable[[GanSamples], None], interval: float = SAMPLES_INTERVAL_S) -> None:
-        self._emit = emit
+        super().__init__(emit, -math.inf)
         self._interval = interval
-        self._pending: GanSamples | None = None
-        self._last = -math.inf
-        self.sent = 0
 
     def samples(self, event: GanSamples) -> None:
         if self._pending is not None and self._pending.epoch != event.epoch:
@@ -162,15 +170,6 @@ class SamplesThrottle:
         else:
             self._pending = event
 
-    def flush(self) -> None:
-        if self._pending is not None:
-            event, self._pending = self._pending, None
-            self._send(event, time.perf_counter())
-
-    def _send(self, event: GanSamples, now: float) -> None:
-        self._last = now
-        self.sent += 1
-        self._emit(event)
 
 
 def yield_cpu_to_window(niceness: int) -> bool:
