@@ -50,6 +50,7 @@ from gui.training.plots import MetricsPlots
 from gui.training.predict import PredictionView
 from gui.training.runs import RunsPanel, default_runs_root
 from gui.training.settings import TrainingSettings, wait_for_loaders
+from gui.training.staged import Steps, begin
 from gui.training.tabs import BuiltViewer, TabViewer, ViewerTabs
 from gui.training.task_views import TaskViews
 from gui.training.worker import RunRequest, TrainingWorker, WarmUp, default_config, resume_request
@@ -73,9 +74,9 @@ class TrainingPanel(QWidget):
     # canvas (the Training dock draws them under the cards of the window's canvas); an empty dict clears them.
     node_stats = Signal(object)
 
-    def __init__(self, doc: Any = None, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, doc: Any = None, runs_root: Path | None = None, parent: QWidget | None = None,
+                 staged: bool = False) -> None:
         super().__init__(parent)
-        t = current_theme()
         self.doc: Any = None
         self.fixed_runs_root = runs_root
         self.worker: TrainingWorker | None = None
@@ -100,15 +101,35 @@ class TrainingPanel(QWidget):
         self._stats_timer.setSingleShot(True)
         self._stats_timer.timeout.connect(self._send_node_stats)
         self._runs_stale = False  # a run started while the runs list was hidden: it reads the folder when shown
+        self._closing = False
+        self._gc_held = False
+        # Made at once it held the GUI thread ~0.3 s: staged (the dock), its parts are made a few per
+        # event-loop turn (gui.training.staged); ``construction`` holds the steps left, None when whole.
+        self.construction = begin(self._build(doc, staged), staged)
 
-        self.settings = TrainingSettings(self.apply_fixes)
-        self.settings.data_changed.connect(self._data_changed)
+    def _build(self, doc: Any, staged: bool) -> Steps:
+        t = current_theme()
+        # Top-down: each part joins the panel's tree when it is made. Made apart and put together at the
+        # end, every part was polished again (the window's style sheet) each time its tree got a parent.
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        split = QSplitter()
+        layout.addWidget(split)
         settings_scroll = QScrollArea()
         settings_scroll.setWidgetResizable(True)
         settings_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        settings_scroll.setWidget(self.settings)
         settings_scroll.setMinimumWidth(250)
         settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        split.addWidget(settings_scroll)
+        right = QWidget()
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([340, 1260])
+        self.settings = TrainingSettings(self.apply_fixes)
+        # staged: the data opens once the panel is in place (its loader's thread slowed every slice)
+        self.settings.hold_loading(staged)
+        self.settings.data_changed.connect(self._data_changed)
+        settings_scroll.setWidget(self.settings)
 
         self.b_start = QPushButton("▶  Start")
         self.b_start.setObjectName("primary")
@@ -155,18 +176,27 @@ class TrainingPanel(QWidget):
         text_col.addWidget(self.progress)
         controls.addLayout(text_col, 1)
 
-        self.plots = MetricsPlots()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(6, 6, 6, 0)
+        rv.setSpacing(6)
+        rv.addLayout(controls)
+        rv.addWidget(self.banner)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        rv.addWidget(self.tabs, 1)
+        self.live = QSplitter()
+        self.tabs.addTab(self.live, "Curves && feature maps")
+        yield
+        self.plots = MetricsPlots(staged=True)
+        assert self.plots.construction is not None
+        yield from self.plots.construction
+        self.live.addWidget(self.plots)
         self.maps = FeatureMapView()
         self.maps.probes_wanted.connect(self._probes_wanted)
-        self.live = QSplitter()
-        self.live.addWidget(self.plots)
         self.live.addWidget(self.maps)
         self.live.setStretchFactor(0, 3)
         self.live.setStretchFactor(1, 2)
         self.live.setSizes([640, 460])
-        self.tabs = QTabWidget()
-        self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.live, "Curves && feature maps")
         # The other tabs' viewers are built when first opened or asked for: built with the rest, the first
         # open held the window ~0.4 s, and built one by one after it, the runs list alone held it 0.15 s.
         self.viewer_tabs = ViewerTabs(self, self.tabs)
@@ -175,32 +205,16 @@ class TrainingPanel(QWidget):
         self.viewer_tabs.add("runs", "Runs", TrainingPanel._make_runs)
         self.task_views = TaskViews(self)
         self.tabs.currentChanged.connect(self._tab_changed)
-
-        right = QWidget()
-        rv = QVBoxLayout(right)
-        rv.setContentsMargins(6, 6, 6, 0)
-        rv.setSpacing(6)
-        rv.addLayout(controls)
-        rv.addWidget(self.banner)
-        rv.addWidget(self.tabs, 1)
-        split = QSplitter()
-        split.addWidget(settings_scroll)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([340, 1260])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(split)
+        yield
         self._style(t)
         self._sync_buttons()
         if doc is not None:
             self.set_document(doc)
-        self._closing = False
         self._warm = WarmUp(self)
-        self._gc_held = False
         # torch's first-run warm-up on its thread, after the first paint: started with the panel's
         # construction, it held the interpreter while the GUI thread built the panel, each Qt call waiting.
-        QTimer.singleShot(LATER_MS, self._start_warm_up)
+        if not staged:  # else the dock starts it once the panel is in place (start_warm_up)
+            QTimer.singleShot(LATER_MS, self.start_warm_up)
 
     # ------------------------------------------------------------------------------ deferred tabs
 
@@ -556,7 +570,8 @@ class TrainingPanel(QWidget):
         self._warm.wait(ms)
         self._warm_done()
 
-    def _start_warm_up(self) -> None:
+    def start_warm_up(self) -> None:
+        """Start torch's first-run warm-up on its thread (once per process)."""
         if not self._closing and not WarmUp.done and not self._warm.isRunning():
             hold_gc()  # its imports would start collections on its thread (see hold_gc)
             self._gc_held = True

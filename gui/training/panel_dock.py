@@ -23,9 +23,19 @@ from typing import TYPE_CHECKING, Any, cast
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QMenu, QScrollArea, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QScrollArea,
+    QSizePolicy,
+    QWidget,
+)
 
 from gui.training.preload import preload
+from gui.training.staged import Slicer, Steps
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
@@ -58,13 +68,13 @@ class TrainingDock(QDockWidget):
         placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWidget(placeholder)
         self._waiting = False  # for the preload to finish before building the panel
-        self._unplaced: TrainingPanel | None = None  # made, not yet in the dock
+        self._slicer: Slicer | None = None  # makes the panel and places it, a few parts per event-loop turn
         self.visibilityChanged.connect(self._visible)
 
     @property
     def built(self) -> TrainingPanel | None:
-        """The panel if it exists (without building it)."""
-        return self._panel
+        """The panel if it is whole (without building it)."""
+        return self._panel if self._slicer is not None and self._slicer.finished else None
 
     @property
     def evaluation(self) -> EvaluationView | None:
@@ -79,19 +89,47 @@ class TrainingDock(QDockWidget):
 
     @property
     def panel(self) -> TrainingPanel:
-        if self._panel is None:
-            self._place(self._unplaced if self._unplaced is not None else self._make())
+        """The panel, made (the rest of it, if it was being made) and placed now if it was not yet."""
+        if self._panel is None or not self._making().finished:
+            self._making().finish()
         assert self._panel is not None
         return self._panel
 
-    def _make(self) -> TrainingPanel:
-        from gui.training.dock import TrainingPanel
+    def _making(self) -> Slicer:
+        if self._slicer is None:
+            self._slicer = Slicer(self._make(), self)
+        return self._slicer
 
-        return TrainingPanel(None, self._runs_root)
+    def _make(self) -> Steps:
+        """Make the panel, show the document in it, put it in the dock: steps for a :class:`Slicer`
+        (made in one go, the panel held the window ~0.3 s at its first open)."""
+        from gui.training.dock import LATER_MS, TrainingPanel
 
-    def _place(self, panel: TrainingPanel) -> None:
-        """Put a made panel in the dock and show the document in it."""
-        self._unplaced = None
+        panel = TrainingPanel(None, self._runs_root, staged=True)
+        assert panel.construction is not None
+        yield from panel.construction
+        self._connect(panel)
+        yield
+        if self._doc is not None:
+            panel.set_document(self._doc)
+        yield
+        # Shown with the rest, the plots' first layout and paint held the turn that placed the panel
+        # (~0.1 s): they keep their room hidden and appear one per turn once the panel is in the dock.
+        plots = panel.plots
+        held = [_hold_back(w) for w in (plots.loss_plot, plots.acc_plot, plots.lr_plot)]
+        scroll = _scroll_of(panel)
+        yield
+        self._place(panel, scroll)
+        for widget, policy in held:
+            yield
+            widget.show()
+            widget.setSizePolicy(policy)
+        # The data's loader and torch's warm-up, threads that hold the interpreter lock for long stretches
+        # (each Qt call of a slice waited for them), once the panel is whole.
+        panel.settings.hold_loading(False)
+        QTimer.singleShot(LATER_MS, panel.start_warm_up)
+
+    def _connect(self, panel: TrainingPanel) -> None:
         # The Evaluation tab is made when first opened (or asked for): its plots held the first open.
         panel.viewer_tabs.add("evaluation", "Evaluation", _attach_evaluation, "evaluation", places_itself=True)
         # Weak: the panel is the dock's child, a strong reference back would make a cycle for Python's
@@ -100,16 +138,13 @@ class TrainingDock(QDockWidget):
         panel.highlight = lambda ids: _call(highlight, ids)
         panel.node_stats.connect(self._node_stats)
         panel.message.connect(self.message)
+
+    def _place(self, panel: TrainingPanel, scroll: QScrollArea) -> None:
+        """Put the made panel (in its ``scroll``) in the dock, with the window's document of now."""
         self._panel = panel
-        # The panel scrolls inside the dock rather than dictating the dock's minimum height: its
-        # viewers need ~480 px, which at 1280×720 squeezed the canvas to ~100 px.
-        scroll = QScrollArea()
-        scroll.setObjectName("training_scroll")
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(panel)
+        panel.fixed_runs_root = self._runs_root  # the window may have named it meanwhile
         self.setWidget(scroll)
-        if self._doc is not None:
+        if self._doc is not None and self._doc is not panel.doc:  # the window showed another one meanwhile
             panel.set_document(self._doc)
 
     def start(self, epochs: int | None = None) -> bool:
@@ -215,16 +250,11 @@ class TrainingDock(QDockWidget):
                 loader.done.connect(self._build, Qt.ConnectionType.SingleShotConnection)
 
     def _build(self) -> None:
-        """Make the panel, and place it on the next event-loop turn (two shorter holds of the GUI thread
-        than one); ``panel`` does both at once when asked for meanwhile."""
+        """Start making the panel, a slice per event-loop turn; ``panel`` makes the rest at once when
+        asked for meanwhile."""
         self._waiting = False
-        if self._panel is None and self._unplaced is None and shiboken6.isValid(self):
-            self._unplaced = self._make()
-            QTimer.singleShot(20, self._place_made)  # not 0: a zero timer runs before pending input and paints
-
-    def _place_made(self) -> None:
-        if self._panel is None and self._unplaced is not None and shiboken6.isValid(self):
-            self._place(self._unplaced)
+        if self._panel is None and shiboken6.isValid(self):
+            self._making().start()
 
 
 def install_training(window: MainWindow) -> tuple[TrainingDock, QMenu]:
@@ -286,6 +316,27 @@ def _open_height(dock: TrainingDock | None) -> None:
         window = dock.parentWidget()
         if isinstance(window, QMainWindow):
             window.resizeDocks([dock], [training_dock_height(window)], Qt.Orientation.Vertical)
+
+
+def _scroll_of(panel: QWidget) -> QScrollArea:
+    """The panel scrolls inside the dock rather than dictating the dock's minimum height: its viewers
+    need ~480 px, which at 1280×720 squeezed the canvas to ~100 px."""
+    scroll = QScrollArea()
+    scroll.setObjectName("training_scroll")
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(panel)
+    return scroll
+
+
+def _hold_back(widget: QWidget) -> tuple[QWidget, QSizePolicy]:
+    """Hide ``widget``, its room kept in its layout; returns it with the size policy to give back."""
+    policy = widget.sizePolicy()
+    kept = QSizePolicy(policy)
+    kept.setRetainSizeWhenHidden(True)
+    widget.setSizePolicy(kept)
+    widget.hide()
+    return widget, policy
 
 
 def _attach_evaluation(panel: TrainingPanel) -> EvaluationView:

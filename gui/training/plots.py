@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from core.training import BatchProgress, EpochMetrics
 from gui.theme import Theme, current_theme
+from gui.training.staged import Steps, begin
 
 _BLOCK = 256
 LR_INTERVAL_S = 1.0
@@ -374,7 +375,7 @@ class MetricsPlots(QWidget):
 
     smoothing_changed = Signal(float)
 
-    def __init__(self, theme: Theme | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, theme: Theme | None = None, parent: QWidget | None = None, staged: bool = False) -> None:
         super().__init__(parent)
         t = theme or current_theme()
         self.theme = t
@@ -388,10 +389,16 @@ class MetricsPlots(QWidget):
         self.smoothing = 0.9
         self._smooth_last: float | None = None
         self._dirty = False
+        # Each plot takes ~40 ms to make: staged, the Training panel makes them one event-loop turn apart.
+        self.construction = begin(self._build(t), staged)
 
+    def _build(self, t: Theme) -> Steps:
         self.loss_plot = _Plot("Loss", "loss", t)
+        yield
         self.acc_plot = _Plot("Accuracy", "%", t)
+        yield
         self.lr_plot = _Plot("Learning rate", "lr", t, legend=False)
+        yield
         lp = self.loss_plot.getPlotItem()
         self.c_step = _curve(lp, _blend(t.accent, t.panel, 0.3), 1.0)
         self.c_step.setData(antialias=False)  # the noisy raw curve: a pixel-exact zigzag draws 2× faster
@@ -421,7 +428,7 @@ class MetricsPlots(QWidget):
         self._lr_shown_at = 0.0
         self._loss_fixed = False
         self._epochs: float | None = None  # the current run's planned epochs (None: no run yet)
-
+        yield
         tools = QHBoxLayout()
         tools.setContentsMargins(6, 2, 6, 0)
         tools.addWidget(QLabel("Smoothing"))

@@ -184,6 +184,7 @@ class TrainingSettings(QWidget):
         self._reload.setSingleShot(True)
         self._reload.setInterval(250)
         self._reload.timeout.connect(self.load_data)
+        self._held = self._asked = False  # hold_loading
 
         self.task = _combo(TASKS)
         self.dataset = _combo({name: DATASETS[name] for name in TASKS[DEFAULT_TASK].datasets})
@@ -572,8 +573,19 @@ class TrainingSettings(QWidget):
 
     # -------------------------------------------------------------------------------------- data
 
+    def hold_loading(self, held: bool) -> None:
+        """While ``held``, opening the data waits (the Training panel being made in slices: the loader's
+        thread held the interpreter lock during them); released, it opens what was asked for meanwhile."""
+        self._held = held
+        if not held and self._asked:
+            self._asked = False
+            self._reload.start()
+
     def load_data(self) -> None:
         """Open the configured data source (cached; in a worker thread)."""
+        if self._held:
+            self._asked = True
+            return
         cfg = self.config_or_none()
         if cfg is None:
             return
