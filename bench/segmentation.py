@@ -8,15 +8,17 @@ of one epoch (validation excluded), as images per second.
 - **engine**: ``Trainer`` on the ``segmentation`` task as ``main.py train`` runs it: reporting on
   (batch events at its 20/s rate), the per-step pixel accuracy it keeps on the device; augmentation
   off, as in the hand loop; its default channels_last layout for convolutional models.
-- **overlay**: the same with a probe receiver, as the Training dock runs it: the live mask overlay
-  (a forward pass of the 4 probe images every ``probe_interval`` = 1 s, at most a tenth of the run,
-  which a segmentation run makes even with no node probed).
+- **overlay**: the same with a probe receiver, as the Training dock runs it: the live mask overlay,
+  which a segmentation run refreshes even with no node probed (a forward pass of the 4 probe images
+  in eval mode: at the epoch's first report, then every ``probe_interval`` = 1 s while the probes'
+  time stays within a fiftieth of the epoch, ``core.training.probes.ProbeCadence``). Each round
+  prints how many refreshes its epoch made.
 - **hand**: the same tensors on the device; per step an index gather of images and masks,
   normalisation, forward, per-pixel ``F.cross_entropy(ignore_index=255)``, backward, SGD step;
   losses accumulated on the device (no per-step sync); the same channels_last layout.
 
-Budget: engine ≥ 0.95× hand (the overlay's own cost is printed beside it: on a CPU whose steps take
-seconds, a probe every second is a few percent of the run).
+Budget: engine ≥ 0.95× hand and overlay ≥ 0.95× hand (training as the user runs it, the Training
+dock open), each the median of the rounds' own ratios.
 
 Models: ``--model small`` (default: an FCN-like net built here, three strided convolutions, a 1×1
 class head and a ×8 transposed convolution back to 64×64), or a template's graph (``--model unet``,
@@ -85,12 +87,14 @@ def make_model(project: Any, device: torch.device, channels_last: bool) -> nn.Mo
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def engine_epoch(project: Any, data: DataSource, device: torch.device, batch: int, overlay: bool) -> float:
+def engine_epoch(project: Any, data: DataSource, device: torch.device, batch: int, overlay: bool,
+                 probes: list[int] | None = None) -> float:
+    """Images/s of one engine epoch; with ``overlay``, the count of its probes is appended to ``probes``."""
     rates: list[float] = []
-    probes = [0]
+    made = [0]
 
     def probed(_: Any) -> None:
-        probes[0] += 1
+        made[0] += 1
 
     cfg = TrainConfig(task="segmentation", dataset="shapes-seg", epochs=1, batch_size=batch, lr=LR, momentum=0.9,
                       augment=False, device=str(device))
@@ -101,8 +105,10 @@ def engine_epoch(project: Any, data: DataSource, device: torch.device, batch: in
     summary = trainer.run()
     if not summary.ok:
         raise SystemExit(f"engine failed: {summary.message}")
-    if overlay and probes[0] == 0:
+    if overlay and made[0] == 0:
         raise SystemExit("the engine made no mask probe: the overlay row would not measure what a run does")
+    if overlay and probes is not None:
+        probes.append(made[0])
     return rates[0]
 
 
@@ -156,21 +162,29 @@ def main() -> int:
     data = shapes_seg_source(seed=0, train=args.train, val=16)
     convs = any(isinstance(m, nn.Conv2d) for m in make_model(project, torch.device("cpu"), False).modules())
     rows: dict[str, list[float]] = {"engine": [], "overlay": [], "hand": []}
+    probes: list[int] = []
     print(f"{args.model} on shapes-seg, {args.train:,} images/epoch of 3×64×64, batch {args.batch}, SGD, "
           f"{device}, {torch.get_num_threads()} torch thread(s)")
     for r in range(args.rounds):
         rows["engine"].append(engine_epoch(project, data, device, args.batch, overlay=False))
-        rows["overlay"].append(engine_epoch(project, data, device, args.batch, overlay=True))
+        rows["overlay"].append(engine_epoch(project, data, device, args.batch, overlay=True, probes=probes))
         rows["hand"].append(hand_epoch(project, data, device, args.batch, channels_last=convs))
-        print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.1f}" for k, v in rows.items()), flush=True)
+        seconds = args.train / rows["overlay"][-1]
+        print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.1f}" for k, v in rows.items())
+              + f"; engine/hand {rows['engine'][-1] / rows['hand'][-1]:.3f}, "
+              f"overlay/hand {rows['overlay'][-1] / rows['hand'][-1]:.3f}, "
+              f"{probes[-1]} overlay refreshes in {seconds:.1f} s", flush=True)
     # Best of the interleaved rounds: other processes on a shared machine only ever slow a round down.
     best = {k: max(v) for k, v in rows.items()}
     print("  images/s, best of rounds (median):")
     for k, v in best.items():
         print(f"    {k:7s} {v:10,.1f}  ({statistics.median(rows[k]):,.1f})")
-    ratio = best["engine"] / best["hand"]
-    print(f"    engine / hand  = {ratio:.3f}  (budget ≥ 0.95) {'ok' if ratio >= 0.95 else 'MISSED'}")
-    print(f"    overlay / hand = {best['overlay'] / best['hand']:.3f}  (with the live mask overlay)")
+    # The budget is judged on the median of the rounds' own ratios (each round's rows ran back to back).
+    for name in ("engine", "overlay"):
+        ratios = [a / b for a, b in zip(rows[name], rows["hand"], strict=True)]
+        median = statistics.median(ratios)
+        print(f"    {name + ' / hand':14s} = {median:.3f} median of rounds (worst {min(ratios):.3f}, best-of "
+              f"{best[name] / best['hand']:.3f})  budget ≥ 0.95 {'ok' if median >= 0.95 else 'MISSED'}")
     return 0
 
 

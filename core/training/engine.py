@@ -45,7 +45,7 @@ from core.training.health import (
 )
 from core.training.optim import LRSchedule, build_loss, build_nll, build_optimizer, frozen_batchnorms, task_logits
 from core.training.options import memory_key
-from core.training.probes import Prober
+from core.training.probes import ProbeCadence, Prober
 from core.training.runs import (
     CHECKPOINT_FORMAT,
     RunFolder,
@@ -502,10 +502,10 @@ class Trainer:
         seen = 0  # samples (images, sequences)
         scored = 0  # predictions: one per sample, or one per token for a language model
         pixels = torch.zeros((), device=dev, dtype=torch.int64)  # segmentation: labelled pixels (on the device)
-        reported, last_report, last_probe = 0, 0.0, 0.0
-        probe_gap = cfg.probe_interval
+        reported, last_report = 0, 0.0
         wait = 0.0
         start = time.perf_counter()
+        cadence = ProbeCadence(cfg.probe_interval, start)  # when to probe (see its rule)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         it: Iterator[tuple[torch.Tensor, torch.Tensor]] = iter(stream)
         for step in range(steps):
@@ -559,17 +559,14 @@ class Trainer:
                     global_step=(epoch - 1) * steps + step + 1, loss=losses[-1], losses=tuple(losses),
                     first_step=(epoch - 1) * steps + reported + 1, lr=lr, images_per_s=rate, eta_s=eta))
                 reported, last_report = step + 1, now
-                # segmentation probes with no node probed too: the mask overlays are live
-                if (self.cb.probe is not None and (self.prober.nodes or self.masks)
-                        and now - last_probe >= probe_gap):
+                # Segmentation probes with no node probed too: the mask overlays are live. Feature
+                # maps take at most a tenth of the run, the overlay alone a fiftieth (ProbeCadence).
+                nodes = self.prober.nodes
+                if (self.cb.probe is not None and (nodes or self.masks)
+                        and cadence.due(now, bool(nodes), paused=self._paused_s)):
+                    began = time.perf_counter()
                     self._probe(epoch, step + 1, (epoch - 1) * steps + step + 1)
-                    last_probe = time.perf_counter()
-                    # Probes take at most a tenth of the run: where steps are slower than the probe
-                    # interval (an LSTM on a loaded CPU), probing every step would halve throughput.
-                    # An interval of 0 asks for every step, and gets it. A segmentation run's probes
-                    # with no node probed only refresh the mask overlays: a twentieth of the run.
-                    if cfg.probe_interval > 0:
-                        probe_gap = max(cfg.probe_interval, (9 if self.prober.nodes else 19) * (last_probe - now))
+                    cadence.done(began, time.perf_counter())
         totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), pixels.to(loss_sum.dtype) + float(scored),
                               torch.tensor(float(seen), device=dev), nll_sum])
         totals = ddp.all_reduce_sum(totals) if self.world > 1 else totals

@@ -17,6 +17,10 @@ node (torch's RNN, LSTM, GRU and their subclasses) gets its gradient norm per ti
 ‖∂loss/∂output_t‖ over the probe sample: a second, small pass with gradients, differentiated with
 ``torch.autograd.grad`` with respect to the node's output only, so the parameters' ``.grad`` (the
 optimizer's) are never touched.
+
+When the engine probes is :class:`ProbeCadence`'s rule: the first report of every epoch, then at
+least ``probe_interval`` apart and within a share of the epoch's time (a tenth with feature maps, a
+fiftieth for the segmentation overlay's mask-only probes).
 """
 
 from __future__ import annotations
@@ -36,6 +40,52 @@ from core.training.optim import main_output
 MAX_FEATURES = 1024  # a vector output (Linear) is shown as a strip; longer ones are cut
 MAX_STEPS = 512  # time steps of a sequence's heat map (longer sequences are cut)
 MAX_UNITS = 256  # units (channels) of a sequence's heat map
+FEATURE_PROBE_WAIT = 9  # feature-map probes wait nine of their own durations: a tenth of the run
+# Mask-only probes (a segmentation run's live overlay, no node probed) may take this share of an
+# epoch's time: on a quiet CPU a probe of 4 images costs milliseconds and the interval (1 s) rules;
+# on a loaded one, where each of its ~15 small parallel ops waits for a scheduler tick (0.1 s and
+# more per probe), the overlay refreshes every few seconds instead of costing 5–10 % of the run.
+MASK_PROBE_SHARE = 1 / 50
+
+
+class ProbeCadence:
+    """When the engine probes during one epoch (a new one per epoch), from the times it is given.
+
+    The first report of an epoch always probes: the overlay and the maps refresh at least once per
+    epoch. ``interval`` 0 asks for every report, and gets it. Otherwise probes are ``interval``
+    apart, and:
+
+    - with feature maps (nodes probed), also ``FEATURE_PROBE_WAIT`` of the last probe's durations
+      apart, so probes slower than the steps (an LSTM on a loaded CPU) take at most a tenth of the run;
+    - mask-only (the segmentation overlay), only while the epoch's probe time so far plus the next
+      probe's (estimated as the last one's) stays within ``MASK_PROBE_SHARE`` of the epoch's time:
+      a budget, so probes whose cost varies (a loaded machine) cannot exceed it either."""
+
+    def __init__(self, interval: float, start: float) -> None:
+        self.interval = interval
+        self.start = start  # when the epoch's training began
+        self.last_end: float | None = None  # when the last probe of this epoch ended (None: none yet)
+        self.last_cost = 0.0
+        self.spent = 0.0  # seconds probed this epoch
+        self.count = 0
+
+    def due(self, now: float, feature_maps: bool, paused: float = 0.0) -> bool:
+        """Whether to probe at ``now``; ``paused``: the seconds of the epoch spent paused (they earn
+        the overlay's budget nothing)."""
+        if self.last_end is None or self.interval <= 0:
+            return True
+        since = now - self.last_end
+        if feature_maps:
+            return since >= max(self.interval, FEATURE_PROBE_WAIT * self.last_cost)
+        budget = MASK_PROBE_SHARE * (now - self.start - paused)
+        return since >= self.interval and self.spent + self.last_cost <= budget
+
+    def done(self, began: float, ended: float) -> None:
+        """Record a probe that ran from ``began`` to ``ended``."""
+        self.last_cost = max(ended - began, 0.0)
+        self.spent += self.last_cost
+        self.last_end = ended
+        self.count += 1
 
 
 class Prober:
@@ -73,7 +123,7 @@ class Prober:
         position's), ``loss(outputs, y)`` with the probe sample's targets ``y`` gives the time-step
         gradient norms of the recurrent nodes, and ``tokens`` (the decoded sample) is passed on."""
         nodes = self.nodes
-        modules = dict(model.named_modules())
+        modules = dict(model.named_modules()) if nodes else {}  # the overlay alone needs no hooks
         module_ids = [n for n in nodes if n in modules and n != ""]
         other_ids = [n for n in nodes if n not in modules]
         raw: dict[str, torch.Tensor] = {}
