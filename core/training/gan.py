@@ -334,7 +334,7 @@ class GanTrainer(Trainer):
             lr = self.schedule_g.set_step(epoch, step)
             self.schedule_d.set_step(epoch, step)
             fake: torch.Tensor | None = None
-            for _ in range(cfg.n_critic):
+            for critic in range(cfg.n_critic):
                 t_wait = time.perf_counter()
                 try:
                     x, _y = next(it)
@@ -344,8 +344,10 @@ class GanTrainer(Trainer):
                 real = self._real(x)
                 b = int(real.shape[0])
                 z = torch.randn((b, *self.noise_shape), device=dev)
-                with self._autocast():
+                # Only the last critic step's fakes train G: the others need no graph through G
+                with self._autocast(), torch.set_grad_enabled(critic == cfg.n_critic - 1):
                     fake = _first(G(z))
+                with self._autocast():
                     d_real = _first(D(real)).flatten().float()
                     d_fake = _first(D(fake.detach())).flatten().float()
                     d_loss = self._d_loss(d_real, d_fake)
@@ -355,6 +357,9 @@ class GanTrainer(Trainer):
                 seen += b
             if fake is None:
                 break
+            if not fake.requires_grad:  # the epoch's data ended before the last critic step
+                with self._autocast():
+                    fake = _first(G(z))
             for p in self._d_params:  # G's update needs D's input gradient only
                 p.requires_grad_(False)
             try:

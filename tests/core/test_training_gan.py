@@ -147,6 +147,21 @@ def test_hinge_loss_and_n_critic_discriminator_steps(tmp_path: Path) -> None:
     assert rec.epochs[0].d_loss is not None and rec.epochs[0].d_loss >= 0  # relu terms
 
 
+def test_n_critic_builds_a_graph_through_g_only_for_the_fakes_g_learns_from() -> None:
+    # 3 batches of 16 with n_critic 2: step 1 has two critic steps (the first's fakes only train D,
+    # so G runs without a graph), step 2 has one batch left: its no-graph fakes are made again for G.
+    trainer = build_trainer(tiny_gan(), gan_config(epochs=1, n_critic=2))
+    assert isinstance(trainer, GanTrainer)
+    grads: list[bool] = []
+    trainer.generator.register_forward_hook(lambda *_: grads.append(torch.is_grad_enabled()))
+    before = [p.detach().clone() for p in trainer.generator.parameters()]
+    assert trainer.run().status == "completed"
+    # grads[0] is the start's output check and the calls after the four the epoch's sample grid
+    assert grads[1:5] == [False, True, False, True]
+    after = list(trainer.generator.parameters())
+    assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True))  # both G steps learned
+
+
 def test_bce_losses_match_the_definitions() -> None:
     trainer = build_trainer(tiny_gan(), gan_config(label_smoothing=0.1))
     assert isinstance(trainer, GanTrainer)
