@@ -125,7 +125,9 @@ class TrainingPanel(QWidget):
         split.addWidget(right)
         split.setStretchFactor(1, 1)
         split.setSizes([340, 1260])
-        self.settings = TrainingSettings(self.apply_fixes)
+        self.settings = TrainingSettings(self.apply_fixes, staged=True)
+        assert self.settings.construction is not None
+        yield from self.settings.construction
         # staged: the data opens once the panel is in place (its loader's thread slowed every slice)
         self.settings.hold_loading(staged)
         self.settings.data_changed.connect(self._data_changed)

@@ -291,8 +291,8 @@ def _blend(colour: str, background: str, alpha: float) -> QColor:
 class _Plot(pg.PlotWidget):
     """A themed plot with a hover readout of the nearest point of its curves."""
 
-    def __init__(self, title: str, y_label: str, theme: Theme, legend: bool = True) -> None:
-        super().__init__(background=theme.panel)
+    def __init__(self, title: str, y_label: str, theme: Theme, legend: bool = True, menus: bool = True) -> None:
+        super().__init__(background=theme.panel, enableMenu=menus)  # menus later: enable_menus()
         self.theme = theme
         self.title, self.y_label = title, y_label
         # Curves change geometry several times a second: a BSP index of the items would be rebuilt each
@@ -393,11 +393,11 @@ class MetricsPlots(QWidget):
         self.construction = begin(self._build(t), staged)
 
     def _build(self, t: Theme) -> Steps:
-        self.loss_plot = _Plot("Loss", "loss", t)
+        self.loss_plot = _Plot("Loss", "loss", t, menus=False)
         yield
-        self.acc_plot = _Plot("Accuracy", "%", t)
+        self.acc_plot = _Plot("Accuracy", "%", t, menus=False)
         yield
-        self.lr_plot = _Plot("Learning rate", "lr", t, legend=False)
+        self.lr_plot = _Plot("Learning rate", "lr", t, legend=False, menus=False)
         yield
         lp = self.loss_plot.getPlotItem()
         self.c_step = _curve(lp, _blend(t.accent, t.panel, 0.3), 1.0)
@@ -411,6 +411,7 @@ class MetricsPlots(QWidget):
             lp.removeItem(curve)
         self.loss_plot.hover_curves = [("train", self.c_step), ("smoothed", self.c_smooth),
                                        ("val", self.c_val)]
+        yield
         ap = self.acc_plot.getPlotItem()
         self.c_train_acc = _curve(ap, t.accent, 2.0, "train", symbol="o")
         self.c_val_acc = _curve(ap, t.warning, 2.0, "validation", symbol="o")
@@ -476,6 +477,9 @@ class MetricsPlots(QWidget):
         layout.setSpacing(4)
         layout.addLayout(tools)
         layout.addLayout(grid, 1)
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):  # a third of a plot's making: apart
+            yield
+            plot.getPlotItem().setMenuEnabled(True)  # the right-click menus, as pyqtgraph makes them
 
     def set_theme(self, theme: Theme) -> None:
         """Restyle the plots and their curves for ``theme`` (the window's View ▸ theme switch)."""

@@ -75,6 +75,7 @@ from core.units import human_bytes
 from gui.theme import Theme, current_theme
 from gui.training.fix_button import FixButton
 from gui.training.images import MosaicView, chw_to_rgb
+from gui.training.staged import Steps, begin
 from gui.training.text_view import token_preview
 from gui.training.worker import open_data
 
@@ -159,9 +160,8 @@ class TrainingSettings(QWidget):
     changed = Signal()
 
     def __init__(self, apply_fixes: Callable[[list[Any], str], None] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, staged: bool = False) -> None:
         super().__init__(parent)
-        t = current_theme()
         self.apply_fixes = apply_fixes
         self.base = TrainConfig()
         self.analysis: Any = None
@@ -185,7 +185,9 @@ class TrainingSettings(QWidget):
         self._reload.setInterval(250)
         self._reload.timeout.connect(self.load_data)
         self._held = self._asked = False  # hold_loading
+        self.construction = begin(self._build(current_theme()), staged)  # staged: the Training panel's slices
 
+    def _build(self, t: Theme) -> Steps:
         self.task = _combo(TASKS)
         self.dataset = _combo({name: DATASETS[name] for name in TASKS[DEFAULT_TASK].datasets})
         self.data_arg = QLineEdit()
@@ -257,34 +259,13 @@ class TrainingSettings(QWidget):
         self.memory = QLabel("")
         self.memory.setWordWrap(True)
 
-        self.banner = QFrame()
-        self.banner.setObjectName("fitBanner")
-        self.banner.setStyleSheet(f"#fitBanner {{ border: 1px solid {t.warning}; border-radius: 4px; }}")
-        self.banner_text = QLabel("")
-        self.banner_text.setWordWrap(True)
-        self.fix_button = FixButton("Fix")
-        self.fix_button.setToolTip("Change the graph to fit the data (one undoable edit)")
-        self.fix_button.clicked.connect(self.apply_fit_fix)
-        bl = QVBoxLayout(self.banner)
-        bl.setContentsMargins(8, 6, 8, 6)
-        bl.addWidget(self.banner_text)
-        bl.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignRight)
-        self.banner.hide()
-
+        yield  # the fields above, the banners, the form and its first filling below: ~20 ms each
+        self.banner, self.banner_text, self.fix_button = _banner(
+            "fitBanner", t, "Change the graph to fit the data (one undoable edit)", self.apply_fit_fix)
         # The weights' Input size: its own banner (a run still trains; see the module docstring).
-        self.weights_banner = QFrame()
-        self.weights_banner.setObjectName("weightsBanner")
-        self.weights_banner.setStyleSheet(f"#weightsBanner {{ border: 1px solid {t.warning}; border-radius: 4px; }}")
-        self.weights_text = QLabel("")
-        self.weights_text.setWordWrap(True)
-        self.weights_fix = FixButton("Fix")
-        self.weights_fix.setToolTip("Set the Input to the size the weights were trained at (one undoable edit)")
-        self.weights_fix.clicked.connect(self.apply_pipeline_fix)
-        wl = QVBoxLayout(self.weights_banner)
-        wl.setContentsMargins(8, 6, 8, 6)
-        wl.addWidget(self.weights_text)
-        wl.addWidget(self.weights_fix, 0, Qt.AlignmentFlag.AlignRight)
-        self.weights_banner.hide()
+        self.weights_banner, self.weights_text, self.weights_fix = _banner(
+            "weightsBanner", t, "Set the Input to the size the weights were trained at (one undoable edit)",
+            self.apply_pipeline_fix)
 
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -340,6 +321,7 @@ class TrainingSettings(QWidget):
         self.dataset.currentIndexChanged.connect(self._dataset_edited)
         self.data_arg.textChanged.connect(self._dataset_edited)
         self.seed.valueChanged.connect(self._dataset_edited)
+        yield
         self.set_config(self.base)
 
     def _int(self, key: str) -> QSpinBox:
@@ -798,6 +780,24 @@ def _select(combo: QComboBox, value: str) -> bool:
         combo.setCurrentIndex(i)
         return True
     return False
+
+
+def _banner(name: str, t: Theme, tip: str, fix: Callable[[], None]) -> tuple[QFrame, QLabel, FixButton]:
+    """A hidden warning frame called ``name``: its text and a Fix button (``tip``) that calls ``fix``."""
+    frame = QFrame()
+    frame.setObjectName(name)
+    frame.setStyleSheet(f"#{name} {{ border: 1px solid {t.warning}; border-radius: 4px; }}")
+    text = QLabel("")
+    text.setWordWrap(True)
+    button = FixButton("Fix")
+    button.setToolTip(tip)
+    button.clicked.connect(fix)
+    layout = QVBoxLayout(frame)
+    layout.setContentsMargins(8, 6, 8, 6)
+    layout.addWidget(text)
+    layout.addWidget(button, 0, Qt.AlignmentFlag.AlignRight)
+    frame.hide()
+    return frame, text, button
 
 
 __all__ = ["TrainingSettings", "available_devices", "data_key", "wait_for_loaders"]
