@@ -165,6 +165,14 @@ def test_a_panel_made_in_slices_holds_the_same_as_one_made_at_once(qtbot, tmp_pa
         return sorted((type(w).__name__, w.objectName()) for w in panel.findChildren(QWidget))
 
     assert shape(whole) == shape(sliced)
+
+    def menus(panel: TrainingPanel) -> list[list[str]]:  # each plot's right-click menu, as pyqtgraph makes it
+        items = [p.getPlotItem() for p in (panel.plots.loss_plot, panel.plots.acc_plot, panel.plots.lr_plot)]
+        assert all(item.menuEnabled() and item.vb.menu is not None for item in items)
+        return [[a.text() for a in item.vb.menu.actions()] + [a.text() for a in item.ctrlMenu.actions()]
+                for item in items]
+
+    assert menus(sliced) == menus(whole) and "View All" in menus(whole)[0]
     assert sliced.maps.nodes == whole.maps.nodes
     assert sliced.settings.config() == whole.settings.config()
     for panel in (whole, sliced):
