@@ -162,7 +162,11 @@ class TrainingDock(QDockWidget):
         """
         panel = self._panel
         if panel is None:
+            if self._slicer is not None:  # a panel half made: nothing of it may start (its loader, the warm-up)
+                self._slicer.cancel()
+                self._slicer = None
             return True
+        self._making().finish()  # placed, with its last plots still to show
         if not panel.can_close():
             return False
         evaluation = self._built_evaluation()
@@ -173,6 +177,8 @@ class TrainingDock(QDockWidget):
 
     def set_theme(self, theme: Any) -> None:
         """Restyle the panel if it is built (a panel built later takes the current theme)."""
+        if self._slicer is not None and not self._slicer.finished:
+            self._slicer.finish()  # made partly in the old theme: the rest now, then all restyled
         if self._panel is not None:
             self._panel.set_theme(theme)
         evaluation = self._built_evaluation()

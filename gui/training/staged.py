@@ -12,11 +12,11 @@ left now, for a caller that needs the widget whole at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-Steps = Iterator[None]  # a construction: each ``yield`` is a point where the event loop may run
+Steps = Generator[None, None, None]  # a construction: each ``yield`` is a point where the event loop may run
 SLICE_MS = 20.0  # a slice ends after the step that passes this (a step itself stays well under 50 ms)
 GAP_MS = 10  # between slices: not 0, a zero timer runs before pending input and paints
 
@@ -61,6 +61,15 @@ class Slicer(QObject):
             raise RuntimeError("a construction step asked for what it is still building")
         self._timer.stop()
         self._run(float("inf"))
+
+    def cancel(self) -> None:
+        """Drop the steps left (what they were making is not finished, and nothing says ``done``)."""
+        if self._running:
+            raise RuntimeError("a construction step cancelled its own construction")
+        self._timer.stop()
+        if self._steps is not None:
+            self._steps.close()
+            self._steps = None
 
     def _slice(self) -> None:
         self._run(self.slice_ms)

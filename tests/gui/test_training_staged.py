@@ -179,3 +179,41 @@ def test_a_panel_made_in_slices_holds_the_same_as_one_made_at_once(qtbot, tmp_pa
         panel.settings.wait_for_data()
         panel.shutdown()
     doc.dispose()
+
+
+def test_closing_the_window_while_the_panel_is_made_starts_nothing_of_it(qtbot, tmp_path, monkeypatch):
+    from gui.training import settings as settings_module
+
+    opened: list[object] = []
+    monkeypatch.setattr(settings_module.TrainingSettings, "load_data", lambda self: opened.append(self))
+    window = _window(qtbot, tmp_path)
+    dock = window.training
+    dock.show()
+    dock.raise_()
+    qtbot.waitUntil(lambda: dock._slicer is not None and dock._slicer.slices >= 2, timeout=20_000)
+    assert dock.confirm_close() and dock._slicer is None and dock.built is None
+    qtbot.wait(600)  # longer than the data's 250 ms delay and the warm-up's
+    assert dock.built is None and not opened
+    assert dock.panel.settings is not None  # asked for again later, it is made anew, whole
+    assert dock.built is dock.panel
+    dock.confirm_close()
+
+
+def test_a_theme_switch_while_the_panel_is_made_restyles_all_of_it(qtbot, tmp_path):
+    from gui.theme import DARK, LIGHT, apply_theme
+
+    window = _window(qtbot, tmp_path)
+    dock = window.training
+    dock.show()
+    dock.raise_()
+    qtbot.waitUntil(lambda: dock._slicer is not None and dock._slicer.slices >= 3, timeout=20_000)
+    try:
+        apply_theme(DARK)
+        dock.set_theme(DARK)  # what the window's View › theme switch calls
+        panel = dock.built
+        assert panel is not None
+        plots = panel.plots
+        assert all(p.theme is DARK for p in (plots.loss_plot, plots.acc_plot, plots.lr_plot))
+    finally:
+        apply_theme(LIGHT)
+    dock.confirm_close()
