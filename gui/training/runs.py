@@ -465,8 +465,10 @@ class RunsPanel(QWidget):
         hl.addStretch(1)
         hl.addWidget(self.b_highlight)
         lv.addLayout(hl)
-        self.overlay = pg.PlotWidget(background=t.panel)
+        # Its right-click menus on the next turn: a third of the plot's making, which held the tab's first open.
+        self.overlay = pg.PlotWidget(background=t.panel, enableMenu=False)
         item = self.overlay.getPlotItem()
+        QTimer.singleShot(0, self.overlay, lambda: item.setMenuEnabled(True))
         item.setTitle(f"<span style='color:{t.text};font-weight:600'>Validation accuracy of the ticked runs</span>",
                       size="9pt")
         item.showGrid(x=True, y=True, alpha=0.15)

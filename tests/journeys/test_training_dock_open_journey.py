@@ -60,6 +60,8 @@ def test_open_the_training_dock_and_see_every_tab(qtbot, isolated):
     runs = click_tab_titled(qtbot, panel, "Runs")
     assert runs is panel.viewer_tabs.built("runs")
     assert runs.tree.isVisible()
+    overlay = runs.overlay.getPlotItem()  # its plot's right-click menu comes a turn after the tab
+    assert overlay.menuEnabled() and overlay.vb.menu is not None
     for button in (runs.b_refresh, runs.b_compare):
         assert_not_clipped(button)
 
