@@ -9,7 +9,8 @@ as :func:`bench.gui_training.first_open` does it. Per round: the longest turn of
 GUI-thread stall (a 20 ms heartbeat's lateness) and the stalls over 50 ms (how many, how long in
 all) from the moment the panel's making starts until a second after the panel is shown, its data
 preview in and torch warmed up (the stalls of torch's import before it are the preload's, not the
-panel's, and are left out: see ``--all``).
+panel's, and are left out: see ``--all``). "whole" runs today's panel code in one go: it shows what
+the slices gain, not what the panel's other changes gained (built bottom-up, it took longer still).
 
 Run: ``.venv/bin/python bench/dock_open.py [--rounds 3] [--all]`` (offscreen unless a display is
 set; machine load skews the numbers: the load average is printed).
