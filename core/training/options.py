@@ -462,7 +462,9 @@ class DatasetOption:
 
 _FILES = "folder with the files (downloaded if missing)"
 _DATASETS = (
-    DatasetOption("shapes", "Shapes (built-in)", "procedural 10-class 3×32×32 shapes, no download", DataArg.NONE,
+    DatasetOption("shapes", "Shapes (built-in)",
+                  "procedural 10-class 3×32×32 shapes, no download (for GANs drawn plain: one light colour on black)",
+                  DataArg.NONE,
                   "shapes", "generated in memory"),
     DatasetOption("mnist", "MNIST", "handwritten digits, 1×28×28", DataArg.ROOT, "mnist[:DIR]", _FILES),
     DatasetOption("fashion-mnist", "Fashion-MNIST", "clothing images, 1×28×28", DataArg.ROOT,

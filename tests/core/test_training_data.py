@@ -42,6 +42,23 @@ def test_shapes_deterministic_balanced_uint8() -> None:
     assert (x1.float().std(dim=(1, 2, 3)) > 10).all()
 
 
+def test_the_gan_task_gets_plain_shapes_one_colour_on_black() -> None:
+    # the same shapes (same labels, same outlines) without the background, its gradient and the noise
+    gan = open_dataset("shapes", task="gan", train_size=60, val_size=10)
+    natural = open_dataset("shapes", task="classification", train_size=60, val_size=10)
+    plain_x, natural_x = gan.train.images, natural.train.images  # type: ignore[attr-defined]
+    assert torch.equal(gan.train.labels, natural.train.labels)  # type: ignore[attr-defined]
+    for image in plain_x:
+        pixels = image.reshape(3, -1).T.float()
+        black = (pixels == 0).all(dim=1)
+        assert 0.3 < black.float().mean() < 0.97  # background, and a shape on it
+        inside = pixels[pixels.amin(dim=1) > 0]
+        colour = inside.amax(dim=0)  # the shape's colour: every shape pixel is a share of it (anti-aliased edge)
+        assert colour.min() >= 0.5 * 255 and torch.allclose(inside / colour, (inside / colour)[:, :1], atol=0.03)
+    corners = natural_x[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert (corners.float().std(dim=2) > 0).all(dim=1).float().mean() > 0.9  # there: gradient and noise
+
+
 def test_shapes_source_metadata_and_preview() -> None:
     src = shapes_source(seed=0, train=100, val=40)
     assert src.classes == shapes_mod.CLASSES and src.num_classes == 10

@@ -112,7 +112,10 @@ def open_dataset(spec: str | DatasetSpec, *, root: str | Path | None = None, see
     folder = Path(spec.arg) if spec.arg and spec.kind not in ("synthetic",) else (Path(root) if root else None)
     source: DataSource
     if spec.kind == "shapes":
-        source = shapes_source(seed, train_size or SHAPES_TRAIN, val_size if val_size is not None else SHAPES_VAL)
+        # A GAN learns to draw the whole image: the classification set's background gradients and
+        # pixel noise would be most of what its generator spends itself on, so it gets the plain shapes
+        source = shapes_source(seed, train_size or SHAPES_TRAIN, val_size if val_size is not None else SHAPES_VAL,
+                               plain=task == "gan")
     elif spec.kind == "shapes-seg":
         from core.training.data import segmentation as seg
 
@@ -220,10 +223,12 @@ def _embedding_problems(source: DataSource, graph: Any, fixes: list[Any]) -> lis
     return problems
 
 
-def shapes_source(seed: int = 0, train: int = SHAPES_TRAIN, val: int = SHAPES_VAL) -> InMemorySource:
-    """The built-in shapes set; train and val come from different seeds (no shared images)."""
-    tx, ty = _shapes.generate(train, (seed * 2 + 1) % 2**64)  # torch seeds are < 2**64
-    vx, vy = _shapes.generate(val, (seed * 2 + 2) % 2**64)
+def shapes_source(seed: int = 0, train: int = SHAPES_TRAIN, val: int = SHAPES_VAL,
+                  plain: bool = False) -> InMemorySource:
+    """The built-in shapes set; train and val come from different seeds (no shared images).
+    ``plain``: each shape in one light colour on black (what the GAN task trains on)."""
+    tx, ty = _shapes.generate(train, (seed * 2 + 1) % 2**64, plain=plain)  # torch seeds are < 2**64
+    vx, vy = _shapes.generate(val, (seed * 2 + 2) % 2**64, plain=plain)
     return InMemorySource(name="shapes", classes=_shapes.CLASSES, train=Split(tx, ty), val=Split(vx, vy))
 
 

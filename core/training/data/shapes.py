@@ -9,6 +9,10 @@ Rotation-invariant look-alikes were chosen apart on purpose: the diamond is an e
 (a rotated square would be a square), the ellipse is clearly oval, the bar is thin. The difficulty
 (see the constants below) is tuned so that LeNet-5 needs a few epochs to pass 90 % validation
 accuracy rather than one.
+
+The GAN task draws the same shapes *plain* (``plain=True``): one light colour on black, with no
+gradient or noise. A generator learns the whole image, and on the classification set it spends
+itself on backgrounds and noise.
 """
 
 from __future__ import annotations
@@ -31,19 +35,21 @@ JITTER = 4.0  # largest shift of the shape's centre from the image centre, in pi
 NOISE = 0.04  # largest per-image noise std (added to 0.02), in [0, 1] intensity units
 
 
-def generate(count: int, seed: int, size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
-    """``count`` images as uint8 ``(N, 3, size, size)`` and int64 labels, balanced over the classes."""
+def generate(count: int, seed: int, size: int = SIZE, plain: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` images as uint8 ``(N, 3, size, size)`` and int64 labels, balanced over the classes.
+
+    ``plain`` draws each shape in one light colour on black, without gradient or noise."""
     gen = torch.Generator().manual_seed(int(seed))
     labels = torch.arange(count) % len(CLASSES)
     labels = labels[torch.randperm(count, generator=gen)]
     images = torch.empty((count, 3, size, size), dtype=torch.uint8)
     for start in range(0, count, _CHUNK):
         stop = min(count, start + _CHUNK)
-        images[start:stop] = _draw(labels[start:stop], gen, size)
+        images[start:stop] = _draw(labels[start:stop], gen, size, plain)
     return images, labels
 
 
-def _draw(labels: torch.Tensor, gen: torch.Generator, size: int) -> torch.Tensor:
+def _draw(labels: torch.Tensor, gen: torch.Generator, size: int, plain: bool = False) -> torch.Tensor:
     n = labels.numel()
 
     def rand(*shape: int) -> torch.Tensor:
@@ -81,6 +87,8 @@ def _draw(labels: torch.Tensor, gen: torch.Generator, size: int) -> torch.Tensor
     grad = (torch.cos(g_angle).view(n, 1, 1) * (coords.view(1, 1, size) / size - 0.5)
             + torch.sin(g_angle).view(n, 1, 1) * (coords.view(1, size, 1) / size - 0.5)) * g_amp
     image = (bg.view(n, 3, 1, 1) + grad.unsqueeze(1)).clamp_(0, 1)
+    if plain:  # a light colour on black: the same draws, so labels and outlines match the natural set
+        return (alpha * hi.view(n, 3, 1, 1)).mul_(255).round_().to(torch.uint8)
     image.lerp_(fg.view(n, 3, 1, 1).expand_as(image), alpha.expand_as(image))
     noise_std = (0.02 + rand() * NOISE).view(n, 1, 1, 1)
     # Noise from a small bank of Gaussian fields (a random one per image) instead of fresh normals
