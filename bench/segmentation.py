@@ -49,6 +49,8 @@ from core.project import project_from_dict
 from core.training import Callbacks, TrainConfig, Trainer
 from core.training.data import DataSource
 from core.training.data.segmentation import SHAPES_SEG_CLASSES, shapes_seg_source
+from core.training.events import ProbeData
+from core.training.probes import Prober
 
 LR = 0.05
 
@@ -87,28 +89,41 @@ def make_model(project: Any, device: torch.device, channels_last: bool) -> nn.Mo
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def engine_epoch(project: Any, data: DataSource, device: torch.device, batch: int, overlay: bool,
-                 probes: list[int] | None = None) -> float:
-    """Images/s of one engine epoch; with ``overlay``, the count of its probes is appended to ``probes``."""
-    rates: list[float] = []
-    made = [0]
+class TimedProber(Prober):
+    """The engine's prober, keeping the wall time of each capture (the probe's forward pass)."""
 
-    def probed(_: Any) -> None:
-        made[0] += 1
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def capture(self, *args: Any, **kwargs: Any) -> ProbeData:
+        t0 = time.perf_counter()
+        try:
+            return super().capture(*args, **kwargs)
+        finally:
+            self.seconds.append(time.perf_counter() - t0)
+
+
+def engine_epoch(project: Any, data: DataSource, device: torch.device, batch: int, overlay: bool,
+                 probes: list[tuple[int, float, float]] | None = None) -> float:
+    """Images/s of one engine epoch; with ``overlay``, ``probes`` gets (how many probes, their seconds,
+    the epoch's training seconds)."""
+    rates: list[float] = []
 
     cfg = TrainConfig(task="segmentation", dataset="shapes-seg", epochs=1, batch_size=batch, lr=LR, momentum=0.9,
                       augment=False, device=str(device))
     trainer = Trainer(make_model(project, device, False), data, cfg,
-                      Callbacks(batch=lambda _: None, probe=probed if overlay else None,
+                      Callbacks(batch=lambda _: None, probe=(lambda _: None) if overlay else None,
                                 epoch_end=lambda m: rates.append(m.images_per_s)),
                       analysis=analyze(project.graph), graph=project.graph)
+    trainer.prober = prober = TimedProber()
     summary = trainer.run()
     if not summary.ok:
         raise SystemExit(f"engine failed: {summary.message}")
-    if overlay and made[0] == 0:
+    if overlay and not prober.seconds:
         raise SystemExit("the engine made no mask probe: the overlay row would not measure what a run does")
     if overlay and probes is not None:
-        probes.append(made[0])
+        probes.append((len(prober.seconds), sum(prober.seconds), data.train_count / rates[0]))
     return rates[0]
 
 
@@ -162,18 +177,18 @@ def main() -> int:
     data = shapes_seg_source(seed=0, train=args.train, val=16)
     convs = any(isinstance(m, nn.Conv2d) for m in make_model(project, torch.device("cpu"), False).modules())
     rows: dict[str, list[float]] = {"engine": [], "overlay": [], "hand": []}
-    probes: list[int] = []
+    probes: list[tuple[int, float, float]] = []
     print(f"{args.model} on shapes-seg, {args.train:,} images/epoch of 3×64×64, batch {args.batch}, SGD, "
           f"{device}, {torch.get_num_threads()} torch thread(s)")
     for r in range(args.rounds):
         rows["engine"].append(engine_epoch(project, data, device, args.batch, overlay=False))
         rows["overlay"].append(engine_epoch(project, data, device, args.batch, overlay=True, probes=probes))
         rows["hand"].append(hand_epoch(project, data, device, args.batch, channels_last=convs))
-        seconds = args.train / rows["overlay"][-1]
+        count, probing, seconds = probes[-1]
         print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.1f}" for k, v in rows.items())
               + f"; engine/hand {rows['engine'][-1] / rows['hand'][-1]:.3f}, "
-              f"overlay/hand {rows['overlay'][-1] / rows['hand'][-1]:.3f}, "
-              f"{probes[-1]} overlay refreshes in {seconds:.1f} s", flush=True)
+              f"overlay/hand {rows['overlay'][-1] / rows['hand'][-1]:.3f}; the overlay: {count} refreshes "
+              f"in {seconds:.1f} s, {probing:.2f} s of probing ({probing / seconds:.1%})", flush=True)
     # Best of the interleaved rounds: other processes on a shared machine only ever slow a round down.
     best = {k: max(v) for k, v in rows.items()}
     print("  images/s, best of rounds (median):")
