@@ -466,6 +466,14 @@ class GanTrainer(Trainer):
 
     def _after_gan_epoch(self, m: EpochMetrics, g_losses: list[float], previous_g: float | None) -> None:
         generated = self._fake(self.fixed_noise)
+        found = {"wins": discriminator_wins_warning(m.epoch, m.d_fake or 0.0, g_losses, previous_g),
+                 "collapse": mode_collapse_warning(m.epoch, mean_pairwise_distance(generated), self._real_spread)}
+        # Said when they hold at two epoch ends in a row: early in a run the discriminator usually
+        # wins for a while, and a generator a few steps old makes near-identical images. Once per
+        # run: a state. Decided before the checkpoint, which keeps it for a resumed run.
+        before, self._failing = self._failing, {k for k, w in found.items() if w is not None}
+        due = [w for k, w in found.items() if w is not None and k in before and k not in self._warned]
+        self._warned |= {k for k, w in found.items() if w is not None and k in before}
         if self._folder is not None:
             from core.training.gan_sample import save_grid, to_uint8
 
@@ -477,15 +485,8 @@ class GanTrainer(Trainer):
                 self._emit("checkpoint_saved", str(path))
         self._emit_samples(m.epoch, self.steps, m.epoch * self.steps, generated)
         self._emit("epoch_end", m)
-        found = {"wins": discriminator_wins_warning(m.epoch, m.d_fake or 0.0, g_losses, previous_g),
-                 "collapse": mode_collapse_warning(m.epoch, mean_pairwise_distance(generated), self._real_spread)}
-        # Said when they hold at two epoch ends in a row: early in a run the discriminator usually
-        # wins for a while, and a generator a few steps old makes near-identical images.
-        before, self._failing = self._failing, {k for k, w in found.items() if w is not None}
-        for key, warning in found.items():
-            if warning is not None and key in before and key not in self._warned:  # once per run: a state
-                self._warned.add(key)
-                self._warn(warning)
+        for warning in due:
+            self._warn(warning)
         report = self.data.report()
         if report and report != getattr(self, "_last_report", None):
             self._last_report = report
@@ -507,6 +508,8 @@ class GanTrainer(Trainer):
             "rng": rng_state(self.gen), "config": self.cfg.to_dict(),
             "history": [h.to_dict() for h in self.history],
             "best": {"epoch": None, "acc": None, "loss": None},
+            # the health checks' state: a warning needs two epoch ends in a row, and is said once a run
+            "health": {"failing": sorted(self._failing), "warned": sorted(self._warned)},
         }
 
     def _load(self, path: Path) -> None:
@@ -542,6 +545,10 @@ class GanTrainer(Trainer):
         set_rng_state(ckpt["rng"], self.gen)
         self.history = [_epoch_from_dict(d) for d in ckpt["history"]]
         self.start_epoch = int(ckpt["epoch"]) + 1
+        health = ckpt.get("health")  # absent from checkpoints written before it was kept
+        if isinstance(health, dict):
+            self._failing = {str(k) for k in health.get("failing", ())}
+            self._warned = {str(k) for k in health.get("warned", ())}
 
     def _free_memory(self) -> None:
         for opt in (getattr(self, "opt_g", None), getattr(self, "opt_d", None)):

@@ -139,6 +139,21 @@ def test_resume_is_bit_exact(tmp_path: Path) -> None:
         (tmp_path / "a" / "samples" / "epoch_002.png").read_bytes()
 
 
+def test_a_health_check_that_held_before_a_resume_counts_after_it(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # collapse "holds" at every epoch end; a warning needs two in a row: epoch 1 (first run), epoch 2 (resumed)
+    monkeypatch.setattr("core.training.gan.mode_collapse_warning", lambda epoch, *_: f"collapse at {epoch}")
+    first = Recorder()
+    session = TrainingSession(tiny_gan(), gan_config(epochs=1), first.callbacks(), run_dir=tmp_path / "run")
+    assert session.run().status == "completed" and first.warnings == []
+    assert load_checkpoint(tmp_path / "run")["health"] == {"failing": ["collapse"], "warned": []}
+    second = Recorder()
+    resumed = TrainingSession(None, None, second.callbacks(), run_dir=tmp_path / "run",
+                              resume_from=tmp_path / "run", overrides={"epochs": 3})
+    assert resumed.run().status == "completed"
+    assert second.warnings == ["collapse at 2"]  # said once, at the resumed run's first epoch end
+
+
 def test_hinge_loss_and_n_critic_discriminator_steps(tmp_path: Path) -> None:
     rec = Recorder()
     trainer = build_trainer(tiny_gan(), gan_config(epochs=1, gan_loss="hinge", n_critic=2), rec.callbacks())
