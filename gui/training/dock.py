@@ -15,6 +15,7 @@ draw under the nodes' cards; the panel itself never touches the canvas.
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -583,6 +584,7 @@ class TrainingPanel(QWidget):
     def _warm_done(self) -> None:
         if self._gc_held:  # once, from the finished signal or from shutdown() (a closed panel gets no signal)
             self._gc_held = False
+            gc.freeze()  # the modules it imported, out of later collections (gui.training.preload says why)
             release_gc()
 
     # ------------------------------------------------------------------------------ worker events

@@ -8,6 +8,7 @@ meanwhile (:func:`hold_gc`): a collection on that thread would finalize the GUI'
 
 from __future__ import annotations
 
+import gc
 import importlib
 import threading
 
@@ -59,6 +60,10 @@ class Preloader(QObject):
         self.warmed.emit()
 
     def _release_gc(self) -> None:
+        # What the imports made lives as long as the process: out of every later collection. Left in, the
+        # first collections after the hold scanned all of torch (~0.4 s each on the GUI thread, while the
+        # panel was being made).
+        gc.freeze()
         release_gc()
 
 

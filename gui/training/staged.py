@@ -17,7 +17,7 @@ from collections.abc import Generator
 from PySide6.QtCore import QObject, QTimer, Signal
 
 Steps = Generator[None, None, None]  # a construction: each ``yield`` is a point where the event loop may run
-SLICE_MS = 20.0  # a slice ends after the step that passes this (a step itself stays well under 50 ms)
+SLICE_MS = 8.0  # a slice ends after the step that passes this: short steps go together, long ones alone
 GAP_MS = 10  # between slices: not 0, a zero timer runs before pending input and paints
 
 
