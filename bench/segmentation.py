@@ -20,6 +20,18 @@ of one epoch (validation excluded), as images per second.
 Budget: engine ≥ 0.95× hand and overlay ≥ 0.95× hand (training as the user runs it, the Training
 dock open), each the median of the rounds' own ratios.
 
+Measured (issue 15, 2-core CPU shared with other jobs, load 3–8, ``--rounds 5 --train 2048``):
+before, the overlay's mask-only probes waited max(1 s, 19 × the last probe) and the overlay row ran
+at 0.92× hand (median, worst 0.854) where engine ran at 0.97×. On a loaded CPU a probe of 4 images
+takes 0.05–0.27 s instead of ~10 ms (each small parallel op waits for a descheduled thread), so that
+rule spent 4.0–4.7 % of every epoch probing (14–18 refreshes per ~30 s epoch), and more when a cheap
+probe was followed by dear ones. Now a budget holds the probes to a fiftieth: 1.2–2.0 % of the
+epoch (median 1.8 %; 2–11 refreshes per ~30 s epoch, every 3–15 s), measured side by side with the
+old rule in the same rounds; on the quiet rounds (~450 images/s) the overlay refreshed every second
+for 0.8–1.0 % of the epoch. The wall-clock ratios of those runs swing more than that (engine/hand
+0.78–1.10 across rounds, 0.16–6.0 when another job starts or stops mid-round): the per-round probe
+share printed here is the number that load does not blur; overlay/hand = engine/hand × (1 − share).
+
 Models: ``--model small`` (default: an FCN-like net built here, three strided convolutions, a 1×1
 class head and a ×8 transposed convolution back to 64×64), or a template's graph (``--model unet``,
 ``--model fcn-resnet18``).
