@@ -584,7 +584,8 @@ class TrainingPanel(QWidget):
     def _warm_done(self) -> None:
         if self._gc_held:  # once, from the finished signal or from shutdown() (a closed panel gets no signal)
             self._gc_held = False
-            gc.freeze()  # the modules it imported, out of later collections (gui.training.preload says why)
+            gc.freeze()  # what it imported, to the oldest generation (gui.training.preload says why)
+            gc.unfreeze()
             release_gc()
 
     # ------------------------------------------------------------------------------ worker events
