@@ -126,7 +126,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     project = dcgan()
-    data = shapes_source(SEED, args.train, 16)
+    data = shapes_source(SEED, args.train, 16, plain=True)  # what the GAN task trains on
     rows: dict[str, list[tuple[float, float]]] = {"trainer": [], "hand": []}
     print(f"DCGAN 32×32 on shapes, {args.train:,} images/epoch, batch {args.batch}, Adam {LR:g}, BCE, "
           f"{device} ({torch.get_num_threads()} torch thread(s))")

@@ -9,9 +9,11 @@ epoch's D(x), D(G(z)) and losses. ``--resume RUN_DIR`` continues a GAN run folde
 slider then holds the folder's earlier grids too.
 
 Run: ``.venv/bin/python bench/gui_gan_screenshot.py [--out resources/screenshots] [--epochs 6]
-[--train 3200] [--batch 32]``. On 2 busy CPU cores an epoch of 3,200 images takes 2-4 minutes;
-``--niceness 0`` trains at the window's priority (the editor lowers its training thread's by
-default, which on a machine full of other work starves the run).
+[--train 3200] [--batch 32]``. The README's picture: ``main.py train template:dcgan --epochs 20
+--threads 1 --out RUN`` (27 minutes on one busy thread), then ``--resume RUN --epochs 21 --train 20000
+--batch 64 --niceness 0`` (the 21st epoch in the window, about 80 s). On 2 busy CPU cores an epoch
+of 3,200 images takes 2-4 minutes; ``--niceness 0`` trains at the window's priority (the editor
+lowers its training thread's by default, which on a machine full of other work starves the run).
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ from templates.registry import add_template
 
 NOISE_SHAPE = (100, 1, 1)
 # ngf = ndf. The usual 32×32 DCGAN has 64 (1.7 M parameters, 36 MMACs a sample); half of it costs a
-# quarter and learns on the CPU: on shapes the width-64 discriminator won at once and the generator
-# collapsed within 4 epochs of 3,000 images (BCE, Adam 2e-4), while width 32 gave varied blobs on
-# backgrounds in 11 epochs of 1,280 (~1 s a step, one thread). width=64 builds the usual size.
+# quarter and learns on the CPU: on the GAN task's plain shapes (one thread, ~0.25 s a step of 64) rings
+# and circles are recognisable after 10 epochs of 20,000 images, triangles, stars and crosses by 20.
+# width=64 builds the usual size (on the classification set's shapes its discriminator won at once).
 CPU_WIDTH = 32
 DCGAN_INIT = "normal(0.02)"
 # Adam at 2e-4 with β1 = 0.5: the DCGAN paper's settings (β1 = 0.9 oscillates).
