@@ -29,7 +29,7 @@ is previewed as a few decoded samples in text, not as a mosaic.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,7 +42,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -73,7 +72,10 @@ from core.training.options import (
 from core.training.tasks import DEFAULT_TASK, TASKS, TaskOption, task_option
 from core.units import human_bytes
 from gui.theme import Theme, current_theme
-from gui.training.fix_button import FixButton
+from gui.training.form_fields import banner as _banner
+from gui.training.form_fields import combo as _combo
+from gui.training.form_fields import field as _field
+from gui.training.form_fields import select as _select
 from gui.training.images import MosaicView, chw_to_rgb
 from gui.training.staged import Steps, begin
 from gui.training.text_view import token_preview
@@ -738,66 +740,6 @@ def _device_total(device: str) -> int | None:
         return device_memory(dev)
     except (RuntimeError, ValueError, AssertionError):
         return None
-
-
-def _spin(lo: int, hi: int) -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setGroupSeparatorShown(True)
-    s.setKeyboardTracking(True)
-    return s
-
-
-def _double(lo: float, hi: float, decimals: int) -> QDoubleSpinBox:
-    s = QDoubleSpinBox()
-    s.setDecimals(decimals)
-    s.setRange(lo, hi)
-    s.setSingleStep(10 ** -min(decimals, 3))
-    return s
-
-
-def _field(param: ParamOption) -> QSpinBox | QDoubleSpinBox:
-    """The spin box of a declared setting: its form range and decimals, its doc as tooltip."""
-    lo, hi = param.form or (0, 0)
-    box: QSpinBox | QDoubleSpinBox = (_spin(int(lo), int(hi)) if param.kind is int
-                                      else _double(lo, hi, param.decimals))
-    box.setToolTip(param.doc)
-    return box
-
-
-def _combo(registry: Mapping[str, Any]) -> QComboBox:
-    """A choice among declared options: their labels, their names as data, their docs as tooltips."""
-    c = QComboBox()
-    for name, option in registry.items():
-        c.addItem(option.label, name)
-        c.setItemData(c.count() - 1, option.doc, Qt.ItemDataRole.ToolTipRole)
-    return c
-
-
-def _select(combo: QComboBox, value: str) -> bool:
-    i = combo.findData(value)
-    if i >= 0:
-        combo.setCurrentIndex(i)
-        return True
-    return False
-
-
-def _banner(name: str, t: Theme, tip: str, fix: Callable[[], None]) -> tuple[QFrame, QLabel, FixButton]:
-    """A hidden warning frame called ``name``: its text and a Fix button (``tip``) that calls ``fix``."""
-    frame = QFrame()
-    frame.setObjectName(name)
-    frame.setStyleSheet(f"#{name} {{ border: 1px solid {t.warning}; border-radius: 4px; }}")
-    text = QLabel("")
-    text.setWordWrap(True)
-    button = FixButton("Fix")
-    button.setToolTip(tip)
-    button.clicked.connect(fix)
-    layout = QVBoxLayout(frame)
-    layout.setContentsMargins(8, 6, 8, 6)
-    layout.addWidget(text)
-    layout.addWidget(button, 0, Qt.AlignmentFlag.AlignRight)
-    frame.hide()
-    return frame, text, button
 
 
 __all__ = ["TrainingSettings", "available_devices", "data_key", "wait_for_loaders"]
