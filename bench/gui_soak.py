@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NETCANVAS_SETTINGS_ORG", "NetCanvasBench")
 
-from bench.gui_training import fmt_pcts, open_window, wait_until
+from bench.gui_training import fmt_pcts, open_training_dock, open_window, wait_until
 from bench.stall_watch import StallWatch, bare_baseline, load_average
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,14 +167,7 @@ def main() -> int:
     wait_until(app, lambda: False, 0.5)
     watch.note("open dock")
     t0 = time.perf_counter()
-    action = next(a for a in window.training_menu.actions() if a.text().replace("&", "") == "Show Training Panel")
-    action.trigger()
-    dock = window.training
-    wait_until(app, lambda: dock.built is not None and dock.built.isVisible(), 120)
-    wait_until(app, lambda: dock.built.settings.data is not None, 120)
-    from gui.training.worker import WarmUp
-
-    wait_until(app, lambda: WarmUp.done, 120)
+    open_training_dock(app, window)
     print(f"dock open, data in and torch warmed up after {time.perf_counter() - t0:.2f} s")
 
     user = User(app, window, watch, args.soak, args.run_epochs)

@@ -137,6 +137,20 @@ def open_window(app: Any, project: Any, runs_root: Path) -> Any:
     return window
 
 
+def open_training_dock(app: Any, window: Any, timeout_s: float = 120) -> Any:
+    """Train › Show Training Panel, then wait until the panel is built and shown, its data preview
+    is loaded and torch's one-time warm-up is done. Returns the dock."""
+    action = next(a for a in window.training_menu.actions() if a.text().replace("&", "") == "Show Training Panel")
+    action.trigger()
+    dock = window.training
+    wait_until(app, lambda: dock.built is not None and dock.built.isVisible(), timeout_s)
+    wait_until(app, lambda: dock.built.settings.data is not None, timeout_s)
+    from gui.training.worker import WarmUp
+
+    wait_until(app, lambda: WarmUp.done, timeout_s)
+    return dock
+
+
 def first_open(app: Any, window: Any, beat_ms: int) -> tuple[float, float, float, float]:
     """(seconds until the panel is built and shown, until its data preview is loaded, until torch's
     one-time warm-up is done, longest stall in ms meanwhile) of Train › Show Training Panel."""

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NETCANVAS_SETTINGS_ORG", "NetCanvasBench")
 
-from bench.gui_training import open_window, wait_until
+from bench.gui_training import open_training_dock, open_window, wait_until
 from bench.stall_watch import load_average
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,14 +119,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="nc-tabs-"))
     window = open_window(app, project, tmp / "runs")
     window.doc.set_selection(["conv1", "conv2"])
-    action = next(a for a in window.training_menu.actions() if a.text().replace("&", "") == "Show Training Panel")
-    action.trigger()
-    dock = window.training
-    wait_until(app, lambda: dock.built is not None and dock.built.isVisible(), 120)
-    wait_until(app, lambda: dock.built.settings.data is not None, 120)
-    from gui.training.worker import WarmUp
-
-    wait_until(app, lambda: WarmUp.done, 120)
+    dock = open_training_dock(app, window)
     panel = dock.panel
     if not panel.start(epochs=args.epochs):
         raise SystemExit(f"the run did not start: {panel.problem_text}")
