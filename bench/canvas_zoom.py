@@ -128,8 +128,9 @@ def main() -> int:
     if args.child:
         print(json.dumps(measure(args.nodes, args.folded)))
         return 0
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
-    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    from bench.stall_watch import load_average
+
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_average()}")
     trees = {"now": ROOT}
     if args.against:
         trees = {args.against: export(args.against), "now": ROOT}

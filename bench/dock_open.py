@@ -96,8 +96,9 @@ def main() -> int:
     if args.child:
         print(json.dumps(one_round(args.child, args.all)))
         return 0
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
-    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    from bench.stall_watch import load_average
+
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_average()}")
     results: dict[str, list[dict[str, float]]] = {"whole": [], "sliced": []}
     for _ in range(args.rounds):
         for mode in ("whole", "sliced"):  # interleaved, so a change in the machine's load hits both

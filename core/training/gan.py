@@ -68,7 +68,7 @@ from core.training.gan_health import (
 )
 from core.training.health import TrainingFailure
 from core.training.optim import LRSchedule, build_optimizer
-from core.training.probes import Prober
+from core.training.probes import ProbeCadence, Prober
 from core.training.runs import (
     CHECKPOINT_FORMAT,
     METRIC_COLUMNS,
@@ -322,10 +322,11 @@ class GanTrainer(Trainer):
         stats = torch.zeros(steps, 4, device=dev)
         right = torch.zeros((), device=dev, dtype=torch.int64)
         judged = seen = 0
-        reported, last_report, last_probe, last_sample = 0, 0.0, 0.0, time.perf_counter()
-        probe_gap = sample_gap = cfg.probe_interval
+        reported, last_report, last_sample = 0, 0.0, time.perf_counter()
+        sample_gap = cfg.probe_interval
         wait = 0.0
         start = time.perf_counter()
+        cadence = ProbeCadence(cfg.probe_interval, start)
         it: Iterator[tuple[torch.Tensor, torch.Tensor]] = iter(stream)
         done = 0
         lr = self.schedule_g.lr
@@ -386,11 +387,10 @@ class GanTrainer(Trainer):
                     images_per_s=seen / elapsed, eta_s=eta))
                 reported, last_report = done, now
                 global_step = (epoch - 1) * steps + done
-                if self.cb.probe is not None and self.prober.nodes and now - last_probe >= probe_gap:
+                if self.cb.probe is not None and self.prober.nodes and cadence.due(now, True):
+                    began = time.perf_counter()  # feature maps: at most a tenth of the run, as the engine's
                     self._probe(epoch, done, global_step)
-                    last_probe = time.perf_counter()
-                    if cfg.probe_interval > 0:  # at most a tenth of the run, as the engine's probes
-                        probe_gap = max(cfg.probe_interval, 9 * (last_probe - now))
+                    cadence.done(began, time.perf_counter())
                 now = time.perf_counter()
                 if self.cb.samples is not None and now - last_sample >= sample_gap and step < steps - 1:
                     self._emit_samples(epoch, done, global_step)

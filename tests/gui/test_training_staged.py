@@ -91,6 +91,15 @@ def _window(qtbot, tmp_path, doc: Document | None = None):  # type: ignore[no-un
     return window
 
 
+def _show_dock_mid_build(qtbot, window, slices: int):  # type: ignore[no-untyped-def]
+    """Show the window's Training dock and wait until its panel has made ``slices`` slices."""
+    dock = window.training
+    dock.show()
+    dock.raise_()
+    qtbot.waitUntil(lambda: dock._slicer is not None and dock._slicer.slices >= slices, timeout=20_000)
+    return dock
+
+
 def test_showing_the_dock_makes_the_panel_over_several_turns_then_opens_the_data(qtbot, tmp_path, monkeypatch):
     from gui.training import dock as dock_module
 
@@ -103,10 +112,7 @@ def test_showing_the_dock_makes_the_panel_over_several_turns_then_opens_the_data
 
     monkeypatch.setattr(dock_module.TrainingPanel, "__init__", spy)
     window = _window(qtbot, tmp_path)
-    dock = window.training
-    dock.show()
-    dock.raise_()
-    qtbot.waitUntil(lambda: dock._slicer is not None and dock._slicer.slices >= 1, timeout=20_000)
+    dock = _show_dock_mid_build(qtbot, window, 1)
     assert dock.built is None  # not whole yet: nobody gets half a panel
     qtbot.waitUntil(lambda: dock.built is not None, timeout=20_000)
     panel = dock.built
@@ -129,10 +135,7 @@ def test_showing_the_dock_makes_the_panel_over_several_turns_then_opens_the_data
 
 def test_asking_for_the_panel_while_it_is_made_makes_the_rest_at_once(qtbot, tmp_path):
     window = _window(qtbot, tmp_path)
-    dock = window.training
-    dock.show()
-    dock.raise_()
-    qtbot.waitUntil(lambda: dock._slicer is not None and dock._slicer.slices >= 2, timeout=20_000)
+    dock = _show_dock_mid_build(qtbot, window, 2)
     assert dock.built is None
     other = make_doc()
     window.set_document(other)  # the window shows another document meanwhile
@@ -187,10 +190,7 @@ def test_closing_the_window_while_the_panel_is_made_starts_nothing_of_it(qtbot, 
     opened: list[object] = []
     monkeypatch.setattr(settings_module.TrainingSettings, "load_data", lambda self: opened.append(self))
     window = _window(qtbot, tmp_path)
-    dock = window.training
-    dock.show()
-    dock.raise_()
-    qtbot.waitUntil(lambda: dock._slicer is not None and dock._slicer.slices >= 2, timeout=20_000)
+    dock = _show_dock_mid_build(qtbot, window, 2)
     assert dock.confirm_close() and dock._slicer is None and dock.built is None
     qtbot.wait(600)  # longer than the data's 250 ms delay and the warm-up's
     assert dock.built is None and not opened
@@ -203,10 +203,7 @@ def test_a_theme_switch_while_the_panel_is_made_restyles_all_of_it(qtbot, tmp_pa
     from gui.theme import DARK, LIGHT, apply_theme
 
     window = _window(qtbot, tmp_path)
-    dock = window.training
-    dock.show()
-    dock.raise_()
-    qtbot.waitUntil(lambda: dock._slicer is not None and dock._slicer.slices >= 3, timeout=20_000)
+    dock = _show_dock_mid_build(qtbot, window, 3)
     try:
         apply_theme(DARK)
         dock.set_theme(DARK)  # what the window's View › theme switch calls
