@@ -80,6 +80,14 @@ def test_train_the_dcgan_template_and_watch_its_samples(qtbot, isolated, monkeyp
     assert form.wait_for_data() is not None
     settle()
     assert form.mismatch is None and not form.banner.isVisible()
+    # What the generator learns is shown: the shapes drawn plain, a light colour on black, and the
+    # dataset's tooltip says why they look unlike the classification set's
+    assert form.dataset.currentText() == "Shapes (built-in)"
+    assert "for GANs drawn plain" in form.dataset.itemData(form.dataset.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+    tiles = form.preview.tiles
+    assert tiles is not None and form.preview.isVisible() and len(tiles) >= 8
+    corners = tiles[:, [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert (corners == 0).all() and (tiles.reshape(len(tiles), -1).max(axis=1) > 128).all()
 
     # The Samples tab, opened by its tab before the run: the user watches the grid arrive
     view = panel.task_views.samples
