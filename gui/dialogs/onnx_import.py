@@ -20,8 +20,29 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication
 
-from core.importer.errors import ModelImportError
-from core.importer.onnx_import import import_onnx_project
+from core.native_libs import open_torch_libraries
+
+
+def _import_onnx(path: Path) -> Any:
+    """The project imported from ``path``, or one line saying why not (runs on the import's worker)."""
+    from gui.file_messages import file_problem
+
+    # The importer needs torch: imported here, on the worker, not when this module loads (on the GUI thread
+    # that froze the window ~2 s), with its native libraries opened first without the interpreter lock
+    # (opened by the import itself, they held it, and so the window, 0.3-0.5 s).
+    open_torch_libraries()
+    try:
+        from core.importer.errors import ModelImportError
+        from core.importer.onnx_import import import_onnx_project
+    except Exception as exc:  # a broken torch install: still one sentence
+        return file_problem(path, f"cannot be imported (the importer did not load: {type(exc).__name__}: {exc})")
+    try:
+        return import_onnx_project(path)[0]
+    except ModelImportError as exc:
+        text = str(exc)  # a problem with the file itself already starts with its path
+        return text if text.startswith(str(path)) else file_problem(path, text)
+    except Exception as exc:  # whatever else fails is still one sentence, and ends the busy state
+        return file_problem(path, f"cannot be imported ({type(exc).__name__}: {exc})")
 
 
 class OnnxOpener(QObject):
@@ -38,7 +59,6 @@ class OnnxOpener(QObject):
         self.done.connect(self._arrived)
 
     def start(self, path: Path) -> None:
-        from gui.file_messages import file_problem
         from gui.gc_pause import hold_gc
 
         self.request += 1
@@ -52,14 +72,7 @@ class OnnxOpener(QObject):
         hold_gc()  # a collection on the worker would finalize the GUI's dropped Qt wrappers there
 
         def work() -> None:
-            result: Any
-            try:
-                result = import_onnx_project(path)[0]
-            except ModelImportError as exc:
-                text = str(exc)  # a problem with the file itself already starts with its path
-                result = text if text.startswith(str(path)) else file_problem(path, text)
-            except Exception as exc:  # whatever else fails is still one sentence, and ends the busy state
-                result = file_problem(path, f"cannot be imported ({type(exc).__name__}: {exc})")
+            result = _import_onnx(path)
             try:
                 self.done.emit(request, (path, result))
             except RuntimeError:  # the window closed meanwhile

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.native_libs import open_torch_libraries
 from core.units import human
 
 
@@ -46,6 +47,7 @@ class _Worker(QThread):
         self.job = job
 
     def run(self) -> None:
+        open_torch_libraries()  # its first import would hold the interpreter (and the window) 0.3-0.5 s
         try:
             result = self.job()
         except Exception as exc:  # shown to the user as one line, never a traceback

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.graph import Graph
+from core.native_libs import open_torch_libraries
 from gui.gc_pause import hold_gc, release_gc
 
 FILE_FILTER = "Weights (*.pth *.pt *.safetensors *.bin *.ckpt);;All files (*)"
@@ -235,6 +236,7 @@ class _LoadThread(QThread):
         self.graph, self.spec_text, self.arch, self.cancel = graph, spec_text, arch, cancel
 
     def run(self) -> None:
+        open_torch_libraries()  # its first import would hold the interpreter (and the window) 0.3-0.5 s
         try:
             result = load_weights_into(self.graph, self.spec_text, self.arch, self.progressed.emit, self.cancel.is_set)
         except Exception as exc:  # one line for the status bar, never a traceback

@@ -14,6 +14,7 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
+from core.native_libs import open_torch_libraries
 from gui.gc_pause import hold_gc, release_gc
 
 # What the panel imports that takes long (torch: 2 s on an idle 2-core machine, 10 s on a busy one),
@@ -44,6 +45,9 @@ class Preloader(QObject):
             threading.Thread(target=self._run, name="netcanvas-preload", daemon=True).start()
 
     def _run(self) -> None:
+        # torch's native libraries first, without the interpreter lock: opened by the import itself, their
+        # initialisers held it (and so the GUI thread) for 0.3-0.5 s.
+        open_torch_libraries()
         try:
             for name in HEAVY_MODULES:
                 importlib.import_module(name)

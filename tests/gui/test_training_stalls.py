@@ -132,8 +132,11 @@ def test_a_run_trains_on_the_previewed_data_and_predictions_follow_it(qtbot, pan
     qtbot.waitUntil(lambda: len(predict.predictions) == 4 and predict.cam is not None, timeout=10_000)
 
 
-def test_the_editor_and_the_training_settings_start_without_torch():
+def test_the_editor_its_import_dialogs_and_the_training_settings_start_without_torch():
+    # File › Open of an .onnx file loads the ONNX dialog's module on the GUI thread: it imported torch there
+    # (a 2 s freeze) until the importer moved into its worker.
     code = ("import sys; import core.training.options, core.training.config; import gui.main_window; "
+            "import gui.dialogs.onnx_import, gui.dialogs.torchvision_import, gui.dialogs.weights; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
