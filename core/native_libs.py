@@ -8,6 +8,10 @@ ctypes *foreign function* releases the lock: :func:`open_torch_libraries` calls 
 ``dlopen`` itself, with the flags torch's own import will use, so that import later finds the
 libraries loaded and only binds its Python modules (each hold then lasts a few milliseconds).
 
+torch's first-run warm-up (its optimizers import ``torch._dynamo``, which probes Triton) then loads
+Triton's extension module, libtriton, whose LLVM initialisers held the lock another 40-50 ms: it is
+opened here too, where installed.
+
 Nothing changes for torch: a library already open is shared, and one that cannot be opened here is
 left to torch's import, which opens it (or reports why) as before. Linux and macOS only; elsewhere
 (and where ``dlopen`` is not reachable) this does nothing.
@@ -28,6 +32,8 @@ from typing import Any
 # RTLD_GLOBAL (it pulls in the CUDA runtime libraries); the others are dependencies of torch._C, which
 # Python opens with its default flags (RTLD_NOW, local).
 TORCH_LIBRARIES = (("torch_global_deps", True), ("torch_cpu", False), ("torch_cuda", False), ("torch", False))
+# Extension modules, opened as Python's import opens them (RTLD_NOW, local): (package, path in it).
+EXTENSIONS = (("triton", "_C/libtriton"),)
 
 _lock = threading.Lock()
 _opened: list[str] = []
@@ -51,15 +57,21 @@ def _dlopen() -> Callable[[bytes, int], int | None] | None:
     return fn
 
 
-def torch_library_dir() -> Path | None:
-    """The folder of the installed torch's native libraries, found without importing torch."""
+def package_dir(name: str) -> Path | None:
+    """The folder of the installed top-level package ``name``, found without importing it."""
     try:
-        spec = importlib.util.find_spec("torch")
+        spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         return None
     if spec is None or spec.origin is None:
         return None
-    return Path(spec.origin).parent / "lib"
+    return Path(spec.origin).parent
+
+
+def torch_library_dir() -> Path | None:
+    """The folder of the installed torch's native libraries, found without importing torch."""
+    folder = package_dir("torch")
+    return None if folder is None else folder / "lib"
 
 
 def open_torch_libraries() -> list[str]:
@@ -80,9 +92,17 @@ def open_torch_libraries() -> list[str]:
                 continue  # a CPU-only build has no libtorch_cuda
             mode = os.RTLD_NOW | (os.RTLD_GLOBAL if is_global else os.RTLD_LOCAL)
             if not dlopen(os.fsencode(path), mode):
-                break  # torch's import opens it and says why, if it must
+                return list(_opened)  # torch's import opens it and says why, if it must
             _opened.append(path.name)
+        for package, stem in EXTENSIONS:
+            if package in sys.modules:
+                continue
+            home = package_dir(package)
+            extension = None if home is None else home / f"{stem}.so"  # extension modules are .so on macOS too
+            if extension is not None and extension.is_file() \
+                    and dlopen(os.fsencode(extension), os.RTLD_NOW | os.RTLD_LOCAL):
+                _opened.append(extension.name)
         return list(_opened)
 
 
-__all__ = ["TORCH_LIBRARIES", "open_torch_libraries", "torch_library_dir"]
+__all__ = ["EXTENSIONS", "TORCH_LIBRARIES", "open_torch_libraries", "package_dir", "torch_library_dir"]

@@ -95,6 +95,9 @@ def run_gui(argv: list[str]) -> int:
             return 2
         return _screenshot(app, project, source, args)
     window = start_editor(project, source, args, error)  # held: a window nobody references is deleted
+    from gui.training.preload import preload_when_idle
+
+    preload_when_idle(window)  # torch imported and warmed up while the editor is idle (see preload_when_idle)
     status = int(app.exec())
     del window
     return status

@@ -39,7 +39,7 @@ from core.explain import conv_weights, diff_graphs
 from core.layers.registry import get_spec
 from core.project import Project, graph_from_dict, graph_to_dict
 from core.training import BatchProgress, ConfigError, EpochMetrics, ProbeData, RunInfo, RunSummary
-from core.training.runs import RunFolder, RunFolderError, default_run_dir, load_checkpoint
+from core.training.runs import RunFolder, RunFolderError, default_run_dir
 from core.units import fmt_duration
 from gui.gc_pause import hold_gc, release_gc
 from gui.theme import Theme, current_theme
@@ -89,6 +89,7 @@ class TrainingPanel(QWidget):
         self.loaded_weights: tuple[Any, Any] | None = None  # (module, graph) from "Load weights"
         self.highlight: Any = None  # callable(list of ids) selecting nodes on the canvas (the window sets it)
         self._snapshot: dict[str, Any] | None = None
+        self._samples: tuple[Any, ...] | None = None  # the data's preview, until Predictions is made
         self._latest: BatchProgress | None = None
         self._classes: list[str] = []
         self._norm: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
@@ -236,6 +237,9 @@ class TrainingPanel(QWidget):
     def _make_predict(self) -> PredictionView:
         view = PredictionView()
         view.message.connect(self.show_problem)
+        if self._samples is not None:  # the data came before the tab was first needed
+            view.set_samples(*self._samples)
+            self._samples = None
         return view
 
     def _make_runs(self) -> RunsPanel:
@@ -726,21 +730,16 @@ class TrainingPanel(QWidget):
     def load_weights(self, run_dir: Path) -> bool:
         """Keep a run's trained weights for the next start (unchanged layers) and for predictions."""
         from core.analysis import analyze
-        from core.compiler import CompileError, compile_graph
+        from core.training.evaluate import EvaluationError, load_run_model
 
         try:
-            folder = RunFolder(run_dir)
-            project = folder.read_json("graph.json")
-            graph = graph_from_dict(project.get("graph", {}))
-            ckpt = load_checkpoint(run_dir)
-            model = compile_graph(graph)
-            model.load_state_dict(ckpt["model"])
-            dataset = folder.read_json("config.json").get("dataset", {})
-        except (RunFolderError, CompileError, RuntimeError, ValueError, AttributeError, KeyError) as exc:
-            self.show_problem(f"Cannot load the weights of {run_dir.name}: {exc}")
+            project, _config, model, _ckpt = load_run_model(run_dir)
+            dataset = RunFolder(run_dir).read_json("config.json").get("dataset", {})
+        except (EvaluationError, RunFolderError, AttributeError) as exc:  # each names the folder or its file
+            self.show_problem(f"Cannot load the weights: {exc}")
             return False
         model.eval()
-        self.loaded_weights = (model, graph)
+        self.loaded_weights = (model, graph := project.graph)
         self.predict_model = model
         self._classes = list(dataset.get("classes", []))
         self._norm = (tuple(dataset.get("mean", ())), tuple(dataset.get("std", ())))
@@ -758,8 +757,12 @@ class TrainingPanel(QWidget):
         if not self._classes:
             self._classes = list(data.classes)
             self._norm = (tuple(data.mean), tuple(data.std))
-        # The dataset's names and normalisation read the samples until a model brings its own.
-        self.predict.set_samples(images, labels, data.classes, data.mean, data.std)
+        # The dataset's names and normalisation read the samples until a model brings its own. A Predictions tab
+        # not made yet takes them when made (made here, beside torch's warm-up, it held the GUI thread 120 ms).
+        self._samples = (images, labels, data.classes, data.mean, data.std)
+        if self._predict is not None:
+            self._predict.set_samples(*self._samples)
+            self._samples = None
 
     def _probes_wanted(self, ids: list[str]) -> None:
         if self.worker is not None:

@@ -218,6 +218,15 @@ def test_runs_compare_resume_and_load_weights(qtbot, panel):
     panel.runs.set_ticked([str(r.path) for r in runs])
     assert len(panel.plots.overlay_items) == 4  # val loss and val accuracy of each run
 
+    broken = runs[0].path / "checkpoints" / "last.pt"
+    saved = broken.read_bytes()
+    broken.write_bytes(b"not a checkpoint")
+    assert not panel.load_weights(runs[0].path)  # one line naming the file, nothing loaded
+    problem = panel.problem_text
+    assert "Cannot load the weights: " in problem and "\n" not in problem
+    assert f"{runs[0].path.name}/checkpoints/last.pt is not a NetCanvas checkpoint" in problem  # long paths elided
+    assert panel.loaded_weights is None
+    broken.write_bytes(saved)
     assert panel.load_weights(runs[1].path)
     assert panel.loaded_weights is not None
     panel.tabs.setCurrentWidget(panel.predict)

@@ -322,3 +322,41 @@ def test_the_training_thread_takes_a_lower_cpu_priority_than_the_window(qtbot, p
     assert blocker.args[0].status == "completed"
     assert seen == [(True, min(19, window_nice + worker_module.TRAINING_NICENESS), False)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == window_nice  # the window keeps its own
+
+
+def test_an_idle_preload_warms_torch_up_on_its_thread_before_it_reports_done(qtbot, monkeypatch):
+    """Started by the editor while idle, the preload warms torch up itself, and says ``done`` only after:
+    a dock opened meanwhile is made after the warm-up, not beside it (where each shared the interpreter)."""
+    import threading
+
+    import gui.training.worker as worker
+    from gui.training.preload import Preloader
+
+    monkeypatch.setattr(worker.WarmUp, "done", False)
+    monkeypatch.setattr(worker.WarmUp, "_claimed", False)
+    order: list[str] = []
+    monkeypatch.setattr(worker, "warm_up", lambda: order.append(f"warm-up on {threading.current_thread().name}"))
+    loader = Preloader()
+    loader.done.connect(lambda: order.append("done"))
+    with qtbot.waitSignal(loader.warmed, timeout=120_000):
+        loader.start(warm=True)
+    assert order == ["warm-up on netcanvas-preload", "done"]
+    assert worker.WarmUp.done
+
+
+def test_the_editor_starts_the_idle_preload_a_while_after_its_window_shows(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QWidget
+
+    import gui.training.preload as preload_module
+
+    calls: list[bool] = []
+    monkeypatch.setattr(preload_module, "preload", lambda warm=False: calls.append(warm))
+    window, gone = QWidget(), QWidget()
+    qtbot.addWidget(window)
+    preload_module.preload_when_idle(window, delay_ms=50)
+    preload_module.preload_when_idle(gone, delay_ms=50)
+    gone.deleteLater()  # a window closed before the delay: nothing starts for it
+    assert calls == []  # not at once: the window's first paints and analysis come first
+    qtbot.waitUntil(lambda: calls == [True], timeout=5_000)
+    qtbot.wait(200)
+    assert calls == [True]
