@@ -15,7 +15,6 @@ draw under the nodes' cards; the panel itself never touches the canvas.
 
 from __future__ import annotations
 
-import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,6 @@ from core.project import Project, graph_from_dict, graph_to_dict
 from core.training import BatchProgress, ConfigError, EpochMetrics, ProbeData, RunInfo, RunSummary
 from core.training.runs import RunFolder, RunFolderError, default_run_dir
 from core.units import fmt_duration
-from gui.gc_pause import hold_gc, release_gc
 from gui.theme import Theme, current_theme
 from gui.training.commands import SetTrainingCommand
 from gui.training.images import ProgressLine
@@ -104,7 +102,6 @@ class TrainingPanel(QWidget):
         self._stats_timer.timeout.connect(self._send_node_stats)
         self._runs_stale = False  # a run started while the runs list was hidden: it reads the folder when shown
         self._closing = False
-        self._gc_held = False
         # Made at once it held the GUI thread ~0.3 s: staged (the dock), its parts are made a few per
         # event-loop turn (gui.training.staged); ``construction`` holds the steps left, None when whole.
         self.construction = begin(self._build(doc, staged), staged)
@@ -575,22 +572,12 @@ class TrainingPanel(QWidget):
             thread.wait(ms)
         wait_for_loaders(ms)  # and those without a parent, replaced by a later choice
         self._warm.wait(ms)
-        self._warm_done()
+        self._warm.end()
 
     def start_warm_up(self) -> None:
         """Start torch's first-run warm-up on its thread (once per process)."""
         if not self._closing and not WarmUp.done and not self._warm.isRunning():
-            hold_gc()  # its imports would start collections on its thread (see hold_gc)
-            self._gc_held = True
-            self._warm.finished.connect(self._warm_done, Qt.ConnectionType.SingleShotConnection)
-            self._warm.start()
-
-    def _warm_done(self) -> None:
-        if self._gc_held:  # once, from the finished signal or from shutdown() (a closed panel gets no signal)
-            self._gc_held = False
-            gc.freeze()  # what it imported, to the oldest generation (gui.training.preload says why)
-            gc.unfreeze()
-            release_gc()
+            self._warm.begin()
 
     # ------------------------------------------------------------------------------ worker events
 

@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.native_libs import open_torch_libraries
 from gui.gc_pause import hold_gc, release_gc
+from gui.idle_gate import IdleGate, polite_imports
 
 # What the panel imports that takes long (torch: 2 s on an idle 2-core machine, 10 s on a busy one),
 # in import order; the last one pulls in the rest of the panel.
@@ -49,16 +50,22 @@ class Preloader(QObject):
         self.started = False
         self.finished = False
         self.warm = False  # warm torch up on the thread too (an idle start)
+        self.gate: IdleGate | None = None  # the thread's imports give way to the GUI thread's bursts of work
 
     def start(self, warm: bool = False) -> None:
         if not self.started:
             self.started = True
             self.warm = warm
             hold_gc()
+            self.gate = IdleGate()
             self.warmed.connect(self._release_gc)  # a method of a GUI-thread object: runs on the GUI thread
             threading.Thread(target=self._run, name="netcanvas-preload", daemon=True).start()
 
     def _run(self) -> None:
+        with polite_imports(self.gate):
+            self._work()
+
+    def _work(self) -> None:
         # torch's native libraries first, without the interpreter lock: opened by the import itself, their
         # initialisers held it (and so the GUI thread) for 0.3-0.5 s.
         open_torch_libraries()
@@ -85,6 +92,9 @@ class Preloader(QObject):
         self.warmed.emit()
 
     def _release_gc(self) -> None:
+        if self.gate is not None:
+            self.gate.close()
+            self.gate = None
         # What the imports made goes straight to the oldest generation (freeze, then unfreeze: moved, not
         # scanned). Left in the young ones, the first collections after the hold scanned all of torch
         # (~0.4 s each on the GUI thread, while the panel was being made); full collections still see it.

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import torch
-from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from core.graph import Graph
 from core.project import Project
@@ -61,6 +61,7 @@ from core.training import (
 from core.training.events import GanSamples
 from core.training.session import TrainingSession, open_data
 from gui.gc_pause import hold_gc, release_gc
+from gui.idle_gate import IdleGate, polite_imports
 
 TRAINING_NICENESS = 10  # how much less CPU priority the training thread takes (0: the same as the window)
 MIN_INTERVAL_S = 0.1  # ≤ 10 progress signals per second (the plots repaint 2.5 times a second)
@@ -453,14 +454,36 @@ def warm_up() -> None:
 
 class WarmUp(QThread):
     """Runs :func:`warm_up` once per process on its own thread (unless another thread does:
-    :meth:`run_once`). The panel starts it once its viewers are built."""
+    :meth:`run_once`). The panel starts it once its viewers are built (:meth:`begin`)."""
 
     done = False
     _claimed = False
     _lock = threading.Lock()
 
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.gate: IdleGate | None = None  # while it runs: its imports give way to the GUI thread (gui.idle_gate)
+
+    def begin(self) -> None:
+        """Start it (on the GUI thread), with the collector held until :meth:`end`: its imports would start
+        collections on its thread (see :func:`~gui.gc_pause.hold_gc`)."""
+        hold_gc()
+        self.gate = IdleGate()
+        self.finished.connect(self.end, Qt.ConnectionType.SingleShotConnection)
+        self.start()
+
+    def end(self) -> None:
+        """Once, from ``finished`` or from the panel's shutdown (a closed panel gets no signal)."""
+        if self.gate is not None:
+            self.gate.close()
+            self.gate = None
+            gc.freeze()  # what it imported, to the oldest generation (gui.training.preload says why)
+            gc.unfreeze()
+            release_gc()
+
     def run(self) -> None:
-        WarmUp.run_once()
+        with polite_imports(self.gate):
+            WarmUp.run_once()
 
     @staticmethod
     def run_once() -> None:

@@ -1,0 +1,109 @@
+"""Background imports that give way to the GUI thread while it is busy.
+
+Python runs one thread at a time: while a worker imports torch (or warms it up: ~1,000 modules), each
+Python call of the GUI thread waits its turn, and a 40 ms paint of the canvas or the plots takes 60-100 ms.
+The GUI thread is busy only in short bursts between its waits for the next event, so a worker that pauses
+during those bursts costs itself little and gives the window the whole interpreter when it needs it.
+
+:class:`IdleGate` asks the GUI thread: a worker posts it a "ping" event and waits for the answer, which
+comes once the events before it are handled (at once when the window is idle, after the paint when it
+paints). :func:`polite_imports` makes each import started on the calling thread wait at the gate first,
+a ping at most every ``every`` seconds (between two, the worker runs freely: a burst of GUI work that
+starts then shares the interpreter for that long at most). A wait never lasts past ``patience``: a GUI
+thread busy that long is in a long job of its own, or is itself waiting for this import (Python's
+per-module import lock), and the worker then goes on rather than hold it up.
+
+(The event loop's own ``awake``/``aboutToBlock`` signals would be cheaper, but under the GLib event
+dispatcher that Qt uses on Linux a timer's event is handled after ``aboutToBlock``.)
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+# Longest a worker waits for one burst of GUI work: past it, it runs beside it (see the module doc).
+PATIENCE_S = 0.04
+# How often a worker asks at most: about Python's switch interval (the longest it holds the interpreter
+# against a waiting thread anyway).
+EVERY_S = 0.005
+
+
+class IdleGate(QObject):
+    """Lets worker threads wait until the GUI thread has handled its pending events.
+
+    Make it (and :meth:`close` it) on the GUI thread; :meth:`wait` is for worker threads.
+    """
+
+    _ping = Signal(object)
+
+    def __init__(self, patience_s: float = PATIENCE_S, every_s: float = EVERY_S) -> None:
+        super().__init__()
+        self.patience, self.every = patience_s, every_s
+        self.pings = 0  # how many times a worker asked (for tests and benches)
+        self._closed = False
+        self._last = 0.0
+        self._ping.connect(self._pong, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object)
+    def _pong(self, answer: threading.Event) -> None:
+        answer.set()
+
+    def wait(self) -> None:
+        """On a worker: return once the GUI thread has handled what was pending, or after ``patience``."""
+        if self._closed or time.monotonic() - self._last < self.every:
+            return
+        answer = threading.Event()
+        try:
+            self._ping.emit(answer)
+        except RuntimeError:  # the gate went with the application
+            self._closed = True
+            return
+        self.pings += 1
+        answer.wait(self.patience)  # releases the interpreter meanwhile
+        self._last = time.monotonic()
+
+    def close(self) -> None:
+        """From now on the workers no longer wait."""
+        self._closed = True
+
+
+class _GivingWay(importlib.abc.MetaPathFinder):
+    """First on ``sys.meta_path``: on its thread, waits at the gate before each import; finds nothing itself."""
+
+    def __init__(self, gate: IdleGate, thread: int) -> None:
+        self.gate, self.thread = gate, thread
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
+        if threading.get_ident() == self.thread:
+            self.gate.wait()
+        return None  # the usual finders find it
+
+
+@contextmanager
+def polite_imports(gate: IdleGate | None) -> Iterator[None]:
+    """Within, each module the calling thread imports first waits for ``gate`` (nothing with ``None``)."""
+    if gate is None:
+        yield
+        return
+    finder = _GivingWay(gate, threading.get_ident())
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        try:
+            sys.meta_path.remove(finder)
+        except ValueError:
+            pass
+
+
+__all__ = ["PATIENCE_S", "IdleGate", "polite_imports"]

@@ -1,0 +1,71 @@
+"""Background imports give way to the GUI thread's bursts of work (gui.idle_gate), within a patience."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from PySide6.QtCore import QTimer
+
+from gui.idle_gate import IdleGate, polite_imports
+
+
+def _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate: IdleGate, burst_s: float) -> dict[str, float]:
+    """The GUI thread handles one event for ``burst_s``; a worker starts importing a fresh module at its
+    start. When did the import run, and when did the burst end?"""
+    name = f"nc_gate_probe_{time.monotonic_ns()}"
+    (tmp_path / f"{name}.py").write_text("import time\nRAN_AT = time.monotonic()\n")
+    sys.path.insert(0, str(tmp_path))
+    started, times = threading.Event(), {}
+
+    def worker() -> None:
+        started.wait(10)
+        with polite_imports(gate):
+            module = __import__(name)
+        times["import"] = module.RAN_AT
+
+    def burst() -> None:  # an event the GUI thread spends a while on (a paint, a layout)
+        started.set()
+        end = time.monotonic() + burst_s
+        while time.monotonic() < end:
+            time.sleep(0.001)
+        times["burst_end"] = time.monotonic()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    QTimer.singleShot(0, burst)
+    qtbot.waitUntil(lambda: len(times) == 2, timeout=10_000)
+    thread.join(10)
+    sys.path.remove(str(tmp_path))
+    return times
+
+
+def test_a_worker_import_waits_for_the_gui_thread_to_go_idle(qtbot, tmp_path):
+    gate = IdleGate(patience_s=5.0)
+    try:
+        times = _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate, burst_s=0.1)
+    finally:
+        gate.close()
+    assert times["import"] > times["burst_end"]  # it ran after the burst, not beside it
+    assert gate.pings >= 1
+
+
+def test_a_gui_burst_longer_than_the_patience_is_not_waited_out(qtbot, tmp_path):
+    # A GUI thread busy that long may itself be waiting for this import (Python's module lock): go on.
+    gate = IdleGate(patience_s=0.02)
+    try:
+        times = _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate, burst_s=1.0)
+    finally:
+        gate.close()
+    assert times["import"] < times["burst_end"]
+
+
+def test_a_closed_gate_and_other_threads_never_wait(qtbot, tmp_path):
+    gate = IdleGate(patience_s=5.0)
+    gate.close()
+    times = _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate, burst_s=0.5)
+    assert times["import"] < times["burst_end"] and gate.pings == 0
+    with polite_imports(None):  # no gate: nothing is added to the import machinery
+        assert not any(type(f).__name__ == "_GivingWay" for f in sys.meta_path)
+    assert not any(type(f).__name__ == "_GivingWay" for f in sys.meta_path)  # and none is left behind
