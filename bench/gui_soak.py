@@ -133,6 +133,9 @@ def main() -> int:
     ap.add_argument("--nice", type=int, default=None,
                     help="how much the training thread lowers its CPU priority (default: the app's, "
                          "gui.training.worker.TRAINING_NICENESS; 0: not at all)")
+    ap.add_argument("--no-gate", action="store_true",
+                    help="the training thread and background imports do not give way to the GUI thread "
+                         "(as before gui.idle_gate), to compare")
     args = ap.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -155,6 +158,11 @@ def main() -> int:
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)  # the whole soak: the GUI thread's waits for the GIL
     print(f"GIL switch interval: {sys.getswitchinterval() * 1000:g} ms")
+    if args.no_gate:
+        from gui.idle_gate import IdleGate
+
+        IdleGate.wait = lambda self: None  # type: ignore[method-assign]
+    print(f"workers give way to the GUI thread (gui.idle_gate): {'no' if args.no_gate else 'yes'}")
     import gui.training.worker as worker_module
 
     if args.nice is not None:

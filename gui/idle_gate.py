@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal, Slot
 
 # Longest a worker waits for one burst of GUI work: past it, it runs beside it (see the module doc).
 PATIENCE_S = 0.04
@@ -40,7 +40,7 @@ EVERY_S = 0.005
 class IdleGate(QObject):
     """Lets worker threads wait until the GUI thread has handled its pending events.
 
-    Make it (and :meth:`close` it) on the GUI thread; :meth:`wait` is for worker threads.
+    Make it on the GUI thread (or take :func:`shared_gate`); :meth:`wait` is for worker threads.
     """
 
     _ping = Signal(object)
@@ -49,7 +49,6 @@ class IdleGate(QObject):
         super().__init__()
         self.patience, self.every = patience_s, every_s
         self.pings = 0  # how many times a worker asked (for tests and benches)
-        self._closed = False
         self._last = 0.0
         self._ping.connect(self._pong, Qt.ConnectionType.QueuedConnection)
 
@@ -59,21 +58,55 @@ class IdleGate(QObject):
 
     def wait(self) -> None:
         """On a worker: return once the GUI thread has handled what was pending, or after ``patience``."""
-        if self._closed or time.monotonic() - self._last < self.every:
+        if time.monotonic() - self._last < self.every:
             return
+        self._last = time.monotonic()  # claimed: another worker asking meanwhile goes on
         answer = threading.Event()
         try:
             self._ping.emit(answer)
         except RuntimeError:  # the gate went with the application
-            self._closed = True
             return
         self.pings += 1
         answer.wait(self.patience)  # releases the interpreter meanwhile
         self._last = time.monotonic()
 
-    def close(self) -> None:
-        """From now on the workers no longer wait."""
-        self._closed = True
+
+    def settle(self, quiet: int = 3, timeout_s: float = 0.5) -> None:
+        """On a worker: return once the GUI thread answered ``quiet`` asks in a row at once (it has nothing
+        left to handle: the layouts and paints a click set off are over), or after ``timeout_s``.
+
+        For work that cannot give way once begun, like an extension module's initialisation (torch's
+        holds the interpreter ~150 ms in one go): begun between two of a click's paints, it held the
+        rest of them up."""
+        end = time.monotonic() + timeout_s
+        calm = 0
+        while calm < quiet and time.monotonic() < end:
+            answer = threading.Event()
+            try:
+                self._ping.emit(answer)
+            except RuntimeError:  # the gate went with the application
+                return
+            self.pings += 1
+            asked = time.monotonic()
+            if not answer.wait(max(0.0, end - asked)):
+                return
+            calm = calm + 1 if time.monotonic() - asked < 0.002 else 0
+            time.sleep(0.005)  # room for the next event the GUI thread is given
+
+
+_shared: IdleGate | None = None
+
+
+def shared_gate() -> IdleGate:
+    """The process's gate, made on first use (call that on the GUI thread) and kept with the application:
+    the background imports and the training thread's steps all ask the one GUI thread."""
+    global _shared
+    if _shared is None:
+        _shared = IdleGate()
+        app = QCoreApplication.instance()
+        if app is not None:
+            _shared.setParent(app)  # goes with the application, on its thread
+    return _shared
 
 
 class _GivingWay(importlib.abc.MetaPathFinder):
@@ -106,4 +139,4 @@ def polite_imports(gate: IdleGate | None) -> Iterator[None]:
             pass
 
 
-__all__ = ["PATIENCE_S", "IdleGate", "polite_imports"]
+__all__ = ["EVERY_S", "PATIENCE_S", "IdleGate", "polite_imports", "shared_gate"]

@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.native_libs import open_torch_libraries
 from gui.gc_pause import hold_gc, release_gc
-from gui.idle_gate import IdleGate, polite_imports
+from gui.idle_gate import IdleGate, polite_imports, shared_gate
 
 # What the panel imports that takes long (torch: 2 s on an idle 2-core machine, 10 s on a busy one),
 # in import order; the last one pulls in the rest of the panel.
@@ -57,11 +57,13 @@ class Preloader(QObject):
             self.started = True
             self.warm = warm
             hold_gc()
-            self.gate = IdleGate()
+            self.gate = shared_gate()
             self.warmed.connect(self._release_gc)  # a method of a GUI-thread object: runs on the GUI thread
             threading.Thread(target=self._run, name="netcanvas-preload", daemon=True).start()
 
     def _run(self) -> None:
+        if self.gate is not None:
+            self.gate.settle()  # the dock (or the window) shown first: torch's import has long holds
         with polite_imports(self.gate):
             self._work()
 
@@ -92,9 +94,6 @@ class Preloader(QObject):
         self.warmed.emit()
 
     def _release_gc(self) -> None:
-        if self.gate is not None:
-            self.gate.close()
-            self.gate = None
         # What the imports made goes straight to the oldest generation (freeze, then unfreeze: moved, not
         # scanned). Left in the young ones, the first collections after the hold scanned all of torch
         # (~0.4 s each on the GUI thread, while the panel was being made); full collections still see it.

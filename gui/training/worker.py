@@ -61,7 +61,7 @@ from core.training import (
 from core.training.events import GanSamples
 from core.training.session import TrainingSession, open_data
 from gui.gc_pause import hold_gc, release_gc
-from gui.idle_gate import IdleGate, polite_imports
+from gui.idle_gate import IdleGate, polite_imports, shared_gate
 
 TRAINING_NICENESS = 10  # how much less CPU priority the training thread takes (0: the same as the window)
 MIN_INTERVAL_S = 0.1  # ≤ 10 progress signals per second (the plots repaint 2.5 times a second)
@@ -215,7 +215,7 @@ class _SessionSignals(QObject):
              "paused_changed", "status_changed", "model_ready", "weights_snapshot", "filters_snapshot", "failed",
              "finished")
 
-    def __init__(self, request: RunRequest) -> None:
+    def __init__(self, request: RunRequest, gate: IdleGate | None = None) -> None:
         super().__init__()
         self.throttle = ProgressThrottle(self.progress.emit)
         self.samples_throttle = SamplesThrottle(self.samples.emit)
@@ -226,7 +226,7 @@ class _SessionSignals(QObject):
             run_started=self.run_started.emit, batch=self.throttle.batch, epoch_end=self._on_epoch,
             probe=self._on_probe, checkpoint_saved=self.checkpoint_saved.emit, warning=self.warned.emit,
             paused=self._on_paused, failed=self._on_failed, finished=None,  # ``finished`` follows the last snapshot
-            samples=self.samples_throttle.samples)
+            samples=self.samples_throttle.samples, step=gate.wait if gate is not None else None)
         self.session = request.session(callbacks, status=self.status_changed.emit, built=self._on_built)
 
     def set_filter_nodes(self, node_ids: Sequence[str]) -> None:
@@ -319,7 +319,9 @@ class TrainingWorker(QObject):
         self.summary: RunSummary | None = None
         self._started = False
         self._done = False
-        self.thread_side = _SessionSignals(request)
+        # Each step first lets the GUI thread finish what it is handling (a paint, a tab's first show):
+        # sharing the interpreter with the loop, a 30 ms paint took 60 ms (gui.idle_gate).
+        self.thread_side = _SessionSignals(request, shared_gate())
         self.session = self.thread_side.session
         self._thread = QThread()
         self._thread.setObjectName("netcanvas-training")
@@ -468,14 +470,13 @@ class WarmUp(QThread):
         """Start it (on the GUI thread), with the collector held until :meth:`end`: its imports would start
         collections on its thread (see :func:`~gui.gc_pause.hold_gc`)."""
         hold_gc()
-        self.gate = IdleGate()
+        self.gate = shared_gate()
         self.finished.connect(self.end, Qt.ConnectionType.SingleShotConnection)
         self.start()
 
     def end(self) -> None:
         """Once, from ``finished`` or from the panel's shutdown (a closed panel gets no signal)."""
         if self.gate is not None:
-            self.gate.close()
             self.gate = None
             gc.freeze()  # what it imported, to the oldest generation (gui.training.preload says why)
             gc.unfreeze()

@@ -8,10 +8,10 @@ import time
 
 from PySide6.QtCore import QTimer
 
-from gui.idle_gate import IdleGate, polite_imports
+from gui.idle_gate import IdleGate, polite_imports, shared_gate
 
 
-def _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate: IdleGate, burst_s: float) -> dict[str, float]:
+def _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate: IdleGate | None, burst_s: float) -> dict[str, float]:
     """The GUI thread handles one event for ``burst_s``; a worker starts importing a fresh module at its
     start. When did the import run, and when did the burst end?"""
     name = f"nc_gate_probe_{time.monotonic_ns()}"
@@ -43,10 +43,7 @@ def _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate: IdleGate, burs
 
 def test_a_worker_import_waits_for_the_gui_thread_to_go_idle(qtbot, tmp_path):
     gate = IdleGate(patience_s=5.0)
-    try:
-        times = _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate, burst_s=0.1)
-    finally:
-        gate.close()
+    times = _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate, burst_s=0.1)
     assert times["import"] > times["burst_end"]  # it ran after the burst, not beside it
     assert gate.pings >= 1
 
@@ -54,18 +51,21 @@ def test_a_worker_import_waits_for_the_gui_thread_to_go_idle(qtbot, tmp_path):
 def test_a_gui_burst_longer_than_the_patience_is_not_waited_out(qtbot, tmp_path):
     # A GUI thread busy that long may itself be waiting for this import (Python's module lock): go on.
     gate = IdleGate(patience_s=0.02)
-    try:
-        times = _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate, burst_s=1.0)
-    finally:
-        gate.close()
+    times = _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate, burst_s=1.0)
     assert times["import"] < times["burst_end"]
 
 
-def test_a_closed_gate_and_other_threads_never_wait(qtbot, tmp_path):
-    gate = IdleGate(patience_s=5.0)
-    gate.close()
-    times = _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, gate, burst_s=0.5)
-    assert times["import"] < times["burst_end"] and gate.pings == 0
-    with polite_imports(None):  # no gate: nothing is added to the import machinery
-        assert not any(type(f).__name__ == "_GivingWay" for f in sys.meta_path)
-    assert not any(type(f).__name__ == "_GivingWay" for f in sys.meta_path)  # and none is left behind
+def test_imports_outside_the_gate_do_not_wait(qtbot, tmp_path):
+    times = _import_on_a_worker_during_a_gui_burst(qtbot, tmp_path, None, burst_s=0.5)
+    assert times["import"] < times["burst_end"]
+    assert not any(type(f).__name__ == "_GivingWay" for f in sys.meta_path)  # none is left behind
+
+
+def test_a_gate_asks_at_most_every_few_milliseconds_and_the_process_shares_one(qtbot):
+    gate = IdleGate(patience_s=5.0, every_s=60.0)
+    for _ in range(3):
+        threading.Thread(target=gate.wait).start()
+    qtbot.waitUntil(lambda: gate.pings >= 1, timeout=5_000)
+    qtbot.wait(50)
+    assert gate.pings == 1  # the first asked; the others came within ``every``
+    assert shared_gate() is shared_gate()
