@@ -3,20 +3,24 @@ and a mosaic of tiles (feature-map channels, kernels, dataset samples) that repo
 and which pixel of it the mouse is over.
 
 Both views scale with nearest-neighbour sampling so single pixels of a 5×5 map stay crisp
-squares, keep the aspect ratio and centre the picture.
+squares, keep the aspect ratio and centre the picture. The mosaic and the sparklines keep what they
+painted as a pixmap (:class:`PaintCache`) and repaint by copying it until their content, size or
+theme changes: Qt repaints them whenever the feature-map tab is shown, sometimes twice in one frame,
+and drawing each tile scaled, its label and each sparkline's text again cost ~10 ms of every switch
+to that tab during a run (issue 11).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from gui.theme import current_theme
+from gui.theme import Theme, current_theme
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -63,6 +67,35 @@ def grid_columns(n: int, tile_aspect: float = 1.0, box_aspect: float = 1.6) -> i
         return min(box_aspect / (cols * tile_aspect), 1.0 / rows)
 
     return max(range(1, n + 1), key=lambda c: (scale(c), -c))
+
+
+class PaintCache:
+    """What a widget painted, kept as a pixmap while its ``key`` (and size and pixel ratio) stay the same."""
+
+    def __init__(self) -> None:
+        self.key: tuple[Hashable, ...] | None = None
+        self.pixmap: QPixmap | None = None
+        self.draws = 0  # how many times it was painted anew (tests read it)
+
+    def paint(self, widget: QWidget, key: tuple[Hashable, ...], draw: Callable[[QPainter], None]) -> QPixmap:
+        """The pixmap of ``draw`` (a painter over the widget's rect, transparent beneath), drawn again
+        only when ``key``, the widget's size or its pixel ratio changed since the last call."""
+        ratio = widget.devicePixelRatioF()
+        full = (widget.width(), widget.height(), ratio, *key)
+        if self.pixmap is None or full != self.key:
+            pixmap = QPixmap(max(1, math.ceil(widget.width() * ratio)), max(1, math.ceil(widget.height() * ratio)))
+            pixmap.setDevicePixelRatio(ratio)
+            pixmap.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(pixmap)
+            painter.setFont(widget.font())
+            draw(painter)
+            painter.end()
+            self.pixmap, self.key = pixmap, full
+            self.draws += 1
+        return self.pixmap
+
+    def clear(self) -> None:
+        self.key = self.pixmap = None
 
 
 class ImageView(QWidget):
@@ -160,6 +193,8 @@ class MosaicView(QWidget):
         self.gap = 2
         self._image: QImage | None = None
         self._hover = -1
+        self._tiles_set = 0  # counts set_tiles calls: the painted pixmap is of the tiles of that call
+        self._painted = PaintCache()  # the tiles and labels as painted (the highlights go over it)
         self.setMouseTracking(True)
         self.setMinimumSize(120, 80)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -170,6 +205,8 @@ class MosaicView(QWidget):
         self.labels = list(labels)
         self.fixed_columns = columns
         self._image = None if tiles is None or not len(tiles) else to_qimage(mosaic(tiles, 1, gap=0))
+        self._tiles_set += 1
+        self._painted.clear()  # the old tiles' pixmap is not needed any more
         self._layout()
         self.update()
 
@@ -229,20 +266,28 @@ class MosaicView(QWidget):
             p.setPen(QColor(theme.text_dim))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "nothing to show yet")
             return
+        key = (self._tiles_set, self.columns, self.gap, theme.text_dim, self.font().toString())
+        p.drawPixmap(0, 0, self._painted.paint(self, key, lambda painter: self._draw_tiles(painter, theme.text_dim)))
+        n = len(self.tiles)
+        for i in sorted({self.selected, self._hover}):
+            if 0 <= i < n:
+                p.setPen(QPen(QColor(theme.accent), 2 if i == self.selected else 1))
+                p.setBrush(Qt.BrushStyle.NoBrush)
+                p.drawRect(self.tile_rect(i).adjusted(-1, -1, 1, 1))
+
+    def _draw_tiles(self, p: QPainter, label_colour: str) -> None:
+        """Each tile scaled into its place (nearest neighbour) with its label under it."""
+        assert self.tiles is not None and self._image is not None
         n, h, w = self.tiles.shape[:3]
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         font = QFont(p.font())
         font.setPointSizeF(7.5)
         p.setFont(font)
+        p.setPen(QColor(label_colour))
         for i in range(n):
             r = self.tile_rect(i)
             p.drawImage(r, self._image, QRectF(0, i * h, w, h))  # the image holds the tiles in one column
-            if i == self.selected or i == self._hover:
-                p.setPen(QPen(QColor(theme.accent), 2 if i == self.selected else 1))
-                p.setBrush(Qt.BrushStyle.NoBrush)
-                p.drawRect(r.adjusted(-1, -1, 1, 1))
             if self.labels and i < len(self.labels):
-                p.setPen(QColor(theme.text_dim))
                 p.drawText(QRectF(r.left() - 4, r.bottom() + 1, r.width() + 8, 12),
                            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, self.labels[i])
 
@@ -329,6 +374,8 @@ class Sparkline(QWidget):
         self.colour = colour
         self.capacity = capacity
         self.values: list[float] = []
+        self._changes = 0  # counts add/clear: the painted pixmap is of the values after that many changes
+        self._painted = PaintCache()
         self.setFixedHeight(30)
         self.setMinimumWidth(70)
         self.setToolTip(label)
@@ -338,15 +385,21 @@ class Sparkline(QWidget):
             return
         self.values.append(float(value))
         del self.values[:-self.capacity]  # repainted with the feature maps (update() there), not per value
+        self._changes += 1
 
     def clear(self) -> None:
         self.values = []
+        self._changes += 1
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
         theme = current_theme()
+        key = (self._changes, self.label, self.fmt, self.colour, theme.text_dim, theme.text, theme.accent,
+               self.font().toString())
+        QPainter(self).drawPixmap(0, 0, self._painted.paint(self, key, lambda p: self._draw(p, theme)))
+
+    def _draw(self, p: QPainter, theme: Theme) -> None:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
         font = QFont(p.font())
         font.setPointSizeF(7.5)
         p.setFont(font)
@@ -364,8 +417,13 @@ class Sparkline(QWidget):
         xs = np.linspace(1, self.width() - 2, len(v))
         ys = h0 + h - (v - lo) / span * h
         p.setPen(QPen(QColor(self.colour or theme.accent), 1.4))
-        points = [QPointF(float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
-        p.drawPolyline(points)
+        from pyqtgraph import functions as fn  # the Training dock's plots import it already
+
+        line = fn.create_qpolygonf(len(v))  # filled through numpy: a QPointF per value cost 0.1 ms a paint
+        points = fn.ndarray_from_qpolygonf(line)
+        points[:, 0], points[:, 1] = xs, ys
+        p.drawPolyline(line)
 
 
-__all__ = ["ImageView", "MosaicView", "ProgressLine", "Sparkline", "chw_to_rgb", "grid_columns", "mosaic", "to_qimage"]
+__all__ = ["ImageView", "MosaicView", "PaintCache", "ProgressLine", "Sparkline", "chw_to_rgb", "grid_columns", "mosaic",
+           "to_qimage"]

@@ -131,7 +131,8 @@ class TrainingDock(QDockWidget):
 
     def _connect(self, panel: TrainingPanel) -> None:
         # The Evaluation tab is made when first opened (or asked for): its plots held the first open.
-        panel.viewer_tabs.add("evaluation", "Evaluation", _attach_evaluation, "evaluation", places_itself=True)
+        panel.viewer_tabs.add("evaluation", "Evaluation", _attach_evaluation, "evaluation", places_itself=True,
+                              warm=("core.training.evaluate", "gui.training.confusion", "gui.training.evaluation"))
         # Weak: the panel is the dock's child, a strong reference back would make a cycle for Python's
         # collector, which may run on any thread (and must not delete widgets).
         highlight = weakref.WeakMethod(self._highlight)

@@ -11,13 +11,13 @@ points arrive and recomputed blockwise (a 256×256 matrix product per block) whe
 The x axis is in epochs for every plot: step ``s`` of an epoch with ``n`` steps sits at
 ``epoch − 1 + s/n``, so per-step and per-epoch points (and other runs' curves) share one axis.
 It spans the current run's epochs and every overlaid run's, so a longer run is never cut off.
-Legends sit in a strip above the data (:class:`StripLegend`), never over the curves.
+Legends sit in a strip above the data (:class:`StripLegend`), never over the curves. The plots
+themselves, their legend and curves are made in :mod:`gui.training.plot_parts`.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -26,13 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QShowEvent
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
-    QGraphicsItem,
-    QGraphicsScene,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -44,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from core.training import BatchProgress, EpochMetrics
 from gui.theme import Theme, current_theme
+from gui.training.plot_parts import StripLegend, ThemedPlot, blend, legend_above, make_curve, recolour
 from gui.training.series import Series, ema
 from gui.training.staged import Steps, begin
 
@@ -87,223 +86,6 @@ def short_label(name: str) -> str:
     return f"{stem or 'run'} · {hh}:{mm}:{ss}" + (f" ({n})" if n else "")
 
 
-class StripLegend(pg.GraphicsWidget):
-    """A plot's legend in a strip between the title and the view box: never over the data.
-
-    pyqtgraph anchors its legend inside the view box, where on a small plot it covers the curves
-    (at 1280×720 the accuracy plot was mostly legend). Here the plot's (hidden) top-axis row is
-    given the legend's height and the legend sits in it, right-aligned; its entries flow left to
-    right and wrap at the view box's width, so a legend of three short entries takes one line.
-    It follows entries added or removed (``PlotItem`` calls :meth:`addItem` / :meth:`removeItem`
-    for named curves) and the plot's size. Clicking an entry's line hides or shows its curve.
-    """
-
-    ROW = 1  # PlotItem's layout row of the top axis, which these plots do not show
-    GAP = 12  # between entries
-    SAMPLE = 20  # pyqtgraph's line samples are 20×20
-
-    def __init__(self, plot: pg.PlotItem, colour: str, label_size: str = "8pt") -> None:
-        super().__init__()
-        self.plot = plot
-        self.colour = colour
-        self.label_size = label_size
-        self.items: list[tuple[pg.ItemSample, pg.LabelItem]] = []
-        self.names: dict[int, str] = {}  # id(label) -> the entry's whole name (a label may show it elided)
-        self.setParentItem(plot)
-        plot.legend = self  # PlotItem.addItem files named curves here
-        plot.vb.sigResized.connect(self.place)
-        self.place()
-
-    def addItem(self, item: pg.PlotDataItem, name: str) -> None:  # the PlotItem's legend interface
-        sample = pg.ItemSample(item)
-        sample.setParentItem(self)
-        label = pg.LabelItem(justify="left", color=self.colour, size=self.label_size)
-        label.setParentItem(self)
-        label.item.document().setDocumentMargin(1)  # Qt's 4 px around each label made rows 28 px tall
-        label.setText(html.escape(name, quote=False))  # a run's name is the user's text, not markup
-        label.setToolTip(name)
-        self.names[id(label)] = name
-        self.items.append((sample, label))
-        self.place()
-
-    def removeItem(self, item: object) -> None:  # the PlotItem's legend interface: a curve or a name
-        for entry in self.items:
-            sample, label = entry
-            if sample.item is item or self.names.get(id(label)) == item:
-                self.items.remove(entry)
-                self.names.pop(id(label), None)
-                for part in entry:
-                    scene = part.scene()
-                    part.setParentItem(None)
-                    if scene is not None:
-                        scene.removeItem(part)
-                self.place()
-                return
-
-    def setLabelTextColor(self, colour: str) -> None:
-        self.colour = colour
-        for _sample, label in self.items:
-            label.setText(label.text, color=colour)
-
-    def place(self, *_args: object) -> None:
-        """Flow the entries into rows as wide as the view box, reserve their height, sit right-aligned."""
-        layout = self.plot.layout
-        vb = self.plot.vb.geometry()
-        available = max(vb.width(), 1.0)
-        self._elide(available - self.SAMPLE - 2)
-        row_h = max((label.minimumHeight() for _s, label in self.items), default=0.0)
-        x = y = width = 0.0
-        for sample, label in self.items:
-            w = self.SAMPLE + 2 + label.minimumWidth()
-            if x > 0 and x + w > available:
-                x, y = 0.0, y + row_h
-            sample.setPos(x, y + (row_h - self.SAMPLE) / 2)
-            label.setGeometry(x + self.SAMPLE + 2, y, label.minimumWidth(), row_h)
-            x += w + self.GAP
-            width = max(width, x - self.GAP)
-        height = y + row_h if self.items else 0.0
-        self.setVisible(bool(self.items))
-        if abs(layout.rowMinimumHeight(self.ROW) - height) > 0.5:
-            layout.setRowFixedHeight(self.ROW, height)  # the view box shrinks; sigResized places us again
-        self.setGeometry(max(vb.right() - width, 0.0), max(vb.top() - height, 0.0), width, height)
-
-    def _elide(self, width: float) -> None:
-        """Shorten names wider than ``width`` with "…" (the whole name is the entry's tooltip)."""
-        font = QFont(self.plot.font())
-        font.setPointSizeF(float(self.label_size.removesuffix("pt")))
-        metrics = QFontMetricsF(font)
-        for _sample, label in self.items:
-            name = self.names.get(id(label), label.text)
-            # A little under the room: the label's text also has its document margin on each side.
-            shown = html.escape(metrics.elidedText(name, Qt.TextElideMode.ElideRight, max(width - 8, 24.0)),
-                                quote=False)
-            if shown != label.text:
-                label.setText(shown)
-
-
-def legend_above(plot: pg.PlotItem, theme: Theme, label_size: str = "8pt") -> StripLegend:
-    """Give ``plot`` a :class:`StripLegend` coloured for ``theme``."""
-    return StripLegend(plot, theme.text_dim, label_size)
-
-
-def _curve(plot: pg.PlotItem, colour: str | QColor, width: float = 1.6, name: str | None = None,
-           dashed: bool = False, symbol: str | None = None) -> pg.PlotDataItem:
-    qcolour = QColor(colour)  # QColor, not a string: pyqtgraph reads "#aarrggbb" as "#rrggbbaa"
-    pen = pg.mkPen(qcolour, width=width, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
-    item = pg.PlotDataItem(pen=pen, name=name, symbol=symbol, symbolSize=6, symbolBrush=qcolour, symbolPen=None)
-    plot.addItem(item)
-    # After addItem: PlotItem.addItem overwrites an item's downsampling with the plot's own mode.
-    item.setDownsampling(auto=True, method="peak")
-    item.setClipToView(True)
-    item.setSkipFiniteCheck(True)  # losses are checked by the engine (a NaN ends the run)
-    # ~1.5 samples per pixel column: peak downsampling keeps each column's min and max, which is all a
-    # line can show; pyqtgraph's default (5) draws 3× more segments for the same picture.
-    item.opts["autoDownsampleFactor"] = 1.5
-    # Separate segments (drawLines) instead of one QPainterPath: stroking a long zigzag path costs
-    # seconds in Qt's raster engine; segments cost milliseconds. Opaque pens only (see _blend).
-    item.curve.setSegmentedLineMode("on")
-    return item
-
-
-def _recolour(item: pg.PlotDataItem, colour: str | QColor) -> None:
-    """Give a curve (and its symbols) a new colour, keeping its pen's width and dash style."""
-    qcolour = QColor(colour)
-    pen = pg.mkPen(item.opts["pen"])
-    pen.setColor(qcolour)
-    item.setPen(pen)
-    if item.opts.get("symbol") is not None:
-        item.setSymbolBrush(qcolour)
-
-
-def _blend(colour: str, background: str, alpha: float) -> QColor:
-    """An opaque colour that looks like ``colour`` at ``alpha`` over ``background`` (no per-pixel blending)."""
-    a, b = QColor(colour), QColor(background)
-    return QColor(round(a.red() * alpha + b.red() * (1 - alpha)), round(a.green() * alpha + b.green() * (1 - alpha)),
-                  round(a.blue() * alpha + b.blue() * (1 - alpha)))
-
-
-class _Plot(pg.PlotWidget):
-    """A themed plot with a hover readout of the nearest point of its curves."""
-
-    def __init__(self, title: str, y_label: str, theme: Theme, legend: bool = True, menus: bool = True) -> None:
-        super().__init__(background=theme.panel, enableMenu=menus)  # menus later: enable_menus()
-        self.theme = theme
-        self.title, self.y_label = title, y_label
-        # Curves change geometry several times a second: a BSP index of the items would be rebuilt each
-        # time for nothing (a plot holds a dozen items).
-        self.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
-        item = self.getPlotItem()
-        item.setDownsampling(auto=True, mode="peak")  # the plot's mode, as its context menu shows it
-        item.setClipToView(True)
-        item.showGrid(x=True, y=True, alpha=0.15)
-        for axis in ("left", "bottom"):
-            # Axes are pictures of text: cached as pixmaps they repaint only when their range changes,
-            # not with every new point (replaying them was most of the GUI's cost while training).
-            item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        if legend:
-            legend_above(item, theme)
-        self.readout = pg.TextItem(anchor=(0, 1))
-        self.readout.setZValue(100)
-        self.readout.hide()
-        item.addItem(self.readout, ignoreBounds=True)
-        self.apply_theme(theme)
-        self.hover_curves: list[tuple[str, pg.PlotDataItem]] = []
-        self.scene().sigMouseMoved.connect(self._hover)
-        self.setMinimumSize(160, 110)
-
-    def apply_theme(self, theme: Theme) -> None:
-        """Colour the background, title, axes, legend and hover readout from ``theme`` (View ▸ theme)."""
-        self.theme = theme
-        self.setBackground(theme.panel)
-        item = self.getPlotItem()
-        item.setTitle(f"<span style='color:{theme.text};font-weight:600'>{self.title}</span>", size="10pt")
-        item.setLabel("bottom", "epoch", color=theme.text_dim)
-        item.setLabel("left", self.y_label, color=theme.text_dim)
-        for axis in ("left", "bottom"):
-            ax = item.getAxis(axis)
-            ax.setPen(pg.mkPen(theme.border))
-            ax.setTextPen(pg.mkPen(theme.text_dim))
-            ax.update()  # drop the cached pixmap drawn in the old colours
-        if isinstance(item.legend, StripLegend):
-            item.legend.setLabelTextColor(theme.text_dim)
-        self.readout.setColor(theme.text)
-        self.readout.fill = pg.mkBrush(QColor(theme.panel_alt))
-        self.readout.update()
-
-    def leaveEvent(self, event: object) -> None:  # Qt override
-        self.readout.hide()
-        super().leaveEvent(event)  # type: ignore[arg-type]
-
-    def readout_at(self, x: float) -> str | None:
-        """The readout text for the points nearest to ``x`` (data coordinates), or ``None``."""
-        lines = []
-        for label, curve in self.hover_curves:
-            xs, ys = curve.getOriginalDataset()
-            if xs is None or not len(xs):
-                continue
-            i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))
-            if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
-                i -= 1
-            lines.append((xs[i], ys[i], f"{label}: {ys[i]:.4g}"))
-        if not lines:
-            return None
-        return f"epoch {lines[0][0]:.2f}\n" + "\n".join(text for *_, text in lines)
-
-    def _hover(self, pos: QPointF) -> None:
-        vb = self.getPlotItem().getViewBox()
-        if not vb.sceneBoundingRect().contains(pos):
-            self.readout.hide()
-            return
-        point = vb.mapSceneToView(pos)
-        text = self.readout_at(point.x())
-        if text is None:
-            self.readout.hide()
-            return
-        self.readout.setText(text)
-        self.readout.setPos(point.x(), point.y())
-        self.readout.show()
-
-
 class MetricsPlots(QWidget):
     """Loss (per step, smoothed, per epoch, validation), accuracy and learning rate, with tools."""
 
@@ -327,31 +109,31 @@ class MetricsPlots(QWidget):
         self.construction = begin(self._build(t), staged)
 
     def _build(self, t: Theme) -> Steps:
-        self.loss_plot = _Plot("Loss", "loss", t, menus=False)
+        self.loss_plot = ThemedPlot("Loss", "loss", t, menus=False)
         yield
-        self.acc_plot = _Plot("Accuracy", "%", t, menus=False)
+        self.acc_plot = ThemedPlot("Accuracy", "%", t, menus=False)
         yield
-        self.lr_plot = _Plot("Learning rate", "lr", t, legend=False, menus=False)
+        self.lr_plot = ThemedPlot("Learning rate", "lr", t, legend=False, menus=False)
         yield
         lp = self.loss_plot.getPlotItem()
-        self.c_step = _curve(lp, _blend(t.accent, t.panel, 0.3), 1.0)
+        self.c_step = make_curve(lp, blend(t.accent, t.panel, 0.3), 1.0)
         self.c_step.setData(antialias=False)  # the noisy raw curve: a pixel-exact zigzag draws 2× faster
-        self.c_smooth = _curve(lp, t.accent, 2.0, "train (smoothed)")
-        self.c_epoch = _curve(lp, t.text_dim, 1.5, "train (epoch mean)", symbol="o")
-        self.c_val = _curve(lp, t.warning, 2.0, "validation", symbol="o")
-        self.c_d_loss = _curve(lp, t.error, 2.0, "D loss", symbol="o")
-        self.c_g_loss = _curve(lp, t.ok, 2.0, "G loss", symbol="o")
+        self.c_smooth = make_curve(lp, t.accent, 2.0, "train (smoothed)")
+        self.c_epoch = make_curve(lp, t.text_dim, 1.5, "train (epoch mean)", symbol="o")
+        self.c_val = make_curve(lp, t.warning, 2.0, "validation", symbol="o")
+        self.c_d_loss = make_curve(lp, t.error, 2.0, "D loss", symbol="o")
+        self.c_g_loss = make_curve(lp, t.ok, 2.0, "G loss", symbol="o")
         for curve in (self.c_d_loss, self.c_g_loss):  # on the plot (and in its legend) for GAN runs only
             lp.removeItem(curve)
         self.loss_plot.hover_curves = [("train", self.c_step), ("smoothed", self.c_smooth),
                                        ("val", self.c_val)]
         yield
         ap = self.acc_plot.getPlotItem()
-        self.c_train_acc = _curve(ap, t.accent, 2.0, "train", symbol="o")
-        self.c_val_acc = _curve(ap, t.warning, 2.0, "validation", symbol="o")
+        self.c_train_acc = make_curve(ap, t.accent, 2.0, "train", symbol="o")
+        self.c_val_acc = make_curve(ap, t.warning, 2.0, "validation", symbol="o")
         self.acc_plot.hover_curves = [("train", self.c_train_acc), ("val", self.c_val_acc)]
         ap.setYRange(0, 100, padding=0.02)
-        self.c_lr = _curve(self.lr_plot.getPlotItem(), t.ok, 2.0)
+        self.c_lr = make_curve(self.lr_plot.getPlotItem(), t.ok, 2.0)
         self.lr_plot.hover_curves = [("lr", self.c_lr)]
         self.overlay_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
         self._pairs = [(self.c_step, self.step_loss), (self.c_smooth, self.smooth_loss),
@@ -420,11 +202,11 @@ class MetricsPlots(QWidget):
         self.theme = t = theme
         for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
             plot.apply_theme(t)
-        for curve, colour in ((self.c_step, _blend(t.accent, t.panel, 0.3)), (self.c_smooth, t.accent),
+        for curve, colour in ((self.c_step, blend(t.accent, t.panel, 0.3)), (self.c_smooth, t.accent),
                               (self.c_epoch, t.text_dim), (self.c_val, t.warning), (self.c_train_acc, t.accent),
                               (self.c_val_acc, t.warning), (self.c_lr, t.ok), (self.c_d_loss, t.error),
                               (self.c_g_loss, t.ok)):
-            _recolour(curve, colour)
+            recolour(curve, colour)
         self.status.setStyleSheet(f"color: {t.text_dim};")
 
     # ------------------------------------------------------------------------------------ data in
@@ -590,7 +372,7 @@ class MetricsPlots(QWidget):
                 if not pts:
                     continue
                 label = name if plot is self.loss_plot else None
-                item = _curve(plot.getPlotItem(), colour, 1.6, label, dashed=True, symbol="t")
+                item = make_curve(plot.getPlotItem(), colour, 1.6, label, dashed=True, symbol="t")
                 item.setData(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
                 self.overlay_items.append((plot.getPlotItem(), item))
         self._loss_fixed = False
@@ -737,4 +519,5 @@ def _entry(legend: StripLegend, curve: pg.PlotDataItem) -> object:
     return next((label for sample, label in legend.items if sample.item is curve), None)
 
 
-__all__ = ["METRICS", "MetricPlot", "MetricsPlots", "Series", "ema"]
+# StripLegend and legend_above are imported from here by the Runs tab (and were defined here).
+__all__ = ["METRICS", "MetricPlot", "MetricsPlots", "Series", "StripLegend", "ema", "legend_above"]

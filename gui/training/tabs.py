@@ -7,17 +7,26 @@ name the viewer it is (``maps``, ``predictions``, ``evaluation``, ``text``, ``at
 words of :attr:`core.training.tasks.TaskOption.viewers`); :meth:`ViewerTabs.set_viewers` hides
 the tabs the chosen task does not use and shows them again when it changes back. Tabs keep their
 indices whether shown or not, so code that remembers a tab's index stays right.
+
+A tab may also name the modules its viewer needs (``warm``): opened by the user, it imports them one
+per event-loop turn (a :class:`gui.training.staged.Slicer`) and makes its viewer in the turn after,
+so that no turn holds the window for all of it (issue 11: the Evaluation tab's first open held it
+52 ms, most of it importing its modules). Asked for in code (:meth:`ViewerTabs.get`), a viewer is
+made at once, whatever is left of that included.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any, Generic, TypeVar, cast
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QSizePolicy, QTabWidget, QWidget
+
+from gui.training.staged import Slicer, Steps
 
 V = TypeVar("V", bound=QWidget)
 
@@ -30,6 +39,7 @@ class _Tab:
     places_itself: bool  # make() adds its own tab (at the end), in place of the removed placeholder
     widget: QWidget  # the placeholder until built
     policy: QSizePolicy | None = None  # the widget's own size policy while the task hides the tab
+    warm: tuple[str, ...] = ()  # modules make() imports, imported a turn apart first when the user opens it
 
 
 class ViewerTabs(QObject):
@@ -41,15 +51,17 @@ class ViewerTabs(QObject):
         self.tabs = tabs
         self._tabs: dict[str, _Tab] = {}
         self._built: set[str] = set()
+        self._making: dict[str, Slicer] = {}  # tabs opened by the user whose viewer is being made in steps
         self._viewers: Collection[str] | None = None
         tabs.currentChanged.connect(self._opened)
 
     def add(self, key: str, title: str, make: Callable[[Any], QWidget], viewer: str | None = None,
-            places_itself: bool = False) -> None:
+            places_itself: bool = False, warm: Sequence[str] = ()) -> None:
         """A tab called ``title`` whose viewer ``make(owner)`` makes when first needed. One that
-        ``places_itself`` must be the last tab when it is made (it appends its own)."""
+        ``places_itself`` must be the last tab when it is made (it appends its own). ``warm`` names the
+        modules ``make`` imports: opened by the user, the tab imports them first, one per turn."""
         placeholder = QWidget()
-        self._tabs[key] = _Tab(title, make, viewer, places_itself, placeholder)
+        self._tabs[key] = _Tab(title, make, viewer, places_itself, placeholder, warm=tuple(warm))
         self.tabs.addTab(placeholder, title)
         self._show_for_task(key)
 
@@ -57,11 +69,19 @@ class ViewerTabs(QObject):
         """The viewer of ``key`` if it was made (without making it)."""
         return self._tabs[key].widget if key in self._built else None
 
+    @property
+    def making(self) -> bool:
+        """Whether a tab the user opened is still being made (a step per event-loop turn)."""
+        return bool(self._making)
+
     def get(self, key: str) -> QWidget:
         """The viewer of ``key``, made and put in its tab now if it was not yet."""
         tab = self._tabs[key]
         if key in self._built:
             return tab.widget
+        steps = self._making.pop(key, None)
+        if steps is not None:
+            steps.cancel()  # made now: the imports it had left run in make()
         owner = self._owner()
         assert owner is not None, "the tabs outlived their panel"
         index = self.tabs.indexOf(tab.widget)
@@ -119,8 +139,23 @@ class ViewerTabs(QObject):
 
     def _opened(self, index: int) -> None:
         key = self.key_of(self.tabs.widget(index))
-        if key is not None and key not in self._built:
+        if key is None or key in self._built or key in self._making:
+            return
+        if not self._tabs[key].warm:
             self.get(key)
+            return
+        steps = Slicer(self._open_in_steps(key), self)
+        steps.done.connect(steps.deleteLater)
+        self._making[key] = steps
+        steps.start()  # the placeholder shows meanwhile (a few turns)
+
+    def _open_in_steps(self, key: str) -> Steps:
+        for module in self._tabs[key].warm:
+            yield
+            import_module(module)
+        yield
+        del self._making[key]  # first: get() would cancel the steps that are running it
+        self.get(key)
 
 
 class TabViewer(Generic[V]):

@@ -178,6 +178,7 @@ def test_each_task_shows_its_tabs_and_evaluation_is_made_when_first_opened(qtbot
     assert shown == ["Curves && feature maps", "Filters", "Predictions", "Runs", "Evaluation"]
     index = next(i for i in range(bar.count()) if bar.tabText(i) == "Evaluation")
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
+    qtbot.waitUntil(lambda: dock._built_evaluation() is not None)  # made a few turns later (its imports first)
     view = dock._built_evaluation()
     assert view is not None and panel.tabs.currentWidget() is view and view.isVisible()
     assert panel.tabs.indexOf(view) == index and dock.evaluation is view
