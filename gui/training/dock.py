@@ -476,6 +476,8 @@ class TrainingPanel(QWidget):
         worker.failed.connect(self.show_problem)
         worker.finished.connect(self._finished)
         worker.set_filter_nodes([self.filters.current] if self.filters.current else [])
+        if self.worker is not None:  # its thread ends just after its ``finished``: dropped while it ran, Qt aborts
+            self.worker.wait(10_000)
         self.worker = worker
         self.progress.setValue(0)
         self.progress_text.setText("Starting…")

@@ -360,3 +360,26 @@ def test_the_editor_starts_the_idle_preload_a_while_after_its_window_shows(qtbot
     qtbot.waitUntil(lambda: calls == [True], timeout=5_000)
     qtbot.wait(200)
     assert calls == [True]
+
+
+def test_a_new_run_waits_for_the_last_runs_thread_to_end_before_dropping_it(qtbot, panel):
+    """The last run's thread ends just after its ``finished`` arrives; a run started in between dropped the
+    old worker with its thread still running, and Qt aborted the process ("QThread: Destroyed while thread
+    'netcanvas-training' is still running", seen once in a bench)."""
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000):
+        assert panel.start()
+    old = panel.worker
+    assert old is not None
+    thread_running_when_dropped: list[bool] = []
+    wait = old.wait
+
+    def recorded_wait(ms: int = 30_000) -> bool:
+        ended = wait(ms)
+        thread_running_when_dropped.append(old._thread.isRunning())
+        return ended
+
+    old.wait = recorded_wait  # type: ignore[method-assign]
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000):
+        assert panel.start()
+    assert thread_running_when_dropped == [False] and panel.worker is not old
+    panel.worker.wait()
