@@ -13,6 +13,12 @@ per event-loop turn (a :class:`gui.training.staged.Slicer`) and makes its viewer
 so that no turn holds the window for all of it (issue 11: the Evaluation tab's first open held it
 52 ms, most of it importing its modules). Asked for in code (:meth:`ViewerTabs.get`), a viewer is
 made at once, whatever is left of that included.
+
+Qt sizes a tab's page only when it is shown: a page whose tab stack grew or shrank meanwhile (the
+Predictions tab's first open makes the panel taller) was laid out again at its next switch, and its
+plots drew every axis anew (~30 ms of that switch's hold). When the stack's size settles, the hidden
+pages that hold graphics views are given it and laid out, and each view is painted once into its
+items' caches, a view per event-loop turn (:meth:`ViewerTabs._fit_hidden_pages`).
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Generic, TypeVar, cast
 
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QSizePolicy, QTabWidget, QWidget
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QTimer
+from PySide6.QtGui import QPixmap, QRegion
+from PySide6.QtWidgets import QGraphicsView, QSizePolicy, QStackedWidget, QTabWidget, QWidget
 
 from gui.training.staged import Slicer, Steps
 
 V = TypeVar("V", bound=QWidget)
+FIT_AFTER_MS = 150  # after the tab stack's last resize (a dragged splitter or window resizes it many times)
 
 
 @dataclass
@@ -54,6 +62,14 @@ class ViewerTabs(QObject):
         self._making: dict[str, Slicer] = {}  # tabs opened by the user whose viewer is being made in steps
         self._viewers: Collection[str] | None = None
         tabs.currentChanged.connect(self._opened)
+        self._fitting: Slicer | None = None
+        self._fit_timer = QTimer(self)
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.setInterval(FIT_AFTER_MS)
+        self._fit_timer.timeout.connect(self._fit_hidden_pages)
+        self._stack = tabs.findChild(QStackedWidget, "qt_tabwidget_stackedwidget")
+        if self._stack is not None:
+            self._stack.installEventFilter(self)
 
     def add(self, key: str, title: str, make: Callable[[Any], QWidget], viewer: str | None = None,
             places_itself: bool = False, warm: Sequence[str] = ()) -> None:
@@ -136,6 +152,40 @@ class ViewerTabs(QObject):
         elif visible and tab.policy is not None:
             tab.widget.setSizePolicy(tab.policy)
             tab.policy = None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override: the tab stack resized
+        if watched is self._stack and event.type() == QEvent.Type.Resize:
+            self._fit_timer.start()
+        return False
+
+    def _fit_hidden_pages(self) -> None:
+        """Give the hidden pages that hold graphics views the size the shown one has, now, in steps."""
+        current = self.tabs.currentWidget()
+        if current is None:
+            return
+        if self._fitting is not None and not self._fitting.finished:
+            self._fitting.cancel()
+        rect = current.geometry()
+        pages = [page for i in range(self.tabs.count())
+                 if (page := self.tabs.widget(i)) is not None and page is not current and page.geometry() != rect
+                 and page.findChild(QGraphicsView) is not None]
+        if pages:
+            self._fitting = Slicer(self._fit_steps(pages, rect), self)
+            self._fitting.start()
+
+    def _fit_steps(self, pages: list[QWidget], rect: QRect) -> Steps:
+        for page in pages:
+            if page.isVisible():
+                continue  # shown meanwhile: Qt laid it out
+            page.setGeometry(rect)
+            # Rendering a hidden widget first delivers the resize events Qt kept for its showing (its layouts
+            # run, pyqtgraph lays its plots out): one pixel of it is enough for that.
+            page.render(QPixmap(1, 1), QPoint(), QRegion(0, 0, 1, 1))
+            yield
+            for view in page.findChildren(QGraphicsView):
+                if view.isVisibleTo(page) and not page.isVisible():
+                    view.grab()  # its items (axes, texts) painted into their cached pixmaps, for the next show
+                    yield
 
     def _opened(self, index: int) -> None:
         key = self.key_of(self.tabs.widget(index))

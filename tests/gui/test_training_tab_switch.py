@@ -292,3 +292,31 @@ def test_the_evaluation_tab_opened_by_the_user_is_made_in_steps_with_every_part(
     assert dock.evaluation is view
     panel.settings.wait_for_data()
     dock.confirm_close()
+
+
+def test_a_hidden_page_is_laid_out_at_the_new_size_before_it_is_shown_again(qtbot, counts):
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    tabs = QTabWidget(owner)
+    plots = MetricsPlots()
+    tabs.addTab(plots, "Curves")
+    viewer_tabs = ViewerTabs(owner, tabs)
+    viewer_tabs.add("other", "Other", lambda _owner: QLabel("another viewer"))
+    tabs.resize(900, 380)
+    owner.resize(900, 380)
+    owner.show()
+    plots.set_epochs(20)
+    plots.add_batch(batch(1, 0))
+    plots.refresh()
+    settle()
+    tabs.setCurrentIndex(1)
+    settle()
+    height = plots.loss_plot.height()
+    tabs.resize(900, 480)  # the panel grows while another tab shows (Predictions' first open does)
+    qtbot.waitUntil(lambda: viewer_tabs._fitting is not None and viewer_tabs._fitting.finished, timeout=5_000)
+    assert plots.loss_plot.height() > height  # laid out at the size it will show at, while hidden
+    counts.update({k: 0 for k in counts})
+    tabs.setCurrentIndex(0)
+    settle()
+    assert counts["Loss"] >= 1 and counts["axis layouts"] == 0 and counts["axis paints"] == 0
+    assert plots.loss_plot.getPlotItem().getAxis("left").height() > 0.5 * plots.loss_plot.height()
