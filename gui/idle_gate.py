@@ -56,20 +56,25 @@ class IdleGate(QObject):
     def _pong(self, answer: threading.Event) -> None:
         answer.set()
 
+    def ask(self, timeout_s: float) -> float | None:
+        """On a worker: ask the GUI thread and wait up to ``timeout_s`` for its answer; the seconds it took,
+        or ``None`` when it did not come in time (or the gate went with the application)."""
+        answer = threading.Event()
+        try:
+            self._ping.emit(answer)
+        except RuntimeError:
+            return None
+        self.pings += 1
+        asked = time.monotonic()
+        return time.monotonic() - asked if answer.wait(timeout_s) else None  # waiting releases the interpreter
+
     def wait(self) -> None:
         """On a worker: return once the GUI thread has handled what was pending, or after ``patience``."""
         if time.monotonic() - self._last < self.every:
             return
         self._last = time.monotonic()  # claimed: another worker asking meanwhile goes on
-        answer = threading.Event()
-        try:
-            self._ping.emit(answer)
-        except RuntimeError:  # the gate went with the application
-            return
-        self.pings += 1
-        answer.wait(self.patience)  # releases the interpreter meanwhile
+        self.ask(self.patience)
         self._last = time.monotonic()
-
 
     def settle(self, quiet: int = 3, timeout_s: float = 0.5) -> None:
         """On a worker: return once the GUI thread answered ``quiet`` asks in a row at once (it has nothing
@@ -81,16 +86,10 @@ class IdleGate(QObject):
         end = time.monotonic() + timeout_s
         calm = 0
         while calm < quiet and time.monotonic() < end:
-            answer = threading.Event()
-            try:
-                self._ping.emit(answer)
-            except RuntimeError:  # the gate went with the application
+            took = self.ask(max(0.0, end - time.monotonic()))
+            if took is None:
                 return
-            self.pings += 1
-            asked = time.monotonic()
-            if not answer.wait(max(0.0, end - asked)):
-                return
-            calm = calm + 1 if time.monotonic() - asked < 0.002 else 0
+            calm = calm + 1 if took < 0.002 else 0
             time.sleep(0.005)  # room for the next event the GUI thread is given
 
 

@@ -69,3 +69,21 @@ def test_a_gate_asks_at_most_every_few_milliseconds_and_the_process_shares_one(q
     qtbot.wait(50)
     assert gate.pings == 1  # the first asked; the others came within ``every``
     assert shared_gate() is shared_gate()
+
+
+def test_settle_waits_until_the_gui_thread_answers_at_once_several_times_running(qtbot):
+    gate = IdleGate()
+    settled: list[float] = []
+    burst_end: list[float] = []
+    worker = threading.Thread(target=lambda: (gate.settle(quiet=3, timeout_s=10.0), settled.append(time.monotonic())))
+
+    def burst() -> None:  # the paints a click sets off, here one long event; the worker starts within it
+        worker.start()
+        time.sleep(0.15)
+        burst_end.append(time.monotonic())
+
+    QTimer.singleShot(0, burst)
+    qtbot.waitUntil(lambda: bool(settled), timeout=10_000)
+    worker.join(10)
+    assert settled[0] > burst_end[0]  # not before the GUI thread was calm again
+    assert gate.pings >= 3  # and only after three prompt answers
