@@ -50,6 +50,7 @@ class IdleGate(QObject):
         self.patience, self.every = patience_s, every_s
         self.pings = 0  # how many times a worker asked (for tests and benches)
         self._last = 0.0
+        self._pending: threading.Event | None = None  # the last ask's answer
         self._ping.connect(self._pong, Qt.ConnectionType.QueuedConnection)
 
     @Slot(object)
@@ -58,8 +59,14 @@ class IdleGate(QObject):
 
     def ask(self, timeout_s: float) -> float | None:
         """On a worker: ask the GUI thread and wait up to ``timeout_s`` for its answer; the seconds it took,
-        or ``None`` when it did not come in time (or the gate went with the application)."""
-        answer = threading.Event()
+        or ``None`` when it did not come in time (or the gate went with the application).
+
+        While an earlier ask is still unanswered the GUI thread is not handling events at all (a long
+        job, a modal wait for this very thread): the answer is ``None`` at once, not another wait."""
+        pending = self._pending
+        if pending is not None and not pending.is_set():
+            return None
+        answer = self._pending = threading.Event()
         try:
             self._ping.emit(answer)
         except RuntimeError:

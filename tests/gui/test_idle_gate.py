@@ -87,3 +87,24 @@ def test_settle_waits_until_the_gui_thread_answers_at_once_several_times_running
     worker.join(10)
     assert settled[0] > burst_end[0]  # not before the GUI thread was calm again
     assert gate.pings >= 3  # and only after three prompt answers
+
+
+def test_a_gui_thread_that_handles_no_events_costs_a_worker_one_patience_not_one_per_ask(qtbot):
+    # e.g. the GUI thread blocked in QThread.wait() for the training thread: its steps must not each wait
+    gate = IdleGate(patience_s=0.2, every_s=0.0)
+    took: list[float] = []
+
+    def worker() -> None:
+        for _ in range(5):
+            t = time.monotonic()
+            gate.wait()
+            took.append(time.monotonic() - t)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(10)  # the GUI thread handles no events meanwhile
+    assert len(took) == 5 and took[0] >= 0.2  # the first ask waited its patience out
+    assert gate.pings == 1  # the others did not ask again while it was unanswered
+    qtbot.waitUntil(lambda: gate._pending is not None and gate._pending.is_set(), timeout=5_000)
+    threading.Thread(target=gate.wait).start()  # answered later: asking works again
+    qtbot.waitUntil(lambda: gate.pings == 2, timeout=5_000)
