@@ -6,11 +6,12 @@ times. A switch's cost is the GUI-thread time from ``setCurrentIndex`` until the
 (the new page's build on first show, its layout and paint) are handled: ``processEvents`` is run
 until it returns in under a millisecond twice running and no tab is still being made in steps
 (``ViewerTabs.making``: the Evaluation tab imports its modules a turn apart before it is made, and
-the quiet turns between those steps would end the switch early). Printed per tab: the first switch, and the
-longest and median of the later ones, side by side, both for that whole time and for its longest
-single hold of the GUI thread (what a stall watch sees; DESIGN §10's budget is 50 ms). Other work a
-viewer defers to a later timer may fall outside the switch. Training keeps
-running meanwhile, so its signals (epoch rows, probe images) land in whichever switch they fall in.
+the quiet turns between those steps would end the switch early). Printed per tab: the first switch,
+and the longest and median of the later ones, side by side, both for that whole time and for its
+longest single hold of the GUI thread (what a stall watch sees; DESIGN §10's budget is 50 ms).
+Other work deferred to a later timer falls outside the switch (a hidden page laid out at a new tab
+stack size, ``ViewerTabs._fit_hidden_pages``). Training keeps running meanwhile, so its signals
+(epoch rows, probe images) land in whichever switch they fall in.
 
 Run: ``.venv/bin/python bench/tab_switch.py`` (``--rounds``, ``--train``, ``--dwell`` seconds on each
 tab between switches). ``--runs-panel`` measures instead, without training, the Runs tab's first
