@@ -229,16 +229,16 @@ def test_the_inspector_shows_another_node_of_the_same_type_in_the_same_widgets(q
     panel.id_edit.setText("conv2")  # taken: the error shows under the id
     panel.id_edit.editingFinished.emit()
     assert not panel.id_error.isHidden()
-    body, editor = panel.widget(), panel.editors["out_channels"]
+    body, editor = panel.body, panel.editors["out_channels"]
     doc.set_selection(["conv2"])  # a Conv2d too
-    assert panel.widget() is body and panel.editors["out_channels"] is editor
+    assert panel.body is body and panel.editors["out_channels"] is editor
     assert panel.node_id == "conv2" and panel.id_edit.text() == "conv2" and panel.id_error.isHidden()
     assert editor.box.value() == 16 and panel.stats["shape"].text().startswith("16×")
     editor.box.setValue(20)  # the edit goes to the node on show
     params = {nid: doc.graph.nodes[nid].params["out_channels"] for nid in ("conv1", "conv2")}
     assert params == {"conv1": 7, "conv2": 20}
     doc.set_selection(["fc1"])  # another type: its own widgets
-    assert panel.widget() is not body and "in_features" in panel.inferred_labels
+    assert panel.body is not body and "in_features" in panel.inferred_labels
     doc.dispose()
 
 
