@@ -260,20 +260,24 @@ class MosaicView(QWidget):
         return None
 
     def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
-        p = QPainter(self)
         theme = current_theme()
         if self.tiles is None or self._image is None:
+            p = QPainter(self)
             p.setPen(QColor(theme.text_dim))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "nothing to show yet")
+            p.end()
             return
         key = (self._tiles_set, self.columns, self.gap, theme.text_dim, self.font().toString())
-        p.drawPixmap(0, 0, self._painted.paint(self, key, lambda painter: self._draw_tiles(painter, theme.text_dim)))
+        pixmap = self._painted.paint(self, key, lambda painter: self._draw_tiles(painter, theme.text_dim))
+        p = QPainter(self)  # after the pixmap is painted (see Sparkline.paintEvent)
+        p.drawPixmap(0, 0, pixmap)
         n = len(self.tiles)
         for i in sorted({self.selected, self._hover}):
             if 0 <= i < n:
                 p.setPen(QPen(QColor(theme.accent), 2 if i == self.selected else 1))
                 p.setBrush(Qt.BrushStyle.NoBrush)
                 p.drawRect(self.tile_rect(i).adjusted(-1, -1, 1, 1))
+        p.end()
 
     def _draw_tiles(self, p: QPainter, label_colour: str) -> None:
         """Each tile scaled into its place (nearest neighbour) with its label under it."""
@@ -396,7 +400,12 @@ class Sparkline(QWidget):
         theme = current_theme()
         key = (self._changes, self.label, self.fmt, self.colour, theme.text_dim, theme.text, theme.accent,
                self.font().toString())
-        QPainter(self).drawPixmap(0, 0, self._painted.paint(self, key, lambda p: self._draw(p, theme)))
+        # The pixmap first, then the widget's painter, ended here (not a painter left open on the widget
+        # while another paints the pixmap).
+        pixmap = self._painted.paint(self, key, lambda p: self._draw(p, theme))
+        painter = QPainter(self)
+        painter.drawPixmap(0, 0, pixmap)
+        painter.end()
 
     def _draw(self, p: QPainter, theme: Theme) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -417,12 +426,8 @@ class Sparkline(QWidget):
         xs = np.linspace(1, self.width() - 2, len(v))
         ys = h0 + h - (v - lo) / span * h
         p.setPen(QPen(QColor(self.colour or theme.accent), 1.4))
-        from pyqtgraph import functions as fn  # the Training dock's plots import it already
-
-        line = fn.create_qpolygonf(len(v))  # filled through numpy: a QPointF per value cost 0.1 ms a paint
-        points = fn.ndarray_from_qpolygonf(line)
-        points[:, 0], points[:, 1] = xs, ys
-        p.drawPolyline(line)
+        points = [QPointF(float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
+        p.drawPolyline(points)
 
 
 __all__ = ["ImageView", "MosaicView", "PaintCache", "ProgressLine", "Sparkline", "chw_to_rgb", "grid_columns", "mosaic",
