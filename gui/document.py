@@ -112,10 +112,13 @@ class Document(QObject):
         return cls.from_project(project, parent=parent)
 
     def dispose(self) -> None:
-        """Stop observing the model (a closed window's document must not keep reacting)."""
+        """Stop observing the model (a closed window's document must not keep reacting), and drop the undo
+        history now, while every command is alive: left to a later garbage collection of the document's
+        cycles, Qt's stack deleted a command PySide had already freed (a crash in ``~QUndoStack``)."""
         for event, callback in self._subscriptions:
             event.unsub(callback)
         self._subscriptions = []
+        self.undo_stack.clear()
 
     # -- file state ---------------------------------------------------------------------------
     @property

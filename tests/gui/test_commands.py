@@ -340,3 +340,17 @@ def test_arrange_then_expand_leaves_no_overlaps(qapp, seed):
             d.push(SetGroupCollapsedCommand(d, gid, False))
     assert not _overlaps(_visible_rects(g))
     d.dispose()
+
+
+def test_a_released_document_drops_its_undo_history_while_its_commands_are_alive(qapp):
+    # Left to a garbage collection of the document's cycles, Qt's stack deleted a command PySide had freed
+    # already (a segfault in ~QUndoStack, met when a weights-size fix's document was collected late).
+    d = Document.from_project(load_project(DEMO))
+    d.undo_stack.beginMacro("Fit the network")
+    d.push(SetParamCommand(d, "fc3", "out_features", 4))
+    d.undo_stack.endMacro()
+    d.push(SetParamCommand(d, "conv1", "out_channels", 8))
+    assert d.undo_stack.count() == 2
+    d.dispose()
+    assert d.undo_stack.count() == 0
+    assert d.graph.nodes["conv1"].params["out_channels"] == 8  # the model keeps its state; only the history goes
