@@ -134,7 +134,7 @@ def main() -> int:
                     help="how much the training thread lowers its CPU priority (default: the app's, "
                          "gui.training.worker.TRAINING_NICENESS; 0: not at all)")
     ap.add_argument("--no-gate", action="store_true",
-                    help="the training thread and background imports do not give way to the GUI thread "
+                    help="torch's background import and warm-up do not give way to the GUI thread "
                          "(as before gui.idle_gate), to compare")
     args = ap.parse_args()
 
@@ -162,7 +162,7 @@ def main() -> int:
         from gui.idle_gate import IdleGate
 
         IdleGate.wait = lambda self: None  # type: ignore[method-assign]
-    print(f"workers give way to the GUI thread (gui.idle_gate): {'no' if args.no_gate else 'yes'}")
+    print(f"background imports give way to the GUI thread (gui.idle_gate): {'no' if args.no_gate else 'yes'}")
     import gui.training.worker as worker_module
 
     if args.nice is not None:

@@ -307,13 +307,7 @@ def main() -> int:
     ap.add_argument("--beat", type=int, default=20, help="heartbeat interval in ms")
     ap.add_argument("--profile", action="store_true", help="profile the GUI thread during the window run")
     ap.add_argument("--no-stress", action="store_true", help="skip the big-history plot timings")
-    ap.add_argument("--no-gate", action="store_true",
-                    help="the training loop does not give way to the GUI thread (as before gui.idle_gate)")
     args = ap.parse_args()
-    if args.no_gate:
-        from gui.idle_gate import IdleGate
-
-        IdleGate.wait = lambda self: None  # type: ignore[method-assign]
 
     from PySide6.QtWidgets import QApplication
 

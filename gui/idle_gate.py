@@ -105,7 +105,7 @@ _shared: IdleGate | None = None
 
 def shared_gate() -> IdleGate:
     """The process's gate, made on first use (call that on the GUI thread) and kept with the application:
-    the background imports and the training thread's steps all ask the one GUI thread."""
+    the preload and the warm-up ask the one GUI thread."""
     global _shared
     if _shared is None:
         _shared = IdleGate()

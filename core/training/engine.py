@@ -477,8 +477,6 @@ class Trainer:
         return out
 
     def _check_control(self) -> None:
-        if self.cb.step is not None:
-            self.cb.step()
         if self._stop.is_set():
             raise _Stopped
         if not self._go.is_set():

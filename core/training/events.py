@@ -219,9 +219,6 @@ class Callbacks:
     # the core.training.weights.WeightsReport of weights loaded before the first batch (fine-tuning)
     weights: Callable[[Any], None] | None = None
     samples: Callable[[GanSamples], None] | None = None  # GANs: the fixed-noise grid
-    # Before each training step, on the training thread: a window sharing the interpreter makes the loop
-    # give way to its own bursts of work there (gui.idle_gate). It must return soon.
-    step: Callable[[], None] | None = None
 
     def emit(self, name: str, *args: Any) -> None:
         fn = getattr(self, name)

@@ -215,7 +215,7 @@ class _SessionSignals(QObject):
              "paused_changed", "status_changed", "model_ready", "weights_snapshot", "filters_snapshot", "failed",
              "finished")
 
-    def __init__(self, request: RunRequest, gate: IdleGate | None = None) -> None:
+    def __init__(self, request: RunRequest) -> None:
         super().__init__()
         self.throttle = ProgressThrottle(self.progress.emit)
         self.samples_throttle = SamplesThrottle(self.samples.emit)
@@ -226,7 +226,7 @@ class _SessionSignals(QObject):
             run_started=self.run_started.emit, batch=self.throttle.batch, epoch_end=self._on_epoch,
             probe=self._on_probe, checkpoint_saved=self.checkpoint_saved.emit, warning=self.warned.emit,
             paused=self._on_paused, failed=self._on_failed, finished=None,  # ``finished`` follows the last snapshot
-            samples=self.samples_throttle.samples, step=gate.wait if gate is not None else None)
+            samples=self.samples_throttle.samples)
         self.session = request.session(callbacks, status=self.status_changed.emit, built=self._on_built)
 
     def set_filter_nodes(self, node_ids: Sequence[str]) -> None:
@@ -319,9 +319,7 @@ class TrainingWorker(QObject):
         self.summary: RunSummary | None = None
         self._started = False
         self._done = False
-        # Each step first lets the GUI thread finish what it is handling (a paint, a tab's first show):
-        # sharing the interpreter with the loop, a 30 ms paint took 60 ms (gui.idle_gate).
-        self.thread_side = _SessionSignals(request, shared_gate())
+        self.thread_side = _SessionSignals(request)
         self.session = self.thread_side.session
         self._thread = QThread()
         self._thread.setObjectName("netcanvas-training")

@@ -261,20 +261,3 @@ def test_devices_listed_and_bad_device_plain() -> None:
         summary, ev, _ = run(cfg(device="cuda:3"))
         assert summary.status == "failed" and "no CUDA GPU" in ev["failed"][0]
 
-
-def test_the_step_hook_runs_on_the_training_thread_before_every_step() -> None:
-    # The GUI's hook (gui.idle_gate) lets its window finish a paint before the next step takes the interpreter.
-    calls: list[tuple[str, int]] = []
-    trained: list[int] = []
-    config = cfg(epochs=2, batch_size=16)
-    callbacks = Callbacks(step=lambda: calls.append((threading.current_thread().name, len(trained))),
-                          batch=lambda p: trained.extend(range(len(p.losses))))
-    trainer = Trainer(tiny_model(), tiny_data(), config, callbacks)
-    thread = threading.Thread(target=trainer.run, name="trainer")
-    thread.start()
-    thread.join(120)
-    train_steps = 2 * 6
-    assert len(trained) == train_steps
-    assert len(calls) >= train_steps  # before each training step (and each evaluation batch)
-    assert {name for name, _ in calls} == {"trainer"}
-    assert calls[0][1] == 0  # the first call comes before the first step
