@@ -14,14 +14,13 @@ Python call of the GUI thread shared the interpreter with it, and a 40 ms paint 
 
 from __future__ import annotations
 
-import gc
 import importlib
 import threading
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.native_libs import open_torch_libraries
-from gui.gc_pause import hold_gc, release_gc
+from gui.gc_pause import hold_gc, release_gc_after_imports
 from gui.idle_gate import IdleGate, polite_imports, shared_gate
 
 # What the panel imports that takes long (torch: 2 s on an idle 2-core machine, 10 s on a busy one),
@@ -94,12 +93,7 @@ class Preloader(QObject):
         self.warmed.emit()
 
     def _release_gc(self) -> None:
-        # What the imports made goes straight to the oldest generation (freeze, then unfreeze: moved, not
-        # scanned). Left in the young ones, the first collections after the hold scanned all of torch
-        # (~0.4 s each on the GUI thread, while the panel was being made); full collections still see it.
-        gc.freeze()
-        gc.unfreeze()
-        release_gc()
+        release_gc_after_imports()
 
 
 _preloader: Preloader | None = None

@@ -60,7 +60,7 @@ from core.training import (
 )
 from core.training.events import GanSamples
 from core.training.session import TrainingSession, open_data
-from gui.gc_pause import hold_gc, release_gc
+from gui.gc_pause import hold_gc, release_gc, release_gc_after_imports
 from gui.idle_gate import IdleGate, polite_imports, shared_gate
 
 TRAINING_NICENESS = 10  # how much less CPU priority the training thread takes (0: the same as the window)
@@ -462,23 +462,23 @@ class WarmUp(QThread):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.gate: IdleGate | None = None  # while it runs: its imports give way to the GUI thread (gui.idle_gate)
+        self.gate: IdleGate | None = None  # its imports give way to the GUI thread (gui.idle_gate)
+        self._held = False  # our hold_gc() is on (begin, until end)
 
     def begin(self) -> None:
         """Start it (on the GUI thread), with the collector held until :meth:`end`: its imports would start
         collections on its thread (see :func:`~gui.gc_pause.hold_gc`)."""
         hold_gc()
+        self._held = True
         self.gate = shared_gate()
         self.finished.connect(self.end, Qt.ConnectionType.SingleShotConnection)
         self.start()
 
     def end(self) -> None:
         """Once, from ``finished`` or from the panel's shutdown (a closed panel gets no signal)."""
-        if self.gate is not None:
-            self.gate = None
-            gc.freeze()  # what it imported, to the oldest generation (gui.training.preload says why)
-            gc.unfreeze()
-            release_gc()
+        if self._held:
+            self._held = False
+            release_gc_after_imports()
 
     def run(self) -> None:
         with polite_imports(self.gate):
