@@ -17,6 +17,9 @@ def click_tab_titled(qtbot, panel, title: str):  # type: ignore[no-untyped-def]
     assert bar.isTabVisible(index), f"the {title} tab is hidden"
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
     settle()
+    # a tab whose viewer is made in steps (Evaluation imports its modules a turn apart) shows it once made
+    qtbot.waitUntil(lambda: not panel.viewer_tabs.making, timeout=10_000)
+    settle()
     widget = panel.tabs.currentWidget()
     assert panel.tabs.currentIndex() == index and widget.isVisible()
     return widget
