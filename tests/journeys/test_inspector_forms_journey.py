@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QLabel
 from core.layers import get_spec
 from gui.panels.icons import category_icon
 from gui.theme import DARK, LIGHT
-from tests.journeys.conftest import open_window, settle, trigger
+from tests.journeys.conftest import assert_not_clipped, open_window, settle, trigger
 
 
 def _header_icon(window) -> QLabel:  # type: ignore[no-untyped-def]
@@ -71,3 +71,23 @@ def test_a_theme_switch_leaves_no_kept_form_in_the_old_colours_and_edits_reach_t
     settle()
     assert window.scene.nodes["conv2"].shape_text == "16×10×10" and inspector.editors["out_channels"].box.value() == 16
     window.close()
+
+
+def test_clicking_linear_relu_flatten_then_another_linear_shows_that_linears_values(qtbot, isolated):
+    """What a user saw in a real window: fc1 → relu3 → flatten → fc2, and the Inspector reads fc2."""
+    window = open_window(qtbot)
+    inspector = window.inspector
+    shown = {}
+    for node in ("fc1", "relu3", "flatten", "fc2"):
+        window.view.select_nodes([node])
+        settle()
+        shown[node] = inspector.body
+    assert shown["fc2"] is shown["fc1"]  # the Linear form came back, not built again
+    assert shown["relu3"] is not shown["fc1"] and not shown["relu3"].isVisible()
+    titles = [lab.text() for lab in inspector.body.findChildren(QLabel) if lab.isVisible()]
+    assert "Linear" in titles and "ReLU" not in titles and "Flatten" not in titles
+    assert inspector.id_edit.text() == "fc2" and inspector.id_edit.isVisible()
+    assert inspector.editors["out_features"].box.value() == 84
+    assert "120" in inspector.inferred_labels["in_features"].text()
+    assert inspector.stats["shape"].text() == "84"
+    assert_not_clipped(inspector.id_edit)
