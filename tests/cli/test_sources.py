@@ -1,7 +1,7 @@
 """SOURCE kinds come from a registry in core: ``main.py`` registers the templates, core knows none.
 
-The subprocess tests start from ``main.py`` in a fresh interpreter, as a user does, so they fail
-if the entry point stops registering ``template:`` (the test session itself imports the templates
+The subprocess tests start from ``main.py``'s ``main`` in a fresh interpreter, as a user does, so they
+fail if the entry point stops registering ``template:`` (the test session itself imports the templates
 in ``tests/conftest.py``).
 """
 
@@ -17,23 +17,44 @@ from core.project import Project, ProjectError
 from core.sources import SourceError, list_sources, load_source, register_source, source_kind
 from tests.conftest import ROOT
 
+# One fresh interpreter runs main.main for each command line in turn (each new interpreter re-imports
+# torch: seconds apiece) and prints, per command, its exit code and what it wrote, as JSON. Nothing
+# imports the templates before main.main does.
+_CALLS = (("summary", "template:lenet5", "--json"), ("templates", "--json"), ("summary", "template:vgg61"))
+_SCRIPT = """
+import contextlib, io, json, sys
+import main
+results = []
+for args in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main.main(args)
+    results.append([args, code, out.getvalue(), err.getvalue()])
+print(json.dumps(results))
+"""
 
-def _main(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True)
+
+@pytest.fixture(scope="module")
+def _entry_point_runs() -> dict[tuple[str, ...], subprocess.CompletedProcess[str]]:
+    done = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps(_CALLS)], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    return {tuple(args): subprocess.CompletedProcess(args, code, out, err)
+            for args, code, out, err in json.loads(done.stdout)}
 
 
-def test_main_registers_templates_for_the_command_line() -> None:
-    out = _main("summary", "template:lenet5", "--json")
+def test_main_registers_templates_for_the_command_line(_entry_point_runs) -> None:  # type: ignore[no-untyped-def]
+    out = _entry_point_runs[("summary", "template:lenet5", "--json")]
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[0])["source"] == "template:lenet5"
-    listed = _main("templates", "--json")
+    listed = _entry_point_runs[("templates", "--json")]
     assert listed.returncode == 0, listed.stderr
     names = [json.loads(line)["name"] for line in listed.stdout.splitlines()]
     assert "vgg16" in names and "resnet18" in names
 
 
-def test_a_bad_template_is_one_line_and_exit_2() -> None:
-    out = _main("summary", "template:vgg61")
+def test_a_bad_template_is_one_line_and_exit_2(_entry_point_runs) -> None:  # type: ignore[no-untyped-def]
+    out = _entry_point_runs[("summary", "template:vgg61")]
     assert out.returncode == 2 and out.stdout == ""
     assert len(out.stderr.splitlines()) == 1, out.stderr
     assert out.stderr.startswith("error: template:vgg61: no template named 'vgg61'; did you mean ")

@@ -1,20 +1,46 @@
-"""The demo project summarises cleanly through the real CLI entry point."""
+"""The demo project summarises cleanly through the CLI entry point.
+
+Two tests start ``main.py`` in a fresh interpreter, as a user does (its exit codes 0 and 2 as the
+process's own); the others call the same ``main.main`` in this process (each new interpreter
+re-imports torch: seconds per call), reading what it prints and the code it returns.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+
+import pytest
 
 from tests.conftest import ROOT
 
+Run = Callable[..., subprocess.CompletedProcess[str]]
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+
+def _process(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True)
 
 
+@pytest.fixture
+def _run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    """``main.main(args)`` from the repository root, as ``python main.py ARGS`` would run it."""
+    import main as entry
+
+    monkeypatch.chdir(ROOT)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()  # drop anything printed before this call
+        code = entry.main(list(args))
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(["main.py", *args], code, out.out, out.err)
+
+    return run
+
+
 def test_demo_summary_json() -> None:
-    out = _run("summary", "resources/demo_lenet.json", "--json")
+    out = _process("summary", "resources/demo_lenet.json", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["ok"] is True
@@ -29,7 +55,7 @@ def test_demo_summary_json() -> None:
     assert conv1["receptive_field"] == {"size": [5, 5], "stride": [1, 1], "padding": [0, 0]}
 
 
-def test_missing_file_exit_2_one_line() -> None:
+def test_missing_file_exit_2_one_line(_run: Run) -> None:
     out = _run("summary", "no/such/file.json")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
@@ -37,7 +63,7 @@ def test_missing_file_exit_2_one_line() -> None:
     assert "no such file" in out.stderr
 
 
-def test_summary_table_golden() -> None:
+def test_summary_table_golden(_run: Run) -> None:
     """The human table is compared with a golden file; refresh on purpose with NETCANVAS_UPDATE_GOLDEN=1."""
     import os
 
@@ -49,7 +75,7 @@ def test_summary_table_golden() -> None:
     assert out.stdout == golden.read_text()
 
 
-def test_error_source_exit_1_and_several_sources(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_error_source_exit_1_and_several_sources(tmp_path, _run: Run) -> None:  # type: ignore[no-untyped-def]
     doc = json.loads((ROOT / "resources" / "demo_lenet.json").read_text())
     for node in doc["graph"]["nodes"]:
         if node["id"] == "fc1":
@@ -66,7 +92,7 @@ def test_error_source_exit_1_and_several_sources(tmp_path) -> None:  # type: ign
     assert err["fix"] == "set in_features to 400"
 
 
-def test_usage_error_exit_2() -> None:
+def test_usage_error_exit_2(_run: Run) -> None:
     out = _run("summary")
     assert out.returncode == 2
     out = _run("summary", "template:no_such_template")
@@ -74,7 +100,7 @@ def test_usage_error_exit_2() -> None:
     assert "Traceback" not in out.stderr
 
 
-def test_totals_with_an_error_say_they_are_lower_bounds() -> None:
+def test_totals_with_an_error_say_they_are_lower_bounds(_run: Run) -> None:
     out = _run("summary", "resources/examples/lenet_mistake.json")
     assert out.returncode == 1
     text = out.stdout
