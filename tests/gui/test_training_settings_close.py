@@ -3,7 +3,9 @@
 The loader thread used to be a Qt child of the form: a window closed during the few hundred
 milliseconds the built-in shapes set takes to open destroyed a running QThread, and Qt aborts the
 whole process for that ("QThread: Destroyed while thread is still running"). It ran in a
-subprocess so that a regression fails this test instead of killing the test run.
+subprocess so that a regression fails this test instead of killing the test run. The loaders wait
+at a gate until both forms are gone, so they are certainly still running then (with the loader a
+child of its form, as before, this script aborts every time), and then open a small shapes set.
 """
 
 from __future__ import annotations
@@ -22,14 +24,25 @@ SCRIPT = textwrap.dedent("""
     from PySide6.QtWidgets import QApplication
     from PySide6.QtTest import QTest
     app = QApplication([])
+    import threading
     import gui.training.settings as settings
+    from core.training import TrainConfig
     from gui.training.settings import TrainingSettings
+    # Each loader opens the data only once both forms are gone (a gate, not a race against the
+    # seconds a full shapes set takes), and then a small shapes set.
+    gate, real_open = threading.Event(), settings.open_data
+    def gated_open(*args, **kwargs):
+        gate.wait()
+        return real_open(*args, **kwargs)
+    settings.open_data = gated_open
     for _ in range(2):
         form = TrainingSettings()
+        form.base = TrainConfig(train_size=256, val_size=64)
         form.load_data()
         assert form._loading is not None, "the dataset should still be opening"
         form.deleteLater()
         QTest.qWait(0)  # the form is gone; its loader is not
+    gate.set()
     while getattr(settings, "_RUNNING_LOADERS", None):
         QTest.qWait(20)
     QTest.qWait(2000)  # (the old code: let its orphaned threads finish or abort)
