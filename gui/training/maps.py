@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -423,6 +424,7 @@ class FiltersView(QWidget):
         super().__init__(parent)
         t = current_theme()
         self.weights: dict[str, torch.Tensor] = {}
+        self._stale = False  # weights came while hidden: render() when shown
         self.combo = QComboBox()
         self.combo.setMinimumWidth(160)
         self.combo.currentTextChanged.connect(self._picked)
@@ -456,7 +458,15 @@ class FiltersView(QWidget):
     def set_weights(self, weights: Mapping[str, torch.Tensor]) -> None:
         self.weights.update(weights)
         if self.combo.currentText() in weights:
+            if self.isVisible():
+                self.render()
+            else:  # snapshots come with every probe: a hidden tab draws the latest when shown (showEvent)
+                self._stale = True
+
+    def showEvent(self, event: QShowEvent) -> None:  # Qt override
+        if self._stale:
             self.render()
+        super().showEvent(event)
 
     @property
     def current(self) -> str:
@@ -468,6 +478,7 @@ class FiltersView(QWidget):
         self.render()
 
     def render(self) -> None:
+        self._stale = False
         w = self.weights.get(self.combo.currentText())
         if w is None:
             self.mosaic.set_tiles(None)
