@@ -15,6 +15,14 @@ Run: ``.venv/bin/python bench/inspector_select.py`` (``--rounds``, ``--train`` t
 trains on ``shapes``, ``--pause`` seconds between clicks). Prints medians and maxima per mode and
 the ratio of the medians, and as a reference the clicks between nodes of one type (``same type``:
 the same widgets with new values, with the forms kept or not); no thresholds.
+
+``--first`` measures instead the *first* click on each type after the document is shown, with and
+without the forms built ahead in idle time (``InspectorPanel.prebuild``), the two alternating round
+by round: each round drops every kept form, shows the document again, leaves the event loop idle
+for ``--idle`` seconds (where the prebuild runs, or nothing does) and clicks one node of each type.
+It prints the GUI-thread CPU per click (p50, max) of both, their ratios, and the prebuild's own
+steps (GUI-thread CPU per event-loop turn). With ``--train`` the prebuild is let run during the run
+(the window holds it back while training) to show what its steps cost then.
 """
 
 from __future__ import annotations
@@ -60,11 +68,54 @@ def click_through(app: Any, window: Any, nodes: list[str], pause: float) -> list
     return out
 
 
+def first_clicks(app: Any, window: Any, nodes: list[str], args: argparse.Namespace,
+                 prebuild: bool) -> tuple[list[tuple[float, float]], list[float]]:
+    """Show the document with no kept form, wait ``args.idle`` s, click ``nodes`` (one per type):
+    ``(wall ms, GUI CPU ms)`` per click and the prebuild's GUI CPU ms per step."""
+    inspector = window.inspector
+    window.view.select_nodes([])  # the overview on show: every node form can go
+    settle(app)
+    for type_name, form in list(inspector._forms.items()):  # a bench resets the cache
+        del inspector._forms[type_name]
+        inspector._destroy(form)
+    settle(app)
+    inspector.prebuild.enabled = prebuild
+    before = len(inspector.prebuild.turns_ms)
+    inspector.set_document(window.doc)  # as File > Open / New and a theme switch do
+    wait_until(app, lambda: False, args.idle)
+    if inspector.prebuild.pending:
+        print(f"  (the prebuild had not finished in {args.idle} s: raise --idle)")
+    turns = inspector.prebuild.turns_ms[before:]
+    clicks = click_through(app, window, nodes, args.pause)
+    inspector.prebuild.enabled = True
+    return clicks, turns
+
+
+def report_first(samples: dict[str, list[tuple[float, float]]], turns: list[float], nodes: int) -> None:
+    """The ``--first`` table: per mode, and the ratios prebuilt / click-built."""
+    print(f"first click on each of {nodes} types after the document is shown (ms per click)")
+    print(f"{'':12} {'wall p50':>9} {'wall max':>9} {'cpu p50':>9} {'cpu max':>9}")
+    stats: dict[str, tuple[float, float, float, float]] = {}
+    for mode, got in samples.items():
+        walls, cpus = [w for w, _ in got], [c for _, c in got]
+        stats[mode] = (statistics.median(walls), max(walls), statistics.median(cpus), max(cpus))
+        print(f"{mode:12} " + " ".join(f"{v:9.1f}" for v in stats[mode]))
+    a, b = stats["prebuilt"], stats["click-built"]
+    print(f"prebuilt / click-built: GUI cpu p50 {a[2] / b[2]:.2f}, max {a[3] / b[3]:.2f}; "
+          f"wall p50 {a[0] / b[0]:.2f}, max {a[1] / b[1]:.2f}")
+    if turns:
+        print(f"prebuild steps: {len(turns)} turns, GUI cpu per turn p50 {statistics.median(turns):.1f} ms, "
+              f"max {max(turns):.1f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=4, help="measured rounds per mode (default 4)")
     parser.add_argument("--pause", type=float, default=0.15, help="seconds between clicks (default 0.15)")
     parser.add_argument("--train", action="store_true", help="click while a run trains")
+    parser.add_argument("--first", action="store_true",
+                        help="first click on each type, with and without the forms prebuilt in idle time")
+    parser.add_argument("--idle", type=float, default=2.0, help="--first: idle seconds after showing (default 2)")
     args = parser.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -84,6 +135,24 @@ def main() -> int:
         panel.start(epochs=50)
         wait_until(app, lambda: panel.plots.step_loss.n > 0, 60)
     nodes = [n for n in window.doc.analysis.order if n not in ("input", "output")]
+    if args.first:
+        if args.train:  # the window holds the prebuild back while training: let it run, to measure its steps
+            window.inspector.prebuild.blocked = lambda: False
+        firsts = list({window.doc.graph.nodes[n].type: n for n in reversed(nodes)}.values())[::-1]
+        got_first: dict[str, list[tuple[float, float]]] = {"click-built": [], "prebuilt": []}
+        turns: list[float] = []
+        for round_ in range(args.rounds + 1):
+            for mode in got_first:
+                clicks, steps = first_clicks(app, window, firsts, args, mode == "prebuilt")
+                if round_:  # round 0 warms up
+                    got_first[mode] += clicks
+                    turns += steps
+        if panel is not None:
+            panel.stop()
+            panel.worker.wait()
+        print(f"{args.rounds} rounds per mode{', training' if args.train else ''}; load {load_average()}")
+        report_first(got_first, turns, len(firsts))
+        return 0
     types = [window.doc.graph.nodes[n].type for n in nodes]
     moves = sum(a != b for a, b in zip(types, types[1:] + types[:1], strict=True))
     # The reference: clicks between nodes of one type (conv1 → conv2, relu1 → relu2 …), which

@@ -49,6 +49,7 @@ from gui.gan_export import export_generator, sync_action
 from gui.gc_pause import hold_gc, release_gc
 from gui.panels import CodePanel, InspectorPanel, PalettePanel, ProblemsPanel, SummaryPanel
 from gui.panels.icons import app_icon, severity_icon
+from gui.panels.inspector_prebuild import while_training
 from gui.theme import THEMES, Theme, apply_theme, theme_named
 from gui.training.panel_dock import install_training
 
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
         self._sync_theme_actions()
         # The Training dock (built lazily when first shown) and the Train menu; set_document rebinds it.
         self.training, self.training_menu = install_training(self)
+        self.inspector.prebuild.blocked = while_training(self.training)  # no form built ahead while a run trains
         self.finetune_actions = install_finetune(self)  # Train ▸ Load Pretrained Weights…, Replace Head…
         self.set_document(doc if doc is not None else Document.new())
         self._default_state = self.saveState()  # View ▸ Reset Layout goes back to this

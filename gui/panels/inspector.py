@@ -1,20 +1,22 @@
 """The inspector: the selected node's id, parameters, inferred arguments and analysis figures.
 
-It shows one form per node type (built the first time, then kept for the last few types: see
-``InspectorPanel``), or the overview or totals, and puts the model's *values* into the widgets at
-every selection and after every analysis (the document emits ``analysis_updated`` after each
-edit), so it never trusts its own widgets' state (STYLE.md). Every edit goes through an undo command:
-``SetParamCommand``, ``RenameNodeCommand``, ``SetFrozenCommand``, ``SetInitCommand``.
+It shows one form per node type (built in idle time before the type's first click, or on it, then
+kept for the last few types: see ``InspectorPanel``), or the overview or totals, and puts the
+model's *values* into the widgets at every selection and after every analysis (the document emits
+``analysis_updated`` after each edit), so it never trusts its own widgets' state (STYLE.md).
+Every edit goes through an undo command: ``SetParamCommand``, ``RenameNodeCommand``,
+``SetFrozenCommand``, ``SetInitCommand``.
 A refused edit (bad id, out-of-range value) shows its message inline and changes nothing.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPixmap, QShowEvent
 from PySide6.QtWidgets import (
@@ -39,6 +41,7 @@ from core.project import INIT_CHOICES
 from core.units import count, human, human_bytes
 from gui import commands
 from gui.panels.icons import category_icon, severity_icon
+from gui.panels.inspector_prebuild import FormPrebuilder
 from gui.panels.param_editors import OptionalEditor, ParamEditor, make_editor
 from gui.panels.problems import without_node
 from gui.theme import current_theme
@@ -170,7 +173,9 @@ class InspectorPanel(QScrollArea):
     one and destroying the old (a click to another type: ~37 → ~17 ms of GUI-thread time, canvas
     repaint included; bench/inspector_select.py). Hiding and showing a child costs far less than
     moving a body in or out of the scroll area, which re-polishes every widget in it under the
-    application's style sheet (~8 ms out, ~14 ms in, for a Conv2d form).
+    application's style sheet (~8 ms out, ~14 ms in, for a Conv2d form). The forms of the types in
+    the graph are built ahead of their first click, in idle time and into free places only
+    (:attr:`prebuild`, gui.panels.inspector_prebuild), so a first click shows a kept form too.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -205,6 +210,8 @@ class InspectorPanel(QScrollArea):
         self._install(self._form)
         self._selected: list[str] = []
         self.style_warmed = False
+        # The forms of the graph's types, built in idle time before their first click (issue 11).
+        self.prebuild = FormPrebuilder(self)
 
     @property
     def body(self) -> QWidget:
@@ -235,6 +242,8 @@ class InspectorPanel(QScrollArea):
                 del self._forms[type_name]
                 self._destroy(form)
         self._selection_changed(list(getattr(doc, "selection", []) or []))
+        self.prebuild.cancel()  # a half-built form may be in the old theme
+        self.prebuild.schedule()
 
     def _connections(self) -> list[tuple[Any, Any]]:
         d = self.doc
@@ -248,6 +257,7 @@ class InspectorPanel(QScrollArea):
             self.refresh()
 
     def _selection_changed(self, ids: list[str]) -> None:
+        self.prebuild.postpone()  # the user is clicking: the GUI is not idle
         ids = [i for i in ids if i in self.doc.graph.nodes]
         self.node_id = ids[0] if len(ids) == 1 else None
         self._selected = ids
@@ -273,6 +283,7 @@ class InspectorPanel(QScrollArea):
                 and not (form.id_edit is not None and form.id_edit.hasFocus()))
 
     def _analysis_updated(self, _analysis: Analysis) -> None:
+        self.prebuild.schedule()  # after an edit (new types, maybe), once the GUI is idle again
         ids = [i for i in getattr(self, "_selected", []) if i in self.doc.graph.nodes]
         if ids != getattr(self, "_selected", []):
             self._selected = ids
@@ -301,6 +312,7 @@ class InspectorPanel(QScrollArea):
 
     def _node_form(self, type_name: str) -> _Form:
         """The form for nodes of ``type_name``: the kept one if it can show it, else a new one."""
+        self.prebuild.finish(type_name)  # a form being prebuilt for it: the rest of it, now
         form = self._forms.pop(type_name, None)
         if form is not None and not self._reusable(form, type_name):
             if form is not self._form:
@@ -308,11 +320,8 @@ class InspectorPanel(QScrollArea):
             form = None  # the one on show goes when the new one replaces it (_switch)
         if form is None:
             form = self._new_form(type_name)
-            lay = form.body.layout()
-            assert isinstance(lay, QVBoxLayout)
-            self._build_node(form, lay, type_name)
-            lay.addStretch(1)
-            _align_forms(form.body)
+            for _ in self._form_steps(form, type_name):
+                pass
         else:
             self._clear_errors(form)
         self._forms[type_name] = form
@@ -321,6 +330,47 @@ class InspectorPanel(QScrollArea):
             if oldest is not self._form:
                 self._destroy(oldest)
         return form
+
+    def _form_steps(self, form: _Form, type_name: str) -> Iterator[None]:
+        """Build ``form``'s body for nodes of ``type_name``, yielding between its sections."""
+        lay = form.body.layout()
+        assert isinstance(lay, QVBoxLayout)
+        yield from self._build_node(form, lay, type_name)
+        lay.addStretch(1)
+        _align_forms(form.body)
+
+    def prebuild_targets(self) -> list[str]:
+        """The graph's types without a kept form, the most nodes first, as many as there is room for:
+        prebuilt forms take only free places among the kept ones (they never push one out)."""
+        room = max(self.kept_forms, 1) - len(self._forms)
+        if self.doc is None or room <= 0:
+            return []
+        counts = Counter(node.type for node in self.doc.graph.nodes.values())
+        return [t for t, _ in counts.most_common() if t not in self._forms][:room]
+
+    def prebuild_steps(self, type_name: str) -> Iterator[None]:
+        """Build ``type_name``'s form hidden, a section per step (for :class:`FormPrebuilder`), and keep it.
+
+        The same steps as a click's build, then the style sheet's polish a first show would do. The form
+        goes in as the least recently shown: a form the user has seen outlives one never shown."""
+        form = self._new_form(type_name)
+        whole = False
+        try:
+            yield from self._form_steps(form, type_name)
+            yield
+            form.body.ensurePolished()
+            whole = True
+        finally:
+            # Cancelled (another document or theme): it never becomes a kept form. Closed by the collector
+            # after the panel went, its widgets are gone already.
+            if not whole and shiboken6.isValid(form.body):
+                self._destroy(form)
+        if (type_name in self._forms or len(self._forms) >= max(self.kept_forms, 1)
+                or form.theme != current_theme().name):
+            self._destroy(form)  # a click built it meanwhile, or filled the room
+            return
+        self._forms[type_name] = form
+        self._forms.move_to_end(type_name, last=False)
 
     def _switch(self, form: _Form) -> None:
         """Make ``form`` the one the panel's handles point at, and hide (or destroy) the old one.
@@ -416,7 +466,7 @@ class InspectorPanel(QScrollArea):
             doc = _label(spec.doc.strip().split("\n\n")[0], "dim", wrap=True)
             lay.addWidget(doc)
 
-    def _build_node(self, f: _Form, lay: QVBoxLayout, type_name: str) -> None:
+    def _build_node(self, f: _Form, lay: QVBoxLayout, type_name: str) -> Iterator[None]:
         spec = get_spec(type_name)
         self._build_header(lay, spec, type_name)
 
@@ -440,6 +490,7 @@ class InspectorPanel(QScrollArea):
             f.init_box.activated.connect(self._when_shown(f, self._set_init))
             form.addRow("init", f.init_box)
         lay.addLayout(form)
+        yield
 
         if spec is not None and spec.params:
             lay.addWidget(_section("Parameters"))
@@ -462,6 +513,7 @@ class InspectorPanel(QScrollArea):
             f.param_error = _label("", "error", wrap=True)
             f.param_error.hide()
             lay.addWidget(f.param_error)
+            yield
 
         lay.addWidget(_section("Output"))
         form = _form()
