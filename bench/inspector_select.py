@@ -69,9 +69,9 @@ def click_through(app: Any, window: Any, nodes: list[str], pause: float) -> list
 
 
 def first_clicks(app: Any, window: Any, nodes: list[str], args: argparse.Namespace,
-                 prebuild: bool) -> tuple[list[tuple[float, float]], list[float]]:
+                 prebuild: bool) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """Show the document with no kept form, wait ``args.idle`` s, click ``nodes`` (one per type):
-    ``(wall ms, GUI CPU ms)`` per click and the prebuild's GUI CPU ms per step."""
+    ``(wall ms, GUI CPU ms)`` per click and per prebuild step."""
     inspector = window.inspector
     window.view.select_nodes([])  # the overview on show: every node form can go
     settle(app)
@@ -85,13 +85,13 @@ def first_clicks(app: Any, window: Any, nodes: list[str], args: argparse.Namespa
     wait_until(app, lambda: False, args.idle)
     if inspector.prebuild.pending:
         print(f"  (the prebuild had not finished in {args.idle} s: raise --idle)")
-    turns = inspector.prebuild.turns_ms[before:]
+    turns = list(zip(inspector.prebuild.turns_wall_ms[before:], inspector.prebuild.turns_ms[before:], strict=True))
     clicks = click_through(app, window, nodes, args.pause)
     inspector.prebuild.enabled = True
     return clicks, turns
 
 
-def report_first(samples: dict[str, list[tuple[float, float]]], turns: list[float], nodes: int) -> None:
+def report_first(samples: dict[str, list[tuple[float, float]]], turns: list[tuple[float, float]], nodes: int) -> None:
     """The ``--first`` table: per mode, and the ratios prebuilt / click-built."""
     print(f"first click on each of {nodes} types after the document is shown (ms per click)")
     print(f"{'':12} {'wall p50':>9} {'wall max':>9} {'cpu p50':>9} {'cpu max':>9}")
@@ -104,8 +104,9 @@ def report_first(samples: dict[str, list[tuple[float, float]]], turns: list[floa
     print(f"prebuilt / click-built: GUI cpu p50 {a[2] / b[2]:.2f}, max {a[3] / b[3]:.2f}; "
           f"wall p50 {a[0] / b[0]:.2f}, max {a[1] / b[1]:.2f}")
     if turns:
-        print(f"prebuild steps: {len(turns)} turns, GUI cpu per turn p50 {statistics.median(turns):.1f} ms, "
-              f"max {max(turns):.1f} ms")
+        walls, cpus = [w for w, _ in turns], [c for _, c in turns]
+        print(f"prebuild steps: {len(turns)} turns; per turn GUI cpu p50 {statistics.median(cpus):.1f} ms, "
+              f"max {max(cpus):.1f} ms; wall p50 {statistics.median(walls):.1f} ms, max {max(walls):.1f} ms")
 
 
 def main() -> int:
@@ -140,7 +141,7 @@ def main() -> int:
             window.inspector.prebuild.blocked = lambda: False
         firsts = list({window.doc.graph.nodes[n].type: n for n in reversed(nodes)}.values())[::-1]
         got_first: dict[str, list[tuple[float, float]]] = {"click-built": [], "prebuilt": []}
-        turns: list[float] = []
+        turns: list[tuple[float, float]] = []
         for round_ in range(args.rounds + 1):
             for mode in got_first:
                 clicks, steps = first_clicks(app, window, firsts, args, mode == "prebuilt")
@@ -157,6 +158,7 @@ def main() -> int:
     moves = sum(a != b for a, b in zip(types, types[1:] + types[:1], strict=True))
     # The reference: clicks between nodes of one type (conv1 → conv2, relu1 → relu2 …), which
     # showed the same widgets with the new values already before the kept forms.
+    window.inspector.prebuild.enabled = False  # kept forms alone, as before the prebuild (see --first)
     by_type = sorted(nodes, key=lambda n: window.doc.graph.nodes[n].type)
     same = [i for i in range(1, len(by_type))
             if window.doc.graph.nodes[by_type[i]].type == window.doc.graph.nodes[by_type[i - 1]].type]
