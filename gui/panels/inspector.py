@@ -223,6 +223,7 @@ class InspectorPanel(QScrollArea):
         if not self.style_warmed:
             self.style_warmed = True
             QTimer.singleShot(0, self._warm_style)  # after the window's first paint, before any click
+        self.prebuild.schedule()  # a closed inspector builds nothing ahead: once shown, it may
 
     def _warm_style(self) -> None:
         warm_style(self)
@@ -343,7 +344,7 @@ class InspectorPanel(QScrollArea):
         """The graph's types without a kept form, the most nodes first, as many as there is room for:
         prebuilt forms take only free places among the kept ones (they never push one out)."""
         room = max(self.kept_forms, 1) - len(self._forms)
-        if self.doc is None or room <= 0:
+        if self.doc is None or room <= 0 or not self.isVisible():
             return []
         counts = Counter(node.type for node in self.doc.graph.nodes.values())
         return [t for t, _ in counts.most_common() if t not in self._forms][:room]

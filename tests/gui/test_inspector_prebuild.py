@@ -229,3 +229,18 @@ def test_the_window_holds_the_prebuild_back_while_its_run_trains(qtbot):
     assert blocked()
     del dock
     assert not blocked()  # held weakly: a window gone holds nothing back
+
+
+def test_a_closed_inspector_builds_nothing_ahead_until_it_is_shown(qtbot, doc):
+    panel = InspectorPanel()
+    panel.prebuild.idle_ms, panel.prebuild.gap_ms = 30, 1
+    qtbot.addWidget(panel)
+    builds = _count_builds(panel)
+    panel.set_document(doc)  # as the window does with its Inspector dock closed
+    qtbot.wait(300)
+    assert builds == [] and not panel.prebuild.pending
+    panel.resize(330, 900)
+    panel.show()
+    qtbot.waitExposed(panel)
+    _prebuilt(qtbot, panel, _graph_types(doc))
+    assert builds == _graph_types(doc)
