@@ -522,6 +522,8 @@ class InspectorPanel(QScrollArea):
                 editor.refused.connect(self._when_shown(f, self._show_param_error))
                 f.editors[p.name] = editor
                 form.addRow(label, editor)
+                if len(f.editors) % 3 == 0:
+                    yield  # a convolution's editors take a while: three a step
             lay.addLayout(form)
             f.param_error = _label("", "error", wrap=True)
             f.param_error.hide()
