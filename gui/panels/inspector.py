@@ -11,6 +11,7 @@ A refused edit (bad id, out-of-range value) shows its message inline and changes
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -147,8 +148,9 @@ class _Form:
     """
 
     body: QWidget
-    type_name: str = ""  # "" for the overview and the several-node totals (never kept)
+    type_name: str = ""  # "" for the overview and the several-node totals (kept apart: ``_summaries``)
     theme: str = ""
+    title: QLabel | None = None  # the overview's and the totals' heading (the model's name, "3 nodes selected")
     editors: dict[str, ParamEditor] = field(default_factory=dict)
     inferred_labels: dict[str, QLabel] = field(default_factory=dict)
     stats: dict[str, QLabel] = field(default_factory=dict)
@@ -161,7 +163,7 @@ class _Form:
 
 
 # The handles a form gives the panel while it is on show (``panel.editors`` is the shown form's).
-_HANDLES = tuple(f.name for f in fields(_Form) if f.name not in ("body", "type_name", "theme"))
+_HANDLES = tuple(f.name for f in fields(_Form) if f.name not in ("body", "type_name", "theme", "title"))
 
 
 class InspectorPanel(QScrollArea):
@@ -191,6 +193,9 @@ class InspectorPanel(QScrollArea):
         # show (another type's form is built again each time, as before the cache; bench/inspector_select.py).
         self.kept_forms = 8
         self._forms: OrderedDict[str, _Form] = OrderedDict()  # by type, least recently shown first
+        # The overview and the several-node totals, kept too: the rows are the same, only their values
+        # change (a new body at each multi-selection held the GUI thread ~30-60 ms during a run).
+        self._summaries: dict[str, _Form] = {}  # "overview" / "totals"
         self._holder = QWidget()
         self._holder_layout = QVBoxLayout(self._holder)
         self._holder_layout.setContentsMargins(0, 0, 0, 0)
@@ -241,6 +246,10 @@ class InspectorPanel(QScrollArea):
         for type_name, form in list(self._forms.items()):
             if form.theme != current_theme().name and form is not self._form:
                 del self._forms[type_name]
+                self._destroy(form)
+        for kind, form in list(self._summaries.items()):
+            if form.theme != current_theme().name and form is not self._form:
+                del self._summaries[kind]
                 self._destroy(form)
         self._selection_changed(list(getattr(doc, "selection", []) or []))
         self.prebuild.cancel()  # a half-built form may be in the old theme
@@ -395,7 +404,7 @@ class InspectorPanel(QScrollArea):
             return
         self._install(form)
         old.body.hide()
-        if not any(kept is old for kept in self._forms.values()):
+        if not any(kept is old for kept in itertools.chain(self._forms.values(), self._summaries.values())):
             self._destroy(old)
 
     def _install(self, form: _Form) -> None:
@@ -446,20 +455,34 @@ class InspectorPanel(QScrollArea):
             self.refresh()  # into the hidden body: no repaint per value
             self._reveal(form)
             return
-        form = self._new_form("")
-        lay = form.body.layout()
-        assert isinstance(lay, QVBoxLayout)
-        if len(ids) > 1:
-            self._built_for = ("", "totals:" + ",".join(ids))
-            self._build_rows(form, lay, f"{len(ids)} nodes selected", "", "Totals", self._totals_rows(ids))
-        else:
-            self._built_for = ("", "overview")
-            self._build_rows(form, lay, self.doc.project.name or "Untitled",
-                             "Select a node on the canvas to inspect and edit it.", "Model", self._overview_rows())
-        lay.addStretch(1)
-        _align_forms(form.body)
-        self._switch(form)
-        self._reveal(form)
+        kind = "totals" if len(ids) > 1 else "overview"
+        self._built_for = ("", "totals:" + ",".join(ids)) if len(ids) > 1 else ("", "overview")
+        title = f"{len(ids)} nodes selected" if len(ids) > 1 else self.doc.project.name or "Untitled"
+        summary = self._summaries.get(kind)
+        if summary is not None and summary.theme != current_theme().name:  # built in another theme
+            del self._summaries[kind]
+            if summary is not self._form:
+                self._destroy(summary)
+            summary = None  # the one on show goes when the new one replaces it (_switch)
+        if summary is None:
+            summary = self._new_form("")
+            lay = summary.body.layout()
+            assert isinstance(lay, QVBoxLayout)
+            if kind == "totals":
+                self._build_rows(summary, lay, title, "", "Totals", self._totals_rows(ids))
+            else:
+                self._build_rows(summary, lay, title, "Select a node on the canvas to inspect and edit it.", "Model",
+                                 self._overview_rows())
+            lay.addStretch(1)
+            _align_forms(summary.body)
+            self._summaries[kind] = summary
+            self._switch(summary)
+        else:  # kept: the same rows with this selection's values
+            self._switch(summary)
+            if summary.title is not None and summary.title.text() != title:
+                summary.title.setText(title)
+            self._refresh_rows()
+        self._reveal(summary)
 
     def _build_header(self, lay: QVBoxLayout, spec: LayerSpec | None, type_name: str) -> None:
         row = QHBoxLayout()
@@ -581,7 +604,7 @@ class InspectorPanel(QScrollArea):
 
     def _build_rows(self, f: _Form, lay: QVBoxLayout, title: str, hint: str, section: str,
                     rows: list[tuple[str, str]]) -> None:
-        head = _label(title, "heading")
+        head = f.title = _label(title, "heading")
         head.setStyleSheet("font-size: 15px;")
         lay.addWidget(head)
         if hint:

@@ -153,7 +153,9 @@ def test_a_hidden_form_edits_nothing_and_the_oldest_form_goes_past_the_limit(qtb
     assert panel.body is not conv_body and panel.editors["out_channels"].box.value() == 6
     _settle()
     bodies = [w for w in panel.widget().findChildren(QWidget) if w.parent() is panel.widget()]
-    assert len(bodies) == 2  # the kept forms only: none left behind
+    kept = [f.body for f in (*panel._forms.values(), *panel._summaries.values())]
+    assert len(panel._forms) == 2 and list(panel._summaries) == ["overview"]
+    assert sorted(map(id, bodies)) == sorted(map(id, kept))  # the kept forms (two types, the overview) only
 
 
 def test_rename_and_its_undo_while_the_form_is_hidden(qtbot, doc):
@@ -197,3 +199,54 @@ def test_an_id_being_typed_is_not_given_to_another_node_of_its_type(qtbot, doc):
     assert panel.body is not body and panel.id_edit.text() == "conv2"
     assert panel.editors["out_channels"].box.value() == 16
     assert "conv1" in doc.graph.nodes and "half typed" not in doc.graph.nodes
+
+
+def _fresh_summary(doc: Document, qtbot, ids: list[str]) -> list[tuple[Any, ...]]:
+    """What a new panel shows for the selection ``ids`` (its summary form built for them)."""
+    other = _panel(qtbot, doc)
+    doc.set_selection(ids)
+    seen = _seen(other)
+    other.set_document(Document.new())  # stop following doc's selection
+    return seen
+
+
+def test_the_totals_and_the_overview_are_kept_and_show_each_selections_values(qtbot, doc):
+    panel = _panel(qtbot, doc)
+    overview = panel.body
+    doc.set_selection(["conv1", "conv2"])
+    totals = panel.body
+    assert totals is not overview and panel.stats["types"].text() == "2 × Conv2d"
+    doc.set_selection(["fc1", "relu3", "fc2"])  # another several-node selection: the same body, new values
+    assert panel.body is totals and panel.node_id is None
+    params = sum(doc.analysis.nodes[i].params or 0 for i in ("fc1", "relu3", "fc2"))
+    assert f"{params:,}" in panel.stats["parameters"].text()
+    assert panel.stats["types"].text() == "2 × Linear, 1 × ReLU"
+    assert _seen(panel) == _fresh_summary(doc, qtbot, ["fc1", "relu3", "fc2"])  # as a new one shows it
+    doc.set_selection(["fc1", "relu3", "fc2"])
+    doc.set_selection([])  # nothing selected: the overview, kept
+    assert panel.body is overview and panel.stats["nodes"].text() == str(len(doc.graph.nodes))
+    doc.set_selection(["conv1"])
+    doc.set_selection(["conv1", "pool1"])
+    assert panel.body is totals and panel.stats["types"].text() == "1 × Conv2d, 1 × MaxPool2d"
+    assert "2 nodes selected" in [w.text() for w in panel.body.findChildren(QLabel)]
+    _settle()
+    bodies = [w for w in panel.widget().findChildren(QWidget) if w.parent() is panel.widget()]
+    assert len(bodies) == 3  # the Conv2d form, the overview and the totals
+
+
+def test_the_kept_totals_follow_a_theme_switch(qtbot, doc):
+    from gui.theme import DARK, LIGHT, apply_theme, current_theme
+
+    panel = _panel(qtbot, doc)
+    doc.set_selection(["conv1", "conv2"])
+    light = panel.body
+    try:
+        apply_theme(DARK)
+        panel.set_document(doc)  # as the window does on a theme switch
+        assert panel.body is not light and "2 nodes selected" in [w.text() for w in panel.body.findChildren(QLabel)]
+        dark = panel.body
+        doc.set_selection(["conv1", "conv2", "pool1"])
+        assert panel.body is dark and panel.stats["types"].text() == "2 × Conv2d, 1 × MaxPool2d"
+    finally:
+        apply_theme(LIGHT)
+    assert current_theme() is LIGHT

@@ -95,7 +95,7 @@ def test_after_the_idle_prebuild_the_first_click_on_each_type_builds_nothing(qtb
         assert panel.body is prebuilt[doc.graph.nodes[node].type] and not panel.body.isHidden(), node
         assert panel.id_edit.text() == node
     assert builds == types  # no click built a form
-    assert len(_bodies(panel)) == len(types)  # the kept forms only, the overview gone
+    assert len(_bodies(panel)) == len(types) + 1  # the kept forms and the overview (kept apart)
 
 
 def test_a_prebuilt_form_shows_exactly_what_a_click_built_one_shows(qtbot, doc):
@@ -141,13 +141,13 @@ def test_prebuilt_forms_take_free_places_only_and_go_before_the_forms_the_user_s
     _prebuilt(qtbot, panel, ["ReLU", "Linear"])  # the two most common, in the two free places
     assert builds == ["ReLU", "Linear"] and list(panel._forms) == ["Linear", "ReLU", "Conv2d"]
     qtbot.wait(200)
-    assert builds == ["ReLU", "Linear"] and len(_bodies(panel)) == 3  # no room: no more
+    assert builds == ["ReLU", "Linear"] and len(_bodies(panel)) == 3 + 1  # no room: no more (+ the overview)
 
     doc.set_selection(["pool1"])  # a type not kept: the oldest goes, a prebuilt one never shown
     assert list(panel._forms) == ["ReLU", "Conv2d", "MaxPool2d"] and builds[-1] == "MaxPool2d"
     doc.set_selection(["conv2"])
     assert panel.editors["out_channels"].box.value() == 16 and len(builds) == 3  # the form it showed
-    assert len(_bodies(panel)) == 3
+    assert len(_bodies(panel)) == 3 + 1
 
 
 def test_no_step_while_a_run_trains_or_a_button_is_held_and_it_goes_on_after(qtbot, doc):
@@ -188,7 +188,7 @@ def test_a_click_on_the_type_being_built_finishes_that_form(qtbot, doc):
     doc.set_selection(["relu2"])
     assert builds == ["ReLU"] and panel.prebuild.built == ["ReLU"] and panel.prebuild.building is None
     assert panel.id_edit.text() == "relu2" and _seen(panel) == _seen(on_click)
-    assert len(_bodies(panel)) == 1  # the ReLU form, the overview gone
+    assert len(_bodies(panel)) == 2  # the ReLU form and the overview (kept apart)
 
 
 def test_a_new_type_is_prebuilt_after_the_edit_and_hidden_prebuilt_forms_edit_nothing(qtbot, doc):
