@@ -124,7 +124,7 @@ class TrainingPanel(QWidget):
         split.addWidget(right)
         split.setStretchFactor(1, 1)
         split.setSizes([340, 1260])
-        self.settings = TrainingSettings(self.apply_fixes, staged=True)
+        self.settings = TrainingSettings(self.apply_fixes, settings_scroll.viewport(), staged=True)  # no move in
         assert self.settings.construction is not None
         yield from self.settings.construction
         # staged: the data opens once the panel is in place (its loader's thread slowed every slice)

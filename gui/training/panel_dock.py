@@ -105,7 +105,9 @@ class TrainingDock(QDockWidget):
         (made in one go, the panel held the window ~0.3 s at its first open)."""
         from gui.training.dock import LATER_MS, TrainingPanel
 
-        panel = TrainingPanel(None, self._runs_root, staged=True)
+        # Made inside its scroll area: made apart and moved in, every widget of it was styled again (~20-30 ms)
+        scroll = _scroll_area(self)
+        panel = TrainingPanel(None, self._runs_root, parent=scroll.viewport(), staged=True)
         assert panel.construction is not None
         yield from panel.construction
         self._connect(panel)
@@ -117,7 +119,7 @@ class TrainingDock(QDockWidget):
         # (~0.1 s): they keep their room hidden and appear one per turn once the panel is in the dock.
         plots = panel.plots
         held = [_hold_back(w) for w in (plots.loss_plot, plots.acc_plot, plots.lr_plot)]
-        scroll = _scroll_of(panel)
+        scroll.setWidget(panel)
         yield
         self._place(panel, scroll)
         for widget, policy in held:
@@ -145,6 +147,7 @@ class TrainingDock(QDockWidget):
         self._panel = panel
         panel.fixed_runs_root = self._runs_root  # the window may have named it meanwhile
         self.setWidget(scroll)
+        scroll.show()  # hidden while it was made (an explicit hide outlasts setWidget)
         if self._doc is not None and self._doc is not panel.doc:  # the window showed another one meanwhile
             panel.set_document(self._doc)
 
@@ -325,14 +328,15 @@ def _open_height(dock: TrainingDock | None) -> None:
             window.resizeDocks([dock], [training_dock_height(window)], Qt.Orientation.Vertical)
 
 
-def _scroll_of(panel: QWidget) -> QScrollArea:
-    """The panel scrolls inside the dock rather than dictating the dock's minimum height: its viewers
-    need ~480 px, which at 1280×720 squeezed the canvas to ~100 px."""
-    scroll = QScrollArea()
+def _scroll_area(dock: QDockWidget) -> QScrollArea:
+    """Where the panel goes: it scrolls inside the dock rather than dictating the dock's minimum height
+    (its viewers need ~480 px, which at 1280×720 squeezed the canvas to ~100 px). Made in the dock,
+    hidden until it is the dock's widget: moved in from outside, every widget in it was styled again."""
+    scroll = QScrollArea(dock)
+    scroll.hide()
     scroll.setObjectName("training_scroll")
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setWidget(panel)
     return scroll
 
 
