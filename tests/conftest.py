@@ -40,3 +40,18 @@ _private_qsettings()
 settings.register_profile("ci", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def restore_light_theme() -> None:
+    """The light theme again after a test, applied only where the application is not in it already:
+    setting a style sheet re-polishes every live widget even when its text is the same (seconds per
+    test once several windows have been made), and most tests never left the light theme."""
+    from PySide6.QtWidgets import QApplication
+
+    from gui.theme import LIGHT, apply_theme, current_theme, make_palette, stylesheet
+
+    app = QApplication.instance()
+    if (current_theme() is LIGHT and isinstance(app, QApplication) and app.styleSheet() == stylesheet(LIGHT)
+            and app.palette() == make_palette(LIGHT)):
+        return
+    apply_theme(LIGHT)

@@ -12,7 +12,8 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QMessageBox
 
 from gui.main_window import MainWindow
-from gui.theme import DARK, LIGHT, apply_theme
+from gui.theme import DARK, LIGHT
+from tests.conftest import restore_light_theme
 from tests.gui.test_training_panel import make_doc
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -39,7 +40,7 @@ def window(qtbot, tmp_path, monkeypatch):
     panel.settings.wait_for_data()
     yield w
     panel.shutdown()
-    apply_theme(LIGHT)
+    restore_light_theme()
 
 
 def test_start_records_the_settings_as_one_undo_step_and_closing_offers_to_save(qtbot, window):

@@ -22,6 +22,7 @@ from gui.document import Document
 from gui.files import Recovery, settings
 from gui.main_window import MainWindow
 from gui.theme import DARK, LIGHT, apply_theme, current_theme
+from tests.conftest import restore_light_theme
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo_lenet.json"
@@ -41,7 +42,7 @@ def isolated(tmp_path, monkeypatch):
     yield tmp_path
     s.clear()
     s.sync()
-    apply_theme(LIGHT)
+    restore_light_theme()
 
 
 def make_window(qtbot, doc: Document | None = None, **kwargs) -> MainWindow:

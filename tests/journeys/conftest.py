@@ -19,7 +19,7 @@ from core.project import load_project
 from gui.document import Document
 from gui.files import settings
 from gui.main_window import MainWindow
-from gui.theme import LIGHT, apply_theme
+from tests.conftest import restore_light_theme
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo_lenet.json"
@@ -45,7 +45,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield tmp_path
     s.clear()
     s.sync()
-    apply_theme(LIGHT)
+    restore_light_theme()
 
 
 def open_window(qtbot, size: QSize = SIZES[0], doc: Document | None = None, *,  # type: ignore[no-untyped-def]
