@@ -329,7 +329,13 @@ class MainWindow(QMainWindow):
         self.doc = doc
         self.undo_group.addStack(doc.undo_stack)
         self.undo_group.setActiveStack(doc.undo_stack)
+        old_scene = self.scene
         self.scene = scene if scene is not None else CanvasScene(doc)
+        if old_scene is not None and old_scene is not self.scene:
+            # Deleted here, on the GUI thread: the scene has no parent and its items and timers form
+            # Python cycles with it, so a later collection freed it, on whichever thread that started
+            # (a worker's: "QBasicTimer::start: Timers cannot be started from another thread", segfaults).
+            old_scene.deleteLater()
         old_view = self.view
         self.view = CanvasView(self.scene)
         self.view.set_theme(self.theme)

@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication, QShowEv
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from core.analysis import Analysis
+from gui.gc_pause import hold_gc, release_gc
 from gui.theme import Theme, current_theme
 
 DEBOUNCE_MS = 300
@@ -37,7 +38,13 @@ def shown(widget: QWidget) -> bool:
 
 class _CodeThread(QThread):
     """Generates the source of a graph *copy* off the GUI thread (the exporter imports torch,
-    ~1.5 s the first time, and takes ~0.2 s on ResNet-152: neither may freeze the editor)."""
+    ~1.5 s the first time, and takes ~0.2 s on ResNet-152: neither may freeze the editor).
+
+    The panel holds the cyclic collector off while it runs (:func:`gui.gc_pause.hold_gc`): the
+    exporter allocates enough to start collections, and one started here finalized the GUI's dropped
+    Qt wrappers on this thread (a replaced document's scene, its timers and items: "QBasicTimer::start:
+    Timers cannot be started from another thread", or a segfault in the collection).
+    """
 
     generated = Signal(int, object)  # (request number, source text or an exception)
 
@@ -49,7 +56,9 @@ class _CodeThread(QThread):
         try:
             result: object = python_source(self.graph, self.name)
         except Exception as exc:  # shown in the panel as the exporter's own message
-            result = exc
+            # Without its traceback: exc -> traceback -> this frame -> result -> exc is a cycle that only
+            # a collection would free, and it holds this thread's wrapper (self).
+            result = exc.with_traceback(None)
         self.generated.emit(self.request, result)
 
 
@@ -144,6 +153,7 @@ class CodePanel(QWidget):
         self.thread: _CodeThread | None = None
         self._request = 0
         self._pending = False
+        self._gc_held = False  # our hold_gc() is on: from a thread's start to its result (or shutdown)
         self.stale = True
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -160,6 +170,12 @@ class CodePanel(QWidget):
         self.timer.stop()
         if self.thread is not None:
             self.thread.wait()
+        self._release_gc()  # its result may never be delivered now
+
+    def _release_gc(self) -> None:
+        if self._gc_held:
+            self._gc_held = False
+            release_gc()
 
     def set_document(self, doc: Any) -> None:
         if self.doc is not None:
@@ -200,6 +216,9 @@ class CodePanel(QWidget):
         self.status.setText("Generating…")
         self.thread = _CodeThread(self._request, self.doc.graph.copy(), self.doc.project.name or "Network", self)
         self.thread.generated.connect(self._generated)
+        if not self._gc_held:
+            hold_gc()  # no collection may start on the worker (see _CodeThread); released in _generated
+            self._gc_held = True
         self.thread.start()
 
     def _generated(self, request: int, result: object) -> None:
@@ -207,6 +226,7 @@ class CodePanel(QWidget):
             self.thread.wait()  # it is returning from run(): this is immediate
             self.thread.deleteLater()
             self.thread = None
+        self._release_gc()  # here, on the GUI thread: the next collection runs here
         if self._pending or request != self._request:
             self._pending = False
             self.regenerate()  # the graph changed meanwhile: this text is already stale
