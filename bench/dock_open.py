@@ -41,7 +41,7 @@ def one_round(mode: str, everything: bool) -> dict[str, float]:
 
     from bench.gui_training import Heartbeat, first_open, open_window, wait_until
     from core.project import load_project
-    from gui.training.panel_dock import TrainingDock, _scroll_of
+    from gui.training.panel_dock import TrainingDock, _scroll_area
     from gui.training.staged import Slicer
 
     app = QApplication.instance() or QApplication([])
@@ -61,10 +61,12 @@ def one_round(mode: str, everything: bool) -> dict[str, float]:
         """The code before the slices: the panel made in one go, placed on the next turn."""
         from gui.training.dock import TrainingPanel
 
-        panel = TrainingPanel(None, dock._runs_root)
+        scroll = _scroll_area(dock)
+        panel = TrainingPanel(None, dock._runs_root, parent=scroll.viewport())
         yield
         dock._connect(panel)
-        dock._place(panel, _scroll_of(panel))  # which shows the document, as it did
+        scroll.setWidget(panel)
+        dock._place(panel, scroll)  # which shows the document, as it did
 
     Slicer._run = timed_run  # type: ignore[method-assign]
     if mode == "ungated":  # the background imports do not give way to the GUI thread (before gui.idle_gate)
