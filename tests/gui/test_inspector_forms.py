@@ -30,9 +30,12 @@ def doc(qtbot):
     d.dispose()
 
 
-def _panel(qtbot, doc: Document, kept: int = 8) -> InspectorPanel:
+def _panel(qtbot, doc: Document, kept: int = 8, setup: Any = None) -> InspectorPanel:
+    """A shown panel on ``doc``; ``setup(panel)`` runs before it takes the document."""
     panel = InspectorPanel()
     panel.kept_forms = kept
+    if setup is not None:
+        setup(panel)
     qtbot.addWidget(panel)
     panel.resize(330, 900)
     panel.set_document(doc)

@@ -23,6 +23,7 @@ from gui.document import Document
 from gui.panels.inspector import InspectorPanel
 from gui.panels.inspector_prebuild import while_training
 from gui.theme import DARK, LIGHT, apply_theme, current_theme
+from tests.gui.test_inspector_forms import _panel as shown_panel
 from tests.gui.test_inspector_forms import _seen, _settle
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -41,16 +42,12 @@ def doc(qtbot):
 def _panel(qtbot, doc: Document, kept: int = 8, prebuild: bool = True, idle_ms: int = 30,
            gap_ms: int = 1) -> InspectorPanel:
     """A shown panel on ``doc``, its prebuild quick to start (the app waits longer for idle)."""
-    panel = InspectorPanel()
-    panel.kept_forms = kept
-    panel.prebuild.enabled = prebuild
-    panel.prebuild.idle_ms, panel.prebuild.gap_ms = idle_ms, gap_ms
-    qtbot.addWidget(panel)
-    panel.resize(330, 900)
-    panel.set_document(doc)
-    panel.show()
-    qtbot.waitExposed(panel)
-    return panel
+
+    def setup(panel: InspectorPanel) -> None:
+        panel.prebuild.enabled = prebuild
+        panel.prebuild.idle_ms, panel.prebuild.gap_ms = idle_ms, gap_ms
+
+    return shown_panel(qtbot, doc, kept, setup)
 
 
 def _count_builds(panel: InspectorPanel) -> list[str]:
