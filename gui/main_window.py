@@ -738,7 +738,9 @@ class MainWindow(QMainWindow):
         if not self.files.maybe_save():
             event.ignore()
             return
-        if not self.training.confirm_close():
+        # Hidden before the wait for the training panel's threads: the window goes at once, not when a
+        # data set still loading is done (seconds for a large one), which looked frozen.
+        if not self.training.confirm_close(before_wait=self.hide):
             event.ignore()
             return
         self.files.cancel_open()  # a big file still being read or drawn

@@ -157,12 +157,13 @@ class TrainingDock(QDockWidget):
         self.raise_()
         return self.panel.start(epochs=epochs)
 
-    def confirm_close(self) -> bool:
+    def confirm_close(self, before_wait: Callable[[], None] | None = None) -> bool:
         """The window is closing: while a run is active, ask "stop training?" (no = keep training and the
         window); then stop the run cleanly, keeping its last checkpoint. True when the window may close.
 
         The editor calls this after its "save changes?" prompt, so cancelling that prompt leaves the run
-        untouched.
+        untouched. ``before_wait`` runs once the answer is yes, before the wait for the panel's threads (the
+        editor hides its window: a data set still loading, ImageNet-sized noise say, takes many seconds).
         """
         panel = self._panel
         if panel is None:
@@ -173,6 +174,8 @@ class TrainingDock(QDockWidget):
         self._making().finish()  # placed, with its last plots still to show
         if not panel.can_close():
             return False
+        if before_wait is not None:
+            before_wait()
         evaluation = self._built_evaluation()
         if evaluation is not None:
             evaluation.shutdown()

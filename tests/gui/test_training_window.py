@@ -104,6 +104,26 @@ def test_closing_during_a_run_asks_save_first_then_stop_and_keeps_the_checkpoint
     assert ckpt["epoch"] >= 1 and "conv.weight" in ckpt["model"]
 
 
+def test_closing_hides_the_window_before_waiting_for_the_panels_threads(qtbot, window, monkeypatch):
+    """A data set still loading (ImageNet-sized noise takes seconds) is waited for with the window gone,
+    not with a window that looks frozen; cancelling "stop training?" keeps it shown."""
+    panel = window.training.panel
+    seen: list[bool] = []
+    waits = panel.shutdown
+
+    def shutdown(ms: int = 60_000) -> None:
+        seen.append(window.isVisible())  # what the user sees while the panel waits for its threads
+        waits(ms)
+
+    monkeypatch.setattr(panel, "shutdown", shutdown)
+    panel.can_close = lambda: False  # "no" at "stop training?"
+    assert not window.close()
+    assert seen == [] and window.isVisible()
+    panel.can_close = lambda: True
+    assert window.close()
+    assert seen == [False] and not window.isVisible()
+
+
 def test_switching_the_theme_restyles_the_open_training_dock(qtbot, window):
     panel = window.training.panel
     plots = panel.plots
