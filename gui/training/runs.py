@@ -14,6 +14,7 @@ editor for the next training start and for predictions.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -169,9 +170,10 @@ _records: dict[Path, tuple[tuple[tuple[int, int] | None, ...], RunRecord]] = {}
 
 def _stamp(path: Path) -> tuple[tuple[int, int] | None, ...]:
     out: list[tuple[int, int] | None] = []
+    folder = os.fspath(path)
     for name in _RECORD_FILES:
         try:
-            st = (path / name).stat()
+            st = os.stat(os.path.join(folder, name))  # not Path / name: a list of 150 runs stats 750 files
         except OSError:
             out.append(None)
         else:
@@ -214,6 +216,17 @@ _SELF_NAMED = frozenset({"dataset", "optimizer", "schedule", "loss", "device"})
 _SETTING_NAMES = {"batch_size": "batch", "weight_decay": "wd", "label_smoothing": "smoothing",
                   "warmup_epochs": "warm-up", "early_stopping": "early stop", "grad_clip": "clip",
                   "train_size": "train size", "val_size": "val size"}
+
+
+def _row(rec: RunRecord, label: str, t: Any) -> tuple[tuple[str, ...], bool, str | None]:
+    """What a run's row shows: its column texts, whether the label is the user's own (italic), the
+    status colour."""
+    started = _dt.datetime.fromtimestamp(rec.started).strftime("%d %b %Y %H:%M") if rec.started else ""
+    epochs = f"{len(rec.metrics)}/{rec.config.get('epochs', '?')}"
+    texts = (label, rec.status, epochs, rec.best_text, str(rec.dataset.get("name", rec.config.get("dataset", ""))),
+             started)
+    colour = {"failed": t.error, "completed": t.ok, "early_stopped": t.ok, "running": t.accent}.get(rec.status)
+    return texts, bool(rec.custom_label), colour
 
 
 def run_labels(records: Sequence[RunRecord]) -> dict[str, str]:
@@ -408,6 +421,7 @@ class RunsPanel(QWidget):
         self.records: dict[str, RunRecord] = {}
         self.labels: dict[str, str] = {}  # run folder -> its label in the list
         self.compared: tuple[str, str] | None = None  # the run folders the comparison shows (A, B)
+        self._row_values: dict[str, tuple[tuple[str, ...], bool, str | None]] = {}  # what each row shows
         self.diff: GraphDiff | None = None
         t = current_theme()
         self.tree = QTreeWidget()
@@ -533,6 +547,9 @@ class RunsPanel(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
+        """Read the runs folder again and show it. The rows of runs still there are kept and only what
+        changed in them is set (a run's start and end refreshed the list: rebuilt with ~150 runs, it held
+        the GUI thread 50-75 ms during a run, issue 11's soak)."""
         ticked = set(self.ticked())
         selected = {i.data(0, _PATH_ROLE) for i in self.tree.selectedItems()}
         records = scan_runs(self.root) if self.root is not None else []
@@ -541,36 +558,54 @@ class RunsPanel(QWidget):
         folder = str(self.root) if self.root is not None else ""
         self.where.setText(self.where.fontMetrics().elidedText(folder, Qt.TextElideMode.ElideMiddle, WHERE_WIDTH))
         self.where.setToolTip(f"Runs are kept in {folder}" if folder else "")
-        t = current_theme()
+        shown = [it for i in range(self.tree.topLevelItemCount()) if (it := self.tree.topLevelItem(i)) is not None]
+        rows = {row.data(0, _PATH_ROLE): row for row in shown}
+        wanted = [str(r.path) for r in records]
         self.tree.blockSignals(True)
-        self.tree.clear()
-        for rec in records:
-            started = _dt.datetime.fromtimestamp(rec.started).strftime("%d %b %Y %H:%M") if rec.started else ""
-            epochs = f"{len(rec.metrics)}/{rec.config.get('epochs', '?')}"
-            label = self.labels[str(rec.path)]
-            item = QTreeWidgetItem([label, rec.status, epochs, rec.best_text,
-                                    str(rec.dataset.get("name", rec.config.get("dataset", ""))), started])
-            item.setData(0, _PATH_ROLE, str(rec.path))
-            item.setData(0, _LABEL_ROLE, label)
-            item.setToolTip(0, str(rec.path))
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEditable)
-            item.setCheckState(0, Qt.CheckState.Checked if str(rec.path) in ticked else Qt.CheckState.Unchecked)
-            if rec.custom_label:  # the user's own name reads as such
-                font = item.font(0)
-                font.setItalic(True)
-                item.setFont(0, font)
-            colour = {"failed": t.error, "completed": t.ok, "early_stopped": t.ok, "running": t.accent}.get(rec.status)
-            if colour:
-                item.setForeground(1, QColor(colour))
-            self.tree.addTopLevelItem(item)
-            if str(rec.path) in selected:
-                item.setSelected(True)
+        if [p for p in rows if p in self.records] != [p for p in wanted if p in rows]:
+            self.tree.clear()  # the kept runs would change places: made anew
+            rows = {}
+            self._row_values.clear()
+        for old in reversed(shown):  # runs whose folders went
+            if old.data(0, _PATH_ROLE) not in self.records and rows:
+                self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(old))
+        t = current_theme()
+        for index, rec in enumerate(records):
+            key = str(rec.path)
+            item = rows.get(key)
+            if item is None:
+                item = QTreeWidgetItem()
+                item.setData(0, _PATH_ROLE, key)
+                item.setToolTip(0, key)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEditable)
+                item.setCheckState(0, Qt.CheckState.Checked if key in ticked else Qt.CheckState.Unchecked)
+                self.tree.insertTopLevelItem(index, item)
+                item.setSelected(key in selected)
+            values = self._row_values.get(key)
+            now = _row(rec, self.labels[key], t)
+            if values != now:  # compared here, not through the item: each Qt call waits for a run's thread
+                self._show_row(item, now)
+                self._row_values[key] = now
         self.tree.blockSignals(False)
         for col in range(len(COLUMNS)):
             self.tree.resizeColumnToContents(col)
         self.tree.setColumnWidth(0, min(self.tree.columnWidth(0), LABEL_COLUMN_MAX))
         self._selection_changed()
         self._emit_overlays()
+
+    @staticmethod
+    def _show_row(item: QTreeWidgetItem, row: tuple[tuple[str, ...], bool, str | None]) -> None:
+        """Put a row's values (:func:`_row`) in its item, setting only what differs."""
+        texts, italic, colour = row
+        for col, text in enumerate(texts):
+            if item.text(col) != text:
+                item.setText(col, text)
+        item.setData(0, _LABEL_ROLE, texts[0])
+        if item.font(0).italic() != italic:  # the user's own name reads as such
+            font = item.font(0)
+            font.setItalic(italic)
+            item.setFont(0, font)
+        item.setData(1, Qt.ItemDataRole.ForegroundRole, QColor(colour) if colour else None)
 
     def update_run(self, path: Path) -> None:
         """Re-read one run folder (the running one, after an epoch) without rescanning the others."""
@@ -653,6 +688,7 @@ class RunsPanel(QWidget):
 
     def rename(self, path: str | Path, label: str) -> bool:
         """Name a run ``label`` (saved in its folder); an empty label returns to the automatic one."""
+        self._row_values.pop(str(path), None)  # its row was edited in place: set it again whatever it shows
         try:
             RunFolder(Path(path)).write_label(label)
         except RunFolderError as exc:
