@@ -615,14 +615,13 @@ class RunsPanel(QWidget):
             return
         rec = read_run(path)
         self.records[key] = rec
-        for i in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(i)
-            if item.data(0, _PATH_ROLE) == key:
-                self.tree.blockSignals(True)
-                item.setText(1, rec.status)
-                item.setText(2, f"{len(rec.metrics)}/{rec.config.get('epochs', '?')}")
-                item.setText(3, rec.best_text)
-                self.tree.blockSignals(False)
+        item = self.item_for(key)
+        row = _row(rec, self.labels.get(key, rec.name), current_theme())
+        if item is not None and self._row_values.get(key) != row:  # its status, epochs and best, as refresh shows them
+            self.tree.blockSignals(True)
+            self._show_row(item, row)
+            self.tree.blockSignals(False)
+            self._row_values[key] = row
         if key in self.ticked():
             self._emit_overlays()
 

@@ -91,3 +91,21 @@ def test_a_failed_rename_shows_the_runs_label_again(qtbot, tmp_path: Path, monke
     monkeypatch.setattr(RunFolder, "write_label", refuse)
     assert not panel.rename(item.data(0, 0x0100 + 1), "my best run")
     assert panel.tree.topLevelItem(0).text(0) == label and "read-only" in panel.problem.text()
+
+
+def test_an_epoch_end_updates_its_row_as_a_refresh_would(qtbot, tmp_path: Path) -> None:
+    now = time.time()
+    _run(tmp_path, "a", 0.01, now - 300)
+    b = _run(tmp_path, "b", 0.02, now - 200, status="running", epochs=1)
+    panel = RunsPanel()
+    qtbot.addWidget(panel)
+    panel.set_root(tmp_path)
+    row = panel.tree.topLevelItem(0)
+    RunFolder(b).write_metrics([{"epoch": 1, "val_acc": 0.3}, {"epoch": 2, "val_acc": 0.6}])
+    RunFolder(b).write_json("run.json", {"status": "completed", "epochs_done": 2})
+    panel.update_run(b)  # the dock's call after each epoch of the running run
+    after = _rows(panel)
+    assert panel.tree.topLevelItem(0) is row and after[0][1:] == ("completed", "2/2")
+    colour = row.foreground(1).color()
+    panel.refresh()
+    assert _rows(panel) == after and row.foreground(1).color() == colour  # nothing left for a refresh to set
