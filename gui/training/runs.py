@@ -13,11 +13,7 @@ editor for the next training start and for predictions.
 
 from __future__ import annotations
 
-import datetime as _dt
-import os
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +37,19 @@ from PySide6.QtWidgets import (
 )
 
 from core.explain import GraphDiff, diff_configs, diff_graphs
-from core.layers import get_spec
-from core.training.runs import LABEL_FILE, RUNNING, RunFolder, RunFolderError, run_status
-from core.training.tasks import task_option
+from core.training.runs import RunFolder, RunFolderError
 from gui.theme import current_theme
 from gui.training.plots import OVERLAY_COLOURS, legend_above, short_label
+from gui.training.run_records import RunRecord, Scan, _row, read_run, run_labels, scan
 from gui.training.staged import GAP_MS
 
 COLUMNS = ("Run", "Status", "Epochs", "Best val", "Dataset", "Started")
 _PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 _LABEL_ROLE = Qt.ItemDataRole.UserRole + 2  # the label shown before an edit (an edit is a change of text)
-MAX_LABEL_PARTS = 3  # a label names at most this many differences; Compare shows them all
 COMPARE_HINT = "Tick two runs to compare them"
 LABEL_COLUMN_MAX = 360  # px; a longer label is elided in the list (Compare shows every difference)
 WHERE_WIDTH = 220  # px for the runs folder beside the buttons (elided in the middle; whole in its tooltip)
+READ_SLICE_S = 0.012  # run folders not yet read are read this long per event-loop turn (the list fills as they come)
 
 
 _BUNDLED = Path(__file__).resolve().parents[2] / "resources"  # the demo and examples that ship with the app
@@ -69,278 +64,6 @@ def default_runs_root(doc: Any) -> Path:
             return folder / "runs"
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     return Path(base or Path.home() / ".netcanvas") / "runs"
-
-
-@dataclass
-class RunRecord:
-    """What the runs list knows about one run folder."""
-
-    path: Path
-    config: dict[str, Any] = field(default_factory=dict)  # the training section
-    dataset: dict[str, Any] = field(default_factory=dict)
-    graph: dict[str, Any] = field(default_factory=dict)  # the project's "graph" object
-    metrics: list[dict[str, float | None]] = field(default_factory=list)
-    status: str = "running"
-    started: float = 0.0
-    custom_label: str = ""  # the name the user gave the run (label.json), "" when none
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def best_val_acc(self) -> float | None:
-        values = [r.get("val_acc") for r in self.metrics if r.get("val_acc") is not None]
-        return max(values) if values else None  # type: ignore[type-var]
-
-    @property
-    def best_val_perplexity(self) -> float | None:
-        values = [r.get("val_perplexity") for r in self.metrics if r.get("val_perplexity") is not None]
-        return min(values) if values else None  # type: ignore[type-var]
-
-    @property
-    def task_target(self) -> str:
-        """What the run's task trains towards (``class``, ``mask``, ``gan`` …; ``""`` for an unknown task)."""
-        try:
-            return task_option(self.config.get("task")).target
-        except KeyError:
-            return ""
-
-    @property
-    def best_val_miou(self) -> float | None:
-        values = [r.get("val_miou") for r in self.metrics if r.get("val_miou") is not None]
-        return max(values) if values else None  # type: ignore[type-var]
-
-    @property
-    def best_text(self) -> str:
-        """The run's best validation figure as the list shows it: perplexity for a language model
-        (lower is better; its token accuracy says little), mean IoU for segmentation (its pixel
-        accuracy is mostly background), for a GAN the last epoch's G loss (it has no validation
-        figure, and no loss of a GAN is "best"), accuracy otherwise."""
-        ppl = self.best_val_perplexity
-        if ppl is not None:
-            return f"ppl {ppl:.2f}"
-        miou = self.best_val_miou
-        if miou is not None:
-            return f"mIoU {miou:.2f}"
-        if self.task_target == "gan" or any("g_loss" in r for r in self.metrics):
-            last = next((r.get("g_loss") for r in reversed(self.metrics) if r.get("g_loss") is not None), None)
-            return "–" if last is None else f"G loss {last:.3f}"
-        acc = self.best_val_acc
-        return "–" if acc is None else f"{acc:.1%}"
-
-    @property
-    def has_checkpoint(self) -> bool:
-        return (self.path / "checkpoints" / "last.pt").is_file()
-
-    @classmethod
-    def read(cls, path: Path) -> RunRecord:
-        folder = RunFolder(path)
-        rec = cls(path=path)
-        try:
-            cfg = folder.read_json("config.json")
-            rec.config = dict(cfg.get("training", {}))
-            rec.dataset = dict(cfg.get("dataset", {}))
-        except (RunFolderError, AttributeError):
-            pass
-        try:
-            project = folder.read_json("graph.json")
-            rec.graph = dict(project.get("graph", {})) if isinstance(project, dict) else {}
-        except RunFolderError:
-            pass
-        try:
-            rec.metrics = folder.read_metrics()
-        except RunFolderError:
-            rec.metrics = []
-        rec.status = run_status(folder)  # "interrupted" when no process is writing it any more
-        try:
-            rec.started = (path / "config.json").stat().st_mtime
-        except OSError:
-            rec.started = 0.0
-        rec.custom_label = folder.read_label()
-        return rec
-
-
-# The files a run record is read from: a folder none of whose files changed (size and time) since it
-# was read is not read again. Rescanning a runs folder read every file of every run on the GUI thread
-# (the soak's stalls in read_json and read_metrics, at each run end, with 20 runs in the folder).
-_RECORD_FILES = ("config.json", "graph.json", "metrics.csv", "run.json", LABEL_FILE)
-_records: dict[Path, tuple[tuple[tuple[int, int] | None, ...], RunRecord]] = {}
-
-
-def _stamp(path: Path) -> tuple[tuple[int, int] | None, ...]:
-    out: list[tuple[int, int] | None] = []
-    folder = os.fspath(path)
-    for name in _RECORD_FILES:
-        try:
-            st = os.stat(os.path.join(folder, name))  # not Path / name: a list of 150 runs stats 750 files
-        except OSError:
-            out.append(None)
-        else:
-            out.append((st.st_mtime_ns, st.st_size))
-    return tuple(out)
-
-
-def read_run(path: Path) -> RunRecord:
-    """The run folder's record, read again only when one of its files changed; a run still shown as
-    running has its status asked again (its process may have ended without a word)."""
-    stamp = _stamp(path)
-    cached = _records.get(path)
-    if cached is not None and cached[0] == stamp:
-        rec = cached[1]
-        if rec.status == RUNNING:
-            rec.status = run_status(RunFolder(path))
-        return rec
-    rec = RunRecord.read(path)
-    _records[path] = (stamp, rec)
-    return rec
-
-
-def scan_runs(root: Path) -> list[RunRecord]:
-    """Every run folder (one holding config.json) directly under ``root``, newest first."""
-    if not root.is_dir():
-        return []
-    found = [read_run(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
-    return sorted(found, key=lambda r: (r.started, r.name), reverse=True)
-
-
-# ------------------------------------------------------------------------------------ run labels
-
-# Settings that change how a run is watched or stored, not what it learns: never what tells runs apart.
-_NOT_RESULTS = frozenset({"probe_interval", "probe_samples", "checkpoint_every", "workers", "download",
-                          "data_root"})
-# The settings a user changes to try something, named before graph changes and the other settings.
-_FIRST = ("dataset", "optimizer", "lr", "batch_size", "schedule", "weight_decay", "momentum", "loss", "augment")
-# Settings whose value names itself ("adam", "cosine"); the others read "name value" ("lr 0.02").
-_SELF_NAMED = frozenset({"dataset", "optimizer", "schedule", "loss", "device"})
-_SETTING_NAMES = {"batch_size": "batch", "weight_decay": "wd", "label_smoothing": "smoothing",
-                  "warmup_epochs": "warm-up", "early_stopping": "early stop", "grad_clip": "clip",
-                  "train_size": "train size", "val_size": "val size"}
-
-
-def _row(rec: RunRecord, label: str, t: Any) -> tuple[tuple[str, ...], bool, str | None]:
-    """What a run's row shows: its column texts, whether the label is the user's own (italic), the
-    status colour."""
-    started = _dt.datetime.fromtimestamp(rec.started).strftime("%d %b %Y %H:%M") if rec.started else ""
-    epochs = f"{len(rec.metrics)}/{rec.config.get('epochs', '?')}"
-    texts = (label, rec.status, epochs, rec.best_text, str(rec.dataset.get("name", rec.config.get("dataset", ""))),
-             started)
-    colour = {"failed": t.error, "completed": t.ok, "early_stopped": t.ok, "running": t.accent}.get(rec.status)
-    return texts, bool(rec.custom_label), colour
-
-
-def run_labels(records: Sequence[RunRecord]) -> dict[str, str]:
-    """Run folder → its label in the list: the user's name for it, else what sets it apart.
-
-    What sets a run apart is found by comparing every run with the first (the comparison Compare
-    shows): a setting or a node parameter that differs anywhere is one part of every run's label,
-    with that run's own value (``lr 0.02 · conv1 12 ch``); nodes only some runs have read
-    ``+bn1`` / ``−bn1``. Runs that nothing sets apart, or whose labels collide, also show their
-    start time.
-    """
-    if not records:
-        return {}
-    ref = records[0]
-    settings: dict[str, None] = {}  # ordered sets
-    params: dict[tuple[str, str], None] = {}
-    present: dict[str, None] = {}
-    for rec in records[1:]:
-        for key, _a, _b in diff_configs(ref.config, rec.config):
-            if key not in _NOT_RESULTS:
-                settings[key] = None
-        diff = diff_graphs(ref.graph, rec.graph)
-        for nid in (*diff.added, *diff.removed):
-            present[nid] = None
-        for nid, notes in diff.changed.items():
-            for note in notes:  # "out_channels 4 → 6": the key is the note's first word
-                params[(nid, note.split(" ", 1)[0])] = None
-    first = [k for k in _FIRST if k in settings]  # what a user changes to try something, before the rest
-    rest = [k for k in settings if k not in _FIRST]
-    labels: dict[str, str] = {}
-    for rec in records:
-        nodes = {n["id"]: n for n in rec.graph.get("nodes", [])}
-        parts = [_setting_part(key, rec.config.get(key)) for key in first]
-        parts += [_node_part(nid, key, nodes[nid]) for nid, key in params if nid in nodes]
-        parts += [("+" if nid in nodes else "−") + nid for nid in present]
-        parts += [_setting_part(key, rec.config.get(key)) for key in rest]
-        if len(parts) > MAX_LABEL_PARTS:
-            parts = [*parts[:MAX_LABEL_PARTS], f"+{len(parts) - MAX_LABEL_PARTS} more"]
-        labels[str(rec.path)] = rec.custom_label or " · ".join(parts)
-    return _unique(records, labels)
-
-
-def _unique(records: Sequence[RunRecord], labels: dict[str, str]) -> dict[str, str]:
-    """Give empty or repeated labels the run's start time (and a number if that still repeats)."""
-    counts = Counter(labels.values())
-    for rec in records:
-        key = str(rec.path)
-        if not labels[key]:
-            labels[key] = short_label(rec.name)
-        elif counts[labels[key]] > 1:
-            stamp = _dt.datetime.fromtimestamp(rec.started).strftime("%H:%M:%S") if rec.started else rec.name
-            labels[key] = f"{labels[key]} · {stamp}"
-    seen: Counter[str] = Counter()
-    for key, label in labels.items():
-        seen[label] += 1
-        if seen[label] > 1:
-            labels[key] = f"{label} ({seen[label]})"
-    return labels
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return "default"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, list | tuple):
-        return "(" + ", ".join(_value(v) for v in value) + ")"
-    return str(value)
-
-
-def _setting_part(key: str, value: Any) -> str:
-    if key in _SELF_NAMED and value is not None:
-        return _value(value)
-    return f"{_SETTING_NAMES.get(key, key.replace('_', ' '))} {_value(value)}"
-
-
-def _node_part(nid: str, key: str, node: dict[str, Any]) -> str:
-    """One node's difference in a card's short form: ``conv1 12 ch``, ``fc1 → 84``, ``conv2 s2``."""
-    if key == "type":
-        return f"{nid} {node.get('type')}"
-    if key == "inputs":
-        return f"{nid} rewired"
-    if key in ("frozen", "init"):
-        value = node.get(key)
-        return f"{nid} {'frozen' if value else 'trainable'}" if key == "frozen" else f"{nid} init {_value(value)}"
-    value = _param_in_effect(node, key)
-    if key == "out_channels":
-        return f"{nid} {value} ch"
-    if key == "out_features":
-        return f"{nid} → {value}"
-    if key == "kernel_size":
-        size = value if isinstance(value, list | tuple) else (value, value)
-        return f"{nid} {'×'.join(map(str, size))}"
-    if key == "shape" and isinstance(value, list | tuple):
-        return f"{nid} {'×'.join(map(str, value))}"
-    if key == "stride":
-        return f"{nid} s{value if not isinstance(value, list | tuple) else '×'.join(map(str, value))}"
-    return f"{nid} {key} {_value(value)}"
-
-
-def _param_in_effect(node: dict[str, Any], key: str) -> Any:
-    """A node's parameter as torch uses it: the given value, else the layer's default."""
-    given = node.get("params") or {}
-    if given.get(key) is not None:
-        return given[key]
-    spec = get_spec(str(node.get("type")))
-    if spec is None:
-        return None
-    try:
-        return spec.in_effect(spec.resolve(given)).get(key)
-    except Exception:  # a graph from another version: its parameters may not validate here
-        return None
 
 
 # ------------------------------------------------------------------------------------ comparison
@@ -422,6 +145,8 @@ class RunsPanel(QWidget):
         self.labels: dict[str, str] = {}  # run folder -> its label in the list
         self.compared: tuple[str, str] | None = None  # the run folders the comparison shows (A, B)
         self._row_values: dict[str, tuple[tuple[str, ...], bool, str | None]] = {}  # what each row shows
+        self.reading = 0  # run folders left to read (on the next turns) since the last refresh
+        self._reading_on = False  # a turn to read them is due
         self.diff: GraphDiff | None = None
         t = current_theme()
         self.tree = QTreeWidget()
@@ -447,12 +172,13 @@ class RunsPanel(QWidget):
         self.b_resume = QPushButton("Resume")
         self.b_load = QPushButton("Load weights")
         self.b_highlight = QPushButton("Select changed nodes")
-        self.b_refresh.clicked.connect(self.refresh)
+        self.b_refresh.clicked.connect(lambda: self.refresh(fresh=True))
         self.b_compare.clicked.connect(self.compare_ticked)
         self.b_rename.clicked.connect(self.edit_label)
         self.b_resume.clicked.connect(lambda: self._emit_for_selected(self.resume_requested))
         self.b_load.clicked.connect(lambda: self._emit_for_selected(self.load_weights_requested))
         self.b_highlight.clicked.connect(self._highlight)
+        self.b_refresh.setToolTip("Read every run folder again, also files another program changed in place")
         self.b_rename.setToolTip("Give the selected run a name of your own (empty: label it by what differs)")
         self.b_resume.setToolTip("Continue the selected run from its last checkpoint")
         self.b_load.setToolTip("Use the run's weights for predictions and as the start of the next run")
@@ -546,13 +272,15 @@ class RunsPanel(QWidget):
         self.root = root
         self.refresh()
 
-    def refresh(self) -> None:
-        """Read the runs folder again and show it. The rows of runs still there are kept and only what
-        changed in them is set (a run's start and end refreshed the list: rebuilt with ~150 runs, it held
-        the GUI thread 50-75 ms during a run, issue 11's soak)."""
+    def refresh(self, fresh: bool = False) -> None:
+        """Read the runs folder again and show it: the folders that changed, or (``fresh``: the Refresh
+        button) all of them. The rows of runs still there are kept and only what changed in them is set
+        (a run's start and end refresh the list: rebuilt with ~150 runs, it held the GUI thread 50-75 ms
+        during a run, issue 11's soak)."""
         ticked = set(self.ticked())
         selected = {i.data(0, _PATH_ROLE) for i in self.tree.selectedItems()}
-        records = scan_runs(self.root) if self.root is not None else []
+        found = scan(self.root, fresh, time.perf_counter() + READ_SLICE_S) if self.root is not None else Scan([])
+        records = found.records
         self.records = {str(r.path): r for r in records}
         self.labels = run_labels(records)
         folder = str(self.root) if self.root is not None else ""
@@ -573,17 +301,18 @@ class RunsPanel(QWidget):
         for index, rec in enumerate(records):
             key = str(rec.path)
             item = rows.get(key)
-            if item is None:
+            now = _row(rec, self.labels[key], t)
+            if item is None:  # filled before it joins the list: a lone item's setters tell no view
                 item = QTreeWidgetItem()
                 item.setData(0, _PATH_ROLE, key)
                 item.setToolTip(0, key)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEditable)
                 item.setCheckState(0, Qt.CheckState.Checked if key in ticked else Qt.CheckState.Unchecked)
+                self._show_row(item, now)
+                self._row_values[key] = now
                 self.tree.insertTopLevelItem(index, item)
                 item.setSelected(key in selected)
-            values = self._row_values.get(key)
-            now = _row(rec, self.labels[key], t)
-            if values != now:  # compared here, not through the item: each Qt call waits for a run's thread
+            elif self._row_values.get(key) != now:  # compared in Python: each Qt call waits for a run's thread
                 self._show_row(item, now)
                 self._row_values[key] = now
         self.tree.blockSignals(False)
@@ -592,6 +321,16 @@ class RunsPanel(QWidget):
         self.tree.setColumnWidth(0, min(self.tree.columnWidth(0), LABEL_COLUMN_MAX))
         self._selection_changed()
         self._emit_overlays()
+        self.reading = found.unread
+        if found.unread:  # the rest on the next turns, the window painting and taking input between
+            self.where.setText(f"Reading {found.unread} more run{'s' * (found.unread != 1)}…")
+            if not self._reading_on:
+                self._reading_on = True
+                QTimer.singleShot(GAP_MS, self, self._read_on)
+
+    def _read_on(self) -> None:
+        self._reading_on = False
+        self.refresh()
 
     @staticmethod
     def _show_row(item: QTreeWidgetItem, row: tuple[tuple[str, ...], bool, str | None]) -> None:
@@ -758,4 +497,4 @@ class RunsPanel(QWidget):
                                     for p in self.ticked() if p in self.records})
 
 
-__all__ = ["RunRecord", "RunsPanel", "compare_html", "default_runs_root", "run_labels", "scan_runs"]
+__all__ = ["RunsPanel", "compare_html", "default_runs_root"]

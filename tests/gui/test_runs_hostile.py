@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,37 +82,51 @@ def test_a_foreign_metrics_file_with_words_does_not_break_the_list(qtbot, tmp_pa
 
 
 def test_a_rescan_reads_only_the_runs_whose_files_changed(tmp_path, monkeypatch):
-    """The Runs tab rescans at every run end: unchanged folders are not read again (a run still
-    running has its status asked again), a folder whose metrics grew is."""
-    import gui.training.runs as runs_module
+    """The Runs tab rescans at every run's start and end: a folder whose own time is unchanged (every
+    file of a run is renamed into place, which changes it) is not read again, one stat each (a run
+    still running has its status asked again); a folder whose metrics grew is read again, as is one
+    changed too recently to trust a coarse clock; Refresh (``fresh``) reads them all."""
+    import gui.training.run_records as records_module
 
     for i in range(3):
         _run(tmp_path, f"run{i}")
     live = _run(tmp_path, "live")
     mark_running(live)  # this process: alive
-    first = {r.name: r for r in runs_module.scan_runs(tmp_path)}
-    assert first["live"].status == "running"
+    (tmp_path / "notes").mkdir()  # not a run: no config.json
+    long_ago = time.time() - 60
+    for folder in tmp_path.iterdir():
+        os.utime(folder, (long_ago, long_ago))
+    first = {r.name: r for r in records_module.scan_runs(tmp_path)}
+    assert first["live"].status == "running" and "notes" not in first
 
     reads: list[str] = []
-    real = runs_module.RunRecord.read
+    real = records_module.RunRecord.read
 
     def counting(path):  # type: ignore[no-untyped-def]
         reads.append(path.name)
         return real(path)
 
     asked: list[str] = []
-    real_status = runs_module.run_status
+    real_status = records_module.run_status
 
     def status(folder):  # type: ignore[no-untyped-def]
         asked.append(folder.path.name)
         return real_status(folder)
 
-    monkeypatch.setattr(runs_module.RunRecord, "read", staticmethod(counting))
-    monkeypatch.setattr(runs_module, "run_status", status)
-    again = {r.name: r for r in runs_module.scan_runs(tmp_path)}
+    monkeypatch.setattr(records_module.RunRecord, "read", staticmethod(counting))
+    monkeypatch.setattr(records_module, "run_status", status)
+    again = {r.name: r for r in records_module.scan_runs(tmp_path)}
     assert reads == [] and asked == ["live"]
     assert again.keys() == first.keys() and again["run1"].metrics == first["run1"].metrics
 
     RunFolder(tmp_path / "run1").write_metrics([{"epoch": 1, "val_acc": 0.25}, {"epoch": 2, "val_acc": 0.5}])
-    third = {r.name: r for r in runs_module.scan_runs(tmp_path)}
+    third = {r.name: r for r in records_module.scan_runs(tmp_path)}
     assert reads == ["run1"] and third["run1"].best_val_acc == 0.5
+    records_module.scan_runs(tmp_path)
+    assert reads == ["run1", "run1"]  # changed in the last 2 s: read again (a coarse clock may hide a change)
+
+    (tmp_path / "run2" / "metrics.csv").write_text("epoch,val_acc\n1,0.75\n", encoding="utf-8")  # edited in place
+    os.utime(tmp_path / "run2", (long_ago, long_ago))
+    assert {r.name: r for r in records_module.scan_runs(tmp_path)}["run2"].best_val_acc != 0.75  # not seen ...
+    fresh = {r.name: r for r in records_module.scan_runs(tmp_path, fresh=True)}
+    assert fresh["run2"].best_val_acc == 0.75  # ... until Refresh

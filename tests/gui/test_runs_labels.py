@@ -19,7 +19,7 @@ from core.training.runs import LABEL_FILE, RunFolder
 from gui.theme import DARK, LIGHT
 from gui.training.maps import NO_PROBE_YET, WAITING_FOR_PROBE, FeatureMapView
 from gui.training.plots import MetricsPlots, StripLegend, legend_above
-from gui.training.runs import MAX_LABEL_PARTS, RunRecord, run_labels
+from gui.training.run_records import MAX_LABEL_PARTS, RunRecord, run_labels
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 

@@ -109,3 +109,34 @@ def test_an_epoch_end_updates_its_row_as_a_refresh_would(qtbot, tmp_path: Path) 
     colour = row.foreground(1).color()
     panel.refresh()
     assert _rows(panel) == after and row.foreground(1).color() == colour  # nothing left for a refresh to set
+
+
+def test_a_folder_of_many_unread_runs_fills_the_list_over_several_turns(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """Read at once, 170 runs held the window 0.25 s with a run training beside it (issue 11): the list
+    reads a slice of the folders per event-loop turn (here 8, the least a turn reads) and says so; a
+    run ticked meanwhile stays ticked, and Refresh reads them all again while their rows stay."""
+    import gui.training.runs as runs_module
+
+    monkeypatch.setattr(runs_module, "READ_SLICE_S", 0.0)
+    now = time.time()
+    for i in range(20):
+        _run(tmp_path, f"r{i:02d}", 0.01, now - 1000 + i)
+    panel = RunsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(900, 400)
+    panel.show()
+    panel.set_root(tmp_path)
+    assert panel.tree.topLevelItemCount() == 8 and panel.where.text() == "Reading 12 more runs…"
+    panel.tree.topLevelItem(0).setCheckState(0, panel.tree.topLevelItem(0).checkState(0).Checked)
+    ticked = panel.ticked()
+    qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 20 and panel.reading == 0, timeout=5_000)
+    names = [Path(panel.tree.topLevelItem(i).data(0, runs_module._PATH_ROLE)).name for i in range(20)]
+    assert names == [f"r{i:02d}" for i in reversed(range(20))]  # newest first, as if read at once
+    assert "Reading" not in panel.where.text() and panel.where.toolTip() == f"Runs are kept in {tmp_path}"
+    assert panel.ticked() == ticked and len(panel.records) == 20
+
+    rows = [panel.tree.topLevelItem(i) for i in range(20)]
+    panel.b_refresh.click()  # every folder read again, a slice a turn: the rows stay meanwhile
+    assert panel.reading == 12 and [panel.tree.topLevelItem(i) for i in range(20)] == rows
+    qtbot.waitUntil(lambda: panel.reading == 0, timeout=5_000)
+    assert [panel.tree.topLevelItem(i) for i in range(20)] == rows and panel.ticked() == ticked

@@ -24,7 +24,7 @@ from core.training import EpochMetrics, ProbeData, RunSummary
 from core.training.tasks import TASKS
 from gui.theme import LIGHT, apply_theme
 from gui.training.plots import MetricsPlots
-from gui.training.runs import RunRecord
+from gui.training.run_records import RunRecord
 from gui.training.segmentation_view import (
     CLICK_HINT,
     SegmentationView,
