@@ -47,14 +47,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def make_runs(root: Path, count: int) -> None:
     """``count`` finished runs of the LeNet-5 demo on Shapes, as the engine leaves them."""
+    from core.training.config import TrainConfig
     from core.training.runs import RunFolder
 
     project = json.loads((ROOT / "resources" / "demo_lenet.json").read_text(encoding="utf-8"))
     for i in range(count):
         folder = RunFolder(root / f"lenet-{i:04d}")
         folder.create()
-        folder.write_json("config.json", {"training": {**project["training"], "epochs": 5},
-                                          "dataset": {"name": "shapes"}})
+        training = TrainConfig.from_dict({**project["training"], "epochs": 5}).to_dict()  # as the engine writes it
+        folder.write_json("config.json", {"training": training, "dataset": {"name": "shapes"}})
         folder.write_json("graph.json", project)
         folder.write_metrics([{"epoch": e, "train_loss": 2.0 / e, "val_acc": 1 - 1 / (e + 1)} for e in range(1, 6)])
         folder.write_json("run.json", {"status": "completed", "epochs_done": 5})

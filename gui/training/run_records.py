@@ -21,6 +21,7 @@ from typing import Any
 
 from core.explain import diff_configs, diff_graphs
 from core.layers import get_spec
+from core.training.config import ConfigError, TrainConfig
 from core.training.runs import RUNNING, RunFolder, RunFolderError, run_status
 from core.training.tasks import task_option
 from gui.training.plots import short_label
@@ -106,7 +107,7 @@ class RunRecord:
         rec = cls(path=path)
         try:
             cfg = folder.read_json("config.json")
-            rec.config = dict(cfg.get("training", {}))
+            rec.config = _settings(cfg.get("training", {}))
             rec.dataset = dict(cfg.get("dataset", {}))
         except (RunFolderError, AttributeError):
             pass
@@ -126,6 +127,20 @@ class RunRecord:
             rec.started = 0.0
         rec.custom_label = folder.read_label()
         return rec
+
+
+def _settings(training: Any) -> dict[str, Any]:
+    """A run's training settings with each one it does not name at its default, as the engine read
+    them: a run written before a setting existed (or by hand) trained with that default, and its
+    label and Compare would otherwise show ``smoothing default`` against ``smoothing 0``. Settings
+    this version cannot read are kept as written."""
+    if not isinstance(training, dict):
+        return {}
+    raw = dict(training)
+    try:
+        return TrainConfig.from_dict(raw).to_dict()
+    except (ConfigError, TypeError, ValueError):
+        return raw
 
 
 # One stat per run folder tells whether any of its files changed: every file of a run is written
@@ -247,7 +262,7 @@ _SETTING_NAMES = {"batch_size": "batch", "weight_decay": "wd", "label_smoothing"
                   "train_size": "train size", "val_size": "val size"}
 
 
-def _row(rec: RunRecord, label: str, t: Any) -> tuple[tuple[str, ...], bool, str | None]:
+def row_of(rec: RunRecord, label: str, t: Any) -> tuple[tuple[str, ...], bool, str | None]:
     """What a run's row shows: its column texts, whether the label is the user's own (italic), the
     status colour."""
     started = _dt.datetime.fromtimestamp(rec.started).strftime("%d %b %Y %H:%M") if rec.started else ""

@@ -40,7 +40,7 @@ from core.explain import GraphDiff, diff_configs, diff_graphs
 from core.training.runs import RunFolder, RunFolderError
 from gui.theme import current_theme
 from gui.training.plots import OVERLAY_COLOURS, legend_above, short_label
-from gui.training.run_records import RunRecord, Scan, _row, read_run, run_labels, scan
+from gui.training.run_records import RunRecord, Scan, read_run, row_of, run_labels, scan
 from gui.training.staged import GAP_MS
 
 COLUMNS = ("Run", "Status", "Epochs", "Best val", "Dataset", "Started")
@@ -301,7 +301,7 @@ class RunsPanel(QWidget):
         for index, rec in enumerate(records):
             key = str(rec.path)
             item = rows.get(key)
-            now = _row(rec, self.labels[key], t)
+            now = row_of(rec, self.labels[key], t)
             if item is None:  # filled before it joins the list: a lone item's setters tell no view
                 item = QTreeWidgetItem()
                 item.setData(0, _PATH_ROLE, key)
@@ -334,7 +334,7 @@ class RunsPanel(QWidget):
 
     @staticmethod
     def _show_row(item: QTreeWidgetItem, row: tuple[tuple[str, ...], bool, str | None]) -> None:
-        """Put a row's values (:func:`_row`) in its item, setting only what differs."""
+        """Put a row's values (:func:`~gui.training.run_records.row_of`) in its item, setting only what differs."""
         texts, italic, colour = row
         for col, text in enumerate(texts):
             if item.text(col) != text:
@@ -355,7 +355,7 @@ class RunsPanel(QWidget):
         rec = read_run(path)
         self.records[key] = rec
         item = self.item_for(key)
-        row = _row(rec, self.labels.get(key, rec.name), current_theme())
+        row = row_of(rec, self.labels.get(key, rec.name), current_theme())
         if item is not None and self._row_values.get(key) != row:  # its status, epochs and best, as refresh shows them
             self.tree.blockSignals(True)
             self._show_row(item, row)

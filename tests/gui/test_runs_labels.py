@@ -194,3 +194,22 @@ def test_a_name_that_cannot_be_saved_says_why_and_the_run_keeps_its_label(qtbot,
     (folder.path / LABEL_FILE).rmdir()
     assert panel.rename(folder.path, "first try")
     assert not panel.problem.isVisible() and panel.item_for(folder.path).text(0) == "first try"
+
+
+def test_a_setting_a_run_does_not_name_reads_as_its_default(tmp_path: Path) -> None:
+    """A run written before a setting existed (or by hand) trained with its default: read from its folder,
+    it is not told apart from a run that names every default, and settings it cannot read are kept."""
+    from core.explain import diff_configs
+    from core.training.config import TrainConfig
+
+    sparse = {"lr": 0.05, "dataset": "shapes"}
+    for name, training in (("old", sparse), ("new", TrainConfig.from_dict(sparse).to_dict()),
+                           ("odd", {**sparse, "future_setting": [1, 2]})):
+        folder = RunFolder(tmp_path / name)
+        folder.create()
+        folder.write_json("config.json", {"training": training, "dataset": {"name": "shapes"}})
+    old, new, odd = (RunRecord.read(tmp_path / n) for n in ("old", "new", "odd"))
+    assert diff_configs(old.config, new.config) == []  # was: schedule, smoothing, clip … "default" against a value
+    assert diff_configs(old.config, odd.config) == [("future_setting", None, [1, 2])]
+    labels = run_labels([new, old])
+    assert labels[str(new.path)] != labels[str(old.path)] and "default" not in " ".join(labels.values())
