@@ -3,6 +3,7 @@ a broken .onnx names the file once and keeps the document."""
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -26,14 +27,32 @@ def _small_onnx(path: Path) -> Path:
     return path
 
 
+def _held_imports(monkeypatch) -> threading.Event:  # type: ignore[no-untyped-def]
+    """Hold the worker's import until the returned event is set: on a fast machine a small model was
+    imported (and its result shown) before the test could look at the window while it imports."""
+    import gui.dialogs.onnx_import as onnx_import
+
+    go = threading.Event()
+    real = onnx_import._import_onnx
+
+    def held(path: Path) -> object:
+        go.wait(20)
+        return real(path)
+
+    monkeypatch.setattr(onnx_import, "_import_onnx", held)
+    return go
+
+
 def test_file_open_of_an_onnx_model_lands_its_graph_on_the_canvas(qtbot, isolated, monkeypatch) -> None:
     window = open_window(qtbot, SIZES[1])
     path = _small_onnx(isolated / "tiny_net.onnx")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
     before = window.doc
+    go = _held_imports(monkeypatch)
     trigger(window, "File", "Open")
     # the import runs on a worker thread: the status bar says so and the window keeps answering
     assert window.statusBar().currentMessage() == "Importing tiny_net.onnx…"
+    go.set()
     qtbot.waitUntil(lambda: window.doc is not before, timeout=20000)
     settle(50)
     assert not window.errors
@@ -74,8 +93,10 @@ def test_edits_made_while_an_onnx_model_imports_are_asked_about(qtbot, isolated,
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
     asked: list[bool] = []
     window.ask_unsaved = lambda: asked.append(True) or QMessageBox.StandardButton.Cancel  # type: ignore[method-assign]
+    go = _held_imports(monkeypatch)
     trigger(window, "File", "Open")
     doc.undo_stack.push(RenameProjectCommand(doc, "edited meanwhile", lambda: None))  # an edit while it imports
+    go.set()
     qtbot.waitUntil(lambda: "was not imported" in window.statusBar().currentMessage(), timeout=20000)
     assert asked == [True] and window.doc is doc and doc.project.name == "edited meanwhile"  # the user said Cancel
     assert window.statusBar().currentMessage() == "Kept your changes; later.onnx was not imported"
