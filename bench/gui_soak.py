@@ -118,6 +118,16 @@ def classify(note: str) -> str:
     return note
 
 
+def rss_mb() -> float | None:
+    """This process's resident memory in MB (Linux; ``None`` elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--soak", type=float, default=300.0, help="seconds of training with the scripted user")
@@ -185,8 +195,15 @@ def main() -> int:
     poll.setInterval(100)
     poll.timeout.connect(user.tick)
     poll.start()
+    rss = [rss_mb()]  # the process's resident memory once a minute (the issue's soak grew ~8 MB in 10 min)
+    minute = QTimer()
+    minute.setInterval(60_000)
+    minute.timeout.connect(lambda: rss.append(rss_mb()))
+    minute.start()
     wait_until(app, user.done, args.soak + 60)
     poll.stop()
+    minute.stop()
+    rss.append(rss_mb())
     watch.note("end: stopping the run")
     window.training.panel.shutdown()
     stalls = watch.stop()
@@ -204,6 +221,9 @@ def main() -> int:
     print("stalls by cause:")
     for cause, n in causes.most_common(12):
         print(f"  {n:3d}  {cause}")
+    if rss[0] is not None:
+        print("memory (RSS, MB) at the start and each minute: " + " ".join(f"{m:.0f}" for m in rss if m is not None)
+              + (f"; from the first minute to the end {rss[-1] - rss[1]:+.1f} MB" if len(rss) > 2 and rss[1] else ""))
     print(f"load average at the end: {load_average()}")
     if args.json:
         args.json.write_text(json.dumps([

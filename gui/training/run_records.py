@@ -109,7 +109,7 @@ class RunRecord:
             cfg = folder.read_json("config.json")
             rec.config = _settings(cfg.get("training", {}))
             rec.dataset = dict(cfg.get("dataset", {}))
-        except (RunFolderError, AttributeError):
+        except (RunFolderError, AttributeError, TypeError, ValueError):  # not a run's config: left empty
             pass
         try:
             project = folder.read_json("graph.json")
@@ -223,6 +223,9 @@ def scan(root: Path, fresh: bool = False, deadline: float | None = None, least: 
     except OSError:
         return Scan([])
     stamps = {folder: _stamp(folder) for folder in folders}
+    parent = os.fspath(root)
+    for gone in [f for f in _records if f not in stamps and os.path.dirname(f) == parent]:
+        del _records[gone]  # a run folder deleted (or moved): its record goes with it
     if fresh:
         for folder in folders:
             if (cached := _records.get(folder)) is not None:

@@ -130,3 +130,21 @@ def test_a_rescan_reads_only_the_runs_whose_files_changed(tmp_path, monkeypatch)
     assert {r.name: r for r in records_module.scan_runs(tmp_path)}["run2"].best_val_acc != 0.75  # not seen ...
     fresh = {r.name: r for r in records_module.scan_runs(tmp_path, fresh=True)}
     assert fresh["run2"].best_val_acc == 0.75  # ... until Refresh
+
+
+def test_odd_config_sections_and_deleted_folders_leave_the_scan_whole(tmp_path) -> None:
+    """A config.json whose sections are not objects still lists its run (with what could be read), and a
+    run folder deleted since the last scan leaves the list and the scan's cache."""
+    import shutil
+
+    import gui.training.run_records as records_module
+
+    odd = _run(tmp_path, "odd")
+    odd.write_json("config.json", {"training": ["lr", 0.1], "dataset": "shapes"})
+    gone = _run(tmp_path, "gone")
+    found = {r.name: r for r in records_module.scan_runs(tmp_path)}
+    assert found["odd"].config == {} and found["odd"].dataset == {} and found["odd"].best_val_acc == 0.25
+    assert str(gone.path) in records_module._records
+    shutil.rmtree(gone.path)
+    assert [r.name for r in records_module.scan_runs(tmp_path)] == ["odd"]
+    assert str(gone.path) not in records_module._records
