@@ -47,6 +47,7 @@ import torch
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from core.graph import Graph
+from core.native_libs import release_free_memory
 from core.project import Project
 from core.training import (
     BatchProgress,
@@ -249,6 +250,7 @@ class _SessionSignals(QObject):
         if self.model is not None:
             self.weights_snapshot.emit(_cpu_state(self.model))
         self.finished.emit(summary)
+        release_free_memory()  # the run's freed tensors: their pages back to the system (after finished: not delayed)
         thread = self.thread()
         if thread is not None:
             thread.quit()
