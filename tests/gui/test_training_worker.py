@@ -307,7 +307,7 @@ def test_the_end_of_a_run_hands_the_freed_heap_back_on_the_training_thread(qtbot
     calls: list[str] = []
     monkeypatch.setattr(worker_module, "release_free_memory",
                         lambda: calls.append(threading.current_thread().name) or release_free_memory())
-    worker, summary = run_worker(qtbot, RunRequest.for_graph(tiny_graph(), config=tiny_config(),
+    _worker, summary = run_worker(qtbot, RunRequest.for_graph(tiny_graph(), config=tiny_config(),
                                                              run_dir=tmp_path / "run"))
     assert summary.status == "completed"
     assert len(calls) == 1 and calls[0] != threading.main_thread().name
