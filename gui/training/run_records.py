@@ -56,15 +56,19 @@ class RunRecord:
     def name(self) -> str:
         return self.path.name
 
+    def _values(self, key: str) -> list[float]:
+        """The epochs' values of one metric, the epochs without it left out."""
+        return [v for r in self.metrics if (v := r.get(key)) is not None]
+
     @property
     def best_val_acc(self) -> float | None:
-        values = [r.get("val_acc") for r in self.metrics if r.get("val_acc") is not None]
-        return max(values) if values else None  # type: ignore[type-var]
+        values = self._values("val_acc")
+        return max(values) if values else None
 
     @property
     def best_val_perplexity(self) -> float | None:
-        values = [r.get("val_perplexity") for r in self.metrics if r.get("val_perplexity") is not None]
-        return min(values) if values else None  # type: ignore[type-var]
+        values = self._values("val_perplexity")
+        return min(values) if values else None
 
     @property
     def task_target(self) -> str:
@@ -76,8 +80,8 @@ class RunRecord:
 
     @property
     def best_val_miou(self) -> float | None:
-        values = [r.get("val_miou") for r in self.metrics if r.get("val_miou") is not None]
-        return max(values) if values else None  # type: ignore[type-var]
+        values = self._values("val_miou")
+        return max(values) if values else None
 
     @property
     def best_text(self) -> str:

@@ -37,13 +37,19 @@ def _rows(panel: RunsPanel) -> list[tuple[str, ...]]:
     return [tuple(panel.tree.topLevelItem(i).text(c) for c in range(3)) for i in range(panel.tree.topLevelItemCount())]
 
 
-def test_a_refresh_keeps_the_rows_and_sets_what_changed(qtbot, tmp_path: Path) -> None:
+def _two_runs(qtbot, tmp_path: Path) -> tuple[RunsPanel, Path]:  # type: ignore[no-untyped-def]
+    """A list on two runs: a, completed, and b, newer, written as running by a process that is gone."""
     now = time.time()
     _run(tmp_path, "a", 0.01, now - 300)
     b = _run(tmp_path, "b", 0.02, now - 200, status="running", epochs=1)
     panel = RunsPanel()
     qtbot.addWidget(panel)
     panel.set_root(tmp_path)
+    return panel, b
+
+
+def test_a_refresh_keeps_the_rows_and_sets_what_changed(qtbot, tmp_path: Path) -> None:
+    panel, b = _two_runs(qtbot, tmp_path)
     first = [panel.tree.topLevelItem(i) for i in range(2)]
     labels = [r[0] for r in _rows(panel)]
     # newest first; a "running" run without its process reads as interrupted
@@ -53,7 +59,7 @@ def test_a_refresh_keeps_the_rows_and_sets_what_changed(qtbot, tmp_path: Path) -
 
     RunFolder(b).write_metrics([{"epoch": 1, "val_acc": 0.3}, {"epoch": 2, "val_acc": 0.6}])  # b ends
     RunFolder(b).write_json("run.json", {"status": "completed", "epochs_done": 2})
-    _run(tmp_path, "c", 0.03, now - 100, status="running", epochs=0)  # and c starts
+    _run(tmp_path, "c", 0.03, time.time() - 100, status="running", epochs=0)  # and c starts
     panel.refresh()
     rows = [panel.tree.topLevelItem(i) for i in range(3)]
     assert rows[1:] == first  # the same rows, in place, with their selection and tick
@@ -94,12 +100,7 @@ def test_a_failed_rename_shows_the_runs_label_again(qtbot, tmp_path: Path, monke
 
 
 def test_an_epoch_end_updates_its_row_as_a_refresh_would(qtbot, tmp_path: Path) -> None:
-    now = time.time()
-    _run(tmp_path, "a", 0.01, now - 300)
-    b = _run(tmp_path, "b", 0.02, now - 200, status="running", epochs=1)
-    panel = RunsPanel()
-    qtbot.addWidget(panel)
-    panel.set_root(tmp_path)
+    panel, b = _two_runs(qtbot, tmp_path)
     row = panel.tree.topLevelItem(0)
     RunFolder(b).write_metrics([{"epoch": 1, "val_acc": 0.3}, {"epoch": 2, "val_acc": 0.6}])
     RunFolder(b).write_json("run.json", {"status": "completed", "epochs_done": 2})

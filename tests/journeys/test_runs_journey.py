@@ -220,3 +220,44 @@ def test_plots_show_every_overlaid_run_with_legends_beside_the_data(qtbot, isola
     shown = entry.text
     assert shown == name or (shown.endswith("…") and name.startswith(shown[:-1])), shown  # whole, or elided
     panel.shutdown()
+
+
+def test_a_folder_of_many_runs_fills_the_list_and_old_runs_name_no_defaults(qtbot, isolated, monkeypatch) -> None:
+    """What a real window showed on a runs folder of 170 runs (issue 11): Refresh reads the folder again
+    over a few turns, saying so beside its buttons while the rows stay, and a run written without some
+    settings (an older version's) is not labelled by them ("schedule default · wd default …") against
+    runs that name their defaults."""
+    import time
+
+    import gui.training.runs as runs_module
+
+    monkeypatch.setattr(runs_module, "READ_SLICE_S", 0.0)  # the least a turn reads: 8 folders
+    root = isolated / "runs"
+    runs = [write_run(root, f"LeNet-5-on-Shapes-20261206-10{i:02d}00", started=1_700_000_000 + 60 * i)
+            for i in range(19)]
+    old = RunFolder(root / "LeNet-5-on-Shapes-20261205-090000")  # an older version named only what it changed
+    old.create()
+    old.write_json("config.json", {"training": {"dataset": "shapes", "lr": 0.05, "epochs": 5},
+                                   "dataset": {"name": "shapes"}})
+    old.write_json("graph.json", json.loads((runs[0] / "graph.json").read_text(encoding="utf-8")))
+    old.write_metrics([{"epoch": 1, "val_acc": 0.5}])
+    os.utime(old.path / "config.json", (1_699_000_000, 1_699_000_000))
+    back = time.time() - 60
+    for folder in root.iterdir():
+        os.utime(folder, (back, back))
+    window = open_window(qtbot, SIZES[0])
+    window.training.set_runs_root(root)
+    panel = open_training(qtbot, window)
+    qtbot.waitUntil(lambda: panel.runs.reading == 0, timeout=10_000)  # read while the dock was made
+    click_tab(qtbot, panel.tabs, "Runs")
+    qtbot.mouseClick(panel.runs.b_refresh, Qt.MouseButton.LeftButton)  # every folder read again, a slice a turn
+    where = panel.runs.where
+    assert where.text() == "Reading 12 more runs…" and panel.runs.tree.topLevelItemCount() == 20  # rows stay
+    assert_not_clipped(where)
+    qtbot.waitUntil(lambda: panel.runs.reading == 0 and panel.runs.tree.topLevelItemCount() == 20, timeout=10_000)
+    assert "Reading" not in where.text() and where.toolTip() == f"Runs are kept in {root}"
+    shown = labels(panel)
+    names = list(shown)
+    assert names[0] == runs[-1].name and names[-1] == old.path.name  # newest first
+    assert not any("default" in label for label in shown.values()), shown
+    assert shown[old.path.name] == "LeNet-5-on-Shapes · 09:00:00"  # set apart by nothing but its time
